@@ -1,0 +1,145 @@
+//! Crash-safe file output: write to a temporary file beside the target, then rename.
+//!
+//! A reader never sees a half-written file: either the previous content or the complete new one.
+//! Every HOPE-rs writer (MetaImage, DICOM, encrypted containers, job results) goes through here.
+//!
+//! ```
+//! use std::io::Write;
+//! use hope_core::fs::AtomicFile;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("dose.txt");
+//! let mut file = AtomicFile::create(&path)?;
+//! file.write_all(b"1.25 Gy\n")?;
+//! assert!(!path.exists(), "nothing is visible before commit");
+//! file.commit()?;
+//! assert_eq!(std::fs::read(&path)?, b"1.25 Gy\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::{Error, Result};
+
+/// A file being written that becomes visible at its path only on [`AtomicFile::commit`].
+///
+/// Dropping it without committing removes the temporary file and leaves the target untouched.
+#[derive(Debug)]
+pub struct AtomicFile {
+    target: PathBuf,
+    writer: BufWriter<NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` through a temporary file in the same directory.
+    pub fn create(path: impl AsRef<Path>) -> Result<AtomicFile> {
+        let target = path.as_ref().to_path_buf();
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(&target, e))?;
+        Ok(AtomicFile {
+            target,
+            writer: BufWriter::with_capacity(1 << 16, tmp),
+        })
+    }
+
+    /// The path the file will have once committed.
+    pub fn path(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes, syncs the data to disk and renames the temporary file onto the target path.
+    pub fn commit(self) -> Result<()> {
+        let target = self.target;
+        let tmp = self
+            .writer
+            .into_inner()
+            .map_err(|e| Error::io(&target, e.into_error()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(&target, e))?;
+        tmp.persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
+        sync_parent(&target);
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.writer.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// Writes `bytes` to `path` atomically (see [`AtomicFile`]).
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io(file.path(), e))?;
+    file.commit()
+}
+
+/// Makes the rename itself durable where the platform allows it (best effort: a failure here
+/// cannot undo the rename, and the data is already synced).
+fn sync_parent(path: &Path) {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_file_leaves_no_trace_and_keeps_old_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        write_atomic(&path, b"old").unwrap();
+        {
+            let mut f = AtomicFile::create(&path).unwrap();
+            f.write_all(b"new, but abandoned").unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.bin")]);
+    }
+
+    #[test]
+    fn missing_directory_names_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir/a.bin");
+        let err = write_atomic(&path, b"x").unwrap_err();
+        assert!(err.to_string().contains("no/such/dir/a.bin"), "{err}");
+    }
+}

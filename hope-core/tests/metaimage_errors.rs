@@ -1,0 +1,288 @@
+//! Every malformed MetaImage input gives an error that names the file, the field and what was expected.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::path::Path;
+
+use hope_core::{Error, Grid, Vec3, Volume, metaimage};
+
+const GOOD: &str = "ObjectType = Image
+NDims = 3
+BinaryData = True
+BinaryDataByteOrderMSB = False
+CompressedData = False
+TransformMatrix = 1 0 0 0 1 0 0 0 1
+Offset = 0 0 0
+ElementSpacing = 1 1 1
+DimSize = 2 2 2
+ElementType = MET_SHORT
+ElementDataFile = d.raw
+";
+
+fn setup(header: &str, raw_len: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.raw"), vec![0u8; raw_len]).unwrap();
+    let path = dir.path().join("h.mhd");
+    std::fs::write(&path, header).unwrap();
+    (dir, path)
+}
+
+fn header_error(header: &str) -> (String, usize, String) {
+    let (_dir, path) = setup(header, 16);
+    match metaimage::read::<i16>(&path) {
+        Err(Error::MetaImageHeader {
+            path: p,
+            line,
+            field,
+            message,
+        }) => {
+            assert_eq!(p, path);
+            let shown = Error::MetaImageHeader {
+                path: p,
+                line,
+                field: field.clone(),
+                message: message.clone(),
+            };
+            assert!(shown.to_string().contains("h.mhd"), "{shown}");
+            (field, line, message)
+        }
+        other => panic!("expected a header error for\n{header}\ngot {other:?}"),
+    }
+}
+
+#[test]
+fn good_header_reads() {
+    let (_dir, path) = setup(GOOD, 16);
+    let v = metaimage::read::<i16>(&path).unwrap();
+    assert_eq!(v.grid().dims(), [2, 2, 2]);
+}
+
+#[test]
+fn each_malformed_field_is_named() {
+    let cases: &[(&str, &str, &str, usize)] = &[
+        ("NDims = 3\n", "NDims = 4\n", "NDims", 2),
+        ("NDims = 3\n", "NDims = three\n", "NDims", 2),
+        ("NDims = 3\n", "", "NDims", 0),
+        ("DimSize = 2 2 2\n", "DimSize = 2 2\n", "DimSize", 9),
+        ("DimSize = 2 2 2\n", "DimSize = 2 -2 2\n", "DimSize", 9),
+        ("DimSize = 2 2 2\n", "DimSize = 2 0 2\n", "DimSize", 9),
+        ("DimSize = 2 2 2\n", "", "DimSize", 0),
+        (
+            "ElementSpacing = 1 1 1\n",
+            "ElementSpacing = 1 0 1\n",
+            "ElementSpacing",
+            8,
+        ),
+        (
+            "ElementSpacing = 1 1 1\n",
+            "ElementSpacing = 1 x 1\n",
+            "ElementSpacing",
+            8,
+        ),
+        ("Offset = 0 0 0\n", "Offset = 0 nan 0\n", "Offset", 7),
+        (
+            "TransformMatrix = 1 0 0 0 1 0 0 0 1\n",
+            "TransformMatrix = 1 0 0 1 0 0 0 0 1\n",
+            "TransformMatrix",
+            6,
+        ),
+        (
+            "TransformMatrix = 1 0 0 0 1 0 0 0 1\n",
+            "TransformMatrix = 1 0 0 0 1 0\n",
+            "TransformMatrix",
+            6,
+        ),
+        (
+            "ElementType = MET_SHORT\n",
+            "ElementType = MET_COMPLEX\n",
+            "ElementType",
+            10,
+        ),
+        ("ElementType = MET_SHORT\n", "", "ElementType", 0),
+        ("ElementDataFile = d.raw\n", "", "ElementDataFile", 0),
+        (
+            "ElementDataFile = d.raw\n",
+            "ElementDataFile = LIST\n",
+            "ElementDataFile",
+            11,
+        ),
+        (
+            "ElementDataFile = d.raw\n",
+            "ElementDataFile = slice%03d.raw 1 10 1\n",
+            "ElementDataFile",
+            11,
+        ),
+        (
+            "ObjectType = Image\n",
+            "ObjectType = Mesh\n",
+            "ObjectType",
+            1,
+        ),
+        (
+            "BinaryData = True\n",
+            "BinaryData = False\n",
+            "BinaryData",
+            3,
+        ),
+        (
+            "CompressedData = False\n",
+            "CompressedData = Maybe\n",
+            "CompressedData",
+            5,
+        ),
+        (
+            "BinaryDataByteOrderMSB = False\n",
+            "BinaryDataByteOrderMSB = False\nElementNumberOfChannels = 3\n",
+            "ElementNumberOfChannels",
+            5,
+        ),
+        (
+            "Offset = 0 0 0\n",
+            "Offset = 0 0 0\nOrigin = 1 1 1\n",
+            "Offset",
+            8,
+        ),
+        (
+            "Offset = 0 0 0\n",
+            "this line has no equals sign\n",
+            "this line has no equals sign",
+            7,
+        ),
+        ("Offset = 0 0 0\n", "HeaderSize = -7\n", "HeaderSize", 7),
+    ];
+    for (from, to, field, line) in cases {
+        assert!(GOOD.contains(from));
+        let header = GOOD.replace(from, to);
+        let (f, l, message) = header_error(&header);
+        assert_eq!((&f[..], l), (*field, *line), "case {to:?}: {message}");
+        assert!(!message.is_empty());
+    }
+}
+
+#[test]
+fn wrong_element_type_is_refused_not_converted() {
+    let (_dir, path) = setup(GOOD, 16);
+    match metaimage::read::<f32>(&path) {
+        Err(Error::MetaImageHeader { field, message, .. }) => {
+            assert_eq!(field, "ElementType");
+            assert!(
+                message.contains("MET_SHORT") && message.contains("MET_FLOAT"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an element type error, got {other:?}"),
+    }
+}
+
+fn data_error(raw_len: usize) -> String {
+    let (_dir, path) = setup(GOOD, raw_len);
+    match metaimage::read::<i16>(&path) {
+        Err(Error::MetaImageData { path, message }) => {
+            assert!(path.ends_with("d.raw"));
+            message
+        }
+        other => panic!("expected a data error for {raw_len} bytes, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_and_oversized_data_are_refused() {
+    assert!(data_error(15).contains("fewer than the 16 bytes"));
+    assert!(data_error(0).contains("fewer"));
+    assert!(data_error(17).contains("needs exactly 16"));
+}
+
+#[test]
+fn missing_data_file_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.mhd");
+    std::fs::write(&path, GOOD).unwrap();
+    match metaimage::read::<i16>(&path) {
+        Err(e @ Error::Io { .. }) => assert!(e.to_string().contains("d.raw"), "{e}"),
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+}
+
+#[test]
+fn corrupt_compressed_data_is_refused() {
+    let header = GOOD.replace("CompressedData = False", "CompressedData = True");
+    let (_dir, path) = setup(&header, 16);
+    match metaimage::read::<i16>(&path) {
+        Err(Error::MetaImageData { message, .. }) => {
+            assert!(message.contains("decompress"), "{message}")
+        }
+        other => panic!("expected a data error, got {other:?}"),
+    }
+}
+
+#[test]
+fn big_endian_local_data_with_aliases_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("be.mha");
+    let mut bytes = b"NDims = 2\nDimSize = 2 1\nElementSpacing = 0.5 2\nPosition = 10 20\nRotation = 0 1 1 0\nElementByteOrderMSB = True\nElementType = MET_SHORT\nElementDataFile = LOCAL\n".to_vec();
+    bytes.extend_from_slice(&(-1000i16).to_be_bytes());
+    bytes.extend_from_slice(&300i16.to_be_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let v: Volume<i16> = metaimage::read(&path).unwrap();
+    assert_eq!(v.data(), &[-1000, 300]);
+    let g = v.grid();
+    assert_eq!(g.dims(), [2, 1, 1]);
+    assert_eq!(g.origin(), Vec3::new(10.0, 20.0, 0.0));
+    assert_eq!(g.direction()[0], Vec3::Y);
+    // Axes (y, x) make a left-handed frame: the third axis is their cross product, -z.
+    assert_eq!(g.direction()[2], -Vec3::Z);
+    assert_eq!(
+        g.index_to_point([1.0, 0.0, 0.0]),
+        Vec3::new(10.0, 20.5, 0.0)
+    );
+}
+
+#[test]
+fn header_size_minus_one_reads_data_at_end() {
+    let header = GOOD.replace("ElementDataFile", "HeaderSize = -1\nElementDataFile");
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = b"some preamble".to_vec();
+    for v in 0i16..8 {
+        raw.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(dir.path().join("d.raw"), raw).unwrap();
+    std::fs::write(dir.path().join("h.mhd"), header).unwrap();
+    let v: Volume<i16> = metaimage::read(dir.path().join("h.mhd")).unwrap();
+    assert_eq!(v.data(), &[0, 1, 2, 3, 4, 5, 6, 7]);
+}
+
+#[test]
+fn written_header_is_what_itk_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::f64::consts::FRAC_1_SQRT_2;
+    let grid = Grid::builder([4, 3, 2])
+        .spacing([0.5, 0.75, 2.0])
+        .origin([-10.0, 5.5, 100.0])
+        .direction([Vec3::new(s, s, 0.0), Vec3::new(-s, s, 0.0), Vec3::Z])
+        .build()
+        .unwrap();
+    let path = dir.path().join("x.mhd");
+    metaimage::write(&path, &Volume::filled(grid, 0.25f32)).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(" = ")))
+            .map(str::to_string)
+    };
+    assert_eq!(field("DimSize").as_deref(), Some("4 3 2"));
+    assert_eq!(field("ElementSpacing").as_deref(), Some("0.5 0.75 2"));
+    assert_eq!(field("Offset").as_deref(), Some("-10 5.5 100"));
+    assert_eq!(field("ElementType").as_deref(), Some("MET_FLOAT"));
+    assert_eq!(field("ElementDataFile").as_deref(), Some("x.raw"));
+    let tm: Vec<f64> = field("TransformMatrix")
+        .unwrap()
+        .split(' ')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(tm, vec![s, s, 0.0, -s, s, 0.0, 0.0, 0.0, 1.0]);
+    assert!(text.lines().last().unwrap().starts_with("ElementDataFile"));
+    assert_eq!(
+        std::fs::metadata(dir.path().join("x.raw")).unwrap().len(),
+        4 * 3 * 2 * 4
+    );
+    assert!(Path::new(&path).exists());
+}
