@@ -52,7 +52,7 @@ pub enum Error {
     },
 
     /// An I/O error, with the file it happened on.
-    #[error("{}: {source}", path.display())]
+    #[error("I/O error on {}", path.display())]
     Io {
         /// The file being read or written.
         path: PathBuf,
