@@ -1,0 +1,138 @@
+//! Principals and per-key access control lists.
+
+use std::fmt;
+
+/// Who is asking: for a key server, the verified subject of the client certificate.
+///
+/// `name` is the certificate's Common Name and `groups` its Organizational Unit values, both
+/// vouched for by the certificate authority that the servers trust (as grid certificates were).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Principal {
+    /// The user (certificate CN).
+    pub name: String,
+    /// The user's groups (certificate OUs).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl Principal {
+    /// A principal with no group.
+    pub fn user(name: impl Into<String>) -> Principal {
+        Principal {
+            name: name.into(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// This principal with one more group.
+    #[must_use]
+    pub fn in_group(mut self, group: impl Into<String>) -> Principal {
+        self.groups.push(group.into());
+        self
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// What a grant allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Right {
+    /// Fetch the share (to decrypt).
+    Get,
+    /// Fetch the share, change the ACL, replace or delete the share.
+    Admin,
+}
+
+/// Whom a grant is for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    /// One user, by certificate CN.
+    User(String),
+    /// Every member of a group, by certificate OU.
+    Group(String),
+}
+
+/// One ACL entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Grant {
+    /// Whom it is for.
+    pub subject: Subject,
+    /// What it allows.
+    pub right: Right,
+}
+
+impl Grant {
+    /// A grant to one user.
+    pub fn user(name: impl Into<String>, right: Right) -> Grant {
+        Grant {
+            subject: Subject::User(name.into()),
+            right,
+        }
+    }
+
+    /// A grant to a group.
+    pub fn group(name: impl Into<String>, right: Right) -> Grant {
+        Grant {
+            subject: Subject::Group(name.into()),
+            right,
+        }
+    }
+}
+
+/// The access control list of one key: its owner (who registered it: every right) and grants.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Acl {
+    /// The user who registered the key.
+    pub owner: String,
+    /// Further rights.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+}
+
+impl Acl {
+    /// Whether `who` holds `right` (the owner holds all; admin implies get).
+    pub fn allows(&self, who: &Principal, right: Right) -> bool {
+        if who.name == self.owner {
+            return true;
+        }
+        self.grants.iter().any(|g| {
+            let covers = g.right == right || g.right == Right::Admin;
+            let matches = match &g.subject {
+                Subject::User(u) => *u == who.name,
+                Subject::Group(grp) => who.groups.iter().any(|m| m == grp),
+            };
+            covers && matches
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_grants_and_groups() {
+        let acl = Acl {
+            owner: "alice".into(),
+            grants: vec![
+                Grant::user("bob", Right::Get),
+                Grant::group("physics", Right::Admin),
+            ],
+        };
+        let alice = Principal::user("alice");
+        let bob = Principal::user("bob");
+        let carol = Principal::user("carol").in_group("physics");
+        let dave = Principal::user("dave").in_group("radiology");
+        assert!(acl.allows(&alice, Right::Admin));
+        assert!(acl.allows(&bob, Right::Get));
+        assert!(!acl.allows(&bob, Right::Admin));
+        assert!(acl.allows(&carol, Right::Get) && acl.allows(&carol, Right::Admin));
+        assert!(!acl.allows(&dave, Right::Get));
+    }
+}

@@ -1,0 +1,128 @@
+//! The error type of hope-crypto.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in hope-crypto.
+///
+/// Decryption and key reconstruction fail *opaquely*: [`Error::Decryption`] and
+/// [`Error::KeyReconstruction`] say that it failed, never which byte, tag, header field or share
+/// was at fault, so that a tampering attacker learns nothing from the error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The container could not be authenticated or decrypted (wrong key, wrong object id, any
+    /// modification, truncation, reordering or splicing).
+    #[error("decryption failed")]
+    Decryption,
+
+    /// The shares given do not reconstruct the key (too few, duplicated, from another key, or
+    /// tampered with).
+    #[error("key reconstruction failed")]
+    KeyReconstruction,
+
+    /// A parameter is outside what the scheme allows.
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// What was given and what is allowed.
+        reason: String,
+    },
+
+    /// The caller is not allowed to perform this operation on this key.
+    #[error("access denied: {principal} may not {action} key {key_id}")]
+    AccessDenied {
+        /// Who asked.
+        principal: String,
+        /// What was asked (`get`, `put`, `delete`, `set-acl`).
+        action: &'static str,
+        /// The key.
+        key_id: String,
+    },
+
+    /// No share is stored for this key.
+    #[error("no share stored for key {key_id}")]
+    NotFound {
+        /// The key.
+        key_id: String,
+    },
+
+    /// The audit log could not be written or read; operations fail closed.
+    #[error("audit log {}: {message}", path.display())]
+    Audit {
+        /// The audit log.
+        path: PathBuf,
+        /// What went wrong (for verification: the first record that does not verify).
+        message: String,
+    },
+
+    /// A configuration file, certificate, key or CRL is malformed.
+    #[error("{}: {field}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The field or item at fault.
+        field: String,
+        /// What was found and what was expected.
+        message: String,
+    },
+
+    /// TLS set-up or handshake failure.
+    #[error("TLS: {0}")]
+    Tls(String),
+
+    /// A key server answered with an error or could not be reached.
+    #[error("key server {server}: {message}")]
+    Server {
+        /// The server address.
+        server: String,
+        /// The HTTP status it answered, if it answered.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+    },
+
+    /// Too few key servers answered to reach the threshold.
+    #[error("only {reached} of the {needed} key servers needed answered ({failures})")]
+    NotEnoughServers {
+        /// Shares needed (the threshold).
+        needed: usize,
+        /// Valid shares received.
+        reached: usize,
+        /// One line per failing server.
+        failures: String,
+    },
+
+    /// An I/O error, with the file or stream it happened on.
+    #[error("I/O error on {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An error from hope-core (atomic file writes).
+    #[error(transparent)]
+    Core(#[from] hope_core::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with hope-crypto's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,438 @@
+//! The key server: HTTPS with mutual TLS in front of a durable [`DirKeyStore`], with an audit log.
+//!
+//! Protocol (JSON bodies; the caller is the subject of its client certificate):
+//!
+//! | request | needs | answer |
+//! |---|---|---|
+//! | `GET /v1/health` | a valid certificate | `{"status":"ok","principal":"<cn>"}` |
+//! | `PUT /v1/keys/<key id>` `{"share":…,"grants":[…]}` | new key: any user; existing: admin | 201 |
+//! | `GET /v1/keys/<key id>` | get | the share |
+//! | `DELETE /v1/keys/<key id>` | admin | 200 |
+//! | `PUT /v1/keys/<key id>/acl` `{"grants":[…]}` | admin | 200 |
+//! | `GET /v1/keys/<key id>/acl` | admin | the ACL |
+//!
+//! Every request is audited twice, before it is executed (`requested`) and after (`granted`,
+//! `denied`, `not-found`, `error`), and refused when the audit log cannot be written. Connections
+//! refused at the TLS handshake (unknown CA, revoked or expired certificate) are audited as
+//! `connect`/`refused`. The CRL file is re-read when it changes, so a revocation takes effect
+//! without a restart.
+
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use crate::acl::{Grant, Principal};
+use crate::audit::{AuditLog, Event};
+use crate::http;
+use crate::key::KeyId;
+use crate::shares::Share;
+use crate::store::{DirKeyStore, KeyStore};
+use crate::tls::{self, TlsFiles};
+use crate::{Error, Result};
+
+/// How long a connection may stay silent.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A key server's configuration file (TOML). Relative paths are relative to the file's directory.
+///
+/// ```toml
+/// listen = "127.0.0.1:7443"
+/// cert = "server.pem"
+/// key = "server.key"
+/// ca = "ca.pem"
+/// crl = "ca.crl"          # optional
+/// storage = "shares"      # one file per key
+/// audit_log = "audit.jsonl"
+/// ```
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The server's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+    /// The CA that issues client certificates (PEM).
+    pub ca: PathBuf,
+    /// Certificate revocation lists of that CA (PEM), re-read when the file changes.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
+    /// Directory of the share store.
+    pub storage: PathBuf,
+    /// The audit log.
+    pub audit_log: PathBuf,
+    /// Most connections served at once (default 64); more are dropped.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    64
+}
+
+impl ServerSettings {
+    /// Reads a configuration file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<ServerSettings> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut s: ServerSettings = toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            field: "server configuration".into(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for p in [
+            &mut s.cert,
+            &mut s.key,
+            &mut s.ca,
+            &mut s.storage,
+            &mut s.audit_log,
+        ] {
+            *p = base.join(&*p);
+        }
+        if let Some(c) = &mut s.crl {
+            *c = base.join(&*c);
+        }
+        Ok(s)
+    }
+}
+
+struct TlsState {
+    config: Arc<ServerConfig>,
+    crl_modified: Option<SystemTime>,
+}
+
+struct Shared {
+    settings: ServerSettings,
+    store: Box<dyn KeyStore>,
+    audit: AuditLog,
+    tls: Mutex<TlsState>,
+    active: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// A bound key server, ready to [`serve`](KeyServer::serve) or [`spawn`](KeyServer::spawn).
+pub struct KeyServer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for KeyServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyServer")
+            .field("listen", &self.listener.local_addr().ok())
+            .finish()
+    }
+}
+
+fn modified(path: Option<&Path>) -> Option<SystemTime> {
+    path.and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+}
+
+impl KeyServer {
+    /// Loads certificates, opens the store and the audit log (which must verify) and binds.
+    pub fn bind(settings: ServerSettings) -> Result<KeyServer> {
+        let files = TlsFiles {
+            cert: &settings.cert,
+            key: &settings.key,
+            ca: &settings.ca,
+        };
+        let config = tls::server_config(&files, settings.crl.as_deref())?;
+        let crl_modified = modified(settings.crl.as_deref());
+        let store = DirKeyStore::open(&settings.storage)?;
+        let audit = AuditLog::open(&settings.audit_log)?;
+        let listener = TcpListener::bind(&settings.listen).map_err(|e| Error::Server {
+            server: settings.listen.clone(),
+            status: None,
+            message: format!("cannot listen: {e}"),
+        })?;
+        audit.append(
+            Event::new("-", "start", "ok").detail(format!("listening on {}", settings.listen)),
+        )?;
+        Ok(KeyServer {
+            listener,
+            shared: Arc::new(Shared {
+                settings,
+                store: Box::new(store),
+                audit,
+                tls: Mutex::new(TlsState {
+                    config,
+                    crl_modified,
+                }),
+                active: AtomicUsize::new(0),
+                stop: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::io("<listener>", e))
+    }
+
+    /// Serves connections until stopped (through a [`ServerHandle`]).
+    pub fn serve(self) -> Result<()> {
+        for stream in self.listener.incoming() {
+            if self.shared.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let shared = Arc::clone(&self.shared);
+            if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.settings.max_connections {
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            std::thread::spawn(move || {
+                shared.connection(stream);
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        Ok(())
+    }
+
+    /// Serves on a background thread; the handle stops it.
+    pub fn spawn(self) -> Result<ServerHandle> {
+        let addr = self.local_addr()?;
+        let shared = Arc::clone(&self.shared);
+        let thread = std::thread::spawn(move || self.serve());
+        Ok(ServerHandle {
+            addr,
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A server running on a background thread; dropping the handle stops it.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and waits for the accept loop to end.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct PutBody {
+    share: Share,
+    #[serde(default)]
+    grants: Vec<Grant>,
+}
+
+#[derive(serde::Deserialize)]
+struct AclBody {
+    grants: Vec<Grant>,
+}
+
+fn json_error(message: impl std::fmt::Display) -> Vec<u8> {
+    serde_json::json!({ "error": message.to_string() })
+        .to_string()
+        .into_bytes()
+}
+
+impl Shared {
+    /// The TLS configuration, rebuilt when the CRL file changed. Fails closed: an unreadable CRL
+    /// refuses every connection until it is fixed.
+    fn tls_config(&self) -> Result<Arc<ServerConfig>> {
+        let mut st = self
+            .tls
+            .lock()
+            .map_err(|_| Error::Tls("TLS state poisoned".into()))?;
+        let now = modified(self.settings.crl.as_deref());
+        if now != st.crl_modified {
+            let files = TlsFiles {
+                cert: &self.settings.cert,
+                key: &self.settings.key,
+                ca: &self.settings.ca,
+            };
+            st.config = tls::server_config(&files, self.settings.crl.as_deref())?;
+            st.crl_modified = now;
+            self.audit.append(Event::new("-", "crl-reload", "ok"))?;
+        }
+        Ok(Arc::clone(&st.config))
+    }
+
+    fn connection(&self, stream: TcpStream) {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        let config = match self.tls_config() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self
+                    .audit
+                    .append(Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")));
+                return;
+            }
+        };
+        let Ok(conn) = ServerConnection::new(config) else {
+            return;
+        };
+        let mut tls = StreamOwned::new(conn, stream);
+        while tls.conn.is_handshaking() {
+            if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
+                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    let _ = self.audit.append(
+                        Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")),
+                    );
+                }
+                return;
+            }
+        }
+        let who = match tls
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(tls::principal_of)
+        {
+            Some(Ok(p)) => p,
+            _ => {
+                let _ = self.audit.append(
+                    Event::new("-", "connect", "refused")
+                        .detail(format!("{peer}: no usable client certificate")),
+                );
+                return;
+            }
+        };
+        let request = match http::read_request(&mut BufReader::new(&mut tls)) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = http::write_response(&mut tls, 400, &json_error(e));
+                return;
+            }
+        };
+        let (status, body) = self.handle(&who, &request);
+        let _ = http::write_response(&mut tls, status, &body);
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
+
+    fn handle(&self, who: &Principal, req: &http::Request) -> (u16, Vec<u8>) {
+        let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+        let (action, key): (&'static str, Option<&str>) =
+            match (req.method.as_str(), segments.as_slice()) {
+                ("GET", ["v1", "health"]) => ("health", None),
+                ("PUT", ["v1", "keys", id]) => ("put", Some(id)),
+                ("GET", ["v1", "keys", id]) => ("get", Some(id)),
+                ("DELETE", ["v1", "keys", id]) => ("delete", Some(id)),
+                ("PUT", ["v1", "keys", id, "acl"]) => ("set-acl", Some(id)),
+                ("GET", ["v1", "keys", id, "acl"]) => ("read-acl", Some(id)),
+                _ => {
+                    return (
+                        404,
+                        json_error(format!("no route for {} {}", req.method, req.path)),
+                    );
+                }
+            };
+        if action == "health" {
+            return (
+                200,
+                serde_json::json!({ "status": "ok", "principal": who.name })
+                    .to_string()
+                    .into_bytes(),
+            );
+        }
+        let key_id: KeyId = match key.map(str::parse) {
+            Some(Ok(k)) => k,
+            _ => return (400, json_error("the key id must be 32 hexadecimal digits")),
+        };
+        let ev =
+            |result: &str| Event::new(who.name.clone(), action, result).key(key_id.to_string());
+        if let Err(e) = self.audit.append(ev("requested")) {
+            return (500, json_error(format!("refused: {e}")));
+        }
+        let outcome: Result<(u16, Vec<u8>)> = match action {
+            "put" => serde_json::from_slice::<PutBody>(&req.body)
+                .map_err(|e| Error::invalid("body", e.to_string()))
+                .and_then(|b| {
+                    if b.share.key_id != key_id {
+                        return Err(Error::invalid(
+                            "share.key_id",
+                            "does not match the key id of the path",
+                        ));
+                    }
+                    self.store
+                        .put_share(who, b.share, b.grants)
+                        .map(|()| (201, b"{}".to_vec()))
+                }),
+            "get" => self.store.get_share(who, &key_id).and_then(|s| {
+                serde_json::to_vec(&s)
+                    .map(|b| (200, b))
+                    .map_err(|e| Error::invalid("share", e.to_string()))
+            }),
+            "delete" => self
+                .store
+                .delete(who, &key_id)
+                .map(|()| (200, b"{}".to_vec())),
+            "set-acl" => serde_json::from_slice::<AclBody>(&req.body)
+                .map_err(|e| Error::invalid("body", e.to_string()))
+                .and_then(|b| {
+                    self.store
+                        .set_grants(who, &key_id, b.grants)
+                        .map(|()| (200, b"{}".to_vec()))
+                }),
+            _ => self.store.acl(who, &key_id).and_then(|a| {
+                serde_json::to_vec(&a)
+                    .map(|b| (200, b))
+                    .map_err(|e| Error::invalid("acl", e.to_string()))
+            }),
+        };
+        let (status, body, result) = match outcome {
+            Ok((s, b)) => (s, b, "granted"),
+            Err(e @ Error::AccessDenied { .. }) => (403, json_error(e), "denied"),
+            Err(e @ Error::NotFound { .. }) => (404, json_error(e), "not-found"),
+            Err(e @ Error::InvalidParameter { .. }) => (400, json_error(e), "bad-request"),
+            Err(e) => (500, json_error(e), "error"),
+        };
+        // Fail closed: nothing is released unless its outcome is on record.
+        match self.audit.append(ev(result)) {
+            Ok(_) => (status, body),
+            Err(e) => (500, json_error(format!("refused: {e}"))),
+        }
+    }
+}
