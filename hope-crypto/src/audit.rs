@@ -18,7 +18,7 @@
 //! log.append(Event::new("alice", "get", "granted").key("00112233445566778899aabbccddeeff"))?;
 //! log.append(Event::new("mallory", "get", "denied").key("00112233445566778899aabbccddeeff"))?;
 //! assert_eq!(verify(&path)?.records, 2);
-//! # Ok::<(), hope_crypto::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::fs::{File, OpenOptions};
@@ -168,6 +168,22 @@ impl AuditLog {
         })
     }
 
+    /// A log whose appends always fail (its file is opened read-only), to test failing closed.
+    #[cfg(test)]
+    pub(crate) fn unwritable_for_tests(path: PathBuf) -> AuditLog {
+        std::fs::write(&path, b"").unwrap_or_default();
+        let file = File::open(&path)
+            .unwrap_or_else(|_| File::open("/dev/null").unwrap_or_else(|e| panic!("{e}")));
+        AuditLog {
+            path,
+            state: Mutex::new(State {
+                file,
+                seq: 0,
+                head: GENESIS.to_string(),
+            }),
+        }
+    }
+
     /// The log's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -295,7 +311,7 @@ mod tests {
         );
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_996_799)),
-            "2026-11-30T23:59:59.000Z"
+            "2026-11-29T23:59:59.000Z"
         );
     }
 

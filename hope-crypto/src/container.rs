@@ -393,7 +393,7 @@ impl<R: Read> std::fmt::Debug for Decryptor<R> {
 }
 
 impl<R: Read> Decryptor<R> {
-    /// Reads the header and checks `key` against its commitment.
+    /// Reads the header, checks `key` against its commitment and authenticates the first segment.
     pub fn new(mut inner: R, key: &DataKey, object_id: &[u8]) -> Result<Decryptor<R>> {
         let header = Header::read_from(&mut inner)?;
         Decryptor::with_header(inner, header, key, object_id)
@@ -414,7 +414,7 @@ impl<R: Read> Decryptor<R> {
         }
         let cipher = header.cipher(key, object_id)?;
         let segment_size = header.segment_size as usize;
-        Ok(Decryptor {
+        let mut d = Decryptor {
             inner,
             header_bytes: header.to_bytes(),
             header,
@@ -425,7 +425,10 @@ impl<R: Read> Decryptor<R> {
             lookahead: None,
             index: 0,
             done: false,
-        })
+        };
+        // Authenticate the first segment now: a wrong object id or a damaged container fails here.
+        d.next_segment()?;
+        Ok(d)
     }
 
     /// The container's header.

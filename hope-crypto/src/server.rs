@@ -346,93 +346,188 @@ impl Shared {
                 return;
             }
         };
-        let (status, body) = self.handle(&who, &request);
+        let (status, body) = handle(self.store.as_ref(), &self.audit, &who, &request);
         let _ = http::write_response(&mut tls, status, &body);
         tls.conn.send_close_notify();
         let _ = tls.flush();
     }
+}
 
-    fn handle(&self, who: &Principal, req: &http::Request) -> (u16, Vec<u8>) {
-        let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-        let (action, key): (&'static str, Option<&str>) =
-            match (req.method.as_str(), segments.as_slice()) {
-                ("GET", ["v1", "health"]) => ("health", None),
-                ("PUT", ["v1", "keys", id]) => ("put", Some(id)),
-                ("GET", ["v1", "keys", id]) => ("get", Some(id)),
-                ("DELETE", ["v1", "keys", id]) => ("delete", Some(id)),
-                ("PUT", ["v1", "keys", id, "acl"]) => ("set-acl", Some(id)),
-                ("GET", ["v1", "keys", id, "acl"]) => ("read-acl", Some(id)),
-                _ => {
-                    return (
-                        404,
-                        json_error(format!("no route for {} {}", req.method, req.path)),
-                    );
+/// Answers one authenticated request: audit, authorise, execute, audit again.
+fn handle(
+    store: &dyn KeyStore,
+    audit: &AuditLog,
+    who: &Principal,
+    req: &http::Request,
+) -> (u16, Vec<u8>) {
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let (action, key): (&'static str, Option<&str>) =
+        match (req.method.as_str(), segments.as_slice()) {
+            ("GET", ["v1", "health"]) => ("health", None),
+            ("PUT", ["v1", "keys", id]) => ("put", Some(id)),
+            ("GET", ["v1", "keys", id]) => ("get", Some(id)),
+            ("DELETE", ["v1", "keys", id]) => ("delete", Some(id)),
+            ("PUT", ["v1", "keys", id, "acl"]) => ("set-acl", Some(id)),
+            ("GET", ["v1", "keys", id, "acl"]) => ("read-acl", Some(id)),
+            _ => {
+                return (
+                    404,
+                    json_error(format!("no route for {} {}", req.method, req.path)),
+                );
+            }
+        };
+    if action == "health" {
+        return (
+            200,
+            serde_json::json!({ "status": "ok", "principal": who.name })
+                .to_string()
+                .into_bytes(),
+        );
+    }
+    let key_id: KeyId = match key.map(str::parse) {
+        Some(Ok(k)) => k,
+        _ => return (400, json_error("the key id must be 32 hexadecimal digits")),
+    };
+    let ev = |result: &str| Event::new(who.name.clone(), action, result).key(key_id.to_string());
+    if let Err(e) = audit.append(ev("requested")) {
+        return (500, json_error(format!("refused: {e}")));
+    }
+    let outcome: Result<(u16, Vec<u8>)> = match action {
+        "put" => serde_json::from_slice::<PutBody>(&req.body)
+            .map_err(|e| Error::invalid("body", e.to_string()))
+            .and_then(|b| {
+                if b.share.key_id != key_id {
+                    return Err(Error::invalid(
+                        "share.key_id",
+                        "does not match the key id of the path",
+                    ));
                 }
-            };
-        if action == "health" {
-            return (
-                200,
-                serde_json::json!({ "status": "ok", "principal": who.name })
-                    .to_string()
-                    .into_bytes(),
+                store
+                    .put_share(who, b.share, b.grants)
+                    .map(|()| (201, b"{}".to_vec()))
+            }),
+        "get" => store.get_share(who, &key_id).and_then(|s| {
+            serde_json::to_vec(&s)
+                .map(|b| (200, b))
+                .map_err(|e| Error::invalid("share", e.to_string()))
+        }),
+        "delete" => store.delete(who, &key_id).map(|()| (200, b"{}".to_vec())),
+        "set-acl" => serde_json::from_slice::<AclBody>(&req.body)
+            .map_err(|e| Error::invalid("body", e.to_string()))
+            .and_then(|b| {
+                store
+                    .set_grants(who, &key_id, b.grants)
+                    .map(|()| (200, b"{}".to_vec()))
+            }),
+        _ => store.acl(who, &key_id).and_then(|a| {
+            serde_json::to_vec(&a)
+                .map(|b| (200, b))
+                .map_err(|e| Error::invalid("acl", e.to_string()))
+        }),
+    };
+    let (status, body, result) = match outcome {
+        Ok((s, b)) => (s, b, "granted"),
+        Err(e @ Error::AccessDenied { .. }) => (403, json_error(e), "denied"),
+        Err(e @ Error::NotFound { .. }) => (404, json_error(e), "not-found"),
+        Err(e @ Error::InvalidParameter { .. }) => (400, json_error(e), "bad-request"),
+        Err(e) => (500, json_error(e), "error"),
+    };
+    // Fail closed: nothing is released unless its outcome is on record.
+    match audit.append(ev(result)) {
+        Ok(_) => (status, body),
+        Err(e) => (500, json_error(format!("refused: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryKeyStore;
+
+    fn request(method: &str, path: &str, body: serde_json::Value) -> http::Request {
+        http::Request {
+            method: method.into(),
+            path: path.into(),
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    #[test]
+    fn nothing_happens_and_nothing_is_released_without_an_audit_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MemoryKeyStore::new();
+        let alice = Principal::user("alice");
+        let id = KeyId([7; 16]);
+        let share = Share::from_parts(id, 1, 2, 1, [9; 32]);
+        let put = request(
+            "PUT",
+            &format!("/v1/keys/{id}"),
+            serde_json::json!({ "share": share, "grants": [] }),
+        );
+
+        let good = AuditLog::open(dir.path().join("ok.jsonl")).unwrap();
+        assert_eq!(handle(&store, &good, &alice, &put).0, 201);
+        let get = request("GET", &format!("/v1/keys/{id}"), serde_json::Value::Null);
+        assert_eq!(handle(&store, &good, &alice, &get).0, 200);
+
+        let broken = AuditLog::unwritable_for_tests(dir.path().join("broken.jsonl"));
+        let (status, body) = handle(&store, &broken, &alice, &get);
+        assert_eq!(status, 500);
+        assert!(
+            !String::from_utf8_lossy(&body).contains(&hex::encode([9u8; 32])),
+            "share leaked"
+        );
+        let del = request("DELETE", &format!("/v1/keys/{id}"), serde_json::Value::Null);
+        assert_eq!(handle(&store, &broken, &alice, &del).0, 500);
+        assert!(
+            store.get_share(&alice, &id).is_ok(),
+            "refused request must not be executed"
+        );
+    }
+
+    #[test]
+    fn routes_and_status_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MemoryKeyStore::new();
+        let audit = AuditLog::open(dir.path().join("a.jsonl")).unwrap();
+        let who = Principal::user("bob");
+        let cases = [
+            (request("GET", "/v1/keys/zz", serde_json::Value::Null), 400),
+            (
+                request(
+                    "GET",
+                    &format!("/v1/keys/{}", KeyId([1; 16])),
+                    serde_json::Value::Null,
+                ),
+                404,
+            ),
+            (request("POST", "/v1/keys", serde_json::Value::Null), 404),
+            (
+                request(
+                    "PUT",
+                    &format!("/v1/keys/{}", KeyId([1; 16])),
+                    serde_json::json!({"share": 1}),
+                ),
+                400,
+            ),
+            (request("GET", "/v1/health", serde_json::Value::Null), 200),
+        ];
+        for (req, status) in cases {
+            assert_eq!(
+                handle(&store, &audit, &who, &req).0,
+                status,
+                "{} {}",
+                req.method,
+                req.path
             );
         }
-        let key_id: KeyId = match key.map(str::parse) {
-            Some(Ok(k)) => k,
-            _ => return (400, json_error("the key id must be 32 hexadecimal digits")),
-        };
-        let ev =
-            |result: &str| Event::new(who.name.clone(), action, result).key(key_id.to_string());
-        if let Err(e) = self.audit.append(ev("requested")) {
-            return (500, json_error(format!("refused: {e}")));
-        }
-        let outcome: Result<(u16, Vec<u8>)> = match action {
-            "put" => serde_json::from_slice::<PutBody>(&req.body)
-                .map_err(|e| Error::invalid("body", e.to_string()))
-                .and_then(|b| {
-                    if b.share.key_id != key_id {
-                        return Err(Error::invalid(
-                            "share.key_id",
-                            "does not match the key id of the path",
-                        ));
-                    }
-                    self.store
-                        .put_share(who, b.share, b.grants)
-                        .map(|()| (201, b"{}".to_vec()))
-                }),
-            "get" => self.store.get_share(who, &key_id).and_then(|s| {
-                serde_json::to_vec(&s)
-                    .map(|b| (200, b))
-                    .map_err(|e| Error::invalid("share", e.to_string()))
-            }),
-            "delete" => self
-                .store
-                .delete(who, &key_id)
-                .map(|()| (200, b"{}".to_vec())),
-            "set-acl" => serde_json::from_slice::<AclBody>(&req.body)
-                .map_err(|e| Error::invalid("body", e.to_string()))
-                .and_then(|b| {
-                    self.store
-                        .set_grants(who, &key_id, b.grants)
-                        .map(|()| (200, b"{}".to_vec()))
-                }),
-            _ => self.store.acl(who, &key_id).and_then(|a| {
-                serde_json::to_vec(&a)
-                    .map(|b| (200, b))
-                    .map_err(|e| Error::invalid("acl", e.to_string()))
-            }),
-        };
-        let (status, body, result) = match outcome {
-            Ok((s, b)) => (s, b, "granted"),
-            Err(e @ Error::AccessDenied { .. }) => (403, json_error(e), "denied"),
-            Err(e @ Error::NotFound { .. }) => (404, json_error(e), "not-found"),
-            Err(e @ Error::InvalidParameter { .. }) => (400, json_error(e), "bad-request"),
-            Err(e) => (500, json_error(e), "error"),
-        };
-        // Fail closed: nothing is released unless its outcome is on record.
-        match self.audit.append(ev(result)) {
-            Ok(_) => (status, body),
-            Err(e) => (500, json_error(format!("refused: {e}"))),
-        }
+        let share = Share::from_parts(KeyId([2; 16]), 1, 2, 1, [1; 32]);
+        let mismatched = request(
+            "PUT",
+            &format!("/v1/keys/{}", KeyId([3; 16])),
+            serde_json::json!({ "share": share }),
+        );
+        assert_eq!(handle(&store, &audit, &who, &mismatched).0, 400);
+        crate::audit::verify(dir.path().join("a.jsonl")).unwrap();
     }
 }
