@@ -1,14 +1,15 @@
 //! The `hope` command line.
 
+mod cli;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
 use hope::core::metaimage;
+use hope::crypto::acl::{Grant, Right};
 
 /// HOPE-rs: hospital e-health and medical-physics tools.
-///
-/// Subcommands arrive with their crates: deid, encrypt, catalog, simulate, plan, run, worker...
 #[derive(Debug, Parser)]
 #[command(name = "hope", version, about, propagate_version = true)]
 struct Cli {
@@ -23,10 +24,145 @@ enum Command {
         /// The header file.
         file: PathBuf,
     },
+    /// Run a key server (mutual TLS; the configuration names cert, key, CA, CRL, storage, audit log).
+    Keyserver {
+        /// Server configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Encrypt files or a directory; each file gets its own key, split k-of-n over the key servers.
+    Encrypt {
+        /// Client configuration file (TOML): threshold, certificate, CA, key servers.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Grant the right to decrypt: user:NAME or group:NAME (repeatable).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Object id the file is bound to (single file only; default: its path relative to INPUT).
+        #[arg(long)]
+        object_id: Option<String>,
+        /// Plaintext bytes per authenticated segment.
+        #[arg(long, default_value_t = hope::crypto::container::DEFAULT_SEGMENT_SIZE)]
+        segment_size: u32,
+        /// Input file or directory.
+        input: PathBuf,
+        /// Output file or directory (files get the suffix .hope).
+        output: PathBuf,
+    },
+    /// Decrypt .hope files or a directory of them, fetching key shares from k servers.
+    Decrypt {
+        /// Client configuration file (TOML).
+        #[arg(long)]
+        keys: PathBuf,
+        /// Object id the file was bound to (single file only; default: its relative path).
+        #[arg(long)]
+        object_id: Option<String>,
+        /// Input file or directory.
+        input: PathBuf,
+        /// Output file or directory.
+        output: PathBuf,
+    },
+    /// Manage keys on the key servers: grants, revocation, re-sharing, audit verification.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Certificates for trying HOPE-rs out.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysCommand {
+    /// Allow a user or group to fetch a key's shares (on every server).
+    Grant {
+        /// Client configuration file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Also allow managing the key.
+        #[arg(long)]
+        admin: bool,
+        /// Key id, or an encrypted file.
+        key: String,
+        /// user:NAME or group:NAME.
+        subject: String,
+    },
+    /// Remove a user's or group's grant (on every server).
+    Revoke {
+        /// Client configuration file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Key id, or an encrypted file.
+        key: String,
+        /// user:NAME or group:NAME.
+        subject: String,
+    },
+    /// Show a key's owner and grants.
+    Show {
+        /// Client configuration file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Key id, or an encrypted file.
+        key: String,
+    },
+    /// Register fresh shares of an encrypted file's key on every configured server (re-sharing,
+    /// e.g. after a key server was replaced); needs k current shares.
+    Register {
+        /// Client configuration file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The encrypted file.
+        file: String,
+    },
+    /// Delete a key's shares everywhere (crypto-shredding of the files encrypted with it).
+    Delete {
+        /// Client configuration file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Key id, or an encrypted file.
+        key: String,
+    },
+    /// Verify a key server's audit log chain.
+    VerifyAudit {
+        /// The audit log (JSON lines).
+        log: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum PkiCommand {
+    /// Write a demonstration CA, key-server configurations and user certificates into DIR.
+    Init {
+        /// Output directory.
+        dir: PathBuf,
+        /// Number of key servers (n).
+        #[arg(long, default_value_t = 3)]
+        servers: u8,
+        /// Shares needed (k).
+        #[arg(long, default_value_t = 2)]
+        threshold: u8,
+        /// Port of the first server; the others follow.
+        #[arg(long, default_value_t = 7443)]
+        base_port: u16,
+        /// A user, as NAME or NAME:GROUP (repeatable).
+        #[arg(long = "user", default_value = "alice")]
+        users: Vec<String>,
+    },
+}
+
+fn grants(specs: &[String]) -> anyhow::Result<Vec<Grant>> {
+    specs
+        .iter()
+        .map(|s| {
+            Ok(Grant {
+                subject: cli::crypto::parse_subject(s)?,
+                right: Right::Get,
+            })
+        })
+        .collect()
 }
 
 #[allow(clippy::print_stdout)]
 fn main() -> anyhow::Result<()> {
+    use cli::crypto;
     match Cli::parse().command {
         Command::Info { file } => {
             let h = metaimage::read_header(&file)
@@ -60,5 +196,47 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keyserver { config } => crypto::keyserver(&config),
+        Command::Encrypt {
+            keys,
+            grants: g,
+            object_id,
+            segment_size,
+            input,
+            output,
+        } => crypto::encrypt(
+            &keys,
+            &input,
+            &output,
+            &grants(&g)?,
+            object_id.as_deref(),
+            segment_size,
+        ),
+        Command::Decrypt {
+            keys,
+            object_id,
+            input,
+            output,
+        } => crypto::decrypt(&keys, &input, &output, object_id.as_deref()),
+        Command::Keys(k) => match k {
+            KeysCommand::Grant {
+                keys,
+                admin,
+                key,
+                subject,
+            } => crypto::grant(&keys, &key, &subject, admin),
+            KeysCommand::Revoke { keys, key, subject } => crypto::revoke(&keys, &key, &subject),
+            KeysCommand::Show { keys, key } => crypto::show(&keys, &key),
+            KeysCommand::Register { keys, file } => crypto::register(&keys, &file),
+            KeysCommand::Delete { keys, key } => crypto::delete(&keys, &key),
+            KeysCommand::VerifyAudit { log } => crypto::verify_audit(&log),
+        },
+        Command::Pki(PkiCommand::Init {
+            dir,
+            servers,
+            threshold,
+            base_port,
+            users,
+        }) => crypto::pki_init(&dir, servers, threshold, base_port, &users),
     }
 }

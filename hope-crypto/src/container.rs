@@ -63,6 +63,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -170,7 +171,7 @@ impl Header {
         n
     }
 
-    fn cipher(&self, key: &DataKey, object_id: &[u8]) -> Result<Aes256Gcm> {
+    fn cipher(&self, key: &DataKey, object_id: &[u8], backend: Backend) -> Result<SegmentCipher> {
         let header_bytes = self.to_bytes();
         let mut info = Vec::with_capacity(SEGMENT_KEY_INFO.len() + 4 + object_id.len() + 32);
         info.extend_from_slice(SEGMENT_KEY_INFO);
@@ -183,7 +184,88 @@ impl Header {
         hkdf::Hkdf::<Sha256>::new(Some(&self.salt), key.expose_secret())
             .expand(&info, okm.as_mut())
             .map_err(|_| Error::invalid("segment key", "HKDF output length"))?;
-        Aes256Gcm::new_from_slice(okm.as_ref()).map_err(|_| Error::invalid("segment key", "length"))
+        SegmentCipher::new(backend, &okm)
+    }
+}
+
+/// Which AES-256-GCM implementation seals and opens segments. Both produce and accept exactly the
+/// same bytes (the known-answer tests run against both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// `ring`: assembly from BoringSSL with run-time CPU detection (AES-NI, VAES, VPCLMULQDQ); the
+    /// fastest portable choice (see BENCHMARKS.md).
+    #[default]
+    Ring,
+    /// RustCrypto `aes-gcm` 0.11: pure Rust with run-time AES-NI detection; about a quarter of
+    /// `ring`'s speed in a portable build.
+    RustCrypto,
+}
+
+/// The AEAD of one container, keyed with its segment key.
+enum SegmentCipher {
+    Ring(Box<LessSafeKey>),
+    RustCrypto(Box<Aes256Gcm>),
+}
+
+impl SegmentCipher {
+    fn new(backend: Backend, key: &[u8; 32]) -> Result<SegmentCipher> {
+        let bad = |_| Error::invalid("segment key", "length");
+        Ok(match backend {
+            Backend::Ring => SegmentCipher::Ring(Box::new(LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, key).map_err(bad)?,
+            ))),
+            Backend::RustCrypto => SegmentCipher::RustCrypto(Box::new(
+                Aes256Gcm::new_from_slice(key)
+                    .map_err(|_| Error::invalid("segment key", "length"))?,
+            )),
+        })
+    }
+
+    /// Encrypts `buf` in place and returns the tag.
+    fn seal(&self, nonce: [u8; 12], aad: &[u8], buf: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+        match self {
+            SegmentCipher::Ring(k) => {
+                let tag = k
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(aad),
+                        buf,
+                    )
+                    .ok()?;
+                let mut t = [0u8; TAG_LEN];
+                t.copy_from_slice(tag.as_ref());
+                Some(t)
+            }
+            SegmentCipher::RustCrypto(c) => c
+                .encrypt_inout_detached(&nonce.into(), aad, buf.into())
+                .ok()
+                .map(Into::into),
+        }
+    }
+
+    /// Decrypts `buf` in place if `tag` authenticates it; on failure `buf` holds no plaintext.
+    fn open(&self, nonce: [u8; 12], aad: &[u8], buf: &mut [u8], tag: [u8; TAG_LEN]) -> Result<()> {
+        let ok = match self {
+            SegmentCipher::Ring(k) => k
+                .open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    Tag::from(tag),
+                    buf,
+                    0..,
+                )
+                .is_ok(),
+            SegmentCipher::RustCrypto(c) => c
+                .decrypt_inout_detached(&nonce.into(), aad, buf.into(), &tag.into())
+                .is_ok(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            buf.fill(0);
+            Err(Error::Decryption)
+        }
     }
 }
 
@@ -193,12 +275,14 @@ impl Header {
 #[must_use]
 pub struct EncryptOptions {
     segment_size: u32,
+    backend: Backend,
 }
 
 impl Default for EncryptOptions {
     fn default() -> Self {
         EncryptOptions {
             segment_size: DEFAULT_SEGMENT_SIZE,
+            backend: Backend::default(),
         }
     }
 }
@@ -214,6 +298,12 @@ impl EncryptOptions {
         self.segment_size = bytes;
         self
     }
+
+    /// The AES-GCM implementation (the output is the same whichever is chosen).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
 }
 
 /// Streaming encryption: a [`Write`] adapter that writes a container to the inner writer.
@@ -224,7 +314,7 @@ pub struct Encryptor<W: Write> {
     inner: W,
     header: Header,
     header_bytes: [u8; HEADER_LEN],
-    cipher: Aes256Gcm,
+    cipher: SegmentCipher,
     buf: Vec<u8>,
     segment_size: usize,
     index: u32,
@@ -297,7 +387,7 @@ impl<W: Write> Encryptor<W> {
         inner
             .write_all(&header.to_bytes())
             .map_err(|e| Error::io("<container>", e))?;
-        let cipher = header.cipher(key, object_id)?;
+        let cipher = header.cipher(key, object_id, options.backend)?;
         Ok(Encryptor {
             inner,
             header_bytes: header.to_bytes(),
@@ -318,12 +408,8 @@ impl<W: Write> Encryptor<W> {
         let nonce = self.header.nonce(self.index, last);
         let tag = self
             .cipher
-            .encrypt_inout_detached(
-                &nonce.into(),
-                &self.header_bytes,
-                self.buf.as_mut_slice().into(),
-            )
-            .map_err(|_| io::Error::other("segment too long for AES-GCM"))?;
+            .seal(nonce, &self.header_bytes, &mut self.buf)
+            .ok_or_else(|| io::Error::other("segment too long for AES-GCM"))?;
         self.inner.write_all(&self.buf)?;
         self.inner.write_all(&tag)?;
         self.buf.clear();
@@ -373,7 +459,7 @@ pub struct Decryptor<R: Read> {
     inner: R,
     header: Header,
     header_bytes: [u8; HEADER_LEN],
-    cipher: Aes256Gcm,
+    cipher: SegmentCipher,
     segment_size: usize,
     /// Decrypted plaintext of the current segment and the read position in it.
     plain: Vec<u8>,
@@ -399,12 +485,13 @@ impl<R: Read> Decryptor<R> {
         Decryptor::with_header(inner, header, key, object_id)
     }
 
-    /// Continues after a header already read with [`Header::read_from`] (to fetch the key first).
-    pub fn with_header(
+    /// [`Decryptor::with_header`] with a chosen AES-GCM implementation.
+    pub fn with_backend(
         inner: R,
         header: Header,
         key: &DataKey,
         object_id: &[u8],
+        backend: Backend,
     ) -> Result<Decryptor<R>> {
         if !header
             .commitment
@@ -412,7 +499,7 @@ impl<R: Read> Decryptor<R> {
         {
             return Err(Error::Decryption);
         }
-        let cipher = header.cipher(key, object_id)?;
+        let cipher = header.cipher(key, object_id, backend)?;
         let segment_size = header.segment_size as usize;
         let mut d = Decryptor {
             inner,
@@ -429,6 +516,16 @@ impl<R: Read> Decryptor<R> {
         // Authenticate the first segment now: a wrong object id or a damaged container fails here.
         d.next_segment()?;
         Ok(d)
+    }
+
+    /// Continues after a header already read with [`Header::read_from`] (to fetch the key first).
+    pub fn with_header(
+        inner: R,
+        header: Header,
+        key: &DataKey,
+        object_id: &[u8],
+    ) -> Result<Decryptor<R>> {
+        Decryptor::with_backend(inner, header, key, object_id, Backend::default())
     }
 
     /// The container's header.
@@ -467,17 +564,13 @@ impl<R: Read> Decryptor<R> {
         tag.copy_from_slice(&self.plain[body..got]);
         self.plain.truncate(body);
         let nonce = self.header.nonce(self.index, last);
-        self.cipher
-            .decrypt_inout_detached(
-                &nonce.into(),
-                &self.header_bytes,
-                self.plain.as_mut_slice().into(),
-                &tag.into(),
-            )
-            .map_err(|_| {
-                self.plain.clear();
-                Error::Decryption
-            })?;
+        if let Err(e) = self
+            .cipher
+            .open(nonce, &self.header_bytes, &mut self.plain, tag)
+        {
+            self.plain.clear();
+            return Err(e);
+        }
         self.pos = 0;
         self.done = last;
         self.index = self.index.checked_add(1).ok_or(Error::Decryption)?;
@@ -521,7 +614,7 @@ pub struct RangeDecryptor<R: Read + Seek> {
     inner: R,
     header: Header,
     header_bytes: [u8; HEADER_LEN],
-    cipher: Aes256Gcm,
+    cipher: SegmentCipher,
     segments: u64,
     plaintext_len: u64,
 }
@@ -562,7 +655,7 @@ impl<R: Read + Seek> RangeDecryptor<R> {
         if segments > u64::from(u32::MAX) + 1 {
             return Err(Error::Decryption);
         }
-        let cipher = header.cipher(key, object_id)?;
+        let cipher = header.cipher(key, object_id, Backend::default())?;
         Ok(RangeDecryptor {
             inner,
             header_bytes: header.to_bytes(),
@@ -620,14 +713,7 @@ impl<R: Read + Seek> RangeDecryptor<R> {
             let nonce = self
                 .header
                 .nonce(u32::try_from(i).map_err(|_| Error::Decryption)?, last);
-            self.cipher
-                .decrypt_inout_detached(
-                    &nonce.into(),
-                    &self.header_bytes,
-                    buf.as_mut_slice().into(),
-                    &tag.into(),
-                )
-                .map_err(|_| Error::Decryption)?;
+            self.cipher.open(nonce, &self.header_bytes, &mut buf, tag)?;
             let from = if i == offset / seg {
                 (offset - i * seg) as usize
             } else {

@@ -5,8 +5,8 @@
 use std::io::{Cursor, Read, Write};
 
 use hope_crypto::container::{
-    DEFAULT_SEGMENT_SIZE, Decryptor, EncryptOptions, Encryptor, HEADER_LEN, Header, RangeDecryptor,
-    TAG_LEN, decrypt_to_vec, encrypt_to_vec,
+    Backend, DEFAULT_SEGMENT_SIZE, Decryptor, EncryptOptions, Encryptor, HEADER_LEN, Header,
+    RangeDecryptor, TAG_LEN, decrypt_to_vec, encrypt_to_vec,
 };
 use hope_crypto::{DataKey, Error, KeyId};
 use proptest::prelude::*;
@@ -42,38 +42,61 @@ fn known_answer_vectors() {
         hex::decode_to_slice(c["nonce_prefix"].as_str().unwrap(), &mut prefix).unwrap();
         let plain = pattern(usize::try_from(c["plaintext_len"].as_u64().unwrap()).unwrap());
 
-        let opts = EncryptOptions::new().segment_size(seg);
-        let mut enc = Encryptor::with_randomness(
-            Vec::new(),
-            &key,
-            key_id,
-            version,
-            object_id,
-            &opts,
-            salt,
-            prefix,
-        )
-        .unwrap();
-        enc.write_all(&plain).unwrap();
-        let sealed = enc.finish().unwrap();
-        assert_eq!(
-            sealed.len() as u64,
-            c["container_len"].as_u64().unwrap(),
-            "{name}: length"
-        );
-        assert_eq!(
-            hex::encode(Sha256::digest(&sealed)),
-            c["container_sha256"].as_str().unwrap(),
-            "{name}: bytes"
-        );
-        if let Some(h) = c["container_hex"].as_str() {
-            assert_eq!(hex::encode(&sealed), h, "{name}");
+        for backend in [Backend::Ring, Backend::RustCrypto] {
+            let opts = EncryptOptions::new().segment_size(seg).backend(backend);
+            let mut enc = Encryptor::with_randomness(
+                Vec::new(),
+                &key,
+                key_id,
+                version,
+                object_id,
+                &opts,
+                salt,
+                prefix,
+            )
+            .unwrap();
+            enc.write_all(&plain).unwrap();
+            let sealed = enc.finish().unwrap();
+            let what = format!("{name} ({backend:?})");
+            assert_eq!(
+                sealed.len() as u64,
+                c["container_len"].as_u64().unwrap(),
+                "{what}: length"
+            );
+            assert_eq!(
+                hex::encode(Sha256::digest(&sealed)),
+                c["container_sha256"].as_str().unwrap(),
+                "{what}: bytes"
+            );
+            if let Some(h) = c["container_hex"].as_str() {
+                assert_eq!(hex::encode(&sealed), h, "{what}");
+            }
+            for reader in [Backend::Ring, Backend::RustCrypto] {
+                let header = Header::read_from(&sealed[..]).unwrap();
+                let mut out = Vec::new();
+                Decryptor::with_backend(&sealed[HEADER_LEN..], header, &key, object_id, reader)
+                    .unwrap()
+                    .read_to_end(&mut out)
+                    .unwrap();
+                assert_eq!(out, plain, "{what}: decrypted by {reader:?}");
+                let mut tampered = sealed.clone();
+                let last = tampered.len() - 1;
+                tampered[last] ^= 1;
+                let header = Header::read_from(&tampered[..]).unwrap();
+                let res = Decryptor::with_backend(
+                    &tampered[HEADER_LEN..],
+                    header,
+                    &key,
+                    object_id,
+                    reader,
+                )
+                .and_then(|mut d| {
+                    d.read_to_end(&mut Vec::new())
+                        .map_err(|_| Error::Decryption)
+                });
+                assert!(res.is_err(), "{what}: tampered tag accepted by {reader:?}");
+            }
         }
-        assert_eq!(
-            decrypt_to_vec(&sealed, &key, object_id).unwrap(),
-            plain,
-            "{name}: decrypt"
-        );
     }
 }
 

@@ -292,7 +292,7 @@ fn one_servers_store_and_log_never_allow_decryption() {
         assert!(!everything.contains(&key_hex), "server {i} holds the key");
         let one = stolen(i).share;
         assert!(matches!(
-            combine(&[one.clone()], &header.commitment),
+            combine(std::slice::from_ref(&one), &header.commitment),
             Err(Error::KeyReconstruction)
         ));
         // Using the share value as a key does not decrypt either.

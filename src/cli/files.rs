@@ -1,0 +1,81 @@
+//! Walking input files and mapping them to outputs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// One file to process: where it is, where its result goes, and its path relative to the input
+/// root with `/` separators (the object id of an encrypted file).
+pub(crate) struct Job {
+    pub(crate) input: PathBuf,
+    pub(crate) output: PathBuf,
+    pub(crate) relative: String,
+}
+
+/// The regular files under `input` (or `input` itself), sorted, with outputs under `output`.
+/// `map_name` turns an input file name into an output file name (`None`: skip the file).
+pub(crate) fn jobs(
+    input: &Path,
+    output: &Path,
+    map_name: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Vec<Job>> {
+    let meta =
+        std::fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
+    if meta.is_file() {
+        let name = input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(vec![Job {
+            input: input.to_path_buf(),
+            output: output.to_path_buf(),
+            relative: name,
+        }]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![input.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let path = entry
+                .with_context(|| format!("cannot list {}", dir.display()))?
+                .path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(input).unwrap_or(&path);
+            let Some(file_name) = rel.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let Some(mapped) = map_name(&file_name) else {
+                continue;
+            };
+            let relative = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push(Job {
+                output: output.join(rel).with_file_name(mapped),
+                input: path,
+                relative,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(out)
+}
+
+/// A progress bar over bytes on standard error (hidden when standard error is not a terminal).
+pub(crate) fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}

@@ -1,0 +1,4 @@
+//! Subcommand implementations of the `hope` command line.
+
+pub(crate) mod crypto;
+pub(crate) mod files;

@@ -1,0 +1,287 @@
+//! The `hope` command line end to end: `pki init`, three `keyserver` processes, `encrypt`,
+//! `decrypt` (with a server down), `keys grant/revoke/show/register`, `keys verify-audit`.
+#![cfg(feature = "cli")]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+fn hope(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hope"))
+        .current_dir(dir)
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = hope(dir, args);
+    assert!(
+        out.status.success(),
+        "hope {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Three consecutive free loopback ports.
+fn free_ports() -> u16 {
+    let start = 20_000 + (std::process::id() % 2_000) as u16 * 3;
+    (0..500u16)
+        .map(|i| start + i * 7)
+        .find(|&p| (0..3).all(|k| TcpListener::bind(("127.0.0.1", p + k)).is_ok()))
+        .unwrap()
+}
+
+struct Servers {
+    dir: std::path::PathBuf,
+    port: u16,
+    children: Vec<Option<Child>>,
+}
+
+impl Servers {
+    fn start(dir: &Path, port: u16) -> Servers {
+        let mut s = Servers {
+            dir: dir.to_path_buf(),
+            port,
+            children: (0..3).map(|_| None).collect(),
+        };
+        for i in 0..3 {
+            s.restart(i);
+        }
+        s
+    }
+
+    fn restart(&mut self, i: usize) {
+        let config = format!("pki/server{i}/server.toml");
+        let child = Command::new(env!("CARGO_BIN_EXE_hope"))
+            .current_dir(&self.dir)
+            .args(["keyserver", "--config", &config])
+            .spawn();
+        self.children[i] = Some(child.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port + i as u16)).is_err() {
+            assert!(Instant::now() < deadline, "key server {i} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.stop(i);
+        }
+    }
+}
+
+#[test]
+fn encrypt_decrypt_grant_revoke_through_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = free_ports();
+    ok(
+        dir,
+        &[
+            "pki",
+            "init",
+            "pki",
+            "--base-port",
+            &port.to_string(),
+            "--user",
+            "alice:physics",
+            "--user",
+            "bob",
+        ],
+    );
+    let mut servers = Servers::start(dir, port);
+
+    std::fs::create_dir_all(dir.join("in/series")).unwrap();
+    let big: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.join("in/series/slice1.dcm"), &big).unwrap();
+    std::fs::write(dir.join("in/notes.txt"), b"no PHI here").unwrap();
+
+    let out = ok(
+        dir,
+        &[
+            "encrypt",
+            "--keys",
+            "pki/alice.toml",
+            "--grant",
+            "group:physics",
+            "in",
+            "enc",
+        ],
+    );
+    assert!(out.contains("encrypted 2 file(s), 0 failed"), "{out}");
+    let sealed = std::fs::read(dir.join("enc/series/slice1.dcm.hope")).unwrap();
+    assert!(
+        !sealed.windows(16).any(|w| w == &big[1000..1016]),
+        "plaintext visible in the container"
+    );
+
+    servers.stop(1);
+    let out = ok(dir, &["decrypt", "--keys", "pki/alice.toml", "enc", "dec"]);
+    assert!(out.contains("decrypted 2 file(s), 0 failed"), "{out}");
+    assert_eq!(
+        std::fs::read(dir.join("dec/series/slice1.dcm")).unwrap(),
+        big
+    );
+    assert_eq!(
+        std::fs::read(dir.join("dec/notes.txt")).unwrap(),
+        b"no PHI here"
+    );
+
+    // Bob has no grant: refused, and nothing is written.
+    let refused = hope(
+        dir,
+        &[
+            "decrypt",
+            "--keys",
+            "pki/bob.toml",
+            "enc/notes.txt.hope",
+            "bob.txt",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!dir.join("bob.txt").exists());
+
+    // Grants must reach every server: refused while one is down, fine once it is back.
+    assert!(
+        !hope(
+            dir,
+            &[
+                "keys",
+                "grant",
+                "--keys",
+                "pki/alice.toml",
+                "enc/notes.txt.hope",
+                "user:bob"
+            ]
+        )
+        .status
+        .success()
+    );
+    servers.restart(1);
+
+    ok(
+        dir,
+        &[
+            "keys",
+            "grant",
+            "--keys",
+            "pki/alice.toml",
+            "enc/notes.txt.hope",
+            "user:bob",
+        ],
+    );
+    let shown = ok(
+        dir,
+        &[
+            "keys",
+            "show",
+            "--keys",
+            "pki/alice.toml",
+            "enc/notes.txt.hope",
+        ],
+    );
+    assert!(
+        shown.contains("owner: alice") && shown.contains("user:bob"),
+        "{shown}"
+    );
+    ok(
+        dir,
+        &[
+            "decrypt",
+            "--keys",
+            "pki/bob.toml",
+            "enc/notes.txt.hope",
+            "bob.txt",
+        ],
+    );
+    assert_eq!(std::fs::read(dir.join("bob.txt")).unwrap(), b"no PHI here");
+    ok(
+        dir,
+        &[
+            "keys",
+            "revoke",
+            "--keys",
+            "pki/alice.toml",
+            "enc/notes.txt.hope",
+            "user:bob",
+        ],
+    );
+    assert!(
+        !hope(
+            dir,
+            &[
+                "decrypt",
+                "--keys",
+                "pki/bob.toml",
+                "enc/notes.txt.hope",
+                "bob2.txt"
+            ]
+        )
+        .status
+        .success()
+    );
+
+    // A renamed file is bound to its object id: it does not decrypt under another name.
+    std::fs::create_dir_all(dir.join("moved")).unwrap();
+    std::fs::copy(
+        dir.join("enc/notes.txt.hope"),
+        dir.join("moved/other.txt.hope"),
+    )
+    .unwrap();
+    assert!(
+        !hope(
+            dir,
+            &["decrypt", "--keys", "pki/alice.toml", "moved", "moved-out"]
+        )
+        .status
+        .success()
+    );
+    ok(
+        dir,
+        &[
+            "decrypt",
+            "--keys",
+            "pki/alice.toml",
+            "--object-id",
+            "notes.txt",
+            "moved/other.txt.hope",
+            "m.txt",
+        ],
+    );
+
+    let audit = ok(dir, &["keys", "verify-audit", "pki/server0/audit.jsonl"]);
+    assert!(audit.contains("chain intact"), "{audit}");
+    let log = std::fs::read_to_string(dir.join("pki/server0/audit.jsonl")).unwrap();
+    std::fs::write(
+        dir.join("edited.jsonl"),
+        log.replacen("\"alice\"", "\"mallory\"", 1),
+    )
+    .unwrap();
+    assert!(
+        !hope(dir, &["keys", "verify-audit", "edited.jsonl"])
+            .status
+            .success()
+    );
+}
