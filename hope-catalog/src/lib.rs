@@ -1,1 +1,19 @@
 #![doc = include_str!("../README.md")]
+
+pub mod acl;
+pub mod backend;
+mod catalog;
+pub mod dicom;
+pub mod error;
+pub mod path;
+pub mod query;
+pub mod schema;
+pub mod value;
+
+pub use acl::{Permission, Permissions, Principal, Subject};
+pub use backend::{Annotation, Backend, QueryResult};
+pub use catalog::Catalog;
+pub use error::{Error, Result};
+pub use path::CollectionPath;
+pub use schema::{Attribute, Entry, Schema};
+pub use value::{AttrType, Value};

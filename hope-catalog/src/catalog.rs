@@ -1,0 +1,502 @@
+//! The catalog: names, values, queries and permissions checked on every operation, over any
+//! [`Backend`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::acl::{AclEntry, Permission, Permissions, Principal, Subject, effective};
+use crate::backend::{
+    Annotation, AuditRecord, Backend, CollectionRecord, MemoryBackend, PostgresBackend,
+    QueryResult, SqliteBackend, Target,
+};
+use crate::path::CollectionPath;
+use crate::query::{self, Checked};
+use crate::schema::{Attribute, Entry, Schema, check_entry_name};
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// A metadata catalog: a tree of collections with typed schemas, entries, annotations,
+/// permissions and an audit trail of writes and denied accesses.
+///
+/// ```
+/// use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
+///
+/// let cat = Catalog::in_memory();
+/// let admin = Principal::user("admin");
+/// cat.init(&admin)?;
+/// cat.mkdir(&admin, "/studies")?;
+/// cat.add_attribute(&admin, "/studies", Attribute::new("Modality", AttrType::Text).indexed())?;
+/// cat.add(&admin, "/studies", Entry::new("s1").with("Modality", Value::Text("CT".into())))?;
+/// let rows = cat.query(&admin, "/studies", "Modality = 'CT'")?;
+/// assert_eq!(rows.rows.len(), 1);
+/// // Nobody else may read it.
+/// assert!(cat.query(&Principal::user("eve"), "/studies", "Modality = 'CT'").is_err());
+/// # Ok::<(), hope_catalog::Error>(())
+/// ```
+pub struct Catalog {
+    backend: Box<dyn Backend>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("backend", &self.backend.kind())
+            .finish()
+    }
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+impl Catalog {
+    /// A catalog over any back-end.
+    pub fn new(backend: impl Backend + 'static) -> Catalog {
+        Catalog {
+            backend: Box::new(backend),
+        }
+    }
+
+    /// A catalog held in memory.
+    pub fn in_memory() -> Catalog {
+        Catalog::new(MemoryBackend::new())
+    }
+
+    /// A catalog in an SQLite file (created if needed): the embedded default.
+    pub fn open_sqlite(path: impl AsRef<std::path::Path>) -> Result<Catalog> {
+        Ok(Catalog::new(SqliteBackend::open(path)?))
+    }
+
+    /// A catalog in a PostgreSQL database.
+    pub fn open_postgres(url: &str) -> Result<Catalog> {
+        Ok(Catalog::new(PostgresBackend::connect(url)?))
+    }
+
+    /// The back-end's kind (`memory`, `sqlite`, `postgres`).
+    pub fn backend_kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    fn audit(
+        &self,
+        who: &Principal,
+        action: &str,
+        target: &str,
+        result: &str,
+        detail: String,
+    ) -> Result<()> {
+        self.backend.audit(&AuditRecord {
+            time_us: now_us(),
+            principal: who.name.clone(),
+            action: action.into(),
+            target: target.into(),
+            result: result.into(),
+            detail,
+        })
+    }
+
+    fn record(&self, path: &CollectionPath) -> Result<CollectionRecord> {
+        self.backend
+            .collection(path)?
+            .ok_or_else(|| Error::NotFound(format!("collection {path}")))
+    }
+
+    /// The permission `who` holds on `path`: its own grants and, while inheritance is on, its
+    /// ancestors'.
+    pub fn permission(&self, who: &Principal, path: &CollectionPath) -> Result<Option<Permission>> {
+        let mut chain = Vec::new();
+        for p in path.ancestry() {
+            if let Some(rec) = self.backend.collection(&p)? {
+                chain.push(rec.permissions);
+            }
+        }
+        Ok(effective(who, &chain))
+    }
+
+    /// Checks `need` on `path` and returns the collection; a denial is audited.
+    fn authorise(
+        &self,
+        who: &Principal,
+        path: &str,
+        need: Permission,
+        action: &str,
+    ) -> Result<CollectionRecord> {
+        let path = CollectionPath::parse(path)?;
+        let rec = self.record(&path)?;
+        if self.permission(who, &path)? >= Some(need) {
+            return Ok(rec);
+        }
+        self.audit(
+            who,
+            action,
+            path.as_str(),
+            "denied",
+            format!("needs {}", need.name()),
+        )?;
+        Err(Error::AccessDenied {
+            principal: who.name.clone(),
+            action: need.name(),
+            path: path.to_string(),
+        })
+    }
+
+    /// Creates the root collection `/`, owned by `admin`, if it does not exist yet.
+    pub fn init(&self, admin: &Principal) -> Result<()> {
+        let root = CollectionPath::root();
+        if self.backend.collection(&root)?.is_none() {
+            let mut p = Permissions::owned_by(admin.name.clone());
+            p.inherit = false;
+            match self.backend.create_collection(&root, &p) {
+                Ok(_) | Err(Error::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+            self.audit(admin, "init", "/", "ok", String::new())?;
+        }
+        Ok(())
+    }
+
+    /// Creates a collection (needs write on the parent); the caller owns it and it inherits the
+    /// parent's grants.
+    pub fn mkdir(&self, who: &Principal, path: &str) -> Result<()> {
+        let path = CollectionPath::parse(path)?;
+        let parent = path
+            .parent()
+            .ok_or_else(|| Error::AlreadyExists("collection /".into()))?;
+        self.authorise(who, parent.as_str(), Permission::Write, "mkdir")?;
+        self.backend
+            .create_collection(&path, &Permissions::owned_by(who.name.clone()))?;
+        self.audit(who, "mkdir", path.as_str(), "ok", String::new())
+    }
+
+    /// Creates a collection and its missing ancestors.
+    pub fn mkdir_all(&self, who: &Principal, path: &str) -> Result<()> {
+        let path = CollectionPath::parse(path)?;
+        for p in path.ancestry().into_iter().rev().skip(1) {
+            if self.backend.collection(&p)?.is_none() {
+                self.mkdir(who, p.as_str())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes an empty collection (no sub-collections; its entries go with it). Needs admin.
+    pub fn rmdir(&self, who: &Principal, path: &str) -> Result<()> {
+        let rec = self.authorise(who, path, Permission::Admin, "rmdir")?;
+        if rec.path.is_root() || !self.backend.children(rec.id)?.is_empty() {
+            return Err(Error::invalid(
+                "rmdir",
+                format!("{} is the root or has sub-collections", rec.path),
+            ));
+        }
+        self.backend.remove_collection(&rec)?;
+        self.audit(who, "rmdir", rec.path.as_str(), "ok", String::new())
+    }
+
+    /// The sub-collections of a collection (needs read).
+    pub fn list(&self, who: &Principal, path: &str) -> Result<Vec<CollectionPath>> {
+        let rec = self.authorise(who, path, Permission::Read, "list")?;
+        Ok(self
+            .backend
+            .children(rec.id)?
+            .into_iter()
+            .map(|c| c.path)
+            .collect())
+    }
+
+    /// The schema of a collection (needs read).
+    pub fn schema(&self, who: &Principal, path: &str) -> Result<Schema> {
+        Ok(self
+            .authorise(who, path, Permission::Read, "schema")?
+            .schema)
+    }
+
+    /// Adds an attribute (needs admin). A required attribute can only be added to an empty
+    /// collection.
+    pub fn add_attribute(&self, who: &Principal, path: &str, attr: Attribute) -> Result<()> {
+        let rec = self.authorise(who, path, Permission::Admin, "schema")?;
+        rec.schema.check_new(&attr)?;
+        if !attr.nullable && self.backend.count(&rec)? > 0 {
+            return Err(Error::invalid(
+                "attribute",
+                format!(
+                    "{} is required but {} already has entries",
+                    attr.name, rec.path
+                ),
+            ));
+        }
+        self.backend.add_attribute(&rec, &attr)?;
+        self.audit(
+            who,
+            "add-attribute",
+            rec.path.as_str(),
+            "ok",
+            format!("{} {}", attr.name, attr.ty),
+        )
+    }
+
+    /// Drops an attribute and its values (needs admin).
+    pub fn drop_attribute(&self, who: &Principal, path: &str, name: &str) -> Result<()> {
+        let rec = self.authorise(who, path, Permission::Admin, "schema")?;
+        if rec.schema.get(name).is_none() {
+            return Err(Error::NotFound(format!("attribute {name} in {}", rec.path)));
+        }
+        self.backend.drop_attribute(&rec, name)?;
+        self.audit(
+            who,
+            "drop-attribute",
+            rec.path.as_str(),
+            "ok",
+            name.to_string(),
+        )
+    }
+
+    /// Adds one entry (needs write).
+    pub fn add(&self, who: &Principal, path: &str, entry: Entry) -> Result<()> {
+        self.add_many(who, path, vec![entry]).map(drop)
+    }
+
+    /// Adds entries in one transaction: all or none (needs write). Returns how many.
+    pub fn add_many(&self, who: &Principal, path: &str, entries: Vec<Entry>) -> Result<usize> {
+        let rec = self.authorise(who, path, Permission::Write, "add")?;
+        let checked = entries
+            .into_iter()
+            .map(|e| e.checked(&rec.schema))
+            .collect::<Result<Vec<_>>>()?;
+        self.backend.insert(&rec, &checked)?;
+        self.audit(
+            who,
+            "add",
+            rec.path.as_str(),
+            "ok",
+            format!("{} entries", checked.len()),
+        )?;
+        Ok(checked.len())
+    }
+
+    /// Reads an entry (needs read).
+    pub fn get(&self, who: &Principal, path: &str, name: &str) -> Result<Entry> {
+        let rec = self.authorise(who, path, Permission::Read, "get")?;
+        self.backend
+            .get(&rec, name)?
+            .ok_or_else(|| Error::NotFound(format!("entry {name} in {}", rec.path)))
+    }
+
+    /// Sets some values of an entry (needs write).
+    pub fn update(
+        &self,
+        who: &Principal,
+        path: &str,
+        name: &str,
+        values: Vec<(String, Value)>,
+    ) -> Result<()> {
+        self.update_with(who, path, name, |_| Ok(values.clone()))
+    }
+
+    /// Atomically reads an entry and sets values computed from it (needs write): concurrent
+    /// updates never lose each other's changes.
+    pub fn update_with(
+        &self,
+        who: &Principal,
+        path: &str,
+        name: &str,
+        mut f: impl FnMut(&Entry) -> Result<Vec<(String, Value)>>,
+    ) -> Result<()> {
+        let rec = self.authorise(who, path, Permission::Write, "update")?;
+        let schema = rec.schema.clone();
+        self.backend.update_entry(&rec, name, &mut |e| {
+            f(e)?
+                .into_iter()
+                .map(|(k, v)| {
+                    let a = schema.get(&k).ok_or_else(|| {
+                        Error::invalid(
+                            format!("entry {name}"),
+                            format!("the schema has no attribute `{k}`"),
+                        )
+                    })?;
+                    let v = v.coerce(a.ty, &a.name)?;
+                    if v.is_null() && !a.nullable {
+                        return Err(Error::invalid(
+                            format!("entry {name}"),
+                            format!("attribute {k} is required"),
+                        ));
+                    }
+                    Ok((k, v))
+                })
+                .collect()
+        })?;
+        self.audit(who, "update", rec.path.as_str(), "ok", String::new())
+    }
+
+    /// Deletes an entry (needs write).
+    pub fn remove(&self, who: &Principal, path: &str, name: &str) -> Result<()> {
+        let rec = self.authorise(who, path, Permission::Write, "remove")?;
+        if !self.backend.delete_entry(&rec, name)? {
+            return Err(Error::NotFound(format!("entry {name} in {}", rec.path)));
+        }
+        self.audit(who, "remove", rec.path.as_str(), "ok", String::new())
+    }
+
+    /// Runs a query on one collection (needs read).
+    pub fn query(&self, who: &Principal, path: &str, text: &str) -> Result<QueryResult> {
+        let rec = self.authorise(who, path, Permission::Read, "query")?;
+        let q = query::check(&query::parse(text)?, &rec.schema)?;
+        self.backend.query(std::slice::from_ref(&rec), &q)
+    }
+
+    /// Runs a query on a collection and every collection below it that `who` may read and whose
+    /// schema has the attributes the query uses, with the same types. Collections `who` may not
+    /// read are left out silently: their rows never appear, in counts neither. Needs read on
+    /// `path` itself.
+    pub fn query_recursive(&self, who: &Principal, path: &str, text: &str) -> Result<QueryResult> {
+        let root = self.authorise(who, path, Permission::Read, "query")?;
+        let parsed = query::parse(text)?;
+        let mut chain: Vec<(CollectionPath, Permissions)> = Vec::new();
+        for p in root.path.ancestry().into_iter().skip(1) {
+            if let Some(r) = self.backend.collection(&p)? {
+                chain.push((p, r.permissions));
+            }
+        }
+        let subtree = self.backend.subtree(&root.path)?;
+        let readable = |c: &CollectionRecord| {
+            let mut perms: Vec<&Permissions> = c
+                .path
+                .ancestry()
+                .iter()
+                .filter_map(|p| {
+                    subtree
+                        .iter()
+                        .find(|s| s.path == *p)
+                        .map(|s| &s.permissions)
+                })
+                .collect();
+            perms.extend(chain.iter().map(|(_, p)| p));
+            effective(who, perms) >= Some(Permission::Read)
+        };
+        let mut reference: Option<Checked> = None;
+        let mut chosen = Vec::new();
+        let mut first_error = None;
+        for c in &subtree {
+            if !readable(c) {
+                continue;
+            }
+            match query::check(&parsed, &c.schema) {
+                Ok(q) => match &reference {
+                    None => {
+                        reference = Some(q);
+                        chosen.push(c.clone());
+                    }
+                    Some(r) if *r == q => chosen.push(c.clone()),
+                    Some(_) => {}
+                },
+                Err(e) => {
+                    if first_error.is_none() {
+                        first_error = Some(e);
+                    }
+                }
+            }
+        }
+        match reference {
+            Some(q) => self.backend.query(&chosen, &q),
+            None => Err(first_error
+                .unwrap_or_else(|| Error::NotFound(format!("no collection under {path}")))),
+        }
+    }
+
+    /// The same query without any permission check, for measuring the cost of the checks.
+    /// Dangerous: it returns rows whatever the caller may read.
+    pub fn dangerous_query_without_acl(&self, path: &str, text: &str) -> Result<QueryResult> {
+        let rec = self.record(&CollectionPath::parse(path)?)?;
+        let q = query::check(&query::parse(text)?, &rec.schema)?;
+        self.backend.query(std::slice::from_ref(&rec), &q)
+    }
+
+    /// Number of entries of a collection (needs read).
+    pub fn count(&self, who: &Principal, path: &str) -> Result<u64> {
+        let rec = self.authorise(who, path, Permission::Read, "count")?;
+        self.backend.count(&rec)
+    }
+
+    /// The permissions of a collection (needs read).
+    pub fn permissions(&self, who: &Principal, path: &str) -> Result<Permissions> {
+        Ok(self
+            .authorise(who, path, Permission::Read, "permissions")?
+            .permissions)
+    }
+
+    /// Replaces the permissions of a collection (needs admin).
+    pub fn set_permissions(
+        &self,
+        who: &Principal,
+        path: &str,
+        permissions: Permissions,
+    ) -> Result<()> {
+        let rec = self.authorise(who, path, Permission::Admin, "chmod")?;
+        self.backend.set_permissions(&rec, &permissions)?;
+        self.audit(who, "chmod", rec.path.as_str(), "ok", String::new())
+    }
+
+    /// Grants `permission` to a subject (replacing its previous ACL entry; `None` removes it).
+    pub fn grant(
+        &self,
+        who: &Principal,
+        path: &str,
+        subject: Subject,
+        permission: Option<Permission>,
+    ) -> Result<()> {
+        let rec = self.authorise(who, path, Permission::Admin, "chmod")?;
+        let mut p = rec.permissions.clone();
+        p.acl.retain(|e| e.subject != subject);
+        if let Some(permission) = permission {
+            p.acl.push(AclEntry {
+                subject,
+                permission,
+            });
+        }
+        self.backend.set_permissions(&rec, &p)?;
+        self.audit(who, "acl", rec.path.as_str(), "ok", String::new())
+    }
+
+    /// Adds an annotation to a collection or one of its entries (needs write).
+    pub fn annotate(
+        &self,
+        who: &Principal,
+        path: &str,
+        entry: Option<&str>,
+        a: Annotation,
+    ) -> Result<()> {
+        let rec = self.authorise(who, path, Permission::Write, "annotate")?;
+        let target = match entry {
+            Some(name) => {
+                check_entry_name(name)?;
+                if self.backend.get(&rec, name)?.is_none() {
+                    return Err(Error::NotFound(format!("entry {name} in {}", rec.path)));
+                }
+                Target::Entry(rec.id, name.to_string())
+            }
+            None => Target::Collection(rec.id),
+        };
+        self.backend.annotate(&target, &a)?;
+        self.audit(who, "annotate", rec.path.as_str(), "ok", a.attribute)
+    }
+
+    /// The annotations of a collection or entry (needs read).
+    pub fn annotations(
+        &self,
+        who: &Principal,
+        path: &str,
+        entry: Option<&str>,
+    ) -> Result<Vec<Annotation>> {
+        let rec = self.authorise(who, path, Permission::Read, "annotations")?;
+        let target = entry.map_or(Target::Collection(rec.id), |n| {
+            Target::Entry(rec.id, n.to_string())
+        });
+        self.backend.annotations(&target)
+    }
+
+    /// The newest audit records (needs admin on `/`).
+    pub fn audit_log(&self, who: &Principal, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.authorise(who, "/", Permission::Admin, "audit")?;
+        self.backend.audit_log(limit)
+    }
+}

@@ -1,0 +1,69 @@
+//! The error type of hope-catalog.
+
+/// Everything that can go wrong in hope-catalog.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A query does not parse or does not fit the schema; `position` is a byte offset in the text.
+    #[error("query error at position {position}: {message}\n  {query}\n  {caret}^", caret = " ".repeat(*position))]
+    Query {
+        /// The query text.
+        query: String,
+        /// Byte offset of the problem.
+        position: usize,
+        /// What was found and what was expected.
+        message: String,
+    },
+
+    /// A name, path, value or schema change is not acceptable.
+    #[error("invalid {what}: {message}")]
+    Invalid {
+        /// What was invalid (`path`, `attribute name`, `value of Modality`...).
+        what: String,
+        /// Why.
+        message: String,
+    },
+
+    /// The principal lacks a permission.
+    #[error("access denied: {principal} may not {action} {path}")]
+    AccessDenied {
+        /// Who asked.
+        principal: String,
+        /// What was asked (`read`, `write`, `admin`).
+        action: &'static str,
+        /// The collection.
+        path: String,
+    },
+
+    /// A collection or entry does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    /// A collection or entry already exists.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+
+    /// The storage back-end failed.
+    #[error("{backend} back-end: {message}")]
+    Backend {
+        /// The back-end (`memory`, `sqlite`, `postgres`).
+        backend: &'static str,
+        /// What it was doing.
+        message: String,
+        /// The back-end's own error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid(what: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `Result` with hope-catalog's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
