@@ -1,0 +1,62 @@
+# Local services for the test suite, started in private temporary directories on loopback.
+# Sourced by scripts/test. Each start_* function exports the variable the tests read, or, when the
+# service cannot be had, fails under CI=true and warns otherwise (the tests then skip, saying so).
+
+HOPE_SERVICE_DIRS=()
+HOPE_SERVICE_STOPS=()
+
+stop_services() {
+  local i
+  for ((i = ${#HOPE_SERVICE_STOPS[@]} - 1; i >= 0; i--)); do eval "${HOPE_SERVICE_STOPS[$i]}" || true; done
+  for d in "${HOPE_SERVICE_DIRS[@]}"; do rm -rf "$d"; done
+}
+
+service_missing() {
+  if [ "${CI:-}" = "true" ]; then
+    echo "error: $1 (required under CI=true)" >&2
+    exit 1
+  fi
+  echo "warning: $1; the tests that need it will be skipped" >&2
+}
+
+free_port() {
+  local p=$1
+  while (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+  echo "$p"
+}
+
+as_service_user() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+start_postgres() {
+  [ -n "${HOPE_TEST_POSTGRES_URL:-}" ] && return 0
+  local bin
+  bin=$(pg_bin)
+  if [ -z "$bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing PostgreSQL (apt-get install postgresql)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null) || true
+    bin=$(pg_bin)
+  fi
+  if [ -z "$bin" ]; then service_missing "PostgreSQL is not installed"; return 0; fi
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then service_missing "no postgres user to run PostgreSQL as"; return 0; fi
+  local d port
+  d=$(mktemp -d /tmp/hope-pg-XXXXXX)
+  HOPE_SERVICE_DIRS+=("$d")
+  [ "$(id -u)" = 0 ] && chown postgres "$d"
+  port=$(free_port 54329)
+  if ! as_service_user "$bin/initdb" -N -D "$d/data" -U hope --auth=trust -E UTF8 --locale=C.UTF-8 >"$d/initdb.log" 2>&1; then
+    cat "$d/initdb.log" >&2; service_missing "initdb failed"; return 0
+  fi
+  if ! as_service_user "$bin/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $d -c fsync=off -c max_connections=200" start >/dev/null; then
+    cat "$d/pg.log" >&2; service_missing "PostgreSQL did not start"; return 0
+  fi
+  HOPE_SERVICE_STOPS+=("as_service_user '$bin/pg_ctl' -D '$d/data' -m fast -w stop >/dev/null")
+  export HOPE_TEST_POSTGRES_URL="postgresql://hope@127.0.0.1:$port/postgres"
+  echo "PostgreSQL for the tests: $HOPE_TEST_POSTGRES_URL" >&2
+}
