@@ -65,6 +65,13 @@ enum Command {
     /// Manage keys on the key servers: grants, revocation, re-sharing, audit verification.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The metadata catalog: collections, schemas, entries, queries, permissions, audit.
+    Catalog {
+        #[command(flatten)]
+        target: cli::catalog::Target,
+        #[command(subcommand)]
+        command: cli::catalog::CatalogCommand,
+    },
     /// Certificates for trying HOPE-rs out.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -231,6 +238,7 @@ fn main() -> anyhow::Result<()> {
             KeysCommand::Delete { keys, key } => crypto::delete(&keys, &key),
             KeysCommand::VerifyAudit { log } => crypto::verify_audit(&log),
         },
+        Command::Catalog { target, command } => cli::catalog::run(&target, command),
         Command::Pki(PkiCommand::Init {
             dir,
             servers,
@@ -238,5 +246,14 @@ fn main() -> anyhow::Result<()> {
             base_port,
             users,
         }) => crypto::pki_init(&dir, servers, threshold, base_port, &users),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

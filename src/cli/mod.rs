@@ -1,4 +1,5 @@
 //! Subcommand implementations of the `hope` command line.
 
+pub(crate) mod catalog;
 pub(crate) mod crypto;
 pub(crate) mod files;

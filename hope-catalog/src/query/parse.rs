@@ -222,6 +222,9 @@ fn scan_number(s: &str) -> Option<(Tok, usize)> {
         .map(|x| (Tok::Float(x), k))
 }
 
+/// An aggregate as parsed: function, argument with its position, position of the call.
+type ParsedAgg = (AggFn, Option<(String, usize)>, usize);
+
 const KEYWORDS: &[&str] = &[
     "and", "or", "not", "in", "is", "null", "true", "false", "select", "where", "group", "by",
     "order", "asc", "desc", "limit", "offset", "like", "ilike",
@@ -390,7 +393,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn agg(&mut self) -> Result<Option<(AggFn, Option<(String, usize)>, usize)>> {
+    fn agg(&mut self) -> Result<Option<ParsedAgg>> {
         let t = self.peek().clone();
         let Tok::Ident(name) = &t.tok else {
             return Ok(None);

@@ -1,0 +1,501 @@
+//! `hope catalog ...`: the metadata catalog from the command line.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use hope::catalog::acl::Subject;
+use hope::catalog::dicom::{INSTANCE_ATTRIBUTES, entry_from_dicom, instance_schema};
+use hope::catalog::{
+    AttrType, Attribute, Catalog, Entry, Permission, Principal, QueryResult, Value,
+};
+
+/// Where the catalog is and who is asking.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Target {
+    /// SQLite catalog file (the embedded default).
+    #[arg(
+        long,
+        env = "HOPE_CATALOG",
+        default_value = "hope-catalog.db",
+        global = true
+    )]
+    db: PathBuf,
+    /// PostgreSQL URL instead of the SQLite file (postgresql://user@host:port/db).
+    #[arg(long, env = "HOPE_CATALOG_POSTGRES", global = true)]
+    postgres: Option<String>,
+    /// The user acting (on a server: the subject of the verified client certificate).
+    #[arg(long = "as", env = "HOPE_USER", default_value = "admin", global = true)]
+    user: String,
+    /// A group of that user (repeatable).
+    #[arg(long = "group", global = true)]
+    groups: Vec<String>,
+}
+
+impl Target {
+    fn open(&self) -> anyhow::Result<(Catalog, Principal)> {
+        let cat = match &self.postgres {
+            Some(url) => {
+                Catalog::open_postgres(url).context("cannot open the PostgreSQL catalog")?
+            }
+            None => Catalog::open_sqlite(&self.db)
+                .with_context(|| format!("cannot open {}", self.db.display()))?,
+        };
+        Ok((
+            cat,
+            Principal {
+                name: self.user.clone(),
+                groups: self.groups.clone(),
+            },
+        ))
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum CatalogCommand {
+    /// Create the catalog and its root collection `/`, owned by the acting user.
+    Init,
+    /// Create a collection.
+    Mkdir {
+        /// Collection path.
+        path: String,
+        /// Create missing parents too.
+        #[arg(short, long)]
+        parents: bool,
+    },
+    /// List the sub-collections of a collection.
+    Ls {
+        /// Collection path.
+        #[arg(default_value = "/")]
+        path: String,
+    },
+    /// Show a collection's schema, or change it.
+    Schema {
+        /// Collection path.
+        path: String,
+        #[command(subcommand)]
+        change: Option<SchemaChange>,
+    },
+    /// Add an entry (`NAME ATTR=VALUE ...`), or index a directory of de-identified DICOM files.
+    Add {
+        /// Collection path.
+        path: String,
+        /// Entry name.
+        name: Option<String>,
+        /// Values, as ATTR=VALUE (empty value: null).
+        values: Vec<String>,
+        /// Index every DICOM file under this directory (entry name: SOP Instance UID); an empty
+        /// collection gets the standard instance schema.
+        #[arg(long, conflicts_with_all = ["name", "values"])]
+        dicom: Option<PathBuf>,
+    },
+    /// Show one entry.
+    Get {
+        /// Collection path.
+        path: String,
+        /// Entry name.
+        name: String,
+    },
+    /// Run a query (see the query language in the hope-catalog docs).
+    Query {
+        /// Collection path.
+        path: String,
+        /// The query, e.g. "Modality = 'CT' and StudyDate >= 2024-01-01 order by StudyDate".
+        query: String,
+        /// Include every readable collection below, with compatible schemas.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Change owner, group, mode or inheritance of a collection.
+    Chmod {
+        /// Collection path.
+        path: String,
+        /// New owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Group of the collection ("" for none).
+        #[arg(long = "set-group")]
+        group: Option<String>,
+        /// What the group may do: read, write, admin or none.
+        #[arg(long)]
+        group_perm: Option<String>,
+        /// What everyone else may do: read, write, admin or none.
+        #[arg(long)]
+        other: Option<String>,
+        /// Whether the parent's grants apply.
+        #[arg(long)]
+        inherit: Option<bool>,
+    },
+    /// Grant (or with `none`, remove) an ACL entry: SUBJECT is user:NAME or group:NAME.
+    Acl {
+        /// Collection path.
+        path: String,
+        /// user:NAME or group:NAME.
+        subject: String,
+        /// read, write, admin or none.
+        permission: String,
+    },
+    /// Show the newest audit records (needs admin on /).
+    Audit {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SchemaChange {
+    /// Add an attribute.
+    Add {
+        /// Name.
+        name: String,
+        /// int, float, text, timestamp, date, bool or uid.
+        #[arg(value_name = "TYPE")]
+        ty: String,
+        /// Entries must have a value (only on an empty collection).
+        #[arg(long)]
+        required: bool,
+        /// Keep an index on it.
+        #[arg(long)]
+        indexed: bool,
+    },
+    /// Drop an attribute and its values.
+    Drop {
+        /// Name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned columns.
+    Table,
+    /// One JSON object per row.
+    Json,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Text(s) | Value::Uid(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Int(i) => (*i).into(),
+        Value::Float(x) => (*x).into(),
+        Value::Bool(b) => (*b).into(),
+        other => plain(other).into(),
+    }
+}
+
+fn print(r: &QueryResult, format: Format) {
+    match format {
+        Format::Json => {
+            for row in &r.rows {
+                let obj: serde_json::Map<String, serde_json::Value> = r
+                    .columns
+                    .iter()
+                    .cloned()
+                    .zip(row.iter().map(json))
+                    .collect();
+                println!("{}", serde_json::Value::Object(obj));
+            }
+        }
+        Format::Csv => {
+            let esc = |s: String| {
+                if s.contains([',', '"', '\n']) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s
+                }
+            };
+            println!(
+                "{}",
+                r.columns
+                    .iter()
+                    .cloned()
+                    .map(esc)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            for row in &r.rows {
+                println!(
+                    "{}",
+                    row.iter()
+                        .map(|v| esc(plain(v)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+            }
+        }
+        Format::Table => {
+            let cells: Vec<Vec<String>> = r
+                .rows
+                .iter()
+                .map(|row| row.iter().map(plain).collect())
+                .collect();
+            let widths: Vec<usize> = r
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    cells
+                        .iter()
+                        .map(|row| row[i].chars().count())
+                        .chain([c.len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |row: Vec<String>| {
+                row.iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_string()
+            };
+            println!("{}", line(r.columns.clone()));
+            for row in cells {
+                println!("{}", line(row));
+            }
+            println!(
+                "({} row{})",
+                r.rows.len(),
+                if r.rows.len() == 1 { "" } else { "s" }
+            );
+        }
+    }
+}
+
+/// Parses `ATTR=VALUE` according to the attribute's type.
+fn parse_value(raw: &str, ty: AttrType) -> anyhow::Result<Value> {
+    if raw.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(match ty {
+        AttrType::Int => Value::Int(
+            raw.parse()
+                .with_context(|| format!("`{raw}` is not an integer"))?,
+        ),
+        AttrType::Float => Value::Float(
+            raw.parse()
+                .with_context(|| format!("`{raw}` is not a number"))?,
+        ),
+        AttrType::Bool => Value::Bool(
+            raw.parse()
+                .with_context(|| format!("`{raw}` is not true or false"))?,
+        ),
+        AttrType::Date => Value::date(raw)?,
+        AttrType::Timestamp => Value::timestamp(raw)?,
+        AttrType::Uid => Value::uid(raw)?,
+        AttrType::Text => Value::Text(raw.to_string()),
+    })
+}
+
+/// The standard instance attributes of a DICOM file, as strings (pixel data is not read).
+fn dicom_attributes(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_until(dicom_dictionary_std::tags::PIXEL_DATA)
+        .open_file(path)
+        .with_context(|| format!("{}: not a readable DICOM file", path.display()))?;
+    let mut out = BTreeMap::new();
+    for key in INSTANCE_ATTRIBUTES
+        .iter()
+        .map(|(k, _, _)| *k)
+        .chain(["SOPInstanceUID"])
+    {
+        if let Ok(Some(e)) = obj.element_by_name_opt(key) {
+            if let Ok(s) = e.to_str() {
+                out.insert(key.to_string(), s.into_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn perm(s: &str) -> anyhow::Result<Option<Permission>> {
+    Ok(Permission::parse(s)?)
+}
+
+pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
+    let (cat, me) = target.open()?;
+    match cmd {
+        CatalogCommand::Init => {
+            cat.init(&me)?;
+            println!(
+                "catalog ready ({}), / owned by {}",
+                cat.backend_kind(),
+                me.name
+            );
+        }
+        CatalogCommand::Mkdir { path, parents } => {
+            if parents {
+                cat.mkdir_all(&me, &path)?
+            } else {
+                cat.mkdir(&me, &path)?
+            }
+        }
+        CatalogCommand::Ls { path } => {
+            for c in cat.list(&me, &path)? {
+                println!("{c}");
+            }
+        }
+        CatalogCommand::Schema { path, change: None } => {
+            for a in cat.schema(&me, &path)?.attributes {
+                let flags = [
+                    (!a.nullable).then_some("required"),
+                    a.indexed.then_some("indexed"),
+                ];
+                let flags: Vec<&str> = flags.into_iter().flatten().collect();
+                println!("{}\t{}\t{}", a.name, a.ty, flags.join(","));
+            }
+        }
+        CatalogCommand::Schema {
+            path,
+            change:
+                Some(SchemaChange::Add {
+                    name,
+                    ty,
+                    required,
+                    indexed,
+                }),
+        } => {
+            let a = Attribute {
+                name,
+                ty: AttrType::parse(&ty)?,
+                nullable: !required,
+                indexed,
+            };
+            cat.add_attribute(&me, &path, a)?;
+        }
+        CatalogCommand::Schema {
+            path,
+            change: Some(SchemaChange::Drop { name }),
+        } => cat.drop_attribute(&me, &path, &name)?,
+        CatalogCommand::Add {
+            path,
+            dicom: Some(dir),
+            ..
+        } => ingest(&cat, &me, &path, &dir)?,
+        CatalogCommand::Add {
+            path,
+            name,
+            values,
+            dicom: None,
+        } => {
+            let name = name.context("an entry name (or --dicom DIR) is needed")?;
+            let schema = cat.schema(&me, &path)?;
+            let mut e = Entry::new(name);
+            for kv in &values {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("`{kv}`: expected ATTR=VALUE"))?;
+                let a = schema
+                    .get(k)
+                    .with_context(|| format!("{path} has no attribute `{k}`"))?;
+                e = e.with(
+                    k,
+                    parse_value(v, a.ty).with_context(|| format!("attribute {k}"))?,
+                );
+            }
+            cat.add(&me, &path, e)?;
+        }
+        CatalogCommand::Get { path, name } => {
+            let e = cat.get(&me, &path, &name)?;
+            println!("name\t{}", e.name);
+            for (k, v) in &e.values {
+                println!("{k}\t{}", plain(v));
+            }
+        }
+        CatalogCommand::Query {
+            path,
+            query,
+            recursive,
+            format,
+        } => {
+            let r = if recursive {
+                cat.query_recursive(&me, &path, &query)?
+            } else {
+                cat.query(&me, &path, &query)?
+            };
+            print(&r, format);
+        }
+        CatalogCommand::Chmod {
+            path,
+            owner,
+            group,
+            group_perm,
+            other,
+            inherit,
+        } => {
+            let mut p = cat.permissions(&me, &path)?;
+            if let Some(o) = owner {
+                p.owner = o;
+            }
+            if let Some(g) = group {
+                p.group = (!g.is_empty()).then_some(g);
+            }
+            if let Some(gp) = group_perm {
+                p.group_permission = perm(&gp)?;
+            }
+            if let Some(o) = other {
+                p.other_permission = perm(&o)?;
+            }
+            if let Some(i) = inherit {
+                p.inherit = i;
+            }
+            cat.set_permissions(&me, &path, p)?;
+        }
+        CatalogCommand::Acl {
+            path,
+            subject,
+            permission,
+        } => {
+            cat.grant(&me, &path, Subject::parse(&subject)?, perm(&permission)?)?;
+        }
+        CatalogCommand::Audit { limit } => {
+            for r in cat.audit_log(&me, limit)? {
+                let t = hope::catalog::Value::Timestamp(r.time_us);
+                println!(
+                    "{t}\t{}\t{}\t{}\t{}\t{}",
+                    r.principal, r.action, r.target, r.result, r.detail
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ingest(cat: &Catalog, me: &Principal, path: &str, dir: &Path) -> anyhow::Result<()> {
+    if cat.schema(me, path)?.attributes.is_empty() {
+        for a in instance_schema() {
+            cat.add_attribute(me, path, a)?;
+        }
+    }
+    let files = super::files::jobs(dir, dir, |n| Some(n.to_string()))?;
+    let (mut entries, mut skipped) = (Vec::new(), 0usize);
+    for f in &files {
+        match dicom_attributes(&f.input).and_then(|a| Ok(entry_from_dicom(&a)?)) {
+            Ok(e) => entries.push(e),
+            Err(e) => {
+                skipped += 1;
+                eprintln!("skipped: {e:#}");
+            }
+        }
+    }
+    let n = cat.add_many(me, path, entries)?;
+    println!("indexed {n} instance(s) into {path}, skipped {skipped}");
+    Ok(())
+}
