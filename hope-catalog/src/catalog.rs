@@ -105,13 +105,8 @@ impl Catalog {
     /// The permission `who` holds on `path`: its own grants and, while inheritance is on, its
     /// ancestors'.
     pub fn permission(&self, who: &Principal, path: &CollectionPath) -> Result<Option<Permission>> {
-        let mut chain = Vec::new();
-        for p in path.ancestry() {
-            if let Some(rec) = self.backend.collection(&p)? {
-                chain.push(rec.permissions);
-            }
-        }
-        Ok(effective(who, &chain))
+        let lineage = self.backend.lineage(path)?;
+        Ok(effective(who, lineage.iter().map(|r| &r.permissions)))
     }
 
     /// Checks `need` on `path` and returns the collection; a denial is audited.
@@ -123,9 +118,12 @@ impl Catalog {
         action: &str,
     ) -> Result<CollectionRecord> {
         let path = CollectionPath::parse(path)?;
-        let rec = self.record(&path)?;
-        if self.permission(who, &path)? >= Some(need) {
-            return Ok(rec);
+        let mut lineage = self.backend.lineage(&path)?;
+        if lineage.first().is_none_or(|r| r.path != path) {
+            return Err(Error::NotFound(format!("collection {path}")));
+        }
+        if effective(who, lineage.iter().map(|r| &r.permissions)) >= Some(need) {
+            return Ok(lineage.swap_remove(0));
         }
         self.audit(
             who,

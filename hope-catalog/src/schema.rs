@@ -147,31 +147,41 @@ impl Entry {
     /// one value per attribute.
     pub fn checked(mut self, schema: &Schema) -> Result<Entry> {
         check_entry_name(&self.name)?;
-        let mut values = BTreeMap::new();
         for a in &schema.attributes {
-            let v = self
-                .values
-                .remove(&a.name)
-                .unwrap_or(Value::Null)
-                .coerce(a.ty, &a.name)?;
-            if v.is_null() && !a.nullable {
+            match self.values.get_mut(&a.name) {
+                Some(v) => {
+                    // Coerce in place: most values already have their type, and nothing is copied.
+                    if v.attr_type() != Some(a.ty) || matches!(v, Value::Float(_) | Value::Uid(_)) {
+                        *v = std::mem::replace(v, Value::Null).coerce(a.ty, &a.name)?;
+                    }
+                    if v.is_null() && !a.nullable {
+                        return Err(Error::invalid(
+                            format!("entry {}", self.name),
+                            format!("attribute {} is required", a.name),
+                        ));
+                    }
+                }
+                None if !a.nullable => {
+                    return Err(Error::invalid(
+                        format!("entry {}", self.name),
+                        format!("attribute {} is required", a.name),
+                    ));
+                }
+                None => {
+                    self.values.insert(a.name.clone(), Value::Null);
+                }
+            }
+        }
+        // Every schema attribute is now present, so any extra key is unknown.
+        if self.values.len() > schema.attributes.len() {
+            if let Some(unknown) = self.values.keys().find(|k| schema.get(k).is_none()) {
                 return Err(Error::invalid(
                     format!("entry {}", self.name),
-                    format!("attribute {} is required", a.name),
+                    format!("the schema has no attribute `{unknown}`"),
                 ));
             }
-            values.insert(a.name.clone(), v);
         }
-        if let Some(unknown) = self.values.keys().next() {
-            return Err(Error::invalid(
-                format!("entry {}", self.name),
-                format!("the schema has no attribute `{unknown}`"),
-            ));
-        }
-        Ok(Entry {
-            name: self.name,
-            values,
-        })
+        Ok(self)
     }
 }
 

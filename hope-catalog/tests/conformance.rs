@@ -3,7 +3,12 @@
 //! PostgreSQL comes from `HOPE_TEST_POSTGRES_URL` (set by `scripts/test`, which starts a server);
 //! each test gets a database of its own. Without the variable the PostgreSQL tests are skipped,
 //! except under `CI=true`, where that is a failure.
-#![allow(clippy::unwrap_used, clippy::print_stderr, clippy::type_complexity, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    clippy::type_complexity,
+    missing_docs
+)]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};

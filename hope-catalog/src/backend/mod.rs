@@ -92,6 +92,17 @@ pub trait Backend: Send + Sync {
 
     /// The collection at `path`.
     fn collection(&self, path: &CollectionPath) -> Result<Option<CollectionRecord>>;
+    /// The collection at `path` followed by those of its ancestors that exist, nearest first
+    /// (one round trip in the SQL back-ends: permission checks run on every operation).
+    fn lineage(&self, path: &CollectionPath) -> Result<Vec<CollectionRecord>> {
+        let mut out = Vec::new();
+        for p in path.ancestry() {
+            if let Some(r) = self.collection(&p)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
     /// Collections directly below `id`.
     fn children(&self, id: i64) -> Result<Vec<CollectionRecord>>;
     /// Every collection at or below `path`.

@@ -279,6 +279,16 @@ impl Backend for PostgresBackend {
             .collect())
     }
 
+    fn lineage(&self, path: &CollectionPath) -> Result<Vec<CollectionRecord>> {
+        let ancestry: Vec<String> = path.ancestry().iter().map(|p| p.to_string()).collect();
+        let mut recs = self.rows(
+            &format!("{COLLECTION_COLUMNS} WHERE path = ANY($1)"),
+            &[&ancestry],
+        )?;
+        recs.sort_by_key(|r| std::cmp::Reverse(r.path.as_str().len()));
+        Ok(recs)
+    }
+
     fn subtree(&self, path: &CollectionPath) -> Result<Vec<CollectionRecord>> {
         if path.is_root() {
             return self.rows(&format!("{COLLECTION_COLUMNS} ORDER BY path"), &[]);
