@@ -6,6 +6,7 @@
 //! suite (`tests/conformance.rs`) runs against all three.
 
 mod memory;
+mod pool;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -41,6 +42,16 @@ pub enum Target {
     Collection(i64),
     /// An entry of a collection.
     Entry(i64, String),
+}
+
+impl Target {
+    /// The collection id and, for an entry, its name (as the SQL back-ends store them).
+    pub(crate) fn parts(&self) -> (i64, Option<String>) {
+        match self {
+            Target::Collection(id) => (*id, None),
+            Target::Entry(id, name) => (*id, Some(name.clone())),
+        }
+    }
 }
 
 /// A free attribute/value/unit annotation (iRODS AVU style).

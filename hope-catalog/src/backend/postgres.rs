@@ -1,11 +1,10 @@
 //! The PostgreSQL back-end (the `postgres` crate, synchronous): a real server, many clients.
 
-use std::sync::Mutex;
-
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
+use super::pool::{Loan, Pool};
 use super::sql::{self, Dialect};
 use super::{Annotation, AuditRecord, Backend, Changes, CollectionRecord, QueryResult, Target};
 use crate::acl::Permissions;
@@ -44,47 +43,13 @@ fn json_err(e: serde_json::Error) -> Error {
 /// A catalog in a PostgreSQL database.
 pub struct PostgresBackend {
     url: String,
-    pool: Mutex<Vec<Client>>,
+    pool: Pool<Client>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may carry a password: never print it.
         f.debug_struct("PostgresBackend").finish_non_exhaustive()
-    }
-}
-
-struct Pooled<'a> {
-    client: Option<Client>,
-    owner: &'a PostgresBackend,
-}
-
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        self.client
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("client taken"))
-    }
-}
-
-impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
-        self.client
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("client taken"))
-    }
-}
-
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        if let Some(c) = self.client.take() {
-            if !c.is_closed() {
-                if let Ok(mut p) = self.owner.pool.lock() {
-                    p.push(c);
-                }
-            }
-        }
     }
 }
 
@@ -187,7 +152,7 @@ impl PostgresBackend {
     pub fn connect(url: &str) -> Result<PostgresBackend> {
         let b = PostgresBackend {
             url: url.to_string(),
-            pool: Mutex::new(Vec::new()),
+            pool: Pool::new(),
         };
         let mut c = b.conn()?;
         let mut tx = c.transaction().map_err(be("migration"))?;
@@ -232,17 +197,20 @@ impl PostgresBackend {
         Ok(b)
     }
 
-    fn conn(&self) -> Result<Pooled<'_>> {
-        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
-        let client = match pooled {
-            Some(c) => c,
-            None => Client::connect(&self.url, NoTls)
-                .map_err(be("cannot connect to the PostgreSQL server"))?,
-        };
-        Ok(Pooled {
-            client: Some(client),
-            owner: self,
-        })
+    fn conn(&self) -> Result<Loan<'_, Client>> {
+        let mut loan = self.pool.get(|| {
+            Client::connect(&self.url, NoTls).map_err(be("cannot connect to the PostgreSQL server"))
+        })?;
+        if loan.is_closed() {
+            // The server closed this idle connection: drop it and open a fresh one.
+            loan.discard();
+            drop(loan);
+            loan = self.pool.get(|| {
+                Client::connect(&self.url, NoTls)
+                    .map_err(be("cannot connect to the PostgreSQL server"))
+            })?;
+        }
+        Ok(loan)
     }
 
     fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<CollectionRecord>> {
@@ -538,7 +506,7 @@ impl Backend for PostgresBackend {
     }
 
     fn annotate(&self, target: &Target, a: &Annotation) -> Result<()> {
-        let (id, entry) = split_target(target);
+        let (id, entry) = target.parts();
         self.conn()?
             .execute(
                 "INSERT INTO hope_annotations (collection_id, entry, attribute, value, unit) VALUES ($1, $2, $3, $4, $5)",
@@ -549,7 +517,7 @@ impl Backend for PostgresBackend {
     }
 
     fn annotations(&self, target: &Target) -> Result<Vec<Annotation>> {
-        let (id, entry) = split_target(target);
+        let (id, entry) = target.parts();
         let rows = self
             .conn()?
             .query(
@@ -594,12 +562,5 @@ impl Backend for PostgresBackend {
                 detail: r.get(5),
             })
             .collect())
-    }
-}
-
-fn split_target(t: &Target) -> (i64, Option<String>) {
-    match t {
-        Target::Collection(id) => (*id, None),
-        Target::Entry(id, name) => (*id, Some(name.clone())),
     }
 }

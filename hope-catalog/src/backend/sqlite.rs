@@ -2,7 +2,6 @@
 //! that readers never block the writer, safe for several processes.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
@@ -10,6 +9,7 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params_from_iter,
 };
 
+use super::pool::{Loan, Pool};
 use super::sql::{self, Dialect};
 use super::{Annotation, AuditRecord, Backend, Changes, CollectionRecord, QueryResult, Target};
 use crate::acl::Permissions;
@@ -48,7 +48,7 @@ fn json_err(e: serde_json::Error) -> Error {
 /// A catalog in one SQLite file.
 pub struct SqliteBackend {
     path: PathBuf,
-    pool: Mutex<Vec<Connection>>,
+    pool: Pool<Connection>,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -59,44 +59,12 @@ impl std::fmt::Debug for SqliteBackend {
     }
 }
 
-struct Pooled<'a> {
-    conn: Option<Connection>,
-    owner: &'a SqliteBackend,
-}
-
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("connection taken"))
-    }
-}
-
-impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Connection {
-        self.conn
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("connection taken"))
-    }
-}
-
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            if let Ok(mut p) = self.owner.pool.lock() {
-                p.push(c);
-            }
-        }
-    }
-}
-
 impl SqliteBackend {
     /// Opens (creating if needed) a catalog file and brings its tables to the current version.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteBackend> {
         let b = SqliteBackend {
             path: path.as_ref().to_path_buf(),
-            pool: Mutex::new(Vec::new()),
+            pool: Pool::new(),
         };
         let mut c = b.conn()?;
         migrate(&mut c)?;
@@ -104,43 +72,39 @@ impl SqliteBackend {
         Ok(b)
     }
 
-    fn conn(&self) -> Result<Pooled<'_>> {
-        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let what = format!("cannot open {}", self.path.display());
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_WRITE
-                        | OpenFlags::SQLITE_OPEN_CREATE
-                        | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
+    fn conn(&self) -> Result<Loan<'_, Connection>> {
+        self.pool.get(|| {
+            let what = format!("cannot open {}", self.path.display());
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let c = Connection::open_with_flags(&self.path, flags).map_err(be(what.clone()))?;
+            c.busy_timeout(Duration::from_secs(30))
                 .map_err(be(what.clone()))?;
-                c.busy_timeout(Duration::from_secs(30))
-                    .map_err(be(what.clone()))?;
-                // WAL: readers never block the writer; NORMAL sync is durable against process
-                // crashes (a power cut may lose the last transactions, never corrupt the file).
-                c.pragma_update(None, "journal_mode", "WAL")
-                    .map_err(be(what.clone()))?;
-                c.pragma_update(None, "synchronous", "NORMAL")
-                    .map_err(be(what.clone()))?;
-                // like() is case-sensitive, as in PostgreSQL; ilike() lowers both sides.
-                c.pragma_update(None, "case_sensitive_like", true)
-                    .map_err(be(what.clone()))?;
-                // A 64 MiB page cache keeps index maintenance of large bulk loads in memory.
-                c.pragma_update(None, "cache_size", -65_536)
-                    .map_err(be(what.clone()))?;
-                // Read pages through a memory map (no copy per page miss); address space only.
-                c.pragma_update(None, "mmap_size", 1i64 << 30)
-                    .map_err(be(what.clone()))?;
-                c.set_prepared_statement_cache_capacity(64);
-                c
-            }
-        };
-        Ok(Pooled {
-            conn: Some(conn),
-            owner: self,
+            // 16 KiB pages for new files: shallower B-trees and fewer splits under bulk loads (no
+            // effect on an existing file; must come before WAL is switched on).
+            c.pragma_update(None, "page_size", 16_384)
+                .map_err(be(what.clone()))?;
+            // WAL: readers never block the writer; NORMAL sync is durable against process crashes
+            // (a power cut may lose the last transactions, never corrupt the file).
+            c.pragma_update(None, "journal_mode", "WAL")
+                .map_err(be(what.clone()))?;
+            c.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(be(what.clone()))?;
+            // Checkpoint the WAL every 4,000 pages (64 MiB) rather than 1,000: fewer syncs.
+            c.pragma_update(None, "wal_autocheckpoint", 4000)
+                .map_err(be(what.clone()))?;
+            // like() is case-sensitive, as in PostgreSQL; ilike() lowers both sides.
+            c.pragma_update(None, "case_sensitive_like", true)
+                .map_err(be(what.clone()))?;
+            // A 64 MiB page cache keeps index maintenance of large bulk loads in memory.
+            c.pragma_update(None, "cache_size", -65_536)
+                .map_err(be(what.clone()))?;
+            // Read pages through a memory map (no copy per page miss); address space only.
+            c.pragma_update(None, "mmap_size", 1i64 << 30)
+                .map_err(be(what))?;
+            c.set_prepared_statement_cache_capacity(64);
+            Ok(c)
         })
     }
 }
@@ -594,7 +558,7 @@ impl Backend for SqliteBackend {
     }
 
     fn annotate(&self, target: &Target, a: &Annotation) -> Result<()> {
-        let (id, entry) = split_target(target);
+        let (id, entry) = target.parts();
         self.conn()?
             .execute(
                 "INSERT INTO hope_annotations (collection_id, entry, attribute, value, unit) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -605,7 +569,7 @@ impl Backend for SqliteBackend {
     }
 
     fn annotations(&self, target: &Target) -> Result<Vec<Annotation>> {
-        let (id, entry) = split_target(target);
+        let (id, entry) = target.parts();
         let c = self.conn()?;
         let mut s = c
             .prepare_cached("SELECT attribute, value, unit FROM hope_annotations WHERE collection_id = ?1 AND entry IS ?2 ORDER BY id")
@@ -690,12 +654,5 @@ impl SqliteBackend {
             }
         };
         rows.into_iter().map(to_record).collect()
-    }
-}
-
-fn split_target(t: &Target) -> (i64, Option<String>) {
-    match t {
-        Target::Collection(id) => (*id, None),
-        Target::Entry(id, name) => (*id, Some(name.clone())),
     }
 }
