@@ -1,42 +1,8 @@
 //! Principals and POSIX-like permissions with ACLs, inherited down the collection tree.
 
-use std::fmt;
-
 use crate::{Error, Result};
 
-/// Who is asking: passed in by the caller (for instance the subject of a verified client
-/// certificate: CN as name, OUs as groups).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Principal {
-    /// The user.
-    pub name: String,
-    /// The user's groups.
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-impl Principal {
-    /// A user with no groups.
-    pub fn user(name: impl Into<String>) -> Principal {
-        Principal {
-            name: name.into(),
-            groups: Vec::new(),
-        }
-    }
-
-    /// The principal with one more group.
-    #[must_use]
-    pub fn in_group(mut self, g: impl Into<String>) -> Principal {
-        self.groups.push(g.into());
-        self
-    }
-}
-
-impl fmt::Display for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
-    }
-}
+pub use hope_core::Principal;
 
 /// A permission. Each implies the ones before it: admin ⊇ write ⊇ read.
 #[derive(
@@ -103,7 +69,7 @@ impl Subject {
     fn matches(&self, p: &Principal) -> bool {
         match self {
             Subject::User(u) => *u == p.name,
-            Subject::Group(g) => p.groups.iter().any(|x| x == g),
+            Subject::Group(g) => p.is_in(g),
         }
     }
 }
@@ -165,7 +131,7 @@ impl Permissions {
         }
         let mut best = self.other_permission;
         if let (Some(g), Some(gp)) = (&self.group, self.group_permission) {
-            if p.groups.iter().any(|x| x == g) {
+            if p.is_in(g) {
                 best = best.max(Some(gp));
             }
         }

@@ -1,42 +1,6 @@
 //! Principals and per-key access control lists.
 
-use std::fmt;
-
-/// Who is asking: for a key server, the verified subject of the client certificate.
-///
-/// `name` is the certificate's Common Name and `groups` its Organizational Unit values, both
-/// vouched for by the certificate authority that the servers trust (as grid certificates were).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Principal {
-    /// The user (certificate CN).
-    pub name: String,
-    /// The user's groups (certificate OUs).
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-impl Principal {
-    /// A principal with no group.
-    pub fn user(name: impl Into<String>) -> Principal {
-        Principal {
-            name: name.into(),
-            groups: Vec::new(),
-        }
-    }
-
-    /// This principal with one more group.
-    #[must_use]
-    pub fn in_group(mut self, group: impl Into<String>) -> Principal {
-        self.groups.push(group.into());
-        self
-    }
-}
-
-impl fmt::Display for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
-    }
-}
+pub use hope_core::Principal;
 
 /// What a grant allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -105,7 +69,7 @@ impl Acl {
             let covers = g.right == right || g.right == Right::Admin;
             let matches = match &g.subject {
                 Subject::User(u) => *u == who.name,
-                Subject::Group(grp) => who.groups.iter().any(|m| m == grp),
+                Subject::Group(grp) => who.is_in(grp),
             };
             covers && matches
         })
