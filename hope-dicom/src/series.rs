@@ -1,0 +1,770 @@
+//! Image series to voxel volumes, and volumes to CT series.
+//!
+//! [`load_ct_volume`] assembles the files of one series into a [`Volume<i16>`] of Hounsfield units in
+//! patient coordinates: slices are sorted along the slice normal by Image Position (Patient) (never by
+//! Instance Number), spacing must be uniform and orientation constant, and every problem (gantry tilt,
+//! missing or duplicate slices, irregular spacing, mixed geometry) is an error that names the series,
+//! the problem and the values found. [`scan_dir`] groups a directory's files by series and frame of
+//! reference, and sets localizers and secondary captures aside with a note. [`write_ct_series`]
+//! writes a volume as a CT series (synthetic phantoms, tests, round trips).
+//!
+//! Geometry convention: the returned grid has axis 0 along the image rows (first triplet of Image
+//! Orientation (Patient)), axis 1 along the columns (second triplet), axis 2 along their cross product
+//! (the slice normal), origin at the first pixel of the first slice in that order.
+//!
+//! This version decodes uncompressed pixel data (implicit and explicit VR little endian, explicit VR
+//! big endian); other transfer syntaxes are refused with [`Error::UnsupportedTransferSyntax`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
+use hope_core::fs::AtomicFile;
+use hope_core::{Grid, Vec3, Volume};
+
+use crate::uid::new_uid;
+use crate::{Error, Result};
+
+/// Largest in-plane offset (mm) between consecutive slice origins before the series counts as
+/// tilted or sheared.
+pub const TILT_TOLERANCE_MM: f64 = 0.01;
+/// Largest deviation of one slice gap from the median gap, as a fraction of it (with a floor of
+/// 0.01 mm), before the spacing counts as irregular.
+pub const SPACING_TOLERANCE: f64 = 0.01;
+
+/// Transfer syntaxes whose pixel data this version decodes (the last is Explicit VR Big Endian,
+/// retired from the standard but still found in archives).
+const UNCOMPRESSED: &[&str] = &[
+    uids::IMPLICIT_VR_LITTLE_ENDIAN,
+    uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    "1.2.840.10008.1.2.2",
+];
+
+/// Identity and description written into a synthetic CT series.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CtSeriesOptions {
+    patient_name: String,
+    patient_id: String,
+    study_date: String,
+    series_description: String,
+    study_uid: Option<String>,
+    frame_of_reference_uid: Option<String>,
+}
+
+impl Default for CtSeriesOptions {
+    fn default() -> Self {
+        CtSeriesOptions {
+            patient_name: "PHANTOM^SYNTHETIC".into(),
+            patient_id: "PHANTOM-0001".into(),
+            study_date: "20260101".into(),
+            series_description: "Synthetic CT".into(),
+            study_uid: None,
+            frame_of_reference_uid: None,
+        }
+    }
+}
+
+impl CtSeriesOptions {
+    /// Default options: a synthetic phantom identity.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Patient's Name (PN, e.g. `DOE^JANE`).
+    pub fn patient_name(mut self, v: impl Into<String>) -> Self {
+        self.patient_name = v.into();
+        self
+    }
+
+    /// Patient ID.
+    pub fn patient_id(mut self, v: impl Into<String>) -> Self {
+        self.patient_id = v.into();
+        self
+    }
+
+    /// Study Date (`YYYYMMDD`).
+    pub fn study_date(mut self, v: impl Into<String>) -> Self {
+        self.study_date = v.into();
+        self
+    }
+
+    /// Series Description.
+    pub fn series_description(mut self, v: impl Into<String>) -> Self {
+        self.series_description = v.into();
+        self
+    }
+
+    /// Put the series in an existing study (default: a new Study Instance UID).
+    pub fn study_uid(mut self, v: impl Into<String>) -> Self {
+        self.study_uid = Some(v.into());
+        self
+    }
+
+    /// Use an existing frame of reference (default: a new one).
+    pub fn frame_of_reference_uid(mut self, v: impl Into<String>) -> Self {
+        self.frame_of_reference_uid = Some(v.into());
+        self
+    }
+}
+
+/// What [`write_ct_series`] wrote.
+#[derive(Debug, Clone)]
+pub struct WrittenSeries {
+    /// Study Instance UID.
+    pub study_uid: String,
+    /// Series Instance UID.
+    pub series_uid: String,
+    /// Frame of Reference UID.
+    pub frame_of_reference_uid: String,
+    /// One file per slice, in slice order.
+    pub files: Vec<PathBuf>,
+}
+
+/// A DS (decimal string) value of at most 16 characters.
+fn ds(x: f64) -> String {
+    let x = if x == 0.0 { 0.0 } else { x }; // no "-0"
+    let s = format!("{x}");
+    if s.len() <= 16 {
+        return s;
+    }
+    for prec in (0..=15).rev() {
+        let t = format!("{x:.prec$}");
+        let t = if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        };
+        if t.len() <= 16 {
+            return t;
+        }
+    }
+    (0..=15)
+        .rev()
+        .map(|prec| format!("{x:.prec$e}"))
+        .find(|t| t.len() <= 16)
+        .unwrap_or_else(|| format!("{x:.0e}"))
+}
+
+fn ds_multi(values: &[f64]) -> PrimitiveValue {
+    PrimitiveValue::Strs(values.iter().map(|v| ds(*v)).collect())
+}
+
+/// Writes a volume of Hounsfield units as a CT series, one file per slice (`CT0001.dcm`...), each
+/// written atomically. Pixels are stored as signed 16-bit with slope 1 and intercept 0, so any `i16`
+/// survives exactly. The grid's third axis must be the slice normal (the cross product of the first
+/// two), as in every right-handed grid.
+pub fn write_ct_series(
+    volume: &Volume<i16>,
+    dir: &Path,
+    options: &CtSeriesOptions,
+) -> Result<WrittenSeries> {
+    let g = volume.grid();
+    let [nx, ny, nz] = g.dims();
+    let d = g.direction();
+    let normal = d[0].cross(d[1]);
+    if (normal - d[2]).norm() > 1e-6 {
+        return Err(Error::Write {
+            path: dir.to_path_buf(),
+            message:
+                "the grid's third axis is not the slice normal (a left-handed grid): flip it first"
+                    .into(),
+        });
+    }
+    if nx > usize::from(u16::MAX) || ny > usize::from(u16::MAX) {
+        return Err(Error::Write {
+            path: dir.to_path_buf(),
+            message: format!("slices of {nx} x {ny} exceed DICOM's 65535 rows or columns"),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let study_uid = options.study_uid.clone().map_or_else(new_uid, Ok)?;
+    let series_uid = new_uid()?;
+    let for_uid = options
+        .frame_of_reference_uid
+        .clone()
+        .map_or_else(new_uid, Ok)?;
+    let sp = g.spacing();
+    let mut files = Vec::with_capacity(nz);
+    for k in 0..nz {
+        let sop_uid = new_uid()?;
+        let pos = g.voxel_center([0, 0, k]);
+        let s = |v: &str| PrimitiveValue::from(v);
+        let pixels: Vec<u16> = volume
+            .slice_z(k)
+            .unwrap_or(&[])
+            .iter()
+            .map(|v| *v as u16)
+            .collect();
+        let obj = InMemDicomObject::from_element_iter([
+            DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, s("ISO_IR 192")),
+            DataElement::new(
+                tags::IMAGE_TYPE,
+                VR::CS,
+                PrimitiveValue::Strs(
+                    ["ORIGINAL", "PRIMARY", "AXIAL"]
+                        .map(String::from)
+                        .into_iter()
+                        .collect(),
+                ),
+            ),
+            DataElement::new(tags::SOP_CLASS_UID, VR::UI, s(uids::CT_IMAGE_STORAGE)),
+            DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, s(&sop_uid)),
+            DataElement::new(tags::STUDY_DATE, VR::DA, s(&options.study_date)),
+            DataElement::new(tags::STUDY_TIME, VR::TM, s("120000")),
+            DataElement::new(tags::ACCESSION_NUMBER, VR::SH, PrimitiveValue::Empty),
+            DataElement::new(tags::MODALITY, VR::CS, s("CT")),
+            DataElement::new(tags::MANUFACTURER, VR::LO, s("HOPE-rs")),
+            DataElement::new(
+                tags::REFERRING_PHYSICIAN_NAME,
+                VR::PN,
+                PrimitiveValue::Empty,
+            ),
+            DataElement::new(
+                tags::SERIES_DESCRIPTION,
+                VR::LO,
+                s(&options.series_description),
+            ),
+            DataElement::new(tags::PATIENT_NAME, VR::PN, s(&options.patient_name)),
+            DataElement::new(tags::PATIENT_ID, VR::LO, s(&options.patient_id)),
+            DataElement::new(tags::PATIENT_BIRTH_DATE, VR::DA, PrimitiveValue::Empty),
+            DataElement::new(tags::PATIENT_SEX, VR::CS, PrimitiveValue::Empty),
+            DataElement::new(tags::SLICE_THICKNESS, VR::DS, s(&ds(sp.z))),
+            DataElement::new(tags::KVP, VR::DS, s("120")),
+            DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, s(&study_uid)),
+            DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, s(&series_uid)),
+            DataElement::new(tags::STUDY_ID, VR::SH, s("1")),
+            DataElement::new(tags::SERIES_NUMBER, VR::IS, s("1")),
+            DataElement::new(tags::INSTANCE_NUMBER, VR::IS, s(&(k + 1).to_string())),
+            DataElement::new(
+                tags::IMAGE_POSITION_PATIENT,
+                VR::DS,
+                ds_multi(&pos.to_array()),
+            ),
+            DataElement::new(
+                tags::IMAGE_ORIENTATION_PATIENT,
+                VR::DS,
+                ds_multi(&[d[0].x, d[0].y, d[0].z, d[1].x, d[1].y, d[1].z]),
+            ),
+            DataElement::new(tags::FRAME_OF_REFERENCE_UID, VR::UI, s(&for_uid)),
+            DataElement::new(
+                tags::POSITION_REFERENCE_INDICATOR,
+                VR::LO,
+                PrimitiveValue::Empty,
+            ),
+            DataElement::new(tags::SLICE_LOCATION, VR::DS, s(&ds(pos.dot(normal)))),
+            DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)),
+            DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, s("MONOCHROME2")),
+            DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(ny as u16)),
+            DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(nx as u16)),
+            DataElement::new(tags::PIXEL_SPACING, VR::DS, ds_multi(&[sp.y, sp.x])),
+            DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
+            DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16)),
+            DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16)),
+            DataElement::new(
+                tags::PIXEL_REPRESENTATION,
+                VR::US,
+                PrimitiveValue::from(1u16),
+            ),
+            DataElement::new(tags::RESCALE_INTERCEPT, VR::DS, s("0")),
+            DataElement::new(tags::RESCALE_SLOPE, VR::DS, s("1")),
+            DataElement::new(tags::RESCALE_TYPE, VR::LO, s("HU")),
+            DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())),
+        ]);
+        let file = obj
+            .with_meta(
+                FileMetaTableBuilder::new()
+                    .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                    .media_storage_sop_class_uid(uids::CT_IMAGE_STORAGE)
+                    .media_storage_sop_instance_uid(&sop_uid),
+            )
+            .map_err(|e| Error::Write {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let path = dir.join(format!("CT{:04}.dcm", k + 1));
+        let mut out = AtomicFile::create(&path)?;
+        file.write_all(&mut out).map_err(|e| Error::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        out.commit()?;
+        files.push(path);
+    }
+    Ok(WrittenSeries {
+        study_uid,
+        series_uid,
+        frame_of_reference_uid: for_uid,
+        files,
+    })
+}
+
+/// The header facts of one image file needed to place it in a volume.
+#[derive(Debug, Clone)]
+struct Slice {
+    path: PathBuf,
+    position: Vec3,
+    row: Vec3,
+    col: Vec3,
+    spacing: [f64; 2],
+    rows: u16,
+    cols: u16,
+}
+
+fn attr_err(path: &Path, attribute: &'static str, message: impl Into<String>) -> Error {
+    Error::Attribute {
+        path: path.to_path_buf(),
+        attribute,
+        message: message.into(),
+    }
+}
+
+fn open(path: &Path, with_pixels: bool) -> Result<DefaultDicomObject> {
+    let opts = OpenFileOptions::new();
+    let opts = if with_pixels {
+        opts
+    } else {
+        opts.read_until(tags::PIXEL_DATA)
+    };
+    opts.open_file(path).map_err(|e| Error::Unreadable {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    obj.element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+}
+
+fn floats(
+    obj: &DefaultDicomObject,
+    path: &Path,
+    tag: dicom_core::Tag,
+    name: &'static str,
+    n: usize,
+) -> Result<Vec<f64>> {
+    let e = obj
+        .element_opt(tag)
+        .ok()
+        .flatten()
+        .ok_or_else(|| attr_err(path, name, "missing"))?;
+    let v = e
+        .to_multi_float64()
+        .map_err(|_| attr_err(path, name, "not a list of numbers"))?;
+    if v.len() != n || v.iter().any(|x| !x.is_finite()) {
+        return Err(attr_err(
+            path,
+            name,
+            format!("{} values found, {n} finite numbers expected", v.len()),
+        ));
+    }
+    Ok(v)
+}
+
+fn read_slice(path: &Path, obj: &DefaultDicomObject) -> Result<Slice> {
+    let p = floats(
+        obj,
+        path,
+        tags::IMAGE_POSITION_PATIENT,
+        "ImagePositionPatient",
+        3,
+    )?;
+    let o = floats(
+        obj,
+        path,
+        tags::IMAGE_ORIENTATION_PATIENT,
+        "ImageOrientationPatient",
+        6,
+    )?;
+    let s = floats(obj, path, tags::PIXEL_SPACING, "PixelSpacing", 2)?;
+    if s.iter().any(|v| *v <= 0.0) {
+        return Err(attr_err(
+            path,
+            "PixelSpacing",
+            format!("{s:?}; expected positive values"),
+        ));
+    }
+    let us = |tag, name| -> Result<u16> {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u16>().ok())
+            .ok_or_else(|| attr_err(path, name, "missing or not an unsigned 16-bit integer"))
+    };
+    let row = Vec3::new(o[0], o[1], o[2]);
+    let col = Vec3::new(o[3], o[4], o[5]);
+    if (row.norm() - 1.0).abs() > 1e-3
+        || (col.norm() - 1.0).abs() > 1e-3
+        || row.dot(col).abs() > 1e-3
+    {
+        return Err(attr_err(
+            path,
+            "ImageOrientationPatient",
+            format!("{o:?}; expected two orthogonal unit vectors"),
+        ));
+    }
+    Ok(Slice {
+        path: path.to_path_buf(),
+        position: Vec3::new(p[0], p[1], p[2]),
+        row,
+        col,
+        spacing: [s[0], s[1]],
+        rows: us(tags::ROWS, "Rows")?,
+        cols: us(tags::COLUMNS, "Columns")?,
+    })
+}
+
+/// Assembles the files of one CT series into a volume of Hounsfield units (see the module docs).
+pub fn load_ct_volume(files: &[PathBuf]) -> Result<Volume<i16>> {
+    let first = files.first().ok_or_else(|| Error::Series {
+        series: "?".into(),
+        problem: "no files".into(),
+    })?;
+    let objects: Vec<(PathBuf, DefaultDicomObject)> = files
+        .iter()
+        .map(|p| open(p, true).map(|o| (p.clone(), o)))
+        .collect::<Result<_>>()?;
+    let series = text(&objects[0].1, tags::SERIES_INSTANCE_UID).unwrap_or_else(|| "?".into());
+    let problem = |m: String| Error::Series {
+        series: series.clone(),
+        problem: m,
+    };
+    let mut slices = Vec::with_capacity(objects.len());
+    for (path, obj) in &objects {
+        let uid = text(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default();
+        if uid != series {
+            return Err(problem(format!(
+                "{} belongs to series {uid}: one series at a time",
+                path.display()
+            )));
+        }
+        slices.push(read_slice(path, obj)?);
+    }
+    let s0 = slices[0].clone();
+    for s in &slices[1..] {
+        if (s.row - s0.row).norm() > 1e-4 || (s.col - s0.col).norm() > 1e-4 {
+            return Err(problem(format!(
+                "orientation changes: {} has {}/{}, {} has {}/{}",
+                first.display(),
+                s0.row,
+                s0.col,
+                s.path.display(),
+                s.row,
+                s.col
+            )));
+        }
+        if (s.rows, s.cols) != (s0.rows, s0.cols) {
+            return Err(problem(format!(
+                "slice size changes: {}x{} then {}x{} in {}",
+                s0.cols,
+                s0.rows,
+                s.cols,
+                s.rows,
+                s.path.display()
+            )));
+        }
+        if (s.spacing[0] - s0.spacing[0]).abs() > 1e-4
+            || (s.spacing[1] - s0.spacing[1]).abs() > 1e-4
+        {
+            return Err(problem(format!(
+                "pixel spacing changes: {:?} then {:?} in {}",
+                s0.spacing,
+                s.spacing,
+                s.path.display()
+            )));
+        }
+    }
+    let normal = s0.row.cross(s0.col);
+    let mut order: Vec<(f64, usize)> = slices
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.position.dot(normal), i))
+        .collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut gaps = Vec::new();
+    for w in order.windows(2) {
+        let (a, b) = (&slices[w[0].1], &slices[w[1].1]);
+        let gap = w[1].0 - w[0].0;
+        if gap < 1e-3 {
+            return Err(problem(format!(
+                "duplicate slice position {:.3} mm along the normal: {} and {}",
+                w[0].0,
+                a.path.display(),
+                b.path.display()
+            )));
+        }
+        let shift = b.position - a.position - normal * gap;
+        if shift.norm() > TILT_TOLERANCE_MM {
+            return Err(problem(format!(
+                "slices are sheared (gantry tilt?): consecutive origins {} and {} are offset by {:.3} mm in the image plane",
+                a.position,
+                b.position,
+                shift.norm()
+            )));
+        }
+        gaps.push(gap);
+    }
+    let dz = if gaps.is_empty() {
+        // One slice: use the thickness, or 1 mm.
+        text(&objects[0].1, tags::SLICE_THICKNESS)
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .filter(|t| *t > 0.0)
+            .unwrap_or(1.0)
+    } else {
+        let mut sorted = gaps.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    let tol = (dz * SPACING_TOLERANCE).max(0.01);
+    for (k, gap) in gaps.iter().enumerate() {
+        if (gap - dz).abs() > tol {
+            let multiple = gap / dz;
+            let what = if (multiple - multiple.round()).abs() * dz <= tol && multiple.round() >= 2.0
+            {
+                format!(
+                    "{} missing slice(s) between {:.3} mm and {:.3} mm along the normal",
+                    multiple.round() as usize - 1,
+                    order[k].0,
+                    order[k + 1].0
+                )
+            } else {
+                format!(
+                    "irregular slice spacing: gap of {gap:.4} mm between {:.3} mm and {:.3} mm, where the series mostly has {dz:.4} mm",
+                    order[k].0,
+                    order[k + 1].0
+                )
+            };
+            return Err(problem(what));
+        }
+    }
+
+    let (nx, ny, nz) = (usize::from(s0.cols), usize::from(s0.rows), slices.len());
+    let origin = slices[order[0].1].position;
+    let grid = Grid::builder([nx, ny, nz])
+        .spacing([s0.spacing[1], s0.spacing[0], dz])
+        .origin(origin)
+        .direction([s0.row, s0.col, normal])
+        .build()
+        .map_err(|e| problem(format!("geometry does not form a grid: {e}")))?;
+    let mut data = Vec::with_capacity(nx * ny * nz);
+    for &(_, i) in &order {
+        let (path, obj) = &objects[i];
+        decode_hu(path, obj, nx * ny, &mut data)?;
+    }
+    Ok(Volume::new(grid, data)?)
+}
+
+/// Appends the slice's pixels as Hounsfield units (rescale applied, rounded, clamped to i16).
+fn decode_hu(path: &Path, obj: &DefaultDicomObject, n: usize, out: &mut Vec<i16>) -> Result<()> {
+    let ts = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_string();
+    if !UNCOMPRESSED.contains(&ts.as_str()) {
+        return Err(Error::UnsupportedTransferSyntax {
+            path: path.to_path_buf(),
+            transfer_syntax: ts,
+        });
+    }
+    let us = |tag, name| -> Result<u16> {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u16>().ok())
+            .ok_or_else(|| attr_err(path, name, "missing or not an unsigned 16-bit integer"))
+    };
+    let bits = us(tags::BITS_ALLOCATED, "BitsAllocated")?;
+    if bits != 16 || us(tags::SAMPLES_PER_PIXEL, "SamplesPerPixel")? != 1 {
+        return Err(attr_err(
+            path,
+            "BitsAllocated",
+            format!("{bits} bits; expected 16-bit single-sample CT"),
+        ));
+    }
+    let signed = us(tags::PIXEL_REPRESENTATION, "PixelRepresentation")? == 1;
+    let number = |tag, default: f64| {
+        text(obj, tag)
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .unwrap_or(default)
+    };
+    let (slope, intercept) = (
+        number(tags::RESCALE_SLOPE, 1.0),
+        number(tags::RESCALE_INTERCEPT, 0.0),
+    );
+    let pixel = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
+    let raw: Vec<u16> = match pixel.value().primitive() {
+        Some(PrimitiveValue::U16(v)) => v.to_vec(),
+        Some(PrimitiveValue::I16(v)) => v.iter().map(|x| *x as u16).collect(),
+        Some(PrimitiveValue::U8(b)) => b
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+        _ => return Err(attr_err(path, "PixelData", "not native 16-bit pixel data")),
+    };
+    if raw.len() < n {
+        return Err(attr_err(
+            path,
+            "PixelData",
+            format!("{} pixels; Rows x Columns needs {n}", raw.len()),
+        ));
+    }
+    let exact = slope == 1.0 && intercept.fract() == 0.0;
+    out.extend(raw[..n].iter().map(|&r| {
+        let stored = if signed {
+            f64::from(r as i16)
+        } else {
+            f64::from(r)
+        };
+        if exact && signed && intercept == 0.0 {
+            r as i16
+        } else {
+            (stored * slope + intercept)
+                .round()
+                .clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
+        }
+    }));
+    Ok(())
+}
+
+/// One series found by [`scan_dir`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesInfo {
+    /// Series Instance UID.
+    pub series_uid: String,
+    /// Frame of Reference UID (empty when absent).
+    pub frame_of_reference_uid: String,
+    /// Modality.
+    pub modality: String,
+    /// Its image files, in file-name order (the loader orders them by position).
+    pub files: Vec<PathBuf>,
+}
+
+/// What [`scan_dir`] found.
+#[derive(Debug, Clone, Default)]
+pub struct ScanReport {
+    /// Series usable for volume assembly, by Series Instance UID.
+    pub series: Vec<SeriesInfo>,
+    /// Files set aside, each with the reason (not DICOM, localizer, secondary capture, no image).
+    pub notes: Vec<(PathBuf, String)>,
+}
+
+/// Groups the DICOM files under `dir` (recursively) by series and frame of reference; files that are
+/// not DICOM, localizers, secondary captures and non-image objects are listed in the notes.
+pub fn scan_dir(dir: &Path) -> Result<ScanReport> {
+    let mut paths = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| Error::Io {
+            path: d.clone(),
+            source: e,
+        })? {
+            let p = entry
+                .map_err(|e| Error::Io {
+                    path: d.clone(),
+                    source: e,
+                })?
+                .path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                paths.push(p)
+            }
+        }
+    }
+    paths.sort();
+    let mut groups: BTreeMap<(String, String), SeriesInfo> = BTreeMap::new();
+    let mut report = ScanReport::default();
+    for p in paths {
+        let obj = match open(&p, false) {
+            Ok(o) => o,
+            Err(e) => {
+                report.notes.push((p, e.to_string()));
+                continue;
+            }
+        };
+        let sop_class = text(&obj, tags::SOP_CLASS_UID).unwrap_or_default();
+        let image_type = text(&obj, tags::IMAGE_TYPE)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        if sop_class.starts_with("1.2.840.10008.5.1.4.1.1.7") {
+            report
+                .notes
+                .push((p, "secondary capture: not used for volume assembly".into()));
+            continue;
+        }
+        if image_type.contains("LOCALIZER") {
+            report
+                .notes
+                .push((p, "localizer: not used for volume assembly".into()));
+            continue;
+        }
+        if obj
+            .element_opt(tags::IMAGE_POSITION_PATIENT)
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            report.notes.push((
+                p,
+                "no Image Position (Patient): not a slice of a volume".into(),
+            ));
+            continue;
+        }
+        let series_uid = text(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default();
+        let for_uid = text(&obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default();
+        let modality = text(&obj, tags::MODALITY).unwrap_or_default();
+        groups
+            .entry((series_uid.clone(), for_uid.clone()))
+            .or_insert_with(|| SeriesInfo {
+                series_uid,
+                frame_of_reference_uid: for_uid,
+                modality,
+                files: Vec::new(),
+            })
+            .files
+            .push(p);
+    }
+    report.series = groups.into_values().collect();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ds;
+
+    #[test]
+    fn decimal_strings_fit_sixteen_characters() {
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -127.5,
+            std::f64::consts::FRAC_1_SQRT_2,
+            -1234.567890123456,
+            1e-20,
+            123456789012345678.0,
+        ] {
+            let s = ds(x);
+            assert!(s.len() <= 16, "{x} -> {s}");
+            let back: f64 = s.parse().unwrap();
+            assert!((back - x).abs() <= 1e-9 * x.abs().max(1e-9), "{x} -> {s}");
+        }
+        assert_eq!(ds(-0.0), "0");
+        assert_eq!(ds(0.5), "0.5");
+    }
+}
