@@ -72,6 +72,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::catalog::CatalogCommand,
     },
+    /// DICOM image series: inspect them, convert them to MetaImage.
+    #[command(subcommand)]
+    Series(cli::series::SeriesCommand),
     /// Certificates for trying HOPE-rs out.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -238,6 +241,7 @@ fn main() -> anyhow::Result<()> {
             KeysCommand::Delete { keys, key } => crypto::delete(&keys, &key),
             KeysCommand::VerifyAudit { log } => crypto::verify_audit(&log),
         },
+        Command::Series(c) => cli::series::run(c),
         Command::Catalog { target, command } => cli::catalog::run(&target, command),
         Command::Pki(PkiCommand::Init {
             dir,

@@ -3,3 +3,4 @@
 pub(crate) mod catalog;
 pub(crate) mod crypto;
 pub(crate) mod files;
+pub(crate) mod series;

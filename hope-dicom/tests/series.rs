@@ -1,0 +1,321 @@
+//! CT series round trips and every geometry problem the loader must name.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::OpenFileOptions;
+use hope_core::{Grid, Vec3, Volume};
+use hope_dicom::series::WrittenSeries;
+use hope_dicom::{CtSeriesOptions, Error, load_ct_volume, scan_dir, write_ct_series};
+
+fn phantom(grid: Grid) -> Volume<i16> {
+    Volume::from_fn(grid, |[i, j, k]| {
+        ((i * 37 + j * 101 + k * 7919) % 4000) as i16 - 1024
+    })
+}
+
+fn axial() -> Grid {
+    Grid::builder([12, 10, 6])
+        .spacing([0.75, 0.75, 2.5])
+        .origin([-120.0, -90.5, 30.0])
+        .build()
+        .unwrap()
+}
+
+fn write(vol: &Volume<i16>, dir: &Path) -> WrittenSeries {
+    write_ct_series(vol, dir, &CtSeriesOptions::new()).unwrap()
+}
+
+/// Rewrites one attribute of a written file.
+fn edit(path: &Path, elem: DataElement<dicom_object::InMemDicomObject>) {
+    let mut obj = OpenFileOptions::new().open_file(path).unwrap();
+    obj.put(elem);
+    obj.write_to_file(path).unwrap();
+}
+
+fn position(p: Vec3) -> DataElement<dicom_object::InMemDicomObject> {
+    DataElement::new(
+        tags::IMAGE_POSITION_PATIENT,
+        VR::DS,
+        PrimitiveValue::Strs([p.x, p.y, p.z].iter().map(|v| format!("{v}")).collect()),
+    )
+}
+
+fn series_error(files: &[PathBuf]) -> String {
+    match load_ct_volume(files) {
+        Err(Error::Series { problem, .. }) => problem,
+        other => panic!(
+            "expected a series error, got {:?}",
+            other.map(|v| v.grid().dims())
+        ),
+    }
+}
+
+#[test]
+fn axial_round_trip_is_lossless() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = phantom(axial());
+    let w = write(&ct, dir.path());
+    assert_eq!(w.files.len(), 6);
+    let back = load_ct_volume(&w.files).unwrap();
+    assert_eq!(back.data(), ct.data());
+    assert_eq!(back.grid(), ct.grid(), "axial geometry survives exactly");
+}
+
+#[test]
+fn oblique_round_trip_keeps_geometry_within_ds_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+    let d0 = Vec3::new(c, s, 0.0);
+    let d1 = Vec3::new(-s * 0.6, c * 0.6, 0.8);
+    let grid = Grid::builder([9, 7, 5])
+        .spacing([0.9, 1.1, 3.0])
+        .origin([10.25, -40.0, 5.5])
+        .direction([d0, d1, d0.cross(d1)])
+        .build()
+        .unwrap();
+    let ct = phantom(grid);
+    let w = write(&ct, dir.path());
+    let back = load_ct_volume(&w.files).unwrap();
+    assert_eq!(back.data(), ct.data());
+    assert!(
+        back.grid().same_geometry(ct.grid(), 1e-9),
+        "{:?} vs {:?}",
+        back.grid(),
+        ct.grid()
+    );
+}
+
+#[test]
+fn file_order_and_instance_numbers_do_not_matter() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = phantom(axial());
+    let w = write(&ct, dir.path());
+    // Scramble names and instance numbers: only positions order slices.
+    let mut shuffled = Vec::new();
+    for (n, f) in w.files.iter().enumerate() {
+        edit(
+            f,
+            DataElement::new(
+                tags::INSTANCE_NUMBER,
+                VR::IS,
+                PrimitiveValue::from(((n * 5) % 7).to_string()),
+            ),
+        );
+        let to = dir.path().join(format!("x{}.dcm", (n * 5 + 3) % 6));
+        std::fs::rename(f, &to).unwrap();
+        shuffled.push(to);
+    }
+    shuffled.reverse();
+    assert_eq!(load_ct_volume(&shuffled).unwrap().data(), ct.data());
+}
+
+#[test]
+fn a_directory_with_two_series_and_a_stray_file_is_sorted_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(&phantom(axial()), &dir.path().join("a"));
+    let small = Grid::builder([4, 4, 3])
+        .spacing([1.0, 1.0, 1.0])
+        .build()
+        .unwrap();
+    let b = write(&phantom(small), &dir.path().join("b"));
+    std::fs::write(dir.path().join("README.txt"), "not DICOM").unwrap();
+    let report = scan_dir(dir.path()).unwrap();
+    assert_eq!(report.series.len(), 2);
+    let uids: Vec<&str> = report
+        .series
+        .iter()
+        .map(|s| s.series_uid.as_str())
+        .collect();
+    assert!(uids.contains(&a.series_uid.as_str()) && uids.contains(&b.series_uid.as_str()));
+    assert_eq!(report.notes.len(), 1);
+    assert!(report.notes[0].0.ends_with("README.txt"));
+    // Mixing them in one load is refused, naming the series.
+    let mut mixed = a.files.clone();
+    mixed.push(b.files[0].clone());
+    let err = load_ct_volume(&mixed).unwrap_err().to_string();
+    assert!(
+        err.contains(&a.series_uid) && err.contains("one series at a time"),
+        "{err}"
+    );
+}
+
+#[test]
+fn localizers_and_secondary_captures_are_set_aside_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    edit(
+        &w.files[0],
+        DataElement::new(
+            tags::IMAGE_TYPE,
+            VR::CS,
+            PrimitiveValue::Strs(
+                ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+                    .map(String::from)
+                    .into_iter()
+                    .collect(),
+            ),
+        ),
+    );
+    edit(
+        &w.files[1],
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7"),
+        ),
+    );
+    let report = scan_dir(dir.path()).unwrap();
+    assert_eq!(report.series[0].files.len(), 4);
+    let notes: Vec<&str> = report.notes.iter().map(|(_, n)| n.as_str()).collect();
+    assert!(
+        notes.iter().any(|n| n.contains("localizer"))
+            && notes.iter().any(|n| n.contains("secondary capture")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn missing_slices_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    let mut files = w.files.clone();
+    files.remove(3);
+    let p = series_error(&files);
+    assert!(
+        p.contains("1 missing slice") && p.contains("35.000") && p.contains("40.000"),
+        "{p}"
+    );
+}
+
+#[test]
+fn duplicate_positions_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    edit(&w.files[4], position(Vec3::new(-120.0, -90.5, 37.5)));
+    let p = series_error(&w.files);
+    assert!(p.contains("duplicate slice position 37.500"), "{p}");
+}
+
+#[test]
+fn irregular_spacing_is_named_with_the_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    edit(&w.files[2], position(Vec3::new(-120.0, -90.5, 36.0)));
+    let p = series_error(&w.files);
+    assert!(
+        p.contains("irregular slice spacing") && p.contains("3.5000 mm") && p.contains("2.5000 mm"),
+        "{p}"
+    );
+}
+
+#[test]
+fn gantry_tilt_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    // A 10 degree tilt: each slice origin moves along y by gap * tan(10°).
+    for (k, f) in w.files.iter().enumerate() {
+        let z = 30.0 + 2.5 * k as f64;
+        edit(
+            f,
+            position(Vec3::new(
+                -120.0,
+                -90.5 + 2.5 * k as f64 * 10f64.to_radians().tan(),
+                z,
+            )),
+        );
+    }
+    let p = series_error(&w.files);
+    assert!(p.contains("sheared") && p.contains("0.441"), "{p}");
+}
+
+#[test]
+fn orientation_and_size_changes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    edit(
+        &w.files[1],
+        DataElement::new(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            PrimitiveValue::Strs(
+                ["0", "1", "0", "1", "0", "0"]
+                    .map(String::from)
+                    .into_iter()
+                    .collect(),
+            ),
+        ),
+    );
+    assert!(series_error(&w.files).contains("orientation changes"));
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    edit(
+        &w.files[1],
+        DataElement::new(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            PrimitiveValue::Strs(["0.8", "0.75"].map(String::from).into_iter().collect()),
+        ),
+    );
+    assert!(series_error(&w.files).contains("pixel spacing changes"));
+}
+
+#[test]
+fn malformed_attributes_name_file_and_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    edit(
+        &w.files[0],
+        DataElement::new(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            PrimitiveValue::Strs(["1", "2"].map(String::from).into_iter().collect()),
+        ),
+    );
+    match load_ct_volume(&w.files) {
+        Err(Error::Attribute {
+            path,
+            attribute: "ImagePositionPatient",
+            message,
+        }) => {
+            assert_eq!(path, w.files[0]);
+            assert!(message.contains("2 values"), "{message}");
+        }
+        other => panic!(
+            "expected an attribute error, got {:?}",
+            other.map(|v| v.grid().dims())
+        ),
+    }
+    std::fs::write(&w.files[1], b"DICM? no").unwrap();
+    assert!(matches!(
+        load_ct_volume(&w.files[1..]),
+        Err(Error::Unreadable { .. })
+    ));
+}
+
+#[test]
+fn rescale_slope_and_intercept_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = phantom(Grid::new([4, 4, 2], [1.0; 3]).unwrap());
+    let w = write(&ct, dir.path());
+    for f in &w.files {
+        edit(
+            f,
+            DataElement::new(tags::RESCALE_SLOPE, VR::DS, PrimitiveValue::from("2")),
+        );
+        edit(
+            f,
+            DataElement::new(tags::RESCALE_INTERCEPT, VR::DS, PrimitiveValue::from("-10")),
+        );
+    }
+    let back = load_ct_volume(&w.files).unwrap();
+    assert!(
+        back.data()
+            .iter()
+            .zip(ct.data())
+            .all(|(b, a)| i32::from(*b) == (i32::from(*a) * 2 - 10).clamp(-32768, 32767))
+    );
+}
