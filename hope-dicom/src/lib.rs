@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+mod attrs;
 pub mod error;
+pub mod rtdose;
 pub mod series;
 pub mod uid;
 
 pub use error::{Error, Result};
+pub use rtdose::{RtDoseOptions, read_rt_dose, write_rt_dose};
 pub use series::{CtSeriesOptions, load_ct_volume, scan_dir, write_ct_series};
