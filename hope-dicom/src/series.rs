@@ -12,8 +12,10 @@
 //! Orientation (Patient)), axis 1 along the columns (second triplet), axis 2 along their cross product
 //! (the slice normal), origin at the first pixel of the first slice in that order.
 //!
-//! This version decodes uncompressed pixel data (implicit and explicit VR little endian, explicit VR
-//! big endian); other transfer syntaxes are refused with [`Error::UnsupportedTransferSyntax`].
+//! Pixel data: native (implicit and explicit VR little endian, explicit VR big endian, deflated), RLE
+//! Lossless and JPEG baseline/extended/lossless (pure Rust); JPEG 2000 with the `jpeg2000` feature and
+//! JPEG-LS with the `jpegls` feature. Anything else is refused with
+//! [`Error::UnsupportedTransferSyntax`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,8 +38,8 @@ pub const TILT_TOLERANCE_MM: f64 = 0.01;
 /// 0.01 mm), before the spacing counts as irregular.
 pub const SPACING_TOLERANCE: f64 = 0.01;
 
-/// Transfer syntaxes whose pixel data this version decodes (the last is Explicit VR Big Endian,
-/// retired from the standard but still found in archives).
+/// Transfer syntaxes with native pixel data (the last is Explicit VR Big Endian, retired from the
+/// standard but still found in archives); the others go through dicom-pixeldata's decoders.
 const UNCOMPRESSED: &[&str] = &[
     uids::IMPLICIT_VR_LITTLE_ENDIAN,
     uids::EXPLICIT_VR_LITTLE_ENDIAN,
@@ -489,12 +491,6 @@ fn decode_hu(path: &Path, obj: &DefaultDicomObject, n: usize, out: &mut Vec<i16>
         .transfer_syntax()
         .trim_end_matches('\0')
         .to_string();
-    if !UNCOMPRESSED.contains(&ts.as_str()) {
-        return Err(Error::UnsupportedTransferSyntax {
-            path: path.to_path_buf(),
-            transfer_syntax: ts,
-        });
-    }
     let us = |tag, name| -> Result<u16> {
         obj.element_opt(tag)
             .ok()
@@ -507,7 +503,7 @@ fn decode_hu(path: &Path, obj: &DefaultDicomObject, n: usize, out: &mut Vec<i16>
         return Err(attr_err(
             path,
             "BitsAllocated",
-            format!("{bits} bits; expected 16-bit single-sample CT"),
+            format!("{bits} bits; expected 16-bit single-sample images"),
         ));
     }
     let signed = us(tags::PIXEL_REPRESENTATION, "PixelRepresentation")? == 1;
@@ -520,19 +516,43 @@ fn decode_hu(path: &Path, obj: &DefaultDicomObject, n: usize, out: &mut Vec<i16>
         number(tags::RESCALE_SLOPE, 1.0),
         number(tags::RESCALE_INTERCEPT, 0.0),
     );
-    let pixel = obj
-        .element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
-        .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
-    let raw: Vec<u16> = match pixel.value().primitive() {
-        Some(PrimitiveValue::U16(v)) => v.to_vec(),
-        Some(PrimitiveValue::I16(v)) => v.iter().map(|x| *x as u16).collect(),
-        Some(PrimitiveValue::U8(b)) => b
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect(),
-        _ => return Err(attr_err(path, "PixelData", "not native 16-bit pixel data")),
+    let raw: Vec<u16> = if UNCOMPRESSED.contains(&ts.as_str()) {
+        let pixel = obj
+            .element_opt(tags::PIXEL_DATA)
+            .ok()
+            .flatten()
+            .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
+        match pixel.value().primitive() {
+            Some(PrimitiveValue::U16(v)) => v.to_vec(),
+            Some(PrimitiveValue::I16(v)) => v.iter().map(|x| *x as u16).collect(),
+            Some(PrimitiveValue::U8(b)) => b
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+            _ => return Err(attr_err(path, "PixelData", "not native 16-bit pixel data")),
+        }
+    } else {
+        // Encapsulated pixel data (RLE, JPEG; with features JPEG 2000 and JPEG-LS): decoded to
+        // stored values; the rescale is applied below, as for native data.
+        use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
+        let unsupported = || Error::UnsupportedTransferSyntax {
+            path: path.to_path_buf(),
+            transfer_syntax: ts.clone(),
+        };
+        let decoded = obj.decode_pixel_data().map_err(|_| unsupported())?;
+        let opts = ConvertOptions::new().with_modality_lut(ModalityLutOption::None);
+        if signed {
+            decoded
+                .to_vec_with_options::<i16>(&opts)
+                .map_err(|_| unsupported())?
+                .into_iter()
+                .map(|v| v as u16)
+                .collect()
+        } else {
+            decoded
+                .to_vec_with_options::<u16>(&opts)
+                .map_err(|_| unsupported())?
+        }
     };
     if raw.len() < n {
         return Err(attr_err(
