@@ -8,4 +8,6 @@ pub mod uid;
 
 pub use error::{Error, Result};
 pub use rtdose::{RtDoseOptions, read_rt_dose, write_rt_dose};
-pub use series::{CtSeriesOptions, load_ct_volume, scan_dir, write_ct_series};
+pub use series::{
+    CtSeriesOptions, load_activity_volume, load_ct_volume, scan_dir, write_ct_series,
+};

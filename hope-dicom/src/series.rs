@@ -344,8 +344,37 @@ fn read_slice(path: &Path, obj: &DefaultDicomObject) -> Result<Slice> {
     })
 }
 
-/// Assembles the files of one CT series into a volume of Hounsfield units (see the module docs).
+/// Assembles the files of one CT series into a volume of Hounsfield units (see the module docs):
+/// rescaled values rounded to the nearest integer (clamped to the `i16` range).
 pub fn load_ct_volume(files: &[PathBuf]) -> Result<Volume<i16>> {
+    load_with(files, |v| {
+        v.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
+    })
+}
+
+/// Assembles a PET or NM series into an activity-concentration volume in Bq/mL (Rescale
+/// Slope/Intercept applied, as PET images store them; the series' Units (0054,1001) must be `BQML`).
+/// Decay correction and SUV conversion are left to the caller: the radiopharmaceutical attributes
+/// are in the files.
+pub fn load_activity_volume(files: &[PathBuf]) -> Result<Volume<f32>> {
+    let first = files.first().ok_or_else(|| Error::Series {
+        series: "?".into(),
+        problem: "no files".into(),
+    })?;
+    let obj = open(first, false)?;
+    let units = text(&obj, tags::UNITS).unwrap_or_default();
+    if units != "BQML" {
+        return Err(attr_err(
+            first,
+            "Units",
+            format!("`{units}`; expected BQML (Bq/mL) for an activity volume"),
+        ));
+    }
+    load_with(files, |v| v as f32)
+}
+
+/// The geometry checks and assembly shared by the loaders; `convert` maps rescaled values.
+fn load_with<T>(files: &[PathBuf], convert: impl Fn(f64) -> T) -> Result<Volume<T>> {
     let first = files.first().ok_or_else(|| Error::Series {
         series: "?".into(),
         problem: "no files".into(),
@@ -479,13 +508,19 @@ pub fn load_ct_volume(files: &[PathBuf]) -> Result<Volume<i16>> {
     let mut data = Vec::with_capacity(nx * ny * nz);
     for &(_, i) in &order {
         let (path, obj) = &objects[i];
-        decode_hu(path, obj, nx * ny, &mut data)?;
+        decode_rescaled(path, obj, nx * ny, &mut data, &convert)?;
     }
     Ok(Volume::new(grid, data)?)
 }
 
-/// Appends the slice's pixels as Hounsfield units (rescale applied, rounded, clamped to i16).
-fn decode_hu(path: &Path, obj: &DefaultDicomObject, n: usize, out: &mut Vec<i16>) -> Result<()> {
+/// Appends the slice's pixels, rescaled (Rescale Slope and Intercept) and converted.
+fn decode_rescaled<T>(
+    path: &Path,
+    obj: &DefaultDicomObject,
+    n: usize,
+    out: &mut Vec<T>,
+    convert: &impl Fn(f64) -> T,
+) -> Result<()> {
     let ts = obj
         .meta()
         .transfer_syntax()
@@ -561,20 +596,13 @@ fn decode_hu(path: &Path, obj: &DefaultDicomObject, n: usize, out: &mut Vec<i16>
             format!("{} pixels; Rows x Columns needs {n}", raw.len()),
         ));
     }
-    let exact = slope == 1.0 && intercept.fract() == 0.0;
     out.extend(raw[..n].iter().map(|&r| {
         let stored = if signed {
             f64::from(r as i16)
         } else {
             f64::from(r)
         };
-        if exact && signed && intercept == 0.0 {
-            r as i16
-        } else {
-            (stored * slope + intercept)
-                .round()
-                .clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
-        }
+        convert(stored * slope + intercept)
     }));
     Ok(())
 }

@@ -319,3 +319,60 @@ fn rescale_slope_and_intercept_are_applied() {
             .all(|(b, a)| i32::from(*b) == (i32::from(*a) * 2 - 10).clamp(-32768, 32767))
     );
 }
+
+#[test]
+fn pet_activity_volume_in_bq_per_ml() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Grid::builder([6, 5, 4])
+        .spacing([4.0, 4.0, 3.27])
+        .origin([-10.0, -8.0, 0.0])
+        .build()
+        .unwrap();
+    let counts = Volume::from_fn(grid, |[i, j, k]| (i * 100 + j * 10 + k) as i16);
+    let w = write(&counts, dir.path());
+    // Without Units = BQML it is not an activity volume.
+    match hope_dicom::load_activity_volume(&w.files) {
+        Err(Error::Attribute {
+            attribute: "Units",
+            message,
+            ..
+        }) => assert!(message.contains("BQML"), "{message}"),
+        other => panic!(
+            "expected a Units error, got {:?}",
+            other.map(|v| v.grid().dims())
+        ),
+    }
+    for f in &w.files {
+        edit(
+            f,
+            DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("PT")),
+        );
+        edit(
+            f,
+            DataElement::new(
+                tags::SOP_CLASS_UID,
+                VR::UI,
+                PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.128"),
+            ),
+        );
+        edit(
+            f,
+            DataElement::new(tags::UNITS, VR::CS, PrimitiveValue::from("BQML")),
+        );
+        edit(
+            f,
+            DataElement::new(tags::RESCALE_SLOPE, VR::DS, PrimitiveValue::from("12.5")),
+        );
+    }
+    let report = scan_dir(dir.path()).unwrap();
+    assert_eq!(report.series[0].modality, "PT");
+    let activity = hope_dicom::load_activity_volume(&report.series[0].files).unwrap();
+    assert_eq!(activity.grid(), counts.grid());
+    assert!(
+        activity
+            .data()
+            .iter()
+            .zip(counts.data())
+            .all(|(a, c)| *a == f32::from(*c) * 12.5)
+    );
+}
