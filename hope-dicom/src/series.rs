@@ -279,41 +279,41 @@ pub fn write_ct_series(
     })
 }
 
-/// The header facts of one image file needed to place it in a volume.
+/// One slice of a volume: where its pixels are (object and frame) and where it lies.
 #[derive(Debug, Clone)]
 struct Slice {
     path: PathBuf,
+    obj: usize,
+    frame: usize,
     position: Vec3,
     row: Vec3,
     col: Vec3,
     spacing: [f64; 2],
     rows: u16,
     cols: u16,
+    slope: f64,
+    intercept: f64,
 }
 
-fn read_slice(path: &Path, obj: &DefaultDicomObject) -> Result<Slice> {
-    let p = floats(
-        obj,
-        path,
-        tags::IMAGE_POSITION_PATIENT,
-        "ImagePositionPatient",
-        3,
-    )?;
-    let o = floats(
-        obj,
-        path,
-        tags::IMAGE_ORIENTATION_PATIENT,
-        "ImageOrientationPatient",
-        6,
-    )?;
-    let s = floats(obj, path, tags::PIXEL_SPACING, "PixelSpacing", 2)?;
-    if s.iter().any(|v| *v <= 0.0) {
-        return Err(attr_err(
-            path,
-            "PixelSpacing",
-            format!("{s:?}; expected positive values"),
-        ));
-    }
+/// A float list inside the first item of sequence `seq` of a functional-group item.
+fn nested_floats(
+    item: &InMemDicomObject,
+    seq: dicom_core::Tag,
+    attr: dicom_core::Tag,
+) -> Option<Vec<f64>> {
+    let inner = item.element_opt(seq).ok().flatten()?.items()?.first()?;
+    inner
+        .element_opt(attr)
+        .ok()
+        .flatten()?
+        .to_multi_float64()
+        .ok()
+}
+
+/// The slices of one file: one for a single-frame image; one per frame for a multi-frame image, placed
+/// by the per-frame or shared functional groups (enhanced CT/MR/PET), or, without them, by the
+/// top-level position advanced by Spacing Between Slices along the normal (NM tomography).
+fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Vec<Slice>> {
     let us = |tag, name| -> Result<u16> {
         obj.element_opt(tag)
             .ok()
@@ -321,31 +321,160 @@ fn read_slice(path: &Path, obj: &DefaultDicomObject) -> Result<Slice> {
             .and_then(|e| e.to_int::<u16>().ok())
             .ok_or_else(|| attr_err(path, name, "missing or not an unsigned 16-bit integer"))
     };
-    let row = Vec3::new(o[0], o[1], o[2]);
-    let col = Vec3::new(o[3], o[4], o[5]);
-    if (row.norm() - 1.0).abs() > 1e-3
-        || (col.norm() - 1.0).abs() > 1e-3
-        || row.dot(col).abs() > 1e-3
-    {
-        return Err(attr_err(
-            path,
-            "ImageOrientationPatient",
-            format!("{o:?}; expected two orthogonal unit vectors"),
-        ));
+    let (rows, cols) = (us(tags::ROWS, "Rows")?, us(tags::COLUMNS, "Columns")?);
+    let frames = obj
+        .element_opt(tags::NUMBER_OF_FRAMES)
+        .ok()
+        .flatten()
+        .map(|e| {
+            e.to_int::<u32>()
+                .map_err(|_| attr_err(path, "NumberOfFrames", "not an integer"))
+        })
+        .transpose()?
+        .unwrap_or(1)
+        .max(1) as usize;
+    let shared = obj
+        .element_opt(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+        .and_then(|i| i.first());
+    let per_frame = obj
+        .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items());
+    if let Some(pf) = per_frame {
+        if pf.len() != frames {
+            return Err(attr_err(
+                path,
+                "PerFrameFunctionalGroupsSequence",
+                format!("{} items for {frames} frames", pf.len()),
+            ));
+        }
     }
-    Ok(Slice {
-        path: path.to_path_buf(),
-        position: Vec3::new(p[0], p[1], p[2]),
-        row,
-        col,
-        spacing: [s[0], s[1]],
-        rows: us(tags::ROWS, "Rows")?,
-        cols: us(tags::COLUMNS, "Columns")?,
-    })
+    let in_groups = |f: usize, seq, attr| {
+        per_frame
+            .and_then(|pf| nested_floats(&pf[f], seq, attr))
+            .or_else(|| shared.and_then(|s| nested_floats(s, seq, attr)))
+    };
+    let lookup = |f: usize, seq, attr, name: &'static str, n: usize| -> Result<Vec<f64>> {
+        match in_groups(f, seq, attr) {
+            Some(v) if v.len() == n && v.iter().all(|x| x.is_finite()) => Ok(v),
+            Some(v) => Err(attr_err(
+                path,
+                name,
+                format!(
+                    "{} values in the functional groups, {n} finite numbers expected",
+                    v.len()
+                ),
+            )),
+            None => floats(obj, path, attr, name, n),
+        }
+    };
+    let top_number = |tag, default: f64| {
+        text(obj, tag)
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .unwrap_or(default)
+    };
+    let mut out = Vec::with_capacity(frames);
+    for f in 0..frames {
+        let o = lookup(
+            f,
+            tags::PLANE_ORIENTATION_SEQUENCE,
+            tags::IMAGE_ORIENTATION_PATIENT,
+            "ImageOrientationPatient",
+            6,
+        )?;
+        let s = lookup(
+            f,
+            tags::PIXEL_MEASURES_SEQUENCE,
+            tags::PIXEL_SPACING,
+            "PixelSpacing",
+            2,
+        )?;
+        if s.iter().any(|v| *v <= 0.0) {
+            return Err(attr_err(
+                path,
+                "PixelSpacing",
+                format!("{s:?}; expected positive values"),
+            ));
+        }
+        let row = Vec3::new(o[0], o[1], o[2]);
+        let col = Vec3::new(o[3], o[4], o[5]);
+        if (row.norm() - 1.0).abs() > 1e-3
+            || (col.norm() - 1.0).abs() > 1e-3
+            || row.dot(col).abs() > 1e-3
+        {
+            return Err(attr_err(
+                path,
+                "ImageOrientationPatient",
+                format!("{o:?}; expected two orthogonal unit vectors"),
+            ));
+        }
+        let position = match per_frame.and_then(|pf| {
+            nested_floats(
+                &pf[f],
+                tags::PLANE_POSITION_SEQUENCE,
+                tags::IMAGE_POSITION_PATIENT,
+            )
+        }) {
+            Some(p) if p.len() == 3 => Vec3::new(p[0], p[1], p[2]),
+            Some(p) => {
+                return Err(attr_err(
+                    path,
+                    "ImagePositionPatient",
+                    format!("{} values in frame {}, 3 expected", p.len(), f + 1),
+                ));
+            }
+            None => {
+                let p = floats(
+                    obj,
+                    path,
+                    tags::IMAGE_POSITION_PATIENT,
+                    "ImagePositionPatient",
+                    3,
+                )?;
+                let step = if f == 0 {
+                    0.0
+                } else {
+                    top_number(tags::SPACING_BETWEEN_SLICES, f64::NAN)
+                };
+                if !step.is_finite() {
+                    return Err(attr_err(
+                        path,
+                        "SpacingBetweenSlices",
+                        "missing: frames of this multi-frame image cannot be placed",
+                    ));
+                }
+                Vec3::new(p[0], p[1], p[2]) + row.cross(col) * (step * f as f64)
+            }
+        };
+        let rescale = |attr, default: f64| -> f64 {
+            in_groups(f, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, attr)
+                .and_then(|v| v.first().copied())
+                .unwrap_or_else(|| top_number(attr, default))
+        };
+        out.push(Slice {
+            path: path.to_path_buf(),
+            obj: index,
+            frame: f,
+            position,
+            row,
+            col,
+            spacing: [s[0], s[1]],
+            rows,
+            cols,
+            slope: rescale(tags::RESCALE_SLOPE, 1.0),
+            intercept: rescale(tags::RESCALE_INTERCEPT, 0.0),
+        });
+    }
+    Ok(out)
 }
 
 /// Assembles the files of one CT series into a volume of Hounsfield units (see the module docs):
-/// rescaled values rounded to the nearest integer (clamped to the `i16` range).
+/// rescaled values rounded to the nearest integer (clamped to the `i16` range). A single
+/// multi-frame file (enhanced CT) is a series too.
 pub fn load_ct_volume(files: &[PathBuf]) -> Result<Volume<i16>> {
     load_with(files, |v| {
         v.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
@@ -389,7 +518,7 @@ fn load_with<T>(files: &[PathBuf], convert: impl Fn(f64) -> T) -> Result<Volume<
         problem: m,
     };
     let mut slices = Vec::with_capacity(objects.len());
-    for (path, obj) in &objects {
+    for (i, (path, obj)) in objects.iter().enumerate() {
         let uid = text(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default();
         if uid != series {
             return Err(problem(format!(
@@ -397,7 +526,7 @@ fn load_with<T>(files: &[PathBuf], convert: impl Fn(f64) -> T) -> Result<Volume<
                 path.display()
             )));
         }
-        slices.push(read_slice(path, obj)?);
+        slices.extend(read_slices(path, obj, i)?);
     }
     let s0 = slices[0].clone();
     for s in &slices[1..] {
@@ -505,22 +634,48 @@ fn load_with<T>(files: &[PathBuf], convert: impl Fn(f64) -> T) -> Result<Volume<
         .direction([s0.row, s0.col, normal])
         .build()
         .map_err(|e| problem(format!("geometry does not form a grid: {e}")))?;
-    let mut data = Vec::with_capacity(nx * ny * nz);
+    let n = nx * ny;
+    let mut data = Vec::with_capacity(n * nz);
+    // One decoded file at a time: a single-frame series decodes each file once, a multi-frame file
+    // once for all its frames.
+    let mut cache: Option<(usize, Stored)> = None;
     for &(_, i) in &order {
-        let (path, obj) = &objects[i];
-        decode_rescaled(path, obj, nx * ny, &mut data, &convert)?;
+        let s = &slices[i];
+        if cache.as_ref().is_none_or(|(o, _)| *o != s.obj) {
+            let (path, obj) = &objects[s.obj];
+            let frames = slices.iter().filter(|x| x.obj == s.obj).count();
+            cache = Some((s.obj, decode_stored(path, obj, n * frames)?));
+        }
+        if let Some((_, stored)) = &cache {
+            let frame = &stored.raw[s.frame * n..(s.frame + 1) * n];
+            data.extend(
+                frame
+                    .iter()
+                    .map(|&r| convert(stored.value(r) * s.slope + s.intercept)),
+            );
+        }
     }
     Ok(Volume::new(grid, data)?)
 }
 
-/// Appends the slice's pixels, rescaled (Rescale Slope and Intercept) and converted.
-fn decode_rescaled<T>(
-    path: &Path,
-    obj: &DefaultDicomObject,
-    n: usize,
-    out: &mut Vec<T>,
-    convert: &impl Fn(f64) -> T,
-) -> Result<()> {
+/// The stored 16-bit values of every frame of a file, before rescale.
+struct Stored {
+    raw: Vec<u16>,
+    signed: bool,
+}
+
+impl Stored {
+    fn value(&self, r: u16) -> f64 {
+        if self.signed {
+            f64::from(r as i16)
+        } else {
+            f64::from(r)
+        }
+    }
+}
+
+/// The stored values of every frame of a file (`n` values in all).
+fn decode_stored(path: &Path, obj: &DefaultDicomObject, n: usize) -> Result<Stored> {
     let ts = obj
         .meta()
         .transfer_syntax()
@@ -542,15 +697,6 @@ fn decode_rescaled<T>(
         ));
     }
     let signed = us(tags::PIXEL_REPRESENTATION, "PixelRepresentation")? == 1;
-    let number = |tag, default: f64| {
-        text(obj, tag)
-            .and_then(|t| t.trim().parse::<f64>().ok())
-            .unwrap_or(default)
-    };
-    let (slope, intercept) = (
-        number(tags::RESCALE_SLOPE, 1.0),
-        number(tags::RESCALE_INTERCEPT, 0.0),
-    );
     let raw: Vec<u16> = if UNCOMPRESSED.contains(&ts.as_str()) {
         let pixel = obj
             .element_opt(tags::PIXEL_DATA)
@@ -568,7 +714,7 @@ fn decode_rescaled<T>(
         }
     } else {
         // Encapsulated pixel data (RLE, JPEG; with features JPEG 2000 and JPEG-LS): decoded to
-        // stored values; the rescale is applied below, as for native data.
+        // stored values; the rescale is applied by the caller, as for native data.
         use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
         let unsupported = || Error::UnsupportedTransferSyntax {
             path: path.to_path_buf(),
@@ -593,18 +739,12 @@ fn decode_rescaled<T>(
         return Err(attr_err(
             path,
             "PixelData",
-            format!("{} pixels; Rows x Columns needs {n}", raw.len()),
+            format!("{} pixels; Rows x Columns x frames needs {n}", raw.len()),
         ));
     }
-    out.extend(raw[..n].iter().map(|&r| {
-        let stored = if signed {
-            f64::from(r as i16)
-        } else {
-            f64::from(r)
-        };
-        convert(stored * slope + intercept)
-    }));
-    Ok(())
+    let mut raw = raw;
+    raw.truncate(n);
+    Ok(Stored { raw, signed })
 }
 
 /// One series found by [`scan_dir`].

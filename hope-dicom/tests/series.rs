@@ -376,3 +376,199 @@ fn pet_activity_volume_in_bq_per_ml() {
             .all(|(a, c)| *a == f32::from(*c) * 12.5)
     );
 }
+
+/// Writes `vol` as one multi-frame file: enhanced CT (functional groups, frames stored in reverse
+/// order, HU + 1024 stored with the intercept in the shared groups) or NM style (top-level position
+/// of the first frame and Spacing Between Slices).
+fn write_multiframe(vol: &Volume<i16>, path: &Path, enhanced: bool, spacing_between: bool) {
+    use dicom_core::value::DataSetSequence;
+    use dicom_dictionary_std::uids;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let g = vol.grid();
+    let [nx, ny, nz] = g.dims();
+    let d = g.direction();
+    let sp = g.spacing();
+    let strs = |v: &[f64]| PrimitiveValue::Strs(v.iter().map(|x| format!("{x}")).collect());
+    let sq = |tag, items: Vec<InMemDicomObject>| {
+        DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+    };
+    let item =
+        |elems: Vec<DataElement<InMemDicomObject>>| InMemDicomObject::from_element_iter(elems);
+    let frames: Vec<usize> = if enhanced {
+        (0..nz).rev().collect()
+    } else {
+        (0..nz).collect()
+    };
+    let offset = if enhanced { 1024 } else { 0 };
+    let mut pixels: Vec<u16> = Vec::with_capacity(nx * ny * nz);
+    for &k in &frames {
+        pixels.extend(vol.slice_z(k).unwrap().iter().map(|v| (v + offset) as u16));
+    }
+    let sop = "2.25.4242";
+    let class = if enhanced {
+        "1.2.840.10008.5.1.4.1.1.2.1"
+    } else {
+        "1.2.840.10008.5.1.4.1.1.20"
+    };
+    let mut obj = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(class)),
+        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(sop)),
+        DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.4243"),
+        ),
+        DataElement::new(
+            tags::MODALITY,
+            VR::CS,
+            PrimitiveValue::from(if enhanced { "CT" } else { "NM" }),
+        ),
+        DataElement::new(
+            tags::NUMBER_OF_FRAMES,
+            VR::IS,
+            PrimitiveValue::from(nz.to_string()),
+        ),
+        DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(ny as u16)),
+        DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(nx as u16)),
+        DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)),
+        DataElement::new(
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            PrimitiveValue::from("MONOCHROME2"),
+        ),
+        DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
+        DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16)),
+        DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16)),
+        DataElement::new(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(1u16),
+        ),
+        DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())),
+    ]);
+    let orientation = strs(&[d[0].x, d[0].y, d[0].z, d[1].x, d[1].y, d[1].z]);
+    if enhanced {
+        obj.put(sq(
+            tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+            vec![item(vec![
+                sq(
+                    tags::PIXEL_MEASURES_SEQUENCE,
+                    vec![item(vec![DataElement::new(
+                        tags::PIXEL_SPACING,
+                        VR::DS,
+                        strs(&[sp.y, sp.x]),
+                    )])],
+                ),
+                sq(
+                    tags::PLANE_ORIENTATION_SEQUENCE,
+                    vec![item(vec![DataElement::new(
+                        tags::IMAGE_ORIENTATION_PATIENT,
+                        VR::DS,
+                        orientation,
+                    )])],
+                ),
+                sq(
+                    tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+                    vec![item(vec![
+                        DataElement::new(tags::RESCALE_SLOPE, VR::DS, PrimitiveValue::from("1")),
+                        DataElement::new(
+                            tags::RESCALE_INTERCEPT,
+                            VR::DS,
+                            PrimitiveValue::from("-1024"),
+                        ),
+                    ])],
+                ),
+            ])],
+        ));
+        let per_frame = frames
+            .iter()
+            .map(|&k| {
+                let p = g.voxel_center([0, 0, k]);
+                item(vec![sq(
+                    tags::PLANE_POSITION_SEQUENCE,
+                    vec![item(vec![DataElement::new(
+                        tags::IMAGE_POSITION_PATIENT,
+                        VR::DS,
+                        strs(&p.to_array()),
+                    )])],
+                )])
+            })
+            .collect();
+        obj.put(sq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, per_frame));
+    } else {
+        obj.put(DataElement::new(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            strs(&g.origin().to_array()),
+        ));
+        obj.put(DataElement::new(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            orientation,
+        ));
+        obj.put(DataElement::new(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            strs(&[sp.y, sp.x]),
+        ));
+        if spacing_between {
+            obj.put(DataElement::new(
+                tags::SPACING_BETWEEN_SLICES,
+                VR::DS,
+                PrimitiveValue::from(format!("{}", sp.z)),
+            ));
+        }
+    }
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(class)
+                .media_storage_sop_instance_uid(sop),
+        )
+        .unwrap();
+    file.write_to_file(path).unwrap();
+}
+
+#[test]
+fn enhanced_ct_multiframe_is_placed_by_its_functional_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = phantom(axial());
+    let path = dir.path().join("enhanced.dcm");
+    write_multiframe(&ct, &path, true, false);
+    let back = load_ct_volume(&[path]).unwrap();
+    assert_eq!(back.grid(), ct.grid());
+    assert_eq!(
+        back.data(),
+        ct.data(),
+        "frames reordered by position, intercept from the shared groups"
+    );
+}
+
+#[test]
+fn nm_style_multiframe_advances_along_the_normal() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Grid::builder([8, 8, 5])
+        .spacing([4.42, 4.42, 4.42])
+        .origin([-15.47, -15.47, 20.0])
+        .build()
+        .unwrap();
+    let counts = Volume::from_fn(grid, |[i, j, k]| (i + 8 * j + 64 * k) as i16);
+    let path = dir.path().join("nm.dcm");
+    write_multiframe(&counts, &path, false, true);
+    let back = load_ct_volume(std::slice::from_ref(&path)).unwrap();
+    assert!(back.grid().same_geometry(counts.grid(), 1e-9));
+    assert_eq!(back.data(), counts.data());
+    // Without Spacing Between Slices the frames cannot be placed: named.
+    write_multiframe(&counts, &path, false, false);
+    match load_ct_volume(&[path]) {
+        Err(Error::Attribute {
+            attribute: "SpacingBetweenSlices",
+            ..
+        }) => {}
+        other => panic!(
+            "expected a SpacingBetweenSlices error, got {:?}",
+            other.map(|v| v.grid().dims())
+        ),
+    }
+}
