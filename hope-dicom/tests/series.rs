@@ -572,3 +572,40 @@ fn nm_style_multiframe_advances_along_the_normal() {
         ),
     }
 }
+
+#[test]
+fn deflated_files_load_like_the_originals() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = phantom(axial());
+    let w = write(&ct, dir.path());
+    for f in &w.files {
+        let file = OpenFileOptions::new().open_file(f).unwrap();
+        let sop = file
+            .meta()
+            .media_storage_sop_instance_uid()
+            .trim_end_matches('\0')
+            .to_string();
+        let deflated = file
+            .into_inner()
+            .with_meta(
+                dicom_object::FileMetaTableBuilder::new()
+                    .transfer_syntax(dicom_dictionary_std::uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+                    .media_storage_sop_class_uid(dicom_dictionary_std::uids::CT_IMAGE_STORAGE)
+                    .media_storage_sop_instance_uid(sop),
+            )
+            .unwrap();
+        deflated.write_to_file(f).unwrap();
+    }
+    let reopened = OpenFileOptions::new().open_file(&w.files[0]).unwrap();
+    assert_eq!(
+        reopened.meta().transfer_syntax().trim_end_matches('\0'),
+        dicom_dictionary_std::uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+    );
+    let raw = std::fs::read(&w.files[0]).unwrap();
+    assert!(
+        !raw.windows(8)
+            .any(|w| w == b"HOPE-rs\0" || w == b"HOPE-rs "),
+        "the dataset is stored deflated, not in clear"
+    );
+    assert_eq!(load_ct_volume(&w.files).unwrap().data(), ct.data());
+}
