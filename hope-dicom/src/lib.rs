@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod attrs;
+pub mod deid;
 pub mod error;
 pub mod rtdose;
 pub mod series;
