@@ -362,48 +362,26 @@ impl Backend for SqliteBackend {
     }
 
     fn add_attribute(&self, col: &CollectionRecord, attr: &Attribute) -> Result<()> {
-        let mut c = self.conn()?;
-        let tx = c
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(be("schema"))?;
-        let current = tx
-            .query_row(
-                "SELECT id, path, schema, permissions FROM hope_collections WHERE id = ?1",
-                [col.id],
-                record,
-            )
-            .map_err(be("schema"))?;
-        let mut schema = to_record(current)?.schema;
-        schema.check_new(attr)?;
-        for stmt in sql::add_column(D, col.id, &attr.name, attr.ty, attr.indexed) {
-            tx.execute(&stmt, [])
-                .map_err(be(format!("adding attribute {}", attr.name)))?;
-        }
-        schema.attributes.push(attr.clone());
-        save_schema(&tx, col.id, &schema)?;
-        tx.commit().map_err(be("schema"))
+        self.alter_schema(col, |tx, schema| {
+            schema.check_new(attr)?;
+            for stmt in sql::add_column(D, col.id, &attr.name, attr.ty, attr.indexed) {
+                tx.execute(&stmt, [])
+                    .map_err(|e| be(format!("adding attribute {}", attr.name))(e))?;
+            }
+            schema.attributes.push(attr.clone());
+            Ok(())
+        })
     }
 
     fn drop_attribute(&self, col: &CollectionRecord, name: &str) -> Result<()> {
-        let mut c = self.conn()?;
-        let tx = c
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(be("schema"))?;
-        let current = tx
-            .query_row(
-                "SELECT id, path, schema, permissions FROM hope_collections WHERE id = ?1",
-                [col.id],
-                record,
-            )
-            .map_err(be("schema"))?;
-        let mut schema = to_record(current)?.schema;
-        for stmt in sql::drop_column(col.id, name) {
-            tx.execute(&stmt, [])
-                .map_err(be(format!("dropping attribute {name}")))?;
-        }
-        schema.attributes.retain(|a| a.name != name);
-        save_schema(&tx, col.id, &schema)?;
-        tx.commit().map_err(be("schema"))
+        self.alter_schema(col, |tx, schema| {
+            for stmt in sql::drop_column(col.id, name) {
+                tx.execute(&stmt, [])
+                    .map_err(|e| be(format!("dropping attribute {name}"))(e))?;
+            }
+            schema.attributes.retain(|a| a.name != name);
+            Ok(())
+        })
     }
 
     fn insert(&self, col: &CollectionRecord, entries: &[Entry]) -> Result<()> {
@@ -620,6 +598,30 @@ impl Backend for SqliteBackend {
 }
 
 impl SqliteBackend {
+    /// Reads the stored schema, lets `change` alter table and schema, and saves the schema, all in
+    /// one write transaction (concurrent schema changes serialise).
+    fn alter_schema(
+        &self,
+        col: &CollectionRecord,
+        change: impl FnOnce(&Connection, &mut Schema) -> Result<()>,
+    ) -> Result<()> {
+        let mut c = self.conn()?;
+        let tx = c
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(be("schema"))?;
+        let current = tx
+            .query_row(
+                "SELECT id, path, schema, permissions FROM hope_collections WHERE id = ?1",
+                [col.id],
+                record,
+            )
+            .map_err(be("schema"))?;
+        let mut schema = to_record(current)?.schema;
+        change(&tx, &mut schema)?;
+        save_schema(&tx, col.id, &schema)?;
+        tx.commit().map_err(be("schema"))
+    }
+
     fn subtree_rows(
         &self,
         path: Option<&CollectionPath>,
