@@ -57,6 +57,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// A back-end failure with its cause.
+    pub(crate) fn backend(
+        backend: &'static str,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Backend {
+            backend,
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// Stored metadata (schema or permissions JSON) that does not parse.
+    pub(crate) fn metadata(backend: &'static str, source: serde_json::Error) -> Error {
+        Error::backend(backend, "stored metadata is not valid JSON", source)
+    }
+
     pub(crate) fn invalid(what: impl Into<String>, message: impl Into<String>) -> Error {
         Error::Invalid {
             what: what.into(),

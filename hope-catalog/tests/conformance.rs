@@ -10,6 +10,8 @@
     missing_docs
 )]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -69,30 +71,12 @@ fn env(kind: &str) -> Option<Env> {
             })
         }
         _ => {
-            let Ok(url) = std::env::var("HOPE_TEST_POSTGRES_URL") else {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "HOPE_TEST_POSTGRES_URL is not set under CI=true"
-                );
-                eprintln!(
-                    "skipped: HOPE_TEST_POSTGRES_URL is not set (scripts/test starts PostgreSQL)"
-                );
-                return None;
-            };
             let db = format!(
                 "hope_t{}_{}",
                 std::process::id(),
                 DB_COUNTER.fetch_add(1, Ordering::SeqCst)
             );
-            let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
-                .unwrap();
-            admin
-                .batch_execute(&format!("CREATE DATABASE {db}"))
-                .unwrap();
-            let (base, _) = url.rsplit_once('/').unwrap();
-            let spec = Spec::Postgres(format!("{base}/{db}"));
+            let spec = Spec::Postgres(common::fresh_postgres_database(&db)?);
             Some(Env {
                 cat: open(&spec),
                 spec,

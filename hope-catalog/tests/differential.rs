@@ -3,6 +3,8 @@
 //! paging). And the parser never panics, whatever the text.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::sync::OnceLock;
 
 use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value, query};
@@ -65,24 +67,12 @@ fn catalogs() -> &'static Catalogs {
         let sqlite = Catalog::open_sqlite(dir.path().join("d.db")).unwrap();
         fill(&sqlite);
         let mut others = vec![sqlite];
-        if let Ok(url) = std::env::var("HOPE_TEST_POSTGRES_URL") {
-            let db = format!("hope_diff{}", std::process::id());
-            let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
-                .unwrap();
-            admin
-                .batch_execute(&format!("CREATE DATABASE {db}"))
-                .unwrap();
-            let (base, _) = url.rsplit_once('/').unwrap();
-            let pg = Catalog::open_postgres(&format!("{base}/{db}")).unwrap();
+        if let Some(url) =
+            common::fresh_postgres_database(&format!("hope_diff{}", std::process::id()))
+        {
+            let pg = Catalog::open_postgres(&url).unwrap();
             fill(&pg);
             others.push(pg);
-        } else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "HOPE_TEST_POSTGRES_URL is not set under CI=true"
-            );
         }
         Catalogs {
             memory,

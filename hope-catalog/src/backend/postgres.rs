@@ -24,20 +24,12 @@ fn be(what: impl Into<String>) -> impl FnOnce(postgres::Error) -> Error {
         if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
             return Error::AlreadyExists(what);
         }
-        Error::Backend {
-            backend: "postgres",
-            message: what,
-            source: Some(Box::new(e)),
-        }
+        Error::backend("postgres", what, e)
     }
 }
 
 fn json_err(e: serde_json::Error) -> Error {
-    Error::Backend {
-        backend: "postgres",
-        message: "stored metadata is not valid JSON".into(),
-        source: Some(Box::new(e)),
-    }
+    Error::metadata("postgres", e)
 }
 
 /// A catalog in a PostgreSQL database.

@@ -29,20 +29,12 @@ fn be(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
                 return Error::AlreadyExists(what);
             }
         }
-        Error::Backend {
-            backend: "sqlite",
-            message: what,
-            source: Some(Box::new(e)),
-        }
+        Error::backend("sqlite", what, e)
     }
 }
 
 fn json_err(e: serde_json::Error) -> Error {
-    Error::Backend {
-        backend: "sqlite",
-        message: "stored metadata is not valid JSON".into(),
-        source: Some(Box::new(e)),
-    }
+    Error::metadata("sqlite", e)
 }
 
 /// A catalog in one SQLite file.
