@@ -45,6 +45,18 @@ pub enum Error {
         transfer_syntax: String,
     },
 
+    /// The pixel data uses a supported transfer syntax but could not be decoded (corrupt or
+    /// truncated stream, or a variant the codec does not handle).
+    #[error("{}: pixel data in transfer syntax {transfer_syntax} could not be decoded: {message}", path.display())]
+    PixelDecode {
+        /// The file.
+        path: PathBuf,
+        /// Its transfer syntax UID.
+        transfer_syntax: String,
+        /// The codec's message.
+        message: String,
+    },
+
     /// A file could not be written.
     #[error("{}: cannot write: {message}", path.display())]
     Write {

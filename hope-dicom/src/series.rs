@@ -12,10 +12,13 @@
 //! Orientation (Patient)), axis 1 along the columns (second triplet), axis 2 along their cross product
 //! (the slice normal), origin at the first pixel of the first slice in that order.
 //!
-//! Pixel data: native (implicit and explicit VR little endian, explicit VR big endian, deflated), RLE
-//! Lossless and JPEG baseline/extended/lossless (pure Rust); JPEG 2000 with the `jpeg2000` feature and
-//! JPEG-LS with the `jpegls` feature. Anything else is refused with
-//! [`Error::UnsupportedTransferSyntax`].
+//! Pixel data: 8- or 16-bit grey-scale, native (implicit and explicit VR little endian, explicit VR
+//! big endian, deflated), RLE Lossless, JPEG baseline and lossless (dicom-pixeldata's pure-Rust
+//! decoders) and JPEG extended 8/12-bit (hope-dicom's own [`crate::jpeg`] decoder); JPEG 2000 with
+//! the `jpeg2000` feature and JPEG-LS with the `jpegls` feature. Only the low Bits Stored bits of a
+//! stored value count (sign-extended when Pixel Representation is 1). A transfer syntax without a
+//! decoder in this build is refused with [`Error::UnsupportedTransferSyntax`]; a stream that fails to
+//! decode gives [`Error::PixelDecode`] with the codec's message.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -674,7 +677,8 @@ impl Stored {
     }
 }
 
-/// The stored values of every frame of a file (`n` values in all).
+/// The stored values of every frame of a file (`n` values in all), from 8- or 16-bit
+/// single-sample pixel data, native or encapsulated.
 fn decode_stored(path: &Path, obj: &DefaultDicomObject, n: usize) -> Result<Stored> {
     let ts = obj
         .meta()
@@ -689,11 +693,19 @@ fn decode_stored(path: &Path, obj: &DefaultDicomObject, n: usize) -> Result<Stor
             .ok_or_else(|| attr_err(path, name, "missing or not an unsigned 16-bit integer"))
     };
     let bits = us(tags::BITS_ALLOCATED, "BitsAllocated")?;
-    if bits != 16 || us(tags::SAMPLES_PER_PIXEL, "SamplesPerPixel")? != 1 {
+    if bits != 8 && bits != 16 {
         return Err(attr_err(
             path,
             "BitsAllocated",
-            format!("{bits} bits; expected 16-bit single-sample images"),
+            format!("{bits}; expected 8 or 16"),
+        ));
+    }
+    let samples = us(tags::SAMPLES_PER_PIXEL, "SamplesPerPixel")?;
+    if samples != 1 {
+        return Err(attr_err(
+            path,
+            "SamplesPerPixel",
+            format!("{samples}; expected 1 (a grey-scale image)"),
         ));
     }
     let signed = us(tags::PIXEL_REPRESENTATION, "PixelRepresentation")? == 1;
@@ -703,36 +715,71 @@ fn decode_stored(path: &Path, obj: &DefaultDicomObject, n: usize) -> Result<Stor
             .ok()
             .flatten()
             .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
-        match pixel.value().primitive() {
-            Some(PrimitiveValue::U16(v)) => v.to_vec(),
-            Some(PrimitiveValue::I16(v)) => v.iter().map(|x| *x as u16).collect(),
-            Some(PrimitiveValue::U8(b)) => b
+        // 8-bit values are widened so that `Stored::value` reads them back with their sign.
+        let widen8 = |b: u8| {
+            if signed {
+                b as i8 as i16 as u16
+            } else {
+                u16::from(b)
+            }
+        };
+        match (bits, pixel.value().primitive()) {
+            (16, Some(PrimitiveValue::U16(v))) => v.to_vec(),
+            (16, Some(PrimitiveValue::I16(v))) => v.iter().map(|x| *x as u16).collect(),
+            (16, Some(PrimitiveValue::U8(b))) => b
                 .chunks_exact(2)
                 .map(|c| u16::from_le_bytes([c[0], c[1]]))
                 .collect(),
-            _ => return Err(attr_err(path, "PixelData", "not native 16-bit pixel data")),
+            (8, Some(PrimitiveValue::U8(b))) => b.iter().map(|&x| widen8(x)).collect(),
+            // OW read as words although BitsAllocated is 8: the bytes in file (little-endian) order.
+            (8, Some(PrimitiveValue::U16(v))) => {
+                v.iter().flat_map(|w| w.to_le_bytes()).map(widen8).collect()
+            }
+            _ => {
+                return Err(attr_err(
+                    path,
+                    "PixelData",
+                    format!("not native {bits}-bit pixel data"),
+                ));
+            }
         }
+    } else if ts == uids::JPEG_EXTENDED12_BIT {
+        // 8- and 12-bit lossy JPEG: hope-dicom's own decoder (the pure-Rust one dicom-pixeldata
+        // uses stops at 8 bits).
+        decode_jpeg_extended(path, obj, &ts, n)?
     } else {
         // Encapsulated pixel data (RLE, JPEG; with features JPEG 2000 and JPEG-LS): decoded to
         // stored values; the rescale is applied by the caller, as for native data.
+        use dicom_encoding::TransferSyntaxIndex;
         use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
-        let unsupported = || Error::UnsupportedTransferSyntax {
+        use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+        let decodable = TransferSyntaxRegistry
+            .get(&ts)
+            .is_some_and(|t| t.can_decode_all());
+        if !decodable {
+            return Err(Error::UnsupportedTransferSyntax {
+                path: path.to_path_buf(),
+                transfer_syntax: ts,
+            });
+        }
+        let failed = |e: &dyn std::error::Error| Error::PixelDecode {
             path: path.to_path_buf(),
             transfer_syntax: ts.clone(),
+            message: error_chain(e),
         };
-        let decoded = obj.decode_pixel_data().map_err(|_| unsupported())?;
+        let decoded = obj.decode_pixel_data().map_err(|e| failed(&e))?;
         let opts = ConvertOptions::new().with_modality_lut(ModalityLutOption::None);
         if signed {
             decoded
                 .to_vec_with_options::<i16>(&opts)
-                .map_err(|_| unsupported())?
+                .map_err(|e| failed(&e))?
                 .into_iter()
                 .map(|v| v as u16)
                 .collect()
         } else {
             decoded
                 .to_vec_with_options::<u16>(&opts)
-                .map_err(|_| unsupported())?
+                .map_err(|e| failed(&e))?
         }
     };
     if raw.len() < n {
@@ -744,7 +791,98 @@ fn decode_stored(path: &Path, obj: &DefaultDicomObject, n: usize) -> Result<Stor
     }
     let mut raw = raw;
     raw.truncate(n);
+    // Only the low BitsStored bits are the value (PS3.5 8.1.1; High Bit is BitsStored - 1 in every
+    // IOD this reads): mask the rest off, and sign-extend signed values.
+    let stored = obj
+        .element_opt(tags::BITS_STORED)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_int::<u16>().ok())
+        .unwrap_or(bits);
+    if stored == 0 || stored > bits {
+        return Err(attr_err(
+            path,
+            "BitsStored",
+            format!("{stored}; expected 1 to BitsAllocated ({bits})"),
+        ));
+    }
+    if stored < 16 {
+        let mask = (1u16 << stored) - 1;
+        let sign = 1u16 << (stored - 1);
+        for r in &mut raw {
+            let v = *r & mask;
+            *r = if signed && v & sign != 0 {
+                v | !mask
+            } else {
+                v
+            };
+        }
+    }
     Ok(Stored { raw, signed })
+}
+
+/// Decodes JPEG Extended (process 2 and 4) pixel data, frame after frame, with [`crate::jpeg`].
+fn decode_jpeg_extended(
+    path: &Path,
+    obj: &DefaultDicomObject,
+    ts: &str,
+    n: usize,
+) -> Result<Vec<u16>> {
+    let failed = |message: String| Error::PixelDecode {
+        path: path.to_path_buf(),
+        transfer_syntax: ts.to_string(),
+        message,
+    };
+    let pixel = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
+    let fragments = pixel.value().fragments().ok_or_else(|| {
+        attr_err(
+            path,
+            "PixelData",
+            "not encapsulated although the transfer syntax is",
+        )
+    })?;
+    // Every frame is a complete JPEG image from SOI to EOI, and frames start on fragment
+    // boundaries (PS3.5 A.4), so the frames are the images found one after the other in the
+    // concatenated fragments, whatever the fragmentation and whether or not there is an offset table.
+    let stream: Vec<u8> = fragments.iter().flatten().copied().collect();
+    let mut out = Vec::with_capacity(n);
+    let mut pos = 0usize;
+    let mut frame = 0usize;
+    while out.len() < n {
+        let Some(start) = stream[pos..]
+            .windows(2)
+            .position(|w| w == [0xFF, 0xD8])
+            .map(|p| pos + p)
+        else {
+            return Err(failed(format!(
+                "frame {}: no more JPEG images in the pixel data ({} of {n} pixels decoded)",
+                frame + 1,
+                out.len()
+            )));
+        };
+        let (image, next) = crate::jpeg::decode(&stream, start)
+            .map_err(|e| failed(format!("frame {}: {e}", frame + 1)))?;
+        out.extend_from_slice(&image.samples);
+        pos = next;
+        frame += 1;
+    }
+    Ok(out)
+}
+
+/// A codec error with its causes, as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }
 
 /// One series found by [`scan_dir`].
