@@ -7,6 +7,15 @@ use std::process::Command;
 use hope::core::{Grid, Volume, metaimage};
 use hope::dicom::{CtSeriesOptions, write_ct_series};
 
+/// Runs `hope ARGS` in `dir`.
+fn hope(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hope"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn inspect_and_convert_a_series() {
     let tmp = tempfile::tempdir().unwrap();
@@ -19,13 +28,7 @@ fn inspect_and_convert_a_series() {
         i as i16 * 10 - j as i16 * 3 + k as i16 * 100 - 1000
     });
     let w = write_ct_series(&ct, &tmp.path().join("in"), &CtSeriesOptions::new()).unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_hope"))
-            .current_dir(tmp.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| hope(tmp.path(), args);
 
     let info = run(&["series", "info", "in"]);
     let text = String::from_utf8(info.stdout).unwrap();
@@ -56,5 +59,68 @@ fn inspect_and_convert_a_series() {
     let out = run(&["series", "to-mhd", "in", "bad.mhd"]);
     assert!(
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("missing slice")
+    );
+}
+
+#[test]
+fn a_pet_series_converts_to_bq_per_ml_and_to_suv() {
+    use dicom_core::value::{DataSetSequence, PrimitiveValue};
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let tmp = tempfile::tempdir().unwrap();
+    let grid = Grid::new([4, 3, 2], [4.0, 4.0, 3.0]).unwrap();
+    let stored = Volume::from_fn(grid, |[i, j, k]| (i + 4 * j + 12 * k) as i16);
+    let w = write_ct_series(&stored, &tmp.path().join("pet"), &CtSeriesOptions::new()).unwrap();
+    let s = |tag, vr, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
+    for f in &w.files {
+        let mut obj = dicom_object::open_file(f).unwrap();
+        for e in [
+            s(tags::MODALITY, VR::CS, "PT"),
+            s(tags::UNITS, VR::CS, "BQML"),
+            s(tags::RESCALE_SLOPE, VR::DS, "100"),
+            s(tags::CORRECTED_IMAGE, VR::CS, "ATTN\\DECY"),
+            s(tags::DECAY_CORRECTION, VR::CS, "ADMIN"),
+            s(tags::PATIENT_WEIGHT, VR::DS, "80"),
+            DataElement::new(
+                tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::from(vec![InMemDicomObject::from_element_iter([
+                    s(tags::RADIONUCLIDE_TOTAL_DOSE, VR::DS, "400000000"),
+                    s(tags::RADIONUCLIDE_HALF_LIFE, VR::DS, "6586.2"),
+                ])]),
+            ),
+        ] {
+            obj.put(e);
+        }
+        obj.write_to_file(f).unwrap();
+    }
+    let run = |args: &[&str]| hope(tmp.path(), args);
+    let info = String::from_utf8(run(&["series", "info", "pet"]).stdout).unwrap();
+    assert!(info.contains("activity range 0 .. 2300 Bq/mL"), "{info}");
+    let out = run(&["series", "to-mhd", "pet", "pet.mha"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("Bq/mL"), "{text}");
+    let activity: Volume<f32> = metaimage::read(tmp.path().join("pet.mha")).unwrap();
+    assert!(
+        activity
+            .data()
+            .iter()
+            .zip(stored.data())
+            .all(|(a, s)| *a == f32::from(*s) * 100.0)
+    );
+    let out = run(&["series", "to-mhd", "pet", "suv.mha", "--values", "suv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ADMIN: SUV = C * 80 000 g / 400 MBq = C * 2e-4.
+    let suv: Volume<f32> = metaimage::read(tmp.path().join("suv.mha")).unwrap();
+    assert!(
+        suv.data()
+            .iter()
+            .zip(activity.data())
+            .all(|(v, a)| (f64::from(*v) - f64::from(*a) * 2e-4).abs() < 1e-5)
     );
 }

@@ -6,10 +6,13 @@ pub mod error;
 pub mod jpeg;
 pub mod rtdose;
 pub mod series;
+pub mod suv;
 pub mod uid;
 
 pub use error::{Error, Result};
 pub use rtdose::{RtDoseOptions, read_rt_dose, write_rt_dose};
 pub use series::{
-    CtSeriesOptions, load_activity_volume, load_ct_volume, scan_dir, write_ct_series,
+    ActivityOptions, CtSeriesOptions, load_activity_volume, load_activity_volume_with,
+    load_ct_volume, scan_dir, write_ct_series,
 };
+pub use suv::{DecayCorrection, SuvBw};

@@ -609,3 +609,104 @@ fn deflated_files_load_like_the_originals() {
     );
     assert_eq!(load_ct_volume(&w.files).unwrap().data(), ct.data());
 }
+
+/// An NM reconstructed tomogram as quantitative-SPECT systems write it: geometry in the Detector
+/// Information Sequence, values mapped to Bq/ml by a Real World Value Mapping; and the same image
+/// in counts, which needs a calibration factor.
+#[test]
+fn quantitative_spect_in_bq_per_ml_and_counts_with_a_calibration() {
+    use dicom_core::value::DataSetSequence;
+    use dicom_object::InMemDicomObject;
+    use hope_dicom::{ActivityOptions, load_activity_volume, load_activity_volume_with};
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Grid::builder([8, 8, 5])
+        .spacing([4.42, 4.42, 4.42])
+        .origin([-15.47, -15.47, 20.0])
+        .build()
+        .unwrap();
+    let counts = Volume::from_fn(grid, |[i, j, k]| (i + 8 * j + 64 * k) as i16);
+    let path = dir.path().join("nm.dcm");
+    write_multiframe(&counts, &path, false, true);
+    let sq = |tag, items: Vec<InMemDicomObject>| {
+        DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+    };
+    // Move the geometry into the Detector Information Sequence, as NM RECON TOMO images have it.
+    let mut obj = OpenFileOptions::new().open_file(&path).unwrap();
+    let ipp = obj.take_element(tags::IMAGE_POSITION_PATIENT).unwrap();
+    let iop = obj.take_element(tags::IMAGE_ORIENTATION_PATIENT).unwrap();
+    obj.put(sq(
+        tags::DETECTOR_INFORMATION_SEQUENCE,
+        vec![InMemDicomObject::from_element_iter([ipp, iop])],
+    ));
+    obj.write_to_file(&path).unwrap();
+    let files = [path.clone()];
+    // Counts without a calibration: refused, naming Units and the way out.
+    match load_activity_volume(&files) {
+        Err(Error::Attribute {
+            attribute: "Units",
+            message,
+            ..
+        }) => assert!(message.contains("calibration"), "{message}"),
+        other => panic!("{:?}", other.map(|v| v.grid().dims())),
+    }
+    let calibrated =
+        load_activity_volume_with(&files, &ActivityOptions::new().calibration_bq_per_ml(2.5))
+            .unwrap();
+    assert!(calibrated.grid().same_geometry(counts.grid(), 1e-9));
+    assert!(
+        calibrated
+            .data()
+            .iter()
+            .zip(counts.data())
+            .all(|(a, c)| *a == f32::from(*c) * 2.5)
+    );
+    assert!(
+        load_activity_volume_with(&files, &ActivityOptions::new().calibration_bq_per_ml(-1.0))
+            .is_err()
+    );
+    // A Real World Value Mapping to Bq/ml (UCUM), beside one in another unit that must be skipped.
+    let mapping = |unit: &str, slope: f64, intercept: f64| {
+        InMemDicomObject::from_element_iter([
+            sq(
+                tags::MEASUREMENT_UNITS_CODE_SEQUENCE,
+                vec![InMemDicomObject::from_element_iter([
+                    DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(unit)),
+                    DataElement::new(
+                        tags::CODING_SCHEME_DESIGNATOR,
+                        VR::SH,
+                        PrimitiveValue::from("UCUM"),
+                    ),
+                ])],
+            ),
+            DataElement::new(
+                tags::REAL_WORLD_VALUE_SLOPE,
+                VR::FD,
+                PrimitiveValue::from(slope),
+            ),
+            DataElement::new(
+                tags::REAL_WORLD_VALUE_INTERCEPT,
+                VR::FD,
+                PrimitiveValue::from(intercept),
+            ),
+        ])
+    };
+    edit(
+        &path,
+        sq(
+            tags::REAL_WORLD_VALUE_MAPPING_SEQUENCE,
+            vec![
+                mapping("{SUVbw}g/ml", 0.001, 0.0),
+                mapping("Bq/ml", 40.0, 5.0),
+            ],
+        ),
+    );
+    let activity = load_activity_volume(&files).unwrap();
+    assert!(activity.grid().same_geometry(counts.grid(), 1e-9));
+    assert!(
+        activity
+            .data()
+            .iter()
+            .zip(counts.data())
+            .all(|(a, c)| *a == f32::from(*c) * 40.0 + 5.0)
+    );
+}

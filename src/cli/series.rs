@@ -1,11 +1,26 @@
-//! `hope series info|to-mhd`: inspect image series and convert them to MetaImage.
+//! `hope series info|to-mhd`: inspect image series and convert them to MetaImage (CT in HU, PET and
+//! SPECT in Bq/mL or SUVbw).
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use hope::core::metaimage;
-use hope::dicom::series::{SeriesInfo, load_ct_volume, scan_dir};
+use hope::dicom::series::{
+    ActivityOptions, SeriesInfo, load_activity_volume_with, load_ct_volume, scan_dir,
+};
+use hope::dicom::suv::SuvBw;
+
+/// What the voxels of `to-mhd`'s output hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Values {
+    /// Hounsfield units (MET_SHORT): CT.
+    Hu,
+    /// Activity concentration in Bq/mL (MET_FLOAT): PET, SPECT.
+    Activity,
+    /// Body-weight SUV (MET_FLOAT): PET in BQML with the radiopharmaceutical attributes.
+    Suv,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum SeriesCommand {
@@ -14,7 +29,8 @@ pub(crate) enum SeriesCommand {
         /// Directory of DICOM files.
         dir: PathBuf,
     },
-    /// Assemble a CT series into a MetaImage volume of Hounsfield units (MET_SHORT).
+    /// Assemble a series into a MetaImage volume: CT in Hounsfield units (MET_SHORT), PT and NM in
+    /// Bq/mL (MET_FLOAT), or SUVbw with `--values suv`.
     ToMhd {
         /// Directory of DICOM files.
         dir: PathBuf,
@@ -23,6 +39,12 @@ pub(crate) enum SeriesCommand {
         /// The series to convert, when the directory holds several.
         #[arg(long)]
         series: Option<String>,
+        /// What to write; by default HU for CT and other modalities, activity for PT and NM.
+        #[arg(long, value_enum)]
+        values: Option<Values>,
+        /// Bq/mL per count, for PET/SPECT images stored in counts.
+        #[arg(long, value_name = "BQML_PER_COUNT")]
+        calibration: Option<f64>,
     },
 }
 
@@ -69,11 +91,25 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
                             g.origin()
                         );
                         println!("  rows {} columns {} normal {}", d[0], d[1], d[2]);
-                        let (lo, hi) = v
-                            .data()
-                            .iter()
-                            .fold((i16::MAX, i16::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-                        println!("  HU range {lo} .. {hi}");
+                        if matches!(s.modality.as_str(), "PT" | "NM") {
+                            match load_activity_volume_with(&s.files, &ActivityOptions::new()) {
+                                Ok(a) => {
+                                    let (lo, hi) =
+                                        a.data().iter().fold(
+                                            (f32::INFINITY, f32::NEG_INFINITY),
+                                            |(a, b), &x| (a.min(x), b.max(x)),
+                                        );
+                                    println!("  activity range {lo} .. {hi} Bq/mL");
+                                }
+                                Err(e) => println!("  not in Bq/mL: {e}"),
+                            }
+                        } else {
+                            let (lo, hi) = v
+                                .data()
+                                .iter()
+                                .fold((i16::MAX, i16::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+                            println!("  HU range {lo} .. {hi}");
+                        }
                     }
                     Err(e) => println!("  cannot be assembled: {e}"),
                 }
@@ -87,13 +123,42 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
             dir,
             output,
             series,
+            values,
+            calibration,
         } => {
             let report = scan_dir(&dir)?;
             let s = pick(&report.series, series.as_deref(), &dir)?;
-            let volume = load_ct_volume(&s.files)?;
-            metaimage::write(&output, &volume)?;
+            let values = values.unwrap_or(match s.modality.as_str() {
+                "PT" | "NM" => Values::Activity,
+                _ => Values::Hu,
+            });
+            let mut options = ActivityOptions::new();
+            if let Some(c) = calibration {
+                options = options.calibration_bq_per_ml(c);
+            }
+            let what = match values {
+                Values::Hu => {
+                    metaimage::write(&output, &load_ct_volume(&s.files)?)?;
+                    "HU".to_string()
+                }
+                Values::Activity => {
+                    metaimage::write(&output, &load_activity_volume_with(&s.files, &options)?)?;
+                    "Bq/mL".to_string()
+                }
+                Values::Suv => {
+                    let suv = SuvBw::from_files(&s.files)?;
+                    let activity = load_activity_volume_with(&s.files, &options)?;
+                    metaimage::write(&output, &suv.to_suv(&activity))?;
+                    format!(
+                        "SUVbw ({:.6e} g/Bq: {:.4e} Bq {:.0} s after injection)",
+                        suv.factor(),
+                        suv.activity_at_reference_bq(),
+                        suv.decay_time_s
+                    )
+                }
+            };
             println!(
-                "{} slices of series {} -> {}",
+                "{} files of series {} -> {} in {what}",
                 s.files.len(),
                 s.series_uid,
                 output.display()

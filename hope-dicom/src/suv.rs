@@ -1,0 +1,341 @@
+//! Standardised uptake value (SUV) of PET series: the body-weight SUV factor from the series'
+//! radiopharmaceutical and patient attributes, following the vendor-neutral procedure of the QIBA
+//! FDG-PET/CT profile's SUV calculation (QIBA, "Vendor-neutral pseudo-code for SUV calculation",
+//! 2013) and PS3.3 C.8.9 (PET Image, PET Isotope and PET Series modules):
+//!
+//! ```text
+//! SUVbw = C [Bq/mL] * weight [g] / A(t_ref) [Bq],   A(t_ref) = A0 * 2^(-(t_ref - t_inj) / T_half)
+//! ```
+//!
+//! with `A0` the Radionuclide Total Dose given at Radiopharmaceutical Start (Date)Time `t_inj`, and
+//! `t_ref` the time the image values are decay-corrected to: the series start (Series Date/Time)
+//! when Decay Correction is `START`; the injection itself when it is `ADMIN` (then `A(t_ref) = A0`).
+//! Tissue density is taken as 1 g/mL, as the definition of SUV does.
+//!
+//! Refused, with an error naming the attribute: Units other than `BQML`, Corrected Image without
+//! `ATTN` and `DECY`, Decay Correction `NONE` (each frame would need its own correction), a series
+//! time later than the earliest acquisition time (the series was re-created after the scan, and
+//! the scan start is no longer known), and missing or non-positive dose, half-life or weight.
+
+use std::path::{Path, PathBuf};
+
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
+use hope_core::Volume;
+
+use crate::Result;
+use crate::attrs::{attr_err, open, text};
+
+/// When the image values are decay-corrected to (Decay Correction (0054,1102)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecayCorrection {
+    /// To the start of the series (`START`).
+    Start,
+    /// To the administration of the radiopharmaceutical (`ADMIN`).
+    Admin,
+}
+
+/// The body-weight SUV of a PET series: what it is computed from, and the factor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuvBw {
+    /// Patient Weight (0010,1030), kg.
+    pub weight_kg: f64,
+    /// Radionuclide Total Dose (0018,1074): activity given, Bq.
+    pub injected_bq: f64,
+    /// Radionuclide Half Life (0018,1075), s.
+    pub half_life_s: f64,
+    /// Decay Correction of the images.
+    pub decay_correction: DecayCorrection,
+    /// Seconds from the injection to the time the images are corrected to (0 for `ADMIN`).
+    pub decay_time_s: f64,
+}
+
+impl SuvBw {
+    /// Reads the attributes from the headers of a PET series (every file is read for its
+    /// acquisition time; pixel data is not read).
+    pub fn from_files(files: &[PathBuf]) -> Result<Self> {
+        let (first, obj) = crate::series::first_header(files)?;
+        let units = text(&obj, tags::UNITS).unwrap_or_default();
+        if units != "BQML" {
+            return Err(attr_err(
+                first,
+                "Units",
+                format!("`{units}`; SUV needs images in BQML (Bq/mL)"),
+            ));
+        }
+        let corrected = text(&obj, tags::CORRECTED_IMAGE).unwrap_or_default();
+        let has = |c: &str| corrected.split('\\').any(|x| x.trim() == c);
+        if !(has("ATTN") && has("DECY")) {
+            return Err(attr_err(
+                first,
+                "CorrectedImage",
+                format!(
+                    "`{corrected}`; SUV needs attenuation- and decay-corrected images (ATTN and DECY)"
+                ),
+            ));
+        }
+        let decay_correction = match text(&obj, tags::DECAY_CORRECTION).as_deref() {
+            Some("START") => DecayCorrection::Start,
+            Some("ADMIN") => DecayCorrection::Admin,
+            other => {
+                return Err(attr_err(
+                    first,
+                    "DecayCorrection",
+                    format!(
+                        "`{}`; START or ADMIN expected (images not decay-corrected to one time are not supported)",
+                        other.unwrap_or("")
+                    ),
+                ));
+            }
+        };
+        let weight_kg = positive(&obj, first, tags::PATIENT_WEIGHT, "PatientWeight")?;
+        let pharma = obj
+            .element_opt(tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE)
+            .ok()
+            .flatten()
+            .and_then(|e| e.items())
+            .and_then(|i| i.first())
+            .ok_or_else(|| {
+                attr_err(
+                    first,
+                    "RadiopharmaceuticalInformationSequence",
+                    "missing or empty",
+                )
+            })?;
+        let item_number = |tag, name| -> Result<f64> {
+            pharma
+                .element_opt(tag)
+                .ok()
+                .flatten()
+                .and_then(|e| e.to_float64().ok())
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| attr_err(first, name, "missing or not a positive number"))
+        };
+        let injected_bq = item_number(tags::RADIONUCLIDE_TOTAL_DOSE, "RadionuclideTotalDose")?;
+        let half_life_s = item_number(tags::RADIONUCLIDE_HALF_LIFE, "RadionuclideHalfLife")?;
+        let decay_time_s = match decay_correction {
+            DecayCorrection::Admin => 0.0,
+            DecayCorrection::Start => {
+                let series_date = text(&obj, tags::SERIES_DATE)
+                    .ok_or_else(|| attr_err(first, "SeriesDate", "missing"))?;
+                let series = date_time(
+                    &series_date,
+                    &text(&obj, tags::SERIES_TIME).unwrap_or_default(),
+                )
+                .ok_or_else(|| attr_err(first, "SeriesTime", "missing or not a DICOM TM"))?;
+                // The scan started no later than the first acquisition.
+                for f in files {
+                    let o = if f == first {
+                        None
+                    } else {
+                        Some(open(f, false)?)
+                    };
+                    let o = o.as_ref().unwrap_or(&obj);
+                    if let Some(acq) = acquisition(o, &series_date) {
+                        if acq + 1e-3 < series {
+                            return Err(attr_err(
+                                f,
+                                "SeriesTime",
+                                format!(
+                                    "series time {:.0} s after an acquisition time: the series was re-created after the scan, and the scan start is unknown",
+                                    series - acq
+                                ),
+                            ));
+                        }
+                    }
+                }
+                let injection = injection_time(pharma, &series_date, series).ok_or_else(|| {
+                    attr_err(
+                        first,
+                        "RadiopharmaceuticalStartDateTime",
+                        "missing (neither Radiopharmaceutical Start DateTime nor Start Time)",
+                    )
+                })?;
+                let dt = series - injection;
+                if dt < 0.0 {
+                    return Err(attr_err(
+                        first,
+                        "RadiopharmaceuticalStartDateTime",
+                        format!("injection {:.0} s after the series start", -dt),
+                    ));
+                }
+                dt
+            }
+        };
+        Ok(Self {
+            weight_kg,
+            injected_bq,
+            half_life_s,
+            decay_correction,
+            decay_time_s,
+        })
+    }
+
+    /// The activity in the patient at the time the images are corrected to, Bq.
+    pub fn activity_at_reference_bq(&self) -> f64 {
+        self.injected_bq * (-self.decay_time_s / self.half_life_s * std::f64::consts::LN_2).exp()
+    }
+
+    /// SUVbw per Bq/mL: g/Bq (weight in grams over the decayed activity).
+    pub fn factor(&self) -> f64 {
+        self.weight_kg * 1000.0 / self.activity_at_reference_bq()
+    }
+
+    /// An activity-concentration volume (Bq/mL) in SUVbw.
+    pub fn to_suv(&self, activity: &Volume<f32>) -> Volume<f32> {
+        let k = self.factor();
+        activity.map(|&v| (f64::from(v) * k) as f32)
+    }
+}
+
+fn positive(
+    obj: &DefaultDicomObject,
+    path: &Path,
+    tag: dicom_core::Tag,
+    name: &'static str,
+) -> Result<f64> {
+    obj.element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_float64().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| attr_err(path, name, "missing or not a positive number"))
+}
+
+/// Acquisition (Date)Time of a file, in seconds (see [`date_time`]).
+fn acquisition(obj: &DefaultDicomObject, series_date: &str) -> Option<f64> {
+    if let Some(dt) = text(obj, tags::ACQUISITION_DATE_TIME) {
+        if let Some(t) = parse_dt(&dt) {
+            return Some(t);
+        }
+    }
+    let date = text(obj, tags::ACQUISITION_DATE).unwrap_or_else(|| series_date.to_string());
+    date_time(&date, &text(obj, tags::ACQUISITION_TIME)?)
+}
+
+/// Injection time in seconds: Radiopharmaceutical Start DateTime, else Start Time on the series
+/// date (the day before if that would put it after the series start: an injection before midnight).
+fn injection_time(item: &InMemDicomObject, series_date: &str, series: f64) -> Option<f64> {
+    let s = |tag| {
+        item.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_str().ok())
+            .map(|v| v.trim_end_matches(['\0', ' ']).to_string())
+    };
+    if let Some(t) = s(tags::RADIOPHARMACEUTICAL_START_DATE_TIME).and_then(|v| parse_dt(&v)) {
+        return Some(t);
+    }
+    let t = date_time(series_date, &s(tags::RADIOPHARMACEUTICAL_START_TIME)?)?;
+    Some(if t > series { t - 86_400.0 } else { t })
+}
+
+/// Seconds since 1970-01-01 of a DICOM DA and TM (UTC offsets ignored: both times are local to
+/// the scanner).
+pub(crate) fn date_time(da: &str, tm: &str) -> Option<f64> {
+    Some(parse_da(da)? + parse_tm(tm)?)
+}
+
+/// A DA (`YYYYMMDD`, or the old `YYYY.MM.DD`) as seconds since 1970-01-01.
+fn parse_da(da: &str) -> Option<f64> {
+    let d: String = da.trim().chars().filter(|c| *c != '.').collect();
+    if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (y, m, day) = (
+        d[0..4].parse::<i64>().ok()?,
+        d[4..6].parse::<u32>().ok()?,
+        d[6..8].parse::<u32>().ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(y, m, day) as f64 * 86_400.0)
+}
+
+/// A TM (`HH`, `HHMM`, `HHMMSS`, `HHMMSS.FFFFFF`, or the old `HH:MM:SS`) as seconds of the day.
+fn parse_tm(tm: &str) -> Option<f64> {
+    let t: String = tm.trim().chars().filter(|c| *c != ':').collect();
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if whole.len() < 2
+        || whole.len() > 6
+        || whole.len() % 2 != 0
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 6 {
+        return None;
+    }
+    let field = |i: usize| {
+        whole
+            .get(i..i + 2)
+            .map_or(Some(0), |v| v.parse::<u32>().ok())
+    };
+    let (h, m, s) = (field(0)?, field(2)?, field(4)?);
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let f = if frac.is_empty() {
+        0.0
+    } else {
+        format!("0.{frac}").parse::<f64>().ok()?
+    };
+    Some(f64::from(h * 3600 + m * 60 + s) + f)
+}
+
+/// A DT (`YYYYMMDDHHMMSS.FFFFFF&ZZXX`, components after the year optional) as seconds since
+/// 1970-01-01; the UTC offset is ignored (see [`date_time`]).
+fn parse_dt(dt: &str) -> Option<f64> {
+    let dt = dt.trim();
+    let dt = dt.split(['+', '-']).next()?;
+    if dt.len() < 8 {
+        return None;
+    }
+    let (date, time) = dt.split_at(8);
+    let time = if time.is_empty() { "00" } else { time };
+    date_time(date, time)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days inverse as described
+/// by H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(parse_da("19700101"), Some(0.0));
+        assert_eq!(parse_da("20000301"), Some(11_017.0 * 86_400.0));
+        assert_eq!(parse_da("2000.03.01"), parse_da("20000301"));
+        assert_eq!(parse_da("20001301"), None);
+        assert_eq!(parse_tm("101502.5"), Some(36_902.5));
+        assert_eq!(parse_tm("10:15:02"), Some(36_902.0));
+        assert_eq!(parse_tm("1015"), Some(36_900.0));
+        assert_eq!(parse_tm("10"), Some(36_000.0));
+        assert_eq!(parse_tm("1"), None);
+        assert_eq!(parse_tm("2500"), None);
+        assert_eq!(
+            parse_dt("20240229101502.25+0100"),
+            date_time("20240229", "101502.25")
+        );
+        assert_eq!(parse_dt("20240229"), date_time("20240229", "00"));
+        // Leap day: 2024-03-01 is one day after 2024-02-29.
+        assert_eq!(
+            parse_da("20240301")
+                .zip(parse_da("20240229"))
+                .map(|(a, b)| a - b),
+            Some(86_400.0)
+        );
+    }
+}
