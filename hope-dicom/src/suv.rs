@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use hope_core::Volume;
+use hope_core::calendar::days_from_civil;
 
 use crate::Result;
 use crate::attrs::{attr_err, open, text};
@@ -295,18 +296,6 @@ fn parse_dt(dt: &str) -> Option<f64> {
     let (date, time) = dt.split_at(8);
     let time = if time.is_empty() { "00" } else { time };
     date_time(date, time)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days inverse as described
-/// by H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -1,6 +1,364 @@
-//! De-identification to DICOM PS3.15 Annex E. In progress: this version provides the profile table
-//! ([`table`]); the de-identifier that applies it comes with the rest of the de-identification work.
+//! De-identification to DICOM PS3.15 Annex E: the Basic Application Level Confidentiality Profile
+//! and its options ([`table`], generated from Table E.1-1), applied by a [`Deidentifier`] to the
+//! data set and to every sequence in it at any depth, with:
+//!
+//! - UIDs replaced by `2.25.` UUID-derived UIDs keyed by HMAC-SHA256 under a project secret
+//!   ([`DeidKey`]): the same original gives the same replacement in every file, series and batch
+//!   that share the key, so references between instances stay consistent, and nobody without the
+//!   key can recompute or link them. UIDs under the DICOM root `1.2.840.10008.` (SOP classes,
+//!   transfer syntaxes, coding schemes) and class-naming attributes are kept.
+//! - Patient ID and Patient's Name replaced by a keyed pseudonym, stable across studies.
+//! - With Retain Longitudinal Temporal Information with Modified Dates: every DA and DT (listed
+//!   or not) moved by a keyed per-patient number of days, times kept, so intervals survive.
+//! - Private attributes removed, unless retained as safe ([`SafePrivate`], Retain Safe Private);
+//!   curves (50xx) removed, overlays (60xx) per the table.
+//! - Marking: Patient Identity Removed, De-identification Method (Code Sequence with the CID 7050
+//!   codes of the profile and options), Longitudinal Temporal Information Modified.
+//!
+//! ```
+//! use dicom_dictionary_std::tags;
+//! use hope_dicom::deid::{DeidKey, Deidentifier};
+//! use hope_dicom::deid::table::ProfileOption;
+//!
+//! let key = DeidKey::from_bytes([42; 32]);
+//! let deid = Deidentifier::new(key, [ProfileOption::RetainLongitudinalModifiedDates]);
+//! # let dir = tempfile::tempdir()?;
+//! # let grid = hope_core::Grid::new([2, 2, 1], [1.0; 3])?;
+//! # let ct = hope_core::Volume::filled(grid, 0i16);
+//! # let w = hope_dicom::write_ct_series(&ct, dir.path(), &hope_dicom::CtSeriesOptions::new())?;
+//! let original = dicom_object::open_file(&w.files[0])?;
+//! let out = deid.deidentify(original)?;
+//! let name = out.object.element(tags::PATIENT_NAME)?.to_str()?.to_string();
+//! assert!(name.starts_with("HOPE-"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+mod engine;
+pub mod keys;
 pub mod table;
 #[rustfmt::skip]
 mod table_data;
+
+use std::collections::HashMap;
+
+use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
+
+pub use engine::{Decision, Override, Profile, SafePrivate};
+pub use keys::DeidKey;
+
+use crate::{Error, Result};
+use table::ProfileOption;
+
+/// What the pixels of an instance may show (burned-in text), by its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PixelVerdict {
+    /// Nothing suggests text in the pixels (Burned In Annotation `NO`, or an acquisition image of
+    /// a modality that does not burn text in).
+    Clean,
+    /// Burned In Annotation is `YES`.
+    BurnedIn,
+    /// The header does not rule it out; the reason says why.
+    Suspect(String),
+}
+
+/// The result of de-identifying one instance.
+#[derive(Debug)]
+pub struct Deidentified {
+    /// The de-identified instance, with its file meta rebuilt.
+    pub object: DefaultDicomObject,
+    /// What its pixels may show.
+    pub pixels: PixelVerdict,
+}
+
+/// One line of a dry-run report: where an attribute is (its tag path through sequences) and what
+/// is done to it. It never holds a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLine {
+    /// The tags from the top-level data set down to the attribute.
+    pub path: Vec<Tag>,
+    /// What is done.
+    pub decision: Decision,
+}
+
+/// Applies the profile; cheap to share between threads.
+#[derive(Debug, Clone)]
+pub struct Deidentifier {
+    key: DeidKey,
+    profile: Profile,
+    overrides: HashMap<Tag, Override>,
+    safe_private: Vec<SafePrivate>,
+}
+
+impl Deidentifier {
+    /// The Basic Profile with these options, under this key.
+    pub fn new(key: DeidKey, options: impl IntoIterator<Item = ProfileOption>) -> Self {
+        Self {
+            key,
+            profile: Profile::new(options),
+            overrides: HashMap::new(),
+            safe_private: Vec::new(),
+        }
+    }
+
+    /// Overrides the profile for one attribute, at every depth (a recipe line).
+    #[must_use]
+    pub fn with_override(mut self, tag: Tag, action: Override) -> Self {
+        self.overrides.insert(tag, action);
+        self
+    }
+
+    /// Declares a private attribute safe (kept with Retain Safe Private).
+    #[must_use]
+    pub fn with_safe_private(mut self, safe: SafePrivate) -> Self {
+        self.safe_private.push(safe);
+        self
+    }
+
+    /// The profile in use.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn context(&self, obj: &InMemDicomObject, log: bool) -> engine::Context<'_> {
+        let text = |t| string(obj, t).filter(|s| !s.is_empty());
+        // The patient key: Patient ID, else Patient's Name; one pseudonym and one date shift for
+        // every file of the patient.
+        let patient = text(tags::PATIENT_ID)
+            .or_else(|| text(tags::PATIENT_NAME))
+            .unwrap_or_default();
+        engine::Context {
+            key: &self.key,
+            profile: &self.profile,
+            overrides: &self.overrides,
+            safe_private: &self.safe_private,
+            pseudonym: if patient.is_empty() {
+                "ANONYMOUS".into()
+            } else {
+                self.key.pseudonym(&patient)
+            },
+            shift_days: self.key.date_shift_days(&patient),
+            identity: engine::identity_values(obj),
+            log: log.then(Vec::new),
+            path: Vec::new(),
+            already: text(tags::DEIDENTIFICATION_METHOD)
+                .is_some_and(|m| m.starts_with(&self.method_prefix())),
+        }
+    }
+
+    /// What de-identification would do to each attribute of an instance, without doing it.
+    pub fn dry_run(&self, obj: &InMemDicomObject) -> Vec<ReportLine> {
+        let mut ctx = self.context(obj, true);
+        let _ = ctx.clean(obj.clone());
+        ctx.log
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(path, decision)| ReportLine { path, decision })
+            .collect()
+    }
+
+    /// De-identifies one instance: its data set, every sequence in it, and its file meta.
+    pub fn deidentify(&self, file: DefaultDicomObject) -> Result<Deidentified> {
+        let ts = file
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_string();
+        let class = file
+            .meta()
+            .media_storage_sop_class_uid()
+            .trim_end_matches('\0')
+            .to_string();
+        let obj = file.into_inner();
+        let pixels = pixel_verdict(&obj);
+        let mut ctx = self.context(&obj, false);
+        let mut out = ctx.clean(obj);
+        self.mark(&mut out, &pixels);
+        let sop_instance =
+            string(&out, tags::SOP_INSTANCE_UID).ok_or_else(|| Error::Attribute {
+                path: Default::default(),
+                attribute: "SOPInstanceUID",
+                message: "missing: an instance without one cannot be stored".into(),
+            })?;
+        let sop_class = string(&out, tags::SOP_CLASS_UID).unwrap_or(class);
+        let object = out
+            .with_meta(
+                FileMetaTableBuilder::new()
+                    .transfer_syntax(ts)
+                    .media_storage_sop_class_uid(sop_class)
+                    .media_storage_sop_instance_uid(sop_instance),
+            )
+            .map_err(|e| Error::Attribute {
+                path: Default::default(),
+                attribute: "FileMetaInformation",
+                message: e.to_string(),
+            })?;
+        Ok(Deidentified { object, pixels })
+    }
+
+    /// The start of De-identification Method as written by this crate under this key (its public
+    /// id), by which a second pass recognises its own output.
+    fn method_prefix(&self) -> String {
+        format!("hope-dicom key {}", self.key.id_hex())
+    }
+
+    /// Patient Identity Removed, De-identification Method and its Code Sequence (CID 7050), and
+    /// Longitudinal Temporal Information Modified.
+    fn mark(&self, obj: &mut InMemDicomObject, pixels: &PixelVerdict) {
+        let o = |x| self.profile.has(x);
+        let removed = if *pixels == PixelVerdict::Clean {
+            "YES"
+        } else {
+            "NO"
+        };
+        obj.put(DataElement::new(
+            tags::PATIENT_IDENTITY_REMOVED,
+            VR::CS,
+            PrimitiveValue::from(removed),
+        ));
+        let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
+        for (opt, code, meaning) in CID_7050 {
+            if o(*opt) {
+                codes.push((code, meaning));
+            }
+        }
+        let method = format!(
+            "{}: PS3.15 E.1 {}",
+            self.method_prefix(),
+            codes.iter().map(|c| c.1).collect::<Vec<_>>().join(", ")
+        );
+        obj.put(DataElement::new(
+            tags::DEIDENTIFICATION_METHOD,
+            VR::LO,
+            PrimitiveValue::from(truncate(&method, 64)),
+        ));
+        let items: Vec<InMemDicomObject> = codes
+            .iter()
+            .map(|(value, meaning)| {
+                InMemDicomObject::from_element_iter([
+                    DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(*value)),
+                    DataElement::new(
+                        tags::CODING_SCHEME_DESIGNATOR,
+                        VR::SH,
+                        PrimitiveValue::from("DCM"),
+                    ),
+                    DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from(*meaning)),
+                ])
+            })
+            .collect();
+        obj.put(DataElement::new(
+            tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(items),
+        ));
+        let temporal = if o(ProfileOption::RetainLongitudinalFullDates) {
+            "UNMODIFIED"
+        } else if o(ProfileOption::RetainLongitudinalModifiedDates) {
+            "MODIFIED"
+        } else {
+            "REMOVED"
+        };
+        obj.put(DataElement::new(
+            tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
+            VR::CS,
+            PrimitiveValue::from(temporal),
+        ));
+    }
+}
+
+/// The CID 7050 (De-identification Method) code of each option (PS3.16).
+const CID_7050: &[(ProfileOption, &str, &str)] = &[
+    (
+        ProfileOption::CleanGraphics,
+        "113103",
+        "Clean Graphics Option",
+    ),
+    (
+        ProfileOption::CleanStructuredContent,
+        "113104",
+        "Clean Structured Content Option",
+    ),
+    (
+        ProfileOption::CleanDescriptors,
+        "113105",
+        "Clean Descriptors Option",
+    ),
+    (
+        ProfileOption::RetainLongitudinalFullDates,
+        "113106",
+        "Retain Longitudinal Temporal Information Full Dates Option",
+    ),
+    (
+        ProfileOption::RetainLongitudinalModifiedDates,
+        "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option",
+    ),
+    (
+        ProfileOption::RetainPatientCharacteristics,
+        "113108",
+        "Retain Patient Characteristics Option",
+    ),
+    (
+        ProfileOption::RetainDeviceIdentity,
+        "113109",
+        "Retain Device Identity Option",
+    ),
+    (ProfileOption::RetainUids, "113110", "Retain UIDs Option"),
+    (
+        ProfileOption::RetainSafePrivate,
+        "113111",
+        "Retain Safe Private Option",
+    ),
+    (
+        ProfileOption::RetainInstitutionIdentity,
+        "113112",
+        "Retain Institution Identity Option",
+    ),
+];
+
+/// A string attribute's value, padding removed.
+fn string(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    obj.element_opt(tag).ok().flatten().and_then(|e| {
+        e.to_str()
+            .ok()
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+    })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Judges, from the header, whether the pixels may show identifying text.
+pub fn pixel_verdict(obj: &InMemDicomObject) -> PixelVerdict {
+    let text = |t| string(obj, t).map(|s| s.to_uppercase());
+    match text(tags::BURNED_IN_ANNOTATION).as_deref() {
+        Some("YES") => return PixelVerdict::BurnedIn,
+        Some("NO") => return PixelVerdict::Clean,
+        _ => {}
+    }
+    let class = text(tags::SOP_CLASS_UID).unwrap_or_default();
+    let modality = text(tags::MODALITY).unwrap_or_default();
+    let image_type = text(tags::IMAGE_TYPE).unwrap_or_default();
+    if class.starts_with("1.2.840.10008.5.1.4.1.1.7") {
+        return PixelVerdict::Suspect("Secondary Capture (screen captures often show text)".into());
+    }
+    if class.starts_with("1.2.840.10008.5.1.4.1.1.6")
+        || class.starts_with("1.2.840.10008.5.1.4.1.1.3")
+        || modality == "US"
+    {
+        return PixelVerdict::Suspect("ultrasound (patient data is usually burned in)".into());
+    }
+    if matches!(
+        modality.as_str(),
+        "OT" | "SC" | "XC" | "ES" | "GM" | "DOC" | "SM"
+    ) {
+        return PixelVerdict::Suspect(format!("modality {modality} (photographs and documents)"));
+    }
+    if image_type.contains("SECONDARY") || image_type.contains("SCREEN") {
+        return PixelVerdict::Suspect("derived secondary image (Image Type)".into());
+    }
+    PixelVerdict::Clean
+}

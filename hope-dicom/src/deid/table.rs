@@ -44,7 +44,7 @@ pub enum Action {
 }
 
 /// The options of the profile, in the column order of Table E.1-1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProfileOption {
     /// Retain Safe Private Option.
     RetainSafePrivate = 0,

@@ -1,0 +1,354 @@
+//! De-identification of a synthetic corpus written by the crate, with identity planted at the top
+//! level, in nested sequences, in private and repeating groups.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use hope_core::{Grid, Volume};
+use hope_dicom::deid::table::ProfileOption;
+use hope_dicom::deid::{Decision, DeidKey, Deidentifier, Override, PixelVerdict, SafePrivate};
+use hope_dicom::{CtSeriesOptions, write_ct_series};
+
+type Elem = DataElement<InMemDicomObject>;
+
+fn s(tag: Tag, vr: VR, v: &str) -> Elem {
+    DataElement::new(tag, vr, PrimitiveValue::from(v))
+}
+
+fn sq(tag: Tag, items: Vec<Vec<Elem>>) -> Elem {
+    DataElement::new(
+        tag,
+        VR::SQ,
+        DataSetSequence::from(
+            items
+                .into_iter()
+                .map(InMemDicomObject::from_element_iter)
+                .collect::<Vec<_>>(),
+        ),
+    )
+}
+
+/// Identity strings planted in the corpus; none may survive the Basic Profile.
+const IDENTITY: &[&str] = &[
+    "DOE",
+    "JOHN",
+    "MRN12345",
+    "ELSEWHERE",
+    "CTSTATION",
+    "ACC999",
+    "19600102",
+];
+
+/// Two CT slices of one patient, full of identity; the second refers to the first.
+fn corpus(dir: &Path) -> Vec<PathBuf> {
+    let grid = Grid::new([4, 4, 2], [1.0, 1.0, 2.0]).unwrap();
+    let w = write_ct_series(&Volume::filled(grid, 40i16), dir, &CtSeriesOptions::new()).unwrap();
+    let first_uid = uid_of(&open(&w.files[0]), tags::SOP_INSTANCE_UID);
+    for (i, f) in w.files.iter().enumerate() {
+        let mut obj = open(f);
+        for e in [
+            s(tags::PATIENT_NAME, VR::PN, "DOE^JOHN"),
+            s(tags::PATIENT_ID, VR::LO, "MRN12345"),
+            s(tags::PATIENT_BIRTH_DATE, VR::DA, "19600102"),
+            s(tags::STUDY_DATE, VR::DA, "20250310"),
+            s(tags::SERIES_DATE, VR::DA, "20250312"),
+            s(tags::ACCESSION_NUMBER, VR::SH, "ACC999"),
+            s(tags::INSTITUTION_NAME, VR::LO, "St Elsewhere Hospital"),
+            s(tags::STUDY_DESCRIPTION, VR::LO, "CT chest of John Doe"),
+            // Identity two levels down, as in the tool that kept it.
+            sq(
+                tags::CONTRIBUTING_EQUIPMENT_SEQUENCE,
+                vec![vec![
+                    s(tags::MANUFACTURER, VR::LO, "ACME"),
+                    s(tags::INSTITUTION_NAME, VR::LO, "St Elsewhere Hospital"),
+                    s(tags::STATION_NAME, VR::SH, "CTSTATION1"),
+                    sq(
+                        tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
+                        vec![vec![
+                            s(tags::CODE_VALUE, VR::SH, "109103"),
+                            s(tags::CODE_MEANING, VR::LO, "Modifying Equipment"),
+                            s(tags::PATIENT_NAME, VR::PN, "DOE^JOHN"),
+                        ]],
+                    ),
+                ]],
+            ),
+            s(Tag(0x0009, 0x0010), VR::LO, "ACME 1.1"),
+            s(Tag(0x0009, 0x1001), VR::LO, "DOE^JOHN private"),
+            s(Tag(0x0009, 0x1002), VR::DS, "1.5"),
+            DataElement::new(
+                Tag(0x5000, 0x3000),
+                VR::OB,
+                PrimitiveValue::from(b"DOE!".to_vec()),
+            ),
+            DataElement::new(
+                Tag(0x6000, 0x3000),
+                VR::OB,
+                PrimitiveValue::from(b"JOHN".to_vec()),
+            ),
+            s(Tag(0x6000, 0x0010), VR::US, "4"),
+        ] {
+            obj.put(e);
+        }
+        if i == 1 {
+            obj.put(sq(
+                tags::REFERENCED_IMAGE_SEQUENCE,
+                vec![vec![
+                    s(
+                        tags::REFERENCED_SOP_CLASS_UID,
+                        VR::UI,
+                        "1.2.840.10008.5.1.4.1.1.2",
+                    ),
+                    s(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &first_uid),
+                ]],
+            ));
+        }
+        obj.write_to_file(f).unwrap();
+    }
+    w.files
+}
+
+fn open(p: &Path) -> DefaultDicomObject {
+    OpenFileOptions::new().open_file(p).unwrap()
+}
+
+fn uid_of(obj: &InMemDicomObject, tag: Tag) -> String {
+    obj.element(tag)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches('\0')
+        .to_string()
+}
+
+fn key() -> DeidKey {
+    DeidKey::from_bytes([9; 32])
+}
+
+/// De-identifies every file into `out`, returning the written paths.
+fn run(deid: &Deidentifier, files: &[PathBuf], out: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(out).unwrap();
+    files
+        .iter()
+        .map(|f| {
+            let d = deid.deidentify(open(f)).unwrap();
+            let p = out.join(f.file_name().unwrap());
+            d.object.write_to_file(&p).unwrap();
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn basic_profile_leaves_no_identity_anywhere_in_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(&dir.path().join("in"));
+    // The planted strings are really in the originals...
+    let original = std::fs::read(&files[0]).unwrap();
+    let contains = |hay: &[u8], needle: &str| {
+        let n = needle.as_bytes();
+        hay.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    };
+    assert!(IDENTITY.iter().all(|m| contains(&original, m)));
+    // ... and nowhere in the output, at any depth, in any group.
+    let out = run(
+        &Deidentifier::new(key(), []),
+        &files,
+        &dir.path().join("out"),
+    );
+    for p in &out {
+        let bytes = std::fs::read(p).unwrap();
+        for m in IDENTITY {
+            assert!(!contains(&bytes, m), "{m} survived in {}", p.display());
+        }
+        let obj = open(p);
+        assert!(obj.element_opt(Tag(0x0009, 0x1001)).unwrap().is_none());
+        assert!(obj.element_opt(Tag(0x5000, 0x3000)).unwrap().is_none());
+        assert!(obj.element_opt(Tag(0x6000, 0x3000)).unwrap().is_none());
+        // Overlay geometry is not identity: kept.
+        assert!(obj.element_opt(Tag(0x6000, 0x0010)).unwrap().is_some());
+        assert_eq!(uid_of(&obj, tags::PATIENT_IDENTITY_REMOVED), "YES");
+        assert_eq!(
+            uid_of(&obj, tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED),
+            "REMOVED"
+        );
+        // Study Date is Type 2 (Z): present and empty.
+        assert_eq!(uid_of(&obj, tags::STUDY_DATE), "");
+    }
+}
+
+#[test]
+fn uids_are_keyed_consistent_and_references_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(&dir.path().join("in"));
+    let before: Vec<DefaultDicomObject> = files.iter().map(|f| open(f)).collect();
+    let out = run(&Deidentifier::new(key(), []), &files, &dir.path().join("a"));
+    let after: Vec<DefaultDicomObject> = out.iter().map(|f| open(f)).collect();
+    for (b, a) in before.iter().zip(&after) {
+        for t in [
+            tags::SOP_INSTANCE_UID,
+            tags::STUDY_INSTANCE_UID,
+            tags::SERIES_INSTANCE_UID,
+            tags::FRAME_OF_REFERENCE_UID,
+        ] {
+            let (old, new) = (uid_of(b, t), uid_of(a, t));
+            assert_ne!(old, new);
+            assert!(new.starts_with("2.25.") && new.len() <= 64, "{new}");
+        }
+        assert_eq!(
+            uid_of(b, tags::SOP_CLASS_UID),
+            uid_of(a, tags::SOP_CLASS_UID)
+        );
+        assert_eq!(
+            a.meta()
+                .media_storage_sop_instance_uid()
+                .trim_end_matches('\0'),
+            uid_of(a, tags::SOP_INSTANCE_UID)
+        );
+        assert_eq!(a.meta().transfer_syntax(), b.meta().transfer_syntax());
+        assert_eq!(uid_of(a, tags::PATIENT_ID), uid_of(a, tags::PATIENT_NAME));
+        assert!(uid_of(a, tags::PATIENT_ID).starts_with("HOPE-"));
+    }
+    // One study, one series, one frame of reference, one patient after as before.
+    for t in [
+        tags::STUDY_INSTANCE_UID,
+        tags::SERIES_INSTANCE_UID,
+        tags::FRAME_OF_REFERENCE_UID,
+        tags::PATIENT_ID,
+    ] {
+        assert_eq!(uid_of(&after[0], t), uid_of(&after[1], t));
+    }
+    // The reference from the second file still points at the first.
+    let item = &after[1]
+        .element(tags::REFERENCED_IMAGE_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(
+        uid_of(item, tags::REFERENCED_SOP_INSTANCE_UID),
+        uid_of(&after[0], tags::SOP_INSTANCE_UID)
+    );
+    assert_eq!(
+        uid_of(item, tags::REFERENCED_SOP_CLASS_UID),
+        "1.2.840.10008.5.1.4.1.1.2"
+    );
+    // Another run with the same key (another batch) gives the same UIDs; another key does not.
+    let again = run(&Deidentifier::new(key(), []), &files, &dir.path().join("b"));
+    assert_eq!(
+        uid_of(&open(&again[0]), tags::SOP_INSTANCE_UID),
+        uid_of(&after[0], tags::SOP_INSTANCE_UID)
+    );
+    let other = run(
+        &Deidentifier::new(DeidKey::from_bytes([1; 32]), []),
+        &files,
+        &dir.path().join("c"),
+    );
+    assert_ne!(
+        uid_of(&open(&other[0]), tags::SOP_INSTANCE_UID),
+        uid_of(&after[0], tags::SOP_INSTANCE_UID)
+    );
+    assert_ne!(
+        uid_of(&open(&other[0]), tags::PATIENT_ID),
+        uid_of(&after[0], tags::PATIENT_ID)
+    );
+}
+
+#[test]
+fn modified_dates_keep_intervals_and_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(&dir.path().join("in"));
+    let deid = Deidentifier::new(key(), [ProfileOption::RetainLongitudinalModifiedDates]);
+    let out = run(&deid, &files, &dir.path().join("out"));
+    let a = open(&out[0]);
+    let (study, series) = (uid_of(&a, tags::STUDY_DATE), uid_of(&a, tags::SERIES_DATE));
+    assert_ne!(study, "20250310");
+    let days = |d: &str| {
+        let (y, m, dd) = (
+            d[..4].parse::<i64>().unwrap(),
+            d[4..6].parse::<i64>().unwrap(),
+            d[6..].parse::<i64>().unwrap(),
+        );
+        y * 372 + m * 31 + dd // monotone; exact within a month
+    };
+    assert_eq!(days(&series) - days(&study), 2, "{study} {series}");
+    assert_eq!(
+        uid_of(&open(&out[1]), tags::STUDY_DATE),
+        study,
+        "one shift per patient"
+    );
+    assert_eq!(
+        uid_of(&a, tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED),
+        "MODIFIED"
+    );
+    let codes: Vec<String> = a
+        .element(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()
+        .iter()
+        .map(|i| uid_of(i, tags::CODE_VALUE))
+        .collect();
+    assert_eq!(codes, ["113100", "113107"]);
+}
+
+#[test]
+fn a_second_pass_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(&dir.path().join("in"));
+    let deid = Deidentifier::new(key(), [ProfileOption::RetainLongitudinalModifiedDates]);
+    let once = run(&deid, &files, &dir.path().join("once"));
+    let twice = run(&deid, &once, &dir.path().join("twice"));
+    for (a, b) in once.iter().zip(&twice) {
+        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    }
+}
+
+#[test]
+fn safe_private_attributes_are_kept_only_when_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(&dir.path().join("in"));
+    let deid = Deidentifier::new(key(), [ProfileOption::RetainSafePrivate]).with_safe_private(
+        SafePrivate {
+            creator: "ACME 1.1".into(),
+            group: 0x0009,
+            element: 0x02,
+        },
+    );
+    let a = open(&run(&deid, &files, &dir.path().join("out"))[0]);
+    assert_eq!(uid_of(&a, Tag(0x0009, 0x1002)), "1.5");
+    assert_eq!(uid_of(&a, Tag(0x0009, 0x0010)), "ACME 1.1");
+    assert!(a.element_opt(Tag(0x0009, 0x1001)).unwrap().is_none());
+}
+
+#[test]
+fn overrides_burned_in_text_and_the_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(&dir.path().join("in"));
+    let deid = Deidentifier::new(key(), [])
+        .with_override(
+            tags::STUDY_DESCRIPTION,
+            Override::Replace("CT CHEST".into()),
+        )
+        .with_override(tags::MANUFACTURER, Override::Remove);
+    let mut obj = open(&files[0]);
+    obj.put(s(tags::BURNED_IN_ANNOTATION, VR::CS, "YES"));
+    let report = deid.dry_run(&obj);
+    let find = |path: &[Tag]| report.iter().find(|l| l.path == path).map(|l| l.decision);
+    assert_eq!(find(&[tags::PATIENT_NAME]), Some(Decision::Pseudonym));
+    assert_eq!(
+        find(&[tags::CONTRIBUTING_EQUIPMENT_SEQUENCE, tags::STATION_NAME]),
+        Some(Decision::Remove)
+    );
+    assert_eq!(
+        find(&[tags::CONTRIBUTING_EQUIPMENT_SEQUENCE, tags::MANUFACTURER]),
+        Some(Decision::Remove)
+    );
+    assert_eq!(find(&[Tag(0x0009, 0x1001)]), Some(Decision::Remove));
+    let d = deid.deidentify(obj).unwrap();
+    assert_eq!(d.pixels, PixelVerdict::BurnedIn);
+    assert_eq!(uid_of(&d.object, tags::PATIENT_IDENTITY_REMOVED), "NO");
+    assert_eq!(uid_of(&d.object, tags::STUDY_DESCRIPTION), "CT CHEST");
+}
