@@ -7,6 +7,11 @@
 //! ```
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{arg, flag};
+
 use std::time::Instant;
 
 use hope::catalog::{AttrType, Attribute, Catalog, Entry, Permission, Principal, Subject, Value};
@@ -163,20 +168,13 @@ fn bench(label: &str, cat: &Catalog, n: u64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
     let n: u64 = arg("--entries").map_or(1_000_000, |s| s.parse().unwrap());
     let dir = arg("--dir").map_or_else(
         || tempfile::tempdir_in(".").unwrap(),
         |d| tempfile::tempdir_in(d).unwrap(),
     );
     let db = dir.path().join("bench.db");
-    let dir = if args.iter().any(|a| a == "--keep") {
+    let dir = if flag("--keep") {
         println!("keeping {}", dir.keep().display());
         None
     } else {

@@ -6,25 +6,18 @@
 //! ```
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{arg, median};
+
 use std::process::Command;
 use std::time::Instant;
 
 use hope::core::{Grid, Volume};
 use hope::dicom::{CtSeriesOptions, load_ct_volume, write_ct_series};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
     let slices: usize = arg("--slices").map_or(300, |s| s.parse().unwrap());
     let base = arg("--dir").map_or_else(
         || tempfile::tempdir_in(".").unwrap(),

@@ -2,6 +2,12 @@
 
 mod cli;
 
+/// mimalloc keeps freed memory for reuse where glibc's per-thread arenas give it back to the
+/// kernel after every large free: with glibc, page faults took two thirds of `hope deid`'s time on
+/// 512 KiB CT slices (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -75,6 +81,9 @@ enum Command {
     /// DICOM image series: inspect them, convert them to MetaImage.
     #[command(subcommand)]
     Series(cli::series::SeriesCommand),
+    /// De-identify DICOM files (PS3.15 Annex E, keyed pseudonyms).
+    #[command(subcommand)]
+    Deid(cli::deid::DeidCommand),
     /// Certificates for trying HOPE-rs out.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -242,6 +251,7 @@ fn main() -> anyhow::Result<()> {
             KeysCommand::VerifyAudit { log } => crypto::verify_audit(&log),
         },
         Command::Series(c) => cli::series::run(c),
+        Command::Deid(c) => cli::deid::run(c),
         Command::Catalog { target, command } => cli::catalog::run(&target, command),
         Command::Pki(PkiCommand::Init {
             dir,

@@ -64,18 +64,36 @@ impl AtomicFile {
 
     /// Flushes, syncs the data to disk and renames the temporary file onto the target path.
     pub fn commit(self) -> Result<()> {
+        self.finish(true)
+    }
+
+    fn finish(self, sync: bool) -> Result<()> {
         let target = self.target;
         let tmp = self
             .writer
             .into_inner()
             .map_err(|e| Error::io(&target, e.into_error()))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(&target, e))?;
+        if sync {
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| Error::io(&target, e))?;
+        }
         tmp.persist(&target)
             .map_err(|e| Error::io(&target, e.error))?;
-        sync_parent(&target);
+        if sync {
+            sync_parent(&target);
+        }
         Ok(())
+    }
+}
+
+impl AtomicFile {
+    /// Flushes and renames the temporary file onto the target path without syncing it to disk:
+    /// readers still never see a partial file, but a power loss may lose the file's content.
+    /// For batches of many files, where a sync per file would dominate the run time and the
+    /// batch can be redone.
+    pub fn commit_unsynced(self) -> Result<()> {
+        self.finish(false)
     }
 }
 

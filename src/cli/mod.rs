@@ -2,5 +2,6 @@
 
 pub(crate) mod catalog;
 pub(crate) mod crypto;
+pub(crate) mod deid;
 pub(crate) mod files;
 pub(crate) mod series;

@@ -276,6 +276,9 @@ impl Context<'_> {
         if let Some(d) = self.profile.listed(g, e) {
             return d;
         }
+        if CLASS_UIDS.contains(&(g, e)) {
+            return Decision::Keep;
+        }
         let modified_dates = self
             .profile
             .has(ProfileOption::RetainLongitudinalModifiedDates);

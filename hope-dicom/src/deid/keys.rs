@@ -11,6 +11,7 @@ use ring::hmac;
 /// Its `Debug` output never shows the key.
 #[derive(Clone)]
 pub struct DeidKey {
+    bytes: [u8; 32],
     key: hmac::Key,
     /// First bytes of HMAC(key, "hope-dicom key id"), to tell keys apart in reports.
     id: [u8; 4],
@@ -29,13 +30,20 @@ impl DeidKey {
         let tag = hmac::sign(&key, b"hope-dicom key id");
         let mut id = [0u8; 4];
         id.copy_from_slice(&tag.as_ref()[..4]);
-        Self { key, id }
+        Self { bytes, key, id }
+    }
+
+    /// The key as 64 hexadecimal digits, for writing a key file: whoever reads it can link every
+    /// pseudonym and UID to the originals' hashes, so keep it secret.
+    pub fn dangerous_to_hex(&self) -> String {
+        self.bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// A new random key (from the operating system's generator).
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> std::io::Result<Self> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
+        getrandom::fill(&mut bytes)
+            .map_err(|e| std::io::Error::other(format!("no random numbers: {e}")))?;
         Ok(Self::from_bytes(bytes))
     }
 
@@ -128,5 +136,6 @@ mod tests {
             Some(a.uid("1"))
         );
         assert!(DeidKey::from_hex("zz").is_none());
+        assert_eq!(a.dangerous_to_hex(), hex);
     }
 }

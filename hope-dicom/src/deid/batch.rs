@@ -1,0 +1,324 @@
+//! De-identifying a directory tree: files read robustly, de-identified on a rayon pool while the
+//! tree is walked (memory bounded by the number of threads, not of files), each output renamed
+//! into place complete, and every file accounted for in a [`BatchSummary`]: one that fails is
+//! reported with its reason and never stops the batch.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use hope_core::fs::AtomicFile;
+use rayon::iter::{ParallelBridge, ParallelIterator};
+
+use super::{Deidentifier, PixelVerdict};
+use crate::{Error, Result};
+
+/// What happens to an instance whose pixels may show identity (see [`super::pixel_verdict`])
+/// and that no redaction rule cleaned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BurnedInPolicy {
+    /// Not written; reported as quarantined (the default).
+    #[default]
+    Refuse,
+    /// De-identified (header) and written under this directory instead of the output, for review.
+    Quarantine(PathBuf),
+    /// Written to the output like any other, with Patient Identity Removed = NO.
+    Allow,
+}
+
+/// Options of [`deidentify_dir`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct BatchOptions {
+    /// Worker threads; 0 for one per core.
+    pub threads: usize,
+    /// What to do with instances that may show identity in their pixels.
+    pub burned_in: BurnedInPolicy,
+    /// Sync each output file to disk before renaming it into place (slower; off by default:
+    /// outputs are still never visible half-written).
+    pub sync: bool,
+}
+
+impl BatchOptions {
+    /// The defaults: every core, burned-in suspects refused, no sync per file.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Worker threads (0: one per core).
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// What to do with instances that may show identity in their pixels.
+    #[must_use]
+    pub fn burned_in(mut self, policy: BurnedInPolicy) -> Self {
+        self.burned_in = policy;
+        self
+    }
+
+    /// Sync each output file before renaming it into place.
+    #[must_use]
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+}
+
+/// What became of one input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// Written to this path.
+    Done(PathBuf),
+    /// Its pixels may show identity: written to the quarantine at this path, or (`None`) refused.
+    Quarantined(Option<PathBuf>, String),
+    /// Not processed, with the reason (never containing values from the file).
+    Skipped(String),
+}
+
+/// The account of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Files written to the output.
+    pub done: usize,
+    /// Files quarantined or refused for their pixels, with the reason.
+    pub quarantined: Vec<(PathBuf, String)>,
+    /// Files not processed, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Reads a DICOM file: a Part 10 file, or a bare data set without preamble and file meta (the
+/// transfer syntax guessed from its first element: explicit VR little endian when bytes 4-5 are
+/// a VR, implicit otherwise).
+pub fn read_any(path: &Path) -> Result<DefaultDicomObject> {
+    let unreadable = |message: String| Error::Unreadable {
+        path: path.to_path_buf(),
+        message,
+    };
+    match OpenFileOptions::new().open_file(path) {
+        Ok(obj) => Ok(obj),
+        Err(first) => {
+            let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+            if bytes.get(128..132) == Some(b"DICM") || bytes.len() < 8 {
+                return Err(unreadable(first.to_string()));
+            }
+            let explicit = bytes[4].is_ascii_uppercase() && bytes[5].is_ascii_uppercase();
+            let ts_uid = if explicit {
+                uids::EXPLICIT_VR_LITTLE_ENDIAN
+            } else {
+                uids::IMPLICIT_VR_LITTLE_ENDIAN
+            };
+            let ts = TransferSyntaxRegistry
+                .get(ts_uid)
+                .ok_or_else(|| unreadable("transfer syntax registry incomplete".into()))?;
+            let obj = InMemDicomObject::read_dataset_with_ts(&bytes[..], ts).map_err(|e| {
+                unreadable(format!(
+                    "not a Part 10 file ({first}), nor a bare data set: {e}"
+                ))
+            })?;
+            let uid = |tag| {
+                obj.element_opt(tag).ok().flatten().and_then(|e| {
+                    e.to_str()
+                        .ok()
+                        .map(|s| s.trim_end_matches('\0').to_string())
+                })
+            };
+            let (Some(class), Some(instance)) =
+                (uid(tags::SOP_CLASS_UID), uid(tags::SOP_INSTANCE_UID))
+            else {
+                return Err(unreadable(
+                    "a bare data set without SOP Class and Instance UIDs".into(),
+                ));
+            };
+            obj.with_meta(
+                FileMetaTableBuilder::new()
+                    .transfer_syntax(ts_uid)
+                    .media_storage_sop_class_uid(class)
+                    .media_storage_sop_instance_uid(instance),
+            )
+            .map_err(|e| unreadable(e.to_string()))
+        }
+    }
+}
+
+impl Deidentifier {
+    /// De-identifies one file into `output` (as `SERIES_UID/SOP_UID.dcm`, names that carry no
+    /// identity), following the burned-in `policy`. Never panics on bad input.
+    pub fn deidentify_file(
+        &self,
+        input: &Path,
+        output: &Path,
+        options: &BatchOptions,
+    ) -> FileOutcome {
+        match self.deidentify_file_inner(input, output, options) {
+            Ok(outcome) => outcome,
+            Err(e) => FileOutcome::Skipped(e.to_string()),
+        }
+    }
+
+    fn deidentify_file_inner(
+        &self,
+        input: &Path,
+        output: &Path,
+        options: &BatchOptions,
+    ) -> Result<FileOutcome> {
+        let obj = read_any(input)?;
+        let d = self.deidentify(obj).map_err(|e| match e {
+            Error::Attribute {
+                attribute, message, ..
+            } => Error::Attribute {
+                path: input.to_path_buf(),
+                attribute,
+                message,
+            },
+            other => other,
+        })?;
+        let reason = match &d.pixels {
+            PixelVerdict::Clean => None,
+            PixelVerdict::BurnedIn => Some("Burned In Annotation is YES".to_string()),
+            PixelVerdict::Suspect(why) => Some(format!("pixels may show identity: {why}")),
+        };
+        let dir = match (&reason, &options.burned_in) {
+            (None, _) | (Some(_), BurnedInPolicy::Allow) => output,
+            (Some(r), BurnedInPolicy::Refuse) => {
+                return Ok(FileOutcome::Quarantined(None, r.clone()));
+            }
+            (Some(_), BurnedInPolicy::Quarantine(q)) => q.as_path(),
+        };
+        let uid = |tag| {
+            d.object
+                .element_opt(tag)
+                .ok()
+                .flatten()
+                .and_then(|e| {
+                    e.to_str()
+                        .ok()
+                        .map(|s| s.trim_end_matches('\0').to_string())
+                })
+                .unwrap_or_else(|| "unknown".into())
+        };
+        let series_dir = dir.join(uid(tags::SERIES_INSTANCE_UID));
+        std::fs::create_dir_all(&series_dir).map_err(|e| Error::Io {
+            path: series_dir.clone(),
+            source: e,
+        })?;
+        let path = series_dir.join(format!("{}.dcm", uid(tags::SOP_INSTANCE_UID)));
+        let mut file = AtomicFile::create(&path)?;
+        d.object.write_all(&mut file).map_err(|e| Error::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if options.sync {
+            file.commit()?;
+        } else {
+            file.commit_unsynced()?;
+        }
+        Ok(match reason {
+            Some(r) if !matches!(options.burned_in, BurnedInPolicy::Allow) => {
+                FileOutcome::Quarantined(Some(path), r)
+            }
+            _ => FileOutcome::Done(path),
+        })
+    }
+}
+
+/// The files below a directory, depth first, read lazily (one directory listing at a time).
+struct Walk {
+    stack: Vec<std::fs::ReadDir>,
+    errors: Vec<(PathBuf, String)>,
+}
+
+impl Iterator for Walk {
+    type Item = PathBuf;
+
+    fn next(&mut self) -> Option<PathBuf> {
+        loop {
+            let dir = self.stack.last_mut()?;
+            match dir.next() {
+                None => {
+                    self.stack.pop();
+                }
+                Some(Err(e)) => self.errors.push((PathBuf::new(), e.to_string())),
+                Some(Ok(entry)) => {
+                    let path = entry.path();
+                    match entry.file_type() {
+                        Ok(t) if t.is_dir() => match std::fs::read_dir(&path) {
+                            Ok(rd) => self.stack.push(rd),
+                            Err(e) => self.errors.push((path, e.to_string())),
+                        },
+                        Ok(t) if t.is_file() => return Some(path),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// De-identifies every file below `input` into `output` (see [`Deidentifier::deidentify_file`]),
+/// on `options.threads` threads; `progress` is called after each file with its outcome (from
+/// the worker threads). `output` must not lie inside `input`.
+pub fn deidentify_dir(
+    deid: &Deidentifier,
+    input: &Path,
+    output: &Path,
+    options: &BatchOptions,
+    progress: &(dyn Fn(&Path, &FileOutcome) + Sync),
+) -> Result<BatchSummary> {
+    let io = |path: &Path, e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let root = std::fs::read_dir(input).map_err(|e| io(input, e))?;
+    std::fs::create_dir_all(output).map_err(|e| io(output, e))?;
+    let (inp, out) = (
+        input.canonicalize().map_err(|e| io(input, e))?,
+        output.canonicalize().map_err(|e| io(output, e))?,
+    );
+    if out.starts_with(&inp) {
+        // Leave no trace of the refused output (removed only if it is empty, as just created).
+        let _ = std::fs::remove_dir(output);
+        return Err(Error::Write {
+            path: output.to_path_buf(),
+            message: format!("the output lies inside the input {}", input.display()),
+        });
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build()
+        .map_err(|e| Error::Write {
+            path: output.to_path_buf(),
+            message: format!("cannot start the worker threads: {e}"),
+        })?;
+    let summary = Mutex::new(BatchSummary::default());
+    let walk = Mutex::new(Walk {
+        stack: vec![root],
+        errors: Vec::new(),
+    });
+    let next = || walk.lock().ok().and_then(|mut w| w.next());
+    pool.install(|| {
+        std::iter::from_fn(next).par_bridge().for_each(|file| {
+            let outcome = deid.deidentify_file(&file, output, options);
+            progress(&file, &outcome);
+            if let Ok(mut s) = summary.lock() {
+                match outcome {
+                    FileOutcome::Done(_) => s.done += 1,
+                    FileOutcome::Quarantined(_, why) => s.quarantined.push((file, why)),
+                    FileOutcome::Skipped(why) => s.skipped.push((file, why)),
+                }
+            }
+        });
+    });
+    let mut summary = summary.into_inner().unwrap_or_default();
+    if let Ok(w) = walk.into_inner() {
+        summary.skipped.extend(w.errors);
+    }
+    summary.quarantined.sort();
+    summary.skipped.sort();
+    Ok(summary)
+}

@@ -1,0 +1,271 @@
+//! Recipes: the profile options and per-attribute overrides of a project, in a TOML or JSON file.
+//!
+//! ```toml
+//! options = ["retain-longitudinal-modified-dates", "clean-descriptors"]
+//!
+//! [tags]                         # a keyword, "(0008,1030)", "0008,1030" or "00081030"
+//! StudyDescription = "keep"      # keep | remove | hash
+//! InstitutionName = { replace = "HOSPITAL" }
+//!
+//! [[safe_private]]               # kept with the retain-safe-private option
+//! creator = "ACME 1.1"
+//! group = "0009"
+//! element = "02"                 # low byte of the element number, hexadecimal
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use dicom_core::Tag;
+use dicom_core::dictionary::DataDictionary;
+use dicom_dictionary_std::StandardDataDictionary;
+use serde::Deserialize;
+
+use super::table::ProfileOption;
+use super::{DeidKey, Deidentifier, Override, SafePrivate};
+use crate::{Error, Result};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipeFile {
+    #[serde(default)]
+    options: Vec<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, TagAction>,
+    #[serde(default)]
+    safe_private: Vec<SafePrivateFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TagAction {
+    Word(String),
+    Replace { replace: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SafePrivateFile {
+    creator: String,
+    group: String,
+    element: String,
+}
+
+/// A parsed recipe: options, overrides and safe private attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recipe {
+    /// Profile options.
+    pub options: Vec<ProfileOption>,
+    /// Per-attribute overrides.
+    pub overrides: Vec<(Tag, Override)>,
+    /// Private attributes declared safe.
+    pub safe_private: Vec<SafePrivate>,
+}
+
+impl ProfileOption {
+    /// Every option, in table order.
+    pub const ALL: [ProfileOption; 10] = [
+        ProfileOption::RetainSafePrivate,
+        ProfileOption::RetainUids,
+        ProfileOption::RetainDeviceIdentity,
+        ProfileOption::RetainInstitutionIdentity,
+        ProfileOption::RetainPatientCharacteristics,
+        ProfileOption::RetainLongitudinalFullDates,
+        ProfileOption::RetainLongitudinalModifiedDates,
+        ProfileOption::CleanDescriptors,
+        ProfileOption::CleanStructuredContent,
+        ProfileOption::CleanGraphics,
+    ];
+
+    /// The option's name in recipes and on the command line (`retain-safe-private`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileOption::RetainSafePrivate => "retain-safe-private",
+            ProfileOption::RetainUids => "retain-uids",
+            ProfileOption::RetainDeviceIdentity => "retain-device-identity",
+            ProfileOption::RetainInstitutionIdentity => "retain-institution-identity",
+            ProfileOption::RetainPatientCharacteristics => "retain-patient-characteristics",
+            ProfileOption::RetainLongitudinalFullDates => "retain-longitudinal-full-dates",
+            ProfileOption::RetainLongitudinalModifiedDates => "retain-longitudinal-modified-dates",
+            ProfileOption::CleanDescriptors => "clean-descriptors",
+            ProfileOption::CleanStructuredContent => "clean-structured-content",
+            ProfileOption::CleanGraphics => "clean-graphics",
+        }
+    }
+
+    /// The option of a name (see [`ProfileOption::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+}
+
+/// An attribute given as a keyword or a tag (`(0008,1030)`, `0008,1030`, `00081030`).
+pub fn parse_tag(text: &str) -> Option<Tag> {
+    StandardDataDictionary.parse_tag(text.trim())
+}
+
+impl Recipe {
+    /// Reads a recipe file: TOML, or JSON when the name ends in `.json`. Errors name the file and
+    /// the entry.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let bad = |message: String| Error::Attribute {
+            path: path.to_path_buf(),
+            attribute: "recipe",
+            message,
+        };
+        let file: RecipeFile = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
+        } else {
+            toml::from_str(&text).map_err(|e| bad(e.to_string()))?
+        };
+        let mut recipe = Recipe::default();
+        for o in &file.options {
+            recipe
+                .options
+                .push(ProfileOption::from_name(o).ok_or_else(|| {
+                    bad(format!(
+                        "options: unknown option `{o}`; expected one of {}",
+                        ProfileOption::ALL.map(|o| o.name()).join(", ")
+                    ))
+                })?);
+        }
+        for (name, action) in &file.tags {
+            let tag = parse_tag(name).ok_or_else(|| {
+                bad(format!(
+                    "tags: `{name}` is neither a keyword nor a tag like (0008,1030)"
+                ))
+            })?;
+            let o = match action {
+                TagAction::Word(w) => match w.as_str() {
+                    "keep" => Override::Keep,
+                    "remove" => Override::Remove,
+                    "hash" => Override::Hash,
+                    other => {
+                        return Err(bad(format!(
+                            "tags.{name}: `{other}`; expected keep, remove, hash or {{ replace = \"...\" }}"
+                        )));
+                    }
+                },
+                TagAction::Replace { replace } => Override::Replace(replace.clone()),
+            };
+            recipe.overrides.push((tag, o));
+        }
+        for s in &file.safe_private {
+            let group = u16::from_str_radix(&s.group, 16)
+                .ok()
+                .filter(|g| g % 2 == 1)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "safe_private: group `{}`; expected an odd hexadecimal group",
+                        s.group
+                    ))
+                })?;
+            let element = u8::from_str_radix(&s.element, 16).map_err(|_| {
+                bad(format!(
+                    "safe_private: element `{}`; expected the low byte in hexadecimal (00-FF)",
+                    s.element
+                ))
+            })?;
+            recipe.safe_private.push(SafePrivate {
+                creator: s.creator.clone(),
+                group,
+                element,
+            });
+        }
+        Ok(recipe)
+    }
+
+    /// A de-identifier for this recipe under `key`, with `extra` options besides the recipe's.
+    pub fn deidentifier(&self, key: DeidKey, extra: &[ProfileOption]) -> Deidentifier {
+        let mut d = Deidentifier::new(key, self.options.iter().chain(extra).copied());
+        for (tag, o) in &self.overrides {
+            d = d.with_override(*tag, o.clone());
+        }
+        for s in &self.safe_private {
+            d = d.with_safe_private(s.clone());
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, text: &str) -> Result<Recipe> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Io {
+            path: name.into(),
+            source: e,
+        })?;
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).map_err(|e| Error::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+        Recipe::from_file(&p)
+    }
+
+    #[test]
+    fn toml_and_json_recipes() {
+        let r = parse(
+            "r.toml",
+            r#"
+options = ["retain-longitudinal-modified-dates", "clean-descriptors"]
+[tags]
+StudyDescription = "keep"
+"(0008,0080)" = { replace = "HOSPITAL" }
+"00200010" = "hash"
+[[safe_private]]
+creator = "ACME 1.1"
+group = "0009"
+element = "02"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.options,
+            [
+                ProfileOption::RetainLongitudinalModifiedDates,
+                ProfileOption::CleanDescriptors
+            ]
+        );
+        assert!(r.overrides.contains(&(Tag(0x0008, 0x1030), Override::Keep)));
+        assert!(
+            r.overrides
+                .contains(&(Tag(0x0008, 0x0080), Override::Replace("HOSPITAL".into())))
+        );
+        assert!(r.overrides.contains(&(Tag(0x0020, 0x0010), Override::Hash)));
+        assert_eq!(r.safe_private[0].group, 9);
+        let j = parse(
+            "r.json",
+            r#"{"options": ["retain-uids"], "tags": {"PatientAge": "remove"}}"#,
+        )
+        .unwrap();
+        assert_eq!(j.options, [ProfileOption::RetainUids]);
+        assert_eq!(j.overrides, [(Tag(0x0010, 0x1010), Override::Remove)]);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let msg = |name: &str, text: &str| parse(name, text).unwrap_err().to_string();
+        assert!(
+            msg("a.toml", "options = [\"retain-everything\"]")
+                .contains("unknown option `retain-everything`")
+        );
+        assert!(msg("a.toml", "[tags]\nNotAKeyword = \"keep\"").contains("NotAKeyword"));
+        assert!(msg("a.toml", "[tags]\nPatientAge = \"shred\"").contains("shred"));
+        assert!(
+            msg(
+                "a.toml",
+                "[[safe_private]]\ncreator = \"X\"\ngroup = \"0008\"\nelement = \"01\""
+            )
+            .contains("odd")
+        );
+        assert!(msg("a.toml", "colour = 3").contains("colour"));
+        assert!(msg("a.json", "{").contains("a.json"));
+    }
+}

@@ -1,0 +1,172 @@
+//! `hope deid keygen|run|report`: de-identification of DICOM files to PS3.15 Annex E.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use hope::dicom::deid::table::ProfileOption;
+use hope::dicom::deid::{
+    BatchOptions, BurnedInPolicy, DeidKey, Deidentifier, Recipe, deidentify_dir, read_any,
+};
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum DeidCommand {
+    /// Write a new random project key (64 hex digits, readable by the owner only). Everyone who
+    /// must produce the same pseudonyms uses the same key; keep it secret.
+    Keygen {
+        /// The key file to create.
+        file: PathBuf,
+    },
+    /// De-identify every file below INPUT into OUTPUT (as SERIES_UID/SOP_UID.dcm).
+    Run {
+        /// Directory of DICOM files.
+        input: PathBuf,
+        /// Output directory (created; must not lie inside INPUT).
+        output: PathBuf,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Worker threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Write instances whose pixels may show identity here instead of refusing them.
+        #[arg(long, value_name = "DIR", conflicts_with = "dangerous_allow_burned_in")]
+        quarantine: Option<PathBuf>,
+        /// Write instances whose pixels may show identity with the others (Patient Identity
+        /// Removed = NO): identity in the pixels then leaves with them.
+        #[arg(long)]
+        dangerous_allow_burned_in: bool,
+        /// Sync every output file to disk before renaming it into place.
+        #[arg(long)]
+        sync: bool,
+    },
+    /// Dry run on one file: what would be done to each attribute (no values are printed).
+    Report {
+        /// A DICOM file.
+        file: PathBuf,
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProfileArgs {
+    /// The project key file (see `hope deid keygen`).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// A recipe (TOML, or JSON by extension): options, per-attribute overrides, safe private
+    /// attributes.
+    #[arg(long, value_name = "FILE")]
+    recipe: Option<PathBuf>,
+    /// A profile option, e.g. retain-longitudinal-modified-dates (repeatable).
+    #[arg(long = "option", value_name = "NAME")]
+    options: Vec<String>,
+}
+
+impl ProfileArgs {
+    fn deidentifier(&self) -> anyhow::Result<Deidentifier> {
+        let text = std::fs::read_to_string(&self.key)
+            .with_context(|| format!("reading the key file {}", self.key.display()))?;
+        let key = DeidKey::from_hex(&text).with_context(|| {
+            format!(
+                "{}: expected 64 hexadecimal digits (see `hope deid keygen`)",
+                self.key.display()
+            )
+        })?;
+        let recipe = match &self.recipe {
+            Some(p) => Recipe::from_file(p)?,
+            None => Recipe::default(),
+        };
+        let mut extra = Vec::new();
+        for o in &self.options {
+            extra.push(ProfileOption::from_name(o).with_context(|| {
+                format!(
+                    "--option {o}: expected one of {}",
+                    ProfileOption::ALL.map(|o| o.name()).join(", ")
+                )
+            })?);
+        }
+        Ok(recipe.deidentifier(key, &extra))
+    }
+}
+
+fn keygen(file: &Path) -> anyhow::Result<()> {
+    if file.exists() {
+        bail!(
+            "{} exists: a project key is never overwritten",
+            file.display()
+        );
+    }
+    let key = DeidKey::generate().context("no random numbers from the operating system")?;
+    // The temporary file behind the atomic write is created readable by the owner only.
+    hope::core::fs::write_atomic(file, format!("{}\n", key.dangerous_to_hex()).as_bytes())?;
+    println!("key {} written to {}", key.id_hex(), file.display());
+    Ok(())
+}
+
+pub(crate) fn run(cmd: DeidCommand) -> anyhow::Result<()> {
+    match cmd {
+        DeidCommand::Keygen { file } => keygen(&file),
+        DeidCommand::Run {
+            input,
+            output,
+            profile,
+            threads,
+            quarantine,
+            dangerous_allow_burned_in,
+            sync,
+        } => {
+            let deid = profile.deidentifier()?;
+            let policy = match (quarantine, dangerous_allow_burned_in) {
+                (Some(q), _) => BurnedInPolicy::Quarantine(q),
+                (None, true) => BurnedInPolicy::Allow,
+                (None, false) => BurnedInPolicy::Refuse,
+            };
+            let options = BatchOptions::new()
+                .threads(threads)
+                .burned_in(policy)
+                .sync(sync);
+            let bar = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{spinner} {pos} files {per_sec} {msg}")
+            {
+                bar.set_style(style);
+            }
+            let start = std::time::Instant::now();
+            let summary = deidentify_dir(&deid, &input, &output, &options, &|_, _| bar.inc(1))?;
+            bar.finish_and_clear();
+            let secs = start.elapsed().as_secs_f64();
+            let total = summary.done + summary.quarantined.len() + summary.skipped.len();
+            println!(
+                "{total} files in {secs:.1} s ({:.0} files/s): {} de-identified, {} quarantined, {} skipped",
+                total as f64 / secs.max(1e-9),
+                summary.done,
+                summary.quarantined.len(),
+                summary.skipped.len()
+            );
+            for (p, why) in &summary.quarantined {
+                println!("quarantined: {}: {why}", p.display());
+            }
+            // The reason names the file already.
+            for (_, why) in &summary.skipped {
+                println!("skipped: {why}");
+            }
+            Ok(())
+        }
+        DeidCommand::Report { file, profile } => {
+            let deid = profile.deidentifier()?;
+            let obj = read_any(&file)?;
+            let verdict = hope::dicom::deid::pixel_verdict(&obj);
+            // A closed pipe (`| head`) ends the listing quietly.
+            let mut out = std::io::stdout().lock();
+            for line in deid.dry_run(&obj) {
+                let path: Vec<String> = line.path.iter().map(|t| t.to_string()).collect();
+                if writeln!(out, "{} {:?}", path.join(" > "), line.decision).is_err() {
+                    return Ok(());
+                }
+            }
+            let _ = writeln!(out, "pixels: {verdict:?}");
+            Ok(())
+        }
+    }
+}
