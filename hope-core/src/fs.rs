@@ -64,10 +64,25 @@ impl AtomicFile {
 
     /// Flushes, syncs the data to disk and renames the temporary file onto the target path.
     pub fn commit(self) -> Result<()> {
-        self.finish(true)
+        self.finish(true, true).map(|_| ())
     }
 
-    fn finish(self, sync: bool) -> Result<()> {
+    /// Flushes and renames the temporary file onto the target path without syncing it to disk:
+    /// readers still never see a partial file, but a power loss may lose the file's content.
+    /// For batches of many files, where a sync per file would dominate the run time and the
+    /// batch can be redone.
+    pub fn commit_unsynced(self) -> Result<()> {
+        self.finish(false, true).map(|_| ())
+    }
+
+    /// Like [`AtomicFile::commit`] (with `sync`) or [`AtomicFile::commit_unsynced`], but never
+    /// replaces an existing file: returns `Ok(false)`, and discards the new content, when the
+    /// target exists.
+    pub fn commit_new(self, sync: bool) -> Result<bool> {
+        self.finish(sync, false)
+    }
+
+    fn finish(self, sync: bool, replace: bool) -> Result<bool> {
         let target = self.target;
         let tmp = self
             .writer
@@ -78,22 +93,20 @@ impl AtomicFile {
                 .sync_all()
                 .map_err(|e| Error::io(&target, e))?;
         }
-        tmp.persist(&target)
-            .map_err(|e| Error::io(&target, e.error))?;
+        if replace {
+            tmp.persist(&target)
+                .map_err(|e| Error::io(&target, e.error))?;
+        } else {
+            match tmp.persist_noclobber(&target) {
+                Ok(_) => {}
+                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(Error::io(&target, e.error)),
+            }
+        }
         if sync {
             sync_parent(&target);
         }
-        Ok(())
-    }
-}
-
-impl AtomicFile {
-    /// Flushes and renames the temporary file onto the target path without syncing it to disk:
-    /// readers still never see a partial file, but a power loss may lose the file's content.
-    /// For batches of many files, where a sync per file would dominate the run time and the
-    /// batch can be redone.
-    pub fn commit_unsynced(self) -> Result<()> {
-        self.finish(false)
+        Ok(true)
     }
 }
 

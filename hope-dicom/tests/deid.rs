@@ -2,35 +2,19 @@
 //! level, in nested sequences, in private and repeating groups.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use common::{open, s, sq, text};
+use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_object::DefaultDicomObject;
 use hope_core::{Grid, Volume};
 use hope_dicom::deid::table::ProfileOption;
 use hope_dicom::deid::{Decision, DeidKey, Deidentifier, Override, PixelVerdict, SafePrivate};
 use hope_dicom::{CtSeriesOptions, write_ct_series};
-
-type Elem = DataElement<InMemDicomObject>;
-
-fn s(tag: Tag, vr: VR, v: &str) -> Elem {
-    DataElement::new(tag, vr, PrimitiveValue::from(v))
-}
-
-fn sq(tag: Tag, items: Vec<Vec<Elem>>) -> Elem {
-    DataElement::new(
-        tag,
-        VR::SQ,
-        DataSetSequence::from(
-            items
-                .into_iter()
-                .map(InMemDicomObject::from_element_iter)
-                .collect::<Vec<_>>(),
-        ),
-    )
-}
 
 /// Identity strings planted in the corpus; none may survive the Basic Profile.
 const IDENTITY: &[&str] = &[
@@ -47,7 +31,7 @@ const IDENTITY: &[&str] = &[
 fn corpus(dir: &Path) -> Vec<PathBuf> {
     let grid = Grid::new([4, 4, 2], [1.0, 1.0, 2.0]).unwrap();
     let w = write_ct_series(&Volume::filled(grid, 40i16), dir, &CtSeriesOptions::new()).unwrap();
-    let first_uid = uid_of(&open(&w.files[0]), tags::SOP_INSTANCE_UID);
+    let first_uid = text(&open(&w.files[0]), tags::SOP_INSTANCE_UID);
     for (i, f) in w.files.iter().enumerate() {
         let mut obj = open(f);
         for e in [
@@ -111,19 +95,6 @@ fn corpus(dir: &Path) -> Vec<PathBuf> {
     w.files
 }
 
-fn open(p: &Path) -> DefaultDicomObject {
-    OpenFileOptions::new().open_file(p).unwrap()
-}
-
-fn uid_of(obj: &InMemDicomObject, tag: Tag) -> String {
-    obj.element(tag)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .trim_end_matches('\0')
-        .to_string()
-}
-
 fn key() -> DeidKey {
     DeidKey::from_bytes([9; 32])
 }
@@ -170,13 +141,13 @@ fn basic_profile_leaves_no_identity_anywhere_in_the_files() {
         assert!(obj.element_opt(Tag(0x6000, 0x3000)).unwrap().is_none());
         // Overlay geometry is not identity: kept.
         assert!(obj.element_opt(Tag(0x6000, 0x0010)).unwrap().is_some());
-        assert_eq!(uid_of(&obj, tags::PATIENT_IDENTITY_REMOVED), "YES");
+        assert_eq!(text(&obj, tags::PATIENT_IDENTITY_REMOVED), "YES");
         assert_eq!(
-            uid_of(&obj, tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED),
+            text(&obj, tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED),
             "REMOVED"
         );
         // Study Date is Type 2 (Z): present and empty.
-        assert_eq!(uid_of(&obj, tags::STUDY_DATE), "");
+        assert_eq!(text(&obj, tags::STUDY_DATE), "");
     }
 }
 
@@ -194,23 +165,20 @@ fn uids_are_keyed_consistent_and_references_survive() {
             tags::SERIES_INSTANCE_UID,
             tags::FRAME_OF_REFERENCE_UID,
         ] {
-            let (old, new) = (uid_of(b, t), uid_of(a, t));
+            let (old, new) = (text(b, t), text(a, t));
             assert_ne!(old, new);
             assert!(new.starts_with("2.25.") && new.len() <= 64, "{new}");
         }
-        assert_eq!(
-            uid_of(b, tags::SOP_CLASS_UID),
-            uid_of(a, tags::SOP_CLASS_UID)
-        );
+        assert_eq!(text(b, tags::SOP_CLASS_UID), text(a, tags::SOP_CLASS_UID));
         assert_eq!(
             a.meta()
                 .media_storage_sop_instance_uid()
                 .trim_end_matches('\0'),
-            uid_of(a, tags::SOP_INSTANCE_UID)
+            text(a, tags::SOP_INSTANCE_UID)
         );
         assert_eq!(a.meta().transfer_syntax(), b.meta().transfer_syntax());
-        assert_eq!(uid_of(a, tags::PATIENT_ID), uid_of(a, tags::PATIENT_NAME));
-        assert!(uid_of(a, tags::PATIENT_ID).starts_with("HOPE-"));
+        assert_eq!(text(a, tags::PATIENT_ID), text(a, tags::PATIENT_NAME));
+        assert!(text(a, tags::PATIENT_ID).starts_with("HOPE-"));
     }
     // One study, one series, one frame of reference, one patient after as before.
     for t in [
@@ -219,7 +187,7 @@ fn uids_are_keyed_consistent_and_references_survive() {
         tags::FRAME_OF_REFERENCE_UID,
         tags::PATIENT_ID,
     ] {
-        assert_eq!(uid_of(&after[0], t), uid_of(&after[1], t));
+        assert_eq!(text(&after[0], t), text(&after[1], t));
     }
     // The reference from the second file still points at the first.
     let item = &after[1]
@@ -228,18 +196,18 @@ fn uids_are_keyed_consistent_and_references_survive() {
         .items()
         .unwrap()[0];
     assert_eq!(
-        uid_of(item, tags::REFERENCED_SOP_INSTANCE_UID),
-        uid_of(&after[0], tags::SOP_INSTANCE_UID)
+        text(item, tags::REFERENCED_SOP_INSTANCE_UID),
+        text(&after[0], tags::SOP_INSTANCE_UID)
     );
     assert_eq!(
-        uid_of(item, tags::REFERENCED_SOP_CLASS_UID),
+        text(item, tags::REFERENCED_SOP_CLASS_UID),
         "1.2.840.10008.5.1.4.1.1.2"
     );
     // Another run with the same key (another batch) gives the same UIDs; another key does not.
     let again = run(&Deidentifier::new(key(), []), &files, &dir.path().join("b"));
     assert_eq!(
-        uid_of(&open(&again[0]), tags::SOP_INSTANCE_UID),
-        uid_of(&after[0], tags::SOP_INSTANCE_UID)
+        text(&open(&again[0]), tags::SOP_INSTANCE_UID),
+        text(&after[0], tags::SOP_INSTANCE_UID)
     );
     let other = run(
         &Deidentifier::new(DeidKey::from_bytes([1; 32]), []),
@@ -247,12 +215,12 @@ fn uids_are_keyed_consistent_and_references_survive() {
         &dir.path().join("c"),
     );
     assert_ne!(
-        uid_of(&open(&other[0]), tags::SOP_INSTANCE_UID),
-        uid_of(&after[0], tags::SOP_INSTANCE_UID)
+        text(&open(&other[0]), tags::SOP_INSTANCE_UID),
+        text(&after[0], tags::SOP_INSTANCE_UID)
     );
     assert_ne!(
-        uid_of(&open(&other[0]), tags::PATIENT_ID),
-        uid_of(&after[0], tags::PATIENT_ID)
+        text(&open(&other[0]), tags::PATIENT_ID),
+        text(&after[0], tags::PATIENT_ID)
     );
 }
 
@@ -263,7 +231,7 @@ fn modified_dates_keep_intervals_and_are_marked() {
     let deid = Deidentifier::new(key(), [ProfileOption::RetainLongitudinalModifiedDates]);
     let out = run(&deid, &files, &dir.path().join("out"));
     let a = open(&out[0]);
-    let (study, series) = (uid_of(&a, tags::STUDY_DATE), uid_of(&a, tags::SERIES_DATE));
+    let (study, series) = (text(&a, tags::STUDY_DATE), text(&a, tags::SERIES_DATE));
     assert_ne!(study, "20250310");
     let days = |d: &str| {
         let (y, m, dd) = (
@@ -275,12 +243,12 @@ fn modified_dates_keep_intervals_and_are_marked() {
     };
     assert_eq!(days(&series) - days(&study), 2, "{study} {series}");
     assert_eq!(
-        uid_of(&open(&out[1]), tags::STUDY_DATE),
+        text(&open(&out[1]), tags::STUDY_DATE),
         study,
         "one shift per patient"
     );
     assert_eq!(
-        uid_of(&a, tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED),
+        text(&a, tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED),
         "MODIFIED"
     );
     let codes: Vec<String> = a
@@ -289,7 +257,7 @@ fn modified_dates_keep_intervals_and_are_marked() {
         .items()
         .unwrap()
         .iter()
-        .map(|i| uid_of(i, tags::CODE_VALUE))
+        .map(|i| text(i, tags::CODE_VALUE))
         .collect();
     assert_eq!(codes, ["113100", "113107"]);
 }
@@ -318,8 +286,8 @@ fn safe_private_attributes_are_kept_only_when_declared() {
         },
     );
     let a = open(&run(&deid, &files, &dir.path().join("out"))[0]);
-    assert_eq!(uid_of(&a, Tag(0x0009, 0x1002)), "1.5");
-    assert_eq!(uid_of(&a, Tag(0x0009, 0x0010)), "ACME 1.1");
+    assert_eq!(text(&a, Tag(0x0009, 0x1002)), "1.5");
+    assert_eq!(text(&a, Tag(0x0009, 0x0010)), "ACME 1.1");
     assert!(a.element_opt(Tag(0x0009, 0x1001)).unwrap().is_none());
 }
 
@@ -349,6 +317,6 @@ fn overrides_burned_in_text_and_the_dry_run() {
     assert_eq!(find(&[Tag(0x0009, 0x1001)]), Some(Decision::Remove));
     let d = deid.deidentify(obj).unwrap();
     assert_eq!(d.pixels, PixelVerdict::BurnedIn);
-    assert_eq!(uid_of(&d.object, tags::PATIENT_IDENTITY_REMOVED), "NO");
-    assert_eq!(uid_of(&d.object, tags::STUDY_DESCRIPTION), "CT CHEST");
+    assert_eq!(text(&d.object, tags::PATIENT_IDENTITY_REMOVED), "NO");
+    assert_eq!(text(&d.object, tags::STUDY_DESCRIPTION), "CT CHEST");
 }

@@ -107,6 +107,15 @@ pub fn read_any(path: &Path) -> Result<DefaultDicomObject> {
             if bytes.get(128..132) == Some(b"DICM") || bytes.len() < 8 {
                 return Err(unreadable(first.to_string()));
             }
+            // A bare data set starts with group 0008 (or 0002, meta without preamble); anything
+            // else is not DICOM, and must not be parsed: a text file read as implicit VR declares
+            // lengths of gigabytes.
+            let group = u16::from_le_bytes([bytes[0], bytes[1]]);
+            if group != 0x0008 && group != 0x0002 {
+                return Err(unreadable(format!(
+                    "not a Part 10 file ({first}), and not a bare data set (first group {group:04X})"
+                )));
+            }
             let explicit = bytes[4].is_ascii_uppercase() && bytes[5].is_ascii_uppercase();
             let ts_uid = if explicit {
                 uids::EXPLICIT_VR_LITTLE_ENDIAN
@@ -213,10 +222,13 @@ impl Deidentifier {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        if options.sync {
-            file.commit()?;
-        } else {
-            file.commit_unsynced()?;
+        if !file.commit_new(options.sync)? {
+            return Ok(FileOutcome::Skipped(format!(
+                "{}: its de-identified instance {} exists already (an instance with the same SOP \
+                 Instance UID earlier in this batch, or an earlier run): not replaced",
+                input.display(),
+                path.display()
+            )));
         }
         Ok(match reason {
             Some(r) if !matches!(options.burned_in, BurnedInPolicy::Allow) => {

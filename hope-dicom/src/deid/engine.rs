@@ -238,7 +238,23 @@ pub(crate) struct Context<'a> {
     /// pseudonyms, date shifts) are already done and are not applied a second time, so that
     /// de-identification is idempotent.
     pub already: bool,
+    /// Inside a sequence the profile replaces with dummy content (D, e.g. Content Sequence) or
+    /// cleans (C): its free text not listed in the table is dummied or scrubbed too.
+    pub content: Option<Decision>,
 }
+
+/// Attributes of coded entries, kept inside dummied or cleaned content: codes identify concepts,
+/// not people.
+const CODE_TAGS: &[(u16, u16)] = &[
+    (0x0008, 0x0100), // Code Value
+    (0x0008, 0x0102), // Coding Scheme Designator
+    (0x0008, 0x0103), // Coding Scheme Version
+    (0x0008, 0x0104), // Code Meaning
+    (0x0008, 0x0105), // Mapping Resource
+    (0x0008, 0x010F), // Context Identifier
+    (0x0008, 0x0119), // Long Code Value
+    (0x0008, 0x0120), // URN Code Value
+];
 
 fn is_well_known_uid(uid: &str) -> bool {
     uid.starts_with("1.2.840.10008.")
@@ -278,6 +294,15 @@ impl Context<'_> {
         }
         if CLASS_UIDS.contains(&(g, e)) {
             return Decision::Keep;
+        }
+        if let Some(mode) = self.content {
+            if matches!(
+                vr,
+                VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC | VR::PN
+            ) && !CODE_TAGS.contains(&(g, e))
+            {
+                return mode;
+            }
         }
         let modified_dates = self
             .profile
@@ -369,11 +394,19 @@ impl Context<'_> {
                 let (header, value) = elem.into_parts();
                 let value = match value {
                     Value::Sequence(seq) => {
+                        let outer = self.content;
+                        // Dummy wins over Clean when nested.
+                        if matches!(decision, Decision::Dummy | Decision::Clean)
+                            && outer != Some(Decision::Dummy)
+                        {
+                            self.content = Some(decision);
+                        }
                         let items: Vec<InMemDicomObject> = seq
                             .into_items()
                             .into_iter()
                             .map(|i| self.clean(i))
                             .collect();
+                        self.content = outer;
                         Value::Sequence(DataSetSequence::from(items))
                     }
                     Value::PixelSequence(p) => Value::PixelSequence(p),

@@ -149,6 +149,7 @@ impl Deidentifier {
             identity: engine::identity_values(obj),
             log: log.then(Vec::new),
             path: Vec::new(),
+            content: None,
             already: text(tags::DEIDENTIFICATION_METHOD)
                 .is_some_and(|m| m.starts_with(&self.method_prefix())),
         }
