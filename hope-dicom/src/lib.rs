@@ -3,6 +3,7 @@
 mod attrs;
 pub mod deid;
 pub mod error;
+mod guard;
 pub mod jpeg;
 pub mod rtdose;
 pub mod series;

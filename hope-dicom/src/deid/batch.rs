@@ -100,59 +100,63 @@ pub fn read_any(path: &Path) -> Result<DefaultDicomObject> {
         path: path.to_path_buf(),
         message,
     };
-    match OpenFileOptions::new().open_file(path) {
-        Ok(obj) => Ok(obj),
-        Err(first) => {
-            let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
-            if bytes.get(128..132) == Some(b"DICM") || bytes.len() < 8 {
-                return Err(unreadable(first.to_string()));
-            }
-            // A bare data set starts with group 0008 (or 0002, meta without preamble); anything
-            // else is not DICOM, and must not be parsed: a text file read as implicit VR declares
-            // lengths of gigabytes.
-            let group = u16::from_le_bytes([bytes[0], bytes[1]]);
-            if group != 0x0008 && group != 0x0002 {
-                return Err(unreadable(format!(
-                    "not a Part 10 file ({first}), and not a bare data set (first group {group:04X})"
-                )));
-            }
-            let explicit = bytes[4].is_ascii_uppercase() && bytes[5].is_ascii_uppercase();
-            let ts_uid = if explicit {
-                uids::EXPLICIT_VR_LITTLE_ENDIAN
-            } else {
-                uids::IMPLICIT_VR_LITTLE_ENDIAN
-            };
-            let ts = TransferSyntaxRegistry
-                .get(ts_uid)
-                .ok_or_else(|| unreadable("transfer syntax registry incomplete".into()))?;
-            let obj = InMemDicomObject::read_dataset_with_ts(&bytes[..], ts).map_err(|e| {
-                unreadable(format!(
-                    "not a Part 10 file ({first}), nor a bare data set: {e}"
-                ))
-            })?;
-            let uid = |tag| {
-                obj.element_opt(tag).ok().flatten().and_then(|e| {
-                    e.to_str()
-                        .ok()
-                        .map(|s| s.trim_end_matches('\0').to_string())
-                })
-            };
-            let (Some(class), Some(instance)) =
-                (uid(tags::SOP_CLASS_UID), uid(tags::SOP_INSTANCE_UID))
-            else {
-                return Err(unreadable(
-                    "a bare data set without SOP Class and Instance UIDs".into(),
-                ));
-            };
-            obj.with_meta(
-                FileMetaTableBuilder::new()
-                    .transfer_syntax(ts_uid)
-                    .media_storage_sop_class_uid(class)
-                    .media_storage_sop_instance_uid(instance),
-            )
-            .map_err(|e| unreadable(e.to_string()))
-        }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let part10 = if bytes.get(128..132) == Some(b"DICM") {
+        Some(128)
+    } else if bytes.get(0..4) == Some(b"DICM") {
+        Some(0)
+    } else {
+        None
+    };
+    if let Some(start) = part10 {
+        crate::guard::check(&bytes, None).map_err(unreadable)?;
+        return OpenFileOptions::new()
+            .from_reader(&bytes[start..])
+            .map_err(|e| unreadable(e.to_string()));
     }
+    // A bare data set starts with group 0008 (or 0002, meta without preamble); anything else is
+    // not DICOM.
+    if bytes.len() < 8 {
+        return Err(unreadable("too short to be DICOM".into()));
+    }
+    let group = u16::from_le_bytes([bytes[0], bytes[1]]);
+    if group != 0x0008 && group != 0x0002 {
+        return Err(unreadable(format!(
+            "neither a Part 10 file (no DICM) nor a bare data set (first group {group:04X})"
+        )));
+    }
+    let explicit = bytes[4].is_ascii_uppercase() && bytes[5].is_ascii_uppercase();
+    crate::guard::check(&bytes, Some(explicit)).map_err(unreadable)?;
+    let ts_uid = if explicit {
+        uids::EXPLICIT_VR_LITTLE_ENDIAN
+    } else {
+        uids::IMPLICIT_VR_LITTLE_ENDIAN
+    };
+    let ts = TransferSyntaxRegistry
+        .get(ts_uid)
+        .ok_or_else(|| unreadable("transfer syntax registry incomplete".into()))?;
+    let obj = InMemDicomObject::read_dataset_with_ts(&bytes[..], ts)
+        .map_err(|e| unreadable(format!("a bare data set that does not parse: {e}")))?;
+    let uid = |tag| {
+        obj.element_opt(tag).ok().flatten().and_then(|e| {
+            e.to_str()
+                .ok()
+                .map(|s| s.trim_end_matches('\0').to_string())
+        })
+    };
+    let (Some(class), Some(instance)) = (uid(tags::SOP_CLASS_UID), uid(tags::SOP_INSTANCE_UID))
+    else {
+        return Err(unreadable(
+            "a bare data set without SOP Class and Instance UIDs".into(),
+        ));
+    };
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax(ts_uid)
+            .media_storage_sop_class_uid(class)
+            .media_storage_sop_instance_uid(instance),
+    )
+    .map_err(|e| unreadable(e.to_string()))
 }
 
 impl Deidentifier {

@@ -46,7 +46,9 @@ use std::collections::HashMap;
 use dicom_core::value::{DataSetSequence, PrimitiveValue};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 pub use batch::{
     BatchOptions, BatchSummary, BurnedInPolicy, FileOutcome, deidentify_dir, read_any,
@@ -193,6 +195,25 @@ impl Deidentifier {
                 message: "missing: an instance without one cannot be stored".into(),
             })?;
         let sop_class = string(&out, tags::SOP_CLASS_UID).unwrap_or(class);
+        // What goes into the file meta must be well formed, or the output would not read back.
+        for (attribute, uid) in [("SOPClassUID", &sop_class), ("TransferSyntaxUID", &ts)] {
+            if !crate::uid::is_valid_uid(uid) {
+                return Err(Error::Attribute {
+                    path: Default::default(),
+                    attribute,
+                    message: "not a valid UID (digits and dots, at most 64 characters)".into(),
+                });
+            }
+        }
+        if TransferSyntaxRegistry
+            .get(&ts)
+            .is_none_or(|t| !t.can_decode_dataset())
+        {
+            return Err(Error::UnsupportedTransferSyntax {
+                path: Default::default(),
+                transfer_syntax: ts,
+            });
+        }
         let object = out
             .with_meta(
                 FileMetaTableBuilder::new()
