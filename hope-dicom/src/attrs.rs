@@ -45,17 +45,30 @@ pub(crate) fn attr_err(path: &Path, attribute: &'static str, message: impl Into<
     }
 }
 
+/// Opens a Part 10 file. With its pixels, the file is read whole, its declared lengths checked
+/// against its size ([`crate::guard`]) and parsed from memory; without, parsing stops at the pixel
+/// data.
 pub(crate) fn open(path: &Path, with_pixels: bool) -> Result<DefaultDicomObject> {
-    let opts = OpenFileOptions::new();
-    let opts = if with_pixels {
-        opts
-    } else {
-        opts.read_until(tags::PIXEL_DATA)
-    };
-    opts.open_file(path).map_err(|e| Error::Unreadable {
+    let unreadable = |message: String| Error::Unreadable {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    if !with_pixels {
+        return OpenFileOptions::new()
+            .read_until(tags::PIXEL_DATA)
+            .open_file(path)
+            .map_err(|e| unreadable(e.to_string()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    crate::guard::check(&bytes, None).map_err(unreadable)?;
+    let start = if bytes.get(128..132) == Some(b"DICM") {
+        128
+    } else {
+        0
+    };
+    OpenFileOptions::new()
+        .from_reader(&bytes[start..])
+        .map_err(|e| unreadable(e.to_string()))
 }
 
 pub(crate) fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
