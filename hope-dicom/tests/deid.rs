@@ -10,7 +10,7 @@ use common::{open, s, sq, text};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::DefaultDicomObject;
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use hope_core::{Grid, Volume};
 use hope_dicom::deid::table::ProfileOption;
 use hope_dicom::deid::{Decision, DeidKey, Deidentifier, Override, PixelVerdict, SafePrivate};
@@ -319,4 +319,181 @@ fn overrides_burned_in_text_and_the_dry_run() {
     assert_eq!(d.pixels, PixelVerdict::BurnedIn);
     assert_eq!(text(&d.object, tags::PATIENT_IDENTITY_REMOVED), "NO");
     assert_eq!(text(&d.object, tags::STUDY_DESCRIPTION), "CT CHEST");
+}
+
+fn image(
+    rows: u16,
+    cols: u16,
+    spp: u16,
+    bits: u16,
+    frames: u32,
+    pixels: PrimitiveValue,
+) -> DefaultDicomObject {
+    let mut elems = vec![
+        s(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.7"),
+        s(tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.4.5"),
+        s(tags::MODALITY, VR::CS, "OT"),
+        s(tags::PATIENT_NAME, VR::PN, "DOE^JOHN"),
+        s(tags::BURNED_IN_ANNOTATION, VR::CS, "YES"),
+        s(tags::NUMBER_OF_FRAMES, VR::IS, &frames.to_string()),
+    ];
+    for (t, v) in [
+        (tags::ROWS, rows),
+        (tags::COLUMNS, cols),
+        (tags::SAMPLES_PER_PIXEL, spp),
+        (tags::BITS_ALLOCATED, bits),
+        (tags::BITS_STORED, bits),
+        (tags::HIGH_BIT, bits - 1),
+        (tags::PIXEL_REPRESENTATION, 0),
+    ] {
+        elems.push(DataElement::new(t, VR::US, PrimitiveValue::from(v)));
+    }
+    if spp == 3 {
+        elems.push(s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "RGB"));
+        elems.push(DataElement::new(
+            tags::PLANAR_CONFIGURATION,
+            VR::US,
+            PrimitiveValue::from(0u16),
+        ));
+    } else {
+        elems.push(s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"));
+    }
+    let vr = if bits == 8 { VR::OB } else { VR::OW };
+    elems.push(DataElement::new(tags::PIXEL_DATA, vr, pixels));
+    InMemDicomObject::from_element_iter(elems)
+        .with_meta(
+            dicom_object::FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.1")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+                .media_storage_sop_instance_uid("1.2.3.4.5"),
+        )
+        .unwrap()
+}
+
+fn pixel_bytes(obj: &InMemDicomObject) -> Vec<u8> {
+    obj.element(tags::PIXEL_DATA)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn redaction_blacks_out_the_rectangles_in_every_frame_and_sample() {
+    use hope_dicom::deid::{Rect, RedactionRule};
+    let rule = RedactionRule {
+        modality: Some("OT".into()),
+        rows: Some(8),
+        rects: vec![
+            Rect {
+                x: 2,
+                y: 1,
+                width: 3,
+                height: 2,
+            },
+            Rect {
+                x: 14,
+                y: 7,
+                width: 9,
+                height: 9,
+            },
+        ],
+        ..RedactionRule::default()
+    };
+    let deid = Deidentifier::new(key(), []).with_redaction(rule.clone());
+    // 8-bit RGB, interleaved, 2 frames of 8 x 16, every sample 200.
+    let (rows, cols) = (8usize, 16usize);
+    let original = image(
+        8,
+        16,
+        3,
+        8,
+        2,
+        PrimitiveValue::from(vec![200u8; rows * cols * 3 * 2]),
+    );
+    let d = deid.deidentify(original).unwrap();
+    assert_eq!(d.pixels, PixelVerdict::Clean);
+    assert_eq!(text(&d.object, tags::BURNED_IN_ANNOTATION), "NO");
+    assert_eq!(text(&d.object, tags::PATIENT_IDENTITY_REMOVED), "YES");
+    let codes: Vec<String> = d
+        .object
+        .element(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()
+        .iter()
+        .map(|i| text(i, tags::CODE_VALUE))
+        .collect();
+    assert!(codes.contains(&"113101".to_string()), "{codes:?}");
+    let px = pixel_bytes(&d.object);
+    let inside =
+        |x: usize, y: usize| ((2..5).contains(&x) && (1..3).contains(&y)) || (x >= 14 && y >= 7);
+    for f in 0..2 {
+        for y in 0..rows {
+            for x in 0..cols {
+                for sample in 0..3 {
+                    let v = px[f * rows * cols * 3 + (y * cols + x) * 3 + sample];
+                    assert_eq!(
+                        v,
+                        if inside(x, y) { 0 } else { 200 },
+                        "frame {f} ({x},{y}) sample {sample}"
+                    );
+                }
+            }
+        }
+    }
+    // 16-bit monochrome, one frame.
+    let words: Vec<u16> = vec![1000; rows * cols];
+    let d = deid
+        .deidentify(image(8, 16, 1, 16, 1, PrimitiveValue::U16(words.into())))
+        .unwrap();
+    let px = pixel_bytes(&d.object);
+    let value = |x: usize, y: usize| {
+        u16::from_le_bytes([px[(y * cols + x) * 2], px[(y * cols + x) * 2 + 1]])
+    };
+    assert_eq!(
+        (
+            value(2, 1),
+            value(4, 2),
+            value(5, 2),
+            value(0, 0),
+            value(15, 7)
+        ),
+        (0, 0, 1000, 1000, 0)
+    );
+    // A rule that does not match leaves the instance suspect, untouched.
+    let other = Deidentifier::new(key(), []).with_redaction(RedactionRule {
+        rows: Some(9),
+        ..rule.clone()
+    });
+    let d = other
+        .deidentify(image(
+            8,
+            16,
+            1,
+            8,
+            1,
+            PrimitiveValue::from(vec![7u8; rows * cols]),
+        ))
+        .unwrap();
+    assert_eq!(d.pixels, PixelVerdict::BurnedIn);
+    assert!(pixel_bytes(&d.object).iter().all(|&b| b == 7));
+    // Compressed pixel data cannot be redacted: said so.
+    let rle = open(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/pydicom/MR_small_RLE.dcm"),
+    );
+    let mr_rule = RedactionRule {
+        modality: Some("MR".into()),
+        rects: rule.rects.clone(),
+        ..RedactionRule::default()
+    };
+    let d = Deidentifier::new(key(), [])
+        .with_redaction(mr_rule)
+        .deidentify(rle)
+        .unwrap();
+    match d.pixels {
+        PixelVerdict::Suspect(why) => assert!(why.contains("compressed"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -37,6 +37,7 @@ pub mod batch;
 mod engine;
 pub mod keys;
 pub mod recipe;
+pub mod redact;
 pub mod table;
 #[rustfmt::skip]
 mod table_data;
@@ -56,6 +57,7 @@ pub use batch::{
 pub use engine::{Decision, Override, Profile, SafePrivate};
 pub use keys::DeidKey;
 pub use recipe::Recipe;
+pub use redact::{Rect, RedactionRule};
 
 use crate::{Error, Result};
 use table::ProfileOption;
@@ -98,6 +100,7 @@ pub struct Deidentifier {
     profile: Profile,
     overrides: HashMap<Tag, Override>,
     safe_private: Vec<SafePrivate>,
+    redactions: Vec<RedactionRule>,
 }
 
 impl Deidentifier {
@@ -108,6 +111,7 @@ impl Deidentifier {
             profile: Profile::new(options),
             overrides: HashMap::new(),
             safe_private: Vec::new(),
+            redactions: Vec::new(),
         }
     }
 
@@ -122,6 +126,14 @@ impl Deidentifier {
     #[must_use]
     pub fn with_safe_private(mut self, safe: SafePrivate) -> Self {
         self.safe_private.push(safe);
+        self
+    }
+
+    /// Adds a redaction rule: matching instances get its rectangles blacked out in their native
+    /// pixel data, and then count as clean (Clean Pixel Data Option).
+    #[must_use]
+    pub fn with_redaction(mut self, rule: RedactionRule) -> Self {
+        self.redactions.push(rule);
         self
     }
 
@@ -181,10 +193,35 @@ impl Deidentifier {
             .trim_end_matches('\0')
             .to_string();
         let obj = file.into_inner();
-        let pixels = pixel_verdict(&obj);
+        let mut pixels = pixel_verdict(&obj);
+        let rule = self.redactions.iter().find(|r| r.matches(&obj));
         let mut ctx = self.context(&obj, false);
         let mut out = ctx.clean(obj);
-        self.mark(&mut out, &pixels);
+        let mut cleaned_pixels = false;
+        if let Some(rule) = rule {
+            match redact::redact(&mut out, &rule.rects) {
+                Ok(()) => {
+                    pixels = PixelVerdict::Clean;
+                    cleaned_pixels = true;
+                    out.put(DataElement::new(
+                        tags::BURNED_IN_ANNOTATION,
+                        VR::CS,
+                        PrimitiveValue::from("NO"),
+                    ));
+                }
+                Err(why) if pixels != PixelVerdict::Clean => {
+                    let why = match why {
+                        redact::NotRedacted::Compressed => "the pixel data is compressed".into(),
+                        redact::NotRedacted::Layout(m) => m,
+                    };
+                    pixels = PixelVerdict::Suspect(format!(
+                        "a redaction rule matches, but cannot be applied: {why}"
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
+        self.mark(&mut out, &pixels, cleaned_pixels);
         if LITTLE_ENDIAN_NATIVE.contains(&ts.as_str()) {
             words_to_bytes(&mut out);
         }
@@ -237,7 +274,7 @@ impl Deidentifier {
 
     /// Patient Identity Removed, De-identification Method and its Code Sequence (CID 7050), and
     /// Longitudinal Temporal Information Modified.
-    fn mark(&self, obj: &mut InMemDicomObject, pixels: &PixelVerdict) {
+    fn mark(&self, obj: &mut InMemDicomObject, pixels: &PixelVerdict, cleaned_pixels: bool) {
         let o = |x| self.profile.has(x);
         let removed = if *pixels == PixelVerdict::Clean {
             "YES"
@@ -250,6 +287,9 @@ impl Deidentifier {
             PrimitiveValue::from(removed),
         ));
         let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
+        if cleaned_pixels {
+            codes.push(("113101", "Clean Pixel Data Option"));
+        }
         for (opt, code, meaning) in CID_7050 {
             if o(*opt) {
                 codes.push((code, meaning));

@@ -11,6 +11,13 @@
 //! creator = "ACME 1.1"
 //! group = "0009"
 //! element = "02"                 # low byte of the element number, hexadecimal
+//!
+//! [[redact]]                     # burned-in text: every given criterion must match
+//! modality = "US"
+//! model = "Vivid E9"
+//! rows = 600
+//! columns = 800
+//! rects = [{ x = 0, y = 0, width = 800, height = 60 }]
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,7 +29,7 @@ use dicom_dictionary_std::StandardDataDictionary;
 use serde::Deserialize;
 
 use super::table::ProfileOption;
-use super::{DeidKey, Deidentifier, Override, SafePrivate};
+use super::{DeidKey, Deidentifier, Override, RedactionRule, SafePrivate};
 use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +41,8 @@ struct RecipeFile {
     tags: BTreeMap<String, TagAction>,
     #[serde(default)]
     safe_private: Vec<SafePrivateFile>,
+    #[serde(default)]
+    redact: Vec<RedactionRule>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +69,8 @@ pub struct Recipe {
     pub overrides: Vec<(Tag, Override)>,
     /// Private attributes declared safe.
     pub safe_private: Vec<SafePrivate>,
+    /// Redaction rules for burned-in text.
+    pub redactions: Vec<RedactionRule>,
 }
 
 impl ProfileOption {
@@ -176,6 +187,7 @@ impl Recipe {
                 element,
             });
         }
+        recipe.redactions = file.redact;
         Ok(recipe)
     }
 
@@ -187,6 +199,9 @@ impl Recipe {
         }
         for s in &self.safe_private {
             d = d.with_safe_private(s.clone());
+        }
+        for r in &self.redactions {
+            d = d.with_redaction(r.clone());
         }
         d
     }
@@ -223,6 +238,10 @@ StudyDescription = "keep"
 creator = "ACME 1.1"
 group = "0009"
 element = "02"
+[[redact]]
+modality = "US"
+rows = 600
+rects = [{ x = 0, y = 0, width = 800, height = 60 }]
 "#,
         )
         .unwrap();
@@ -240,6 +259,8 @@ element = "02"
         );
         assert!(r.overrides.contains(&(Tag(0x0020, 0x0010), Override::Hash)));
         assert_eq!(r.safe_private[0].group, 9);
+        assert_eq!(r.redactions[0].modality.as_deref(), Some("US"));
+        assert_eq!(r.redactions[0].rects[0].width, 800);
         let j = parse(
             "r.json",
             r#"{"options": ["retain-uids"], "tags": {"PatientAge": "remove"}}"#,
