@@ -54,6 +54,11 @@ fn keygen_run_and_report() {
             .success()
     );
 
+    assert!(
+        hope(tmp.path(), &["deid", "keygen", "mapping.key"])
+            .status
+            .success()
+    );
     let o = hope(
         tmp.path(),
         &[
@@ -65,6 +70,10 @@ fn keygen_run_and_report() {
             "project.key",
             "--option",
             "retain-longitudinal-modified-dates",
+            "--mapping",
+            "map.bin",
+            "--mapping-key",
+            "mapping.key",
         ],
     );
     let t = text(&o);
@@ -76,6 +85,19 @@ fn keygen_run_and_report() {
     assert!(
         t.contains("notes.txt") && t.contains("not a readable DICOM file"),
         "{t}"
+    );
+    assert!(t.contains("mapping of 1 patients written encrypted"), "{t}");
+    let key = hope::dicom::deid::MappingKey::from_hex(
+        &std::fs::read_to_string(tmp.path().join("mapping.key")).unwrap(),
+    )
+    .unwrap();
+    let map =
+        hope::dicom::deid::mapping::read_encrypted(&tmp.path().join("map.bin"), &key).unwrap();
+    assert_eq!(map.len(), 1);
+    let (original, p) = map.iter().next().unwrap();
+    assert!(
+        p.pseudonym.starts_with("HOPE-") && p.date_shift_days < 0,
+        "{original}: {p:?}"
     );
     let series: Vec<_> = std::fs::read_dir(tmp.path().join("out")).unwrap().collect();
     assert_eq!(series.len(), 1);

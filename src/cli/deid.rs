@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use hope::dicom::deid::table::ProfileOption;
 use hope::dicom::deid::{
-    BatchOptions, BurnedInPolicy, DeidKey, Deidentifier, Recipe, deidentify_dir, read_any,
+    BatchOptions, BurnedInPolicy, DeidKey, Deidentifier, MappingKey, MappingRecorder, Recipe,
+    deidentify_dir, read_any,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -39,6 +40,16 @@ pub(crate) enum DeidCommand {
         /// Sync every output file to disk before renaming it into place.
         #[arg(long)]
         sync: bool,
+        /// Write the mapping of original patient IDs to pseudonyms and date shifts here,
+        /// encrypted under --mapping-key (a key file of its own, from `hope deid keygen`).
+        #[arg(long, value_name = "FILE", requires = "mapping_key")]
+        mapping: Option<PathBuf>,
+        /// The key of the mapping file; keep it away from the people who de-identify.
+        #[arg(long, value_name = "FILE")]
+        mapping_key: Option<PathBuf>,
+        /// Write the mapping as plain JSON: anyone who reads it can re-identify every patient.
+        #[arg(long, value_name = "FILE", conflicts_with = "mapping")]
+        dangerous_plain_mapping: Option<PathBuf>,
     },
     /// Dry run on one file: what would be done to each attribute (no values are printed).
     Report {
@@ -115,8 +126,26 @@ pub(crate) fn run(cmd: DeidCommand) -> anyhow::Result<()> {
             quarantine,
             dangerous_allow_burned_in,
             sync,
+            mapping,
+            mapping_key,
+            dangerous_plain_mapping,
         } => {
-            let deid = profile.deidentifier()?;
+            let mut deid = profile.deidentifier()?;
+            // The mapping key is read before any work, so that a bad key file costs nothing.
+            let map_key = match &mapping_key {
+                Some(p) => Some(
+                    MappingKey::from_hex(
+                        &std::fs::read_to_string(p)
+                            .with_context(|| format!("reading the mapping key {}", p.display()))?,
+                    )
+                    .with_context(|| format!("{}: expected 64 hexadecimal digits", p.display()))?,
+                ),
+                None => None,
+            };
+            let recorder = MappingRecorder::new();
+            if mapping.is_some() || dangerous_plain_mapping.is_some() {
+                deid = deid.with_mapping(recorder.clone());
+            }
             let policy = match (quarantine, dangerous_allow_burned_in) {
                 (Some(q), _) => BurnedInPolicy::Quarantine(q),
                 (None, true) => BurnedInPolicy::Allow,
@@ -144,6 +173,22 @@ pub(crate) fn run(cmd: DeidCommand) -> anyhow::Result<()> {
                 summary.quarantined.len(),
                 summary.skipped.len()
             );
+            if let (Some(path), Some(key)) = (&mapping, &map_key) {
+                recorder.write_encrypted(path, key)?;
+                println!(
+                    "mapping of {} patients written encrypted to {}",
+                    recorder.snapshot().len(),
+                    path.display()
+                );
+            }
+            if let Some(path) = &dangerous_plain_mapping {
+                recorder.dangerous_write_plain(path)?;
+                println!(
+                    "mapping of {} patients written IN CLEAR to {}",
+                    recorder.snapshot().len(),
+                    path.display()
+                );
+            }
             for (p, why) in &summary.quarantined {
                 println!("quarantined: {}: {why}", p.display());
             }

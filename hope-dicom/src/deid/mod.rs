@@ -36,6 +36,7 @@
 pub mod batch;
 mod engine;
 pub mod keys;
+pub mod mapping;
 pub mod recipe;
 pub mod redact;
 pub mod table;
@@ -56,6 +57,7 @@ pub use batch::{
 };
 pub use engine::{Decision, Override, Profile, SafePrivate};
 pub use keys::DeidKey;
+pub use mapping::{MappingKey, MappingRecorder, Pseudonymised};
 pub use recipe::Recipe;
 pub use redact::{Rect, RedactionRule};
 
@@ -101,6 +103,7 @@ pub struct Deidentifier {
     overrides: HashMap<Tag, Override>,
     safe_private: Vec<SafePrivate>,
     redactions: Vec<RedactionRule>,
+    mapping: Option<MappingRecorder>,
 }
 
 impl Deidentifier {
@@ -112,6 +115,7 @@ impl Deidentifier {
             overrides: HashMap::new(),
             safe_private: Vec::new(),
             redactions: Vec::new(),
+            mapping: None,
         }
     }
 
@@ -137,6 +141,14 @@ impl Deidentifier {
         self
     }
 
+    /// Records each patient's pseudonym and date shift in `recorder` (for a mapping file, see
+    /// [`mapping`]); nothing is recorded otherwise.
+    #[must_use]
+    pub fn with_mapping(mut self, recorder: MappingRecorder) -> Self {
+        self.mapping = Some(recorder);
+        self
+    }
+
     /// The profile in use.
     pub fn profile(&self) -> &Profile {
         &self.profile
@@ -149,23 +161,42 @@ impl Deidentifier {
         let patient = text(tags::PATIENT_ID)
             .or_else(|| text(tags::PATIENT_NAME))
             .unwrap_or_default();
+        let pseudonym = if patient.is_empty() {
+            "ANONYMOUS".to_string()
+        } else {
+            self.key.pseudonym(&patient)
+        };
+        let shift_days = self.key.date_shift_days(&patient);
+        let already = text(tags::DEIDENTIFICATION_METHOD)
+            .is_some_and(|m| m.starts_with(&self.method_prefix()));
+        if let (Some(rec), false, false) = (&self.mapping, already, log || patient.is_empty()) {
+            rec.record(
+                &patient,
+                Pseudonymised {
+                    pseudonym: pseudonym.clone(),
+                    date_shift_days: if self
+                        .profile
+                        .has(ProfileOption::RetainLongitudinalModifiedDates)
+                    {
+                        shift_days
+                    } else {
+                        0
+                    },
+                },
+            );
+        }
         engine::Context {
             key: &self.key,
             profile: &self.profile,
             overrides: &self.overrides,
             safe_private: &self.safe_private,
-            pseudonym: if patient.is_empty() {
-                "ANONYMOUS".into()
-            } else {
-                self.key.pseudonym(&patient)
-            },
-            shift_days: self.key.date_shift_days(&patient),
+            pseudonym,
+            shift_days,
             identity: engine::identity_values(obj),
             log: log.then(Vec::new),
             path: Vec::new(),
             content: None,
-            already: text(tags::DEIDENTIFICATION_METHOD)
-                .is_some_and(|m| m.starts_with(&self.method_prefix())),
+            already,
         }
     }
 
