@@ -36,7 +36,7 @@ impl DeidKey {
     /// The key as 64 hexadecimal digits, for writing a key file: whoever reads it can link every
     /// pseudonym and UID to the originals' hashes, so keep it secret.
     pub fn dangerous_to_hex(&self) -> String {
-        self.bytes.iter().map(|b| format!("{b:02x}")).collect()
+        to_hex(&self.bytes)
     }
 
     /// A new random key (from the operating system's generator).
@@ -49,15 +49,7 @@ impl DeidKey {
 
     /// A key from 64 hexadecimal digits (surrounding white space ignored), as key files hold it.
     pub fn from_hex(text: &str) -> Option<Self> {
-        let t = text.trim();
-        if t.len() != 64 {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = u8::from_str_radix(t.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Self::from_bytes(bytes))
+        hex32(text).map(Self::from_bytes)
     }
 
     /// A public identifier of the key (8 hex digits), safe to print.
@@ -107,6 +99,24 @@ impl DeidKey {
         let v = u64::from_be_bytes(mac[..8].try_into().unwrap_or([0; 8]));
         -(1 + (v % 3652) as i64)
     }
+}
+
+/// 32 bytes from 64 hexadecimal digits (surrounding white space ignored).
+pub(crate) fn hex32(text: &str) -> Option<[u8; 32]> {
+    let t = text.trim();
+    if t.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(t.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(bytes)
+}
+
+/// Bytes as lower-case hexadecimal digits.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -53,21 +53,13 @@ impl MappingKey {
 
     /// A key from 64 hexadecimal digits.
     pub fn from_hex(text: &str) -> Option<Self> {
-        let t = text.trim();
-        if t.len() != 64 {
-            return None;
-        }
-        let mut b = [0u8; 32];
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = u8::from_str_radix(t.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Self(b))
+        super::keys::hex32(text).map(Self)
     }
 
     /// The key as 64 hexadecimal digits, for its key file: whoever holds it and the mapping file
     /// can re-identify every patient.
     pub fn dangerous_to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        super::keys::to_hex(&self.0)
     }
 
     fn aead(&self) -> Result<aead::LessSafeKey> {
