@@ -5,6 +5,7 @@ pub mod deid;
 pub mod error;
 mod guard;
 pub mod jpeg;
+pub mod manual;
 pub mod rtdose;
 pub mod series;
 pub mod suv;

@@ -241,3 +241,50 @@ fn bits_above_bits_stored_are_ignored_and_the_sign_comes_from_the_high_bit() {
     let v = load_ct_volume(&[path]).unwrap();
     assert_eq!(v.data(), original.data());
 }
+
+#[test]
+fn de_identified_real_files_keep_their_pixels_and_lose_their_identity() {
+    use hope_dicom::deid::{DeidKey, Deidentifier, read_any};
+    let deid = Deidentifier::new(DeidKey::from_bytes([2; 32]), []);
+    let dir = tempfile::tempdir().unwrap();
+    for (file, identity) in [
+        (
+            "CT_small.dcm",
+            &[
+                "CompressedSamples",
+                "1CT1",
+                "ABCD1234",
+                "1234ABCD",
+                "JFK IMAGING",
+                "CT01_OC0",
+            ][..],
+        ),
+        // (Manufacturer TOSHIBA_MEC is kept: a make is not identity; Institution Name TOSHIBA goes.)
+        ("MR_small.dcm", &["CompressedSamples", "4MR1"][..]),
+        ("MR_small_bigendian.dcm", &["CompressedSamples", "4MR1"][..]),
+    ] {
+        let original = read_any(&data(file)).unwrap();
+        let out = deid.deidentify(original).unwrap();
+        let p = dir.path().join(file);
+        out.object.write_to_file(&p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        for m in identity {
+            assert!(
+                !bytes.windows(m.len()).any(|w| w == m.as_bytes()),
+                "{m} survived in {file}"
+            );
+        }
+        assert!(
+            out.object
+                .element_opt(dicom_dictionary_std::tags::INSTITUTION_NAME)
+                .unwrap()
+                .is_none(),
+            "{file}"
+        );
+        // The image is untouched: same Hounsfield units / values, same geometry.
+        let before = load_ct_volume(&[data(file)]).unwrap();
+        let after = load_ct_volume(&[p]).unwrap();
+        assert_eq!(after.data(), before.data(), "{file}");
+        assert!(after.grid().same_geometry(before.grid(), 1e-9), "{file}");
+    }
+}
