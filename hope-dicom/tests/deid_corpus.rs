@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::{Elem, open, s, sq, text};
-use dicom_core::VR;
+use dicom_core::header::Header;
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use hope_core::{Grid, Volume};
@@ -179,6 +181,36 @@ fn corpus(dir: &Path) -> Corpus {
         uids::EXPLICIT_VR_LITTLE_ENDIAN,
         sr,
     );
+    // An MR image whose identity is in attributes written with VR UN (as after a hop through a
+    // system that did not know them), and in the Other Patient IDs Sequence.
+    let mut mr = patient();
+    mr.retain(|e| e.tag() != tags::PATIENT_NAME && e.tag() != tags::INSTITUTION_NAME);
+    mr.extend([
+        s(tags::MODALITY, VR::CS, "MR"),
+        DataElement::new(
+            tags::PATIENT_NAME,
+            VR::UN,
+            PrimitiveValue::from(b"ROE^JANE".to_vec()),
+        ),
+        DataElement::new(
+            tags::INSTITUTION_NAME,
+            VR::UN,
+            PrimitiveValue::from(b"St Elsewhere".to_vec()),
+        ),
+        sq(
+            tags::OTHER_PATIENT_I_DS_SEQUENCE,
+            vec![vec![
+                s(tags::PATIENT_ID, VR::LO, "MRN777"),
+                s(tags::ISSUER_OF_PATIENT_ID, VR::LO, "St Elsewhere"),
+            ]],
+        ),
+    ]);
+    write(
+        &dir.join("mr.dcm"),
+        uids::MR_IMAGE_STORAGE,
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+        mr,
+    );
     // Secondary Capture with burned-in text.
     let mut sc = patient();
     sc.push(s(tags::BURNED_IN_ANNOTATION, VR::CS, "YES"));
@@ -239,10 +271,10 @@ fn a_mixed_corpus_is_de_identified_with_references_intact() {
         seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     })
     .unwrap();
-    // 2 CT + RT + SR done; SC (burned in) and MR (derived secondary) quarantined; truncated
+    // 2 CT + RT + SR + MR done; SC (burned in) and MR_small (derived secondary) quarantined; truncated
     // and notes.txt skipped, named, and the bare copy of slice 1 (or slice 1 itself, whichever
     // came second) skipped as a duplicate instance rather than overwriting it.
-    assert_eq!(summary.done, 4, "{summary:#?}");
+    assert_eq!(summary.done, 5, "{summary:#?}");
     assert_eq!(summary.quarantined.len(), 2, "{summary:#?}");
     assert_eq!(summary.skipped.len(), 3, "{summary:#?}");
     assert!(
@@ -251,7 +283,7 @@ fn a_mixed_corpus_is_de_identified_with_references_intact() {
             .iter()
             .any(|(_, why)| why.contains("exists already"))
     );
-    assert_eq!(seen.into_inner(), 9);
+    assert_eq!(seen.into_inner(), 10);
     assert!(
         summary
             .skipped
@@ -266,7 +298,7 @@ fn a_mixed_corpus_is_de_identified_with_references_intact() {
     );
 
     let files = outputs(&out);
-    assert_eq!(files.len(), 4);
+    assert_eq!(files.len(), 5);
     // No identity anywhere in any output or quarantined file.
     for p in files.iter().chain(&outputs(&quarantine)) {
         let bytes = std::fs::read(p).unwrap();
