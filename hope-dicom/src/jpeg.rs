@@ -537,6 +537,17 @@ fn scan(
     let level = f64::from(1u32 << (precision - 1));
     let max = f64::from((1u32 << precision) - 1);
     let idct = Idct::new();
+    // Every block costs at least two bits (a DC code and an end-of-block code), so the data bounds
+    // the image size: refuse a frame header that claims more before allocating for it.
+    let available = data.len().saturating_sub(pos);
+    if bw * bh > available.saturating_mul(4) {
+        return err(
+            pos,
+            format!(
+                "a {width}x{height} image cannot fit in {available} bytes of entropy-coded data"
+            ),
+        );
+    }
     let mut samples = vec![0u16; width * height];
     let mut bits = Bits::new(data, pos);
     let mut pred = 0i32;
@@ -657,5 +668,23 @@ mod tests {
                 .message
                 .contains("Huffman tables")
         );
+    }
+
+    #[test]
+    fn a_huge_frame_header_is_refused_before_allocation() {
+        // SOF1 claiming 65535 x 65535, one DC and one AC table of one 1-bit code, a short scan
+        // (found by the jpeg_decode fuzz target: it allocated 8 GiB).
+        let mut x = vec![0xFF, 0xD8];
+        x.extend_from_slice(&[0xFF, 0xC1, 0, 11, 8, 0xFF, 0xFF, 0xFF, 0xFF, 1, 1, 0x11, 0]);
+        x.extend_from_slice(&[0xFF, 0xDB, 0, 67, 0]);
+        x.extend_from_slice(&[1u8; 64]);
+        for class in [0x00u8, 0x10] {
+            x.extend_from_slice(&[0xFF, 0xC4, 0, 20, class, 1]);
+            x.extend_from_slice(&[0u8; 15]);
+            x.push(0);
+        }
+        x.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0, 0, 0, 0, 0, 0xFF, 0xD9]);
+        let e = decode(&x, 0).unwrap_err();
+        assert!(e.message.contains("cannot fit"), "{e}");
     }
 }

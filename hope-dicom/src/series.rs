@@ -1073,6 +1073,26 @@ fn decode_jpeg_extended(
         };
         let (image, next) = crate::jpeg::decode(&stream, start)
             .map_err(|e| failed(format!("frame {}: {e}", frame + 1)))?;
+        let rows = obj
+            .element_opt(tags::ROWS)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<usize>().ok());
+        let cols = obj
+            .element_opt(tags::COLUMNS)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<usize>().ok());
+        if (Some(image.height), Some(image.width)) != (rows, cols) {
+            return Err(failed(format!(
+                "frame {}: the JPEG image is {}x{}, Rows x Columns say {}x{}",
+                frame + 1,
+                image.height,
+                image.width,
+                rows.unwrap_or(0),
+                cols.unwrap_or(0)
+            )));
+        }
         out.extend_from_slice(&image.samples);
         pos = next;
         frame += 1;
