@@ -497,3 +497,65 @@ fn redaction_blacks_out_the_rectangles_in_every_frame_and_sample() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_burned_in_verdict_follows_the_header() {
+    use hope_dicom::deid::pixel_verdict;
+    let obj = |elems: Vec<common::Elem>, pixels: bool| {
+        let mut o = InMemDicomObject::from_element_iter(elems);
+        if pixels {
+            o.put(DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::from(vec![0u8; 4]),
+            ));
+        }
+        o
+    };
+    let modality = |m: &str| s(tags::MODALITY, VR::CS, m);
+    let bia = |v: &str| s(tags::BURNED_IN_ANNOTATION, VR::CS, v);
+    let suspect = |v: PixelVerdict| matches!(v, PixelVerdict::Suspect(_));
+    assert_eq!(
+        pixel_verdict(&obj(vec![modality("CT")], true)),
+        PixelVerdict::Clean
+    );
+    assert_eq!(
+        pixel_verdict(&obj(vec![modality("CT"), bia("YES")], true)),
+        PixelVerdict::BurnedIn
+    );
+    assert!(
+        suspect(pixel_verdict(&obj(vec![modality("CR")], true))),
+        "projection images may carry labels"
+    );
+    assert_eq!(
+        pixel_verdict(&obj(vec![modality("CR"), bia("NO")], true)),
+        PixelVerdict::Clean
+    );
+    assert!(suspect(pixel_verdict(&obj(
+        vec![modality("US"), bia("MAYBE")],
+        true
+    ))));
+    assert_eq!(
+        pixel_verdict(&obj(vec![modality("US"), bia("NO")], true)),
+        PixelVerdict::Clean
+    );
+    assert_eq!(
+        pixel_verdict(&obj(vec![modality("SR")], false)),
+        PixelVerdict::Clean,
+        "no pixels"
+    );
+    assert!(suspect(pixel_verdict(&obj(
+        vec![
+            modality("CT"),
+            s(tags::IMAGE_TYPE, VR::CS, "DERIVED\\SECONDARY\\SCREEN SAVE")
+        ],
+        true
+    ))));
+    assert!(suspect(pixel_verdict(&obj(
+        vec![
+            modality("CT"),
+            s(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.7")
+        ],
+        true
+    ))));
+}

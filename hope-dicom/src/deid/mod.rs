@@ -461,13 +461,32 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Judges, from the header, whether the pixels may show identifying text.
+/// Judges, from the header, whether the pixels may show identifying text: Burned In Annotation
+/// `YES` is burned in, `NO` is clean; otherwise an instance without pixel data is clean, Secondary
+/// Capture, ultrasound, photographs, documents and secondary or screen images are suspect, CT, MR,
+/// PET, NM, RT Dose, segmentations and registrations are clean, and every other modality is
+/// suspect.
 pub fn pixel_verdict(obj: &InMemDicomObject) -> PixelVerdict {
     let text = |t| string(obj, t).map(|s| s.to_uppercase());
     match text(tags::BURNED_IN_ANNOTATION).as_deref() {
         Some("YES") => return PixelVerdict::BurnedIn,
         Some("NO") => return PixelVerdict::Clean,
         _ => {}
+    }
+    // No pixels, nothing burned in (SR, RT Structure Set, RT Plan...).
+    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none()
+        && obj
+            .element_opt(tags::FLOAT_PIXEL_DATA)
+            .ok()
+            .flatten()
+            .is_none()
+        && obj
+            .element_opt(tags::DOUBLE_FLOAT_PIXEL_DATA)
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        return PixelVerdict::Clean;
     }
     let class = text(tags::SOP_CLASS_UID).unwrap_or_default();
     let modality = text(tags::MODALITY).unwrap_or_default();
@@ -490,5 +509,16 @@ pub fn pixel_verdict(obj: &InMemDicomObject) -> PixelVerdict {
     if image_type.contains("SECONDARY") || image_type.contains("SCREEN") {
         return PixelVerdict::Suspect("derived secondary image (Image Type)".into());
     }
-    PixelVerdict::Clean
+    // Without Burned In Annotation = NO, only the reconstructed cross-sectional modalities (whose
+    // images carry no text by convention) pass; projection images (CR, DX, MG, XA, RF...), RT
+    // images, and anything unknown may show labels.
+    if matches!(
+        modality.as_str(),
+        "CT" | "MR" | "PT" | "NM" | "RTDOSE" | "SEG" | "REG"
+    ) {
+        return PixelVerdict::Clean;
+    }
+    PixelVerdict::Suspect(format!(
+        "Burned In Annotation not NO, and modality `{modality}` may show text in its pixels"
+    ))
 }
