@@ -300,7 +300,9 @@ fn overrides_burned_in_text_and_the_dry_run() {
             tags::STUDY_DESCRIPTION,
             Override::Replace("CT CHEST".into()),
         )
-        .with_override(tags::MANUFACTURER, Override::Remove);
+        .with_override(tags::MANUFACTURER, Override::Remove)
+        .with_override(tags::ACCESSION_NUMBER, Override::Hash)
+        .with_override(tags::INSTITUTION_NAME, Override::Keep);
     let mut obj = open(&files[0]);
     obj.put(s(tags::BURNED_IN_ANNOTATION, VR::CS, "YES"));
     let report = deid.dry_run(&obj);
@@ -319,6 +321,17 @@ fn overrides_burned_in_text_and_the_dry_run() {
     assert_eq!(d.pixels, PixelVerdict::BurnedIn);
     assert_eq!(text(&d.object, tags::PATIENT_IDENTITY_REMOVED), "NO");
     assert_eq!(text(&d.object, tags::STUDY_DESCRIPTION), "CT CHEST");
+    // Keep wins over the profile (Institution Name would be removed), at the top level and in
+    // the Contributing Equipment Sequence alike; Hash gives a keyed, stable token.
+    assert_eq!(
+        text(&d.object, tags::INSTITUTION_NAME),
+        "St Elsewhere Hospital"
+    );
+    let hashed = text(&d.object, tags::ACCESSION_NUMBER);
+    assert_eq!(hashed.len(), 16, "{hashed}");
+    assert_ne!(hashed, "ACC999");
+    let again = deid.deidentify(open(&files[1])).unwrap();
+    assert_eq!(text(&again.object, tags::ACCESSION_NUMBER), hashed);
 }
 
 fn image(
