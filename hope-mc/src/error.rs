@@ -1,0 +1,18 @@
+//! The error type of hope-mc.
+
+/// Everything that can go wrong in hope-mc; errors name the item and the field at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A material definition is unusable.
+    #[error("material `{name}`: {message}")]
+    Material {
+        /// The material's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `Result` with hope-mc's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,237 @@
+//! Materials: mixtures of elements by mass fraction with a density, a built-in library (ICRU-44 and
+//! NIST compositions), and their photon coefficients: mass attenuation mu/rho per process and the
+//! mass energy-absorption coefficient mu_en/rho from hope-mc's own energy-transfer model.
+
+use crate::data::{self, ELECTRON_MASS_EV, ElementData, Process, element};
+use crate::{Error, Result};
+
+/// A built-in material as generated from its sources (see `tools/gen_materials.py`).
+#[derive(Debug)]
+pub(crate) struct MaterialData {
+    pub name: &'static str,
+    pub density: f64,
+    pub composition: &'static [(u8, f64)],
+    pub source: &'static str,
+}
+
+#[path = "data/materials.rs"]
+#[rustfmt::skip]
+mod materials;
+
+/// A material: elements by mass fraction, and a nominal density (g/cm^3; a voxel may scale it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Material {
+    name: String,
+    density: f64,
+    /// (Z, mass fraction), fractions summing to 1.
+    composition: Vec<(u8, f64)>,
+}
+
+impl Material {
+    /// A material from (Z, mass fraction) pairs; the fractions are normalised to 1. Errors name
+    /// the problem: unknown element, negative or zero total fraction, non-positive density.
+    pub fn new(name: &str, density: f64, composition: &[(u8, f64)]) -> Result<Self> {
+        let bad = |m: String| Error::Material {
+            name: name.to_string(),
+            message: m,
+        };
+        if !(density.is_finite() && density > 0.0) {
+            return Err(bad(format!(
+                "density {density}: expected a positive number of g/cm3"
+            )));
+        }
+        if composition.is_empty() {
+            return Err(bad("no elements".into()));
+        }
+        for &(z, w) in composition {
+            if element(z).is_none() {
+                return Err(bad(format!("element Z = {z}: expected 1 to 100")));
+            }
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(bad(format!("mass fraction {w} of Z = {z}: expected >= 0")));
+            }
+        }
+        let total: f64 = composition.iter().map(|c| c.1).sum();
+        if total <= 0.0 {
+            return Err(bad("mass fractions sum to zero".into()));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            density,
+            composition: composition
+                .iter()
+                .filter(|c| c.1 > 0.0)
+                .map(|&(z, w)| (z, w / total))
+                .collect(),
+        })
+    }
+
+    /// A material of the built-in library by name (see [`Material::library`]).
+    pub fn builtin(name: &str) -> Result<Self> {
+        let m = materials::MATERIALS
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| Error::Material {
+                name: name.to_string(),
+                message: format!(
+                    "not in the built-in library; known: {}",
+                    Self::library().collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+        Self::new(m.name, m.density, m.composition)
+    }
+
+    /// The names of the built-in materials.
+    pub fn library() -> impl Iterator<Item = &'static str> {
+        materials::MATERIALS.iter().map(|m| m.name)
+    }
+
+    /// Where a built-in material's composition comes from.
+    pub fn library_source(name: &str) -> Option<&'static str> {
+        materials::MATERIALS
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.source)
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Nominal density, g/cm^3.
+    pub fn density(&self) -> f64 {
+        self.density
+    }
+
+    /// (Z, mass fraction) pairs.
+    pub fn composition(&self) -> &[(u8, f64)] {
+        &self.composition
+    }
+
+    fn elements(&self) -> impl Iterator<Item = (&'static ElementData, f64)> + '_ {
+        self.composition
+            .iter()
+            .filter_map(|&(z, w)| element(z).map(|e| (e, w)))
+    }
+
+    /// Mass attenuation coefficient of one process at `energy` (eV), cm^2/g.
+    pub fn mu_rho_process(&self, process: Process, energy: f64) -> f64 {
+        self.elements()
+            .map(|(e, w)| w * e.per_gram() * e.cross_section(process, energy))
+            .sum()
+    }
+
+    /// Total mass attenuation coefficient (coherent included) at `energy` (eV), cm^2/g.
+    pub fn mu_rho(&self, energy: f64) -> f64 {
+        [
+            Process::Coherent,
+            Process::Incoherent,
+            Process::Photoelectric,
+            Process::Pair,
+        ]
+        .into_iter()
+        .map(|p| self.mu_rho_process(p, energy))
+        .sum()
+    }
+
+    /// Mass energy-absorption coefficient at `energy` (eV), cm^2/g: the energy transferred to
+    /// electrons per interaction, per process, with radiative losses of the electrons neglected
+    /// (g = 0; below 2 MeV in water g < 0.5 %, see `manual::physics`):
+    /// photoelectric, the photon energy less the mean fluorescence energy emitted (vacancy in the
+    /// K or L shells, yields and lines from xraylib, shell chosen by the edge jump ratios);
+    /// incoherent, the mean electron energy of Klein-Nishina scattering weighted by S(x, Z)/Z;
+    /// pair, the photon energy less 2 m c^2; coherent, nothing.
+    pub fn mu_en_rho(&self, energy: f64) -> f64 {
+        self.elements()
+            .map(|(e, w)| {
+                let k = w * e.per_gram();
+                let pe = e.cross_section(Process::Photoelectric, energy)
+                    * (1.0 - mean_fluorescence(e, energy) / energy);
+                let inc = e.cross_section(Process::Incoherent, energy)
+                    * incoherent_transfer_fraction(e, energy);
+                let pair = e.cross_section(Process::Pair, energy)
+                    * (1.0 - 2.0 * ELECTRON_MASS_EV / energy).max(0.0);
+                k * (pe + inc + pair)
+            })
+            .sum()
+    }
+}
+
+/// The mean fluorescence energy emitted after photoabsorption of a photon of `energy` (eV) by
+/// element `e`, eV: the vacancy's shell chosen among the edges below `energy` by their jump
+/// ratios (K first, with probability 1 - 1/J_K, then the L subshells), times that shell's yield
+/// and mean line energy.
+pub(crate) fn mean_fluorescence(e: &ElementData, energy: f64) -> f64 {
+    let mut remaining = 1.0;
+    let mut emitted = 0.0;
+    for edge in e.edges.iter().filter(|x| f64::from(x.energy) <= energy) {
+        let p = remaining * (1.0 - 1.0 / f64::from(edge.jump).max(1.0));
+        let mean_line: f64 = edge
+            .lines
+            .iter()
+            .map(|&(le, pr)| f64::from(le) * f64::from(pr))
+            .sum();
+        emitted += p * f64::from(edge.fluorescence_yield) * mean_line;
+        remaining -= p;
+    }
+    emitted
+}
+
+/// The mean fraction of the photon energy given to the electron in incoherent scattering:
+/// Klein-Nishina weighted by S(x, Z)/Z, integrated over cos(theta) (Simpson's rule, 400 intervals).
+pub(crate) fn incoherent_transfer_fraction(e: &ElementData, energy: f64) -> f64 {
+    let k = energy / ELECTRON_MASS_EV;
+    let z = f64::from(e.z);
+    let n = 400;
+    let (mut num, mut den) = (0.0, 0.0);
+    for i in 0..=n {
+        let mu = -1.0 + 2.0 * f64::from(i) / f64::from(n);
+        let ratio = 1.0 / (1.0 + k * (1.0 - mu)); // E'/E
+        let kn = ratio * ratio * (ratio + 1.0 / ratio - (1.0 - mu * mu));
+        let x = momentum_transfer(energy, mu);
+        let s = data::on_x_grid(e.scattering_function, x) / z;
+        let weight = if i == 0 || i == n {
+            1.0
+        } else if i % 2 == 1 {
+            4.0
+        } else {
+            2.0
+        };
+        num += weight * kn * s * (1.0 - ratio);
+        den += weight * kn * s;
+    }
+    if den > 0.0 { num / den } else { 0.0 }
+}
+
+/// Momentum transfer x = sin(theta/2)/lambda (1/Angstrom) of a photon of `energy` (eV) scattered
+/// by an angle whose cosine is `mu`.
+pub(crate) fn momentum_transfer(energy: f64, mu: f64) -> f64 {
+    // lambda (Angstrom) = h c / E = 12398.42 eV Angstrom / E.
+    let sin_half = ((1.0 - mu) / 2.0).max(0.0).sqrt();
+    sin_half * energy / 12_398.419_84
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_and_validation() {
+        assert!(Material::library().count() >= 30);
+        let w = Material::builtin("water").unwrap();
+        assert_eq!(w.density(), 1.0);
+        assert!((w.composition().iter().map(|c| c.1).sum::<f64>() - 1.0).abs() < 1e-12);
+        let e = Material::builtin("unobtainium").unwrap_err().to_string();
+        assert!(e.contains("unobtainium") && e.contains("water"), "{e}");
+        assert!(Material::new("x", -1.0, &[(1, 1.0)]).is_err());
+        assert!(
+            Material::new("x", 1.0, &[(101, 1.0)])
+                .unwrap_err()
+                .to_string()
+                .contains("101")
+        );
+        let m = Material::new("x", 1.0, &[(1, 2.0), (8, 2.0)]).unwrap();
+        assert_eq!(m.composition(), &[(1, 0.5), (8, 0.5)]);
+    }
+}
