@@ -121,7 +121,7 @@ use super::{Edge, ElementData};
 
 /// Momentum-transfer grid of the form factor and scattering function tables, x = sin(theta/2)/lambda in
 /// 1/Angstrom: 0, then 127 points log-spaced from 1e-3 to 1e3.
-pub(crate) const X_GRID: [f32; 128] = [""")
+pub const X_GRID: [f32; 128] = [""")
     out.write(", ".join(f32(x) for x in X_GRID))
     out.write("];\n\n/// Elements 1-100, indexed by Z - 1.\npub(crate) static ELEMENTS: [ElementData; 100] = [\n")
     h5 = tables.open_file(xcom.NIST_XCOM_HDF5_PATH)

@@ -12,6 +12,27 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+
+    /// A phantom definition is unusable.
+    #[error("phantom: {message}")]
+    Phantom {
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A source definition is unusable.
+    #[error("source: {message}")]
+    Source {
+        /// What is wrong.
+        message: String,
+    },
+
+    /// Partial results cannot be merged.
+    #[error("merge: {message}")]
+    Merge {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// `Result` with hope-mc's [`Error`].

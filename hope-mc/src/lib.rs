@@ -3,6 +3,13 @@
 pub mod data;
 pub mod error;
 pub mod material;
+pub mod physics;
+pub mod rng;
+pub mod source;
+pub mod transport;
 
 pub use error::{Error, Result};
 pub use material::Material;
+pub use physics::PhysicsOptions;
+pub use source::{Source, Spectrum};
+pub use transport::{Partial, Phantom, RunOptions, Tally, Tracking, Transport};

@@ -5,7 +5,7 @@
 #[allow(clippy::all, clippy::unreadable_literal)]
 mod elements;
 
-pub(crate) use elements::X_GRID;
+pub use elements::X_GRID;
 
 /// Avogadro's number, 1/mol (SI 2019, exact).
 pub const AVOGADRO: f64 = 6.022_140_76e23;

@@ -1,0 +1,805 @@
+//! Photon transport in a voxel phantom: Woodcock (delta) tracking with a majorant, or boundary
+//! (ray-marching) tracking; dose scored at interactions (analog) and by the track-length kerma
+//! estimator along every flight; batches of histories with their own random streams, merged in
+//! batch order so that results do not depend on the thread count.
+
+use std::ops::Range;
+
+use hope_core::{Grid, Vec3, Volume};
+use rayon::prelude::*;
+
+use crate::material::Material;
+use crate::physics::{E_MAX, Interaction, PhotonPhysics, PhysicsOptions, interp};
+use crate::rng::Rng;
+use crate::source::Source;
+use crate::{Error, Result};
+
+/// eV/g to Gy.
+const EV_PER_G_TO_GY: f64 = 1.602_176_634e-19 * 1e3;
+
+/// A voxel phantom: a grid, a material index and a mass density (g/cm^3) per voxel.
+#[derive(Debug, Clone)]
+pub struct Phantom {
+    grid: Grid,
+    materials: Vec<Material>,
+    material: Vec<u16>,
+    density: Vec<f32>,
+}
+
+impl Phantom {
+    /// A phantom from per-voxel material indices (into `materials`) and densities (g/cm^3).
+    pub fn new(
+        grid: Grid,
+        materials: Vec<Material>,
+        material: Vec<u16>,
+        density: Vec<f32>,
+    ) -> Result<Self> {
+        let n = grid.voxel_count();
+        let bad = |m: String| Error::Phantom { message: m };
+        if material.len() != n || density.len() != n {
+            return Err(bad(format!(
+                "{} material indices and {} densities for {n} voxels",
+                material.len(),
+                density.len()
+            )));
+        }
+        if let Some(i) = material
+            .iter()
+            .position(|&m| usize::from(m) >= materials.len())
+        {
+            return Err(bad(format!(
+                "voxel {i}: material index {} but {} materials",
+                material[i],
+                materials.len()
+            )));
+        }
+        if let Some(i) = density.iter().position(|d| !(d.is_finite() && *d >= 0.0)) {
+            return Err(bad(format!("voxel {i}: density {}", density[i])));
+        }
+        Ok(Self {
+            grid,
+            materials,
+            material,
+            density,
+        })
+    }
+
+    /// A phantom of one material at its nominal density.
+    pub fn uniform(grid: Grid, material: Material) -> Self {
+        let n = grid.voxel_count();
+        let d = material.density() as f32;
+        Self {
+            grid,
+            materials: vec![material],
+            material: vec![0; n],
+            density: vec![d; n],
+        }
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// The materials.
+    pub fn materials(&self) -> &[Material] {
+        &self.materials
+    }
+
+    /// Sets one voxel's material and density.
+    pub fn set(&mut self, index: [usize; 3], material: u16, density: f32) -> Result<()> {
+        let o = self.grid.offset(index).ok_or_else(|| Error::Phantom {
+            message: format!("voxel {index:?} outside the grid"),
+        })?;
+        if usize::from(material) >= self.materials.len() {
+            return Err(Error::Phantom {
+                message: format!("material index {material}"),
+            });
+        }
+        self.material[o] = material;
+        self.density[o] = density;
+        Ok(())
+    }
+}
+
+/// How photons are tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tracking {
+    /// Woodcock (delta) tracking with a majorant cross section.
+    Woodcock,
+    /// Voxel-by-voxel ray marching (exact boundaries).
+    Boundary,
+}
+
+/// Run settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// Physics switches.
+    pub physics: PhysicsOptions,
+    /// Tracking method.
+    pub tracking: Tracking,
+    /// Histories per batch (each batch has its own random stream).
+    pub batch_size: u64,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            physics: PhysicsOptions::default(),
+            tracking: Tracking::Woodcock,
+            batch_size: 10_000,
+            threads: 0,
+        }
+    }
+}
+
+/// Fixed-point scale of the energy totals (units of 2^-20 eV).
+const ENERGY_SCALE: f64 = (1u64 << 20) as f64;
+/// Fixed-point scale of the per-voxel sums (units of 2^-40 eV/g).
+const SUM_SCALE: f64 = (1u64 << 40) as f64;
+/// Fixed-point scale of the sums of squares (units of 2^-20 (eV/g)^2).
+const SUM2_SCALE: f64 = (1u64 << 20) as f64;
+
+/// Sums over histories, per voxel: the quantity and its square, per history. They are kept in
+/// 128-bit fixed point (2^-40 eV/g and 2^-20 (eV/g)^2 resolution), whose addition is exact and
+/// associative: however batches are grouped (threads, machines, runs), the sums are the same bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    sum: Vec<i128>,
+    sum2: Vec<i128>,
+}
+
+impl Tally {
+    fn new(n: usize) -> Self {
+        Self {
+            sum: vec![0; n],
+            sum2: vec![0; n],
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, v: usize, value: f64) {
+        self.sum[v] = self.sum[v].saturating_add((value * SUM_SCALE).round() as i128);
+        self.sum2[v] = self.sum2[v].saturating_add((value * value * SUM2_SCALE).round() as i128);
+    }
+
+    fn add(&mut self, other: &Tally) {
+        for (a, b) in self.sum.iter_mut().zip(&other.sum) {
+            *a = a.saturating_add(*b);
+        }
+        for (a, b) in self.sum2.iter_mut().zip(&other.sum2) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
+    /// The sum over histories of voxel `v` (eV/g for dose tallies).
+    pub fn sum(&self, v: usize) -> f64 {
+        self.sum[v] as f64 / SUM_SCALE
+    }
+
+    /// The sum over histories of the squared per-history contribution of voxel `v`.
+    pub fn sum_of_squares(&self, v: usize) -> f64 {
+        self.sum2[v] as f64 / SUM2_SCALE
+    }
+
+    /// The number of voxels.
+    pub fn len(&self) -> usize {
+        self.sum.len()
+    }
+
+    /// Whether the tally has no voxels.
+    pub fn is_empty(&self) -> bool {
+        self.sum.is_empty()
+    }
+}
+
+/// The sums of a set of batches; merge them in batch order ([`Partial::merge`]) for results that
+/// do not depend on how batches were spread over threads or machines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partial {
+    /// The batches summed, contiguous.
+    pub batches: Range<u64>,
+    /// Histories summed.
+    pub histories: u64,
+    /// Energy deposited at interactions (analog), eV per gram of each voxel.
+    pub analog: Tally,
+    /// Track-length collision kerma, eV per gram of each voxel.
+    pub kerma: Tally,
+    /// Energy emitted by the source, deposited in the phantom (analog) and carried out of it, in
+    /// fixed point (2^-20 eV) so that merging is exact.
+    energy: [i128; 3],
+    /// Source photons that left the phantom without interacting (narrow-beam transmission).
+    pub uncollided: u64,
+}
+
+impl Partial {
+    /// Appends the batches of `next`, which must follow these.
+    pub fn merge(mut self, next: &Partial) -> Result<Partial> {
+        if next.batches.start != self.batches.end {
+            return Err(Error::Merge {
+                message: format!(
+                    "batches {:?} do not follow {:?}",
+                    next.batches, self.batches
+                ),
+            });
+        }
+        self.batches.end = next.batches.end;
+        self.histories += next.histories;
+        self.analog.add(&next.analog);
+        self.kerma.add(&next.kerma);
+        for (a, b) in self.energy.iter_mut().zip(next.energy) {
+            *a = a.saturating_add(b);
+        }
+        self.uncollided += next.uncollided;
+        Ok(self)
+    }
+
+    /// Energy emitted by the source, eV.
+    pub fn emitted(&self) -> f64 {
+        self.energy[0] as f64 / ENERGY_SCALE
+    }
+
+    /// Energy deposited in the phantom (analog), eV.
+    pub fn deposited(&self) -> f64 {
+        self.energy[1] as f64 / ENERGY_SCALE
+    }
+
+    /// Energy carried out of the phantom, eV.
+    pub fn escaped(&self) -> f64 {
+        self.energy[2] as f64 / ENERGY_SCALE
+    }
+
+    /// Dose per history (Gy) and its relative standard uncertainty per voxel, history by history,
+    /// from one of the tallies.
+    pub fn dose(&self, tally: &Tally, grid: &Grid) -> (Volume<f64>, Volume<f64>) {
+        let n = self.histories.max(1) as f64;
+        let mean: Vec<f64> = (0..tally.len())
+            .map(|v| tally.sum(v) / n * EV_PER_G_TO_GY)
+            .collect();
+        let rel: Vec<f64> = (0..tally.len())
+            .map(|v| (tally.sum(v), tally.sum_of_squares(v)))
+            .map(|(s, s2)| {
+                let m = s / n;
+                if m <= 0.0 || n < 2.0 {
+                    return 0.0;
+                }
+                let var = (s2 / n - m * m).max(0.0) / (n - 1.0);
+                var.sqrt() / m
+            })
+            .collect();
+        (
+            Volume::new(grid.clone(), mean).unwrap_or_else(|_| Volume::filled(grid.clone(), 0.0)),
+            Volume::new(grid.clone(), rel).unwrap_or_else(|_| Volume::filled(grid.clone(), 0.0)),
+        )
+    }
+}
+
+/// A photon in flight, in the phantom's local frame (cm from the corner of voxel 0, axes along
+/// the grid's).
+#[derive(Debug, Clone, Copy)]
+struct Photon {
+    pos: [f64; 3],
+    dir: [f64; 3],
+    energy: f64,
+    primary_unscattered: bool,
+}
+
+/// A prepared simulation: phantom, physics tables, majorant.
+#[derive(Debug)]
+pub struct Transport {
+    phantom: Phantom,
+    physics: PhotonPhysics,
+    /// Majorant linear attenuation (1/cm) on the physics energy grid.
+    majorant: Vec<f64>,
+    size_cm: [f64; 3],
+    voxel_cm: [f64; 3],
+    dims: [usize; 3],
+    voxel_volume_cm3: f64,
+    options: RunOptions,
+}
+
+impl Transport {
+    /// Builds the tables for a phantom.
+    pub fn new(phantom: Phantom, options: RunOptions) -> Result<Self> {
+        if options.batch_size == 0 {
+            return Err(Error::Phantom {
+                message: "batch_size 0".into(),
+            });
+        }
+        let physics = PhotonPhysics::new(&phantom.materials, options.physics.clone());
+        // Majorant: per material, the largest density in the phantom times mu/rho, maximised.
+        let mut max_density = vec![0.0f64; phantom.materials.len()];
+        for (m, d) in phantom.material.iter().zip(&phantom.density) {
+            let slot = &mut max_density[usize::from(*m)];
+            *slot = slot.max(f64::from(*d));
+        }
+        let n = physics.materials[0].total.len();
+        let majorant = (0..n)
+            .map(|i| {
+                physics
+                    .materials
+                    .iter()
+                    .zip(&max_density)
+                    .map(|(t, d)| t.total[i] * d)
+                    .fold(0.0, f64::max)
+                    * 1.000_001
+            })
+            .collect();
+        let dims = phantom.grid.dims();
+        let sp = phantom.grid.spacing();
+        let voxel_cm = [sp.x / 10.0, sp.y / 10.0, sp.z / 10.0];
+        Ok(Self {
+            size_cm: [
+                voxel_cm[0] * dims[0] as f64,
+                voxel_cm[1] * dims[1] as f64,
+                voxel_cm[2] * dims[2] as f64,
+            ],
+            voxel_volume_cm3: voxel_cm[0] * voxel_cm[1] * voxel_cm[2],
+            voxel_cm,
+            dims,
+            phantom,
+            physics,
+            majorant,
+            options,
+        })
+    }
+
+    /// The phantom.
+    pub fn phantom(&self) -> &Phantom {
+        &self.phantom
+    }
+
+    /// The physics tables.
+    pub fn physics(&self) -> &PhotonPhysics {
+        &self.physics
+    }
+
+    /// A point in patient coordinates (mm) to the local frame (cm).
+    pub(crate) fn to_local(&self, p: Vec3) -> [f64; 3] {
+        let idx = self.phantom.grid.point_to_index(p);
+        [
+            (idx[0] + 0.5) * self.voxel_cm[0],
+            (idx[1] + 0.5) * self.voxel_cm[1],
+            (idx[2] + 0.5) * self.voxel_cm[2],
+        ]
+    }
+
+    /// A direction in patient coordinates to the local frame.
+    pub(crate) fn dir_to_local(&self, d: Vec3) -> [f64; 3] {
+        let r = self.phantom.grid.direction();
+        let n = d.norm();
+        [r[0].dot(d) / n, r[1].dot(d) / n, r[2].dot(d) / n]
+    }
+
+    /// Runs `histories` histories of `source` with `seed`, every batch, merged in order.
+    pub fn run(
+        &self,
+        source: &Source,
+        histories: u64,
+        seed: u64,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Partial> {
+        let batches = histories.div_ceil(self.options.batch_size);
+        self.run_batches(source, histories, seed, 0..batches, progress)
+    }
+
+    /// Runs batches `range` of a run of `histories` histories (the last batch may be short):
+    /// results merge exactly with those of the other batches, run anywhere.
+    pub fn run_batches(
+        &self,
+        source: &Source,
+        histories: u64,
+        seed: u64,
+        range: Range<u64>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Partial> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.options.threads)
+            .build()
+            .map_err(|e| Error::Phantom {
+                message: format!("cannot start worker threads: {e}"),
+            })?;
+        let workers = pool.current_num_threads().max(1) as u64;
+        let mut total: Option<Partial> = None;
+        let mut done = 0u64;
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + workers).min(range.end);
+            let parts: Vec<Partial> = pool.install(|| {
+                (start..end)
+                    .into_par_iter()
+                    .map(|b| self.batch(source, histories, seed, b))
+                    .collect()
+            });
+            for p in parts {
+                done += p.histories;
+                total = Some(match total {
+                    None => p,
+                    Some(t) => t.merge(&p)?,
+                });
+            }
+            progress(done, histories);
+            start = end;
+        }
+        total.ok_or_else(|| Error::Merge {
+            message: format!("no batches in {range:?}"),
+        })
+    }
+
+    /// One batch.
+    fn batch(&self, source: &Source, histories: u64, seed: u64, b: u64) -> Partial {
+        let n_vox = self.phantom.material.len();
+        let first = b * self.options.batch_size;
+        let count = histories.saturating_sub(first).min(self.options.batch_size);
+        let mut rng = Rng::for_batch(seed, b);
+        let mut st = BatchState {
+            analog: Tally::new(n_vox),
+            kerma: Tally::new(n_vox),
+            temp_analog: vec![0.0; n_vox],
+            temp_kerma: vec![0.0; n_vox],
+            touched: Vec::new(),
+            emitted: 0.0,
+            deposited: 0.0,
+            escaped: 0.0,
+            uncollided: 0,
+            stack: Vec::new(),
+        };
+        for _ in 0..count {
+            let (pos, dir, energy) = source.sample(self, &mut rng);
+            st.emitted += energy;
+            st.stack.push(Photon {
+                pos,
+                dir,
+                energy,
+                primary_unscattered: true,
+            });
+            while let Some(p) = st.stack.pop() {
+                self.track(p, &mut rng, &mut st);
+            }
+            st.end_history();
+        }
+        Partial {
+            batches: b..b + 1,
+            histories: count,
+            analog: st.analog,
+            kerma: st.kerma,
+            energy: [st.emitted, st.deposited, st.escaped]
+                .map(|e| (e * ENERGY_SCALE).round() as i128),
+            uncollided: st.uncollided,
+        }
+    }
+
+    /// Distance along `dir` from `pos` to the phantom's surface, entering if outside: (enter, exit).
+    fn box_span(&self, pos: &[f64; 3], dir: &[f64; 3]) -> Option<(f64, f64)> {
+        let (mut t0, mut t1) = (0.0f64, f64::INFINITY);
+        for a in 0..3 {
+            if dir[a].abs() < 1e-300 {
+                if pos[a] < 0.0 || pos[a] > self.size_cm[a] {
+                    return None;
+                }
+                continue;
+            }
+            let (ta, tb) = ((0.0 - pos[a]) / dir[a], (self.size_cm[a] - pos[a]) / dir[a]);
+            t0 = t0.max(ta.min(tb));
+            t1 = t1.min(ta.max(tb));
+        }
+        (t1 > t0).then_some((t0, t1))
+    }
+
+    #[inline]
+    fn voxel_of(&self, pos: &[f64; 3]) -> Option<usize> {
+        let mut idx = [0usize; 3];
+        for a in 0..3 {
+            let i = (pos[a] / self.voxel_cm[a]).floor();
+            if i < 0.0 || i >= self.dims[a] as f64 {
+                return None;
+            }
+            idx[a] = i as usize;
+        }
+        Some(idx[0] + self.dims[0] * (idx[1] + self.dims[1] * idx[2]))
+    }
+
+    /// Walks the voxels crossed from `pos` along `dir` for at most `len` cm (Amanatides and Woo),
+    /// calling `f(voxel, segment length)`; `f` returns false to stop. Returns the length walked.
+    fn walk(
+        &self,
+        pos: &[f64; 3],
+        dir: &[f64; 3],
+        len: f64,
+        mut f: impl FnMut(usize, f64) -> Option<f64>,
+    ) -> f64 {
+        let mut idx = [0i64; 3];
+        let mut step = [0i64; 3];
+        let mut t_max = [f64::INFINITY; 3];
+        let mut t_delta = [f64::INFINITY; 3];
+        for a in 0..3 {
+            let i = ((pos[a] / self.voxel_cm[a]).floor() as i64).clamp(0, self.dims[a] as i64 - 1);
+            idx[a] = i;
+            if dir[a] > 0.0 {
+                step[a] = 1;
+                t_max[a] = ((i + 1) as f64 * self.voxel_cm[a] - pos[a]) / dir[a];
+                t_delta[a] = self.voxel_cm[a] / dir[a];
+            } else if dir[a] < 0.0 {
+                step[a] = -1;
+                t_max[a] = (i as f64 * self.voxel_cm[a] - pos[a]) / dir[a];
+                t_delta[a] = -self.voxel_cm[a] / dir[a];
+            }
+        }
+        let mut t = 0.0;
+        loop {
+            let voxel =
+                (idx[0] + self.dims[0] as i64 * (idx[1] + self.dims[1] as i64 * idx[2])) as usize;
+            let a = if t_max[0] < t_max[1] {
+                if t_max[0] < t_max[2] { 0 } else { 2 }
+            } else if t_max[1] < t_max[2] {
+                1
+            } else {
+                2
+            };
+            let next = t_max[a].min(len).max(t);
+            if let Some(stop_at) = f(voxel, next - t) {
+                return t + stop_at;
+            }
+            t = next;
+            if t >= len {
+                return len;
+            }
+            idx[a] += step[a];
+            if idx[a] < 0 || idx[a] >= self.dims[a] as i64 {
+                return t;
+            }
+            t_max[a] += t_delta[a];
+        }
+    }
+
+    /// Follows one photon until it is absorbed or leaves.
+    fn track(&self, mut p: Photon, rng: &mut Rng, st: &mut BatchState) {
+        let cutoff = self.physics.options.photon_cutoff_ev;
+        loop {
+            if p.energy < cutoff {
+                match self.voxel_of(&p.pos) {
+                    Some(v) => st.deposit(v, p.energy, self.mass_g(v)),
+                    None => st.escaped += p.energy,
+                }
+                return;
+            }
+            let Some((enter, exit)) = self.box_span(&p.pos, &p.dir) else {
+                st.escape(&p);
+                return;
+            };
+            for a in 0..3 {
+                p.pos[a] += enter * p.dir[a];
+            }
+            let span = exit - enter;
+            let e = p.energy.min(E_MAX);
+            let at = self.physics.grid.locate(e);
+            let travelled = match self.options.tracking {
+                Tracking::Woodcock => {
+                    let mu_max = interp(&self.majorant, at);
+                    let mut travelled = 0.0;
+                    let mut real = false;
+                    while !real {
+                        let s = -rng.uniform_open().ln() / mu_max;
+                        let seg = s.min(span - travelled);
+                        let start = [
+                            p.pos[0] + travelled * p.dir[0],
+                            p.pos[1] + travelled * p.dir[1],
+                            p.pos[2] + travelled * p.dir[2],
+                        ];
+                        self.score_kerma(&start, &p.dir, seg, e, at, st);
+                        travelled += seg;
+                        if travelled >= span {
+                            break;
+                        }
+                        let here = [
+                            p.pos[0] + travelled * p.dir[0],
+                            p.pos[1] + travelled * p.dir[1],
+                            p.pos[2] + travelled * p.dir[2],
+                        ];
+                        if let Some(v) = self.voxel_of(&here) {
+                            let m = usize::from(self.phantom.material[v]);
+                            let mu = interp(&self.physics.materials[m].total, at)
+                                * f64::from(self.phantom.density[v]);
+                            real = rng.uniform() * mu_max < mu;
+                        }
+                    }
+                    real.then_some(travelled)
+                }
+                Tracking::Boundary => {
+                    let mut tau = -rng.uniform_open().ln();
+                    let mut hit = None;
+                    let walked = self.walk(&p.pos, &p.dir, span, |v, len| {
+                        let m = usize::from(self.phantom.material[v]);
+                        let rho = f64::from(self.phantom.density[v]);
+                        let mu = interp(&self.physics.materials[m].total, at) * rho;
+                        // Track-length kerma per unit length in this voxel, eV/g per cm.
+                        let k = e * interp(&self.physics.materials[m].mu_en, at)
+                            / self.voxel_volume_cm3;
+                        if mu * len > tau {
+                            let d = tau / mu;
+                            st.kerma_in(v, k * d);
+                            hit = Some(d);
+                            return Some(d);
+                        }
+                        tau -= mu * len;
+                        st.kerma_in(v, k * len);
+                        None
+                    });
+                    hit.map(|_| walked)
+                }
+            };
+            let Some(d) = travelled else {
+                for a in 0..3 {
+                    p.pos[a] += span * p.dir[a];
+                }
+                st.escape(&p);
+                return;
+            };
+            for a in 0..3 {
+                p.pos[a] += d * p.dir[a];
+            }
+            let Some(v) = self.voxel_of(&p.pos) else {
+                st.escape(&p);
+                return;
+            };
+            let m = usize::from(self.phantom.material[v]);
+            p.primary_unscattered = false;
+            match self.physics.interact(m, p.energy, rng) {
+                Interaction::Scatter {
+                    cos,
+                    energy,
+                    deposit,
+                } => {
+                    st.deposit(v, deposit, self.mass_g(v));
+                    p.dir = rotate(&p.dir, cos, rng);
+                    p.energy = energy;
+                }
+                Interaction::Absorb {
+                    deposit,
+                    fluorescence,
+                } => {
+                    st.deposit(v, deposit, self.mass_g(v));
+                    if let Some(f) = fluorescence {
+                        st.stack.push(Photon {
+                            pos: p.pos,
+                            dir: isotropic(rng),
+                            energy: f,
+                            primary_unscattered: false,
+                        });
+                    }
+                    return;
+                }
+                Interaction::Pair { deposit } => {
+                    st.deposit(v, deposit, self.mass_g(v));
+                    let d = isotropic(rng);
+                    for s in [1.0, -1.0] {
+                        st.stack.push(Photon {
+                            pos: p.pos,
+                            dir: [s * d[0], s * d[1], s * d[2]],
+                            energy: crate::data::ELECTRON_MASS_EV,
+                            primary_unscattered: false,
+                        });
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn mass_g(&self, v: usize) -> f64 {
+        f64::from(self.phantom.density[v]) * self.voxel_volume_cm3
+    }
+
+    /// Track-length collision kerma along a straight segment (Williamson 1987): in each voxel,
+    /// length x E x mu_en/rho / volume, eV/g.
+    fn score_kerma(
+        &self,
+        start: &[f64; 3],
+        dir: &[f64; 3],
+        len: f64,
+        e: f64,
+        at: (usize, f64),
+        st: &mut BatchState,
+    ) {
+        if len <= 0.0 {
+            return;
+        }
+        self.walk(start, dir, len, |v, seg| {
+            let m = usize::from(self.phantom.material[v]);
+            st.kerma_in(
+                v,
+                seg * e * interp(&self.physics.materials[m].mu_en, at) / self.voxel_volume_cm3,
+            );
+            None
+        });
+    }
+}
+
+/// A batch's working state.
+struct BatchState {
+    analog: Tally,
+    kerma: Tally,
+    temp_analog: Vec<f64>,
+    temp_kerma: Vec<f64>,
+    touched: Vec<usize>,
+    emitted: f64,
+    deposited: f64,
+    escaped: f64,
+    uncollided: u64,
+    stack: Vec<Photon>,
+}
+
+impl BatchState {
+    #[inline]
+    fn deposit(&mut self, v: usize, energy: f64, mass_g: f64) {
+        if energy <= 0.0 {
+            return;
+        }
+        self.deposited += energy;
+        if self.temp_analog[v] == 0.0 && self.temp_kerma[v] == 0.0 {
+            self.touched.push(v);
+        }
+        self.temp_analog[v] += energy / mass_g.max(1e-300);
+    }
+
+    #[inline]
+    fn kerma_in(&mut self, v: usize, value: f64) {
+        if value <= 0.0 {
+            return;
+        }
+        if self.temp_analog[v] == 0.0 && self.temp_kerma[v] == 0.0 {
+            self.touched.push(v);
+        }
+        self.temp_kerma[v] += value;
+    }
+
+    fn escape(&mut self, p: &Photon) {
+        self.escaped += p.energy;
+        if p.primary_unscattered {
+            self.uncollided += 1;
+        }
+    }
+
+    /// Moves this history's contributions into the sums (history-by-history variance).
+    fn end_history(&mut self) {
+        for &v in &self.touched {
+            let (a, k) = (self.temp_analog[v], self.temp_kerma[v]);
+            self.analog.record(v, a);
+            self.kerma.record(v, k);
+            self.temp_analog[v] = 0.0;
+            self.temp_kerma[v] = 0.0;
+        }
+        self.touched.clear();
+    }
+}
+
+/// An isotropic direction.
+pub(crate) fn isotropic(rng: &mut Rng) -> [f64; 3] {
+    let cos = 2.0 * rng.uniform() - 1.0;
+    let sin = (1.0 - cos * cos).max(0.0).sqrt();
+    let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+    [sin * phi.cos(), sin * phi.sin(), cos]
+}
+
+/// `dir` turned by a polar angle of cosine `cos` and a uniform azimuth.
+fn rotate(dir: &[f64; 3], cos: f64, rng: &mut Rng) -> [f64; 3] {
+    let sin = (1.0 - cos * cos).max(0.0).sqrt();
+    let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+    let (cp, sp) = (phi.cos(), phi.sin());
+    let [u, v, w] = *dir;
+    let out = if w.abs() > 0.999_999 {
+        [sin * cp, sin * sp, cos * w.signum()]
+    } else {
+        let s = (1.0 - w * w).sqrt();
+        [
+            u * cos + sin * (u * w * cp - v * sp) / s,
+            v * cos + sin * (v * w * cp + u * sp) / s,
+            w * cos - sin * cp * s,
+        ]
+    };
+    let n = (out[0] * out[0] + out[1] * out[1] + out[2] * out[2]).sqrt();
+    [out[0] / n, out[1] / n, out[2] / n]
+}
