@@ -130,7 +130,7 @@ impl Default for RunOptions {
         Self {
             physics: PhysicsOptions::default(),
             tracking: Tracking::Woodcock,
-            batch_size: 10_000,
+            batch_size: 100_000,
             threads: 0,
         }
     }
@@ -143,9 +143,10 @@ const SUM_SCALE: f64 = (1u64 << 40) as f64;
 /// Fixed-point scale of the sums of squares (units of 2^-20 (eV/g)^2).
 const SUM2_SCALE: f64 = (1u64 << 20) as f64;
 
-/// Sums over histories, per voxel: the quantity and its square, per history. They are kept in
-/// 128-bit fixed point (2^-40 eV/g and 2^-20 (eV/g)^2 resolution), whose addition is exact and
-/// associative: however batches are grouped (threads, machines, runs), the sums are the same bits.
+/// Sums over histories, per voxel: the quantity and its square, per history. Within a batch they
+/// are summed in f64 in history order; each batch's sums are then kept in 128-bit fixed point
+/// (2^-40 eV/g and 2^-20 (eV/g)^2 resolution), whose addition is exact and associative: however
+/// batches are grouped (threads, machines, runs), the sums are the same bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tally {
     sum: Vec<i128>,
@@ -158,12 +159,6 @@ impl Tally {
             sum: vec![0; n],
             sum2: vec![0; n],
         }
-    }
-
-    #[inline]
-    fn record(&mut self, v: usize, value: f64) {
-        self.sum[v] = self.sum[v].saturating_add((value * SUM_SCALE).round() as i128);
-        self.sum2[v] = self.sum2[v].saturating_add((value * value * SUM2_SCALE).round() as i128);
     }
 
     fn add(&mut self, other: &Tally) {
@@ -299,6 +294,13 @@ pub struct Transport {
     dims: [usize; 3],
     voxel_volume_cm3: f64,
     options: RunOptions,
+    /// Blocks of 4 x 4 x 4 voxels along each axis: per-voxel data is stored block by block
+    /// (cells), so that a ray's neighbouring voxels share cache lines and pages.
+    blocks: [usize; 3],
+    /// Material index per cell.
+    mat: Vec<u16>,
+    /// Density per cell, g/cm^3.
+    rho: Vec<f32>,
 }
 
 impl Transport {
@@ -331,7 +333,23 @@ impl Transport {
         let dims = phantom.grid.dims();
         let sp = phantom.grid.spacing();
         let voxel_cm = [sp.x / 10.0, sp.y / 10.0, sp.z / 10.0];
+        let blocks = dims.map(|d| d.div_ceil(4));
+        let n_cells = blocks[0] * blocks[1] * blocks[2] * 64;
+        let (mut mat, mut rho) = (vec![0u16; n_cells], vec![0f32; n_cells]);
+        for k in 0..dims[2] {
+            for j in 0..dims[1] {
+                for i in 0..dims[0] {
+                    let v = i + dims[0] * (j + dims[1] * k);
+                    let c = cell_index(blocks, i, j, k);
+                    mat[c] = phantom.material[v];
+                    rho[c] = phantom.density[v];
+                }
+            }
+        }
         Ok(Self {
+            blocks,
+            mat,
+            rho,
             size_cm: [
                 voxel_cm[0] * dims[0] as f64,
                 voxel_cm[1] * dims[1] as f64,
@@ -431,22 +449,11 @@ impl Transport {
 
     /// One batch.
     fn batch(&self, source: &Source, histories: u64, seed: u64, b: u64) -> Partial {
-        let n_vox = self.phantom.material.len();
+        let n_cells = self.mat.len();
         let first = b * self.options.batch_size;
         let count = histories.saturating_sub(first).min(self.options.batch_size);
         let mut rng = Rng::for_batch(seed, b);
-        let mut st = BatchState {
-            analog: Tally::new(n_vox),
-            kerma: Tally::new(n_vox),
-            temp_analog: vec![0.0; n_vox],
-            temp_kerma: vec![0.0; n_vox],
-            touched: Vec::new(),
-            emitted: 0.0,
-            deposited: 0.0,
-            escaped: 0.0,
-            uncollided: 0,
-            stack: Vec::new(),
-        };
+        let mut st = BatchState::new(n_cells);
         for _ in 0..count {
             let (pos, dir, energy) = source.sample(self, &mut rng);
             st.emitted += energy;
@@ -461,11 +468,12 @@ impl Transport {
             }
             st.end_history();
         }
+        let (analog, kerma) = st.tallies(self.dims, self.blocks);
         Partial {
             batches: b..b + 1,
             histories: count,
-            analog: st.analog,
-            kerma: st.kerma,
+            analog,
+            kerma,
             energy: [st.emitted, st.deposited, st.escaped]
                 .map(|e| (e * ENERGY_SCALE).round() as i128),
             uncollided: st.uncollided,
@@ -499,7 +507,7 @@ impl Transport {
             }
             idx[a] = i as usize;
         }
-        Some(idx[0] + self.dims[0] * (idx[1] + self.dims[1] * idx[2]))
+        Some(cell_index(self.blocks, idx[0], idx[1], idx[2]))
     }
 
     /// Walks the voxels crossed from `pos` along `dir` for at most `len` cm (Amanatides and Woo),
@@ -530,8 +538,12 @@ impl Transport {
         }
         let mut t = 0.0;
         loop {
-            let voxel =
-                (idx[0] + self.dims[0] as i64 * (idx[1] + self.dims[1] as i64 * idx[2])) as usize;
+            let voxel = cell_index(
+                self.blocks,
+                idx[0] as usize,
+                idx[1] as usize,
+                idx[2] as usize,
+            );
             let a = if t_max[0] < t_max[1] {
                 if t_max[0] < t_max[2] { 0 } else { 2 }
             } else if t_max[1] < t_max[2] {
@@ -600,9 +612,9 @@ impl Transport {
                             p.pos[2] + travelled * p.dir[2],
                         ];
                         if let Some(v) = self.voxel_of(&here) {
-                            let m = usize::from(self.phantom.material[v]);
+                            let m = usize::from(self.mat[v]);
                             let mu = interp(&self.physics.materials[m].total, at)
-                                * f64::from(self.phantom.density[v]);
+                                * f64::from(self.rho[v]);
                             real = rng.uniform() * mu_max < mu;
                         }
                     }
@@ -612,8 +624,8 @@ impl Transport {
                     let mut tau = -rng.uniform_open().ln();
                     let mut hit = None;
                     let walked = self.walk(&p.pos, &p.dir, span, |v, len| {
-                        let m = usize::from(self.phantom.material[v]);
-                        let rho = f64::from(self.phantom.density[v]);
+                        let m = usize::from(self.mat[v]);
+                        let rho = f64::from(self.rho[v]);
                         let mu = interp(&self.physics.materials[m].total, at) * rho;
                         // Track-length kerma per unit length in this voxel, eV/g per cm.
                         let k = e * interp(&self.physics.materials[m].mu_en, at)
@@ -645,7 +657,7 @@ impl Transport {
                 st.escape(&p);
                 return;
             };
-            let m = usize::from(self.phantom.material[v]);
+            let m = usize::from(self.mat[v]);
             p.primary_unscattered = false;
             match self.physics.interact(m, p.energy, rng) {
                 Interaction::Scatter {
@@ -690,7 +702,7 @@ impl Transport {
     }
 
     fn mass_g(&self, v: usize) -> f64 {
-        f64::from(self.phantom.density[v]) * self.voxel_volume_cm3
+        f64::from(self.rho[v]) * self.voxel_volume_cm3
     }
 
     /// Track-length collision kerma along a straight segment (Williamson 1987): in each voxel,
@@ -708,7 +720,7 @@ impl Transport {
             return;
         }
         self.walk(start, dir, len, |v, seg| {
-            let m = usize::from(self.phantom.material[v]);
+            let m = usize::from(self.mat[v]);
             st.kerma_in(
                 v,
                 seg * e * interp(&self.physics.materials[m].mu_en, at) / self.voxel_volume_cm3,
@@ -720,10 +732,12 @@ impl Transport {
 
 /// A batch's working state.
 struct BatchState {
-    analog: Tally,
-    kerma: Tally,
-    temp_analog: Vec<f64>,
-    temp_kerma: Vec<f64>,
+    /// Per cell, this history's analog and kerma contributions: small (8 bytes a voxel) so that
+    /// the transport's scattered accesses mostly hit the cache.
+    temp: Vec<[f32; 2]>,
+    /// Per cell, the batch's sums and sums of squares (analog, analog^2, kerma, kerma^2), touched
+    /// once per history and voxel, in a loop whose misses overlap.
+    cells: Vec<Cell>,
     touched: Vec<usize>,
     emitted: f64,
     deposited: f64,
@@ -732,17 +746,41 @@ struct BatchState {
     stack: Vec<Photon>,
 }
 
+/// One voxel's working values in a batch (f64, summed in history order: deterministic within
+/// the batch; converted to exact fixed point when the batch ends).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    analog: f64,
+    analog2: f64,
+    kerma: f64,
+    kerma2: f64,
+}
+
 impl BatchState {
+    fn new(n_vox: usize) -> Self {
+        Self {
+            temp: vec![[0.0; 2]; n_vox],
+            cells: vec![Cell::default(); n_vox],
+            touched: Vec::new(),
+            emitted: 0.0,
+            deposited: 0.0,
+            escaped: 0.0,
+            uncollided: 0,
+            stack: Vec::new(),
+        }
+    }
+
     #[inline]
     fn deposit(&mut self, v: usize, energy: f64, mass_g: f64) {
         if energy <= 0.0 {
             return;
         }
         self.deposited += energy;
-        if self.temp_analog[v] == 0.0 && self.temp_kerma[v] == 0.0 {
+        let t = &mut self.temp[v];
+        if *t == [0.0; 2] {
             self.touched.push(v);
         }
-        self.temp_analog[v] += energy / mass_g.max(1e-300);
+        t[0] += (energy / mass_g.max(1e-300)) as f32;
     }
 
     #[inline]
@@ -750,10 +788,11 @@ impl BatchState {
         if value <= 0.0 {
             return;
         }
-        if self.temp_analog[v] == 0.0 && self.temp_kerma[v] == 0.0 {
+        let t = &mut self.temp[v];
+        if *t == [0.0; 2] {
             self.touched.push(v);
         }
-        self.temp_kerma[v] += value;
+        t[1] += value as f32;
     }
 
     fn escape(&mut self, p: &Photon) {
@@ -766,14 +805,43 @@ impl BatchState {
     /// Moves this history's contributions into the sums (history-by-history variance).
     fn end_history(&mut self) {
         for &v in &self.touched {
-            let (a, k) = (self.temp_analog[v], self.temp_kerma[v]);
-            self.analog.record(v, a);
-            self.kerma.record(v, k);
-            self.temp_analog[v] = 0.0;
-            self.temp_kerma[v] = 0.0;
+            let [a, k] = std::mem::take(&mut self.temp[v]).map(f64::from);
+            let c = &mut self.cells[v];
+            c.analog += a;
+            c.analog2 += a * a;
+            c.kerma += k;
+            c.kerma2 += k * k;
         }
         self.touched.clear();
     }
+
+    /// The batch's tallies in exact fixed point, in voxel order.
+    fn tallies(&self, dims: [usize; 3], blocks: [usize; 3]) -> (Tally, Tally) {
+        let n = dims[0] * dims[1] * dims[2];
+        let (mut analog, mut kerma) = (Tally::new(n), Tally::new(n));
+        let voxels = (0..dims[2]).flat_map(|k| {
+            (0..dims[1]).flat_map(move |j| (0..dims[0]).map(move |i| cell_index(blocks, i, j, k)))
+        });
+        for (v, cell) in voxels.enumerate() {
+            let c = &self.cells[cell];
+            if c.analog != 0.0 {
+                analog.sum[v] = (c.analog * SUM_SCALE).round() as i128;
+                analog.sum2[v] = (c.analog2 * SUM2_SCALE).round() as i128;
+            }
+            if c.kerma != 0.0 {
+                kerma.sum[v] = (c.kerma * SUM_SCALE).round() as i128;
+                kerma.sum2[v] = (c.kerma2 * SUM2_SCALE).round() as i128;
+            }
+        }
+        (analog, kerma)
+    }
+}
+
+/// The cell of voxel (i, j, k): blocks of 4 x 4 x 4 voxels, x fastest, block after block.
+#[inline]
+fn cell_index(blocks: [usize; 3], i: usize, j: usize, k: usize) -> usize {
+    let block = (i >> 2) + blocks[0] * ((j >> 2) + blocks[1] * (k >> 2));
+    (block << 6) | ((k & 3) << 4) | ((j & 3) << 2) | (i & 3)
 }
 
 /// An isotropic direction.
