@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod error;
+pub mod manual;
 pub mod material;
 pub mod physics;
 pub mod rng;
