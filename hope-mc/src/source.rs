@@ -52,7 +52,7 @@ impl Spectrum {
         }
     }
 
-    fn sample(&self, rng: &mut Rng) -> f64 {
+    pub(crate) fn sample(&self, rng: &mut Rng) -> f64 {
         match self {
             Spectrum::Mono(e) => *e,
             Spectrum::Lines(l) => {

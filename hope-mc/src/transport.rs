@@ -853,7 +853,7 @@ pub(crate) fn isotropic(rng: &mut Rng) -> [f64; 3] {
 }
 
 /// `dir` turned by a polar angle of cosine `cos` and a uniform azimuth.
-fn rotate(dir: &[f64; 3], cos: f64, rng: &mut Rng) -> [f64; 3] {
+pub(crate) fn rotate(dir: &[f64; 3], cos: f64, rng: &mut Rng) -> [f64; 3] {
     let sin = (1.0 - cos * cos).max(0.0).sqrt();
     let phi = 2.0 * std::f64::consts::PI * rng.uniform();
     let (cp, sp) = (phi.cos(), phi.sin());
