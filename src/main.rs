@@ -81,6 +81,8 @@ enum Command {
     /// DICOM image series: inspect them, convert them to MetaImage.
     #[command(subcommand)]
     Series(cli::series::SeriesCommand),
+    /// Run a Monte Carlo dose simulation described in a file, locally.
+    Simulate(cli::simulate::SimulateArgs),
     /// De-identify DICOM files (PS3.15 Annex E, keyed pseudonyms).
     #[command(subcommand)]
     Deid(cli::deid::DeidCommand),
@@ -252,6 +254,7 @@ fn main() -> anyhow::Result<()> {
         },
         Command::Series(c) => cli::series::run(c),
         Command::Deid(c) => cli::deid::run(c),
+        Command::Simulate(a) => cli::simulate::run(a),
         Command::Catalog { target, command } => cli::catalog::run(&target, command),
         Command::Pki(PkiCommand::Init {
             dir,

@@ -3,19 +3,13 @@
 #![cfg(feature = "cli")]
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
+use common::hope;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-
-fn hope(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hope"))
-        .current_dir(dir)
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap()
-}
 
 fn ok(dir: &Path, args: &[&str]) -> String {
     let out = hope(dir, args);

@@ -2,19 +2,13 @@
 #![cfg(feature = "cli")]
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::hope;
+use std::process::Output;
 
 use hope::core::{Grid, Volume};
 use hope::dicom::{CtSeriesOptions, write_ct_series};
-
-fn hope(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hope"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn text(o: &Output) -> String {
     format!(

@@ -2,19 +2,12 @@
 #![cfg(feature = "cli")]
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::process::Command;
+mod common;
+
+use common::hope;
 
 use hope::core::{Grid, Volume, metaimage};
 use hope::dicom::{CtSeriesOptions, write_ct_series};
-
-/// Runs `hope ARGS` in `dir`.
-fn hope(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hope"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn inspect_and_convert_a_series() {

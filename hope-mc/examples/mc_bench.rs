@@ -48,15 +48,7 @@ fn main() {
     let r = t.run(&source, histories, 1, &|_, _| {}).unwrap();
     let secs = start.elapsed().as_secs_f64();
     let (dose, unc) = r.dose(&r.kerma, &grid);
-    let max = dose.data().iter().copied().fold(0.0, f64::max);
-    let sel: Vec<f64> = dose
-        .data()
-        .iter()
-        .zip(unc.data())
-        .filter(|(d, _)| **d > 0.5 * max)
-        .map(|(_, u)| *u)
-        .collect();
-    let s = sel.iter().sum::<f64>() / sel.len().max(1) as f64;
+    let (count, s) = hope_mc::transport::mean_uncertainty_above_half_max(&dose, &unc);
     println!("I-125 point source, 10 cm water cube, 1 mm voxels, track-length kerma, 1 thread");
     println!(
         "  {histories} histories in {secs:.2} s: {:.0} histories/s",
@@ -64,7 +56,7 @@ fn main() {
     );
     println!(
         "  voxels above 50 % of max: {}, mean relative uncertainty {:.4}, epsilon {:.3e} 1/s",
-        sel.len(),
+        count,
         s,
         1.0 / (s * s * secs)
     );

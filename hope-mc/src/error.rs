@@ -27,6 +27,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A simulation description is unusable.
+    #[error("simulation: {field}: {message}")]
+    Simulation {
+        /// The field (or the file) at fault.
+        field: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+
     /// Partial results cannot be merged.
     #[error("merge: {message}")]
     Merge {

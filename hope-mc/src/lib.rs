@@ -7,11 +7,13 @@ pub mod manual;
 pub mod material;
 pub mod physics;
 pub mod rng;
+pub mod simulation;
 pub mod source;
 pub mod transport;
 
 pub use error::{Error, Result};
 pub use material::Material;
 pub use physics::PhysicsOptions;
+pub use simulation::Simulation;
 pub use source::{Source, Spectrum};
 pub use transport::{Partial, Phantom, RunOptions, Tally, Tracking, Transport};

@@ -272,6 +272,26 @@ impl Partial {
     }
 }
 
+/// The mean relative uncertainty over the voxels above half the maximum dose, and how many there
+/// are (the egs_brachy convention for the efficiency epsilon = 1 / (s^2 T)).
+pub fn mean_uncertainty_above_half_max(
+    dose: &Volume<f64>,
+    uncertainty: &Volume<f64>,
+) -> (usize, f64) {
+    let max = dose.data().iter().copied().fold(0.0, f64::max);
+    let high: Vec<f64> = dose
+        .data()
+        .iter()
+        .zip(uncertainty.data())
+        .filter(|(d, _)| **d > 0.5 * max)
+        .map(|(_, u)| *u)
+        .collect();
+    (
+        high.len(),
+        high.iter().sum::<f64>() / high.len().max(1) as f64,
+    )
+}
+
 /// A photon in flight, in the phantom's local frame (cm from the corner of voxel 0, axes along
 /// the grid's).
 #[derive(Debug, Clone, Copy)]

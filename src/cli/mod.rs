@@ -5,3 +5,4 @@ pub(crate) mod crypto;
 pub(crate) mod deid;
 pub(crate) mod files;
 pub(crate) mod series;
+pub(crate) mod simulate;

@@ -1,0 +1,103 @@
+//! `hope simulate` on a small simulation file: outputs, determinism over threads, named errors.
+#![cfg(feature = "cli")]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use common::hope;
+
+use hope::core::{Volume, metaimage};
+
+const SIM: &str = r#"
+histories = 20000
+seed = 7
+batch_size = 5000
+
+[phantom]
+dims = [20, 20, 20]
+spacing_mm = [5.0, 5.0, 5.0]
+origin_mm = [-47.5, -47.5, -47.5]
+material = "water"
+
+[[phantom.insert]]
+material = "cortical_bone_icru44"
+min_mm = [-50.0, -50.0, 0.0]
+max_mm = [50.0, 50.0, 20.0]
+
+[source]
+kind = "pencil"
+position_mm = [0.0, 0.0, -100.0]
+direction = [0.0, 0.0, 1.0]
+energy_kev = 100
+
+[physics]
+tracking = "boundary"
+"#;
+
+#[test]
+fn simulate_writes_dose_uncertainty_and_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("sim.toml"), SIM).unwrap();
+    let o = hope(
+        tmp.path(),
+        &["simulate", "sim.toml", "--out", "one", "--threads", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dose: Volume<f32> = metaimage::read(tmp.path().join("one/dose.mha")).unwrap();
+    let unc: Volume<f32> = metaimage::read(tmp.path().join("one/uncertainty.mha")).unwrap();
+    assert_eq!(dose.grid().dims(), [20, 20, 20]);
+    assert_eq!(unc.grid().dims(), [20, 20, 20]);
+    // The beam runs along the central column: dose there, far more than at the edge.
+    assert!(dose[[10, 10, 5]] > 100.0 * dose[[0, 0, 5]].max(1e-30));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("one/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let e = |k: &str| summary[k].as_f64().unwrap();
+    assert!((e("energy_emitted_ev") - 100e3 * 20_000.0).abs() < 1e-3);
+    assert!(
+        (e("energy_emitted_ev") - e("energy_deposited_ev") - e("energy_escaped_ev")).abs()
+            < 1e-3 * e("energy_emitted_ev")
+    );
+    // Two threads: the same dose, bit for bit.
+    let o = hope(
+        tmp.path(),
+        &["simulate", "sim.toml", "--out", "two", "--threads", "2"],
+    );
+    assert!(o.status.success());
+    let dose2: Volume<f32> = metaimage::read(tmp.path().join("two/dose.mha")).unwrap();
+    assert_eq!(dose.data(), dose2.data());
+}
+
+#[test]
+fn mistakes_in_the_file_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (text, says) in [
+        (SIM.replace("\"water\"", "\"wattter\""), "phantom.material"),
+        (
+            SIM.replace(
+                "energy_kev = 100",
+                "energy_kev = 100\nradionuclide = \"I-125\"",
+            ),
+            "exactly one",
+        ),
+        (
+            SIM.replace("kind = \"pencil\"", "kind = \"cone\""),
+            "source.kind",
+        ),
+        (
+            SIM.replace("histories = 20000", "histories = 0"),
+            "histories",
+        ),
+        (SIM.replace("seed = 7", "seed = 7\ncolour = 3"), "colour"),
+        (
+            SIM.replace("direction = [0.0, 0.0, 1.0]\n", ""),
+            "source.direction",
+        ),
+    ] {
+        std::fs::write(tmp.path().join("bad.toml"), &text).unwrap();
+        let o = hope(tmp.path(), &["simulate", "bad.toml", "--out", "bad"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{says}: {err}");
+    }
+}
