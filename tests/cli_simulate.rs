@@ -59,6 +59,13 @@ fn simulate_writes_dose_uncertainty_and_summary() {
         (e("energy_emitted_ev") - e("energy_deposited_ev") - e("energy_escaped_ev")).abs()
             < 1e-3 * e("energy_emitted_ev")
     );
+    for name in ["dose_axial.png", "dose_coronal.png", "dose_sagittal.png"] {
+        let bytes = std::fs::read(tmp.path().join("one").join(name)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+    }
+    // The hottest voxel is on the beam axis (x = 0 lies between voxels 9 and 10).
+    let hot_x = summary["png_slices_through_voxel"][0].as_u64().unwrap();
+    assert!(hot_x == 9 || hot_x == 10, "{hot_x}");
     // Two threads: the same dose, bit for bit.
     let o = hope(
         tmp.path(),

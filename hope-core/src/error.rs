@@ -51,6 +51,10 @@ pub enum Error {
         message: String,
     },
 
+    /// An image cannot be made from the values given.
+    #[error("image: {0}")]
+    Image(String),
+
     /// An I/O error, with the file it happened on.
     #[error("I/O error on {}", path.display())]
     Io {

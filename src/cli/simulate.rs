@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use hope::core::png::{self, Plane};
 use hope::core::{Volume, metaimage};
 use hope::mc::{Simulation, Transport, simulation::TallyKind};
 
@@ -13,7 +14,8 @@ use hope::mc::{Simulation, Transport, simulation::TallyKind};
 pub(crate) struct SimulateArgs {
     /// The simulation file (TOML, or JSON by extension).
     file: PathBuf,
-    /// Output directory: dose.mha (Gy per history), uncertainty.mha (relative), summary.json.
+    /// Output directory: dose.mha (Gy per history), uncertainty.mha (relative), PNG slices through
+    /// the hottest voxel with a colour bar, summary.json.
     #[arg(long, default_value = "out/simulation")]
     out: PathBuf,
     /// Worker threads (0: one per core); the result does not depend on it.
@@ -56,6 +58,22 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     metaimage::write(out("uncertainty.mha"), &as_f32(&unc))?;
     let max = dose.data().iter().copied().fold(0.0, f64::max);
     let (_, s) = hope::mc::transport::mean_uncertainty_above_half_max(&dose, &unc);
+    // Slices through the hottest voxel, 0 to the maximum dose, with a colour bar.
+    let hottest = dose
+        .data()
+        .iter()
+        .enumerate()
+        .fold((0, f64::MIN), |b, (i, &d)| if d > b.1 { (i, d) } else { b })
+        .0;
+    let [i, j, k] = grid.index_of(hottest).unwrap_or([0, 0, 0]);
+    let zoom = (256 / grid.dims().iter().copied().max().unwrap_or(1)).clamp(1, 8);
+    for (name, plane, index) in [
+        ("dose_axial.png", Plane::Axial, k),
+        ("dose_coronal.png", Plane::Coronal, j),
+        ("dose_sagittal.png", Plane::Sagittal, i),
+    ] {
+        png::write_slice(out(name), &dose, plane, index, max, zoom)?;
+    }
     let summary = serde_json::json!({
         "histories": sim.histories,
         "seed": sim.seed,
@@ -63,6 +81,8 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         "histories_per_second": sim.histories as f64 / secs,
         "tally": format!("{:?}", sim.tally),
         "max_dose_gy_per_history": max,
+        "png_colour_bar": { "map": "hot", "from_gy_per_history": 0.0, "to_gy_per_history": max },
+        "png_slices_through_voxel": [i, j, k],
         "mean_relative_uncertainty_above_half_max": s,
         "efficiency_per_second": if s > 0.0 { 1.0 / (s * s * secs) } else { 0.0 },
         "energy_emitted_ev": result.emitted(),
