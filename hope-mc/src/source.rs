@@ -88,6 +88,80 @@ pub enum Source {
         /// Energies.
         spectrum: Spectrum,
     },
+    /// An isotropic source distributed over voxels in proportion to their activity (a PET or
+    /// SPECT activity volume, in any grid), uniform within each voxel.
+    Voxelised(Box<VoxelisedActivity>),
+}
+
+/// An activity volume prepared for sampling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoxelisedActivity {
+    grid: hope_core::Grid,
+    /// Voxel offsets with activity, and the cumulative activity up to each (normalised to 1).
+    voxels: Vec<usize>,
+    cumulative: Vec<f64>,
+    spectrum: Spectrum,
+    total: f64,
+}
+
+impl VoxelisedActivity {
+    /// From an activity volume (any unit: only the proportions matter) and the energies emitted.
+    /// Negative or non-finite activities are refused with the voxel named.
+    pub fn new(activity: &hope_core::Volume<f32>, spectrum: Spectrum) -> Result<Self> {
+        let mut voxels = Vec::new();
+        let mut cumulative = Vec::new();
+        let mut total = 0.0f64;
+        for (i, &a) in activity.data().iter().enumerate() {
+            if !(a.is_finite() && a >= 0.0) {
+                return Err(Error::Source {
+                    message: format!(
+                        "activity of voxel {:?}: {a}; expected a finite non-negative value",
+                        activity.grid().index_of(i)
+                    ),
+                });
+            }
+            if a > 0.0 {
+                total += f64::from(a);
+                voxels.push(i);
+                cumulative.push(total);
+            }
+        }
+        if total <= 0.0 {
+            return Err(Error::Source {
+                message: "the activity volume holds no activity".into(),
+            });
+        }
+        for c in &mut cumulative {
+            *c /= total;
+        }
+        Ok(Self {
+            grid: activity.grid().clone(),
+            voxels,
+            cumulative,
+            spectrum,
+            total,
+        })
+    }
+
+    /// The total activity (in the volume's unit, summed over voxels).
+    pub fn total(&self) -> f64 {
+        self.total
+    }
+
+    /// A point (mm, patient coordinates) drawn from the distribution.
+    fn sample_point(&self, rng: &mut Rng) -> Vec3 {
+        let u = rng.uniform();
+        let k = self
+            .cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.voxels.len() - 1);
+        let [i, j, l] = self.grid.index_of(self.voxels[k]).unwrap_or([0, 0, 0]);
+        self.grid.index_to_point([
+            i as f64 + rng.uniform() - 0.5,
+            j as f64 + rng.uniform() - 0.5,
+            l as f64 + rng.uniform() - 0.5,
+        ])
+    }
 }
 
 impl Source {
@@ -106,6 +180,47 @@ impl Source {
                 t.dir_to_local(*direction),
                 spectrum.sample(rng),
             ),
+            Source::Voxelised(v) => (
+                t.to_local(v.sample_point(rng)),
+                isotropic(rng),
+                v.spectrum.sample(rng),
+            ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hope_core::{Grid, Volume};
+
+    #[test]
+    fn voxelised_sources_follow_the_activity() {
+        let grid = Grid::builder([4, 1, 1])
+            .spacing([10.0, 10.0, 10.0])
+            .origin([5.0, 5.0, 5.0])
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let activity =
+            Volume::new(grid, vec![1.0, 0.0, 3.0, 0.0]).unwrap_or_else(|e| panic!("{e}"));
+        let v = VoxelisedActivity::new(&activity, Spectrum::Mono(1e5))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.total(), 4.0);
+        let mut rng = Rng::for_batch(5, 0);
+        let n = 100_000;
+        let mut counts = [0u32; 4];
+        for _ in 0..n {
+            let p = v.sample_point(&mut rng);
+            assert!(p.y >= 0.0 && p.y <= 10.0 && p.z >= 0.0 && p.z <= 10.0);
+            counts[(p.x / 10.0).floor().clamp(0.0, 3.0) as usize] += 1;
+        }
+        assert_eq!((counts[1], counts[3]), (0, 0));
+        let frac = f64::from(counts[2]) / f64::from(n);
+        assert!((frac - 0.75).abs() < 0.01, "{frac}");
+        let bad = Volume::new(activity.grid().clone(), vec![1.0, -1.0, 0.0, 0.0])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(VoxelisedActivity::new(&bad, Spectrum::Mono(1e5)).is_err());
+        let none = Volume::filled(activity.grid().clone(), 0.0f32);
+        assert!(VoxelisedActivity::new(&none, Spectrum::Mono(1e5)).is_err());
     }
 }

@@ -131,6 +131,28 @@ fn energy_is_conserved_exactly() {
 }
 
 #[test]
+fn a_voxelised_activity_source_deposits_where_its_activity_is() {
+    // Activity in one corner voxel of the heterogeneous phantom's grid only: the dose peaks there.
+    let phantom = heterogeneous();
+    let grid = phantom.grid().clone();
+    let mut activity = hope_core::Volume::filled(grid.clone(), 0.0f32);
+    activity[[2, 9, 9]] = 5.0;
+    let source = Source::Voxelised(Box::new(
+        hope_mc::source::VoxelisedActivity::new(&activity, Spectrum::Mono(140e3)).unwrap(),
+    ));
+    let r = run(phantom, Tracking::Woodcock, 0, &source, 20_000);
+    let (dose, _) = r.dose(&r.kerma, &grid);
+    let hottest = dose
+        .data()
+        .iter()
+        .enumerate()
+        .fold((0, 0.0), |b, (i, &d)| if d > b.1 { (i, d) } else { b })
+        .0;
+    assert_eq!(grid.index_of(hottest), Some([2, 9, 9]));
+    assert!((r.emitted() - r.deposited() - r.escaped()).abs() <= 1e-9 * r.emitted());
+}
+
+#[test]
 fn woodcock_and_boundary_tracking_agree() {
     let n = 100_000;
     let src = point(300.0);
