@@ -4,7 +4,7 @@ use std::path::Path;
 
 use dicom_core::value::PrimitiveValue;
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 
 use crate::{Error, Result};
 
@@ -60,18 +60,26 @@ pub(crate) fn open(path: &Path, with_pixels: bool) -> Result<DefaultDicomObject>
             .map_err(|e| unreadable(e.to_string()));
     }
     let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
-    crate::guard::check(&bytes, None).map_err(unreadable)?;
-    let start = if bytes.get(128..132) == Some(b"DICM") {
-        128
-    } else {
-        0
+    let start = crate::guard::part10_start(&bytes)
+        .ok_or_else(|| unreadable("no DICM magic: not a Part 10 file".into()))?;
+    parse_part10(path, &bytes, start)
+}
+
+/// Parses the bytes of a Part 10 file whose `DICM` magic is at `start`, after checking every
+/// declared length against the bytes there are ([`crate::guard`]).
+pub(crate) fn parse_part10(path: &Path, bytes: &[u8], start: usize) -> Result<DefaultDicomObject> {
+    let unreadable = |message: String| Error::Unreadable {
+        path: path.to_path_buf(),
+        message,
     };
+    crate::guard::check(bytes, None).map_err(unreadable)?;
     OpenFileOptions::new()
         .from_reader(&bytes[start..])
         .map_err(|e| unreadable(e.to_string()))
 }
 
-pub(crate) fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+/// A string attribute's value with its padding (NUL or space) removed, if present and textual.
+pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     obj.element_opt(tag)
         .ok()
         .flatten()

@@ -114,19 +114,28 @@ fn too_long(at: usize, g: u16, e: u16, len: u32, remaining: usize) -> String {
     )
 }
 
+/// Where the `DICM` magic of a Part 10 file starts: after the 128-byte preamble, or at the start
+/// when the preamble is missing.
+pub(crate) fn part10_start(bytes: &[u8]) -> Option<usize> {
+    if bytes.get(128..132) == Some(b"DICM") {
+        Some(128)
+    } else if bytes.get(0..4) == Some(b"DICM") {
+        Some(0)
+    } else {
+        None
+    }
+}
+
 /// Checks a Part 10 file (preamble optional) or a bare data set whose transfer syntax was guessed
 /// (`bare`: explicit VR or not, little endian).
 pub(crate) fn check(bytes: &[u8], bare: Option<bool>) -> Result<(), String> {
     let (data, explicit, big, deflated) = if let Some(explicit) = bare {
         (bytes, explicit, false, false)
     } else {
-        let start = if bytes.get(128..132) == Some(b"DICM") {
-            132
-        } else if bytes.get(0..4) == Some(b"DICM") {
-            4
-        } else {
+        let Some(magic) = part10_start(bytes) else {
             return Ok(()); // not Part 10: the parser refuses it
         };
+        let start = magic + 4;
         // The file meta group: explicit VR little endian, group 0002.
         let mut meta = Cursor {
             b: bytes,

@@ -103,17 +103,18 @@ impl SuvBw {
                     "missing or empty",
                 )
             })?;
-        let item_number = |tag, name| -> Result<f64> {
-            pharma
-                .element_opt(tag)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_float64().ok())
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| attr_err(first, name, "missing or not a positive number"))
-        };
-        let injected_bq = item_number(tags::RADIONUCLIDE_TOTAL_DOSE, "RadionuclideTotalDose")?;
-        let half_life_s = item_number(tags::RADIONUCLIDE_HALF_LIFE, "RadionuclideHalfLife")?;
+        let injected_bq = positive(
+            pharma,
+            first,
+            tags::RADIONUCLIDE_TOTAL_DOSE,
+            "RadionuclideTotalDose",
+        )?;
+        let half_life_s = positive(
+            pharma,
+            first,
+            tags::RADIONUCLIDE_HALF_LIFE,
+            "RadionuclideHalfLife",
+        )?;
         let decay_time_s = match decay_correction {
             DecayCorrection::Admin => 0.0,
             DecayCorrection::Start => {
@@ -189,8 +190,9 @@ impl SuvBw {
     }
 }
 
+/// A positive number attribute of `obj` (a data set or a sequence item), or an error naming it.
 fn positive(
-    obj: &DefaultDicomObject,
+    obj: &InMemDicomObject,
     path: &Path,
     tag: dicom_core::Tag,
     name: &'static str,
@@ -217,13 +219,7 @@ fn acquisition(obj: &DefaultDicomObject, series_date: &str) -> Option<f64> {
 /// Injection time in seconds: Radiopharmaceutical Start DateTime, else Start Time on the series
 /// date (the day before if that would put it after the series start: an injection before midnight).
 fn injection_time(item: &InMemDicomObject, series_date: &str, series: f64) -> Option<f64> {
-    let s = |tag| {
-        item.element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_str().ok())
-            .map(|v| v.trim_end_matches(['\0', ' ']).to_string())
-    };
+    let s = |tag| text(item, tag);
     if let Some(t) = s(tags::RADIOPHARMACEUTICAL_START_DATE_TIME).and_then(|v| parse_dt(&v)) {
         return Some(t);
     }

@@ -8,12 +8,13 @@ use std::sync::Mutex;
 
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
-use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use hope_core::fs::AtomicFile;
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use super::{Deidentifier, PixelVerdict};
+use crate::attrs::text;
 use crate::{Error, Result};
 
 /// What happens to an instance whose pixels may show identity (see [`super::pixel_verdict`])
@@ -101,18 +102,8 @@ pub fn read_any(path: &Path) -> Result<DefaultDicomObject> {
         message,
     };
     let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
-    let part10 = if bytes.get(128..132) == Some(b"DICM") {
-        Some(128)
-    } else if bytes.get(0..4) == Some(b"DICM") {
-        Some(0)
-    } else {
-        None
-    };
-    if let Some(start) = part10 {
-        crate::guard::check(&bytes, None).map_err(unreadable)?;
-        return OpenFileOptions::new()
-            .from_reader(&bytes[start..])
-            .map_err(|e| unreadable(e.to_string()));
+    if let Some(start) = crate::guard::part10_start(&bytes) {
+        return crate::attrs::parse_part10(path, &bytes, start);
     }
     // A bare data set starts with group 0008 (or 0002, meta without preamble); anything else is
     // not DICOM.
@@ -137,15 +128,10 @@ pub fn read_any(path: &Path) -> Result<DefaultDicomObject> {
         .ok_or_else(|| unreadable("transfer syntax registry incomplete".into()))?;
     let obj = InMemDicomObject::read_dataset_with_ts(&bytes[..], ts)
         .map_err(|e| unreadable(format!("a bare data set that does not parse: {e}")))?;
-    let uid = |tag| {
-        obj.element_opt(tag).ok().flatten().and_then(|e| {
-            e.to_str()
-                .ok()
-                .map(|s| s.trim_end_matches('\0').to_string())
-        })
-    };
-    let (Some(class), Some(instance)) = (uid(tags::SOP_CLASS_UID), uid(tags::SOP_INSTANCE_UID))
-    else {
+    let (Some(class), Some(instance)) = (
+        text(&obj, tags::SOP_CLASS_UID),
+        text(&obj, tags::SOP_INSTANCE_UID),
+    ) else {
         return Err(unreadable(
             "a bare data set without SOP Class and Instance UIDs".into(),
         ));
@@ -203,18 +189,7 @@ impl Deidentifier {
             }
             (Some(_), BurnedInPolicy::Quarantine(q)) => q.as_path(),
         };
-        let uid = |tag| {
-            d.object
-                .element_opt(tag)
-                .ok()
-                .flatten()
-                .and_then(|e| {
-                    e.to_str()
-                        .ok()
-                        .map(|s| s.trim_end_matches('\0').to_string())
-                })
-                .unwrap_or_else(|| "unknown".into())
-        };
+        let uid = |tag| text(&d.object, tag).unwrap_or_else(|| "unknown".into());
         let series_dir = dir.join(uid(tags::SERIES_INSTANCE_UID));
         std::fs::create_dir_all(&series_dir).map_err(|e| Error::Io {
             path: series_dir.clone(),

@@ -61,6 +61,7 @@ pub use mapping::{MappingKey, MappingRecorder, Pseudonymised};
 pub use recipe::Recipe;
 pub use redact::{Rect, RedactionRule};
 
+use crate::attrs::text as attr_text;
 use crate::{Error, Result};
 use table::ProfileOption;
 
@@ -155,7 +156,7 @@ impl Deidentifier {
     }
 
     fn context(&self, obj: &InMemDicomObject, log: bool) -> engine::Context<'_> {
-        let text = |t| string(obj, t).filter(|s| !s.is_empty());
+        let text = |t| attr_text(obj, t).filter(|s| !s.is_empty());
         // The patient key: Patient ID, else Patient's Name; one pseudonym and one date shift for
         // every file of the patient.
         let patient = text(tags::PATIENT_ID)
@@ -257,12 +258,12 @@ impl Deidentifier {
             words_to_bytes(&mut out);
         }
         let sop_instance =
-            string(&out, tags::SOP_INSTANCE_UID).ok_or_else(|| Error::Attribute {
+            attr_text(&out, tags::SOP_INSTANCE_UID).ok_or_else(|| Error::Attribute {
                 path: Default::default(),
                 attribute: "SOPInstanceUID",
                 message: "missing: an instance without one cannot be stored".into(),
             })?;
-        let sop_class = string(&out, tags::SOP_CLASS_UID).unwrap_or(class);
+        let sop_class = attr_text(&out, tags::SOP_CLASS_UID).unwrap_or(class);
         // What goes into the file meta must be well formed, or the output would not read back.
         for (attribute, uid) in [("SOPClassUID", &sop_class), ("TransferSyntaxUID", &ts)] {
             if !crate::uid::is_valid_uid(uid) {
@@ -448,15 +449,6 @@ fn words_to_bytes(obj: &mut InMemDicomObject) {
     ));
 }
 
-/// A string attribute's value, padding removed.
-fn string(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    obj.element_opt(tag).ok().flatten().and_then(|e| {
-        e.to_str()
-            .ok()
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-    })
-}
-
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
@@ -467,7 +459,7 @@ fn truncate(s: &str, max: usize) -> String {
 /// PET, NM, RT Dose, segmentations and registrations are clean, and every other modality is
 /// suspect.
 pub fn pixel_verdict(obj: &InMemDicomObject) -> PixelVerdict {
-    let text = |t| string(obj, t).map(|s| s.to_uppercase());
+    let text = |t| attr_text(obj, t).map(|s| s.to_uppercase());
     match text(tags::BURNED_IN_ANNOTATION).as_deref() {
         Some("YES") => return PixelVerdict::BurnedIn,
         Some("NO") => return PixelVerdict::Clean,

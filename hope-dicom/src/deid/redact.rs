@@ -8,6 +8,8 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use serde::Deserialize;
 
+use crate::attrs::text;
+
 /// A rectangle of pixels: columns `x..x + width`, rows `y..y + height` (clipped to the image).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct Rect {
@@ -46,14 +48,6 @@ pub struct RedactionRule {
     pub columns: Option<u16>,
     /// The rectangles.
     pub rects: Vec<Rect>,
-}
-
-fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    obj.element_opt(tag).ok().flatten().and_then(|e| {
-        e.to_str()
-            .ok()
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-    })
 }
 
 fn number(obj: &InMemDicomObject, tag: Tag) -> Option<u16> {
