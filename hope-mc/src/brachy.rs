@@ -13,7 +13,7 @@ use crate::material::Material;
 use crate::physics::{Interaction, PhotonPhysics, PhysicsOptions};
 use crate::rng::Rng;
 use crate::source::Spectrum;
-use crate::transport::{isotropic, rotate};
+use crate::transport::{EV_PER_G_TO_GY, isotropic, rotate};
 use crate::{Error, Result};
 
 /// I-125 photons per decay, TG-43U1 Table I (Rivard et al. 2004): (energy eV, yield).
@@ -86,8 +86,6 @@ pub struct Tg43 {
     /// The radii (cm).
     pub radii: Vec<f64>,
 }
-
-const EV_PER_G_TO_GY: f64 = 1.602_176_634e-19 * 1e3;
 
 /// Regions: 0 core, 1 gap, 2 capsule, 3 outside.
 struct Geometry<'a> {

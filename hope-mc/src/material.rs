@@ -148,8 +148,8 @@ impl Material {
                 let k = w * e.per_gram();
                 let pe = e.cross_section(Process::Photoelectric, energy)
                     * (1.0 - mean_fluorescence(e, energy) / energy);
-                let inc = e.cross_section(Process::Incoherent, energy)
-                    * incoherent_transfer_fraction(e, energy);
+                let inc =
+                    e.cross_section(Process::Incoherent, energy) * transfer_fraction(e, energy);
                 let pair = e.cross_section(Process::Pair, energy)
                     * (1.0 - 2.0 * ELECTRON_MASS_EV / energy).max(0.0);
                 k * (pe + inc + pair)
@@ -176,6 +176,29 @@ pub(crate) fn mean_fluorescence(e: &ElementData, energy: f64) -> f64 {
         remaining -= p;
     }
     emitted
+}
+
+/// Energies of the per-element tables of the incoherent transfer fraction: uniform in ln E.
+const TRANSFER_POINTS: usize = 257;
+const TRANSFER_E_MIN: f64 = 1.0e3;
+const TRANSFER_E_MAX: f64 = 100.0e6;
+
+/// [`incoherent_transfer_fraction`] interpolated (linearly in ln E) from a table of 257 energies
+/// computed once per element, on first use: the integral is smooth in energy, and evaluating it
+/// at every energy of every material's run-time table cost seconds at start-up.
+pub(crate) fn transfer_fraction(e: &ElementData, energy: f64) -> f64 {
+    static TABLES: [std::sync::OnceLock<Vec<f64>>; 100] =
+        [const { std::sync::OnceLock::new() }; 100];
+    let step = (TRANSFER_E_MAX / TRANSFER_E_MIN).ln() / (TRANSFER_POINTS - 1) as f64;
+    let table = TABLES[usize::from(e.z.clamp(1, 100)) - 1].get_or_init(|| {
+        (0..TRANSFER_POINTS)
+            .map(|i| incoherent_transfer_fraction(e, TRANSFER_E_MIN * (i as f64 * step).exp()))
+            .collect()
+    });
+    let t = ((energy.max(TRANSFER_E_MIN) / TRANSFER_E_MIN).ln() / step)
+        .clamp(0.0, (TRANSFER_POINTS - 1) as f64 - 1e-9);
+    let i = t as usize;
+    table[i] + (table[i + 1] - table[i]) * (t - i as f64)
 }
 
 /// The mean fraction of the photon energy given to the electron in incoherent scattering:

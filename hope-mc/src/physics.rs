@@ -167,15 +167,15 @@ impl PhotonPhysics {
         if els.len() == 1 {
             return els[0].0;
         }
-        let weights: Vec<f64> = els
-            .iter()
-            .map(|(el, k)| k * el.cross_section(process, e))
-            .collect();
-        let total: f64 = weights.iter().sum();
+        // The cross sections are looked up twice rather than collected: no allocation per
+        // interaction.
+        let weight = |(el, k): &(&'static ElementData, f64)| k * el.cross_section(process, e);
+        let total: f64 = els.iter().map(weight).sum();
         let mut u = rng.uniform() * total;
-        for (w, (el, _)) in weights.iter().zip(els) {
-            if u < *w {
-                return el;
+        for pair in els {
+            let w = weight(pair);
+            if u < w {
+                return pair.0;
             }
             u -= w;
         }

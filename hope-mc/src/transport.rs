@@ -15,7 +15,7 @@ use crate::source::Source;
 use crate::{Error, Result};
 
 /// eV/g to Gy.
-const EV_PER_G_TO_GY: f64 = 1.602_176_634e-19 * 1e3;
+pub(crate) const EV_PER_G_TO_GY: f64 = 1.602_176_634e-19 * 1e3;
 
 /// A voxel phantom: a grid, a material index and a mass density (g/cm^3) per voxel.
 #[derive(Debug, Clone)]
