@@ -29,6 +29,7 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use hope_core::fs::AtomicFile;
 use hope_core::{Grid, Vec3, Volume};
+use rayon::prelude::*;
 
 use crate::attrs::{attr_err, ds, ds_multi, floats, open, text};
 use crate::uid::new_uid;
@@ -672,11 +673,12 @@ fn load_with<T: Copy + Default + Send>(
     })?;
     // Files are parsed, and below decoded, on every core; results keep the file order, so the
     // volume and the first error reported do not depend on the thread count.
-    let objects: Vec<(PathBuf, DefaultDicomObject)> = par_consume(files.iter().collect(), |p| {
-        open(p, true).map(|o| (p.clone(), o))
-    })
-    .into_iter()
-    .collect::<Result<_>>()?;
+    let objects: Vec<(PathBuf, DefaultDicomObject)> = files
+        .par_iter()
+        .map(|p| open(p, true).map(|o| (p.clone(), o)))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect::<Result<_>>()?;
     let series = text(&objects[0].1, tags::SERIES_INSTANCE_UID).unwrap_or_else(|| "?".into());
     let problem = |m: String| Error::Series {
         series: series.clone(),
@@ -836,41 +838,16 @@ fn load_with<T: Copy + Default + Send>(
         }
         Ok(())
     };
-    par_consume(jobs, fill)
+    jobs.into_par_iter()
+        .map(fill)
+        .collect::<Vec<_>>()
         .into_iter()
         .collect::<Result<Vec<()>>>()?;
     Ok(Volume::new(grid, data)?)
 }
 
-/// `f` over `items`, consumed, on every available core (contiguous chunks, one scoped thread each);
-/// results in the order of `items`.
-fn par_consume<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if workers <= 1 {
-        return items.into_iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(workers);
-    let f = &f;
-    let mut items = items.into_iter();
-    std::thread::scope(|scope| {
-        let mut handles = Vec::with_capacity(workers);
-        loop {
-            let part: Vec<I> = items.by_ref().take(chunk).collect();
-            if part.is_empty() {
-                break;
-            }
-            handles.push(scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()));
-        }
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
-}
-
 /// The stored 16-bit values of every frame of a file, before rescale.
+///
 /// Native 16-bit data is borrowed from the parsed object (no copy); only the low Bits Stored bits
 /// of a value count (PS3.5 8.1.1; High Bit is Bits Stored - 1 in every IOD read here).
 struct Stored<'a> {
