@@ -1033,6 +1033,13 @@ fn decode_jpeg_extended(
     // boundaries (PS3.5 A.4), so the frames are the images found one after the other in the
     // concatenated fragments, whatever the fragmentation and whether or not there is an offset table.
     let stream: Vec<u8> = fragments.iter().flatten().copied().collect();
+    let size = |tag| {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<usize>().ok())
+    };
+    let (rows, cols) = (size(tags::ROWS), size(tags::COLUMNS));
     let mut out = Vec::with_capacity(n);
     let mut pos = 0usize;
     let mut frame = 0usize;
@@ -1050,16 +1057,6 @@ fn decode_jpeg_extended(
         };
         let (image, next) = crate::jpeg::decode(&stream, start)
             .map_err(|e| failed(format!("frame {}: {e}", frame + 1)))?;
-        let rows = obj
-            .element_opt(tags::ROWS)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_int::<usize>().ok());
-        let cols = obj
-            .element_opt(tags::COLUMNS)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_int::<usize>().ok());
         if (Some(image.height), Some(image.width)) != (rows, cols) {
             return Err(failed(format!(
                 "frame {}: the JPEG image is {}x{}, Rows x Columns say {}x{}",
