@@ -45,7 +45,17 @@ pub(crate) struct MaterialTable {
     pub mu_en: Vec<f64>,
     /// (element, w N_A / A) for choosing the element of an interaction.
     pub elements: Vec<(&'static ElementData, f64)>,
+    /// Per selectable process (photoelectric, incoherent, coherent) and element, the element's
+    /// part of the material's mu/rho on the grid, process after process (empty for one element).
+    pub partial: Vec<f64>,
 }
+
+/// The processes whose element is chosen, in the order of [`MaterialTable::partial`].
+const SELECTED: [Process; 3] = [
+    Process::Photoelectric,
+    Process::Incoherent,
+    Process::Coherent,
+];
 
 /// The uniform ln(E) grid.
 #[derive(Debug, Clone, Copy)]
@@ -124,7 +134,24 @@ impl PhotonPhysics {
                         rayleigh.push((e.z, rayleigh_cumulative(e)));
                     }
                 }
+                let partial = if elements.len() > 1 {
+                    let energies = &energies;
+                    SELECTED
+                        .iter()
+                        .flat_map(|&p| {
+                            elements.iter().flat_map(move |&(el, k)| {
+                                energies
+                                    .iter()
+                                    .map(move |&e| k * el.cross_section(p, e))
+                                    .collect::<Vec<_>>()
+                            })
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 MaterialTable {
+                    partial,
                     coherent,
                     incoherent,
                     photoelectric,
@@ -155,31 +182,33 @@ impl PhotonPhysics {
         interp(&self.materials[m].mu_en, self.grid.locate(e))
     }
 
-    /// Picks the element of an interaction of `process` in material `m` at `e`.
+    /// Picks the element of an interaction of process `SELECTED[process]` in material `m` at
+    /// grid position `at`, in proportion to the elements' tabulated parts.
     fn pick_element(
         &self,
         m: usize,
-        process: Process,
-        e: f64,
+        process: usize,
+        at: (usize, f64),
         rng: &mut Rng,
     ) -> &'static ElementData {
-        let els = &self.materials[m].elements;
+        let t = &self.materials[m];
+        let els = &t.elements;
         if els.len() == 1 {
             return els[0].0;
         }
-        // The cross sections are looked up twice rather than collected: no allocation per
-        // interaction.
-        let weight = |(el, k): &(&'static ElementData, f64)| k * el.cross_section(process, e);
-        let total: f64 = els.iter().map(weight).sum();
+        let n = els.len();
+        let rows = &t.partial[process * n * N_GRID..(process + 1) * n * N_GRID];
+        let weight = |i: usize| interp(&rows[i * N_GRID..(i + 1) * N_GRID], at).max(0.0);
+        let total: f64 = (0..n).map(weight).sum();
         let mut u = rng.uniform() * total;
-        for pair in els {
-            let w = weight(pair);
+        for (i, (el, _)) in els[..n - 1].iter().enumerate() {
+            let w = weight(i);
             if u < w {
-                return pair.0;
+                return el;
             }
             u -= w;
         }
-        els[els.len() - 1].0
+        els[n - 1].0
     }
 
     /// Samples an interaction of a photon of energy `e` in material `m`.
@@ -194,12 +223,12 @@ impl PhotonPhysics {
         let pair = interp(&t.pair, at);
         let mut u = rng.uniform() * (coh + inc + pe + pair);
         if u < pe {
-            let el = self.pick_element(m, Process::Photoelectric, e, rng);
+            let el = self.pick_element(m, 0, at, rng);
             return self.photoelectric(el, e, rng);
         }
         u -= pe;
         if u < inc {
-            let el = self.pick_element(m, Process::Incoherent, e, rng);
+            let el = self.pick_element(m, 1, at, rng);
             let (cos, e1) = sample_incoherent(el, e, rng);
             return Interaction::Scatter {
                 cos,
@@ -209,7 +238,7 @@ impl PhotonPhysics {
         }
         u -= inc;
         if u < coh {
-            let el = self.pick_element(m, Process::Coherent, e, rng);
+            let el = self.pick_element(m, 2, at, rng);
             let cos = self.sample_coherent(el, e, rng);
             return Interaction::Scatter {
                 cos,

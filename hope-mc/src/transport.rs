@@ -4,9 +4,9 @@
 //! batch order so that results do not depend on the thread count.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hope_core::{Grid, Vec3, Volume};
-use rayon::prelude::*;
 
 use crate::material::Material;
 use crate::physics::{E_MAX, Interaction, PhotonPhysics, PhysicsOptions, interp};
@@ -119,7 +119,7 @@ pub struct RunOptions {
     pub physics: PhysicsOptions,
     /// Tracking method.
     pub tracking: Tracking,
-    /// Histories per batch (each batch has its own random stream).
+    /// Histories per batch (each batch has its own random stream), 1 to 2^32 - 2.
     pub batch_size: u64,
     /// Worker threads (0: one per core).
     pub threads: usize,
@@ -326,9 +326,13 @@ pub struct Transport {
 impl Transport {
     /// Builds the tables for a phantom.
     pub fn new(phantom: Phantom, options: RunOptions) -> Result<Self> {
-        if options.batch_size == 0 {
+        if options.batch_size == 0 || options.batch_size >= u64::from(u32::MAX) {
             return Err(Error::Phantom {
-                message: "batch_size 0".into(),
+                message: format!(
+                    "batch_size {}: expected 1 to {} histories",
+                    options.batch_size,
+                    u32::MAX - 1
+                ),
             });
         }
         let physics = PhotonPhysics::new(&phantom.materials, options.physics.clone());
@@ -440,41 +444,57 @@ impl Transport {
             .map_err(|e| Error::Phantom {
                 message: format!("cannot start worker threads: {e}"),
             })?;
-        let workers = pool.current_num_threads().max(1) as u64;
-        let mut total: Option<Partial> = None;
-        let mut done = 0u64;
-        let mut start = range.start;
-        while start < range.end {
-            let end = (start + workers).min(range.end);
-            let parts: Vec<Partial> = pool.install(|| {
-                (start..end)
-                    .into_par_iter()
-                    .map(|b| self.batch(source, histories, seed, b))
-                    .collect()
+        let n_batches = range.end.saturating_sub(range.start);
+        if n_batches == 0 {
+            return Err(Error::Merge {
+                message: format!("no batches in {range:?}"),
             });
-            for p in parts {
-                done += p.histories;
-                total = Some(match total {
-                    None => p,
-                    Some(t) => t.merge(&p)?,
-                });
-            }
-            progress(done, histories);
-            start = end;
         }
-        total.ok_or_else(|| Error::Merge {
-            message: format!("no batches in {range:?}"),
-        })
+        let workers = (pool.current_num_threads().max(1) as u64).min(n_batches) as usize;
+        // Every worker claims the next batch until none is left, and adds each batch's sums, in
+        // exact fixed point, to its own accumulator; integer addition does not depend on which
+        // worker ran which batch, so neither does the result.
+        let next = AtomicU64::new(range.start);
+        let done = AtomicU64::new(0);
+        let accumulators: Vec<Accumulator> = pool.broadcast(|ctx| {
+            let mut acc = Accumulator::new(self.mat.len());
+            if ctx.index() >= workers {
+                return acc;
+            }
+            let mut st = BatchState::new(self.mat.len());
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= range.end {
+                    break;
+                }
+                let count = self.batch(source, histories, seed, b, &mut st);
+                acc.add_batch(&mut st, count);
+                let now = done.fetch_add(count, Ordering::Relaxed) + count;
+                progress(now, histories);
+            }
+            acc
+        });
+        let mut total = Accumulator::new(0);
+        for a in accumulators {
+            total.add(a);
+        }
+        Ok(total.into_partial(range, self.dims, self.blocks))
     }
 
-    /// One batch.
-    fn batch(&self, source: &Source, histories: u64, seed: u64, b: u64) -> Partial {
-        let n_cells = self.mat.len();
-        let first = b * self.options.batch_size;
+    /// Runs batch `b` into `st` (whose sums are zero); returns its number of histories.
+    fn batch(
+        &self,
+        source: &Source,
+        histories: u64,
+        seed: u64,
+        b: u64,
+        st: &mut BatchState,
+    ) -> u64 {
+        let first = b.saturating_mul(self.options.batch_size);
         let count = histories.saturating_sub(first).min(self.options.batch_size);
         let mut rng = Rng::for_batch(seed, b);
-        let mut st = BatchState::new(n_cells);
         for _ in 0..count {
+            st.history += 1;
             let (pos, dir, energy) = source.sample(self, &mut rng);
             st.emitted += energy;
             st.stack.push(Photon {
@@ -484,20 +504,10 @@ impl Transport {
                 primary_unscattered: true,
             });
             while let Some(p) = st.stack.pop() {
-                self.track(p, &mut rng, &mut st);
+                self.track(p, &mut rng, st);
             }
-            st.end_history();
         }
-        let (analog, kerma) = st.tallies(self.dims, self.blocks);
-        Partial {
-            batches: b..b + 1,
-            histories: count,
-            analog,
-            kerma,
-            energy: [st.emitted, st.deposited, st.escaped]
-                .map(|e| (e * ENERGY_SCALE).round() as i128),
-            uncollided: st.uncollided,
-        }
+        count
     }
 
     /// Distance along `dir` from `pos` to the phantom's surface, entering if outside: (enter, exit).
@@ -521,8 +531,8 @@ impl Transport {
     fn voxel_of(&self, pos: &[f64; 3]) -> Option<usize> {
         let mut idx = [0usize; 3];
         for a in 0..3 {
-            let i = (pos[a] / self.voxel_cm[a]).floor();
-            if i < 0.0 || i >= self.dims[a] as f64 {
+            let i = pos[a] / self.voxel_cm[a];
+            if !(i >= 0.0 && i < self.dims[a] as f64) {
                 return None;
             }
             idx[a] = i as usize;
@@ -531,7 +541,8 @@ impl Transport {
     }
 
     /// Walks the voxels crossed from `pos` along `dir` for at most `len` cm (Amanatides and Woo),
-    /// calling `f(voxel, segment length)`; `f` returns false to stop. Returns the length walked.
+    /// calling `f(voxel, segment length)`; `f` returns `Some(d)` to stop `d` cm into the
+    /// segment. Returns the length walked.
     fn walk(
         &self,
         pos: &[f64; 3],
@@ -539,52 +550,13 @@ impl Transport {
         len: f64,
         mut f: impl FnMut(usize, f64) -> Option<f64>,
     ) -> f64 {
-        let mut idx = [0i64; 3];
-        let mut step = [0i64; 3];
-        let mut t_max = [f64::INFINITY; 3];
-        let mut t_delta = [f64::INFINITY; 3];
-        for a in 0..3 {
-            let i = ((pos[a] / self.voxel_cm[a]).floor() as i64).clamp(0, self.dims[a] as i64 - 1);
-            idx[a] = i;
-            if dir[a] > 0.0 {
-                step[a] = 1;
-                t_max[a] = ((i + 1) as f64 * self.voxel_cm[a] - pos[a]) / dir[a];
-                t_delta[a] = self.voxel_cm[a] / dir[a];
-            } else if dir[a] < 0.0 {
-                step[a] = -1;
-                t_max[a] = (i as f64 * self.voxel_cm[a] - pos[a]) / dir[a];
-                t_delta[a] = -self.voxel_cm[a] / dir[a];
+        let mut ray = Ray::new(self, pos, dir, len);
+        while let Some((voxel, start, seg)) = ray.next(self) {
+            if let Some(stop_at) = f(voxel, seg) {
+                return start + stop_at;
             }
         }
-        let mut t = 0.0;
-        loop {
-            let voxel = cell_index(
-                self.blocks,
-                idx[0] as usize,
-                idx[1] as usize,
-                idx[2] as usize,
-            );
-            let a = if t_max[0] < t_max[1] {
-                if t_max[0] < t_max[2] { 0 } else { 2 }
-            } else if t_max[1] < t_max[2] {
-                1
-            } else {
-                2
-            };
-            let next = t_max[a].min(len).max(t);
-            if let Some(stop_at) = f(voxel, next - t) {
-                return t + stop_at;
-            }
-            t = next;
-            if t >= len {
-                return len;
-            }
-            idx[a] += step[a];
-            if idx[a] < 0 || idx[a] >= self.dims[a] as i64 {
-                return t;
-            }
-            t_max[a] += t_delta[a];
-        }
+        ray.t
     }
 
     /// Follows one photon until it is absorbed or leaves.
@@ -739,26 +711,126 @@ impl Transport {
         if len <= 0.0 {
             return;
         }
-        self.walk(start, dir, len, |v, seg| {
-            let m = usize::from(self.mat[v]);
-            st.kerma_in(
-                v,
-                seg * e * interp(&self.physics.materials[m].mu_en, at) / self.voxel_volume_cm3,
-            );
-            None
-        });
+        // The voxels and segment lengths are found a chunk at a time before any is scored, so
+        // that the scores' memory accesses (scattered over the grid) are independent of each
+        // other and of the walk's branches, and their cache misses overlap.
+        const CHUNK: usize = 32;
+        let mut ray = Ray::new(self, start, dir, len);
+        let mut cells = [0u32; CHUNK];
+        let mut segs = [0f64; CHUNK];
+        // Kerma per unit track length, eV/g per cm, for the last material seen.
+        let (mut last, mut k) = (usize::MAX, 0.0);
+        loop {
+            let mut n = 0;
+            while n < CHUNK {
+                let Some((v, _, seg)) = ray.next(self) else {
+                    break;
+                };
+                prefetch(&st.kerma[v]);
+                prefetch(&self.mat[v]);
+                cells[n] = v as u32;
+                segs[n] = seg;
+                n += 1;
+            }
+            for (&v, &seg) in cells[..n].iter().zip(&segs[..n]) {
+                let m = usize::from(self.mat[v as usize]);
+                if m != last {
+                    last = m;
+                    k = e * interp(&self.physics.materials[m].mu_en, at) / self.voxel_volume_cm3;
+                }
+                st.kerma_in(v as usize, seg * k);
+            }
+            if n < CHUNK {
+                return;
+            }
+        }
     }
 }
 
-/// A batch's working state.
+/// A ray walking through the voxels (Amanatides and Woo 1987), in the local frame.
+struct Ray {
+    idx: [i64; 3],
+    step: [i64; 3],
+    t_max: [f64; 3],
+    t_delta: [f64; 3],
+    /// Distance walked so far, cm.
+    t: f64,
+    len: f64,
+    done: bool,
+}
+
+impl Ray {
+    fn new(tr: &Transport, pos: &[f64; 3], dir: &[f64; 3], len: f64) -> Self {
+        let mut ray = Self {
+            idx: [0; 3],
+            step: [0; 3],
+            t_max: [f64::INFINITY; 3],
+            t_delta: [f64::INFINITY; 3],
+            t: 0.0,
+            len,
+            done: len <= 0.0,
+        };
+        for a in 0..3 {
+            // Truncation, not floor: they differ only below zero, where both clamp to voxel 0
+            // (and floor is a library call on the x86_64 baseline).
+            let i = ((pos[a] / tr.voxel_cm[a]) as i64).clamp(0, tr.dims[a] as i64 - 1);
+            ray.idx[a] = i;
+            if dir[a] > 0.0 {
+                ray.step[a] = 1;
+                ray.t_max[a] = ((i + 1) as f64 * tr.voxel_cm[a] - pos[a]) / dir[a];
+                ray.t_delta[a] = tr.voxel_cm[a] / dir[a];
+            } else if dir[a] < 0.0 {
+                ray.step[a] = -1;
+                ray.t_max[a] = (i as f64 * tr.voxel_cm[a] - pos[a]) / dir[a];
+                ray.t_delta[a] = -tr.voxel_cm[a] / dir[a];
+            }
+        }
+        ray
+    }
+
+    /// The next voxel crossed: (cell, distance to its entry, length within it).
+    #[inline]
+    fn next(&mut self, tr: &Transport) -> Option<(usize, f64, f64)> {
+        if self.done {
+            return None;
+        }
+        let voxel = cell_index(
+            tr.blocks,
+            self.idx[0] as usize,
+            self.idx[1] as usize,
+            self.idx[2] as usize,
+        );
+        let a = if self.t_max[0] < self.t_max[1] {
+            if self.t_max[0] < self.t_max[2] { 0 } else { 2 }
+        } else if self.t_max[1] < self.t_max[2] {
+            1
+        } else {
+            2
+        };
+        let start = self.t;
+        let next = self.t_max[a].min(self.len).max(start);
+        self.t = next;
+        if next >= self.len {
+            self.done = true;
+        } else {
+            self.idx[a] += self.step[a];
+            self.t_max[a] += self.t_delta[a];
+            if self.idx[a] < 0 || self.idx[a] >= tr.dims[a] as i64 {
+                self.done = true;
+            }
+        }
+        Some((voxel, start, next - start))
+    }
+}
+
+/// A worker's state for one batch at a time.
 struct BatchState {
-    /// Per cell, this history's analog and kerma contributions: small (8 bytes a voxel) so that
-    /// the transport's scattered accesses mostly hit the cache.
-    temp: Vec<[f32; 2]>,
-    /// Per cell, the batch's sums and sums of squares (analog, analog^2, kerma, kerma^2), touched
-    /// once per history and voxel, in a loop whose misses overlap.
-    cells: Vec<Cell>,
-    touched: Vec<usize>,
+    /// Per cell, the kerma and the analog scores (apart: kerma is scored in many voxels per
+    /// history, analog in a few).
+    kerma: Vec<Score>,
+    analog: Vec<Score>,
+    /// The history being run, counted from 1 within the batch.
+    history: u32,
     emitted: f64,
     deposited: f64,
     escaped: f64,
@@ -766,22 +838,45 @@ struct BatchState {
     stack: Vec<Photon>,
 }
 
-/// One voxel's working values in a batch (f64, summed in history order: deterministic within
-/// the batch; converted to exact fixed point when the batch ends).
+/// One voxel's score in a batch: the current history's contribution and the sums over the
+/// batch's earlier histories of the contributions and of their squares, in one 24-byte record so
+/// that scoring touches one place in memory. The contribution is moved into the sums when a later
+/// history scores here (or when the batch ends), the history-by-history method of Sempau et al.
+/// (2001) and Walters et al. (2002), without a list of touched voxels. The sums are f64 in history
+/// order (deterministic within the batch), moved into exact fixed point when the batch ends.
 #[derive(Debug, Clone, Copy, Default)]
-struct Cell {
-    analog: f64,
-    analog2: f64,
-    kerma: f64,
-    kerma2: f64,
+struct Score {
+    sum: f64,
+    sum2: f64,
+    temp: f32,
+    /// The history `temp` belongs to (0: none).
+    last: u32,
+}
+
+impl Score {
+    #[inline]
+    fn add(&mut self, history: u32, value: f32) {
+        if self.last != history {
+            self.flush();
+            self.last = history;
+        }
+        self.temp += value;
+    }
+
+    #[inline]
+    fn flush(&mut self) {
+        let x = f64::from(std::mem::take(&mut self.temp));
+        self.sum += x;
+        self.sum2 += x * x;
+    }
 }
 
 impl BatchState {
-    fn new(n_vox: usize) -> Self {
+    fn new(n: usize) -> Self {
         Self {
-            temp: vec![[0.0; 2]; n_vox],
-            cells: vec![Cell::default(); n_vox],
-            touched: Vec::new(),
+            kerma: vec![Score::default(); n],
+            analog: vec![Score::default(); n],
+            history: 0,
             emitted: 0.0,
             deposited: 0.0,
             escaped: 0.0,
@@ -796,23 +891,14 @@ impl BatchState {
             return;
         }
         self.deposited += energy;
-        let t = &mut self.temp[v];
-        if *t == [0.0; 2] {
-            self.touched.push(v);
-        }
-        t[0] += (energy / mass_g.max(1e-300)) as f32;
+        self.analog[v].add(self.history, (energy / mass_g.max(1e-300)) as f32);
     }
 
     #[inline]
     fn kerma_in(&mut self, v: usize, value: f64) {
-        if value <= 0.0 {
-            return;
+        if value > 0.0 {
+            self.kerma[v].add(self.history, value as f32);
         }
-        let t = &mut self.temp[v];
-        if *t == [0.0; 2] {
-            self.touched.push(v);
-        }
-        t[1] += value as f32;
     }
 
     fn escape(&mut self, p: &Photon) {
@@ -821,40 +907,121 @@ impl BatchState {
             self.uncollided += 1;
         }
     }
+}
 
-    /// Moves this history's contributions into the sums (history-by-history variance).
-    fn end_history(&mut self) {
-        for &v in &self.touched {
-            let [a, k] = std::mem::take(&mut self.temp[v]).map(f64::from);
-            let c = &mut self.cells[v];
-            c.analog += a;
-            c.analog2 += a * a;
-            c.kerma += k;
-            c.kerma2 += k * k;
+/// Sums over batches in exact 128-bit fixed point (2^-40 eV/g for the sums, 2^-20 (eV/g)^2 for
+/// the sums of squares, 2^-20 eV for the energy totals), per cell; integer addition is exact,
+/// associative and commutative, so however batches are grouped (threads, machines, runs) the
+/// sums are the same bits.
+struct Accumulator {
+    histories: u64,
+    kerma: Tally,
+    analog: Tally,
+    energy: [i128; 3],
+    uncollided: u64,
+}
+
+impl Accumulator {
+    fn new(n: usize) -> Self {
+        Self {
+            histories: 0,
+            kerma: Tally::new(n),
+            analog: Tally::new(n),
+            energy: [0; 3],
+            uncollided: 0,
         }
-        self.touched.clear();
     }
 
-    /// The batch's tallies in exact fixed point, in voxel order.
-    fn tallies(&self, dims: [usize; 3], blocks: [usize; 3]) -> (Tally, Tally) {
+    /// Adds a finished batch and zeroes its sums for the next one.
+    fn add_batch(&mut self, st: &mut BatchState, count: u64) {
+        for (scores, tally) in [
+            (&mut st.kerma, &mut self.kerma),
+            (&mut st.analog, &mut self.analog),
+        ] {
+            for (v, s) in scores.iter_mut().enumerate() {
+                if s.last != 0 {
+                    s.flush();
+                    let Score { sum, sum2, .. } = std::mem::take(s);
+                    tally.sum[v] = tally.sum[v].saturating_add(fixed(sum * SUM_SCALE));
+                    tally.sum2[v] = tally.sum2[v].saturating_add(fixed(sum2 * SUM2_SCALE));
+                }
+            }
+        }
+        st.history = 0;
+        let energy = [st.emitted, st.deposited, st.escaped].map(|e| fixed(e * ENERGY_SCALE));
+        for (a, b) in self.energy.iter_mut().zip(energy) {
+            *a = a.saturating_add(b);
+        }
+        self.histories += count;
+        self.uncollided += st.uncollided;
+        (st.emitted, st.deposited, st.escaped, st.uncollided) = (0.0, 0.0, 0.0, 0);
+    }
+
+    /// Adds another worker's sums.
+    fn add(&mut self, other: Accumulator) {
+        if self.kerma.is_empty() {
+            *self = other;
+            return;
+        }
+        self.histories += other.histories;
+        self.kerma.add(&other.kerma);
+        self.analog.add(&other.analog);
+        for (a, b) in self.energy.iter_mut().zip(other.energy) {
+            *a = a.saturating_add(b);
+        }
+        self.uncollided += other.uncollided;
+    }
+
+    /// The sums in voxel order.
+    fn into_partial(self, batches: Range<u64>, dims: [usize; 3], blocks: [usize; 3]) -> Partial {
         let n = dims[0] * dims[1] * dims[2];
-        let (mut analog, mut kerma) = (Tally::new(n), Tally::new(n));
-        let voxels = (0..dims[2]).flat_map(|k| {
-            (0..dims[1]).flat_map(move |j| (0..dims[0]).map(move |i| cell_index(blocks, i, j, k)))
-        });
-        for (v, cell) in voxels.enumerate() {
-            let c = &self.cells[cell];
-            if c.analog != 0.0 {
-                analog.sum[v] = (c.analog * SUM_SCALE).round() as i128;
-                analog.sum2[v] = (c.analog2 * SUM2_SCALE).round() as i128;
+        let reorder = |t: &Tally| {
+            let mut out = Tally::new(n);
+            let cells = (0..dims[2]).flat_map(|k| {
+                (0..dims[1])
+                    .flat_map(move |j| (0..dims[0]).map(move |i| cell_index(blocks, i, j, k)))
+            });
+            for (v, c) in cells.enumerate() {
+                out.sum[v] = t.sum[c];
+                out.sum2[v] = t.sum2[c];
             }
-            if c.kerma != 0.0 {
-                kerma.sum[v] = (c.kerma * SUM_SCALE).round() as i128;
-                kerma.sum2[v] = (c.kerma2 * SUM2_SCALE).round() as i128;
-            }
+            out
+        };
+        Partial {
+            batches,
+            histories: self.histories,
+            analog: reorder(&self.analog),
+            kerma: reorder(&self.kerma),
+            energy: self.energy,
+            uncollided: self.uncollided,
         }
-        (analog, kerma)
     }
+}
+
+/// `x` rounded to an integer (through i64 when it fits: the usual case, and much faster).
+#[inline]
+fn fixed(x: f64) -> i128 {
+    if x.abs() < 9.0e18 {
+        x.round() as i64 as i128
+    } else {
+        x.round() as i128
+    }
+}
+
+/// Asks the processor to start loading `x`'s cache line (a hint; no effect on results).
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch<T>(x: &T) {
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch of a valid reference's address
+    // neither reads into the program nor faults.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (x as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 /// The cell of voxel (i, j, k): blocks of 4 x 4 x 4 voxels, x fastest, block after block.
