@@ -808,7 +808,15 @@ impl Ray {
             2
         };
         let start = self.t;
-        let next = self.t_max[a].min(self.len).max(start);
+        // Plain comparisons (one instruction each; f64::min/max also order NaNs, which cannot
+        // occur here).
+        let mut next = self.t_max[a];
+        if self.len < next {
+            next = self.len;
+        }
+        if next < start {
+            next = start;
+        }
         self.t = next;
         if next >= self.len {
             self.done = true;
