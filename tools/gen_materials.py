@@ -50,6 +50,18 @@ METALS = [("aluminium", 13), ("titanium", 22), ("iron", 26), ("copper", 29), ("s
           ("tungsten", 74), ("iridium", 77), ("platinum", 78), ("gold", 79), ("lead", 82)]
 
 
+# Brachytherapy applicator materials, AAPM TG-129 (Chiu-Tsao et al., Med Phys 39:6161, 2012), as used
+# for COMS eye plaques: Modulay gold alloy backing (77 % Au, 14 % Ag, 8 % Cu, 1 % Pd by mass, 15.8 g/cm3) and
+# the Silastic seed carrier (1.12 g/cm3), taken here as stoichiometric polydimethylsiloxane (C2H6OSi)n with
+# the IUPAC standard atomic weights.
+_PDMS = {1: 6 * 1.008, 6: 2 * 12.011, 8: 15.999, 14: 28.085}
+APPLICATOR = [
+    ("modulay", 15.8, {79: 0.77, 47: 0.14, 29: 0.08, 46: 0.01}, "AAPM TG-129: Modulay gold alloy"),
+    ("silastic", 1.12, {z: m / sum(_PDMS.values()) for z, m in _PDMS.items()},
+     "AAPM TG-129 density; PDMS stoichiometry"),
+]
+
+
 def entry(name, density, fractions, source):
     comp = ", ".join(f"({z}, {w!r})" for z, w in sorted(fractions.items()))
     return f'    MaterialData {{ name: "{name}", density: {density!r}, composition: &[{comp}], source: "{source}" }},\n'
@@ -62,7 +74,7 @@ def main() -> None:
 // Built-in materials: name, density (g/cm3), composition (Z, mass fraction).
 // water, air, *_icru44: ICRU Report 44 (1989) and NIST compositions (../shared/reference/physics.md).
 // Others: NIST material composition data as shipped in xraylib 4.3.0 (BSD-3-Clause); metals: xraylib
-// ElementDensity.
+// ElementDensity. modulay, silastic: AAPM TG-129 (Chiu-Tsao et al., Med Phys 39:6161, 2012).
 
 use super::MaterialData;
 
@@ -76,6 +88,8 @@ pub(crate) static MATERIALS: &[MaterialData] = &[
         out.write(entry(name, d["density"], dict(zip(d["Elements"], d["massFractions"])), f"NIST: {nist}"))
     for name, z in METALS:
         out.write(entry(name, xl.ElementDensity(z), {z: 1.0}, "xraylib ElementDensity"))
+    for name, density, fractions, source in APPLICATOR:
+        out.write(entry(name, density, {z: round(w, 6) for z, w in fractions.items()}, source))
     out.write("];\n")
 
 

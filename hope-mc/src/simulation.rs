@@ -20,7 +20,8 @@
 //! [source]
 //! kind = "point"                    # or "pencil" (with direction)
 //! position_mm = [0.0, 0.0, 0.0]
-//! radionuclide = "I-125"            # or energy_kev = 300, or lines_kev = [[27.2, 0.4], ...]
+//! radionuclide = "I-125"            # (TG-43U1 lines; Pd-103, Ir-192, Tc-99m, Lu-177, I-131 from
+//!                                   # ICRP-107) or energy_kev = 300, or lines_kev = [[27.2, 0.4], ...]
 //!
 //! [physics]
 //! fluorescence = true
@@ -36,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::brachy::I125_LINES;
 use crate::physics::PhysicsOptions;
-use crate::source::{Source, Spectrum};
+use crate::source::{Radionuclide, Source, Spectrum};
 use crate::transport::{Phantom, RunOptions, Tracking};
 use crate::{Error, Material, Result};
 
@@ -272,11 +273,11 @@ impl Simulation {
                     .map_err(|e| field("source.lines_kev", e.to_string()))
             }
             (None, None, Some(n)) => match n.as_str() {
+                // The brachytherapy dosimetry standard for I-125.
                 "I-125" | "I125" => Spectrum::lines(&I125_LINES),
-                other => Err(field(
-                    "source.radionuclide",
-                    format!("`{other}`; built in: I-125 (or give lines_kev)"),
-                )),
+                other => Radionuclide::by_name(other)
+                    .and_then(|r| r.spectrum(0.0))
+                    .map_err(|e| field("source.radionuclide", e.to_string())),
             },
             _ => Err(field(
                 "source",
