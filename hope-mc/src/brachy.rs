@@ -60,6 +60,138 @@ impl SeedModel {
     }
 }
 
+impl SeedModel {
+    /// An emission point, uniform over the core's surface (just outside it), in the seed's frame
+    /// (cm, axis along z).
+    pub(crate) fn emission_point(&self, rng: &mut Rng) -> [f64; 3] {
+        let (core_r, core_h) = self.core;
+        let lateral = 2.0 * std::f64::consts::PI * core_r * 2.0 * core_h;
+        let ends = 2.0 * std::f64::consts::PI * core_r * core_r;
+        if rng.uniform() * (lateral + ends) < lateral {
+            let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+            let z = (2.0 * rng.uniform() - 1.0) * core_h;
+            [phi.cos() * (core_r + 1e-7), phi.sin() * (core_r + 1e-7), z]
+        } else {
+            let rr = core_r * rng.uniform().sqrt();
+            let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+            let s = if rng.uniform() < 0.5 { 1.0 } else { -1.0 };
+            [rr * phi.cos(), rr * phi.sin(), s * (core_h + 1e-7)]
+        }
+    }
+}
+
+/// A seed model ready for transport inside its capsule: the voxel transport hands every photon
+/// that leaves the capsule to the phantom (a phase space on the capsule's surface, as egs_brachy
+/// can do), so that the seed's tenths of a millimetre need no voxels.
+#[derive(Debug, Clone)]
+pub struct CapsuleTransport {
+    model: SeedModel,
+    physics: PhotonPhysics,
+    densities: [f64; 3],
+}
+
+/// What became of one decay photon inside the capsule.
+#[derive(Debug, Default)]
+pub(crate) struct CapsuleOutcome {
+    /// Energy absorbed inside the seed, eV.
+    pub absorbed: f64,
+}
+
+impl CapsuleTransport {
+    /// Prepares `model` with `options` (the phantom's physics options).
+    pub fn new(model: SeedModel, options: PhysicsOptions) -> Self {
+        let physics = PhotonPhysics::new(&model.materials, options);
+        let densities = [
+            model.materials[0].density(),
+            model.materials[1].density(),
+            model.materials[2].density(),
+        ];
+        Self {
+            model,
+            physics,
+            densities,
+        }
+    }
+
+    /// The seed model.
+    pub fn model(&self) -> &SeedModel {
+        &self.model
+    }
+
+    /// Follows a photon of energy `e` emitted at the core's surface until it, and the photons it
+    /// gives rise to, are absorbed in the seed or leave the capsule; `leave(position cm, direction,
+    /// energy)` receives each photon that leaves, in the seed's frame.
+    pub(crate) fn emit(
+        &self,
+        e: f64,
+        rng: &mut Rng,
+        mut leave: impl FnMut([f64; 3], [f64; 3], f64),
+    ) -> CapsuleOutcome {
+        let geo = Geometry {
+            seed: &self.model,
+            outer_radius: 0.0,
+        };
+        let mut out = CapsuleOutcome::default();
+        let mut stack = vec![(self.model.emission_point(rng), isotropic(rng), e)];
+        while let Some((mut p, mut d, mut e)) = stack.pop() {
+            let mut region = geo.region(&p);
+            loop {
+                if region == 3 {
+                    leave(p, d, e);
+                    break;
+                }
+                if e < self.physics.options.photon_cutoff_ev {
+                    out.absorbed += e;
+                    break;
+                }
+                let mu = self.physics.mu_rho(region, e) * self.densities[region];
+                let dist = -rng.uniform_open().ln() / mu;
+                let to_boundary = geo.boundary(&p, &d, region);
+                if dist >= to_boundary {
+                    for a in 0..3 {
+                        p[a] += (to_boundary + 1e-9) * d[a];
+                    }
+                    region = geo.region(&p);
+                    continue;
+                }
+                for a in 0..3 {
+                    p[a] += dist * d[a];
+                }
+                match self.physics.interact(region, e, rng) {
+                    Interaction::Scatter {
+                        cos,
+                        energy,
+                        deposit,
+                    } => {
+                        out.absorbed += deposit;
+                        d = rotate(&d, cos, rng);
+                        e = energy;
+                    }
+                    Interaction::Absorb {
+                        deposit,
+                        fluorescence,
+                    } => {
+                        out.absorbed += deposit;
+                        if let Some(f) = fluorescence {
+                            stack.push((p, isotropic(rng), f));
+                        }
+                        break;
+                    }
+                    Interaction::Pair { deposit } => {
+                        out.absorbed += deposit;
+                        let dd = isotropic(rng);
+                        for s in [1.0, -1.0] {
+                            stack.push((p, [s * dd[0], s * dd[1], s * dd[2]], ELECTRON_MASS_EV));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// What surrounds the seed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Surroundings {
@@ -268,9 +400,6 @@ pub fn tg43(
         1.0,
     ];
     let band = 0.05; // |cos theta| < band: solid angle 4 pi band
-    let (core_r, core_h) = seed.core;
-    let lateral = 2.0 * std::f64::consts::PI * core_r * 2.0 * core_h;
-    let ends = 2.0 * std::f64::consts::PI * core_r * core_r;
     // Per-history sums (history-by-history variance), batch by batch in order.
     let n_r = radii.len();
     let mut dose_sum = vec![0.0f64; n_r];
@@ -281,22 +410,7 @@ pub fn tg43(
     for _ in 0..histories {
         hist_dose.iter_mut().for_each(|x| *x = 0.0);
         let mut hist_sk = 0.0;
-        // Emission point on the core's surface, just outside it.
-        let u = rng.uniform() * (lateral + ends);
-        let (pos, _normal) = if u < lateral {
-            let phi = 2.0 * std::f64::consts::PI * rng.uniform();
-            let z = (2.0 * rng.uniform() - 1.0) * core_h;
-            let n = [phi.cos(), phi.sin(), 0.0];
-            ([n[0] * (core_r + 1e-7), n[1] * (core_r + 1e-7), z], n)
-        } else {
-            let rr = core_r * rng.uniform().sqrt();
-            let phi = 2.0 * std::f64::consts::PI * rng.uniform();
-            let s = if rng.uniform() < 0.5 { 1.0 } else { -1.0 };
-            (
-                [rr * phi.cos(), rr * phi.sin(), s * (core_h + 1e-7)],
-                [0.0, 0.0, s],
-            )
-        };
+        let pos = seed.emission_point(&mut rng);
         let mut stack = vec![(pos, isotropic(&mut rng), spectrum.sample(&mut rng))];
         while let Some((mut p, mut d, mut e)) = stack.pop() {
             let mut region = geo.region(&p);

@@ -15,5 +15,5 @@ pub use error::{Error, Result};
 pub use material::Material;
 pub use physics::PhysicsOptions;
 pub use simulation::Simulation;
-pub use source::{Radionuclide, Source, Spectrum};
+pub use source::{Radionuclide, SeedPlacement, SeedSource, Source, Spectrum};
 pub use transport::{Partial, Phantom, RunOptions, Tally, Tracking, Transport};

@@ -1,10 +1,13 @@
-//! Sources: energy spectra (one line, line tables) and emission geometries (isotropic point,
-//! pencil beam), in patient coordinates (mm).
+//! Sources: energy spectra (one energy, line tables, histograms; radionuclides) and emission
+//! geometries (isotropic point, pencil, cone and parallel beams, activity volumes, brachytherapy
+//! seeds), in patient coordinates (mm).
 
 use hope_core::Vec3;
 
+use crate::brachy::{CapsuleTransport, SeedModel};
+use crate::physics::PhysicsOptions;
 use crate::rng::Rng;
-use crate::transport::{Transport, isotropic};
+use crate::transport::{Photon, Transport, isotropic};
 use crate::{Error, Result};
 
 /// Photon energies emitted.
@@ -243,9 +246,146 @@ pub enum Source {
         /// Energies.
         spectrum: Spectrum,
     },
+    /// A cone beam from a point: directions uniform in solid angle within `half_angle_deg` of
+    /// `direction`.
+    Cone {
+        /// Apex, mm.
+        position: Vec3,
+        /// Central axis (need not be normalised).
+        direction: Vec3,
+        /// Half opening angle, degrees (0 to 180).
+        half_angle_deg: f64,
+        /// Energies.
+        spectrum: Spectrum,
+    },
+    /// A parallel beam: start points uniform over a rectangle `field_mm` (width, height) centred
+    /// on `centre` and perpendicular to `direction`.
+    Parallel {
+        /// Centre of the field, mm.
+        centre: Vec3,
+        /// Direction of travel (need not be normalised).
+        direction: Vec3,
+        /// Field size, mm, along two axes perpendicular to the direction.
+        field_mm: [f64; 2],
+        /// Energies.
+        spectrum: Spectrum,
+    },
     /// An isotropic source distributed over voxels in proportion to their activity (a PET or
     /// SPECT activity volume, in any grid), uniform within each voxel.
     Voxelised(Box<VoxelisedActivity>),
+    /// Brachytherapy seeds at given positions and orientations.
+    Seeds(Box<SeedSource>),
+}
+
+/// A seed's place in the phantom.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedPlacement {
+    /// Centre of the seed, mm (patient coordinates).
+    pub position_mm: [f64; 3],
+    /// Direction of the seed's long axis (need not be normalised).
+    pub axis: [f64; 3],
+    /// Relative strength (1 for equal seeds).
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Seeds of one model, each transported in its own capsule, then in the phantom.
+#[derive(Debug, Clone)]
+pub struct SeedSource {
+    capsule: CapsuleTransport,
+    spectrum: Spectrum,
+    seeds: Vec<SeedPlacement>,
+    /// Per seed, the unit vectors of its frame (x, y, axis) in patient coordinates.
+    frames: Vec<[Vec3; 3]>,
+    cumulative: Vec<f64>,
+}
+
+impl PartialEq for SeedSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.capsule.model() == other.capsule.model()
+            && self.spectrum == other.spectrum
+            && self.seeds == other.seeds
+    }
+}
+
+impl SeedSource {
+    /// Seeds of `model` emitting `spectrum`, transported in the capsule with `physics` (use the
+    /// run's options); errors name the bad seed.
+    pub fn new(
+        model: SeedModel,
+        spectrum: Spectrum,
+        seeds: Vec<SeedPlacement>,
+        physics: PhysicsOptions,
+    ) -> Result<Self> {
+        if seeds.is_empty() {
+            return Err(Error::Source {
+                message: "no seeds".into(),
+            });
+        }
+        let mut frames = Vec::with_capacity(seeds.len());
+        let mut cumulative = Vec::with_capacity(seeds.len());
+        let mut total = 0.0;
+        for (i, s) in seeds.iter().enumerate() {
+            let axis = Vec3::from(s.axis);
+            let n = axis.norm();
+            if !(n.is_finite() && n > 0.0) || s.position_mm.iter().any(|x| !x.is_finite()) {
+                return Err(Error::Source {
+                    message: format!(
+                        "seed {i}: position {:?}, axis {:?}; expected finite numbers and a non-zero axis",
+                        s.position_mm, s.axis
+                    ),
+                });
+            }
+            if !(s.weight.is_finite() && s.weight >= 0.0) {
+                return Err(Error::Source {
+                    message: format!(
+                        "seed {i}: weight {}; expected a non-negative number",
+                        s.weight
+                    ),
+                });
+            }
+            frames.push(frame(axis * (1.0 / n)));
+            total += s.weight;
+            cumulative.push(total);
+        }
+        if total <= 0.0 {
+            return Err(Error::Source {
+                message: "the seeds' weights sum to zero".into(),
+            });
+        }
+        for c in &mut cumulative {
+            *c /= total;
+        }
+        Ok(Self {
+            capsule: CapsuleTransport::new(model, physics),
+            spectrum,
+            seeds,
+            frames,
+            cumulative,
+        })
+    }
+
+    /// The seeds.
+    pub fn seeds(&self) -> &[SeedPlacement] {
+        &self.seeds
+    }
+}
+
+/// Two unit vectors perpendicular to the unit vector `w` and to each other: (u, v, w).
+fn frame(w: Vec3) -> [Vec3; 3] {
+    let helper = if w.x.abs() < 0.9 {
+        Vec3::new(1.0, 0.0, 0.0)
+    } else {
+        Vec3::new(0.0, 1.0, 0.0)
+    };
+    let u = helper.cross(w);
+    let u = u * (1.0 / u.norm());
+    [u, w.cross(u), w]
 }
 
 /// An activity volume prepared for sampling.
@@ -320,9 +460,10 @@ impl VoxelisedActivity {
 }
 
 impl Source {
-    /// (position and direction in the phantom's local frame, energy eV).
-    pub(crate) fn sample(&self, t: &Transport, rng: &mut Rng) -> ([f64; 3], [f64; 3], f64) {
-        match self {
+    /// Emits one history's photons onto `stack` (in the phantom's local frame); returns the
+    /// energy emitted and the part of it absorbed in the source itself (a seed's capsule), eV.
+    pub(crate) fn emit(&self, t: &Transport, rng: &mut Rng, stack: &mut Vec<Photon>) -> (f64, f64) {
+        let (pos, dir, energy) = match self {
             Source::Point { position, spectrum } => {
                 (t.to_local(*position), isotropic(rng), spectrum.sample(rng))
             }
@@ -335,12 +476,65 @@ impl Source {
                 t.dir_to_local(*direction),
                 spectrum.sample(rng),
             ),
+            Source::Cone {
+                position,
+                direction,
+                half_angle_deg,
+                spectrum,
+            } => {
+                let [u, v, w] = frame(*direction * (1.0 / direction.norm()));
+                let cos_max = half_angle_deg.to_radians().cos();
+                let cos = 1.0 - rng.uniform() * (1.0 - cos_max);
+                let sin = (1.0 - cos * cos).max(0.0).sqrt();
+                let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+                let d = u * (sin * phi.cos()) + v * (sin * phi.sin()) + w * cos;
+                (
+                    t.to_local(*position),
+                    t.dir_to_local(d),
+                    spectrum.sample(rng),
+                )
+            }
+            Source::Parallel {
+                centre,
+                direction,
+                field_mm,
+                spectrum,
+            } => {
+                let [u, v, _] = frame(*direction * (1.0 / direction.norm()));
+                let p = *centre
+                    + u * ((rng.uniform() - 0.5) * field_mm[0])
+                    + v * ((rng.uniform() - 0.5) * field_mm[1]);
+                (
+                    t.to_local(p),
+                    t.dir_to_local(*direction),
+                    spectrum.sample(rng),
+                )
+            }
             Source::Voxelised(v) => (
                 t.to_local(v.sample_point(rng)),
                 isotropic(rng),
                 v.spectrum.sample(rng),
             ),
-        }
+            Source::Seeds(s) => {
+                let u = rng.uniform();
+                let k = s
+                    .cumulative
+                    .partition_point(|&c| c <= u)
+                    .min(s.seeds.len() - 1);
+                let [fx, fy, fz] = s.frames[k];
+                let centre = Vec3::from(s.seeds[k].position_mm);
+                let energy = s.spectrum.sample(rng);
+                let out = s.capsule.emit(energy, rng, |p, d, e| {
+                    // Seed frame (cm) to patient coordinates (mm), then to the local frame.
+                    let world = centre + (fx * p[0] + fy * p[1] + fz * p[2]) * 10.0;
+                    let dir = fx * d[0] + fy * d[1] + fz * d[2];
+                    stack.push(Photon::new(t.to_local(world), t.dir_to_local(dir), e));
+                });
+                return (energy, out.absorbed);
+            }
+        };
+        stack.push(Photon::new(pos, dir, energy));
+        (energy, 0.0)
     }
 }
 

@@ -203,9 +203,9 @@ pub struct Partial {
     pub analog: Tally,
     /// Track-length collision kerma, eV per gram of each voxel.
     pub kerma: Tally,
-    /// Energy emitted by the source, deposited in the phantom (analog) and carried out of it, in
-    /// fixed point (2^-20 eV) so that merging is exact.
-    energy: [i128; 3],
+    /// Energy emitted by the source, deposited in the phantom (analog), carried out of it and
+    /// absorbed in the source itself (seeds), in fixed point (2^-20 eV) so that merging is exact.
+    energy: [i128; 4],
     /// Source photons that left the phantom without interacting (narrow-beam transmission).
     pub uncollided: u64,
 }
@@ -245,6 +245,12 @@ impl Partial {
     /// Energy carried out of the phantom, eV.
     pub fn escaped(&self) -> f64 {
         self.energy[2] as f64 / ENERGY_SCALE
+    }
+
+    /// Energy absorbed in the sources themselves (seeds' cores and capsules), eV; emitted =
+    /// deposited + escaped + this.
+    pub fn absorbed_in_sources(&self) -> f64 {
+        self.energy[3] as f64 / ENERGY_SCALE
     }
 
     /// Dose per history (Gy) and its relative standard uncertainty per voxel, history by history,
@@ -295,11 +301,23 @@ pub fn mean_uncertainty_above_half_max(
 /// A photon in flight, in the phantom's local frame (cm from the corner of voxel 0, axes along
 /// the grid's).
 #[derive(Debug, Clone, Copy)]
-struct Photon {
+pub(crate) struct Photon {
     pos: [f64; 3],
     dir: [f64; 3],
     energy: f64,
     primary_unscattered: bool,
+}
+
+impl Photon {
+    /// A source photon.
+    pub(crate) fn new(pos: [f64; 3], dir: [f64; 3], energy: f64) -> Self {
+        Self {
+            pos,
+            dir,
+            energy,
+            primary_unscattered: true,
+        }
+    }
 }
 
 /// A prepared simulation: phantom, physics tables, majorant.
@@ -495,14 +513,9 @@ impl Transport {
         let mut rng = Rng::for_batch(seed, b);
         for _ in 0..count {
             st.history += 1;
-            let (pos, dir, energy) = source.sample(self, &mut rng);
-            st.emitted += energy;
-            st.stack.push(Photon {
-                pos,
-                dir,
-                energy,
-                primary_unscattered: true,
-            });
+            let (emitted, absorbed) = source.emit(self, &mut rng, &mut st.stack);
+            st.emitted += emitted;
+            st.in_source += absorbed;
             while let Some(p) = st.stack.pop() {
                 self.track(p, &mut rng, st);
             }
@@ -842,6 +855,8 @@ struct BatchState {
     emitted: f64,
     deposited: f64,
     escaped: f64,
+    /// Energy absorbed in the source itself.
+    in_source: f64,
     uncollided: u64,
     stack: Vec<Photon>,
 }
@@ -888,6 +903,7 @@ impl BatchState {
             emitted: 0.0,
             deposited: 0.0,
             escaped: 0.0,
+            in_source: 0.0,
             uncollided: 0,
             stack: Vec::new(),
         }
@@ -925,7 +941,7 @@ struct Accumulator {
     histories: u64,
     kerma: Tally,
     analog: Tally,
-    energy: [i128; 3],
+    energy: [i128; 4],
     uncollided: u64,
 }
 
@@ -935,7 +951,7 @@ impl Accumulator {
             histories: 0,
             kerma: Tally::new(n),
             analog: Tally::new(n),
-            energy: [0; 3],
+            energy: [0; 4],
             uncollided: 0,
         }
     }
@@ -956,13 +972,20 @@ impl Accumulator {
             }
         }
         st.history = 0;
-        let energy = [st.emitted, st.deposited, st.escaped].map(|e| fixed(e * ENERGY_SCALE));
+        let energy =
+            [st.emitted, st.deposited, st.escaped, st.in_source].map(|e| fixed(e * ENERGY_SCALE));
         for (a, b) in self.energy.iter_mut().zip(energy) {
             *a = a.saturating_add(b);
         }
         self.histories += count;
         self.uncollided += st.uncollided;
-        (st.emitted, st.deposited, st.escaped, st.uncollided) = (0.0, 0.0, 0.0, 0);
+        (
+            st.emitted,
+            st.deposited,
+            st.escaped,
+            st.in_source,
+            st.uncollided,
+        ) = (0.0, 0.0, 0.0, 0.0, 0);
     }
 
     /// Adds another worker's sums.
