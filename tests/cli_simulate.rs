@@ -90,7 +90,19 @@ fn mistakes_in_the_file_are_named() {
         ),
         (
             SIM.replace("kind = \"pencil\"", "kind = \"cone\""),
+            "source.half_angle_deg",
+        ),
+        (
+            SIM.replace("kind = \"pencil\"", "kind = \"fan\""),
             "source.kind",
+        ),
+        (
+            SIM.replace("min_mm = [-50.0, -50.0, 0.0]", "shape = \"sphere\""),
+            "phantom.insert[0].centre_mm",
+        ),
+        (
+            format!("{SIM}\n[absolute]\nair_kerma_strength_u = 1.0\ntime_h = 1.0\n"),
+            "absolute.air_kerma_strength_u",
         ),
         (
             SIM.replace("histories = 20000", "histories = 0"),
@@ -107,4 +119,71 @@ fn mistakes_in_the_file_are_named() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(says), "{says}: {err}");
     }
+}
+
+/// A seed in a CT-derived phantom (HU through the default calibration), with absolute dose from
+/// the air-kerma strength and time: about Lambda x S_K x t at 1 cm, Lambda = 0.93 cGy/(h U).
+#[test]
+fn seeds_in_a_ct_phantom_give_absolute_dose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let grid = hope::core::Grid::builder([41, 41, 41])
+        .spacing([1.0, 1.0, 1.0])
+        .origin([-20.0, -20.0, -20.0])
+        .build()
+        .unwrap();
+    // Water-like tissue (HU 0) with a bone block far from the seed.
+    let ct = Volume::from_fn(grid, |[i, _, _]| if i > 36 { 1200.0f32 } else { 0.0 });
+    metaimage::write(tmp.path().join("ct.mha"), &ct).unwrap();
+    let sim = r#"
+histories = 400000
+seed = 3
+
+[phantom]
+ct_mha = "ct.mha"
+
+[[phantom.insert]]
+material = "air"
+shape = "sphere"
+centre_mm = [0.0, 0.0, -15.0]
+radius_mm = 3.0
+
+[source]
+kind = "seeds"
+model = "6711"
+radionuclide = "I-125"
+seeds = [{ position_mm = [0.0, 0.0, 0.0], axis = [0.0, 0.0, 1.0] }]
+
+[absolute]
+air_kerma_strength_u = 1.0
+time_h = 1.0
+"#;
+    std::fs::write(tmp.path().join("seed.toml"), sim).unwrap();
+    let o = hope(tmp.path(), &["simulate", "seed.toml", "--out", "seed"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dose: Volume<f32> = metaimage::read(tmp.path().join("seed/dose.mha")).unwrap();
+    // Mean over the 1 cm ring in the transverse plane (voxel centres within 0.5 mm of 10 mm).
+    let (mut sum, mut n) = (0.0f64, 0.0f64);
+    for j in 0..41 {
+        for i in 0..41 {
+            let (x, y) = (i as f64 - 20.0, j as f64 - 20.0);
+            if ((x * x + y * y).sqrt() - 10.0).abs() <= 0.5 {
+                sum += f64::from(dose[[i, j, 20]]);
+                n += 1.0;
+            }
+        }
+    }
+    let d1 = sum / n;
+    assert!(
+        (0.0093 * 0.85..0.0093 * 1.15).contains(&d1),
+        "D(1 cm) = {d1} Gy"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("seed/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["dose_unit"], "Gy");
+    let e = |k: &str| summary[k].as_f64().unwrap();
+    let total =
+        e("energy_deposited_ev") + e("energy_escaped_ev") + e("energy_absorbed_in_sources_ev");
+    assert!((total / e("energy_emitted_ev") - 1.0).abs() < 1e-9);
 }

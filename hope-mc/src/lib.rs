@@ -3,6 +3,7 @@
 pub mod brachy;
 pub mod data;
 pub mod error;
+pub mod hounsfield;
 pub mod manual;
 pub mod material;
 pub mod physics;

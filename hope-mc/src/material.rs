@@ -66,6 +66,22 @@ impl Material {
         })
     }
 
+    /// A mixture of materials by mass fraction (`parts`: material and its fraction), with the
+    /// given density.
+    pub fn mixture(name: &str, density: f64, parts: &[(&Material, f64)]) -> Result<Self> {
+        let mut composition: Vec<(u8, f64)> = Vec::new();
+        for (m, w) in parts {
+            for &(z, f) in &m.composition {
+                match composition.iter_mut().find(|c| c.0 == z) {
+                    Some(c) => c.1 += w * f,
+                    None => composition.push((z, w * f)),
+                }
+            }
+        }
+        composition.sort_by_key(|c| c.0);
+        Self::new(name, density, &composition)
+    }
+
     /// A material of the built-in library by name (see [`Material::library`]).
     pub fn builtin(name: &str) -> Result<Self> {
         let m = materials::MATERIALS

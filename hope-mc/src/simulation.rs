@@ -1,5 +1,6 @@
 //! The description of a simulation as a file (TOML or JSON), the counterpart of a GATE macro:
-//! phantom, materials, source, physics, tally, number of histories and seed.
+//! phantom, materials, source, physics, tally, number of histories, seed and, optionally, what
+//! turns dose per history into absolute dose.
 //!
 //! ```toml
 //! histories = 1000000
@@ -11,33 +12,43 @@
 //! spacing_mm = [1.0, 1.0, 1.0]
 //! origin_mm = [-49.5, -49.5, -49.5] # centre of the first voxel
 //! material = "water"
+//! # ...or a CT: ct_mha = "ct.mha" (HU; paths relative to this file) with hu_table = "hu.toml"
+//! # (hope_mc::hounsfield; the default table if absent)
 //!
-//! [[phantom.insert]]                # ...with boxes of other materials (voxel centres inside)
-//! material = "cortical_bone_icru44"
-//! min_mm = [10.0, -20.0, -20.0]
+//! [[phantom.insert]]                # solids of other materials, voxelised (a voxel takes the
+//! material = "cortical_bone_icru44" # solid's material when most of it lies inside)
+//! shape = "box"                     # box (min_mm, max_mm), sphere (centre_mm, radius_mm) or
+//! min_mm = [10.0, -20.0, -20.0]     # cylinder (centre_mm, radius_mm, axis, length_mm)
 //! max_mm = [30.0, 20.0, 20.0]
 //!
 //! [source]
-//! kind = "point"                    # or "pencil" (with direction)
-//! position_mm = [0.0, 0.0, 0.0]
+//! kind = "point"                    # point, pencil, cone, parallel or seeds
+//! position_mm = [0.0, 0.0, 0.0]     # (pencil, cone: direction; cone: half_angle_deg;
+//!                                   #  parallel: direction, field_mm = [w, h])
 //! radionuclide = "I-125"            # (TG-43U1 lines; Pd-103, Ir-192, Tc-99m, Lu-177, I-131 from
 //!                                   # ICRP-107) or energy_kev = 300, or lines_kev = [[27.2, 0.4], ...]
+//! # seeds: model = "6711" and seeds = [{ position_mm = [0, 0, 0], axis = [0, 0, 1] }, ...]
 //!
 //! [physics]
 //! fluorescence = true
 //! coherent = true
 //! photon_cutoff_ev = 1000.0
 //! tracking = "woodcock"             # or "boundary"
+//!
+//! [absolute]                        # optional: dose in Gy instead of Gy per history
+//! air_kerma_strength_u = 5.0        # per seed (U = uGy m^2 / h), for seeds; or activity_bq
+//! time_h = 100.0                    # or time_s; decay = true integrates the decay over the time
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use hope_core::{Grid, Vec3};
+use hope_core::{Grid, Vec3, metaimage};
 use serde::{Deserialize, Serialize};
 
-use crate::brachy::I125_LINES;
+use crate::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
+use crate::hounsfield::HuTable;
 use crate::physics::PhysicsOptions;
-use crate::source::{Radionuclide, Source, Spectrum};
+use crate::source::{Radionuclide, SeedPlacement, SeedSource, Source, Spectrum};
 use crate::transport::{Phantom, RunOptions, Tracking};
 use crate::{Error, Material, Result};
 
@@ -74,6 +85,36 @@ pub struct Simulation {
     /// Physics and tracking.
     #[serde(default)]
     pub physics: PhysicsSpec,
+    /// What turns dose per history into absolute dose.
+    #[serde(default)]
+    pub absolute: Option<AbsoluteSpec>,
+    /// The directory relative paths are read from (the file's; not part of the file).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// Source strength and irradiation time.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbsoluteSpec {
+    /// Air-kerma strength of each seed (weight 1), U = uGy m^2 h^-1 (seed sources).
+    #[serde(default)]
+    pub air_kerma_strength_u: Option<f64>,
+    /// Activity, Bq (sources with a radionuclide).
+    #[serde(default)]
+    pub activity_bq: Option<f64>,
+    /// Photons emitted per second (any source).
+    #[serde(default)]
+    pub photons_per_s: Option<f64>,
+    /// Irradiation time, hours.
+    #[serde(default)]
+    pub time_h: Option<f64>,
+    /// Irradiation time, seconds.
+    #[serde(default)]
+    pub time_s: Option<f64>,
+    /// Integrate the radioactive decay over the time (the radionuclide's half-life).
+    #[serde(default)]
+    pub decay: bool,
 }
 
 fn default_seed() -> u64 {
@@ -84,28 +125,38 @@ fn default_batch() -> u64 {
     100_000
 }
 
-/// A box phantom of one material with inserts.
+/// A box phantom of one material, or a CT, with inserted solids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhantomSpec {
-    /// Voxels along x, y, z.
-    pub dims: [usize; 3],
-    /// Voxel size, mm.
-    pub spacing_mm: [f64; 3],
-    /// Centre of the first voxel, mm.
+    /// Voxels along x, y, z (box phantoms).
+    #[serde(default)]
+    pub dims: Option<[usize; 3]>,
+    /// Voxel size, mm (box phantoms).
+    #[serde(default)]
+    pub spacing_mm: Option<[f64; 3]>,
+    /// Centre of the first voxel, mm (box phantoms).
     #[serde(default)]
     pub origin_mm: [f64; 3],
-    /// Built-in material name.
-    pub material: String,
+    /// Built-in material name (box phantoms).
+    #[serde(default)]
+    pub material: Option<String>,
     /// Density (g/cm^3); the material's nominal density if absent.
     #[serde(default)]
     pub density: Option<f64>,
-    /// Boxes of other materials.
+    /// A CT volume in HU (MetaImage), instead of the box.
+    #[serde(default)]
+    pub ct_mha: Option<PathBuf>,
+    /// The HU calibration table (TOML or JSON); the default if absent.
+    #[serde(default)]
+    pub hu_table: Option<PathBuf>,
+    /// Solids of other materials.
     #[serde(default)]
     pub insert: Vec<InsertSpec>,
 }
 
-/// A box of another material: voxels whose centres lie within [min, max].
+/// A solid of another material, voxelised: a voxel takes its material when at least 14 of 27
+/// points spread over the voxel lie inside.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InsertSpec {
@@ -114,32 +165,144 @@ pub struct InsertSpec {
     /// Density (g/cm^3); nominal if absent.
     #[serde(default)]
     pub density: Option<f64>,
-    /// Lower corner, mm.
-    pub min_mm: [f64; 3],
-    /// Upper corner, mm.
-    pub max_mm: [f64; 3],
+    /// `box` (the default), `sphere` or `cylinder`.
+    #[serde(default)]
+    pub shape: Option<String>,
+    /// Box: lower corner, mm.
+    #[serde(default)]
+    pub min_mm: Option<[f64; 3]>,
+    /// Box: upper corner, mm.
+    #[serde(default)]
+    pub max_mm: Option<[f64; 3]>,
+    /// Sphere, cylinder: centre, mm.
+    #[serde(default)]
+    pub centre_mm: Option<[f64; 3]>,
+    /// Sphere, cylinder: radius, mm.
+    #[serde(default)]
+    pub radius_mm: Option<f64>,
+    /// Cylinder: axis direction.
+    #[serde(default)]
+    pub axis: Option<[f64; 3]>,
+    /// Cylinder: length, mm.
+    #[serde(default)]
+    pub length_mm: Option<f64>,
+}
+
+/// An analytic solid (mm, patient coordinates).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Solid {
+    /// An axis-aligned box.
+    Box {
+        /// Lower corner.
+        min: Vec3,
+        /// Upper corner.
+        max: Vec3,
+    },
+    /// A sphere.
+    Sphere {
+        /// Centre.
+        centre: Vec3,
+        /// Radius.
+        radius: f64,
+    },
+    /// A finite cylinder.
+    Cylinder {
+        /// Centre.
+        centre: Vec3,
+        /// Unit axis.
+        axis: Vec3,
+        /// Radius.
+        radius: f64,
+        /// Half length.
+        half_length: f64,
+    },
+}
+
+impl Solid {
+    /// Whether `p` lies inside (boundary included).
+    pub fn contains(&self, p: Vec3) -> bool {
+        match *self {
+            Solid::Box { min, max } => (0..3).all(|a| p[a] >= min[a] && p[a] <= max[a]),
+            Solid::Sphere { centre, radius } => (p - centre).norm() <= radius,
+            Solid::Cylinder {
+                centre,
+                axis,
+                radius,
+                half_length,
+            } => {
+                let d = p - centre;
+                let along = d.dot(axis);
+                along.abs() <= half_length && (d - axis * along).norm() <= radius
+            }
+        }
+    }
+
+    /// Sets to `material`/`density` every voxel of which at least 14 of 27 points (a 3 x 3 x 3
+    /// lattice at the sixths of the voxel) lie inside.
+    pub fn voxelise(
+        &self,
+        grid: &Grid,
+        mat: &mut [u16],
+        rho: &mut [f32],
+        material: u16,
+        density: f32,
+    ) {
+        let [nx, ny, nz] = grid.dims();
+        for k in 0..nz {
+            for j in 0..ny {
+                for i in 0..nx {
+                    let mut inside = 0;
+                    for (a, b, c) in (0..27).map(|n| (n % 3, (n / 3) % 3, n / 9)) {
+                        let f = |n: usize, x: usize| x as f64 + (n as f64 - 1.0) / 3.0;
+                        let p = grid.index_to_point([f(a, i), f(b, j), f(c, k)]);
+                        if self.contains(p) {
+                            inside += 1;
+                        }
+                    }
+                    if inside >= 14 {
+                        let o = i + nx * (j + ny * k);
+                        mat[o] = material;
+                        rho[o] = density;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Emission geometry and energies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
-    /// `point` (isotropic) or `pencil`.
+    /// `point` (isotropic), `pencil`, `cone`, `parallel` or `seeds`.
     pub kind: String,
-    /// Position, mm.
-    pub position_mm: [f64; 3],
-    /// Direction of a pencil beam.
+    /// Position (point, pencil, cone apex) or field centre (parallel), mm.
+    #[serde(default)]
+    pub position_mm: Option<[f64; 3]>,
+    /// Direction of a pencil, cone or parallel beam.
     #[serde(default)]
     pub direction: Option<[f64; 3]>,
+    /// Half opening angle of a cone beam, degrees.
+    #[serde(default)]
+    pub half_angle_deg: Option<f64>,
+    /// Field size of a parallel beam, mm.
+    #[serde(default)]
+    pub field_mm: Option<[f64; 2]>,
     /// One energy, keV.
     #[serde(default)]
     pub energy_kev: Option<f64>,
     /// Lines: [energy keV, relative intensity].
     #[serde(default)]
     pub lines_kev: Option<Vec<[f64; 2]>>,
-    /// A radionuclide with built-in lines (`I-125`).
+    /// A radionuclide with built-in lines.
     #[serde(default)]
     pub radionuclide: Option<String>,
+    /// Seed model (`6711`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Seeds: position, axis, weight.
+    #[serde(default)]
+    pub seeds: Vec<SeedPlacement>,
 }
 
 /// Physics switches and tracking.
@@ -180,14 +343,23 @@ impl Simulation {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| field(&path.display().to_string(), e.to_string()))?;
-        let sim: Simulation = if path.extension().is_some_and(|e| e == "json") {
+        let mut sim: Simulation = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text)
                 .map_err(|e| field(&path.display().to_string(), e.to_string()))?
         } else {
             toml::from_str(&text).map_err(|e| field(&path.display().to_string(), e.to_string()))?
         };
+        sim.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         sim.validate()?;
         Ok(sim)
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
     }
 
     /// Checks every field that deserialisation cannot.
@@ -195,54 +367,120 @@ impl Simulation {
         if self.histories == 0 {
             return Err(field("histories", "0; expected at least 1"));
         }
-        if self.batch_size == 0 {
-            return Err(field("batch_size", "0; expected at least 1"));
+        if self.batch_size == 0 || self.batch_size >= u64::from(u32::MAX) {
+            return Err(field(
+                "batch_size",
+                format!("{}; expected 1 to {}", self.batch_size, u32::MAX - 1),
+            ));
         }
         let p = &self.phantom;
-        if p.dims.contains(&0) {
-            return Err(field(
-                "phantom.dims",
-                format!("{:?}; expected three positive numbers", p.dims),
-            ));
+        match (&p.ct_mha, p.dims, p.spacing_mm, &p.material) {
+            (Some(_), None, None, None) => {}
+            (Some(_), ..) => {
+                return Err(field(
+                    "phantom",
+                    "either ct_mha or dims, spacing_mm and material, not both",
+                ));
+            }
+            (None, Some(dims), Some(spacing), Some(material)) => {
+                if dims.contains(&0) {
+                    return Err(field(
+                        "phantom.dims",
+                        format!("{dims:?}; expected three positive numbers"),
+                    ));
+                }
+                if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+                    return Err(field(
+                        "phantom.spacing_mm",
+                        format!("{spacing:?}; expected three positive sizes"),
+                    ));
+                }
+                Material::builtin(material)
+                    .map_err(|e| field("phantom.material", e.to_string()))?;
+            }
+            (None, None, ..) => return Err(field("phantom.dims", "missing (or give ct_mha)")),
+            (None, _, None, _) => return Err(field("phantom.spacing_mm", "missing")),
+            (None, ..) => return Err(field("phantom.material", "missing")),
         }
-        if p.spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(field(
-                "phantom.spacing_mm",
-                format!("{:?}; expected three positive sizes", p.spacing_mm),
-            ));
+        if let Some(d) = p.density {
+            if !(d.is_finite() && d > 0.0) {
+                return Err(field("phantom.density", format!("{d}; expected > 0")));
+            }
         }
-        Material::builtin(&p.material).map_err(|e| field("phantom.material", e.to_string()))?;
         for (i, ins) in p.insert.iter().enumerate() {
             Material::builtin(&ins.material)
                 .map_err(|e| field(&format!("phantom.insert[{i}].material"), e.to_string()))?;
-            if (0..3).any(|a| ins.min_mm[a] > ins.max_mm[a]) {
-                return Err(field(
-                    &format!("phantom.insert[{i}]"),
-                    "min_mm must not exceed max_mm",
-                ));
-            }
+            insert_solid(ins, i)?;
         }
         self.spectrum()?;
-        match self.source.kind.as_str() {
-            "point" => {}
+        let s = &self.source;
+        let direction = || -> Result<Vec3> {
+            let d = s.direction.ok_or_else(|| {
+                field(
+                    "source.direction",
+                    format!("missing: a {} beam needs a direction", s.kind),
+                )
+            })?;
+            if d.iter().all(|x| *x == 0.0) || d.iter().any(|x| !x.is_finite()) {
+                return Err(field(
+                    "source.direction",
+                    format!("{d:?}; expected a non-zero vector"),
+                ));
+            }
+            Ok(Vec3::from(d))
+        };
+        let position = || -> Result<()> {
+            match s.position_mm {
+                Some(p) if p.iter().all(|x| x.is_finite()) => Ok(()),
+                Some(p) => Err(field("source.position_mm", format!("{p:?}"))),
+                None => Err(field(
+                    "source.position_mm",
+                    format!("missing: a {} source needs a position", s.kind),
+                )),
+            }
+        };
+        match s.kind.as_str() {
+            "point" => position()?,
             "pencil" => {
-                let d = self.source.direction.ok_or_else(|| {
-                    field(
-                        "source.direction",
-                        "missing: a pencil beam needs a direction",
-                    )
-                })?;
-                if d.iter().all(|x| *x == 0.0) || d.iter().any(|x| !x.is_finite()) {
-                    return Err(field(
-                        "source.direction",
-                        format!("{d:?}; expected a non-zero vector"),
-                    ));
+                position()?;
+                direction()?;
+            }
+            "cone" => {
+                position()?;
+                direction()?;
+                match s.half_angle_deg {
+                    Some(a) if a > 0.0 && a <= 180.0 => {}
+                    other => {
+                        return Err(field(
+                            "source.half_angle_deg",
+                            format!("{other:?}; expected 0 < angle <= 180 degrees"),
+                        ));
+                    }
+                }
+            }
+            "parallel" => {
+                position()?;
+                direction()?;
+                match s.field_mm {
+                    Some([w, h]) if w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite() => {}
+                    other => {
+                        return Err(field(
+                            "source.field_mm",
+                            format!("{other:?}; expected two positive sizes"),
+                        ));
+                    }
+                }
+            }
+            "seeds" => {
+                self.seed_model()?;
+                if s.seeds.is_empty() {
+                    return Err(field("source.seeds", "no seeds"));
                 }
             }
             other => {
                 return Err(field(
                     "source.kind",
-                    format!("`{other}`; expected point or pencil"),
+                    format!("`{other}`; expected point, pencil, cone, parallel or seeds"),
                 ));
             }
         }
@@ -255,7 +493,71 @@ impl Simulation {
                 ),
             ));
         }
+        if let Some(a) = &self.absolute {
+            self.check_absolute(a)?;
+        }
         Ok(())
+    }
+
+    fn seed_model(&self) -> Result<SeedModel> {
+        match self.source.model.as_deref() {
+            Some("6711") => SeedModel::model_6711(),
+            other => Err(field("source.model", format!("{other:?}; built in: 6711"))),
+        }
+    }
+
+    fn check_absolute(&self, a: &AbsoluteSpec) -> Result<()> {
+        let positive = |name: &str, v: Option<f64>| -> Result<()> {
+            match v {
+                Some(x) if !(x.is_finite() && x > 0.0) => Err(field(
+                    &format!("absolute.{name}"),
+                    format!("{x}; expected a positive number"),
+                )),
+                _ => Ok(()),
+            }
+        };
+        positive("air_kerma_strength_u", a.air_kerma_strength_u)?;
+        positive("activity_bq", a.activity_bq)?;
+        positive("photons_per_s", a.photons_per_s)?;
+        positive("time_h", a.time_h)?;
+        positive("time_s", a.time_s)?;
+        let given = [a.air_kerma_strength_u, a.activity_bq, a.photons_per_s]
+            .iter()
+            .filter(|x| x.is_some())
+            .count();
+        if given != 1 {
+            return Err(field(
+                "absolute",
+                "exactly one of air_kerma_strength_u, activity_bq and photons_per_s is expected",
+            ));
+        }
+        if a.time_h.is_some() == a.time_s.is_some() {
+            return Err(field(
+                "absolute",
+                "exactly one of time_h and time_s is expected",
+            ));
+        }
+        if a.air_kerma_strength_u.is_some() && self.source.kind != "seeds" {
+            return Err(field(
+                "absolute.air_kerma_strength_u",
+                "only for seed sources",
+            ));
+        }
+        if (a.activity_bq.is_some() || a.decay) && self.radionuclide().is_none() {
+            return Err(field(
+                "source.radionuclide",
+                "missing: activity and decay need a radionuclide",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The radionuclide named by the source, if any.
+    fn radionuclide(&self) -> Option<Radionuclide> {
+        self.source
+            .radionuclide
+            .as_deref()
+            .and_then(|n| Radionuclide::by_name(n).ok())
     }
 
     fn spectrum(&self) -> Result<Spectrum> {
@@ -289,54 +591,80 @@ impl Simulation {
     /// The phantom this file describes.
     pub fn phantom(&self) -> Result<Phantom> {
         let p = &self.phantom;
-        let grid = Grid::builder(p.dims)
-            .spacing(p.spacing_mm)
-            .origin(p.origin_mm)
-            .build()
-            .map_err(|e| field("phantom", e.to_string()))?;
-        let mut materials = vec![Material::builtin(&p.material)?];
-        let base_density = p.density.unwrap_or(materials[0].density()) as f32;
-        let n = grid.voxel_count();
-        let mut mat = vec![0u16; n];
-        let mut rho = vec![base_density; n];
-        for ins in &p.insert {
+        let (grid, mut materials, mut mat, mut rho) = if let Some(ct) = &p.ct_mha {
+            let path = self.path(ct);
+            let volume: hope_core::Volume<f32> = metaimage::read(&path)
+                .map_err(|e| field("phantom.ct_mha", format!("{}: {e}", path.display())))?;
+            let table = match &p.hu_table {
+                Some(t) => HuTable::from_file(&self.path(t))?,
+                None => HuTable::default_table(),
+            };
+            let converter = table.prepare()?;
+            let ph = converter.phantom(&volume)?;
+            let (grid, materials, mat, rho) = ph.into_parts();
+            (grid, materials, mat, rho)
+        } else {
+            let (Some(dims), Some(spacing), Some(name)) = (p.dims, p.spacing_mm, &p.material)
+            else {
+                return Err(field("phantom", "incomplete box phantom"));
+            };
+            let grid = Grid::builder(dims)
+                .spacing(spacing)
+                .origin(p.origin_mm)
+                .build()
+                .map_err(|e| field("phantom", e.to_string()))?;
+            let m = Material::builtin(name)?;
+            let density = p.density.unwrap_or(m.density()) as f32;
+            let n = grid.voxel_count();
+            (grid, vec![m], vec![0u16; n], vec![density; n])
+        };
+        for (i, ins) in p.insert.iter().enumerate() {
             let m = Material::builtin(&ins.material)?;
             let density = ins.density.unwrap_or(m.density()) as f32;
             let index = materials.iter().position(|x| x == &m).unwrap_or_else(|| {
                 materials.push(m);
                 materials.len() - 1
-            }) as u16;
-            for k in 0..p.dims[2] {
-                for j in 0..p.dims[1] {
-                    for i in 0..p.dims[0] {
-                        let c = grid.voxel_center([i, j, k]);
-                        let inside = [c.x, c.y, c.z]
-                            .iter()
-                            .enumerate()
-                            .all(|(a, v)| *v >= ins.min_mm[a] && *v <= ins.max_mm[a]);
-                        if inside {
-                            let o = i + p.dims[0] * (j + p.dims[1] * k);
-                            mat[o] = index;
-                            rho[o] = density;
-                        }
-                    }
-                }
-            }
+            });
+            let index = u16::try_from(index)
+                .map_err(|_| field("phantom.insert", "more than 65535 materials"))?;
+            insert_solid(ins, i)?.voxelise(&grid, &mut mat, &mut rho, index, density);
         }
         Phantom::new(grid, materials, mat, rho)
     }
 
-    /// The source this file describes.
+    /// The source this file describes (`physics`: the run's options, for seeds' capsules).
     pub fn source(&self) -> Result<Source> {
         let s = &self.source;
-        let position = Vec3::from(s.position_mm);
+        let position = Vec3::from(s.position_mm.unwrap_or([0.0; 3]));
+        let direction = Vec3::from(s.direction.unwrap_or([0.0, 0.0, 1.0]));
         let spectrum = self.spectrum()?;
         Ok(match s.kind.as_str() {
             "pencil" => Source::Pencil {
                 position,
-                direction: Vec3::from(s.direction.unwrap_or([0.0, 0.0, 1.0])),
+                direction,
                 spectrum,
             },
+            "cone" => Source::Cone {
+                position,
+                direction,
+                half_angle_deg: s.half_angle_deg.unwrap_or(0.0),
+                spectrum,
+            },
+            "parallel" => Source::Parallel {
+                centre: position,
+                direction,
+                field_mm: s.field_mm.unwrap_or([0.0; 2]),
+                spectrum,
+            },
+            "seeds" => Source::Seeds(Box::new(
+                SeedSource::new(
+                    self.seed_model()?,
+                    spectrum,
+                    s.seeds.clone(),
+                    self.run_options(1).physics,
+                )
+                .map_err(|e| field("source.seeds", e.to_string()))?,
+            )),
             _ => Source::Point { position, spectrum },
         })
     }
@@ -353,5 +681,162 @@ impl Simulation {
             batch_size: self.batch_size,
             threads,
         }
+    }
+
+    /// The number of source histories (photons emitted) that the `absolute` section stands for,
+    /// i.e. the factor from Gy per history to Gy; None without the section. For seeds, the
+    /// air-kerma strength per history is computed first (TG-43: in vacuum, 5 keV cutoff, the
+    /// seed's analytic geometry, 2 million histories).
+    pub fn histories_represented(&self) -> Result<Option<f64>> {
+        let Some(a) = &self.absolute else {
+            return Ok(None);
+        };
+        self.check_absolute(a)?;
+        let mut time_s = a.time_s.unwrap_or_else(|| a.time_h.unwrap_or(0.0) * 3600.0);
+        if a.decay {
+            let nuclide = self.radionuclide().map_or(
+                // I-125 by its TG-43U1 name.
+                Radionuclide::by_name("I-125"),
+                Ok,
+            )?;
+            let tau = nuclide.half_life_s() / std::f64::consts::LN_2;
+            time_s = tau * (1.0 - (-time_s / tau).exp());
+        }
+        let per_s = if let Some(sk) = a.air_kerma_strength_u {
+            let model = self.seed_model()?;
+            let vacuum = tg43(
+                &model,
+                &self.spectrum()?,
+                Surroundings::Vacuum,
+                &[],
+                2_000_000,
+                self.seed,
+                5e3,
+            )?;
+            let total_weight: f64 = self.source.seeds.iter().map(|s| s.weight).sum();
+            // 1 U = 1 uGy m^2 / h = 1e-2 Gy cm^2 / 3600 s.
+            sk * total_weight * 1e-2 / 3600.0 / vacuum.air_kerma_strength
+        } else if let Some(bq) = a.activity_bq {
+            let nuclide = match self.source.radionuclide.as_deref() {
+                Some("I-125" | "I125") => {
+                    // TG-43U1 I-125 photons per decay (the spectrum used).
+                    return Ok(Some(
+                        bq * I125_LINES.iter().map(|l| l.1).sum::<f64>() * time_s,
+                    ));
+                }
+                _ => self
+                    .radionuclide()
+                    .ok_or_else(|| field("source.radionuclide", "missing"))?,
+            };
+            bq * nuclide.photons_per_decay()
+        } else {
+            a.photons_per_s.unwrap_or(0.0)
+        };
+        Ok(Some(per_s * time_s))
+    }
+}
+
+/// The solid of insert `i`; errors name the field.
+fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
+    let f = |name: &str| format!("phantom.insert[{i}].{name}");
+    let finite3 = |name: &str, v: Option<[f64; 3]>| -> Result<Vec3> {
+        match v {
+            Some(x) if x.iter().all(|c| c.is_finite()) => Ok(Vec3::from(x)),
+            Some(x) => Err(field(&f(name), format!("{x:?}"))),
+            None => Err(field(&f(name), "missing")),
+        }
+    };
+    let positive = |name: &str, v: Option<f64>| -> Result<f64> {
+        match v {
+            Some(x) if x.is_finite() && x > 0.0 => Ok(x),
+            Some(x) => Err(field(&f(name), format!("{x}; expected a positive size"))),
+            None => Err(field(&f(name), "missing")),
+        }
+    };
+    match ins.shape.as_deref().unwrap_or("box") {
+        "box" => {
+            let (min, max) = (
+                finite3("min_mm", ins.min_mm)?,
+                finite3("max_mm", ins.max_mm)?,
+            );
+            if (0..3).any(|a| min[a] > max[a]) {
+                return Err(field(
+                    &format!("phantom.insert[{i}]"),
+                    "min_mm must not exceed max_mm",
+                ));
+            }
+            Ok(Solid::Box { min, max })
+        }
+        "sphere" => Ok(Solid::Sphere {
+            centre: finite3("centre_mm", ins.centre_mm)?,
+            radius: positive("radius_mm", ins.radius_mm)?,
+        }),
+        "cylinder" => {
+            let axis = finite3("axis", ins.axis)?;
+            let n = axis.norm();
+            if n <= 0.0 {
+                return Err(field(&f("axis"), "expected a non-zero vector"));
+            }
+            Ok(Solid::Cylinder {
+                centre: finite3("centre_mm", ins.centre_mm)?,
+                axis: axis * (1.0 / n),
+                radius: positive("radius_mm", ins.radius_mm)?,
+                half_length: positive("length_mm", ins.length_mm)? / 2.0,
+            })
+        }
+        other => Err(field(
+            &f("shape"),
+            format!("`{other}`; expected box, sphere or cylinder"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn solids_are_voxelised_with_their_volume() {
+        let grid = Grid::builder([40, 40, 40])
+            .spacing([0.5, 0.5, 0.5])
+            .origin([-9.75, -9.75, -9.75])
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let count = |solid: Solid| {
+            let n = grid.voxel_count();
+            let (mut mat, mut rho) = (vec![0u16; n], vec![1.0f32; n]);
+            solid.voxelise(&grid, &mut mat, &mut rho, 1, 2.0);
+            assert!(mat.iter().zip(&rho).all(|(m, r)| (*m == 1) == (*r == 2.0)));
+            mat.iter().filter(|m| **m == 1).count() as f64 * 0.125
+        };
+        let sphere = count(Solid::Sphere {
+            centre: Vec3::new(0.3, -0.2, 0.1),
+            radius: 6.0,
+        });
+        let want = 4.0 / 3.0 * std::f64::consts::PI * 216.0;
+        assert!((sphere / want - 1.0).abs() < 0.02, "{sphere} vs {want}");
+        let axis = Vec3::new(1.0, 1.0, 0.0) * (1.0 / 2f64.sqrt());
+        let cylinder = count(Solid::Cylinder {
+            centre: Vec3::new(0.0, 0.0, 0.0),
+            axis,
+            radius: 3.0,
+            half_length: 6.0,
+        });
+        let want = std::f64::consts::PI * 9.0 * 12.0;
+        assert!((cylinder / want - 1.0).abs() < 0.03, "{cylinder} vs {want}");
+        assert!(
+            Solid::Cylinder {
+                centre: Vec3::new(0.0, 0.0, 0.0),
+                axis,
+                radius: 3.0,
+                half_length: 6.0,
+            }
+            .contains(axis * 5.9)
+        );
+        let cube = count(Solid::Box {
+            min: Vec3::new(-2.0, -2.0, -2.0),
+            max: Vec3::new(2.0, 2.0, 2.0),
+        });
+        assert!((cube - 64.0).abs() < 1e-9, "{cube}");
     }
 }

@@ -86,6 +86,16 @@ impl Phantom {
         &self.materials
     }
 
+    /// The material index and density (g/cm^3) of the voxel at `offset` (x fastest).
+    pub fn voxel(&self, offset: usize) -> Option<(u16, f32)> {
+        Some((*self.material.get(offset)?, *self.density.get(offset)?))
+    }
+
+    /// The parts: grid, materials, per-voxel material indices and densities.
+    pub fn into_parts(self) -> (Grid, Vec<Material>, Vec<u16>, Vec<f32>) {
+        (self.grid, self.materials, self.material, self.density)
+    }
+
     /// Sets one voxel's material and density.
     pub fn set(&mut self, index: [usize; 3], material: u16, density: f32) -> Result<()> {
         let o = self.grid.offset(index).ok_or_else(|| Error::Phantom {

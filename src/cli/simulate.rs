@@ -14,7 +14,8 @@ use hope::mc::{Simulation, Transport, simulation::TallyKind};
 pub(crate) struct SimulateArgs {
     /// The simulation file (TOML, or JSON by extension).
     file: PathBuf,
-    /// Output directory: dose.mha (Gy per history), uncertainty.mha (relative), PNG slices through
+    /// Output directory: dose.mha (Gy per history, or Gy with an `absolute` section),
+    /// uncertainty.mha (relative), PNG slices through
     /// the hottest voxel with a colour bar, summary.json.
     #[arg(long, default_value = "out/simulation")]
     out: PathBuf,
@@ -50,7 +51,17 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         TallyKind::Kerma => &result.kerma,
         TallyKind::Analog => &result.analog,
     };
-    let (dose, unc) = result.dose(tally, &grid);
+    let (mut dose, unc) = result.dose(tally, &grid);
+    // Gy per history, or Gy with the file's `absolute` section.
+    let represented = sim.histories_represented()?;
+    if let Some(n) = represented {
+        dose = dose.map(|d| d * n);
+    }
+    let unit = if represented.is_some() {
+        "Gy"
+    } else {
+        "Gy per history"
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let out = |name: &str| -> PathBuf { Path::new(&args.out).join(name) };
@@ -80,21 +91,24 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         "seconds": secs,
         "histories_per_second": sim.histories as f64 / secs,
         "tally": format!("{:?}", sim.tally),
-        "max_dose_gy_per_history": max,
-        "png_colour_bar": { "map": "hot", "from_gy_per_history": 0.0, "to_gy_per_history": max },
+        "dose_unit": unit,
+        "histories_represented": represented,
+        "max_dose": max,
+        "png_colour_bar": { "map": "hot", "from": 0.0, "to": max, "unit": unit },
         "png_slices_through_voxel": [i, j, k],
         "mean_relative_uncertainty_above_half_max": s,
         "efficiency_per_second": if s > 0.0 { 1.0 / (s * s * secs) } else { 0.0 },
         "energy_emitted_ev": result.emitted(),
         "energy_deposited_ev": result.deposited(),
         "energy_escaped_ev": result.escaped(),
+        "energy_absorbed_in_sources_ev": result.absorbed_in_sources(),
     });
     hope::core::fs::write_atomic(
         out("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     println!(
-        "{} histories in {secs:.1} s ({:.0}/s); max dose {max:.4e} Gy per history; outputs in {}",
+        "{} histories in {secs:.1} s ({:.0}/s); max dose {max:.4e} {unit}; outputs in {}",
         sim.histories,
         sim.histories as f64 / secs,
         args.out.display()
