@@ -2,6 +2,7 @@
 
 pub mod brachy;
 pub mod data;
+pub mod dvh;
 pub mod error;
 pub mod hounsfield;
 pub mod manual;

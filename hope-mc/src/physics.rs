@@ -22,6 +22,9 @@ pub struct PhysicsOptions {
     pub coherent: bool,
     /// Photons below this energy (eV) are absorbed where they are.
     pub photon_cutoff_ev: f64,
+    /// Higher cutoffs (eV) in some materials, by material name: a photon whose energy falls
+    /// below its material's cutoff after an interaction there deposits it on the spot.
+    pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for PhysicsOptions {
@@ -30,6 +33,7 @@ impl Default for PhysicsOptions {
             fluorescence: true,
             coherent: true,
             photon_cutoff_ev: 1.0e3,
+            material_cutoffs_ev: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -45,6 +49,8 @@ pub(crate) struct MaterialTable {
     pub mu_en: Vec<f64>,
     /// (element, w N_A / A) for choosing the element of an interaction.
     pub elements: Vec<(&'static ElementData, f64)>,
+    /// Photon cutoff in this material, eV.
+    pub cutoff: f64,
     /// Per selectable process (photoelectric, incoherent, coherent) and element, the element's
     /// part of the material's mu/rho on the grid, process after process (empty for one element).
     pub partial: Vec<f64>,
@@ -150,7 +156,14 @@ impl PhotonPhysics {
                 } else {
                     Vec::new()
                 };
+                let cutoff = options
+                    .material_cutoffs_ev
+                    .get(m.name())
+                    .map_or(options.photon_cutoff_ev, |c| {
+                        c.max(options.photon_cutoff_ev)
+                    });
                 MaterialTable {
+                    cutoff,
                     partial,
                     coherent,
                     incoherent,

@@ -33,6 +33,7 @@
 //! fluorescence = true
 //! coherent = true
 //! photon_cutoff_ev = 1000.0
+//! material_cutoffs_ev = { modulay = 10000.0 }  # higher cutoffs in some materials
 //! tracking = "woodcock"             # or "boundary"
 //!
 //! [absolute]                        # optional: dose in Gy instead of Gy per history
@@ -315,6 +316,8 @@ pub struct PhysicsSpec {
     pub coherent: bool,
     /// Photon cutoff, eV.
     pub photon_cutoff_ev: f64,
+    /// Higher cutoffs in some materials (eV, by built-in material name).
+    pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
     /// Tracking method.
     pub tracking: Tracking,
 }
@@ -326,6 +329,7 @@ impl Default for PhysicsSpec {
             fluorescence: p.fluorescence,
             coherent: p.coherent,
             photon_cutoff_ev: p.photon_cutoff_ev,
+            material_cutoffs_ev: p.material_cutoffs_ev,
             tracking: Tracking::Woodcock,
         }
     }
@@ -492,6 +496,13 @@ impl Simulation {
                     self.physics.photon_cutoff_ev
                 ),
             ));
+        }
+        for (name, c) in &self.physics.material_cutoffs_ev {
+            let f = format!("physics.material_cutoffs_ev.{name}");
+            Material::builtin(name).map_err(|e| field(&f, e.to_string()))?;
+            if !(c.is_finite() && *c >= 1e3) {
+                return Err(field(&f, format!("{c}; expected at least 1000 eV")));
+            }
         }
         if let Some(a) = &self.absolute {
             self.check_absolute(a)?;
@@ -676,6 +687,7 @@ impl Simulation {
                 fluorescence: self.physics.fluorescence,
                 coherent: self.physics.coherent,
                 photon_cutoff_ev: self.physics.photon_cutoff_ev,
+                material_cutoffs_ev: self.physics.material_cutoffs_ev.clone(),
             },
             tracking: self.physics.tracking,
             batch_size: self.batch_size,

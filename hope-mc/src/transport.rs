@@ -349,6 +349,8 @@ pub struct Transport {
     mat: Vec<u16>,
     /// Density per cell, g/cm^3.
     rho: Vec<f32>,
+    /// The highest photon cutoff of any material, eV.
+    max_cutoff: f64,
 }
 
 impl Transport {
@@ -398,7 +400,13 @@ impl Transport {
                 }
             }
         }
+        let max_cutoff = physics
+            .materials
+            .iter()
+            .map(|m| m.cutoff)
+            .fold(physics.options.photon_cutoff_ev, f64::max);
         Ok(Self {
+            max_cutoff,
             blocks,
             mat,
             rho,
@@ -586,12 +594,21 @@ impl Transport {
     fn track(&self, mut p: Photon, rng: &mut Rng, st: &mut BatchState) {
         let cutoff = self.physics.options.photon_cutoff_ev;
         loop {
-            if p.energy < cutoff {
+            if p.energy < self.max_cutoff {
                 match self.voxel_of(&p.pos) {
-                    Some(v) => st.deposit(v, p.energy, self.mass_g(v)),
-                    None => st.escaped += p.energy,
+                    Some(v) => {
+                        let m = usize::from(self.mat[v]);
+                        if p.energy < self.physics.materials[m].cutoff {
+                            st.deposit(v, p.energy, self.mass_g(v));
+                            return;
+                        }
+                    }
+                    None if p.energy < cutoff => {
+                        st.escaped += p.energy;
+                        return;
+                    }
+                    None => {}
                 }
-                return;
             }
             let Some((enter, exit)) = self.box_span(&p.pos, &p.dir) else {
                 st.escape(&p);

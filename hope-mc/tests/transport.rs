@@ -249,3 +249,37 @@ fn results_do_not_depend_on_threads_or_on_how_batches_are_split() {
     assert_eq!(merged, one);
     assert!(b.merge(&a).is_err(), "batches out of order are refused");
 }
+
+#[test]
+fn a_material_cutoff_absorbs_photons_where_they_fall_below_it() {
+    // 100 keV photons into bone with a 99 keV cutoff in bone: after any incoherent scatter
+    // (which leaves at most 100 keV and usually less) the photon is absorbed on the spot, so
+    // the energy that escapes is carried only by photons that never lost energy.
+    let n = 20_000u64;
+    let mut physics = PhysicsOptions::default();
+    physics
+        .material_cutoffs_ev
+        .insert("cortical_bone_icru44".into(), 99.999e3);
+    let run_with = |physics: PhysicsOptions| {
+        let t = Transport::new(
+            slab("cortical_bone_icru44", 3.0),
+            RunOptions {
+                physics,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        t.run(&pencil(100e3), n, 5, &no_progress).unwrap()
+    };
+    let cut = run_with(physics);
+    let full = run_with(PhysicsOptions::default());
+    let photons = cut.escaped() / 100e3;
+    assert!(
+        (photons - photons.round()).abs() < 1e-6,
+        "escaped {} eV",
+        cut.escaped()
+    );
+    assert!(cut.deposited() > full.deposited() * 1.05);
+    let sum = cut.deposited() + cut.escaped();
+    assert!((sum / cut.emitted() - 1.0).abs() < 1e-9);
+}
