@@ -5,6 +5,7 @@
 //!
 //! - `point`: an I-125 point source (TG-43U1 line spectrum) at the centre of a 10 cm water cube of
 //!   1 mm voxels (the benchmark);
+//! - `point2`: the same cube with one voxel of another material (per-voxel material lookups);
 //! - `seed`: the same with a model 6711 seed (capsule transport, then voxels);
 //! - `pencil200`, `pencil1000`: a 200 keV and a 1 MeV pencil beam into the centre of the cube's face.
 //!
@@ -28,7 +29,7 @@ fn main() {
     let cases: Vec<&str> = if args.len() > 1 {
         args[1..].iter().map(String::as_str).collect()
     } else {
-        vec!["point", "seed", "pencil200", "pencil1000"]
+        vec!["point", "point2", "seed", "pencil200", "pencil1000"]
     };
     let grid = Grid::builder([100, 100, 100])
         .spacing([1.0, 1.0, 1.0])
@@ -40,7 +41,29 @@ fn main() {
         Phantom::uniform(grid.clone(), Material::builtin("water").unwrap()),
         RunOptions {
             threads: 1,
-            batch_size: std::env::var("BATCH").map_or(100_000, |b| b.parse().unwrap()),
+            batch_size: std::env::var("BATCH").map_or(250_000, |b| b.parse().unwrap()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    // The same cube with one voxel of soft tissue in a corner: the per-voxel material lookups
+    // of multi-material phantoms (CT) run.
+    let mut two = Phantom::new(
+        grid.clone(),
+        vec![
+            Material::builtin("water").unwrap(),
+            Material::builtin("soft_tissue_icrp").unwrap(),
+        ],
+        vec![0; grid.voxel_count()],
+        vec![1.0; grid.voxel_count()],
+    )
+    .unwrap();
+    two.set([0, 0, 0], 1, 1.0).unwrap();
+    let t2 = Transport::new(
+        two,
+        RunOptions {
+            threads: 1,
+            batch_size: std::env::var("BATCH").map_or(250_000, |b| b.parse().unwrap()),
             ..RunOptions::default()
         },
     )
@@ -75,12 +98,20 @@ fn main() {
                     .unwrap(),
                 )),
             ),
+            "point2" => (
+                "I-125 point source, two materials",
+                Source::Point {
+                    position: Vec3::new(0.0, 0.0, 0.0),
+                    spectrum: i125.clone(),
+                },
+            ),
             "pencil200" => ("200 keV pencil beam", pencil(200.0)),
             "pencil1000" => ("1 MeV pencil beam", pencil(1000.0)),
-            other => panic!("unknown case {other}: point, seed, pencil200, pencil1000"),
+            other => panic!("unknown case {other}: point, point2, seed, pencil200, pencil1000"),
         };
         let start = Instant::now();
-        let r = t.run(&source, histories, 1, &|_, _| {}).unwrap();
+        let transport = if case == "point2" { &t2 } else { &t };
+        let r = transport.run(&source, histories, 1, &|_, _| {}).unwrap();
         let secs = start.elapsed().as_secs_f64();
         let (dose, unc) = r.dose(&r.kerma, &grid);
         let (count, s) = hope_mc::transport::mean_uncertainty_above_half_max(&dose, &unc);

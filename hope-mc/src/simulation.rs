@@ -123,7 +123,7 @@ fn default_seed() -> u64 {
 }
 
 fn default_batch() -> u64 {
-    100_000
+    250_000
 }
 
 /// A box phantom of one material, or a CT, with inserted solids.

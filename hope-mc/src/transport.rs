@@ -140,7 +140,7 @@ impl Default for RunOptions {
         Self {
             physics: PhysicsOptions::default(),
             tracking: Tracking::Woodcock,
-            batch_size: 100_000,
+            batch_size: 250_000,
             threads: 0,
         }
     }
@@ -758,8 +758,13 @@ impl Transport {
         let mut ray = Ray::new(self, start, dir, len);
         let mut cells = [0u32; CHUNK];
         let mut segs = [0f64; CHUNK];
-        // Kerma per unit track length, eV/g per cm, for the last material seen.
-        let (mut last, mut k) = (usize::MAX, 0.0);
+        // Kerma per unit track length, eV/g per cm, for the last material seen (in a phantom of
+        // one material, the only one: no per-voxel lookup).
+        let one_material = self.physics.materials.len() == 1;
+        let (mut last, mut k) = (
+            0,
+            e * interp(&self.physics.materials[0].mu_en, at) / self.voxel_volume_cm3,
+        );
         loop {
             let mut n = 0;
             while n < CHUNK {
@@ -767,16 +772,21 @@ impl Transport {
                     break;
                 };
                 prefetch(&st.kerma[v]);
-                prefetch(&self.mat[v]);
+                if !one_material {
+                    prefetch(&self.mat[v]);
+                }
                 cells[n] = v as u32;
                 segs[n] = seg;
                 n += 1;
             }
             for (&v, &seg) in cells[..n].iter().zip(&segs[..n]) {
-                let m = usize::from(self.mat[v as usize]);
-                if m != last {
-                    last = m;
-                    k = e * interp(&self.physics.materials[m].mu_en, at) / self.voxel_volume_cm3;
+                if !one_material {
+                    let m = usize::from(self.mat[v as usize]);
+                    if m != last {
+                        last = m;
+                        k = e * interp(&self.physics.materials[m].mu_en, at)
+                            / self.voxel_volume_cm3;
+                    }
                 }
                 st.kerma_in(v as usize, seg * k);
             }
