@@ -74,6 +74,21 @@ fn simulate_writes_dose_uncertainty_and_summary() {
     assert!(o.status.success());
     let dose2: Volume<f32> = metaimage::read(tmp.path().join("two/dose.mha")).unwrap();
     assert_eq!(dose.data(), dose2.data());
+    // A coarser scoring grid: 10 mm voxels, each the mean of 2 x 2 x 2 phantom voxels.
+    let scored = format!(
+        "{SIM}\n[scoring]\ndims = [10, 10, 10]\nspacing_mm = [10.0, 10.0, 10.0]\norigin_mm = [-45.0, -45.0, -45.0]\n"
+    );
+    std::fs::write(tmp.path().join("scored.toml"), scored).unwrap();
+    let o = hope(tmp.path(), &["simulate", "scored.toml", "--out", "scored"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let coarse: Volume<f32> = metaimage::read(tmp.path().join("scored/dose.mha")).unwrap();
+    assert_eq!(coarse.grid().dims(), [10, 10, 10]);
+    let mean: f32 = (0..8)
+        .map(|n| dose[[10 + (n & 1), 10 + ((n >> 1) & 1), 4 + (n >> 2)]])
+        .sum::<f32>()
+        / 8.0;
+    let got = coarse[[5, 5, 2]];
+    assert!((got / mean - 1.0).abs() < 1e-4, "{got} vs {mean}");
 }
 
 #[test]
@@ -107,6 +122,12 @@ fn mistakes_in_the_file_are_named() {
         (
             SIM.replace("histories = 20000", "histories = 0"),
             "histories",
+        ),
+        (
+            format!(
+                "{SIM}\n[scoring]\ndims = [0, 1, 1]\nspacing_mm = [1.0, 1.0, 1.0]\norigin_mm = [0.0, 0.0, 0.0]\n"
+            ),
+            "scoring.dims",
         ),
         (SIM.replace("seed = 7", "seed = 7\ncolour = 3"), "colour"),
         (

@@ -36,6 +36,11 @@
 //! material_cutoffs_ev = { modulay = 10000.0 }  # higher cutoffs in some materials
 //! tracking = "woodcock"             # or "boundary"
 //!
+//! [scoring]                         # optional: score on another grid (the phantom's axes)
+//! dims = [50, 50, 50]
+//! spacing_mm = [0.5, 0.5, 0.5]
+//! origin_mm = [-12.25, -12.25, -12.25]
+//!
 //! [absolute]                        # optional: dose in Gy instead of Gy per history
 //! air_kerma_strength_u = 5.0        # per seed (U = uGy m^2 / h), for seeds; or activity_bq
 //! time_h = 100.0                    # or time_s; decay = true integrates the decay over the time
@@ -50,7 +55,7 @@ use crate::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
 use crate::hounsfield::HuTable;
 use crate::physics::PhysicsOptions;
 use crate::source::{Radionuclide, SeedPlacement, SeedSource, Source, Spectrum};
-use crate::transport::{Phantom, RunOptions, Tracking};
+use crate::transport::{Phantom, RunOptions, Tracking, Transport};
 use crate::{Error, Material, Result};
 
 /// Which dose estimator is written out.
@@ -89,9 +94,24 @@ pub struct Simulation {
     /// What turns dose per history into absolute dose.
     #[serde(default)]
     pub absolute: Option<AbsoluteSpec>,
+    /// A scoring grid apart from the phantom's (same axes).
+    #[serde(default)]
+    pub scoring: Option<ScoringSpec>,
     /// The directory relative paths are read from (the file's; not part of the file).
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// A scoring grid: voxels along the phantom's axes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringSpec {
+    /// Voxels along the three axes.
+    pub dims: [usize; 3],
+    /// Voxel size, mm.
+    pub spacing_mm: [f64; 3],
+    /// Centre of the first voxel, mm.
+    pub origin_mm: [f64; 3],
 }
 
 /// Source strength and irradiation time.
@@ -507,7 +527,44 @@ impl Simulation {
         if let Some(a) = &self.absolute {
             self.check_absolute(a)?;
         }
+        if let Some(sc) = &self.scoring {
+            if sc.dims.contains(&0) {
+                return Err(field(
+                    "scoring.dims",
+                    format!("{:?}; expected three positive numbers", sc.dims),
+                ));
+            }
+            if sc.spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+                return Err(field(
+                    "scoring.spacing_mm",
+                    format!("{:?}; expected three positive sizes", sc.spacing_mm),
+                ));
+            }
+            if sc.origin_mm.iter().any(|x| !x.is_finite()) {
+                return Err(field("scoring.origin_mm", format!("{:?}", sc.origin_mm)));
+            }
+        }
         Ok(())
+    }
+
+    /// The phantom, physics and scoring grid of this file, ready to run (`threads` 0: one per
+    /// core).
+    pub fn transport(&self, threads: usize) -> Result<Transport> {
+        let phantom = self.phantom()?;
+        let direction = phantom.grid().direction();
+        let t = Transport::new(phantom, self.run_options(threads))?;
+        match &self.scoring {
+            None => Ok(t),
+            Some(sc) => {
+                let grid = Grid::builder(sc.dims)
+                    .spacing(sc.spacing_mm)
+                    .origin(sc.origin_mm)
+                    .direction(direction)
+                    .build()
+                    .map_err(|e| field("scoring", e.to_string()))?;
+                t.with_scoring_grid(grid)
+            }
+        }
     }
 
     fn seed_model(&self) -> Result<SeedModel> {

@@ -351,6 +351,78 @@ pub struct Transport {
     rho: Vec<f32>,
     /// The highest photon cutoff of any material, eV.
     max_cutoff: f64,
+    /// The phantom's voxels in the local frame.
+    lattice: Lattice,
+    /// Where dose is scored when not on the phantom's grid.
+    scoring: Option<ScoringGrid>,
+}
+
+/// A grid of voxels stored in 4 x 4 x 4 blocks, placed in the phantom's local frame (cm).
+#[derive(Debug, Clone)]
+struct Lattice {
+    /// The corner of voxel 0.
+    offset: [f64; 3],
+    voxel_cm: [f64; 3],
+    dims: [usize; 3],
+    blocks: [usize; 3],
+}
+
+impl Lattice {
+    fn new(offset: [f64; 3], voxel_cm: [f64; 3], dims: [usize; 3]) -> Self {
+        Self {
+            offset,
+            voxel_cm,
+            dims,
+            blocks: dims.map(|d| d.div_ceil(4)),
+        }
+    }
+
+    fn cells(&self) -> usize {
+        self.blocks[0] * self.blocks[1] * self.blocks[2] * 64
+    }
+
+    /// The cell holding `pos`, if inside.
+    #[inline]
+    fn cell_at(&self, pos: &[f64; 3]) -> Option<usize> {
+        let mut idx = [0usize; 3];
+        for a in 0..3 {
+            let i = (pos[a] - self.offset[a]) / self.voxel_cm[a];
+            if !(i >= 0.0 && i < self.dims[a] as f64) {
+                return None;
+            }
+            idx[a] = i as usize;
+        }
+        Some(cell_index(self.blocks, idx[0], idx[1], idx[2]))
+    }
+
+    /// The part [t0, t1] of the segment pos + t dir, t in [0, len], inside the lattice's box.
+    fn clip(&self, pos: &[f64; 3], dir: &[f64; 3], len: f64) -> Option<(f64, f64)> {
+        let (mut t0, mut t1) = (0.0f64, len);
+        for a in 0..3 {
+            let (lo, hi) = (
+                self.offset[a],
+                self.offset[a] + self.voxel_cm[a] * self.dims[a] as f64,
+            );
+            if dir[a].abs() < 1e-300 {
+                if pos[a] < lo || pos[a] > hi {
+                    return None;
+                }
+                continue;
+            }
+            let (ta, tb) = ((lo - pos[a]) / dir[a], (hi - pos[a]) / dir[a]);
+            t0 = t0.max(ta.min(tb));
+            t1 = t1.min(ta.max(tb));
+        }
+        (t1 > t0).then_some((t0, t1))
+    }
+}
+
+/// A scoring grid apart from the phantom's: the same axes, any voxel size, origin and extent.
+#[derive(Debug, Clone)]
+struct ScoringGrid {
+    grid: Grid,
+    lattice: Lattice,
+    volume_cm3: f64,
 }
 
 impl Transport {
@@ -407,6 +479,8 @@ impl Transport {
             .fold(physics.options.photon_cutoff_ev, f64::max);
         Ok(Self {
             max_cutoff,
+            lattice: Lattice::new([0.0; 3], voxel_cm, dims),
+            scoring: None,
             blocks,
             mat,
             rho,
@@ -428,6 +502,58 @@ impl Transport {
     /// The phantom.
     pub fn phantom(&self) -> &Phantom {
         &self.phantom
+    }
+
+    /// Scores dose on `grid` instead of the phantom's grid: the same axes (direction cosines),
+    /// any voxel size, origin and extent (parts outside the phantom score nothing). A scoring
+    /// voxel's dose is the volume-weighted mean of the dose to the media within it: track-length
+    /// kerma uses each crossed phantom voxel's mu_en/rho, analog deposits are divided by the local
+    /// density times the scoring voxel's volume.
+    pub fn with_scoring_grid(mut self, grid: Grid) -> Result<Self> {
+        let (a, b) = (self.phantom.grid.direction(), grid.direction());
+        if (0..3).any(|i| (a[i] - b[i]).norm() > 1e-9) {
+            return Err(Error::Phantom {
+                message: "the scoring grid's axes differ from the phantom's".into(),
+            });
+        }
+        let sp = grid.spacing();
+        let voxel_cm = [sp.x / 10.0, sp.y / 10.0, sp.z / 10.0];
+        let corner = self
+            .phantom
+            .grid
+            .point_to_index(grid.index_to_point([-0.5; 3]));
+        let offset = [0, 1, 2].map(|a| (corner[a] + 0.5) * self.voxel_cm[a]);
+        self.scoring = Some(ScoringGrid {
+            lattice: Lattice::new(offset, voxel_cm, grid.dims()),
+            volume_cm3: voxel_cm[0] * voxel_cm[1] * voxel_cm[2],
+            grid,
+        });
+        Ok(self)
+    }
+
+    /// The grid dose is scored on (the phantom's unless a scoring grid was given).
+    pub fn scoring_grid(&self) -> &Grid {
+        self.scoring
+            .as_ref()
+            .map_or(&self.phantom.grid, |s| &s.grid)
+    }
+
+    /// The lattice scores are kept on.
+    fn score_lattice(&self) -> &Lattice {
+        self.scoring.as_ref().map_or(&self.lattice, |s| &s.lattice)
+    }
+
+    /// Scores an energy deposit at `pos`, in phantom voxel `v`.
+    #[inline]
+    fn deposit(&self, st: &mut BatchState, v: usize, pos: &[f64; 3], energy: f64) {
+        match &self.scoring {
+            None => st.deposit(v, energy, self.mass_g(v)),
+            Some(s) => match s.lattice.cell_at(pos) {
+                Some(c) => st.deposit(c, energy, f64::from(self.rho[v]) * s.volume_cm3),
+                // In the phantom but outside the scoring grid.
+                None => st.deposited += energy,
+            },
+        }
     }
 
     /// The physics tables.
@@ -492,12 +618,13 @@ impl Transport {
         // worker ran which batch, so neither does the result.
         let next = AtomicU64::new(range.start);
         let done = AtomicU64::new(0);
+        let cells = self.score_lattice().cells();
         let accumulators: Vec<Accumulator> = pool.broadcast(|ctx| {
-            let mut acc = Accumulator::new(self.mat.len());
             if ctx.index() >= workers {
-                return acc;
+                return Accumulator::new(0);
             }
-            let mut st = BatchState::new(self.mat.len());
+            let mut acc = Accumulator::new(cells);
+            let mut st = BatchState::new(cells);
             loop {
                 let b = next.fetch_add(1, Ordering::Relaxed);
                 if b >= range.end {
@@ -514,7 +641,8 @@ impl Transport {
         for a in accumulators {
             total.add(a);
         }
-        Ok(total.into_partial(range, self.dims, self.blocks))
+        let lattice = self.score_lattice();
+        Ok(total.into_partial(range, lattice.dims, lattice.blocks))
     }
 
     /// Runs batch `b` into `st` (whose sums are zero); returns its number of histories.
@@ -581,8 +709,8 @@ impl Transport {
         len: f64,
         mut f: impl FnMut(usize, f64) -> Option<f64>,
     ) -> f64 {
-        let mut ray = Ray::new(self, pos, dir, len);
-        while let Some((voxel, start, seg)) = ray.next(self) {
+        let mut ray = Ray::new(&self.lattice, pos, dir, len);
+        while let Some((voxel, start, seg)) = ray.next(&self.lattice) {
             if let Some(stop_at) = f(voxel, seg) {
                 return start + stop_at;
             }
@@ -599,7 +727,7 @@ impl Transport {
                     Some(v) => {
                         let m = usize::from(self.mat[v]);
                         if p.energy < self.physics.materials[m].cutoff {
-                            st.deposit(v, p.energy, self.mass_g(v));
+                            self.deposit(st, v, &p.pos, p.energy);
                             return;
                         }
                     }
@@ -655,6 +783,8 @@ impl Transport {
                 Tracking::Boundary => {
                     let mut tau = -rng.uniform_open().ln();
                     let mut hit = None;
+                    // On the phantom's grid, kerma is scored in the same walk.
+                    let fused = self.scoring.is_none();
                     let walked = self.walk(&p.pos, &p.dir, span, |v, len| {
                         let m = usize::from(self.mat[v]);
                         let rho = f64::from(self.rho[v]);
@@ -664,14 +794,21 @@ impl Transport {
                             / self.voxel_volume_cm3;
                         if mu * len > tau {
                             let d = tau / mu;
-                            st.kerma_in(v, k * d);
+                            if fused {
+                                st.kerma_in(v, k * d);
+                            }
                             hit = Some(d);
                             return Some(d);
                         }
                         tau -= mu * len;
-                        st.kerma_in(v, k * len);
+                        if fused {
+                            st.kerma_in(v, k * len);
+                        }
                         None
                     });
+                    if !fused {
+                        self.score_kerma(&p.pos, &p.dir, walked, e, at, st);
+                    }
                     hit.map(|_| walked)
                 }
             };
@@ -697,7 +834,7 @@ impl Transport {
                     energy,
                     deposit,
                 } => {
-                    st.deposit(v, deposit, self.mass_g(v));
+                    self.deposit(st, v, &p.pos, deposit);
                     p.dir = rotate(&p.dir, cos, rng);
                     p.energy = energy;
                 }
@@ -705,7 +842,7 @@ impl Transport {
                     deposit,
                     fluorescence,
                 } => {
-                    st.deposit(v, deposit, self.mass_g(v));
+                    self.deposit(st, v, &p.pos, deposit);
                     if let Some(f) = fluorescence {
                         st.stack.push(Photon {
                             pos: p.pos,
@@ -717,7 +854,7 @@ impl Transport {
                     return;
                 }
                 Interaction::Pair { deposit } => {
-                    st.deposit(v, deposit, self.mass_g(v));
+                    self.deposit(st, v, &p.pos, deposit);
                     let d = isotropic(rng);
                     for s in [1.0, -1.0] {
                         st.stack.push(Photon {
@@ -751,11 +888,15 @@ impl Transport {
         if len <= 0.0 {
             return;
         }
+        if let Some(sg) = &self.scoring {
+            self.score_kerma_on(sg, start, dir, len, e, at, st);
+            return;
+        }
         // The voxels and segment lengths are found a chunk at a time before any is scored, so
         // that the scores' memory accesses (scattered over the grid) are independent of each
         // other and of the walk's branches, and their cache misses overlap.
         const CHUNK: usize = 32;
-        let mut ray = Ray::new(self, start, dir, len);
+        let mut ray = Ray::new(&self.lattice, start, dir, len);
         let mut cells = [0u32; CHUNK];
         let mut segs = [0f64; CHUNK];
         // Kerma per unit track length, eV/g per cm, for the last material seen (in a phantom of
@@ -768,7 +909,7 @@ impl Transport {
         loop {
             let mut n = 0;
             while n < CHUNK {
-                let Some((v, _, seg)) = ray.next(self) else {
+                let Some((v, _, seg)) = ray.next(&self.lattice) else {
                     break;
                 };
                 prefetch(&st.kerma[v]);
@@ -797,6 +938,54 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Track-length kerma on a separate scoring grid: the segment is cut at the boundaries of
+    /// both grids, each piece scored in its scoring voxel with its phantom voxel's mu_en/rho.
+    #[allow(clippy::too_many_arguments)]
+    fn score_kerma_on(
+        &self,
+        sg: &ScoringGrid,
+        start: &[f64; 3],
+        dir: &[f64; 3],
+        len: f64,
+        e: f64,
+        at: (usize, f64),
+        st: &mut BatchState,
+    ) {
+        let Some((t0, t1)) = sg.lattice.clip(start, dir, len) else {
+            return;
+        };
+        let p0 = [0, 1, 2].map(|a| start[a] + t0 * dir[a]);
+        let len = t1 - t0;
+        let k_of = |m: usize| e * interp(&self.physics.materials[m].mu_en, at) / sg.volume_cm3;
+        let mut scoring = Ray::new(&sg.lattice, &p0, dir, len);
+        if self.physics.materials.len() == 1 {
+            let k = k_of(0);
+            while let Some((c, _, seg)) = scoring.next(&sg.lattice) {
+                st.kerma_in(c, seg * k);
+            }
+            return;
+        }
+        let mut phantom = Ray::new(&self.lattice, &p0, dir, len);
+        let (mut p, mut s) = (phantom.next(&self.lattice), scoring.next(&sg.lattice));
+        let mut t = 0.0;
+        while let (Some((pv, ps, pl)), Some((sv, ss, sl))) = (p, s) {
+            let (p_end, s_end) = (ps + pl, ss + sl);
+            let end = p_end.min(s_end);
+            if end > t {
+                st.kerma_in(sv, (end - t) * k_of(usize::from(self.mat[pv])));
+                t = end;
+            }
+            if p_end <= end {
+                p = phantom.next(&self.lattice);
+            }
+            if s_end <= end {
+                s = scoring.next(&sg.lattice);
+            }
+        }
+    }
+}
+
 /// A ray walking through the voxels (Amanatides and Woo 1987), in the local frame.
 struct Ray {
     idx: [i64; 3],
@@ -810,7 +999,7 @@ struct Ray {
 }
 
 impl Ray {
-    fn new(tr: &Transport, pos: &[f64; 3], dir: &[f64; 3], len: f64) -> Self {
+    fn new(lattice: &Lattice, pos: &[f64; 3], dir: &[f64; 3], len: f64) -> Self {
         let mut ray = Self {
             idx: [0; 3],
             step: [0; 3],
@@ -821,18 +1010,19 @@ impl Ray {
             done: len <= 0.0,
         };
         for a in 0..3 {
+            let (pos, size) = (pos[a] - lattice.offset[a], lattice.voxel_cm[a]);
             // Truncation, not floor: they differ only below zero, where both clamp to voxel 0
             // (and floor is a library call on the x86_64 baseline).
-            let i = ((pos[a] / tr.voxel_cm[a]) as i64).clamp(0, tr.dims[a] as i64 - 1);
+            let i = ((pos / size) as i64).clamp(0, lattice.dims[a] as i64 - 1);
             ray.idx[a] = i;
             if dir[a] > 0.0 {
                 ray.step[a] = 1;
-                ray.t_max[a] = ((i + 1) as f64 * tr.voxel_cm[a] - pos[a]) / dir[a];
-                ray.t_delta[a] = tr.voxel_cm[a] / dir[a];
+                ray.t_max[a] = ((i + 1) as f64 * size - pos) / dir[a];
+                ray.t_delta[a] = size / dir[a];
             } else if dir[a] < 0.0 {
                 ray.step[a] = -1;
-                ray.t_max[a] = (i as f64 * tr.voxel_cm[a] - pos[a]) / dir[a];
-                ray.t_delta[a] = -tr.voxel_cm[a] / dir[a];
+                ray.t_max[a] = (i as f64 * size - pos) / dir[a];
+                ray.t_delta[a] = -size / dir[a];
             }
         }
         ray
@@ -840,12 +1030,12 @@ impl Ray {
 
     /// The next voxel crossed: (cell, distance to its entry, length within it).
     #[inline]
-    fn next(&mut self, tr: &Transport) -> Option<(usize, f64, f64)> {
+    fn next(&mut self, lattice: &Lattice) -> Option<(usize, f64, f64)> {
         if self.done {
             return None;
         }
         let voxel = cell_index(
-            tr.blocks,
+            lattice.blocks,
             self.idx[0] as usize,
             self.idx[1] as usize,
             self.idx[2] as usize,
@@ -873,7 +1063,7 @@ impl Ray {
         } else {
             self.idx[a] += self.step[a];
             self.t_max[a] += self.t_delta[a];
-            if self.idx[a] < 0 || self.idx[a] >= tr.dims[a] as i64 {
+            if self.idx[a] < 0 || self.idx[a] >= lattice.dims[a] as i64 {
                 self.done = true;
             }
         }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use hope::core::png::{self, Plane};
 use hope::core::{Volume, metaimage};
-use hope::mc::{Simulation, Transport, simulation::TallyKind};
+use hope::mc::{Simulation, simulation::TallyKind};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SimulateArgs {
@@ -30,9 +30,8 @@ fn as_f32(v: &Volume<f64>) -> Volume<f32> {
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let sim = Simulation::from_file(&args.file)?;
-    let phantom = sim.phantom()?;
-    let grid = phantom.grid().clone();
-    let transport = Transport::new(phantom, sim.run_options(args.threads))?;
+    let transport = sim.transport(args.threads)?;
+    let grid = transport.scoring_grid().clone();
     let source = sim.source()?;
     let bar = indicatif::ProgressBar::new(sim.histories);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
