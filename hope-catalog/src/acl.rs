@@ -130,10 +130,10 @@ impl Permissions {
             return Some(Permission::Admin);
         }
         let mut best = self.other_permission;
-        if let (Some(g), Some(gp)) = (&self.group, self.group_permission) {
-            if p.is_in(g) {
-                best = best.max(Some(gp));
-            }
+        if let (Some(g), Some(gp)) = (&self.group, self.group_permission)
+            && p.is_in(g)
+        {
+            best = best.max(Some(gp));
         }
         for e in &self.acl {
             if e.subject.matches(p) {

@@ -173,13 +173,13 @@ impl Entry {
             }
         }
         // Every schema attribute is now present, so any extra key is unknown.
-        if self.values.len() > schema.attributes.len() {
-            if let Some(unknown) = self.values.keys().find(|k| schema.get(k).is_none()) {
-                return Err(Error::invalid(
-                    format!("entry {}", self.name),
-                    format!("the schema has no attribute `{unknown}`"),
-                ));
-            }
+        if self.values.len() > schema.attributes.len()
+            && let Some(unknown) = self.values.keys().find(|k| schema.get(k).is_none())
+        {
+            return Err(Error::invalid(
+                format!("entry {}", self.name),
+                format!("the schema has no attribute `{unknown}`"),
+            ));
         }
         Ok(self)
     }

@@ -153,18 +153,18 @@ impl Value {
         Ok(match (self, ty) {
             (Value::Null, _) => Value::Null,
             (v, t) if v.attr_type() == Some(t) => {
-                if let Value::Float(f) = v {
-                    if !f.is_finite() {
-                        return Err(Error::invalid(
-                            format!("value of {what}"),
-                            "not a finite number",
-                        ));
-                    }
+                if let Value::Float(f) = v
+                    && !f.is_finite()
+                {
+                    return Err(Error::invalid(
+                        format!("value of {what}"),
+                        "not a finite number",
+                    ));
                 }
-                if let Value::Uid(u) = &v {
-                    if !is_valid_uid(u) {
-                        return Err(bad(&v));
-                    }
+                if let Value::Uid(u) = &v
+                    && !is_valid_uid(u)
+                {
+                    return Err(bad(&v));
                 }
                 v
             }

@@ -512,15 +512,15 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
     let get = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, f)| f);
     let missing = |k: &str| header_error(path, 0, k, "required field is missing".into());
 
-    if let Some(f) = get("ObjectType") {
-        if !f.value.eq_ignore_ascii_case("Image") {
-            return Err(header_error(
-                path,
-                f.line,
-                "ObjectType",
-                format!("`{}`; expected `Image`", f.value),
-            ));
-        }
+    if let Some(f) = get("ObjectType")
+        && !f.value.eq_ignore_ascii_case("Image")
+    {
+        return Err(header_error(
+            path,
+            f.line,
+            "ObjectType",
+            format!("`{}`; expected `Image`", f.value),
+        ));
     }
     let ndims_field = get("NDims").ok_or_else(|| missing("NDims"))?;
     let ndims: usize = match ndims_field.value.parse() {
@@ -534,25 +534,25 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
             ));
         }
     };
-    if let Some(f) = get("ElementNumberOfChannels") {
-        if f.value != "1" {
-            return Err(header_error(
-                path,
-                f.line,
-                "ElementNumberOfChannels",
-                format!("`{}`; only single-channel images are supported", f.value),
-            ));
-        }
+    if let Some(f) = get("ElementNumberOfChannels")
+        && f.value != "1"
+    {
+        return Err(header_error(
+            path,
+            f.line,
+            "ElementNumberOfChannels",
+            format!("`{}`; only single-channel images are supported", f.value),
+        ));
     }
-    if let Some(f) = get("BinaryData") {
-        if !parse_bool(&f.value).unwrap_or(false) {
-            return Err(header_error(
-                path,
-                f.line,
-                "BinaryData",
-                format!("`{}`; expected True", f.value),
-            ));
-        }
+    if let Some(f) = get("BinaryData")
+        && !parse_bool(&f.value).unwrap_or(false)
+    {
+        return Err(header_error(
+            path,
+            f.line,
+            "BinaryData",
+            format!("`{}`; expected True", f.value),
+        ));
     }
     let flag = |k: &str| -> Result<bool> {
         match get(k) {

@@ -368,10 +368,10 @@ impl KeyClient {
             match result {
                 Ok(share) if share.key_id == *key_id && share.key_version == key_version => {
                     got.push(share);
-                    if got.len() >= usize::from(self.threshold) {
-                        if let Ok(c) = shares::combine(&got, commitment) {
-                            return Ok(c);
-                        }
+                    if got.len() >= usize::from(self.threshold)
+                        && let Ok(c) = shares::combine(&got, commitment)
+                    {
+                        return Ok(c);
                     }
                 }
                 Ok(_) => failures.push(format!(

@@ -400,14 +400,14 @@ fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Ve
         .ok()
         .flatten()
         .and_then(|e| e.items());
-    if let Some(pf) = per_frame {
-        if pf.len() != frames {
-            return Err(attr_err(
-                path,
-                "PerFrameFunctionalGroupsSequence",
-                format!("{} items for {frames} frames", pf.len()),
-            ));
-        }
+    if let Some(pf) = per_frame
+        && pf.len() != frames
+    {
+        return Err(attr_err(
+            path,
+            "PerFrameFunctionalGroupsSequence",
+            format!("{} items for {frames} frames", pf.len()),
+        ));
     }
     let in_groups = |f: usize, seq, attr| {
         per_frame

@@ -133,17 +133,17 @@ impl SuvBw {
                         Some(open(f, false)?)
                     };
                     let o = o.as_ref().unwrap_or(&obj);
-                    if let Some(acq) = acquisition(o, &series_date) {
-                        if acq + 1e-3 < series {
-                            return Err(attr_err(
-                                f,
-                                "SeriesTime",
-                                format!(
-                                    "series time {:.0} s after an acquisition time: the series was re-created after the scan, and the scan start is unknown",
-                                    series - acq
-                                ),
-                            ));
-                        }
+                    if let Some(acq) = acquisition(o, &series_date)
+                        && acq + 1e-3 < series
+                    {
+                        return Err(attr_err(
+                            f,
+                            "SeriesTime",
+                            format!(
+                                "series time {:.0} s after an acquisition time: the series was re-created after the scan, and the scan start is unknown",
+                                series - acq
+                            ),
+                        ));
                     }
                 }
                 let injection = injection_time(pharma, &series_date, series).ok_or_else(|| {
@@ -207,10 +207,10 @@ fn positive(
 
 /// Acquisition (Date)Time of a file, in seconds (see [`date_time`]).
 fn acquisition(obj: &DefaultDicomObject, series_date: &str) -> Option<f64> {
-    if let Some(dt) = text(obj, tags::ACQUISITION_DATE_TIME) {
-        if let Some(t) = parse_dt(&dt) {
-            return Some(t);
-        }
+    if let Some(dt) = text(obj, tags::ACQUISITION_DATE_TIME)
+        && let Some(t) = parse_dt(&dt)
+    {
+        return Some(t);
     }
     let date = text(obj, tags::ACQUISITION_DATE).unwrap_or_else(|| series_date.to_string());
     date_time(&date, &text(obj, tags::ACQUISITION_TIME)?)

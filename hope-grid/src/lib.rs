@@ -1,1 +1,13 @@
 #![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod exec;
+pub mod plan;
+pub mod workdir;
+pub mod workload;
+
+pub use error::{Error, Result};
+pub use exec::{Executor, Local, TaskOutcome, run, work};
+pub use plan::{Mode, Plan};
+pub use workdir::WorkDir;
+pub use workload::{Workload, WorkloadError};

@@ -426,10 +426,10 @@ impl Simulation {
             (None, _, None, _) => return Err(field("phantom.spacing_mm", "missing")),
             (None, ..) => return Err(field("phantom.material", "missing")),
         }
-        if let Some(d) = p.density {
-            if !(d.is_finite() && d > 0.0) {
-                return Err(field("phantom.density", format!("{d}; expected > 0")));
-            }
+        if let Some(d) = p.density
+            && !(d.is_finite() && d > 0.0)
+        {
+            return Err(field("phantom.density", format!("{d}; expected > 0")));
         }
         for (i, ins) in p.insert.iter().enumerate() {
             Material::builtin(&ins.material)

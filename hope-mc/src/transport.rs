@@ -146,6 +146,49 @@ impl Default for RunOptions {
     }
 }
 
+const PARTIAL_MAGIC: &[u8; 8] = b"HOPEMCP1";
+
+fn put_varint(out: &mut Vec<u8>, mut x: u128) {
+    loop {
+        let byte = (x & 0x7f) as u8;
+        x >>= 7;
+        if x == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+
+    fn varint(&mut self) -> Option<u128> {
+        let mut x = 0u128;
+        for shift in (0..133).step_by(7) {
+            let b = *self.bytes.get(self.at)?;
+            self.at += 1;
+            if shift == 126 && (b & 0x7f) > 0x03 {
+                return None;
+            }
+            x |= u128::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(x);
+            }
+        }
+        None
+    }
+}
+
 /// Fixed-point scale of the energy totals (units of 2^-20 eV).
 const ENERGY_SCALE: f64 = (1u64 << 20) as f64;
 /// Fixed-point scale of the per-voxel sums (units of 2^-40 eV/g).
@@ -240,6 +283,110 @@ impl Partial {
         }
         self.uncollided += next.uncollided;
         Ok(self)
+    }
+
+    /// A compact binary form, for storing partial results between machines: a header (batches,
+    /// histories, energies, uncollided photons, voxels), then per sum (analog, analog^2, kerma,
+    /// kerma^2) its non-zero entries as varint index steps and zigzag varint values.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.kerma.len());
+        out.extend_from_slice(PARTIAL_MAGIC);
+        for x in [
+            self.batches.start,
+            self.batches.end,
+            self.histories,
+            self.uncollided,
+            self.kerma.len() as u64,
+        ] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        for e in self.energy {
+            out.extend_from_slice(&e.to_le_bytes());
+        }
+        for sums in [
+            &self.analog.sum,
+            &self.analog.sum2,
+            &self.kerma.sum,
+            &self.kerma.sum2,
+        ] {
+            let nonzero = sums.iter().filter(|x| **x != 0).count() as u64;
+            out.extend_from_slice(&nonzero.to_le_bytes());
+            let mut last = 0usize;
+            for (i, &x) in sums.iter().enumerate().filter(|(_, x)| **x != 0) {
+                put_varint(&mut out, (i - last) as u128);
+                put_varint(&mut out, ((x << 1) ^ (x >> 127)) as u128);
+                last = i;
+            }
+        }
+        out
+    }
+
+    /// Reads [`Partial::to_bytes`]'s form; damaged input gives an error, never a panic.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let bad = |m: &str| Error::Merge {
+            message: format!("partial result: {m}"),
+        };
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(8).ok_or_else(|| bad("truncated header"))? != PARTIAL_MAGIC {
+            return Err(bad("not a hope-mc partial result"));
+        }
+        let mut word = || -> Result<u64> {
+            r.take(8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+                .ok_or_else(|| bad("truncated header"))
+        };
+        let (start, end, histories, uncollided, n) = (word()?, word()?, word()?, word()?, word()?);
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= 1 << 34 && start <= end)
+            .ok_or_else(|| bad("implausible header"))?;
+        let mut energy = [0i128; 4];
+        for e in &mut energy {
+            *e = r
+                .take(16)
+                .and_then(|b| b.try_into().ok())
+                .map(i128::from_le_bytes)
+                .ok_or_else(|| bad("truncated energies"))?;
+        }
+        let mut arrays: Vec<Vec<i128>> = Vec::with_capacity(4);
+        for _ in 0..4 {
+            let count = r
+                .take(8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+                .ok_or_else(|| bad("truncated"))?;
+            if count > n as u64 {
+                return Err(bad("more entries than voxels"));
+            }
+            let mut v = vec![0i128; n];
+            let mut i = 0usize;
+            for k in 0..count {
+                let step = r.varint().ok_or_else(|| bad("truncated entries"))?;
+                let z = r.varint().ok_or_else(|| bad("truncated entries"))?;
+                i = usize::try_from(step)
+                    .ok()
+                    .and_then(|s| i.checked_add(s))
+                    .filter(|i| *i < n && (k == 0 || step > 0))
+                    .ok_or_else(|| bad("entry outside the grid"))?;
+                v[i] = ((z >> 1) as i128) ^ -((z & 1) as i128);
+            }
+            arrays.push(v);
+        }
+        if r.at != bytes.len() {
+            return Err(bad("trailing bytes"));
+        }
+        let mut it = arrays.into_iter();
+        let mut next = || it.next().unwrap_or_default();
+        let (a, a2, k, k2) = (next(), next(), next(), next());
+        Ok(Partial {
+            batches: start..end,
+            histories,
+            analog: Tally { sum: a, sum2: a2 },
+            kerma: Tally { sum: k, sum2: k2 },
+            energy,
+            uncollided,
+        })
     }
 
     /// Energy emitted by the source, eV.

@@ -283,3 +283,30 @@ fn a_material_cutoff_absorbs_photons_where_they_fall_below_it() {
     let sum = cut.deposited() + cut.escaped();
     assert!((sum / cut.emitted() - 1.0).abs() < 1e-9);
 }
+
+#[test]
+fn partial_results_survive_their_binary_form_and_damage_is_refused() {
+    let r = run(heterogeneous(), Tracking::Woodcock, 1, &point(300.0), 3_000);
+    let bytes = r.to_bytes();
+    let back = Partial::from_bytes(&bytes).unwrap();
+    assert_eq!(back, r);
+    // Smaller than the dense sums (4 x 16 bytes a voxel).
+    assert!(bytes.len() < r.kerma.len() * 64, "{} bytes", bytes.len());
+    // Every truncation and a sample of corruptions: an error or a valid partial, never a panic.
+    for cut in (0..bytes.len()).step_by((bytes.len() / 200).max(1)) {
+        assert!(Partial::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..300 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let mut b = bytes.clone();
+        let i = (s % b.len() as u64) as usize;
+        b[i] ^= (s >> 40) as u8 | 1;
+        let _ = Partial::from_bytes(&b);
+    }
+    let mut b = bytes.clone();
+    b.push(0);
+    assert!(Partial::from_bytes(&b).is_err());
+}

@@ -316,10 +316,10 @@ fn dicom_attributes(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
         .map(|(k, _, _)| *k)
         .chain(["SOPInstanceUID"])
     {
-        if let Ok(Some(e)) = obj.element_by_name_opt(key) {
-            if let Ok(s) = e.to_str() {
-                out.insert(key.to_string(), s.into_owned());
-            }
+        if let Ok(Some(e)) = obj.element_by_name_opt(key)
+            && let Ok(s) = e.to_str()
+        {
+            out.insert(key.to_string(), s.into_owned());
         }
     }
     Ok(out)

@@ -91,10 +91,10 @@ impl Backend for MemoryBackend {
         if st.collections.contains_key(path) {
             return Err(Error::AlreadyExists(format!("collection {path}")));
         }
-        if let Some(parent) = path.parent() {
-            if !st.collections.contains_key(&parent) {
-                return Err(Error::NotFound(format!("collection {parent}")));
-            }
+        if let Some(parent) = path.parent()
+            && !st.collections.contains_key(&parent)
+        {
+            return Err(Error::NotFound(format!("collection {parent}")));
         }
         st.next_id += 1;
         let rec = CollectionRecord {

@@ -63,10 +63,10 @@ impl<C> std::ops::DerefMut for Loan<'_, C> {
 
 impl<C> Drop for Loan<'_, C> {
     fn drop(&mut self) {
-        if let (Some(c), true) = (self.conn.take(), self.keep) {
-            if let Ok(mut idle) = self.pool.idle.lock() {
-                idle.push(c);
-            }
+        if let (Some(c), true) = (self.conn.take(), self.keep)
+            && let Ok(mut idle) = self.pool.idle.lock()
+        {
+            idle.push(c);
         }
     }
 }

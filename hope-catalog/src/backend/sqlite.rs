@@ -24,10 +24,10 @@ const D: Dialect = Dialect::Sqlite;
 fn be(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
     let what = what.into();
     move |e| {
-        if let rusqlite::Error::SqliteFailure(f, _) = &e {
-            if f.code == ErrorCode::ConstraintViolation {
-                return Error::AlreadyExists(what);
-            }
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && f.code == ErrorCode::ConstraintViolation
+        {
+            return Error::AlreadyExists(what);
         }
         Error::backend("sqlite", what, e)
     }

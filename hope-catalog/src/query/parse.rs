@@ -211,10 +211,8 @@ fn scan_number(s: &str) -> Option<(Tok, usize)> {
     }
     k = end;
     let text = &s[..k];
-    if !is_float {
-        if let Ok(n) = text.parse::<i64>() {
-            return Some((Tok::Int(n), k));
-        }
+    if !is_float && let Ok(n) = text.parse::<i64>() {
+        return Some((Tok::Int(n), k));
     }
     text.parse::<f64>()
         .ok()

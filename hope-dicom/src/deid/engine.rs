@@ -295,14 +295,14 @@ impl Context<'_> {
         if CLASS_UIDS.contains(&(g, e)) {
             return Decision::Keep;
         }
-        if let Some(mode) = self.content {
-            if matches!(
+        if let Some(mode) = self.content
+            && matches!(
                 vr,
                 VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC | VR::PN
-            ) && !CODE_TAGS.contains(&(g, e))
-            {
-                return mode;
-            }
+            )
+            && !CODE_TAGS.contains(&(g, e))
+        {
+            return mode;
         }
         let modified_dates = self
             .profile

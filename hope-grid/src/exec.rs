@@ -1,0 +1,242 @@
+//! Executors run tasks; the driver ([`run`]) resubmits failed tasks and merges the results.
+//!
+//! A task is one worker loop ([`work`]): claim a chunk, run its batches, store the result, until
+//! nothing is left that it may claim. Executors differ in where tasks run: [`Local`] on threads
+//! of this process (the embedded default); process and Slurm executors run `hope worker` commands
+//! that call [`work`] in another process or on another machine sharing the working directory.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::plan::{Mode, Plan};
+use crate::workdir::{ChunkState, WorkDir};
+use crate::workload::Workload;
+use crate::{Error, Result};
+
+/// How one task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Nothing left that it may claim.
+    Finished,
+    /// It failed (error, panic, non-zero exit, cancelled); its current chunk went back.
+    Failed(String),
+}
+
+/// Runs tasks of a plan whose working directory is `dir`.
+pub trait Executor {
+    /// Runs tasks `tasks` (each calls [`work`] with its index) and reports how each ended.
+    fn run_tasks(&self, dir: &WorkDir, plan: &Plan, tasks: &[u32]) -> Result<Vec<TaskOutcome>>;
+}
+
+/// One task: claims chunks in turn and stores their results. `on_chunk` is called after each
+/// chunk stored. A workload error or panic releases the chunk and ends the task with the error.
+pub fn work<W: Workload>(
+    dir: &WorkDir,
+    plan: &Plan,
+    task: u32,
+    workload: &W,
+    on_chunk: &(dyn Fn() + Sync),
+) -> Result<()> {
+    if workload.batch_count() != plan.batch_count() {
+        return Err(Error::Plan(format!(
+            "the workload has {} batches, the plan {}",
+            workload.batch_count(),
+            plan.batch_count()
+        )));
+    }
+    while let Some(chunk) = dir.claim(plan, task)? {
+        let range = plan.chunks()[chunk].clone();
+        let outcome = catch_unwind(AssertUnwindSafe(|| workload.run(range.clone())));
+        let partial = match outcome {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                dir.release(chunk, task, &e.to_string())?;
+                return Err(Error::Workload {
+                    start: range.start,
+                    end: range.end,
+                    source: e,
+                });
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                dir.release(chunk, task, &format!("panic: {what}"))?;
+                return Err(Error::Workload {
+                    start: range.start,
+                    end: range.end,
+                    source: format!("panic: {what}").into(),
+                });
+            }
+        };
+        dir.complete(plan, chunk, task, &workload.encode(&partial))?;
+        on_chunk();
+    }
+    Ok(())
+}
+
+/// Tasks on threads of this process.
+pub struct Local<'a, W> {
+    workload: &'a W,
+    threads: usize,
+    on_chunk: Option<&'a (dyn Fn() + Sync)>,
+}
+
+impl<W> std::fmt::Debug for Local<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local")
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, W: Workload> Local<'a, W> {
+    /// Runs `workload`'s tasks on up to `threads` threads at once (0: one per core).
+    pub fn new(workload: &'a W, threads: usize) -> Self {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            threads
+        };
+        Self {
+            workload,
+            threads,
+            on_chunk: None,
+        }
+    }
+
+    /// Calls `f` after every chunk stored (progress).
+    pub fn on_chunk(mut self, f: &'a (dyn Fn() + Sync)) -> Self {
+        self.on_chunk = Some(f);
+        self
+    }
+}
+
+impl<W: Workload> Executor for Local<'_, W> {
+    fn run_tasks(&self, dir: &WorkDir, plan: &Plan, tasks: &[u32]) -> Result<Vec<TaskOutcome>> {
+        let next = AtomicUsize::new(0);
+        let outcomes = Mutex::new(vec![TaskOutcome::Finished; tasks.len()]);
+        let nothing = || {};
+        let on_chunk: &(dyn Fn() + Sync) = self.on_chunk.unwrap_or(&nothing);
+        std::thread::scope(|s| {
+            for _ in 0..self.threads.min(tasks.len()).max(1) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&task) = tasks.get(i) else {
+                            break;
+                        };
+                        if let Err(e) = work(dir, plan, task, self.workload, on_chunk)
+                            && let Ok(mut o) = outcomes.lock()
+                        {
+                            o[i] = TaskOutcome::Failed(e.to_string());
+                        }
+                    }
+                });
+            }
+        });
+        outcomes
+            .into_inner()
+            .map_err(|_| Error::Plan("a task thread panicked".into()))
+    }
+}
+
+/// Runs a plan to the end with `executor` and merges the results of `workload` in batch order:
+/// rounds of tasks, each round resubmitting the tasks that still have chunks to do (static mode:
+/// the owners of pending chunks; dynamic: as many tasks as pending chunks, up to the plan's),
+/// until every chunk is done or `max_rounds` rounds have run. Stored results are verified
+/// (checksums) before merging; damaged ones are recomputed. Resuming a run is calling this again
+/// on the same working directory.
+pub fn run<W: Workload>(
+    executor: &dyn Executor,
+    dir: &WorkDir,
+    plan: &Plan,
+    workload: &W,
+    max_rounds: u32,
+) -> Result<W::Partial> {
+    let mut last_error = String::new();
+    for _ in 0..max_rounds.max(1) {
+        dir.verify(plan)?;
+        let ledger = dir.ledger()?;
+        let pending = ledger.not_done();
+        if pending.is_empty() {
+            return merge(dir, plan, workload);
+        }
+        let tasks: Vec<u32> = match plan.mode() {
+            Mode::Static => {
+                let mut t: Vec<u32> = pending
+                    .iter()
+                    .map(|&i| (i as u64 % u64::from(plan.tasks())) as u32)
+                    .collect();
+                t.dedup();
+                t.sort_unstable();
+                t.dedup();
+                t
+            }
+            Mode::Dynamic => (0..plan.tasks().min(pending.len() as u32)).collect(),
+        };
+        // Chunks that others hold (a task that vanished, or one still running elsewhere) come
+        // back when their lease ends: wait for the first such end if nothing else is left.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let held: Vec<u64> = pending
+            .iter()
+            .filter_map(|&i| match ledger.chunks[i].state {
+                ChunkState::Leased { until_ms, .. } if until_ms >= now => Some(until_ms),
+                _ => None,
+            })
+            .collect();
+        if held.len() == pending.len() {
+            let wait = held.iter().min().map_or(0, |m| m - now) + 1;
+            std::thread::sleep(std::time::Duration::from_millis(wait.min(60_000)));
+            continue;
+        }
+        for o in executor.run_tasks(dir, plan, &tasks)? {
+            if let TaskOutcome::Failed(e) = o {
+                last_error = e;
+            }
+        }
+    }
+    dir.verify(plan)?;
+    let missing = dir.ledger()?.not_done();
+    if missing.is_empty() {
+        return merge(dir, plan, workload);
+    }
+    let first = &plan.chunks()[missing[0]];
+    Err(Error::Incomplete {
+        count: missing.len(),
+        first_start: first.start,
+        first_end: first.end,
+        last_error,
+    })
+}
+
+/// Merges the stored results of every chunk in batch order.
+pub fn merge<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Result<W::Partial> {
+    let mut total: Option<W::Partial> = None;
+    for (i, range) in plan.chunks().iter().enumerate() {
+        let bytes = dir
+            .read_partial(plan, i)?
+            .ok_or_else(|| Error::Incomplete {
+                count: 1,
+                first_start: range.start,
+                first_end: range.end,
+                last_error: "result missing".into(),
+            })?;
+        let wrap = |source| Error::Workload {
+            start: range.start,
+            end: range.end,
+            source,
+        };
+        let p = workload.decode(&bytes).map_err(wrap)?;
+        total = Some(match total {
+            None => p,
+            Some(t) => workload.merge(t, p).map_err(wrap)?,
+        });
+    }
+    total.ok_or_else(|| Error::Plan("no chunks".into()))
+}
