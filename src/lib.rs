@@ -38,3 +38,5 @@ pub use hope_crypto as crypto;
 pub use hope_dicom as dicom;
 pub use hope_grid as grid;
 pub use hope_mc as mc;
+
+pub mod workload;

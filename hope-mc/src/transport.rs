@@ -703,6 +703,11 @@ impl Transport {
         }
     }
 
+    /// The run settings.
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
     /// The physics tables.
     pub fn physics(&self) -> &PhotonPhysics {
         &self.physics
