@@ -1,5 +1,5 @@
-//! hope-mc simulations as hope-grid workloads: a [`Simulation`](crate::mc::Simulation)'s
-//! histories are its batches, a chunk's result is a [`Partial`](crate::mc::Partial) stored in
+//! hope-mc simulations as hope-grid workloads: a [`Simulation`]'s
+//! histories are its batches, a chunk's result is a [`Partial`] stored in
 //! its binary form, and merging is exact, so a run split over any tasks, executors and failures
 //! gives the same dose, bit for bit, as a local run with the same seed.
 
