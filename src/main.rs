@@ -83,6 +83,10 @@ enum Command {
     Series(cli::series::SeriesCommand),
     /// Run a Monte Carlo dose simulation described in a file, locally.
     Simulate(cli::simulate::SimulateArgs),
+    /// Run a simulation split into tasks (threads, processes) with exact merging; resumable.
+    Run(cli::grid::RunArgs),
+    /// Run one task of a split run (started by the process and Slurm executors).
+    Worker(cli::grid::WorkerArgs),
     /// De-identify DICOM files (PS3.15 Annex E, keyed pseudonyms).
     #[command(subcommand)]
     Deid(cli::deid::DeidCommand),
@@ -255,6 +259,8 @@ fn main() -> anyhow::Result<()> {
         Command::Series(c) => cli::series::run(c),
         Command::Deid(c) => cli::deid::run(c),
         Command::Simulate(a) => cli::simulate::run(a),
+        Command::Run(a) => cli::grid::run(a),
+        Command::Worker(a) => cli::grid::worker(a),
         Command::Catalog { target, command } => cli::catalog::run(&target, command),
         Command::Pki(PkiCommand::Init {
             dir,

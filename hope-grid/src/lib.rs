@@ -3,11 +3,13 @@
 pub mod error;
 pub mod exec;
 pub mod plan;
+pub mod process;
 pub mod workdir;
 pub mod workload;
 
 pub use error::{Error, Result};
 pub use exec::{Executor, Local, TaskOutcome, run, work};
 pub use plan::{Mode, Plan};
+pub use process::Process;
 pub use workdir::WorkDir;
 pub use workload::{Workload, WorkloadError};

@@ -378,6 +378,19 @@ impl Simulation {
         Ok(sim)
     }
 
+    /// The same simulation with its file paths made absolute (for copying it elsewhere, as
+    /// into a grid run's working directory).
+    pub fn resolved(&self) -> Simulation {
+        let mut sim = self.clone();
+        let abs = |p: &Path| {
+            let p = self.path(p);
+            std::fs::canonicalize(&p).unwrap_or(p)
+        };
+        sim.phantom.ct_mha = self.phantom.ct_mha.as_deref().map(abs);
+        sim.phantom.hu_table = self.phantom.hu_table.as_deref().map(abs);
+        sim
+    }
+
     fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()

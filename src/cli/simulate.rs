@@ -46,6 +46,19 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
+    write_outputs(&sim, &grid, &result, secs, &args.out)
+}
+
+/// Writes dose (Gy per history, or Gy with an `absolute` section), uncertainty, PNG slices and
+/// summary.json of a finished run into `out`, and prints one line.
+pub(crate) fn write_outputs(
+    sim: &Simulation,
+    grid: &hope::core::Grid,
+    result: &hope::mc::Partial,
+    secs: f64,
+    out_dir: &Path,
+) -> anyhow::Result<()> {
+    let grid = grid.clone();
     let tally = match sim.tally {
         TallyKind::Kerma => &result.kerma,
         TallyKind::Analog => &result.analog,
@@ -61,9 +74,8 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     } else {
         "Gy per history"
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let out = |name: &str| -> PathBuf { Path::new(&args.out).join(name) };
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let out = |name: &str| -> PathBuf { out_dir.join(name) };
     metaimage::write(out("dose.mha"), &as_f32(&dose))?;
     metaimage::write(out("uncertainty.mha"), &as_f32(&unc))?;
     let max = dose.data().iter().copied().fold(0.0, f64::max);
@@ -110,7 +122,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         "{} histories in {secs:.1} s ({:.0}/s); max dose {max:.4e} {unit}; outputs in {}",
         sim.histories,
         sim.histories as f64 / secs,
-        args.out.display()
+        out_dir.display()
     );
     Ok(())
 }

@@ -1,0 +1,159 @@
+//! `hope run` (a simulation split into tasks on an executor, resumable) and `hope worker` (one
+//! task, as the process and Slurm executors start it).
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use hope::grid::{Executor, Local, Mode, Plan, Process, WorkDir, Workload};
+use hope::mc::Simulation;
+use hope::workload::SimulationWorkload;
+
+/// Where tasks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExecutorKind {
+    /// Threads of this process.
+    Local,
+    /// Child processes (`hope worker`).
+    Process,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The simulation file (TOML, or JSON by extension).
+    file: PathBuf,
+    /// The working directory (plan, ledger, partial results); run again to resume.
+    #[arg(long, default_value = "out/run")]
+    dir: PathBuf,
+    /// Output directory for dose, uncertainty, images and summary (default: DIR/result).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where tasks run.
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+    executor: ExecutorKind,
+    /// Number of tasks (jobs).
+    #[arg(long, default_value_t = 2)]
+    tasks: u32,
+    /// Static (chunks assigned to tasks) or dynamic (tasks claim chunks until none is left).
+    #[arg(long, value_enum, default_value_t = ModeArg::Dynamic)]
+    mode: ModeArg,
+    /// Chunks per task (dynamic mode: more chunks balance better).
+    #[arg(long, default_value_t = 4)]
+    chunks_per_task: u32,
+    /// Seconds a claimed chunk stays with its task before others may take it over.
+    #[arg(long, default_value_t = 3600.0)]
+    lease_s: f64,
+    /// Tasks running at once (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    parallel: usize,
+    /// Rounds of resubmission before giving up.
+    #[arg(long, default_value_t = 5)]
+    max_rounds: u32,
+}
+
+/// Plan modes on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ModeArg {
+    /// Chunk i belongs to task i mod N.
+    Static,
+    /// Tasks claim chunks in turn.
+    Dynamic,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct WorkerArgs {
+    /// The working directory of the run.
+    #[arg(long)]
+    dir: PathBuf,
+    /// This task's index.
+    #[arg(long)]
+    task: u32,
+    /// Worker threads inside the task (0: one per core).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+fn simulation_in(dir: &Path) -> PathBuf {
+    dir.join("simulation.json")
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
+    let sim = Simulation::from_file(&args.file)?.resolved();
+    let workload = SimulationWorkload::new(&sim, 1)?;
+    let mode = match args.mode {
+        ModeArg::Static => Mode::Static,
+        ModeArg::Dynamic => Mode::Dynamic,
+    };
+    let per_task = if mode == Mode::Static {
+        1
+    } else {
+        args.chunks_per_task
+    };
+    let plan =
+        Plan::new(workload.batch_count(), args.tasks, per_task, mode)?.with_lease(args.lease_s)?;
+    let dir = WorkDir::create(&args.dir, &plan)?;
+    let sim_path = simulation_in(&args.dir);
+    let json = serde_json::to_vec_pretty(&sim)?;
+    match std::fs::read(&sim_path) {
+        Ok(existing) if existing != json => anyhow::bail!(
+            "{} holds another simulation; use a new working directory",
+            sim_path.display()
+        ),
+        Ok(_) => {}
+        Err(_) => hope::core::fs::write_atomic(&sim_path, &json)?,
+    }
+    let parallel = if args.parallel == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        args.parallel
+    };
+    let chunks = plan.chunks().len();
+    let done = AtomicUsize::new(dir.ledger()?.done());
+    let bar = indicatif::ProgressBar::new(chunks as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} chunks eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("{} tasks", plan.tasks()));
+    bar.set_position(done.load(Ordering::Relaxed) as u64);
+    let tick = || {
+        bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
+    };
+    let exe = std::env::current_exe().context("locating the hope executable")?;
+    let local;
+    let process;
+    let executor: &dyn Executor = match args.executor {
+        ExecutorKind::Local => {
+            local = Local::new(&workload, parallel).on_chunk(&tick);
+            &local
+        }
+        ExecutorKind::Process => {
+            process = Process::new(exe, &["worker"], parallel);
+            &process
+        }
+    };
+    let start = Instant::now();
+    let result = hope::grid::run(executor, &dir, &plan, &workload, args.max_rounds)?;
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let out = args.out.unwrap_or_else(|| args.dir.join("result"));
+    super::simulate::write_outputs(
+        &sim,
+        workload.transport().scoring_grid(),
+        &result,
+        secs,
+        &out,
+    )
+}
+
+pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let dir = WorkDir::open(&args.dir)?;
+    let plan = dir.plan()?;
+    let sim = Simulation::from_file(&simulation_in(&args.dir))?;
+    let workload = SimulationWorkload::new(&sim, args.threads)?;
+    hope::grid::work(&dir, &plan, args.task, &workload, &|| {})?;
+    Ok(())
+}
