@@ -78,3 +78,74 @@ ensure_build_tools() {
   fi
   export HOPE_FEATURES
 }
+
+# A single-node Slurm (slurmctld, slurmd, munged) on loopback, all state in a private directory
+# (recipe: ../shared/reference/services.md). Installs slurm-wlm and munge with apt-get when missing
+# and running as root. Exports SLURM_CONF for the Slurm commands and HOPE_TEST_SLURM=1.
+start_slurm() {
+  [ -n "${HOPE_TEST_SLURM:-}" ] && return 0
+  if ! command -v slurmctld >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Slurm (apt-get install slurm-wlm munge)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null) || true
+  fi
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then service_missing "Slurm is not installed"; return 0; fi
+  if [ "$(id -u)" != 0 ]; then service_missing "the test Slurm runs as root"; return 0; fi
+  local d port
+  d=$(mktemp -d /tmp/hope-slurm-XXXXXX)
+  HOPE_SERVICE_DIRS+=("$d")
+  mkdir -p "$d"/{munge,state,spool,log}
+  chmod 700 "$d/munge"
+  port=$(free_port 16817)
+  dd if=/dev/urandom of="$d/munge/munge.key" bs=1024 count=1 status=none
+  chmod 400 "$d/munge/munge.key"
+  cat > "$d/slurm.conf" <<CONF
+ClusterName=hopetest
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket=$d/munge/munge.socket
+CredType=cred/munge
+StateSaveLocation=$d/state
+SlurmdSpoolDir=$d/spool
+SlurmctldPidFile=$d/slurmctld.pid
+SlurmdPidFile=$d/slurmd.pid
+SlurmctldLogFile=$d/log/slurmctld.log
+SlurmdLogFile=$d/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$d/log/jobcomp.txt
+MinJobAge=300
+SlurmdParameters=config_overrides
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=8 RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+  export SLURM_CONF="$d/slurm.conf"
+  munged -F --force --key-file="$d/munge/munge.key" --socket="$d/munge/munge.socket" \
+    --pid-file="$d/munge/munged.pid" --log-file="$d/log/munged.log" --seed-file="$d/munge/seed" \
+    >"$d/log/munged.out" 2>&1 &
+  HOPE_SERVICE_STOPS+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  local i
+  for i in $(seq 100); do [ -S "$d/munge/munge.socket" ] && break; sleep 0.1; done
+  slurmctld -D -f "$SLURM_CONF" >"$d/log/slurmctld.out" 2>&1 &
+  HOPE_SERVICE_STOPS+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  slurmd -D -f "$SLURM_CONF" -N localhost >"$d/log/slurmd.out" 2>&1 &
+  HOPE_SERVICE_STOPS+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  for i in $(seq 150); do sinfo -h -N -o %T 2>/dev/null | grep -qx idle && break; sleep 0.2; done
+  if ! sinfo -h -N -o %T 2>/dev/null | grep -qx idle; then
+    tail -n 20 "$d"/log/*.log >&2 || true
+    service_missing "Slurm did not come up"
+    return 0
+  fi
+  export HOPE_TEST_SLURM=1
+  echo "Slurm for the tests: SLURM_CONF=$SLURM_CONF" >&2
+}

@@ -195,8 +195,10 @@ pub fn run<W: Workload>(
             std::thread::sleep(std::time::Duration::from_millis(wait.min(60_000)));
             continue;
         }
-        for o in executor.run_tasks(dir, plan, &tasks)? {
+        for (task, o) in tasks.iter().zip(executor.run_tasks(dir, plan, &tasks)?) {
             if let TaskOutcome::Failed(e) = o {
+                // The task is gone: what it held is free now, not when its lease ends.
+                dir.release_task(*task, &e)?;
                 last_error = e;
             }
         }

@@ -4,6 +4,7 @@ pub mod error;
 pub mod exec;
 pub mod plan;
 pub mod process;
+pub mod slurm;
 pub mod workdir;
 pub mod workload;
 
@@ -11,5 +12,6 @@ pub use error::{Error, Result};
 pub use exec::{Executor, Local, TaskOutcome, run, work};
 pub use plan::{Mode, Plan};
 pub use process::Process;
+pub use slurm::{JobTemplate, Slurm};
 pub use workdir::WorkDir;
 pub use workload::{Workload, WorkloadError};

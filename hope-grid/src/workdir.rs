@@ -275,6 +275,23 @@ impl WorkDir {
         })
     }
 
+    /// Gives back every chunk task `task` still holds: the executor saw the task end without
+    /// finishing (killed, cancelled, crashed), so its leases need not run out first. Returns how
+    /// many.
+    pub fn release_task(&self, task: u32, reason: &str) -> Result<usize> {
+        self.update(|l| {
+            let mut n = 0;
+            for c in &mut l.chunks {
+                if matches!(c.state, ChunkState::Leased { task: t, .. } if t == task) {
+                    c.state = ChunkState::Pending;
+                    c.last_error = Some(reason.chars().take(500).collect());
+                    n += 1;
+                }
+            }
+            n
+        })
+    }
+
     fn partial_path(&self, chunk: usize) -> PathBuf {
         self.root.join("partials").join(format!("{chunk}.part"))
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use hope::grid::{Executor, Local, Mode, Plan, Process, WorkDir, Workload};
+use hope::grid::{Executor, JobTemplate, Local, Mode, Plan, Process, Slurm, WorkDir, Workload};
 use hope::mc::Simulation;
 use hope::workload::SimulationWorkload;
 
@@ -18,6 +18,8 @@ pub(crate) enum ExecutorKind {
     Local,
     /// Child processes (`hope worker`).
     Process,
+    /// A Slurm job array (`hope worker` in each element; the working directory must be shared).
+    Slurm,
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +53,21 @@ pub(crate) struct RunArgs {
     /// Rounds of resubmission before giving up.
     #[arg(long, default_value_t = 5)]
     max_rounds: u32,
+    /// Slurm partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Slurm account.
+    #[arg(long)]
+    account: Option<String>,
+    /// Slurm time limit per task (e.g. 01:00:00).
+    #[arg(long)]
+    time: Option<String>,
+    /// Slurm memory per task (e.g. 2G).
+    #[arg(long)]
+    mem: Option<String>,
+    /// More sbatch options for the job script (repeatable, e.g. --sbatch-option=--qos=short).
+    #[arg(long = "sbatch-option")]
+    sbatch_options: Vec<String>,
 }
 
 /// Plan modes on the command line.
@@ -93,7 +110,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let plan =
         Plan::new(workload.batch_count(), args.tasks, per_task, mode)?.with_lease(args.lease_s)?;
-    let dir = WorkDir::create(&args.dir, &plan)?;
+    WorkDir::create(&args.dir, &plan)?;
+    // Absolute, for workers started elsewhere (Slurm).
+    let dir = WorkDir::open(std::fs::canonicalize(&args.dir)?)?;
     let sim_path = simulation_in(&args.dir);
     let json = serde_json::to_vec_pretty(&sim)?;
     match std::fs::read(&sim_path) {
@@ -125,6 +144,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the hope executable")?;
     let local;
     let process;
+    let slurm;
     let executor: &dyn Executor = match args.executor {
         ExecutorKind::Local => {
             local = Local::new(&workload, parallel).on_chunk(&tick);
@@ -133,6 +153,32 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         ExecutorKind::Process => {
             process = Process::new(exe, &["worker"], parallel);
             &process
+        }
+        ExecutorKind::Slurm => {
+            let mut t = JobTemplate::default();
+            if let Some(p) = &args.partition {
+                t = t.partition(p);
+            }
+            if let Some(a) = &args.account {
+                t = t.account(a);
+            }
+            if let Some(x) = &args.time {
+                t = t.time(x);
+            }
+            if let Some(m) = &args.mem {
+                t = t.mem(m);
+            }
+            for o in &args.sbatch_options {
+                t = t.extra(o);
+            }
+            let dir_abs = std::fs::canonicalize(&args.dir)?;
+            slurm = Slurm::new(exe, &["worker"], t).name(&format!(
+                "hope-{}",
+                dir_abs
+                    .file_name()
+                    .map_or("run".into(), |n| n.to_string_lossy().replace(' ', "_"))
+            ));
+            &slurm
         }
     };
     let start = Instant::now();
