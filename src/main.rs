@@ -87,6 +87,8 @@ enum Command {
     Run(cli::grid::RunArgs),
     /// Run one task of a split run (started by the process and Slurm executors).
     Worker(cli::grid::WorkerArgs),
+    /// Plan a split run: jobs, timeout and expected makespans on a modelled cluster.
+    Plan(cli::grid::PlanArgs),
     /// De-identify DICOM files (PS3.15 Annex E, keyed pseudonyms).
     #[command(subcommand)]
     Deid(cli::deid::DeidCommand),
@@ -261,6 +263,7 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(a) => cli::simulate::run(a),
         Command::Run(a) => cli::grid::run(a),
         Command::Worker(a) => cli::grid::worker(a),
+        Command::Plan(a) => cli::grid::plan(a),
         Command::Catalog { target, command } => cli::catalog::run(&target, command),
         Command::Pki(PkiCommand::Init {
             dir,

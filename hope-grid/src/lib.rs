@@ -2,8 +2,11 @@
 
 pub mod error;
 pub mod exec;
+pub mod latency;
 pub mod plan;
+pub mod planner;
 pub mod process;
+pub mod sim;
 pub mod slurm;
 pub mod workdir;
 pub mod workload;

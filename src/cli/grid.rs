@@ -203,3 +203,126 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     hope::grid::work(&dir, &plan, args.task, &workload, &|| {})?;
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PlanArgs {
+    /// The simulation file: its batches are planned, one is run here to measure their cost.
+    file: PathBuf,
+    /// Seconds per batch instead of measuring one.
+    #[arg(long)]
+    seconds_per_batch: Option<f64>,
+    /// The most jobs that may be submitted (one per core of the cluster, say).
+    #[arg(long, default_value_t = 100)]
+    max_jobs: u32,
+    /// Median queue wait, seconds (log-normal body).
+    #[arg(long, default_value_t = 60.0)]
+    latency_median_s: f64,
+    /// Log-normal shape of the queue waits.
+    #[arg(long, default_value_t = 1.0)]
+    latency_sigma: f64,
+    /// Fraction of jobs that wait `outlier_factor` times longer.
+    #[arg(long, default_value_t = 0.05)]
+    outliers: f64,
+    /// How much longer outliers wait.
+    #[arg(long, default_value_t = 20.0)]
+    outlier_factor: f64,
+    /// Fraction of jobs that never start.
+    #[arg(long, default_value_t = 0.05)]
+    lost: f64,
+    /// Fraction of jobs on slow nodes.
+    #[arg(long, default_value_t = 0.0)]
+    stragglers: f64,
+    /// Speed of the slow nodes (relative to this machine).
+    #[arg(long, default_value_t = 0.2)]
+    straggler_speed: f64,
+    /// Chunks per job in dynamic mode.
+    #[arg(long, default_value_t = 10)]
+    chunks_per_job: u32,
+    /// Also compare the modes in the cluster simulator (independent streams).
+    #[arg(long)]
+    simulate: bool,
+}
+
+pub(crate) fn plan(args: PlanArgs) -> anyhow::Result<()> {
+    use hope::grid::latency::LatencyModel;
+    use hope::grid::planner::{Request, plan};
+    use hope::grid::sim::{Cluster, mean};
+    let sim = Simulation::from_file(&args.file)?;
+    let workload = SimulationWorkload::new(&sim, 1)?;
+    let batches = workload.batch_count();
+    let seconds_per_batch = match args.seconds_per_batch {
+        Some(s) => s,
+        None => {
+            let start = Instant::now();
+            workload
+                .run(0..1)
+                .map_err(|e| anyhow::anyhow!("calibration batch: {e}"))?;
+            start.elapsed().as_secs_f64()
+        }
+    };
+    let mut speeds = vec![(1.0, 1.0 - args.stragglers)];
+    if args.stragglers > 0.0 {
+        speeds.push((args.straggler_speed, args.stragglers));
+    }
+    let cluster = Cluster {
+        latency: LatencyModel::Parametric {
+            median_s: args.latency_median_s,
+            sigma: args.latency_sigma,
+            outlier_fraction: args.outliers,
+            outlier_factor: args.outlier_factor,
+            lost_fraction: args.lost,
+        },
+        speeds,
+    };
+    let req = Request {
+        batches,
+        seconds_per_batch,
+        max_jobs: args.max_jobs,
+        cluster: cluster.clone(),
+        chunks_per_job: args.chunks_per_job,
+        replications: 200,
+        seed: 1,
+    };
+    let choice = plan(&req)?;
+    let work = batches as f64 * seconds_per_batch;
+    println!("{batches} batches of {seconds_per_batch:.3} s ({work:.0} s of work on this machine)");
+    println!(
+        "resubmission timeout {:.0} s (Glatard et al. 2007)",
+        choice.timeout_s
+    );
+    println!(
+        "static: {} jobs, expected makespan {:.0} s",
+        choice.jobs, choice.static_makespan_s
+    );
+    println!(
+        "dynamic: {} jobs x {} chunks, expected makespan {:.0} s",
+        choice.dynamic_jobs, args.chunks_per_job, choice.dynamic_makespan_s
+    );
+    println!("chosen: {:?}", choice.plan(&req)?.mode());
+    if args.simulate {
+        let eval = |n: u32, dynamic: bool, seed: u64| {
+            mean(500, seed, |s| {
+                if dynamic {
+                    let chunks = (u64::from(n) * u64::from(args.chunks_per_job)).min(batches);
+                    cluster.dynamic_makespan(work, n, chunks as u32, choice.timeout_s, s)
+                } else {
+                    cluster.static_makespan(work, n, choice.timeout_s, s)
+                }
+            })
+        };
+        println!("simulated makespans (500 runs each, independent streams):");
+        let naive_n = args.max_jobs.min(batches as u32);
+        for (label, n, dynamic) in [
+            ("static, chosen N", choice.jobs, false),
+            ("static, one job per core", naive_n, false),
+            ("dynamic", choice.dynamic_jobs, true),
+        ] {
+            println!("  {label:<26} N = {n:>5}: {:>9.0} s", eval(n, dynamic, 99));
+        }
+        println!("  static N curve (planner's estimates):");
+        for (n, m) in choice.static_curve.iter().step_by(4) {
+            println!("    N = {n:>5}: {m:>9.0} s");
+        }
+    }
+    Ok(())
+}
