@@ -89,6 +89,10 @@ enum Command {
     Worker(cli::grid::WorkerArgs),
     /// Plan a split run: jobs, timeout and expected makespans on a modelled cluster.
     Plan(cli::grid::PlanArgs),
+    /// List split runs (id, author, times, status, progress), or show one in detail.
+    Jobs(cli::grid::JobsArgs),
+    /// Merge the stored results of a split run and write its outputs.
+    Merge(cli::grid::MergeArgs),
     /// De-identify DICOM files (PS3.15 Annex E, keyed pseudonyms).
     #[command(subcommand)]
     Deid(cli::deid::DeidCommand),
@@ -264,6 +268,8 @@ fn main() -> anyhow::Result<()> {
         Command::Run(a) => cli::grid::run(a),
         Command::Worker(a) => cli::grid::worker(a),
         Command::Plan(a) => cli::grid::plan(a),
+        Command::Jobs(a) => cli::grid::jobs(a),
+        Command::Merge(a) => cli::grid::merge(a),
         Command::Catalog { target, command } => cli::catalog::run(&target, command),
         Command::Pki(PkiCommand::Init {
             dir,

@@ -98,6 +98,37 @@ fn worker_processes_give_the_local_dose_bit_for_bit() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(dose(&tmp.path().join("again/dose.mha")), want);
+    // The job table lists both runs, finished, with all chunks done.
+    let o = hope(tmp.path(), &["jobs", "--root", "."]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(table.matches("finished").count(), 2, "{table}");
+    assert!(table.contains("6/6") && table.contains("2/2"), "{table}");
+    let o = hope(tmp.path(), &["jobs", "w-dynamic"]);
+    let detail = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        detail.contains("task 0:") && detail.contains("chunk 5:"),
+        "{detail}"
+    );
+    // A lost result: merging refuses, resuming recomputes it, merging then gives the same dose.
+    std::fs::remove_file(tmp.path().join("w-static/partials/1.part")).unwrap();
+    let o = hope(tmp.path(), &["merge", "--dir", "w-static", "--out", "m"]);
+    assert!(!o.status.success());
+    let o = hope(
+        tmp.path(),
+        &[
+            "run",
+            "--resume",
+            "--dir",
+            "w-static",
+            "--executor",
+            "process",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = hope(tmp.path(), &["merge", "--dir", "w-static", "--out", "m"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(dose(&tmp.path().join("m/dose.mha")), want);
     // A different plan in the same directory is refused.
     let o = hope(
         tmp.path(),

@@ -144,6 +144,9 @@ impl<W: Workload> Executor for Local<'_, W> {
     }
 }
 
+/// How often the driver merges arrived results into the checkpoint.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs a plan to the end with `executor` and merges the results of `workload` in batch order:
 /// rounds of tasks, each round resubmitting the tasks that still have chunks to do (static mode:
 /// the owners of pending chunks; dynamic: as many tasks as pending chunks, up to the plan's),
@@ -195,7 +198,25 @@ pub fn run<W: Workload>(
             std::thread::sleep(std::time::Duration::from_millis(wait.min(60_000)));
             continue;
         }
-        for (task, o) in tasks.iter().zip(executor.run_tasks(dir, plan, &tasks)?) {
+        // Results are merged into the checkpoint as they arrive, every few seconds.
+        let finished = std::sync::atomic::AtomicBool::new(false);
+        let outcomes = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut last = std::time::Instant::now();
+                while !finished.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    if last.elapsed() >= CHECKPOINT_EVERY {
+                        let _ = checkpoint(dir, plan, workload);
+                        last = std::time::Instant::now();
+                    }
+                }
+            });
+            let o = executor.run_tasks(dir, plan, &tasks);
+            finished.store(true, Ordering::Relaxed);
+            o
+        })?;
+        checkpoint(dir, plan, workload)?;
+        for (task, o) in tasks.iter().zip(outcomes) {
             if let TaskOutcome::Failed(e) = o {
                 // The task is gone: what it held is free now, not when its lease ends.
                 dir.release_task(*task, &e)?;
@@ -217,10 +238,58 @@ pub fn run<W: Workload>(
     })
 }
 
-/// Merges the stored results of every chunk in batch order.
+/// The checkpoint's result and the number of chunks it covers (none if absent, damaged or not on
+/// a chunk boundary).
+fn load_checkpoint<W: Workload>(
+    dir: &WorkDir,
+    plan: &Plan,
+    workload: &W,
+) -> Result<(Option<W::Partial>, usize)> {
+    if let Some((end, bytes)) = dir.read_checkpoint()?
+        && let Some(k) = plan.chunks().iter().position(|c| c.end == end)
+        && let Ok(p) = workload.decode(&bytes)
+    {
+        return Ok((Some(p), k + 1));
+    }
+    Ok((None, 0))
+}
+
+/// Incremental merging: folds the chunks done right after the checkpoint (or from the first)
+/// into it and stores it again. Returns the batches it covers from 0.
+pub fn checkpoint<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Result<u64> {
+    let (mut total, first) = load_checkpoint(dir, plan, workload)?;
+    let ledger = dir.ledger()?;
+    let mut k = first;
+    while k < plan.chunks().len() && matches!(ledger.chunks[k].state, ChunkState::Done { .. }) {
+        let Ok(Some(bytes)) = dir.read_partial(plan, k) else {
+            break;
+        };
+        let range = &plan.chunks()[k];
+        let wrap = |source| Error::Workload {
+            start: range.start,
+            end: range.end,
+            source,
+        };
+        let p = workload.decode(&bytes).map_err(wrap)?;
+        total = Some(match total {
+            None => p,
+            Some(t) => workload.merge(t, p).map_err(wrap)?,
+        });
+        k += 1;
+    }
+    let end = if k == 0 { 0 } else { plan.chunks()[k - 1].end };
+    if k > first
+        && let Some(t) = &total
+    {
+        dir.write_checkpoint(end, &workload.encode(t))?;
+    }
+    Ok(end)
+}
+
+/// Merges the stored results of every chunk in batch order (starting from the checkpoint).
 pub fn merge<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Result<W::Partial> {
-    let mut total: Option<W::Partial> = None;
-    for (i, range) in plan.chunks().iter().enumerate() {
+    let (mut total, first) = load_checkpoint(dir, plan, workload)?;
+    for (i, range) in plan.chunks().iter().enumerate().skip(first) {
         let bytes = dir
             .read_partial(plan, i)?
             .ok_or_else(|| Error::Incomplete {

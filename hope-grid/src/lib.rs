@@ -8,11 +8,12 @@ pub mod planner;
 pub mod process;
 pub mod sim;
 pub mod slurm;
+pub mod store;
 pub mod workdir;
 pub mod workload;
 
 pub use error::{Error, Result};
-pub use exec::{Executor, Local, TaskOutcome, run, work};
+pub use exec::{Executor, Local, TaskOutcome, checkpoint, merge, run, work};
 pub use plan::{Mode, Plan};
 pub use process::Process;
 pub use slurm::{JobTemplate, Slurm};

@@ -28,6 +28,41 @@ const MAGIC: &[u8; 8] = b"HOPEPART";
 const VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 8 + 8 + 32;
 
+/// The header of a stored result: magic, version, batches, length, SHA-256 of the payload.
+fn blob_header(range: &std::ops::Range<u64>, payload: &[u8]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER);
+    h.extend_from_slice(MAGIC);
+    h.extend_from_slice(&VERSION.to_le_bytes());
+    h.extend_from_slice(&range.start.to_le_bytes());
+    h.extend_from_slice(&range.end.to_le_bytes());
+    h.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    h.extend_from_slice(&Sha256::digest(payload));
+    h
+}
+
+/// The payload of a stored result of batches `range`, checked.
+fn blob_payload(path: &Path, bytes: &[u8], range: &std::ops::Range<u64>) -> Result<Vec<u8>> {
+    let bad = |m: &str| Err(Error::corrupt(path, m));
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return bad("not a hope-grid partial result");
+    }
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+    if u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])) != VERSION {
+        return bad("unknown version");
+    }
+    if word(12) != range.start || word(20) != range.end {
+        return bad("batches differ from the plan's chunk");
+    }
+    if word(28) != (bytes.len() - HEADER) as u64 {
+        return bad("truncated");
+    }
+    let payload = &bytes[HEADER..];
+    if Sha256::digest(payload).as_slice() != &bytes[36..HEADER] {
+        return bad("checksum mismatch");
+    }
+    Ok(payload.to_vec())
+}
+
 /// A chunk's state in the ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
@@ -238,16 +273,9 @@ impl WorkDir {
             .get(chunk)
             .ok_or_else(|| Error::Plan(format!("no chunk {chunk}")))?;
         let path = self.partial_path(chunk);
-        let mut header = Vec::with_capacity(HEADER + payload.len());
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&VERSION.to_le_bytes());
-        header.extend_from_slice(&range.start.to_le_bytes());
-        header.extend_from_slice(&range.end.to_le_bytes());
-        header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        header.extend_from_slice(&Sha256::digest(payload));
         let mut f = hope_core::fs::AtomicFile::create(&path)
             .map_err(|e| Error::corrupt(&path, e.to_string()))?;
-        f.write_all(&header)
+        f.write_all(&blob_header(range, payload))
             .and_then(|()| f.write_all(payload))
             .map_err(|e| Error::io(&path, e))?;
         let stored = f
@@ -304,27 +332,36 @@ impl WorkDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let range = &plan.chunks()[chunk];
-        let bad = |m: &str| Err(Error::corrupt(&path, m));
-        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-            return bad("not a hope-grid partial result");
+        blob_payload(&path, &bytes, &plan.chunks()[chunk]).map(Some)
+    }
+
+    /// The merged result of the first chunks, if a checkpoint was written: (batches covered from
+    /// 0, payload). A damaged checkpoint is ignored (the chunks are merged again).
+    pub fn read_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        let path = self.root.join("checkpoint.part");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        if bytes.len() < HEADER {
+            return Ok(None);
         }
-        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
-        if u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])) != VERSION {
-            return bad("unknown version");
-        }
-        if word(12) != range.start || word(20) != range.end {
-            return bad("batches differ from the plan's chunk");
-        }
-        let len = word(28);
-        if len != (bytes.len() - HEADER) as u64 {
-            return bad("truncated");
-        }
-        let payload = &bytes[HEADER..];
-        if Sha256::digest(payload).as_slice() != &bytes[36..HEADER] {
-            return bad("checksum mismatch");
-        }
-        Ok(Some(payload.to_vec()))
+        let end = u64::from_le_bytes(bytes[20..28].try_into().unwrap_or([0; 8]));
+        Ok(blob_payload(&path, &bytes, &(0..end))
+            .ok()
+            .map(|p| (end, p)))
+    }
+
+    /// Stores the merged result of batches `0..end` (atomically).
+    pub fn write_checkpoint(&self, end: u64, payload: &[u8]) -> Result<()> {
+        let path = self.root.join("checkpoint.part");
+        let mut f = hope_core::fs::AtomicFile::create(&path)
+            .map_err(|e| Error::corrupt(&path, e.to_string()))?;
+        f.write_all(&blob_header(&(0..end), payload))
+            .and_then(|()| f.write_all(payload))
+            .map_err(|e| Error::io(&path, e))?;
+        f.commit().map_err(|e| Error::corrupt(&path, e.to_string()))
     }
 
     /// Checks every chunk marked done: a missing or damaged result sends it back to pending (its

@@ -120,3 +120,41 @@ fn a_lost_task_s_chunk_is_claimed_again_when_its_lease_ends() {
         ChunkState::Done { task: 9 }
     ));
 }
+
+#[test]
+fn results_are_merged_incrementally_into_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toy = Toy::new(40, 6);
+    let plan = Plan::dynamic(40, 2, 2).unwrap(); // 4 chunks of 10 batches
+    let dir = WorkDir::create(tmp.path(), &plan).unwrap();
+    let store = |chunk: usize| {
+        let r = plan.chunks()[chunk].clone();
+        dir.complete(&plan, chunk, 0, &toy.encode(&toy.run(r).unwrap()))
+            .unwrap();
+    };
+    assert_eq!(hope_grid::exec::checkpoint(&dir, &plan, &toy).unwrap(), 0);
+    store(0);
+    store(2);
+    // Only the leading run of done chunks is merged.
+    assert_eq!(hope_grid::exec::checkpoint(&dir, &plan, &toy).unwrap(), 10);
+    store(1);
+    assert_eq!(hope_grid::exec::checkpoint(&dir, &plan, &toy).unwrap(), 30);
+    let (end, bytes) = dir.read_checkpoint().unwrap().unwrap();
+    assert_eq!(end, 30);
+    assert_eq!(toy.decode(&bytes).unwrap(), toy.run(0..30).unwrap());
+    // The driver finishes the run; the merge starts from the checkpoint, so chunks already in
+    // it are not needed any more.
+    let got = run(&Local::new(&toy, 2), &dir, &plan, &toy, 2).unwrap();
+    assert_eq!(got, toy.expected());
+    assert_eq!(dir.read_checkpoint().unwrap().unwrap().0, 40);
+    for i in 0..4 {
+        std::fs::remove_file(tmp.path().join(format!("partials/{i}.part"))).unwrap();
+    }
+    assert_eq!(
+        hope_grid::exec::merge(&dir, &plan, &toy).unwrap(),
+        toy.expected()
+    );
+    // A damaged checkpoint is ignored.
+    std::fs::write(tmp.path().join("checkpoint.part"), b"HOPEPART garbage").unwrap();
+    assert!(dir.read_checkpoint().unwrap().is_none());
+}

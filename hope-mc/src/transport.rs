@@ -264,17 +264,30 @@ pub struct Partial {
 }
 
 impl Partial {
-    /// Appends the batches of `next`, which must follow these.
+    /// Adds the batches of `next`, which must follow or precede these (adjacent ranges).
     pub fn merge(mut self, next: &Partial) -> Result<Partial> {
-        if next.batches.start != self.batches.end {
+        // The sums are exact integers: adjacent ranges merge in either order to the same bits.
+        if next.batches.start == self.batches.end {
+            self.batches.end = next.batches.end;
+        } else if next.batches.end == self.batches.start {
+            self.batches.start = next.batches.start;
+        } else {
             return Err(Error::Merge {
                 message: format!(
-                    "batches {:?} do not follow {:?}",
+                    "batches {:?} and {:?} are not adjacent",
                     next.batches, self.batches
                 ),
             });
         }
-        self.batches.end = next.batches.end;
+        if self.kerma.len() != next.kerma.len() {
+            return Err(Error::Merge {
+                message: format!(
+                    "{} voxels and {} voxels",
+                    self.kerma.len(),
+                    next.kerma.len()
+                ),
+            });
+        }
         self.histories += next.histories;
         self.analog.add(&next.analog);
         self.kerma.add(&next.kerma);

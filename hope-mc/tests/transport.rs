@@ -247,7 +247,13 @@ fn results_do_not_depend_on_threads_or_on_how_batches_are_split() {
     let b = t.run_batches(&src, n, 11, 4..10, &no_progress).unwrap();
     let merged = a.clone().merge(&b).unwrap();
     assert_eq!(merged, one);
-    assert!(b.merge(&a).is_err(), "batches out of order are refused");
+    // Adjacent ranges merge in either order to the same bits; others are refused.
+    assert_eq!(b.clone().merge(&a).unwrap(), one);
+    let c = t.run_batches(&src, n, 11, 6..10, &no_progress).unwrap();
+    assert!(
+        a.merge(&c).is_err(),
+        "batches 0..4 and 6..10 are not adjacent"
+    );
 }
 
 #[test]

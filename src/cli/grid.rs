@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
+use hope::grid::store::{self, JobRecord, JobStatus};
 use hope::grid::{Executor, JobTemplate, Local, Mode, Plan, Process, Slurm, WorkDir, Workload};
 use hope::mc::Simulation;
 use hope::workload::SimulationWorkload;
@@ -24,11 +25,19 @@ pub(crate) enum ExecutorKind {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
-    /// The simulation file (TOML, or JSON by extension).
-    file: PathBuf,
-    /// The working directory (plan, ledger, partial results); run again to resume.
+    /// The simulation file (TOML, or JSON by extension); not with --resume.
+    #[arg(required_unless_present = "resume")]
+    file: Option<PathBuf>,
+    /// The working directory (plan, ledger, partial results, job record).
     #[arg(long, default_value = "out/run")]
     dir: PathBuf,
+    /// Continue the run in --dir with its stored simulation and plan (after the submitting
+    /// process died, or a failure).
+    #[arg(long, conflicts_with = "file")]
+    resume: bool,
+    /// Who submits the run (default: $USER).
+    #[arg(long)]
+    author: Option<String>,
     /// Output directory for dose, uncertainty, images and summary (default: DIR/result).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -97,8 +106,24 @@ fn simulation_in(dir: &Path) -> PathBuf {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
-    let sim = Simulation::from_file(&args.file)?.resolved();
+    let (sim, plan) = if args.resume {
+        let dir = WorkDir::open(&args.dir)?;
+        (
+            Simulation::from_file(&simulation_in(&args.dir))?,
+            dir.plan()?,
+        )
+    } else {
+        let file = args.file.as_ref().context("a simulation file is needed")?;
+        let sim = Simulation::from_file(file)?.resolved();
+        let plan = new_plan(&args, &sim)?;
+        (sim, plan)
+    };
     let workload = SimulationWorkload::new(&sim, 1)?;
+    execute(&args, &sim, &plan, &workload)
+}
+
+fn new_plan(args: &RunArgs, sim: &Simulation) -> anyhow::Result<Plan> {
+    let workload = SimulationWorkload::new(sim, 1)?;
     let mode = match args.mode {
         ModeArg::Static => Mode::Static,
         ModeArg::Dynamic => Mode::Dynamic,
@@ -108,13 +133,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         args.chunks_per_task
     };
-    let plan =
-        Plan::new(workload.batch_count(), args.tasks, per_task, mode)?.with_lease(args.lease_s)?;
+    Ok(Plan::new(workload.batch_count(), args.tasks, per_task, mode)?.with_lease(args.lease_s)?)
+}
+
+fn execute(
+    args: &RunArgs,
+    sim: &Simulation,
+    plan: &Plan,
+    workload: &SimulationWorkload,
+) -> anyhow::Result<()> {
+    let plan = plan.clone();
     WorkDir::create(&args.dir, &plan)?;
     // Absolute, for workers started elsewhere (Slurm).
     let dir = WorkDir::open(std::fs::canonicalize(&args.dir)?)?;
     let sim_path = simulation_in(&args.dir);
-    let json = serde_json::to_vec_pretty(&sim)?;
+    let json = serde_json::to_vec_pretty(sim)?;
     match std::fs::read(&sim_path) {
         Ok(existing) if existing != json => anyhow::bail!(
             "{} holds another simulation; use a new working directory",
@@ -147,7 +180,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let slurm;
     let executor: &dyn Executor = match args.executor {
         ExecutorKind::Local => {
-            local = Local::new(&workload, parallel).on_chunk(&tick);
+            local = Local::new(workload, parallel).on_chunk(&tick);
             &local
         }
         ExecutorKind::Process => {
@@ -181,16 +214,147 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             &slurm
         }
     };
+    let executor_name = format!("{:?}", args.executor).to_lowercase();
+    let mut record = match dir.record()? {
+        Some(r) => r,
+        None => {
+            let author = args
+                .author
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into());
+            JobRecord::new(&dir, &author, &executor_name)
+        }
+    };
+    record.status = JobStatus::Running;
+    record.started_s = Some(store::now_s());
+    record.finished_s = None;
+    record.executor = executor_name;
+    dir.write_record(&record)?;
     let start = Instant::now();
-    let result = hope::grid::run(executor, &dir, &plan, &workload, args.max_rounds)?;
+    let outcome = hope::grid::run(executor, &dir, &plan, workload, args.max_rounds);
     bar.finish_and_clear();
+    record.finished_s = Some(store::now_s());
+    let result = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            record.status = JobStatus::Failed;
+            record.message = Some(e.to_string());
+            dir.write_record(&record)?;
+            return Err(e.into());
+        }
+    };
     let secs = start.elapsed().as_secs_f64();
+    let out = args.out.clone().unwrap_or_else(|| args.dir.join("result"));
+    super::simulate::write_outputs(
+        sim,
+        workload.transport().scoring_grid(),
+        &result,
+        secs,
+        &out,
+    )?;
+    record.status = JobStatus::Finished;
+    record.message = None;
+    record.result = Some(std::fs::canonicalize(&out).unwrap_or(out));
+    dir.write_record(&record)?;
+    println!("job {}", record.id);
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct JobsArgs {
+    /// Where the runs' working directories are (searched two levels deep).
+    #[arg(long, default_value = "out")]
+    root: PathBuf,
+    /// Show one run in detail (its tasks and chunks) instead of the table.
+    dir: Option<PathBuf>,
+}
+
+fn fmt_time(s: Option<u64>) -> String {
+    s.map_or_else(|| "-".into(), |s| store::utc(s).replace('T', " "))
+}
+
+pub(crate) fn jobs(args: JobsArgs) -> anyhow::Result<()> {
+    if let Some(d) = &args.dir {
+        let dir = WorkDir::open(d)?;
+        let record = dir.record()?.context("no job record in that directory")?;
+        let ledger = dir.ledger()?;
+        println!(
+            "job {} by {}: {:?}",
+            record.id, record.author, record.status
+        );
+        println!(
+            "  created {}, started {}, finished {}",
+            fmt_time(Some(record.created_s)),
+            fmt_time(record.started_s),
+            fmt_time(record.finished_s)
+        );
+        println!(
+            "  executor {}, progress {}/{} chunks",
+            record.executor,
+            ledger.done(),
+            ledger.chunks.len()
+        );
+        if let Some(r) = &record.result {
+            println!("  result {}", r.display());
+        }
+        if let Some(m) = &record.message {
+            println!("  last error: {m}");
+        }
+        for (task, done, held) in store::task_states(&ledger) {
+            println!("  task {task}: {done} chunks done, {held} held");
+        }
+        for (i, c) in ledger.chunks.iter().enumerate() {
+            println!("  chunk {i}: {:?}, {} attempts", c.state, c.attempts);
+        }
+        return Ok(());
+    }
+    let rows = store::list(&args.root)?;
+    println!(
+        "{:<22} {:<10} {:<19} {:<19} {:<9} {:>9} {:>9}  directory",
+        "id", "author", "created", "started", "status", "progress", "duration"
+    );
+    for r in rows {
+        let j = &r.record;
+        println!(
+            "{:<22} {:<10} {:<19} {:<19} {:<9} {:>9} {:>9}  {}",
+            j.id,
+            j.author,
+            fmt_time(Some(j.created_s)),
+            fmt_time(j.started_s),
+            format!("{:?}", j.status).to_lowercase(),
+            format!("{}/{}", r.progress.0, r.progress.1),
+            j.duration_s()
+                .map_or_else(|| "-".into(), |d| format!("{d} s")),
+            r.dir.display()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct MergeArgs {
+    /// The working directory of a run whose chunks are all done.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Output directory (default: DIR/result).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<()> {
+    let dir = WorkDir::open(&args.dir)?;
+    let plan = dir.plan()?;
+    let sim = Simulation::from_file(&simulation_in(&args.dir))?;
+    let workload = SimulationWorkload::new(&sim, 1)?;
+    dir.verify(&plan)?;
+    let result = hope::grid::exec::merge(&dir, &plan, &workload)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("result"));
     super::simulate::write_outputs(
         &sim,
         workload.transport().scoring_grid(),
         &result,
-        secs,
+        0.0,
         &out,
     )
 }
