@@ -110,8 +110,14 @@ fn worker_processes_give_the_local_dose_bit_for_bit() {
         detail.contains("task 0:") && detail.contains("chunk 5:"),
         "{detail}"
     );
-    // A lost result: merging refuses, resuming recomputes it, merging then gives the same dose.
+    // Merging needs only the checkpoint once it covers everything.
+    let o = hope(tmp.path(), &["merge", "--dir", "w-static", "--out", "c"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(dose(&tmp.path().join("c/dose.mha")), want);
+    // A lost result (and checkpoint): merging refuses, resuming recomputes it, merging then
+    // gives the same dose.
     std::fs::remove_file(tmp.path().join("w-static/partials/1.part")).unwrap();
+    std::fs::remove_file(tmp.path().join("w-static/checkpoint.part")).unwrap();
     let o = hope(tmp.path(), &["merge", "--dir", "w-static", "--out", "m"]);
     assert!(!o.status.success());
     let o = hope(

@@ -264,17 +264,7 @@ pub fn checkpoint<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Resu
         let Ok(Some(bytes)) = dir.read_partial(plan, k) else {
             break;
         };
-        let range = &plan.chunks()[k];
-        let wrap = |source| Error::Workload {
-            start: range.start,
-            end: range.end,
-            source,
-        };
-        let p = workload.decode(&bytes).map_err(wrap)?;
-        total = Some(match total {
-            None => p,
-            Some(t) => workload.merge(t, p).map_err(wrap)?,
-        });
+        total = Some(fold(workload, total, &bytes, &plan.chunks()[k])?);
         k += 1;
     }
     let end = if k == 0 { 0 } else { plan.chunks()[k - 1].end };
@@ -298,16 +288,26 @@ pub fn merge<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Result<W:
                 first_end: range.end,
                 last_error: "result missing".into(),
             })?;
-        let wrap = |source| Error::Workload {
-            start: range.start,
-            end: range.end,
-            source,
-        };
-        let p = workload.decode(&bytes).map_err(wrap)?;
-        total = Some(match total {
-            None => p,
-            Some(t) => workload.merge(t, p).map_err(wrap)?,
-        });
+        total = Some(fold(workload, total, &bytes, range)?);
     }
     total.ok_or_else(|| Error::Plan("no chunks".into()))
+}
+
+/// `total` merged with the stored result `bytes` of batches `range`.
+fn fold<W: Workload>(
+    workload: &W,
+    total: Option<W::Partial>,
+    bytes: &[u8],
+    range: &std::ops::Range<u64>,
+) -> Result<W::Partial> {
+    let wrap = |source| Error::Workload {
+        start: range.start,
+        end: range.end,
+        source,
+    };
+    let p = workload.decode(bytes).map_err(wrap)?;
+    match total {
+        None => Ok(p),
+        Some(t) => workload.merge(t, p).map_err(wrap),
+    }
 }
