@@ -497,21 +497,16 @@ pub struct Transport {
     physics: PhotonPhysics,
     /// Majorant linear attenuation (1/cm) on the physics energy grid.
     majorant: Vec<f64>,
-    size_cm: [f64; 3],
-    voxel_cm: [f64; 3],
-    dims: [usize; 3],
     voxel_volume_cm3: f64,
     options: RunOptions,
-    /// Blocks of 4 x 4 x 4 voxels along each axis: per-voxel data is stored block by block
-    /// (cells), so that a ray's neighbouring voxels share cache lines and pages.
-    blocks: [usize; 3],
-    /// Material index per cell.
+    /// Material index per cell (per-voxel data is stored in blocks of 4 x 4 x 4 voxels, cells,
+    /// so that a ray's neighbouring voxels share cache lines and pages; see [`Lattice`]).
     mat: Vec<u16>,
     /// Density per cell, g/cm^3.
     rho: Vec<f32>,
     /// The highest photon cutoff of any material, eV.
     max_cutoff: f64,
-    /// The phantom's voxels in the local frame.
+    /// The phantom's voxels in the local frame (corner of voxel 0 at the origin).
     lattice: Lattice,
     /// Where dose is scored when not on the phantom's grid.
     scoring: Option<ScoringGrid>,
@@ -619,9 +614,9 @@ impl Transport {
         let dims = phantom.grid.dims();
         let sp = phantom.grid.spacing();
         let voxel_cm = [sp.x / 10.0, sp.y / 10.0, sp.z / 10.0];
-        let blocks = dims.map(|d| d.div_ceil(4));
-        let n_cells = blocks[0] * blocks[1] * blocks[2] * 64;
-        let (mut mat, mut rho) = (vec![0u16; n_cells], vec![0f32; n_cells]);
+        let lattice = Lattice::new([0.0; 3], voxel_cm, dims);
+        let blocks = lattice.blocks;
+        let (mut mat, mut rho) = (vec![0u16; lattice.cells()], vec![0f32; lattice.cells()]);
         for k in 0..dims[2] {
             for j in 0..dims[1] {
                 for i in 0..dims[0] {
@@ -639,19 +634,11 @@ impl Transport {
             .fold(physics.options.photon_cutoff_ev, f64::max);
         Ok(Self {
             max_cutoff,
-            lattice: Lattice::new([0.0; 3], voxel_cm, dims),
+            lattice,
             scoring: None,
-            blocks,
             mat,
             rho,
-            size_cm: [
-                voxel_cm[0] * dims[0] as f64,
-                voxel_cm[1] * dims[1] as f64,
-                voxel_cm[2] * dims[2] as f64,
-            ],
             voxel_volume_cm3: voxel_cm[0] * voxel_cm[1] * voxel_cm[2],
-            voxel_cm,
-            dims,
             phantom,
             physics,
             majorant,
@@ -682,7 +669,7 @@ impl Transport {
             .phantom
             .grid
             .point_to_index(grid.index_to_point([-0.5; 3]));
-        let offset = [0, 1, 2].map(|a| (corner[a] + 0.5) * self.voxel_cm[a]);
+        let offset = [0, 1, 2].map(|a| (corner[a] + 0.5) * self.lattice.voxel_cm[a]);
         self.scoring = Some(ScoringGrid {
             lattice: Lattice::new(offset, voxel_cm, grid.dims()),
             volume_cm3: voxel_cm[0] * voxel_cm[1] * voxel_cm[2],
@@ -730,9 +717,9 @@ impl Transport {
     pub(crate) fn to_local(&self, p: Vec3) -> [f64; 3] {
         let idx = self.phantom.grid.point_to_index(p);
         [
-            (idx[0] + 0.5) * self.voxel_cm[0],
-            (idx[1] + 0.5) * self.voxel_cm[1],
-            (idx[2] + 0.5) * self.voxel_cm[2],
+            (idx[0] + 0.5) * self.lattice.voxel_cm[0],
+            (idx[1] + 0.5) * self.lattice.voxel_cm[1],
+            (idx[2] + 0.5) * self.lattice.voxel_cm[2],
         ]
     }
 
@@ -834,36 +821,6 @@ impl Transport {
         count
     }
 
-    /// Distance along `dir` from `pos` to the phantom's surface, entering if outside: (enter, exit).
-    fn box_span(&self, pos: &[f64; 3], dir: &[f64; 3]) -> Option<(f64, f64)> {
-        let (mut t0, mut t1) = (0.0f64, f64::INFINITY);
-        for a in 0..3 {
-            if dir[a].abs() < 1e-300 {
-                if pos[a] < 0.0 || pos[a] > self.size_cm[a] {
-                    return None;
-                }
-                continue;
-            }
-            let (ta, tb) = ((0.0 - pos[a]) / dir[a], (self.size_cm[a] - pos[a]) / dir[a]);
-            t0 = t0.max(ta.min(tb));
-            t1 = t1.min(ta.max(tb));
-        }
-        (t1 > t0).then_some((t0, t1))
-    }
-
-    #[inline]
-    fn voxel_of(&self, pos: &[f64; 3]) -> Option<usize> {
-        let mut idx = [0usize; 3];
-        for a in 0..3 {
-            let i = pos[a] / self.voxel_cm[a];
-            if !(i >= 0.0 && i < self.dims[a] as f64) {
-                return None;
-            }
-            idx[a] = i as usize;
-        }
-        Some(cell_index(self.blocks, idx[0], idx[1], idx[2]))
-    }
-
     /// Walks the voxels crossed from `pos` along `dir` for at most `len` cm (Amanatides and Woo),
     /// calling `f(voxel, segment length)`; `f` returns `Some(d)` to stop `d` cm into the
     /// segment. Returns the length walked.
@@ -888,7 +845,7 @@ impl Transport {
         let cutoff = self.physics.options.photon_cutoff_ev;
         loop {
             if p.energy < self.max_cutoff {
-                match self.voxel_of(&p.pos) {
+                match self.lattice.cell_at(&p.pos) {
                     Some(v) => {
                         let m = usize::from(self.mat[v]);
                         if p.energy < self.physics.materials[m].cutoff {
@@ -903,7 +860,7 @@ impl Transport {
                     None => {}
                 }
             }
-            let Some((enter, exit)) = self.box_span(&p.pos, &p.dir) else {
+            let Some((enter, exit)) = self.lattice.clip(&p.pos, &p.dir, f64::INFINITY) else {
                 st.escape(&p);
                 return;
             };
@@ -936,7 +893,7 @@ impl Transport {
                             p.pos[1] + travelled * p.dir[1],
                             p.pos[2] + travelled * p.dir[2],
                         ];
-                        if let Some(v) = self.voxel_of(&here) {
+                        if let Some(v) = self.lattice.cell_at(&here) {
                             let m = usize::from(self.mat[v]);
                             let mu = interp(&self.physics.materials[m].total, at)
                                 * f64::from(self.rho[v]);
@@ -987,7 +944,7 @@ impl Transport {
             for a in 0..3 {
                 p.pos[a] += d * p.dir[a];
             }
-            let Some(v) = self.voxel_of(&p.pos) else {
+            let Some(v) = self.lattice.cell_at(&p.pos) else {
                 st.escape(&p);
                 return;
             };
