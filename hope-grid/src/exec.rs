@@ -117,31 +117,58 @@ impl<'a, W: Workload> Local<'a, W> {
 
 impl<W: Workload> Executor for Local<'_, W> {
     fn run_tasks(&self, dir: &WorkDir, plan: &Plan, tasks: &[u32]) -> Result<Vec<TaskOutcome>> {
-        let next = AtomicUsize::new(0);
-        let outcomes = Mutex::new(vec![TaskOutcome::Finished; tasks.len()]);
         let nothing = || {};
         let on_chunk: &(dyn Fn() + Sync) = self.on_chunk.unwrap_or(&nothing);
-        std::thread::scope(|s| {
-            for _ in 0..self.threads.min(tasks.len()).max(1) {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&task) = tasks.get(i) else {
+        run_pool(tasks, self.threads, |task| {
+            Ok(match work(dir, plan, task, self.workload, on_chunk) {
+                Ok(()) => TaskOutcome::Finished,
+                Err(e) => TaskOutcome::Failed(e.to_string()),
+            })
+        })
+    }
+}
+
+/// Runs `run(task)` for every task on up to `parallel` threads, tasks taken in order; the
+/// outcomes in the order of `tasks`, or the first error.
+pub(crate) fn run_pool(
+    tasks: &[u32],
+    parallel: usize,
+    run: impl Fn(u32) -> Result<TaskOutcome> + Sync,
+) -> Result<Vec<TaskOutcome>> {
+    let next = AtomicUsize::new(0);
+    let outcomes = Mutex::new(vec![TaskOutcome::Finished; tasks.len()]);
+    let failure = Mutex::new(None::<Error>);
+    std::thread::scope(|s| {
+        for _ in 0..parallel.min(tasks.len()).max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&task) = tasks.get(i) else {
+                        break;
+                    };
+                    match run(task) {
+                        Ok(o) => {
+                            if let Ok(mut all) = outcomes.lock() {
+                                all[i] = o;
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(e);
+                            }
                             break;
-                        };
-                        if let Err(e) = work(dir, plan, task, self.workload, on_chunk)
-                            && let Ok(mut o) = outcomes.lock()
-                        {
-                            o[i] = TaskOutcome::Failed(e.to_string());
                         }
                     }
-                });
-            }
-        });
-        outcomes
-            .into_inner()
-            .map_err(|_| Error::Plan("a task thread panicked".into()))
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
     }
+    outcomes
+        .into_inner()
+        .map_err(|_| Error::Plan("a task thread panicked".into()))
 }
 
 /// How often the driver merges arrived results into the checkpoint.
@@ -174,7 +201,6 @@ pub fn run<W: Workload>(
                     .iter()
                     .map(|&i| (i as u64 % u64::from(plan.tasks())) as u32)
                     .collect();
-                t.dedup();
                 t.sort_unstable();
                 t.dedup();
                 t
@@ -257,8 +283,19 @@ fn load_checkpoint<W: Workload>(
 /// Incremental merging: folds the chunks done right after the checkpoint (or from the first)
 /// into it and stores it again. Returns the batches it covers from 0.
 pub fn checkpoint<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Result<u64> {
-    let (mut total, first) = load_checkpoint(dir, plan, workload)?;
+    // Nothing to fold (the usual case between arrivals): no need to read the checkpoint back.
     let ledger = dir.ledger()?;
+    let covered = dir.checkpoint_end()?;
+    if covered == plan.batch_count() {
+        return Ok(covered);
+    }
+    let next = plan.chunks().iter().position(|c| c.start == covered);
+    if let Some(k) = next
+        && !matches!(ledger.chunks[k].state, ChunkState::Done { .. })
+    {
+        return Ok(covered);
+    }
+    let (mut total, first) = load_checkpoint(dir, plan, workload)?;
     let mut k = first;
     while k < plan.chunks().len() && matches!(ledger.chunks[k].state, ChunkState::Done { .. }) {
         let Ok(Some(bytes)) = dir.read_partial(plan, k) else {

@@ -5,10 +5,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::exec::{Executor, TaskOutcome};
+use crate::exec::{Executor, TaskOutcome, run_pool};
 use crate::plan::Plan;
 use crate::workdir::WorkDir;
 use crate::{Error, Result};
@@ -37,65 +35,34 @@ impl Executor for Process {
     fn run_tasks(&self, dir: &WorkDir, _plan: &Plan, tasks: &[u32]) -> Result<Vec<TaskOutcome>> {
         let logs = dir.root().join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
-        let next = AtomicUsize::new(0);
-        let outcomes = Mutex::new(vec![TaskOutcome::Finished; tasks.len()]);
-        let failure = Mutex::new(None::<Error>);
-        std::thread::scope(|s| {
-            for _ in 0..self.parallel.min(tasks.len()).max(1) {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&task) = tasks.get(i) else {
-                            break;
-                        };
-                        let log_path = logs.join(format!("task-{task}.log"));
-                        let log = match std::fs::File::options()
-                            .create(true)
-                            .append(true)
-                            .open(&log_path)
-                        {
-                            Ok(f) => f,
-                            Err(e) => {
-                                if let Ok(mut f) = failure.lock() {
-                                    *f = Some(Error::io(&log_path, e));
-                                }
-                                break;
-                            }
-                        };
-                        let err = log.try_clone();
-                        let status = Command::new(&self.program)
-                            .args(&self.args)
-                            .arg("--dir")
-                            .arg(dir.root())
-                            .arg("--task")
-                            .arg(task.to_string())
-                            .stdin(Stdio::null())
-                            .stdout(log)
-                            .stderr(err.map_or_else(|_| Stdio::null(), Stdio::from))
-                            .status();
-                        let outcome = match status {
-                            Ok(s) if s.success() => TaskOutcome::Finished,
-                            Ok(s) => TaskOutcome::Failed(format!(
-                                "task {task}: {s}; see {}",
-                                log_path.display()
-                            )),
-                            Err(e) => TaskOutcome::Failed(format!(
-                                "task {task}: cannot start {}: {e}",
-                                self.program.display()
-                            )),
-                        };
-                        if let Ok(mut o) = outcomes.lock() {
-                            o[i] = outcome;
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = failure.into_inner().ok().flatten() {
-            return Err(e);
-        }
-        outcomes
-            .into_inner()
-            .map_err(|_| Error::Plan("a task thread panicked".into()))
+        run_pool(tasks, self.parallel, |task| {
+            let log_path = logs.join(format!("task-{task}.log"));
+            let log = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|e| Error::io(&log_path, e))?;
+            let err = log.try_clone();
+            let status = Command::new(&self.program)
+                .args(&self.args)
+                .arg("--dir")
+                .arg(dir.root())
+                .arg("--task")
+                .arg(task.to_string())
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(err.map_or_else(|_| Stdio::null(), Stdio::from))
+                .status();
+            Ok(match status {
+                Ok(s) if s.success() => TaskOutcome::Finished,
+                Ok(s) => {
+                    TaskOutcome::Failed(format!("task {task}: {s}; see {}", log_path.display()))
+                }
+                Err(e) => TaskOutcome::Failed(format!(
+                    "task {task}: cannot start {}: {e}",
+                    self.program.display()
+                )),
+            })
+        })
     }
 }

@@ -74,10 +74,9 @@ impl JobRecord {
         Self {
             id: format!(
                 "{}-{:04x}",
-                utc(created_s).replace([':', ' '], "").replace('-', ""),
+                utc(created_s).replace(['-', ':'], "").replace('T', "-"),
                 h & 0xffff
-            )
-            .replacen('T', "-", 1),
+            ),
             author: author.to_string(),
             created_s,
             started_s: None,

@@ -278,10 +278,9 @@ impl WorkDir {
         f.write_all(&blob_header(range, payload))
             .and_then(|()| f.write_all(payload))
             .map_err(|e| Error::io(&path, e))?;
-        let stored = f
-            .commit_new(true)
+        // Not stored (false) when an identical result was there first.
+        f.commit_new(true)
             .map_err(|e| Error::corrupt(&path, e.to_string()))?;
-        let _ = stored; // false: an identical result was there first
         self.update(|l| {
             if let Some(c) = l.chunks.get_mut(chunk)
                 && !matches!(c.state, ChunkState::Done { .. })
@@ -351,6 +350,23 @@ impl WorkDir {
         Ok(blob_payload(&path, &bytes, &(0..end))
             .ok()
             .map(|p| (end, p)))
+    }
+
+    /// The batches the checkpoint claims to cover from 0, read from its header alone (0 without
+    /// one); [`WorkDir::read_checkpoint`] checks it.
+    pub fn checkpoint_end(&self) -> Result<u64> {
+        let path = self.root.join("checkpoint.part");
+        let mut header = [0u8; HEADER];
+        match std::fs::File::open(&path) {
+            Ok(mut f) => Ok(match std::io::Read::read_exact(&mut f, &mut header) {
+                Ok(()) if &header[..8] == MAGIC => {
+                    u64::from_le_bytes(header[20..28].try_into().unwrap_or([0; 8]))
+                }
+                _ => 0,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(Error::io(&path, e)),
+        }
     }
 
     /// Stores the merged result of batches `0..end` (atomically).

@@ -106,24 +106,20 @@ fn simulation_in(dir: &Path) -> PathBuf {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
-    let (sim, plan) = if args.resume {
-        let dir = WorkDir::open(&args.dir)?;
-        (
-            Simulation::from_file(&simulation_in(&args.dir))?,
-            dir.plan()?,
-        )
-    } else {
-        let file = args.file.as_ref().context("a simulation file is needed")?;
-        let sim = Simulation::from_file(file)?.resolved();
-        let plan = new_plan(&args, &sim)?;
-        (sim, plan)
-    };
+    if args.resume {
+        let plan = WorkDir::open(&args.dir)?.plan()?;
+        let sim = Simulation::from_file(&simulation_in(&args.dir))?;
+        let workload = SimulationWorkload::new(&sim, 1)?;
+        return execute(&args, &sim, &plan, &workload);
+    }
+    let file = args.file.as_ref().context("a simulation file is needed")?;
+    let sim = Simulation::from_file(file)?.resolved();
     let workload = SimulationWorkload::new(&sim, 1)?;
+    let plan = new_plan(&args, workload.batch_count())?;
     execute(&args, &sim, &plan, &workload)
 }
 
-fn new_plan(args: &RunArgs, sim: &Simulation) -> anyhow::Result<Plan> {
-    let workload = SimulationWorkload::new(sim, 1)?;
+fn new_plan(args: &RunArgs, batches: u64) -> anyhow::Result<Plan> {
     let mode = match args.mode {
         ModeArg::Static => Mode::Static,
         ModeArg::Dynamic => Mode::Dynamic,
@@ -133,7 +129,7 @@ fn new_plan(args: &RunArgs, sim: &Simulation) -> anyhow::Result<Plan> {
     } else {
         args.chunks_per_task
     };
-    Ok(Plan::new(workload.batch_count(), args.tasks, per_task, mode)?.with_lease(args.lease_s)?)
+    Ok(Plan::new(batches, args.tasks, per_task, mode)?.with_lease(args.lease_s)?)
 }
 
 fn execute(
