@@ -39,4 +39,6 @@ pub use hope_dicom as dicom;
 pub use hope_grid as grid;
 pub use hope_mc as mc;
 
+#[cfg(feature = "workflow")]
+pub mod plot;
 pub mod workload;

@@ -17,8 +17,11 @@
 //!
 //! [[phantom.insert]]                # solids of other materials, voxelised (a voxel takes the
 //! material = "cortical_bone_icru44" # solid's material when most of it lies inside)
-//! shape = "box"                     # box (min_mm, max_mm), sphere (centre_mm, radius_mm) or
-//! min_mm = [10.0, -20.0, -20.0]     # cylinder (centre_mm, radius_mm, axis, length_mm)
+//! shape = "box"                     # box (min_mm, max_mm), sphere (centre_mm, radius_mm),
+//! min_mm = [10.0, -20.0, -20.0]     # cylinder (centre_mm, radius_mm, axis, length_mm), tube
+//!                                   # (a cylinder with inner_radius_mm) or shell (a spherical
+//!                                   # shell: centre_mm, inner_radius_mm, radius_mm, and optionally
+//!                                   # axis and half_angle_deg for a cap, as a plaque's backing)
 //! max_mm = [30.0, 20.0, 20.0]
 //!
 //! [source]
@@ -204,13 +207,20 @@ pub struct InsertSpec {
     /// Cylinder: axis direction.
     #[serde(default)]
     pub axis: Option<[f64; 3]>,
-    /// Cylinder: length, mm.
+    /// Cylinder, tube: length, mm.
     #[serde(default)]
     pub length_mm: Option<f64>,
+    /// Tube, shell: inner radius, mm.
+    #[serde(default)]
+    pub inner_radius_mm: Option<f64>,
+    /// Shell: the cap's half opening angle around `axis`, degrees (default 180: the whole shell).
+    #[serde(default)]
+    pub half_angle_deg: Option<f64>,
 }
 
 /// An analytic solid (mm, patient coordinates).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Solid {
     /// An axis-aligned box.
     Box {
@@ -237,6 +247,33 @@ pub enum Solid {
         /// Half length.
         half_length: f64,
     },
+    /// A finite hollow cylinder (a plaque's lip, a catheter).
+    Tube {
+        /// Centre.
+        centre: Vec3,
+        /// Unit axis.
+        axis: Vec3,
+        /// Inner radius.
+        inner: f64,
+        /// Outer radius.
+        outer: f64,
+        /// Half length.
+        half_length: f64,
+    },
+    /// The part of a spherical shell within an angle of an axis (an eye plaque's backing or
+    /// seed carrier); a whole shell with `cos_half_angle` = -1.
+    Shell {
+        /// Centre of the spheres.
+        centre: Vec3,
+        /// Unit axis of the cap.
+        axis: Vec3,
+        /// Inner radius.
+        inner: f64,
+        /// Outer radius.
+        outer: f64,
+        /// Cosine of the cap's half opening angle.
+        cos_half_angle: f64,
+    },
 }
 
 impl Solid {
@@ -255,6 +292,51 @@ impl Solid {
                 let along = d.dot(axis);
                 along.abs() <= half_length && (d - axis * along).norm() <= radius
             }
+            Solid::Tube {
+                centre,
+                axis,
+                inner,
+                outer,
+                half_length,
+            } => {
+                let d = p - centre;
+                let along = d.dot(axis);
+                let r = (d - axis * along).norm();
+                along.abs() <= half_length && r >= inner && r <= outer
+            }
+            Solid::Shell {
+                centre,
+                axis,
+                inner,
+                outer,
+                cos_half_angle,
+            } => {
+                let d = p - centre;
+                let r = d.norm();
+                r >= inner && r <= outer && d.dot(axis) >= cos_half_angle * r
+            }
+        }
+    }
+
+    /// A box (lower and upper corners) that holds the solid.
+    pub fn bounds(&self) -> (Vec3, Vec3) {
+        let ball = |c: Vec3, r: f64| (c - Vec3::new(r, r, r), c + Vec3::new(r, r, r));
+        match *self {
+            Solid::Box { min, max } => (min, max),
+            Solid::Sphere { centre, radius } => ball(centre, radius),
+            Solid::Shell { centre, outer, .. } => ball(centre, outer),
+            Solid::Cylinder {
+                centre,
+                radius,
+                half_length,
+                ..
+            }
+            | Solid::Tube {
+                centre,
+                outer: radius,
+                half_length,
+                ..
+            } => ball(centre, (radius * radius + half_length * half_length).sqrt()),
         }
     }
 
@@ -269,9 +351,34 @@ impl Solid {
         density: f32,
     ) {
         let [nx, ny, nz] = grid.dims();
-        for k in 0..nz {
-            for j in 0..ny {
-                for i in 0..nx {
+        // Only the voxels whose indices fall in the bounding box's image (its 8 corners mapped
+        // to index space, one voxel of margin).
+        let (lo, hi) = self.bounds();
+        let (mut first, mut last) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+        for c in 0..8 {
+            let corner = Vec3::new(
+                if c & 1 == 0 { lo.x } else { hi.x },
+                if c & 2 == 0 { lo.y } else { hi.y },
+                if c & 4 == 0 { lo.z } else { hi.z },
+            );
+            let idx = grid.point_to_index(corner);
+            for a in 0..3 {
+                first[a] = first[a].min(idx[a]);
+                last[a] = last[a].max(idx[a]);
+            }
+        }
+        let range = |a: usize, n: usize| {
+            if !(first[a].is_finite() && last[a].is_finite()) {
+                return 0..n;
+            }
+            let start = (first[a] - 1.0).max(0.0).min(n as f64) as usize;
+            let end = (last[a] + 2.0).max(0.0).min(n as f64) as usize;
+            start..end.max(start)
+        };
+        let (ri, rj, rk) = (range(0, nx), range(1, ny), range(2, nz));
+        for k in rk {
+            for j in rj.clone() {
+                for i in ri.clone() {
                     let mut inside = 0;
                     for (a, b, c) in (0..27).map(|n| (n % 3, (n / 3) % 3, n / 9)) {
                         let f = |n: usize, x: usize| x as f64 + (n as f64 - 1.0) / 3.0;
@@ -835,6 +942,14 @@ fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
             None => Err(field(&f(name), "missing")),
         }
     };
+    let unit = |name: &str, v: Option<[f64; 3]>| -> Result<Vec3> {
+        let axis = finite3(name, v)?;
+        let n = axis.norm();
+        if n <= 0.0 {
+            return Err(field(&f(name), "expected a non-zero vector"));
+        }
+        Ok(axis * (1.0 / n))
+    };
     match ins.shape.as_deref().unwrap_or("box") {
         "box" => {
             let (min, max) = (
@@ -866,9 +981,56 @@ fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
                 half_length: positive("length_mm", ins.length_mm)? / 2.0,
             })
         }
+        "tube" => {
+            let axis = unit("axis", ins.axis)?;
+            let inner = positive("inner_radius_mm", ins.inner_radius_mm)?;
+            let outer = positive("radius_mm", ins.radius_mm)?;
+            if inner >= outer {
+                return Err(field(
+                    &f("inner_radius_mm"),
+                    format!("{inner}; expected less than radius_mm ({outer})"),
+                ));
+            }
+            Ok(Solid::Tube {
+                centre: finite3("centre_mm", ins.centre_mm)?,
+                axis,
+                inner,
+                outer,
+                half_length: positive("length_mm", ins.length_mm)? / 2.0,
+            })
+        }
+        "shell" => {
+            let inner = positive("inner_radius_mm", ins.inner_radius_mm)?;
+            let outer = positive("radius_mm", ins.radius_mm)?;
+            if inner >= outer {
+                return Err(field(
+                    &f("inner_radius_mm"),
+                    format!("{inner}; expected less than radius_mm ({outer})"),
+                ));
+            }
+            let half = ins.half_angle_deg.unwrap_or(180.0);
+            if !(half.is_finite() && half > 0.0 && half <= 180.0) {
+                return Err(field(
+                    &f("half_angle_deg"),
+                    format!("{half}; expected more than 0 and at most 180 degrees"),
+                ));
+            }
+            let axis = match ins.axis {
+                Some(_) => unit("axis", ins.axis)?,
+                None if half >= 180.0 => Vec3::new(0.0, 0.0, 1.0),
+                None => return Err(field(&f("axis"), "missing: a cap needs its axis")),
+            };
+            Ok(Solid::Shell {
+                centre: finite3("centre_mm", ins.centre_mm)?,
+                axis,
+                inner,
+                outer,
+                cos_half_angle: half.to_radians().cos(),
+            })
+        }
         other => Err(field(
             &f("shape"),
-            format!("`{other}`; expected box, sphere or cylinder"),
+            format!("`{other}`; expected box, sphere, cylinder, tube or shell"),
         )),
     }
 }
@@ -920,5 +1082,71 @@ mod tests {
             max: Vec3::new(2.0, 2.0, 2.0),
         });
         assert!((cube - 64.0).abs() < 1e-9, "{cube}");
+        // A 1 mm shell of radii 7 and 8 mm, a cap of 60 degrees: 2 pi (1 - cos 60) (R^3 - r^3) / 3.
+        let shell = Solid::Shell {
+            centre: Vec3::new(0.2, 0.1, -0.3),
+            axis: Vec3::new(0.0, 0.6, 0.8),
+            inner: 7.0,
+            outer: 8.0,
+            cos_half_angle: 0.5,
+        };
+        let want = 2.0 * std::f64::consts::PI * 0.5 * (512.0 - 343.0) / 3.0;
+        let got = count(shell);
+        assert!((got / want - 1.0).abs() < 0.05, "{got} vs {want}");
+        assert!(shell.contains(Vec3::new(0.2, 0.1 + 0.6 * 7.5, -0.3 + 0.8 * 7.5)));
+        assert!(!shell.contains(Vec3::new(0.2, 0.1 - 0.6 * 7.5, -0.3 - 0.8 * 7.5)));
+        let tube = Solid::Tube {
+            centre: Vec3::new(0.0, 0.0, 0.0),
+            axis,
+            inner: 2.0,
+            outer: 4.0,
+            half_length: 3.0,
+        };
+        let want = std::f64::consts::PI * (16.0 - 4.0) * 6.0;
+        let got = count(tube);
+        assert!((got / want - 1.0).abs() < 0.05, "{got} vs {want}");
+        assert!(!tube.contains(Vec3::new(0.0, 0.0, 0.0)));
+    }
+
+    #[test]
+    fn shells_and_tubes_are_read_and_checked() {
+        let ins =
+            |text: &str| -> InsertSpec { toml::from_str(text).unwrap_or_else(|e| panic!("{e}")) };
+        let ok = ins(
+            "material = 'modulay'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 13.0\nradius_mm = 14.0\naxis = [0, 1, 0]\nhalf_angle_deg = 35",
+        );
+        assert!(matches!(insert_solid(&ok, 0), Ok(Solid::Shell { .. })));
+        let whole = ins(
+            "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0",
+        );
+        assert!(insert_solid(&whole, 0).is_ok());
+        for (text, field_name) in [
+            (
+                "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 3.0\nradius_mm = 2.0",
+                "inner_radius_mm",
+            ),
+            (
+                "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0\nhalf_angle_deg = 30",
+                "axis",
+            ),
+            (
+                "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0\naxis = [0, 0, 1]\nhalf_angle_deg = 200",
+                "half_angle_deg",
+            ),
+            (
+                "material = 'water'\nshape = 'tube'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0\naxis = [0, 0, 0]\nlength_mm = 3",
+                "axis",
+            ),
+            ("material = 'water'\nshape = 'cone'", "shape"),
+        ] {
+            let e = insert_solid(&ins(text), 2)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                e.contains(&format!("phantom.insert[2].{field_name}")),
+                "{text}: {e}"
+            );
+        }
     }
 }
