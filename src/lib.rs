@@ -40,5 +40,7 @@ pub use hope_grid as grid;
 pub use hope_mc as mc;
 
 #[cfg(feature = "workflow")]
+pub mod eye_plaque;
+#[cfg(feature = "workflow")]
 pub mod plot;
 pub mod workload;

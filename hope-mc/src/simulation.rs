@@ -218,6 +218,13 @@ pub struct InsertSpec {
     pub half_angle_deg: Option<f64>,
 }
 
+impl InsertSpec {
+    /// The analytic solid this insert describes (errors name the field).
+    pub fn solid(&self) -> Result<Solid> {
+        insert_solid(self, 0)
+    }
+}
+
 /// An analytic solid (mm, patient coordinates).
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
