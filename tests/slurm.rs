@@ -194,3 +194,49 @@ fn dynamic_tasks_of_different_speeds_do_every_chunk_exactly_once() {
     assert_eq!(ledger.done(), 12);
     assert_eq!(workload.batch_count(), 12);
 }
+
+#[test]
+fn the_eye_plaque_workflow_runs_on_slurm_with_the_local_dose() {
+    if !slurm_available() {
+        return;
+    }
+    use hope::eye_plaque::{ExecutorChoice, Options, run};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut outcomes = Vec::new();
+    for (name, executor) in [
+        ("local", ExecutorChoice::Local),
+        (
+            "slurm",
+            ExecutorChoice::Slurm {
+                hope: env!("CARGO_BIN_EXE_hope").into(),
+            },
+        ),
+    ] {
+        let mut options = Options::new(tmp.path().join(name)).histories(500_000);
+        options.executor = executor;
+        options.threads = 2;
+        outcomes.push(run(&options, &|_| {}, &|_, _| {}).unwrap());
+    }
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("slurm/job/job.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["executor"], "slurm");
+    assert_eq!(record["status"], "finished");
+    for f in ["dose.mha", "uncertainty.mha"] {
+        let (a, b) = (
+            dose(&tmp.path().join("local/result").join(f)),
+            dose(&tmp.path().join("slurm/result").join(f)),
+        );
+        assert_eq!(a.len(), b.len());
+        let differing = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| x.to_bits() != y.to_bits())
+            .count();
+        assert_eq!(differing, 0, "{f}: {differing} voxels differ");
+    }
+    assert_eq!(
+        outcomes[0].air_kerma_strength_u,
+        outcomes[1].air_kerma_strength_u
+    );
+}

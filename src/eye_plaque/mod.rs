@@ -161,14 +161,14 @@ pub struct Options {
 }
 
 impl Options {
-    /// The defaults: synthetic head, 16 million histories (about 1.7 % at the apex), 4 million
+    /// The defaults: synthetic head, 40 million histories (about 1 % at the apex), 10 million
     /// for the water reference, 85 Gy in 168 h, local executor.
     pub fn new(out: impl Into<PathBuf>) -> Options {
         Options {
             out: out.into(),
             ct_dir: None,
-            histories: 16_000_000,
-            water_histories: 4_000_000,
+            histories: 40_000_000,
+            water_histories: 10_000_000,
             seed: 2026,
             threads: 0,
             executor: ExecutorChoice::Local,
@@ -871,6 +871,8 @@ pub fn run(
         plan.tasks(),
         executor_name
     ));
+    // What a Slurm worker does when it reads the file: the same checks here.
+    sim.validate().in_step(step)?;
     let workload = SimulationWorkload::new(&sim, 1).in_step(step)?;
     if workload.batch_count() != batches {
         return fail(step, "batch count differs from the plan's");

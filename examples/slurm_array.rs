@@ -1,0 +1,70 @@
+//! A hope-mc simulation as a Slurm job array with hope-grid: a plan of 4 tasks, each array
+//! element running `hope worker`, and the merged dose, which equals the local run bit for bit.
+//! Needs Slurm (e.g. `scripts/with-services`, which starts a single-node one) and the `hope`
+//! binary (`cargo build --release`).
+//!
+//! ```sh
+//! cargo build --release && scripts/with-services cargo run --release --example slurm_array
+//! ```
+#![allow(clippy::print_stdout)]
+
+use anyhow::{Context, ensure};
+use hope::grid::{JobTemplate, Local, Mode, Plan, Slurm, WorkDir, Workload};
+use hope::mc::Simulation;
+use hope::workload::SimulationWorkload;
+
+const SIMULATION: &str = r#"
+histories = 2000000
+seed = 7
+batch_size = 100000
+[phantom]
+dims = [60, 60, 60]
+spacing_mm = [1.0, 1.0, 1.0]
+origin_mm = [-29.5, -29.5, -29.5]
+material = "water"
+[source]
+kind = "point"
+position_mm = [0.0, 0.0, 0.0]
+radionuclide = "I-125"
+"#;
+
+fn main() -> anyhow::Result<()> {
+    let hope = std::env::current_exe()?
+        .parent()
+        .and_then(|examples| examples.parent())
+        .map(|dir| dir.join("hope"))
+        .filter(|p| p.is_file())
+        .context("build the hope binary first: cargo build --release")?;
+    ensure!(
+        std::process::Command::new("sbatch")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "no Slurm here (sbatch not found): run through scripts/with-services"
+    );
+    // The working directory must be on a file system that the nodes share.
+    let dir = std::env::current_dir()?.join("out/slurm_array");
+    let _ = std::fs::remove_dir_all(&dir);
+    let sim: Simulation = toml::from_str(SIMULATION)?;
+    let workload = SimulationWorkload::new(&sim, 1)?;
+    let plan = Plan::new(workload.batch_count(), 4, 1, Mode::Static)?;
+    let work = WorkDir::create(&dir, &plan)?;
+    std::fs::write(dir.join("simulation.json"), serde_json::to_vec(&sim)?)?;
+    let slurm = Slurm::new(hope, &["worker"], JobTemplate::default()).name("hope-example");
+    let start = std::time::Instant::now();
+    let merged = hope::grid::run(&slurm, &work, &plan, &workload, 3)?;
+    println!(
+        "4-task array: {} histories merged in {:.1} s",
+        merged.histories,
+        start.elapsed().as_secs_f64()
+    );
+    let local_dir = tempfile::tempdir()?;
+    let local_work = WorkDir::create(local_dir.path().join("w"), &plan)?;
+    let local = hope::grid::run(&Local::new(&workload, 2), &local_work, &plan, &workload, 1)?;
+    ensure!(
+        merged == local,
+        "the array's dose differs from the local run's"
+    );
+    println!("identical to the local run, bit for bit");
+    Ok(())
+}
