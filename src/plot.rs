@@ -673,7 +673,7 @@ pub struct DosePlane<'a> {
 }
 
 /// Draws a dose plane: CT in grey (window -300 to 500 HU), the dose as a translucent rainbow
-/// wash, isodose lines and structure outlines, a colour bar with its scale and the isodose
+/// wash, the overlay, isodose lines and structure outlines (in that order), a colour bar with its scale and the isodose
 /// legend, and axes in mm from the plane's centre.
 pub fn render_dose_plane(p: &DosePlane<'_>) -> Canvas {
     let (w, h) = p.spec.pixels();
@@ -701,14 +701,15 @@ pub fn render_dose_plane(p: &DosePlane<'_>) -> Canvas {
         }
     }
     let to_screen = |(x, y): (f64, f64)| (left as f64 + x * z as f64, top as f64 + y * z as f64);
-    for o in &p.outlines {
-        for (a, b) in contour(&o.values, w, h, 0.5) {
-            c.line(to_screen(a), to_screen(b), o.colour, 1);
-        }
-    }
     for iso in &p.isodoses {
         for (a, b) in contour(p.dose, w, h, iso.dose) {
             c.line(to_screen(a), to_screen(b), iso.colour, 2);
+        }
+    }
+    // Outlines over the isodoses, so that the structures stay visible.
+    for o in &p.outlines {
+        for (a, b) in contour(&o.values, w, h, 0.5) {
+            c.line(to_screen(a), to_screen(b), o.colour, 1);
         }
     }
     // Frame and axes in mm from the centre.

@@ -70,7 +70,7 @@ fn to_segment(p: Vec3, centre: Vec3, axis: Vec3, half: f64) -> f64 {
 
 /// The isodose levels as percentages of the prescription, with their colours.
 pub const ISODOSE_PERCENT: [(f64, Rgb); 6] = [
-    (300.0, [255, 255, 255]),
+    (300.0, [150, 0, 255]),
     (200.0, [255, 0, 0]),
     (150.0, [255, 140, 0]),
     (100.0, [255, 255, 0]),
