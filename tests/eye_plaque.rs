@@ -239,3 +239,40 @@ fn a_folder_that_is_not_a_previous_output_is_left_alone() {
     assert!(e.contains("not a previous eye-plaque output"), "{e}");
     assert!(tmp.path().join("precious.txt").exists());
 }
+
+#[test]
+fn a_users_ct_directory_is_read_and_its_identity_checked() {
+    // A CT series of the user's (here the synthetic head written elsewhere, with another
+    // identity): the workflow reads it, takes the identity to look for from its headers.
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ct_dir = tmp.path().join("their_ct");
+    let grid = hope::eye_plaque::Head::grid();
+    hope::dicom::write_ct_series(
+        &hope::eye_plaque::Head::default().ct(&grid),
+        &ct_dir,
+        &hope::dicom::CtSeriesOptions::new()
+            .patient_name("ROE^RICHARD")
+            .patient_id("THEIR-MRN-77"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = tmp.path().join("eye");
+    let mut options = Options::new(&out).histories(250_000);
+    options.ct_dir = Some(ct_dir.clone());
+    options.threads = 2;
+    let outcome = run(&options, &|_| {}, &|_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.ct_files, 64);
+    assert!(
+        !out.join("hospital/ct").exists(),
+        "no synthetic CT when one is given"
+    );
+    let needles = [
+        ("name", "ROE^RICHARD".to_string()),
+        ("id", "THEIR-MRN-77".to_string()),
+    ];
+    assert_eq!(find_identity(&files_below(&ct_dir), &needles).len(), 2 * 64);
+    let mut leaving = files_below(&out.join("hospital/deidentified"));
+    leaving.extend(files_below(&out.join("result")));
+    assert!(find_identity(&leaving, &needles).is_empty());
+    assert!(outcome.dose_grid_is_ct_grid);
+    assert!((outcome.apex_dose_gy - 85.0).abs() < 1e-6);
+}

@@ -362,11 +362,13 @@ mod tests {
         for s in &p.seeds {
             let d = Vec3::from(s.position_mm) - h.eye_centre;
             assert!((d.norm() - 13.0).abs() < 1e-9);
-            // Tangential, and inside the carrier's cone (ends included, 2.25 mm half length).
+            // Tangential, and within the lip (7.5 mm from the axis), ends (2.25 mm from the
+            // centre, along the tangent) and radius (0.4 mm) included.
             let axis = Vec3::from(s.axis);
             assert!(axis.dot(d).abs() < 1e-9);
             let across = (d - h.plaque_axis * d.dot(h.plaque_axis)).norm();
-            assert!(across + 2.25 + 0.4 < 7.6, "{across}");
+            let reach = (across * across + 2.25 * 2.25).sqrt() + 0.4;
+            assert!(reach < 7.5, "{across} {reach}");
         }
         for (i, a) in p.seeds.iter().enumerate() {
             for b in &p.seeds[i + 1..] {

@@ -539,6 +539,7 @@ pub fn run(
     let step = "2 de-identification";
     log("2. de-identifying (PS3.15 Annex E basic profile, keyed UIDs and pseudonym)");
     let key = DeidKey::generate().in_step(step)?;
+    std::fs::create_dir_all(&hospital).in_step(step)?;
     hope_core::fs::write_atomic(
         hospital.join("project.key"),
         format!("{}\n", key.dangerous_to_hex()).as_bytes(),
