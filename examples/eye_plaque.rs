@@ -72,15 +72,9 @@ fn main() -> anyhow::Result<()> {
         None | Some("local") => {}
         Some("slurm") => {
             // `hope worker` runs each array element: the hope binary next to this example.
-            let exe = std::env::current_exe()?;
-            let hope = exe
-                .parent()
-                .and_then(|examples| examples.parent())
-                .map(|dir| dir.join("hope"))
-                .filter(|p| p.is_file())
-                .context(
-                    "--executor slurm needs the hope binary: run `cargo build --release` first",
-                )?;
+            let hope = common::hope_exe().context(
+                "--executor slurm needs the hope binary: run `cargo build --release` first",
+            )?;
             options.executor = ExecutorChoice::Slurm { hope };
         }
         Some(other) => bail!("--executor {other}: expected local or slurm"),

@@ -16,13 +16,7 @@ use hope::mc::Simulation;
 use hope::workload::SimulationWorkload;
 
 fn hope_exe() -> PathBuf {
-    let me = std::env::current_exe().unwrap();
-    let exe = me.parent().unwrap().parent().unwrap().join("hope");
-    assert!(
-        exe.exists(),
-        "build the hope binary first: cargo build --release ({exe:?})"
-    );
-    exe
+    common::hope_exe().expect("build the hope binary first: cargo build --release")
 }
 
 /// Runs `sim` as `tasks` static Slurm tasks; returns (seconds, merged partial).

@@ -8,6 +8,9 @@
 //! ```
 #![allow(clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use anyhow::{Context, ensure};
 use hope::grid::{JobTemplate, Local, Mode, Plan, Slurm, WorkDir, Workload};
 use hope::mc::Simulation;
@@ -29,12 +32,7 @@ radionuclide = "I-125"
 "#;
 
 fn main() -> anyhow::Result<()> {
-    let hope = std::env::current_exe()?
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("hope"))
-        .filter(|p| p.is_file())
-        .context("build the hope binary first: cargo build --release")?;
+    let hope = common::hope_exe().context("build the hope binary first: cargo build --release")?;
     ensure!(
         std::process::Command::new("sbatch")
             .arg("--version")

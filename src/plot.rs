@@ -362,6 +362,19 @@ pub fn tick_step(span: f64, n: f64) -> f64 {
     }
 }
 
+/// The multiples of `step` from `lo` to `hi` (both included, to a rounding tolerance).
+pub fn ticks(lo: f64, hi: f64, step: f64) -> impl Iterator<Item = f64> {
+    let (first, last) = if step > 0.0 && lo.is_finite() && hi.is_finite() {
+        (
+            (lo / step - 1e-9).ceil() as i64,
+            (hi / step + 1e-9).floor() as i64,
+        )
+    } else {
+        (1, 0)
+    };
+    (first..=last).map(move |k| k as f64 * step)
+}
+
 /// Formats a tick value without spurious decimals.
 pub fn tick_label(v: f64, step: f64) -> String {
     let decimals = if step >= 1.0 {
@@ -496,8 +509,7 @@ impl LinePlot {
         let grey = [225, 225, 225];
         let ink = [30, 30, 30];
         let xs = tick_step(x1 - x0, 8.0);
-        let mut t = (x0 / xs).ceil() * xs;
-        while t <= x1 + xs * 1e-9 {
+        for t in ticks(x0, x1, xs) {
             let x = sx(t);
             c.line((x, top), (x, top + ph), grey, 1);
             c.line((x, top + ph), (x, top + ph + 5.0), ink, 1);
@@ -509,11 +521,9 @@ impl LinePlot {
                 Anchor::Centre,
                 false,
             );
-            t += xs;
         }
         let ys = tick_step(y1 - y0, 6.0);
-        let mut t = (y0 / ys).ceil() * ys;
-        while t <= y1 + ys * 1e-9 {
+        for t in ticks(y0, y1, ys) {
             let y = sy(t);
             c.line((left, y), (left + pw, y), grey, 1);
             c.line((left - 5.0, y), (left, y), ink, 1);
@@ -525,7 +535,6 @@ impl LinePlot {
                 Anchor::Right,
                 false,
             );
-            t += ys;
         }
         c.line((left, top), (left, top + ph), ink, 1);
         c.line((left, top + ph), (left + pw, top + ph), ink, 1);
@@ -729,8 +738,7 @@ pub fn render_dose_plane(p: &DosePlane<'_>) -> Canvas {
     }
     let mm_per_px = p.spec.pixel_mm / z as f64;
     let step = tick_step(2.0 * p.spec.half_width_mm.max(p.spec.half_height_mm), 8.0);
-    let mut t_mm = -(p.spec.half_width_mm / step).floor() * step;
-    while t_mm <= p.spec.half_width_mm + 1e-9 {
+    for t_mm in ticks(-p.spec.half_width_mm, p.spec.half_width_mm, step) {
         let x = l + (t_mm + p.spec.half_width_mm) / mm_per_px;
         c.line((x, b), (x, b + 5.0), ink, 1);
         c.text(
@@ -741,10 +749,8 @@ pub fn render_dose_plane(p: &DosePlane<'_>) -> Canvas {
             Anchor::Centre,
             false,
         );
-        t_mm += step;
     }
-    let mut t_mm = -(p.spec.half_height_mm / step).floor() * step;
-    while t_mm <= p.spec.half_height_mm + 1e-9 {
+    for t_mm in ticks(-p.spec.half_height_mm, p.spec.half_height_mm, step) {
         let y = t + (t_mm + p.spec.half_height_mm) / mm_per_px;
         c.line((l - 5.0, y), (l, y), ink, 1);
         c.text(
@@ -755,7 +761,6 @@ pub fn render_dose_plane(p: &DosePlane<'_>) -> Canvas {
             Anchor::Right,
             false,
         );
-        t_mm += step;
     }
     c.text(
         ((l + r) / 2.0) as i64,
@@ -791,8 +796,7 @@ pub fn render_dose_plane(p: &DosePlane<'_>) -> Canvas {
     c.line((bx, t), (bx + bw, t), ink, 1);
     c.line((bx, t + bar_h), (bx + bw, t + bar_h), ink, 1);
     let ds = tick_step(p.wash_max - p.wash_min, 5.0);
-    let mut d = (p.wash_min / ds).ceil() * ds;
-    while d <= p.wash_max + ds * 1e-9 {
+    for d in ticks(p.wash_min, p.wash_max, ds) {
         let y = t + (1.0 - (d - p.wash_min) / span) * bar_h;
         c.line((bx + bw, y), (bx + bw + 4.0, y), ink, 1);
         c.text(
@@ -803,7 +807,6 @@ pub fn render_dose_plane(p: &DosePlane<'_>) -> Canvas {
             Anchor::Left,
             false,
         );
-        d += ds;
     }
     c.text(
         bx as i64,
@@ -911,6 +914,12 @@ mod tests {
         assert_eq!(tick_step(170.0, 5.0), 20.0);
         assert_eq!(tick_step(0.9, 5.0), 0.2);
         assert_eq!(tick_label(-0.0, 5.0), "0");
+        assert_eq!(
+            ticks(-7.0, 10.0, 5.0).collect::<Vec<_>>(),
+            [-5.0, 0.0, 5.0, 10.0]
+        );
+        assert_eq!(ticks(0.1, 0.5, 0.2).count(), 2);
+        assert_eq!(ticks(1.0, 0.0, 1.0).count(), 0);
         assert_eq!(tick_label(0.4, 0.2), "0.4");
         assert_eq!(rainbow(0.0), [40, 60, 255]);
         assert_eq!(rainbow(1.0), [230, 20, 20]);

@@ -20,3 +20,13 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
 pub(crate) fn flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
 }
+
+/// The `hope` binary built beside this example (`target/<profile>/hope`), if it is there.
+pub(crate) fn hope_exe() -> Option<std::path::PathBuf> {
+    std::env::current_exe()
+        .ok()?
+        .parent()?
+        .parent()
+        .map(|dir| dir.join("hope"))
+        .filter(|p| p.is_file())
+}

@@ -106,6 +106,24 @@ impl<T> Volume<T> {
         }
     }
 
+    /// The index of the largest value (the first of equal ones; values that do not compare, as
+    /// NaN, are passed over); None for an empty volume or one without comparable values.
+    pub fn argmax(&self) -> Option<[usize; 3]>
+    where
+        T: PartialOrd,
+    {
+        let mut best: Option<(usize, &T)> = None;
+        for (i, v) in self.data.iter().enumerate() {
+            if v.partial_cmp(v).is_none() {
+                continue;
+            }
+            if best.is_none_or(|(_, b)| v > b) {
+                best = Some((i, v));
+            }
+        }
+        best.and_then(|(i, _)| self.grid.index_of(i))
+    }
+
     /// Replaces the grid by one with the same dimensions (e.g. to move the volume in space).
     pub fn with_grid(self, grid: Grid) -> Result<Self> {
         Volume::new(grid, self.data)
@@ -136,6 +154,18 @@ impl<T> IndexMut<[usize; 3]> for Volume<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmax_finds_the_first_largest_value_and_skips_nan() {
+        let grid = Grid::new([3, 2, 2], [1.0; 3]).unwrap_or_else(|e| panic!("{e}"));
+        let mut v = Volume::filled(grid.clone(), 0.0f64);
+        assert_eq!(v.argmax(), Some([0, 0, 0]));
+        v[[1, 1, 0]] = 5.0;
+        v[[2, 0, 1]] = 5.0;
+        v[[0, 1, 1]] = f64::NAN;
+        assert_eq!(v.argmax(), Some([1, 1, 0]));
+        assert_eq!(Volume::filled(grid, f64::NAN).argmax(), None);
+    }
 
     #[test]
     fn new_rejects_wrong_length() {

@@ -81,13 +81,7 @@ pub(crate) fn write_outputs(
     let max = dose.data().iter().copied().fold(0.0, f64::max);
     let (_, s) = hope::mc::transport::mean_uncertainty_above_half_max(&dose, &unc);
     // Slices through the hottest voxel, 0 to the maximum dose, with a colour bar.
-    let hottest = dose
-        .data()
-        .iter()
-        .enumerate()
-        .fold((0, f64::MIN), |b, (i, &d)| if d > b.1 { (i, d) } else { b })
-        .0;
-    let [i, j, k] = grid.index_of(hottest).unwrap_or([0, 0, 0]);
+    let [i, j, k] = dose.argmax().unwrap_or([0, 0, 0]);
     let zoom = (256 / grid.dims().iter().copied().max().unwrap_or(1)).clamp(1, 8);
     for (name, plane, index) in [
         ("dose_axial.png", Plane::Axial, k),

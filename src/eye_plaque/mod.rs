@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use dicom_dictionary_std::tags;
 use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
 use hope_core::fs::AtomicFile;
-use hope_core::{Grid, Vec3, Volume, metaimage};
+use hope_core::{Grid, Vec3, metaimage};
 use hope_crypto::container::{Decryptor, EncryptOptions, Encryptor, Header};
 use hope_crypto::pki::TestPki;
 use hope_crypto::server::ServerHandle;
@@ -64,8 +64,8 @@ use hope_dicom::deid::{BatchOptions, DeidKey, Deidentifier, deidentify_dir};
 use hope_dicom::series::{CtSeriesOptions, load_ct_volume, scan_dir, write_ct_series};
 use hope_grid::store::{self, JobRecord, JobStatus};
 use hope_grid::{Executor, JobTemplate, Local, Plan, Slurm, WorkDir, Workload};
+use hope_mc::Simulation;
 use hope_mc::simulation::{AbsoluteSpec, PhantomSpec, PhysicsSpec, SourceSpec, TallyKind};
-use hope_mc::{Partial, Simulation};
 
 pub use anatomy::{Head, Plaque, Structure};
 
@@ -266,6 +266,11 @@ impl KeyServers {
         KeyClient::new(servers, 2).in_step(step)
     }
 
+    /// Servers running now.
+    fn up(&self) -> usize {
+        self.handles.iter().filter(|h| h.is_some()).count()
+    }
+
     fn stop(&mut self, i: usize) {
         if let Some(h) = self.handles.get_mut(i).and_then(Option::take) {
             h.shutdown();
@@ -445,18 +450,6 @@ pub fn water_simulation(plaque_sim: &Simulation, grid: &Grid, histories: u64) ->
         insert: Vec::new(),
     };
     sim
-}
-
-/// Dose (Gy) and relative uncertainty of a merged result, with the file's `absolute` section.
-fn dose_of(
-    sim: &Simulation,
-    grid: &Grid,
-    result: &Partial,
-    step: &str,
-) -> Result<(Volume<f64>, Volume<f64>)> {
-    let (dose, unc) = result.dose(&result.kerma, grid);
-    let n = sim.histories_represented().in_step(step)?.unwrap_or(1.0);
-    Ok((dose.map(|d| d * n), unc))
 }
 
 /// Runs the whole workflow. `log` receives one line per step and result; `progress` the chunks
@@ -808,6 +801,7 @@ pub fn run(
     let step = "5 decryption and plaque";
     log("5. compute side: decrypting with key server 3 down (2 of 3 suffice)");
     servers.stop(2);
+    let servers_up_for_decryption = servers.up();
     let job_client = servers.client(&ks_dir, "eye-dosimetry")?;
     let plain_dir = compute.join("ct");
     std::fs::create_dir_all(&plain_dir).in_step(step)?;
@@ -949,8 +943,15 @@ pub fn run(
     if !dose_grid_is_ct_grid {
         return fail(step, "the dose grid differs from the CT's");
     }
-    let (per_u, unc) = dose_of(&sim, &dose_grid, &merged, step)?;
-    let (water_per_u, _) = dose_of(&water_sim, &dose_grid, &water_result, step)?;
+    // Gy per history for one U per seed: the same seeds and strength in both runs, so one
+    // normalisation (its TG-43 vacuum run) serves both.
+    let gy = sim.histories_represented().in_step(step)?.unwrap_or(1.0);
+    let (per_u, unc) = merged.dose(&merged.kerma, &dose_grid);
+    let per_u = per_u.map(|d| d * gy);
+    let water_per_u = water_result
+        .dose(&water_result.kerma, &dose_grid)
+        .0
+        .map(|d| d * gy);
     let apex = head.apex();
     let Some(apex_voxel) = dose_grid.voxel_at(apex) else {
         return fail(step, "the tumour's apex lies outside the dose grid");
@@ -964,14 +965,7 @@ pub fn run(
     let water = water_per_u.map(|d| d * sk);
     let apex_uncertainty = unc[apex_voxel];
     let apex_water_gy = water[apex_voxel];
-    let hottest_offset = dose
-        .data()
-        .iter()
-        .enumerate()
-        .fold((0, f64::MIN), |b, (i, &d)| if d > b.1 { (i, d) } else { b })
-        .0;
-    let hottest_point =
-        dose_grid.voxel_center(dose_grid.index_of(hottest_offset).unwrap_or([0; 3]));
+    let hottest_point = dose_grid.voxel_center(dose.argmax().unwrap_or([0; 3]));
     let nearest_seed = plaque
         .seeds
         .iter()
@@ -1106,7 +1100,7 @@ pub fn run(
         deidentified_files: deid_files.len(),
         identity_left,
         encrypted_files: encrypted.len(),
-        servers_up_for_decryption: 2,
+        servers_up_for_decryption,
         one_server_refused,
         pixels_unchanged,
         catalog_rows,

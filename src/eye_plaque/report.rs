@@ -358,7 +358,9 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
     let apex_voxel = inputs.dose.grid().voxel_at(head.apex());
     let apex_dose = apex_voxel.map_or(0.0, |v| inputs.dose[v]);
     let apex_water = apex_voxel.map_or(0.0, |v| inputs.water[v]);
-    let tau_h = 59.49 * 24.0 / std::f64::consts::LN_2;
+    let tau_h = hope_mc::Radionuclide::by_name("I-125").map_or(f64::NAN, |r| {
+        r.half_life_s() / 3600.0 / std::f64::consts::LN_2
+    });
     let t = inputs.options.treatment_h;
     let initial_rate = apex_dose / (tau_h * (1.0 - (-t / tau_h).exp()));
     let o = inputs.options;
@@ -430,7 +432,7 @@ about 10 % less at 5 mm).</p>
 <tr><td>plaque</td><td>COMS 16 mm, 13 I-125 model 6711 seeds, {seed_r:.1} mm from the eye centre</td></tr>
 <tr><td>histories</td><td>{hist} (plaque), {whist} (water), seed {seed}</td></tr>
 <tr><td>physics</td><td>photons: photoelectric with fluorescence, Compton, Rayleigh; track-length kerma; cutoff 1 keV (10 keV in Modulay)</td></tr>
-<tr><td>decay</td><td>I-125, half-life 59.49 d, integrated over the treatment time</td></tr>
+<tr><td>decay</td><td>I-125, half-life {half_d:.2} d, integrated over the treatment time</td></tr>
 </table>
 
 <h2>Files</h2>
@@ -471,6 +473,7 @@ about 10 % less at 5 mm).</p>
         whist = o.water_histories,
         seed = o.seed,
         rt_uid = esc(&inputs.rt_dose_uid),
+        half_d = tau_h * std::f64::consts::LN_2 / 24.0,
     );
     let report = dir.join("report.html");
     hope_core::fs::write_atomic(&report, html.as_bytes())?;
