@@ -3,6 +3,7 @@
 pub mod brachy;
 pub mod data;
 pub mod dvh;
+pub mod electron;
 pub mod error;
 pub mod hounsfield;
 pub mod manual;

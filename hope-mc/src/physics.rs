@@ -25,6 +25,8 @@ pub struct PhysicsOptions {
     /// Higher cutoffs (eV) in some materials, by material name: a photon whose energy falls
     /// below its material's cutoff after an interaction there deposits it on the spot.
     pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
+    /// Electron and positron transport (off: the kerma approximation).
+    pub electrons: crate::electron::ElectronOptions,
 }
 
 impl Default for PhysicsOptions {
@@ -34,6 +36,7 @@ impl Default for PhysicsOptions {
             coherent: true,
             photon_cutoff_ev: 1.0e3,
             material_cutoffs_ev: std::collections::BTreeMap::new(),
+            electrons: crate::electron::ElectronOptions::default(),
         }
     }
 }

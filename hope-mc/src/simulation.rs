@@ -454,6 +454,9 @@ pub struct PhysicsSpec {
     pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
     /// Tracking method.
     pub tracking: Tracking,
+    /// Electron and positron transport (`[physics.electrons]`, `transport = true` for coupled
+    /// photon-electron transport).
+    pub electrons: crate::electron::ElectronOptions,
 }
 
 impl Default for PhysicsSpec {
@@ -465,6 +468,7 @@ impl Default for PhysicsSpec {
             photon_cutoff_ev: p.photon_cutoff_ev,
             material_cutoffs_ev: p.material_cutoffs_ev,
             tracking: Tracking::Woodcock,
+            electrons: p.electrons,
         }
     }
 }
@@ -872,6 +876,7 @@ impl Simulation {
                 coherent: self.physics.coherent,
                 photon_cutoff_ev: self.physics.photon_cutoff_ev,
                 material_cutoffs_ev: self.physics.material_cutoffs_ev.clone(),
+                electrons: self.physics.electrons.clone(),
             },
             tracking: self.physics.tracking,
             batch_size: self.batch_size,

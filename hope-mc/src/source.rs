@@ -275,6 +275,16 @@ pub enum Source {
     Voxelised(Box<VoxelisedActivity>),
     /// Brachytherapy seeds at given positions and orientations.
     Seeds(Box<SeedSource>),
+    /// Electrons or positrons (with electron transport, [`crate::electron::ElectronOptions`])
+    /// emitted as another source emits photons: its geometry, and its spectrum of kinetic
+    /// energies (an electron beam, or a beta emitter's spectrum from
+    /// [`Radionuclide::beta_spectrum`] in a point, activity volume...). Not with seeds.
+    Charged {
+        /// Positrons (else electrons).
+        positron: bool,
+        /// Geometry and kinetic energies.
+        source: Box<Source>,
+    },
 }
 
 /// A seed's place in the phantom.
@@ -464,6 +474,18 @@ impl Source {
     /// energy emitted and the part of it absorbed in the source itself (a seed's capsule), eV.
     pub(crate) fn emit(&self, t: &Transport, rng: &mut Rng, stack: &mut Vec<Photon>) -> (f64, f64) {
         let (pos, dir, energy) = match self {
+            Source::Charged { positron, source } => {
+                let first = stack.len();
+                let (mut emitted, absorbed) = source.emit(t, rng, stack);
+                for p in &mut stack[first..] {
+                    *p = p.with_charge(if *positron { 1 } else { -1 });
+                }
+                if *positron {
+                    // The positron's annihilation with an electron of the medium adds 2 mc^2.
+                    emitted += 2.0 * crate::data::ELECTRON_MASS_EV * (stack.len() - first) as f64;
+                }
+                return (emitted, absorbed);
+            }
             Source::Point { position, spectrum } => {
                 (t.to_local(*position), isotropic(rng), spectrum.sample(rng))
             }

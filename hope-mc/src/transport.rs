@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hope_core::{Grid, Vec3, Volume};
 
+use crate::electron::ElectronPhysics;
 use crate::material::Material;
 use crate::physics::{E_MAX, Interaction, PhotonPhysics, PhysicsOptions, interp};
 use crate::rng::Rng;
@@ -474,8 +475,11 @@ pub fn mean_uncertainty_above_half_max(
 pub(crate) struct Photon {
     pos: [f64; 3],
     dir: [f64; 3],
+    /// Kinetic energy, eV.
     energy: f64,
     primary_unscattered: bool,
+    /// 0 for a photon, -1 for an electron, +1 for a positron.
+    charge: i8,
 }
 
 impl Photon {
@@ -486,7 +490,25 @@ impl Photon {
             dir,
             energy,
             primary_unscattered: true,
+            charge: 0,
         }
+    }
+
+    /// A secondary particle.
+    fn secondary(pos: [f64; 3], dir: [f64; 3], energy: f64, charge: i8) -> Self {
+        Self {
+            pos,
+            dir,
+            energy,
+            primary_unscattered: false,
+            charge,
+        }
+    }
+
+    /// A source particle of the given charge.
+    pub(crate) fn with_charge(mut self, charge: i8) -> Self {
+        self.charge = charge;
+        self
     }
 }
 
@@ -495,6 +517,8 @@ impl Photon {
 pub struct Transport {
     phantom: Phantom,
     physics: PhotonPhysics,
+    /// Electron and positron tables when they are transported.
+    electrons: Option<ElectronPhysics>,
     /// Majorant linear attenuation (1/cm) on the physics energy grid.
     majorant: Vec<f64>,
     voxel_volume_cm3: f64,
@@ -593,6 +617,21 @@ impl Transport {
             });
         }
         let physics = PhotonPhysics::new(&phantom.materials, options.physics.clone());
+        let electrons = if options.physics.electrons.transport {
+            options
+                .physics
+                .electrons
+                .validate()
+                .map_err(|(field, message)| Error::Phantom {
+                    message: format!("electron option {field}: {message}"),
+                })?;
+            Some(ElectronPhysics::new(
+                &phantom.materials,
+                options.physics.electrons.clone(),
+            ))
+        } else {
+            None
+        };
         // Majorant: per material, the largest density in the phantom times mu/rho, maximised.
         let mut max_density = vec![0.0f64; phantom.materials.len()];
         for (m, d) in phantom.material.iter().zip(&phantom.density) {
@@ -633,6 +672,7 @@ impl Transport {
             .map(|m| m.cutoff)
             .fold(physics.options.photon_cutoff_ev, f64::max);
         Ok(Self {
+            electrons,
             max_cutoff,
             lattice,
             scoring: None,
@@ -730,6 +770,46 @@ impl Transport {
         [r[0].dot(d) / n, r[1].dot(d) / n, r[2].dot(d) / n]
     }
 
+    /// Electrons (`positron` false) or positrons of kinetic energy `energy_ev` started at the
+    /// centre of the phantom along its third axis, one after the other: the mean path length
+    /// (cm) each travelled and the mean depth (cm) it reached along the axis where it stopped
+    /// (the projected range), over `count` particles. Their secondaries are followed too but not
+    /// counted. A check of the electron transport against ranges (ESTAR's CSDA range is the mean
+    /// path length with hard events and energy loss fluctuations left out).
+    pub fn charged_paths(
+        &self,
+        positron: bool,
+        energy_ev: f64,
+        count: u64,
+        seed: u64,
+    ) -> (f64, f64) {
+        let mut st = BatchState::new(self.score_lattice().cells());
+        let mut rng = Rng::for_batch(seed, 0);
+        let dims = self.lattice.dims;
+        let centre = [0, 1, 2].map(|a| 0.5 * dims[a] as f64 * self.lattice.voxel_cm[a]);
+        let (mut path, mut depth) = (0.0, 0.0);
+        for _ in 0..count {
+            st.history = st.history.wrapping_add(1).max(1);
+            let p = Photon::secondary(
+                centre,
+                [0.0, 0.0, 1.0],
+                energy_ev,
+                if positron { 1 } else { -1 },
+            );
+            let (walked, end) = self.track_charged_to_end(p, &mut rng, &mut st);
+            path += walked;
+            depth += end[2] - centre[2];
+            while let Some(p) = st.stack.pop() {
+                if p.charge == 0 {
+                    self.track(p, &mut rng, &mut st);
+                } else {
+                    self.track_charged(p, &mut rng, &mut st);
+                }
+            }
+        }
+        (path / count.max(1) as f64, depth / count.max(1) as f64)
+    }
+
     /// Runs `histories` histories of `source` with `seed`, every batch, merged in order.
     pub fn run(
         &self,
@@ -815,7 +895,11 @@ impl Transport {
             st.emitted += emitted;
             st.in_source += absorbed;
             while let Some(p) = st.stack.pop() {
-                self.track(p, &mut rng, st);
+                if p.charge == 0 {
+                    self.track(p, &mut rng, st);
+                } else {
+                    self.track_charged(p, &mut rng, st);
+                }
             }
         }
         count
@@ -906,7 +990,7 @@ impl Transport {
                     let mut tau = -rng.uniform_open().ln();
                     let mut hit = None;
                     // On the phantom's grid, kerma is scored in the same walk.
-                    let fused = self.scoring.is_none();
+                    let fused = self.scoring.is_none() && self.electrons.is_none();
                     let walked = self.walk(&p.pos, &p.dir, span, |v, len| {
                         let m = usize::from(self.mat[v]);
                         let rho = f64::from(self.rho[v]);
@@ -956,40 +1040,404 @@ impl Transport {
                     energy,
                     deposit,
                 } => {
-                    self.deposit(st, v, &p.pos, deposit);
+                    let before = p.dir;
                     p.dir = rotate(&p.dir, cos, rng);
+                    if deposit > 0.0 {
+                        // The Compton electron takes the momentum the photon lost.
+                        let e0 = p.energy;
+                        let d = [0, 1, 2].map(|a| e0 * before[a] - energy * p.dir[a]);
+                        self.give_electron(st, v, &p.pos, d, deposit, -1, rng);
+                    }
                     p.energy = energy;
                 }
                 Interaction::Absorb {
                     deposit,
                     fluorescence,
                 } => {
-                    self.deposit(st, v, &p.pos, deposit);
+                    if self.electrons.is_some() && deposit > 0.0 {
+                        let cos = crate::electron::sample_sauter(deposit, rng);
+                        let d = rotate(&p.dir, cos, rng);
+                        self.give_electron(st, v, &p.pos, d, deposit, -1, rng);
+                    } else {
+                        self.deposit(st, v, &p.pos, deposit);
+                    }
                     if let Some(f) = fluorescence {
-                        st.stack.push(Photon {
-                            pos: p.pos,
-                            dir: isotropic(rng),
-                            energy: f,
-                            primary_unscattered: false,
-                        });
+                        st.stack
+                            .push(Photon::secondary(p.pos, isotropic(rng), f, 0));
                     }
                     return;
                 }
                 Interaction::Pair { deposit } => {
+                    if let Some(ep) = &self.electrons {
+                        // Kinetic energy shared uniformly (a simplification of Bethe-Heitler's
+                        // distribution), each lepton at the leading-order angle.
+                        let t1 = deposit * rng.uniform();
+                        for (t, q) in [(t1, -1i8), (deposit - t1, 1)] {
+                            let g = t / crate::data::ELECTRON_MASS_EV + 1.0;
+                            let beta = (1.0 - 1.0 / (g * g)).sqrt();
+                            let cos = crate::electron::sample_forward(beta, rng);
+                            let d = rotate(&p.dir, cos, rng);
+                            if t < ep.options.cutoff_ev || q < 0 {
+                                self.give_electron(st, v, &p.pos, d, t, q, rng);
+                            } else {
+                                st.stack.push(Photon::secondary(p.pos, d, t, q));
+                            }
+                        }
+                        return;
+                    }
                     self.deposit(st, v, &p.pos, deposit);
                     let d = isotropic(rng);
                     for s in [1.0, -1.0] {
-                        st.stack.push(Photon {
-                            pos: p.pos,
-                            dir: [s * d[0], s * d[1], s * d[2]],
-                            energy: crate::data::ELECTRON_MASS_EV,
-                            primary_unscattered: false,
-                        });
+                        st.stack.push(Photon::secondary(
+                            p.pos,
+                            [s * d[0], s * d[1], s * d[2]],
+                            crate::data::ELECTRON_MASS_EV,
+                            0,
+                        ));
                     }
                     return;
                 }
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// Hands kinetic energy `t` to a new electron (`charge` -1) or positron (+1) moving along
+    /// `dir` (not normalised) at `pos` in voxel `v`: transported when electrons are, else
+    /// deposited on the spot (a positron then annihilates there).
+    fn give_electron(
+        &self,
+        st: &mut BatchState,
+        v: usize,
+        pos: &[f64; 3],
+        dir: [f64; 3],
+        t: f64,
+        charge: i8,
+        rng: &mut Rng,
+    ) {
+        let n = (dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]).sqrt();
+        match &self.electrons {
+            Some(ep) if t >= ep.options.cutoff_ev && n > 0.0 => {
+                st.stack.push(Photon::secondary(
+                    *pos,
+                    [dir[0] / n, dir[1] / n, dir[2] / n],
+                    t,
+                    charge,
+                ));
+            }
+            _ => {
+                self.deposit(st, v, pos, t);
+                if charge > 0 {
+                    annihilate_at_rest(st, pos, rng);
+                }
+            }
+        }
+    }
+
+    /// The distance (cm) from `pos` to the nearest face of its voxel.
+    #[inline]
+    fn distance_to_faces(&self, pos: &[f64; 3]) -> f64 {
+        let mut d = f64::INFINITY;
+        for (x, size) in pos.iter().zip(self.lattice.voxel_cm) {
+            let x = x / size;
+            let frac = x - (x as i64) as f64;
+            d = d.min(frac.min(1.0 - frac) * size);
+        }
+        d
+    }
+
+    /// A charged particle stops: its kinetic energy is deposited in voxel `v`; a positron
+    /// annihilates at rest.
+    fn stop_charged(&self, p: &Photon, v: usize, rng: &mut Rng, st: &mut BatchState) {
+        self.deposit(st, v, &p.pos, p.energy);
+        if p.charge > 0 {
+            annihilate_at_rest(st, &p.pos, rng);
+        }
+    }
+
+    /// Follows an electron or positron (class II condensed history; see `electron`) until it
+    /// stops or leaves the phantom; returns the path length travelled, cm.
+    fn track_charged(&self, p: Photon, rng: &mut Rng, st: &mut BatchState) -> f64 {
+        self.track_charged_to_end(p, rng, st).0
+    }
+
+    /// [`Transport::track_charged`], also returning where the particle ended.
+    fn track_charged_to_end(
+        &self,
+        mut p: Photon,
+        rng: &mut Rng,
+        st: &mut BatchState,
+    ) -> (f64, [f64; 3]) {
+        let Some(ep) = &self.electrons else {
+            // Not transported: deposited where it starts (cannot happen from photons).
+            if let Some(v) = self.lattice.cell_at(&p.pos) {
+                self.stop_charged(&p, v, rng, st);
+            } else {
+                self.escape_charged(st, &p);
+            }
+            return (0.0, p.pos);
+        };
+        let o = &ep.options;
+        let q = usize::from(p.charge > 0);
+        let mut path = 0.0;
+        // A source particle may start outside: move it to the phantom's surface.
+        if self.lattice.cell_at(&p.pos).is_none() {
+            match self.lattice.clip(&p.pos, &p.dir, f64::INFINITY) {
+                Some((enter, _)) => {
+                    for a in 0..3 {
+                        p.pos[a] += (enter + 1e-9) * p.dir[a];
+                    }
+                }
+                None => {
+                    self.escape_charged(st, &p);
+                    return (0.0, p.pos);
+                }
+            }
+        }
+        loop {
+            let Some(v) = self.lattice.cell_at(&p.pos) else {
+                self.escape_charged(st, &p);
+                return (path, p.pos);
+            };
+            let e = p.energy;
+            if e < o.cutoff_ev {
+                self.stop_charged(&p, v, rng, st);
+                return (path, p.pos);
+            }
+            let m = usize::from(self.mat[v]);
+            let rho_f = self.rho[v];
+            let rho = f64::from(rho_f);
+            if rho <= 0.0 {
+                // A void voxel: fly straight to the next voxel that is not.
+                let mut found = false;
+                let d = self.walk(&p.pos, &p.dir, f64::INFINITY, |c, _| {
+                    found = self.rho[c] > 0.0;
+                    found.then_some(0.0)
+                });
+                if !found {
+                    self.escape_charged(st, &p);
+                    return (path, p.pos);
+                }
+                for a in 0..3 {
+                    p.pos[a] += (d + 1e-9) * p.dir[a];
+                }
+                path += d;
+                continue;
+            }
+            if o.range_rejection
+                && e < o.range_rejection_max_ev
+                && ep.range(m, q, e) / rho < self.distance_to_faces(&p.pos)
+            {
+                self.stop_charged(&p, v, rng, st);
+                return (path, p.pos);
+            }
+            let t = &ep.materials[m];
+            let at = ep.locate(e);
+            let sigma_max = ElectronPhysics::at(&t.hard_max[q], at) * rho;
+            let s_hard = -rng.uniform_open().ln() / sigma_max;
+            let s_max = ElectronPhysics::at(&t.step_max[q], at) / rho;
+            let (s, hard) = if s_hard < s_max {
+                (s_hard, true)
+            } else {
+                (s_max, false)
+            };
+            // Soft elastic moments over the step (Lewis): <mu> and <mu^2>.
+            let k1 = ElectronPhysics::at(&t.soft1, at) * rho * s;
+            let k2 = ElectronPhysics::at(&t.soft2, at) * rho * s;
+            let m1 = 0.5 * one_minus_exp(2.0 * k1);
+            let m2 = (6.0 * m1 - one_minus_exp(6.0 * (k1 - k2))) / 6.0;
+            let hinge = rng.uniform() * s;
+            let mu = crate::electron::soft_deflection(m1, m2, rng);
+            let turned = rotate_disc(&p.dir, 1.0 - 2.0 * mu, rng);
+            let h = [0, 1, 2].map(|a| p.pos[a] + hinge * p.dir[a]);
+            let end = [0, 1, 2].map(|a| h[a] + (s - hinge) * turned[a]);
+            if self.scoring.is_none()
+                && self.lattice.cell_at(&h) == Some(v)
+                && self.lattice.cell_at(&end) == Some(v)
+            {
+                // The whole step lies in this voxel (a box holds the segments between points
+                // it holds): one deposit.
+                let reach = ElectronPhysics::at(&t.range[q], at) / rho;
+                if s >= reach {
+                    path += reach;
+                    p.pos = h;
+                    p.energy = e;
+                    self.stop_charged(&p, v, rng, st);
+                    return (path, p.pos);
+                }
+                let e_end = ep.energy_after_at(m, q, e, at, s * rho);
+                st.deposit(v, e - e_end, self.mass_g(v));
+                p.energy = e_end;
+                p.pos = end;
+                p.dir = turned;
+                path += s;
+            } else {
+                let first = self.charged_segment(&mut p, m, rho_f, q, hinge, st);
+                path += first.0;
+                if first.1 != Segment::Done {
+                    if first.1 == Segment::Left {
+                        self.escape_charged(st, &p);
+                        return (path, p.pos);
+                    }
+                    continue;
+                }
+                p.dir = turned;
+                let second = self.charged_segment(&mut p, m, rho_f, q, s - hinge, st);
+                path += second.0;
+                match second.1 {
+                    Segment::Done => {}
+                    Segment::Left => {
+                        self.escape_charged(st, &p);
+                        return (path, p.pos);
+                    }
+                    Segment::Boundary | Segment::Stopped => continue,
+                }
+            }
+            if !hard || p.energy < o.cutoff_ev {
+                continue;
+            }
+            // A hard event, or a delta event (majorant), at the energy reached.
+            let e = p.energy;
+            let at = ep.locate(e);
+            let el = ElectronPhysics::at(&t.hard_elastic, at);
+            let de = ElectronPhysics::at(&t.delta[q], at);
+            let br = ElectronPhysics::at(&t.brems, at);
+            let an = if q == 1 {
+                ElectronPhysics::at(&t.annihilation, at)
+            } else {
+                0.0
+            };
+            let mut u = rng.uniform() * sigma_max / rho;
+            if u < el {
+                let mu = ep.sample_hard_elastic(m, e, rng);
+                p.dir = rotate_disc(&p.dir, 1.0 - 2.0 * mu, rng);
+                continue;
+            }
+            u -= el;
+            if u < de {
+                let w = if q == 0 {
+                    crate::electron::sample_moller(e, o.delta_threshold_ev, rng)
+                } else {
+                    crate::electron::sample_bhabha(e, o.delta_threshold_ev, rng)
+                };
+                let (cp, cs) = crate::electron::binary_cosines(e, w);
+                let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+                let (c, sn) = (phi.cos(), phi.sin());
+                let d2 = rotate_with(&p.dir, cs, -c, -sn);
+                p.dir = rotate_with(&p.dir, cp, c, sn);
+                p.energy = e - w;
+                let here = self.lattice.cell_at(&p.pos).unwrap_or(v);
+                self.give_electron(st, here, &p.pos, d2, w, -1, rng);
+                continue;
+            }
+            u -= de;
+            if u < br {
+                let k = crate::electron::sample_brems(e, o.bremsstrahlung_threshold_ev, rng);
+                let g = e / crate::data::ELECTRON_MASS_EV + 1.0;
+                let beta = (1.0 - 1.0 / (g * g)).sqrt();
+                let cos = crate::electron::sample_forward(beta, rng);
+                st.stack
+                    .push(Photon::secondary(p.pos, rotate(&p.dir, cos, rng), k, 0));
+                p.energy = e - k;
+                continue;
+            }
+            u -= br;
+            if u < an {
+                let mc2 = crate::data::ELECTRON_MASS_EV;
+                let (z, cos) = crate::electron::sample_annihilation(e, rng);
+                let total = e + 2.0 * mc2;
+                let k1 = z * total;
+                let d1 = rotate(&p.dir, cos, rng);
+                let pm = (e * (e + 2.0 * mc2)).sqrt();
+                let d2 = [0, 1, 2].map(|a| pm * p.dir[a] - k1 * d1[a]);
+                let n2 = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2])
+                    .sqrt()
+                    .max(1e-300);
+                st.stack.push(Photon::secondary(p.pos, d1, k1, 0));
+                st.stack.push(Photon::secondary(
+                    p.pos,
+                    [d2[0] / n2, d2[1] / n2, d2[2] / n2],
+                    total - k1,
+                    0,
+                ));
+                return (path, p.pos);
+            }
+            // Otherwise a delta event of the majorant: nothing happens.
+        }
+    }
+
+    /// A charged particle leaves the phantom: its kinetic energy (and a positron's rest
+    /// energy, 2 mc^2 with its partner) escapes.
+    fn escape_charged(&self, st: &mut BatchState, p: &Photon) {
+        st.escaped += p.energy;
+        if p.charge > 0 {
+            st.escaped += 2.0 * crate::data::ELECTRON_MASS_EV;
+        }
+    }
+
+    /// Moves a charged particle `len` cm straight on through voxels of medium (`m`, `rho`),
+    /// losing energy continuously (range tables) and depositing it voxel by voxel. Stops early
+    /// where the medium changes (the particle is put just inside the new voxel), where it leaves
+    /// the phantom, or where its range runs out. Returns the length moved and why it stopped.
+    fn charged_segment(
+        &self,
+        p: &mut Photon,
+        m: usize,
+        rho: f32,
+        q: usize,
+        len: f64,
+        st: &mut BatchState,
+    ) -> (f64, Segment) {
+        let Some(ep) = &self.electrons else {
+            return (0.0, Segment::Stopped);
+        };
+        let rho_g = f64::from(rho);
+        let start = p.pos;
+        // The energy lost over the whole length (range tables), shared among the voxels crossed
+        // in proportion to their path lengths (the stopping power changes little within one
+        // step); the pieces add up to the loss exactly.
+        let e0 = p.energy;
+        let at = ep.locate(e0);
+        let reach = ElectronPhysics::at(&ep.materials[m].range[q], at) / rho_g;
+        let exhausted = len >= reach;
+        let len = len.min(reach);
+        let e_end = if exhausted {
+            0.0
+        } else {
+            ep.energy_after_at(m, q, e0, at, len * rho_g)
+        };
+        let per_cm = (e0 - e_end) / len.max(1e-300);
+        let mut ray = Ray::new(&self.lattice, &start, &p.dir, len);
+        let mut moved = 0.0;
+        let mut left = e0 - e_end;
+        while let Some((c, t0, seg)) = ray.next(&self.lattice) {
+            if usize::from(self.mat[c]) != m || self.rho[c] != rho {
+                let t = t0 + 1e-9;
+                p.pos = [0, 1, 2].map(|a| start[a] + t * p.dir[a]);
+                p.energy = e_end + left;
+                return (t, Segment::Boundary);
+            }
+            let loss = if t0 + seg >= len {
+                left
+            } else {
+                (per_cm * seg).min(left)
+            };
+            left -= loss;
+            let mid = [0, 1, 2].map(|a| start[a] + (t0 + 0.5 * seg) * p.dir[a]);
+            self.deposit(st, c, &mid, loss);
+            moved = t0 + seg;
+        }
+        p.energy = e_end + left;
+        if exhausted && moved >= len * (1.0 - 1e-12) {
+            // Range exhausted (the caller stops the particle here).
+            p.pos = [0, 1, 2].map(|a| start[a] + (len * (1.0 - 1e-9)) * p.dir[a]);
+            return (moved, Segment::Stopped);
+        }
+        p.pos = [0, 1, 2].map(|a| start[a] + len * p.dir[a]);
+        if moved < len * (1.0 - 1e-12) || self.lattice.cell_at(&p.pos).is_none() {
+            return (moved, Segment::Left);
+        }
+        (len, Segment::Done)
     }
 
     fn mass_g(&self, v: usize) -> f64 {
@@ -1007,7 +1455,8 @@ impl Transport {
         at: (usize, f64),
         st: &mut BatchState,
     ) {
-        if len <= 0.0 {
+        // With electron transport the analog tally is the dose; kerma is not scored.
+        if len <= 0.0 || self.electrons.is_some() {
             return;
         }
         if let Some(sg) = &self.scoring {
@@ -1421,6 +1870,85 @@ fn cell_index(blocks: [usize; 3], i: usize, j: usize, k: usize) -> usize {
     (block << 6) | ((k & 3) << 4) | ((j & 3) << 2) | (i & 3)
 }
 
+/// Why a charged particle's straight segment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    /// The whole length was moved.
+    Done,
+    /// The medium (material or density) changes ahead.
+    Boundary,
+    /// The particle left the phantom.
+    Left,
+    /// The particle's range ran out.
+    Stopped,
+}
+
+/// 1 - exp(-x) for x >= 0 (a series where x is small, as soft deflections are).
+#[inline]
+fn one_minus_exp(x: f64) -> f64 {
+    if x < 0.02 {
+        x * (1.0 - x / 2.0 * (1.0 - x / 3.0 * (1.0 - x / 4.0 * (1.0 - x / 5.0))))
+    } else {
+        -(-x).exp_m1()
+    }
+}
+
+/// `dir` turned by a polar angle of cosine `cos` and a uniform azimuth, the azimuth's cosine and
+/// sine from a point uniform in the unit disc (no trigonometric functions; for the electron
+/// steps, of which there are many).
+#[inline]
+fn rotate_disc(dir: &[f64; 3], cos: f64, rng: &mut Rng) -> [f64; 3] {
+    loop {
+        let x = 2.0 * rng.uniform() - 1.0;
+        let y = 2.0 * rng.uniform() - 1.0;
+        let r2 = x * x + y * y;
+        if r2 <= 1.0 && r2 > 1e-12 {
+            let inv = 1.0 / r2;
+            return turn(dir, cos, (x * x - y * y) * inv, 2.0 * x * y * inv);
+        }
+    }
+}
+
+/// [`rotate_with`] with fewer divisions and square roots (electron steps): the result is
+/// renormalised only when rounding has moved its length by more than 1e-12.
+#[inline]
+fn turn(dir: &[f64; 3], cos: f64, cp: f64, sp: f64) -> [f64; 3] {
+    let sin = (1.0 - cos * cos).max(0.0).sqrt();
+    let [u, v, w] = *dir;
+    let out = if w.abs() > 0.999_999 {
+        [sin * cp, sin * sp, cos * w.signum()]
+    } else {
+        let s2 = 1.0 - w * w;
+        let inv = 1.0 / s2.sqrt();
+        let k = sin * inv;
+        [
+            u * cos + k * (u * w * cp - v * sp),
+            v * cos + k * (v * w * cp + u * sp),
+            w * cos - sin * cp * s2 * inv,
+        ]
+    };
+    let n2 = out[0] * out[0] + out[1] * out[1] + out[2] * out[2];
+    if (n2 - 1.0).abs() > 1e-12 {
+        let k = 1.0 / n2.sqrt();
+        return [out[0] * k, out[1] * k, out[2] * k];
+    }
+    out
+}
+
+/// A positron at rest at `pos` annihilates with an electron: two 511 keV photons back to back,
+/// isotropic.
+fn annihilate_at_rest(st: &mut BatchState, pos: &[f64; 3], rng: &mut Rng) {
+    let d = isotropic(rng);
+    for s in [1.0, -1.0] {
+        st.stack.push(Photon::secondary(
+            *pos,
+            [s * d[0], s * d[1], s * d[2]],
+            crate::data::ELECTRON_MASS_EV,
+            0,
+        ));
+    }
+}
+
 /// An isotropic direction.
 pub(crate) fn isotropic(rng: &mut Rng) -> [f64; 3] {
     let cos = 2.0 * rng.uniform() - 1.0;
@@ -1431,9 +1959,13 @@ pub(crate) fn isotropic(rng: &mut Rng) -> [f64; 3] {
 
 /// `dir` turned by a polar angle of cosine `cos` and a uniform azimuth.
 pub(crate) fn rotate(dir: &[f64; 3], cos: f64, rng: &mut Rng) -> [f64; 3] {
-    let sin = (1.0 - cos * cos).max(0.0).sqrt();
     let phi = 2.0 * std::f64::consts::PI * rng.uniform();
-    let (cp, sp) = (phi.cos(), phi.sin());
+    rotate_with(dir, cos, phi.cos(), phi.sin())
+}
+
+/// `dir` turned by a polar angle of cosine `cos` and the azimuth of cosine `cp`, sine `sp`.
+pub(crate) fn rotate_with(dir: &[f64; 3], cos: f64, cp: f64, sp: f64) -> [f64; 3] {
+    let sin = (1.0 - cos * cos).max(0.0).sqrt();
     let [u, v, w] = *dir;
     let out = if w.abs() > 0.999_999 {
         [sin * cp, sin * sp, cos * w.signum()]
