@@ -5,7 +5,7 @@
 //! ```toml
 //! histories = 1000000
 //! seed = 1
-//! tally = "kerma"                   # or "analog"
+//! tally = "kerma"                   # or "analog" (the absorbed dose with electron transport)
 //!
 //! [phantom]                         # a box of voxels of one material...
 //! dims = [100, 100, 100]
@@ -31,6 +31,10 @@
 //! radionuclide = "I-125"            # (TG-43U1 lines; Pd-103, Ir-192, Tc-99m, Lu-177, I-131 from
 //!                                   # ICRP-107) or energy_kev = 300, or lines_kev = [[27.2, 0.4], ...]
 //! # seeds: model = "6711" and seeds = [{ position_mm = [0, 0, 0], axis = [0, 0, 1] }, ...]
+//! particle = "photon"               # or "electron", "positron" (energies are kinetic), or "beta":
+//!                                   # electrons with the radionuclide's ICRP-107 beta spectrum
+//!                                   # (Lu-177, Y-90, I-131, Ru-106...); charged particles need
+//!                                   # [physics.electrons] transport = true and tally = "analog"
 //!
 //! [physics]
 //! fluorescence = true
@@ -38,6 +42,11 @@
 //! photon_cutoff_ev = 1000.0
 //! material_cutoffs_ev = { modulay = 10000.0 }  # higher cutoffs in some materials
 //! tracking = "woodcock"             # or "boundary"
+//!
+//! [physics.electrons]               # optional: coupled photon-electron transport
+//! transport = true                  # (hope_mc::electron::ElectronOptions: cutoff_ev = 10000,
+//!                                   # delta_threshold_ev, bremsstrahlung_threshold_ev,
+//!                                   # elastic_c1, max_energy_loss, range_rejection...)
 //!
 //! [scoring]                         # optional: score on another grid (the phantom's axes)
 //! dims = [50, 50, 50]
@@ -438,6 +447,10 @@ pub struct SourceSpec {
     /// Seeds: position, axis, weight.
     #[serde(default)]
     pub seeds: Vec<SeedPlacement>,
+    /// `photon` (the default), `electron`, `positron`, or `beta` (electrons with the
+    /// radionuclide's beta spectrum).
+    #[serde(default)]
+    pub particle: Option<String>,
 }
 
 /// Physics switches and tracking.
@@ -521,6 +534,18 @@ impl Simulation {
     pub fn validate(&self) -> Result<()> {
         if self.histories == 0 {
             return Err(field("histories", "0; expected at least 1"));
+        }
+        if self.physics.electrons.transport {
+            if self.tally == TallyKind::Kerma {
+                return Err(field(
+                    "tally",
+                    "\"kerma\" with electron transport: the absorbed dose is the \"analog\" tally",
+                ));
+            }
+            self.physics
+                .electrons
+                .validate()
+                .map_err(|(f, m)| field(&format!("physics.electrons.{f}"), m))?;
         }
         if self.batch_size == 0 || self.batch_size >= u64::from(u32::MAX) {
             return Err(field(
@@ -761,6 +786,20 @@ impl Simulation {
 
     fn spectrum(&self) -> Result<Spectrum> {
         let s = &self.source;
+        if s.particle.as_deref() == Some("beta") {
+            let name = s.radionuclide.as_deref().ok_or_else(|| {
+                field("source.radionuclide", "a beta source needs a radionuclide")
+            })?;
+            if s.energy_kev.is_some() || s.lines_kev.is_some() {
+                return Err(field(
+                    "source",
+                    "a beta source takes its energies from the radionuclide only",
+                ));
+            }
+            return Radionuclide::by_name(name)
+                .and_then(|r| r.beta_spectrum())
+                .map_err(|e| field("source.radionuclide", e.to_string()));
+        }
         match (&s.energy_kev, &s.lines_kev, &s.radionuclide) {
             (Some(e), None, None) if e.is_finite() && *e >= 1.0 && *e <= 1e5 => {
                 Ok(Spectrum::Mono(e * 1e3))
@@ -834,9 +873,42 @@ impl Simulation {
     /// The source this file describes (`physics`: the run's options, for seeds' capsules).
     pub fn source(&self) -> Result<Source> {
         let s = &self.source;
+        let spectrum = self.spectrum()?;
+        let positron = match s.particle.as_deref() {
+            None | Some("photon") => None,
+            Some("electron" | "beta") => Some(false),
+            Some("positron") => Some(true),
+            Some(other) => {
+                return Err(field(
+                    "source.particle",
+                    format!("`{other}`: expected photon, electron, positron or beta"),
+                ));
+            }
+        };
+        if let Some(positron) = positron {
+            if !self.physics.electrons.transport {
+                return Err(field(
+                    "source.particle",
+                    "charged particles need [physics.electrons] transport = true",
+                ));
+            }
+            if s.kind == "seeds" {
+                return Err(field("source.particle", "seeds emit photons only"));
+            }
+            let inner = self.source_with(spectrum)?;
+            return Ok(Source::Charged {
+                positron,
+                source: Box::new(inner),
+            });
+        }
+        self.source_with(spectrum)
+    }
+
+    /// The source's geometry with `spectrum`.
+    fn source_with(&self, spectrum: Spectrum) -> Result<Source> {
+        let s = &self.source;
         let position = Vec3::from(s.position_mm.unwrap_or([0.0; 3]));
         let direction = Vec3::from(s.direction.unwrap_or([0.0, 0.0, 1.0]));
-        let spectrum = self.spectrum()?;
         Ok(match s.kind.as_str() {
             "pencil" => Source::Pencil {
                 position,

@@ -159,6 +159,9 @@ pub(crate) struct RadionuclideData {
     half_life_s: f64,
     dropped_energy_fraction: f64,
     lines: &'static [(f64, f64)],
+    betas_per_decay: f64,
+    /// (kinetic energy eV, betas per eV per decay), piecewise linear.
+    beta_spectrum: &'static [(f64, f64)],
 }
 
 #[path = "data/radionuclides.rs"]
@@ -167,7 +170,8 @@ pub(crate) struct RadionuclideData {
 mod radionuclides;
 
 impl Radionuclide {
-    /// The names known: I-125, Pd-103, Ir-192, Tc-99m, Lu-177, I-131.
+    /// The names known: I-125, Pd-103, Ir-192, Tc-99m, Lu-177, I-131, Y-90, Ru-106 (with its
+    /// daughter Rh-106 in equilibrium).
     pub fn names() -> impl Iterator<Item = &'static str> {
         radionuclides::RADIONUCLIDES.iter().map(|r| r.name)
     }
@@ -213,9 +217,50 @@ impl Radionuclide {
         self.data.dropped_energy_fraction
     }
 
+    /// Beta-minus particles emitted per decay (0 for none).
+    pub fn betas_per_decay(&self) -> f64 {
+        self.data.betas_per_decay
+    }
+
+    /// The mean kinetic energy of the beta particles, eV (0 without betas).
+    pub fn mean_beta_energy(&self) -> f64 {
+        let (mut n, mut e) = (0.0, 0.0);
+        for w in self.data.beta_spectrum.windows(2) {
+            let ((e0, v0), (e1, v1)) = (w[0], w[1]);
+            n += 0.5 * (v0 + v1) * (e1 - e0);
+            e += (e1 - e0) * (v0 * (2.0 * e0 + e1) + v1 * (e0 + 2.0 * e1)) / 6.0;
+        }
+        if n > 0.0 { e / n } else { 0.0 }
+    }
+
+    /// The beta-minus spectrum (kinetic energies of one beta particle per history), as a
+    /// histogram on ICRP-107's energy grid; use it with [`Source::Charged`] for beta sources.
+    pub fn beta_spectrum(&self) -> Result<Spectrum> {
+        let s = self.data.beta_spectrum;
+        if s.len() < 2 {
+            return Err(Error::Source {
+                message: format!("{} emits no beta-minus particles", self.data.name),
+            });
+        }
+        let edges: Vec<f64> = s.iter().map(|p| p.0.max(1.0)).collect();
+        let weights: Vec<f64> = s
+            .windows(2)
+            .map(|w| 0.5 * (w[0].1 + w[1].1) * (w[1].0 - w[0].0))
+            .collect();
+        Spectrum::histogram(&edges, &weights)
+    }
+
     /// The photon spectrum (one photon per history), optionally without lines below `min_ev`
     /// (a seed's capsule absorbs them).
     pub fn spectrum(&self, min_ev: f64) -> Result<Spectrum> {
+        if self.data.lines.is_empty() {
+            return Err(Error::Source {
+                message: format!(
+                    "{} emits no photon lines above 1 keV (use its beta spectrum)",
+                    self.data.name
+                ),
+            });
+        }
         let kept: Vec<(f64, f64)> = self
             .data
             .lines
@@ -601,6 +646,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("Cs-137") && err.contains("Ir-192"), "{err}");
+    }
+
+    #[test]
+    fn beta_spectra_have_the_published_mean_energies() {
+        // Mean beta energies per beta (ICRP-107 / NNDC): Y-90 933.7 keV, Lu-177 133.6 keV,
+        // I-131 181.9 keV; Ru-106 + Rh-106: (10.0 + 1410) / 2 keV per beta (two betas per decay).
+        let cases = [
+            ("Y-90", 933.7e3, 1.0),
+            ("Lu-177", 133.6e3, 1.0),
+            ("I-131", 181.9e3, 1.0),
+            ("Ru-106", 0.5 * (10.03e3 + 1410e3), 2.0),
+        ];
+        for (name, mean, betas) in cases {
+            let r = Radionuclide::by_name(name).unwrap_or_else(|e| panic!("{e}"));
+            assert!((r.betas_per_decay() / betas - 1.0).abs() < 0.01, "{name}");
+            assert!(
+                (r.mean_beta_energy() / mean - 1.0).abs() < 0.02,
+                "{name}: {} vs {mean}",
+                r.mean_beta_energy()
+            );
+            let s = r.beta_spectrum().unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                (s.mean() / r.mean_beta_energy() - 1.0).abs() < 0.01,
+                "{name}"
+            );
+        }
+        let y90 = Radionuclide::by_name("Y-90").unwrap_or_else(|e| panic!("{e}"));
+        assert!(y90.spectrum(0.0).is_err());
+        assert!(
+            Radionuclide::by_name("I-125")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .beta_spectrum()
+                .is_err()
+        );
     }
 
     #[test]

@@ -420,6 +420,7 @@ pub fn plaque_simulation(
             radionuclide: Some("I-125".into()),
             model: Some("6711".into()),
             seeds: plaque.seeds.clone(),
+            particle: None,
         },
         physics,
         absolute: Some(AbsoluteSpec {
