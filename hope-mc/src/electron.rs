@@ -342,8 +342,8 @@ fn photons_above(y: f64) -> f64 {
     4.0 / 3.0 * (1.0 / y).ln() - 4.0 / 3.0 * (1.0 - y) + (1.0 - y * y) / 2.0
 }
 
-/// Hard Moller cross section per electron (cm^2 times eV^-0: the factor 2 pi r_e^2 mc^2 / beta^2
-/// / T is applied by the caller) for energy transfers above `eps_c` T.
+/// The dimensionless integral of Moller's cross section over energy transfers from `eps_c` T to
+/// T / 2 (the caller multiplies by 2 pi r_e^2 mc^2 n_e / (beta^2 T)).
 fn moller_integral(tau: f64, eps_c: f64) -> f64 {
     if eps_c >= 0.5 {
         return 0.0;
@@ -537,23 +537,24 @@ impl ElectronPhysics {
             t.delta[1][i] = k * bhabha_integral(tau, wc / e);
             t.annihilation[i] = n_e * annihilation_per_electron(e);
             // Elastic: hard mean free path max(lambda_el, C1 lambda_1).
-            let w: Vec<(f64, f64, f64)> = t
+            // Per element: (atoms per gram times A, eta).
+            let w: Vec<(f64, f64)> = t
                 .atoms
                 .iter()
                 .map(|a| {
                     let (aa, eta) = a.wentzel(pc2, beta2);
-                    (a.per_gram * aa, eta, 0.0)
+                    (a.per_gram * aa, eta)
                 })
                 .collect();
-            let sigma_el: f64 = w.iter().map(|&(na, eta, _)| na / (eta * (1.0 + eta))).sum();
+            let sigma_el: f64 = w.iter().map(|&(na, eta)| na / (eta * (1.0 + eta))).sum();
             let sigma_1: f64 = w
                 .iter()
-                .map(|&(na, eta, _)| 2.0 * na * (((1.0 + eta) / eta).ln() - 1.0 / (1.0 + eta)))
+                .map(|&(na, eta)| 2.0 * na * (((1.0 + eta) / eta).ln() - 1.0 / (1.0 + eta)))
                 .sum();
             let target = sigma_el.min(sigma_1 / o.elastic_c1);
             let hard_at = |mc: f64| -> f64 {
                 w.iter()
-                    .map(|&(na, eta, _)| na * (1.0 / (mc + eta) - 1.0 / (1.0 + eta)))
+                    .map(|&(na, eta)| na * (1.0 / (mc + eta) - 1.0 / (1.0 + eta)))
                     .sum()
             };
             let mu_c = if target >= sigma_el {
@@ -574,11 +575,11 @@ impl ElectronPhysics {
             t.hard_elastic[i] = hard_at(mu_c);
             t.soft1[i] = w
                 .iter()
-                .map(|&(na, eta, _)| na * (((mu_c + eta) / eta).ln() - mu_c / (mu_c + eta)))
+                .map(|&(na, eta)| na * (((mu_c + eta) / eta).ln() - mu_c / (mu_c + eta)))
                 .sum();
             t.soft2[i] = w
                 .iter()
-                .map(|&(na, eta, _)| {
+                .map(|&(na, eta)| {
                     na * (mu_c - 2.0 * eta * ((mu_c + eta) / eta).ln() + eta * mu_c / (mu_c + eta))
                 })
                 .sum();
