@@ -20,6 +20,7 @@
 use crate::data::electrons::{COMPOUND_I_EV, ELEMENTS, ENERGY_GRID_MEV};
 use crate::data::{AVOGADRO, ELECTRON_MASS_EV, element};
 use crate::material::Material;
+use crate::physics::{EnergyGrid, interp};
 use crate::rng::Rng;
 
 /// Electron rest energy, eV.
@@ -457,8 +458,7 @@ pub(crate) struct ElectronMaterial {
 /// Electron and positron physics of the materials of a phantom.
 #[derive(Debug, Clone)]
 pub struct ElectronPhysics {
-    ln_min: f64,
-    inv_step: f64,
+    grid: EnergyGrid,
     pub(crate) materials: Vec<ElectronMaterial>,
     pub(crate) options: ElectronOptions,
 }
@@ -466,14 +466,10 @@ pub struct ElectronPhysics {
 impl ElectronPhysics {
     /// Tables for `materials` (index = material number in the phantom).
     pub fn new(materials: &[Material], options: ElectronOptions) -> Self {
-        let ln_min = E_LOW.ln();
-        let inv_step = (N_GRID - 1) as f64 / (E_HIGH / E_LOW).ln();
-        let energies: Vec<f64> = (0..N_GRID)
-            .map(|i| (ln_min + i as f64 / inv_step).exp())
-            .collect();
+        let grid = EnergyGrid::spanning(E_LOW, E_HIGH, N_GRID);
+        let energies: Vec<f64> = (0..N_GRID).map(|i| grid.energy(i)).collect();
         let mut this = Self {
-            ln_min,
-            inv_step,
+            grid,
             materials: Vec::new(),
             options,
         };
@@ -588,22 +584,19 @@ impl ElectronPhysics {
         }
         // Ranges: integral of dT / L from E_LOW (Simpson on each interval; below E_LOW, T / L
         // times 1/2, as ESTAR starts its ranges).
-        let step = 1.0 / self.inv_step;
+        let h = (energies[1] / energies[0]).ln();
         for q in 0..2 {
             let l = &t.stopping[q];
-            let at = |ln_e: f64| {
-                let e = ln_e.exp();
-                let (j, f) = self.locate(e);
-                e / (l[j] + (l[j + 1] - l[j]) * f).max(1e-30)
+            // T / L at grid position x: the integrand over ln T.
+            let at = |x: f64| {
+                let e = self.grid.energy_at(x);
+                e / interp(l, self.grid.locate(e)).max(1e-30)
             };
             let mut r = 0.5 * energies[0] / l[0].max(1e-30);
             t.range[q][0] = r;
             for i in 1..n {
-                let (a, b) = (
-                    self.ln_min + (i - 1) as f64 * step,
-                    self.ln_min + i as f64 * step,
-                );
-                r += (b - a) / 6.0 * (at(a) + 4.0 * at(0.5 * (a + b)) + at(b));
+                let b = i as f64;
+                r += h / 6.0 * (at(b - 1.0) + 4.0 * at(b - 0.5) + at(b));
                 t.range[q][i] = r;
             }
         }
@@ -625,21 +618,14 @@ impl ElectronPhysics {
     /// (index, fraction) on the grid, clamped.
     #[inline]
     pub(crate) fn locate(&self, e: f64) -> (usize, f64) {
-        let x = ((e.ln() - self.ln_min) * self.inv_step).clamp(0.0, (N_GRID - 1) as f64 - 1e-9);
-        let i = x as usize;
-        (i, x - i as f64)
-    }
-
-    #[inline]
-    pub(crate) fn at(table: &[f64], (i, f): (usize, f64)) -> f64 {
-        table[i] + (table[i + 1] - table[i]) * f
+        self.grid.locate(e)
     }
 
     fn range_at(&self, range: &[f64], e: f64) -> f64 {
         if e <= E_LOW {
             return range[0] * (e / E_LOW).max(0.0).powi(2);
         }
-        Self::at(range, self.locate(e))
+        interp(range, self.locate(e))
     }
 
     /// The range (g/cm^2) of a particle of kinetic energy `e` in material `m` with the
@@ -672,7 +658,7 @@ impl ElectronPhysics {
         let target = if e <= E_LOW {
             self.range_at(r, e)
         } else {
-            Self::at(r, at)
+            interp(r, at)
         } - s;
         if target <= r[0] {
             return if target <= 0.0 {
@@ -682,7 +668,7 @@ impl ElectronPhysics {
             };
         }
         // First guess from the stopping power at e, then the node below the target.
-        let guess = (e - s * Self::at(&t.stopping[q], at)).max(E_LOW);
+        let guess = (e - s * interp(&t.stopping[q], at)).max(E_LOW);
         let (mut i, _) = self.locate(guess);
         while i > 0 && r[i] > target {
             i -= 1;
@@ -691,54 +677,56 @@ impl ElectronPhysics {
             i += 1;
         }
         let f = ((target - r[i]) / (r[i + 1] - r[i])).clamp(0.0, 1.0);
-        let ln_e = self.ln_min + (i as f64 + f) / self.inv_step;
-        ln_e.exp().min(e)
+        self.grid.energy_at(i as f64 + f).min(e)
     }
 
     /// Unrestricted stopping powers of a material at `t` (eV), eV cm^2/g: (collision,
     /// radiative) for electrons.
     pub fn stopping_powers(material: &Material, t: f64) -> (f64, f64) {
+        Self::unrestricted(material)(t)
+    }
+
+    /// The unrestricted (collision, radiative) stopping powers of a material as a function of
+    /// kinetic energy, with the material's I, electron density and density-effect model
+    /// prepared once.
+    fn unrestricted(material: &Material) -> impl Fn(f64) -> (f64, f64) + '_ {
         let i_ev = mean_excitation_energy(material);
         let de = DensityEffect::new(material, i_ev);
-        let (pc2, _) = kinematics(t);
-        let delta = de.delta(pc2 / (MC2 * MC2));
-        (
-            collision_stopping(
-                t,
-                f64::INFINITY,
-                i_ev,
-                electrons_per_gram(material),
-                delta,
-                Charge::Electron,
-            ),
-            radiative_stopping(material, t),
-        )
+        let n_e = electrons_per_gram(material);
+        move |t| {
+            let (pc2, _) = kinematics(t);
+            let delta = de.delta(pc2 / (MC2 * MC2));
+            (
+                collision_stopping(t, f64::INFINITY, i_ev, n_e, delta, Charge::Electron),
+                radiative_stopping(material, t),
+            )
+        }
     }
 
     /// The CSDA range (g/cm^2) of electrons of kinetic energy `t` (eV): the integral of 1 / S_tot
     /// with the unrestricted stopping powers, from 1 keV (as ESTAR: half T / S below it).
     pub fn csda_range(material: &Material, t: f64) -> f64 {
+        let stopping = Self::unrestricted(material);
+        let total = |e: f64| {
+            let (c, r) = stopping(e);
+            c + r
+        };
         let n = 2000;
         let (a, b) = (E_LOW.ln(), t.ln());
         let h = (b - a) / f64::from(n);
-        let f = |x: f64| {
-            let e = x.exp();
-            let (c, r) = Self::stopping_powers(material, e);
-            e / (c + r)
-        };
+        let f = |x: f64| x.exp() / total(x.exp());
         let mut s = f(a) + f(b);
         for k in 1..n {
             s += f(a + f64::from(k) * h) * if k % 2 == 1 { 4.0 } else { 2.0 };
         }
-        let (c0, r0) = Self::stopping_powers(material, E_LOW);
-        0.5 * E_LOW / (c0 + r0) + s * h / 3.0
+        0.5 * E_LOW / total(E_LOW) + s * h / 3.0
     }
 
     /// Samples the hard elastic deflection mu = (1 - cos theta) / 2 at kinetic energy `e` in
     /// material `m` (above the table's cutoff mu_c).
     pub(crate) fn sample_hard_elastic(&self, m: usize, e: f64, rng: &mut Rng) -> f64 {
         let t = &self.materials[m];
-        let mu_c = Self::at(&t.mu_c, self.locate(e));
+        let mu_c = interp(&t.mu_c, self.locate(e));
         let (pc2, beta2) = kinematics(e);
         let pick = |a: &Atom| {
             let (aa, eta) = a.wentzel(pc2, beta2);
@@ -1043,7 +1031,7 @@ mod tests {
             assert_eq!(p.energy_after(0, 0, e, r * 1.01), 0.0);
         }
         let mut rng = Rng::for_batch(2, 0);
-        let mu_c = ElectronPhysics::at(&p.materials[0].mu_c, p.locate(1e6));
+        let mu_c = interp(&p.materials[0].mu_c, p.locate(1e6));
         assert!(mu_c > 0.0 && mu_c < 0.5, "{mu_c}");
         for _ in 0..1000 {
             let mu = p.sample_hard_elastic(0, 1e6, &mut rng);

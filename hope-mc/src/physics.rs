@@ -71,24 +71,38 @@ const SELECTED: [Process; 3] = [
 pub(crate) struct EnergyGrid {
     ln_min: f64,
     inv_step: f64,
+    /// The highest position, just below the last node.
+    top: f64,
 }
 
 impl EnergyGrid {
     fn new() -> Self {
+        Self::spanning(E_MIN, E_MAX, N_GRID)
+    }
+
+    /// `n` nodes uniform in ln E from `min` to `max` (eV).
+    pub(crate) fn spanning(min: f64, max: f64, n: usize) -> Self {
         Self {
-            ln_min: E_MIN.ln(),
-            inv_step: (N_GRID - 1) as f64 / (E_MAX / E_MIN).ln(),
+            ln_min: min.ln(),
+            inv_step: (n - 1) as f64 / (max / min).ln(),
+            top: (n - 1) as f64 - 1e-9,
         }
     }
 
-    fn energy(&self, i: usize) -> f64 {
+    /// The energy of node `i`.
+    pub(crate) fn energy(&self, i: usize) -> f64 {
         (self.ln_min + i as f64 / self.inv_step).exp()
+    }
+
+    /// The energy at a fractional position `x` (node index plus fraction).
+    pub(crate) fn energy_at(&self, x: f64) -> f64 {
+        (self.ln_min + x / self.inv_step).exp()
     }
 
     /// (index, fraction) for linear interpolation in ln E.
     #[inline]
     pub(crate) fn locate(&self, e: f64) -> (usize, f64) {
-        let t = ((e.ln() - self.ln_min) * self.inv_step).clamp(0.0, (N_GRID - 1) as f64 - 1e-9);
+        let t = ((e.ln() - self.ln_min) * self.inv_step).clamp(0.0, self.top);
         let i = t as usize;
         (i, t - i as f64)
     }

@@ -1042,7 +1042,9 @@ impl Transport {
                 } => {
                     let before = p.dir;
                     p.dir = rotate(&p.dir, cos, rng);
-                    if deposit > 0.0 {
+                    if self.electrons.is_none() {
+                        self.deposit(st, v, &p.pos, deposit);
+                    } else if deposit > 0.0 {
                         // The Compton electron takes the momentum the photon lost.
                         let e0 = p.energy;
                         let d = [0, 1, 2].map(|a| e0 * before[a] - energy * p.dir[a]);
@@ -1068,32 +1070,21 @@ impl Transport {
                     return;
                 }
                 Interaction::Pair { deposit } => {
-                    if let Some(ep) = &self.electrons {
+                    if self.electrons.is_some() {
                         // Kinetic energy shared uniformly (a simplification of Bethe-Heitler's
-                        // distribution), each lepton at the leading-order angle.
+                        // distribution), each lepton at the leading-order angle; the positron
+                        // annihilates where it stops.
                         let t1 = deposit * rng.uniform();
                         for (t, q) in [(t1, -1i8), (deposit - t1, 1)] {
                             let g = t / crate::data::ELECTRON_MASS_EV + 1.0;
                             let beta = (1.0 - 1.0 / (g * g)).sqrt();
                             let cos = crate::electron::sample_forward(beta, rng);
                             let d = rotate(&p.dir, cos, rng);
-                            if t < ep.options.cutoff_ev || q < 0 {
-                                self.give_electron(st, v, &p.pos, d, t, q, rng);
-                            } else {
-                                st.stack.push(Photon::secondary(p.pos, d, t, q));
-                            }
+                            self.give_electron(st, v, &p.pos, d, t, q, rng);
                         }
-                        return;
-                    }
-                    self.deposit(st, v, &p.pos, deposit);
-                    let d = isotropic(rng);
-                    for s in [1.0, -1.0] {
-                        st.stack.push(Photon::secondary(
-                            p.pos,
-                            [s * d[0], s * d[1], s * d[2]],
-                            crate::data::ELECTRON_MASS_EV,
-                            0,
-                        ));
+                    } else {
+                        self.deposit(st, v, &p.pos, deposit);
+                        annihilate_at_rest(st, &p.pos, rng);
                     }
                     return;
                 }
@@ -1101,10 +1092,10 @@ impl Transport {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     /// Hands kinetic energy `t` to a new electron (`charge` -1) or positron (+1) moving along
     /// `dir` (not normalised) at `pos` in voxel `v`: transported when electrons are, else
     /// deposited on the spot (a positron then annihilates there).
+    #[allow(clippy::too_many_arguments)]
     fn give_electron(
         &self,
         st: &mut BatchState,
@@ -1233,17 +1224,17 @@ impl Transport {
             }
             let t = &ep.materials[m];
             let at = ep.locate(e);
-            let sigma_max = ElectronPhysics::at(&t.hard_max[q], at) * rho;
+            let sigma_max = interp(&t.hard_max[q], at) * rho;
             let s_hard = -rng.uniform_open().ln() / sigma_max;
-            let s_max = ElectronPhysics::at(&t.step_max[q], at) / rho;
+            let s_max = interp(&t.step_max[q], at) / rho;
             let (s, hard) = if s_hard < s_max {
                 (s_hard, true)
             } else {
                 (s_max, false)
             };
             // Soft elastic moments over the step (Lewis): <mu> and <mu^2>.
-            let k1 = ElectronPhysics::at(&t.soft1, at) * rho * s;
-            let k2 = ElectronPhysics::at(&t.soft2, at) * rho * s;
+            let k1 = interp(&t.soft1, at) * rho * s;
+            let k2 = interp(&t.soft2, at) * rho * s;
             let m1 = 0.5 * one_minus_exp(2.0 * k1);
             let m2 = (6.0 * m1 - one_minus_exp(6.0 * (k1 - k2))) / 6.0;
             let hinge = rng.uniform() * s;
@@ -1257,7 +1248,7 @@ impl Transport {
             {
                 // The whole step lies in this voxel (a box holds the segments between points
                 // it holds): one deposit.
-                let reach = ElectronPhysics::at(&t.range[q], at) / rho;
+                let reach = interp(&t.range[q], at) / rho;
                 if s >= reach {
                     path += reach;
                     p.pos = h;
@@ -1299,11 +1290,11 @@ impl Transport {
             // A hard event, or a delta event (majorant), at the energy reached.
             let e = p.energy;
             let at = ep.locate(e);
-            let el = ElectronPhysics::at(&t.hard_elastic, at);
-            let de = ElectronPhysics::at(&t.delta[q], at);
-            let br = ElectronPhysics::at(&t.brems, at);
+            let el = interp(&t.hard_elastic, at);
+            let de = interp(&t.delta[q], at);
+            let br = interp(&t.brems, at);
             let an = if q == 1 {
-                ElectronPhysics::at(&t.annihilation, at)
+                interp(&t.annihilation, at)
             } else {
                 0.0
             };
@@ -1398,7 +1389,7 @@ impl Transport {
         // step); the pieces add up to the loss exactly.
         let e0 = p.energy;
         let at = ep.locate(e0);
-        let reach = ElectronPhysics::at(&ep.materials[m].range[q], at) / rho_g;
+        let reach = interp(&ep.materials[m].range[q], at) / rho_g;
         let exhausted = len >= reach;
         let len = len.min(reach);
         let e_end = if exhausted {
@@ -1904,35 +1895,9 @@ fn rotate_disc(dir: &[f64; 3], cos: f64, rng: &mut Rng) -> [f64; 3] {
         let r2 = x * x + y * y;
         if r2 <= 1.0 && r2 > 1e-12 {
             let inv = 1.0 / r2;
-            return turn(dir, cos, (x * x - y * y) * inv, 2.0 * x * y * inv);
+            return rotate_with(dir, cos, (x * x - y * y) * inv, 2.0 * x * y * inv);
         }
     }
-}
-
-/// [`rotate_with`] with fewer divisions and square roots (electron steps): the result is
-/// renormalised only when rounding has moved its length by more than 1e-12.
-#[inline]
-fn turn(dir: &[f64; 3], cos: f64, cp: f64, sp: f64) -> [f64; 3] {
-    let sin = (1.0 - cos * cos).max(0.0).sqrt();
-    let [u, v, w] = *dir;
-    let out = if w.abs() > 0.999_999 {
-        [sin * cp, sin * sp, cos * w.signum()]
-    } else {
-        let s2 = 1.0 - w * w;
-        let inv = 1.0 / s2.sqrt();
-        let k = sin * inv;
-        [
-            u * cos + k * (u * w * cp - v * sp),
-            v * cos + k * (v * w * cp + u * sp),
-            w * cos - sin * cp * s2 * inv,
-        ]
-    };
-    let n2 = out[0] * out[0] + out[1] * out[1] + out[2] * out[2];
-    if (n2 - 1.0).abs() > 1e-12 {
-        let k = 1.0 / n2.sqrt();
-        return [out[0] * k, out[1] * k, out[2] * k];
-    }
-    out
 }
 
 /// A positron at rest at `pos` annihilates with an electron: two 511 keV photons back to back,
@@ -1963,20 +1928,29 @@ pub(crate) fn rotate(dir: &[f64; 3], cos: f64, rng: &mut Rng) -> [f64; 3] {
     rotate_with(dir, cos, phi.cos(), phi.sin())
 }
 
-/// `dir` turned by a polar angle of cosine `cos` and the azimuth of cosine `cp`, sine `sp`.
+/// `dir` turned by a polar angle of cosine `cos` and the azimuth of cosine `cp`, sine `sp`. One
+/// division and two square roots; the result is renormalised only when rounding has moved its
+/// length by more than 1e-12 (electron steps turn many times).
+#[inline]
 pub(crate) fn rotate_with(dir: &[f64; 3], cos: f64, cp: f64, sp: f64) -> [f64; 3] {
     let sin = (1.0 - cos * cos).max(0.0).sqrt();
     let [u, v, w] = *dir;
     let out = if w.abs() > 0.999_999 {
         [sin * cp, sin * sp, cos * w.signum()]
     } else {
-        let s = (1.0 - w * w).sqrt();
+        let s2 = 1.0 - w * w;
+        let inv = 1.0 / s2.sqrt();
+        let k = sin * inv;
         [
-            u * cos + sin * (u * w * cp - v * sp) / s,
-            v * cos + sin * (v * w * cp + u * sp) / s,
-            w * cos - sin * cp * s,
+            u * cos + k * (u * w * cp - v * sp),
+            v * cos + k * (v * w * cp + u * sp),
+            w * cos - sin * cp * s2 * inv,
         ]
     };
-    let n = (out[0] * out[0] + out[1] * out[1] + out[2] * out[2]).sqrt();
-    [out[0] / n, out[1] / n, out[2] / n]
+    let n2 = out[0] * out[0] + out[1] * out[1] + out[2] * out[2];
+    if (n2 - 1.0).abs() > 1e-12 {
+        let k = 1.0 / n2.sqrt();
+        return [out[0] * k, out[1] * k, out[2] * k];
+    }
+    out
 }
