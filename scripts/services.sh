@@ -149,3 +149,124 @@ CONF
   export HOPE_TEST_SLURM=1
   echo "Slurm for the tests: SLURM_CONF=$SLURM_CONF" >&2
 }
+
+# An Orthanc PACS (Debian's orthanc and orthanc-dicomweb) on loopback, all state in a private directory,
+# installed with apt-get when missing and running as root. DICOM with the called AE title checked and no
+# unknown calling AE titles let in (so the tests see real association rejections). DICOMweb over HTTPS
+# through nginx in front of Orthanc's plain-HTTP port, as hospitals deploy it (Debian's Orthanc 1.10
+# crashes on its own HTTPS, civetweb with OpenSSL 3), with a CA and server certificate made here by openssl.
+# Modalities known to it: HOPESCU (the tests' client, every DIMSE service) and HOPESCP (a C-MOVE
+# destination on a port the tests listen on). Exports HOPE_TEST_ORTHANC_DICOM (host:port),
+# HOPE_TEST_ORTHANC_AET, HOPE_TEST_ORTHANC_MOVE_PORT, HOPE_TEST_ORTHANC_URL (the DICOMweb root over
+# HTTPS) and HOPE_TEST_ORTHANC_CA (the CA certificate to trust).
+start_orthanc() {
+  [ -n "${HOPE_TEST_ORTHANC_DICOM:-}" ] && return 0
+  local plugin=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
+  if { ! command -v Orthanc >/dev/null || [ ! -e $plugin ] || ! command -v nginx >/dev/null; } \
+      && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Orthanc and nginx (apt-get install orthanc orthanc-dicomweb nginx-light)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      orthanc orthanc-dicomweb nginx-light openssl >/dev/null) || true
+  fi
+  if ! command -v Orthanc >/dev/null || [ ! -e $plugin ]; then service_missing "Orthanc (with its DICOMweb plugin) is not installed"; return 0; fi
+  if ! command -v nginx >/dev/null || ! command -v openssl >/dev/null; then service_missing "nginx or openssl is missing (HTTPS in front of Orthanc)"; return 0; fi
+  local d dport hport sport mport
+  d=$(mktemp -d /tmp/hope-orthanc-XXXXXX)
+  HOPE_SERVICE_DIRS+=("$d")
+  mkdir -p "$d"/{storage,index,nginx}
+  dport=$(free_port 14242)
+  mport=$(free_port $((dport + 1)))
+  hport=$(free_port 18042)
+  sport=$(free_port $((hport + 1)))
+  # A throwaway CA and the server certificate it issues (webpki refuses a CA as end entity).
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$d/server.ext"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=HOPE test PACS CA" -keyout "$d/ca.key" -out "$d/ca.pem" >/dev/null 2>&1
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$d/key.pem" -out "$d/server.csr" >/dev/null 2>&1
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+    -extfile "$d/server.ext" -out "$d/cert.pem" >/dev/null 2>&1
+  cat > "$d/orthanc.json" <<CONF
+{
+  "Name": "HOPE-TEST-PACS",
+  "StorageDirectory": "$d/storage",
+  "IndexDirectory": "$d/index",
+  "StorageCompression": false,
+  "HttpServerEnabled": true,
+  "HttpPort": $hport,
+  "HttpCompressionEnabled": false,
+  "RemoteAccessAllowed": false,
+  "AuthenticationEnabled": false,
+  "DicomServerEnabled": true,
+  "DicomAet": "HOPEPACS",
+  "DicomPort": $dport,
+  "DicomCheckCalledAet": true,
+  "DicomAlwaysAllowEcho": false,
+  "DicomAlwaysAllowStore": false,
+  "DicomAlwaysAllowFind": false,
+  "DicomAlwaysAllowFindWorklist": false,
+  "DicomAlwaysAllowGet": false,
+  "DicomAlwaysAllowMove": false,
+  "DicomCheckModalityHost": false,
+  "DicomScpTimeout": 30,
+  "UnknownSopClassAccepted": true,
+  "OverwriteInstances": true,
+  "DicomModalities": {
+    "hopescu": { "AET": "HOPESCU", "Host": "127.0.0.1", "Port": $mport },
+    "hopescp": { "AET": "HOPESCP", "Host": "127.0.0.1", "Port": $mport }
+  },
+  "Plugins": ["$plugin"],
+  "DicomWeb": { "Enable": true, "Root": "/dicom-web/", "EnableWado": false,
+                "Host": "127.0.0.1:$sport", "Ssl": true }
+}
+CONF
+  cat > "$d/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $d/nginx/nginx.pid;
+error_log $d/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $d/nginx/body;
+  proxy_temp_path $d/nginx/proxy;
+  fastcgi_temp_path $d/nginx/fastcgi;
+  uwsgi_temp_path $d/nginx/uwsgi;
+  scgi_temp_path $d/nginx/scgi;
+  client_max_body_size 0;
+  server {
+    listen 127.0.0.1:$sport ssl;
+    ssl_certificate $d/cert.pem;
+    ssl_certificate_key $d/key.pem;
+    location / {
+      proxy_pass http://127.0.0.1:$hport;
+      proxy_http_version 1.1;
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 300s;
+    }
+  }
+}
+CONF
+  Orthanc "$d/orthanc.json" >"$d/orthanc.log" 2>&1 &
+  HOPE_SERVICE_STOPS+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  nginx -c "$d/nginx.conf" -p "$d/nginx" >"$d/nginx/out.log" 2>&1 &
+  HOPE_SERVICE_STOPS+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  local i up=
+  for i in $(seq 150); do
+    if (echo > "/dev/tcp/127.0.0.1/$dport") 2>/dev/null && (echo > "/dev/tcp/127.0.0.1/$hport") 2>/dev/null \
+        && (echo > "/dev/tcp/127.0.0.1/$sport") 2>/dev/null; then up=1; break; fi
+    sleep 0.2
+  done
+  if [ -z "$up" ]; then
+    tail -n 30 "$d/orthanc.log" "$d/nginx/error.log" "$d/nginx/out.log" >&2 || true
+    service_missing "Orthanc or nginx did not come up"
+    return 0
+  fi
+  export HOPE_TEST_ORTHANC_DICOM="127.0.0.1:$dport"
+  export HOPE_TEST_ORTHANC_AET=HOPEPACS
+  export HOPE_TEST_ORTHANC_MOVE_PORT=$mport
+  export HOPE_TEST_ORTHANC_URL="https://127.0.0.1:$sport/dicom-web"
+  export HOPE_TEST_ORTHANC_CA="$d/ca.pem"
+  echo "Orthanc for the tests: DICOM $HOPE_TEST_ORTHANC_DICOM ($HOPE_TEST_ORTHANC_AET), DICOMweb $HOPE_TEST_ORTHANC_URL" >&2
+}

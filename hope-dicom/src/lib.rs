@@ -6,6 +6,8 @@ pub mod error;
 mod guard;
 pub mod jpeg;
 pub mod manual;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod rtdose;
 pub mod series;
 pub mod suv;

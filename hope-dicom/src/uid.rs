@@ -2,6 +2,13 @@
 
 use crate::{Error, Result};
 
+/// The Implementation Class UID written in the file meta groups of files this crate receives
+/// (a fixed UUID-derived UID under `2.25`).
+pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.169023654611948912649619169927493314530";
+
+/// The Implementation Version Name written beside it (at most 16 characters).
+pub const IMPLEMENTATION_VERSION_NAME: &str = concat!("HOPE-RS ", env!("CARGO_PKG_VERSION"));
+
 /// A fresh UID under the `2.25` root (ITU-T X.667): `2.25.` followed by the decimal value of a
 /// random 128-bit UUID (version 4 bits set), at most 44 characters.
 pub fn new_uid() -> Result<String> {
