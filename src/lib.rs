@@ -29,6 +29,7 @@
 //! |---|---|---|
 //! | `cli` | yes | the `hope` command line (clap, anyhow); embedders can turn it off |
 //! | `workflow` | yes | [`eye_plaque`] (the flagship workflow) and [`plot`] (dose planes, DVHs as PNG) |
+//! | `gateway` | yes | [`gateway`]: the hospital gateway and its client (PACS access, de-identification and encryption on the fly) |
 //!
 //! ## The flagship workflow in code
 //!
@@ -103,6 +104,8 @@ pub use hope_mc as mc;
 
 #[cfg(feature = "workflow")]
 pub mod eye_plaque;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 #[cfg(feature = "workflow")]
 pub mod plot;
 pub mod workload;

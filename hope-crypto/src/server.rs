@@ -20,11 +20,9 @@
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use std::time::Duration;
 
 use crate::acl::{Grant, Principal};
 use crate::audit::{AuditLog, Event};
@@ -32,7 +30,7 @@ use crate::http;
 use crate::key::KeyId;
 use crate::shares::Share;
 use crate::store::{DirKeyStore, KeyStore};
-use crate::tls::{self, TlsFiles};
+use crate::tls::{MutualTls, Refusal, TlsFiles};
 use crate::{Error, Result};
 
 /// How long a connection may stay silent.
@@ -103,16 +101,11 @@ impl ServerSettings {
     }
 }
 
-struct TlsState {
-    config: Arc<ServerConfig>,
-    crl_modified: Option<SystemTime>,
-}
-
 struct Shared {
     settings: ServerSettings,
     store: Box<dyn KeyStore>,
     audit: AuditLog,
-    tls: Mutex<TlsState>,
+    tls: MutualTls,
     active: AtomicUsize,
     stop: AtomicBool,
 }
@@ -131,11 +124,6 @@ impl std::fmt::Debug for KeyServer {
     }
 }
 
-fn modified(path: Option<&Path>) -> Option<SystemTime> {
-    path.and_then(|p| std::fs::metadata(p).ok())
-        .and_then(|m| m.modified().ok())
-}
-
 impl KeyServer {
     /// Loads certificates, opens the store and the audit log (which must verify) and binds.
     pub fn bind(settings: ServerSettings) -> Result<KeyServer> {
@@ -144,8 +132,7 @@ impl KeyServer {
             key: &settings.key,
             ca: &settings.ca,
         };
-        let config = tls::server_config(&files, settings.crl.as_deref())?;
-        let crl_modified = modified(settings.crl.as_deref());
+        let tls = MutualTls::new(&files, settings.crl.as_deref())?;
         let store = DirKeyStore::open(&settings.storage)?;
         let audit = AuditLog::open(&settings.audit_log)?;
         let listener = TcpListener::bind(&settings.listen).map_err(|e| Error::Server {
@@ -162,10 +149,7 @@ impl KeyServer {
                 settings,
                 store: Box::new(store),
                 audit,
-                tls: Mutex::new(TlsState {
-                    config,
-                    crl_modified,
-                }),
+                tls,
                 active: AtomicUsize::new(0),
                 stop: AtomicBool::new(false),
             }),
@@ -273,27 +257,6 @@ fn json_error(message: impl std::fmt::Display) -> Vec<u8> {
 }
 
 impl Shared {
-    /// The TLS configuration, rebuilt when the CRL file changed. Fails closed: an unreadable CRL
-    /// refuses every connection until it is fixed.
-    fn tls_config(&self) -> Result<Arc<ServerConfig>> {
-        let mut st = self
-            .tls
-            .lock()
-            .map_err(|_| Error::Tls("TLS state poisoned".into()))?;
-        let now = modified(self.settings.crl.as_deref());
-        if now != st.crl_modified {
-            let files = TlsFiles {
-                cert: &self.settings.cert,
-                key: &self.settings.key,
-                ca: &self.settings.ca,
-            };
-            st.config = tls::server_config(&files, self.settings.crl.as_deref())?;
-            st.crl_modified = now;
-            self.audit.append(Event::new("-", "crl-reload", "ok"))?;
-        }
-        Ok(Arc::clone(&st.config))
-    }
-
     fn connection(&self, stream: TcpStream) {
         let peer = stream
             .peer_addr()
@@ -301,41 +264,17 @@ impl Shared {
             .unwrap_or_default();
         let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        let config = match self.tls_config() {
-            Ok(c) => c,
+        let (mut tls, who) = match self.tls.accept(stream, || {
+            self.audit
+                .append(Event::new("-", "crl-reload", "ok"))
+                .map(drop)
+        }) {
+            Ok(x) => x,
+            Err(Refusal::Closed) => return,
             Err(e) => {
                 let _ = self
                     .audit
                     .append(Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")));
-                return;
-            }
-        };
-        let Ok(conn) = ServerConnection::new(config) else {
-            return;
-        };
-        let mut tls = StreamOwned::new(conn, stream);
-        while tls.conn.is_handshaking() {
-            if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
-                if e.kind() != std::io::ErrorKind::UnexpectedEof {
-                    let _ = self.audit.append(
-                        Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")),
-                    );
-                }
-                return;
-            }
-        }
-        let who = match tls
-            .conn
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(tls::principal_of)
-        {
-            Some(Ok(p)) => p,
-            _ => {
-                let _ = self.audit.append(
-                    Event::new("-", "connect", "refused")
-                        .detail(format!("{peer}: no usable client certificate")),
-                );
                 return;
             }
         };

@@ -4,11 +4,13 @@
 //! require a client certificate issued by the configured CA and not revoked by the configured CRLs;
 //! the [`Principal`] of a connection is the certificate's subject CN, with its OUs as groups.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
@@ -137,4 +139,117 @@ pub fn principal_of(cert: &CertificateDer<'_>) -> Result<Principal> {
         .map(str::to_string)
         .collect();
     Ok(Principal { name, groups })
+}
+
+fn modified(path: Option<&Path>) -> Option<SystemTime> {
+    path.and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+}
+
+/// Why [`MutualTls::accept`] turned a connection away.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The server's own configuration could not be loaded (e.g. an unreadable CRL: fails closed).
+    Config(Error),
+    /// The handshake failed (unknown CA, revoked or expired certificate, not TLS...).
+    Handshake(std::io::Error),
+    /// The peer closed the connection during the handshake (a port probe): nothing to report.
+    Closed,
+    /// The peer's certificate names no usable principal.
+    NoPrincipal,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Config(e) => write!(f, "{e}"),
+            Refusal::Handshake(e) => write!(f, "{e}"),
+            Refusal::Closed => f.write_str("closed during the handshake"),
+            Refusal::NoPrincipal => f.write_str("no usable client certificate"),
+        }
+    }
+}
+
+/// The server side of mutual TLS for the project's services (key servers, the gateway): client
+/// certificates from one CA, checked against a CRL file that is re-read when it changes, so a
+/// revocation takes effect without a restart.
+#[derive(Debug)]
+pub struct MutualTls {
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+    crl: Option<PathBuf>,
+    state: Mutex<(Arc<ServerConfig>, Option<SystemTime>)>,
+}
+
+impl MutualTls {
+    /// Loads the server's certificate and key, the CA and the CRL.
+    pub fn new(files: &TlsFiles<'_>, crl: Option<&Path>) -> Result<MutualTls> {
+        let config = server_config(files, crl)?;
+        Ok(MutualTls {
+            cert: files.cert.to_path_buf(),
+            key: files.key.to_path_buf(),
+            ca: files.ca.to_path_buf(),
+            crl: crl.map(Path::to_path_buf),
+            state: Mutex::new((config, modified(crl))),
+        })
+    }
+
+    /// The configuration, rebuilt when the CRL file changed (then `true`). An unreadable CRL
+    /// fails: every connection is refused until it is fixed.
+    pub fn config(&self) -> Result<(Arc<ServerConfig>, bool)> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| Error::Tls("TLS state poisoned".into()))?;
+        let now = modified(self.crl.as_deref());
+        let mut reloaded = false;
+        if now != st.1 {
+            let files = TlsFiles {
+                cert: &self.cert,
+                key: &self.key,
+                ca: &self.ca,
+            };
+            st.0 = server_config(&files, self.crl.as_deref())?;
+            st.1 = now;
+            reloaded = true;
+        }
+        Ok((Arc::clone(&st.0), reloaded))
+    }
+
+    /// Completes the handshake on an accepted connection and names the peer. `on_reload` is
+    /// called when the CRL was re-read for this connection (to audit it; its failure refuses the
+    /// connection).
+    pub fn accept(
+        &self,
+        stream: TcpStream,
+        on_reload: impl FnOnce() -> Result<()>,
+    ) -> std::result::Result<(StreamOwned<ServerConnection, TcpStream>, Principal), Refusal> {
+        let (config, reloaded) = self.config().map_err(Refusal::Config)?;
+        if reloaded {
+            on_reload().map_err(Refusal::Config)?;
+        }
+        let conn = ServerConnection::new(config)
+            .map_err(|e| Refusal::Config(Error::Tls(e.to_string())))?;
+        let mut tls = StreamOwned::new(conn, stream);
+        while tls.conn.is_handshaking() {
+            if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
+                return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    Refusal::Closed
+                } else {
+                    Refusal::Handshake(e)
+                });
+            }
+        }
+        match tls
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(principal_of)
+        {
+            Some(Ok(p)) => Ok((tls, p)),
+            _ => Err(Refusal::NoPrincipal),
+        }
+    }
 }

@@ -97,7 +97,8 @@ pub enum Retrieval<'a> {
 /// What a retrieval did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Retrieved {
-    /// Every instance file of the series or study now in the folder, `SOP_INSTANCE_UID.dcm`.
+    /// Where every instance of the series or study was written, `SOP_INSTANCE_UID.dcm` (the
+    /// files are there unless the caller's `each` moved or removed them).
     pub files: Vec<PathBuf>,
     /// Instances received by this call.
     pub received: u32,
@@ -499,11 +500,9 @@ impl Pacs {
         if wanted.values().any(|c| c.is_empty()) {
             classes.clear(); // some class unknown: propose the common ones
         }
-        let mut received = 0u32;
-        let mut bytes = 0u64;
+        let mut landing = Landing::default();
         let mut land = |p: &Path| -> bool {
-            received += 1;
-            bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            landing.land(p);
             each(p)
         };
         // Everything missing: one request for the whole set; otherwise one per missing instance.
@@ -555,7 +554,8 @@ impl Pacs {
                 }
             }
         }
-        Retrieved::check(wanted.keys(), dir, received, present.len(), bytes)
+        landing
+            .finish(wanted.keys(), dir, present.len())
             .map_err(|detail| self_protocol(&self.address, "retrieve", detail))
     }
 
@@ -600,27 +600,47 @@ impl Pacs {
     }
 }
 
-impl Retrieved {
-    /// The outcome of a retrieval of the instances `wanted` into `dir`: each must be there.
-    pub(crate) fn check<'a>(
+/// Counts what a retrieval receives, as it lands.
+#[derive(Debug, Default)]
+pub(crate) struct Landing {
+    arrived: BTreeSet<String>,
+    received: u32,
+    bytes: u64,
+}
+
+impl Landing {
+    /// Records a file that landed (before the caller may move or remove it).
+    pub(crate) fn land(&mut self, p: &Path) {
+        self.received += 1;
+        self.bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+            self.arrived.insert(stem.to_string());
+        }
+    }
+
+    /// The outcome of a retrieval of the instances `wanted` into `dir`: each must have arrived
+    /// now or have been there before.
+    pub(crate) fn finish<'a>(
+        self,
         wanted: impl Iterator<Item = &'a String>,
         dir: &Path,
-        received: u32,
         already_present: usize,
-        bytes: u64,
     ) -> Result<Retrieved, String> {
-        let files: Vec<PathBuf> = wanted.map(|uid| dir.join(format!("{uid}.dcm"))).collect();
-        if let Some(lost) = files.iter().find(|f| !f.is_file()) {
-            return Err(format!(
-                "the PACS reported success but {} did not arrive",
-                lost.file_name().unwrap_or_default().to_string_lossy()
-            ));
+        let mut files = Vec::new();
+        for uid in wanted {
+            let f = dir.join(format!("{uid}.dcm"));
+            if !self.arrived.contains(uid) && !f.is_file() {
+                return Err(format!(
+                    "the PACS reported success but {uid}.dcm did not arrive"
+                ));
+            }
+            files.push(f);
         }
         Ok(Retrieved {
             files,
-            received,
+            received: self.received,
             already_present: already_present as u32,
-            bytes,
+            bytes: self.bytes,
         })
     }
 }

@@ -27,7 +27,7 @@ mod command;
 mod dimse;
 mod error;
 mod link;
-mod multipart;
+pub mod multipart;
 mod part10;
 mod query;
 mod scp;

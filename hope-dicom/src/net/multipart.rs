@@ -50,7 +50,7 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 }
 
 /// The boundary of a `multipart/...` content type.
-pub(crate) fn boundary_of(content_type: &str) -> Option<String> {
+pub fn boundary_of(content_type: &str) -> Option<String> {
     content_type.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
         if k.trim().eq_ignore_ascii_case("boundary") {
@@ -250,7 +250,7 @@ impl<R: Read> MultipartReader<R> {
 
 /// The bytes that open a part: the delimiter (with a CRLF in front unless it is the first
 /// part) and the headers.
-pub(crate) fn part_head(boundary: &str, first: bool, headers: &[(&str, &str)]) -> Vec<u8> {
+pub fn part_head(boundary: &str, first: bool, headers: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
     if !first {
         out.extend_from_slice(b"\r\n");
@@ -269,12 +269,12 @@ pub(crate) fn part_head(boundary: &str, first: bool, headers: &[(&str, &str)]) -
 }
 
 /// The close delimiter.
-pub(crate) fn close(boundary: &str) -> Vec<u8> {
+pub fn close(boundary: &str) -> Vec<u8> {
     format!("\r\n--{boundary}--\r\n").into_bytes()
 }
 
 /// A fresh random boundary.
-pub(crate) fn new_boundary() -> String {
+pub fn new_boundary() -> String {
     let mut b = [0u8; 16];
     // A boundary need not be secret; a clock-based fallback is unique enough.
     if getrandom::fill(&mut b).is_err() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use dicom_dictionary_std::tags;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 
-use super::dimse::{Retrieved, StoreSummary};
+use super::dimse::{Landing, Retrieved, StoreSummary};
 use super::error::{NetError, NetResult};
 use super::multipart::{self, MultipartReader};
 use super::part10;
@@ -369,8 +369,7 @@ impl DicomWeb {
             .keys()
             .filter(|u| dir.join(format!("{u}.dcm")).is_file())
             .collect();
-        let mut received = 0u32;
-        let mut bytes = 0u64;
+        let mut landing = Landing::default();
         let urls: Vec<String> = if present.is_empty() {
             vec![match series_uid {
                 Some(s) => format!("{}/studies/{study_uid}/series/{s}", self.base),
@@ -413,8 +412,7 @@ impl DicomWeb {
                     break;
                 }
                 let path = land_part(&mut parts, dir, &url)?;
-                received += 1;
-                bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                landing.land(&path);
                 if !each(&path) {
                     return Err(NetError::Cancelled {
                         address: strip_query(&url),
@@ -424,13 +422,13 @@ impl DicomWeb {
             }
         }
         let present = present.len();
-        Retrieved::check(wanted.keys(), dir, received, present, bytes).map_err(|detail| {
-            NetError::Protocol {
+        landing
+            .finish(wanted.keys(), dir, present)
+            .map_err(|detail| NetError::Protocol {
                 address: self.base.clone(),
                 operation: "WADO-RS".into(),
                 detail,
-            }
-        })
+            })
     }
 
     /// STOW-RS of Part 10 files in one request, streamed from the files.

@@ -1,0 +1,696 @@
+//! The gateway server: mutual TLS, per-request authorisation and audit, and the delivery pipeline
+//! (retrieve from the PACS → de-identify → encrypt → stream), one instance in flight per worker.
+
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dicom_dictionary_std::tags;
+use hope_crypto::acl::{Grant, Principal, Right, Subject};
+use hope_crypto::audit::{AuditLog, Event};
+use hope_crypto::container::{EncryptOptions, Encryptor};
+use hope_crypto::tls::{MutualTls, Refusal, TlsFiles};
+use hope_crypto::{ClientSettings, DataKey, KeyClient, KeyId};
+use hope_dicom::deid::{PixelVerdict, read_any};
+use hope_dicom::net::{Retrieval, ScpHandle, StorageScp, multipart};
+
+use super::index::{Index, Original};
+use super::settings::{GatewaySettings, KeyScope, PacsSource};
+use super::{Error, Result, wire};
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a write to a client may block (a stalled client ends its delivery).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The media type of one encrypted instance.
+pub(crate) const ENCRYPTED_TYPE: &str = "application/vnd.hope.encrypted";
+
+struct Shared {
+    settings: GatewaySettings,
+    index: Index,
+    keys: KeyClient,
+    audit: AuditLog,
+    tls: MutualTls,
+    scp: Option<ScpHandle>,
+    active: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// A bound gateway, ready to [`serve`](Gateway::serve) or [`spawn`](Gateway::spawn).
+pub struct Gateway {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("listen", &self.listener.local_addr().ok())
+            .finish()
+    }
+}
+
+fn allowed(list: &[Subject], who: &Principal) -> bool {
+    list.iter().any(|s| match s {
+        Subject::User(u) => *u == who.name,
+        Subject::Group(g) => who.is_in(g),
+    })
+}
+
+fn json_error(message: impl std::fmt::Display) -> Vec<u8> {
+    serde_json::json!({ "error": message.to_string() })
+        .to_string()
+        .into_bytes()
+}
+
+impl Gateway {
+    /// Loads certificates and keys, opens the index and the audit log (which must verify), starts
+    /// the storage SCP for C-MOVE retrievals, and binds.
+    pub fn bind(settings: GatewaySettings) -> Result<Gateway> {
+        let files = TlsFiles {
+            cert: &settings.cert,
+            key: &settings.key,
+            ca: &settings.ca,
+        };
+        let tls = MutualTls::new(&files, settings.crl.as_deref())?;
+        let keys = KeyClient::from_settings(&ClientSettings::from_file(&settings.key_servers)?)?;
+        let index = Index::open(&settings.index)?;
+        let audit = AuditLog::open(&settings.audit_log)?;
+        std::fs::create_dir_all(&settings.work_dir)
+            .map_err(|e| Error::io(&settings.work_dir, e))?;
+        let scp = match &settings.source {
+            PacsSource::Move {
+                listen, ae_title, ..
+            } => Some(StorageScp::bind(listen, ae_title, &settings.work_dir.join("scp"))?.spawn()?),
+            _ => None,
+        };
+        let listener = TcpListener::bind(&settings.listen).map_err(|e| Error::Config {
+            path: PathBuf::from("gateway"),
+            field: "listen".into(),
+            message: format!("cannot listen on {}: {e}", settings.listen),
+        })?;
+        audit.append(
+            Event::new("-", "start", "ok").detail(format!("listening on {}", settings.listen)),
+        )?;
+        Ok(Gateway {
+            listener,
+            shared: Arc::new(Shared {
+                tls,
+                settings,
+                index,
+                keys,
+                audit,
+                scp,
+                active: AtomicUsize::new(0),
+                stop: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        &self.shared.index
+    }
+
+    /// Re-reads the PACS into the index (as `POST /v1/index/refresh` does); audited.
+    pub fn refresh(&self) -> Result<usize> {
+        self.shared.refresh("-")
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::io("<listener>", e))
+    }
+
+    /// Serves connections until stopped (through a [`GatewayHandle`]).
+    pub fn serve(self) -> Result<()> {
+        for stream in self.listener.incoming() {
+            if self.shared.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let shared = Arc::clone(&self.shared);
+            if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.settings.max_connections {
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+                let _ = shared
+                    .audit
+                    .append(Event::new("-", "connect", "refused").detail("too many connections"));
+                continue;
+            }
+            std::thread::spawn(move || {
+                shared.connection(stream);
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        Ok(())
+    }
+
+    /// Serves on a background thread; the handle stops it.
+    pub fn spawn(self) -> Result<GatewayHandle> {
+        let addr = self.local_addr()?;
+        let shared = Arc::clone(&self.shared);
+        let thread = std::thread::spawn(move || self.serve());
+        Ok(GatewayHandle {
+            addr,
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A gateway running on a background thread; dropping the handle stops it.
+pub struct GatewayHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl std::fmt::Debug for GatewayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayHandle")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl GatewayHandle {
+    /// The address the gateway listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What one delivery did.
+#[derive(Debug, Default)]
+struct Outcome {
+    delivered: usize,
+    withheld: usize,
+    keys: Vec<String>,
+}
+
+/// One instance ready to go: its part name and container.
+struct Sealed {
+    name: String,
+    bytes: Vec<u8>,
+}
+
+impl Shared {
+    fn refresh(&self, who: &str) -> Result<usize> {
+        self.audit.append(Event::new(who, "refresh", "requested"))?;
+        match self.index.refresh(
+            &self.settings.source,
+            &self.settings.expose,
+            &self.settings.deidentifier,
+        ) {
+            Ok(n) => {
+                self.audit.append(
+                    Event::new(who, "refresh", "ok").detail(format!("{n} series exposed")),
+                )?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = self
+                    .audit
+                    .append(Event::new(who, "refresh", "error").detail(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    fn connection(&self, stream: TcpStream) {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let (mut tls, who) = match self.tls.accept(stream, || {
+            self.audit
+                .append(Event::new("-", "crl-reload", "ok"))
+                .map(drop)
+        }) {
+            Ok(x) => x,
+            Err(Refusal::Closed) => return,
+            Err(e) => {
+                let _ = self
+                    .audit
+                    .append(Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")));
+                return;
+            }
+        };
+        let head = match wire::read_head(&mut BufReader::new(&mut tls)) {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = wire::write_json(&mut tls, 400, &json_error(e));
+                return;
+            }
+        };
+        self.handle(&who, &head, &mut tls);
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
+
+    fn handle(&self, who: &Principal, head: &wire::Head, w: &mut impl Write) {
+        let (method, path) = match wire::request_line(head) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = wire::write_json(w, 400, &json_error(e));
+                return;
+            }
+        };
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let reply = |w: &mut dyn Write, status: u16, body: Vec<u8>| {
+            let _ = wire::write_json(&mut WriteRef(w), status, &body);
+        };
+        match (method, segments.as_slice()) {
+            ("GET", ["v1", "health"]) => reply(
+                w,
+                200,
+                serde_json::json!({ "status": "ok", "principal": who.name })
+                    .to_string()
+                    .into_bytes(),
+            ),
+            ("GET", ["v1", "series"]) => {
+                if !self.authorised(who, &self.settings.readers, "list", "") {
+                    return reply(w, 403, json_error("not a reader of this gateway"));
+                }
+                match self.index.exposed() {
+                    Ok(rows) => {
+                        let _ = self.audit.append(
+                            Event::new(who.name.clone(), "list", "granted")
+                                .detail(format!("{} series", rows.len())),
+                        );
+                        reply(w, 200, serde_json::to_vec(&rows).unwrap_or_else(json_error));
+                    }
+                    Err(e) => {
+                        let _ = self.audit.append(
+                            Event::new(who.name.clone(), "list", "error").detail(e.to_string()),
+                        );
+                        reply(w, 500, json_error(e));
+                    }
+                }
+            }
+            ("POST", ["v1", "index", "refresh"]) => {
+                if !self.authorised(who, &self.settings.admins, "refresh", "") {
+                    return reply(w, 403, json_error("not an administrator of this gateway"));
+                }
+                match self.refresh(&who.name) {
+                    Ok(n) => reply(
+                        w,
+                        200,
+                        serde_json::json!({ "series": n }).to_string().into_bytes(),
+                    ),
+                    Err(e) => reply(w, 502, json_error(e)),
+                }
+            }
+            ("GET", ["v1", kind @ ("series" | "studies"), uid]) => {
+                let action = if *kind == "series" {
+                    "fetch-series"
+                } else {
+                    "fetch-study"
+                };
+                let what = format!("{kind} {uid}");
+                if !self.authorised(who, &self.settings.readers, action, &what) {
+                    return reply(w, 403, json_error("not a reader of this gateway"));
+                }
+                let originals = if *kind == "series" {
+                    self.index.series(uid).map(|o| o.into_iter().collect())
+                } else {
+                    self.index.study(uid)
+                };
+                let originals: Vec<Original> = match originals {
+                    Ok(o) if !o.is_empty() => o,
+                    Ok(_) => {
+                        let _ = self
+                            .audit
+                            .append(Event::new(who.name.clone(), action, "not-found").detail(what));
+                        return reply(w, 404, json_error(format!("no exposed {kind} {uid}")));
+                    }
+                    Err(e) => return reply(w, 500, json_error(e)),
+                };
+                if let Err(e) = self
+                    .audit
+                    .append(Event::new(who.name.clone(), action, "requested").detail(what.clone()))
+                {
+                    return reply(w, 500, json_error(format!("refused: {e}")));
+                }
+                let boundary = multipart::new_boundary();
+                let head_ok = wire::write_stream_head(
+                    w,
+                    &format!("multipart/related; type=\"{ENCRYPTED_TYPE}\"; boundary={boundary}"),
+                )
+                .is_ok();
+                let mut outcome = Outcome::default();
+                let result = if head_ok {
+                    self.deliver(who, &originals, &boundary, w, &mut outcome)
+                } else {
+                    Err(Error::Protocol {
+                        address: "client".into(),
+                        detail: "the client went away".into(),
+                    })
+                };
+                let summary = match &result {
+                    Ok(()) => serde_json::json!({
+                        "status": "ok",
+                        "delivered": outcome.delivered,
+                        "withheld": outcome.withheld,
+                        "keys": outcome.keys,
+                    }),
+                    Err(e) => serde_json::json!({ "status": "error", "message": e.to_string() }),
+                };
+                let _ = write_part(
+                    w,
+                    &boundary,
+                    outcome.delivered == 0,
+                    &[("Content-Type", "application/json")],
+                    summary.to_string().as_bytes(),
+                )
+                .and_then(|()| w.write_all(&multipart::close(&boundary)));
+                let detail = format!(
+                    "{what}: {} delivered, {} withheld, keys {}",
+                    outcome.delivered,
+                    outcome.withheld,
+                    outcome.keys.join(",")
+                );
+                let _ = match result {
+                    Ok(()) => self
+                        .audit
+                        .append(Event::new(who.name.clone(), action, "granted").detail(detail)),
+                    Err(e) => self.audit.append(
+                        Event::new(who.name.clone(), action, "error")
+                            .detail(format!("{detail}: {e}")),
+                    ),
+                };
+            }
+            _ => reply(w, 404, json_error(format!("no route for {method} {path}"))),
+        }
+    }
+
+    /// Checks a right; a refusal is audited.
+    fn authorised(&self, who: &Principal, list: &[Subject], action: &str, what: &str) -> bool {
+        if allowed(list, who) {
+            return true;
+        }
+        let _ = self
+            .audit
+            .append(Event::new(who.name.clone(), action, "denied").detail(what.to_string()));
+        false
+    }
+
+    /// The grants of a delivered key: the requester, and the configured extra grants.
+    fn grants_for(&self, who: &Principal) -> Vec<Grant> {
+        let mut g = vec![Grant::user(who.name.clone(), Right::Get)];
+        g.extend(self.settings.grants.iter().cloned());
+        g
+    }
+
+    /// Streams every instance of `originals`, de-identified and encrypted, as parts.
+    fn deliver(
+        &self,
+        who: &Principal,
+        originals: &[Original],
+        boundary: &str,
+        w: &mut impl Write,
+        outcome: &mut Outcome,
+    ) -> Result<()> {
+        let grants = self.grants_for(who);
+        for original in originals {
+            let series_key = match self.settings.key_scope {
+                KeyScope::Series => {
+                    let (key, id) = (DataKey::generate()?, KeyId::generate()?);
+                    // Registered before any instance leaves: nothing unreadable is delivered.
+                    self.keys.register(&key, id, 1, &grants)?;
+                    outcome.keys.push(id.to_string());
+                    Some((key, id))
+                }
+                KeyScope::Instance => None,
+            };
+            let work = self
+                .settings
+                .work_dir
+                .join(format!("req-{}", random_hex()?));
+            std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+            let result = self.deliver_series(
+                original,
+                series_key.as_ref(),
+                &grants,
+                &work,
+                boundary,
+                w,
+                outcome,
+            );
+            // Originals never outlive the request.
+            let _ = std::fs::remove_dir_all(&work);
+            result?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_series(
+        &self,
+        original: &Original,
+        series_key: Option<&(DataKey, KeyId)>,
+        grants: &[Grant],
+        work: &Path,
+        boundary: &str,
+        w: &mut impl Write,
+        outcome: &mut Outcome,
+    ) -> Result<()> {
+        let threads = match self.settings.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let cancel = AtomicBool::new(false);
+        let (in_tx, in_rx) = sync_channel::<PathBuf>(2 * threads);
+        let in_rx = Mutex::new(in_rx);
+        let (out_tx, out_rx) = sync_channel::<Result<Option<Sealed>>>(2 * threads);
+        std::thread::scope(|s| {
+            let retrieval = s.spawn(|| {
+                let each = |p: &Path| -> bool {
+                    !cancel.load(Ordering::SeqCst) && in_tx.send(p.to_path_buf()).is_ok()
+                };
+                let r = self.retrieve(original, work, each);
+                drop(in_tx);
+                r
+            });
+            for _ in 0..threads {
+                let out_tx = out_tx.clone();
+                let (in_rx, cancel) = (&in_rx, &cancel);
+                s.spawn(move || {
+                    while let Some(path) = next(in_rx) {
+                        if cancel.load(Ordering::SeqCst) {
+                            let _ = std::fs::remove_file(&path);
+                            continue;
+                        }
+                        let sealed = self.seal(&path, series_key, grants);
+                        let _ = std::fs::remove_file(&path);
+                        if out_tx.send(sealed).is_err() {
+                            cancel.store(true, Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+            drop(out_tx);
+            let mut failure = None;
+            for sealed in out_rx.iter() {
+                if failure.is_some() {
+                    continue;
+                }
+                match sealed {
+                    Ok(Some(sealed)) => {
+                        let first = outcome.delivered == 0;
+                        let location = sealed.name.clone();
+                        match write_part(
+                            w,
+                            boundary,
+                            first,
+                            &[
+                                ("Content-Type", ENCRYPTED_TYPE),
+                                ("Content-Location", &location),
+                            ],
+                            &sealed.bytes,
+                        ) {
+                            Ok(()) => outcome.delivered += 1,
+                            Err(e) => {
+                                failure = Some(Error::Protocol {
+                                    address: "client".into(),
+                                    detail: format!("the client went away: {e}"),
+                                });
+                                cancel.store(true, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    Ok(None) => outcome.withheld += 1,
+                    Err(e) => {
+                        failure = Some(e);
+                        cancel.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            let retrieved = retrieval.join().unwrap_or_else(|_| {
+                Err(Error::Protocol {
+                    address: "gateway".into(),
+                    detail: "the retrieval thread panicked".into(),
+                })
+            });
+            match (failure, retrieved) {
+                (Some(e), _) => Err(e),
+                (None, Err(e)) => Err(e),
+                (None, Ok(())) => Ok(()),
+            }
+        })
+    }
+
+    /// Pulls a series from the PACS into `dir`, handing each instance over as it lands.
+    fn retrieve(
+        &self,
+        original: &Original,
+        dir: &Path,
+        each: impl FnMut(&Path) -> bool,
+    ) -> Result<()> {
+        match &self.settings.source {
+            PacsSource::Get(pacs) => {
+                pacs.retrieve(
+                    &original.study,
+                    Some(&original.series),
+                    dir,
+                    Retrieval::Get,
+                    each,
+                )?;
+            }
+            PacsSource::Move { pacs, .. } => {
+                let Some(scp) = &self.scp else {
+                    return Err(Error::Protocol {
+                        address: "gateway".into(),
+                        detail: "C-MOVE configured without a storage SCP".into(),
+                    });
+                };
+                pacs.retrieve(
+                    &original.study,
+                    Some(&original.series),
+                    dir,
+                    Retrieval::Move(scp),
+                    each,
+                )?;
+            }
+            PacsSource::Web(web) => {
+                web.clone()
+                    .retrieve(&original.study, Some(&original.series), dir, each)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// De-identifies and encrypts one original; None when it is withheld (pixels that may show
+    /// identity).
+    fn seal(
+        &self,
+        path: &Path,
+        series_key: Option<&(DataKey, KeyId)>,
+        grants: &[Grant],
+    ) -> Result<Option<Sealed>> {
+        let d = self.settings.deidentifier.deidentify(read_any(path)?)?;
+        if !matches!(d.pixels, PixelVerdict::Clean) && !self.settings.dangerous_deliver_burned_in {
+            return Ok(None);
+        }
+        let sop = d
+            .object
+            .element(tags::SOP_INSTANCE_UID)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            .filter(|s| hope_dicom::uid::is_valid_uid(s))
+            .ok_or_else(|| Error::Protocol {
+                address: "gateway".into(),
+                detail: "a de-identified instance without a valid SOP Instance UID".into(),
+            })?;
+        let object_id = format!("{sop}.dcm");
+        let own;
+        let (key, id) = match series_key {
+            Some((k, i)) => (k, *i),
+            None => {
+                own = (DataKey::generate()?, KeyId::generate()?);
+                self.keys.register(&own.0, own.1, 1, grants)?;
+                (&own.0, own.1)
+            }
+        };
+        let mut enc = Encryptor::new(
+            Vec::with_capacity(1 << 20),
+            key,
+            id,
+            1,
+            object_id.as_bytes(),
+            &EncryptOptions::new(),
+        )?;
+        d.object
+            .write_all(&mut enc)
+            .map_err(|e| hope_dicom::Error::Write {
+                path: PathBuf::from(&object_id),
+                message: e.to_string(),
+            })?;
+        Ok(Some(Sealed {
+            name: format!("{object_id}.hope"),
+            bytes: enc.finish()?,
+        }))
+    }
+}
+
+fn next(rx: &Mutex<Receiver<PathBuf>>) -> Option<PathBuf> {
+    rx.lock().ok()?.recv().ok()
+}
+
+/// Writes one part (its delimiter, headers and body).
+fn write_part(
+    w: &mut impl Write,
+    boundary: &str,
+    first: bool,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    w.write_all(&multipart::part_head(boundary, first, headers))?;
+    w.write_all(body)?;
+    w.flush()
+}
+
+/// 16 random bytes in hexadecimal (a key id's randomness).
+pub(crate) fn random_hex() -> Result<String> {
+    Ok(KeyId::generate()?.to_string())
+}
+
+/// `&mut dyn Write` as a sized writer.
+struct WriteRef<'a>(&'a mut dyn Write);
+
+impl Write for WriteRef<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}

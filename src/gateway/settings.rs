@@ -1,0 +1,335 @@
+//! The gateway's configuration file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_dictionary_std::StandardDataDictionary;
+use hope_crypto::acl::{Grant, Right, Subject};
+use hope_dicom::deid::table::ProfileOption;
+use hope_dicom::deid::{DeidKey, Deidentifier, Recipe};
+use hope_dicom::net::{DicomWeb, Pacs};
+
+use super::{Error, Result};
+
+/// How many data keys a delivery uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// One key per delivered series (one registration on the key servers per series).
+    Series,
+    /// One key per instance (revocable one by one; a registration per instance).
+    Instance,
+}
+
+/// The `[pacs]` table: a DIMSE peer.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PacsTable {
+    address: String,
+    ae_title: String,
+    #[serde(default = "default_calling_ae")]
+    calling_ae: String,
+    #[serde(default = "default_retrieval")]
+    retrieval: String,
+    #[serde(default)]
+    move_listen: Option<String>,
+    #[serde(default)]
+    move_ae: Option<String>,
+    #[serde(default = "default_timeout_s")]
+    timeout_s: u64,
+}
+
+/// The `[dicomweb]` table.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebTable {
+    url: String,
+    ca: PathBuf,
+    #[serde(default = "default_timeout_s")]
+    timeout_s: u64,
+}
+
+fn default_calling_ae() -> String {
+    "HOPEGW".into()
+}
+fn default_retrieval() -> String {
+    "get".into()
+}
+fn default_timeout_s() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    16
+}
+fn default_scope() -> KeyScope {
+    KeyScope::Series
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: String,
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+    #[serde(default)]
+    crl: Option<PathBuf>,
+    audit_log: PathBuf,
+    index: PathBuf,
+    work_dir: PathBuf,
+    project_key: PathBuf,
+    #[serde(default)]
+    recipe: Option<PathBuf>,
+    #[serde(default)]
+    options: Vec<String>,
+    key_servers: PathBuf,
+    #[serde(default = "default_scope")]
+    key_scope: KeyScope,
+    #[serde(default)]
+    readers: Vec<String>,
+    #[serde(default)]
+    admins: Vec<String>,
+    #[serde(default)]
+    grants: Vec<String>,
+    #[serde(default)]
+    threads: usize,
+    #[serde(default = "default_max_connections")]
+    max_connections: usize,
+    #[serde(default)]
+    dangerous_deliver_burned_in: bool,
+    #[serde(default)]
+    pacs: Option<PacsTable>,
+    #[serde(default)]
+    dicomweb: Option<WebTable>,
+    #[serde(default)]
+    expose: BTreeMap<String, String>,
+}
+
+/// Where the originals come from.
+#[derive(Debug, Clone)]
+pub enum PacsSource {
+    /// A DIMSE PACS, retrieved by C-GET.
+    Get(Pacs),
+    /// A DIMSE PACS, retrieved by C-MOVE to the gateway's own storage SCP.
+    Move {
+        /// The PACS.
+        pacs: Pacs,
+        /// Where the storage SCP listens.
+        listen: String,
+        /// Its AE title (the PACS must know it as a move destination).
+        ae_title: String,
+    },
+    /// A DICOMweb service (QIDO-RS, WADO-RS).
+    Web(DicomWeb),
+}
+
+/// The gateway's settings, read from its TOML file (paths relative to the file's folder).
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// The CA of the clients' certificates.
+    pub ca: PathBuf,
+    /// Revocation lists of that CA (re-read when the file changes).
+    pub crl: Option<PathBuf>,
+    /// The audit log.
+    pub audit_log: PathBuf,
+    /// The private index (SQLite).
+    pub index: PathBuf,
+    /// Where originals are kept while in flight.
+    pub work_dir: PathBuf,
+    /// The de-identifier (project key, profile options, recipe).
+    pub deidentifier: Deidentifier,
+    /// The gateway's key-server client settings file.
+    pub key_servers: PathBuf,
+    /// Keys per delivery.
+    pub key_scope: KeyScope,
+    /// Who may list and fetch.
+    pub readers: Vec<Subject>,
+    /// Who may refresh the index.
+    pub admins: Vec<Subject>,
+    /// Grants put on delivered keys besides the requester's.
+    pub grants: Vec<Grant>,
+    /// Worker threads for de-identification and encryption (0: one per core).
+    pub threads: usize,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Deliver instances whose pixels may show identity (burned-in annotations) instead of
+    /// withholding them.
+    pub dangerous_deliver_burned_in: bool,
+    /// The PACS.
+    pub source: PacsSource,
+    /// Study-level matching keys that select what is exposed.
+    pub expose: Vec<(Tag, String)>,
+}
+
+fn config(path: &Path, field: &str, message: impl Into<String>) -> Error {
+    Error::Config {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// `user:NAME` or `group:NAME`.
+pub(crate) fn parse_subject(s: &str) -> Option<Subject> {
+    match s.split_once(':') {
+        Some(("user", n)) if !n.is_empty() => Some(Subject::User(n.to_string())),
+        Some(("group", n)) if !n.is_empty() => Some(Subject::Group(n.to_string())),
+        _ => None,
+    }
+}
+
+impl GatewaySettings {
+    /// Reads and checks a configuration file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<GatewaySettings> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let f: File = toml::from_str(&text)
+            .map_err(|e| config(path, "gateway configuration", e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let at = |p: &Path| base.join(p);
+        let subjects = |field: &str, list: &[String]| -> Result<Vec<Subject>> {
+            list.iter()
+                .map(|s| {
+                    parse_subject(s).ok_or_else(|| {
+                        config(
+                            path,
+                            field,
+                            format!("`{s}`: expected user:NAME or group:NAME"),
+                        )
+                    })
+                })
+                .collect()
+        };
+        let readers = subjects("readers", &f.readers)?;
+        let admins = subjects("admins", &f.admins)?;
+        let grants = subjects("grants", &f.grants)?
+            .into_iter()
+            .map(|subject| Grant {
+                subject,
+                right: Right::Get,
+            })
+            .collect();
+        if readers.is_empty() {
+            return Err(config(
+                path,
+                "readers",
+                "nobody may fetch: expected at least one user:NAME or group:NAME",
+            ));
+        }
+        let key_file = at(&f.project_key);
+        let key_text = std::fs::read_to_string(&key_file).map_err(|e| Error::io(&key_file, e))?;
+        let key = DeidKey::from_hex(&key_text).ok_or_else(|| {
+            config(
+                &key_file,
+                "project key",
+                "expected 64 hexadecimal digits (see `hope deid keygen`)",
+            )
+        })?;
+        let recipe = match &f.recipe {
+            Some(r) => Recipe::from_file(&at(r))?,
+            None => Recipe::default(),
+        };
+        let mut options = Vec::new();
+        for o in &f.options {
+            options.push(ProfileOption::from_name(o).ok_or_else(|| {
+                config(
+                    path,
+                    "options",
+                    format!(
+                        "`{o}`: expected one of {}",
+                        ProfileOption::ALL.map(|o| o.name()).join(", ")
+                    ),
+                )
+            })?);
+        }
+        let deidentifier = recipe.deidentifier(key, &options);
+        let source = match (f.pacs, f.dicomweb) {
+            (Some(p), None) => {
+                let pacs = Pacs::new(p.address, p.ae_title)
+                    .calling_ae(p.calling_ae)
+                    .timeout(Duration::from_secs(p.timeout_s));
+                match p.retrieval.as_str() {
+                    "get" => PacsSource::Get(pacs),
+                    "move" => {
+                        let (Some(listen), Some(ae_title)) = (p.move_listen, p.move_ae) else {
+                            return Err(config(
+                                path,
+                                "pacs.retrieval",
+                                "\"move\" needs move_listen (the storage SCP's address) and move_ae",
+                            ));
+                        };
+                        PacsSource::Move {
+                            pacs,
+                            listen,
+                            ae_title,
+                        }
+                    }
+                    other => {
+                        return Err(config(
+                            path,
+                            "pacs.retrieval",
+                            format!("`{other}`: expected \"get\" or \"move\""),
+                        ));
+                    }
+                }
+            }
+            (None, Some(w)) => {
+                let web = DicomWeb::new(&w.url)?
+                    .trust_ca_pem(&at(&w.ca))?
+                    .timeout(Duration::from_secs(w.timeout_s));
+                PacsSource::Web(web)
+            }
+            _ => {
+                return Err(config(
+                    path,
+                    "pacs",
+                    "expected exactly one of [pacs] (DIMSE) and [dicomweb]",
+                ));
+            }
+        };
+        let mut expose = Vec::new();
+        for (keyword, value) in &f.expose {
+            let tag = StandardDataDictionary
+                .by_name(keyword)
+                .map(|e| e.tag())
+                .ok_or_else(|| {
+                    config(
+                        path,
+                        "expose",
+                        format!("`{keyword}` is not a DICOM keyword"),
+                    )
+                })?;
+            expose.push((tag, value.clone()));
+        }
+        Ok(GatewaySettings {
+            listen: f.listen,
+            cert: at(&f.cert),
+            key: at(&f.key),
+            ca: at(&f.ca),
+            crl: f.crl.as_deref().map(at),
+            audit_log: at(&f.audit_log),
+            index: at(&f.index),
+            work_dir: at(&f.work_dir),
+            deidentifier,
+            key_servers: at(&f.key_servers),
+            key_scope: f.key_scope,
+            readers,
+            admins,
+            grants,
+            threads: f.threads,
+            max_connections: f.max_connections.max(1),
+            dangerous_deliver_burned_in: f.dangerous_deliver_burned_in,
+            source,
+            expose,
+        })
+    }
+}

@@ -1,0 +1,599 @@
+//! The hospital gateway end to end, against the real Orthanc that `scripts/test` starts
+//! (`HOPE_TEST_ORTHANC_*`), three in-process key servers with mutual TLS and a test CA.
+//!
+//! A job with a client certificate asks the gateway for a series by its pseudonymous UID; it gets
+//! only encrypted, de-identified instances, which decrypt with 2 of the 3 key servers to files
+//! without identity and with the originals' pixel data. A job without the right is refused, and
+//! every request is in the gateway's audit log.
+#![cfg(feature = "gateway")]
+#![allow(clippy::unwrap_used, clippy::print_stderr, missing_docs)]
+
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dicom_dictionary_std::tags;
+use hope::catalog::{Catalog, Principal, Value};
+use hope::core::{Grid, Volume};
+use hope::crypto::client::KeyServerClient;
+use hope::crypto::container::{Decryptor, Header};
+use hope::crypto::pki::TestPki;
+use hope::crypto::server::ServerHandle;
+use hope::crypto::tls::{self, TlsFiles};
+use hope::crypto::{KeyClient, KeyServer, ServerEndpoint, ServerSettings};
+use hope::dicom::deid::{DeidKey, read_any};
+use hope::dicom::net::Pacs;
+use hope::dicom::{CtSeriesOptions, write_ct_series};
+use hope::eye_plaque::find_identity;
+use hope::gateway::{
+    Error, Gateway, GatewayClient, GatewayClientSettings, GatewaySettings, register_in_catalog,
+};
+
+struct Orthanc {
+    dicom: String,
+    aet: String,
+    move_port: u16,
+    url: String,
+    ca: PathBuf,
+}
+
+fn orthanc() -> Option<Orthanc> {
+    let Ok(dicom) = std::env::var("HOPE_TEST_ORTHANC_DICOM") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "HOPE_TEST_ORTHANC_DICOM is not set under CI=true"
+        );
+        eprintln!("skipped: HOPE_TEST_ORTHANC_DICOM is not set (scripts/test starts Orthanc)");
+        return None;
+    };
+    let var = |k: &str| std::env::var(k).unwrap();
+    Some(Orthanc {
+        dicom,
+        aet: var("HOPE_TEST_ORTHANC_AET"),
+        move_port: var("HOPE_TEST_ORTHANC_MOVE_PORT").parse().unwrap(),
+        url: var("HOPE_TEST_ORTHANC_URL"),
+        ca: var("HOPE_TEST_ORTHANC_CA").into(),
+    })
+}
+
+/// The identity written into the hospital's CT.
+struct Identity {
+    name: String,
+    id: String,
+    study_date: String,
+}
+
+/// The hospital side: a CA, three key servers, the gateway's files, a CT in the PACS.
+struct Site {
+    dir: PathBuf,
+    servers: Vec<Option<ServerHandle>>,
+    addresses: Vec<String>,
+    identity: Identity,
+    originals: Vec<PathBuf>,
+    study_uid: String,
+    series_uid: String,
+    project_key: DeidKey,
+}
+
+impl Site {
+    fn new(dir: &Path, o: &Orthanc, slices: usize) -> Site {
+        let mut pki = TestPki::new("HOPE-rs gateway test CA").unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, pki.ca_pem()).unwrap();
+        let mut servers = Vec::new();
+        let mut addresses = Vec::new();
+        for i in 0..3 {
+            let sdir = dir.join(format!("server{i}"));
+            std::fs::create_dir_all(&sdir).unwrap();
+            let (cert, key) = pki
+                .issue_server(&["localhost", "127.0.0.1"])
+                .unwrap()
+                .write(&sdir, "server")
+                .unwrap();
+            let h = KeyServer::bind(ServerSettings {
+                listen: "127.0.0.1:0".into(),
+                cert,
+                key,
+                ca: ca.clone(),
+                crl: None,
+                storage: sdir.join("shares"),
+                audit_log: sdir.join("audit.jsonl"),
+                max_connections: 64,
+            })
+            .unwrap()
+            .spawn()
+            .unwrap();
+            addresses.push(h.addr().to_string());
+            servers.push(Some(h));
+        }
+        pki.issue_server(&["localhost", "127.0.0.1"])
+            .unwrap()
+            .write(dir, "gateway-server")
+            .unwrap();
+        for (user, group) in [
+            ("gateway", "hospital"),
+            ("alice", "physics"),
+            ("bob", "physics"),
+            ("mallory", "visitors"),
+            ("it", "hospital"),
+        ] {
+            pki.issue_client(user, Some(group))
+                .unwrap()
+                .write(dir, user)
+                .unwrap();
+        }
+        let mut keys_toml =
+            "threshold = 2\nca = \"ca.pem\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n"
+                .to_string();
+        for a in &addresses {
+            keys_toml.push_str(&format!(
+                "\n[[servers]]\naddress = \"{a}\"\nserver_name = \"localhost\"\n"
+            ));
+        }
+        std::fs::write(dir.join("gateway-keys.toml"), keys_toml).unwrap();
+        let project_key = DeidKey::generate().unwrap();
+        std::fs::write(dir.join("project.key"), project_key.dangerous_to_hex()).unwrap();
+
+        // The hospital's CT, with an identity, in the PACS.
+        let unique = format!(
+            "{}{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+                % 1_000_000_000
+        );
+        let identity = Identity {
+            name: format!("DOE^JANE{unique}"),
+            id: format!("EYE-{unique}"),
+            study_date: "20230714".into(),
+        };
+        let grid = Grid::builder([48, 40, slices])
+            .spacing([0.8, 0.8, 1.5])
+            .build()
+            .unwrap();
+        let ct = Volume::from_fn(grid, |[i, j, k]| {
+            ((i * 31 + j * 17 + k * 101) % 2000) as i16 - 1000
+        });
+        let written = write_ct_series(
+            &ct,
+            &dir.join("hospital"),
+            &CtSeriesOptions::new()
+                .patient_name(identity.name.as_str())
+                .patient_id(identity.id.as_str())
+                .study_date(identity.study_date.as_str()),
+        )
+        .unwrap();
+        Pacs::new(o.dicom.clone(), o.aet.clone())
+            .calling_ae("HOPESCU")
+            .store(&written.files)
+            .unwrap()
+            .into_result()
+            .unwrap();
+        Site {
+            dir: dir.to_path_buf(),
+            servers,
+            addresses,
+            identity,
+            originals: written.files,
+            study_uid: written.study_uid,
+            series_uid: written.series_uid,
+            project_key,
+        }
+    }
+
+    /// The gateway's configuration for one PACS source (`pacs` or `dicomweb` table).
+    fn gateway_settings(&self, name: &str, source: &str) -> GatewaySettings {
+        let text = format!(
+            r#"listen = "127.0.0.1:0"
+cert = "gateway-server.pem"
+key = "gateway-server.key"
+ca = "ca.pem"
+audit_log = "{name}-audit.jsonl"
+index = "{name}-index.sqlite"
+work_dir = "{name}-work"
+project_key = "project.key"
+options = ["retain-longitudinal-modified-dates"]
+key_servers = "gateway-keys.toml"
+readers = ["group:physics"]
+admins = ["user:it"]
+threads = 2
+
+{source}
+
+[expose]
+PatientID = "{id}"
+"#,
+            id = self.identity.id
+        );
+        let path = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        GatewaySettings::from_file(&path).unwrap()
+    }
+
+    fn client(&self, user: &str, addr: std::net::SocketAddr) -> GatewayClient {
+        let path = self.dir.join(format!("{user}-gateway.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "address = \"{addr}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\ncert = \"{user}.pem\"\nkey = \"{user}.key\"\n"
+            ),
+        )
+        .unwrap();
+        GatewayClient::new(&GatewayClientSettings::from_file(&path).unwrap()).unwrap()
+    }
+
+    fn key_client(&self, user: &str) -> KeyClient {
+        let tls = tls::client_config(&TlsFiles {
+            cert: &self.dir.join(format!("{user}.pem")),
+            key: &self.dir.join(format!("{user}.key")),
+            ca: &self.dir.join("ca.pem"),
+        })
+        .unwrap();
+        let servers = self
+            .addresses
+            .iter()
+            .map(|a| {
+                KeyServerClient::new(
+                    ServerEndpoint {
+                        address: a.clone(),
+                        server_name: Some("localhost".into()),
+                    },
+                    Arc::clone(&tls),
+                    Duration::from_secs(5),
+                )
+            })
+            .collect();
+        KeyClient::new(servers, 2).unwrap()
+    }
+
+    /// Everything that would identify the patient or point back to the PACS.
+    fn needles(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("patient name", self.identity.name.clone()),
+            ("patient id", self.identity.id.clone()),
+            ("study date", self.identity.study_date.clone()),
+            ("study uid", self.study_uid.clone()),
+            ("series uid", self.series_uid.clone()),
+        ]
+    }
+}
+
+/// Decrypts every `.hope` file of `files` into `out` with `keys`; the decrypted paths.
+fn decrypt_all(
+    keys: &KeyClient,
+    files: &[PathBuf],
+    out: &Path,
+) -> hope::crypto::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).unwrap();
+    let mut plain = Vec::new();
+    for f in files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let object_id = name.strip_suffix(".hope").unwrap();
+        let mut r = BufReader::new(std::fs::File::open(f).unwrap());
+        let header = Header::read_from(&mut r)?;
+        let key = keys.fetch_key(&header.key_id, header.key_version, &header.commitment)?;
+        let mut bytes = Vec::new();
+        Decryptor::with_header(r, header, &key.key, object_id.as_bytes())?
+            .read_to_end(&mut bytes)
+            .map_err(|_| hope::crypto::Error::Decryption)?;
+        let p = out.join(object_id);
+        std::fs::write(&p, bytes).unwrap();
+        plain.push(p);
+    }
+    Ok(plain)
+}
+
+/// Every file below a folder.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn text(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
+    obj.element(tag)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(['\0', ' '])
+        .to_string()
+}
+
+/// Decrypted instances carry the originals' pixels (matched by Instance Number) and the
+/// pseudonymous study and series UIDs the index exposed.
+fn assert_same_pixels(site: &Site, plain: &[PathBuf], study: &str, series: &str) {
+    assert_eq!(plain.len(), site.originals.len());
+    let originals: Vec<_> = site
+        .originals
+        .iter()
+        .map(|p| read_any(p).unwrap())
+        .collect();
+    for p in plain {
+        let d = read_any(p).unwrap();
+        assert_eq!(text(&d, tags::STUDY_INSTANCE_UID), study);
+        assert_eq!(text(&d, tags::SERIES_INSTANCE_UID), series);
+        assert_eq!(text(&d, tags::PATIENT_IDENTITY_REMOVED), "YES");
+        let n = text(&d, tags::INSTANCE_NUMBER);
+        let o = originals
+            .iter()
+            .find(|o| text(o, tags::INSTANCE_NUMBER) == n)
+            .unwrap();
+        assert_eq!(
+            d.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap(),
+            o.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap(),
+            "pixels of instance {n}"
+        );
+        // The keyed UID remapping of the project key.
+        assert_eq!(
+            text(&d, tags::SOP_INSTANCE_UID),
+            site.project_key.uid(&text(o, tags::SOP_INSTANCE_UID))
+        );
+    }
+}
+
+/// The C-MOVE destination port is fixed in Orthanc's configuration: one mover at a time.
+static MOVE_PORT: Mutex<()> = Mutex::new(());
+
+#[test]
+fn a_job_gets_only_encrypted_deidentified_instances_and_others_are_refused() {
+    let Some(o) = orthanc() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut site = Site::new(tmp.path(), &o, 8);
+    let pacs_table = format!(
+        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
+        o.dicom, o.aet
+    );
+    let gateway = Gateway::bind(site.gateway_settings("get", &pacs_table)).unwrap();
+    assert_eq!(gateway.refresh().unwrap(), 1);
+    let handle = gateway.spawn().unwrap();
+
+    // The job sees pseudonymous rows only.
+    let alice = site.client("alice", handle.addr());
+    assert_eq!(alice.health().unwrap(), "alice");
+    let rows = alice.series().unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_ne!(row.series_instance_uid, site.series_uid);
+    assert_ne!(row.study_instance_uid, site.study_uid);
+    assert_ne!(row.patient_id, site.identity.id);
+    assert_eq!(row.modality.as_deref(), Some("CT"));
+    assert_eq!(row.number_of_series_related_instances, Some(8));
+    let listing = serde_json::to_string(&rows).unwrap();
+    for (what, needle) in site.needles() {
+        assert!(!listing.contains(&needle), "the listing shows the {what}");
+    }
+    // Dates are shifted (retain-longitudinal-modified-dates), not the original.
+    assert!(
+        row.study_date
+            .as_deref()
+            .is_some_and(|d| d != site.identity.study_date)
+    );
+
+    // The series by its pseudonymous UID: encrypted instances only.
+    let got = tmp.path().join("delivered");
+    let delivery = alice.fetch_series(&row.series_instance_uid, &got).unwrap();
+    assert_eq!(delivery.files.len(), 8);
+    assert_eq!(delivery.withheld, 0);
+    assert_eq!(delivery.keys.len(), 1, "one data key per series by default");
+    for f in &delivery.files {
+        let head = std::fs::read(f).unwrap();
+        assert_eq!(
+            &head[..8],
+            b"HOPE-ENC",
+            "{} is not a container",
+            f.display()
+        );
+    }
+    assert!(find_identity(&delivery.files, &site.needles()).is_empty());
+    // Originals do not outlive the request on the gateway.
+    assert_eq!(
+        files_below(&tmp.path().join("get-work")),
+        Vec::<PathBuf>::new()
+    );
+
+    // A whole study by its pseudonymous UID.
+    let study = alice
+        .fetch_study(&row.study_instance_uid, &tmp.path().join("study"))
+        .unwrap();
+    assert_eq!(study.files.len(), 8);
+
+    // Decryption with one key server down: 2 of 3 suffice.
+    if let Some(h) = site.servers[2].take() {
+        h.shutdown();
+    }
+    let plain = decrypt_all(
+        &site.key_client("alice"),
+        &delivery.files,
+        &tmp.path().join("plain"),
+    )
+    .unwrap();
+    assert!(
+        find_identity(&plain, &site.needles()).is_empty(),
+        "{:?}",
+        find_identity(&plain, &site.needles())
+    );
+    assert_same_pixels(
+        &site,
+        &plain,
+        &row.study_instance_uid,
+        &row.series_instance_uid,
+    );
+
+    // With a key server down the gateway cannot register a key: it delivers nothing.
+    let e = alice
+        .fetch_series(&row.series_instance_uid, &tmp.path().join("down"))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Refused { status: 502, message, .. } if message.contains("key server")),
+        "{e}"
+    );
+    assert!(files_below(&tmp.path().join("down")).is_empty());
+
+    // The key is the requester's: another reader of the gateway cannot use it.
+    let e = decrypt_all(
+        &site.key_client("bob"),
+        &delivery.files[..1],
+        &tmp.path().join("bob"),
+    );
+    assert!(e.is_err(), "bob decrypted alice's delivery");
+
+    // Refused: a certificate without the reader's right, an unknown UID, the refresh by a reader.
+    let mallory = site.client("mallory", handle.addr());
+    match mallory.fetch_series(&row.series_instance_uid, &tmp.path().join("m")) {
+        Err(Error::Refused { status: 403, .. }) => {}
+        other => panic!("mallory was not refused: {other:?}"),
+    }
+    assert!(matches!(
+        mallory.series(),
+        Err(Error::Refused { status: 403, .. })
+    ));
+    assert!(std::fs::read_dir(tmp.path().join("m")).map_or(true, |mut d| d.next().is_none()));
+    match alice.fetch_series(&site.series_uid, &tmp.path().join("orig")) {
+        Err(Error::Refused { status: 404, .. }) => {}
+        other => panic!("the original series UID must mean nothing to the gateway: {other:?}"),
+    }
+    assert!(matches!(
+        alice.refresh(),
+        Err(Error::Refused { status: 403, .. })
+    ));
+    assert_eq!(site.client("it", handle.addr()).refresh().unwrap(), 1);
+
+    // Every request in the audit log, which verifies; none names the patient or the originals.
+    let audit = tmp.path().join("get-audit.jsonl");
+    let summary = hope::crypto::audit::verify(&audit).unwrap();
+    assert!(summary.records >= 10);
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let has = |who: &str, action: &str, result: &str| {
+        log.lines().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["who"] == who && v["action"] == action && v["result"] == result
+        })
+    };
+    assert!(has("alice", "fetch-series", "granted"));
+    assert!(has("alice", "fetch-study", "granted"));
+    assert!(has("mallory", "fetch-series", "denied"));
+    assert!(has("mallory", "list", "denied"));
+    assert!(has("alice", "fetch-series", "not-found"));
+    assert!(has("alice", "refresh", "denied"));
+    // The gateway never writes an original identifier (the original series UID appears once, in
+    // the record of alice asking for it).
+    for line in log.lines().filter(|l| !l.contains("\"not-found\"")) {
+        for (what, needle) in site.needles() {
+            assert!(
+                !line.contains(&needle),
+                "the audit log names the {what}: {line}"
+            );
+        }
+    }
+    handle.shutdown();
+}
+
+#[test]
+fn c_move_and_dicomweb_sources_deliver_the_same_and_the_catalog_indexes_the_rows() {
+    let Some(o) = orthanc() else { return };
+    let _one = MOVE_PORT.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let site = Site::new(tmp.path(), &o, 5);
+    std::fs::copy(&o.ca, tmp.path().join("pacs-ca.pem")).unwrap();
+    let sources = [
+        (
+            "move",
+            format!(
+                "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"move\"\nmove_listen = \"127.0.0.1:{}\"\nmove_ae = \"HOPESCP\"",
+                o.dicom, o.aet, o.move_port
+            ),
+        ),
+        (
+            "web",
+            format!("[dicomweb]\nurl = \"{}\"\nca = \"pacs-ca.pem\"", o.url),
+        ),
+    ];
+    let mut decrypted = Vec::new();
+    for (name, table) in &sources {
+        let mut settings = site.gateway_settings(name, table);
+        if *name == "web" {
+            // One key per instance: every container has its own key.
+            settings.key_scope = hope::gateway::KeyScope::Instance;
+        }
+        let gateway = Gateway::bind(settings).unwrap();
+        assert_eq!(gateway.refresh().unwrap(), 1, "{name}");
+        let handle = gateway.spawn().unwrap();
+        let alice = site.client("alice", handle.addr());
+        let rows = alice.series().unwrap();
+
+        // The rows in the researchers' catalog (SQLite), found by query, fetched by name.
+        let catalog =
+            Catalog::open_sqlite(tmp.path().join(format!("{name}-catalog.sqlite"))).unwrap();
+        let me = Principal::user("alice");
+        catalog.init(&me).unwrap();
+        let n = register_in_catalog(
+            &catalog,
+            &me,
+            "/hospital-a/series",
+            &rows,
+            &handle.addr().to_string(),
+        )
+        .unwrap();
+        assert_eq!(n, 1);
+        let found = catalog
+            .query(
+                &me,
+                "/hospital-a/series",
+                "select name, Instances where Modality = 'CT' and StudyDate >= 1900-01-01",
+            )
+            .unwrap();
+        assert_eq!(found.rows.len(), 1);
+        let Value::Text(uid) = &found.rows[0][0] else {
+            panic!("entry name {:?}", found.rows[0][0])
+        };
+        assert_eq!(found.rows[0][1], Value::Int(5));
+
+        let delivery = alice
+            .fetch_series(uid, &tmp.path().join(format!("{name}-got")))
+            .unwrap();
+        assert_eq!(delivery.files.len(), 5, "{name}");
+        if *name == "web" {
+            assert_eq!(
+                delivery.keys.len(),
+                0,
+                "instance keys are not listed per series"
+            );
+        }
+        let plain = decrypt_all(
+            &site.key_client("alice"),
+            &delivery.files,
+            &tmp.path().join(format!("{name}-plain")),
+        )
+        .unwrap();
+        assert!(find_identity(&plain, &site.needles()).is_empty());
+        assert_same_pixels(
+            &site,
+            &plain,
+            &rows[0].study_instance_uid,
+            &rows[0].series_instance_uid,
+        );
+        decrypted.push(plain);
+        handle.shutdown();
+    }
+    // Same project key, same profile: both sources give the same de-identified bytes.
+    for (a, b) in decrypted[0].iter().zip(&decrypted[1]) {
+        assert_eq!(a.file_name(), b.file_name());
+        assert_eq!(
+            hope::dicom::net::dataset_bytes(a).unwrap(),
+            hope::dicom::net::dataset_bytes(b).unwrap()
+        );
+    }
+}
