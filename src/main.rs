@@ -99,6 +99,12 @@ enum Command {
     /// Certificates for trying HOPE-rs out.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// PACS access: C-ECHO, C-FIND, C-GET/C-MOVE, C-STORE, or QIDO-RS, WADO-RS, STOW-RS.
+    #[command(subcommand)]
+    Pacs(cli::gateway::PacsCommand),
+    /// The hospital gateway: serve it, or (as a job) list and fetch what it exposes.
+    #[command(subcommand)]
+    Gateway(cli::gateway::GatewayCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -176,6 +182,11 @@ enum PkiCommand {
         /// A user, as NAME or NAME:GROUP (repeatable).
         #[arg(long = "user", default_value = "alice")]
         users: Vec<String>,
+        /// Also a certificate for a hospital gateway on this loopback port
+        /// (`gateway-server.pem`), and each user's gateway client configuration
+        /// (`USER-gateway.toml`).
+        #[arg(long)]
+        gateway_port: Option<u16>,
     },
 }
 
@@ -264,6 +275,8 @@ fn main() -> anyhow::Result<()> {
         },
         Command::Series(c) => cli::series::run(c),
         Command::Deid(c) => cli::deid::run(c),
+        Command::Pacs(c) => cli::gateway::pacs(c),
+        Command::Gateway(c) => cli::gateway::gateway(c),
         Command::Simulate(a) => cli::simulate::run(a),
         Command::Run(a) => cli::grid::run(a),
         Command::Worker(a) => cli::grid::worker(a),
@@ -277,7 +290,8 @@ fn main() -> anyhow::Result<()> {
             threshold,
             base_port,
             users,
-        }) => crypto::pki_init(&dir, servers, threshold, base_port, &users),
+            gateway_port,
+        }) => crypto::pki_init(&dir, servers, threshold, base_port, &users, gateway_port),
     }
 }
 

@@ -5,79 +5,7 @@
 
 mod common;
 
-use common::hope;
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = hope(dir, args);
-    assert!(
-        out.status.success(),
-        "hope {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Three consecutive free loopback ports.
-fn free_ports() -> u16 {
-    let start = 20_000 + (std::process::id() % 2_000) as u16 * 3;
-    (0..500u16)
-        .map(|i| start + i * 7)
-        .find(|&p| (0..3).all(|k| TcpListener::bind(("127.0.0.1", p + k)).is_ok()))
-        .unwrap()
-}
-
-struct Servers {
-    dir: std::path::PathBuf,
-    port: u16,
-    children: Vec<Option<Child>>,
-}
-
-impl Servers {
-    fn start(dir: &Path, port: u16) -> Servers {
-        let mut s = Servers {
-            dir: dir.to_path_buf(),
-            port,
-            children: (0..3).map(|_| None).collect(),
-        };
-        for i in 0..3 {
-            s.restart(i);
-        }
-        s
-    }
-
-    fn restart(&mut self, i: usize) {
-        let config = format!("pki/server{i}/server.toml");
-        let child = Command::new(env!("CARGO_BIN_EXE_hope"))
-            .current_dir(&self.dir)
-            .args(["keyserver", "--config", &config])
-            .spawn();
-        self.children[i] = Some(child.unwrap());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port + i as u16)).is_err() {
-            assert!(Instant::now() < deadline, "key server {i} did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self, i: usize) {
-        if let Some(mut c) = self.children[i].take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for i in 0..self.children.len() {
-            self.stop(i);
-        }
-    }
-}
+use common::{Servers, free_ports, hope, ok};
 
 #[test]
 fn encrypt_decrypt_grant_revoke_through_the_command_line() {
@@ -98,7 +26,7 @@ fn encrypt_decrypt_grant_revoke_through_the_command_line() {
             "bob",
         ],
     );
-    let mut servers = Servers::start(dir, port);
+    let mut servers = Servers::start(dir, "pki", port);
 
     std::fs::create_dir_all(dir.join("in/series")).unwrap();
     let big: Vec<u8> = (0..300_000u32)

@@ -87,8 +87,12 @@ pub(crate) enum CatalogCommand {
         values: Vec<String>,
         /// Index every DICOM file under this directory (entry name: SOP Instance UID); an empty
         /// collection gets the standard instance schema.
-        #[arg(long, conflicts_with_all = ["name", "values"])]
+        #[arg(long, conflicts_with_all = ["name", "values", "gateway"])]
         dicom: Option<PathBuf>,
+        /// Index the series a hospital gateway exposes (pseudonymous; entry name: Series
+        /// Instance UID), given its client configuration (TOML).
+        #[arg(long, value_name = "CLIENT_TOML", conflicts_with_all = ["name", "values"])]
+        gateway: Option<PathBuf>,
     },
     /// Show one entry.
     Get {
@@ -391,9 +395,23 @@ pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
         } => ingest(&cat, &me, &path, &dir)?,
         CatalogCommand::Add {
             path,
+            gateway: Some(client),
+            ..
+        } => {
+            let settings = hope::gateway::GatewayClientSettings::from_file(&client)?;
+            let rows = hope::gateway::GatewayClient::new(&settings)?.series()?;
+            let n = hope::gateway::register_in_catalog(&cat, &me, &path, &rows, &settings.address)?;
+            println!(
+                "indexed {n} series from the gateway at {} into {path}",
+                settings.address
+            );
+        }
+        CatalogCommand::Add {
+            path,
             name,
             values,
             dicom: None,
+            gateway: None,
         } => {
             let name = name.context("an entry name (or --dicom DIR) is needed")?;
             let schema = cat.schema(&me, &path)?;

@@ -289,6 +289,7 @@ pub(crate) fn pki_init(
     threshold: u8,
     base_port: u16,
     users: &[String],
+    gateway_port: Option<u16>,
 ) -> anyhow::Result<()> {
     if !(2 <= threshold && threshold < servers) {
         bail!(
@@ -325,6 +326,19 @@ pub(crate) fn pki_init(
             "threshold = {threshold}\nca = \"ca.pem\"\ncert = \"{user}.pem\"\nkey = \"{user}.key\"\n{endpoints}"
         );
         hope::core::fs::write_atomic(dir.join(format!("{user}.toml")), toml.as_bytes())?;
+        if let Some(port) = gateway_port {
+            let toml = format!(
+                "address = \"127.0.0.1:{port}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\ncert = \"{user}.pem\"\nkey = \"{user}.key\"\n"
+            );
+            hope::core::fs::write_atomic(
+                dir.join(format!("{user}-gateway.toml")),
+                toml.as_bytes(),
+            )?;
+        }
+    }
+    if gateway_port.is_some() {
+        pki.issue_server(&["localhost", "127.0.0.1"])?
+            .write(dir, "gateway-server")?;
     }
     println!("demonstration PKI in {}:", dir.display());
     println!(

@@ -1,8 +1,10 @@
 //! Helpers shared by the command-line tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// Runs `hope ARGS` in `dir`.
 pub(crate) fn hope(dir: &Path, args: &[&str]) -> Output {
@@ -12,4 +14,75 @@ pub(crate) fn hope(dir: &Path, args: &[&str]) -> Output {
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap()
+}
+
+pub(crate) fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = hope(dir, args);
+    assert!(
+        out.status.success(),
+        "hope {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Three consecutive free loopback ports.
+pub(crate) fn free_ports() -> u16 {
+    let start = 20_000 + (std::process::id() % 2_000) as u16 * 3;
+    (0..500u16)
+        .map(|i| start + i * 7)
+        .find(|&p| (0..3).all(|k| TcpListener::bind(("127.0.0.1", p + k)).is_ok()))
+        .unwrap()
+}
+
+pub(crate) struct Servers {
+    dir: std::path::PathBuf,
+    pki: String,
+    port: u16,
+    children: Vec<Option<Child>>,
+}
+
+impl Servers {
+    /// Starts `hope keyserver` for `{pki}/server{i}/server.toml`, i = 0, 1, 2, on ports from `port`.
+    pub(crate) fn start(dir: &Path, pki: &str, port: u16) -> Servers {
+        let mut s = Servers {
+            dir: dir.to_path_buf(),
+            pki: pki.to_string(),
+            port,
+            children: (0..3).map(|_| None).collect(),
+        };
+        for i in 0..3 {
+            s.restart(i);
+        }
+        s
+    }
+
+    pub(crate) fn restart(&mut self, i: usize) {
+        let config = format!("{}/server{i}/server.toml", self.pki);
+        let child = Command::new(env!("CARGO_BIN_EXE_hope"))
+            .current_dir(&self.dir)
+            .args(["keyserver", "--config", &config])
+            .spawn();
+        self.children[i] = Some(child.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port + i as u16)).is_err() {
+            assert!(Instant::now() < deadline, "key server {i} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub(crate) fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.stop(i);
+        }
+    }
 }
