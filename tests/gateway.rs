@@ -10,25 +10,19 @@
 
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use dicom_dictionary_std::tags;
 use hope::catalog::{Catalog, Principal, Value};
 use hope::core::{Grid, Volume};
-use hope::crypto::client::KeyServerClient;
+use hope::crypto::KeyClient;
 use hope::crypto::container::{Decryptor, Header};
-use hope::crypto::pki::TestPki;
-use hope::crypto::server::ServerHandle;
-use hope::crypto::tls::{self, TlsFiles};
-use hope::crypto::{KeyClient, KeyServer, ServerEndpoint, ServerSettings};
 use hope::dicom::deid::{DeidKey, read_any};
 use hope::dicom::net::Pacs;
 use hope::dicom::{CtSeriesOptions, write_ct_series};
 use hope::eye_plaque::find_identity;
-use hope::gateway::{
-    Error, Gateway, GatewayClient, GatewayClientSettings, GatewaySettings, register_in_catalog,
-};
+use hope::gateway::demo::DemoSite;
+use hope::gateway::{Error, Gateway, GatewayClient, GatewaySettings, register_in_catalog};
 
 struct Orthanc {
     dicom: String,
@@ -66,9 +60,7 @@ struct Identity {
 
 /// The hospital side: a CA, three key servers, the gateway's files, a CT in the PACS.
 struct Site {
-    dir: PathBuf,
-    servers: Vec<Option<ServerHandle>>,
-    addresses: Vec<String>,
+    demo: DemoSite,
     identity: Identity,
     originals: Vec<PathBuf>,
     study_uid: String,
@@ -78,60 +70,17 @@ struct Site {
 
 impl Site {
     fn new(dir: &Path, o: &Orthanc, slices: usize) -> Site {
-        let mut pki = TestPki::new("HOPE-rs gateway test CA").unwrap();
-        let ca = dir.join("ca.pem");
-        std::fs::write(&ca, pki.ca_pem()).unwrap();
-        let mut servers = Vec::new();
-        let mut addresses = Vec::new();
-        for i in 0..3 {
-            let sdir = dir.join(format!("server{i}"));
-            std::fs::create_dir_all(&sdir).unwrap();
-            let (cert, key) = pki
-                .issue_server(&["localhost", "127.0.0.1"])
-                .unwrap()
-                .write(&sdir, "server")
-                .unwrap();
-            let h = KeyServer::bind(ServerSettings {
-                listen: "127.0.0.1:0".into(),
-                cert,
-                key,
-                ca: ca.clone(),
-                crl: None,
-                storage: sdir.join("shares"),
-                audit_log: sdir.join("audit.jsonl"),
-                max_connections: 64,
-            })
-            .unwrap()
-            .spawn()
-            .unwrap();
-            addresses.push(h.addr().to_string());
-            servers.push(Some(h));
-        }
-        pki.issue_server(&["localhost", "127.0.0.1"])
-            .unwrap()
-            .write(dir, "gateway-server")
-            .unwrap();
-        for (user, group) in [
-            ("gateway", "hospital"),
-            ("alice", "physics"),
-            ("bob", "physics"),
-            ("mallory", "visitors"),
-            ("it", "hospital"),
-        ] {
-            pki.issue_client(user, Some(group))
-                .unwrap()
-                .write(dir, user)
-                .unwrap();
-        }
-        let mut keys_toml =
-            "threshold = 2\nca = \"ca.pem\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n"
-                .to_string();
-        for a in &addresses {
-            keys_toml.push_str(&format!(
-                "\n[[servers]]\naddress = \"{a}\"\nserver_name = \"localhost\"\n"
-            ));
-        }
-        std::fs::write(dir.join("gateway-keys.toml"), keys_toml).unwrap();
+        let demo = DemoSite::start(
+            dir,
+            &[
+                ("gateway", "hospital"),
+                ("alice", "physics"),
+                ("bob", "physics"),
+                ("mallory", "visitors"),
+                ("it", "hospital"),
+            ],
+        )
+        .unwrap();
         let project_key = DeidKey::generate().unwrap();
         std::fs::write(dir.join("project.key"), project_key.dangerous_to_hex()).unwrap();
 
@@ -173,9 +122,7 @@ impl Site {
             .into_result()
             .unwrap();
         Site {
-            dir: dir.to_path_buf(),
-            servers,
-            addresses,
+            demo,
             identity,
             originals: written.files,
             study_uid: written.study_uid,
@@ -187,16 +134,8 @@ impl Site {
     /// The gateway's configuration for one PACS source (`pacs` or `dicomweb` table).
     fn gateway_settings(&self, name: &str, source: &str) -> GatewaySettings {
         let text = format!(
-            r#"listen = "127.0.0.1:0"
-cert = "gateway-server.pem"
-key = "gateway-server.key"
-ca = "ca.pem"
-audit_log = "{name}-audit.jsonl"
-index = "{name}-index.sqlite"
-work_dir = "{name}-work"
-project_key = "project.key"
+            r#"{head}project_key = "project.key"
 options = ["retain-longitudinal-modified-dates"]
-key_servers = "gateway-keys.toml"
 readers = ["group:physics"]
 admins = ["user:it"]
 threads = 2
@@ -206,47 +145,20 @@ threads = 2
 [expose]
 PatientID = "{id}"
 "#,
+            head = self.demo.gateway_toml(name),
             id = self.identity.id
         );
-        let path = self.dir.join(format!("{name}.toml"));
+        let path = self.demo.dir().join(format!("{name}.toml"));
         std::fs::write(&path, text).unwrap();
         GatewaySettings::from_file(&path).unwrap()
     }
 
     fn client(&self, user: &str, addr: std::net::SocketAddr) -> GatewayClient {
-        let path = self.dir.join(format!("{user}-gateway.toml"));
-        std::fs::write(
-            &path,
-            format!(
-                "address = \"{addr}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\ncert = \"{user}.pem\"\nkey = \"{user}.key\"\n"
-            ),
-        )
-        .unwrap();
-        GatewayClient::new(&GatewayClientSettings::from_file(&path).unwrap()).unwrap()
+        self.demo.gateway_client(user, &addr.to_string()).unwrap()
     }
 
     fn key_client(&self, user: &str) -> KeyClient {
-        let tls = tls::client_config(&TlsFiles {
-            cert: &self.dir.join(format!("{user}.pem")),
-            key: &self.dir.join(format!("{user}.key")),
-            ca: &self.dir.join("ca.pem"),
-        })
-        .unwrap();
-        let servers = self
-            .addresses
-            .iter()
-            .map(|a| {
-                KeyServerClient::new(
-                    ServerEndpoint {
-                        address: a.clone(),
-                        server_name: Some("localhost".into()),
-                    },
-                    Arc::clone(&tls),
-                    Duration::from_secs(5),
-                )
-            })
-            .collect();
-        KeyClient::new(servers, 2).unwrap()
+        self.demo.key_client(user).unwrap()
     }
 
     /// Everything that would identify the patient or point back to the PACS.
@@ -411,9 +323,7 @@ fn a_job_gets_only_encrypted_deidentified_instances_and_others_are_refused() {
     assert_eq!(study.files.len(), 8);
 
     // Decryption with one key server down: 2 of 3 suffice.
-    if let Some(h) = site.servers[2].take() {
-        h.shutdown();
-    }
+    site.demo.stop_key_server(2);
     let plain = decrypt_all(
         &site.key_client("alice"),
         &delivery.files,

@@ -70,6 +70,8 @@
 //! ```
 
 mod client;
+#[cfg(feature = "workflow")]
+pub mod demo;
 pub mod index;
 mod server;
 mod settings;

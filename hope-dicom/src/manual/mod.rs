@@ -2,3 +2,6 @@
 
 #[doc = include_str!("conformance.md")]
 pub mod conformance {}
+
+#[doc = include_str!("network.md")]
+pub mod network {}
