@@ -79,8 +79,11 @@ fn main() {
     );
 
     // The site: key servers, certificates, project key, two gateways (series and instance keys).
-    let site = DemoSite::start(&dir.join("site"), &[("gateway", "hospital"), ("job", "physics")])
-        .unwrap();
+    let site = DemoSite::start(
+        &dir.join("site"),
+        &[("gateway", "hospital"), ("job", "physics")],
+    )
+    .unwrap();
     std::fs::write(
         site.dir().join("project.key"),
         DeidKey::generate().unwrap().dangerous_to_hex(),
@@ -88,7 +91,10 @@ fn main() {
     .unwrap();
     let mut clients = Vec::new();
     let mut handles = Vec::new();
-    for (name, scope) in [("series", KeyScope::Series), ("instance", KeyScope::Instance)] {
+    for (name, scope) in [
+        ("series", KeyScope::Series),
+        ("instance", KeyScope::Instance),
+    ] {
         let path = site.dir().join(format!("{name}.toml"));
         std::fs::write(
             &path,
@@ -168,7 +174,15 @@ fn main() {
     println!("median of {runs} runs, alternating; threads: every core");
     report("plain C-GET (to disk)", base, base);
     report("plain WADO-RS (to disk)", median(wado), base);
-    report("gateway, C-GET inside, one key per series", median(gw_series), base);
-    report("gateway, C-GET inside, one key per instance", median(gw_instance), base);
+    report(
+        "gateway, C-GET inside, one key per series",
+        median(gw_series),
+        base,
+    );
+    report(
+        "gateway, C-GET inside, one key per instance",
+        median(gw_instance),
+        base,
+    );
     drop(handles);
 }

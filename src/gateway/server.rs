@@ -36,6 +36,8 @@ struct Shared {
     audit: AuditLog,
     tls: MutualTls,
     scp: Option<ScpHandle>,
+    /// C-MOVE deliveries one at a time (they share the storage SCP's folder).
+    moving: Mutex<()>,
     active: AtomicUsize,
     stop: AtomicBool,
 }
@@ -105,6 +107,7 @@ impl Gateway {
                 keys,
                 audit,
                 scp,
+                moving: Mutex::new(()),
                 active: AtomicUsize::new(0),
                 stop: AtomicBool::new(false),
             }),
@@ -591,6 +594,7 @@ impl Shared {
                         detail: "C-MOVE configured without a storage SCP".into(),
                     });
                 };
+                let _one = self.moving.lock().unwrap_or_else(|p| p.into_inner());
                 pacs.retrieve(
                     &original.study,
                     Some(&original.series),

@@ -333,3 +333,63 @@ impl GatewaySettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration file with `body` after the common lines; its error message.
+    fn error_of(body: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("project.key"), "ab".repeat(32)).unwrap();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "listen = \"127.0.0.1:0\"\ncert = \"c.pem\"\nkey = \"c.key\"\nca = \"ca.pem\"\naudit_log = \"a\"\nindex = \"i\"\nwork_dir = \"w\"\nproject_key = \"project.key\"\nkey_servers = \"k.toml\"\n{body}"
+            ),
+        )
+        .unwrap();
+        match GatewaySettings::from_file(&path) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const PACS: &str = "[pacs]\naddress = \"127.0.0.1:104\"\nae_title = \"PACS\"\n";
+
+    #[test]
+    fn bad_configurations_name_the_file_and_the_field() {
+        let ok = error_of(&format!("readers = [\"group:physics\"]\n{PACS}"));
+        assert_eq!(ok, "");
+        let e = error_of(PACS);
+        assert!(e.contains("gw.toml: readers: nobody may fetch"), "{e}");
+        let e = error_of(&format!("readers = [\"physics\"]\n{PACS}"));
+        assert!(
+            e.contains("readers: `physics`: expected user:NAME or group:NAME"),
+            "{e}"
+        );
+        let e = error_of("readers = [\"user:a\"]\n");
+        assert!(e.contains("pacs: expected exactly one of [pacs]"), "{e}");
+        let e = error_of(&format!(
+            "readers = [\"user:a\"]\n{PACS}retrieval = \"move\"\n"
+        ));
+        assert!(
+            e.contains("pacs.retrieval: \"move\" needs move_listen"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "readers = [\"user:a\"]\n{PACS}\n[expose]\nPatientNickname = \"x\"\n"
+        ));
+        assert!(
+            e.contains("expose: `PatientNickname` is not a DICOM keyword"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "readers = [\"user:a\"]\noptions = [\"keep-all\"]\n{PACS}"
+        ));
+        assert!(e.contains("options: `keep-all`: expected one of"), "{e}");
+        let e = error_of(&format!("readers = [\"user:a\"]\nlisten_port = 3\n{PACS}"));
+        assert!(e.contains("unknown field `listen_port`"), "{e}");
+    }
+}
