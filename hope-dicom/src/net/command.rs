@@ -211,6 +211,13 @@ mod tests {
         assert!(back.has_data_set());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_command_sets_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = Command::decode(&bytes);
+        }
+    }
+
     #[test]
     fn truncated_or_foreign_command_sets_are_refused() {
         let bytes = Command::new(field::C_ECHO_RQ)

@@ -234,10 +234,11 @@ impl<A: SyncAssociation<TcpStream> + Association> Link<A> {
         Ok(n)
     }
 
-    fn next_pdv(&mut self, operation: &str) -> NetResult<PDataValue> {
+    /// The next PDV; None when the peer asks to release the association.
+    fn next_pdv(&mut self, operation: &str) -> NetResult<Option<PDataValue>> {
         loop {
             if let Some(pdv) = self.pending.pop_front() {
-                return Ok(pdv);
+                return Ok(Some(pdv));
             }
             let pdu = SyncAssociation::receive(&mut self.assoc)
                 .map_err(|e| self.ul_error(e, operation))?;
@@ -250,9 +251,7 @@ impl<A: SyncAssociation<TcpStream> + Association> Link<A> {
                         detail: format!("A-ABORT from {source:?}"),
                     });
                 }
-                Pdu::ReleaseRQ => {
-                    return Err(Released.into_error(self, operation));
-                }
+                Pdu::ReleaseRQ => return Ok(None),
                 other => {
                     return Err(self.protocol(
                         operation,
@@ -266,20 +265,25 @@ impl<A: SyncAssociation<TcpStream> + Association> Link<A> {
         }
     }
 
+    /// A PDV that must come (a release request here breaks the protocol).
+    fn required_pdv(&mut self, operation: &str) -> NetResult<PDataValue> {
+        self.next_pdv(operation)?
+            .ok_or_else(|| self.protocol(operation, "the peer asked to release mid-message"))
+    }
+
     /// Receives the next command (its presentation context and command set). A release request
-    /// from the peer (server side) yields `Ok(None)`.
+    /// from the peer between messages (server side) yields `Ok(None)`.
     pub(crate) fn recv_command(&mut self, operation: &str) -> NetResult<Option<(u8, Command)>> {
         let mut bytes = Vec::new();
         let mut pc_id = None;
         loop {
-            let pdv = match self.next_pdv(operation) {
-                Ok(p) => p,
-                Err(NetError::Protocol { detail, .. })
-                    if detail == RELEASED && bytes.is_empty() =>
-                {
-                    return Ok(None);
+            let pdv = if bytes.is_empty() {
+                match self.next_pdv(operation)? {
+                    Some(p) => p,
+                    None => return Ok(None),
                 }
-                Err(e) => return Err(e),
+            } else {
+                self.required_pdv(operation)?
             };
             if pdv.value_type != PDataValueType::Command {
                 return Err(
@@ -309,7 +313,7 @@ impl<A: SyncAssociation<TcpStream> + Association> Link<A> {
     pub(crate) fn recv_data(&mut self, out: &mut impl Write, operation: &str) -> NetResult<u64> {
         let mut n = 0u64;
         loop {
-            let pdv = self.next_pdv(operation)?;
+            let pdv = self.required_pdv(operation)?;
             if pdv.value_type != PDataValueType::Data {
                 return Err(self.protocol(operation, "a command fragment inside a data set"));
             }
@@ -327,20 +331,6 @@ impl<A: SyncAssociation<TcpStream> + Association> Link<A> {
         let mut v = Vec::new();
         self.recv_data(&mut v, operation)?;
         Ok(v)
-    }
-}
-
-const RELEASED: &str = "the peer asked to release the association";
-
-struct Released;
-
-impl Released {
-    fn into_error<A: SyncAssociation<TcpStream> + Association>(
-        self,
-        link: &Link<A>,
-        operation: &str,
-    ) -> NetError {
-        link.protocol(operation, RELEASED)
     }
 }
 

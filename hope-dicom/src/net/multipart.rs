@@ -365,6 +365,17 @@ mod tests {
 
     proptest! {
         #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..600), boundary in "[a-z0-9-]{0,12}", step in 1usize..50) {
+            let mut r = MultipartReader::new(Trickle(&body, step), &boundary);
+            for _ in 0..32 {
+                match r.next_part() {
+                    Ok(Some(_)) => if r.read_body(&mut io::sink()).is_err() { break },
+                    _ => break,
+                }
+            }
+        }
+
+        #[test]
         fn any_bodies_round_trip(parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..5), step in 1usize..64) {
             let b = body("q1w2e3", &parts, step % 2 == 0);
             prop_assert_eq!(read_all(&b, "q1w2e3", step).unwrap(), parts);
