@@ -18,6 +18,19 @@
 //! | [`GatewayClient`] | what a job uses: list the exposed series, fetch one into a folder |
 //! | [`register_in_catalog`] | puts the exposed (pseudonymous) rows in a catalog collection |
 //!
+//! A job's side, in code:
+//!
+//! ```no_run
+//! use hope::gateway::{GatewayClient, GatewayClientSettings};
+//! let gw = GatewayClient::new(&GatewayClientSettings::from_file("alice-gateway.toml")?)?;
+//! for s in gw.series()? {
+//!     println!("{} {:?} {:?}", s.series_instance_uid, s.modality, s.number_of_series_related_instances);
+//! }
+//! let delivery = gw.fetch_series("2.25.1234", "delivered".as_ref())?;
+//! println!("{} encrypted instances, keys {:?}", delivery.files.len(), delivery.keys);
+//! # Ok::<(), hope::gateway::Error>(())
+//! ```
+//!
 //! # Protocol
 //!
 //! HTTP/1.1 over mutual TLS, one request per connection, the caller being the subject of its
