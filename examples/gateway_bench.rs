@@ -113,7 +113,7 @@ fn main() {
         handles.push(h);
     }
     let pseudonymous = clients[0].series().unwrap()[0].series_instance_uid.clone();
-    let mut web = DicomWeb::new(&url)
+    let web = DicomWeb::new(&url)
         .unwrap()
         .trust_ca_pem(Path::new(&pacs_ca))
         .unwrap();

@@ -304,7 +304,7 @@ fn c_move_to_our_storage_scp_returns_byte_identical_instances() {
 #[test]
 fn qido_rs_wado_rs_and_stow_rs_round_trip_byte_for_byte() {
     let Some(o) = orthanc() else { return };
-    let mut web = o.web();
+    let web = o.web();
     let tmp = tempfile::tempdir().unwrap();
     let patient = unique("WEB");
     let (study, series, files) = synthetic_study(&tmp.path().join("src"), &patient, 5);
@@ -394,7 +394,7 @@ fn failures_have_their_specific_errors() {
         .echo()
         .unwrap_err();
     assert!(matches!(&e, NetError::Unreachable { .. }), "{e}");
-    let mut down = DicomWeb::new(&format!("https://{closed}/dicom-web"))
+    let down = DicomWeb::new(&format!("https://{closed}/dicom-web"))
         .unwrap()
         .trust_ca_pem(&o.ca)
         .unwrap();
@@ -404,14 +404,14 @@ fn failures_have_their_specific_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let other_ca = tmp.path().join("other.pem");
     std::fs::write(&other_ca, OTHER_CA).unwrap();
-    let mut wrong = DicomWeb::new(&o.url)
+    let wrong = DicomWeb::new(&o.url)
         .unwrap()
         .trust_ca_pem(&other_ca)
         .unwrap();
     let e = wrong.search(&Query::studies()).unwrap_err();
     assert!(matches!(&e, NetError::Tls { .. }), "{e}");
     // A series the PACS does not have.
-    let mut web = o.web();
+    let web = o.web();
     let e = web
         .retrieve(
             "1.2.3.999",

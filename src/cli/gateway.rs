@@ -251,7 +251,7 @@ pub(crate) fn pacs(cmd: PacsCommand) -> anyhow::Result<()> {
                 p.echo()?;
                 println!("C-ECHO {} ({}): success", p.address(), p.called_ae());
             }
-            Peer::Web(mut w) => {
+            Peer::Web(w) => {
                 w.search(&Query::studies().with(tags::STUDY_INSTANCE_UID, "1"))?;
                 println!("QIDO-RS {}: answered", w.base_url());
             }
@@ -274,7 +274,7 @@ pub(crate) fn pacs(cmd: PacsCommand) -> anyhow::Result<()> {
             }
             let matches = match target.peer()? {
                 Peer::Dimse(p) => p.find(&q)?,
-                Peer::Web(mut w) => w.search(&q)?,
+                Peer::Web(w) => w.search(&q)?,
             };
             for m in &matches {
                 let cols: Vec<String> = m
@@ -315,9 +315,7 @@ pub(crate) fn pacs(cmd: PacsCommand) -> anyhow::Result<()> {
                         |_| true,
                     )?
                 }
-                (Peer::Web(mut w), None) => {
-                    w.retrieve(&study, series.as_deref(), &output, |_| true)?
-                }
+                (Peer::Web(w), None) => w.retrieve(&study, series.as_deref(), &output, |_| true)?,
                 (Peer::Web(_), Some(_)) => bail!("--move-to is a DIMSE retrieval"),
             };
             println!(
@@ -344,7 +342,7 @@ pub(crate) fn pacs(cmd: PacsCommand) -> anyhow::Result<()> {
             }
             let summary = match target.peer()? {
                 Peer::Dimse(p) => p.store(&files)?,
-                Peer::Web(mut w) => w.store(&files)?,
+                Peer::Web(w) => w.store(&files)?,
             };
             for (f, e) in &summary.failed {
                 eprintln!("failed: {}: {e}", f.display());

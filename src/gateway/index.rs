@@ -258,7 +258,7 @@ impl Index {
 fn find(source: &PacsSource, query: &Query) -> Result<Vec<Match>> {
     Ok(match source {
         PacsSource::Get(pacs) | PacsSource::Move { pacs, .. } => pacs.find(query)?,
-        PacsSource::Web(web) => web.clone().search(query)?,
+        PacsSource::Web(web) => web.search(query)?,
     })
 }
 

@@ -604,8 +604,7 @@ impl Shared {
                 )?;
             }
             PacsSource::Web(web) => {
-                web.clone()
-                    .retrieve(&original.study, Some(&original.series), dir, each)?;
+                web.retrieve(&original.study, Some(&original.series), dir, each)?;
             }
         }
         Ok(())

@@ -36,7 +36,8 @@ pub struct DicomWeb {
     bearer: Option<String>,
     timeout: Duration,
     plain_http: bool,
-    agent: Option<ureq::Agent>,
+    /// Built on first use (the builder methods reset it).
+    agent: std::sync::OnceLock<ureq::Agent>,
 }
 
 impl std::fmt::Debug for DicomWeb {
@@ -80,7 +81,7 @@ impl DicomWeb {
             bearer: None,
             timeout: Duration::from_secs(60),
             plain_http: false,
-            agent: None,
+            agent: std::sync::OnceLock::new(),
         })
     }
 
@@ -100,7 +101,7 @@ impl DicomWeb {
                 message: "no CERTIFICATE block found".into(),
             });
         }
-        self.agent = None;
+        self.agent = std::sync::OnceLock::new();
         Ok(self)
     }
 
@@ -126,7 +127,7 @@ impl DicomWeb {
                 message: format!("no usable private key: {e}"),
             })?;
         self.client = Some(ClientCert::new_with_certs(&certs, key));
-        self.agent = None;
+        self.agent = std::sync::OnceLock::new();
         Ok(self)
     }
 
@@ -139,7 +140,7 @@ impl DicomWeb {
     /// How long any read or write may wait (default 60 s).
     pub fn timeout(mut self, timeout: Duration) -> DicomWeb {
         self.timeout = timeout;
-        self.agent = None;
+        self.agent = std::sync::OnceLock::new();
         self
     }
 
@@ -154,8 +155,8 @@ impl DicomWeb {
         &self.base
     }
 
-    fn agent(&mut self) -> NetResult<ureq::Agent> {
-        if let Some(a) = &self.agent {
+    fn agent(&self) -> NetResult<ureq::Agent> {
+        if let Some(a) = self.agent.get() {
             return Ok(a.clone());
         }
         if self.base.starts_with("http://") && !self.plain_http {
@@ -189,8 +190,7 @@ impl DicomWeb {
             .max_idle_connections_per_host(4)
             .build()
             .into();
-        self.agent = Some(agent.clone());
-        Ok(agent)
+        Ok(self.agent.get_or_init(|| agent).clone())
     }
 
     fn net_error(&self, method: &'static str, url: &str, e: ureq::Error) -> NetError {
@@ -245,7 +245,7 @@ impl DicomWeb {
         }
     }
 
-    fn get(&mut self, url: &str, accept: &str) -> NetResult<ureq::http::Response<ureq::Body>> {
+    fn get(&self, url: &str, accept: &str) -> NetResult<ureq::http::Response<ureq::Body>> {
         let agent = self.agent()?;
         let mut rq = agent.get(url).header("Accept", accept);
         if let Some(t) = &self.bearer {
@@ -276,7 +276,7 @@ impl DicomWeb {
     }
 
     /// QIDO-RS: the matches of a query (patient-level queries are answered at study level).
-    pub fn search(&mut self, query: &Query) -> NetResult<Vec<Match>> {
+    pub fn search(&self, query: &Query) -> NetResult<Vec<Match>> {
         let path = self.qido_path(query);
         let mut url = format!("{}{path}", self.base);
         let in_path: Vec<_> = match query.level() {
@@ -333,7 +333,7 @@ impl DicomWeb {
     /// those present are skipped, and each part of the multipart answer is streamed to a
     /// temporary file renamed to `SOP_INSTANCE_UID.dcm` once whole.
     pub fn retrieve(
-        &mut self,
+        &self,
         study_uid: &str,
         series_uid: Option<&str>,
         dir: &Path,
@@ -432,7 +432,7 @@ impl DicomWeb {
     }
 
     /// STOW-RS of Part 10 files in one request, streamed from the files.
-    pub fn store(&mut self, files: &[PathBuf]) -> NetResult<StoreSummary> {
+    pub fn store(&self, files: &[PathBuf]) -> NetResult<StoreSummary> {
         let mut summary = StoreSummary::default();
         let mut infos = Vec::new();
         for f in files {
@@ -708,10 +708,10 @@ mod tests {
 
     #[test]
     fn plain_http_and_missing_trust_are_refused() {
-        let mut w = DicomWeb::new("http://127.0.0.1:1/dicom-web").unwrap();
+        let w = DicomWeb::new("http://127.0.0.1:1/dicom-web").unwrap();
         let e = w.search(&Query::studies()).unwrap_err();
         assert!(e.to_string().contains("plain HTTP"), "{e}");
-        let mut w = DicomWeb::new("https://127.0.0.1:1/dicom-web").unwrap();
+        let w = DicomWeb::new("https://127.0.0.1:1/dicom-web").unwrap();
         let e = w.search(&Query::studies()).unwrap_err();
         assert!(e.to_string().contains("no CA certificate"), "{e}");
         assert!(DicomWeb::new("ftp://x").is_err());
