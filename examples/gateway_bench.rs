@@ -23,10 +23,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use hope::core::{Grid, Volume};
+use hope::demo::DemoSite;
 use hope::dicom::deid::DeidKey;
 use hope::dicom::net::{DicomWeb, Pacs, Retrieval};
 use hope::dicom::{CtSeriesOptions, write_ct_series};
-use hope::gateway::demo::DemoSite;
 use hope::gateway::{Gateway, GatewaySettings, KeyScope};
 
 fn main() {

@@ -103,6 +103,8 @@ pub use hope_grid as grid;
 pub use hope_mc as mc;
 
 #[cfg(feature = "workflow")]
+pub mod demo;
+#[cfg(feature = "workflow")]
 pub mod eye_plaque;
 #[cfg(feature = "gateway")]
 pub mod gateway;

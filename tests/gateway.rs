@@ -17,11 +17,11 @@ use hope::catalog::{Catalog, Principal, Value};
 use hope::core::{Grid, Volume};
 use hope::crypto::KeyClient;
 use hope::crypto::container::{Decryptor, Header};
+use hope::demo::DemoSite;
 use hope::dicom::deid::{DeidKey, read_any};
 use hope::dicom::net::Pacs;
 use hope::dicom::{CtSeriesOptions, write_ct_series};
 use hope::eye_plaque::find_identity;
-use hope::gateway::demo::DemoSite;
 use hope::gateway::{Error, Gateway, GatewayClient, GatewaySettings, register_in_catalog};
 
 struct Orthanc {

@@ -1,5 +1,6 @@
-//! A deliberately small HTTP/1.1 subset for the key-server protocol: one request per connection,
-//! `Content-Length` bodies only, strict size limits. Anything else is refused with 400.
+//! A deliberately small HTTP/1.1 subset for the project's mutual-TLS services (key servers, the
+//! hospital gateway): one request per connection, `Content-Length` bodies or bodies that end with
+//! the connection, strict size limits. Anything else is refused with 400.
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -8,6 +9,7 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Largest accepted body (a share record with a large ACL).
 pub(crate) const MAX_BODY: usize = 256 * 1024;
 
+/// A request of the key-server protocol.
 #[derive(Debug)]
 pub(crate) struct Request {
     pub(crate) method: String,
@@ -19,10 +21,60 @@ fn bad(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
-/// Reads the header block; returns the start line and the content length.
-fn read_head(r: &mut impl BufRead) -> io::Result<(String, usize)> {
+/// A header block: its first line (request or status line) and its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The request or status line.
+    pub start: String,
+    /// Header names (as sent) and values.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    /// A header's value (names compared without case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The method and path of a request line.
+    pub fn request_line(&self) -> io::Result<(&str, &str)> {
+        let mut parts = self.start.split(' ');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(m), Some(p), Some(v), None) if v.starts_with("HTTP/1.") => Ok((m, p)),
+            _ => Err(bad("malformed request line")),
+        }
+    }
+
+    /// The code of a status line.
+    pub fn status(&self) -> io::Result<u16> {
+        self.start
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("malformed status line"))
+    }
+
+    /// The `Content-Length` (0 when absent), at most [`MAX_BODY`] bytes.
+    fn body_len(&self) -> io::Result<usize> {
+        let len = match self.header("content-length") {
+            Some(v) => v.parse().map_err(|_| bad("bad Content-Length"))?,
+            None => 0,
+        };
+        if len > MAX_BODY {
+            return Err(bad("body too large"));
+        }
+        Ok(len)
+    }
+}
+
+/// Reads a header block, up to the empty line (16 KiB at most). `Transfer-Encoding` is refused:
+/// bodies have a `Content-Length` or end with the connection.
+pub fn read_head(r: &mut impl BufRead) -> io::Result<Head> {
     let mut start = String::new();
-    let mut len = 0usize;
+    let mut headers = Vec::new();
     let mut total = 0usize;
     loop {
         let mut line = Vec::new();
@@ -43,31 +95,21 @@ fn read_head(r: &mut impl BufRead) -> io::Result<(String, usize)> {
         if start.is_empty() {
             start = text.to_string();
         } else if let Some((k, v)) = text.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().map_err(|_| bad("bad Content-Length"))?;
-            } else if k.trim().eq_ignore_ascii_case("transfer-encoding") {
+            if k.trim().eq_ignore_ascii_case("transfer-encoding") {
                 return Err(bad("Transfer-Encoding is not supported"));
             }
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        } else {
+            return Err(bad("a header line without a colon"));
         }
     }
-    if len > MAX_BODY {
-        return Err(bad("body too large"));
-    }
-    Ok((start, len))
+    Ok(Head { start, headers })
 }
 
 pub(crate) fn read_request(r: &mut impl BufRead) -> io::Result<Request> {
-    let (start, len) = read_head(r)?;
-    let mut parts = start.split(' ');
-    let (Some(method), Some(path), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("malformed request line"));
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Err(bad("only HTTP/1.x is spoken here"));
-    }
-    let mut body = vec![0u8; len];
+    let head = read_head(r)?;
+    let (method, path) = head.request_line()?;
+    let mut body = vec![0u8; head.body_len()?];
     r.read_exact(&mut body)?;
     Ok(Request {
         method: method.to_string(),
@@ -76,7 +118,8 @@ pub(crate) fn read_request(r: &mut impl BufRead) -> io::Result<Request> {
     })
 }
 
-pub(crate) fn write_request(
+/// A request with a JSON body (empty for none), the connection closed after the answer.
+pub fn write_request(
     w: &mut impl Write,
     method: &str,
     path: &str,
@@ -92,33 +135,44 @@ pub(crate) fn write_request(
     w.flush()
 }
 
-pub(crate) fn write_response(w: &mut impl Write, status: u16, body: &[u8]) -> io::Result<()> {
-    let reason = match status {
+fn reason(status: u16) -> &'static str {
+    match status {
         200 => "OK",
         201 => "Created",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        502 => "Bad Gateway",
         _ => "Internal Server Error",
-    };
+    }
+}
+
+/// A whole JSON answer.
+pub fn write_response(w: &mut impl Write, status: u16, body: &[u8]) -> io::Result<()> {
     write!(
         w,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reason(status),
         body.len()
     )?;
     w.write_all(body)?;
     w.flush()
 }
 
+/// The head of a `200 OK` answer whose body ends with the connection (a stream).
+pub fn write_stream_head(w: &mut impl Write, content_type: &str) -> io::Result<()> {
+    write!(
+        w,
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
+    )?;
+    w.flush()
+}
+
 pub(crate) fn read_response(r: &mut impl BufRead) -> io::Result<(u16, Vec<u8>)> {
-    let (start, len) = read_head(r)?;
-    let status = start
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| bad("malformed status line"))?;
-    let mut body = vec![0u8; len];
+    let head = read_head(r)?;
+    let status = head.status()?;
+    let mut body = vec![0u8; head.body_len()?];
     r.read_exact(&mut body)?;
     Ok((status, body))
 }
@@ -141,6 +195,12 @@ mod tests {
         let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         assert!(read_request(&mut long.as_bytes()).is_err());
         assert!(read_request(&mut &b"GET /\r\n\r\n"[..]).is_err());
+        assert!(read_request(&mut &b"GET / HTTP/1.1\r\nno colon\r\n\r\n"[..]).is_err());
+        let h = read_head(&mut &b"HTTP/1.1 403 Forbidden\r\nContent-Type: x\r\n\r\n"[..]).unwrap();
+        assert_eq!(
+            (h.status().unwrap(), h.header("content-type")),
+            (403, Some("x"))
+        );
         assert!(
             read_request(&mut &b"GET / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort"[..]).is_err()
         );

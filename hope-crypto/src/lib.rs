@@ -5,11 +5,12 @@ pub mod audit;
 pub mod client;
 pub mod container;
 pub mod error;
-mod http;
+pub mod http;
 pub mod key;
 #[cfg(feature = "pki")]
 pub mod pki;
 pub mod server;
+pub mod service;
 pub mod shares;
 pub mod store;
 pub mod tls;

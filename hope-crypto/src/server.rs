@@ -18,19 +18,22 @@
 //! without a restart.
 
 use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::acl::{Grant, Principal};
 use crate::audit::{AuditLog, Event};
 use crate::http;
 use crate::key::KeyId;
+use crate::service::{OnConnection, Service};
 use crate::shares::Share;
 use crate::store::{DirKeyStore, KeyStore};
-use crate::tls::{MutualTls, Refusal, TlsFiles};
+use crate::tls::{MutualTls, TlsFiles};
+
+/// A key server running on a background thread; dropping the handle stops it.
+pub use crate::service::ServiceHandle as ServerHandle;
 use crate::{Error, Result};
 
 /// How long a connection may stay silent.
@@ -102,24 +105,21 @@ impl ServerSettings {
 }
 
 struct Shared {
-    settings: ServerSettings,
     store: Box<dyn KeyStore>,
     audit: AuditLog,
     tls: MutualTls,
-    active: AtomicUsize,
-    stop: AtomicBool,
 }
 
 /// A bound key server, ready to [`serve`](KeyServer::serve) or [`spawn`](KeyServer::spawn).
 pub struct KeyServer {
-    listener: TcpListener,
+    service: Service,
     shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for KeyServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyServer")
-            .field("listen", &self.listener.local_addr().ok())
+            .field("listen", &self.service.local_addr().ok())
             .finish()
     }
 }
@@ -135,106 +135,52 @@ impl KeyServer {
         let tls = MutualTls::new(&files, settings.crl.as_deref())?;
         let store = DirKeyStore::open(&settings.storage)?;
         let audit = AuditLog::open(&settings.audit_log)?;
-        let listener = TcpListener::bind(&settings.listen).map_err(|e| Error::Server {
-            server: settings.listen.clone(),
-            status: None,
-            message: format!("cannot listen: {e}"),
+        let service = Service::bind(&settings.listen, settings.max_connections).map_err(|e| {
+            Error::Server {
+                server: settings.listen.clone(),
+                status: None,
+                message: format!("cannot listen: {e}"),
+            }
         })?;
         audit.append(
             Event::new("-", "start", "ok").detail(format!("listening on {}", settings.listen)),
         )?;
         Ok(KeyServer {
-            listener,
+            service,
             shared: Arc::new(Shared {
-                settings,
                 store: Box::new(store),
                 audit,
                 tls,
-                active: AtomicUsize::new(0),
-                stop: AtomicBool::new(false),
             }),
         })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener
+        self.service
             .local_addr()
             .map_err(|e| Error::io("<listener>", e))
     }
 
-    /// Serves connections until stopped (through a [`ServerHandle`]).
+    fn handler(&self) -> OnConnection {
+        let shared = Arc::clone(&self.shared);
+        Arc::new(move |stream| shared.connection(stream))
+    }
+
+    /// Serves connections until stopped (through a [`ServerHandle`]); connections beyond
+    /// `max_connections` are dropped.
     pub fn serve(self) -> Result<()> {
-        for stream in self.listener.incoming() {
-            if self.shared.stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let Ok(stream) = stream else { continue };
-            let shared = Arc::clone(&self.shared);
-            if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.settings.max_connections {
-                shared.active.fetch_sub(1, Ordering::SeqCst);
-                continue;
-            }
-            std::thread::spawn(move || {
-                shared.connection(stream);
-                shared.active.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
+        let handler = self.handler();
+        self.service.serve(handler, |_| {});
         Ok(())
     }
 
     /// Serves on a background thread; the handle stops it.
     pub fn spawn(self) -> Result<ServerHandle> {
-        let addr = self.local_addr()?;
-        let shared = Arc::clone(&self.shared);
-        let thread = std::thread::spawn(move || self.serve());
-        Ok(ServerHandle {
-            addr,
-            shared,
-            thread: Some(thread),
-        })
-    }
-}
-
-/// A server running on a background thread; dropping the handle stops it.
-pub struct ServerHandle {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<Result<()>>>,
-}
-
-impl std::fmt::Debug for ServerHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle")
-            .field("addr", &self.addr)
-            .finish()
-    }
-}
-
-impl ServerHandle {
-    /// The address the server listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops accepting connections and waits for the accept loop to end.
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        self.stop();
+        let handler = self.handler();
+        self.service
+            .spawn(handler, |_| {})
+            .map_err(|e| Error::io("<listener>", e))
     }
 }
 
@@ -258,25 +204,10 @@ fn json_error(message: impl std::fmt::Display) -> Vec<u8> {
 
 impl Shared {
     fn connection(&self, stream: TcpStream) {
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
         let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        let (mut tls, who) = match self.tls.accept(stream, || {
-            self.audit
-                .append(Event::new("-", "crl-reload", "ok"))
-                .map(drop)
-        }) {
-            Ok(x) => x,
-            Err(Refusal::Closed) => return,
-            Err(e) => {
-                let _ = self
-                    .audit
-                    .append(Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")));
-                return;
-            }
+        let Some((mut tls, who)) = self.tls.accept_audited(stream, &self.audit) else {
+            return;
         };
         let request = match http::read_request(&mut BufReader::new(&mut tls)) {
             Ok(r) => r,

@@ -15,6 +15,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
 use crate::acl::Principal;
+use crate::audit::{AuditLog, Event};
 use crate::{Error, Result};
 
 fn config_error(path: &Path, field: &str, message: impl Into<String>) -> Error {
@@ -250,6 +251,31 @@ impl MutualTls {
         {
             Some(Ok(p)) => Ok((tls, p)),
             _ => Err(Refusal::NoPrincipal),
+        }
+    }
+
+    /// [`accept`](MutualTls::accept) with the audit every service keeps: a CRL reload is
+    /// recorded (and refuses the connection when it cannot be), a refused connection is recorded
+    /// with the peer's address and why; a port probe that closes during the handshake is not.
+    pub fn accept_audited(
+        &self,
+        stream: TcpStream,
+        audit: &AuditLog,
+    ) -> Option<(StreamOwned<ServerConnection, TcpStream>, Principal)> {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        match self.accept(stream, || {
+            audit.append(Event::new("-", "crl-reload", "ok")).map(drop)
+        }) {
+            Ok(x) => Some(x),
+            Err(Refusal::Closed) => None,
+            Err(e) => {
+                let _ = audit
+                    .append(Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")));
+                None
+            }
         }
     }
 }

@@ -45,21 +45,15 @@ pub mod report;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::demo::DemoSite;
 use dicom_dictionary_std::tags;
 use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
 use hope_core::fs::AtomicFile;
 use hope_core::{Grid, Vec3, metaimage};
 use hope_crypto::container::{Decryptor, EncryptOptions, Encryptor, Header};
-use hope_crypto::pki::TestPki;
-use hope_crypto::server::ServerHandle;
-use hope_crypto::tls::{self, TlsFiles};
-use hope_crypto::{
-    DataKey, Grant, KeyClient, KeyId, KeyServer, ServerEndpoint, ServerSettings, acl::Right,
-    client::KeyServerClient,
-};
+use hope_crypto::{DataKey, Grant, KeyId, acl::Right};
 use hope_dicom::deid::{BatchOptions, DeidKey, Deidentifier, deidentify_dir};
 use hope_dicom::series::{CtSeriesOptions, load_ct_volume, scan_dir, write_ct_series};
 use hope_grid::store::{self, JobRecord, JobStatus};
@@ -232,103 +226,6 @@ pub struct Outcome {
     pub timings: Vec<(String, f64)>,
     /// Histories per second of the plaque run.
     pub histories_per_second: f64,
-}
-
-struct KeyServers {
-    handles: Vec<Option<ServerHandle>>,
-    addresses: Vec<String>,
-    ca: PathBuf,
-}
-
-impl KeyServers {
-    fn client(&self, dir: &Path, user: &str) -> Result<KeyClient> {
-        let step = "key servers";
-        let tls = tls::client_config(&TlsFiles {
-            cert: &dir.join(format!("{user}.pem")),
-            key: &dir.join(format!("{user}.key")),
-            ca: &self.ca,
-        })
-        .in_step(step)?;
-        let servers = self
-            .addresses
-            .iter()
-            .map(|a| {
-                KeyServerClient::new(
-                    ServerEndpoint {
-                        address: a.clone(),
-                        server_name: Some("localhost".into()),
-                    },
-                    Arc::clone(&tls),
-                    Duration::from_secs(5),
-                )
-            })
-            .collect();
-        KeyClient::new(servers, 2).in_step(step)
-    }
-
-    /// Servers running now.
-    fn up(&self) -> usize {
-        self.handles.iter().filter(|h| h.is_some()).count()
-    }
-
-    fn stop(&mut self, i: usize) {
-        if let Some(h) = self.handles.get_mut(i).and_then(Option::take) {
-            h.shutdown();
-        }
-    }
-}
-
-impl Drop for KeyServers {
-    fn drop(&mut self) {
-        for i in 0..self.handles.len() {
-            self.stop(i);
-        }
-    }
-}
-
-/// Starts three key servers on loopback ports with a new CA, and writes two users'
-/// certificates: `hospital` (group `radiology`) and `eye-dosimetry` (group `physics`).
-fn start_key_servers(dir: &Path) -> Result<KeyServers> {
-    let step = "key servers";
-    std::fs::create_dir_all(dir).in_step(step)?;
-    let mut pki = TestPki::new("HOPE-rs eye-plaque demonstration CA").in_step(step)?;
-    let ca = dir.join("ca.pem");
-    hope_core::fs::write_atomic(&ca, pki.ca_pem().as_bytes()).in_step(step)?;
-    let mut handles = Vec::new();
-    let mut addresses = Vec::new();
-    for i in 0..3 {
-        let sdir = dir.join(format!("server{i}"));
-        std::fs::create_dir_all(&sdir).in_step(step)?;
-        let (cert, key) = pki
-            .issue_server(&["localhost", "127.0.0.1"])
-            .and_then(|c| c.write(&sdir, "server"))
-            .in_step(step)?;
-        let settings = ServerSettings {
-            listen: "127.0.0.1:0".into(),
-            cert,
-            key,
-            ca: ca.clone(),
-            crl: None,
-            storage: sdir.join("shares"),
-            audit_log: sdir.join("audit.jsonl"),
-            max_connections: 64,
-        };
-        let handle = KeyServer::bind(settings)
-            .and_then(KeyServer::spawn)
-            .in_step(step)?;
-        addresses.push(handle.addr().to_string());
-        handles.push(Some(handle));
-    }
-    for (user, group) in [("hospital", "radiology"), ("eye-dosimetry", "physics")] {
-        pki.issue_client(user, Some(group))
-            .and_then(|c| c.write(dir, user))
-            .in_step(step)?;
-    }
-    Ok(KeyServers {
-        handles,
-        addresses,
-        ca,
-    })
 }
 
 /// Every file below `dir`, sorted.
@@ -607,9 +504,12 @@ pub fn run(
     log(
         "3. encrypting with AES-256-GCM, keys split 2-of-3 over three key servers (mutual TLS on loopback)",
     );
-    let ks_dir = out.join("keyservers");
-    let mut servers = start_key_servers(&ks_dir)?;
-    let hospital_client = servers.client(&ks_dir, "hospital")?;
+    let mut servers = DemoSite::start(
+        &out.join("keyservers"),
+        &[("hospital", "radiology"), ("eye-dosimetry", "physics")],
+    )
+    .in_step(step)?;
+    let hospital_client = servers.key_client("hospital").in_step(step)?;
     let enc_dir = out.join("encrypted");
     std::fs::create_dir_all(&enc_dir).in_step(step)?;
     let grants = [Grant::group("physics", Right::Get)];
@@ -645,7 +545,7 @@ pub fn run(
     log(&format!(
         "   {} files encrypted for group `physics`; key servers at {}",
         encrypted.len(),
-        servers.addresses.join(", ")
+        servers.key_servers().join(", ")
     ));
     lap("3 encryption", &mut timings);
 
@@ -801,9 +701,9 @@ pub fn run(
     // 5. Compute side: decrypt with two servers, materials, plaque.
     let step = "5 decryption and plaque";
     log("5. compute side: decrypting with key server 3 down (2 of 3 suffice)");
-    servers.stop(2);
+    servers.stop_key_server(2);
     let servers_up_for_decryption = servers.up();
-    let job_client = servers.client(&ks_dir, "eye-dosimetry")?;
+    let job_client = servers.key_client("eye-dosimetry").in_step(step)?;
     let plain_dir = compute.join("ct");
     std::fs::create_dir_all(&plain_dir).in_step(step)?;
     for (path, rel) in &encrypted {
@@ -820,7 +720,7 @@ pub fn run(
             .in_step(step)?;
         sink.commit().in_step(step)?;
     }
-    servers.stop(1);
+    servers.stop_key_server(1);
     let one_server_refused = match encrypted.first() {
         Some((path, _)) => {
             let mut reader = BufReader::new(File::open(path).in_step(step)?);

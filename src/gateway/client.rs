@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
+use hope_crypto::http::{self, Head};
 use hope_crypto::tls::{self, TlsFiles};
 use hope_dicom::net::multipart::MultipartReader;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
@@ -14,7 +15,7 @@ use rustls_pki_types::ServerName;
 
 use super::index::ExposedSeries;
 use super::server::ENCRYPTED_TYPE;
-use super::{Error, Result, wire};
+use super::{Error, Result};
 
 /// Largest JSON answer accepted.
 const MAX_JSON: u64 = 64 << 20;
@@ -144,10 +145,7 @@ impl GatewayClient {
         &self,
         method: &str,
         path: &str,
-    ) -> Result<(
-        wire::Head,
-        BufReader<StreamOwned<ClientConnection, TcpStream>>,
-    )> {
+    ) -> Result<(Head, BufReader<StreamOwned<ClientConnection, TcpStream>>)> {
         let addr = self
             .address
             .to_socket_addrs()
@@ -161,10 +159,10 @@ impl GatewayClient {
         let conn = ClientConnection::new(Arc::clone(&self.tls), self.server_name.clone())
             .map_err(|e| self.protocol(format!("TLS: {e}")))?;
         let mut stream = StreamOwned::new(conn, tcp);
-        wire::write_request(&mut stream, method, path, &self.address)
+        http::write_request(&mut stream, method, path, &self.address, b"")
             .map_err(|e| self.protocol(format!("sending the request: {e}")))?;
         let mut reader = BufReader::with_capacity(1 << 16, stream);
-        let head = wire::read_head(&mut reader)
+        let head = http::read_head(&mut reader)
             .map_err(|e| self.protocol(format!("reading the answer: {e}")))?;
         Ok((head, reader))
     }
@@ -172,7 +170,7 @@ impl GatewayClient {
     /// A JSON answer (an error status becomes [`Error::Refused`]).
     fn json(&self, method: &str, path: &str) -> Result<serde_json::Value> {
         let (head, mut body) = self.request(method, path)?;
-        let status = wire::status(&head).map_err(|e| self.protocol(e.to_string()))?;
+        let status = head.status().map_err(|e| self.protocol(e.to_string()))?;
         let mut bytes = Vec::new();
         body.by_ref()
             .take(MAX_JSON)
@@ -243,7 +241,7 @@ impl GatewayClient {
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let (head, mut body) = self.request("GET", path)?;
-        let status = wire::status(&head).map_err(|e| self.protocol(e.to_string()))?;
+        let status = head.status().map_err(|e| self.protocol(e.to_string()))?;
         if status != 200 {
             let mut bytes = Vec::new();
             let _ = body.by_ref().take(MAX_JSON).read_to_end(&mut bytes);

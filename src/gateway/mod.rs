@@ -83,12 +83,9 @@
 //! ```
 
 mod client;
-#[cfg(feature = "workflow")]
-pub mod demo;
 pub mod index;
 mod server;
 mod settings;
-mod wire;
 
 pub use client::{Delivery, GatewayClient, GatewayClientSettings, register_in_catalog};
 pub use index::{ExposedSeries, Index};

@@ -2,9 +2,9 @@
 //! (retrieve from the PACS → de-identify → encrypt → stream), one instance in flight per worker.
 
 use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,14 +13,16 @@ use dicom_dictionary_std::tags;
 use hope_crypto::acl::{Grant, Principal, Right, Subject};
 use hope_crypto::audit::{AuditLog, Event};
 use hope_crypto::container::{EncryptOptions, Encryptor};
-use hope_crypto::tls::{MutualTls, Refusal, TlsFiles};
+use hope_crypto::http::{self, Head};
+use hope_crypto::service::{OnConnection, Service};
+use hope_crypto::tls::{MutualTls, TlsFiles};
 use hope_crypto::{ClientSettings, DataKey, KeyClient, KeyId};
 use hope_dicom::deid::{PixelVerdict, read_any};
 use hope_dicom::net::{Retrieval, ScpHandle, StorageScp, multipart};
 
 use super::index::{Index, Original};
 use super::settings::{GatewaySettings, KeyScope, PacsSource};
-use super::{Error, Result, wire};
+use super::{Error, Result};
 
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,20 +40,18 @@ struct Shared {
     scp: Option<ScpHandle>,
     /// C-MOVE deliveries one at a time (they share the storage SCP's folder).
     moving: Mutex<()>,
-    active: AtomicUsize,
-    stop: AtomicBool,
 }
 
 /// A bound gateway, ready to [`serve`](Gateway::serve) or [`spawn`](Gateway::spawn).
 pub struct Gateway {
-    listener: TcpListener,
+    service: Service,
     shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("listen", &self.listener.local_addr().ok())
+            .field("listen", &self.service.local_addr().ok())
             .finish()
     }
 }
@@ -90,16 +90,18 @@ impl Gateway {
             } => Some(StorageScp::bind(listen, ae_title, &settings.work_dir.join("scp"))?.spawn()?),
             _ => None,
         };
-        let listener = TcpListener::bind(&settings.listen).map_err(|e| Error::Config {
-            path: PathBuf::from("gateway"),
-            field: "listen".into(),
-            message: format!("cannot listen on {}: {e}", settings.listen),
+        let service = Service::bind(&settings.listen, settings.max_connections).map_err(|e| {
+            Error::Config {
+                path: PathBuf::from("gateway"),
+                field: "listen".into(),
+                message: format!("cannot listen on {}: {e}", settings.listen),
+            }
         })?;
         audit.append(
             Event::new("-", "start", "ok").detail(format!("listening on {}", settings.listen)),
         )?;
         Ok(Gateway {
-            listener,
+            service,
             shared: Arc::new(Shared {
                 tls,
                 settings,
@@ -108,8 +110,6 @@ impl Gateway {
                 audit,
                 scp,
                 moving: Mutex::new(()),
-                active: AtomicUsize::new(0),
-                stop: AtomicBool::new(false),
             }),
         })
     }
@@ -126,87 +126,42 @@ impl Gateway {
 
     /// The address actually bound.
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener
+        self.service
             .local_addr()
             .map_err(|e| Error::io("<listener>", e))
     }
 
+    /// The connection handler and the audit of connections beyond the limit.
+    fn handlers(&self) -> (OnConnection, impl Fn(&TcpStream) + Send + 'static) {
+        let shared = Arc::clone(&self.shared);
+        let on_connection: OnConnection = Arc::new(move |stream| shared.connection(stream));
+        let shared = Arc::clone(&self.shared);
+        let on_overload = move |_: &TcpStream| {
+            let _ = shared
+                .audit
+                .append(Event::new("-", "connect", "refused").detail("too many connections"));
+        };
+        (on_connection, on_overload)
+    }
+
     /// Serves connections until stopped (through a [`GatewayHandle`]).
     pub fn serve(self) -> Result<()> {
-        for stream in self.listener.incoming() {
-            if self.shared.stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let Ok(stream) = stream else { continue };
-            let shared = Arc::clone(&self.shared);
-            if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.settings.max_connections {
-                shared.active.fetch_sub(1, Ordering::SeqCst);
-                let _ = shared
-                    .audit
-                    .append(Event::new("-", "connect", "refused").detail("too many connections"));
-                continue;
-            }
-            std::thread::spawn(move || {
-                shared.connection(stream);
-                shared.active.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
+        let (on_connection, on_overload) = self.handlers();
+        self.service.serve(on_connection, on_overload);
         Ok(())
     }
 
     /// Serves on a background thread; the handle stops it.
     pub fn spawn(self) -> Result<GatewayHandle> {
-        let addr = self.local_addr()?;
-        let shared = Arc::clone(&self.shared);
-        let thread = std::thread::spawn(move || self.serve());
-        Ok(GatewayHandle {
-            addr,
-            shared,
-            thread: Some(thread),
-        })
+        let (on_connection, on_overload) = self.handlers();
+        self.service
+            .spawn(on_connection, on_overload)
+            .map_err(|e| Error::io("<listener>", e))
     }
 }
 
 /// A gateway running on a background thread; dropping the handle stops it.
-pub struct GatewayHandle {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<Result<()>>>,
-}
-
-impl std::fmt::Debug for GatewayHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayHandle")
-            .field("addr", &self.addr)
-            .finish()
-    }
-}
-
-impl GatewayHandle {
-    /// The address the gateway listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops accepting connections.
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for GatewayHandle {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+pub use hope_crypto::service::ServiceHandle as GatewayHandle;
 
 /// What one delivery did.
 #[derive(Debug, Default)]
@@ -246,30 +201,15 @@ impl Shared {
     }
 
     fn connection(&self, stream: TcpStream) {
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
         let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let (mut tls, who) = match self.tls.accept(stream, || {
-            self.audit
-                .append(Event::new("-", "crl-reload", "ok"))
-                .map(drop)
-        }) {
-            Ok(x) => x,
-            Err(Refusal::Closed) => return,
-            Err(e) => {
-                let _ = self
-                    .audit
-                    .append(Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")));
-                return;
-            }
+        let Some((mut tls, who)) = self.tls.accept_audited(stream, &self.audit) else {
+            return;
         };
-        let head = match wire::read_head(&mut BufReader::new(&mut tls)) {
+        let head = match http::read_head(&mut BufReader::new(&mut tls)) {
             Ok(h) => h,
             Err(e) => {
-                let _ = wire::write_json(&mut tls, 400, &json_error(e));
+                let _ = http::write_response(&mut tls, 400, &json_error(e));
                 return;
             }
         };
@@ -278,17 +218,17 @@ impl Shared {
         let _ = tls.flush();
     }
 
-    fn handle(&self, who: &Principal, head: &wire::Head, w: &mut impl Write) {
-        let (method, path) = match wire::request_line(head) {
+    fn handle(&self, who: &Principal, head: &Head, w: &mut impl Write) {
+        let (method, path) = match head.request_line() {
             Ok(x) => x,
             Err(e) => {
-                let _ = wire::write_json(w, 400, &json_error(e));
+                let _ = http::write_response(w, 400, &json_error(e));
                 return;
             }
         };
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let reply = |w: &mut dyn Write, status: u16, body: Vec<u8>| {
-            let _ = wire::write_json(&mut WriteRef(w), status, &body);
+            let _ = http::write_response(&mut WriteRef(w), status, &body);
         };
         match (method, segments.as_slice()) {
             ("GET", ["v1", "health"]) => reply(
@@ -363,7 +303,7 @@ impl Shared {
                     return reply(w, 500, json_error(format!("refused: {e}")));
                 }
                 let boundary = multipart::new_boundary();
-                let head_ok = wire::write_stream_head(
+                let head_ok = http::write_stream_head(
                     w,
                     &format!("multipart/related; type=\"{ENCRYPTED_TYPE}\"; boundary={boundary}"),
                 )

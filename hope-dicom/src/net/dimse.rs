@@ -556,21 +556,18 @@ impl Pacs {
         }
         landing
             .finish(wanted.keys(), dir, present.len())
-            .map_err(|detail| self_protocol(&self.address, "retrieve", detail))
+            .map_err(|detail| NetError::Protocol {
+                address: self.address.clone(),
+                operation: "retrieve".into(),
+                detail,
+            })
     }
 
     /// C-STORE of Part 10 files, each sent as its data set in the transfer syntax it is stored
     /// in (streamed from the file), on one association.
     pub fn store(&self, files: &[PathBuf]) -> NetResult<StoreSummary> {
         let op = "C-STORE";
-        let mut summary = StoreSummary::default();
-        let mut infos = Vec::new();
-        for f in files {
-            match part10::file_info(f) {
-                Ok(i) => infos.push(i),
-                Err(e) => summary.failed.push((f.clone(), e)),
-            }
-        }
+        let (infos, mut summary) = StoreSummary::readable(files);
         if infos.is_empty() {
             return Ok(summary);
         }
@@ -645,15 +642,21 @@ impl Landing {
     }
 }
 
-fn self_protocol(address: &str, operation: &str, detail: String) -> NetError {
-    NetError::Protocol {
-        address: address.to_string(),
-        operation: operation.to_string(),
-        detail,
-    }
-}
-
 impl StoreSummary {
+    /// The identities of the files to store, and a summary that already lists those that are
+    /// not readable Part 10 files as failed.
+    pub(crate) fn readable(files: &[PathBuf]) -> (Vec<FileInfo>, StoreSummary) {
+        let mut summary = StoreSummary::default();
+        let mut infos = Vec::new();
+        for f in files {
+            match part10::file_info(f) {
+                Ok(i) => infos.push(i),
+                Err(e) => summary.failed.push((f.clone(), e)),
+            }
+        }
+        (infos, summary)
+    }
+
     /// An error naming the first file that was not stored, if any.
     pub fn into_result(mut self) -> NetResult<StoreSummary> {
         if self.failed.is_empty() {
@@ -820,14 +823,19 @@ fn sub_operations(
     }
 }
 
-fn encode<A>(obj: &InMemDicomObject, ts: &str, link: &Link<A>, op: &str) -> NetResult<Vec<u8>> {
-    let syntax = TransferSyntaxRegistry
+/// The negotiated transfer syntax, from the registry.
+fn syntax<A>(
+    ts: &str,
+    link: &Link<A>,
+    op: &str,
+) -> NetResult<&'static dicom_encoding::TransferSyntax> {
+    TransferSyntaxRegistry
         .get(ts)
-        .ok_or_else(|| NetError::Protocol {
-            address: link.address.clone(),
-            operation: op.into(),
-            detail: format!("negotiated transfer syntax {ts} is unknown"),
-        })?;
+        .ok_or_else(|| link.protocol(op, format!("negotiated transfer syntax {ts} is unknown")))
+}
+
+fn encode<A>(obj: &InMemDicomObject, ts: &str, link: &Link<A>, op: &str) -> NetResult<Vec<u8>> {
+    let syntax = syntax(ts, link, op)?;
     let mut obj = obj.clone();
     let non_ascii = obj
         .iter()
@@ -841,27 +849,13 @@ fn encode<A>(obj: &InMemDicomObject, ts: &str, link: &Link<A>, op: &str) -> NetR
     }
     let mut out = Vec::new();
     obj.write_dataset_with_ts(&mut out, syntax)
-        .map_err(|e| NetError::Protocol {
-            address: link.address.clone(),
-            operation: op.into(),
-            detail: format!("cannot encode the identifier: {e}"),
-        })?;
+        .map_err(|e| link.protocol(op, format!("cannot encode the identifier: {e}")))?;
     Ok(out)
 }
 
 fn decode<A>(bytes: &[u8], ts: &str, link: &Link<A>, op: &str) -> NetResult<InMemDicomObject> {
-    let syntax = TransferSyntaxRegistry
-        .get(ts)
-        .ok_or_else(|| NetError::Protocol {
-            address: link.address.clone(),
-            operation: op.into(),
-            detail: format!("negotiated transfer syntax {ts} is unknown"),
-        })?;
-    InMemDicomObject::read_dataset_with_ts(bytes, syntax).map_err(|e| NetError::Protocol {
-        address: link.address.clone(),
-        operation: op.into(),
-        detail: format!("a response identifier does not parse: {e}"),
-    })
+    InMemDicomObject::read_dataset_with_ts(bytes, syntax(ts, link, op)?)
+        .map_err(|e| link.protocol(op, format!("a response identifier does not parse: {e}")))
 }
 
 #[cfg(test)]

@@ -140,6 +140,17 @@ pub(crate) struct Link<A> {
     next_id: u16,
 }
 
+impl<A> Link<A> {
+    /// A protocol error on this link.
+    pub(crate) fn protocol(&self, operation: &str, detail: impl Into<String>) -> NetError {
+        NetError::Protocol {
+            address: self.address.clone(),
+            operation: operation.to_string(),
+            detail: detail.into(),
+        }
+    }
+}
+
 impl<A: SyncAssociation<TcpStream> + Association> Link<A> {
     pub(crate) fn new(assoc: A, address: &str, called: &str, calling: &str) -> Link<A> {
         Link {
@@ -160,14 +171,6 @@ impl<A: SyncAssociation<TcpStream> + Association> Link<A> {
 
     pub(crate) fn ul_error(&self, e: dicom_ul::association::Error, operation: &str) -> NetError {
         map_ul_error(e, &self.address, &self.called, &self.calling, operation)
-    }
-
-    pub(crate) fn protocol(&self, operation: &str, detail: impl Into<String>) -> NetError {
-        NetError::Protocol {
-            address: self.address.clone(),
-            operation: operation.to_string(),
-            detail: detail.into(),
-        }
     }
 
     /// The accepted presentation context for an abstract syntax (and, if given, a transfer syntax).

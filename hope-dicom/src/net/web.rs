@@ -433,14 +433,7 @@ impl DicomWeb {
 
     /// STOW-RS of Part 10 files in one request, streamed from the files.
     pub fn store(&self, files: &[PathBuf]) -> NetResult<StoreSummary> {
-        let mut summary = StoreSummary::default();
-        let mut infos = Vec::new();
-        for f in files {
-            match part10::file_info(f) {
-                Ok(i) => infos.push(i),
-                Err(e) => summary.failed.push((f.clone(), e)),
-            }
-        }
+        let (infos, mut summary) = StoreSummary::readable(files);
         if infos.is_empty() {
             return Ok(summary);
         }

@@ -1,7 +1,7 @@
 //! A demonstration site on one machine (feature `workflow`): a test CA, three key servers
-//! in-process on loopback ports with mutual TLS, the gateway's server certificate and the
-//! certificates and key-server settings of a few users. For tests, benchmarks and trying the
-//! gateway out; a hospital uses its own CA and its own key servers.
+//! in-process on loopback ports with mutual TLS, a gateway server certificate and the
+//! certificates and key-server settings of a few users. The eye-plaque workflow, the gateway's
+//! tests and benchmarks run on it; a hospital uses its own CA and its own key servers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use hope_crypto::server::ServerHandle;
 use hope_crypto::tls::{self, TlsFiles};
 use hope_crypto::{KeyClient, KeyServer, ServerEndpoint, ServerSettings};
 
-use super::{Error, GatewayClient, GatewayClientSettings, Result};
+use hope_crypto::{Error, Result};
 
 /// The site: its folder holds `ca.pem`, `gateway-server.{pem,key}`, `USER.{pem,key}` and
 /// `USER-keys.toml` (the user's key-server client settings) for every user.
@@ -32,11 +32,15 @@ impl std::fmt::Debug for DemoSite {
     }
 }
 
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 fn write(path: &Path, text: &str) -> Result<()> {
-    hope_core::fs::write_atomic(path, text.as_bytes()).map_err(|e| Error::Protocol {
-        address: "demo".into(),
-        detail: format!("{}: {e}", path.display()),
-    })
+    Ok(hope_core::fs::write_atomic(path, text.as_bytes())?)
 }
 
 impl DemoSite {
@@ -44,7 +48,7 @@ impl DemoSite {
     /// are (name, group) pairs; a user named `gateway` is the gateway's identity at the key
     /// servers.
     pub fn start(dir: &Path, users: &[(&str, &str)]) -> Result<DemoSite> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
         let mut pki = TestPki::new("HOPE-rs demonstration CA")?;
         let ca = dir.join("ca.pem");
         write(&ca, pki.ca_pem())?;
@@ -52,7 +56,7 @@ impl DemoSite {
         let mut addresses = Vec::new();
         for i in 0..3 {
             let sdir = dir.join(format!("keyserver{i}"));
-            std::fs::create_dir_all(&sdir).map_err(|e| Error::io(&sdir, e))?;
+            std::fs::create_dir_all(&sdir).map_err(|source| io(&sdir, source))?;
             let (cert, key) = pki
                 .issue_server(&["localhost", "127.0.0.1"])?
                 .write(&sdir, "server")?;
@@ -104,6 +108,11 @@ impl DemoSite {
         &self.addresses
     }
 
+    /// Key servers running now.
+    pub fn up(&self) -> usize {
+        self.servers.iter().filter(|h| h.is_some()).count()
+    }
+
     /// Stops key server `i` (0, 1 or 2).
     pub fn stop_key_server(&mut self, i: usize) {
         if let Some(h) = self.servers.get_mut(i).and_then(Option::take) {
@@ -132,12 +141,17 @@ impl DemoSite {
                 )
             })
             .collect();
-        Ok(KeyClient::new(servers, 2)?)
+        KeyClient::new(servers, 2)
     }
 
     /// A user's client of a gateway listening at `address`.
-    pub fn gateway_client(&self, user: &str, address: &str) -> Result<GatewayClient> {
-        GatewayClient::new(&GatewayClientSettings {
+    #[cfg(feature = "gateway")]
+    pub fn gateway_client(
+        &self,
+        user: &str,
+        address: &str,
+    ) -> crate::gateway::Result<crate::gateway::GatewayClient> {
+        crate::gateway::GatewayClient::new(&crate::gateway::GatewayClientSettings {
             address: address.to_string(),
             server_name: Some("localhost".into()),
             ca: self.dir.join("ca.pem"),
