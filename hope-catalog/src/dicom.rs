@@ -69,11 +69,10 @@ pub fn instance_schema() -> Vec<Attribute> {
 
 /// A DICOM DA value (`YYYYMMDD`) as a date.
 pub fn parse_da(s: &str) -> Option<Value> {
-    let s = s.trim();
-    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Value::date(&format!("{}-{}-{}", &s[0..4], &s[4..6], &s[6..8])).ok()
+    let d = hope_core::calendar::parse_da(s)?;
+    i32::try_from(hope_core::calendar::days_since_epoch(d))
+        .ok()
+        .map(Value::Date)
 }
 
 /// Converts DICOM string values (keyed by keyword) into an entry of the standard schema; the

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use hope_core::calendar::{civil_from_days, days_from_civil, days_in_month};
+use hope_core::calendar;
 
 use crate::{Error, Result};
 
@@ -231,17 +231,9 @@ fn digits(s: &str) -> Option<u32> {
         .flatten()
 }
 
-/// `YYYY-MM-DD` to days since the epoch.
+/// `YYYY-MM-DD` to days since the epoch (a day that exists).
 pub(crate) fn parse_date(s: &str) -> Option<i32> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (y, m, d) = (digits(&s[0..4])?, digits(&s[5..7])?, digits(&s[8..10])?);
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(i64::from(y), m) {
-        return None;
-    }
-    i32::try_from(days_from_civil(i64::from(y), m, d)).ok()
+    i32::try_from(calendar::days_since_epoch(calendar::parse_iso_date(s)?)).ok()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.ffffff][Z]` (or a space instead of `T`) to microseconds since the epoch.
@@ -256,11 +248,15 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
     if b.len() < 8 || b[2] != b':' || b[5] != b':' {
         return None;
     }
-    let (h, mi, sec) = (digits(&t[0..2])?, digits(&t[3..5])?, digits(&t[6..8])?);
+    let (h, mi, sec) = (
+        digits(t.get(0..2)?)?,
+        digits(t.get(3..5)?)?,
+        digits(t.get(6..8)?)?,
+    );
     if h > 23 || mi > 59 || sec > 59 {
         return None;
     }
-    let frac = match &t[8..] {
+    let frac = match t.get(8..)? {
         "" => 0,
         f if f.starts_with('.') && f.len() >= 2 && f.len() <= 7 => {
             let d = digits(&f[1..])?;
@@ -275,8 +271,8 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 pub(crate) fn format_date(d: i32) -> String {
-    let (y, m, day) = civil_from_days(i64::from(d));
-    format!("{y:04}-{m:02}-{day:02}")
+    calendar::date_from_days(i64::from(d))
+        .map_or_else(|| format!("day {d}"), calendar::format_iso_date)
 }
 
 pub(crate) fn format_timestamp(us: i64) -> String {

@@ -25,7 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
@@ -198,7 +198,7 @@ impl AuditLog {
             .map_err(|_| audit_error(&self.path, "a writer panicked".into()))?;
         let record = Record {
             seq: st.seq + 1,
-            time: rfc3339(SystemTime::now()),
+            time: hope_core::calendar::rfc3339_utc(SystemTime::now()),
             who: event.who,
             action: event.action,
             key_id: event.key_id,
@@ -273,47 +273,9 @@ pub fn verify(path: impl AsRef<Path>) -> Result<ChainSummary> {
     Ok(ChainSummary { records: n, head })
 }
 
-/// Formats a time as RFC 3339 UTC with millisecond precision.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_millis(951_782_400_123)),
-            "2000-02-29T00:00:00.123Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_996_799)),
-            "2026-11-29T23:59:59.000Z"
-        );
-    }
 
     #[test]
     fn reopening_continues_the_chain() {

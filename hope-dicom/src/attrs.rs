@@ -45,37 +45,94 @@ pub(crate) fn attr_err(path: &Path, attribute: &'static str, message: impl Into<
     }
 }
 
-/// Opens a Part 10 file. With its pixels, the file is read whole, its declared lengths checked
-/// against its size ([`crate::guard`]) and parsed from memory; without, parsing stops at the pixel
-/// data.
+/// Largest file read whole into memory (the guard and the parser each need it there).
+pub(crate) const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// Reads a whole file, refusing one larger than [`MAX_FILE_BYTES`].
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let unreadable = |message: String| Error::Unreadable {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    let len = f.metadata().map_err(|e| unreadable(e.to_string()))?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(unreadable(format!(
+            "{len} bytes; files larger than {} GiB are not read",
+            MAX_FILE_BYTES >> 30
+        )));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut f, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| unreadable(e.to_string()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(unreadable("the file grew while it was read".into()));
+    }
+    Ok(bytes)
+}
+
+/// Opens a Part 10 file. With its pixels, the file is read whole, checked ([`crate::guard`]) and
+/// parsed from memory; without, the elements up to the pixel data are checked as a stream and
+/// parsing stops there.
 pub(crate) fn open(path: &Path, with_pixels: bool) -> Result<DefaultDicomObject> {
     let unreadable = |message: String| Error::Unreadable {
         path: path.to_path_buf(),
         message,
     };
     if !with_pixels {
+        let mut file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+        let len = file
+            .metadata()
+            .map_err(|e| unreadable(e.to_string()))?
+            .len();
+        crate::guard::check_file_header(&mut file, len).map_err(unreadable)?;
+        let mut head = [0u8; 132];
+        use std::io::{Read, Seek, SeekFrom};
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| unreadable(e.to_string()))?;
+        let n = file
+            .by_ref()
+            .take(132)
+            .read(&mut head)
+            .map_err(|e| unreadable(e.to_string()))?;
+        let start = crate::guard::part10_start(&head[..n])
+            .ok_or_else(|| unreadable("no DICM magic: not a Part 10 file".into()))?;
+        file.seek(SeekFrom::Start(start as u64))
+            .map_err(|e| unreadable(e.to_string()))?;
         return OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
-            .open_file(path)
+            .from_reader(std::io::BufReader::new(file))
             .map_err(|e| unreadable(e.to_string()));
     }
-    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let bytes = read_bounded(path)?;
     let start = crate::guard::part10_start(&bytes)
         .ok_or_else(|| unreadable("no DICM magic: not a Part 10 file".into()))?;
     parse_part10(path, &bytes, start)
 }
 
-/// Parses the bytes of a Part 10 file whose `DICM` magic is at `start`, after checking every
-/// declared length against the bytes there are ([`crate::guard`]).
+/// Parses the bytes of a Part 10 file whose `DICM` magic is at `start`, after checking them
+/// ([`crate::guard`]: lengths, nesting depth, element count, deflate size).
 pub(crate) fn parse_part10(path: &Path, bytes: &[u8], start: usize) -> Result<DefaultDicomObject> {
     let unreadable = |message: String| Error::Unreadable {
         path: path.to_path_buf(),
         message,
     };
-    crate::guard::check(bytes, None).map_err(unreadable)?;
+    crate::guard::check(bytes).map_err(unreadable)?;
     OpenFileOptions::new()
         .from_reader(&bytes[start..])
         .map_err(|e| unreadable(e.to_string()))
+}
+
+/// Parses a bare data set in transfer syntax `ts` after the same checks.
+pub(crate) fn parse_dataset(
+    bytes: &[u8],
+    ts: &dicom_encoding::TransferSyntax,
+) -> std::result::Result<InMemDicomObject, String> {
+    crate::guard::check_dataset(bytes, ts.uid())?;
+    InMemDicomObject::read_dataset_with_ts(bytes, ts).map_err(|e| e.to_string())
 }
 
 /// A string attribute's value with its padding (NUL or space) removed, if present and textual.

@@ -3,7 +3,7 @@
 mod attrs;
 pub mod deid;
 pub mod error;
-mod guard;
+pub mod guard;
 pub mod jpeg;
 pub mod manual;
 #[cfg(feature = "net")]
@@ -20,3 +20,10 @@ pub use series::{
     load_ct_volume, scan_dir, write_ct_series,
 };
 pub use suv::{DecayCorrection, SuvBw};
+
+/// Reads the attributes of a Part 10 file up to its pixel data, after checking the bytes read
+/// (declared lengths, nesting depth, element count: see the de-identification manual). For a
+/// whole instance with its pixels, see [`deid::read_any`].
+pub fn read_header(path: &std::path::Path) -> Result<dicom_object::DefaultDicomObject> {
+    attrs::open(path, false)
+}

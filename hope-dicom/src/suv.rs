@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use hope_core::Volume;
-use hope_core::calendar::days_from_civil;
+use hope_core::calendar::{self, DicomDateTime};
 
 use crate::Result;
 use crate::attrs::{attr_err, open, text};
@@ -146,13 +146,14 @@ impl SuvBw {
                         ));
                     }
                 }
-                let injection = injection_time(pharma, &series_date, series).ok_or_else(|| {
-                    attr_err(
-                        first,
-                        "RadiopharmaceuticalStartDateTime",
-                        "missing (neither Radiopharmaceutical Start DateTime nor Start Time)",
-                    )
-                })?;
+                let injection = injection_time(pharma, &series_date, series, timezone_offset(&obj))
+                    .ok_or_else(|| {
+                        attr_err(
+                            first,
+                            "RadiopharmaceuticalStartDateTime",
+                            "missing (neither Radiopharmaceutical Start DateTime nor Start Time)",
+                        )
+                    })?;
                 let dt = series - injection;
                 if dt < 0.0 {
                     return Err(attr_err(
@@ -208,7 +209,7 @@ fn positive(
 /// Acquisition (Date)Time of a file, in seconds (see [`date_time`]).
 fn acquisition(obj: &DefaultDicomObject, series_date: &str) -> Option<f64> {
     if let Some(dt) = text(obj, tags::ACQUISITION_DATE_TIME)
-        && let Some(t) = parse_dt(&dt)
+        && let Some(t) = parse_dt(&dt, timezone_offset(obj))
     {
         return Some(t);
     }
@@ -218,80 +219,47 @@ fn acquisition(obj: &DefaultDicomObject, series_date: &str) -> Option<f64> {
 
 /// Injection time in seconds: Radiopharmaceutical Start DateTime, else Start Time on the series
 /// date (the day before if that would put it after the series start: an injection before midnight).
-fn injection_time(item: &InMemDicomObject, series_date: &str, series: f64) -> Option<f64> {
+fn injection_time(
+    item: &InMemDicomObject,
+    series_date: &str,
+    series: f64,
+    local_offset: Option<i32>,
+) -> Option<f64> {
     let s = |tag| text(item, tag);
-    if let Some(t) = s(tags::RADIOPHARMACEUTICAL_START_DATE_TIME).and_then(|v| parse_dt(&v)) {
+    if let Some(t) =
+        s(tags::RADIOPHARMACEUTICAL_START_DATE_TIME).and_then(|v| parse_dt(&v, local_offset))
+    {
         return Some(t);
     }
     let t = date_time(series_date, &s(tags::RADIOPHARMACEUTICAL_START_TIME)?)?;
     Some(if t > series { t - 86_400.0 } else { t })
 }
 
-/// Seconds since 1970-01-01 of a DICOM DA and TM (UTC offsets ignored: both times are local to
-/// the scanner).
+/// Seconds since 1970-01-01 of a DICOM DA and TM taken as UTC (both are local to the scanner,
+/// so differences between such values are right; see [`DicomDateTime::unix_seconds`]).
 pub(crate) fn date_time(da: &str, tm: &str) -> Option<f64> {
-    Some(parse_da(da)? + parse_tm(tm)?)
+    Some(
+        calendar::days_since_epoch(calendar::parse_da(da)?) as f64 * 86_400.0
+            + calendar::parse_tm(tm)?,
+    )
 }
 
-/// A DA (`YYYYMMDD`, or the old `YYYY.MM.DD`) as seconds since 1970-01-01.
-fn parse_da(da: &str) -> Option<f64> {
-    let d: String = da.trim().chars().filter(|c| *c != '.').collect();
-    if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
+/// A DT as seconds since 1970-01-01 on the scale of [`date_time`]: a DT with a UTC offset is
+/// converted to the scanner's local time by Timezone Offset From UTC (`local_offset`) when the
+/// data set gives one, else to the offset of the value itself (a local time stays local).
+fn parse_dt(dt: &str, local_offset: Option<i32>) -> Option<f64> {
+    let v = DicomDateTime::parse(dt)?;
+    if v.precision < 8 {
         return None;
     }
-    let (y, m, day) = (
-        d[0..4].parse::<i64>().ok()?,
-        d[4..6].parse::<u32>().ok()?,
-        d[6..8].parse::<u32>().ok()?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    Some(days_from_civil(y, m, day) as f64 * 86_400.0)
+    // Local wall-clock seconds: UTC plus the local offset.
+    let local = local_offset.or(v.offset).unwrap_or(0);
+    Some(v.unix_seconds(Some(local)) + f64::from(local))
 }
 
-/// A TM (`HH`, `HHMM`, `HHMMSS`, `HHMMSS.FFFFFF`, or the old `HH:MM:SS`) as seconds of the day.
-fn parse_tm(tm: &str) -> Option<f64> {
-    let t: String = tm.trim().chars().filter(|c| *c != ':').collect();
-    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
-    if whole.len() < 2
-        || whole.len() > 6
-        || whole.len() % 2 != 0
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 6 {
-        return None;
-    }
-    let field = |i: usize| {
-        whole
-            .get(i..i + 2)
-            .map_or(Some(0), |v| v.parse::<u32>().ok())
-    };
-    let (h, m, s) = (field(0)?, field(2)?, field(4)?);
-    if h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let f = if frac.is_empty() {
-        0.0
-    } else {
-        format!("0.{frac}").parse::<f64>().ok()?
-    };
-    Some(f64::from(h * 3600 + m * 60 + s) + f)
-}
-
-/// A DT (`YYYYMMDDHHMMSS.FFFFFF&ZZXX`, components after the year optional) as seconds since
-/// 1970-01-01; the UTC offset is ignored (see [`date_time`]).
-fn parse_dt(dt: &str) -> Option<f64> {
-    let dt = dt.trim();
-    let dt = dt.split(['+', '-']).next()?;
-    if dt.len() < 8 {
-        return None;
-    }
-    let (date, time) = dt.split_at(8);
-    let time = if time.is_empty() { "00" } else { time };
-    date_time(date, time)
+/// Timezone Offset From UTC (0008,0201) of a data set, in seconds east of UTC.
+fn timezone_offset(obj: &InMemDicomObject) -> Option<i32> {
+    calendar::parse_offset(&text(obj, tags::TIMEZONE_OFFSET_FROM_UTC)?)
 }
 
 #[cfg(test)]
@@ -300,26 +268,33 @@ mod tests {
 
     #[test]
     fn dates_and_times() {
-        assert_eq!(parse_da("19700101"), Some(0.0));
-        assert_eq!(parse_da("20000301"), Some(11_017.0 * 86_400.0));
-        assert_eq!(parse_da("2000.03.01"), parse_da("20000301"));
-        assert_eq!(parse_da("20001301"), None);
-        assert_eq!(parse_tm("101502.5"), Some(36_902.5));
-        assert_eq!(parse_tm("10:15:02"), Some(36_902.0));
-        assert_eq!(parse_tm("1015"), Some(36_900.0));
-        assert_eq!(parse_tm("10"), Some(36_000.0));
-        assert_eq!(parse_tm("1"), None);
-        assert_eq!(parse_tm("2500"), None);
+        let day = |da: &str| date_time(da, "00");
+        assert_eq!(day("19700101"), Some(0.0));
+        assert_eq!(day("20000301"), Some(11_017.0 * 86_400.0));
+        assert_eq!(day("2000.03.01"), day("20000301"));
+        assert_eq!(day("20001301"), None);
+        assert_eq!(day("20240231"), None);
+        assert_eq!(date_time("19700101", "101502.5"), Some(36_902.5));
+        assert_eq!(date_time("19700101", "2500"), None);
+        // A DT with the scanner's own offset is local time as written.
         assert_eq!(
-            parse_dt("20240229101502.25+0100"),
+            parse_dt("20240229101502.25+0100", Some(3600)),
             date_time("20240229", "101502.25")
         );
-        assert_eq!(parse_dt("20240229"), date_time("20240229", "00"));
+        assert_eq!(
+            parse_dt("20240229101502.25+0100", None),
+            date_time("20240229", "101502.25")
+        );
+        // A DT written in UTC by an injector, read on a scanner at +01:00: one hour later locally.
+        assert_eq!(
+            parse_dt("20240229091502.25+0000", Some(3600)),
+            date_time("20240229", "101502.25")
+        );
+        assert_eq!(parse_dt("20240229", None), date_time("20240229", "00"));
+        assert_eq!(parse_dt("2024", None), None);
         // Leap day: 2024-03-01 is one day after 2024-02-29.
         assert_eq!(
-            parse_da("20240301")
-                .zip(parse_da("20240229"))
-                .map(|(a, b)| a - b),
+            day("20240301").zip(day("20240229")).map(|(a, b)| a - b),
             Some(86_400.0)
         );
     }

@@ -97,15 +97,7 @@ impl JobRecord {
 
 /// `YYYY-MM-DDTHH:MM:SS` (UTC) of Unix seconds.
 pub fn utc(s: u64) -> String {
-    let days = (s / 86_400) as i64;
-    let (y, m, d) = hope_core::calendar::civil_from_days(days);
-    let r = s % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        r / 3600,
-        (r / 60) % 60,
-        r % 60
-    )
+    hope_core::calendar::utc_seconds(s)
 }
 
 impl WorkDir {

@@ -310,10 +310,7 @@ fn parse_value(raw: &str, ty: AttrType) -> anyhow::Result<Value> {
 
 /// The standard instance attributes of a DICOM file, as strings (pixel data is not read).
 fn dicom_attributes(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let obj = dicom_object::OpenFileOptions::new()
-        .read_until(dicom_dictionary_std::tags::PIXEL_DATA)
-        .open_file(path)
-        .with_context(|| format!("{}: not a readable DICOM file", path.display()))?;
+    let obj = hope::dicom::read_header(path)?;
     let mut out = BTreeMap::new();
     for key in INSTANCE_ATTRIBUTES
         .iter()

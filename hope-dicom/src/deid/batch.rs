@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
-use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use hope_core::fs::AtomicFile;
 use rayon::iter::{ParallelBridge, ParallelIterator};
@@ -101,7 +101,7 @@ pub fn read_any(path: &Path) -> Result<DefaultDicomObject> {
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let bytes = crate::attrs::read_bounded(path)?;
     if let Some(start) = crate::guard::part10_start(&bytes) {
         return crate::attrs::parse_part10(path, &bytes, start);
     }
@@ -117,7 +117,6 @@ pub fn read_any(path: &Path) -> Result<DefaultDicomObject> {
         )));
     }
     let explicit = bytes[4].is_ascii_uppercase() && bytes[5].is_ascii_uppercase();
-    crate::guard::check(&bytes, Some(explicit)).map_err(unreadable)?;
     let ts_uid = if explicit {
         uids::EXPLICIT_VR_LITTLE_ENDIAN
     } else {
@@ -126,7 +125,7 @@ pub fn read_any(path: &Path) -> Result<DefaultDicomObject> {
     let ts = TransferSyntaxRegistry
         .get(ts_uid)
         .ok_or_else(|| unreadable("transfer syntax registry incomplete".into()))?;
-    let obj = InMemDicomObject::read_dataset_with_ts(&bytes[..], ts)
+    let obj = crate::attrs::parse_dataset(&bytes, ts)
         .map_err(|e| unreadable(format!("a bare data set that does not parse: {e}")))?;
     let (Some(class), Some(instance)) = (
         text(&obj, tags::SOP_CLASS_UID),
@@ -189,13 +188,39 @@ impl Deidentifier {
             }
             (Some(_), BurnedInPolicy::Quarantine(q)) => q.as_path(),
         };
-        let uid = |tag| text(&d.object, tag).unwrap_or_else(|| "unknown".into());
-        let series_dir = dir.join(uid(tags::SERIES_INSTANCE_UID));
+        // The names of the output come from UIDs of the file: only valid UIDs (digits and dots)
+        // name anything, and the final path must stay under its folder.
+        // (A missing Series Instance UID gives the folder `unknown`.)
+        let uid = |tag, attribute: &'static str, missing: Option<&str>| match (
+            text(&d.object, tag).filter(|u| !u.is_empty()),
+            missing,
+        ) {
+            (None, Some(m)) => Ok(m.to_string()),
+            (Some(u), _) if crate::uid::is_valid_uid(&u) => Ok(u),
+            _ => Err(Error::Attribute {
+                path: input.to_path_buf(),
+                attribute,
+                message: "missing or not a valid UID: it cannot name the output file".into(),
+            }),
+        };
+        let series = uid(
+            tags::SERIES_INSTANCE_UID,
+            "SeriesInstanceUID",
+            Some("unknown"),
+        )?;
+        let instance = uid(tags::SOP_INSTANCE_UID, "SOPInstanceUID", None)?;
+        let series_dir = dir.join(&series);
+        let path = series_dir.join(format!("{instance}.dcm"));
+        if !stays_under(dir, &path) {
+            return Err(Error::Write {
+                path: input.to_path_buf(),
+                message: "the output name would leave the output folder".into(),
+            });
+        }
         std::fs::create_dir_all(&series_dir).map_err(|e| Error::Io {
             path: series_dir.clone(),
             source: e,
         })?;
-        let path = series_dir.join(format!("{}.dcm", uid(tags::SOP_INSTANCE_UID)));
         let mut file = AtomicFile::create(&path)?;
         d.object.write_all(&mut file).map_err(|e| Error::Write {
             path: path.clone(),
@@ -216,6 +241,14 @@ impl Deidentifier {
             _ => FileOutcome::Done(path),
         })
     }
+}
+
+/// Whether `path` is `dir` followed by plain names only (no `..`, no root, no prefix).
+fn stays_under(dir: &Path, path: &Path) -> bool {
+    path.strip_prefix(dir).is_ok_and(|rest| {
+        rest.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    })
 }
 
 /// The files below a directory, depth first, read lazily (one directory listing at a time).

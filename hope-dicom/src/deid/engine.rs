@@ -9,7 +9,7 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use hope_core::calendar::{civil_from_days, days_from_civil};
+use hope_core::calendar;
 
 use super::keys::DeidKey;
 use super::table::{Action, ProfileOption, TagPattern, rows};
@@ -256,8 +256,11 @@ const CODE_TAGS: &[(u16, u16)] = &[
     (0x0008, 0x0120), // URN Code Value
 ];
 
+/// A well-formed UID under the DICOM root (a class, a transfer syntax, a coding scheme): kept.
+/// Anything else in a UI element, including malformed text that merely starts with the root
+/// (`1.2.840.10008.9/../x`), is replaced by its keyed UID.
 fn is_well_known_uid(uid: &str) -> bool {
-    uid.starts_with("1.2.840.10008.")
+    uid.starts_with("1.2.840.10008.") && crate::uid::is_valid_uid(uid)
 }
 
 impl Context<'_> {
@@ -597,54 +600,16 @@ fn dummy(vr: VR, tag: Tag, key: &DeidKey) -> PrimitiveValue {
 }
 
 /// A DA value (or a DA range `A-B`, either side optional) moved by `days`; a value that is not a
-/// date is emptied rather than kept.
+/// real date is emptied rather than kept.
 fn shift_da(value: &str, days: i64) -> String {
-    let v = value.trim_end_matches(['\0', ' ']);
-    if v.contains('-') {
-        return v
-            .split('-')
-            .map(|p| {
-                if p.is_empty() {
-                    String::new()
-                } else {
-                    shift_da(p, days)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("-");
-    }
-    let d: String = v.chars().filter(|c| *c != '.').collect();
-    let parsed = (d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| {
-            let y = d[0..4].parse::<i64>().ok()?;
-            let m = d[4..6].parse::<u32>().ok()?;
-            let day = d[6..8].parse::<u32>().ok()?;
-            ((1..=12).contains(&m) && (1..=31).contains(&day)).then_some((y, m, day))
-        })
-        .flatten();
-    match parsed {
-        Some((y, m, day)) => {
-            let (y, m, day) = civil_from_days(days_from_civil(y, m, day) + days);
-            format!("{y:04}{m:02}{day:02}")
-        }
-        None => String::new(),
-    }
+    calendar::shift_da(value, days).unwrap_or_default()
 }
 
 /// A DT value moved by `days`: the date part shifted, time and offset kept. A DT with only a year
-/// or a month is emptied (cannot be shifted by days without inventing a day).
+/// or a month, or one that is not a real date and time, is emptied (it cannot be shifted by days
+/// without inventing a day).
 fn shift_dt(value: &str, days: i64) -> String {
-    let v = value.trim_end_matches(['\0', ' ']);
-    if v.len() < 8 {
-        return String::new();
-    }
-    let (date, rest) = v.split_at(8);
-    let shifted = shift_da(date, days);
-    if shifted.is_empty() {
-        String::new()
-    } else {
-        format!("{shifted}{rest}")
-    }
+    calendar::shift_dt(value, days).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -663,6 +628,9 @@ mod tests {
             "20240229101500.5+0100"
         );
         assert_eq!(shift_dt("2024", -1), "");
+        // A day that does not exist is emptied, never rolled over into the next month.
+        assert_eq!(shift_da("20240231", -1), "");
+        assert_eq!(shift_dt("20240231101500", -1), "");
     }
 
     #[test]

@@ -67,6 +67,14 @@ impl DeidKey {
         out
     }
 
+    /// An HMAC context for the seal of a de-identified data set (see [`super::seal`]).
+    pub(crate) fn seal_context(&self) -> hmac::Context {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"seal");
+        ctx.update(&[0]);
+        ctx
+    }
+
     /// The replacement of a UID: `2.25.` followed by the decimal value of a UUID (RFC 9562
     /// version 8, custom) made of the first 128 bits of HMAC(key, uid), as PS3.5 B.2 allows for
     /// UUID-derived UIDs. At most 44 characters, no leading zeros.

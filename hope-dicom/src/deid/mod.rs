@@ -39,6 +39,7 @@ pub mod keys;
 pub mod mapping;
 pub mod recipe;
 pub mod redact;
+pub mod seal;
 pub mod table;
 #[rustfmt::skip]
 mod table_data;
@@ -155,7 +156,7 @@ impl Deidentifier {
         &self.profile
     }
 
-    fn context(&self, obj: &InMemDicomObject, log: bool) -> engine::Context<'_> {
+    fn context(&self, obj: &InMemDicomObject, log: bool, already: bool) -> engine::Context<'_> {
         let text = |t| attr_text(obj, t).filter(|s| !s.is_empty());
         // The patient key: Patient ID, else Patient's Name; one pseudonym and one date shift for
         // every file of the patient.
@@ -168,8 +169,6 @@ impl Deidentifier {
             self.key.pseudonym(&patient)
         };
         let shift_days = self.key.date_shift_days(&patient);
-        let already = text(tags::DEIDENTIFICATION_METHOD)
-            .is_some_and(|m| m.starts_with(&self.method_prefix()));
         if let (Some(rec), false, false) = (&self.mapping, already, log || patient.is_empty()) {
             rec.record(
                 &patient,
@@ -203,7 +202,10 @@ impl Deidentifier {
 
     /// What de-identification would do to each attribute of an instance, without doing it.
     pub fn dry_run(&self, obj: &InMemDicomObject) -> Vec<ReportLine> {
-        let mut ctx = self.context(obj, true);
+        if exceeds_depth(obj, crate::guard::MAX_DEPTH) {
+            return Vec::new();
+        }
+        let mut ctx = self.context(obj, true, false);
         let _ = ctx.clean(obj.clone());
         ctx.log
             .unwrap_or_default()
@@ -224,10 +226,20 @@ impl Deidentifier {
             .media_storage_sop_class_uid()
             .trim_end_matches('\0')
             .to_string();
-        let obj = file.into_inner();
+        let mut obj = file.into_inner();
+        if exceeds_depth(&obj, crate::guard::MAX_DEPTH) {
+            return Err(Error::Attribute {
+                path: Default::default(),
+                attribute: "sequences",
+                message: format!("nested more than {} deep", crate::guard::MAX_DEPTH),
+            });
+        }
+        // Keyed replacements are skipped only for this project's own output, proven by its seal;
+        // no field of the file is trusted for that.
+        let already = seal::take_and_verify(&self.key, &mut obj, &ts);
         let mut pixels = pixel_verdict(&obj);
         let rule = self.redactions.iter().find(|r| r.matches(&obj));
-        let mut ctx = self.context(&obj, false);
+        let mut ctx = self.context(&obj, false, already);
         let mut out = ctx.clean(obj);
         let mut cleaned_pixels = false;
         if let Some(rule) = rule {
@@ -257,6 +269,11 @@ impl Deidentifier {
         if LITTLE_ENDIAN_NATIVE.contains(&ts.as_str()) {
             words_to_bytes(&mut out);
         }
+        seal::seal(&self.key, &mut out, &ts).ok_or_else(|| Error::Attribute {
+            path: Default::default(),
+            attribute: "DeidentificationSeal",
+            message: "the de-identified data set cannot be encoded for its seal".into(),
+        })?;
         let sop_instance =
             attr_text(&out, tags::SOP_INSTANCE_UID).ok_or_else(|| Error::Attribute {
                 path: Default::default(),
@@ -299,7 +316,7 @@ impl Deidentifier {
     }
 
     /// The start of De-identification Method as written by this crate under this key (its public
-    /// id), by which a second pass recognises its own output.
+    /// id); informative only, never trusted on input (see [`seal`]).
     fn method_prefix(&self) -> String {
         format!("hope-dicom key {}", self.key.id_hex())
     }
@@ -447,6 +464,14 @@ fn words_to_bytes(obj: &mut InMemDicomObject) {
         vr,
         PrimitiveValue::from(bytes),
     ));
+}
+
+/// Whether sequences in `obj` nest deeper than `limit` (looks no deeper than that).
+fn exceeds_depth(obj: &InMemDicomObject, limit: usize) -> bool {
+    obj.iter().any(|e| {
+        e.items()
+            .is_some_and(|items| limit == 0 || items.iter().any(|i| exceeds_depth(i, limit - 1)))
+    })
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -854,7 +854,7 @@ fn encode<A>(obj: &InMemDicomObject, ts: &str, link: &Link<A>, op: &str) -> NetR
 }
 
 fn decode<A>(bytes: &[u8], ts: &str, link: &Link<A>, op: &str) -> NetResult<InMemDicomObject> {
-    InMemDicomObject::read_dataset_with_ts(bytes, syntax(ts, link, op)?)
+    crate::attrs::parse_dataset(bytes, syntax(ts, link, op)?)
         .map_err(|e| link.protocol(op, format!("a response identifier does not parse: {e}")))
 }
 

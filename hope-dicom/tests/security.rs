@@ -1,0 +1,364 @@
+//! Regression tests of the security review (issue 19), one per finding that concerns hope-dicom:
+//! each failed on the code before its fix.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Elem, s, sq, text};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use hope_dicom::deid::table::ProfileOption;
+use hope_dicom::deid::{
+    BatchOptions, BurnedInPolicy, DeidKey, Deidentifier, FileOutcome, deidentify_dir, read_any,
+};
+
+const NAME: &str = "DOE^JOHN";
+const MRN: &str = "MRN-4711";
+const STUDY_UID: &str = "1.2.826.0.1.3680043.2.1143.777";
+const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+
+fn key() -> DeidKey {
+    DeidKey::from_bytes([19; 32])
+}
+
+fn patient_file(path: &Path, ts: &str, extra: Vec<Elem>) {
+    let sop = "1.2.826.0.1.3680043.2.1143.778";
+    let mut obj = InMemDicomObject::from_element_iter([
+        s(tags::PATIENT_NAME, VR::PN, NAME),
+        s(tags::PATIENT_ID, VR::LO, MRN),
+        s(tags::STUDY_DATE, VR::DA, "20240301"),
+        s(tags::MODALITY, VR::CS, "CT"),
+        s(tags::SOP_CLASS_UID, VR::UI, CT),
+        s(tags::SOP_INSTANCE_UID, VR::UI, sop),
+        s(tags::STUDY_INSTANCE_UID, VR::UI, STUDY_UID),
+        s(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.2.1143.779",
+        ),
+    ]);
+    for e in extra {
+        obj.put(e);
+    }
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax(ts)
+            .media_storage_sop_class_uid(CT)
+            .media_storage_sop_instance_uid(sop),
+    )
+    .unwrap()
+    .write_to_file(path)
+    .unwrap();
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// Finding 1: a De-identification Method that starts with the project's marker (its key id is
+/// printed in every output) used to switch de-identification off.
+#[test]
+fn finding_01_a_forged_deidentification_marker_does_not_switch_it_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let deid = Deidentifier::new(key(), [ProfileOption::RetainLongitudinalModifiedDates]);
+    // The marker as the attacker reads it off any output of the project.
+    let probe = dir.path().join("probe.dcm");
+    patient_file(&probe, "1.2.840.10008.1.2.1", vec![]);
+    let seen = deid.deidentify(read_any(&probe).unwrap()).unwrap();
+    let marker = seen
+        .object
+        .element(tags::DEIDENTIFICATION_METHOD)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(marker.starts_with("hope-dicom key "), "{marker}");
+
+    let forged = dir.path().join("forged.dcm");
+    patient_file(
+        &forged,
+        "1.2.840.10008.1.2.1",
+        vec![
+            s(tags::DEIDENTIFICATION_METHOD, VR::LO, &marker),
+            s(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES"),
+        ],
+    );
+    let out = deid.deidentify(read_any(&forged).unwrap()).unwrap();
+    let out_path = dir.path().join("out.dcm");
+    out.object.write_to_file(&out_path).unwrap();
+    let bytes = std::fs::read(&out_path).unwrap();
+    for identity in [NAME, "JOHN", MRN, STUDY_UID, "20240301"] {
+        assert!(
+            !contains(&bytes, identity),
+            "{identity} survived a forged marker"
+        );
+    }
+    assert!(text(&out.object, tags::PATIENT_NAME).starts_with("HOPE-"));
+}
+
+/// The seal that replaces the marker: the project's own output is recognised (a second pass
+/// changes nothing, in every transfer syntax), and an output whose content was changed is
+/// de-identified again.
+#[test]
+fn finding_01_only_a_verified_seal_makes_a_second_pass_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let deid = Deidentifier::new(key(), [ProfileOption::RetainLongitudinalModifiedDates]);
+    for ts in [
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.2",
+        "1.2.840.10008.1.2.1.99",
+    ] {
+        let input = dir.path().join(format!("in-{ts}.dcm"));
+        patient_file(
+            &input,
+            ts,
+            vec![sq(
+                tags::REFERENCED_STUDY_SEQUENCE,
+                vec![vec![s(
+                    tags::REFERENCED_SOP_INSTANCE_UID,
+                    VR::UI,
+                    STUDY_UID,
+                )]],
+            )],
+        );
+        let once = dir.path().join(format!("once-{ts}.dcm"));
+        deid.deidentify(read_any(&input).unwrap())
+            .unwrap()
+            .object
+            .write_to_file(&once)
+            .unwrap();
+        let twice = dir.path().join(format!("twice-{ts}.dcm"));
+        deid.deidentify(read_any(&once).unwrap())
+            .unwrap()
+            .object
+            .write_to_file(&twice)
+            .unwrap();
+        assert_eq!(
+            std::fs::read(&once).unwrap(),
+            std::fs::read(&twice).unwrap(),
+            "second pass in {ts}"
+        );
+    }
+    // An attacker edits a sealed output: a real name in, the seal kept.
+    let once = dir.path().join("once-1.2.840.10008.1.2.1.dcm");
+    let mut edited = read_any(&once).unwrap();
+    edited.put(s(tags::PATIENT_NAME, VR::PN, NAME));
+    edited.put(s(tags::PATIENT_ID, VR::LO, MRN));
+    let again = deid.deidentify(edited).unwrap();
+    assert!(text(&again.object, tags::PATIENT_NAME).starts_with("HOPE-"));
+    assert_ne!(text(&again.object, tags::PATIENT_ID), MRN);
+}
+
+/// Finding 4: UIDs under the DICOM root were kept verbatim and named output paths.
+#[test]
+fn finding_04_uids_never_steer_output_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let hostile = "1.2.840.10008.9/../../escaped";
+    patient_file(
+        &input.join("a.dcm"),
+        "1.2.840.10008.1.2.1",
+        vec![s(tags::SERIES_INSTANCE_UID, VR::UI, hostile)],
+    );
+    let out = dir.path().join("out");
+    let quarantine = dir.path().join("q");
+    let summary = deidentify_dir(
+        &Deidentifier::new(key(), []),
+        &input,
+        &out,
+        &BatchOptions::new().threads(1),
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(summary.done, 1, "{summary:?}");
+    assert!(!dir.path().join("escaped").exists());
+    let written = walk(&out);
+    assert_eq!(written.len(), 1);
+    // The hostile value was replaced by a keyed UID like any instance UID.
+    let series = written[0].parent().unwrap().file_name().unwrap();
+    assert!(series.to_str().unwrap().starts_with("2.25."), "{series:?}");
+
+    // With Retain UIDs the value is kept, so it cannot name a file: refused, nothing written
+    // anywhere, not in the output, not in the quarantine.
+    let retain = Deidentifier::new(key(), [ProfileOption::RetainUids]);
+    let out2 = dir.path().join("out2");
+    let summary = deidentify_dir(
+        &retain,
+        &input,
+        &out2,
+        &BatchOptions::new()
+            .threads(1)
+            .burned_in(BurnedInPolicy::Quarantine(quarantine.clone())),
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(summary.done, 0);
+    assert_eq!(summary.skipped.len(), 1, "{summary:?}");
+    assert!(summary.skipped[0].1.contains("SeriesInstanceUID"));
+    assert!(walk(&out2).is_empty() && walk(&quarantine).is_empty());
+    assert!(!dir.path().join("escaped").exists());
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A data set with `depth` nested sequences of undefined length (Content Sequence), explicit VR
+/// little endian, as a Part 10 file.
+fn nested_file(path: &Path, depth: usize) {
+    let mut meta = Vec::new();
+    patient_file(path, "1.2.840.10008.1.2.1", vec![]);
+    let base = std::fs::read(path).unwrap();
+    meta.extend_from_slice(&base);
+    for _ in 0..depth {
+        meta.extend_from_slice(&[
+            0x40, 0x00, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        meta.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    }
+    for _ in 0..depth {
+        meta.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        meta.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    }
+    std::fs::write(path, meta).unwrap();
+}
+
+/// Finding 5: 1,000 nested sequences (a 20 KB file) aborted a whole batch with a stack overflow.
+#[test]
+fn finding_05_deep_sequence_nesting_is_refused_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    nested_file(&input.join("deep.dcm"), 1000);
+    nested_file(&input.join("deeper.dcm"), 3000);
+    patient_file(&input.join("good.dcm"), "1.2.840.10008.1.2.1", vec![]);
+    assert!(std::fs::metadata(input.join("deep.dcm")).unwrap().len() < 40_000);
+    let summary = deidentify_dir(
+        &Deidentifier::new(key(), []),
+        &input,
+        &dir.path().join("out"),
+        &BatchOptions::new().threads(2),
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(summary.done, 1, "{summary:?}");
+    assert_eq!(summary.skipped.len(), 2, "{summary:?}");
+    for (_, why) in &summary.skipped {
+        assert!(why.contains("nested more than 64"), "{why}");
+    }
+    // Every other reader refuses it too: the header-only reader and the series scanner.
+    let e = hope_dicom::read_header(&input.join("deeper.dcm"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nested more than 64"), "{e}");
+    // 64 levels are fine.
+    let ok = dir.path().join("ok.dcm");
+    nested_file(&ok, 64);
+    let d = Deidentifier::new(key(), [])
+        .deidentify(read_any(&ok).unwrap())
+        .unwrap();
+    assert!(d.object.element(tags::CONTENT_SEQUENCE).is_ok());
+}
+
+/// Finding 11: a 1 MB deflated file inflated to 1 GiB in memory (here 128 MiB in 130 KB).
+#[test]
+fn finding_11_a_deflate_bomb_is_refused() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.dcm");
+    patient_file(&path, "1.2.840.10008.1.2.1.99", vec![]);
+    let file = std::fs::read(&path).unwrap();
+    // Keep the preamble and meta group, replace the deflated data set by a bomb.
+    let meta_end = {
+        let mut at = 132;
+        while file[at..at + 2] == [0x02, 0x00] {
+            let long = matches!(&file[at + 4..at + 6], b"OB" | b"UN" | b"UT" | b"SQ");
+            let len = if long {
+                u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap()) as usize + 12
+            } else {
+                u16::from_le_bytes(file[at + 6..at + 8].try_into().unwrap()) as usize + 8
+            };
+            at += len;
+        }
+        at
+    };
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let len: u32 = 128 << 20;
+    z.write_all(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0])
+        .unwrap();
+    z.write_all(&len.to_le_bytes()).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..128 {
+        z.write_all(&zeros).unwrap();
+    }
+    let mut bomb = file[..meta_end].to_vec();
+    bomb.extend(z.finish().unwrap());
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    std::fs::write(&path, &bomb).unwrap();
+    let e = read_any(&path).unwrap_err().to_string();
+    assert!(e.contains("inflates beyond"), "{e}");
+    let e = hope_dicom::read_header(&path).unwrap_err().to_string();
+    assert!(e.contains("inflates beyond"), "{e}");
+}
+
+/// Dates: 31 February used to become 2 March (the day was checked against 31 only).
+#[test]
+fn impossible_dates_are_emptied_never_rolled_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.dcm");
+    patient_file(
+        &path,
+        "1.2.840.10008.1.2.1",
+        vec![
+            s(tags::STUDY_DATE, VR::DA, "20240231"),
+            s(tags::ACQUISITION_DATE_TIME, VR::DT, "20240230101500+0100"),
+        ],
+    );
+    let out = Deidentifier::new(key(), [ProfileOption::RetainLongitudinalModifiedDates])
+        .deidentify(read_any(&path).unwrap())
+        .unwrap();
+    let value = |t: Tag| {
+        out.object
+            .element(t)
+            .map(|e| e.to_str().unwrap().trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(value(tags::STUDY_DATE), "");
+    assert_eq!(value(tags::ACQUISITION_DATE_TIME), "");
+}
+
+/// The batch keeps going past every file it refuses, and never writes where a file names.
+#[test]
+fn refusals_name_the_file_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("deep.dcm");
+    nested_file(&bad, 100);
+    match Deidentifier::new(key(), []).deidentify_file(
+        &bad,
+        &dir.path().join("out"),
+        &BatchOptions::new(),
+    ) {
+        FileOutcome::Skipped(why) => {
+            assert!(why.contains("deep.dcm") && why.contains("nested"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
