@@ -270,3 +270,26 @@ fn catalog_from_the_command_line() {
     );
     assert!(!hope(d, "alice", &["audit"]).status.success());
 }
+
+/// Finding 13 of the security review: with no `--as`, every command acted as `admin`.
+#[test]
+fn finding_13_the_catalog_command_has_no_default_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hope"))
+        .current_dir(dir.path())
+        .env_remove("HOPE_USER")
+        .env_remove("HOPE_CATALOG_POSTGRES")
+        .args(["catalog", "--db", "cat.db", "init"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--as NAME") && err.contains("no default identity"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("cat.db").exists(),
+        "nothing is opened without an identity"
+    );
+}

@@ -220,7 +220,10 @@ PatientID = "{id}"
     assert!(find_identity(&plain, &needles).is_empty());
 
     // The researchers' catalog indexes what the gateway exposes.
-    ok(dir, &["catalog", "init", "--db", "cat.sqlite"]);
+    ok(
+        dir,
+        &["catalog", "init", "--db", "cat.sqlite", "--as", "alice"],
+    );
     let added = ok(
         dir,
         &[
@@ -231,6 +234,8 @@ PatientID = "{id}"
             "pki/alice-gateway.toml",
             "--db",
             "cat.sqlite",
+            "--as",
+            "alice",
         ],
     );
     assert!(added.contains("indexed 1 series"), "{added}");
@@ -243,6 +248,8 @@ PatientID = "{id}"
             "Modality = 'CT'",
             "--db",
             "cat.sqlite",
+            "--as",
+            "alice",
         ],
     );
     assert!(q.contains(&series), "{q}");

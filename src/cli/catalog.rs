@@ -25,9 +25,10 @@ pub(crate) struct Target {
     /// PostgreSQL URL instead of the SQLite file (postgresql://user@host:port/db).
     #[arg(long, env = "HOPE_CATALOG_POSTGRES", global = true)]
     postgres: Option<String>,
-    /// The user acting (on a server: the subject of the verified client certificate).
-    #[arg(long = "as", env = "HOPE_USER", default_value = "admin", global = true)]
-    user: String,
+    /// The user acting; required, there is no default. Whoever can open the catalog file can act
+    /// as anyone: its ACLs guard against mistakes, the file's permissions against people.
+    #[arg(long = "as", env = "HOPE_USER", global = true)]
+    user: Option<String>,
     /// A group of that user (repeatable).
     #[arg(long = "group", global = true)]
     groups: Vec<String>,
@@ -35,6 +36,16 @@ pub(crate) struct Target {
 
 impl Target {
     fn open(&self) -> anyhow::Result<(Catalog, Principal)> {
+        let Some(name) = self.user.clone().filter(|u| !u.trim().is_empty()) else {
+            anyhow::bail!(
+                "say who is acting: --as NAME (or HOPE_USER=NAME); there is no default identity. \
+                 Anyone who can open {} can act as anyone: its ACLs guard against mistakes, the \
+                 file's permissions against people",
+                self.postgres
+                    .as_ref()
+                    .map_or_else(|| self.db.display().to_string(), |_| "the database".into())
+            );
+        };
         let cat = match &self.postgres {
             Some(url) => {
                 Catalog::open_postgres(url).context("cannot open the PostgreSQL catalog")?
@@ -45,7 +56,7 @@ impl Target {
         Ok((
             cat,
             Principal {
-                name: self.user.clone(),
+                name,
                 groups: self.groups.clone(),
             },
         ))

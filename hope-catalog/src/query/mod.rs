@@ -38,7 +38,7 @@ mod parse;
 pub use ast::{
     AggFn, CExpr, CItem, COrder, Checked, CmpOp, Col, Dir, Expr, Item, OrderKey, Query, Select,
 };
-pub use parse::parse;
+pub use parse::{MAX_NESTING, MAX_QUERY_LEN, MAX_TREE_DEPTH, parse};
 
 use crate::schema::Schema;
 use crate::value::{AttrType, Value};

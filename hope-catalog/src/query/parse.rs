@@ -228,10 +228,48 @@ const KEYWORDS: &[&str] = &[
     "order", "asc", "desc", "limit", "offset", "like", "ilike",
 ];
 
+/// Longest query text accepted, in bytes.
+pub const MAX_QUERY_LEN: usize = 64 * 1024;
+/// Deepest nesting of parentheses and `not` accepted.
+pub const MAX_NESTING: usize = 32;
+/// Deepest condition tree accepted once built (chains of `and` and `or` are balanced trees).
+pub const MAX_TREE_DEPTH: usize = 128;
+
 struct Parser<'a> {
     q: &'a str,
     toks: Vec<Token>,
     i: usize,
+    /// Parentheses and `not` currently open.
+    nesting: usize,
+}
+
+/// `items` joined by `join` as a balanced tree (and/or are associative): its depth grows with the
+/// logarithm of the chain's length, not with the length.
+fn balanced(mut items: Vec<Expr>, join: fn(Box<Expr>, Box<Expr>) -> Expr) -> Expr {
+    if items.len() == 1 {
+        return items.remove(0);
+    }
+    let right = items.split_off(items.len().div_ceil(2));
+    join(
+        Box::new(balanced(items, join)),
+        Box::new(balanced(right, join)),
+    )
+}
+
+/// The depth of a condition tree, or `None` once it exceeds `limit` (looks no deeper).
+fn depth_within(e: &Expr, limit: usize) -> Option<usize> {
+    if limit == 0 {
+        return None;
+    }
+    Some(
+        1 + match e {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                depth_within(a, limit - 1)?.max(depth_within(b, limit - 1)?)
+            }
+            Expr::Not(a) => depth_within(a, limit - 1)?,
+            _ => 0,
+        },
+    )
 }
 
 impl<'a> Parser<'a> {
@@ -449,26 +487,40 @@ impl<'a> Parser<'a> {
     }
 
     fn expr(&mut self) -> Result<Expr> {
-        let mut left = self.and_expr()?;
+        let mut terms = vec![self.and_expr()?];
         while self.eat_kw("or") {
-            let right = self.and_expr()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            terms.push(self.and_expr()?);
         }
-        Ok(left)
+        Ok(balanced(terms, Expr::Or))
     }
 
     fn and_expr(&mut self) -> Result<Expr> {
-        let mut left = self.not_expr()?;
+        let mut terms = vec![self.not_expr()?];
         while self.eat_kw("and") {
-            let right = self.not_expr()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            terms.push(self.not_expr()?);
         }
-        Ok(left)
+        Ok(balanced(terms, Expr::And))
+    }
+
+    /// Enters a parenthesis or a `not`, refusing nesting beyond [`MAX_NESTING`].
+    fn enter(&mut self) -> Result<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(err(
+                self.q,
+                self.peek().pos,
+                format!("parentheses and `not` nested more than {MAX_NESTING} deep"),
+            ));
+        }
+        Ok(())
     }
 
     fn not_expr(&mut self) -> Result<Expr> {
         if self.eat_kw("not") {
-            return Ok(Expr::Not(Box::new(self.not_expr()?)));
+            self.enter()?;
+            let e = Expr::Not(Box::new(self.not_expr()?));
+            self.nesting -= 1;
+            return Ok(e);
         }
         self.primary()
     }
@@ -476,7 +528,9 @@ impl<'a> Parser<'a> {
     fn primary(&mut self) -> Result<Expr> {
         if self.peek().tok == Tok::LParen {
             self.next();
+            self.enter()?;
             let e = self.expr()?;
+            self.nesting -= 1;
             self.expect(&Tok::RParen, "`)`")?;
             return Ok(e);
         }
@@ -548,9 +602,30 @@ impl<'a> Parser<'a> {
 
 /// Parses a query text into its (unchecked) syntax tree.
 pub fn parse(q: &str) -> Result<Query> {
+    if q.len() > MAX_QUERY_LEN {
+        return Err(Error::Query {
+            query: format!("{}...", q.chars().take(80).collect::<String>()),
+            position: MAX_QUERY_LEN,
+            message: format!("a query of {} bytes; at most {MAX_QUERY_LEN}", q.len()),
+        });
+    }
     let toks = lex(q)?;
-    let mut p = Parser { q, toks, i: 0 };
+    let mut p = Parser {
+        q,
+        toks,
+        i: 0,
+        nesting: 0,
+    };
     let mut query = p.query()?;
+    if let Some(f) = &query.filter
+        && depth_within(f, MAX_TREE_DEPTH).is_none()
+    {
+        return Err(err(
+            q,
+            0,
+            format!("conditions nested more than {MAX_TREE_DEPTH} deep"),
+        ));
+    }
     query.text = q.to_string();
     Ok(query)
 }
