@@ -36,7 +36,7 @@ fn streaming(c: &mut Criterion) {
                 let header = Header::read_from(&sealed[..]).unwrap();
                 let body = black_box(&sealed[HEADER_LEN..]);
                 let mut dec =
-                    Decryptor::with_backend(body, header, &key, b"bench", backend).unwrap();
+                    Decryptor::with_backend(body, header, &key, Some(b"bench"), backend).unwrap();
                 dec.read_exact(&mut out).unwrap();
             })
         });

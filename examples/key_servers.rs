@@ -15,9 +15,7 @@ use hope::crypto::client::KeyServerClient;
 use hope::crypto::container::{EncryptOptions, Header, decrypt_to_vec, encrypt_to_vec};
 use hope::crypto::pki::TestPki;
 use hope::crypto::tls::{TlsFiles, client_config};
-use hope::crypto::{
-    DataKey, Grant, KeyClient, KeyId, KeyServer, Right, ServerEndpoint, ServerSettings,
-};
+use hope::crypto::{DataKey, Grant, KeyClient, KeyServer, Right, ServerEndpoint, ServerSettings};
 
 fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -30,16 +28,16 @@ fn main() -> anyhow::Result<()> {
         let (cert, key) = pki
             .issue_server(&["localhost"])?
             .write(d, &format!("server{i}"))?;
-        let settings = ServerSettings {
-            listen: "127.0.0.1:0".into(),
-            cert,
-            key,
-            ca: ca.clone(),
-            crl: None,
-            storage: d.join(format!("shares{i}")),
-            audit_log: d.join(format!("audit{i}.jsonl")),
-            max_connections: 16,
-        };
+        let settings = ServerSettings::new(
+            "127.0.0.1:0",
+            &TlsFiles {
+                cert: &cert,
+                key: &key,
+                ca: &ca,
+            },
+            d.join(format!("shares{i}")),
+            d.join(format!("audit{i}.jsonl")),
+        );
         servers.push(Some(KeyServer::bind(settings)?.spawn()?));
     }
     let (cert, key) = pki
@@ -64,10 +62,13 @@ fn main() -> anyhow::Result<()> {
             .map(|e| KeyServerClient::new(e, Arc::clone(&tls), Duration::from_secs(5)))
             .collect(),
         2,
-    )?;
+    )?
+    .with_identity("alice");
 
     let secret = b"a de-identified CT slice, say";
-    let (data_key, key_id) = (DataKey::generate()?, KeyId::generate()?);
+    // A key id bound to alice: no one else can ever register it on a key server.
+    let (data_key, new_id) = (DataKey::generate()?, client.new_key_id()?);
+    let key_id = new_id.id;
     let sealed = encrypt_to_vec(
         secret,
         &data_key,
@@ -76,7 +77,12 @@ fn main() -> anyhow::Result<()> {
         b"ct/0001.dcm",
         &EncryptOptions::new(),
     )?;
-    client.register(&data_key, key_id, 1, &[Grant::group("physics", Right::Get)])?;
+    client.register(
+        &data_key,
+        &new_id,
+        1,
+        &[Grant::group("physics", Right::Get)],
+    )?;
     println!(
         "encrypted {} bytes; key {key_id} split 2-of-3",
         secret.len()
@@ -87,7 +93,7 @@ fn main() -> anyhow::Result<()> {
         s.shutdown();
     }
     let combined = client.fetch_key(&header.key_id, header.key_version, &header.commitment)?;
-    ensure!(decrypt_to_vec(&sealed, &combined.key, b"ct/0001.dcm")? == secret);
+    ensure!(decrypt_to_vec(&sealed, &combined.key, Some(b"ct/0001.dcm"))? == secret);
     println!("decrypted with server 3 down: 2 of 3 suffice");
     if let Some(s) = servers[1].take() {
         s.shutdown();

@@ -60,17 +60,17 @@ impl DemoSite {
             let (cert, key) = pki
                 .issue_server(&["localhost", "127.0.0.1"])?
                 .write(&sdir, "server")?;
-            let handle = KeyServer::bind(ServerSettings {
-                listen: "127.0.0.1:0".into(),
-                cert,
-                key,
-                ca: ca.clone(),
-                crl: None,
-                storage: sdir.join("shares"),
-                audit_log: sdir.join("audit.jsonl"),
-                max_connections: 64,
-            })?
-            .spawn()?;
+            let settings = ServerSettings::new(
+                "127.0.0.1:0",
+                &TlsFiles {
+                    cert: &cert,
+                    key: &key,
+                    ca: &ca,
+                },
+                sdir.join("shares"),
+                sdir.join("audit.jsonl"),
+            );
+            let handle = KeyServer::bind(settings)?.spawn()?;
             addresses.push(handle.addr().to_string());
             servers.push(Some(handle));
         }
@@ -141,7 +141,7 @@ impl DemoSite {
                 )
             })
             .collect();
-        KeyClient::new(servers, 2)
+        Ok(KeyClient::new(servers, 2)?.with_identity(user))
     }
 
     /// A user's client of a gateway listening at `address`.

@@ -157,8 +157,11 @@ enum KeysCommand {
         /// Key id, or an encrypted file.
         key: String,
     },
-    /// Verify a key server's audit log chain.
+    /// Verify a key server's (or the gateway's) audit log chain.
     VerifyAudit {
+        /// The audit log's MAC key file (default: the log's path with `.key`).
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// The audit log (JSON lines).
         log: PathBuf,
     },
@@ -271,7 +274,7 @@ fn main() -> anyhow::Result<()> {
             KeysCommand::Show { keys, key } => crypto::show(&keys, &key),
             KeysCommand::Register { keys, file } => crypto::register(&keys, &file),
             KeysCommand::Delete { keys, key } => crypto::delete(&keys, &key),
-            KeysCommand::VerifyAudit { log } => crypto::verify_audit(&log),
+            KeysCommand::VerifyAudit { log, key } => crypto::verify_audit(&log, key.as_deref()),
         },
         Command::Series(c) => cli::series::run(c),
         Command::Deid(c) => cli::deid::run(c),

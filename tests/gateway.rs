@@ -188,7 +188,7 @@ fn decrypt_all(
         let header = Header::read_from(&mut r)?;
         let key = keys.fetch_key(&header.key_id, header.key_version, &header.commitment)?;
         let mut bytes = Vec::new();
-        Decryptor::with_header(r, header, &key.key, object_id.as_bytes())?
+        Decryptor::with_header(r, header, &key.key, Some(object_id.as_bytes()))?
             .read_to_end(&mut bytes)
             .map_err(|_| hope::crypto::Error::Decryption)?;
         let p = out.join(object_id);
@@ -383,7 +383,11 @@ fn a_job_gets_only_encrypted_deidentified_instances_and_others_are_refused() {
 
     // Every request in the audit log, which verifies; none names the patient or the originals.
     let audit = tmp.path().join("get-audit.jsonl");
-    let summary = hope::crypto::audit::verify(&audit).unwrap();
+    let audit_key = hope::crypto::audit::AuditKey::load_or_create(
+        hope::crypto::audit::AuditKey::default_path(&audit),
+    )
+    .unwrap();
+    let summary = hope::crypto::audit::verify(&audit, &audit_key).unwrap();
     assert!(summary.records >= 10);
     let log = std::fs::read_to_string(&audit).unwrap();
     let has = |who: &str, action: &str, result: &str| {

@@ -1,20 +1,25 @@
-//! Clients of the key servers: one server ([`KeyServerClient`]) and the k-of-n client
-//! ([`KeyClient`]) that registers a key's shares on n servers and reconstructs it from any k.
+//! Clients of the key servers: one server ([`KeyServerClient`], keep-alive connections reused
+//! across requests) and the k-of-n client ([`KeyClient`]) that registers keys' shares on n
+//! servers in batches, reconstructs keys from any k, re-shares a key in two phases, and changes
+//! ACLs on the servers themselves.
 
 use std::io::BufReader;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
+use zeroize::Zeroizing;
 
-use crate::acl::{Acl, Grant};
+use crate::acl::{Grant, Subject};
 use crate::http;
-use crate::key::{DataKey, KeyCommitment, KeyId};
+use crate::key::{BindingSalt, DataKey, KeyCommitment, KeyId};
+use crate::server::MAX_BATCH;
 use crate::shares::{self, Combined, Share};
+use crate::store::KeyInfo;
 use crate::tls::{self, TlsFiles};
 use crate::{Error, Result};
 
@@ -51,12 +56,39 @@ impl ServerEndpoint {
     }
 }
 
-/// A client of one key server, identified by its client certificate.
+type Conn = BufReader<StreamOwned<ClientConnection, TcpStream>>;
+
+/// Idle connections kept per server.
+const POOL: usize = 16;
+
+/// The outcome for one key of a batch request to one server.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct KeyOutcome {
+    /// The key.
+    pub key_id: KeyId,
+    /// `ok`, `denied`, `not-found`, `conflict` or `bad-request`.
+    pub status: String,
+    /// What went wrong.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The shares (for `get`): the active one, then a staged one.
+    #[serde(default)]
+    pub shares: Vec<Share>,
+}
+
+#[derive(serde::Deserialize)]
+struct Results {
+    results: Vec<KeyOutcome>,
+}
+
+/// A client of one key server, identified by its client certificate. Clones share their pool of
+/// open connections.
 #[derive(Clone)]
 pub struct KeyServerClient {
     endpoint: ServerEndpoint,
     tls: Arc<ClientConfig>,
     timeout: Duration,
+    pool: Arc<Mutex<Vec<Conn>>>,
 }
 
 impl std::fmt::Debug for KeyServerClient {
@@ -65,6 +97,15 @@ impl std::fmt::Debug for KeyServerClient {
             .field("endpoint", &self.endpoint)
             .finish()
     }
+}
+
+/// JSON in a buffer sized up front (never reallocated, so no copy of a share is left behind) and
+/// wiped when dropped.
+fn secret_json(value: &impl serde::Serialize, estimate: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(estimate));
+    serde_json::to_writer(&mut *buf, value)
+        .map_err(|e| Error::invalid("request", e.to_string()))?;
+    Ok(buf)
 }
 
 impl KeyServerClient {
@@ -78,6 +119,7 @@ impl KeyServerClient {
             endpoint,
             tls,
             timeout,
+            pool: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -94,7 +136,7 @@ impl KeyServerClient {
         }
     }
 
-    fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Vec<u8>> {
+    fn connect(&self) -> Result<Conn> {
         let addr = self
             .endpoint
             .address
@@ -106,23 +148,58 @@ impl KeyServerClient {
             .map_err(|e| self.server_error(None, format!("cannot connect: {e}")))?;
         let _ = sock.set_read_timeout(Some(self.timeout));
         let _ = sock.set_write_timeout(Some(self.timeout));
+        let _ = sock.set_nodelay(true);
         let name = ServerName::try_from(self.endpoint.name())
             .map_err(|e| self.server_error(None, format!("invalid server name: {e}")))?;
         let conn = ClientConnection::new(Arc::clone(&self.tls), name)
             .map_err(|e| self.server_error(None, format!("TLS: {e}")))?;
-        let mut stream = StreamOwned::new(conn, sock);
-        http::write_request(&mut stream, method, path, &self.endpoint.address, body)
-            .map_err(|e| self.server_error(None, format!("TLS or network: {e}")))?;
-        let (status, body) = http::read_response(&mut BufReader::new(&mut stream))
-            .map_err(|e| self.server_error(None, format!("TLS or network: {e}")))?;
-        if (200..300).contains(&status) {
-            return Ok(body);
+        Ok(BufReader::with_capacity(
+            64 * 1024,
+            StreamOwned::new(conn, sock),
+        ))
+    }
+
+    fn take(&self) -> Option<Conn> {
+        self.pool.lock().ok()?.pop()
+    }
+
+    fn give_back(&self, conn: Conn) {
+        if let Ok(mut p) = self.pool.lock()
+            && p.len() < POOL
+        {
+            p.push(conn);
         }
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-        Err(self.server_error(Some(status), format!("{status}: {message}")))
+    }
+
+    /// One request on a pooled connection (or a new one); a pooled connection the server has
+    /// closed meanwhile is replaced once (every request of the protocol is safe to repeat).
+    fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        for attempt in 0..2 {
+            let (mut conn, reused) = match self.take() {
+                Some(c) => (c, true),
+                None => (self.connect()?, false),
+            };
+            let host = &self.endpoint.address;
+            let exchange = http::write_request(conn.get_mut(), method, path, host, body, true)
+                .and_then(|()| http::read_response(&mut conn));
+            let (status, answer, keep) = match exchange {
+                Ok(x) => x,
+                Err(_) if reused && attempt == 0 => continue,
+                Err(e) => return Err(self.server_error(None, format!("TLS or network: {e}"))),
+            };
+            if keep {
+                self.give_back(conn);
+            }
+            if (200..300).contains(&status) {
+                return Ok(answer);
+            }
+            let message = serde_json::from_slice::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+            return Err(self.server_error(Some(status), format!("{status}: {message}")));
+        }
+        Err(self.server_error(None, "the connection failed twice"))
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T> {
@@ -139,38 +216,83 @@ impl KeyServerClient {
             .to_string())
     }
 
-    /// Stores a share (see [`crate::store::KeyStore::put_share`]).
-    pub fn put_share(&self, share: &Share, grants: &[Grant]) -> Result<()> {
-        let body = serde_json::to_vec(&serde_json::json!({ "share": share, "grants": grants }))
-            .map_err(|e| Error::invalid("share", e.to_string()))?;
-        let body = zeroize::Zeroizing::new(body);
-        self.call("PUT", &format!("/v1/keys/{}", share.key_id), &body)
+    /// Registers keys on this server (at most [`MAX_BATCH`] per call): `(share, salt, grants)`.
+    pub fn create(&self, keys: &[(&Share, &BindingSalt, &[Grant])]) -> Result<Vec<KeyOutcome>> {
+        let items: Vec<serde_json::Value> = keys
+            .iter()
+            .map(|(share, salt, grants)| {
+                serde_json::json!({ "share": share, "salt": hex::encode(salt), "grants": grants })
+            })
+            .collect();
+        let body = secret_json(&serde_json::json!({ "keys": items }), 64 + keys.len() * 512)?;
+        drop(items);
+        let answer: Results = self.json(&self.call("POST", "/v2/keys/create", &body)?)?;
+        self.check_len(answer.results, keys.len())
+    }
+
+    /// The shares of keys on this server (at most [`MAX_BATCH`] per call).
+    pub fn get(&self, key_ids: &[KeyId]) -> Result<Vec<KeyOutcome>> {
+        let body = serde_json::to_vec(&serde_json::json!({ "key_ids": key_ids }))
+            .map_err(|e| Error::invalid("request", e.to_string()))?;
+        let answer = self.call("POST", "/v2/keys/get", &body)?;
+        let answer: Results = self.json(&answer)?;
+        self.check_len(answer.results, key_ids.len())
+    }
+
+    fn check_len(&self, results: Vec<KeyOutcome>, n: usize) -> Result<Vec<KeyOutcome>> {
+        if results.len() == n {
+            Ok(results)
+        } else {
+            Err(self.server_error(None, format!("{} results for {n} keys", results.len())))
+        }
+    }
+
+    /// Stages the share of a new generation (creating the key's record where this server lacks
+    /// it: then `salt` proves the caller owns the key id, and `grants` are its grants).
+    pub fn stage(&self, share: &Share, salt: Option<&BindingSalt>, grants: &[Grant]) -> Result<()> {
+        let body = secret_json(
+            &serde_json::json!({
+                "share": share,
+                "salt": salt.map(hex::encode),
+                "grants": grants,
+            }),
+            1024 + grants.len() * 64,
+        )?;
+        self.call("POST", "/v2/keys/stage", &body).map(drop)
+    }
+
+    /// Makes the staged share of `generation` active.
+    pub fn commit(&self, key_id: &KeyId, generation: u32) -> Result<()> {
+        let body = serde_json::json!({ "key_id": key_id, "generation": generation }).to_string();
+        self.call("POST", "/v2/keys/commit", body.as_bytes())
             .map(drop)
     }
 
-    /// Fetches this server's share of a key.
-    pub fn get_share(&self, key_id: &KeyId) -> Result<Share> {
-        let body = zeroize::Zeroizing::new(self.call("GET", &format!("/v1/keys/{key_id}"), b"")?);
-        self.json(&body)
+    /// Drops the staged share of `generation` (never the active one).
+    pub fn abort(&self, key_id: &KeyId, generation: u32) -> Result<()> {
+        let body = serde_json::json!({ "key_id": key_id, "generation": generation }).to_string();
+        self.call("POST", "/v2/keys/abort", body.as_bytes())
+            .map(drop)
     }
 
-    /// Deletes this server's share of a key.
+    /// Removes the grants of `remove`'s subjects and adds `add`, on the server.
+    pub fn change_acl(&self, key_id: &KeyId, add: &[Grant], remove: &[Subject]) -> Result<KeyInfo> {
+        let body =
+            serde_json::json!({ "key_id": key_id, "add": add, "remove": remove }).to_string();
+        self.json(&self.call("POST", "/v2/keys/acl", body.as_bytes())?)
+    }
+
+    /// The ACL and bookkeeping of a key on this server.
+    pub fn info(&self, key_id: &KeyId) -> Result<KeyInfo> {
+        let body = serde_json::json!({ "key_id": key_id }).to_string();
+        self.json(&self.call("POST", "/v2/keys/info", body.as_bytes())?)
+    }
+
+    /// Deletes this server's record of a key.
     pub fn delete(&self, key_id: &KeyId) -> Result<()> {
-        self.call("DELETE", &format!("/v1/keys/{key_id}"), b"")
+        let body = serde_json::json!({ "key_id": key_id }).to_string();
+        self.call("POST", "/v2/keys/delete", body.as_bytes())
             .map(drop)
-    }
-
-    /// Replaces the grants of a key on this server.
-    pub fn set_grants(&self, key_id: &KeyId, grants: &[Grant]) -> Result<()> {
-        let body = serde_json::to_vec(&serde_json::json!({ "grants": grants }))
-            .map_err(|e| Error::invalid("grants", e.to_string()))?;
-        self.call("PUT", &format!("/v1/keys/{key_id}/acl"), &body)
-            .map(drop)
-    }
-
-    /// The ACL of a key on this server.
-    pub fn acl(&self, key_id: &KeyId) -> Result<Acl> {
-        self.json(&self.call("GET", &format!("/v1/keys/{key_id}/acl"), b"")?)
     }
 }
 
@@ -227,12 +349,46 @@ impl ClientSettings {
     }
 }
 
+/// A fresh key id bound to this client's identity, to register a new key under (see
+/// [`KeyId::bound_to`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewKeyId {
+    /// The key id (what goes into the container header).
+    pub id: KeyId,
+    salt: BindingSalt,
+}
+
+/// One key to register with [`KeyClient::register_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct Registration<'a> {
+    /// The data key.
+    pub key: &'a DataKey,
+    /// Its id, from [`KeyClient::new_key_id`].
+    pub id: &'a NewKeyId,
+    /// The key's version (as in the container header).
+    pub key_version: u32,
+    /// Rights beyond the owner's.
+    pub grants: &'a [Grant],
+}
+
+/// What [`KeyClient::reshare`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reshared {
+    /// The generation now active on every server.
+    pub generation: u32,
+    /// The owner the servers agree on.
+    pub owner: String,
+    /// The grants carried over (those every server that held the key agreed on).
+    pub grants: Vec<Grant>,
+}
+
 /// The k-of-n client: shares go to n key servers, any k of them give the key back.
 #[derive(Debug, Clone)]
 pub struct KeyClient {
     servers: Vec<KeyServerClient>,
     threshold: u8,
     timeout: Duration,
+    identity: Arc<OnceLock<String>>,
 }
 
 impl KeyClient {
@@ -254,10 +410,18 @@ impl KeyClient {
             servers,
             threshold,
             timeout,
+            identity: Arc::new(OnceLock::new()),
         })
     }
 
-    /// A client from a configuration file's settings.
+    /// Says who this client is (its certificate's common name), so that key ids can be bound to
+    /// it without asking a server.
+    pub fn with_identity(self, name: impl Into<String>) -> KeyClient {
+        let _ = self.identity.set(name.into());
+        self
+    }
+
+    /// A client from a configuration file's settings (its identity read from the certificate).
     pub fn from_settings(settings: &ClientSettings) -> Result<KeyClient> {
         let tls = tls::client_config(&TlsFiles {
             cert: &settings.cert,
@@ -270,7 +434,15 @@ impl KeyClient {
             .iter()
             .map(|e| KeyServerClient::new(e.clone(), Arc::clone(&tls), timeout))
             .collect();
-        KeyClient::new(servers, settings.threshold)
+        let me = tls::load_certs(&settings.cert)?
+            .first()
+            .map(tls::principal_of)
+            .transpose()?;
+        let client = KeyClient::new(servers, settings.threshold)?;
+        Ok(match me {
+            Some(p) => client.with_identity(p.name),
+            None => client,
+        })
     }
 
     /// The servers, in share order.
@@ -281,6 +453,32 @@ impl KeyClient {
     /// Shares needed (k).
     pub fn threshold(&self) -> u8 {
         self.threshold
+    }
+
+    /// The name the servers know this client by (asked of the first server that answers, when
+    /// not given).
+    pub fn identity(&self) -> Result<String> {
+        if let Some(n) = self.identity.get() {
+            return Ok(n.clone());
+        }
+        let mut last = None;
+        for s in &self.servers {
+            match s.health() {
+                Ok(n) if !n.is_empty() => {
+                    let _ = self.identity.set(n.clone());
+                    return Ok(n);
+                }
+                Ok(_) => {}
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::invalid("identity", "no server named this client")))
+    }
+
+    /// A fresh key id bound to this client, for a new key.
+    pub fn new_key_id(&self) -> Result<NewKeyId> {
+        let (id, salt) = KeyId::bound_to(&self.identity()?)?;
+        Ok(NewKeyId { id, salt })
     }
 
     /// Runs `f` on every server in parallel; results in server order.
@@ -309,42 +507,93 @@ impl KeyClient {
         })
     }
 
-    /// Splits `key` k-of-n and stores share i on server i, in parallel. All n must accept it;
-    /// otherwise the shares already stored are deleted again and the error lists the failures.
+    /// Splits `key` k-of-n and registers share i on server i. See [`KeyClient::register_many`].
     pub fn register(
         &self,
         key: &DataKey,
-        key_id: KeyId,
+        id: &NewKeyId,
         key_version: u32,
         grants: &[Grant],
     ) -> Result<()> {
+        self.register_many(&[Registration {
+            key,
+            id,
+            key_version,
+            grants,
+        }])
+    }
+
+    /// Registers many new keys: each split k-of-n, share i of every key to server i in batches of
+    /// [`MAX_BATCH`] (one request, one audit sync and one disk sync per batch on each server),
+    /// the servers in parallel. Every server must register every key; when one does not, the
+    /// keys of this call (new, so nothing is encrypted under them yet) are removed again where
+    /// they were registered, and the error lists the failures.
+    pub fn register_many(&self, items: &[Registration<'_>]) -> Result<()> {
         let n = u8::try_from(self.servers.len())
             .map_err(|_| Error::invalid("servers", "more than 255"))?;
-        let shares = shares::split(key, key_id, key_version, self.threshold, n)?;
-        let results = self.on_all(|i, c| c.put_share(&shares[i], grants));
-        let failures = failures(&self.servers, &results);
+        let mut per_key: Vec<Vec<Share>> = Vec::with_capacity(items.len());
+        for r in items {
+            per_key.push(shares::split(
+                r.key,
+                r.id.id,
+                r.key_version,
+                self.threshold,
+                n,
+            )?);
+        }
+        let results = self.on_all(|i, c| {
+            let mut outcomes = Vec::with_capacity(items.len());
+            for (chunk_items, chunk_shares) in
+                items.chunks(MAX_BATCH).zip(per_key.chunks(MAX_BATCH))
+            {
+                let batch: Vec<(&Share, &BindingSalt, &[Grant])> = chunk_items
+                    .iter()
+                    .zip(chunk_shares)
+                    .map(|(r, s)| (&s[i], &r.id.salt, r.grants))
+                    .collect();
+                outcomes.extend(c.create(&batch)?);
+            }
+            Ok(outcomes)
+        });
+        let mut failures = Vec::new();
+        for (server, r) in self.servers.iter().zip(&results) {
+            match r {
+                Err(e) => failures.push(format!("{}: {e}", server.endpoint.address)),
+                Ok(outcomes) => {
+                    for o in outcomes.iter().filter(|o| o.status != "ok") {
+                        failures.push(format!(
+                            "{}: key {}: {}",
+                            server.endpoint.address,
+                            o.key_id,
+                            o.error.as_deref().unwrap_or(&o.status)
+                        ));
+                    }
+                }
+            }
+        }
         if failures.is_empty() {
             return Ok(());
         }
-        let ok: Vec<usize> = results
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.is_ok())
-            .map(|(i, _)| i)
-            .collect();
-        for i in ok {
-            let _ = self.servers[i].delete(&key_id);
+        // Undo: these keys are new and protect nothing yet.
+        for (server, r) in self.servers.iter().zip(&results) {
+            if let Ok(outcomes) = r {
+                for o in outcomes.iter().filter(|o| o.status == "ok") {
+                    let _ = server.delete(&o.key_id);
+                }
+            }
         }
+        let reached = results.iter().filter(|r| r.is_ok()).count();
         Err(Error::NotEnoughServers {
             needed: self.servers.len(),
-            reached: self.servers.len() - failures.len(),
+            reached,
             failures: failures.join("; "),
         })
     }
 
     /// Asks every server for its share in parallel and returns the key as soon as k shares
     /// reconstruct one that matches `commitment` (servers that are down or slow are not waited
-    /// for beyond the timeout). Shares that disagree are reported in [`Combined::bad_shares`].
+    /// for beyond the timeout). Shares that disagree are reported in [`Combined::bad_shares`];
+    /// a share that claims another threshold, key or version is set aside, never trusted.
     pub fn fetch_key(
         &self,
         key_id: &KeyId,
@@ -355,60 +604,217 @@ impl KeyClient {
         for (i, server) in self.servers.iter().enumerate() {
             let (tx, server, key_id) = (tx.clone(), server.clone(), *key_id);
             std::thread::spawn(move || {
-                let _ = tx.send((i, server.get_share(&key_id)));
+                let _ = tx.send((i, server.get(&[key_id])));
             });
         }
         drop(tx);
         let deadline = Instant::now() + self.timeout * 2 + Duration::from_millis(500);
         let mut got: Vec<Share> = Vec::new();
+        let mut answered = 0usize;
         let mut failures = Vec::new();
         while let Ok((i, result)) =
             rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
-            match result {
-                Ok(share) if share.key_id == *key_id && share.key_version == key_version => {
-                    got.push(share);
-                    if got.len() >= usize::from(self.threshold)
-                        && let Ok(c) = shares::combine(&got, commitment)
+            let address = &self.servers[i].endpoint.address;
+            match result.map(|mut v| v.pop()) {
+                Ok(Some(o)) if o.status == "ok" => {
+                    answered += 1;
+                    got.extend(
+                        o.shares
+                            .into_iter()
+                            .filter(|s| s.key_id == *key_id && s.key_version == key_version)
+                            .take(2),
+                    );
+                    if answered >= usize::from(self.threshold)
+                        && let Ok(c) = shares::combine(&got, self.threshold, commitment)
                     {
                         return Ok(c);
                     }
                 }
-                Ok(_) => failures.push(format!(
-                    "{}: share of another key or version",
-                    self.servers[i].endpoint.address
+                Ok(Some(o)) => failures.push(format!(
+                    "{address}: {}",
+                    o.error.as_deref().unwrap_or(&o.status)
                 )),
+                Ok(None) => failures.push(format!("{address}: no answer for the key")),
                 Err(e) => failures.push(e.to_string()),
             }
         }
-        if got.len() >= usize::from(self.threshold) {
+        if answered >= usize::from(self.threshold) {
             // Enough answers, but no consistent k among them: opaque.
             return Err(Error::KeyReconstruction);
         }
         Err(Error::NotEnoughServers {
             needed: usize::from(self.threshold),
-            reached: got.len(),
+            reached: answered,
             failures: failures.join("; "),
         })
     }
 
-    /// Replaces the grants of a key on every server. Succeeds only if every server accepted it
-    /// (a revocation must reach enough servers that fewer than k still grant).
-    pub fn set_grants(&self, key_id: &KeyId, grants: &[Grant]) -> Result<()> {
-        let results = self.on_all(|_, c| c.set_grants(key_id, grants));
+    /// [`KeyClient::fetch_key`] for many keys at once: one batched request per server (per
+    /// [`MAX_BATCH`] keys), the servers in parallel; a result per key, in order.
+    pub fn fetch_keys(&self, keys: &[(KeyId, u32, KeyCommitment)]) -> Vec<Result<Combined>> {
+        let ids: Vec<KeyId> = keys.iter().map(|k| k.0).collect();
+        let results = self.on_all(|_, c| {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(MAX_BATCH) {
+                out.extend(c.get(chunk)?);
+            }
+            Ok(out)
+        });
+        keys.iter()
+            .enumerate()
+            .map(|(j, (key_id, version, commitment))| {
+                let mut got = Vec::new();
+                let mut answered = 0usize;
+                let mut failures = Vec::new();
+                for (server, r) in self.servers.iter().zip(&results) {
+                    match r {
+                        Ok(outcomes) => match outcomes.get(j) {
+                            Some(o) if o.status == "ok" && o.key_id == *key_id => {
+                                answered += 1;
+                                got.extend(
+                                    o.shares
+                                        .iter()
+                                        .filter(|s| {
+                                            s.key_id == *key_id && s.key_version == *version
+                                        })
+                                        .take(2)
+                                        .cloned(),
+                                );
+                            }
+                            Some(o) => failures.push(format!(
+                                "{}: {}",
+                                server.endpoint.address,
+                                o.error.as_deref().unwrap_or(&o.status)
+                            )),
+                            None => failures.push(format!(
+                                "{}: no answer for the key",
+                                server.endpoint.address
+                            )),
+                        },
+                        Err(e) => failures.push(e.to_string()),
+                    }
+                }
+                if answered < usize::from(self.threshold) {
+                    return Err(Error::NotEnoughServers {
+                        needed: usize::from(self.threshold),
+                        reached: answered,
+                        failures: failures.join("; "),
+                    });
+                }
+                shares::combine(&got, self.threshold, commitment)
+            })
+            .collect()
+    }
+
+    /// Re-shares a key on the configured servers (after a server was replaced and lost its
+    /// shares, or to renew them), in two phases that never put the key at risk:
+    ///
+    /// 1. the key is reconstructed from k servers, and the servers that hold it are asked for
+    ///    its owner, binding and grants: they must agree on owner and binding, and only the
+    ///    grants every one of them holds are carried over (a revoked grant never comes back);
+    /// 2. new shares of a new generation are *staged* on every server, beside the active ones (a
+    ///    server that lacks the key takes it only from its bound owner); if one server refuses,
+    ///    the staged shares are dropped again and nothing has changed;
+    /// 3. only then is the new generation committed everywhere. A commit that fails leaves that
+    ///    server with its old share and the new one staged: the key stays whole (readers combine
+    ///    either generation), and running `reshare` again finishes the work.
+    pub fn reshare(
+        &self,
+        key_id: &KeyId,
+        key_version: u32,
+        commitment: &KeyCommitment,
+    ) -> Result<Reshared> {
+        let key = self.fetch_key(key_id, key_version, commitment)?.key;
+        let infos = self.on_all(|_, c| c.info(key_id));
+        let holders: Vec<&KeyInfo> = infos.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let first = holders.first().ok_or_else(|| Error::NotEnoughServers {
+            needed: 1,
+            reached: 0,
+            failures: failures(&self.servers, &infos).join("; "),
+        })?;
+        if holders
+            .iter()
+            .any(|h| h.acl.owner != first.acl.owner || h.salt != first.salt)
+        {
+            return Err(Error::Conflict {
+                key_id: key_id.to_string(),
+                message: "the servers that hold the key disagree on its owner or binding: nothing was changed".into(),
+            });
+        }
+        let grants: Vec<Grant> = first
+            .acl
+            .grants
+            .iter()
+            .filter(|g| holders.iter().all(|h| h.acl.grants.contains(g)))
+            .cloned()
+            .collect();
+        let generation = holders
+            .iter()
+            .flat_map(|h| [h.generation, h.staged_generation])
+            .flatten()
+            .max()
+            .unwrap_or(0)
+            .checked_add(1)
+            .ok_or_else(|| Error::invalid("generation", "exhausted"))?;
+        let n = u8::try_from(self.servers.len())
+            .map_err(|_| Error::invalid("servers", "more than 255"))?;
+        let new_shares =
+            shares::split_generation(&key, *key_id, key_version, generation, self.threshold, n)?;
+        let salt = first.salt;
+        let staged = self.on_all(|i, c| c.stage(&new_shares[i], salt.as_ref(), &grants));
+        let stage_failures = failures(&self.servers, &staged);
+        if !stage_failures.is_empty() {
+            for (server, r) in self.servers.iter().zip(&staged) {
+                if r.is_ok() {
+                    let _ = server.abort(key_id, generation);
+                }
+            }
+            return Err(Error::NotEnoughServers {
+                needed: self.servers.len(),
+                reached: self.servers.len() - stage_failures.len(),
+                failures: format!(
+                    "{} (nothing was changed: the active shares are untouched)",
+                    stage_failures.join("; ")
+                ),
+            });
+        }
+        let committed = self.on_all(|_, c| c.commit(key_id, generation));
+        let commit_failures = failures(&self.servers, &committed);
+        if !commit_failures.is_empty() {
+            return Err(Error::NotEnoughServers {
+                needed: self.servers.len(),
+                reached: self.servers.len() - commit_failures.len(),
+                failures: format!(
+                    "{} (generation {generation} is staged everywhere and committed elsewhere; \
+                     the key stays whole: run the re-sharing again to finish)",
+                    commit_failures.join("; ")
+                ),
+            });
+        }
+        Ok(Reshared {
+            generation,
+            owner: first.acl.owner.clone(),
+            grants,
+        })
+    }
+
+    /// Adds a grant on every server (server-side: nothing read elsewhere is written back).
+    pub fn grant(&self, key_id: &KeyId, grant: &Grant) -> Result<()> {
+        let results = self.on_all(|_, c| c.change_acl(key_id, std::slice::from_ref(grant), &[]));
         all_or_error(&self.servers, &results)
     }
 
-    /// The ACL of a key, from the first server that answers.
-    pub fn acl(&self, key_id: &KeyId) -> Result<Acl> {
-        let mut last = None;
-        for s in &self.servers {
-            match s.acl(key_id) {
-                Ok(a) => return Ok(a),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::invalid("servers", "none configured")))
+    /// Removes a subject's grants on every server. An error names the servers not reached: run it
+    /// again when they are back (fewer than k servers still granting cannot release the key).
+    pub fn revoke(&self, key_id: &KeyId, subject: &Subject) -> Result<()> {
+        let results = self.on_all(|_, c| c.change_acl(key_id, &[], std::slice::from_ref(subject)));
+        all_or_error(&self.servers, &results)
+    }
+
+    /// What each server says of a key, in server order.
+    pub fn infos(&self, key_id: &KeyId) -> Vec<Result<KeyInfo>> {
+        self.on_all(|_, c| c.info(key_id))
     }
 
     /// Deletes a key's shares on every server.

@@ -1,13 +1,13 @@
 //! The encrypted container: a versioned streaming format of AES-256-GCM segments.
 //!
-//! # Byte-level specification, version 1
+//! # Byte-level specification, version 2
 //!
-//! A container is a 107-byte header followed by one or more segments. Integers are big-endian.
+//! A container is a 139-byte header followed by one or more segments. Integers are big-endian.
 //!
 //! | offset | length | field | value |
 //! |---|---|---|---|
 //! | 0 | 8 | magic | ASCII `HOPE-ENC` |
-//! | 8 | 1 | version | `1` |
+//! | 8 | 1 | version | `2` |
 //! | 9 | 1 | algorithm | `1`: AES-256-GCM segments, segment key by HKDF-SHA256 |
 //! | 10 | 2 | reserved | `0` |
 //! | 12 | 4 | segment size | plaintext bytes per segment, 4 KiB ..= 16 MiB (default 64 KiB) |
@@ -16,11 +16,17 @@
 //! | 36 | 32 | salt | random, fresh for every container |
 //! | 68 | 7 | nonce prefix | random, fresh for every container |
 //! | 75 | 32 | key commitment | `HMAC-SHA256(data key, "HOPE-rs key commitment v1" ‖ key id ‖ key version)` |
+//! | 107 | 32 | object binding | `HMAC-SHA256(data key, "HOPE-rs object id v2" ‖ object id)` |
 //!
-//! **Segment key.** `HKDF-SHA256(ikm = data key, salt = salt, info = "HOPE-rs segment key v1" ‖
-//! u32(len(object id)) ‖ object id ‖ SHA-256(header))`, 32 bytes. The object id is what the
-//! container is *about* (for a DICOM instance, its de-identified SOP Instance UID): a container
-//! presented under another object id does not decrypt.
+//! **Object binding.** The object id is what the container is *about* (for a DICOM instance, its
+//! de-identified SOP Instance UID; for a file, its relative name). The header carries it keyed:
+//! only a holder of the data key can check a candidate id against it, and an id that could name
+//! a patient (a file name) is never readable from the header. A reader that is given an expected
+//! object id checks it (a container presented under another id does not decrypt); one that is
+//! not, decrypts whatever object the container is about, still fully authenticated.
+//!
+//! **Segment key.** `HKDF-SHA256(ikm = data key, salt = salt, info = "HOPE-rs segment key v2" ‖
+//! SHA-256(header))`, 32 bytes: the whole header, object binding included, feeds the key.
 //!
 //! **Segments.** The plaintext is cut into segments of exactly `segment size` bytes, except the last,
 //! which holds 1 ..= `segment size` bytes (0 bytes only when the whole plaintext is empty; there is
@@ -38,7 +44,15 @@
 //! A reader releases a segment's plaintext only after its tag has verified. A streaming reader can
 //! still have released earlier, authentic segments when a later one fails: treat any error as
 //! failure of the whole object and discard the output (the `hope decrypt` command writes through a
-//! temporary file for that reason).
+//! temporary file for that reason). [`RangeDecryptor`] authenticates the last segment when it opens
+//! a container, so that a container cut short is refused whatever range is read.
+//!
+//! # Version 1
+//!
+//! Version 1 (a 107-byte header, the same fields without the object binding) is still read. Its
+//! segment key is `HKDF-SHA256(ikm = data key, salt = salt, info = "HOPE-rs segment key v1" ‖
+//! u32(len(object id)) ‖ object id ‖ SHA-256(header))`: the object id is not in the header, so the
+//! reader must be given it.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -53,9 +67,10 @@
 //! let sealed = enc.finish()?;
 //!
 //! let mut plain = Vec::new();
-//! Decryptor::new(&sealed[..], &key, uid)?.read_to_end(&mut plain)?;
+//! Decryptor::new(&sealed[..], &key, Some(uid))?.read_to_end(&mut plain)?;
 //! assert_eq!(plain, b"de-identified DICOM bytes");
-//! assert!(Decryptor::new(&sealed[..], &key, b"2.25.999").is_err()); // wrong object id
+//! assert!(Decryptor::new(&sealed[..], &key, Some(b"2.25.999")).is_err()); // wrong object id
+//! assert!(Decryptor::new(&sealed[..], &key, None).is_ok()); // whatever object it is about
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -63,21 +78,24 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit};
+use hmac::Mac;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
-use crate::key::{DataKey, KeyCommitment, KeyId, random_fill};
+use crate::key::{DataKey, KeyCommitment, KeyId, constant_time_eq, random_fill};
 use crate::{Error, Result};
 
 /// The magic bytes at the start of every container.
 pub const MAGIC: [u8; 8] = *b"HOPE-ENC";
 /// The container format version this crate writes.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Algorithm code 1: AES-256-GCM segments with an HKDF-SHA256 segment key.
 pub const ALGORITHM_AES256GCM_HKDF_SHA256: u8 = 1;
-/// Header length in bytes (version 1).
-pub const HEADER_LEN: usize = 107;
+/// Header length in bytes of the version this crate writes (2).
+pub const HEADER_LEN: usize = 139;
+/// Header length in bytes of version 1 (still read).
+pub const HEADER_LEN_V1: usize = 107;
 /// Authentication tag length per segment.
 pub const TAG_LEN: usize = 16;
 /// Default plaintext bytes per segment.
@@ -87,11 +105,43 @@ pub const MIN_SEGMENT_SIZE: u32 = 4 * 1024;
 /// Largest allowed segment size.
 pub const MAX_SEGMENT_SIZE: u32 = 16 * 1024 * 1024;
 
-const SEGMENT_KEY_INFO: &[u8] = b"HOPE-rs segment key v1";
+const SEGMENT_KEY_INFO_V1: &[u8] = b"HOPE-rs segment key v1";
+const SEGMENT_KEY_INFO_V2: &[u8] = b"HOPE-rs segment key v2";
+const OBJECT_BINDING_LABEL: &[u8] = b"HOPE-rs object id v2";
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// `HMAC-SHA256(key, parts...)` into a buffer wiped on drop.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(key)
+        .expect("HMAC accepts keys of any length");
+    for p in parts {
+        mac.update(p);
+    }
+    let mut tag = mac.finalize().into_bytes();
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&tag);
+    tag.as_mut_slice().zeroize();
+    out
+}
+
+/// HKDF-SHA256 (RFC 5869) for one 32-byte output block, written here so that the pseudo-random
+/// key and every intermediate value live in buffers that are wiped when dropped.
+fn hkdf_sha256_32(salt: &[u8], ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; 32]> {
+    let prk = hmac_sha256(salt, &[ikm]);
+    hmac_sha256(prk.as_ref(), &[info, &[1]])
+}
+
+/// The keyed binding of an object id under a data key (version 2 headers).
+pub fn object_binding(key: &DataKey, object_id: &[u8]) -> [u8; 32] {
+    *hmac_sha256(key.expose_secret(), &[OBJECT_BINDING_LABEL, object_id])
+}
 
 /// The parsed header of a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// Format version (1 or 2).
+    pub version: u8,
     /// Plaintext bytes per segment.
     pub segment_size: u32,
     /// The data key's id.
@@ -104,14 +154,30 @@ pub struct Header {
     pub nonce_prefix: [u8; 7],
     /// Commitment to the data key.
     pub commitment: KeyCommitment,
+    /// The keyed binding of the object id (version 2; `None` in version 1).
+    pub object_binding: Option<[u8; 32]>,
 }
 
 impl Header {
+    /// The header's length in bytes.
+    pub fn len(&self) -> usize {
+        if self.object_binding.is_some() {
+            HEADER_LEN
+        } else {
+            HEADER_LEN_V1
+        }
+    }
+
+    /// Always false: a header has a length (for clippy's `len_without_is_empty`).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
     /// The header's bytes.
-    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
-        let mut b = [0u8; HEADER_LEN];
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; self.len()];
         b[0..8].copy_from_slice(&MAGIC);
-        b[8] = VERSION;
+        b[8] = self.version;
         b[9] = ALGORITHM_AES256GCM_HKDF_SHA256;
         b[12..16].copy_from_slice(&self.segment_size.to_be_bytes());
         b[16..32].copy_from_slice(&self.key_id.0);
@@ -119,11 +185,34 @@ impl Header {
         b[36..68].copy_from_slice(&self.salt);
         b[68..75].copy_from_slice(&self.nonce_prefix);
         b[75..107].copy_from_slice(&self.commitment.0);
+        if let Some(binding) = &self.object_binding {
+            b[107..139].copy_from_slice(binding);
+        }
         b
     }
 
-    /// Parses a header; anything unexpected is the opaque [`Error::Decryption`].
-    pub fn from_bytes(b: &[u8; HEADER_LEN]) -> Result<Header> {
+    /// Parses a header (of either version) from its bytes; anything unexpected, including a
+    /// length that is not the version's, is the opaque [`Error::Decryption`].
+    pub fn from_bytes(b: &[u8]) -> Result<Header> {
+        let fixed: &[u8; HEADER_LEN_V1] = b
+            .get(..HEADER_LEN_V1)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(Error::Decryption)?;
+        let mut h = Header::parse_fixed(fixed)?;
+        match (h.version, b.len()) {
+            (1, HEADER_LEN_V1) => {}
+            (2, HEADER_LEN) => {
+                let mut binding = [0u8; 32];
+                binding.copy_from_slice(&b[107..139]);
+                h.object_binding = Some(binding);
+            }
+            _ => return Err(Error::Decryption),
+        }
+        Ok(h)
+    }
+
+    /// The fields common to both versions (the binding is filled in by the caller).
+    fn parse_fixed(b: &[u8; HEADER_LEN_V1]) -> Result<Header> {
         let be32 = |r: std::ops::Range<usize>| {
             let mut a = [0u8; 4];
             a.copy_from_slice(&b[r]);
@@ -131,7 +220,7 @@ impl Header {
         };
         let segment_size = be32(12..16);
         if b[0..8] != MAGIC
-            || b[8] != VERSION
+            || !matches!(b[8], 1 | 2)
             || b[9] != ALGORITHM_AES256GCM_HKDF_SHA256
             || b[10..12] != [0, 0]
             || !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size)
@@ -147,20 +236,32 @@ impl Header {
         let mut commitment = [0u8; 32];
         commitment.copy_from_slice(&b[75..107]);
         Ok(Header {
+            version: b[8],
             segment_size,
             key_id: KeyId(key_id),
             key_version: be32(32..36),
             salt,
             nonce_prefix,
             commitment: KeyCommitment(commitment),
+            object_binding: None,
         })
     }
 
     /// Reads and parses the header at the start of a container (to learn which key to fetch).
     pub fn read_from(mut r: impl Read) -> Result<Header> {
         let mut b = [0u8; HEADER_LEN];
-        r.read_exact(&mut b).map_err(|_| Error::Decryption)?;
-        Header::from_bytes(&b)
+        r.read_exact(&mut b[..HEADER_LEN_V1])
+            .map_err(|_| Error::Decryption)?;
+        let len = match b[8] {
+            1 => HEADER_LEN_V1,
+            2 => {
+                r.read_exact(&mut b[HEADER_LEN_V1..])
+                    .map_err(|_| Error::Decryption)?;
+                HEADER_LEN
+            }
+            _ => return Err(Error::Decryption),
+        };
+        Header::from_bytes(&b[..len])
     }
 
     fn nonce(&self, index: u32, last: bool) -> [u8; 12] {
@@ -171,19 +272,47 @@ impl Header {
         n
     }
 
-    fn cipher(&self, key: &DataKey, object_id: &[u8], backend: Backend) -> Result<SegmentCipher> {
-        let header_bytes = self.to_bytes();
-        let mut info = Vec::with_capacity(SEGMENT_KEY_INFO.len() + 4 + object_id.len() + 32);
-        info.extend_from_slice(SEGMENT_KEY_INFO);
-        let len = u32::try_from(object_id.len())
-            .map_err(|_| Error::invalid("object_id", "longer than 4 GiB"))?;
-        info.extend_from_slice(&len.to_be_bytes());
-        info.extend_from_slice(object_id);
-        info.extend_from_slice(&Sha256::digest(header_bytes));
-        let mut okm = Zeroizing::new([0u8; 32]);
-        hkdf::Hkdf::<Sha256>::new(Some(&self.salt), key.expose_secret())
-            .expand(&info, okm.as_mut())
-            .map_err(|_| Error::invalid("segment key", "HKDF output length"))?;
+    /// The segment cipher, after checking `key` against the commitment and, when `object_id`
+    /// is given, the object id against the binding (version 2) or into the key (version 1).
+    fn cipher(
+        &self,
+        key: &DataKey,
+        object_id: Option<&[u8]>,
+        backend: Backend,
+    ) -> Result<SegmentCipher> {
+        if !self.commitment.verify(key, &self.key_id, self.key_version) {
+            return Err(Error::Decryption);
+        }
+        let header_digest = Sha256::digest(self.to_bytes());
+        let okm = match (&self.object_binding, object_id) {
+            (Some(binding), expected) => {
+                if let Some(id) = expected
+                    && !constant_time_eq(&object_binding(key, id), binding)
+                {
+                    return Err(Error::Decryption);
+                }
+                let info = [SEGMENT_KEY_INFO_V2, &header_digest[..]].concat();
+                hkdf_sha256_32(&self.salt, key.expose_secret(), &info)
+            }
+            (None, Some(id)) => {
+                let len = u32::try_from(id.len())
+                    .map_err(|_| Error::invalid("object_id", "longer than 4 GiB"))?;
+                let info = [
+                    SEGMENT_KEY_INFO_V1,
+                    &len.to_be_bytes()[..],
+                    id,
+                    &header_digest[..],
+                ]
+                .concat();
+                hkdf_sha256_32(&self.salt, key.expose_secret(), &info)
+            }
+            (None, None) => {
+                return Err(Error::invalid(
+                    "object_id",
+                    "a version-1 container does not name its object: give the object id",
+                ));
+            }
+        };
         SegmentCipher::new(backend, &okm)
     }
 }
@@ -313,7 +442,7 @@ impl EncryptOptions {
 pub struct Encryptor<W: Write> {
     inner: W,
     header: Header,
-    header_bytes: [u8; HEADER_LEN],
+    header_bytes: Vec<u8>,
     cipher: SegmentCipher,
     buf: Vec<u8>,
     segment_size: usize,
@@ -377,20 +506,23 @@ impl<W: Write> Encryptor<W> {
             ));
         }
         let header = Header {
+            version: VERSION,
             segment_size,
             key_id,
             key_version,
             salt,
             nonce_prefix,
             commitment: key.commitment(&key_id, key_version),
+            object_binding: Some(object_binding(key, object_id)),
         };
+        let header_bytes = header.to_bytes();
         inner
-            .write_all(&header.to_bytes())
+            .write_all(&header_bytes)
             .map_err(|e| Error::io("<container>", e))?;
-        let cipher = header.cipher(key, object_id, options.backend)?;
+        let cipher = header.cipher(key, Some(object_id), options.backend)?;
         Ok(Encryptor {
             inner,
-            header_bytes: header.to_bytes(),
+            header_bytes,
             header,
             cipher,
             buf: Vec::with_capacity(segment_size as usize + TAG_LEN),
@@ -410,8 +542,8 @@ impl<W: Write> Encryptor<W> {
             .cipher
             .seal(nonce, &self.header_bytes, &mut self.buf)
             .ok_or_else(|| io::Error::other("segment too long for AES-GCM"))?;
+        self.buf.extend_from_slice(&tag);
         self.inner.write_all(&self.buf)?;
-        self.inner.write_all(&tag)?;
         self.buf.clear();
         self.index = self
             .index
@@ -458,7 +590,7 @@ impl<W: Write> Write for Encryptor<W> {
 pub struct Decryptor<R: Read> {
     inner: R,
     header: Header,
-    header_bytes: [u8; HEADER_LEN],
+    header_bytes: Vec<u8>,
     cipher: SegmentCipher,
     segment_size: usize,
     /// Decrypted plaintext of the current segment and the read position in it.
@@ -479,8 +611,9 @@ impl<R: Read> std::fmt::Debug for Decryptor<R> {
 }
 
 impl<R: Read> Decryptor<R> {
-    /// Reads the header, checks `key` against its commitment and authenticates the first segment.
-    pub fn new(mut inner: R, key: &DataKey, object_id: &[u8]) -> Result<Decryptor<R>> {
+    /// Reads the header, checks `key` against its commitment (and the object id against the
+    /// header, when one is expected) and authenticates the first segment.
+    pub fn new(mut inner: R, key: &DataKey, object_id: Option<&[u8]>) -> Result<Decryptor<R>> {
         let header = Header::read_from(&mut inner)?;
         Decryptor::with_header(inner, header, key, object_id)
     }
@@ -490,15 +623,9 @@ impl<R: Read> Decryptor<R> {
         inner: R,
         header: Header,
         key: &DataKey,
-        object_id: &[u8],
+        object_id: Option<&[u8]>,
         backend: Backend,
     ) -> Result<Decryptor<R>> {
-        if !header
-            .commitment
-            .verify(key, &header.key_id, header.key_version)
-        {
-            return Err(Error::Decryption);
-        }
         let cipher = header.cipher(key, object_id, backend)?;
         let segment_size = header.segment_size as usize;
         let mut d = Decryptor {
@@ -523,7 +650,7 @@ impl<R: Read> Decryptor<R> {
         inner: R,
         header: Header,
         key: &DataKey,
-        object_id: &[u8],
+        object_id: Option<&[u8]>,
     ) -> Result<Decryptor<R>> {
         Decryptor::with_backend(inner, header, key, object_id, Backend::default())
     }
@@ -609,11 +736,12 @@ impl<R: Read> Read for Decryptor<R> {
 }
 
 /// Random-access decryption of a container that can seek: reads only the segments that cover the
-/// requested bytes.
+/// requested bytes. Opening it authenticates the last segment, so that a container cut short
+/// (inside its last segment or at a boundary) is refused, whatever range is read later.
 pub struct RangeDecryptor<R: Read + Seek> {
     inner: R,
     header: Header,
-    header_bytes: [u8; HEADER_LEN],
+    header_bytes: Vec<u8>,
     cipher: SegmentCipher,
     segments: u64,
     plaintext_len: u64,
@@ -629,46 +757,72 @@ impl<R: Read + Seek> std::fmt::Debug for RangeDecryptor<R> {
 }
 
 impl<R: Read + Seek> RangeDecryptor<R> {
-    /// Reads the header, checks the key and measures the container.
-    pub fn new(mut inner: R, key: &DataKey, object_id: &[u8]) -> Result<RangeDecryptor<R>> {
+    /// Reads the header, checks the key (and the object id, when one is expected), measures the
+    /// container and authenticates its last segment.
+    pub fn new(mut inner: R, key: &DataKey, object_id: Option<&[u8]>) -> Result<RangeDecryptor<R>> {
         inner
             .seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("<container>", e))?;
         let header = Header::read_from(&mut inner)?;
-        if !header
-            .commitment
-            .verify(key, &header.key_id, header.key_version)
-        {
-            return Err(Error::Decryption);
-        }
+        let cipher = header.cipher(key, object_id, Backend::default())?;
         let total = inner
             .seek(SeekFrom::End(0))
             .map_err(|e| Error::io("<container>", e))?;
         let body = total
-            .checked_sub(HEADER_LEN as u64)
+            .checked_sub(header.len() as u64)
             .ok_or(Error::Decryption)?;
         let full = u64::from(header.segment_size) + TAG_LEN as u64;
         let segments = body.div_ceil(full).max(1);
-        let plaintext_len = body
-            .checked_sub(segments * TAG_LEN as u64)
-            .ok_or(Error::Decryption)?;
-        if segments > u64::from(u32::MAX) + 1 {
+        // The last segment holds its tag and, unless it is the only one, at least one byte.
+        let last_len = body - (segments - 1) * full;
+        let least = if segments == 1 { TAG_LEN } else { TAG_LEN + 1 } as u64;
+        if last_len < least || segments > u64::from(u32::MAX) + 1 {
             return Err(Error::Decryption);
         }
-        let cipher = header.cipher(key, object_id, Backend::default())?;
-        Ok(RangeDecryptor {
+        let plaintext_len = body - segments * TAG_LEN as u64;
+        let mut r = RangeDecryptor {
             inner,
             header_bytes: header.to_bytes(),
             header,
             cipher,
             segments,
             plaintext_len,
-        })
+        };
+        // The last segment, sealed as last, proves the container is whole.
+        let mut buf = Vec::new();
+        r.open_segment(segments - 1, &mut buf)?;
+        buf.zeroize();
+        Ok(r)
     }
 
     /// Length of the plaintext (from the container's length; every byte returned is authenticated).
     pub fn plaintext_len(&self) -> u64 {
         self.plaintext_len
+    }
+
+    /// Reads and authenticates segment `i` into `buf` (its plaintext).
+    fn open_segment(&mut self, i: u64, buf: &mut Vec<u8>) -> Result<()> {
+        let seg = u64::from(self.header.segment_size);
+        let start = self.header.len() as u64 + i * (seg + TAG_LEN as u64);
+        let last = i + 1 == self.segments;
+        let this_len = if last {
+            self.plaintext_len - i * seg
+        } else {
+            seg
+        } as usize;
+        buf.clear();
+        buf.resize(this_len + TAG_LEN, 0);
+        self.inner
+            .seek(SeekFrom::Start(start))
+            .map_err(|e| Error::io("<container>", e))?;
+        self.inner.read_exact(buf).map_err(|_| Error::Decryption)?;
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&buf[this_len..]);
+        buf.truncate(this_len);
+        let nonce = self
+            .header
+            .nonce(u32::try_from(i).map_err(|_| Error::Decryption)?, last);
+        self.cipher.open(nonce, &self.header_bytes, buf, tag)
     }
 
     /// Decrypts `len` plaintext bytes starting at `offset`; the range must lie within the plaintext.
@@ -692,28 +846,7 @@ impl<R: Read + Seek> RangeDecryptor<R> {
         }
         let mut buf = Vec::with_capacity(seg as usize + TAG_LEN);
         for i in offset / seg..=(end - 1) / seg {
-            let start = HEADER_LEN as u64 + i * (seg + TAG_LEN as u64);
-            let last = i + 1 == self.segments;
-            let this_len = if last {
-                self.plaintext_len - i * seg
-            } else {
-                seg
-            } as usize;
-            buf.clear();
-            buf.resize(this_len + TAG_LEN, 0);
-            self.inner
-                .seek(SeekFrom::Start(start))
-                .map_err(|e| Error::io("<container>", e))?;
-            self.inner
-                .read_exact(&mut buf)
-                .map_err(|_| Error::Decryption)?;
-            let mut tag = [0u8; TAG_LEN];
-            tag.copy_from_slice(&buf[this_len..]);
-            buf.truncate(this_len);
-            let nonce = self
-                .header
-                .nonce(u32::try_from(i).map_err(|_| Error::Decryption)?, last);
-            self.cipher.open(nonce, &self.header_bytes, &mut buf, tag)?;
+            self.open_segment(i, &mut buf)?;
             let from = if i == offset / seg {
                 (offset - i * seg) as usize
             } else {
@@ -722,12 +855,212 @@ impl<R: Read + Seek> RangeDecryptor<R> {
             let to = if i == (end - 1) / seg {
                 (end - i * seg) as usize
             } else {
-                this_len
+                buf.len()
             };
             out.extend_from_slice(&buf[from..to]);
         }
+        buf.zeroize();
         Ok(out)
     }
+}
+
+/// Segments encrypted or decrypted per batch by [`encrypt_stream`] and [`decrypt_stream`].
+const STREAM_BATCH: usize = 32;
+
+/// Threads that share a batch's segments (at most 4; 1 on a single core).
+fn stream_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// Runs `f` on each of `slots` (a segment's buffer and its index), the slots shared out among up
+/// to `threads` threads; the first failure is returned.
+fn on_slots(
+    slots: &mut [(&mut [u8], u32)],
+    threads: usize,
+    f: &(dyn Fn(&mut [u8], u32) -> Result<()> + Sync),
+) -> Result<()> {
+    if threads <= 1 || slots.len() < 2 {
+        return slots.iter_mut().try_for_each(|(b, i)| f(b, *i));
+    }
+    let per = slots.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        let mut chunks = slots.chunks_mut(per);
+        let mine = chunks.next();
+        for chunk in chunks {
+            handles.push(s.spawn(move || chunk.iter_mut().try_for_each(|(b, i)| f(b, *i))));
+        }
+        let first = mine.map_or(Ok(()), |c| c.iter_mut().try_for_each(|(b, i)| f(b, *i)));
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Error::Decryption)))
+            .fold(first, |acc, r| acc.and(r))
+    })
+}
+
+/// Fills up to [`STREAM_BATCH`] slots of `buf` (each `slot` bytes apart) with `fill` bytes each
+/// from `reader`, carrying one byte of look-ahead between batches to learn which segment is the
+/// last. Returns the bytes in each slot filled (a slot is counted when it got a byte, or when it
+/// is the only one) and whether the input ended.
+fn fill_batch(
+    reader: &mut impl Read,
+    buf: &mut [u8],
+    slot: usize,
+    fill: usize,
+    lookahead: &mut Option<u8>,
+) -> Result<(Vec<usize>, bool)> {
+    let mut lens = Vec::with_capacity(STREAM_BATCH);
+    for k in 0..STREAM_BATCH {
+        let at = k * slot;
+        let mut got = 0;
+        if let Some(b) = lookahead.take() {
+            buf[at] = b;
+            got = 1;
+        }
+        got += read_full(reader, &mut buf[at + got..at + fill])?;
+        if got < fill {
+            if got > 0 || k == 0 {
+                lens.push(got);
+            }
+            return Ok((lens, true));
+        }
+        lens.push(fill);
+    }
+    let mut one = [0u8; 1];
+    let ended = match read_full(reader, &mut one)? {
+        0 => true,
+        _ => {
+            *lookahead = Some(one[0]);
+            false
+        }
+    };
+    Ok((lens, ended))
+}
+
+/// Encrypts everything `reader` yields into a container written to `writer`, the segments of each
+/// batch sealed on several threads (the output is exactly [`Encryptor`]'s: same bytes for the
+/// same salt and nonce prefix). For large files; returns the writer.
+pub fn encrypt_stream<R: Read, W: Write>(
+    mut reader: R,
+    writer: W,
+    key: &DataKey,
+    key_id: KeyId,
+    key_version: u32,
+    object_id: &[u8],
+    options: &EncryptOptions,
+) -> Result<W> {
+    let enc = Encryptor::new(writer, key, key_id, key_version, object_id, options)?;
+    let Encryptor {
+        mut inner,
+        header,
+        header_bytes,
+        cipher,
+        segment_size: seg,
+        ..
+    } = enc;
+    let threads = stream_threads();
+    let slot = seg + TAG_LEN;
+    let mut buf = vec![0u8; STREAM_BATCH * slot];
+    let mut lookahead: Option<u8> = None;
+    let mut index: u32 = 0;
+    loop {
+        // Fill the batch's segments, leaving room for each tag.
+        let (lens, ended) = fill_batch(&mut reader, &mut buf, slot, seg, &mut lookahead)?;
+        let count = lens.len();
+        let first = index;
+        let mut slots: Vec<(&mut [u8], u32)> =
+            buf.chunks_mut(slot).take(count).zip(0u32..).collect();
+        let seal = |b: &mut [u8], k: u32| -> Result<()> {
+            let len = lens[k as usize];
+            let last = ended && k as usize + 1 == count;
+            let i = first.checked_add(k).ok_or(Error::Decryption)?;
+            let tag = cipher
+                .seal(header.nonce(i, last), &header_bytes, &mut b[..len])
+                .ok_or(Error::Decryption)?;
+            b[len..len + TAG_LEN].copy_from_slice(&tag);
+            Ok(())
+        };
+        on_slots(&mut slots, threads, &seal)
+            .map_err(|_| Error::invalid("container", "a segment could not be sealed"))?;
+        drop(slots);
+        for (k, len) in lens.iter().enumerate() {
+            inner
+                .write_all(&buf[k * slot..k * slot + len + TAG_LEN])
+                .map_err(|e| Error::io("<container>", e))?;
+        }
+        index = index
+            .checked_add(count as u32)
+            .ok_or_else(|| Error::invalid("container", "more than 2^32 segments"))?;
+        if ended {
+            break;
+        }
+    }
+    buf.zeroize();
+    inner.flush().map_err(|e| Error::io("<container>", e))?;
+    Ok(inner)
+}
+
+/// Decrypts the container that `reader` continues (after `header`, read with
+/// [`Header::read_from`]) into `writer`, the segments of each batch opened on several threads.
+/// Every byte written has been authenticated, but an error after some output means the whole
+/// object is to be discarded (write to a temporary file). Returns the writer.
+pub fn decrypt_stream<R: Read, W: Write>(
+    mut reader: R,
+    header: Header,
+    mut writer: W,
+    key: &DataKey,
+    object_id: Option<&[u8]>,
+) -> Result<W> {
+    let cipher = header.cipher(key, object_id, Backend::default())?;
+    let header_bytes = header.to_bytes();
+    let seg = header.segment_size as usize;
+    let slot = seg + TAG_LEN;
+    let threads = stream_threads();
+    let mut buf = vec![0u8; STREAM_BATCH * slot];
+    let mut lookahead: Option<u8> = None;
+    let mut index: u32 = 0;
+    loop {
+        let (lens, ended) = fill_batch(&mut reader, &mut buf, slot, slot, &mut lookahead)?;
+        let count = lens.len();
+        // Every segment holds its tag; one that is not the first holds a byte too.
+        if lens
+            .iter()
+            .enumerate()
+            .any(|(k, &l)| l < TAG_LEN || (l == TAG_LEN && (index > 0 || k > 0)))
+        {
+            buf.zeroize();
+            return Err(Error::Decryption);
+        }
+        let first = index;
+        let mut slots: Vec<(&mut [u8], u32)> =
+            buf.chunks_mut(slot).take(count).zip(0u32..).collect();
+        let open = |b: &mut [u8], k: u32| -> Result<()> {
+            let body = lens[k as usize] - TAG_LEN;
+            let last = ended && k as usize + 1 == count;
+            let i = first.checked_add(k).ok_or(Error::Decryption)?;
+            let mut tag = [0u8; TAG_LEN];
+            tag.copy_from_slice(&b[body..body + TAG_LEN]);
+            cipher.open(header.nonce(i, last), &header_bytes, &mut b[..body], tag)
+        };
+        let opened = on_slots(&mut slots, threads, &open);
+        drop(slots);
+        if opened.is_err() {
+            buf.zeroize();
+            return Err(Error::Decryption);
+        }
+        for (k, len) in lens.iter().enumerate() {
+            writer
+                .write_all(&buf[k * slot..k * slot + len - TAG_LEN])
+                .map_err(|e| Error::io("<container>", e))?;
+        }
+        index = index.checked_add(count as u32).ok_or(Error::Decryption)?;
+        if ended {
+            break;
+        }
+    }
+    buf.zeroize();
+    writer.flush().map_err(|e| Error::io("<container>", e))?;
+    Ok(writer)
 }
 
 /// Encrypts a whole buffer (convenience for small objects).
@@ -752,8 +1085,12 @@ pub fn encrypt_to_vec(
     enc.finish()
 }
 
-/// Decrypts a whole container held in memory.
-pub fn decrypt_to_vec(container: &[u8], key: &DataKey, object_id: &[u8]) -> Result<Vec<u8>> {
+/// Decrypts a whole container held in memory (checking the object id when one is expected).
+pub fn decrypt_to_vec(
+    container: &[u8],
+    key: &DataKey,
+    object_id: Option<&[u8]>,
+) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(container.len());
     Decryptor::new(container, key, object_id)?
         .read_to_end(&mut out)
@@ -779,7 +1116,7 @@ mod tests {
             let segments = len.div_ceil(seg).max(1);
             assert_eq!(c.len(), HEADER_LEN + len + segments * TAG_LEN, "len {len}");
             assert_eq!(
-                decrypt_to_vec(&c, &key(), b"obj").unwrap(),
+                decrypt_to_vec(&c, &key(), Some(b"obj")).unwrap(),
                 data,
                 "len {len}"
             );
@@ -821,7 +1158,7 @@ mod tests {
         enc.write_all(&[5u8; 200_000]).unwrap();
         let partial = enc.inner.clone(); // what a crash would leave behind
         assert!(matches!(
-            decrypt_to_vec(&partial, &key(), b"o"),
+            decrypt_to_vec(&partial, &key(), Some(b"o")),
             Err(Error::Decryption)
         ));
     }

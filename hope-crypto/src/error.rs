@@ -47,6 +47,16 @@ pub enum Error {
         key_id: String,
     },
 
+    /// The request conflicts with the key's state (registered already, a generation that is not
+    /// newer, nothing staged to commit).
+    #[error("key {key_id}: {message}")]
+    Conflict {
+        /// The key.
+        key_id: String,
+        /// What conflicts.
+        message: String,
+    },
+
     /// The audit log could not be written or read; operations fail closed.
     #[error("audit log {}: {message}", path.display())]
     Audit {

@@ -1,20 +1,26 @@
 //! A deliberately small HTTP/1.1 subset for the project's mutual-TLS services (key servers, the
-//! hospital gateway): one request per connection, `Content-Length` bodies or bodies that end with
-//! the connection, strict size limits. Anything else is refused with 400.
+//! hospital gateway): keep-alive connections (a key server answers many requests on one
+//! connection; `Connection: close` ends it), `Content-Length` bodies or bodies that end with the
+//! connection, strict size limits. Anything else is refused with 400. Bodies are held in buffers
+//! that are wiped when dropped (they carry key shares).
 
 use std::io::{self, BufRead, Read, Write};
 
+use zeroize::Zeroizing;
+
 /// Largest accepted header block.
 const MAX_HEAD: usize = 16 * 1024;
-/// Largest accepted body (a share record with a large ACL).
-pub(crate) const MAX_BODY: usize = 256 * 1024;
+/// Largest accepted body (a batch of a thousand shares with their ACLs).
+pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// A request of the key-server protocol.
 #[derive(Debug)]
 pub(crate) struct Request {
     pub(crate) method: String,
     pub(crate) path: String,
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: Zeroizing<Vec<u8>>,
+    /// Whether the client keeps the connection open for another request.
+    pub(crate) keep_alive: bool,
 }
 
 fn bad(msg: &str) -> io::Error {
@@ -106,32 +112,54 @@ pub fn read_head(r: &mut impl BufRead) -> io::Result<Head> {
     Ok(Head { start, headers })
 }
 
-pub(crate) fn read_request(r: &mut impl BufRead) -> io::Result<Request> {
-    let head = read_head(r)?;
-    let (method, path) = head.request_line()?;
-    let mut body = vec![0u8; head.body_len()?];
-    r.read_exact(&mut body)?;
-    Ok(Request {
-        method: method.to_string(),
-        path: path.to_string(),
-        body,
-    })
+impl Head {
+    /// Whether the connection stays open after this message (HTTP/1.1 without `Connection:
+    /// close`).
+    pub fn keep_alive(&self) -> bool {
+        self.start.contains("HTTP/1.1")
+            && !self
+                .header("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
 }
 
-/// A request with a JSON body (empty for none), the connection closed after the answer.
+/// Reads a request; `Ok(None)` when the peer closed the connection cleanly before one began.
+pub(crate) fn read_request(r: &mut impl BufRead) -> io::Result<Option<Request>> {
+    if r.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    let head = read_head(r)?;
+    let (method, path) = head.request_line()?;
+    let mut body = Zeroizing::new(vec![0u8; head.body_len()?]);
+    r.read_exact(&mut body)?;
+    Ok(Some(Request {
+        method: method.to_string(),
+        path: path.to_string(),
+        keep_alive: head.keep_alive(),
+        body,
+    }))
+}
+
+/// A request with a JSON body (empty for none); the connection stays open for another one when
+/// `keep_alive`.
 pub fn write_request(
     w: &mut impl Write,
     method: &str,
     path: &str,
     host: &str,
     body: &[u8],
+    keep_alive: bool,
 ) -> io::Result<()> {
-    write!(
-        w,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
         body.len()
-    )?;
-    w.write_all(body)?;
+    );
+    // One write for small requests: one TLS record, one packet.
+    let mut all = Zeroizing::new(Vec::with_capacity(head.len() + body.len()));
+    all.extend_from_slice(head.as_bytes());
+    all.extend_from_slice(body);
+    w.write_all(&all)?;
     w.flush()
 }
 
@@ -148,15 +176,28 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// A whole JSON answer.
+/// A whole JSON answer; the connection closes after it.
 pub fn write_response(w: &mut impl Write, status: u16, body: &[u8]) -> io::Result<()> {
-    write!(
-        w,
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    write_response_keep(w, status, body, false)
+}
+
+/// A whole JSON answer, the connection kept open for another request when `keep_alive`.
+pub fn write_response_keep(
+    w: &mut impl Write,
+    status: u16,
+    body: &[u8],
+    keep_alive: bool,
+) -> io::Result<()> {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
         reason(status),
         body.len()
-    )?;
-    w.write_all(body)?;
+    );
+    let mut all = Zeroizing::new(Vec::with_capacity(head.len() + body.len()));
+    all.extend_from_slice(head.as_bytes());
+    all.extend_from_slice(body);
+    w.write_all(&all)?;
     w.flush()
 }
 
@@ -169,12 +210,13 @@ pub fn write_stream_head(w: &mut impl Write, content_type: &str) -> io::Result<(
     w.flush()
 }
 
-pub(crate) fn read_response(r: &mut impl BufRead) -> io::Result<(u16, Vec<u8>)> {
+/// Reads an answer: its status, its body, and whether the connection stays open.
+pub(crate) fn read_response(r: &mut impl BufRead) -> io::Result<(u16, Zeroizing<Vec<u8>>, bool)> {
     let head = read_head(r)?;
     let status = head.status()?;
-    let mut body = vec![0u8; head.body_len()?];
+    let mut body = Zeroizing::new(vec![0u8; head.body_len()?]);
     r.read_exact(&mut body)?;
-    Ok((status, body))
+    Ok((status, body, head.keep_alive()))
 }
 
 #[cfg(test)]
@@ -184,12 +226,30 @@ mod tests {
     #[test]
     fn request_round_trip_and_limits() {
         let mut buf = Vec::new();
-        write_request(&mut buf, "PUT", "/v1/keys/ab", "localhost", b"{\"a\":1}").unwrap();
-        let req = read_request(&mut &buf[..]).unwrap();
+        write_request(
+            &mut buf,
+            "PUT",
+            "/v1/keys/ab",
+            "localhost",
+            b"{\"a\":1}",
+            true,
+        )
+        .unwrap();
+        write_request(&mut buf, "GET", "/v1/health", "localhost", b"", false).unwrap();
+        let mut r = &buf[..];
+        let req = read_request(&mut r).unwrap().unwrap();
         assert_eq!(
-            (req.method.as_str(), req.path.as_str(), &req.body[..]),
-            ("PUT", "/v1/keys/ab", &b"{\"a\":1}"[..])
+            (
+                req.method.as_str(),
+                req.path.as_str(),
+                &req.body[..],
+                req.keep_alive
+            ),
+            ("PUT", "/v1/keys/ab", &b"{\"a\":1}"[..], true)
         );
+        let req = read_request(&mut r).unwrap().unwrap();
+        assert_eq!((req.path.as_str(), req.keep_alive), ("/v1/health", false));
+        assert!(read_request(&mut r).unwrap().is_none());
         let huge = format!("GET / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
         assert!(read_request(&mut huge.as_bytes()).is_err());
         let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));

@@ -80,12 +80,45 @@ impl fmt::Debug for KeyCommitment {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyId(pub [u8; 16]);
 
+/// The salt that binds a key id to its owner (see [`KeyId::bound_to`]).
+pub type BindingSalt = [u8; 16];
+
 impl KeyId {
-    /// A fresh random key id.
+    /// A fresh random key id, bound to nobody (for containers whose key is not registered on key
+    /// servers; a key server refuses to register it).
     pub fn generate() -> Result<KeyId> {
         let mut id = [0u8; 16];
         random_fill(&mut id)?;
         Ok(KeyId(id))
+    }
+
+    /// A fresh key id bound to `owner` (a certificate's common name) by a random salt: the id is
+    /// `SHA-256("HOPE-rs key id v2" ‖ u32(len(owner)) ‖ owner ‖ salt)`, first 16 bytes. A key
+    /// server registers an id only for the principal it is bound to, so nobody can claim a key id
+    /// seen in a container header on a server that lost its share (see [`crate::store`]).
+    pub fn bound_to(owner: &str) -> Result<(KeyId, BindingSalt)> {
+        let mut salt = [0u8; 16];
+        random_fill(&mut salt)?;
+        Ok((KeyId::binding(owner, &salt), salt))
+    }
+
+    /// The key id bound to `owner` by `salt`.
+    pub fn binding(owner: &str, salt: &BindingSalt) -> KeyId {
+        use sha2::Digest;
+        let mut h = Sha256::new();
+        h.update(b"HOPE-rs key id v2");
+        h.update((owner.len() as u32).to_be_bytes());
+        h.update(owner.as_bytes());
+        h.update(salt);
+        let d = h.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d[..16]);
+        KeyId(id)
+    }
+
+    /// Whether this id is bound to `owner` by `salt`.
+    pub fn is_bound_to(&self, owner: &str, salt: &BindingSalt) -> bool {
+        constant_time_eq(&KeyId::binding(owner, salt).0, &self.0)
     }
 }
 
@@ -154,6 +187,19 @@ mod tests {
         assert!(!c.verify(&k, &id, 2));
         assert!(!c.verify(&k, &KeyId([2; 16]), 1));
         assert!(!c.verify(&DataKey::from_bytes([8; 32]), &id, 1));
+    }
+
+    #[test]
+    fn bound_ids_name_their_owner() {
+        let (id, salt) = KeyId::bound_to("alice").unwrap();
+        assert!(id.is_bound_to("alice", &salt));
+        assert!(!id.is_bound_to("mallory", &salt));
+        assert!(!id.is_bound_to("alice", &[0; 16]));
+        // The owner's name is length-prefixed: no ambiguity between name and salt.
+        assert_ne!(
+            KeyId::binding("ab", &[0; 16]),
+            KeyId::binding("a", &[b'b'; 16])
+        );
     }
 
     #[test]

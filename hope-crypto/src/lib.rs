@@ -16,8 +16,8 @@ pub mod store;
 pub mod tls;
 
 pub use acl::{Acl, Grant, Principal, Right};
-pub use client::{ClientSettings, KeyClient, ServerEndpoint};
+pub use client::{ClientSettings, KeyClient, NewKeyId, Registration, ServerEndpoint};
 pub use error::{Error, Result};
 pub use key::{DataKey, KeyCommitment, KeyId};
 pub use server::{KeyServer, ServerSettings};
-pub use store::KeyStore;
+pub use store::{KeyStore, SqliteKeyStore};

@@ -148,12 +148,37 @@ impl TestPki {
         self.issue(Vec::new(), user, group, ExtendedKeyUsagePurpose::ClientAuth)
     }
 
-    /// A CRL revoking the given certificates (valid for 30 days).
+    /// A CRL revoking the given certificates (valid for 30 days), in PEM.
     pub fn crl_pem(&mut self, revoked: &[&IssuedCert]) -> Result<String> {
+        self.crl(revoked, -60, 30 * 86_400)?
+            .pem()
+            .map_err(pki_error)
+    }
+
+    /// A CRL in DER, issued `this_update_s` seconds from now (negative: in the past) and valid
+    /// until `next_update_s` seconds from now (negative: expired), for tests of CRL handling.
+    pub fn crl_der(
+        &mut self,
+        revoked: &[&IssuedCert],
+        this_update_s: i64,
+        next_update_s: i64,
+    ) -> Result<Vec<u8>> {
+        Ok(self
+            .crl(revoked, this_update_s, next_update_s)?
+            .der()
+            .to_vec())
+    }
+
+    fn crl(
+        &mut self,
+        revoked: &[&IssuedCert],
+        this_update_s: i64,
+        next_update_s: i64,
+    ) -> Result<rcgen::CertificateRevocationList> {
         let now = time::OffsetDateTime::now_utc();
         let params = CertificateRevocationListParams {
-            this_update: now - time::Duration::minutes(1),
-            next_update: now + time::Duration::days(30),
+            this_update: now + time::Duration::seconds(this_update_s),
+            next_update: now + time::Duration::seconds(next_update_s),
             crl_number: SerialNumber::from(self.crl_number.to_be_bytes().to_vec()),
             issuing_distribution_point: None,
             revoked_certs: revoked
@@ -168,10 +193,6 @@ impl TestPki {
             key_identifier_method: KeyIdMethod::Sha256,
         };
         self.crl_number += 1;
-        params
-            .signed_by(&self.issuer)
-            .map_err(pki_error)?
-            .pem()
-            .map_err(pki_error)
+        params.signed_by(&self.issuer).map_err(pki_error)
     }
 }

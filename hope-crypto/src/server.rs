@@ -1,43 +1,57 @@
-//! The key server: HTTPS with mutual TLS in front of a durable [`DirKeyStore`], with an audit log.
+//! The key server: HTTPS with mutual TLS in front of a durable [`SqliteKeyStore`], with an audit
+//! log.
 //!
-//! Protocol (JSON bodies; the caller is the subject of its client certificate):
+//! Protocol (JSON bodies; the caller is the subject of its client certificate; connections are
+//! kept alive for many requests; at most [`MAX_BATCH`] keys per request):
 //!
 //! | request | needs | answer |
 //! |---|---|---|
 //! | `GET /v1/health` | a valid certificate | `{"status":"ok","principal":"<cn>"}` |
-//! | `PUT /v1/keys/<key id>` `{"share":…,"grants":[…]}` | new key: any user; existing: admin | 201 |
-//! | `GET /v1/keys/<key id>` | get | the share |
-//! | `DELETE /v1/keys/<key id>` | admin | 200 |
-//! | `PUT /v1/keys/<key id>/acl` `{"grants":[…]}` | admin | 200 |
-//! | `GET /v1/keys/<key id>/acl` | admin | the ACL |
+//! | `POST /v2/keys/create` `{"keys":[{"share","salt","grants"}…]}` | the id bound to the caller | a result per key |
+//! | `POST /v2/keys/get` `{"key_ids":[…]}` | get, per key | a result per key, with the shares |
+//! | `POST /v2/keys/stage` `{"share","salt","grants"}` | admin (or the bound owner, for a key the server lacks) | `{}` |
+//! | `POST /v2/keys/commit` `{"key_id","generation"}` | admin | `{}` |
+//! | `POST /v2/keys/abort` `{"key_id","generation"}` | admin | `{}` |
+//! | `POST /v2/keys/acl` `{"key_id","add":[…],"remove":[…]}` | admin | the key's [`KeyInfo`] |
+//! | `POST /v2/keys/info` `{"key_id"}` | admin | the key's [`KeyInfo`] |
+//! | `POST /v2/keys/delete` `{"key_id"}` | admin | `{}` |
 //!
-//! Every request is audited twice, before it is executed (`requested`) and after (`granted`,
-//! `denied`, `not-found`, `error`), and refused when the audit log cannot be written. Connections
-//! refused at the TLS handshake (unknown CA, revoked or expired certificate) are audited as
-//! `connect`/`refused`. The CRL file is re-read when it changes, so a revocation takes effect
-//! without a restart.
+//! A result per key is `{"key_id","status"}` with status `ok`, `denied`, `not-found`, `conflict`
+//! or `bad-request` (and `error`, `shares` where they apply).
+//!
+//! Every request is audited before it is executed (`requested`) and after, per key (`granted`,
+//! `denied`, `not-found`, `conflict`, `bad-request`, `error`), all synced before the answer is
+//! sent; it is refused when the audit log cannot be written (fail closed). Connections refused at
+//! the TLS handshake (unknown CA, revoked or expired certificate) and connections turned away
+//! (too many, too many from one address) are audited as `connect`, at most five a second (the
+//! others are counted). The CRL file is read again when its content changes (see
+//! [`MutualTls`]); each client has [`Limits::request_timeout`] to complete its handshake and each
+//! request, however it trickles its bytes.
 
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::acl::{Grant, Principal};
-use crate::audit::{AuditLog, Event};
+use zeroize::Zeroizing;
+
+use crate::acl::{Grant, Principal, Subject};
+use crate::audit::{AuditKey, AuditLog, Event};
 use crate::http;
-use crate::key::KeyId;
-use crate::service::{OnConnection, Service};
+use crate::key::{BindingSalt, KeyId};
+use crate::service::{Limits, OnConnection, Overload, Service, TimedStream, record_overload};
 use crate::shares::Share;
-use crate::store::{DirKeyStore, KeyStore};
+use crate::store::{KeyStore, NewKey, SqliteKeyStore};
 use crate::tls::{MutualTls, TlsFiles};
 
 /// A key server running on a background thread; dropping the handle stops it.
 pub use crate::service::ServiceHandle as ServerHandle;
+pub use crate::store::KeyInfo;
 use crate::{Error, Result};
 
-/// How long a connection may stay silent.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most keys in one request.
+pub const MAX_BATCH: usize = 1000;
 
 /// A key server's configuration file (TOML). Relative paths are relative to the file's directory.
 ///
@@ -46,9 +60,14 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// cert = "server.pem"
 /// key = "server.key"
 /// ca = "ca.pem"
-/// crl = "ca.crl"          # optional
-/// storage = "shares"      # one file per key
+/// crl = "ca.crl"          # optional; PEM or DER, must be valid (fails closed)
+/// storage = "shares"      # a folder: shares.sqlite in it
 /// audit_log = "audit.jsonl"
+/// audit_key = "audit.key" # optional (default: the log's path with .key); created if missing
+/// max_connections = 64
+/// max_connections_per_address = 16
+/// request_timeout_ms = 10000   # handshake and each request
+/// idle_timeout_ms = 30000      # an idle keep-alive connection
 /// ```
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,23 +80,67 @@ pub struct ServerSettings {
     pub key: PathBuf,
     /// The CA that issues client certificates (PEM).
     pub ca: PathBuf,
-    /// Certificate revocation lists of that CA (PEM), re-read when the file changes.
+    /// Certificate revocation lists of that CA (PEM or DER), read again when the content changes.
     #[serde(default)]
     pub crl: Option<PathBuf>,
-    /// Directory of the share store.
+    /// Folder of the share store.
     pub storage: PathBuf,
     /// The audit log.
     pub audit_log: PathBuf,
-    /// Most connections served at once (default 64); more are dropped.
+    /// The audit log's MAC key (default: `<audit_log>.key`, created if missing).
+    #[serde(default)]
+    pub audit_key: Option<PathBuf>,
+    /// Most connections served at once (default 64); more are turned away.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Most connections at once from one IP address (default 16).
+    #[serde(default = "default_per_address")]
+    pub max_connections_per_address: usize,
+    /// Time to complete the handshake and each request, in milliseconds (default 10 000).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// How long an idle connection is kept, in milliseconds (default 30 000).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
 }
 
 fn default_max_connections() -> usize {
     64
 }
+fn default_per_address() -> usize {
+    16
+}
+fn default_request_timeout() -> u64 {
+    10_000
+}
+fn default_idle_timeout() -> u64 {
+    30_000
+}
 
 impl ServerSettings {
+    /// Settings with the defaults for everything but the files and the address.
+    pub fn new(
+        listen: impl Into<String>,
+        files: &TlsFiles<'_>,
+        storage: impl Into<PathBuf>,
+        audit_log: impl Into<PathBuf>,
+    ) -> ServerSettings {
+        ServerSettings {
+            listen: listen.into(),
+            cert: files.cert.to_path_buf(),
+            key: files.key.to_path_buf(),
+            ca: files.ca.to_path_buf(),
+            crl: None,
+            storage: storage.into(),
+            audit_log: audit_log.into(),
+            audit_key: None,
+            max_connections: default_max_connections(),
+            max_connections_per_address: default_per_address(),
+            request_timeout_ms: default_request_timeout(),
+            idle_timeout_ms: default_idle_timeout(),
+        }
+    }
+
     /// Reads a configuration file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<ServerSettings> {
         let path = path.as_ref();
@@ -97,10 +160,20 @@ impl ServerSettings {
         ] {
             *p = base.join(&*p);
         }
-        if let Some(c) = &mut s.crl {
-            *c = base.join(&*c);
+        for p in [&mut s.crl, &mut s.audit_key].into_iter().flatten() {
+            *p = base.join(&*p);
         }
         Ok(s)
+    }
+
+    /// The connection limits these settings describe.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            max_per_address: self.max_connections_per_address,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
     }
 }
 
@@ -108,6 +181,7 @@ struct Shared {
     store: Box<dyn KeyStore>,
     audit: AuditLog,
     tls: MutualTls,
+    limits: Limits,
 }
 
 /// A bound key server, ready to [`serve`](KeyServer::serve) or [`spawn`](KeyServer::spawn).
@@ -133,14 +207,17 @@ impl KeyServer {
             ca: &settings.ca,
         };
         let tls = MutualTls::new(&files, settings.crl.as_deref())?;
-        let store = DirKeyStore::open(&settings.storage)?;
-        let audit = AuditLog::open(&settings.audit_log)?;
-        let service = Service::bind(&settings.listen, settings.max_connections).map_err(|e| {
-            Error::Server {
-                server: settings.listen.clone(),
-                status: None,
-                message: format!("cannot listen: {e}"),
-            }
+        let store = SqliteKeyStore::open(&settings.storage)?;
+        let key_path = settings
+            .audit_key
+            .clone()
+            .unwrap_or_else(|| AuditKey::default_path(&settings.audit_log));
+        let audit = AuditLog::open(&settings.audit_log, AuditKey::load_or_create(&key_path)?)?;
+        let limits = settings.limits();
+        let service = Service::bind(&settings.listen, limits).map_err(|e| Error::Server {
+            server: settings.listen.clone(),
+            status: None,
+            message: format!("cannot listen: {e}"),
         })?;
         audit.append(
             Event::new("-", "start", "ok").detail(format!("listening on {}", settings.listen)),
@@ -151,6 +228,7 @@ impl KeyServer {
                 store: Box::new(store),
                 audit,
                 tls,
+                limits,
             }),
         })
     }
@@ -162,38 +240,176 @@ impl KeyServer {
             .map_err(|e| Error::io("<listener>", e))
     }
 
-    fn handler(&self) -> OnConnection {
+    fn handlers(
+        &self,
+    ) -> (
+        OnConnection,
+        impl Fn(Option<SocketAddr>, Overload) + Send + 'static,
+    ) {
         let shared = Arc::clone(&self.shared);
-        Arc::new(move |stream| shared.connection(stream))
+        let on_connection: OnConnection = Arc::new(move |stream| shared.connection(stream));
+        let shared = Arc::clone(&self.shared);
+        let on_overload = move |peer: Option<SocketAddr>, why: Overload| {
+            record_overload(&shared.audit, peer, why);
+        };
+        (on_connection, on_overload)
     }
 
-    /// Serves connections until stopped (through a [`ServerHandle`]); connections beyond
-    /// `max_connections` are dropped.
+    /// Serves connections until stopped (through a [`ServerHandle`]); connections beyond the
+    /// limits are turned away and audited.
     pub fn serve(self) -> Result<()> {
-        let handler = self.handler();
-        self.service.serve(handler, |_| {});
+        let (on_connection, on_overload) = self.handlers();
+        self.service.serve(on_connection, on_overload);
         Ok(())
     }
 
     /// Serves on a background thread; the handle stops it.
     pub fn spawn(self) -> Result<ServerHandle> {
-        let handler = self.handler();
+        let (on_connection, on_overload) = self.handlers();
         self.service
-            .spawn(handler, |_| {})
+            .spawn(on_connection, on_overload)
             .map_err(|e| Error::io("<listener>", e))
     }
 }
 
+impl Shared {
+    fn connection(&self, stream: TcpStream) {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let timed = TimedStream::new(stream, self.limits.request_timeout);
+        let deadline = timed.deadline();
+        // The handshake and the first request within one deadline.
+        deadline.set_in(self.limits.request_timeout);
+        let Some(accepted) = self.tls.accept_audited(timed, &self.audit, &peer) else {
+            return;
+        };
+        let (who, mut generation) = (accepted.principal, accepted.generation);
+        let mut conn = BufReader::with_capacity(64 * 1024, accepted.stream);
+        let mut first = true;
+        loop {
+            if !first {
+                // Wait for the next request at most the idle time, then it has the request time.
+                deadline.set_in(self.limits.idle_timeout);
+                match conn.fill_buf() {
+                    Ok(b) if !b.is_empty() => {}
+                    _ => break,
+                }
+                deadline.set_in(self.limits.request_timeout);
+            }
+            first = false;
+            // A revocation reaches connections kept alive across it.
+            if !self
+                .tls
+                .peer_still_valid(&conn.get_ref().conn, &mut generation, &self.audit)
+            {
+                let _ = self.audit.append_limited(
+                    "connect",
+                    Event::new(who.name.clone(), "connect", "refused")
+                        .detail(format!("{peer}: the certificate is no longer valid")),
+                );
+                break;
+            }
+            let request = match http::read_request(&mut conn) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    deadline.set_in(self.limits.request_timeout);
+                    let _ = http::write_response(conn.get_mut(), 400, &json_error(e));
+                    break;
+                }
+            };
+            let (status, body) = handle(self.store.as_ref(), &self.audit, &who, &request);
+            deadline.set_in(self.limits.request_timeout);
+            let keep = request.keep_alive && status < 500;
+            if http::write_response_keep(conn.get_mut(), status, &body, keep).is_err() || !keep {
+                break;
+            }
+        }
+        let tls = conn.get_mut();
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
+}
+
+/// A hexadecimal binding salt in JSON.
+#[derive(Debug, Clone, Copy)]
+struct Salt(BindingSalt);
+
+impl<'de> serde::Deserialize<'de> for Salt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Salt, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut b = [0u8; 16];
+        hex::decode_to_slice(text.as_bytes(), &mut b)
+            .map_err(|_| serde::de::Error::custom("salt: expected 32 hexadecimal digits"))?;
+        Ok(Salt(b))
+    }
+}
+
 #[derive(serde::Deserialize)]
-struct PutBody {
+#[serde(deny_unknown_fields)]
+struct CreateItem {
     share: Share,
+    salt: Salt,
     #[serde(default)]
     grants: Vec<Grant>,
 }
 
 #[derive(serde::Deserialize)]
-struct AclBody {
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    keys: Vec<CreateItem>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GetBody {
+    key_ids: Vec<KeyId>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageBody {
+    share: Share,
+    #[serde(default)]
+    salt: Option<Salt>,
+    #[serde(default)]
     grants: Vec<Grant>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerationBody {
+    key_id: KeyId,
+    generation: u32,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AclBody {
+    key_id: KeyId,
+    #[serde(default)]
+    add: Vec<Grant>,
+    #[serde(default)]
+    remove: Vec<Subject>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyBody {
+    key_id: KeyId,
+}
+
+/// The result for one key of a batch.
+#[derive(serde::Serialize)]
+struct ItemResult {
+    key_id: KeyId,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    shares: Vec<Share>,
 }
 
 fn json_error(message: impl std::fmt::Display) -> Vec<u8> {
@@ -202,110 +418,242 @@ fn json_error(message: impl std::fmt::Display) -> Vec<u8> {
         .into_bytes()
 }
 
-impl Shared {
-    fn connection(&self, stream: TcpStream) {
-        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        let Some((mut tls, who)) = self.tls.accept_audited(stream, &self.audit) else {
-            return;
-        };
-        let request = match http::read_request(&mut BufReader::new(&mut tls)) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = http::write_response(&mut tls, 400, &json_error(e));
-                return;
-            }
-        };
-        let (status, body) = handle(self.store.as_ref(), &self.audit, &who, &request);
-        let _ = http::write_response(&mut tls, status, &body);
-        tls.conn.send_close_notify();
-        let _ = tls.flush();
+/// JSON in a buffer sized up front (so that it never moves: no copy of a share is left behind
+/// by a reallocation) and wiped when dropped.
+fn secret_json(value: &impl serde::Serialize, estimate: usize) -> Zeroizing<Vec<u8>> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(estimate));
+    if serde_json::to_writer(&mut *buf, value).is_err() {
+        buf.clear();
+    }
+    buf
+}
+
+/// The audit result word and HTTP status of an error.
+fn classify(e: &Error) -> (&'static str, u16) {
+    match e {
+        Error::AccessDenied { .. } => ("denied", 403),
+        Error::NotFound { .. } => ("not-found", 404),
+        Error::Conflict { .. } => ("conflict", 409),
+        Error::InvalidParameter { .. } => ("bad-request", 400),
+        _ => ("error", 500),
     }
 }
 
-/// Answers one authenticated request: audit, authorise, execute, audit again.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::invalid("body", e.to_string()))
+}
+
+/// Answers one authenticated request: audit, authorise, execute, audit again (fail closed).
 fn handle(
     store: &dyn KeyStore,
     audit: &AuditLog,
     who: &Principal,
     req: &http::Request,
-) -> (u16, Vec<u8>) {
-    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    let (action, key): (&'static str, Option<&str>) =
-        match (req.method.as_str(), segments.as_slice()) {
-            ("GET", ["v1", "health"]) => ("health", None),
-            ("PUT", ["v1", "keys", id]) => ("put", Some(id)),
-            ("GET", ["v1", "keys", id]) => ("get", Some(id)),
-            ("DELETE", ["v1", "keys", id]) => ("delete", Some(id)),
-            ("PUT", ["v1", "keys", id, "acl"]) => ("set-acl", Some(id)),
-            ("GET", ["v1", "keys", id, "acl"]) => ("read-acl", Some(id)),
-            _ => {
-                return (
-                    404,
-                    json_error(format!("no route for {} {}", req.method, req.path)),
-                );
+) -> (u16, Zeroizing<Vec<u8>>) {
+    let plain = |status: u16, body: Vec<u8>| (status, Zeroizing::new(body));
+    let action = match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/v1/health") => {
+            return plain(
+                200,
+                serde_json::json!({ "status": "ok", "principal": who.name })
+                    .to_string()
+                    .into_bytes(),
+            );
+        }
+        ("POST", "/v2/keys/create") => "create",
+        ("POST", "/v2/keys/get") => "get",
+        ("POST", "/v2/keys/stage") => "stage",
+        ("POST", "/v2/keys/commit") => "commit",
+        ("POST", "/v2/keys/abort") => "abort",
+        ("POST", "/v2/keys/acl") => "set-acl",
+        ("POST", "/v2/keys/info") => "read-acl",
+        ("POST", "/v2/keys/delete") => "delete",
+        _ => {
+            return plain(
+                404,
+                json_error(format!("no route for {} {}", req.method, req.path)),
+            );
+        }
+    };
+    match action {
+        "create" | "get" => batch(store, audit, who, action, &req.body),
+        _ => single(store, audit, who, action, &req.body),
+    }
+}
+
+/// The execution of a batch request, once audited.
+type Work<'a> = Box<dyn FnOnce() -> Result<Vec<ItemResult>> + 'a>;
+
+/// `create` and `get`: a result per key.
+fn batch(
+    store: &dyn KeyStore,
+    audit: &AuditLog,
+    who: &Principal,
+    action: &'static str,
+    body: &[u8],
+) -> (u16, Zeroizing<Vec<u8>>) {
+    let plain = |status: u16, body: Vec<u8>| (status, Zeroizing::new(body));
+    let (ids, work): (Vec<KeyId>, Work<'_>) = match action {
+        "create" => match parse::<CreateBody>(body) {
+            Ok(b) => {
+                let ids = b.keys.iter().map(|k| k.share.key_id).collect();
+                let keys: Vec<NewKey> = b
+                    .keys
+                    .into_iter()
+                    .map(|k| NewKey {
+                        share: k.share,
+                        salt: k.salt.0,
+                        grants: k.grants,
+                    })
+                    .collect();
+                (
+                    ids,
+                    Box::new(move || {
+                        let ids: Vec<KeyId> = keys.iter().map(|k| k.share.key_id).collect();
+                        Ok(store
+                            .create(who, keys)?
+                            .into_iter()
+                            .zip(ids)
+                            .map(|(r, key_id)| item(key_id, r.map(|()| Vec::new())))
+                            .collect())
+                    }),
+                )
             }
-        };
-    if action == "health" {
-        return (
-            200,
-            serde_json::json!({ "status": "ok", "principal": who.name })
-                .to_string()
-                .into_bytes(),
+            Err(e) => return plain(400, json_error(e)),
+        },
+        _ => match parse::<GetBody>(body) {
+            Ok(b) => {
+                let ids = b.key_ids.clone();
+                (
+                    ids,
+                    Box::new(move || {
+                        Ok(store
+                            .get(who, &b.key_ids)?
+                            .into_iter()
+                            .zip(b.key_ids)
+                            .map(|(r, key_id)| item(key_id, r))
+                            .collect())
+                    }),
+                )
+            }
+            Err(e) => return plain(400, json_error(e)),
+        },
+    };
+    if ids.len() > MAX_BATCH {
+        return plain(
+            400,
+            json_error(format!(
+                "{} keys in one request; at most {MAX_BATCH}",
+                ids.len()
+            )),
         );
     }
-    let key_id: KeyId = match key.map(str::parse) {
-        Some(Ok(k)) => k,
-        _ => return (400, json_error("the key id must be 32 hexadecimal digits")),
+    if let Err(e) = audit.append(
+        Event::new(who.name.clone(), action, "requested").detail(format!("{} keys", ids.len())),
+    ) {
+        return plain(500, json_error(format!("refused: {e}")));
+    }
+    let results = match work() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ =
+                audit.append(Event::new(who.name.clone(), action, "error").detail(e.to_string()));
+            return plain(500, json_error(e));
+        }
+    };
+    // Fail closed: nothing is released unless every outcome is on record.
+    let events = results
+        .iter()
+        .map(|r| {
+            let result = if r.status == "ok" {
+                "granted"
+            } else {
+                r.status
+            };
+            Event::new(who.name.clone(), action, result).key(r.key_id.to_string())
+        })
+        .collect();
+    if let Err(e) = audit.append_all(events) {
+        return plain(500, json_error(format!("refused: {e}")));
+    }
+    let estimate = 64 + results.len() * (160 + 2 * 220);
+    (
+        200,
+        secret_json(&serde_json::json!({ "results": results }), estimate),
+    )
+}
+
+fn item(key_id: KeyId, r: Result<Vec<Share>>) -> ItemResult {
+    match r {
+        Ok(shares) => ItemResult {
+            key_id,
+            status: "ok",
+            error: None,
+            shares,
+        },
+        Err(e) => ItemResult {
+            key_id,
+            status: classify(&e).0,
+            error: Some(e.to_string()),
+            shares: Vec::new(),
+        },
+    }
+}
+
+/// The operations on one key.
+fn single(
+    store: &dyn KeyStore,
+    audit: &AuditLog,
+    who: &Principal,
+    action: &'static str,
+    body: &[u8],
+) -> (u16, Zeroizing<Vec<u8>>) {
+    let plain = |status: u16, body: Vec<u8>| (status, Zeroizing::new(body));
+    let key_id = match action {
+        "stage" => parse::<StageBody>(body).map(|b| b.share.key_id),
+        "commit" | "abort" => parse::<GenerationBody>(body).map(|b| b.key_id),
+        "set-acl" => parse::<AclBody>(body).map(|b| b.key_id),
+        _ => parse::<KeyBody>(body).map(|b| b.key_id),
+    };
+    let key_id = match key_id {
+        Ok(k) => k,
+        Err(e) => return plain(400, json_error(e)),
     };
     let ev = |result: &str| Event::new(who.name.clone(), action, result).key(key_id.to_string());
     if let Err(e) = audit.append(ev("requested")) {
-        return (500, json_error(format!("refused: {e}")));
+        return plain(500, json_error(format!("refused: {e}")));
     }
-    let outcome: Result<(u16, Vec<u8>)> = match action {
-        "put" => serde_json::from_slice::<PutBody>(&req.body)
-            .map_err(|e| Error::invalid("body", e.to_string()))
-            .and_then(|b| {
-                if b.share.key_id != key_id {
-                    return Err(Error::invalid(
-                        "share.key_id",
-                        "does not match the key id of the path",
-                    ));
-                }
-                store
-                    .put_share(who, b.share, b.grants)
-                    .map(|()| (201, b"{}".to_vec()))
-            }),
-        "get" => store.get_share(who, &key_id).and_then(|s| {
-            serde_json::to_vec(&s)
-                .map(|b| (200, b))
-                .map_err(|e| Error::invalid("share", e.to_string()))
+    let empty = || b"{}".to_vec();
+    let info_json =
+        |i: KeyInfo| serde_json::to_vec(&i).map_err(|e| Error::invalid("info", e.to_string()));
+    let outcome: Result<Vec<u8>> = match action {
+        "stage" => parse::<StageBody>(body).and_then(|b| {
+            store
+                .stage(who, b.share, b.salt.map(|s| s.0), b.grants)
+                .map(|()| empty())
         }),
-        "delete" => store.delete(who, &key_id).map(|()| (200, b"{}".to_vec())),
-        "set-acl" => serde_json::from_slice::<AclBody>(&req.body)
-            .map_err(|e| Error::invalid("body", e.to_string()))
-            .and_then(|b| {
-                store
-                    .set_grants(who, &key_id, b.grants)
-                    .map(|()| (200, b"{}".to_vec()))
-            }),
-        _ => store.acl(who, &key_id).and_then(|a| {
-            serde_json::to_vec(&a)
-                .map(|b| (200, b))
-                .map_err(|e| Error::invalid("acl", e.to_string()))
+        "commit" => parse::<GenerationBody>(body)
+            .and_then(|b| store.commit(who, &b.key_id, b.generation).map(|()| empty())),
+        "abort" => parse::<GenerationBody>(body)
+            .and_then(|b| store.abort(who, &b.key_id, b.generation).map(|()| empty())),
+        "set-acl" => parse::<AclBody>(body).and_then(|b| {
+            store
+                .change_acl(who, &b.key_id, b.add, b.remove)
+                .and_then(info_json)
         }),
+        "read-acl" => store.info(who, &key_id).and_then(info_json),
+        _ => store.delete(who, &key_id).map(|()| empty()),
     };
     let (status, body, result) = match outcome {
-        Ok((s, b)) => (s, b, "granted"),
-        Err(e @ Error::AccessDenied { .. }) => (403, json_error(e), "denied"),
-        Err(e @ Error::NotFound { .. }) => (404, json_error(e), "not-found"),
-        Err(e @ Error::InvalidParameter { .. }) => (400, json_error(e), "bad-request"),
-        Err(e) => (500, json_error(e), "error"),
+        Ok(b) => (200, b, "granted"),
+        Err(e) => {
+            let (word, status) = classify(&e);
+            (status, json_error(e), word)
+        }
     };
-    // Fail closed: nothing is released unless its outcome is on record.
     match audit.append(ev(result)) {
-        Ok(_) => (status, body),
-        Err(e) => (500, json_error(format!("refused: {e}"))),
+        Ok(_) => plain(status, body),
+        Err(e) => plain(500, json_error(format!("refused: {e}"))),
     }
 }
 
@@ -318,8 +666,13 @@ mod tests {
         http::Request {
             method: method.into(),
             path: path.into(),
-            body: body.to_string().into_bytes(),
+            body: Zeroizing::new(body.to_string().into_bytes()),
+            keep_alive: true,
         }
+    }
+
+    fn audit_log(dir: &Path, name: &str) -> AuditLog {
+        AuditLog::open(dir.join(name), AuditKey::from_bytes([1; 32])).unwrap()
     }
 
     #[test]
@@ -327,18 +680,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = MemoryKeyStore::new();
         let alice = Principal::user("alice");
-        let id = KeyId([7; 16]);
+        let (id, salt) = KeyId::bound_to("alice").unwrap();
         let share = Share::from_parts(id, 1, 2, 1, [9; 32]);
-        let put = request(
-            "PUT",
-            &format!("/v1/keys/{id}"),
-            serde_json::json!({ "share": share, "grants": [] }),
+        let create = request(
+            "POST",
+            "/v2/keys/create",
+            serde_json::json!({ "keys": [{ "share": share, "salt": hex::encode(salt) }] }),
         );
-
-        let good = AuditLog::open(dir.path().join("ok.jsonl")).unwrap();
-        assert_eq!(handle(&store, &good, &alice, &put).0, 201);
-        let get = request("GET", &format!("/v1/keys/{id}"), serde_json::Value::Null);
-        assert_eq!(handle(&store, &good, &alice, &get).0, 200);
+        let good = audit_log(dir.path(), "ok.jsonl");
+        let (status, body) = handle(&store, &good, &alice, &create);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("\"ok\""));
+        let get = request(
+            "POST",
+            "/v2/keys/get",
+            serde_json::json!({ "key_ids": [id] }),
+        );
+        let (status, body) = handle(&store, &good, &alice, &get);
+        assert_eq!(status, 200);
+        assert!(String::from_utf8_lossy(&body).contains(&hex::encode([9u8; 32])));
 
         let broken = AuditLog::unwritable_for_tests(dir.path().join("broken.jsonl"));
         let (status, body) = handle(&store, &broken, &alice, &get);
@@ -347,10 +707,14 @@ mod tests {
             !String::from_utf8_lossy(&body).contains(&hex::encode([9u8; 32])),
             "share leaked"
         );
-        let del = request("DELETE", &format!("/v1/keys/{id}"), serde_json::Value::Null);
+        let del = request(
+            "POST",
+            "/v2/keys/delete",
+            serde_json::json!({ "key_id": id }),
+        );
         assert_eq!(handle(&store, &broken, &alice, &del).0, 500);
         assert!(
-            store.get_share(&alice, &id).is_ok(),
+            store.get(&alice, &[id]).unwrap()[0].is_ok(),
             "refused request must not be executed"
         );
     }
@@ -359,24 +723,35 @@ mod tests {
     fn routes_and_status_codes() {
         let dir = tempfile::tempdir().unwrap();
         let store = MemoryKeyStore::new();
-        let audit = AuditLog::open(dir.path().join("a.jsonl")).unwrap();
+        let audit = audit_log(dir.path(), "a.jsonl");
         let who = Principal::user("bob");
         let cases = [
-            (request("GET", "/v1/keys/zz", serde_json::Value::Null), 400),
+            (
+                request("POST", "/v2/keys/info", serde_json::json!({"key_id": "zz"})),
+                400,
+            ),
             (
                 request(
-                    "GET",
-                    &format!("/v1/keys/{}", KeyId([1; 16])),
-                    serde_json::Value::Null,
+                    "POST",
+                    "/v2/keys/info",
+                    serde_json::json!({ "key_id": KeyId([1; 16]) }),
                 ),
                 404,
             ),
-            (request("POST", "/v1/keys", serde_json::Value::Null), 404),
+            (request("PUT", "/v1/keys", serde_json::Value::Null), 404),
             (
                 request(
-                    "PUT",
-                    &format!("/v1/keys/{}", KeyId([1; 16])),
-                    serde_json::json!({"share": 1}),
+                    "POST",
+                    "/v2/keys/create",
+                    serde_json::json!({"keys": [{"share": 1}]}),
+                ),
+                400,
+            ),
+            (
+                request(
+                    "POST",
+                    "/v2/keys/get",
+                    serde_json::json!({"key_ids": [], "extra": 1}),
                 ),
                 400,
             ),
@@ -391,13 +766,13 @@ mod tests {
                 req.path
             );
         }
-        let share = Share::from_parts(KeyId([2; 16]), 1, 2, 1, [1; 32]);
-        let mismatched = request(
-            "PUT",
-            &format!("/v1/keys/{}", KeyId([3; 16])),
-            serde_json::json!({ "share": share }),
+        let too_many: Vec<KeyId> = (0..=MAX_BATCH).map(|i| KeyId([i as u8; 16])).collect();
+        let big = request(
+            "POST",
+            "/v2/keys/get",
+            serde_json::json!({ "key_ids": too_many }),
         );
-        assert_eq!(handle(&store, &audit, &who, &mismatched).0, 400);
-        crate::audit::verify(dir.path().join("a.jsonl")).unwrap();
+        assert_eq!(handle(&store, &audit, &who, &big).0, 400);
+        crate::audit::verify(dir.path().join("a.jsonl"), &AuditKey::from_bytes([1; 32])).unwrap();
     }
 }

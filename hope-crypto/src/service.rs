@@ -1,57 +1,314 @@
 //! A TCP service as the project's servers run one (key servers, the hospital gateway): a thread
-//! per connection, at most so many connections at once (more are turned away), and a handle that
-//! stops the accept loop.
+//! per connection, at most so many connections at once and so many from one address (more are
+//! turned away, and the service is told so it can record it), sockets with deadlines so that a
+//! slow client cannot hold a connection for long, and a handle that stops the accept loop.
+//!
+//! A failing `accept` (out of file descriptors) backs off instead of spinning.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Connection limits and deadlines of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections served at once; more are turned away.
+    pub max_connections: usize,
+    /// Most connections at once from one IP address.
+    pub max_per_address: usize,
+    /// How long a client has, from its first byte, to complete the TLS handshake and send a
+    /// whole request (head and body): a client that trickles bytes is cut off then.
+    pub request_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open waiting for the next request.
+    pub idle_timeout: Duration,
+}
+
+impl Limits {
+    /// 64 connections, 16 from one address, 10 s per request, 30 s idle.
+    pub fn new() -> Limits {
+        Limits {
+            max_connections: 64,
+            max_per_address: 16,
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new()
+    }
+}
+
+/// Why a connection was turned away before it was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overload {
+    /// The service serves `max_connections` already.
+    Total,
+    /// That address has `max_per_address` connections open already.
+    PerAddress,
+    /// `accept` failed (e.g. out of file descriptors); the loop waits before trying again.
+    AcceptFailed,
+}
+
+impl std::fmt::Display for Overload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Overload::Total => "too many connections",
+            Overload::PerAddress => "too many connections from this address",
+            Overload::AcceptFailed => "accept failed (out of resources?); backing off",
+        })
+    }
+}
+
+/// Records a connection turned away in a service's audit log (rate-limited with the refused
+/// handshakes, under the class `connect`).
+pub fn record_overload(audit: &crate::audit::AuditLog, peer: Option<SocketAddr>, why: Overload) {
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+    let _ = audit.append_limited(
+        "connect",
+        crate::audit::Event::new("-", "connect", "refused").detail(format!("{peer}: {why}")),
+    );
+}
+
+/// A deadline shared between a [`TimedStream`] and its owner (who moves it between phases).
+#[derive(Debug, Clone, Default)]
+pub struct Deadline(Rc<Cell<Option<Instant>>>);
+
+impl Deadline {
+    /// Reads and writes must complete by `at`.
+    pub fn set(&self, at: Instant) {
+        self.0.set(Some(at));
+    }
+
+    /// Reads and writes must complete within `d` from now.
+    pub fn set_in(&self, d: Duration) {
+        self.set(Instant::now() + d);
+    }
+
+    /// No overall deadline (each read or write still has the socket's own timeout).
+    pub fn clear(&self) {
+        self.0.set(None);
+    }
+
+    fn remaining(&self) -> io::Result<Option<Duration>> {
+        match self.0.get() {
+            None => Ok(None),
+            Some(at) => {
+                let now = Instant::now();
+                if now >= at {
+                    Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
+                } else {
+                    Ok(Some(at - now))
+                }
+            }
+        }
+    }
+}
+
+/// A TCP stream whose reads and writes fail once its [`Deadline`] has passed: however the
+/// client trickles its bytes, a phase (handshake and request) ends on time.
+#[derive(Debug)]
+pub struct TimedStream {
+    stream: TcpStream,
+    deadline: Deadline,
+    /// The timeout of a single read or write when no deadline is set.
+    io_timeout: Duration,
+}
+
+impl TimedStream {
+    /// Wraps an accepted stream; each read or write waits at most `io_timeout`.
+    pub fn new(stream: TcpStream, io_timeout: Duration) -> TimedStream {
+        TimedStream {
+            stream,
+            deadline: Deadline::default(),
+            io_timeout,
+        }
+    }
+
+    /// The deadline, to move between phases.
+    pub fn deadline(&self) -> Deadline {
+        self.deadline.clone()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn timeout(&self) -> io::Result<Duration> {
+        Ok(match self.deadline.remaining()? {
+            Some(r) => r.min(self.io_timeout).max(Duration::from_millis(1)),
+            None => self.io_timeout,
+        })
+    }
+}
+
+impl Read for TimedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let t = self.timeout()?;
+        self.stream.set_read_timeout(Some(t))?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for TimedStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let t = self.timeout()?;
+        self.stream.set_write_timeout(Some(t))?;
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// The connections being served, to close them when the service stops.
+type OpenConnections = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 /// A bound listener, ready to [`serve`](Service::serve) or [`spawn`](Service::spawn).
 #[derive(Debug)]
 pub struct Service {
     listener: TcpListener,
-    max_connections: usize,
+    limits: Limits,
     stop: Arc<AtomicBool>,
+    open: OpenConnections,
 }
 
 /// What to do with an accepted connection.
 pub type OnConnection = Arc<dyn Fn(TcpStream) + Send + Sync>;
 
+/// Counts connections, in total and per address; a slot is given back when its guard drops.
+#[derive(Debug, Default)]
+struct Slots {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+struct SlotGuard {
+    slots: Arc<Mutex<Slots>>,
+    addr: Option<IpAddr>,
+    open: OpenConnections,
+    id: u64,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if let Ok(mut o) = self.open.lock() {
+            o.remove(&self.id);
+        }
+        let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        s.total = s.total.saturating_sub(1);
+        if let Some(a) = self.addr
+            && let Some(n) = s.per_address.get_mut(&a)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                s.per_address.remove(&a);
+            }
+        }
+    }
+}
+
 impl Service {
-    /// Binds `listen` (`host:port`, port 0 for any); at most `max_connections` at once.
-    pub fn bind(listen: &str, max_connections: usize) -> std::io::Result<Service> {
+    /// Binds `listen` (`host:port`, port 0 for any) with these limits.
+    pub fn bind(listen: &str, limits: Limits) -> io::Result<Service> {
         Ok(Service {
             listener: TcpListener::bind(listen)?,
-            max_connections: max_connections.max(1),
+            limits: Limits {
+                max_connections: limits.max_connections.max(1),
+                max_per_address: limits.max_per_address.max(1),
+                ..limits
+            },
             stop: Arc::new(AtomicBool::new(false)),
+            open: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
     /// The address actually bound.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Serves until stopped: each connection on a thread of its own through `on_connection`;
-    /// one beyond the limit goes to `on_overload` (on the accept thread) and is closed.
-    pub fn serve(self, on_connection: OnConnection, on_overload: impl Fn(&TcpStream)) {
-        let active = Arc::new(AtomicUsize::new(0));
-        for stream in self.listener.incoming() {
+    /// one beyond a limit goes to `on_overload` (on the accept thread, with the peer's address
+    /// when known) and is closed.
+    pub fn serve(
+        self,
+        on_connection: OnConnection,
+        on_overload: impl Fn(Option<SocketAddr>, Overload),
+    ) {
+        let slots = Arc::new(Mutex::new(Slots::default()));
+        let mut backoff = Duration::from_millis(10);
+        let mut next_id = 0u64;
+        loop {
+            let accepted = self.listener.accept();
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            let Ok(stream) = stream else { continue };
-            if active.fetch_add(1, Ordering::SeqCst) >= self.max_connections {
-                active.fetch_sub(1, Ordering::SeqCst);
-                on_overload(&stream);
+            let (stream, peer) = match accepted {
+                Ok(x) => {
+                    backoff = Duration::from_millis(10);
+                    x
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    on_overload(None, Overload::AcceptFailed);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let ip = peer.ip();
+            let refused = {
+                let mut s = slots.lock().unwrap_or_else(|p| p.into_inner());
+                let from = s.per_address.get(&ip).copied().unwrap_or(0);
+                if s.total >= self.limits.max_connections {
+                    Some(Overload::Total)
+                } else if from >= self.limits.max_per_address {
+                    Some(Overload::PerAddress)
+                } else {
+                    s.total += 1;
+                    *s.per_address.entry(ip).or_insert(0) += 1;
+                    None
+                }
+            };
+            if let Some(why) = refused {
+                on_overload(Some(peer), why);
+                drop(stream);
                 continue;
             }
-            let (active, handler) = (Arc::clone(&active), Arc::clone(&on_connection));
-            std::thread::spawn(move || {
+            next_id += 1;
+            if let (Ok(clone), Ok(mut open)) = (stream.try_clone(), self.open.lock()) {
+                open.insert(next_id, clone);
+            }
+            let guard = SlotGuard {
+                slots: Arc::clone(&slots),
+                addr: Some(ip),
+                open: Arc::clone(&self.open),
+                id: next_id,
+            };
+            let handler = Arc::clone(&on_connection);
+            let spawned = std::thread::Builder::new().spawn(move || {
+                let _guard = guard;
                 handler(stream);
-                active.fetch_sub(1, Ordering::SeqCst);
             });
+            if spawned.is_err() {
+                on_overload(Some(peer), Overload::AcceptFailed);
+                std::thread::sleep(backoff);
+            }
         }
     }
 
@@ -59,14 +316,16 @@ impl Service {
     pub fn spawn(
         self,
         on_connection: OnConnection,
-        on_overload: impl Fn(&TcpStream) + Send + 'static,
-    ) -> std::io::Result<ServiceHandle> {
+        on_overload: impl Fn(Option<SocketAddr>, Overload) + Send + 'static,
+    ) -> io::Result<ServiceHandle> {
         let addr = self.local_addr()?;
         let stop = Arc::clone(&self.stop);
+        let open = Arc::clone(&self.open);
         let thread = std::thread::spawn(move || self.serve(on_connection, on_overload));
         Ok(ServiceHandle {
             addr,
             stop,
+            open,
             thread: Some(thread),
         })
     }
@@ -77,6 +336,7 @@ impl Service {
 pub struct ServiceHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    open: OpenConnections,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -86,8 +346,8 @@ impl ServiceHandle {
         self.addr
     }
 
-    /// Stops accepting connections and waits for the accept loop to end (connections under way
-    /// finish on their own threads).
+    /// Stops accepting connections, waits for the accept loop to end and closes the connections
+    /// being served (a request under way fails; an idle keep-alive connection ends).
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -98,6 +358,11 @@ impl ServiceHandle {
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Ok(open) = self.open.lock() {
+            for s in open.values() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
         }
     }
 }
@@ -111,11 +376,28 @@ impl Drop for ServiceHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::sync::atomic::AtomicUsize;
+
+    /// A connection from a chosen loopback source address.
+    pub(crate) fn connect_from(source: [u8; 4], to: SocketAddr) -> TcpStream {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+        sock.connect(&to.into()).unwrap();
+        sock.into()
+    }
+
+    fn limits(total: usize, per: usize) -> Limits {
+        Limits {
+            max_connections: total,
+            max_per_address: per,
+            ..Limits::new()
+        }
+    }
 
     #[test]
     fn connections_beyond_the_limit_are_turned_away_and_the_handle_stops_the_loop() {
-        let service = Service::bind("127.0.0.1:0", 1).unwrap();
+        let service = Service::bind("127.0.0.1:0", limits(1, 1)).unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let rx = std::sync::Mutex::new(rx);
         let overloads = Arc::new(AtomicUsize::new(0));
@@ -127,7 +409,7 @@ mod tests {
                     let _ = rx.lock().unwrap().recv();
                     let _ = s.write_all(b"ok");
                 }),
-                move |_| {
+                move |_, _| {
                     o.fetch_add(1, Ordering::SeqCst);
                 },
             )
@@ -145,5 +427,140 @@ mod tests {
         assert_eq!(buf, b"ok");
         handle.shutdown();
         assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err());
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_slot() {
+        let service = Service::bind("127.0.0.1:0", limits(8, 2)).unwrap();
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let r = Arc::clone(&reasons);
+        let handle = service
+            .spawn(
+                Arc::new(|mut s: TcpStream| {
+                    let _ = s.write_all(b"ok");
+                    std::thread::sleep(Duration::from_millis(400));
+                }),
+                move |_, why| r.lock().unwrap().push(why),
+            )
+            .unwrap();
+        let addr = handle.addr();
+        let hogs: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            reasons.lock().unwrap().as_slice(),
+            [
+                Overload::PerAddress,
+                Overload::PerAddress,
+                Overload::PerAddress
+            ]
+        );
+        // Another loopback address still gets in.
+        let mut other = connect_from([127, 0, 0, 2], addr);
+        let mut b = [0u8; 2];
+        other.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"ok");
+        drop(hogs);
+    }
+
+    /// Run by `accept_errors_back_off_instead_of_spinning` in a child process whose file
+    /// descriptors are limited: exhausts them, then measures the CPU the accept loop burns.
+    #[test]
+    fn accept_errors_child() {
+        if std::env::var_os("HOPE_ACCEPT_ERRORS_CHILD").is_none() {
+            return;
+        }
+        let service = Service::bind("127.0.0.1:0", limits(10_000, 10_000)).unwrap();
+        let addr = service.local_addr().unwrap();
+        // Connections wait in the backlog; then every descriptor is taken: each accept fails.
+        let held: Vec<TcpStream> = (0..20)
+            .filter_map(|_| TcpStream::connect(addr).ok())
+            .collect();
+        let mut hog = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            hog.push(f);
+        }
+        let failures = Arc::new(AtomicUsize::new(0));
+        let f = Arc::clone(&failures);
+        let _handle = service
+            .spawn(
+                Arc::new(|_s: TcpStream| std::thread::sleep(Duration::from_secs(30))),
+                move |_, why| {
+                    if why == Overload::AcceptFailed {
+                        f.fetch_add(1, Ordering::SeqCst);
+                    }
+                },
+            )
+            .unwrap();
+        assert!(!held.is_empty());
+        std::thread::sleep(Duration::from_millis(1300));
+        // (No descriptor is left to read /proc with: the failed accepts themselves are counted.)
+        println!("CHILD failures={}", failures.load(Ordering::SeqCst));
+        std::process::exit(0);
+    }
+
+    #[test]
+    fn accept_errors_back_off_instead_of_spinning() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 48 && exec '{}' --exact service::tests::accept_errors_child --nocapture --test-threads 1",
+                exe.display()
+            ))
+            .env("HOPE_ACCEPT_ERRORS_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find_map(|l| l.split_once("CHILD ").map(|x| x.1))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no report from the child: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        let field = |name: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .and_then(|v| v.parse().ok())
+                .unwrap()
+        };
+        let failures = field("failures=");
+        assert!(failures > 0, "the descriptors were not exhausted: {line}");
+        // Backing off from 10 ms to 1 s: about 8 tries in 1.3 s. A spinning loop: millions.
+        assert!(failures < 50, "the accept loop spins: {line}");
+    }
+
+    #[test]
+    fn a_deadline_cuts_a_trickling_peer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            for _ in 0..40 {
+                if c.write_all(b"x").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let (s, _) = listener.accept().unwrap();
+        let mut t = TimedStream::new(s, Duration::from_secs(5));
+        t.deadline().set_in(Duration::from_millis(300));
+        let start = Instant::now();
+        let mut sink = Vec::new();
+        let e = t.read_to_end(&mut sink).unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
+            "{e}"
+        );
+        assert!(start.elapsed() < Duration::from_millis(900));
+        assert!(!sink.is_empty() && sink.len() < 20);
+        drop(t);
+        writer.join().unwrap();
     }
 }

@@ -3,10 +3,14 @@
 //! The underlying hazmat API of `shamirsecretsharing` happily "combines" too few, duplicated or
 //! tampered shares into a wrong key without any error, and accepts k = 1. This module refuses
 //! what the scheme does not allow (2 <= k < n <= 255), and checks every reconstructed key against
-//! the [`KeyCommitment`] carried by the container header, so a wrong key is never returned. When
-//! more than k shares are at hand, it searches for a consistent subset and names the shares that
-//! disagree with the reconstructed key, so that an operator can repair the key server that holds
-//! them. A failure is the opaque [`Error::KeyReconstruction`].
+//! the [`KeyCommitment`] carried by the container header, so a wrong key is never returned.
+//!
+//! The threshold is the reader's (its configuration), never what a share claims: a share that
+//! claims another threshold, belongs to another key, or is simply wrong is set aside, and when
+//! more than k shares are at hand the combination searches for a consistent subset, so one bad
+//! share never stops k good ones. Shares of different generations (re-sharings of the key) are
+//! never mixed. The shares that disagree with the key found are named, so that an operator can
+//! repair the key server that holds them. A failure is the opaque [`Error::KeyReconstruction`].
 //!
 //! ```
 //! use hope_crypto::shares::{combine, split};
@@ -14,11 +18,11 @@
 //!
 //! let key = DataKey::generate()?;
 //! let id = KeyId::generate()?;
-//! let shares = split(&key, id, 1, 2, 3)?;            // 2-of-3
+//! let shares = split(&key, id, 1, 2, 3)?;               // 2-of-3
 //! let commitment = key.commitment(&id, 1);
-//! let back = combine(&shares[1..], &commitment)?;    // any two
+//! let back = combine(&shares[1..], 2, &commitment)?;    // any two
 //! assert_eq!(back.key.expose_secret(), key.expose_secret());
-//! assert!(combine(&shares[..1], &commitment).is_err()); // one is not enough
+//! assert!(combine(&shares[..1], 2, &commitment).is_err()); // one is not enough
 //! # Ok::<(), hope_crypto::Error>(())
 //! ```
 
@@ -40,6 +44,10 @@ pub struct Share {
     pub key_id: KeyId,
     /// The key's version.
     pub key_version: u32,
+    /// The sharing this share belongs to: each re-sharing of a key (after a server was replaced)
+    /// makes a new generation, and only shares of one generation combine.
+    #[serde(default = "first_generation")]
+    pub generation: u32,
     /// Shares needed to reconstruct the key (k).
     pub threshold: u8,
     /// The share's x coordinate (1 ..= n).
@@ -49,8 +57,15 @@ pub struct Share {
     y: Zeroizing<[u8; KEY_LEN]>,
 }
 
+fn first_generation() -> u32 {
+    1
+}
+
+/// Length of a share's compact encoding ([`Share::to_record`]).
+pub const RECORD_LEN: usize = 16 + 4 + 4 + 1 + 1 + KEY_LEN;
+
 impl Share {
-    /// A share from its parts (for storage back-ends and tests).
+    /// A share of the first generation from its parts (for storage back-ends and tests).
     pub fn from_parts(
         key_id: KeyId,
         key_version: u32,
@@ -61,10 +76,54 @@ impl Share {
         Share {
             key_id,
             key_version,
+            generation: 1,
             threshold,
             x,
             y: Zeroizing::new(y),
         }
+    }
+
+    /// The share in another generation (for re-sharing and tests).
+    pub fn with_generation(mut self, generation: u32) -> Share {
+        self.generation = generation;
+        self
+    }
+
+    /// The compact encoding of a share as a store keeps it: key id, key version, generation,
+    /// threshold, x and the 32-byte value ([`RECORD_LEN`] bytes), in a buffer wiped on drop.
+    pub fn to_record(&self) -> Zeroizing<Vec<u8>> {
+        let mut b = Zeroizing::new(Vec::with_capacity(RECORD_LEN));
+        b.extend_from_slice(&self.key_id.0);
+        b.extend_from_slice(&self.key_version.to_be_bytes());
+        b.extend_from_slice(&self.generation.to_be_bytes());
+        b.push(self.threshold);
+        b.push(self.x);
+        b.extend_from_slice(self.y.as_ref());
+        b
+    }
+
+    /// Parses [`Share::to_record`]'s encoding.
+    pub fn from_record(b: &[u8]) -> Option<Share> {
+        if b.len() != RECORD_LEN {
+            return None;
+        }
+        let be = |r: std::ops::Range<usize>| {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&b[r]);
+            u32::from_be_bytes(a)
+        };
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&b[..16]);
+        let mut y = Zeroizing::new([0u8; KEY_LEN]);
+        y.copy_from_slice(&b[26..]);
+        Some(Share {
+            key_id: KeyId(id),
+            key_version: be(16..20),
+            generation: be(20..24),
+            threshold: b[24],
+            x: b[25],
+            y,
+        })
     }
 
     /// The share's value. Handle with care.
@@ -85,6 +144,7 @@ impl fmt::Debug for Share {
         f.debug_struct("Share")
             .field("key_id", &self.key_id)
             .field("key_version", &self.key_version)
+            .field("generation", &self.generation)
             .field("threshold", &self.threshold)
             .field("x", &self.x)
             .field("y", &"<redacted>")
@@ -115,8 +175,21 @@ mod secret_hex {
     }
 }
 
-/// Splits `key` into `n` shares of which any `k` reconstruct it (2 <= k < n <= 255).
+/// Splits `key` into `n` shares of which any `k` reconstruct it (2 <= k < n <= 255), of the first
+/// generation.
 pub fn split(key: &DataKey, key_id: KeyId, key_version: u32, k: u8, n: u8) -> Result<Vec<Share>> {
+    split_generation(key, key_id, key_version, 1, k, n)
+}
+
+/// [`split`] for a given generation (a re-sharing).
+pub fn split_generation(
+    key: &DataKey,
+    key_id: KeyId,
+    key_version: u32,
+    generation: u32,
+    k: u8,
+    n: u8,
+) -> Result<Vec<Share>> {
     if !(2 <= k && k < n) {
         return Err(Error::invalid(
             "threshold",
@@ -132,7 +205,7 @@ pub fn split(key: &DataKey, key_id: KeyId, key_version: u32, k: u8, n: u8) -> Re
         .map(|r| {
             let mut y = [0u8; KEY_LEN];
             y.copy_from_slice(&r[1..]);
-            let s = Share::from_parts(key_id, key_version, k, r[0], y);
+            let s = Share::from_parts(key_id, key_version, k, r[0], y).with_generation(generation);
             y.zeroize();
             s
         })
@@ -153,77 +226,92 @@ pub struct Combined {
     pub bad_shares: Vec<u8>,
 }
 
-/// Reconstructs a key from `k` or more shares and checks it against `commitment`.
+/// Reconstructs a key from `threshold` (k) or more shares and checks it against `commitment`.
 ///
-/// Shares must agree on key id, version and threshold. Exact duplicates count once. With more than
-/// `k` distinct shares, up to [`MAX_SUBSETS_TRIED`] subsets are tried, and the shares inconsistent
-/// with the key found are reported in [`Combined::bad_shares`].
-pub fn combine(shares: &[Share], commitment: &KeyCommitment) -> Result<Combined> {
-    let first = shares.first().ok_or(Error::KeyReconstruction)?;
-    let (key_id, version, k) = (first.key_id, first.key_version, first.threshold);
-    if k < 2
-        || shares
-            .iter()
-            .any(|s| s.key_id != key_id || s.key_version != version || s.threshold != k || s.x == 0)
-    {
+/// Shares are grouped by key id, key version and generation (only one group can match the
+/// commitment); a share with x = 0 or claiming a threshold above k cannot be part of a k-of-n
+/// sharing and is set aside as bad. Exact duplicates count once. Within a group, up to
+/// [`MAX_SUBSETS_TRIED`] k-subsets are tried, newest generation first, and the shares
+/// inconsistent with the key found are reported in [`Combined::bad_shares`].
+pub fn combine(shares: &[Share], threshold: u8, commitment: &KeyCommitment) -> Result<Combined> {
+    let k = usize::from(threshold);
+    if k < 2 {
         return Err(Error::KeyReconstruction);
     }
-    let mut candidates: Vec<&Share> = Vec::new();
+    let mut bad_shares: Vec<u8> = Vec::new();
+    // (key id, key version, generation) and the distinct shares of that sharing.
+    type Group<'a> = ((KeyId, u32, u32), Vec<&'a Share>);
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for s in shares {
-        if !candidates.contains(&s) {
-            candidates.push(s);
-        }
-    }
-    let k = usize::from(k);
-    let mut distinct_x: Vec<u8> = candidates.iter().map(|s| s.x).collect();
-    distinct_x.sort_unstable();
-    distinct_x.dedup();
-    if distinct_x.len() < k {
-        return Err(Error::KeyReconstruction);
-    }
-
-    let try_subset = |subset: &[&Share]| -> Option<DataKey> {
-        let key = interpolate(subset)?;
-        commitment.verify(&key, &key_id, version).then_some(key)
-    };
-
-    let mut tried = 0usize;
-    let mut found: Option<(DataKey, Vec<usize>)> = None;
-    for_each_subset(candidates.len(), k, &mut |idx| {
-        if has_duplicate_x(idx.iter().map(|&i| candidates[i].x)) {
-            return true;
-        }
-        tried += 1;
-        let subset: Vec<&Share> = idx.iter().map(|&i| candidates[i]).collect();
-        if let Some(key) = try_subset(&subset) {
-            found = Some((key, idx.to_vec()));
-            return false;
-        }
-        tried < MAX_SUBSETS_TRIED
-    });
-    let (key, good) = found.ok_or(Error::KeyReconstruction)?;
-
-    // A share outside the good subset is consistent iff it reconstructs the same key with k - 1 of
-    // the good shares.
-    let mut bad_shares = Vec::new();
-    for (i, c) in candidates.iter().enumerate() {
-        if good.contains(&i) {
+        if s.x == 0 || s.threshold < 2 || usize::from(s.threshold) > k {
+            bad_shares.push(s.x);
             continue;
         }
-        let mut subset: Vec<&Share> = good
-            .iter()
-            .map(|&g| candidates[g])
-            .filter(|s| s.x != c.x)
-            .take(k - 1)
-            .collect();
-        subset.push(c);
-        if subset.len() < k || try_subset(&subset).is_none() {
-            bad_shares.push(c.x);
+        let id = (s.key_id, s.key_version, s.generation);
+        match groups.iter_mut().find(|(g, _)| *g == id) {
+            Some((_, members)) => {
+                if !members.contains(&s) {
+                    members.push(s);
+                }
+            }
+            None => groups.push((id, vec![s])),
         }
     }
-    bad_shares.sort_unstable();
-    bad_shares.dedup();
-    Ok(Combined { key, bad_shares })
+    // Newest generation first, then the largest group.
+    groups.sort_by(|a, b| b.0.2.cmp(&a.0.2).then(b.1.len().cmp(&a.1.len())));
+    let mut tried = 0usize;
+    for ((key_id, version, _), candidates) in &groups {
+        let mut distinct_x: Vec<u8> = candidates.iter().map(|s| s.x).collect();
+        distinct_x.sort_unstable();
+        distinct_x.dedup();
+        if distinct_x.len() < k {
+            continue;
+        }
+        let try_subset = |subset: &[&Share]| -> Option<DataKey> {
+            let key = interpolate(subset)?;
+            commitment.verify(&key, key_id, *version).then_some(key)
+        };
+        let mut found: Option<(DataKey, Vec<usize>)> = None;
+        for_each_subset(candidates.len(), k, &mut |idx| {
+            if has_duplicate_x(idx.iter().map(|&i| candidates[i].x)) {
+                return true;
+            }
+            tried += 1;
+            let subset: Vec<&Share> = idx.iter().map(|&i| candidates[i]).collect();
+            if let Some(key) = try_subset(&subset) {
+                found = Some((key, idx.to_vec()));
+                return false;
+            }
+            tried < MAX_SUBSETS_TRIED
+        });
+        let Some((key, good)) = found else {
+            if tried >= MAX_SUBSETS_TRIED {
+                break;
+            }
+            continue;
+        };
+        // A share outside the good subset is consistent iff it reconstructs the same key with
+        // k - 1 of the good shares.
+        for (i, c) in candidates.iter().enumerate() {
+            if good.contains(&i) {
+                continue;
+            }
+            let mut subset: Vec<&Share> = good
+                .iter()
+                .map(|&g| candidates[g])
+                .filter(|s| s.x != c.x)
+                .take(k - 1)
+                .collect();
+            subset.push(c);
+            if subset.len() < k || try_subset(&subset).is_none() {
+                bad_shares.push(c.x);
+            }
+        }
+        bad_shares.sort_unstable();
+        bad_shares.dedup();
+        return Ok(Combined { key, bad_shares });
+    }
+    Err(Error::KeyReconstruction)
 }
 
 fn has_duplicate_x(xs: impl Iterator<Item = u8>) -> bool {

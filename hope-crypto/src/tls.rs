@@ -4,12 +4,15 @@
 //! require a client certificate issued by the configured CA and not revoked by the configured CRLs;
 //! the [`Principal`] of a connection is the certificate's subject CN, with its OUs as groups.
 
-use std::net::TcpStream;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
 
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
@@ -48,12 +51,90 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
         .map_err(|e| config_error(path, "private key", format!("no usable private key: {e}")))
 }
 
-/// Reads every CRL of a PEM file.
+/// Reads the CRLs of a file, PEM (one or more `X509 CRL` blocks) or DER (one CRL), and checks
+/// each: it must parse as a CRL, be issued by `ca` (when given), and not be past its next update.
+/// A configured CRL file that yields no CRL (empty, garbage, a PEM file of something else) is an
+/// error: revocation is never silently off.
 pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>> {
-    CertificateRevocationListDer::pem_file_iter(path)
-        .map_err(|e| config_error(path, "crl", format!("cannot read PEM: {e}")))?
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| config_error(path, "crl", format!("malformed PEM: {e}")))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_crls(path, &bytes, None, SystemTime::now())
+}
+
+/// [`load_crls`] on bytes already read, checked against the CA certificates `ca` and the time
+/// `now`.
+fn parse_crls(
+    path: &Path,
+    bytes: &[u8],
+    ca: Option<&[CertificateDer<'static>]>,
+    now: SystemTime,
+) -> Result<Vec<CertificateRevocationListDer<'static>>> {
+    let crls: Vec<CertificateRevocationListDer<'static>> =
+        if bytes.windows(10).any(|w| w == b"-----BEGIN") {
+            CertificateRevocationListDer::pem_slice_iter(bytes)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| config_error(path, "crl", format!("malformed PEM: {e}")))?
+        } else if bytes.is_empty() {
+            Vec::new()
+        } else {
+            vec![CertificateRevocationListDer::from(bytes.to_vec())]
+        };
+    if crls.is_empty() {
+        return Err(config_error(
+            path,
+            "crl",
+            "no CRL in the file (expected PEM `X509 CRL` blocks or one DER CRL); revocation cannot be checked",
+        ));
+    }
+    let now_s = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let subjects: Option<Vec<Vec<u8>>> = ca.map(|certs| {
+        certs
+            .iter()
+            .filter_map(|c| {
+                x509_parser::parse_x509_certificate(c.as_ref())
+                    .ok()
+                    .map(|(_, c)| c.subject().as_raw().to_vec())
+            })
+            .collect()
+    });
+    for (i, crl) in crls.iter().enumerate() {
+        let (_, parsed) = x509_parser::parse_x509_crl(crl.as_ref())
+            .map_err(|e| config_error(path, "crl", format!("CRL {} does not parse: {e}", i + 1)))?;
+        match parsed.next_update() {
+            Some(next) if next.timestamp() > now_s => {}
+            Some(_) => {
+                return Err(config_error(
+                    path,
+                    "crl",
+                    format!(
+                        "CRL {} is past its next update: publish a fresh CRL (connections are refused until then)",
+                        i + 1
+                    ),
+                ));
+            }
+            None => {
+                return Err(config_error(
+                    path,
+                    "crl",
+                    format!(
+                        "CRL {} has no next update: its freshness cannot be checked",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        if let Some(subjects) = &subjects
+            && !subjects.iter().any(|s| s == parsed.issuer().as_raw())
+        {
+            return Err(config_error(
+                path,
+                "crl",
+                format!("CRL {} is not issued by the configured CA", i + 1),
+            ));
+        }
+    }
+    Ok(crls)
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -81,20 +162,43 @@ pub struct TlsFiles<'a> {
     pub ca: &'a Path,
 }
 
-/// A server configuration that requires client certificates from `ca`, checked against `crls`.
+/// A server configuration that requires client certificates from `ca`, checked against the CRLs
+/// of the file `crl` (see [`load_crls`]), whose next update is enforced at every handshake.
 pub fn server_config(files: &TlsFiles<'_>, crl: Option<&Path>) -> Result<Arc<ServerConfig>> {
+    let crl_bytes = match crl {
+        Some(p) => Some(std::fs::read(p).map_err(|e| Error::io(p, e))?),
+        None => None,
+    };
+    server_config_with(files, crl.zip(crl_bytes.as_deref()))
+}
+
+fn server_config_with(
+    files: &TlsFiles<'_>,
+    crl: Option<(&Path, &[u8])>,
+) -> Result<Arc<ServerConfig>> {
+    server_config_and_verifier(files, crl).map(|(c, _)| c)
+}
+
+/// The server configuration and its client-certificate verifier (kept to check the peers of
+/// connections that outlive a CRL change).
+fn server_config_and_verifier(
+    files: &TlsFiles<'_>,
+    crl: Option<(&Path, &[u8])>,
+) -> Result<(Arc<ServerConfig>, Arc<dyn ClientCertVerifier>)> {
+    let ca = load_certs(files.ca)?;
     let crls = match crl {
-        Some(p) => load_crls(p)?,
+        Some((p, bytes)) => parse_crls(p, bytes, Some(&ca), SystemTime::now())?,
         None => Vec::new(),
     };
     let verifier = WebPkiClientVerifier::builder_with_provider(roots(files.ca)?, provider())
         .with_crls(crls)
+        .enforce_revocation_expiration()
         .build()
         .map_err(|e| Error::Tls(format!("client verifier: {e}")))?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls(e.to_string()))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(Arc::clone(&verifier))
         .with_single_cert(load_certs(files.cert)?, load_key(files.key)?)
         .map_err(|e| {
             config_error(
@@ -103,7 +207,7 @@ pub fn server_config(files: &TlsFiles<'_>, crl: Option<&Path>) -> Result<Arc<Ser
                 format!("does not match the certificate: {e}"),
             )
         })?;
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), verifier))
 }
 
 /// A client configuration that presents `cert` and trusts servers issued by `ca`.
@@ -142,9 +246,16 @@ pub fn principal_of(cert: &CertificateDer<'_>) -> Result<Principal> {
     Ok(Principal { name, groups })
 }
 
-fn modified(path: Option<&Path>) -> Option<SystemTime> {
-    path.and_then(|p| std::fs::metadata(p).ok())
-        .and_then(|m| m.modified().ok())
+/// A connection whose handshake completed: the TLS stream, who the peer is, and the
+/// configuration generation it was verified under (see [`MutualTls::peer_still_valid`]).
+#[derive(Debug)]
+pub struct Accepted<S: Read + Write> {
+    /// The TLS stream.
+    pub stream: StreamOwned<ServerConnection, S>,
+    /// The peer, from its verified certificate.
+    pub principal: Principal,
+    /// The configuration generation the certificate was verified under.
+    pub generation: u64,
 }
 
 /// Why [`MutualTls::accept`] turned a connection away.
@@ -172,68 +283,184 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// How often the CRL file is read again to see whether its content changed.
+const CRL_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What [`MutualTls`] holds: the configuration in force, the digest of the CRL content it was
+/// built from, and when the file was last read.
+struct TlsState {
+    config: Option<Arc<ServerConfig>>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    /// Bumped at every rebuild: a connection made under an older one has its peer checked again.
+    generation: u64,
+    digest: Option<[u8; 32]>,
+    checked: Option<Instant>,
+}
+
+impl std::fmt::Debug for TlsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsState")
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
 /// The server side of mutual TLS for the project's services (key servers, the gateway): client
-/// certificates from one CA, checked against a CRL file that is re-read when it changes, so a
-/// revocation takes effect without a restart.
+/// certificates from one CA, checked against a CRL file whose *content* is read again at most
+/// every half second, so a revocation takes effect without a restart, whatever the file's
+/// modification time says. A CRL that is missing, unreadable, not a CRL, from another CA or past
+/// its next update fails closed: every connection is refused until it is fixed.
 #[derive(Debug)]
 pub struct MutualTls {
     cert: PathBuf,
     key: PathBuf,
     ca: PathBuf,
     crl: Option<PathBuf>,
-    state: Mutex<(Arc<ServerConfig>, Option<SystemTime>)>,
+    state: Mutex<TlsState>,
 }
 
 impl MutualTls {
-    /// Loads the server's certificate and key, the CA and the CRL.
+    /// Loads the server's certificate and key, the CA and the CRL (which must be valid now).
     pub fn new(files: &TlsFiles<'_>, crl: Option<&Path>) -> Result<MutualTls> {
-        let config = server_config(files, crl)?;
-        Ok(MutualTls {
+        let tls = MutualTls {
             cert: files.cert.to_path_buf(),
             key: files.key.to_path_buf(),
             ca: files.ca.to_path_buf(),
             crl: crl.map(Path::to_path_buf),
-            state: Mutex::new((config, modified(crl))),
-        })
+            state: Mutex::new(TlsState {
+                config: None,
+                verifier: None,
+                generation: 0,
+                digest: None,
+                checked: None,
+            }),
+        };
+        tls.config()?;
+        Ok(tls)
     }
 
-    /// The configuration, rebuilt when the CRL file changed (then `true`). An unreadable CRL
-    /// fails: every connection is refused until it is fixed.
+    /// The configuration, rebuilt when the CRL file's content changed (then `true`). A CRL that
+    /// cannot be used fails, and keeps failing until it is fixed: every connection is refused.
     pub fn config(&self) -> Result<(Arc<ServerConfig>, bool)> {
+        self.config_generation().map(|(c, r, _)| (c, r))
+    }
+
+    /// [`MutualTls::config`] with the generation it belongs to.
+    fn config_generation(&self) -> Result<(Arc<ServerConfig>, bool, u64)> {
         let mut st = self
             .state
             .lock()
             .map_err(|_| Error::Tls("TLS state poisoned".into()))?;
-        let now = modified(self.crl.as_deref());
-        let mut reloaded = false;
-        if now != st.1 {
-            let files = TlsFiles {
-                cert: &self.cert,
-                key: &self.key,
-                ca: &self.ca,
-            };
-            st.0 = server_config(&files, self.crl.as_deref())?;
-            st.1 = now;
-            reloaded = true;
+        let due = st.checked.is_none_or(|t| t.elapsed() >= CRL_CHECK_INTERVAL);
+        if let (Some(config), false) = (&st.config, due) {
+            return Ok((Arc::clone(config), false, st.generation));
         }
-        Ok((Arc::clone(&st.0), reloaded))
+        let files = TlsFiles {
+            cert: &self.cert,
+            key: &self.key,
+            ca: &self.ca,
+        };
+        let bytes = match &self.crl {
+            Some(p) => match std::fs::read(p) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    st.config = None;
+                    st.digest = None;
+                    return Err(Error::io(p, e));
+                }
+            },
+            None => None,
+        };
+        let digest: Option<[u8; 32]> = bytes.as_deref().map(|b| Sha256::digest(b).into());
+        st.checked = Some(Instant::now());
+        if let Some(config) = &st.config
+            && digest == st.digest
+        {
+            return Ok((Arc::clone(config), false, st.generation));
+        }
+        let built = server_config_and_verifier(&files, self.crl.as_deref().zip(bytes.as_deref()));
+        st.generation += 1;
+        match built {
+            Ok((config, verifier)) => {
+                let reloaded = st.config.is_some() || st.digest.is_some() || st.generation > 1;
+                st.config = Some(Arc::clone(&config));
+                st.verifier = Some(verifier);
+                st.digest = digest;
+                Ok((config, reloaded, st.generation))
+            }
+            Err(e) => {
+                // Fail closed, and keep failing until the file changes and parses.
+                st.config = None;
+                st.verifier = None;
+                st.digest = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// The current configuration generation (see [`MutualTls::peer_still_valid`]).
+    pub fn generation(&self) -> u64 {
+        self.state.lock().map(|s| s.generation).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the peer of a connection accepted under configuration `generation` is still
+    /// trusted: when the CRL changed since, its certificate chain is verified again against the
+    /// new one (a revocation reaches keep-alive connections too), and `generation` moves on.
+    /// An unusable CRL fails closed.
+    pub fn peer_still_valid(
+        &self,
+        conn: &ServerConnection,
+        generation: &mut u64,
+        audit: &AuditLog,
+    ) -> bool {
+        match self.config() {
+            Err(_) => return false,
+            Ok((_, true)) => {
+                if audit.append(Event::new("-", "crl-reload", "ok")).is_err() {
+                    return false;
+                }
+            }
+            Ok(_) => {}
+        }
+        let Ok(st) = self.state.lock() else {
+            return false;
+        };
+        if st.generation == *generation {
+            return true;
+        }
+        let (Some(verifier), Some(certs)) = (&st.verifier, conn.peer_certificates()) else {
+            return false;
+        };
+        let Some((end_entity, intermediates)) = certs.split_first() else {
+            return false;
+        };
+        let now = rustls_pki_types::UnixTime::now();
+        if verifier
+            .verify_client_cert(end_entity, intermediates, now)
+            .is_ok()
+        {
+            *generation = st.generation;
+            true
+        } else {
+            false
+        }
     }
 
     /// Completes the handshake on an accepted connection and names the peer. `on_reload` is
-    /// called when the CRL was re-read for this connection (to audit it; its failure refuses the
-    /// connection).
-    pub fn accept(
+    /// called when the CRL was read again for this connection (to audit it; its failure refuses
+    /// the connection).
+    pub fn accept<S: Read + Write>(
         &self,
-        stream: TcpStream,
+        sock: S,
         on_reload: impl FnOnce() -> Result<()>,
-    ) -> std::result::Result<(StreamOwned<ServerConnection, TcpStream>, Principal), Refusal> {
-        let (config, reloaded) = self.config().map_err(Refusal::Config)?;
+    ) -> std::result::Result<Accepted<S>, Refusal> {
+        let (config, reloaded, generation) = self.config_generation().map_err(Refusal::Config)?;
         if reloaded {
             on_reload().map_err(Refusal::Config)?;
         }
         let conn = ServerConnection::new(config)
             .map_err(|e| Refusal::Config(Error::Tls(e.to_string())))?;
-        let mut tls = StreamOwned::new(conn, stream);
+        let mut tls = StreamOwned::new(conn, sock);
         while tls.conn.is_handshaking() {
             if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
                 return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -249,31 +476,35 @@ impl MutualTls {
             .and_then(|c| c.first())
             .map(principal_of)
         {
-            Some(Ok(p)) => Ok((tls, p)),
+            Some(Ok(principal)) => Ok(Accepted {
+                stream: tls,
+                principal,
+                generation,
+            }),
             _ => Err(Refusal::NoPrincipal),
         }
     }
 
     /// [`accept`](MutualTls::accept) with the audit every service keeps: a CRL reload is
     /// recorded (and refuses the connection when it cannot be), a refused connection is recorded
-    /// with the peer's address and why; a port probe that closes during the handshake is not.
-    pub fn accept_audited(
+    /// with the peer's address and why (at most five a second: a flood of bad handshakes cannot
+    /// flood the log or its disk); a port probe that closes during the handshake is not.
+    pub fn accept_audited<S: Read + Write>(
         &self,
-        stream: TcpStream,
+        sock: S,
         audit: &AuditLog,
-    ) -> Option<(StreamOwned<ServerConnection, TcpStream>, Principal)> {
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        match self.accept(stream, || {
+        peer: &str,
+    ) -> Option<Accepted<S>> {
+        match self.accept(sock, || {
             audit.append(Event::new("-", "crl-reload", "ok")).map(drop)
         }) {
             Ok(x) => Some(x),
             Err(Refusal::Closed) => None,
             Err(e) => {
-                let _ = audit
-                    .append(Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")));
+                let _ = audit.append_limited(
+                    "connect",
+                    Event::new("-", "connect", "refused").detail(format!("{peer}: {e}")),
+                );
                 None
             }
         }

@@ -6,7 +6,7 @@ use std::io::{Cursor, Read, Write};
 
 use hope_crypto::container::{
     Backend, DEFAULT_SEGMENT_SIZE, Decryptor, EncryptOptions, Encryptor, HEADER_LEN, Header,
-    RangeDecryptor, TAG_LEN, decrypt_to_vec, encrypt_to_vec,
+    RangeDecryptor, TAG_LEN, decrypt_stream, decrypt_to_vec, encrypt_stream, encrypt_to_vec,
 };
 use hope_crypto::{DataKey, Error, KeyId};
 use proptest::prelude::*;
@@ -23,32 +23,43 @@ fn hex32(s: &str) -> [u8; 32] {
 }
 
 /// Vectors written by tools/crypto_kat.py, a Python implementation of the byte-level spec on the
-/// `cryptography` package: the Rust writer must produce exactly these bytes, and read them back.
+/// `cryptography` package: the Rust writer must produce exactly the version-2 bytes, and read
+/// back both versions.
 #[test]
 fn known_answer_vectors() {
-    let doc: serde_json::Value =
-        serde_json::from_str(include_str!("data/container_v1_kat.json")).unwrap();
-    let cases = doc["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 5);
-    for c in cases {
-        let name = c["name"].as_str().unwrap();
-        let key = DataKey::from_bytes(hex32(c["key"].as_str().unwrap()));
-        let key_id: KeyId = c["key_id"].as_str().unwrap().parse().unwrap();
-        let version = u32::try_from(c["key_version"].as_u64().unwrap()).unwrap();
-        let object_id = c["object_id"].as_str().unwrap().as_bytes();
-        let seg = u32::try_from(c["segment_size"].as_u64().unwrap()).unwrap();
-        let salt = hex32(c["salt"].as_str().unwrap());
-        let mut prefix = [0u8; 7];
-        hex::decode_to_slice(c["nonce_prefix"].as_str().unwrap(), &mut prefix).unwrap();
-        let plain = pattern(usize::try_from(c["plaintext_len"].as_u64().unwrap()).unwrap());
+    for (file, version) in [
+        (include_str!("data/container_v2_kat.json"), 2u8),
+        (include_str!("data/container_v1_kat.json"), 1u8),
+    ] {
+        let doc: serde_json::Value = serde_json::from_str(file).unwrap();
+        let cases = doc["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 5);
+        for c in cases {
+            kat_case(c, version);
+        }
+    }
+}
 
+fn kat_case(c: &serde_json::Value, version: u8) {
+    let name = c["name"].as_str().unwrap();
+    let key = DataKey::from_bytes(hex32(c["key"].as_str().unwrap()));
+    let key_id: KeyId = c["key_id"].as_str().unwrap().parse().unwrap();
+    let key_version = u32::try_from(c["key_version"].as_u64().unwrap()).unwrap();
+    let object_id = c["object_id"].as_str().unwrap().as_bytes();
+    let seg = u32::try_from(c["segment_size"].as_u64().unwrap()).unwrap();
+    let salt = hex32(c["salt"].as_str().unwrap());
+    let mut prefix = [0u8; 7];
+    hex::decode_to_slice(c["nonce_prefix"].as_str().unwrap(), &mut prefix).unwrap();
+    let plain = pattern(usize::try_from(c["plaintext_len"].as_u64().unwrap()).unwrap());
+    let sealed = if version == 2 {
+        let mut produced = Vec::new();
         for backend in [Backend::Ring, Backend::RustCrypto] {
             let opts = EncryptOptions::new().segment_size(seg).backend(backend);
             let mut enc = Encryptor::with_randomness(
                 Vec::new(),
                 &key,
                 key_id,
-                version,
+                key_version,
                 object_id,
                 &opts,
                 salt,
@@ -56,47 +67,72 @@ fn known_answer_vectors() {
             )
             .unwrap();
             enc.write_all(&plain).unwrap();
-            let sealed = enc.finish().unwrap();
-            let what = format!("{name} ({backend:?})");
-            assert_eq!(
-                sealed.len() as u64,
-                c["container_len"].as_u64().unwrap(),
-                "{what}: length"
-            );
-            assert_eq!(
-                hex::encode(Sha256::digest(&sealed)),
-                c["container_sha256"].as_str().unwrap(),
-                "{what}: bytes"
-            );
-            if let Some(h) = c["container_hex"].as_str() {
-                assert_eq!(hex::encode(&sealed), h, "{what}");
-            }
-            for reader in [Backend::Ring, Backend::RustCrypto] {
-                let header = Header::read_from(&sealed[..]).unwrap();
-                let mut out = Vec::new();
-                Decryptor::with_backend(&sealed[HEADER_LEN..], header, &key, object_id, reader)
-                    .unwrap()
-                    .read_to_end(&mut out)
-                    .unwrap();
-                assert_eq!(out, plain, "{what}: decrypted by {reader:?}");
-                let mut tampered = sealed.clone();
-                let last = tampered.len() - 1;
-                tampered[last] ^= 1;
-                let header = Header::read_from(&tampered[..]).unwrap();
-                let res = Decryptor::with_backend(
-                    &tampered[HEADER_LEN..],
-                    header,
-                    &key,
-                    object_id,
-                    reader,
-                )
-                .and_then(|mut d| {
-                    d.read_to_end(&mut Vec::new())
-                        .map_err(|_| Error::Decryption)
-                });
-                assert!(res.is_err(), "{what}: tampered tag accepted by {reader:?}");
-            }
+            produced.push(enc.finish().unwrap());
         }
+        assert_eq!(produced[0], produced[1], "{name}: backends differ");
+        produced.remove(0)
+    } else {
+        hex::decode(c["container_hex"].as_str().unwrap()).unwrap()
+    };
+    let what = format!("{name} (v{version})");
+    assert_eq!(
+        sealed.len() as u64,
+        c["container_len"].as_u64().unwrap(),
+        "{what}: length"
+    );
+    assert_eq!(
+        hex::encode(Sha256::digest(&sealed)),
+        c["container_sha256"].as_str().unwrap(),
+        "{what}: bytes"
+    );
+    if let Some(h) = c["container_hex"].as_str() {
+        assert_eq!(hex::encode(&sealed), h, "{what}");
+    }
+    for reader in [Backend::Ring, Backend::RustCrypto] {
+        let header = Header::read_from(&sealed[..]).unwrap();
+        assert_eq!(header.version, version);
+        let body = &sealed[header.len()..];
+        let mut out = Vec::new();
+        Decryptor::with_backend(body, header.clone(), &key, Some(object_id), reader)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, plain, "{what}: decrypted by {reader:?}");
+        // Without the object id: version 2 names its object, version 1 must be told.
+        let any = Decryptor::with_backend(body, header.clone(), &key, None, reader);
+        if version == 2 {
+            let mut out = Vec::new();
+            any.unwrap().read_to_end(&mut out).unwrap();
+            assert_eq!(out, plain, "{what}: decrypted without the object id");
+        } else {
+            assert!(matches!(
+                any,
+                Err(Error::InvalidParameter {
+                    name: "object_id",
+                    ..
+                })
+            ));
+        }
+        assert!(matches!(
+            Decryptor::with_backend(body, header, &key, Some(b"another"), reader),
+            Err(Error::Decryption)
+        ));
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        let header = Header::read_from(&tampered[..]).unwrap();
+        let res = Decryptor::with_backend(
+            &tampered[header.len()..],
+            header,
+            &key,
+            Some(object_id),
+            reader,
+        )
+        .and_then(|mut d| {
+            d.read_to_end(&mut Vec::new())
+                .map_err(|_| Error::Decryption)
+        });
+        assert!(res.is_err(), "{what}: tampered tag accepted by {reader:?}");
     }
 }
 
@@ -123,7 +159,7 @@ fn seg_range(i: usize) -> std::ops::Range<usize> {
 }
 
 fn assert_opaque(bytes: &[u8], key: &DataKey, object_id: &[u8], what: &str) {
-    match decrypt_to_vec(bytes, key, object_id) {
+    match decrypt_to_vec(bytes, key, Some(object_id)) {
         Err(Error::Decryption) => {}
         other => panic!(
             "{what}: expected the opaque decryption error, got {:?}",
@@ -136,7 +172,7 @@ fn assert_opaque(bytes: &[u8], key: &DataKey, object_id: &[u8], what: &str) {
 fn bit_flips_in_header_and_segments_fail() {
     let f = fixture();
     assert_eq!(
-        decrypt_to_vec(&f.sealed, &f.key, b"obj-1").unwrap(),
+        decrypt_to_vec(&f.sealed, &f.key, Some(b"obj-1")).unwrap(),
         f.plain
     );
     let mut positions: Vec<usize> = (0..HEADER_LEN).collect();
@@ -229,7 +265,10 @@ fn splicing_between_two_containers_fails() {
     // Same key, same object id, same plaintext: only salt and nonce prefix differ.
     let opts = EncryptOptions::new().segment_size(SEG as u32);
     let other = encrypt_to_vec(&f.plain, &f.key, KeyId([9; 16]), 1, b"obj-1", &opts).unwrap();
-    assert_eq!(decrypt_to_vec(&other, &f.key, b"obj-1").unwrap(), f.plain);
+    assert_eq!(
+        decrypt_to_vec(&other, &f.key, Some(b"obj-1")).unwrap(),
+        f.plain
+    );
     for i in 0..3 {
         let r = if i < 2 {
             seg_range(i)
@@ -310,7 +349,7 @@ fn streaming_uses_bounded_memory_over_many_segments() {
         total += chunk.len();
     }
     let sealed = enc.finish().unwrap();
-    let mut dec = Decryptor::new(&sealed[..], &key, b"big").unwrap();
+    let mut dec = Decryptor::new(&sealed[..], &key, Some(b"big")).unwrap();
     let mut buf = [0u8; 3001];
     let (mut n, mut hasher_in, mut hasher_out) = (0usize, Sha256::new(), Sha256::new());
     for _ in 0..total / chunk.len() {
@@ -333,7 +372,7 @@ fn streaming_uses_bounded_memory_over_many_segments() {
 #[test]
 fn range_decryption_reads_any_slice() {
     let f = fixture();
-    let mut r = RangeDecryptor::new(Cursor::new(&f.sealed), &f.key, b"obj-1").unwrap();
+    let mut r = RangeDecryptor::new(Cursor::new(&f.sealed), &f.key, Some(b"obj-1")).unwrap();
     assert_eq!(r.plaintext_len(), f.plain.len() as u64);
     for (off, len) in [
         (0, 0),
@@ -358,25 +397,67 @@ fn range_decryption_reads_any_slice() {
     // A tampered segment fails only the ranges that touch it.
     let mut t = f.sealed.clone();
     t[seg_range(1).start + 5] ^= 1;
-    let mut r = RangeDecryptor::new(Cursor::new(&t), &f.key, b"obj-1").unwrap();
+    let mut r = RangeDecryptor::new(Cursor::new(&t), &f.key, Some(b"obj-1")).unwrap();
     assert_eq!(r.read_range(0, 10).unwrap(), &f.plain[..10]);
     assert!(matches!(
         r.read_range(SEG as u64, 10),
         Err(Error::Decryption)
     ));
-    // Truncation at a boundary turns a full segment into a fake last one: refused.
+    // Truncation at a boundary turns a full segment into a fake last one: refused at once.
     let cut = &f.sealed[..seg_range(1).end];
-    let mut r = RangeDecryptor::new(Cursor::new(cut), &f.key, b"obj-1").unwrap();
     assert!(matches!(
-        r.read_range(SEG as u64, 10),
+        RangeDecryptor::new(Cursor::new(cut), &f.key, Some(b"obj-1")),
         Err(Error::Decryption)
     ));
-    assert!(
-        RangeDecryptor::new(Cursor::new(&f.sealed), &f.key, b"obj-2")
-            .map(|mut r| r.read_range(0, 1))
-            .unwrap()
-            .is_err()
+    assert!(matches!(
+        RangeDecryptor::new(Cursor::new(&f.sealed), &f.key, Some(b"obj-2")),
+        Err(Error::Decryption)
+    ));
+    // Without an expected id, any range of the (whole) container reads.
+    let mut r = RangeDecryptor::new(Cursor::new(&f.sealed), &f.key, None).unwrap();
+    assert_eq!(r.read_range(3, 4).unwrap(), &f.plain[3..7]);
+}
+
+/// Finding 15: a container cut inside its last segment was accepted by the range reader, which
+/// then served every earlier range as if the container were whole.
+#[test]
+fn finding_15_a_range_reader_refuses_a_container_cut_short() {
+    let f = fixture();
+    for cut in [
+        f.sealed.len() - 1,
+        f.sealed.len() - TAG_LEN,
+        seg_range(2).start + 5,
+    ] {
+        let t = &f.sealed[..cut];
+        assert!(
+            matches!(
+                RangeDecryptor::new(Cursor::new(t), &f.key, Some(b"obj-1")),
+                Err(Error::Decryption)
+            ),
+            "cut to {cut}"
+        );
+    }
+}
+
+/// The object id is in the authenticated header (keyed): a file encrypted as one name decrypts
+/// under another name when no id is expected, and is refused when the wrong one is.
+#[test]
+fn the_object_id_travels_in_the_header_and_is_checked_only_when_expected() {
+    let f = fixture();
+    let header = Header::read_from(&f.sealed[..]).unwrap();
+    assert_eq!(header.version, 2);
+    assert_eq!(header.len(), HEADER_LEN);
+    assert_eq!(
+        header.object_binding,
+        Some(hope_crypto::container::object_binding(&f.key, b"obj-1"))
     );
+    // The id itself never appears in the header.
+    assert!(!f.sealed[..HEADER_LEN].windows(5).any(|w| w == b"obj-1"));
+    assert_eq!(decrypt_to_vec(&f.sealed, &f.key, None).unwrap(), f.plain);
+    assert!(matches!(
+        decrypt_to_vec(&f.sealed, &f.key, Some(b"obj-2")),
+        Err(Error::Decryption)
+    ));
 }
 
 proptest! {
@@ -389,11 +470,25 @@ proptest! {
             let sealed = encrypt_to_vec(b"x", &f_key, KeyId([1; 16]), 1, b"o", &EncryptOptions::new()).unwrap();
             input[..HEADER_LEN].copy_from_slice(&sealed[..HEADER_LEN]);
         }
-        prop_assert!(decrypt_to_vec(&input, &f_key, b"o").is_err());
-        if let Ok(mut r) = RangeDecryptor::new(Cursor::new(&input), &f_key, b"o") {
+        prop_assert!(decrypt_to_vec(&input, &f_key, Some(b"o")).is_err());
+        prop_assert!(decrypt_to_vec(&input, &f_key, None).is_err());
+        if let Ok(mut r) = RangeDecryptor::new(Cursor::new(&input), &f_key, Some(b"o")) {
             let len = r.plaintext_len().min(64) as usize;
             let _ = r.read_range(0, len);
         }
+    }
+
+    /// A container cut anywhere is refused by every reader, never a panic.
+    #[test]
+    fn a_container_cut_anywhere_is_refused(len in 0usize..13_000, cut in any::<prop::sample::Index>()) {
+        let key = DataKey::from_bytes([6; 32]);
+        let plain = pattern(len);
+        let opts = EncryptOptions::new().segment_size(4096);
+        let sealed = encrypt_to_vec(&plain, &key, KeyId([2; 16]), 1, b"c", &opts).unwrap();
+        let cut = cut.index(sealed.len());
+        let t = &sealed[..cut];
+        prop_assert!(decrypt_to_vec(t, &key, None).is_err());
+        prop_assert!(RangeDecryptor::new(Cursor::new(t), &key, None).is_err());
     }
 
     #[test]
@@ -401,6 +496,88 @@ proptest! {
         let key = DataKey::from_bytes([5; 32]);
         let plain = pattern(len);
         let sealed = encrypt_to_vec(&plain, &key, KeyId([2; 16]), 7, b"p", &EncryptOptions::new().segment_size(seg)).unwrap();
-        prop_assert_eq!(decrypt_to_vec(&sealed, &key, b"p").unwrap(), plain);
+        prop_assert_eq!(decrypt_to_vec(&sealed, &key, Some(b"p")).unwrap(), plain);
+    }
+}
+
+/// The parallel streaming paths write and read exactly the format of [`Encryptor`] and
+/// [`Decryptor`], at every length around segment and batch boundaries, and refuse what they refuse.
+#[test]
+fn parallel_streams_match_the_sequential_reader_and_writer() {
+    let key = DataKey::from_bytes([8; 32]);
+    let seg = 4096usize;
+    let opts = EncryptOptions::new().segment_size(seg as u32);
+    for len in [
+        0,
+        1,
+        seg - 1,
+        seg,
+        seg + 1,
+        32 * seg - 1,
+        32 * seg,
+        32 * seg + 1,
+        33 * seg,
+        70 * seg + 5,
+    ] {
+        let plain = pattern(len);
+        let sealed =
+            encrypt_stream(&plain[..], Vec::new(), &key, KeyId([3; 16]), 1, b"s", &opts).unwrap();
+        let segments = len.div_ceil(seg).max(1);
+        assert_eq!(
+            sealed.len(),
+            HEADER_LEN + len + segments * TAG_LEN,
+            "len {len}"
+        );
+        assert_eq!(
+            decrypt_to_vec(&sealed, &key, Some(b"s")).unwrap(),
+            plain,
+            "len {len}"
+        );
+        let reference = encrypt_to_vec(&plain, &key, KeyId([3; 16]), 1, b"s", &opts).unwrap();
+        let header = Header::read_from(&reference[..]).unwrap();
+        let out = decrypt_stream(
+            &reference[HEADER_LEN..],
+            header.clone(),
+            Vec::new(),
+            &key,
+            Some(b"s"),
+        )
+        .unwrap();
+        assert_eq!(out, plain, "len {len}");
+        assert!(
+            decrypt_stream(
+                &reference[HEADER_LEN..],
+                header.clone(),
+                Vec::new(),
+                &key,
+                Some(b"t")
+            )
+            .is_err()
+        );
+        // Cut short at a boundary, inside a segment, or tampered: refused.
+        for cut in [
+            reference.len() - 1,
+            reference.len() - TAG_LEN,
+            HEADER_LEN + seg + TAG_LEN,
+        ] {
+            if cut <= HEADER_LEN || cut >= reference.len() {
+                continue;
+            }
+            assert!(
+                decrypt_stream(
+                    &reference[HEADER_LEN..cut],
+                    header.clone(),
+                    Vec::new(),
+                    &key,
+                    None
+                )
+                .is_err(),
+                "len {len} cut {cut}"
+            );
+        }
+        let mut t = reference.clone();
+        let last = t.len() - 1;
+        t[last] ^= 1;
+        assert!(decrypt_stream(&t[HEADER_LEN..], header, Vec::new(), &key, None).is_err());
     }
 }

@@ -180,6 +180,9 @@ struct Encoding {
     big: bool,
 }
 
+/// An element or item header: group, element, VR (if explicit), length.
+type ElementHeader = (u16, u16, Option<[u8; 2]>, u32);
+
 /// An open sequence or item and where it ends (`None`: at its delimiter).
 #[derive(Debug, Clone, Copy)]
 struct Frame {
@@ -229,9 +232,8 @@ impl<I: Input> Walker<I> {
         }
     }
 
-    /// Reads one element or item header: (group, element, VR if explicit, length); `None` at the
-    /// end of the input.
-    fn header(&mut self) -> Result<Option<(u16, u16, Option<[u8; 2]>, u32)>, String> {
+    /// Reads one element or item header; `None` at the end of the input.
+    fn header(&mut self) -> Result<Option<ElementHeader>, String> {
         let mut h = [0u8; 8];
         if !self.input.fill(&mut h).map_err(|e| io_reason(&e))? {
             return Ok(None);
@@ -327,10 +329,8 @@ impl<I: Input> Walker<I> {
                         let end = self.defined_end(at, g, e, len)?;
                         self.push(Frame { item: true, end })?;
                     }
-                    0xE00D => {
-                        if self.stack.last().is_some_and(|f| f.item && f.end.is_none()) {
-                            self.pop();
-                        }
+                    0xE00D if self.stack.last().is_some_and(|f| f.item && f.end.is_none()) => {
+                        self.pop();
                     }
                     0xE0DD => {
                         if self.stack.last().is_some_and(|f| f.item) {

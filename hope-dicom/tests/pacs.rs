@@ -265,6 +265,7 @@ fn c_move_to_our_storage_scp_returns_byte_identical_instances() {
         &tmp.path().join("scp"),
     )
     .unwrap()
+    .allow_peer(&o.aet, &["127.0.0.1".parse().unwrap()])
     .spawn()
     .unwrap();
     let out = tmp.path().join("moved");

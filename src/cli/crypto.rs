@@ -2,15 +2,17 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use hope::core::fs::AtomicFile;
 use hope::crypto::acl::{Grant, Right, Subject};
-use hope::crypto::container::{Decryptor, EncryptOptions, Encryptor, Header};
+use hope::crypto::container::{EncryptOptions, Header};
 use hope::crypto::pki::TestPki;
-use hope::crypto::{ClientSettings, DataKey, KeyClient, KeyId, KeyServer, ServerSettings};
+use hope::crypto::{
+    ClientSettings, DataKey, KeyClient, KeyId, KeyServer, Registration, ServerSettings,
+};
 
 use super::files::{Job, jobs, progress};
 
@@ -63,6 +65,9 @@ fn total_size(jobs: &[Job]) -> u64 {
         .sum()
 }
 
+/// Files encrypted, then registered on the key servers, per batch.
+const BATCH: usize = 256;
+
 pub(crate) fn encrypt(
     config: &Path,
     input: &Path,
@@ -82,30 +87,64 @@ pub(crate) fn encrypt(
     let bar = progress(total_size(&jobs), "encrypting");
     let options = EncryptOptions::new().segment_size(segment_size);
     let mut failed = Vec::new();
-    for job in &jobs {
-        let result = (|| -> anyhow::Result<()> {
-            let key = DataKey::generate()?;
-            let key_id = KeyId::generate()?;
-            if let Some(parent) = job.output.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-            let mut reader = BufReader::new(
-                File::open(&job.input)
-                    .with_context(|| format!("cannot open {}", job.input.display()))?,
-            );
-            let out = AtomicFile::create(&job.output)?;
-            let mut enc = Encryptor::new(out, &key, key_id, 1, job.relative.as_bytes(), &options)?;
-            std::io::copy(&mut bar.wrap_read(&mut reader), &mut enc)
+    for batch in jobs.chunks(BATCH) {
+        // Encrypt every file of the batch to a temporary file...
+        let mut pending = Vec::new();
+        for job in batch {
+            let result = (|| -> anyhow::Result<_> {
+                let key = DataKey::generate()?;
+                let key_id = client.new_key_id()?;
+                if let Some(parent) = job.output.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                let reader = File::open(&job.input)
+                    .with_context(|| format!("cannot open {}", job.input.display()))?;
+                let out = AtomicFile::create(&job.output)?;
+                let out = hope::crypto::container::encrypt_stream(
+                    bar.wrap_read(reader),
+                    out,
+                    &key,
+                    key_id.id,
+                    1,
+                    job.relative.as_bytes(),
+                    &options,
+                )
                 .with_context(|| format!("cannot encrypt {}", job.input.display()))?;
-            let out = enc.finish()?;
-            // The shares are registered before the file becomes visible: no unreadable output.
-            client.register(&key, key_id, 1, grants)?;
-            out.commit()?;
-            Ok(())
-        })();
-        if let Err(e) = result {
-            failed.push((job.input.display().to_string(), e));
+                Ok((job, out, key, key_id))
+            })();
+            match result {
+                Ok(p) => pending.push(p),
+                Err(e) => failed.push((job.input.display().to_string(), e)),
+            }
+        }
+        // ... register all their keys in one batch per key server, and only then make them
+        // visible: no output is ever unreadable.
+        let registrations: Vec<Registration<'_>> = pending
+            .iter()
+            .map(|(_, _, key, id)| Registration {
+                key,
+                id,
+                key_version: 1,
+                grants,
+            })
+            .collect();
+        let registered = client.register_many(&registrations);
+        drop(registrations);
+        match registered {
+            Ok(()) => {
+                for (job, out, _, _) in pending {
+                    if let Err(e) = out.commit() {
+                        failed.push((job.input.display().to_string(), e.into()));
+                    }
+                }
+            }
+            Err(e) => {
+                let e = anyhow::Error::from(e);
+                for (job, _, _, _) in pending {
+                    failed.push((job.input.display().to_string(), anyhow::anyhow!("{e:#}")));
+                }
+            }
         }
     }
     bar.finish_and_clear();
@@ -122,53 +161,73 @@ pub(crate) fn decrypt(
     let mut jobs = jobs(input, output, |n| {
         n.strip_suffix(SUFFIX).map(str::to_string)
     })?;
-    if let Some(id) = object_id {
-        if jobs.len() != 1 {
-            bail!("--object-id applies to a single input file, not to a directory");
-        }
-        jobs[0].relative = id.to_string();
-    } else {
-        for j in &mut jobs {
-            if let Some(r) = j.relative.strip_suffix(SUFFIX) {
-                j.relative = r.to_string();
-            }
+    if object_id.is_some() && jobs.len() != 1 {
+        bail!("--object-id applies to a single input file, not to a directory");
+    }
+    for j in &mut jobs {
+        if let Some(r) = j.relative.strip_suffix(SUFFIX) {
+            j.relative = r.to_string();
         }
     }
     let bar = progress(total_size(&jobs), "decrypting");
     let mut failed = Vec::new();
-    for job in &jobs {
-        let result = (|| -> anyhow::Result<()> {
-            let mut reader = BufReader::new(
-                File::open(&job.input)
-                    .with_context(|| format!("cannot open {}", job.input.display()))?,
-            );
-            let header = Header::read_from(&mut reader)?;
-            let combined =
-                client.fetch_key(&header.key_id, header.key_version, &header.commitment)?;
-            if !combined.bad_shares.is_empty() {
-                eprintln!(
-                    "warning: key {}: the shares with x = {:?} are not shares of this key; check those key servers",
-                    header.key_id, combined.bad_shares
-                );
+    for batch in jobs.chunks(BATCH) {
+        // The headers first, then every key of the batch in one request per key server.
+        let mut opened = Vec::new();
+        for job in batch {
+            let result = (|| -> anyhow::Result<_> {
+                let mut reader = File::open(&job.input)
+                    .with_context(|| format!("cannot open {}", job.input.display()))?;
+                let header = Header::read_from(&mut reader).with_context(|| {
+                    format!("{}: not an encrypted HOPE-rs file", job.input.display())
+                })?;
+                Ok((job, reader, header))
+            })();
+            match result {
+                Ok(o) => opened.push(o),
+                Err(e) => failed.push((job.input.display().to_string(), e)),
             }
-            if let Some(parent) = job.output.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let wanted: Vec<_> = opened
+            .iter()
+            .map(|(_, _, h)| (h.key_id, h.key_version, h.commitment))
+            .collect();
+        let keys = client.fetch_keys(&wanted);
+        for ((job, reader, header), key) in opened.into_iter().zip(keys) {
+            let result = (|| -> anyhow::Result<()> {
+                let combined = key?;
+                if !combined.bad_shares.is_empty() {
+                    eprintln!(
+                        "warning: key {}: the shares with x = {:?} are not shares of this key; check those key servers",
+                        header.key_id, combined.bad_shares
+                    );
+                }
+                // The object id is checked when given; a version-1 container (which does not
+                // carry it) is bound to its relative name.
+                let expected: Option<&[u8]> = match (object_id, header.version) {
+                    (Some(id), _) => Some(id.as_bytes()),
+                    (None, 1) => Some(job.relative.as_bytes()),
+                    (None, _) => None,
+                };
+                if let Some(parent) = job.output.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                let out = AtomicFile::create(&job.output)?;
+                // Nothing becomes visible unless every segment authenticates.
+                let out = hope::crypto::container::decrypt_stream(
+                    bar.wrap_read(reader),
+                    header,
+                    out,
+                    &combined.key,
+                    expected,
+                )?;
+                out.commit()?;
+                Ok(())
+            })();
+            if let Err(e) = result {
+                failed.push((job.input.display().to_string(), e));
             }
-            let mut out = AtomicFile::create(&job.output)?;
-            let mut dec = Decryptor::with_header(
-                bar.wrap_read(reader),
-                header,
-                &combined.key,
-                job.relative.as_bytes(),
-            )?;
-            // Nothing becomes visible unless every segment authenticates.
-            std::io::copy(&mut dec, &mut out).map_err(|_| hope::crypto::Error::Decryption)?;
-            out.commit()?;
-            Ok(())
-        })();
-        if let Err(e) = result {
-            failed.push((job.input.display().to_string(), e));
         }
     }
     bar.finish_and_clear();
@@ -180,82 +239,106 @@ fn key_of(arg: &str) -> anyhow::Result<(KeyId, Option<Header>)> {
     if let Ok(id) = arg.parse::<KeyId>() {
         return Ok((id, None));
     }
-    let mut f = File::open(arg).with_context(|| {
+    let f = File::open(arg).with_context(|| {
         format!("`{arg}` is neither a key id (32 hex digits) nor a readable file")
     })?;
-    let mut b = [0u8; hope::crypto::container::HEADER_LEN];
-    f.read_exact(&mut b)
+    let h = Header::read_from(BufReader::new(f))
         .with_context(|| format!("{arg}: not an encrypted HOPE-rs file"))?;
-    let h =
-        Header::from_bytes(&b).with_context(|| format!("{arg}: not an encrypted HOPE-rs file"))?;
     Ok((h.key_id, Some(h)))
+}
+
+/// Says which servers a change did not reach, when it did not reach every one.
+fn reached(
+    client: &KeyClient,
+    what: &str,
+    id: &KeyId,
+    r: hope::crypto::Result<()>,
+) -> anyhow::Result<()> {
+    match r {
+        Ok(()) => {
+            println!("key {id}: {what} on all {} servers", client.servers().len());
+            Ok(())
+        }
+        Err(e) => bail!(
+            "key {id}: {what} did not reach every server ({e}); run the command again when they are back"
+        ),
+    }
 }
 
 pub(crate) fn grant(config: &Path, key: &str, subject: &str, admin: bool) -> anyhow::Result<()> {
     let client = client(config)?;
     let (id, _) = key_of(key)?;
-    let mut acl = client.acl(&id)?;
-    let subject = parse_subject(subject)?;
-    acl.grants.retain(|g| g.subject != subject);
-    acl.grants.push(Grant {
-        subject,
+    let grant = Grant {
+        subject: parse_subject(subject)?,
         right: if admin { Right::Admin } else { Right::Get },
-    });
-    client.set_grants(&id, &acl.grants)?;
-    println!(
-        "key {id}: granted on all {} servers",
-        client.servers().len()
-    );
-    Ok(())
+    };
+    let r = client.grant(&id, &grant);
+    reached(&client, "granted", &id, r)
 }
 
 pub(crate) fn revoke(config: &Path, key: &str, subject: &str) -> anyhow::Result<()> {
     let client = client(config)?;
     let (id, _) = key_of(key)?;
-    let mut acl = client.acl(&id)?;
     let subject = parse_subject(subject)?;
-    let before = acl.grants.len();
-    acl.grants.retain(|g| g.subject != subject);
-    if acl.grants.len() == before {
-        bail!("key {id}: no grant to revoke for that subject");
-    }
-    client.set_grants(&id, &acl.grants)?;
-    println!(
-        "key {id}: revoked on all {} servers",
-        client.servers().len()
-    );
-    Ok(())
+    let r = client.revoke(&id, &subject);
+    reached(&client, "revoked", &id, r)
 }
 
 pub(crate) fn show(config: &Path, key: &str) -> anyhow::Result<()> {
     let client = client(config)?;
     let (id, _) = key_of(key)?;
-    let acl = client.acl(&id)?;
-    println!("key {id}\nowner: {}", acl.owner);
-    for g in &acl.grants {
-        let (kind, name) = match &g.subject {
-            Subject::User(n) => ("user", n),
-            Subject::Group(n) => ("group", n),
-        };
-        println!("grant: {kind}:{name} {:?}", g.right);
+    println!("key {id}");
+    let mut any = false;
+    for (server, info) in client.servers().iter().zip(client.infos(&id)) {
+        let address = &server.endpoint().address;
+        match info {
+            Ok(info) => {
+                any = true;
+                let grants: Vec<String> = info
+                    .acl
+                    .grants
+                    .iter()
+                    .map(|g| {
+                        let (kind, name) = match &g.subject {
+                            Subject::User(n) => ("user", n),
+                            Subject::Group(n) => ("group", n),
+                        };
+                        format!("{kind}:{name} {:?}", g.right)
+                    })
+                    .collect();
+                println!(
+                    "{address}: owner {}, generation {}{}, grants [{}]",
+                    info.acl.owner,
+                    info.generation.map_or("-".into(), |g| g.to_string()),
+                    info.staged_generation
+                        .map_or(String::new(), |g| format!(" (generation {g} staged)")),
+                    grants.join(", ")
+                );
+            }
+            Err(e) => println!("{address}: {e}"),
+        }
+    }
+    if !any {
+        bail!("key {id}: no server answered");
     }
     Ok(())
 }
 
 /// Re-shares the key of an encrypted file on the configured servers (after a server was replaced):
-/// k current shares give the key, which is split anew and stored on every server, grants kept.
+/// two-phase, the ACL taken from the servers that hold the key (see `KeyClient::reshare`).
 pub(crate) fn register(config: &Path, file: &str) -> anyhow::Result<()> {
     let client = client(config)?;
     let (id, header) = key_of(file)?;
     let header = header
         .context("register needs an encrypted file (its header carries the key commitment)")?;
-    let combined = client.fetch_key(&id, header.key_version, &header.commitment)?;
-    let acl = client.acl(&id)?;
-    client.register(&combined.key, id, header.key_version, &acl.grants)?;
+    let done = client.reshare(&id, header.key_version, &header.commitment)?;
     println!(
-        "key {id}: fresh {}-of-{} shares registered",
+        "key {id}: generation {} of {}-of-{} shares on every server (owner {}, {} grant(s) kept)",
+        done.generation,
         client.threshold(),
-        client.servers().len()
+        client.servers().len(),
+        done.owner,
+        done.grants.len()
     );
     Ok(())
 }
@@ -270,8 +353,19 @@ pub(crate) fn delete(config: &Path, key: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn verify_audit(log: &Path) -> anyhow::Result<()> {
-    let s = hope::crypto::audit::verify(log)?;
+pub(crate) fn verify_audit(log: &Path, key: Option<&Path>) -> anyhow::Result<()> {
+    let key_path = key.map_or_else(
+        || hope::crypto::audit::AuditKey::default_path(log),
+        Path::to_path_buf,
+    );
+    if !key_path.exists() {
+        bail!(
+            "{}: the audit key is missing (the log's MAC key; give it with --key)",
+            key_path.display()
+        );
+    }
+    let key = hope::crypto::audit::AuditKey::load_or_create(&key_path)?;
+    let s = hope::crypto::audit::verify(log, &key)?;
     println!(
         "{}: {} record(s), chain intact; head {}",
         log.display(),

@@ -53,7 +53,7 @@ use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
 use hope_core::fs::AtomicFile;
 use hope_core::{Grid, Vec3, metaimage};
 use hope_crypto::container::{Decryptor, EncryptOptions, Encryptor, Header};
-use hope_crypto::{DataKey, Grant, KeyId, acl::Right};
+use hope_crypto::{DataKey, Grant, acl::Right};
 use hope_dicom::deid::{BatchOptions, DeidKey, Deidentifier, deidentify_dir};
 use hope_dicom::series::{CtSeriesOptions, load_ct_volume, scan_dir, write_ct_series};
 use hope_grid::store::{self, JobRecord, JobStatus};
@@ -514,6 +514,7 @@ pub fn run(
     std::fs::create_dir_all(&enc_dir).in_step(step)?;
     let grants = [Grant::group("physics", Right::Get)];
     let mut encrypted = Vec::new();
+    let mut pending = Vec::new();
     for f in &deid_files {
         let rel = f
             .strip_prefix(&deid_dir)
@@ -522,25 +523,38 @@ pub fn run(
             .replace('/', "_");
         let target = enc_dir.join(format!("{rel}.hope"));
         let key = DataKey::generate().in_step(step)?;
-        let key_id = KeyId::generate().in_step(step)?;
+        let key_id = hospital_client.new_key_id().in_step(step)?;
         let mut reader = BufReader::new(File::open(f).in_step(step)?);
         let sink = AtomicFile::create(&target).in_step(step)?;
         let mut enc = Encryptor::new(
             sink,
             &key,
-            key_id,
+            key_id.id,
             1,
             rel.as_bytes(),
             &EncryptOptions::new(),
         )
         .in_step(step)?;
         std::io::copy(&mut reader, &mut enc).in_step(step)?;
-        let sink = enc.finish().in_step(step)?;
-        hospital_client
-            .register(&key, key_id, 1, &grants)
-            .in_step(step)?;
-        sink.commit().in_step(step)?;
+        pending.push((enc.finish().in_step(step)?, key, key_id));
         encrypted.push((target, rel));
+    }
+    // Every share registered (one batch per key server) before any file becomes visible.
+    let registrations: Vec<hope_crypto::Registration<'_>> = pending
+        .iter()
+        .map(|(_, key, id)| hope_crypto::Registration {
+            key,
+            id,
+            key_version: 1,
+            grants: &grants,
+        })
+        .collect();
+    hospital_client
+        .register_many(&registrations)
+        .in_step(step)?;
+    drop(registrations);
+    for (sink, _, _) in pending {
+        sink.commit().in_step(step)?;
     }
     log(&format!(
         "   {} files encrypted for group `physics`; key servers at {}",
@@ -713,8 +727,8 @@ pub fn run(
             .fetch_key(&header.key_id, header.key_version, &header.commitment)
             .in_step(step)?;
         let mut sink = AtomicFile::create(plain_dir.join(rel)).in_step(step)?;
-        let mut dec =
-            Decryptor::with_header(reader, header, &combined.key, rel.as_bytes()).in_step(step)?;
+        let mut dec = Decryptor::with_header(reader, header, &combined.key, Some(rel.as_bytes()))
+            .in_step(step)?;
         std::io::copy(&mut dec, &mut sink)
             .map_err(|_| hope_crypto::Error::Decryption)
             .in_step(step)?;

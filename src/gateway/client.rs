@@ -159,7 +159,7 @@ impl GatewayClient {
         let conn = ClientConnection::new(Arc::clone(&self.tls), self.server_name.clone())
             .map_err(|e| self.protocol(format!("TLS: {e}")))?;
         let mut stream = StreamOwned::new(conn, tcp);
-        http::write_request(&mut stream, method, path, &self.address, b"")
+        http::write_request(&mut stream, method, path, &self.address, b"", false)
             .map_err(|e| self.protocol(format!("sending the request: {e}")))?;
         let mut reader = BufReader::with_capacity(1 << 16, stream);
         let head = http::read_head(&mut reader)

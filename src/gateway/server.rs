@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use dicom_dictionary_std::tags;
 use hope_crypto::acl::{Grant, Principal, Right, Subject};
-use hope_crypto::audit::{AuditLog, Event};
+use hope_crypto::audit::{AuditKey, AuditLog, Event};
 use hope_crypto::container::{EncryptOptions, Encryptor};
 use hope_crypto::http::{self, Head};
-use hope_crypto::service::{OnConnection, Service};
+use hope_crypto::service::{Limits, OnConnection, Overload, Service, TimedStream, record_overload};
 use hope_crypto::tls::{MutualTls, TlsFiles};
-use hope_crypto::{ClientSettings, DataKey, KeyClient, KeyId};
+use hope_crypto::{ClientSettings, DataKey, KeyClient, KeyId, NewKeyId};
 use hope_dicom::deid::{PixelVerdict, read_any};
 use hope_dicom::net::{Retrieval, ScpHandle, StorageScp, multipart};
 
@@ -24,8 +24,6 @@ use super::index::{Index, Original};
 use super::settings::{GatewaySettings, KeyScope, PacsSource};
 use super::{Error, Result};
 
-/// How long a client may take to send its request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a write to a client may block (a stalled client ends its delivery).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The media type of one encrypted instance.
@@ -69,6 +67,47 @@ fn json_error(message: impl std::fmt::Display) -> Vec<u8> {
         .into_bytes()
 }
 
+/// What a client is told when something failed on the gateway's side: no PACS message, no path,
+/// no identifier beyond its own request (those go to the audit log, under the request id).
+fn generic_error(request: &str) -> String {
+    format!(
+        "the gateway could not complete the request (request {request}); its operators find the cause in the audit log"
+    )
+}
+
+fn generic_json(request: &str) -> Vec<u8> {
+    serde_json::json!({ "error": generic_error(request), "request": request })
+        .to_string()
+        .into_bytes()
+}
+
+/// Removes what a crashed gateway left in its work folder: request folders and the storage
+/// SCP's files (originals). Returns how many entries were removed.
+fn clear_stale(work_dir: &Path) -> usize {
+    let mut removed = 0;
+    let Ok(entries) = std::fs::read_dir(work_dir) else {
+        return 0;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("req-") {
+            if std::fs::remove_dir_all(&path).is_ok() {
+                removed += 1;
+            }
+        } else if name == "scp"
+            && let Ok(files) = std::fs::read_dir(&path)
+        {
+            for f in files.flatten() {
+                if std::fs::remove_file(f.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+    }
+    removed
+}
+
 impl Gateway {
     /// Loads certificates and keys, opens the index and the audit log (which must verify), starts
     /// the storage SCP for C-MOVE retrievals, and binds.
@@ -81,21 +120,42 @@ impl Gateway {
         let tls = MutualTls::new(&files, settings.crl.as_deref())?;
         let keys = KeyClient::from_settings(&ClientSettings::from_file(&settings.key_servers)?)?;
         let index = Index::open(&settings.index)?;
-        let audit = AuditLog::open(&settings.audit_log)?;
+        let key_path = settings
+            .audit_key
+            .clone()
+            .unwrap_or_else(|| AuditKey::default_path(&settings.audit_log));
+        let audit = AuditLog::open(&settings.audit_log, AuditKey::load_or_create(&key_path)?)?;
         std::fs::create_dir_all(&settings.work_dir)
             .map_err(|e| Error::io(&settings.work_dir, e))?;
+        // Originals left by a crash never outlive the gateway's next start.
+        let stale = clear_stale(&settings.work_dir);
+        if stale > 0 {
+            audit.append(Event::new("-", "cleanup", "ok").detail(format!(
+                "{stale} entries left by an earlier run removed from the work folder"
+            )))?;
+        }
         let scp = match &settings.source {
             PacsSource::Move {
-                listen, ae_title, ..
-            } => Some(StorageScp::bind(listen, ae_title, &settings.work_dir.join("scp"))?.spawn()?),
+                pacs,
+                listen,
+                ae_title,
+            } => Some(
+                StorageScp::bind(listen, ae_title, &settings.work_dir.join("scp"))?
+                    .allow_peer(pacs.called_ae(), &pacs.resolve_ips())
+                    .spawn()?,
+            ),
             _ => None,
         };
-        let service = Service::bind(&settings.listen, settings.max_connections).map_err(|e| {
-            Error::Config {
-                path: PathBuf::from("gateway"),
-                field: "listen".into(),
-                message: format!("cannot listen on {}: {e}", settings.listen),
-            }
+        let limits = Limits {
+            max_connections: settings.max_connections,
+            max_per_address: settings.max_connections_per_address,
+            request_timeout: Duration::from_millis(settings.request_timeout_ms),
+            idle_timeout: Duration::from_millis(settings.request_timeout_ms),
+        };
+        let service = Service::bind(&settings.listen, limits).map_err(|e| Error::Config {
+            path: PathBuf::from("gateway"),
+            field: "listen".into(),
+            message: format!("cannot listen on {}: {e}", settings.listen),
         })?;
         audit.append(
             Event::new("-", "start", "ok").detail(format!("listening on {}", settings.listen)),
@@ -131,15 +191,18 @@ impl Gateway {
             .map_err(|e| Error::io("<listener>", e))
     }
 
-    /// The connection handler and the audit of connections beyond the limit.
-    fn handlers(&self) -> (OnConnection, impl Fn(&TcpStream) + Send + 'static) {
+    /// The connection handler and the audit of connections turned away.
+    fn handlers(
+        &self,
+    ) -> (
+        OnConnection,
+        impl Fn(Option<SocketAddr>, Overload) + Send + 'static,
+    ) {
         let shared = Arc::clone(&self.shared);
         let on_connection: OnConnection = Arc::new(move |stream| shared.connection(stream));
         let shared = Arc::clone(&self.shared);
-        let on_overload = move |_: &TcpStream| {
-            let _ = shared
-                .audit
-                .append(Event::new("-", "connect", "refused").detail("too many connections"));
+        let on_overload = move |peer: Option<SocketAddr>, why: Overload| {
+            record_overload(&shared.audit, peer, why);
         };
         (on_connection, on_overload)
     }
@@ -168,6 +231,8 @@ pub use hope_crypto::service::ServiceHandle as GatewayHandle;
 struct Outcome {
     delivered: usize,
     withheld: usize,
+    /// Why instances could not be delivered (for the audit log only).
+    failed: Vec<String>,
     keys: Vec<String>,
 }
 
@@ -201,24 +266,39 @@ impl Shared {
     }
 
     fn connection(&self, stream: TcpStream) {
-        let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let Some((mut tls, who)) = self.tls.accept_audited(stream, &self.audit) else {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let request_timeout = Duration::from_millis(self.settings.request_timeout_ms);
+        let timed = TimedStream::new(stream, WRITE_TIMEOUT.max(request_timeout));
+        let deadline = timed.deadline();
+        // The handshake and the request head within one deadline, however slowly they trickle.
+        deadline.set_in(request_timeout);
+        let Some(accepted) = self.tls.accept_audited(timed, &self.audit, &peer) else {
             return;
         };
+        let (who, mut tls) = (accepted.principal, accepted.stream);
         let head = match http::read_head(&mut BufReader::new(&mut tls)) {
             Ok(h) => h,
             Err(e) => {
+                deadline.set_in(request_timeout);
                 let _ = http::write_response(&mut tls, 400, &json_error(e));
                 return;
             }
         };
-        self.handle(&who, &head, &mut tls);
+        // A delivery streams for as long as it takes; each write still times out on its own.
+        deadline.clear();
+        let request = match random_hex() {
+            Ok(r) => r[..16].to_string(),
+            Err(_) => "unknown".into(),
+        };
+        self.handle(&who, &head, &request, &mut tls);
         tls.conn.send_close_notify();
         let _ = tls.flush();
     }
 
-    fn handle(&self, who: &Principal, head: &Head, w: &mut impl Write) {
+    fn handle(&self, who: &Principal, head: &Head, request: &str, w: &mut impl Write) {
         let (method, path) = match head.request_line() {
             Ok(x) => x,
             Err(e) => {
@@ -244,17 +324,24 @@ impl Shared {
                 }
                 match self.index.exposed() {
                     Ok(rows) => {
-                        let _ = self.audit.append(
+                        // Fail closed: nothing is sent unless the grant is on record.
+                        let recorded = self.audit.append(
                             Event::new(who.name.clone(), "list", "granted")
-                                .detail(format!("{} series", rows.len())),
+                                .detail(format!("request {request}: {} series", rows.len())),
                         );
-                        reply(w, 200, serde_json::to_vec(&rows).unwrap_or_else(json_error));
+                        match recorded {
+                            Ok(_) => {
+                                reply(w, 200, serde_json::to_vec(&rows).unwrap_or_else(json_error))
+                            }
+                            Err(_) => reply(w, 500, generic_json(request)),
+                        }
                     }
                     Err(e) => {
                         let _ = self.audit.append(
-                            Event::new(who.name.clone(), "list", "error").detail(e.to_string()),
+                            Event::new(who.name.clone(), "list", "error")
+                                .detail(format!("request {request}: {e}")),
                         );
-                        reply(w, 500, json_error(e));
+                        reply(w, 500, generic_json(request));
                     }
                 }
             }
@@ -268,7 +355,7 @@ impl Shared {
                         200,
                         serde_json::json!({ "series": n }).to_string().into_bytes(),
                     ),
-                    Err(e) => reply(w, 502, json_error(e)),
+                    Err(_) => reply(w, 502, generic_json(request)),
                 }
             }
             ("GET", ["v1", kind @ ("series" | "studies"), uid]) => {
@@ -294,13 +381,23 @@ impl Shared {
                             .append(Event::new(who.name.clone(), action, "not-found").detail(what));
                         return reply(w, 404, json_error(format!("no exposed {kind} {uid}")));
                     }
-                    Err(e) => return reply(w, 500, json_error(e)),
+                    Err(e) => {
+                        let _ = self.audit.append(
+                            Event::new(who.name.clone(), action, "error")
+                                .detail(format!("request {request}: {what}: {e}")),
+                        );
+                        return reply(w, 500, generic_json(request));
+                    }
                 };
-                if let Err(e) = self
+                if self
                     .audit
-                    .append(Event::new(who.name.clone(), action, "requested").detail(what.clone()))
+                    .append(
+                        Event::new(who.name.clone(), action, "requested")
+                            .detail(format!("request {request}: {what}")),
+                    )
+                    .is_err()
                 {
-                    return reply(w, 500, json_error(format!("refused: {e}")));
+                    return reply(w, 500, generic_json(request));
                 }
                 let boundary = multipart::new_boundary();
                 let head_ok = http::write_stream_head(
@@ -323,8 +420,13 @@ impl Shared {
                         "delivered": outcome.delivered,
                         "withheld": outcome.withheld,
                         "keys": outcome.keys,
+                        "request": request,
                     }),
-                    Err(e) => serde_json::json!({ "status": "error", "message": e.to_string() }),
+                    Err(_) => serde_json::json!({
+                        "status": "error",
+                        "message": generic_error(request),
+                        "request": request,
+                    }),
                 };
                 let _ = write_part(
                     w,
@@ -335,9 +437,14 @@ impl Shared {
                 )
                 .and_then(|()| w.write_all(&multipart::close(&boundary)));
                 let detail = format!(
-                    "{what}: {} delivered, {} withheld, keys {}",
+                    "request {request}: {what}: {} delivered, {} withheld{}, keys {}",
                     outcome.delivered,
                     outcome.withheld,
+                    if outcome.failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", outcome.failed.join("; "))
+                    },
                     outcome.keys.join(",")
                 );
                 let _ = match result {
@@ -385,11 +492,11 @@ impl Shared {
         for original in originals {
             let series_key = match self.settings.key_scope {
                 KeyScope::Series => {
-                    let (key, id) = (DataKey::generate()?, KeyId::generate()?);
+                    let (key, id) = (DataKey::generate()?, self.keys.new_key_id()?);
                     // Registered before any instance leaves: nothing unreadable is delivered.
-                    self.keys.register(&key, id, 1, &grants)?;
-                    outcome.keys.push(id.to_string());
-                    Some((key, id))
+                    self.keys.register(&key, &id, 1, &grants)?;
+                    outcome.keys.push(id.id.to_string());
+                    Some((key, id.id))
                 }
                 KeyScope::Instance => None,
             };
@@ -490,6 +597,12 @@ impl Shared {
                         }
                     }
                     Ok(None) => outcome.withheld += 1,
+                    // One instance that cannot be read or de-identified (a hostile file) is
+                    // withheld, with its reason on record; the others still go.
+                    Err(e @ (Error::Dicom(_) | Error::Protocol { .. })) => {
+                        outcome.withheld += 1;
+                        outcome.failed.push(e.to_string());
+                    }
                     Err(e) => {
                         failure = Some(e);
                         cancel.store(true, Ordering::SeqCst);
@@ -574,13 +687,13 @@ impl Shared {
                 detail: "a de-identified instance without a valid SOP Instance UID".into(),
             })?;
         let object_id = format!("{sop}.dcm");
-        let own;
+        let own: (DataKey, NewKeyId);
         let (key, id) = match series_key {
             Some((k, i)) => (k, *i),
             None => {
-                own = (DataKey::generate()?, KeyId::generate()?);
-                self.keys.register(&own.0, own.1, 1, grants)?;
-                (&own.0, own.1)
+                own = (DataKey::generate()?, self.keys.new_key_id()?);
+                self.keys.register(&own.0, &own.1, 1, grants)?;
+                (&own.0, own.1.id)
             }
         };
         let mut enc = Encryptor::new(

@@ -64,6 +64,12 @@ fn default_timeout_s() -> u64 {
 fn default_max_connections() -> usize {
     16
 }
+fn default_per_address() -> usize {
+    4
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
 fn default_scope() -> KeyScope {
     KeyScope::Series
 }
@@ -98,6 +104,12 @@ struct File {
     threads: usize,
     #[serde(default = "default_max_connections")]
     max_connections: usize,
+    #[serde(default = "default_per_address")]
+    max_connections_per_address: usize,
+    #[serde(default = "default_request_timeout_ms")]
+    request_timeout_ms: u64,
+    #[serde(default)]
+    audit_key: Option<PathBuf>,
     #[serde(default)]
     dangerous_deliver_burned_in: bool,
     #[serde(default)]
@@ -141,6 +153,8 @@ pub struct GatewaySettings {
     pub crl: Option<PathBuf>,
     /// The audit log.
     pub audit_log: PathBuf,
+    /// The audit log's MAC key (default `<audit_log>.key`, created if missing).
+    pub audit_key: Option<PathBuf>,
     /// The private index (SQLite).
     pub index: PathBuf,
     /// Where originals are kept while in flight.
@@ -159,8 +173,12 @@ pub struct GatewaySettings {
     pub grants: Vec<Grant>,
     /// Worker threads for de-identification and encryption (0: one per core).
     pub threads: usize,
-    /// Most connections served at once.
+    /// Most connections served at once (default 16).
     pub max_connections: usize,
+    /// Most connections at once from one address (default 4).
+    pub max_connections_per_address: usize,
+    /// Time a client has for its handshake and request, in milliseconds (default 10 000).
+    pub request_timeout_ms: u64,
     /// Deliver instances whose pixels may show identity (burned-in annotations) instead of
     /// withholding them.
     pub dangerous_deliver_burned_in: bool,
@@ -317,6 +335,7 @@ impl GatewaySettings {
             ca: at(&f.ca),
             crl: f.crl.as_deref().map(at),
             audit_log: at(&f.audit_log),
+            audit_key: f.audit_key.as_deref().map(at),
             index: at(&f.index),
             work_dir: at(&f.work_dir),
             deidentifier,
@@ -327,6 +346,8 @@ impl GatewaySettings {
             grants,
             threads: f.threads,
             max_connections: f.max_connections.max(1),
+            max_connections_per_address: f.max_connections_per_address.max(1),
+            request_timeout_ms: f.request_timeout_ms.max(100),
             dangerous_deliver_burned_in: f.dangerous_deliver_burned_in,
             source,
             expose,

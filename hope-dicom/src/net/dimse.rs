@@ -221,6 +221,16 @@ impl Pacs {
         &self.called
     }
 
+    /// The IP addresses the PACS's address resolves to (none when it does not resolve): where
+    /// its C-STORE sub-operations of a C-MOVE come from.
+    pub fn resolve_ips(&self) -> Vec<std::net::IpAddr> {
+        use std::net::ToSocketAddrs;
+        self.address
+            .to_socket_addrs()
+            .map(|a| a.map(|s| s.ip()).collect())
+            .unwrap_or_default()
+    }
+
     fn associate(
         &self,
         contexts: &[Context],
@@ -536,9 +546,12 @@ impl Pacs {
                 let ops = match method {
                     Retrieval::Get => self.get(q, &classes, dir, &mut land)?,
                     Retrieval::Move(scp) => {
-                        let ops = self.move_to(q, scp.ae_title())?;
-                        scp.collect(wanted.keys(), dir, &mut land)?;
-                        ops
+                        scp.expect(wanted.keys());
+                        let moved = self.move_to(q, scp.ae_title()).and_then(|ops| {
+                            scp.collect(wanted.keys(), dir, &mut land).map(|()| ops)
+                        });
+                        scp.finish_expecting();
+                        moved?
                     }
                 };
                 if ops.failed > 0 {

@@ -401,6 +401,8 @@ pub(crate) fn receive_instance<A: SyncAssociation<TcpStream> + Association>(
         link.recv_data(&mut w, operation)?;
         w.flush().map_err(|e| file_err(e.to_string()))?;
     }
-    tmp.persist(&target).map_err(|e| file_err(e.to_string()))?;
+    // Never replace an instance already here (an injected copy could take its place).
+    tmp.persist_noclobber(&target)
+        .map_err(|e| file_err(format!("not stored: {}", e.error)))?;
     Ok(target)
 }
