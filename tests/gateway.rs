@@ -342,13 +342,34 @@ fn a_job_gets_only_encrypted_deidentified_instances_and_others_are_refused() {
         &row.series_instance_uid,
     );
 
-    // With a key server down the gateway cannot register a key: it delivers nothing.
+    // With a key server down the gateway cannot register a key: it delivers nothing, and tells
+    // the job only a request id (the cause is in the audit log).
     let e = alice
         .fetch_series(&row.series_instance_uid, &tmp.path().join("down"))
         .unwrap_err();
+    let Error::Refused {
+        status: 502,
+        message,
+        ..
+    } = &e
+    else {
+        panic!("{e}");
+    };
     assert!(
-        matches!(&e, Error::Refused { status: 502, message, .. } if message.contains("key server")),
-        "{e}"
+        !message.contains("key server") && !message.contains("127.0.0.1"),
+        "{message}"
+    );
+    let request = message
+        .split("(request ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .to_string();
+    let log = std::fs::read_to_string(tmp.path().join("get-audit.jsonl")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("request {request}")) && l.contains("key server")),
+        "{log}"
     );
     assert!(files_below(&tmp.path().join("down")).is_empty());
 
@@ -510,4 +531,140 @@ fn c_move_and_dicomweb_sources_deliver_the_same_and_the_catalog_indexes_the_rows
             hope::dicom::net::dataset_bytes(b).unwrap()
         );
     }
+}
+
+/// A gateway over a PACS that is not there (nothing in these tests asks it anything).
+fn offline_gateway(dir: &Path, extra: &str) -> (DemoSite, GatewaySettings) {
+    let demo = DemoSite::start(dir, &[("gateway", "hospital"), ("alice", "physics")]).unwrap();
+    std::fs::write(
+        dir.join("project.key"),
+        DeidKey::generate().unwrap().dangerous_to_hex(),
+    )
+    .unwrap();
+    let text = format!(
+        "{}project_key = \"project.key\"\nreaders = [\"group:physics\"]\n{extra}\n[pacs]\naddress = \"127.0.0.1:9\"\nae_title = \"NOPACS\"\n",
+        demo.gateway_toml("off")
+    );
+    let path = dir.join("off.toml");
+    std::fs::write(&path, text).unwrap();
+    let settings = GatewaySettings::from_file(&path).unwrap();
+    (demo, settings)
+}
+
+/// Finding 14: originals outlived a gateway request after a crash.
+#[test]
+fn finding_14_originals_left_by_a_crash_are_removed_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_demo, settings) = offline_gateway(tmp.path(), "");
+    let work = tmp.path().join("off-work");
+    std::fs::create_dir_all(work.join("req-7f3a")).unwrap();
+    std::fs::write(
+        work.join("req-7f3a/1.2.840.9.dcm"),
+        b"an original, with identity",
+    )
+    .unwrap();
+    std::fs::create_dir_all(work.join("scp")).unwrap();
+    std::fs::write(work.join("scp/1.2.840.10.dcm"), b"another").unwrap();
+    let _gateway = Gateway::bind(settings).unwrap();
+    assert!(files_below(&work).is_empty(), "{:?}", files_below(&work));
+    let log = std::fs::read_to_string(tmp.path().join("off-audit.jsonl")).unwrap();
+    assert!(
+        log.contains("\"cleanup\"") && log.contains("2 entries"),
+        "{log}"
+    );
+}
+
+/// Finding 7: sixteen silent clients locked every job out of the gateway.
+#[test]
+fn finding_07_slow_clients_cannot_lock_out_the_gateway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (demo, settings) = offline_gateway(tmp.path(), "request_timeout_ms = 800\n");
+    let handle = Gateway::bind(settings).unwrap().spawn().unwrap();
+    let addr = handle.addr();
+    let silent: Vec<std::net::TcpStream> = (0..30)
+        .map(|_| {
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.bind(&std::net::SocketAddr::from(([127, 0, 0, 2], 0)).into())
+                .unwrap();
+            s.connect(&addr.into()).unwrap();
+            s.into()
+        })
+        .collect();
+    let alice = demo.gateway_client("alice", &addr.to_string()).unwrap();
+    assert_eq!(alice.health().unwrap(), "alice");
+    // And a silent connection is dropped once its time is up.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let mut first = &silent[0];
+    let mut b = [0u8; 1];
+    first
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    assert!(matches!(first.read(&mut b), Ok(0) | Err(_)));
+    assert_eq!(alice.health().unwrap(), "alice");
+}
+
+/// Finding 5: an instance of deeply nested sequences in the PACS aborted the gateway for every
+/// user (stack overflow) and left originals in its work folder. Now it is withheld, with its
+/// reason in the audit log, and the others are delivered.
+#[test]
+fn finding_05_a_hostile_instance_in_the_pacs_is_withheld_not_fatal() {
+    let Some(o) = orthanc() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let site = Site::new(tmp.path(), &o, 3);
+    // A fourth instance of the series, with 100 nested sequences.
+    let mut hostile = read_any(&site.originals[0]).unwrap();
+    let sop = format!("{}.99", site.series_uid);
+    hostile.put(dicom_core::DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from(sop.as_str()),
+    ));
+    let mut nested = dicom_object::InMemDicomObject::new_empty();
+    for _ in 0..100 {
+        nested = dicom_object::InMemDicomObject::from_element_iter([dicom_core::DataElement::new(
+            tags::CONTENT_SEQUENCE,
+            dicom_core::VR::SQ,
+            dicom_core::value::DataSetSequence::from(vec![nested]),
+        )]);
+    }
+    for e in nested {
+        hostile.put(e);
+    }
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+        .media_storage_sop_instance_uid(sop.as_str());
+    let path = tmp.path().join("hostile.dcm");
+    hostile
+        .into_inner()
+        .with_meta(meta)
+        .unwrap()
+        .write_to_file(&path)
+        .unwrap();
+    let stored = Pacs::new(o.dicom.clone(), o.aet.clone())
+        .calling_ae("HOPESCU")
+        .store(&[path])
+        .unwrap();
+    if stored.stored.is_empty() {
+        eprintln!("skipped: the PACS refused the hostile instance itself: {stored:?}");
+        return;
+    }
+    let pacs_table = format!(
+        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
+        o.dicom, o.aet
+    );
+    let gateway = Gateway::bind(site.gateway_settings("hostile", &pacs_table)).unwrap();
+    gateway.refresh().unwrap();
+    let handle = gateway.spawn().unwrap();
+    let alice = site.client("alice", handle.addr());
+    let row = alice.series().unwrap().remove(0);
+    let delivery = alice
+        .fetch_series(&row.series_instance_uid, &tmp.path().join("got"))
+        .unwrap();
+    assert_eq!((delivery.files.len(), delivery.withheld), (3, 1));
+    assert_eq!(alice.health().unwrap(), "alice", "the gateway is still up");
+    assert!(files_below(&tmp.path().join("hostile-work")).is_empty());
+    let log = std::fs::read_to_string(tmp.path().join("hostile-audit.jsonl")).unwrap();
+    assert!(log.contains("nested more than 64"), "{log}");
 }

@@ -81,6 +81,34 @@ fn generic_json(request: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The answer to `GET /v1/series`: the rows only once their release is on record (`record`
+/// appends to the audit log); a failure tells the client only the request id.
+fn list_reply(
+    record: impl Fn(Event) -> hope_crypto::Result<()>,
+    who: &str,
+    request: &str,
+    rows: Result<Vec<super::ExposedSeries>>,
+) -> (u16, Vec<u8>) {
+    match rows {
+        Ok(rows) => {
+            // Fail closed: nothing is sent unless the grant is on record.
+            let recorded = record(
+                Event::new(who, "list", "granted")
+                    .detail(format!("request {request}: {} series", rows.len())),
+            );
+            match recorded {
+                Ok(()) => (200, serde_json::to_vec(&rows).unwrap_or_else(json_error)),
+                Err(_) => (500, generic_json(request)),
+            }
+        }
+        Err(e) => {
+            let _ =
+                record(Event::new(who, "list", "error").detail(format!("request {request}: {e}")));
+            (500, generic_json(request))
+        }
+    }
+}
+
 /// Removes what a crashed gateway left in its work folder: request folders and the storage
 /// SCP's files (originals). Returns how many entries were removed.
 fn clear_stale(work_dir: &Path) -> usize {
@@ -322,28 +350,13 @@ impl Shared {
                 if !self.authorised(who, &self.settings.readers, "list", "") {
                     return reply(w, 403, json_error("not a reader of this gateway"));
                 }
-                match self.index.exposed() {
-                    Ok(rows) => {
-                        // Fail closed: nothing is sent unless the grant is on record.
-                        let recorded = self.audit.append(
-                            Event::new(who.name.clone(), "list", "granted")
-                                .detail(format!("request {request}: {} series", rows.len())),
-                        );
-                        match recorded {
-                            Ok(_) => {
-                                reply(w, 200, serde_json::to_vec(&rows).unwrap_or_else(json_error))
-                            }
-                            Err(_) => reply(w, 500, generic_json(request)),
-                        }
-                    }
-                    Err(e) => {
-                        let _ = self.audit.append(
-                            Event::new(who.name.clone(), "list", "error")
-                                .detail(format!("request {request}: {e}")),
-                        );
-                        reply(w, 500, generic_json(request));
-                    }
-                }
+                let (status, body) = list_reply(
+                    |e| self.audit.append(e).map(drop),
+                    &who.name,
+                    request,
+                    self.index.exposed(),
+                );
+                reply(w, status, body);
             }
             ("POST", ["v1", "index", "refresh"]) => {
                 if !self.authorised(who, &self.settings.admins, "refresh", "") {
@@ -748,5 +761,89 @@ impl Write for WriteRef<'_> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> super::super::ExposedSeries {
+        serde_json::from_value(serde_json::json!({
+            "StudyInstanceUID": "2.25.1",
+            "SeriesInstanceUID": "2.25.7",
+            "PatientID": "HOPE-ABC",
+        }))
+        .unwrap()
+    }
+
+    /// Finding 19: the series list was sent even when its audit record could not be written.
+    #[test]
+    fn finding_19_the_series_list_is_sent_only_once_it_is_on_record() {
+        let failing = |_: Event| -> hope_crypto::Result<()> {
+            Err(hope_crypto::Error::Audit {
+                path: "audit.jsonl".into(),
+                message: "disk full".into(),
+            })
+        };
+        let (status, body) = list_reply(failing, "alice", "r1", Ok(vec![row()]));
+        let text = String::from_utf8(body).unwrap();
+        assert_eq!(status, 500);
+        assert!(
+            !text.contains("2.25.7") && !text.contains("HOPE-ABC"),
+            "{text}"
+        );
+        assert!(
+            text.contains("request r1") && !text.contains("disk full"),
+            "{text}"
+        );
+        let (status, body) = list_reply(|_| Ok(()), "alice", "r2", Ok(vec![row()]));
+        assert_eq!(status, 200);
+        assert!(String::from_utf8(body).unwrap().contains("2.25.7"));
+    }
+
+    /// Finding 6: errors reached the client with the PACS's text (a patient's name in it).
+    #[test]
+    fn finding_06_failures_tell_the_client_a_request_id_only() {
+        let pacs_error = Error::Protocol {
+            address: "10.0.0.5:104".into(),
+            detail: "C-GET failed for DOE^JOHN (MRN 4711) in /work/req-1/1.2.3.dcm".into(),
+        };
+        let recorded = std::sync::Mutex::new(Vec::new());
+        let (status, body) = list_reply(
+            |e| {
+                recorded.lock().unwrap().push(format!("{e:?}"));
+                Ok(())
+            },
+            "alice",
+            "r3",
+            Err(pacs_error),
+        );
+        let text = String::from_utf8(body).unwrap();
+        assert_eq!(status, 500);
+        for leak in ["DOE", "4711", "10.0.0.5", "/work", "1.2.3"] {
+            assert!(!text.contains(leak), "{leak} reached the client: {text}");
+        }
+        assert!(
+            recorded.lock().unwrap()[0].contains("DOE^JOHN"),
+            "the detail is on record"
+        );
+    }
+
+    #[test]
+    fn stale_originals_are_found_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("req-0a1b/nested")).unwrap();
+        std::fs::write(dir.path().join("req-0a1b/nested/1.2.3.dcm"), b"original").unwrap();
+        std::fs::create_dir_all(dir.path().join("scp")).unwrap();
+        std::fs::write(dir.path().join("scp/1.2.4.dcm"), b"original").unwrap();
+        std::fs::write(dir.path().join("keep.txt"), b"not ours").unwrap();
+        assert_eq!(clear_stale(dir.path()), 2);
+        assert!(!dir.path().join("req-0a1b").exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("scp")).unwrap().count(),
+            0
+        );
+        assert!(dir.path().join("keep.txt").exists());
     }
 }
