@@ -61,20 +61,29 @@ start_postgres() {
   echo "PostgreSQL for the tests: $HOPE_TEST_POSTGRES_URL" >&2
 }
 
-# Build tools for optional C/C++ codecs (CharLS for JPEG-LS needs cmake). Sets HOPE_FEATURES to the
-# cargo feature flags the test run can build: every feature when cmake is present, else all but
+# Build tools for optional C/C++ codecs (CharLS for JPEG-LS needs cmake), and Tesseract for the
+# OCR of screens (hope-dicom's `ocr` feature runs it as a program). Sets HOPE_FEATURES to the cargo
+# feature flags the test run can build: every feature when cmake is present, else all but
 # hope-dicom/jpegls (failing under CI=true instead).
 ensure_build_tools() {
   if ! command -v cmake >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing cmake (apt-get install cmake) for the JPEG-LS codec" >&2
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cmake >/dev/null) || true
   fi
+  if ! command -v tesseract >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Tesseract (apt-get install tesseract-ocr tesseract-ocr-eng) for OCR of screens" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null) || true
+  fi
+  if ! command -v tesseract >/dev/null; then
+    if [ "${CI:-}" = "true" ]; then echo "error: tesseract is missing (required under CI=true)" >&2; exit 1; fi
+    echo "warning: tesseract is missing; the OCR tests will be skipped" >&2
+  fi
   if command -v cmake >/dev/null; then
     HOPE_FEATURES="--all-features"
   else
     if [ "${CI:-}" = "true" ]; then echo "error: cmake is missing (required under CI=true)" >&2; exit 1; fi
     echo "warning: cmake is missing; building without hope-dicom/jpegls" >&2
-    HOPE_FEATURES="--features hope-core/serde,hope-dicom/jpeg2000"
+    HOPE_FEATURES="--features hope-core/serde,hope-dicom/jpeg2000,hope-dicom/ocr"
   fi
   export HOPE_FEATURES
 }

@@ -62,6 +62,13 @@ impl AtomicFile {
         &self.target
     }
 
+    /// The temporary file itself, for positioned writes (written data is flushed first); what is
+    /// written through it becomes visible, like the rest, only on commit.
+    pub fn file(&mut self) -> io::Result<&File> {
+        self.writer.flush()?;
+        Ok(self.writer.get_ref().as_file())
+    }
+
     /// Flushes, syncs the data to disk and renames the temporary file onto the target path.
     pub fn commit(self) -> Result<()> {
         self.finish(true, true).map(|_| ())
@@ -117,6 +124,10 @@ impl Write for AtomicFile {
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         self.writer.write_all(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.writer.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

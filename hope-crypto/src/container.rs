@@ -866,10 +866,12 @@ impl<R: Read + Seek> RangeDecryptor<R> {
 
 /// Segments encrypted or decrypted per batch by [`encrypt_stream`] and [`decrypt_stream`].
 const STREAM_BATCH: usize = 32;
+/// Batches in flight between the two stages of a stream.
+const STREAM_DEPTH: usize = 3;
 
-/// Threads that share a batch's segments (at most 4; 1 on a single core).
-fn stream_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+/// Threads that share a batch's segments: the cores beyond the two pipeline stages (at most 4).
+fn crypto_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(2).clamp(1, 4))
 }
 
 /// Runs `f` on each of `slots` (a segment's buffer and its index), the slots shared out among up
@@ -937,11 +939,121 @@ fn fill_batch(
     Ok((lens, ended))
 }
 
-/// Encrypts everything `reader` yields into a container written to `writer`, the segments of each
-/// batch sealed on several threads (the output is exactly [`Encryptor`]'s: same bytes for the
-/// same salt and nonce prefix). For large files; returns the writer.
-pub fn encrypt_stream<R: Read, W: Write>(
+/// Writes every part, with vectored writes where the writer supports them.
+fn write_all_vectored(w: &mut impl Write, parts: &mut [&[u8]]) -> io::Result<()> {
+    let mut first = 0;
+    while first < parts.len() {
+        let slices: Vec<io::IoSlice<'_>> =
+            parts[first..].iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut n = w.write_vectored(&slices)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the writer took nothing",
+            ));
+        }
+        while first < parts.len() && n >= parts[first].len() {
+            n -= parts[first].len();
+            first += 1;
+        }
+        if n > 0 {
+            parts[first] = &parts[first][n..];
+        }
+    }
+    Ok(())
+}
+
+/// A batch between the stages: its buffer (wiped when dropped), the bytes of each slot, and
+/// whether it is the last.
+type Batch = (Zeroizing<Vec<u8>>, Vec<usize>, bool);
+
+/// What the reading stage does to a batch: (buffer, slot lengths, first segment, last batch?).
+type Transform<'a> = dyn Fn(&mut [u8], &[usize], u32, bool) -> Result<()> + Sync + 'a;
+/// What the writing stage does with a batch: (buffer, slot lengths).
+type Emit<'a> = dyn FnMut(&[u8], &[usize]) -> Result<()> + 'a;
+
+/// Streams `reader` through batches of segments in two stages: one thread reads and transforms
+/// (`transform(buffer, slot lengths, index of its first segment, last batch?)`), the calling
+/// thread writes (`emit(buffer, slot lengths)`), so reading and writing overlap. Buffers are
+/// recycled and wiped when dropped. The stream is complete only when the last batch was written:
+/// a stage that stops early for any reason (an error, a panic) is an error, never a short output.
+fn pipeline<R: Read + Send>(
     mut reader: R,
+    slot: usize,
+    fill: usize,
+    transform: &Transform<'_>,
+    emit: &mut Emit<'_>,
+) -> Result<()> {
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Batch>>(STREAM_DEPTH);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<Zeroizing<Vec<u8>>>();
+    for _ in 0..STREAM_DEPTH {
+        let _ = free_tx.send(Zeroizing::new(vec![0u8; STREAM_BATCH * slot]));
+    }
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let mut lookahead = None;
+            let mut index: u32 = 0;
+            while let Ok(mut buf) = free_rx.recv() {
+                let step = fill_batch(&mut reader, &mut buf, slot, fill, &mut lookahead).and_then(
+                    |(lens, ended)| {
+                        transform(&mut buf, &lens, index, ended)?;
+                        index = index
+                            .checked_add(lens.len() as u32)
+                            .ok_or(Error::Decryption)?;
+                        Ok((lens, ended))
+                    },
+                );
+                match step {
+                    Ok((lens, ended)) => {
+                        if full_tx.send(Ok((buf, lens, ended))).is_err() || ended {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        // Without the last batch, the stream is not complete.
+        let mut outcome = Err(Error::invalid(
+            "stream",
+            "the reading stage stopped before the end",
+        ));
+        for batch in full_rx.iter() {
+            match batch {
+                Ok((buf, lens, ended)) => {
+                    if let Err(e) = emit(&buf, &lens) {
+                        outcome = Err(e);
+                        break;
+                    }
+                    if ended {
+                        outcome = Ok(());
+                        break;
+                    }
+                    let _ = free_tx.send(buf);
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(free_tx);
+        drop(full_rx);
+        match producer.join() {
+            Ok(()) => outcome,
+            Err(_) => Err(Error::invalid("stream", "the reading stage failed")),
+        }
+    })
+}
+
+/// Encrypts everything `reader` yields into a container written to `writer`: reading and sealing
+/// on one thread, writing on the calling one (the output is exactly [`Encryptor`]'s: the same
+/// bytes for the same salt and nonce prefix). For large files; returns the writer.
+pub fn encrypt_stream<R: Read + Send, W: Write>(
+    reader: R,
     writer: W,
     key: &DataKey,
     key_id: KeyId,
@@ -958,54 +1070,42 @@ pub fn encrypt_stream<R: Read, W: Write>(
         segment_size: seg,
         ..
     } = enc;
-    let threads = stream_threads();
     let slot = seg + TAG_LEN;
-    let mut buf = vec![0u8; STREAM_BATCH * slot];
-    let mut lookahead: Option<u8> = None;
-    let mut index: u32 = 0;
-    loop {
-        // Fill the batch's segments, leaving room for each tag.
-        let (lens, ended) = fill_batch(&mut reader, &mut buf, slot, seg, &mut lookahead)?;
+    let threads = crypto_threads();
+    let seal = |buf: &mut [u8], lens: &[usize], first: u32, ended: bool| -> Result<()> {
         let count = lens.len();
-        let first = index;
         let mut slots: Vec<(&mut [u8], u32)> =
             buf.chunks_mut(slot).take(count).zip(0u32..).collect();
-        let seal = |b: &mut [u8], k: u32| -> Result<()> {
+        let one = |b: &mut [u8], k: u32| -> Result<()> {
             let len = lens[k as usize];
             let last = ended && k as usize + 1 == count;
             let i = first.checked_add(k).ok_or(Error::Decryption)?;
             let tag = cipher
                 .seal(header.nonce(i, last), &header_bytes, &mut b[..len])
-                .ok_or(Error::Decryption)?;
+                .ok_or_else(|| Error::invalid("container", "a segment could not be sealed"))?;
             b[len..len + TAG_LEN].copy_from_slice(&tag);
             Ok(())
         };
-        on_slots(&mut slots, threads, &seal)
-            .map_err(|_| Error::invalid("container", "a segment could not be sealed"))?;
-        drop(slots);
-        for (k, len) in lens.iter().enumerate() {
-            inner
-                .write_all(&buf[k * slot..k * slot + len + TAG_LEN])
-                .map_err(|e| Error::io("<container>", e))?;
-        }
-        index = index
-            .checked_add(count as u32)
-            .ok_or_else(|| Error::invalid("container", "more than 2^32 segments"))?;
-        if ended {
-            break;
-        }
-    }
-    buf.zeroize();
+        on_slots(&mut slots, threads, &one)
+    };
+    let mut emit = |buf: &[u8], lens: &[usize]| -> Result<()> {
+        // Sealed segments lie back to back: every slot but the last is full.
+        let total: usize = lens.iter().map(|l| l + TAG_LEN).sum();
+        inner
+            .write_all(&buf[..total])
+            .map_err(|e| Error::io("<container>", e))
+    };
+    pipeline(reader, slot, seg, &seal, &mut emit)?;
     inner.flush().map_err(|e| Error::io("<container>", e))?;
     Ok(inner)
 }
 
 /// Decrypts the container that `reader` continues (after `header`, read with
-/// [`Header::read_from`]) into `writer`, the segments of each batch opened on several threads.
-/// Every byte written has been authenticated, but an error after some output means the whole
+/// [`Header::read_from`]) into `writer`: reading and opening on one thread, writing on the calling
+/// one. Every byte written has been authenticated, but an error after some output means the whole
 /// object is to be discarded (write to a temporary file). Returns the writer.
-pub fn decrypt_stream<R: Read, W: Write>(
-    mut reader: R,
+pub fn decrypt_stream<R: Read + Send, W: Write>(
+    reader: R,
     header: Header,
     mut writer: W,
     key: &DataKey,
@@ -1013,28 +1113,21 @@ pub fn decrypt_stream<R: Read, W: Write>(
 ) -> Result<W> {
     let cipher = header.cipher(key, object_id, Backend::default())?;
     let header_bytes = header.to_bytes();
-    let seg = header.segment_size as usize;
-    let slot = seg + TAG_LEN;
-    let threads = stream_threads();
-    let mut buf = vec![0u8; STREAM_BATCH * slot];
-    let mut lookahead: Option<u8> = None;
-    let mut index: u32 = 0;
-    loop {
-        let (lens, ended) = fill_batch(&mut reader, &mut buf, slot, slot, &mut lookahead)?;
-        let count = lens.len();
+    let slot = header.segment_size as usize + TAG_LEN;
+    let threads = crypto_threads();
+    let open = |buf: &mut [u8], lens: &[usize], first: u32, ended: bool| -> Result<()> {
         // Every segment holds its tag; one that is not the first holds a byte too.
         if lens
             .iter()
             .enumerate()
-            .any(|(k, &l)| l < TAG_LEN || (l == TAG_LEN && (index > 0 || k > 0)))
+            .any(|(k, &l)| l < TAG_LEN || (l == TAG_LEN && (first > 0 || k > 0)))
         {
-            buf.zeroize();
             return Err(Error::Decryption);
         }
-        let first = index;
+        let count = lens.len();
         let mut slots: Vec<(&mut [u8], u32)> =
             buf.chunks_mut(slot).take(count).zip(0u32..).collect();
-        let open = |b: &mut [u8], k: u32| -> Result<()> {
+        let one = |b: &mut [u8], k: u32| -> Result<()> {
             let body = lens[k as usize] - TAG_LEN;
             let last = ended && k as usize + 1 == count;
             let i = first.checked_add(k).ok_or(Error::Decryption)?;
@@ -1042,25 +1135,232 @@ pub fn decrypt_stream<R: Read, W: Write>(
             tag.copy_from_slice(&b[body..body + TAG_LEN]);
             cipher.open(header.nonce(i, last), &header_bytes, &mut b[..body], tag)
         };
-        let opened = on_slots(&mut slots, threads, &open);
-        drop(slots);
-        if opened.is_err() {
-            buf.zeroize();
-            return Err(Error::Decryption);
-        }
-        for (k, len) in lens.iter().enumerate() {
-            writer
-                .write_all(&buf[k * slot..k * slot + len - TAG_LEN])
-                .map_err(|e| Error::io("<container>", e))?;
-        }
-        index = index.checked_add(count as u32).ok_or(Error::Decryption)?;
-        if ended {
-            break;
-        }
-    }
-    buf.zeroize();
+        on_slots(&mut slots, threads, &one).map_err(|_| Error::Decryption)
+    };
+    let mut emit = |buf: &[u8], lens: &[usize]| -> Result<()> {
+        // The plaintexts, without their tags, in as few writes as the writer takes.
+        let mut parts: Vec<&[u8]> = lens
+            .iter()
+            .enumerate()
+            .map(|(k, len)| &buf[k * slot..k * slot + len - TAG_LEN])
+            .filter(|p| !p.is_empty())
+            .collect();
+        write_all_vectored(&mut writer, &mut parts).map_err(|e| Error::io("<container>", e))
+    };
+    pipeline(reader, slot, slot, &open, &mut emit)?;
     writer.flush().map_err(|e| Error::io("<container>", e))?;
     Ok(writer)
+}
+
+/// Runs `work(batch)` for batches `0..batches` on every core, each thread taking the next batch;
+/// the first failure stops the others.
+#[cfg(unix)]
+fn on_batches(batches: u64, work: &(dyn Fn(u64, &mut Vec<u8>) -> Result<()> + Sync)) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let next = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let run = || -> Result<()> {
+        let mut buf = Vec::new();
+        let r = loop {
+            let b = next.fetch_add(1, Ordering::SeqCst);
+            if b >= batches || failed.load(Ordering::SeqCst) {
+                break Ok(());
+            }
+            if let Err(e) = work(b, &mut buf) {
+                failed.store(true, Ordering::SeqCst);
+                break Err(e);
+            }
+        };
+        buf.zeroize();
+        r
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(run)).collect();
+        let mine = run();
+        others
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::invalid("container", "a worker failed")))
+            })
+            .fold(mine, |acc, r| acc.and(r))
+    })
+}
+
+/// The plaintext and container lengths of segment batch `b` of [`STREAM_BATCH`] segments.
+#[cfg(unix)]
+fn batch_span(b: u64, seg: u64, plain_len: u64) -> (u64, u64, u64, bool) {
+    let per = STREAM_BATCH as u64 * seg;
+    let start = b * per;
+    let len = per.min(plain_len - start.min(plain_len));
+    let last = start + per >= plain_len;
+    // Segments: at least one, even for an empty plaintext.
+    let segments = len.div_ceil(seg).max(1);
+    (start, len, segments, last)
+}
+
+/// Encrypts the file `input` into the file `output` (at the start of it) on every core: each
+/// thread reads a batch of segments at its offset, seals them and writes them at theirs, so
+/// reading, sealing and writing all run in parallel. The output is exactly [`Encryptor`]'s.
+/// `progress` is told of every plaintext byte done. The input is taken at the length it has
+/// when the call starts; a file that shrinks meanwhile is an error.
+#[cfg(unix)]
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_file(
+    input: &std::fs::File,
+    output: &std::fs::File,
+    key: &DataKey,
+    key_id: KeyId,
+    key_version: u32,
+    object_id: &[u8],
+    options: &EncryptOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Header> {
+    use std::os::unix::fs::FileExt;
+    let plain_len = input.metadata().map_err(|e| Error::io("<input>", e))?.len();
+    let mut head = Vec::new();
+    let enc = Encryptor::new(&mut head, key, key_id, key_version, object_id, options)?;
+    let Encryptor {
+        header,
+        header_bytes,
+        cipher,
+        segment_size,
+        ..
+    } = enc;
+    let seg = segment_size as u64;
+    let slot = seg + TAG_LEN as u64;
+    let segments_total = plain_len.div_ceil(seg).max(1);
+    if segments_total > u64::from(u32::MAX) + 1 {
+        return Err(Error::invalid("container", "more than 2^32 segments"));
+    }
+    output
+        .write_all_at(&header_bytes, 0)
+        .map_err(|e| Error::io("<container>", e))?;
+    let batches = segments_total.div_ceil(STREAM_BATCH as u64);
+    let work = |b: u64, buf: &mut Vec<u8>| -> Result<()> {
+        let (start, len, segments, last_batch) = batch_span(b, seg, plain_len);
+        buf.resize((segments * slot) as usize, 0);
+        // Read the plaintext into place, leaving a gap for each tag.
+        for k in 0..segments {
+            let from = start + k * seg;
+            let n = seg.min(start + len - from.min(start + len));
+            let at = (k * slot) as usize;
+            input
+                .read_exact_at(&mut buf[at..at + n as usize], from)
+                .map_err(|e| Error::io("<input>", e))?;
+        }
+        let first = u32::try_from(b * STREAM_BATCH as u64).map_err(|_| Error::Decryption)?;
+        for k in 0..segments {
+            let from = start + k * seg;
+            let n = seg.min(start + len - from.min(start + len)) as usize;
+            let at = (k * slot) as usize;
+            let last = last_batch && k + 1 == segments;
+            let i = first + k as u32;
+            let tag = cipher
+                .seal(header.nonce(i, last), &header_bytes, &mut buf[at..at + n])
+                .ok_or_else(|| Error::invalid("container", "a segment could not be sealed"))?;
+            buf[at + n..at + n + TAG_LEN].copy_from_slice(&tag);
+        }
+        let written = len + segments * TAG_LEN as u64;
+        output
+            .write_all_at(
+                &buf[..written as usize],
+                header_bytes.len() as u64 + start / seg * slot,
+            )
+            .map_err(|e| Error::io("<container>", e))?;
+        progress(len);
+        Ok(())
+    };
+    on_batches(batches, &work)?;
+    // The input must not have shrunk while it was read (a short read would have failed).
+    Ok(header)
+}
+
+/// Decrypts the container file `input` into the file `output` on every core (see
+/// [`encrypt_file`]): the container's length says where its last segment is, which must
+/// authenticate as the last, so a container cut anywhere is refused. Every byte written has been
+/// authenticated; on an error, discard the output. Returns the header.
+#[cfg(unix)]
+pub fn decrypt_file(
+    input: &std::fs::File,
+    output: &std::fs::File,
+    key: &DataKey,
+    object_id: Option<&[u8]>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Header> {
+    use std::os::unix::fs::FileExt;
+    let total = input
+        .metadata()
+        .map_err(|e| Error::io("<container>", e))?
+        .len();
+    let mut head = [0u8; HEADER_LEN];
+    let got = {
+        let mut n = 0;
+        while n < HEADER_LEN {
+            match input.read_at(&mut head[n..], n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("<container>", e)),
+            }
+        }
+        n
+    };
+    let header = Header::read_from(&head[..got])?;
+    let cipher = header.cipher(key, object_id, Backend::default())?;
+    let header_bytes = header.to_bytes();
+    let seg = u64::from(header.segment_size);
+    let slot = seg + TAG_LEN as u64;
+    let body = total
+        .checked_sub(header.len() as u64)
+        .ok_or(Error::Decryption)?;
+    let segments_total = body.div_ceil(slot).max(1);
+    let last_len = body - (segments_total - 1) * slot;
+    let least = if segments_total == 1 {
+        TAG_LEN
+    } else {
+        TAG_LEN + 1
+    } as u64;
+    if last_len < least || segments_total > u64::from(u32::MAX) + 1 {
+        return Err(Error::Decryption);
+    }
+    let plain_len = body - segments_total * TAG_LEN as u64;
+    let batches = segments_total.div_ceil(STREAM_BATCH as u64);
+    let work = |b: u64, buf: &mut Vec<u8>| -> Result<()> {
+        let (start, len, segments, last_batch) = batch_span(b, seg, plain_len);
+        let sealed = len + segments * TAG_LEN as u64;
+        buf.resize(sealed as usize, 0);
+        input
+            .read_exact_at(buf, header.len() as u64 + start / seg * slot)
+            .map_err(|_| Error::Decryption)?;
+        let first = u32::try_from(b * STREAM_BATCH as u64).map_err(|_| Error::Decryption)?;
+        let mut plain_end = 0usize;
+        for k in 0..segments {
+            let from = start + k * seg;
+            let n = seg.min(start + len - from.min(start + len)) as usize;
+            let at = (k * slot) as usize;
+            let last = last_batch && k + 1 == segments;
+            let mut tag = [0u8; TAG_LEN];
+            tag.copy_from_slice(&buf[at + n..at + n + TAG_LEN]);
+            cipher.open(
+                header.nonce(first + k as u32, last),
+                &header_bytes,
+                &mut buf[at..at + n],
+                tag,
+            )?;
+            // Close the gap of the tag: plaintexts back to back.
+            buf.copy_within(at..at + n, plain_end);
+            plain_end += n;
+        }
+        output
+            .write_all_at(&buf[..plain_end], start)
+            .map_err(|e| Error::io("<output>", e))?;
+        progress(sealed);
+        Ok(())
+    };
+    on_batches(batches, &work)?;
+    Ok(header)
 }
 
 /// Encrypts a whole buffer (convenience for small objects).

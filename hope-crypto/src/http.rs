@@ -266,3 +266,33 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any bytes: a request, an error or the end, never a panic, never more than the limits.
+        #[test]
+        fn requests_and_answers_never_panic(
+            head in prop::collection::vec(prop::sample::select(vec![
+                "GET / HTTP/1.1", "POST /v2/keys/get HTTP/1.1", "HTTP/1.1 200 OK",
+                "Content-Length: 5", "Content-Length: -1", "Content-Length: 99999999999",
+                "Transfer-Encoding: chunked", "Connection: close", "X: y", "", "no colon",
+            ]), 0..8),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut bytes = head.join("\r\n").into_bytes();
+            bytes.extend_from_slice(b"\r\n\r\n");
+            bytes.extend_from_slice(&body);
+            if let Ok(Some(r)) = read_request(&mut &bytes[..]) {
+                prop_assert!(r.body.len() <= MAX_BODY);
+            }
+            let _ = read_response(&mut &bytes[..]);
+            let _ = read_head(&mut &body[..]);
+        }
+    }
+}

@@ -661,6 +661,7 @@ fn single(
 mod tests {
     use super::*;
     use crate::store::MemoryKeyStore;
+    use proptest::prelude::Strategy;
 
     fn request(method: &str, path: &str, body: serde_json::Value) -> http::Request {
         http::Request {
@@ -717,6 +718,37 @@ mod tests {
             store.get(&alice, &[id]).unwrap()[0].is_ok(),
             "refused request must not be executed"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Arbitrary bodies on every route: a status and an answer, never a panic, and the audit
+        /// log still verifies.
+        #[test]
+        fn request_bodies_never_panic(
+            route in proptest::sample::select(vec![
+                "/v2/keys/create", "/v2/keys/get", "/v2/keys/stage", "/v2/keys/commit",
+                "/v2/keys/abort", "/v2/keys/acl", "/v2/keys/info", "/v2/keys/delete",
+            ]),
+            body in proptest::prelude::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+                "[{}\\[\\]\\\":,a-z0-9 ]{0,120}".prop_map(String::into_bytes),
+            ],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = MemoryKeyStore::new();
+            let audit = audit_log(dir.path(), "a.jsonl");
+            let req = http::Request {
+                method: "POST".into(),
+                path: route.into(),
+                body: Zeroizing::new(body),
+                keep_alive: true,
+            };
+            let (status, _) = handle(&store, &audit, &Principal::user("p"), &req);
+            proptest::prop_assert!((200..600).contains(&status));
+            crate::audit::verify(dir.path().join("a.jsonl"), &AuditKey::from_bytes([1; 32])).unwrap();
+        }
     }
 
     #[test]

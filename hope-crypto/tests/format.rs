@@ -581,3 +581,154 @@ fn parallel_streams_match_the_sequential_reader_and_writer() {
         assert!(decrypt_stream(&t[HEADER_LEN..], header, Vec::new(), &key, None).is_err());
     }
 }
+
+/// A reader that fails after `left` bytes.
+struct Failing {
+    data: Vec<u8>,
+    at: usize,
+    left: usize,
+}
+
+impl Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        let n = buf.len().min(self.left).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+/// A stream that fails half-way is an error, never a shorter container or plaintext that looks
+/// complete (an early version returned success with the first batches only).
+#[test]
+fn a_stream_that_fails_half_way_is_an_error() {
+    let key = DataKey::from_bytes([9; 32]);
+    let opts = EncryptOptions::new().segment_size(4096);
+    let plain = pattern(500 * 4096);
+    for left in [0, 1000, 200 * 4096, 499 * 4096] {
+        let r = Failing {
+            data: plain.clone(),
+            at: 0,
+            left,
+        };
+        assert!(
+            encrypt_stream(r, Vec::new(), &key, KeyId([1; 16]), 1, b"f", &opts).is_err(),
+            "encrypting, failure after {left} bytes"
+        );
+    }
+    let sealed = encrypt_to_vec(&plain, &key, KeyId([1; 16]), 1, b"f", &opts).unwrap();
+    let header = Header::read_from(&sealed[..]).unwrap();
+    let body = sealed[HEADER_LEN..].to_vec();
+    for left in [0, 1000, 200 * 4112, body.len() - 1] {
+        let r = Failing {
+            data: body.clone(),
+            at: 0,
+            left,
+        };
+        assert!(
+            decrypt_stream(r, header.clone(), Vec::new(), &key, None).is_err(),
+            "decrypting, failure after {left} bytes"
+        );
+    }
+}
+
+/// The positioned, all-core file paths write exactly the format of the sequential writer and
+/// read it back, at lengths around segment and batch boundaries, and refuse what it refuses.
+#[cfg(unix)]
+#[test]
+fn file_paths_match_the_sequential_format() {
+    use hope_crypto::container::{decrypt_file, encrypt_file};
+    let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::from_bytes([10; 32]);
+    let seg = 4096usize;
+    let opts = EncryptOptions::new().segment_size(seg as u32);
+    let progress = std::sync::atomic::AtomicU64::new(0);
+    let count = |n: u64| {
+        progress.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+    };
+    for len in [
+        0,
+        1,
+        seg,
+        seg + 1,
+        32 * seg,
+        32 * seg + 1,
+        64 * seg,
+        200 * seg + 9,
+    ] {
+        let plain = pattern(len);
+        let src = dir.path().join("plain");
+        std::fs::write(&src, &plain).unwrap();
+        let enc = dir.path().join("enc");
+        let out = std::fs::File::create(&enc).unwrap();
+        progress.store(0, std::sync::atomic::Ordering::SeqCst);
+        let header = encrypt_file(
+            &std::fs::File::open(&src).unwrap(),
+            &out,
+            &key,
+            KeyId([4; 16]),
+            1,
+            b"f",
+            &opts,
+            &count,
+        )
+        .unwrap();
+        drop(out);
+        assert_eq!(
+            progress.load(std::sync::atomic::Ordering::SeqCst),
+            len as u64
+        );
+        let sealed = std::fs::read(&enc).unwrap();
+        assert_eq!(header.len(), HEADER_LEN);
+        assert_eq!(
+            decrypt_to_vec(&sealed, &key, Some(b"f")).unwrap(),
+            plain,
+            "len {len}"
+        );
+        // And the parallel reader reads the sequential writer's container.
+        let reference = encrypt_to_vec(&plain, &key, KeyId([4; 16]), 1, b"f", &opts).unwrap();
+        let refp = dir.path().join("ref");
+        std::fs::write(&refp, &reference).unwrap();
+        let dec = dir.path().join("dec");
+        decrypt_file(
+            &std::fs::File::open(&refp).unwrap(),
+            &std::fs::File::create(&dec).unwrap(),
+            &key,
+            Some(b"f"),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&dec).unwrap(), plain, "len {len}");
+        let open = |bytes: &[u8], id: Option<&[u8]>| {
+            std::fs::write(&refp, bytes).unwrap();
+            decrypt_file(
+                &std::fs::File::open(&refp).unwrap(),
+                &std::fs::File::create(&dec).unwrap(),
+                &key,
+                id,
+                &|_| {},
+            )
+        };
+        assert!(open(&reference, Some(b"g")).is_err());
+        for cut in [
+            reference.len() - 1,
+            reference.len() - TAG_LEN,
+            HEADER_LEN + seg + TAG_LEN,
+            10,
+        ] {
+            if cut < reference.len() {
+                assert!(
+                    open(&reference[..cut], None).is_err(),
+                    "len {len} cut {cut}"
+                );
+            }
+        }
+        let mut t = reference.clone();
+        t[HEADER_LEN + 3] ^= 1;
+        assert!(open(&t, None).is_err());
+    }
+}

@@ -100,15 +100,17 @@ pub(crate) fn encrypt(
                 }
                 let reader = File::open(&job.input)
                     .with_context(|| format!("cannot open {}", job.input.display()))?;
-                let out = AtomicFile::create(&job.output)?;
-                let out = hope::crypto::container::encrypt_stream(
-                    bar.wrap_read(reader),
-                    out,
+                let mut out = AtomicFile::create(&job.output)?;
+                // Read, sealed and written at their offsets on every core.
+                hope::crypto::container::encrypt_file(
+                    &reader,
+                    out.file()?,
                     &key,
                     key_id.id,
                     1,
                     job.relative.as_bytes(),
                     &options,
+                    &|n| bar.inc(n),
                 )
                 .with_context(|| format!("cannot encrypt {}", job.input.display()))?;
                 Ok((job, out, key, key_id))
@@ -213,15 +215,24 @@ pub(crate) fn decrypt(
                     std::fs::create_dir_all(parent)
                         .with_context(|| format!("cannot create {}", parent.display()))?;
                 }
-                let out = AtomicFile::create(&job.output)?;
+                let mut out = AtomicFile::create(&job.output)?;
                 // Nothing becomes visible unless every segment authenticates.
-                let out = hope::crypto::container::decrypt_stream(
-                    bar.wrap_read(reader),
-                    header,
-                    out,
+                drop(reader);
+                let input = File::open(&job.input)
+                    .with_context(|| format!("cannot open {}", job.input.display()))?;
+                let read = hope::crypto::container::decrypt_file(
+                    &input,
+                    out.file()?,
                     &combined.key,
                     expected,
+                    &|n| bar.inc(n),
                 )?;
+                if read != header {
+                    bail!(
+                        "{}: the file changed while it was decrypted",
+                        job.input.display()
+                    );
+                }
                 out.commit()?;
                 Ok(())
             })();

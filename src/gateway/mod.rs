@@ -8,7 +8,11 @@
 //! WADO-RS), de-identifies each instance with the project's profile and key, encrypts it
 //! (AES-256-GCM, the data key split k-of-n over the key servers and granted to the requester only)
 //! and streams the result back as it goes. Originals live on the gateway's disk only while an
-//! instance is in flight. Every request, granted or not, is written to a hash-chained audit log.
+//! instance is in flight (what a crash leaves is removed at the next start). Every request,
+//! granted or not, is written to the gateway's keyed audit log before anything is released. A job
+//! is never told why something failed beyond a request id: PACS messages, paths and original
+//! identifiers stay in the audit log. An instance that cannot be read or de-identified (a hostile
+//! file in the PACS) is withheld, its reason recorded, and the rest of the series delivered.
 //!
 //! | piece | what |
 //! |---|---|
@@ -48,8 +52,16 @@
 //! instance (`Content-Location: <pseudonymous SOP Instance UID>.dcm.hope`, the encrypted container,
 //! its object id being `<pseudonymous SOP Instance UID>.dcm`, as `hope decrypt` expects), then one
 //! `application/json` part that closes the delivery: `{"status":"ok","delivered":n,"withheld":m,
-//! "keys":[…]}` or `{"status":"error","message":…}`. The body ends with the connection (TLS
-//! close_notify), so a cut connection is never taken for a complete delivery.
+//! "keys":[…],"request":…}` or `{"status":"error","message":…,"request":…}`. The body ends with the
+//! connection (TLS close_notify), so a cut connection is never taken for a complete delivery. An
+//! error answer is `{"error":…,"request":…}`: the request id under which the audit log has the
+//! cause.
+//!
+//! A client has `request_timeout_ms` (10 s) for its TLS handshake and request head, however slowly
+//! it sends them; the gateway serves `max_connections` (16) at once and `max_connections_per_address`
+//! (4) from one address. With C-MOVE, the gateway's storage SCP takes associations only from the
+//! PACS (its AE title, from its address), stores only the instances the running retrieval expects,
+//! never replaces one it holds and deletes what nobody collected.
 //!
 //! # Configuration
 //!
@@ -58,18 +70,20 @@
 //! cert = "gateway.pem"              # the gateway's server certificate
 //! key = "gateway.key"
 //! ca = "ca.pem"                     # the CA of the jobs' client certificates
-//! crl = "ca.crl"                    # optional, re-read when it changes
+//! crl = "ca.crl"                    # optional (PEM or DER), re-read when its content changes
 //! audit_log = "audit.jsonl"
+//! audit_key = "audit.key"           # optional: the log's MAC key (default audit.jsonl.key)
 //! index = "index.sqlite"            # private: pseudonymous <-> original identifiers
 //! work_dir = "work"                 # originals in flight (deleted after each instance)
 //! project_key = "project.key"       # the de-identification key (hope deid keygen)
-//! recipe = "recipe.toml"            # optional de-identification recipe
+//! recipe = "recipe.toml"            # optional de-identification recipe ([ocr] reads screens)
 //! options = ["retain-longitudinal-modified-dates"]
 //! key_servers = "gateway-keys.toml" # the gateway's identity at the key servers (hope encrypt --keys)
 //! key_scope = "series"              # one data key per delivered series, or "instance"
 //! readers = ["group:physics"]       # who may list and fetch
 //! admins = ["user:hospital-it"]     # who may refresh the index
 //! grants = []                       # further grants on delivered keys (besides the requester)
+//! max_connections = 16              # and max_connections_per_address = 4, request_timeout_ms
 //!
 //! [pacs]                            # DIMSE; or [dicomweb] url = "https://…", ca = "…"
 //! address = "10.0.0.5:104"

@@ -37,6 +37,8 @@ pub mod batch;
 mod engine;
 pub mod keys;
 pub mod mapping;
+#[cfg(feature = "ocr")]
+pub mod ocr;
 pub mod recipe;
 pub mod redact;
 pub mod seal;
@@ -106,6 +108,8 @@ pub struct Deidentifier {
     safe_private: Vec<SafePrivate>,
     redactions: Vec<RedactionRule>,
     mapping: Option<MappingRecorder>,
+    #[cfg(feature = "ocr")]
+    ocr: Option<ocr::Ocr>,
 }
 
 impl Deidentifier {
@@ -118,7 +122,19 @@ impl Deidentifier {
             safe_private: Vec::new(),
             redactions: Vec::new(),
             mapping: None,
+            #[cfg(feature = "ocr")]
+            ocr: None,
         }
+    }
+
+    /// Reads the pixels of every instance whose header cannot rule burned-in text out (screens,
+    /// secondary captures, dose reports...) with OCR: no text found, it is clean; text found, it
+    /// is quarantined or redacted, as the [`ocr::Ocr`]'s policy says (feature `ocr`).
+    #[cfg(feature = "ocr")]
+    #[must_use]
+    pub fn with_ocr(mut self, ocr: ocr::Ocr) -> Self {
+        self.ocr = Some(ocr);
+        self
     }
 
     /// Overrides the profile for one attribute, at every depth (a recipe line).
@@ -263,6 +279,19 @@ impl Deidentifier {
                     ));
                 }
                 Err(_) => {}
+            }
+        }
+        #[cfg(feature = "ocr")]
+        if let (Some(engine), PixelVerdict::Suspect(why)) = (&self.ocr, &pixels) {
+            let (verdict, cleaned) = read_pixels(engine, &mut out, why);
+            pixels = verdict;
+            cleaned_pixels |= cleaned;
+            if cleaned {
+                out.put(DataElement::new(
+                    tags::BURNED_IN_ANNOTATION,
+                    VR::CS,
+                    PrimitiveValue::from("NO"),
+                ));
             }
         }
         self.mark(&mut out, &pixels, cleaned_pixels);
@@ -438,6 +467,44 @@ const CID_7050: &[(ProfileOption, &str, &str)] = &[
     ),
 ];
 
+/// What OCR makes of a suspect instance: its verdict, and whether its pixels were redacted.
+#[cfg(feature = "ocr")]
+fn read_pixels(engine: &ocr::Ocr, obj: &mut InMemDicomObject, why: &str) -> (PixelVerdict, bool) {
+    let suspect = |m: String| (PixelVerdict::Suspect(format!("{why}; {m}")), false);
+    let found = match engine.detect(obj) {
+        Ok(f) => f,
+        Err(ocr::NotRead(m)) => return suspect(format!("OCR could not read the pixels: {m}")),
+    };
+    if found.is_empty() {
+        return (PixelVerdict::Clean, false);
+    }
+    if engine.current_policy() == ocr::OcrPolicy::Quarantine {
+        return suspect(format!("OCR found text in {} places", found.len()));
+    }
+    let dims = |t| {
+        obj.element_opt(t)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let rects = ocr::padded(&found, dims(tags::COLUMNS), dims(tags::ROWS));
+    if redact::redact(obj, &rects).is_err() {
+        return suspect(format!(
+            "OCR found text in {} places, which cannot be redacted (compressed or unusual pixel data)",
+            found.len()
+        ));
+    }
+    match engine.detect(obj) {
+        Ok(left) if left.is_empty() => (PixelVerdict::Clean, true),
+        Ok(left) => suspect(format!(
+            "text is left in {} places after redaction",
+            left.len()
+        )),
+        Err(ocr::NotRead(m)) => suspect(format!("OCR could not read the redacted pixels: {m}")),
+    }
+}
+
 /// Transfer syntaxes whose native pixel data is written little-endian.
 const LITTLE_ENDIAN_NATIVE: &[&str] = &[
     "1.2.840.10008.1.2",
@@ -478,17 +545,18 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Judges, from the header, whether the pixels may show identifying text: Burned In Annotation
-/// `YES` is burned in, `NO` is clean; otherwise an instance without pixel data is clean, Secondary
-/// Capture, ultrasound, photographs, documents and secondary or screen images are suspect, CT, MR,
-/// PET, NM, RT Dose, segmentations and registrations are clean, and every other modality is
-/// suspect.
+/// Judges, from the header, whether the pixels may show identifying text. Burned In Annotation
+/// `YES` is burned in; an instance without pixel data is clean. Screens (Secondary Capture,
+/// Image Type `SCREEN`, dose reports, modalities OT, SC and DOC) are suspect *whatever* Burned In
+/// Annotation says: their `NO` is not evidence. Otherwise `NO` is clean; ultrasound, photographs
+/// and secondary images are suspect; CT, MR, PET, NM, RT Dose, segmentations and registrations
+/// are clean; every other modality is suspect. With OCR ([`Deidentifier::with_ocr`], feature
+/// `ocr`) a suspect instance is looked at before it is quarantined.
 pub fn pixel_verdict(obj: &InMemDicomObject) -> PixelVerdict {
     let text = |t| attr_text(obj, t).map(|s| s.to_uppercase());
-    match text(tags::BURNED_IN_ANNOTATION).as_deref() {
-        Some("YES") => return PixelVerdict::BurnedIn,
-        Some("NO") => return PixelVerdict::Clean,
-        _ => {}
+    let burned_in = text(tags::BURNED_IN_ANNOTATION);
+    if burned_in.as_deref() == Some("YES") {
+        return PixelVerdict::BurnedIn;
     }
     // No pixels, nothing burned in (SR, RT Structure Set, RT Plan...).
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none()
@@ -508,8 +576,31 @@ pub fn pixel_verdict(obj: &InMemDicomObject) -> PixelVerdict {
     let class = text(tags::SOP_CLASS_UID).unwrap_or_default();
     let modality = text(tags::MODALITY).unwrap_or_default();
     let image_type = text(tags::IMAGE_TYPE).unwrap_or_default();
+    let series = text(tags::SERIES_DESCRIPTION).unwrap_or_default();
+    // Screens: what the flag says of them is not evidence (dose reports and secondary
+    // captures marked NO that show a study ID and the exam date are common).
+    let flag = if burned_in.as_deref() == Some("NO") {
+        " (Burned In Annotation says NO, which is not evidence for screens)"
+    } else {
+        ""
+    };
     if class.starts_with("1.2.840.10008.5.1.4.1.1.7") {
-        return PixelVerdict::Suspect("Secondary Capture (screen captures often show text)".into());
+        return PixelVerdict::Suspect(format!(
+            "Secondary Capture (screen captures often show text){flag}"
+        ));
+    }
+    if image_type.contains("SCREEN")
+        || series.contains("DOSE REPORT")
+        || series.contains("DOSE INFO")
+        || series.contains("PATIENT PROTOCOL")
+    {
+        return PixelVerdict::Suspect(format!("a screen or dose report{flag}"));
+    }
+    if matches!(modality.as_str(), "OT" | "SC" | "DOC") {
+        return PixelVerdict::Suspect(format!("modality {modality} (screens and documents){flag}"));
+    }
+    if burned_in.as_deref() == Some("NO") {
+        return PixelVerdict::Clean;
     }
     if class.starts_with("1.2.840.10008.5.1.4.1.1.6")
         || class.starts_with("1.2.840.10008.5.1.4.1.1.3")
@@ -517,13 +608,10 @@ pub fn pixel_verdict(obj: &InMemDicomObject) -> PixelVerdict {
     {
         return PixelVerdict::Suspect("ultrasound (patient data is usually burned in)".into());
     }
-    if matches!(
-        modality.as_str(),
-        "OT" | "SC" | "XC" | "ES" | "GM" | "DOC" | "SM"
-    ) {
+    if matches!(modality.as_str(), "XC" | "ES" | "GM" | "SM") {
         return PixelVerdict::Suspect(format!("modality {modality} (photographs and documents)"));
     }
-    if image_type.contains("SECONDARY") || image_type.contains("SCREEN") {
+    if image_type.contains("SECONDARY") {
         return PixelVerdict::Suspect("derived secondary image (Image Type)".into());
     }
     // Without Burned In Annotation = NO, only the reconstructed cross-sectional modalities (whose

@@ -18,6 +18,10 @@
 //! rows = 600
 //! columns = 800
 //! rects = [{ x = 0, y = 0, width = 800, height = 60 }]
+//!
+//! [ocr]                          # read the pixels of screens (feature `ocr`, Tesseract)
+//! policy = "quarantine"          # or "redact"
+//! min_confidence = 60            # optional; also program = "tesseract", language = "eng"
 //! ```
 
 use std::collections::BTreeMap;
@@ -43,6 +47,34 @@ struct RecipeFile {
     safe_private: Vec<SafePrivateFile>,
     #[serde(default)]
     redact: Vec<RedactionRule>,
+    #[serde(default)]
+    ocr: Option<OcrFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OcrFile {
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    program: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    min_confidence: Option<f32>,
+}
+
+/// The `[ocr]` table of a recipe: read the pixels of screens with Tesseract (feature `ocr`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OcrSettings {
+    /// Redact the text found (`true`) or quarantine the instance (`false`, the default).
+    pub redact: bool,
+    /// The Tesseract program (default: `tesseract` from the `PATH`).
+    pub program: Option<String>,
+    /// The language code (default `eng`).
+    pub language: Option<String>,
+    /// The least confidence of a word (default 60).
+    pub min_confidence: Option<f32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +103,8 @@ pub struct Recipe {
     pub safe_private: Vec<SafePrivate>,
     /// Redaction rules for burned-in text.
     pub redactions: Vec<RedactionRule>,
+    /// OCR of screens, when the recipe asks for it.
+    pub ocr: Option<OcrSettings>,
 }
 
 impl ProfileOption {
@@ -188,6 +222,33 @@ impl Recipe {
             });
         }
         recipe.redactions = file.redact;
+        if let Some(o) = file.ocr {
+            if !cfg!(feature = "ocr") {
+                return Err(bad(
+                    "ocr: this build cannot read pixels (hope-dicom's feature `ocr` is off)".into(),
+                ));
+            }
+            let redact = match o.policy.as_deref() {
+                None | Some("quarantine") => false,
+                Some("redact") => true,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "ocr.policy: `{other}`; expected \"quarantine\" or \"redact\""
+                    )));
+                }
+            };
+            if o.min_confidence
+                .is_some_and(|c| !(0.0..=100.0).contains(&c))
+            {
+                return Err(bad("ocr.min_confidence: expected 0 to 100".into()));
+            }
+            recipe.ocr = Some(OcrSettings {
+                redact,
+                program: o.program,
+                language: o.language,
+                min_confidence: o.min_confidence,
+            });
+        }
         Ok(recipe)
     }
 
@@ -202,6 +263,24 @@ impl Recipe {
         }
         for r in &self.redactions {
             d = d.with_redaction(r.clone());
+        }
+        #[cfg(feature = "ocr")]
+        if let Some(o) = &self.ocr {
+            let mut ocr = super::ocr::Ocr::new().policy(if o.redact {
+                super::ocr::OcrPolicy::Redact
+            } else {
+                super::ocr::OcrPolicy::Quarantine
+            });
+            if let Some(p) = &o.program {
+                ocr = ocr.program(p);
+            }
+            if let Some(l) = &o.language {
+                ocr = ocr.language(l);
+            }
+            if let Some(c) = o.min_confidence {
+                ocr = ocr.min_confidence(c);
+            }
+            d = d.with_ocr(ocr);
         }
         d
     }
@@ -287,6 +366,19 @@ rects = [{ x = 0, y = 0, width = 800, height = 60 }]
             .contains("odd")
         );
         assert!(msg("a.toml", "colour = 3").contains("colour"));
+        if cfg!(feature = "ocr") {
+            assert!(msg("a.toml", "[ocr]\npolicy = \"blur\"").contains("ocr.policy"));
+            assert!(msg("a.toml", "[ocr]\nmin_confidence = 200").contains("min_confidence"));
+            assert!(
+                parse("a.toml", "[ocr]\npolicy = \"redact\"")
+                    .unwrap()
+                    .ocr
+                    .unwrap()
+                    .redact
+            );
+        } else {
+            assert!(msg("a.toml", "[ocr]").contains("feature `ocr`"));
+        }
         assert!(msg("a.json", "{").contains("a.json"));
     }
 }
