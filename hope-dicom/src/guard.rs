@@ -253,7 +253,17 @@ impl<I: Input> Walker<I> {
                 }
                 Ok(Some((g, e, Some(vr), self.u32(l))))
             }
-            _ => Ok(Some((g, e, Some(vr), u32::from(self.u16([h[6], h[7]]))))),
+            b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FD" | b"FL" | b"IS"
+            | b"LO" | b"LT" | b"PN" | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL"
+            | b"US" => Ok(Some((g, e, Some(vr), u32::from(self.u16([h[6], h[7]]))))),
+            // Parsers disagree on the length field of a code PS3.5 does not define (two bytes,
+            // or four as UN): a file that needs the reader to guess is refused.
+            _ => Err(format!(
+                "element ({g:04X},{e:04X}) at byte {} has the value representation {}, which \
+                 PS3.5 does not define",
+                self.input.pos() - 8,
+                vr_text(vr)
+            )),
         }
     }
 
@@ -591,9 +601,35 @@ pub(crate) fn check_file_header<R: Read + Seek>(mut file: R, len: u64) -> Result
     )
 }
 
+/// Two VR bytes as text, escaped when they are not printable.
+fn vr_text(vr: [u8; 2]) -> String {
+    if vr.iter().all(u8::is_ascii_graphic) {
+        format!("\"{}{}\"", vr[0] as char, vr[1] as char)
+    } else {
+        format!("0x{:02X}{:02X}", vr[0], vr[1])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undefined_value_representations_are_refused() {
+        let mut d = vec![0x10, 0x00, 0x00, 0x10, b'Z', b'Z', 4, 0];
+        d.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let e = check_dataset(&d, "1.2.840.10008.1.2.1").unwrap_err();
+        assert!(e.contains("\"ZZ\"") && e.contains("does not define"), "{e}");
+        d[4..6].copy_from_slice(&[0, 1]);
+        let e = check_dataset(&d, "1.2.840.10008.1.2.1").unwrap_err();
+        assert!(e.contains("0x0001"), "{e}");
+        // Every defined VR reads.
+        for vr in [b"AE", b"CS", b"DS", b"FD", b"LO", b"PN", b"UI", b"US"] {
+            let mut ok = vec![0x10, 0x00, 0x00, 0x10, vr[0], vr[1], 0, 0];
+            ok.extend_from_slice(&[0x10, 0x00, 0x01, 0x10, b'L', b'O', 0, 0]);
+            check_dataset(&ok, "1.2.840.10008.1.2.1").unwrap();
+        }
+    }
 
     #[test]
     fn lengths_beyond_the_data_are_refused() {

@@ -200,7 +200,10 @@ fn finding_04_uids_never_steer_output_paths() {
     .unwrap();
     assert_eq!(summary.done, 0);
     assert_eq!(summary.skipped.len(), 1, "{summary:?}");
-    assert!(summary.skipped[0].1.contains("SeriesInstanceUID"));
+    assert!(
+        summary.skipped[0].1.contains("SeriesInstanceUID"),
+        "{summary:?}"
+    );
     assert!(walk(&out2).is_empty() && walk(&quarantine).is_empty());
     assert!(!dir.path().join("escaped").exists());
 }
@@ -360,5 +363,174 @@ fn refusals_name_the_file_and_the_reason() {
             assert!(why.contains("deep.dcm") && why.contains("nested"), "{why}")
         }
         other => panic!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Second review (outside attack before closing issue 19): findings A-n.
+
+/// Implicit VR little endian bytes of one element (what a UN value holds, PS3.5 6.2.2).
+fn implicit(tag: Tag, value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&tag.group().to_le_bytes());
+    v.extend_from_slice(&tag.element().to_le_bytes());
+    let mut value = value.to_vec();
+    if value.len() % 2 == 1 {
+        value.push(b' ');
+    }
+    v.extend_from_slice(&u32::try_from(value.len()).unwrap().to_le_bytes());
+    v.extend_from_slice(&value);
+    v
+}
+
+/// De-identifies a file written with `extra` (explicit VR little endian) and returns the bytes
+/// written and the object.
+fn deid_bytes(deid: &Deidentifier, extra: Vec<Elem>) -> (Vec<u8>, InMemDicomObject) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.dcm");
+    patient_file(&path, "1.2.840.10008.1.2.1", extra);
+    let out = deid.deidentify(read_any(&path).unwrap()).unwrap();
+    let mut bytes = Vec::new();
+    out.object.write_all(&mut bytes).unwrap();
+    (bytes, out.object.into_inner())
+}
+
+const SECRET_UID: &str = "1.2.826.0.1.3680043.8.498.424242";
+
+/// Finding A-4: a sequence the profile keeps and cleans inside, written with VR UN and a defined
+/// length (as PS3.5 6.2.2 allows a system that did not know the attribute), went through
+/// uncleaned: the patient's name, ID, birth date and original UIDs inside it survived.
+#[test]
+fn attack_04_sequences_encoded_as_un_are_cleaned_like_sequences() {
+    use dicom_core::value::PrimitiveValue;
+    let mut body = implicit(tags::REFERENCED_SOP_INSTANCE_UID, SECRET_UID.as_bytes());
+    body.extend(implicit(tags::PATIENT_NAME, b"ZZSECRET^UNSEQ"));
+    body.extend(implicit(tags::PATIENT_ID, b"ZZSECRET-MRN"));
+    body.extend(implicit(tags::PATIENT_BIRTH_DATE, b"19610203"));
+    body.extend(implicit(tags::SERIES_INSTANCE_UID, SECRET_UID.as_bytes()));
+    let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+    item.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+    item.extend(body);
+    for seq in [
+        tags::REFERENCED_SERIES_SEQUENCE,
+        tags::REFERENCED_IMAGE_SEQUENCE,
+        tags::DERIVATION_CODE_SEQUENCE,
+        tags::CONTENT_SEQUENCE,
+        tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+        tags::SOURCE_IMAGE_SEQUENCE,
+    ] {
+        let un = Elem::new(seq, VR::UN, PrimitiveValue::from(item.clone()));
+        let (bytes, obj) = deid_bytes(&Deidentifier::new(key(), []), vec![un]);
+        for needle in ["ZZSECRET", "19610203", SECRET_UID, NAME, MRN] {
+            assert!(!contains(&bytes, needle), "{seq}: {needle} survived");
+        }
+        if seq == tags::REFERENCED_SERIES_SEQUENCE {
+            // Read as the sequence it is and cleaned inside, not merely dropped.
+            let e = obj.element(seq).unwrap();
+            assert_eq!(e.vr(), VR::SQ);
+            let items = e.items().unwrap();
+            assert_eq!(items.len(), 1);
+            let uid = text(&items[0], tags::SERIES_INSTANCE_UID);
+            assert!(uid.starts_with("2.25."), "{uid}");
+        }
+    }
+    // A UN value that does not parse as items is removed, not passed on.
+    let junk = Elem::new(
+        tags::REFERENCED_SERIES_SEQUENCE,
+        VR::UN,
+        PrimitiveValue::from(b"ZZSECRET JUNK NOT ITEMS".to_vec()),
+    );
+    let (bytes, obj) = deid_bytes(&Deidentifier::new(key(), []), vec![junk]);
+    assert!(!contains(&bytes, "ZZSECRET"));
+    assert!(obj.element(tags::REFERENCED_SERIES_SEQUENCE).is_err());
+}
+
+/// Finding A-4 (variant): attributes the profile keeps, given a text VR by the file, carried free
+/// text through: a sequence as LO/UT/OB, numbers and codes as LO, an unknown public attribute.
+#[test]
+fn attack_04_kept_attributes_with_the_wrong_vr_carry_no_text() {
+    use dicom_core::value::PrimitiveValue;
+    let forged: Vec<(Tag, VR)> = vec![
+        (tags::REFERENCED_SERIES_SEQUENCE, VR::LO),
+        (tags::REFERENCED_SERIES_SEQUENCE, VR::UT),
+        (tags::REFERENCED_SERIES_SEQUENCE, VR::OB),
+        (tags::REFERENCED_IMAGE_SEQUENCE, VR::LO),
+        (tags::SLICE_THICKNESS, VR::LO),
+        (tags::INSTANCE_NUMBER, VR::LO),
+        (tags::PIXEL_SPACING, VR::LO),
+        (tags::IMAGE_ORIENTATION_PATIENT, VR::LO),
+        (tags::IMAGE_TYPE, VR::UT),
+        (tags::MODALITY, VR::LO),
+        (tags::CODING_SCHEME_UID, VR::LO),
+        (tags::FRAME_OF_REFERENCE_UID, VR::LO),
+        (tags::PATIENT_ORIENTATION, VR::LT),
+        (Tag(0x0008, 0x7777), VR::LO), // public, unknown to the dictionary
+        (Tag(0x0008, 0x7778), VR::UN),
+    ];
+    for (tag, vr) in forged {
+        let value = format!("ZZSECRET John Smith born 1961 {tag}");
+        let e = match vr {
+            VR::OB | VR::UN => Elem::new(tag, vr, PrimitiveValue::from(value.into_bytes())),
+            _ => s(tag, vr, &value),
+        };
+        let (bytes, _) = deid_bytes(&Deidentifier::new(key(), []), vec![e]);
+        assert!(
+            !contains(&bytes, "ZZSECRET"),
+            "{tag} as {vr:?}: text survived"
+        );
+    }
+    // Values within the repertoire of their VR are kept, whatever VR the file wrote them with.
+    let (_, obj) = deid_bytes(
+        &Deidentifier::new(key(), []),
+        vec![s(tags::SLICE_THICKNESS, VR::LO, "2.5")],
+    );
+    let e = obj.element(tags::SLICE_THICKNESS).unwrap();
+    assert_eq!(e.vr(), VR::DS);
+    assert_eq!(e.to_str().unwrap().trim(), "2.5");
+}
+
+/// Finding A-8: instance UIDs under the DICOM root (1.2.840.10008.) were kept verbatim, so an
+/// original UID chosen there linked output to source. Only well-known frames of reference
+/// (PS3.6 A-2) are kept in instance attributes; classes stay.
+#[test]
+fn attack_08_instance_uids_under_the_dicom_root_are_replaced() {
+    let study = "1.2.840.10008.999.424242.1";
+    let talairach = "1.2.840.10008.1.4.1.1";
+    let (bytes, obj) = deid_bytes(
+        &Deidentifier::new(key(), []),
+        vec![
+            s(tags::STUDY_INSTANCE_UID, VR::UI, study),
+            s(
+                tags::SERIES_INSTANCE_UID,
+                VR::UI,
+                "1.2.840.10008.5.1.4.1.1.2.77",
+            ),
+            s(tags::FRAME_OF_REFERENCE_UID, VR::UI, talairach),
+        ],
+    );
+    assert!(!contains(&bytes, study));
+    assert!(text(&obj, tags::STUDY_INSTANCE_UID).starts_with("2.25."));
+    assert!(text(&obj, tags::SERIES_INSTANCE_UID).starts_with("2.25."));
+    assert_eq!(text(&obj, tags::FRAME_OF_REFERENCE_UID), talairach);
+    assert_eq!(text(&obj, tags::SOP_CLASS_UID), CT);
+}
+
+/// Finding A-5: an element with a value representation PS3.5 does not define ("ZZ") was read
+/// with a two-byte length by the guard and a four-byte one by the parser, which then allocated
+/// what the next four bytes said (up to 4 GiB) from a 500-byte file. Refused before parsing.
+#[test]
+fn attack_05_an_undefined_value_representation_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zz.dcm");
+    patient_file(&path, "1.2.840.10008.1.2.1", vec![]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0x10, 0x00, 0x00, 0x10, b'Z', b'Z', 4, 0]);
+    bytes.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    for e in [
+        read_any(&path).unwrap_err().to_string(),
+        hope_dicom::read_header(&path).unwrap_err().to_string(),
+    ] {
+        assert!(e.contains("\"ZZ\"") && e.contains("(0010,1000)"), "{e}");
     }
 }

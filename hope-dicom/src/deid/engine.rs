@@ -241,6 +241,9 @@ pub(crate) struct Context<'a> {
     /// Inside a sequence the profile replaces with dummy content (D, e.g. Content Sequence) or
     /// cleans (C): its free text not listed in the table is dummied or scrubbed too.
     pub content: Option<Decision>,
+    /// The first attribute kept with a value that is not a UID (Retain UIDs, or an override
+    /// keeping it): the instance is refused rather than written with it, or without it.
+    pub bad_uid: Option<Vec<Tag>>,
 }
 
 /// Attributes of coded entries, kept inside dummied or cleaned content: codes identify concepts,
@@ -256,11 +259,195 @@ const CODE_TAGS: &[(u16, u16)] = &[
     (0x0008, 0x0120), // URN Code Value
 ];
 
-/// A well-formed UID under the DICOM root (a class, a transfer syntax, a coding scheme): kept.
-/// Anything else in a UI element, including malformed text that merely starts with the root
-/// (`1.2.840.10008.9/../x`), is replaced by its keyed UID.
+/// A well-known UID kept in attributes that name instances: the DICOM well-known frames of
+/// reference (PS3.6 Table A-2, `1.2.840.10008.1.4.*`: Talairach, ICBM...). Any other value of an
+/// instance-naming attribute, under the DICOM root or not, malformed or not
+/// (`1.2.840.10008.9/../x`), is replaced by its keyed UID; classes, transfer syntaxes and coding
+/// schemes are kept by their attribute (`CLASS_UIDS`), when they are well formed.
 fn is_well_known_uid(uid: &str) -> bool {
-    uid.starts_with("1.2.840.10008.") && crate::uid::is_valid_uid(uid)
+    uid.starts_with("1.2.840.10008.1.4.") && crate::uid::is_valid_uid(uid)
+}
+
+/// Whether every value of a primitive of `vr` is within what the VR allows (PS3.5 6.2): its
+/// characters and its length, UIDs, codes, ages, numbers, dates and times. Text VRs allow anything
+/// (they are cleaned instead). Read tolerantly where systems in use are known to stray (lower case
+/// codes), never so far that a name or a sentence fits.
+fn within_repertoire(vr: VR, p: &PrimitiveValue) -> bool {
+    let strs = match p {
+        PrimitiveValue::Str(_) | PrimitiveValue::Strs(_) => p.to_multi_str(),
+        // Numbers, bytes, dates and times typed by the parser are what their VR says.
+        _ => return true,
+    };
+    let ok = |max: usize, f: &dyn Fn(char) -> bool| {
+        strs.iter().all(|s| {
+            let s = s.trim_end_matches(['\0', ' ']).trim_start();
+            s.len() <= max && s.chars().all(f)
+        })
+    };
+    match vr {
+        VR::UI => strs.iter().all(|s| {
+            let s = s.trim_end_matches(['\0', ' ']);
+            s.is_empty() || crate::uid::is_valid_uid(s)
+        }),
+        VR::CS => ok(16, &|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_'),
+        VR::IS => ok(12, &|c| {
+            c.is_ascii_digit() || c == '+' || c == '-' || c == ' '
+        }),
+        VR::DS => ok(16, &|c| c.is_ascii_digit() || "+-.eE ".contains(c)),
+        VR::AS => ok(4, &|c| c.is_ascii_digit() || "DWMY".contains(c)),
+        // Ranges (query forms) are twice as long, with a hyphen.
+        VR::DA => ok(18, &|c| c.is_ascii_digit() || ".- ".contains(c)),
+        VR::TM => ok(28, &|c| c.is_ascii_digit() || ".:- ".contains(c)),
+        VR::DT => ok(54, &|c| c.is_ascii_digit() || ".+- ".contains(c)),
+        _ => true,
+    }
+}
+
+/// An attribute's dictionary keyword, or its tag as `(gggg,eeee)`.
+pub(crate) fn tag_name(tag: Tag) -> String {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    dicom_dictionary_std::StandardDataDictionary
+        .by_tag(tag)
+        .map(|e| e.alias().to_string())
+        .unwrap_or_else(|| format!("({:04X},{:04X})", tag.group(), tag.element()))
+}
+
+/// Deepest nesting of a sequence read out of a UN value (the whole data set was checked to 64).
+const MAX_UN_DEPTH: usize = 16;
+
+/// A public attribute as the data dictionary defines it. Its VR agrees: as it is. It disagrees
+/// (a sequence written as UN by a system that did not know it, text given a binary VR, a
+/// sequence given a text VR): its bytes are read again with the dictionary's VR, a sequence out
+/// of UN bytes parsed as implicit VR little endian items (PS3.5 6.2.2). `None` when that cannot be
+/// done, or when the dictionary does not know a public attribute: it is removed.
+fn conform(elem: DataElement<InMemDicomObject>) -> Option<DataElement<InMemDicomObject>> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    use dicom_dictionary_std::StandardDataDictionary;
+    let tag = elem.tag();
+    if tag.group() % 2 == 1 || tag.element() == 0x0000 {
+        return Some(elem); // private (the profile decides) or a group length
+    }
+    let entry = StandardDataDictionary.by_tag(tag)?;
+    let allowed: Vec<VR> = match entry.vr() {
+        VirtualVr::Exact(v) => vec![v],
+        VirtualVr::Xs => vec![VR::US, VR::SS],
+        VirtualVr::Ox | VirtualVr::Px => vec![VR::OB, VR::OW],
+        VirtualVr::Lt => vec![VR::US, VR::SS, VR::OW],
+        other => vec![other.relaxed()],
+    };
+    let want = entry.vr().relaxed();
+    let vr = elem.vr();
+    let is_seq = matches!(elem.value(), Value::Sequence(_));
+    match (is_seq, want == VR::SQ) {
+        (true, true) => {
+            return Some(if vr == VR::SQ {
+                elem
+            } else {
+                let (h, v) = elem.into_parts();
+                DataElement::new(h.tag, VR::SQ, v)
+            });
+        }
+        (true, false) => return None,
+        (false, false) if allowed.contains(&vr) => return Some(elem),
+        _ => {}
+    }
+    if matches!(elem.value(), Value::PixelSequence(_)) {
+        return (tag == dicom_dictionary_std::tags::PIXEL_DATA).then_some(elem);
+    }
+    let bytes = elem.value().to_bytes().ok()?.into_owned();
+    if want == VR::SQ {
+        return sequence_from_un(tag, &bytes);
+    }
+    let value = match want {
+        VR::AE
+        | VR::AS
+        | VR::CS
+        | VR::DA
+        | VR::DS
+        | VR::DT
+        | VR::IS
+        | VR::LO
+        | VR::PN
+        | VR::SH
+        | VR::TM
+        | VR::UC
+        | VR::UI => {
+            let text = String::from_utf8_lossy(&bytes);
+            let text = text.trim_end_matches(['\0', ' ']);
+            PrimitiveValue::Strs(text.split('\\').map(str::to_string).collect())
+        }
+        VR::LT | VR::ST | VR::UT | VR::UR => {
+            PrimitiveValue::from(String::from_utf8_lossy(&bytes).trim_end_matches(['\0', ' ']))
+        }
+        VR::OB | VR::OW | VR::OD | VR::OF | VR::OL | VR::OV | VR::UN => PrimitiveValue::from(bytes),
+        VR::US if bytes.len() % 2 == 0 => PrimitiveValue::U16(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        VR::SS if bytes.len() % 2 == 0 => PrimitiveValue::I16(
+            bytes
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        VR::UL | VR::AT if bytes.len() % 4 == 0 => PrimitiveValue::U32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        VR::SL if bytes.len() % 4 == 0 => PrimitiveValue::I32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        VR::FL if bytes.len() % 4 == 0 => PrimitiveValue::F32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        VR::FD if bytes.len() % 8 == 0 => PrimitiveValue::F64(
+            bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect(),
+        ),
+        _ => return None,
+    };
+    Some(DataElement::new(tag, want, value))
+}
+
+/// A sequence read out of the bytes of a UN value: implicit VR little endian items, checked
+/// like any outside bytes first (lengths, nesting, size).
+fn sequence_from_un(tag: Tag, bytes: &[u8]) -> Option<DataElement<InMemDicomObject>> {
+    use dicom_encoding::TransferSyntaxIndex;
+    let mut data = Vec::with_capacity(bytes.len() + 8);
+    data.extend_from_slice(&tag.group().to_le_bytes());
+    data.extend_from_slice(&tag.element().to_le_bytes());
+    data.extend_from_slice(&u32::try_from(bytes.len()).ok()?.to_le_bytes());
+    data.extend_from_slice(bytes);
+    let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get("1.2.840.10008.1.2")?;
+    let mut obj = crate::attrs::parse_dataset(&data, ts).ok()?;
+    let seq = obj.element(tag).ok()?;
+    if seq.items().is_none() || nested_deeper(seq, MAX_UN_DEPTH) {
+        return None;
+    }
+    let (h, v) = obj.take_element(tag).ok()?.into_parts();
+    Some(DataElement::new(h.tag, VR::SQ, v))
+}
+
+/// Whether a sequence element nests deeper than `limit` sequences.
+fn nested_deeper(e: &DataElement<InMemDicomObject>, limit: usize) -> bool {
+    e.items().is_some_and(|items| {
+        limit == 0
+            || items
+                .iter()
+                .any(|i| i.iter().any(|c| nested_deeper(c, limit - 1)))
+    })
 }
 
 impl Context<'_> {
@@ -313,6 +500,10 @@ impl Context<'_> {
         match vr {
             VR::UI if !self.profile.has(ProfileOption::RetainUids) => Decision::Uid,
             VR::DA | VR::DT if modified_dates => Decision::Clean,
+            // Free text the table does not list: kept, scrubbed of the data set's identity values.
+            VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC | VR::PN | VR::CS => {
+                Decision::Clean
+            }
             _ => Decision::Keep,
         }
     }
@@ -338,8 +529,22 @@ impl Context<'_> {
         let mut out = Vec::new();
         for elem in obj {
             let tag = elem.tag();
-            let vr = elem.vr();
             self.path.push(tag);
+            // A public attribute is read as the data dictionary defines it, whatever VR the file
+            // gave it: a sequence written as UN (or as text) is parsed and cleaned like any
+            // sequence; one that cannot be read that way, or an attribute the dictionary does not
+            // know, is removed.
+            let elem = if self.overrides.contains_key(&tag) {
+                Some(elem)
+            } else {
+                conform(elem)
+            };
+            let Some(elem) = elem else {
+                self.note(Decision::Remove);
+                self.path.pop();
+                continue;
+            };
+            let vr = elem.vr();
             let decision = match self.overrides.get(&tag) {
                 Some(Override::Keep) => Decision::Keep,
                 Some(Override::Remove) => Decision::Remove,
@@ -413,12 +618,27 @@ impl Context<'_> {
                         Value::Sequence(DataSetSequence::from(items))
                     }
                     Value::PixelSequence(p) => Value::PixelSequence(p),
-                    Value::Primitive(p) => Value::Primitive(match decision {
-                        Decision::Keep => p,
-                        Decision::Dummy => dummy(vr, tag, self.key),
-                        Decision::Uid => self.uids(tag, p),
-                        _ => self.clean_value(vr, p),
-                    }),
+                    Value::Primitive(p) => {
+                        let p = match decision {
+                            Decision::Keep => p,
+                            Decision::Dummy => dummy(vr, tag, self.key),
+                            Decision::Uid => self.uids(tag, p),
+                            _ => self.clean_value(vr, p),
+                        };
+                        // What is left must be what its VR allows (a UID, a code, a number): text
+                        // smuggled into such a value is removed with it. An instance UID (or the
+                        // SOP Class UID) kept as it is that is none refuses the instance: it names
+                        // files and links series.
+                        if !within_repertoire(vr, &p) {
+                            let optional_class = CLASS_UIDS.contains(&(tag.group(), tag.element()))
+                                && tag != tags::SOP_CLASS_UID;
+                            if vr == VR::UI && !optional_class && self.bad_uid.is_none() {
+                                self.bad_uid = Some(self.path.clone());
+                            }
+                            return None;
+                        }
+                        Value::Primitive(p)
+                    }
                 };
                 Some(DataElement::new(header.tag, header.vr, value))
             }

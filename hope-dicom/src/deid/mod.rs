@@ -212,6 +212,7 @@ impl Deidentifier {
             log: log.then(Vec::new),
             path: Vec::new(),
             content: None,
+            bad_uid: None,
             already,
         }
     }
@@ -257,6 +258,20 @@ impl Deidentifier {
         let rule = self.redactions.iter().find(|r| r.matches(&obj));
         let mut ctx = self.context(&obj, false, already);
         let mut out = ctx.clean(obj);
+        if let Some(path) = ctx.bad_uid.take() {
+            return Err(Error::Attribute {
+                path: Default::default(),
+                attribute: "UID",
+                message: format!(
+                    "{} is kept as it is (a class, Retain UIDs or an override) but is not a valid UID \
+                     (digits and dots, at most 64 characters): the instance is refused",
+                    path.iter()
+                        .map(|t| engine::tag_name(*t))
+                        .collect::<Vec<_>>()
+                        .join(" > ")
+                ),
+            });
+        }
         let mut cleaned_pixels = false;
         if let Some(rule) = rule {
             match redact::redact(&mut out, &rule.rects) {
