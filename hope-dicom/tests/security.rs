@@ -534,3 +534,80 @@ fn attack_05_an_undefined_value_representation_is_refused_before_parsing() {
         assert!(e.contains("\"ZZ\"") && e.contains("(0010,1000)"), "{e}");
     }
 }
+
+/// Finding A-7: comment (COM) and application (APPn: EXIF...) segments inside JPEG pixel data
+/// went through untouched. They are zeroed in place; the image decodes to the same pixels.
+#[test]
+fn attack_07_jpeg_comments_and_exif_inside_pixel_data_are_blanked() {
+    use dicom_core::DataElement;
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/dcmtk/CT_small_jpeg_baseline.dcm");
+    let file = read_any(&src).unwrap();
+    let ts = file
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_string();
+    let mut obj = file.into_inner();
+    let (header, value) = obj.take_element(tags::PIXEL_DATA).unwrap().into_parts();
+    let Value::PixelSequence(seq) = value else {
+        panic!("encapsulated pixel data expected")
+    };
+    let (table, fragments) = seq.into_parts();
+    let original = fragments[0].clone();
+    // After SOI: an EXIF block and a comment naming the patient (even total length kept).
+    let mut hostile = original[..2].to_vec();
+    for (marker, payload) in [
+        (0xE1u8, b"Exif\0\0ZZSECRET^EXIF 19610203".as_slice()),
+        (0xFE, b"ZZSECRET COMMENT MRN-4711".as_slice()),
+    ] {
+        hostile.extend_from_slice(&[0xFF, marker]);
+        hostile.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
+        hostile.extend_from_slice(payload);
+    }
+    hostile.extend_from_slice(&original[2..]);
+    if hostile.len() % 2 == 1 {
+        hostile.push(0);
+    }
+    // Split across two fragments, in the middle of the comment.
+    let split = 40;
+    let mut frags = vec![hostile[..split].to_vec(), hostile[split..].to_vec()];
+    frags.extend(fragments.into_iter().skip(1));
+    obj.put(DataElement::new(
+        header.tag,
+        header.vr,
+        Value::PixelSequence(PixelFragmentSequence::new(table, frags)),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jpeg.dcm");
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax(&ts)
+            .media_storage_sop_class_uid(CT)
+            .media_storage_sop_instance_uid("1.2.826.0.1.3680043.2.1143.778"),
+    )
+    .unwrap()
+    .write_to_file(&path)
+    .unwrap();
+    let input = std::fs::read(&path).unwrap();
+    assert!(contains(&input, "ZZSECRET^EXIF") && contains(&input, "SECRET COMMENT"));
+
+    let out = Deidentifier::new(key(), [])
+        .deidentify(read_any(&path).unwrap())
+        .unwrap();
+    let mut bytes = Vec::new();
+    out.object.write_all(&mut bytes).unwrap();
+    assert!(
+        !contains(&bytes, "ZZSECRET"),
+        "a JPEG segment kept the text"
+    );
+    let e = out.object.element(tags::PIXEL_DATA).unwrap();
+    let Value::PixelSequence(seq) = e.value() else {
+        panic!("still encapsulated")
+    };
+    let stream = seq.fragments().concat();
+    let (after, _) = hope_dicom::jpeg::decode(&stream, 0).unwrap();
+    let (before, _) = hope_dicom::jpeg::decode(&original, 0).unwrap();
+    assert_eq!(after, before, "the image decodes to the same pixels");
+}

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod batch;
+mod codestream;
 mod engine;
 pub mod keys;
 pub mod mapping;
@@ -48,7 +49,7 @@ mod table_data;
 
 use std::collections::HashMap;
 
-use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
@@ -308,6 +309,27 @@ impl Deidentifier {
                     PrimitiveValue::from("NO"),
                 ));
             }
+        }
+        // Comments, EXIF and other application segments inside compressed pixel data.
+        if let Some(family) = codestream::family(&ts)
+            && let Ok(e) = out.take_element(tags::PIXEL_DATA)
+        {
+            let (header, mut value) = e.into_parts();
+            let walked = match &mut value {
+                Value::PixelSequence(seq) => {
+                    codestream::blank(family, seq.fragments_mut()).map(|_| ())
+                }
+                _ => Ok(()),
+            };
+            out.put(DataElement::new(header.tag, header.vr, value));
+            walked.map_err(|message| Error::Attribute {
+                path: Default::default(),
+                attribute: "PixelData",
+                message: format!(
+                    "{message}: its comment and application segments cannot all be found, so \
+                     the instance is refused"
+                ),
+            })?;
         }
         self.mark(&mut out, &pixels, cleaned_pixels);
         if LITTLE_ENDIAN_NATIVE.contains(&ts.as_str()) {
