@@ -31,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
@@ -190,6 +190,8 @@ pub struct ChainSummary {
     pub valid_len: u64,
     /// Bytes after the last whole record (a write torn by a crash).
     pub torn: u64,
+    /// The last record is whole but its line end is missing (opening the log adds it).
+    pub unterminated: bool,
 }
 
 struct State {
@@ -234,6 +236,7 @@ impl AuditLog {
                 head: GENESIS.to_string(),
                 valid_len: 0,
                 torn: 0,
+                unterminated: false,
             }
         };
         let file = OpenOptions::new()
@@ -241,10 +244,42 @@ impl AuditLog {
             .append(true)
             .open(&path)
             .map_err(|e| audit_error(&path, format!("cannot open for appending: {e}")))?;
+        let mut saved = None;
         if summary.torn > 0 {
+            // Keep what is cut, for whoever investigates the crash (it is not chained).
+            let side = torn_path(&path);
+            let kept = (|| -> std::io::Result<()> {
+                let mut f = File::open(&path)?;
+                f.seek(SeekFrom::Start(summary.valid_len))?;
+                let mut tail = Vec::new();
+                f.take(summary.torn).read_to_end(&mut tail)?;
+                let mut out = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode_0600()
+                    .open(&side)?;
+                out.write_all(&tail)?;
+                out.sync_all()
+            })();
+            kept.map_err(|e| {
+                audit_error(
+                    &path,
+                    format!("cannot keep the torn record in {}: {e}", side.display()),
+                )
+            })?;
+            saved = Some(side);
             file.set_len(summary.valid_len)
                 .and_then(|()| file.sync_data())
                 .map_err(|e| audit_error(&path, format!("cannot cut a torn record: {e}")))?;
+        }
+        let mut valid_len = summary.valid_len;
+        if summary.unterminated {
+            // A whole last record whose line end was lost: completed, not cut.
+            (&file)
+                .write_all(b"\n")
+                .and_then(|()| file.sync_data())
+                .map_err(|e| audit_error(&path, format!("cannot end the last record: {e}")))?;
+            valid_len += 1;
         }
         let log = AuditLog {
             path,
@@ -253,14 +288,15 @@ impl AuditLog {
                 file,
                 seq: summary.records,
                 head: summary.head,
-                len: summary.valid_len,
+                len: valid_len,
                 limits: HashMap::new(),
             }),
         };
-        if summary.torn > 0 {
+        if let Some(side) = saved {
             log.append(Event::new("-", "audit-repair", "ok").detail(format!(
-                "a torn last record ({} bytes, a write cut by a crash) was removed",
-                summary.torn
+                "a torn last record ({} bytes, a write cut by a crash) was removed and kept in {}",
+                summary.torn,
+                side.display()
             )))?;
         }
         Ok(log)
@@ -381,6 +417,42 @@ impl AuditLog {
     }
 }
 
+/// Where the bytes of a torn record are kept: `<log>.torn-<seconds since 1970>[-n]`.
+fn torn_path(log: &Path) -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut n = 0;
+    loop {
+        let mut name = log.as_os_str().to_os_string();
+        name.push(format!(".torn-{secs}"));
+        if n > 0 {
+            name.push(format!("-{n}"));
+        }
+        let p = PathBuf::from(name);
+        if !p.exists() {
+            return p;
+        }
+        n += 1;
+    }
+}
+
+/// Owner-only permissions where the platform has them.
+trait OwnerOnly {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl OwnerOnly for OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            self.mode(0o600);
+        }
+        self
+    }
+}
+
 fn audit_error(path: &Path, message: String) -> Error {
     Error::Audit {
         path: path.to_path_buf(),
@@ -396,14 +468,92 @@ pub fn verify(path: impl AsRef<Path>, key: &AuditKey) -> Result<ChainSummary> {
     verify_inner(path.as_ref(), key, false)
 }
 
+/// Longest audit record read back (a record is a few hundred bytes; details are bounded).
+const MAX_RECORD: usize = 1 << 20;
+
+/// Checks one line (without its line end) as record `n + 1` after `head`; returns its MAC.
+fn check_line(
+    line: &[u8],
+    key: &AuditKey,
+    n: u64,
+    head: &str,
+) -> std::result::Result<String, String> {
+    let at = line
+        .windows(MAC_FIELD.len())
+        .rposition(|w| w == MAC_FIELD)
+        .ok_or("not an audit record (no MAC)")?;
+    let (body, tail) = line.split_at(at);
+    let mac = tail
+        .strip_prefix(MAC_FIELD)
+        .and_then(|t| t.strip_suffix(b"\"}"))
+        .filter(|m| m.len() == 64)
+        .ok_or("not an audit record (malformed MAC)")?;
+    if key.mac(body).as_bytes() != mac {
+        return Err("does not match its MAC (edited, or another key)".into());
+    }
+    let mut json = body.to_vec();
+    json.push(b'}');
+    let rec: Record =
+        serde_json::from_slice(&json).map_err(|e| format!("not an audit record: {e}"))?;
+    if rec.seq != n + 1 {
+        return Err(format!(
+            "sequence number {} where {} was expected",
+            rec.seq,
+            n + 1
+        ));
+    }
+    if rec.prev != head {
+        return Err("does not chain to the previous record".into());
+    }
+    Ok(String::from_utf8_lossy(mac).into_owned())
+}
+
 fn verify_inner(path: &Path, key: &AuditKey, allow_torn: bool) -> Result<ChainSummary> {
-    let mut file = File::open(path).map_err(|e| audit_error(path, format!("cannot read: {e}")))?;
-    let mut text = Vec::new();
-    file.seek(SeekFrom::Start(0))
-        .and_then(|_| file.read_to_end(&mut text))
-        .map_err(|e| audit_error(path, format!("cannot read: {e}")))?;
-    let valid_len = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let torn = (text.len() - valid_len) as u64;
+    let file = File::open(path).map_err(|e| audit_error(path, format!("cannot read: {e}")))?;
+    // Streamed, one bounded line at a time: a log of any size verifies in constant memory.
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut head = GENESIS.to_string();
+    let mut n = 0u64;
+    let mut valid_len = 0u64;
+    let mut line = Vec::new();
+    let mut torn = 0u64;
+    let mut unterminated = false;
+    loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(MAX_RECORD as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| audit_error(path, format!("cannot read: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        let line_no = n + 1;
+        if line.last() != Some(&b'\n') {
+            if line.len() > MAX_RECORD {
+                return Err(audit_error(
+                    path,
+                    format!("line {line_no}: longer than {MAX_RECORD} bytes: not an audit record"),
+                ));
+            }
+            // The end of the file without a line end: a whole record whose line end was lost
+            // is kept; anything else is a write torn by a crash.
+            if let Ok(mac) = check_line(&line, key, n, &head) {
+                head = mac;
+                n += 1;
+                valid_len += line.len() as u64;
+                unterminated = true;
+            } else {
+                torn = line.len() as u64;
+            }
+            break;
+        }
+        line.pop();
+        let mac = check_line(&line, key, n, &head)
+            .map_err(|m| audit_error(path, format!("line {line_no}: {m}")))?;
+        head = mac;
+        n += 1;
+        valid_len += read as u64;
+    }
     if torn > 0 && !allow_torn {
         return Err(audit_error(
             path,
@@ -412,51 +562,12 @@ fn verify_inner(path: &Path, key: &AuditKey, allow_torn: bool) -> Result<ChainSu
             ),
         ));
     }
-    let mut head = GENESIS.to_string();
-    let mut n = 0u64;
-    let whole = &text[..valid_len];
-    let lines: Vec<&[u8]> = match whole.split_last() {
-        Some((_, body)) => body.split(|&b| b == b'\n').collect(),
-        None => Vec::new(),
-    };
-    for (i, line) in lines.into_iter().enumerate() {
-        let line_no = i + 1;
-        let bad = |m: &str| audit_error(path, format!("line {line_no}: {m}"));
-        let at = line
-            .windows(MAC_FIELD.len())
-            .rposition(|w| w == MAC_FIELD)
-            .ok_or_else(|| bad("not an audit record (no MAC)"))?;
-        let (body, tail) = line.split_at(at);
-        let mac = tail
-            .strip_prefix(MAC_FIELD)
-            .and_then(|t| t.strip_suffix(b"\"}"))
-            .filter(|m| m.len() == 64)
-            .ok_or_else(|| bad("not an audit record (malformed MAC)"))?;
-        if key.mac(body).as_bytes() != mac {
-            return Err(bad("does not match its MAC (edited, or another key)"));
-        }
-        let mut json = body.to_vec();
-        json.push(b'}');
-        let rec: Record =
-            serde_json::from_slice(&json).map_err(|e| bad(&format!("not an audit record: {e}")))?;
-        if rec.seq != n + 1 {
-            return Err(bad(&format!(
-                "sequence number {} where {} was expected",
-                rec.seq,
-                n + 1
-            )));
-        }
-        if rec.prev != head {
-            return Err(bad("does not chain to the previous record"));
-        }
-        head = String::from_utf8_lossy(mac).into_owned();
-        n += 1;
-    }
     Ok(ChainSummary {
         records: n,
         head,
-        valid_len: valid_len as u64,
+        valid_len,
         torn,
+        unterminated,
     })
 }
 
@@ -466,6 +577,22 @@ mod tests {
 
     fn key() -> AuditKey {
         AuditKey::from_bytes([3; 32])
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_with_its_line_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let log = AuditLog::open(&path, key()).unwrap();
+        log.append(Event::new("a", "get", "granted")).unwrap();
+        drop(log);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&vec![b'x'; MAX_RECORD + 10]).unwrap();
+        f.write_all(b"\n").unwrap();
+        drop(f);
+        let e = verify(&path, &key()).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("longer than"), "{e}");
+        assert!(AuditLog::open(&path, key()).is_err());
     }
 
     #[test]

@@ -19,20 +19,24 @@
 //! A result per key is `{"key_id","status"}` with status `ok`, `denied`, `not-found`, `conflict`
 //! or `bad-request` (and `error`, `shares` where they apply).
 //!
-//! Every request is audited before it is executed (`requested`) and after, per key (`granted`,
-//! `denied`, `not-found`, `conflict`, `bad-request`, `error`), all synced before the answer is
-//! sent; it is refused when the audit log cannot be written (fail closed). Connections refused at
+//! Every request is audited before it is executed (`requested`) and after: each key released or
+//! created has a record of its own (`granted`); refusals (`denied`, `not-found`, `conflict`,
+//! `bad-request`, `error`) one record per outcome, with the count and the first key ids. All are
+//! synced before the answer is sent; a request is refused when the audit log cannot be written
+//! (fail closed). A caller whose requests keep being refused is slowed down: beyond 20 such
+//! requests in a burst, 5 a second, it is answered 429 (audited as `throttled`, rate-limited). Connections refused at
 //! the TLS handshake (unknown CA, revoked or expired certificate) and connections turned away
 //! (too many, too many from one address) are audited as `connect`, at most five a second (the
 //! others are counted). The CRL file is read again when its content changes (see
 //! [`MutualTls`]); each client has [`Limits::request_timeout`] to complete its handshake and each
 //! request, however it trickles its bytes.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -40,10 +44,12 @@ use crate::acl::{Grant, Principal, Subject};
 use crate::audit::{AuditKey, AuditLog, Event};
 use crate::http;
 use crate::key::{BindingSalt, KeyId};
-use crate::service::{Limits, OnConnection, Overload, Service, TimedStream, record_overload};
+use crate::service::{
+    Activity, Limits, OnConnection, Overload, Service, TimedStream, record_overload,
+};
 use crate::shares::Share;
 use crate::store::{KeyStore, NewKey, SqliteKeyStore};
-use crate::tls::{MutualTls, TlsFiles};
+use crate::tls::{MutualTls, TlsFiles, crl_state_path};
 
 /// A key server running on a background thread; dropping the handle stops it.
 pub use crate::service::ServiceHandle as ServerHandle;
@@ -182,6 +188,59 @@ struct Shared {
     audit: AuditLog,
     tls: MutualTls,
     limits: Limits,
+    refusals: Refusals,
+}
+
+/// Requests with refusals in them (keys denied or not found, bad requests) allowed per caller,
+/// per second and in one burst: a certificate asking for keys it may not have is slowed down
+/// (answered 429, audited at most five times a second in all) instead of filling the log.
+const REFUSALS_PER_SECOND: f64 = 5.0;
+const REFUSALS_BURST: f64 = 20.0;
+/// Callers tracked at once (the least recently refused are forgotten first).
+const REFUSALS_TRACKED: usize = 10_000;
+
+/// Each caller's budget of refused requests (a token bucket per certificate name).
+#[derive(Debug, Default)]
+struct Refusals(Mutex<HashMap<String, (f64, Instant)>>);
+
+impl Refusals {
+    /// Tokens left for `who` now.
+    fn tokens(map: &mut HashMap<String, (f64, Instant)>, who: &str, now: Instant) -> f64 {
+        map.get_mut(who).map_or(REFUSALS_BURST, |(t, at)| {
+            *t = (*t + now.duration_since(*at).as_secs_f64() * REFUSALS_PER_SECOND)
+                .min(REFUSALS_BURST);
+            *at = now;
+            *t
+        })
+    }
+
+    /// Whether `who` may make a request now (it has budget for one more refusal).
+    fn allow(&self, who: &str) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        Refusals::tokens(&mut map, who, Instant::now()) >= 1.0
+    }
+
+    /// A request of `who` had refusals in it.
+    fn charge(&self, who: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let left = Refusals::tokens(&mut map, who, now) - 1.0;
+        if map.len() >= REFUSALS_TRACKED && !map.contains_key(who) {
+            // Forget callers whose budget is full again (they behave), then the oldest.
+            map.retain(|_, (t, at)| {
+                *t + now.duration_since(*at).as_secs_f64() * REFUSALS_PER_SECOND < REFUSALS_BURST
+            });
+            if map.len() >= REFUSALS_TRACKED
+                && let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(who.to_string(), (left.max(0.0), now));
+    }
 }
 
 /// A bound key server, ready to [`serve`](KeyServer::serve) or [`spawn`](KeyServer::spawn).
@@ -206,7 +265,11 @@ impl KeyServer {
             key: &settings.key,
             ca: &settings.ca,
         };
-        let tls = MutualTls::new(&files, settings.crl.as_deref())?;
+        let tls = MutualTls::with_crl_state(
+            &files,
+            settings.crl.as_deref(),
+            Some(&crl_state_path(&settings.audit_log)),
+        )?;
         let store = SqliteKeyStore::open(&settings.storage)?;
         let key_path = settings
             .audit_key
@@ -229,6 +292,7 @@ impl KeyServer {
                 audit,
                 tls,
                 limits,
+                refusals: Refusals::default(),
             }),
         })
     }
@@ -247,7 +311,8 @@ impl KeyServer {
         impl Fn(Option<SocketAddr>, Overload) + Send + 'static,
     ) {
         let shared = Arc::clone(&self.shared);
-        let on_connection: OnConnection = Arc::new(move |stream| shared.connection(stream));
+        let on_connection: OnConnection =
+            Arc::new(move |stream, activity| shared.connection(stream, &activity));
         let shared = Arc::clone(&self.shared);
         let on_overload = move |peer: Option<SocketAddr>, why: Overload| {
             record_overload(&shared.audit, peer, why);
@@ -273,7 +338,7 @@ impl KeyServer {
 }
 
 impl Shared {
-    fn connection(&self, stream: TcpStream) {
+    fn connection(&self, stream: TcpStream, activity: &Activity) {
         let peer = stream
             .peer_addr()
             .map(|a| a.to_string())
@@ -285,6 +350,8 @@ impl Shared {
         let Some(accepted) = self.tls.accept_audited(timed, &self.audit, &peer) else {
             return;
         };
+        // An authenticated client: not closed to make room while it is served.
+        activity.busy();
         let (who, mut generation) = (accepted.principal, accepted.generation);
         let mut conn = BufReader::with_capacity(64 * 1024, accepted.stream);
         let mut first = true;
@@ -292,9 +359,14 @@ impl Shared {
             if !first {
                 // Wait for the next request at most the idle time, then it has the request time.
                 deadline.set_in(self.limits.idle_timeout);
+                activity.waiting();
                 match conn.fill_buf() {
                     Ok(b) if !b.is_empty() => {}
                     _ => break,
+                }
+                activity.busy();
+                if activity.evicted() {
+                    break;
                 }
                 deadline.set_in(self.limits.request_timeout);
             }
@@ -320,7 +392,25 @@ impl Shared {
                     break;
                 }
             };
-            let (status, body) = handle(self.store.as_ref(), &self.audit, &who, &request);
+            let reply = if self.refusals.allow(&who.name) {
+                let reply = handle(self.store.as_ref(), &self.audit, &who, &request);
+                if reply.refused {
+                    self.refusals.charge(&who.name);
+                }
+                reply
+            } else {
+                let _ = self.audit.append_limited(
+                    "throttled",
+                    Event::new(who.name.clone(), "request", "throttled").detail(format!(
+                        "{peer}: more than {REFUSALS_PER_SECOND} refused requests a second"
+                    )),
+                );
+                plain(
+                    429,
+                    json_error("too many refused requests (keys denied or not found): slow down"),
+                )
+            };
+            let (status, body) = (reply.status, reply.body);
             deadline.set_in(self.limits.request_timeout);
             let keep = request.keep_alive && status < 500;
             if http::write_response_keep(conn.get_mut(), status, &body, keep).is_err() || !keep {
@@ -443,14 +533,24 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| Error::invalid("body", e.to_string()))
 }
 
+/// The answer to a request, and whether anything in it was refused (denied, not found, a bad
+/// request): refusals count against the caller's budget (see [`Refusals`]).
+struct Reply {
+    status: u16,
+    body: Zeroizing<Vec<u8>>,
+    refused: bool,
+}
+
+fn plain(status: u16, body: Vec<u8>) -> Reply {
+    Reply {
+        status,
+        body: Zeroizing::new(body),
+        refused: status >= 400,
+    }
+}
+
 /// Answers one authenticated request: audit, authorise, execute, audit again (fail closed).
-fn handle(
-    store: &dyn KeyStore,
-    audit: &AuditLog,
-    who: &Principal,
-    req: &http::Request,
-) -> (u16, Zeroizing<Vec<u8>>) {
-    let plain = |status: u16, body: Vec<u8>| (status, Zeroizing::new(body));
+fn handle(store: &dyn KeyStore, audit: &AuditLog, who: &Principal, req: &http::Request) -> Reply {
     let action = match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/v1/health") => {
             return plain(
@@ -491,8 +591,7 @@ fn batch(
     who: &Principal,
     action: &'static str,
     body: &[u8],
-) -> (u16, Zeroizing<Vec<u8>>) {
-    let plain = |status: u16, body: Vec<u8>| (status, Zeroizing::new(body));
+) -> Reply {
     let (ids, work): (Vec<KeyId>, Work<'_>) = match action {
         "create" => match parse::<CreateBody>(body) {
             Ok(b) => {
@@ -561,27 +660,56 @@ fn batch(
             return plain(500, json_error(e));
         }
     };
-    // Fail closed: nothing is released unless every outcome is on record.
-    let events = results
-        .iter()
-        .map(|r| {
-            let result = if r.status == "ok" {
-                "granted"
-            } else {
-                r.status
-            };
-            Event::new(who.name.clone(), action, result).key(r.key_id.to_string())
-        })
-        .collect();
+    // Fail closed: nothing is released unless every outcome is on record. Each key released
+    // has a record of its own; refusals have one record per outcome (with the first key ids),
+    // so that a caller asking for keys it may not have cannot flood the log.
+    let mut events: Vec<Event> = Vec::new();
+    let mut refused: Vec<(&'static str, Vec<&KeyId>)> = Vec::new();
+    for r in &results {
+        if r.status == "ok" {
+            events.push(Event::new(who.name.clone(), action, "granted").key(r.key_id.to_string()));
+        } else if let Some((_, ids)) = refused.iter_mut().find(|(s, _)| *s == r.status) {
+            ids.push(&r.key_id);
+        } else {
+            refused.push((r.status, vec![&r.key_id]));
+        }
+    }
+    for (status, ids) in &refused {
+        events.push(match ids.as_slice() {
+            [one] => Event::new(who.name.clone(), action, *status).key(one.to_string()),
+            many => {
+                let shown: Vec<String> = many
+                    .iter()
+                    .take(REFUSED_IDS_SHOWN)
+                    .map(ToString::to_string)
+                    .collect();
+                let more = many.len().saturating_sub(REFUSED_IDS_SHOWN);
+                Event::new(who.name.clone(), action, *status).detail(format!(
+                    "{} keys: {}{}",
+                    many.len(),
+                    shown.join(" "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ))
+            }
+        });
+    }
     if let Err(e) = audit.append_all(events) {
         return plain(500, json_error(format!("refused: {e}")));
     }
     let estimate = 64 + results.len() * (160 + 2 * 220);
-    (
-        200,
-        secret_json(&serde_json::json!({ "results": results }), estimate),
-    )
+    Reply {
+        status: 200,
+        body: secret_json(&serde_json::json!({ "results": results }), estimate),
+        refused: !refused.is_empty(),
+    }
 }
+
+/// Key ids named in a record of refusals (the count says how many there were).
+const REFUSED_IDS_SHOWN: usize = 8;
 
 fn item(key_id: KeyId, r: Result<Vec<Share>>) -> ItemResult {
     match r {
@@ -607,8 +735,7 @@ fn single(
     who: &Principal,
     action: &'static str,
     body: &[u8],
-) -> (u16, Zeroizing<Vec<u8>>) {
-    let plain = |status: u16, body: Vec<u8>| (status, Zeroizing::new(body));
+) -> Reply {
     let key_id = match action {
         "stage" => parse::<StageBody>(body).map(|b| b.share.key_id),
         "commit" | "abort" => parse::<GenerationBody>(body).map(|b| b.key_id),
@@ -689,7 +816,7 @@ mod tests {
             serde_json::json!({ "keys": [{ "share": share, "salt": hex::encode(salt) }] }),
         );
         let good = audit_log(dir.path(), "ok.jsonl");
-        let (status, body) = handle(&store, &good, &alice, &create);
+        let Reply { status, body, .. } = handle(&store, &good, &alice, &create);
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         assert!(String::from_utf8_lossy(&body).contains("\"ok\""));
         let get = request(
@@ -697,12 +824,12 @@ mod tests {
             "/v2/keys/get",
             serde_json::json!({ "key_ids": [id] }),
         );
-        let (status, body) = handle(&store, &good, &alice, &get);
+        let Reply { status, body, .. } = handle(&store, &good, &alice, &get);
         assert_eq!(status, 200);
         assert!(String::from_utf8_lossy(&body).contains(&hex::encode([9u8; 32])));
 
         let broken = AuditLog::unwritable_for_tests(dir.path().join("broken.jsonl"));
-        let (status, body) = handle(&store, &broken, &alice, &get);
+        let Reply { status, body, .. } = handle(&store, &broken, &alice, &get);
         assert_eq!(status, 500);
         assert!(
             !String::from_utf8_lossy(&body).contains(&hex::encode([9u8; 32])),
@@ -713,7 +840,7 @@ mod tests {
             "/v2/keys/delete",
             serde_json::json!({ "key_id": id }),
         );
-        assert_eq!(handle(&store, &broken, &alice, &del).0, 500);
+        assert_eq!(handle(&store, &broken, &alice, &del).status, 500);
         assert!(
             store.get(&alice, &[id]).unwrap()[0].is_ok(),
             "refused request must not be executed"
@@ -745,7 +872,7 @@ mod tests {
                 body: Zeroizing::new(body),
                 keep_alive: true,
             };
-            let (status, _) = handle(&store, &audit, &Principal::user("p"), &req);
+            let status = handle(&store, &audit, &Principal::user("p"), &req).status;
             proptest::prop_assert!((200..600).contains(&status));
             crate::audit::verify(dir.path().join("a.jsonl"), &AuditKey::from_bytes([1; 32])).unwrap();
         }
@@ -791,7 +918,7 @@ mod tests {
         ];
         for (req, status) in cases {
             assert_eq!(
-                handle(&store, &audit, &who, &req).0,
+                handle(&store, &audit, &who, &req).status,
                 status,
                 "{} {}",
                 req.method,
@@ -804,7 +931,7 @@ mod tests {
             "/v2/keys/get",
             serde_json::json!({ "key_ids": too_many }),
         );
-        assert_eq!(handle(&store, &audit, &who, &big).0, 400);
+        assert_eq!(handle(&store, &audit, &who, &big).status, 400);
         crate::audit::verify(dir.path().join("a.jsonl"), &AuditKey::from_bytes([1; 32])).unwrap();
     }
 }

@@ -4,6 +4,12 @@
 //! slow client cannot hold a connection for long, and a handle that stops the accept loop.
 //!
 //! A failing `accept` (out of file descriptors) backs off instead of spinning.
+//!
+//! When every slot is taken, a new connection is not simply turned away: the service closes a
+//! connection that is only waiting (still in its TLS handshake, or kept alive between requests:
+//! see [`Activity`]), the oldest of the address (an IPv4 address, an IPv6 /64) that holds the
+//! most connections. Silent connections from a few addresses cannot lock clients out; a client
+//! being served is never cut.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -56,6 +62,9 @@ pub enum Overload {
     PerAddress,
     /// `accept` failed (e.g. out of file descriptors); the loop waits before trying again.
     AcceptFailed,
+    /// The service was full: this waiting connection (the address given) was closed to make
+    /// room for a new one.
+    Evicted,
 }
 
 impl std::fmt::Display for Overload {
@@ -64,6 +73,7 @@ impl std::fmt::Display for Overload {
             Overload::Total => "too many connections",
             Overload::PerAddress => "too many connections from this address",
             Overload::AcceptFailed => "accept failed (out of resources?); backing off",
+            Overload::Evicted => "a waiting connection closed to make room for a new one",
         })
     }
 }
@@ -170,8 +180,133 @@ impl Write for TimedStream {
     }
 }
 
-/// The connections being served, to close them when the service stops.
-type OpenConnections = Arc<Mutex<HashMap<u64, TcpStream>>>;
+/// What a connection is doing, as its handler tells the service.
+const WAITING: u8 = 0;
+const BUSY: u8 = 1;
+const EVICTED: u8 = 2;
+
+#[derive(Debug)]
+struct ConnState {
+    state: std::sync::atomic::AtomicU8,
+    /// When the connection last started to wait (accepted, or done with a request).
+    since: Mutex<Instant>,
+}
+
+/// A handler's word to the service about its connection: [`busy`](Activity::busy) while it
+/// serves an authenticated request, [`waiting`](Activity::waiting) (the state it starts in)
+/// while it waits for a handshake or for the next request. Only a waiting connection may be
+/// closed to make room when the service is full.
+#[derive(Debug, Clone)]
+pub struct Activity(Arc<ConnState>);
+
+impl Activity {
+    /// Serving a client that has proven who it is: not to be closed for room.
+    pub fn busy(&self) {
+        let _ = self
+            .0
+            .state
+            .compare_exchange(WAITING, BUSY, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Waiting (for a handshake, for the next request on a kept-alive connection): the oldest
+    /// waiting connection of the busiest address is closed when the service is full.
+    pub fn waiting(&self) {
+        if self
+            .0
+            .state
+            .compare_exchange(BUSY, WAITING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            *self.0.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+    }
+
+    /// Whether the service closed this connection to make room.
+    pub fn evicted(&self) -> bool {
+        self.0.state.load(Ordering::SeqCst) == EVICTED
+    }
+}
+
+/// One connection being served.
+#[derive(Debug)]
+struct Open {
+    stream: TcpStream,
+    state: Arc<ConnState>,
+    source: Source,
+}
+
+/// Where connections come from, for the per-address limit: an IPv4 address, or an IPv6 /64
+/// (one host commonly holds a whole /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Source {
+    V4(std::net::Ipv4Addr),
+    V6(u64),
+}
+
+impl Source {
+    fn of(ip: IpAddr) -> Source {
+        match ip {
+            IpAddr::V4(a) => Source::V4(a),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => Source::V4(v4),
+                None => Source::V6((u128::from(a) >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// The connections being served: counted in total and per source, and kept to close them (for
+/// room, or when the service stops).
+#[derive(Debug, Default)]
+struct Slots {
+    total: usize,
+    per_source: HashMap<Source, usize>,
+    open: HashMap<u64, Open>,
+}
+
+impl Slots {
+    fn release(&mut self, source: Source) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.per_source.get_mut(&source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(&source);
+            }
+        }
+    }
+
+    /// Closes the oldest waiting connection of the source holding the most connections, if
+    /// any connection waits; its slot is free at once. Returns the peer address closed.
+    fn evict(&mut self) -> Option<Option<SocketAddr>> {
+        let (&id, _) = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.state.state.load(Ordering::SeqCst) == WAITING)
+            .max_by_key(|(_, o)| {
+                let weight = self.per_source.get(&o.source).copied().unwrap_or(0);
+                let since = *o.state.since.lock().unwrap_or_else(|p| p.into_inner());
+                // Most connections first, then the one waiting longest.
+                (weight, std::cmp::Reverse(since))
+            })?;
+        let victim = self.open.remove(&id)?;
+        if victim
+            .state
+            .state
+            .compare_exchange(WAITING, EVICTED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // It became busy meanwhile: keep it.
+            self.open.insert(id, victim);
+            return None;
+        }
+        let peer = victim.stream.peer_addr().ok();
+        let _ = victim.stream.shutdown(std::net::Shutdown::Both);
+        self.release(victim.source);
+        Some(peer)
+    }
+}
+
+type SharedSlots = Arc<Mutex<Slots>>;
 
 /// A bound listener, ready to [`serve`](Service::serve) or [`spawn`](Service::spawn).
 #[derive(Debug)]
@@ -179,40 +314,26 @@ pub struct Service {
     listener: TcpListener,
     limits: Limits,
     stop: Arc<AtomicBool>,
-    open: OpenConnections,
+    slots: SharedSlots,
 }
 
-/// What to do with an accepted connection.
-pub type OnConnection = Arc<dyn Fn(TcpStream) + Send + Sync>;
+/// What to do with an accepted connection: serve it on this thread, telling the service through
+/// the [`Activity`] when it is busy and when it waits.
+pub type OnConnection = Arc<dyn Fn(TcpStream, Activity) + Send + Sync>;
 
-/// Counts connections, in total and per address; a slot is given back when its guard drops.
-#[derive(Debug, Default)]
-struct Slots {
-    total: usize,
-    per_address: HashMap<IpAddr, usize>,
-}
-
+/// Gives a connection's slot back when its thread ends (unless it was evicted, whose slot was
+/// given back then).
 struct SlotGuard {
-    slots: Arc<Mutex<Slots>>,
-    addr: Option<IpAddr>,
-    open: OpenConnections,
+    slots: SharedSlots,
+    source: Source,
     id: u64,
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        if let Ok(mut o) = self.open.lock() {
-            o.remove(&self.id);
-        }
         let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        s.total = s.total.saturating_sub(1);
-        if let Some(a) = self.addr
-            && let Some(n) = s.per_address.get_mut(&a)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                s.per_address.remove(&a);
-            }
+        if s.open.remove(&self.id).is_some() {
+            s.release(self.source);
         }
     }
 }
@@ -228,7 +349,7 @@ impl Service {
                 ..limits
             },
             stop: Arc::new(AtomicBool::new(false)),
-            open: Arc::new(Mutex::new(HashMap::new())),
+            slots: Arc::new(Mutex::new(Slots::default())),
         })
     }
 
@@ -250,7 +371,7 @@ impl Service {
         on_connection: OnConnection,
         on_overload: impl Fn(Option<SocketAddr>, Overload),
     ) {
-        let slots = Arc::new(Mutex::new(Slots::default()));
+        let slots = &self.slots;
         let mut backoff = Duration::from_millis(10);
         let mut next_id = 0u64;
         loop {
@@ -271,39 +392,60 @@ impl Service {
                     continue;
                 }
             };
-            let ip = peer.ip();
-            let refused = {
-                let mut s = slots.lock().unwrap_or_else(|p| p.into_inner());
-                let from = s.per_address.get(&ip).copied().unwrap_or(0);
-                if s.total >= self.limits.max_connections {
-                    Some(Overload::Total)
-                } else if from >= self.limits.max_per_address {
-                    Some(Overload::PerAddress)
-                } else {
-                    s.total += 1;
-                    *s.per_address.entry(ip).or_insert(0) += 1;
-                    None
-                }
+            let source = Source::of(peer.ip());
+            let Ok(clone) = stream.try_clone() else {
+                on_overload(Some(peer), Overload::AcceptFailed);
+                continue;
             };
+            let state = Arc::new(ConnState {
+                state: std::sync::atomic::AtomicU8::new(WAITING),
+                since: Mutex::new(Instant::now()),
+            });
+            next_id += 1;
+            let (refused, evicted) = {
+                let mut s = slots.lock().unwrap_or_else(|p| p.into_inner());
+                let from = s.per_source.get(&source).copied().unwrap_or(0);
+                let mut evicted = None;
+                let refused = if from >= self.limits.max_per_address {
+                    Some(Overload::PerAddress)
+                } else if s.total >= self.limits.max_connections {
+                    evicted = s.evict();
+                    evicted.is_none().then_some(Overload::Total)
+                } else {
+                    None
+                };
+                if refused.is_none() {
+                    s.total += 1;
+                    *s.per_source.entry(source).or_insert(0) += 1;
+                    s.open.insert(
+                        next_id,
+                        Open {
+                            stream: clone,
+                            state: Arc::clone(&state),
+                            source,
+                        },
+                    );
+                }
+                (refused, evicted)
+            };
+            if let Some(victim) = evicted {
+                on_overload(victim, Overload::Evicted);
+            }
             if let Some(why) = refused {
                 on_overload(Some(peer), why);
                 drop(stream);
                 continue;
             }
-            next_id += 1;
-            if let (Ok(clone), Ok(mut open)) = (stream.try_clone(), self.open.lock()) {
-                open.insert(next_id, clone);
-            }
             let guard = SlotGuard {
-                slots: Arc::clone(&slots),
-                addr: Some(ip),
-                open: Arc::clone(&self.open),
+                slots: Arc::clone(slots),
+                source,
                 id: next_id,
             };
             let handler = Arc::clone(&on_connection);
+            let activity = Activity(state);
             let spawned = std::thread::Builder::new().spawn(move || {
                 let _guard = guard;
-                handler(stream);
+                handler(stream, activity);
             });
             if spawned.is_err() {
                 on_overload(Some(peer), Overload::AcceptFailed);
@@ -320,12 +462,12 @@ impl Service {
     ) -> io::Result<ServiceHandle> {
         let addr = self.local_addr()?;
         let stop = Arc::clone(&self.stop);
-        let open = Arc::clone(&self.open);
+        let slots = Arc::clone(&self.slots);
         let thread = std::thread::spawn(move || self.serve(on_connection, on_overload));
         Ok(ServiceHandle {
             addr,
             stop,
-            open,
+            slots,
             thread: Some(thread),
         })
     }
@@ -336,7 +478,7 @@ impl Service {
 pub struct ServiceHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    open: OpenConnections,
+    slots: SharedSlots,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -359,10 +501,9 @@ impl ServiceHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if let Ok(open) = self.open.lock() {
-            for s in open.values() {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for o in slots.open.values() {
+            let _ = o.stream.shutdown(std::net::Shutdown::Both);
         }
     }
 }
@@ -404,7 +545,8 @@ mod tests {
         let o = Arc::clone(&overloads);
         let handle = service
             .spawn(
-                Arc::new(move |mut s: TcpStream| {
+                Arc::new(move |mut s: TcpStream, a: Activity| {
+                    a.busy();
                     // Hold the one slot until told to go.
                     let _ = rx.lock().unwrap().recv();
                     let _ = s.write_all(b"ok");
@@ -436,7 +578,7 @@ mod tests {
         let r = Arc::clone(&reasons);
         let handle = service
             .spawn(
-                Arc::new(|mut s: TcpStream| {
+                Arc::new(|mut s: TcpStream, _: Activity| {
                     let _ = s.write_all(b"ok");
                     std::thread::sleep(Duration::from_millis(400));
                 }),
@@ -462,6 +604,91 @@ mod tests {
         drop(hogs);
     }
 
+    /// Attack finding A-1: silent connections from a few addresses took every slot (64 from
+    /// four addresses), and no client got in for as long as the attacker kept them coming.
+    #[test]
+    fn silent_connections_from_a_few_addresses_cannot_lock_clients_out() {
+        let service = Service::bind("127.0.0.1:0", limits(6, 3)).unwrap();
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let r = Arc::clone(&reasons);
+        let handle = service
+            .spawn(
+                // A client proves itself by sending a byte (a handshake, here); it is then busy.
+                Arc::new(|mut s: TcpStream, a: Activity| {
+                    let mut b = [0u8; 1];
+                    if s.read_exact(&mut b).is_ok() {
+                        a.busy();
+                        let _ = s.write_all(b"ok");
+                        std::thread::sleep(Duration::from_millis(1500));
+                    }
+                }),
+                move |peer, why| r.lock().unwrap().push((peer, why)),
+            )
+            .unwrap();
+        let addr = handle.addr();
+        // Two attacker addresses: 3 + 3 silent connections fill the service.
+        let mut silent: Vec<TcpStream> = Vec::new();
+        for source in [[127, 0, 0, 2], [127, 0, 0, 3]] {
+            for _ in 0..3 {
+                silent.push(connect_from(source, addr));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        // Clients from other addresses still get in, each by closing a silent connection.
+        for source in [[127, 0, 0, 4], [127, 0, 0, 5], [127, 0, 0, 6]] {
+            let mut c = connect_from(source, addr);
+            c.write_all(b"x").unwrap();
+            let mut b = [0u8; 2];
+            c.read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"ok");
+        }
+        let evicted: Vec<SocketAddr> = reasons
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, w)| *w == Overload::Evicted)
+            .filter_map(|(p, _)| *p)
+            .collect();
+        assert_eq!(evicted.len(), 3, "{:?}", reasons.lock().unwrap());
+        // The oldest silent connection of the heaviest address went first: .2's first, then
+        // .3's first (both addresses equally heavy), then .2's second.
+        let local = |i: usize| silent[i].local_addr().unwrap();
+        assert_eq!(evicted, [local(0), local(3), local(1)]);
+        // An evicted connection is closed.
+        let mut b = [0u8; 1];
+        silent[0]
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        assert_eq!(silent[0].read(&mut b).unwrap_or(0), 0);
+        // Busy connections are never closed for room: with three silent and three busy, three
+        // more clients get in, the fourth is turned away.
+        let mut busy = Vec::new();
+        for source in [[127, 0, 0, 7], [127, 0, 0, 8], [127, 0, 0, 9]] {
+            let mut c = connect_from(source, addr);
+            c.write_all(b"x").unwrap();
+            let mut b = [0u8; 2];
+            c.read_exact(&mut b).unwrap();
+            busy.push(c);
+        }
+        let mut refused = connect_from([127, 0, 0, 10], addr);
+        let _ = refused.write_all(b"x");
+        refused
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = refused.read_to_end(&mut buf);
+        assert!(buf.is_empty(), "served beyond the limit");
+        assert!(
+            reasons
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(_, w)| *w == Overload::Total)
+        );
+        drop(silent);
+    }
+
     /// Run by `accept_errors_back_off_instead_of_spinning` in a child process whose file
     /// descriptors are limited: exhausts them, then measures the CPU the accept loop burns.
     #[test]
@@ -483,7 +710,7 @@ mod tests {
         let f = Arc::clone(&failures);
         let _handle = service
             .spawn(
-                Arc::new(|_s: TcpStream| std::thread::sleep(Duration::from_secs(30))),
+                Arc::new(|_s: TcpStream, _: Activity| std::thread::sleep(Duration::from_secs(30))),
                 move |_, why| {
                     if why == Overload::AcceptFailed {
                         f.fetch_add(1, Ordering::SeqCst);

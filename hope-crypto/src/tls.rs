@@ -137,6 +137,152 @@ fn parse_crls(
     Ok(crls)
 }
 
+/// Where a CRL stands in its issuer's series: its CRL Number (RFC 5280 5.2.3, big-endian bytes
+/// without leading zeros) when it has one, and its this-update time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrlMark {
+    /// Hexadecimal, as the CA numbered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    number: Option<String>,
+    /// Seconds since 1970.
+    this_update: i64,
+}
+
+impl CrlMark {
+    /// Why `self` is older than `seen` (a rollback), if it is: a lower CRL number, or with equal
+    /// or absent numbers an earlier this-update.
+    fn older_than(&self, seen: &CrlMark) -> Option<String> {
+        let key = |n: &str| (n.len(), n.to_string());
+        match (&self.number, &seen.number) {
+            (Some(a), Some(b)) if key(a) < key(b) => {
+                return Some(format!(
+                    "its CRL number {a} is lower than {b}, the highest already in force"
+                ));
+            }
+            (Some(a), Some(b)) if a != b => return None,
+            _ => {}
+        }
+        let time = |t: i64| {
+            hope_core::calendar::rfc3339_utc(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0)),
+            )
+        };
+        (self.this_update < seen.this_update).then(|| {
+            format!(
+                "it was issued ({}) before the CRL already in force ({})",
+                time(self.this_update),
+                time(seen.this_update)
+            )
+        })
+    }
+}
+
+/// The newest CRL accepted per issuer (keyed by the SHA-256 of the issuer's DER name): a CRL
+/// older than one already in force is refused, so that putting back an old CRL (one that still
+/// verifies and is not yet past its next update) cannot un-revoke a certificate.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrlHighWater {
+    issuers: std::collections::BTreeMap<String, CrlMark>,
+}
+
+/// Where a service keeps its newest-CRL record: next to its audit log, `<log>.crl-state`.
+pub fn crl_state_path(audit_log: &Path) -> PathBuf {
+    let mut name = audit_log.as_os_str().to_os_string();
+    name.push(".crl-state");
+    PathBuf::from(name)
+}
+
+/// Largest CRL state file read back.
+const MAX_CRL_STATE: u64 = 1 << 20;
+
+impl CrlHighWater {
+    fn load(path: &Path) -> Result<CrlHighWater> {
+        use std::io::Read as _;
+        let f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let mut text = String::new();
+        f.take(MAX_CRL_STATE + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::io(path, e))?;
+        if text.len() as u64 > MAX_CRL_STATE {
+            return Err(config_error(path, "crl state", "larger than 1 MiB"));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            config_error(
+                path,
+                "crl state",
+                format!("not the newest-CRL record this server writes: {e}"),
+            )
+        })
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_vec_pretty(self)
+            .map_err(|e| config_error(path, "crl state", e.to_string()))?;
+        text.push(b'\n');
+        Ok(hope_core::fs::write_atomic(path, &text)?)
+    }
+
+    /// Checks the CRLs of a file against the newest seen; returns the marks moved forward (to
+    /// save), or why the file is a rollback.
+    fn advance(
+        &self,
+        crls: &[(String, CrlMark)],
+    ) -> std::result::Result<Option<CrlHighWater>, String> {
+        let mut next = self.clone();
+        for (issuer, mark) in crls {
+            if let Some(seen) = self.issuers.get(issuer) {
+                if let Some(why) = mark.older_than(seen) {
+                    return Err(why);
+                }
+                if mark == seen {
+                    continue;
+                }
+            }
+            next.issuers.insert(issuer.clone(), mark.clone());
+        }
+        Ok((next != *self).then_some(next))
+    }
+}
+
+/// The issuer and mark of each CRL of a file (those that parse; the file was checked before).
+fn crl_marks(bytes: &[u8]) -> Vec<(String, CrlMark)> {
+    let ders: Vec<Vec<u8>> = if bytes.windows(10).any(|w| w == b"-----BEGIN") {
+        CertificateRevocationListDer::pem_slice_iter(bytes)
+            .filter_map(|c| c.ok().map(|c| c.as_ref().to_vec()))
+            .collect()
+    } else {
+        vec![bytes.to_vec()]
+    };
+    ders.iter()
+        .filter_map(|der| {
+            let (_, crl) = x509_parser::parse_x509_crl(der).ok()?;
+            let issuer = hex::encode(Sha256::digest(crl.issuer().as_raw()));
+            let number = crl.crl_number().map(|n| {
+                let hex = hex::encode(n.to_bytes_be());
+                let trimmed = hex.trim_start_matches('0');
+                if trimmed.is_empty() {
+                    "0".to_string()
+                } else {
+                    trimmed.to_string()
+                }
+            });
+            Some((
+                issuer,
+                CrlMark {
+                    number,
+                    this_update: crl.last_update().timestamp(),
+                },
+            ))
+        })
+        .collect()
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -295,6 +441,8 @@ struct TlsState {
     generation: u64,
     digest: Option<[u8; 32]>,
     checked: Option<Instant>,
+    /// The newest CRL accepted per issuer (persisted in `crl_state` when set).
+    high: CrlHighWater,
 }
 
 impl std::fmt::Debug for TlsState {
@@ -316,23 +464,45 @@ pub struct MutualTls {
     key: PathBuf,
     ca: PathBuf,
     crl: Option<PathBuf>,
+    crl_state: Option<PathBuf>,
     state: Mutex<TlsState>,
 }
 
 impl MutualTls {
     /// Loads the server's certificate and key, the CA and the CRL (which must be valid now).
+    /// A CRL older than one seen before by this value is refused (see
+    /// [`MutualTls::with_crl_state`] to remember that across restarts).
     pub fn new(files: &TlsFiles<'_>, crl: Option<&Path>) -> Result<MutualTls> {
+        MutualTls::with_crl_state(files, crl, None)
+    }
+
+    /// [`MutualTls::new`], remembering the newest CRL accepted per issuer (its CRL number and
+    /// this-update time) in the file `state`: a CRL older than that, put back by mistake or by
+    /// someone who can write the CRL file, is refused even after a restart; connections are
+    /// refused (fail closed) until a CRL at least as new is published. The services keep it
+    /// next to their audit log.
+    pub fn with_crl_state(
+        files: &TlsFiles<'_>,
+        crl: Option<&Path>,
+        state: Option<&Path>,
+    ) -> Result<MutualTls> {
+        let high = match state {
+            Some(p) => CrlHighWater::load(p)?,
+            None => CrlHighWater::default(),
+        };
         let tls = MutualTls {
             cert: files.cert.to_path_buf(),
             key: files.key.to_path_buf(),
             ca: files.ca.to_path_buf(),
             crl: crl.map(Path::to_path_buf),
+            crl_state: state.map(Path::to_path_buf),
             state: Mutex::new(TlsState {
                 config: None,
                 verifier: None,
                 generation: 0,
                 digest: None,
                 checked: None,
+                high,
             }),
         };
         tls.config()?;
@@ -378,7 +548,31 @@ impl MutualTls {
         {
             return Ok((Arc::clone(config), false, st.generation));
         }
-        let built = server_config_and_verifier(&files, self.crl.as_deref().zip(bytes.as_deref()));
+        let built = server_config_and_verifier(&files, self.crl.as_deref().zip(bytes.as_deref()))
+            .and_then(|built| {
+                // Never back to an older CRL than one in force before.
+                let (Some(path), Some(bytes)) = (&self.crl, &bytes) else {
+                    return Ok(built);
+                };
+                match st.high.advance(&crl_marks(bytes)) {
+                    Err(why) => Err(config_error(
+                        path,
+                        "crl",
+                        format!(
+                            "refused: {why} (a rollback could un-revoke certificates); publish \
+                             the current CRL (connections are refused until then)"
+                        ),
+                    )),
+                    Ok(None) => Ok(built),
+                    Ok(Some(next)) => {
+                        if let Some(state) = &self.crl_state {
+                            next.save(state)?;
+                        }
+                        st.high = next;
+                        Ok(built)
+                    }
+                }
+            });
         st.generation += 1;
         match built {
             Ok((config, verifier)) => {
@@ -508,5 +702,64 @@ impl MutualTls {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(number: Option<&str>, this_update: i64) -> CrlMark {
+        CrlMark {
+            number: number.map(str::to_string),
+            this_update,
+        }
+    }
+
+    #[test]
+    fn crl_numbers_compare_as_numbers_and_times_break_ties() {
+        let seen = mark(Some("ff"), 1000);
+        assert!(mark(Some("fe"), 2000).older_than(&seen).is_some());
+        assert!(
+            mark(Some("100"), 10).older_than(&seen).is_none(),
+            "longer is larger"
+        );
+        assert!(mark(Some("ff"), 999).older_than(&seen).is_some());
+        assert!(mark(Some("ff"), 1000).older_than(&seen).is_none());
+        assert!(mark(None, 999).older_than(&seen).is_some());
+        assert!(mark(None, 1001).older_than(&seen).is_none());
+        let mut high = CrlHighWater::default();
+        high.issuers.insert("a".into(), seen.clone());
+        assert!(
+            high.advance(&[("a".into(), seen.clone())])
+                .unwrap()
+                .is_none()
+        );
+        let next = high
+            .advance(&[
+                ("a".into(), mark(Some("100"), 5)),
+                ("b".into(), mark(None, 1)),
+            ])
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.issuers.len(), 2);
+        assert!(
+            high.advance(&[("a".into(), mark(Some("1"), 5000))])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_damaged_crl_state_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.jsonl.crl-state");
+        assert_eq!(CrlHighWater::load(&p).unwrap(), CrlHighWater::default());
+        std::fs::write(&p, "{\"issuers\": 5}").unwrap();
+        let e = CrlHighWater::load(&p).unwrap_err().to_string();
+        assert!(e.contains("crl-state") && e.contains("crl state"), "{e}");
+        let mut high = CrlHighWater::default();
+        high.issuers.insert("a".into(), mark(Some("7"), 3));
+        high.save(&p).unwrap();
+        assert_eq!(CrlHighWater::load(&p).unwrap(), high);
     }
 }

@@ -13,7 +13,7 @@ use hope_crypto::acl::{Grant, Right, Subject};
 use hope_crypto::audit::{AuditKey, AuditLog, Event, verify};
 use hope_crypto::container::Header;
 use hope_crypto::shares::Share;
-use hope_crypto::{Error, KeyServer};
+use hope_crypto::{Error, KeyId, KeyServer};
 
 fn header(sealed: &[u8]) -> Header {
     Header::read_from(sealed).unwrap()
@@ -449,4 +449,202 @@ fn finding_20_key_material_types_wipe_themselves() {
     let k = hope_crypto::DataKey::from_bytes([1; 32]);
     let shares = hope_crypto::shares::split(&k, hope_crypto::KeyId([1; 16]), 1, 2, 3).unwrap();
     zeroizing(&shares[0].to_record());
+}
+
+/// Attack finding A-1: silent connections from four loopback addresses (16 each) filled all 64
+/// slots of every key server; as the attacker reconnected, no client decrypted anything. Waiting
+/// connections of the heaviest address now make room.
+#[test]
+fn attack_01_silent_connections_from_many_addresses_cannot_lock_clients_out() {
+    let mut cluster = Cluster::start_with(3, |s| {
+        s.max_connections = 12;
+        s.max_connections_per_address = 4;
+        s.request_timeout_ms = 30_000; // the attacker's connections are not timed out here
+    });
+    let (alice, _) = cluster.user("alice", None);
+    let (_, _, sealed) = registered(&alice, &[], b"CT");
+    // Every slot of every server held by silent connections from three addresses.
+    let mut silent = Vec::new();
+    for s in &cluster.settings {
+        for source in [[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 4]] {
+            for _ in 0..4 {
+                silent.push(connect_from(source, &s.listen));
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // A client with a fresh connection is served at once, again and again.
+    let cert = cluster.pki.issue_client("alice", None).unwrap();
+    let start = Instant::now();
+    for _ in 0..3 {
+        let fresh = cluster.client_for(&cert, "alice");
+        assert_eq!(open(&fresh, &sealed, b"o").unwrap(), b"CT");
+    }
+    assert!(start.elapsed() < Duration::from_secs(10));
+    drop(silent);
+    let log = cluster.audit(0);
+    assert!(log.contains("a waiting connection closed"), "{log}");
+}
+
+/// Attack finding A-2: putting back an older CRL (same CA, still within its next update) was
+/// accepted and un-revoked a certificate. The newest CRL per issuer is remembered, across
+/// restarts: an older one fails closed.
+#[test]
+fn attack_02_an_older_crl_cannot_un_revoke_a_certificate() {
+    let mut cluster = Cluster::start(3);
+    let (alice, _) = cluster.user("alice", None);
+    let (eve, eve_cert) = cluster.user("eve", None);
+    let (_, _, sealed) = registered(&alice, &[Grant::user("eve", Right::Get)], b"CT");
+    let old = cluster.pki.crl_pem(&[]).unwrap(); // number n, valid 30 days
+    std::fs::write(&cluster.crl, &old).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(open(&eve, &sealed, b"o").is_ok());
+    let revoking = cluster.pki.crl_pem(&[&eve_cert]).unwrap(); // number n + 1
+    std::fs::write(&cluster.crl, &revoking).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(open(&eve, &sealed, b"o").is_err(), "eve is revoked");
+
+    // The older CRL put back: refused, and with it every connection (fail closed).
+    std::fs::write(&cluster.crl, &old).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        open(&eve, &sealed, b"o").is_err(),
+        "the rollback un-revoked eve"
+    );
+    assert!(
+        open(&alice, &sealed, b"o").is_err(),
+        "served under a rolled-back CRL"
+    );
+    let log = cluster.audit(0);
+    assert!(log.contains("lower than"), "{log}");
+    // Nor does a restart forget it.
+    for i in 0..3 {
+        cluster.stop(i);
+        let e = KeyServer::bind(cluster.settings[i].clone())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lower than"), "server {i}: {e}");
+    }
+    // The current CRL again (or a newer one): served, eve still revoked.
+    std::fs::write(&cluster.crl, &revoking).unwrap();
+    for i in 0..3 {
+        cluster.restart(i);
+    }
+    assert!(open(&alice, &sealed, b"o").is_ok());
+    assert!(open(&eve, &sealed, b"o").is_err());
+    let newer = cluster.pki.crl_pem(&[&eve_cert]).unwrap();
+    std::fs::write(&cluster.crl, &newer).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(open(&alice, &sealed, b"o").is_ok());
+}
+
+/// Attack finding A-3: removing the final line end made the next start cut the last whole,
+/// valid record as if a crash had torn it (a record of a release vanished, "repaired"). A whole
+/// record is completed instead; a torn one is cut but kept aside and named in the repair record.
+#[test]
+fn attack_03_a_lost_line_end_never_cuts_a_whole_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let key = AuditKey::from_bytes([3; 32]);
+    {
+        let log = AuditLog::open(&path, key.clone()).unwrap();
+        log.append(Event::new("alice", "get", "granted").key("k1"))
+            .unwrap();
+    }
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.pop(); // the last line end
+    std::fs::write(&path, &bytes).unwrap();
+    let summary = verify(&path, &key).unwrap();
+    assert_eq!((summary.records, summary.unterminated), (1, true));
+    drop(AuditLog::open(&path, key.clone()).unwrap());
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("\"granted\"") && text.ends_with('\n'),
+        "{text}"
+    );
+    assert!(!text.contains("audit-repair"), "{text}");
+    assert_eq!(verify(&path, &key).unwrap().records, 1);
+
+    // A torn tail is cut, and kept aside for whoever investigates.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(b"{\"seq\":2,\"time\":\"2026-").unwrap();
+    drop(f);
+    drop(AuditLog::open(&path, key.clone()).unwrap());
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("audit-repair") && text.contains(".torn-"),
+        "{text}"
+    );
+    let side: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".torn-"))
+        .collect();
+    assert_eq!(side.len(), 1);
+    assert_eq!(
+        std::fs::read(side[0].path()).unwrap(),
+        b"{\"seq\":2,\"time\":\"2026-"
+    );
+    verify(&path, &key).unwrap();
+}
+
+/// Attack finding A-6: a certificate without any grant asked for 1000 unknown keys per request
+/// and each request wrote 1001 synced records (about 67 GB an hour); `verify` read the whole
+/// log into memory. Refusals are one record per outcome, and a caller who keeps being refused
+/// is slowed down.
+#[test]
+fn attack_06_an_ungranted_caller_cannot_flood_the_audit_log() {
+    use hope_crypto::client::KeyServerClient;
+    let mut cluster = Cluster::start(3);
+    let (_, mallory_cert) = cluster.user("mallory", None);
+    let (alice, _) = cluster.user("alice", None);
+    let (_, _, sealed) = registered(&alice, &[], b"CT");
+    let mallory = cluster.client_for(&mallory_cert, "mallory");
+    let server: &KeyServerClient = &mallory.servers()[0];
+    let ids: Vec<KeyId> = (0..1000)
+        .map(|i: u16| {
+            let mut b = [7u8; 16];
+            b[..2].copy_from_slice(&i.to_le_bytes());
+            KeyId(b)
+        })
+        .collect();
+    let before = cluster.audit(0).lines().count();
+    let mut answered = 0;
+    let mut throttled = 0;
+    for _ in 0..60 {
+        match server.get(&ids) {
+            Ok(results) => {
+                assert!(results.iter().all(|r| r.status == "not-found"));
+                answered += 1;
+            }
+            Err(e) => {
+                assert!(
+                    e.to_string().contains("429") || e.to_string().contains("slow down"),
+                    "{e}"
+                );
+                throttled += 1;
+            }
+        }
+    }
+    let grown = cluster.audit(0).lines().count() - before;
+    assert!(
+        answered >= 20 && throttled > 0,
+        "{answered} answered, {throttled} throttled"
+    );
+    // Two records per answered request (requested, not-found), a few for the throttling.
+    assert!(
+        grown <= 2 * answered + 30,
+        "{grown} records for {answered} requests"
+    );
+    let log = cluster.audit(0);
+    assert!(
+        log.contains("1000 keys:") && log.contains("and 992 more"),
+        "{log}"
+    );
+    assert!(log.contains("\"throttled\""), "{log}");
+    // Others are not slowed down.
+    assert_eq!(open(&alice, &sealed, b"o").unwrap(), b"CT");
 }

@@ -14,7 +14,9 @@ use hope_crypto::acl::{Grant, Principal, Right, Subject};
 use hope_crypto::audit::{AuditKey, AuditLog, Event};
 use hope_crypto::container::{EncryptOptions, Encryptor};
 use hope_crypto::http::{self, Head};
-use hope_crypto::service::{Limits, OnConnection, Overload, Service, TimedStream, record_overload};
+use hope_crypto::service::{
+    Activity, Limits, OnConnection, Overload, Service, TimedStream, record_overload,
+};
 use hope_crypto::tls::{MutualTls, TlsFiles};
 use hope_crypto::{ClientSettings, DataKey, KeyClient, KeyId, NewKeyId};
 use hope_dicom::deid::{PixelVerdict, read_any};
@@ -145,7 +147,11 @@ impl Gateway {
             key: &settings.key,
             ca: &settings.ca,
         };
-        let tls = MutualTls::new(&files, settings.crl.as_deref())?;
+        let tls = MutualTls::with_crl_state(
+            &files,
+            settings.crl.as_deref(),
+            Some(&hope_crypto::tls::crl_state_path(&settings.audit_log)),
+        )?;
         let keys = KeyClient::from_settings(&ClientSettings::from_file(&settings.key_servers)?)?;
         let index = Index::open(&settings.index)?;
         let key_path = settings
@@ -227,7 +233,8 @@ impl Gateway {
         impl Fn(Option<SocketAddr>, Overload) + Send + 'static,
     ) {
         let shared = Arc::clone(&self.shared);
-        let on_connection: OnConnection = Arc::new(move |stream| shared.connection(stream));
+        let on_connection: OnConnection =
+            Arc::new(move |stream, activity| shared.connection(stream, &activity));
         let shared = Arc::clone(&self.shared);
         let on_overload = move |peer: Option<SocketAddr>, why: Overload| {
             record_overload(&shared.audit, peer, why);
@@ -293,7 +300,7 @@ impl Shared {
         }
     }
 
-    fn connection(&self, stream: TcpStream) {
+    fn connection(&self, stream: TcpStream, activity: &Activity) {
         let peer = stream
             .peer_addr()
             .map(|a| a.to_string())
@@ -306,6 +313,8 @@ impl Shared {
         let Some(accepted) = self.tls.accept_audited(timed, &self.audit, &peer) else {
             return;
         };
+        // An authenticated client: not closed to make room while it is served.
+        activity.busy();
         let (who, mut tls) = (accepted.principal, accepted.stream);
         let head = match http::read_head(&mut BufReader::new(&mut tls)) {
             Ok(h) => h,
