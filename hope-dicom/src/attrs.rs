@@ -137,9 +137,7 @@ pub(crate) fn parse_dataset(
 
 /// A string attribute's value with its padding (NUL or space) removed, if present and textual.
 pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
+    obj.get(tag)
         .and_then(|e| e.to_str().ok())
         .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
 }
@@ -152,9 +150,7 @@ pub(crate) fn floats(
     n: usize,
 ) -> Result<Vec<f64>> {
     let e = obj
-        .element_opt(tag)
-        .ok()
-        .flatten()
+        .get(tag)
         .ok_or_else(|| attr_err(path, name, "missing"))?;
     let v = e
         .to_multi_float64()

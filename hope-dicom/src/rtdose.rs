@@ -174,7 +174,7 @@ pub fn write_rt_dose(
     }
     let mut obj = InMemDicomObject::new_empty();
     for tag in COPIED_FROM_CT {
-        if let Ok(Some(e)) = ct.element_opt(*tag) {
+        if let Some(e) = ct.get(*tag) {
             obj.put(e.clone());
         }
     }
@@ -295,9 +295,7 @@ pub fn read_rt_dose(path: &Path) -> Result<Volume<f32>> {
         });
     }
     let int = |tag, name: &'static str| -> Result<usize> {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
+        obj.get(tag)
             .and_then(|e| e.to_int::<u32>().ok())
             .map(|v| v as usize)
             .filter(|v| *v > 0)
@@ -305,9 +303,7 @@ pub fn read_rt_dose(path: &Path) -> Result<Volume<f32>> {
     };
     let (rows, cols) = (int(tags::ROWS, "Rows")?, int(tags::COLUMNS, "Columns")?);
     let frames = obj
-        .element_opt(tags::NUMBER_OF_FRAMES)
-        .ok()
-        .flatten()
+        .get(tags::NUMBER_OF_FRAMES)
         .map_or(Ok(1), |_| int(tags::NUMBER_OF_FRAMES, "NumberOfFrames"))?;
     let bits = int(tags::BITS_ALLOCATED, "BitsAllocated")?;
     if bits != 32 && bits != 16 {
@@ -365,9 +361,7 @@ pub fn read_rt_dose(path: &Path) -> Result<Volume<f32>> {
         .build()
         .map_err(|e| attr_err(path, "ImageOrientationPatient", e.to_string()))?;
     let pixel = obj
-        .element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
+        .get(tags::PIXEL_DATA)
         .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
     let bytes = pixel
         .to_bytes()

@@ -304,21 +304,13 @@ struct Slice {
 /// Slope and intercept of the item of a Real World Value Mapping Sequence (0040,9096) in `item`
 /// whose Measurement Units Code Sequence says Bq/ml (UCUM `Bq/ml`).
 fn rwv_bqml(item: &InMemDicomObject) -> Option<(f64, f64)> {
-    let items = item
-        .element_opt(tags::REAL_WORLD_VALUE_MAPPING_SEQUENCE)
-        .ok()
-        .flatten()?
-        .items()?;
+    let items = item.get(tags::REAL_WORLD_VALUE_MAPPING_SEQUENCE)?.items()?;
     items.iter().find_map(|m| {
         let unit = m
-            .element_opt(tags::MEASUREMENT_UNITS_CODE_SEQUENCE)
-            .ok()
-            .flatten()?
+            .get(tags::MEASUREMENT_UNITS_CODE_SEQUENCE)?
             .items()?
             .first()?
-            .element_opt(tags::CODE_VALUE)
-            .ok()
-            .flatten()?
+            .get(tags::CODE_VALUE)?
             .to_str()
             .ok()?
             .trim_end_matches(['\0', ' '])
@@ -327,9 +319,7 @@ fn rwv_bqml(item: &InMemDicomObject) -> Option<(f64, f64)> {
             return None;
         }
         let number = |tag| {
-            m.element_opt(tag)
-                .ok()
-                .flatten()
+            m.get(tag)
                 .and_then(|e| e.to_float64().ok())
                 .filter(|x| x.is_finite())
         };
@@ -357,13 +347,8 @@ fn nested_floats(
     seq: dicom_core::Tag,
     attr: dicom_core::Tag,
 ) -> Option<Vec<f64>> {
-    let inner = item.element_opt(seq).ok().flatten()?.items()?.first()?;
-    inner
-        .element_opt(attr)
-        .ok()
-        .flatten()?
-        .to_multi_float64()
-        .ok()
+    let inner = item.get(seq)?.items()?.first()?;
+    inner.get(attr)?.to_multi_float64().ok()
 }
 
 /// The slices of one file: one for a single-frame image; one per frame for a multi-frame image, placed
@@ -371,17 +356,13 @@ fn nested_floats(
 /// top-level position advanced by Spacing Between Slices along the normal (NM tomography).
 fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Vec<Slice>> {
     let us = |tag, name| -> Result<u16> {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
+        obj.get(tag)
             .and_then(|e| e.to_int::<u16>().ok())
             .ok_or_else(|| attr_err(path, name, "missing or not an unsigned 16-bit integer"))
     };
     let (rows, cols) = (us(tags::ROWS, "Rows")?, us(tags::COLUMNS, "Columns")?);
     let frames = obj
-        .element_opt(tags::NUMBER_OF_FRAMES)
-        .ok()
-        .flatten()
+        .get(tags::NUMBER_OF_FRAMES)
         .map(|e| {
             e.to_int::<u32>()
                 .map_err(|_| attr_err(path, "NumberOfFrames", "not an integer"))
@@ -390,15 +371,11 @@ fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Ve
         .unwrap_or(1)
         .max(1) as usize;
     let shared = obj
-        .element_opt(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
-        .ok()
-        .flatten()
+        .get(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
         .and_then(|e| e.items())
         .and_then(|i| i.first());
     let per_frame = obj
-        .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
-        .ok()
-        .flatten()
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
         .and_then(|e| e.items());
     if let Some(pf) = per_frame
         && pf.len() != frames
@@ -612,9 +589,7 @@ pub fn load_activity_volume_with(
         ]
         .into_iter()
         .any(|seq| {
-            obj.element_opt(seq)
-                .ok()
-                .flatten()
+            obj.get(seq)
                 .and_then(|e| e.items())
                 .and_then(|i| i.first())
                 .is_some_and(|i| rwv_bqml(i).is_some())
@@ -878,9 +853,7 @@ fn decode_stored<'a>(path: &Path, obj: &'a DefaultDicomObject, n: usize) -> Resu
         .trim_end_matches('\0')
         .to_string();
     let us = |tag, name| -> Result<u16> {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
+        obj.get(tag)
             .and_then(|e| e.to_int::<u16>().ok())
             .ok_or_else(|| attr_err(path, name, "missing or not an unsigned 16-bit integer"))
     };
@@ -903,9 +876,7 @@ fn decode_stored<'a>(path: &Path, obj: &'a DefaultDicomObject, n: usize) -> Resu
     let signed = us(tags::PIXEL_REPRESENTATION, "PixelRepresentation")? == 1;
     let raw: std::borrow::Cow<'a, [u16]> = if UNCOMPRESSED.contains(&ts.as_str()) {
         let pixel = obj
-            .element_opt(tags::PIXEL_DATA)
-            .ok()
-            .flatten()
+            .get(tags::PIXEL_DATA)
             .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
         // 8-bit values are widened so that `Stored::value` reads them back with their sign.
         let widen8 = |b: u8| {
@@ -983,9 +954,7 @@ fn decode_stored<'a>(path: &Path, obj: &'a DefaultDicomObject, n: usize) -> Resu
         ));
     }
     let stored = obj
-        .element_opt(tags::BITS_STORED)
-        .ok()
-        .flatten()
+        .get(tags::BITS_STORED)
         .and_then(|e| e.to_int::<u16>().ok())
         .unwrap_or(bits);
     if stored == 0 || stored > bits {
@@ -1018,9 +987,7 @@ fn decode_jpeg_extended(
         message,
     };
     let pixel = obj
-        .element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
+        .get(tags::PIXEL_DATA)
         .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
     let fragments = pixel.value().fragments().ok_or_else(|| {
         attr_err(
@@ -1033,12 +1000,7 @@ fn decode_jpeg_extended(
     // boundaries (PS3.5 A.4), so the frames are the images found one after the other in the
     // concatenated fragments, whatever the fragmentation and whether or not there is an offset table.
     let stream: Vec<u8> = fragments.iter().flatten().copied().collect();
-    let size = |tag| {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_int::<usize>().ok())
-    };
+    let size = |tag| obj.get(tag).and_then(|e| e.to_int::<usize>().ok());
     let (rows, cols) = (size(tags::ROWS), size(tags::COLUMNS));
     let mut out = Vec::with_capacity(n);
     let mut pos = 0usize;
@@ -1158,12 +1120,7 @@ pub fn scan_dir(dir: &Path) -> Result<ScanReport> {
                 .push((p, "localizer: not used for volume assembly".into()));
             continue;
         }
-        if obj
-            .element_opt(tags::IMAGE_POSITION_PATIENT)
-            .ok()
-            .flatten()
-            .is_none()
-        {
+        if obj.get(tags::IMAGE_POSITION_PATIENT).is_none() {
             report.notes.push((
                 p,
                 "no Image Position (Patient): not a slice of a volume".into(),

@@ -91,9 +91,7 @@ impl SuvBw {
         };
         let weight_kg = positive(&obj, first, tags::PATIENT_WEIGHT, "PatientWeight")?;
         let pharma = obj
-            .element_opt(tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE)
-            .ok()
-            .flatten()
+            .get(tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE)
             .and_then(|e| e.items())
             .and_then(|i| i.first())
             .ok_or_else(|| {
@@ -198,9 +196,7 @@ fn positive(
     tag: dicom_core::Tag,
     name: &'static str,
 ) -> Result<f64> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
+    obj.get(tag)
         .and_then(|e| e.to_float64().ok())
         .filter(|v| v.is_finite() && *v > 0.0)
         .ok_or_else(|| attr_err(path, name, "missing or not a positive number"))

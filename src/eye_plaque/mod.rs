@@ -266,8 +266,7 @@ pub fn find_identity(files: &[PathBuf], needles: &[(&str, String)]) -> Vec<(Path
 }
 
 fn text_of(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
-    obj.element(tag)
-        .ok()
+    obj.get(tag)
         .and_then(|e| e.to_str().ok())
         .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
         .unwrap_or_default()

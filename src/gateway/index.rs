@@ -315,8 +315,7 @@ fn exposed_row(deid: &Deidentifier, study: &Match, series: &Match) -> Result<Exp
         })?;
     let out = deid.deidentify(file)?.object;
     let get = |tag: Tag| {
-        out.element(tag)
-            .ok()
+        out.get(tag)
             .and_then(|e| e.to_str().ok())
             .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
             .filter(|s| !s.is_empty())

@@ -699,8 +699,7 @@ impl Shared {
         }
         let sop = d
             .object
-            .element(tags::SOP_INSTANCE_UID)
-            .ok()
+            .get(tags::SOP_INSTANCE_UID)
             .and_then(|e| e.to_str().ok())
             .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
             .filter(|s| hope_dicom::uid::is_valid_uid(s))

@@ -432,11 +432,11 @@ fn sequence_from_un(tag: Tag, bytes: &[u8]) -> Option<DataElement<InMemDicomObje
     data.extend_from_slice(bytes);
     let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get("1.2.840.10008.1.2")?;
     let mut obj = crate::attrs::parse_dataset(&data, ts).ok()?;
-    let seq = obj.element(tag).ok()?;
+    let seq = obj.get(tag)?;
     if seq.items().is_none() || nested_deeper(seq, MAX_UN_DEPTH) {
         return None;
     }
-    let (h, v) = obj.take_element(tag).ok()?.into_parts();
+    let (h, v) = obj.take(tag)?.into_parts();
     Some(DataElement::new(h.tag, VR::SQ, v))
 }
 
@@ -747,7 +747,7 @@ pub(crate) fn identity_values(obj: &InMemDicomObject) -> Vec<String> {
         tags::STATION_NAME,
     ];
     for t in take {
-        let Some(e) = obj.element_opt(t).ok().flatten() else {
+        let Some(e) = obj.get(t) else {
             continue;
         };
         let Ok(values) = e.to_multi_str() else {

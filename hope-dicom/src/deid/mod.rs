@@ -312,7 +312,7 @@ impl Deidentifier {
         }
         // Comments, EXIF and other application segments inside compressed pixel data.
         if let Some(family) = codestream::family(&ts)
-            && let Ok(e) = out.take_element(tags::PIXEL_DATA)
+            && let Some(e) = out.take(tags::PIXEL_DATA)
         {
             let (header, mut value) = e.into_parts();
             let walked = match &mut value {
@@ -518,13 +518,7 @@ fn read_pixels(engine: &ocr::Ocr, obj: &mut InMemDicomObject, why: &str) -> (Pix
     if engine.current_policy() == ocr::OcrPolicy::Quarantine {
         return suspect(format!("OCR found text in {} places", found.len()));
     }
-    let dims = |t| {
-        obj.element_opt(t)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_int::<u32>().ok())
-            .unwrap_or(0)
-    };
+    let dims = |t| obj.get(t).and_then(|e| e.to_int::<u32>().ok()).unwrap_or(0);
     let rects = ocr::padded(&found, dims(tags::COLUMNS), dims(tags::ROWS));
     if redact::redact(obj, &rects).is_err() {
         return suspect(format!(
@@ -552,16 +546,16 @@ const LITTLE_ENDIAN_NATIVE: &[&str] = &[
 /// 16-bit native Pixel Data as its little-endian bytes (the same file content), which dicom-rs
 /// writes in one piece instead of word by word: an eighth of the de-identification time.
 fn words_to_bytes(obj: &mut InMemDicomObject) {
-    let Ok(Some(pixel)) = obj.element_opt(tags::PIXEL_DATA) else {
+    let Some(pixel) = obj.get(tags::PIXEL_DATA) else {
         return;
     };
     let Some(PrimitiveValue::U16(words)) = pixel.value().primitive() else {
         return;
     };
     let vr = pixel.vr();
-    let mut bytes = Vec::with_capacity(words.len() * 2);
-    for w in words.iter() {
-        bytes.extend_from_slice(&w.to_le_bytes());
+    let mut bytes = vec![0u8; words.len() * 2];
+    for (b, w) in bytes.chunks_exact_mut(2).zip(words.iter()) {
+        b.copy_from_slice(&w.to_le_bytes());
     }
     obj.put(DataElement::new(
         tags::PIXEL_DATA,
@@ -596,17 +590,9 @@ pub fn pixel_verdict(obj: &InMemDicomObject) -> PixelVerdict {
         return PixelVerdict::BurnedIn;
     }
     // No pixels, nothing burned in (SR, RT Structure Set, RT Plan...).
-    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none()
-        && obj
-            .element_opt(tags::FLOAT_PIXEL_DATA)
-            .ok()
-            .flatten()
-            .is_none()
-        && obj
-            .element_opt(tags::DOUBLE_FLOAT_PIXEL_DATA)
-            .ok()
-            .flatten()
-            .is_none()
+    if obj.get(tags::PIXEL_DATA).is_none()
+        && obj.get(tags::FLOAT_PIXEL_DATA).is_none()
+        && obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA).is_none()
     {
         return PixelVerdict::Clean;
     }

@@ -280,9 +280,7 @@ struct GreyFrames {
 }
 
 fn number(obj: &InMemDicomObject, tag: Tag) -> Option<usize> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
+    obj.get(tag)
         .and_then(|e| e.to_int::<u32>().ok())
         .map(|v| v as usize)
 }
@@ -301,9 +299,7 @@ impl GreyFrames {
             return Err(bad("an image size or layout OCR does not read"));
         }
         let pixel = obj
-            .element_opt(tags::PIXEL_DATA)
-            .ok()
-            .flatten()
+            .get(tags::PIXEL_DATA)
             .ok_or_else(|| bad("no Pixel Data"))?;
         let Some(value) = pixel.value().primitive() else {
             return Err(bad("compressed pixel data (not read by OCR)"));

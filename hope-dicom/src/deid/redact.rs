@@ -51,10 +51,7 @@ pub struct RedactionRule {
 }
 
 fn number(obj: &InMemDicomObject, tag: Tag) -> Option<u16> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_int::<u16>().ok())
+    obj.get(tag).and_then(|e| e.to_int::<u16>().ok())
 }
 
 impl RedactionRule {
@@ -94,13 +91,11 @@ pub(crate) fn redact(obj: &mut InMemDicomObject, rects: &[Rect]) -> Result<(), N
     let spp = usize::from(number(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1));
     let planar = number(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) == 1;
     let frames = obj
-        .element_opt(tags::NUMBER_OF_FRAMES)
-        .ok()
-        .flatten()
+        .get(tags::NUMBER_OF_FRAMES)
         .and_then(|e| e.to_int::<u32>().ok())
         .unwrap_or(1)
         .max(1) as usize;
-    let Ok(Some(pixel)) = obj.element_opt(tags::PIXEL_DATA) else {
+    let Some(pixel) = obj.get(tags::PIXEL_DATA) else {
         return Err(NotRedacted::Layout("PixelData missing".into()));
     };
     let vr = pixel.vr();
