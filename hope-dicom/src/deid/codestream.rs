@@ -361,4 +361,39 @@ mod tests {
         s.extend([0x00, 0x00]);
         assert!(blank(Family::J2k, &mut [s]).is_err());
     }
+
+    proptest::proptest! {
+        /// Any bytes, cut into any fragments: an answer, never a panic, and nothing moves.
+        #[test]
+        fn arbitrary_streams_never_panic_and_keep_their_lengths(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            cuts in proptest::collection::vec(0usize..4096, 0..4),
+            seed in proptest::collection::vec(0u8..6, 0..8),
+        ) {
+            // Sprinkle markers so that the walkers get past the first bytes.
+            let mut bytes = bytes;
+            let marks: [&[u8]; 6] = [&[0xFF, 0xD8], &[0xFF, 0xFE, 0, 4], &[0xFF, 0xDA, 0, 2],
+                &[0xFF, 0x4F, 0xFF, 0x51], &[0xFF, 0x90, 0, 10], &[0xFF, 0x93]];
+            for (i, m) in seed.iter().enumerate() {
+                let at = (i * 97) % (bytes.len() + 1);
+                bytes.splice(at..at, marks[usize::from(*m)].iter().copied());
+            }
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut frags = Vec::new();
+            let mut last = 0;
+            for p in points.into_iter().chain([bytes.len()]) {
+                frags.push(bytes[last..p].to_vec());
+                last = p;
+            }
+            for family in [Family::Jpeg, Family::JpegLs, Family::J2k] {
+                let mut f = frags.clone();
+                let _ = blank(family, &mut f);
+                proptest::prop_assert_eq!(
+                    f.iter().map(Vec::len).collect::<Vec<_>>(),
+                    frags.iter().map(Vec::len).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
 }
