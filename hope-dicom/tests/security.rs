@@ -611,3 +611,136 @@ fn attack_07_jpeg_comments_and_exif_inside_pixel_data_are_blanked() {
     let (before, _) = hope_dicom::jpeg::decode(&original, 0).unwrap();
     assert_eq!(after, before, "the image decodes to the same pixels");
 }
+
+/// A CT file whose pixel data is encapsulated in `fragments` under transfer syntax `ts`.
+fn encapsulated_file(path: &Path, ts: &str, fragments: Vec<Vec<u8>>) {
+    use dicom_core::DataElement;
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    patient_file(
+        path,
+        ts,
+        vec![
+            Elem::new(tags::ROWS, VR::US, dicom_core::PrimitiveValue::from(2u16)),
+            Elem::new(
+                tags::COLUMNS,
+                VR::US,
+                dicom_core::PrimitiveValue::from(3u16),
+            ),
+            Elem::new(
+                tags::BITS_ALLOCATED,
+                VR::US,
+                dicom_core::PrimitiveValue::from(8u16),
+            ),
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
+            ),
+        ],
+    );
+}
+
+/// Finding B-3 (second attack round): text in compressed pixel data outside the segments the
+/// walker blanked survived into deliveries: the boxes of a JP2 file around a JPEG 2000
+/// codestream (XML, EXIF in a uuid box), JPEG segments under a native transfer syntax, bytes
+/// after an image or at the end of an RLE segment, streams of codecs that are not walked.
+#[test]
+fn attack_b03_text_anywhere_in_compressed_pixel_data_is_blanked_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let deid = Deidentifier::new(key(), []);
+    let outcome = |name: &str, ts: &str, frags: Vec<Vec<u8>>| {
+        let path = dir.path().join(name);
+        encapsulated_file(&path, ts, frags);
+        deid.deidentify(read_any(&path).unwrap()).map(|d| {
+            let mut b = Vec::new();
+            d.object.write_all(&mut b).unwrap();
+            b
+        })
+    };
+    let mut jp2 = vec![0, 0, 0, 12, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A];
+    jp2.extend_from_slice(b"\0\0\0\x19xml <x>ZZPHI-XML</x>\0\0\0\x0cjp2c");
+    jp2.extend_from_slice(&[0xFF, 0x4F, 0xFF, 0x51, 0, 2, 0xFF, 0xD9]);
+    let jpeg_tail = {
+        let mut j = vec![0xFF, 0xD8, 0xFF, 0xD9];
+        j.extend_from_slice(b"ZZPHI-AFTER-EOI!");
+        j
+    };
+    let jpeg_under_native = {
+        let mut j = vec![0xFF, 0xD8, 0xFF, 0xFE, 0, 10];
+        j.extend_from_slice(b"ZZPHI-CO");
+        j.extend_from_slice(&[0xFF, 0xD9]);
+        j
+    };
+    for (name, ts, frags) in [
+        ("jp2.dcm", "1.2.840.10008.1.2.4.90", vec![jp2]),
+        ("tail.dcm", "1.2.840.10008.1.2.4.50", vec![jpeg_tail]),
+        ("native.dcm", "1.2.840.10008.1.2.1", vec![jpeg_under_native]),
+        (
+            "mpeg4.dcm",
+            "1.2.840.10008.1.2.4.102",
+            vec![b"\0\0\x01\xb2ZZPHI-USER-DATA".to_vec()],
+        ),
+    ] {
+        let e = outcome(name, ts, frags).unwrap_err().to_string();
+        assert!(
+            e.contains("PixelData") && e.contains("refused"),
+            "{name}: {e}"
+        );
+    }
+    // RLE: a 2 x 3 frame, one segment of 6 bytes, then hidden text: zeroed, the image kept.
+    let mut rle = vec![0u8; 64];
+    rle[0] = 1;
+    rle[4] = 64;
+    rle.extend([5, 1, 2, 3, 4, 5, 6]);
+    rle.extend_from_slice(b"ZZPHI-RLE-TAIL!");
+    let bytes = outcome("rle.dcm", "1.2.840.10008.1.2.5", vec![rle]).unwrap();
+    assert!(!contains(&bytes, "ZZPHI"));
+    assert!(bytes.windows(7).any(|w| w == [5, 1, 2, 3, 4, 5, 6]));
+    // Streams that are not walked pass only when the caller says so, by a dangerous name.
+    let path = dir.path().join("mpeg4.dcm");
+    assert!(
+        Deidentifier::new(key(), [])
+            .dangerous_pass_unwalked_pixel_streams()
+            .deidentify(read_any(&path).unwrap())
+            .is_ok()
+    );
+}
+
+/// Finding B-4 (second attack round): attributes the profile table does not list were kept
+/// verbatim although they identify: birth and death dates in an alternative calendar, people's
+/// names (reviewers, evaluators, authors), comments, text values, titles, contact details.
+#[test]
+fn attack_b04_identifying_attributes_the_table_does_not_list_are_removed() {
+    let secret = |t: Tag| format!("ZZ{:04X}{:04X}", t.group(), t.element());
+    let unlisted: [(Tag, VR); 10] = [
+        (Tag(0x0010, 0x0033), VR::LO),
+        (Tag(0x0010, 0x0034), VR::LO),
+        (Tag(0x0014, 0x0104), VR::PN),
+        (Tag(0x0014, 0x2006), VR::PN),
+        (Tag(0x0040, 0xA067), VR::PN),
+        (Tag(0x0040, 0x0400), VR::LT),
+        (Tag(0x0040, 0xA160), VR::UT),
+        (Tag(0x0042, 0x0010), VR::ST),
+        (Tag(0x0074, 0x100A), VR::UR),
+        (Tag(0x0074, 0x100C), VR::LO),
+    ];
+    let extra: Vec<Elem> = unlisted
+        .iter()
+        .map(|&(t, vr)| s(t, vr, &secret(t)))
+        .collect();
+    let (bytes, obj) = deid_bytes(&Deidentifier::new(key(), []), extra);
+    for (t, _) in unlisted {
+        assert!(!contains(&bytes, &secret(t)), "{t} kept");
+        assert!(obj.get(t).is_none(), "{t} kept");
+    }
+    // An unlisted date goes unless dates are retained (then it is shifted or kept).
+    let unlisted_date = Tag(0x0040, 0xA121); // Date (content item)
+    let e = s(unlisted_date, VR::DA, "19610203");
+    let (bytes, _) = deid_bytes(&Deidentifier::new(key(), []), vec![e.clone()]);
+    assert!(!contains(&bytes, "19610203"));
+    let (bytes, _) = deid_bytes(
+        &Deidentifier::new(key(), [ProfileOption::RetainLongitudinalFullDates]),
+        vec![e],
+    );
+    assert!(contains(&bytes, "19610203"));
+}

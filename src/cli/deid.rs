@@ -50,6 +50,10 @@ pub(crate) enum DeidCommand {
         /// Write the mapping as plain JSON: anyone who reads it can re-identify every patient.
         #[arg(long, value_name = "FILE", conflicts_with = "mapping")]
         dangerous_plain_mapping: Option<PathBuf>,
+        /// Pass on compressed pixel data whose stream is not screened (MPEG-2, MPEG-4, HEVC,
+        /// JPEG XL) with whatever metadata it holds, instead of refusing those instances.
+        #[arg(long)]
+        dangerous_pass_unwalked_pixel_streams: bool,
     },
     /// Dry run on one file: what would be done to each attribute (no values are printed).
     Report {
@@ -129,8 +133,12 @@ pub(crate) fn run(cmd: DeidCommand) -> anyhow::Result<()> {
             mapping,
             mapping_key,
             dangerous_plain_mapping,
+            dangerous_pass_unwalked_pixel_streams,
         } => {
             let mut deid = profile.deidentifier()?;
+            if dangerous_pass_unwalked_pixel_streams {
+                deid = deid.dangerous_pass_unwalked_pixel_streams();
+            }
             // The mapping key is read before any work, so that a bad key file costs nothing.
             let map_key = match &mapping_key {
                 Some(p) => Some(

@@ -10,8 +10,15 @@
 //! Adobe colour transform (APP14), the JPEG-LS colour transform (APP8 `mrfx`).
 //!
 //! The stream is walked as one, across fragment boundaries (a frame may span fragments). A stream
-//! that cannot be walked (a marker where none can be, a segment running past the end) is an
-//! error: the instance is refused rather than passed on with segments that might be missed.
+//! that cannot be walked (a marker where none can be, a segment running past the end), or bytes
+//! outside every image other than padding (zeros, or 0xFF fill), such as the boxes of a JP2 file
+//! around a JPEG 2000 codestream, is an error: the instance is refused rather than passed on with
+//! bytes nobody looked at.
+//!
+//! RLE Lossless frames (PS3.5 G) are walked too: each segment is decoded as far as the image needs
+//! (rows times columns bytes) and whatever follows in the segment, and between the header and the
+//! first segment, is zeroed. Other encapsulated streams (MPEG-2, MPEG-4, HEVC, JPEG XL, ...) are not
+//! walked; [`family`] says `None` for them and the de-identifier refuses them unless told otherwise.
 
 /// The compression family of a transfer syntax whose streams are walked, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,10 +29,19 @@ pub(crate) enum Family {
     JpegLs,
     /// ISO/IEC 15444 codestreams (JPEG 2000, High-Throughput JPEG 2000).
     J2k,
+    /// RLE Lossless (PS3.5 Annex G): one frame per fragment, of `rows * columns` bytes per segment.
+    Rle {
+        /// Bytes each segment decodes to (rows times columns).
+        segment_len: usize,
+    },
 }
 
-/// The family of a transfer syntax UID (PS3.5 Table A-4, PS3.6 Table A-1).
-pub(crate) fn family(ts: &str) -> Option<Family> {
+/// The family of a transfer syntax UID (PS3.5 Table A-4, PS3.6 Table A-1); `segment_len` is
+/// rows times columns, for RLE.
+pub(crate) fn family(ts: &str, segment_len: usize) -> Option<Family> {
+    if ts == "1.2.840.10008.1.2.5" {
+        return Some(Family::Rle { segment_len });
+    }
     let rest = ts.strip_prefix("1.2.840.10008.1.2.4.")?;
     match rest.parse::<u32>().ok()? {
         50..=66 | 70 => Some(Family::Jpeg),
@@ -38,10 +54,17 @@ pub(crate) fn family(ts: &str) -> Option<Family> {
 /// Zeroes the metadata segments of every stream in the fragments (in order, as one stream).
 /// Returns how many segments were blanked.
 pub(crate) fn blank(family: Family, fragments: &mut [Vec<u8>]) -> Result<usize, String> {
+    if let Family::Rle { segment_len } = family {
+        let mut n = 0;
+        for (i, f) in fragments.iter_mut().enumerate() {
+            n += blank_rle(f, segment_len).map_err(|m| format!("RLE frame {}: {m}", i + 1))?;
+        }
+        return Ok(n);
+    }
     let mut buf: Vec<u8> = fragments.concat();
     let n = match family {
         Family::Jpeg | Family::JpegLs => blank_jpeg(&mut buf, family == Family::JpegLs)?,
-        Family::J2k => blank_j2k(&mut buf)?,
+        _ => blank_j2k(&mut buf)?,
     };
     if n > 0 {
         let mut at = 0;
@@ -52,6 +75,95 @@ pub(crate) fn blank(family: Family, fragments: &mut [Vec<u8>]) -> Result<usize, 
         }
     }
     Ok(n)
+}
+
+/// Checks that `buf[from..to]` is padding only (zeros or 0xFF fill bytes).
+fn padding(buf: &[u8], from: usize, to: usize, what: &str) -> Result<(), String> {
+    match buf
+        .get(from..to.min(buf.len()))
+        .unwrap_or_default()
+        .iter()
+        .position(|&b| b != 0 && b != 0xFF)
+    {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{what}: byte {} lies outside every image and is not padding (another file format \
+             around the stream, or data hidden there)",
+            from + i
+        )),
+    }
+}
+
+/// Decodes a PackBits segment (PS3.5 G.3.1) as far as `need` bytes of output; the input bytes
+/// used.
+fn packbits_used(seg: &[u8], need: usize) -> Result<usize, String> {
+    let (mut at, mut out) = (0usize, 0usize);
+    while out < need {
+        let Some(&h) = seg.get(at) else {
+            return Err(format!("a segment ends after {out} of its {need} bytes"));
+        };
+        at += 1;
+        match h as i8 {
+            n @ 0..=127 => {
+                let len = n as usize + 1;
+                if at + len > seg.len() {
+                    return Err("a literal run goes past the end of its segment".into());
+                }
+                at += len;
+                out += len;
+            }
+            -128 => {}
+            n => {
+                if at >= seg.len() {
+                    return Err("a repeat run has no byte to repeat".into());
+                }
+                at += 1;
+                out += (1 - n as isize) as usize;
+            }
+        }
+    }
+    if out > need {
+        return Err(format!("a segment decodes to more than {need} bytes"));
+    }
+    Ok(at)
+}
+
+/// Zeroes what an RLE frame holds beyond its segments' data; the number of areas zeroed.
+fn blank_rle(frame: &mut [u8], segment_len: usize) -> Result<usize, String> {
+    let word = |i: usize| -> Option<usize> {
+        frame
+            .get(i * 4..i * 4 + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let count = word(0).ok_or("no RLE header")?;
+    if !(1..=15).contains(&count) {
+        return Err(format!("{count} segments (1 to 15 expected)"));
+    }
+    let mut offsets = Vec::with_capacity(count);
+    for i in 1..=count {
+        let o = word(i).ok_or("no RLE header")?;
+        if o < 64 || o > frame.len() || offsets.last().is_some_and(|&p| o <= p) {
+            return Err(format!(
+                "segment offset {o} out of order or beyond the frame"
+            ));
+        }
+        offsets.push(o);
+    }
+    let mut zeroed = 0;
+    // Unused offsets must be zero; the bytes before the first segment belong to nothing.
+    for area in [count * 4 + 4..64, 64..offsets[0]] {
+        if zero_from(&mut frame[area], 0) {
+            zeroed += 1;
+        }
+    }
+    for (i, &start) in offsets.iter().enumerate() {
+        let end = offsets.get(i + 1).copied().unwrap_or(frame.len());
+        let used = packbits_used(&frame[start..end], segment_len)?;
+        if zero_from(&mut frame[start + used..end], 0) {
+            zeroed += 1;
+        }
+    }
+    Ok(zeroed)
 }
 
 fn be16(buf: &[u8], at: usize) -> Option<usize> {
@@ -92,8 +204,9 @@ fn kept_prefix(marker: u8, payload: &[u8], ls: bool) -> usize {
 fn blank_jpeg(buf: &mut [u8], ls: bool) -> Result<usize, String> {
     let mut count = 0;
     let mut pos = 0;
-    // Each image starts at a start-of-image marker; anything between images is padding.
+    // Each image starts at a start-of-image marker; anything between images must be padding.
     while let Some(soi) = find(buf, pos, &[0xFF, 0xD8]) {
+        padding(buf, pos, soi, "JPEG stream")?;
         pos = soi + 2;
         loop {
             if pos >= buf.len() {
@@ -155,6 +268,7 @@ fn blank_jpeg(buf: &mut [u8], ls: bool) -> Result<usize, String> {
             }
         }
     }
+    padding(buf, pos, buf.len(), "JPEG stream")?;
     Ok(count)
 }
 
@@ -183,8 +297,9 @@ fn scan_end(buf: &[u8], from: usize, ls: bool) -> usize {
 fn blank_j2k(buf: &mut [u8]) -> Result<usize, String> {
     let mut count = 0;
     let mut pos = 0;
-    // Each codestream starts with SOC followed by SIZ.
+    // Each codestream starts with SOC followed by SIZ; anything between them must be padding.
     while let Some(soc) = find(buf, pos, &[0xFF, 0x4F, 0xFF, 0x51]) {
+        padding(buf, pos, soc, "JPEG 2000 codestream")?;
         pos = soc + 2;
         // Main header, then tile-parts.
         loop {
@@ -241,6 +356,7 @@ fn blank_j2k(buf: &mut [u8]) -> Result<usize, String> {
             pos = sot + psot;
         }
     }
+    padding(buf, pos, buf.len(), "JPEG 2000 codestream")?;
     Ok(count)
 }
 
@@ -279,13 +395,18 @@ mod tests {
 
     #[test]
     fn families_follow_the_transfer_syntax() {
-        assert_eq!(family("1.2.840.10008.1.2.4.50"), Some(Family::Jpeg));
-        assert_eq!(family("1.2.840.10008.1.2.4.70"), Some(Family::Jpeg));
-        assert_eq!(family("1.2.840.10008.1.2.4.80"), Some(Family::JpegLs));
-        assert_eq!(family("1.2.840.10008.1.2.4.91"), Some(Family::J2k));
-        assert_eq!(family("1.2.840.10008.1.2.4.201"), Some(Family::J2k));
-        assert_eq!(family("1.2.840.10008.1.2.5"), None);
-        assert_eq!(family("1.2.840.10008.1.2.1"), None);
+        assert_eq!(family("1.2.840.10008.1.2.4.50", 0), Some(Family::Jpeg));
+        assert_eq!(family("1.2.840.10008.1.2.4.70", 0), Some(Family::Jpeg));
+        assert_eq!(family("1.2.840.10008.1.2.4.80", 0), Some(Family::JpegLs));
+        assert_eq!(family("1.2.840.10008.1.2.4.91", 0), Some(Family::J2k));
+        assert_eq!(family("1.2.840.10008.1.2.4.201", 0), Some(Family::J2k));
+        assert_eq!(
+            family("1.2.840.10008.1.2.5", 6),
+            Some(Family::Rle { segment_len: 6 })
+        );
+        assert_eq!(family("1.2.840.10008.1.2.4.102", 0), None);
+        assert_eq!(family("1.2.840.10008.1.2.4.112", 0), None);
+        assert_eq!(family("1.2.840.10008.1.2.1", 0), None);
     }
 
     #[test]
@@ -350,6 +471,47 @@ mod tests {
     }
 
     #[test]
+    fn bytes_outside_images_must_be_padding() {
+        let mut s = b"ZZPHI".to_vec();
+        s.extend([0xFF, 0xD8, 0xFF, 0xD9]);
+        let e = blank(Family::Jpeg, &mut [s]).unwrap_err();
+        assert!(e.contains("not padding"), "{e}");
+        let s = vec![0xFF, 0xD8, 0xFF, 0xD9, b'Z', b'Z', 0];
+        assert!(blank(Family::Jpeg, &mut [s]).is_err());
+        let s = vec![0xFF, 0xD8, 0xFF, 0xD9, 0, 0xFF];
+        assert!(blank(Family::Jpeg, &mut [s]).is_ok());
+        // A JP2 file (signature box) around a codestream.
+        let mut s = vec![0, 0, 0, 12, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A];
+        s.extend([0xFF, 0x4F, 0xFF, 0x51, 0, 2]);
+        let e = blank(Family::J2k, &mut [s]).unwrap_err();
+        assert!(e.contains("not padding"), "{e}");
+    }
+
+    #[test]
+    fn rle_frames_keep_only_their_segments_data() {
+        // One segment of 6 bytes: a literal run of 3, a repeat of 3; then hidden text.
+        let mut f = vec![0u8; 64];
+        f[0] = 1;
+        f[4] = 64;
+        f[20..26].copy_from_slice(b"ZZPHI!"); // in an unused offset slot
+        f.extend([2, 10, 20, 30, 0xFE, 7]);
+        f.extend(b"ZZPHI HIDDEN");
+        let mut frags = vec![f];
+        assert_eq!(
+            blank(Family::Rle { segment_len: 6 }, &mut frags).unwrap(),
+            2
+        );
+        assert!(!frags[0].windows(5).any(|w| w == b"ZZPHI"));
+        assert_eq!(&frags[0][64..70], &[2, 10, 20, 30, 0xFE, 7]);
+        // A segment too short for the image is an error.
+        let mut f = vec![0u8; 64];
+        f[0] = 1;
+        f[4] = 64;
+        f.extend([0, 1]);
+        assert!(blank(Family::Rle { segment_len: 6 }, &mut [f]).is_err());
+    }
+
+    #[test]
     fn streams_that_cannot_be_walked_are_errors() {
         let mut s = vec![0xFF, 0xD8];
         s.extend([0xFF, 0xFE, 0x40, 0x00, b'x']); // a comment longer than the data
@@ -386,7 +548,7 @@ mod tests {
                 frags.push(bytes[last..p].to_vec());
                 last = p;
             }
-            for family in [Family::Jpeg, Family::JpegLs, Family::J2k] {
+            for family in [Family::Jpeg, Family::JpegLs, Family::J2k, Family::Rle { segment_len: 16 }] {
                 let mut f = frags.clone();
                 let _ = blank(family, &mut f);
                 proptest::prop_assert_eq!(

@@ -246,6 +246,12 @@ pub(crate) struct Context<'a> {
     pub bad_uid: Option<Vec<Tag>>,
 }
 
+/// Attributes the profile table does not list whose short text names a person or a way to reach
+/// one: removed like the table's X.
+const UNLISTED_IDENTIFYING: &[(u16, u16)] = &[
+    (0x0074, 0x100C), // Contact Display Name (LO)
+];
+
 /// Attributes of coded entries, kept inside dummied or cleaned content: codes identify concepts,
 /// not people.
 const CODE_TAGS: &[(u16, u16)] = &[
@@ -497,13 +503,20 @@ impl Context<'_> {
         let modified_dates = self
             .profile
             .has(ProfileOption::RetainLongitudinalModifiedDates);
+        let full_dates = self.profile.has(ProfileOption::RetainLongitudinalFullDates);
+        // What the table does not list. The Patient module's other attributes (dates in
+        // alternative calendars...), people's names, dates, paragraphs of text and URIs are
+        // identifying by nature: removed. Short text (codes, labels) is kept, scrubbed of the
+        // data set's identity values.
+        if g == 0x0010 || UNLISTED_IDENTIFYING.contains(&(g, e)) {
+            return Decision::Remove;
+        }
         match vr {
             VR::UI if !self.profile.has(ProfileOption::RetainUids) => Decision::Uid,
             VR::DA | VR::DT if modified_dates => Decision::Clean,
-            // Free text the table does not list: kept, scrubbed of the data set's identity values.
-            VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC | VR::PN | VR::CS => {
-                Decision::Clean
-            }
+            VR::DA | VR::DT if full_dates => Decision::Keep,
+            VR::DA | VR::DT | VR::PN | VR::LT | VR::ST | VR::UT | VR::UR => Decision::Remove,
+            VR::LO | VR::SH | VR::UC | VR::CS => Decision::Clean,
             _ => Decision::Keep,
         }
     }

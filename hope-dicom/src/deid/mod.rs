@@ -111,6 +111,7 @@ pub struct Deidentifier {
     mapping: Option<MappingRecorder>,
     #[cfg(feature = "ocr")]
     ocr: Option<ocr::Ocr>,
+    dangerous_unwalked_streams: bool,
 }
 
 impl Deidentifier {
@@ -125,6 +126,7 @@ impl Deidentifier {
             mapping: None,
             #[cfg(feature = "ocr")]
             ocr: None,
+            dangerous_unwalked_streams: false,
         }
     }
 
@@ -165,6 +167,16 @@ impl Deidentifier {
     #[must_use]
     pub fn with_mapping(mut self, recorder: MappingRecorder) -> Self {
         self.mapping = Some(recorder);
+        self
+    }
+
+    /// Passes on compressed pixel data whose stream this crate does not walk (MPEG-2, MPEG-4,
+    /// HEVC, JPEG XL, ...) as it is, with whatever text its metadata holds (an MPEG user-data
+    /// field, an EXIF box). Without it such an instance is refused: only JPEG, JPEG-LS, JPEG 2000
+    /// and RLE streams are screened. Dangerous: identity in those streams leaves with the file.
+    #[must_use]
+    pub fn dangerous_pass_unwalked_pixel_streams(mut self) -> Self {
+        self.dangerous_unwalked_streams = true;
         self
     }
 
@@ -311,13 +323,31 @@ impl Deidentifier {
             }
         }
         // Comments, EXIF and other application segments inside compressed pixel data.
-        if let Some(family) = codestream::family(&ts)
-            && let Some(e) = out.take(tags::PIXEL_DATA)
-        {
+        if let Some(e) = out.take(tags::PIXEL_DATA) {
             let (header, mut value) = e.into_parts();
-            let walked = match &mut value {
-                Value::PixelSequence(seq) => {
+            let dim = |t| {
+                out.get(t)
+                    .and_then(|e| e.to_int::<u16>().ok())
+                    .map_or(0, usize::from)
+            };
+            let segment_len = dim(tags::ROWS) * dim(tags::COLUMNS);
+            let walked = match (&mut value, codestream::family(&ts, segment_len)) {
+                (Value::PixelSequence(seq), Some(family)) => {
                     codestream::blank(family, seq.fragments_mut()).map(|_| ())
+                }
+                (Value::PixelSequence(_), None)
+                    if LITTLE_ENDIAN_NATIVE.contains(&ts.as_str())
+                        || ts == "1.2.840.10008.1.2.2" =>
+                {
+                    Err(
+                        "encapsulated pixel data under a native transfer syntax (a malformed file)"
+                            .to_string(),
+                    )
+                }
+                (Value::PixelSequence(_), None) if !self.dangerous_unwalked_streams => {
+                    Err(format!(
+                        "pixel data compressed as {ts}, whose metadata this build does not screen"
+                    ))
                 }
                 _ => Ok(()),
             };
@@ -326,8 +356,7 @@ impl Deidentifier {
                 path: Default::default(),
                 attribute: "PixelData",
                 message: format!(
-                    "{message}: its comment and application segments cannot all be found, so \
-                     the instance is refused"
+                    "{message}: text it may hold cannot be ruled out, so the instance is refused"
                 ),
             })?;
         }
