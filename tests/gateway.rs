@@ -668,3 +668,150 @@ fn finding_05_a_hostile_instance_in_the_pacs_is_withheld_not_fatal() {
     let log = std::fs::read_to_string(tmp.path().join("hostile-audit.jsonl")).unwrap();
     assert!(log.contains("nested more than 64"), "{log}");
 }
+
+/// Finding B-6 (second attack round): a series-level retrieval answered by the PACS with every
+/// series of that UID, whatever the study: a study that is not exposed (another patient's MR)
+/// sharing the exposed series' UID was delivered with it. Each instance's original study and
+/// series must be the exposed row's.
+#[test]
+fn attack_b06_a_reused_series_uid_never_delivers_another_study() {
+    let Some(o) = orthanc() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let site = Site::new(tmp.path(), &o, 3);
+    // Another patient, another study, not exposed, reusing the exposed series' UID.
+    let mut victim = read_any(&site.originals[0]).unwrap();
+    let study = format!("{}.7", site.study_uid);
+    let sop = format!("{}.77", site.series_uid);
+    for (tag, vr, value) in [
+        (tags::PATIENT_ID, dicom_core::VR::LO, "VICTIM-4242"),
+        (tags::PATIENT_NAME, dicom_core::VR::PN, "VICTIM^ZZ"),
+        (tags::STUDY_INSTANCE_UID, dicom_core::VR::UI, study.as_str()),
+        (tags::SOP_INSTANCE_UID, dicom_core::VR::UI, sop.as_str()),
+    ] {
+        victim.put(dicom_core::DataElement::new(
+            tag,
+            vr,
+            dicom_core::PrimitiveValue::from(value),
+        ));
+    }
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+        .media_storage_sop_instance_uid(sop.as_str());
+    let path = tmp.path().join("victim.dcm");
+    victim
+        .into_inner()
+        .with_meta(meta)
+        .unwrap()
+        .write_to_file(&path)
+        .unwrap();
+    Pacs::new(o.dicom.clone(), o.aet.clone())
+        .calling_ae("HOPESCU")
+        .store(&[path])
+        .unwrap()
+        .into_result()
+        .unwrap();
+    let pacs_table = format!(
+        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
+        o.dicom, o.aet
+    );
+    let gateway = Gateway::bind(site.gateway_settings("reused", &pacs_table)).unwrap();
+    gateway.refresh().unwrap();
+    let handle = gateway.spawn().unwrap();
+    let alice = site.client("alice", handle.addr());
+    let rows = alice.series().unwrap();
+    assert_eq!(rows.len(), 1, "only the exposed patient's series is listed");
+    let delivery = alice
+        .fetch_series(&rows[0].series_instance_uid, &tmp.path().join("got"))
+        .unwrap();
+    assert_eq!(
+        delivery.files.len(),
+        3,
+        "only the exposed study's instances"
+    );
+    let log = std::fs::read_to_string(tmp.path().join("reused-audit.jsonl")).unwrap();
+    // Orthanc answers a series-level C-GET with the other study's instance too: withheld.
+    assert_eq!(delivery.withheld, 1);
+    assert!(log.contains("another study or series"), "{log}");
+    assert!(!log.contains("VICTIM"), "{log}");
+}
+
+/// Finding B-5 (second attack round): a certificate without a role sent thousands of refused
+/// requests, each recorded (with a 7,000-character UID verbatim) and synced: 4.6 GB of log an
+/// hour. Refused callers are slowed down (429) and what is recorded of their text is bounded.
+#[test]
+fn attack_b05_refused_gateway_callers_are_throttled_and_recorded_briefly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = DemoSite::start(
+        tmp.path(),
+        &[
+            ("gateway", "hospital"),
+            ("alice", "physics"),
+            ("mallory", "visitors"),
+        ],
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("project.key"),
+        DeidKey::generate().unwrap().dangerous_to_hex(),
+    )
+    .unwrap();
+    let text = format!(
+        "{}project_key = \"project.key\"\nreaders = [\"group:physics\"]\n[pacs]\naddress = \"127.0.0.1:9\"\nae_title = \"NOPACS\"\n",
+        demo.gateway_toml("off")
+    );
+    std::fs::write(tmp.path().join("off.toml"), text).unwrap();
+    let settings = GatewaySettings::from_file(tmp.path().join("off.toml")).unwrap();
+    let handle = Gateway::bind(settings).unwrap().spawn().unwrap();
+    let addr = handle.addr().to_string();
+    // Raw requests (the client library checks UIDs before sending).
+    let tls = hope::crypto::tls::client_config(&hope::crypto::tls::TlsFiles {
+        cert: &tmp.path().join("mallory.pem"),
+        key: &tmp.path().join("mallory.key"),
+        ca: &tmp.path().join("ca.pem"),
+    })
+    .unwrap();
+    let long_uid = "1".repeat(7000);
+    let log_path = tmp.path().join("off-audit.jsonl");
+    let before = std::fs::read_to_string(&log_path).unwrap().lines().count();
+    let (mut refused, mut throttled) = (0, 0);
+    for _ in 0..60 {
+        use std::io::Write;
+        let tcp = std::net::TcpStream::connect(&addr).unwrap();
+        let conn = rustls::ClientConnection::new(
+            std::sync::Arc::clone(&tls),
+            "localhost".try_into().unwrap(),
+        )
+        .unwrap();
+        let mut stream = rustls::StreamOwned::new(conn, tcp);
+        let request = format!("GET /v1/series/{long_uid} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        if answer.starts_with("HTTP/1.1 429") {
+            throttled += 1;
+        } else {
+            assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 20 && throttled > 0,
+        "{refused} refused, {throttled} throttled"
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let grown = log.lines().count() - before;
+    assert!(
+        grown <= refused + 30,
+        "{grown} records for {refused} refused requests"
+    );
+    assert!(
+        log.lines().all(|l| l.len() < 2048),
+        "a record holds the client's text whole"
+    );
+    assert!(log.contains("\"throttled\""), "{log}");
+    // Others are not slowed down.
+    let alice = demo.gateway_client("alice", &addr).unwrap();
+    assert_eq!(alice.health().unwrap(), "alice");
+}

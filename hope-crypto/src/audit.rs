@@ -29,7 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -192,7 +192,13 @@ pub struct ChainSummary {
     pub torn: u64,
     /// The last record is whole but its line end is missing (opening the log adds it).
     pub unterminated: bool,
+    /// The latest detail of each [`MARK_ACTION`] record, by key id: state a service must not
+    /// forget even when a file of its own is lost (the newest CRL it accepted).
+    pub marks: BTreeMap<String, String>,
 }
+
+/// The action of records that carry state a service must keep (see [`ChainSummary::marks`]).
+pub const MARK_ACTION: &str = "mark";
 
 struct State {
     file: File,
@@ -209,6 +215,7 @@ pub struct AuditLog {
     path: PathBuf,
     key: AuditKey,
     state: Mutex<State>,
+    marks: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -237,6 +244,7 @@ impl AuditLog {
                 valid_len: 0,
                 torn: 0,
                 unterminated: false,
+                marks: BTreeMap::new(),
             }
         };
         let file = OpenOptions::new()
@@ -284,6 +292,7 @@ impl AuditLog {
         let log = AuditLog {
             path,
             key,
+            marks: summary.marks,
             state: Mutex::new(State {
                 file,
                 seq: summary.records,
@@ -310,6 +319,7 @@ impl AuditLog {
             .unwrap_or_else(|_| File::open("/dev/null").unwrap_or_else(|e| panic!("{e}")));
         AuditLog {
             path,
+            marks: BTreeMap::new(),
             key: AuditKey::from_bytes([0; 32]),
             state: Mutex::new(State {
                 file,
@@ -319,6 +329,12 @@ impl AuditLog {
                 limits: HashMap::new(),
             }),
         }
+    }
+
+    /// The [`MARK_ACTION`] records' latest details by key id, as the log held them when it was
+    /// opened.
+    pub fn marks(&self) -> &BTreeMap<String, String> {
+        &self.marks
     }
 
     /// The log's path.
@@ -471,13 +487,14 @@ pub fn verify(path: impl AsRef<Path>, key: &AuditKey) -> Result<ChainSummary> {
 /// Longest audit record read back (a record is a few hundred bytes; details are bounded).
 const MAX_RECORD: usize = 1 << 20;
 
-/// Checks one line (without its line end) as record `n + 1` after `head`; returns its MAC.
+/// Checks one line (without its line end) as record `n + 1` after `head`; returns its MAC and
+/// the record.
 fn check_line(
     line: &[u8],
     key: &AuditKey,
     n: u64,
     head: &str,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<(String, Record), String> {
     let at = line
         .windows(MAC_FIELD.len())
         .rposition(|w| w == MAC_FIELD)
@@ -505,7 +522,7 @@ fn check_line(
     if rec.prev != head {
         return Err("does not chain to the previous record".into());
     }
-    Ok(String::from_utf8_lossy(mac).into_owned())
+    Ok((String::from_utf8_lossy(mac).into_owned(), rec))
 }
 
 fn verify_inner(path: &Path, key: &AuditKey, allow_torn: bool) -> Result<ChainSummary> {
@@ -518,6 +535,7 @@ fn verify_inner(path: &Path, key: &AuditKey, allow_torn: bool) -> Result<ChainSu
     let mut line = Vec::new();
     let mut torn = 0u64;
     let mut unterminated = false;
+    let mut marks = BTreeMap::new();
     loop {
         line.clear();
         let read = (&mut reader)
@@ -537,7 +555,8 @@ fn verify_inner(path: &Path, key: &AuditKey, allow_torn: bool) -> Result<ChainSu
             }
             // The end of the file without a line end: a whole record whose line end was lost
             // is kept; anything else is a write torn by a crash.
-            if let Ok(mac) = check_line(&line, key, n, &head) {
+            if let Ok((mac, rec)) = check_line(&line, key, n, &head) {
+                note_mark(&mut marks, rec);
                 head = mac;
                 n += 1;
                 valid_len += line.len() as u64;
@@ -548,8 +567,9 @@ fn verify_inner(path: &Path, key: &AuditKey, allow_torn: bool) -> Result<ChainSu
             break;
         }
         line.pop();
-        let mac = check_line(&line, key, n, &head)
+        let (mac, rec) = check_line(&line, key, n, &head)
             .map_err(|m| audit_error(path, format!("line {line_no}: {m}")))?;
+        note_mark(&mut marks, rec);
         head = mac;
         n += 1;
         valid_len += read as u64;
@@ -568,7 +588,17 @@ fn verify_inner(path: &Path, key: &AuditKey, allow_torn: bool) -> Result<ChainSu
         valid_len,
         torn,
         unterminated,
+        marks,
     })
+}
+
+/// Keeps the detail of a [`MARK_ACTION`] record under its key id (the latest wins).
+fn note_mark(marks: &mut BTreeMap<String, String>, rec: Record) {
+    if rec.action == MARK_ACTION
+        && let (Some(key), Some(detail)) = (rec.key_id, rec.detail)
+    {
+        marks.insert(key, detail);
+    }
 }
 
 #[cfg(test)]

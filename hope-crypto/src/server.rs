@@ -31,12 +31,11 @@
 //! [`MutualTls`]); each client has [`Limits::request_timeout`] to complete its handshake and each
 //! request, however it trickles its bytes.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -45,7 +44,8 @@ use crate::audit::{AuditKey, AuditLog, Event};
 use crate::http;
 use crate::key::{BindingSalt, KeyId};
 use crate::service::{
-    Activity, Limits, OnConnection, Overload, Service, TimedStream, record_overload,
+    Activity, Limits, OnConnection, Overload, REFUSALS_PER_SECOND, RefusalBudget, Service,
+    TimedStream, record_overload,
 };
 use crate::shares::Share;
 use crate::store::{KeyStore, NewKey, SqliteKeyStore};
@@ -188,59 +188,7 @@ struct Shared {
     audit: AuditLog,
     tls: MutualTls,
     limits: Limits,
-    refusals: Refusals,
-}
-
-/// Requests with refusals in them (keys denied or not found, bad requests) allowed per caller,
-/// per second and in one burst: a certificate asking for keys it may not have is slowed down
-/// (answered 429, audited at most five times a second in all) instead of filling the log.
-const REFUSALS_PER_SECOND: f64 = 5.0;
-const REFUSALS_BURST: f64 = 20.0;
-/// Callers tracked at once (the least recently refused are forgotten first).
-const REFUSALS_TRACKED: usize = 10_000;
-
-/// Each caller's budget of refused requests (a token bucket per certificate name).
-#[derive(Debug, Default)]
-struct Refusals(Mutex<HashMap<String, (f64, Instant)>>);
-
-impl Refusals {
-    /// Tokens left for `who` now.
-    fn tokens(map: &mut HashMap<String, (f64, Instant)>, who: &str, now: Instant) -> f64 {
-        map.get_mut(who).map_or(REFUSALS_BURST, |(t, at)| {
-            *t = (*t + now.duration_since(*at).as_secs_f64() * REFUSALS_PER_SECOND)
-                .min(REFUSALS_BURST);
-            *at = now;
-            *t
-        })
-    }
-
-    /// Whether `who` may make a request now (it has budget for one more refusal).
-    fn allow(&self, who: &str) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        Refusals::tokens(&mut map, who, Instant::now()) >= 1.0
-    }
-
-    /// A request of `who` had refusals in it.
-    fn charge(&self, who: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let left = Refusals::tokens(&mut map, who, now) - 1.0;
-        if map.len() >= REFUSALS_TRACKED && !map.contains_key(who) {
-            // Forget callers whose budget is full again (they behave), then the oldest.
-            map.retain(|_, (t, at)| {
-                *t + now.duration_since(*at).as_secs_f64() * REFUSALS_PER_SECOND < REFUSALS_BURST
-            });
-            if map.len() >= REFUSALS_TRACKED
-                && let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, (_, at))| *at)
-                    .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(who.to_string(), (left.max(0.0), now));
-    }
+    refusals: RefusalBudget,
 }
 
 /// A bound key server, ready to [`serve`](KeyServer::serve) or [`spawn`](KeyServer::spawn).
@@ -276,6 +224,9 @@ impl KeyServer {
             .clone()
             .unwrap_or_else(|| AuditKey::default_path(&settings.audit_log));
         let audit = AuditLog::open(&settings.audit_log, AuditKey::load_or_create(&key_path)?)?;
+        // The newest CRLs are on record in the audit log too: a lost state file cannot bring an
+        // older one back.
+        tls.adopt_audit_marks(&audit)?;
         let limits = settings.limits();
         let service = Service::bind(&settings.listen, limits).map_err(|e| Error::Server {
             server: settings.listen.clone(),
@@ -292,7 +243,7 @@ impl KeyServer {
                 audit,
                 tls,
                 limits,
-                refusals: Refusals::default(),
+                refusals: RefusalBudget::new(),
             }),
         })
     }
@@ -350,8 +301,6 @@ impl Shared {
         let Some(accepted) = self.tls.accept_audited(timed, &self.audit, &peer) else {
             return;
         };
-        // An authenticated client: not closed to make room while it is served.
-        activity.busy();
         let (who, mut generation) = (accepted.principal, accepted.generation);
         let mut conn = BufReader::with_capacity(64 * 1024, accepted.stream);
         let mut first = true;
@@ -363,10 +312,6 @@ impl Shared {
                 match conn.fill_buf() {
                     Ok(b) if !b.is_empty() => {}
                     _ => break,
-                }
-                activity.busy();
-                if activity.evicted() {
-                    break;
                 }
                 deadline.set_in(self.limits.request_timeout);
             }
@@ -392,6 +337,12 @@ impl Shared {
                     break;
                 }
             };
+            // A whole request is in: served, not closed to make room. Until then (handshake,
+            // a request trickling in, an idle keep-alive) the connection may be.
+            activity.busy();
+            if activity.evicted() {
+                break;
+            }
             let reply = if self.refusals.allow(&who.name) {
                 let reply = handle(self.store.as_ref(), &self.audit, &who, &request);
                 if reply.refused {
@@ -534,7 +485,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
 }
 
 /// The answer to a request, and whether anything in it was refused (denied, not found, a bad
-/// request): refusals count against the caller's budget (see [`Refusals`]).
+/// request): refusals count against the caller's budget (see [`RefusalBudget`]).
 struct Reply {
     status: u16,
     body: Zeroizing<Vec<u8>>,

@@ -88,6 +88,65 @@ pub fn record_overload(audit: &crate::audit::AuditLog, peer: Option<SocketAddr>,
     );
 }
 
+/// Requests with refusals in them (denied, not found, bad requests) allowed per caller and per
+/// second once its burst is spent: a certificate asking for what it may not have is slowed down
+/// (answered 429, audited at most five times a second in all) instead of filling the log.
+pub const REFUSALS_PER_SECOND: f64 = 5.0;
+/// Requests with refusals in them allowed per caller in one burst.
+pub const REFUSALS_BURST: f64 = 20.0;
+/// Callers tracked at once (the least recently refused are forgotten first).
+pub const REFUSALS_TRACKED: usize = 10_000;
+
+/// Each caller's budget of refused requests (a token bucket per certificate name), shared by
+/// the connections of a service: a caller whose requests keep being refused is answered 429.
+#[derive(Debug, Default)]
+pub struct RefusalBudget(Mutex<HashMap<String, (f64, Instant)>>);
+
+impl RefusalBudget {
+    /// Every caller with a full budget.
+    pub fn new() -> RefusalBudget {
+        RefusalBudget::default()
+    }
+
+    /// Tokens left for `who` now.
+    fn tokens(map: &mut HashMap<String, (f64, Instant)>, who: &str, now: Instant) -> f64 {
+        map.get_mut(who).map_or(REFUSALS_BURST, |(t, at)| {
+            *t = (*t + now.duration_since(*at).as_secs_f64() * REFUSALS_PER_SECOND)
+                .min(REFUSALS_BURST);
+            *at = now;
+            *t
+        })
+    }
+
+    /// Whether `who` may make a request now (it has budget for one more refusal).
+    pub fn allow(&self, who: &str) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        RefusalBudget::tokens(&mut map, who, Instant::now()) >= 1.0
+    }
+
+    /// A request of `who` had refusals in it.
+    pub fn charge(&self, who: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let left = RefusalBudget::tokens(&mut map, who, now) - 1.0;
+        if map.len() >= REFUSALS_TRACKED && !map.contains_key(who) {
+            // Forget callers whose budget is full again (they behave), then the oldest.
+            map.retain(|_, (t, at)| {
+                *t + now.duration_since(*at).as_secs_f64() * REFUSALS_PER_SECOND < REFUSALS_BURST
+            });
+            if map.len() >= REFUSALS_TRACKED
+                && let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(who.to_string(), (left.max(0.0), now));
+    }
+}
+
 /// A deadline shared between a [`TimedStream`] and its owner (who moves it between phases).
 #[derive(Debug, Clone, Default)]
 pub struct Deadline(Rc<Cell<Option<Instant>>>);

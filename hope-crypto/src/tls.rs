@@ -150,6 +150,26 @@ struct CrlMark {
 }
 
 impl CrlMark {
+    /// As an audit record's detail: `number=<hex>|-;this_update=<seconds>`.
+    fn detail(&self) -> String {
+        format!(
+            "number={};this_update={}",
+            self.number.as_deref().unwrap_or("-"),
+            self.this_update
+        )
+    }
+
+    /// Reads [`CrlMark::detail`] back.
+    fn from_detail(text: &str) -> Option<CrlMark> {
+        let (number, this_update) = text.split_once(';')?;
+        let number = number.strip_prefix("number=")?;
+        let this_update = this_update.strip_prefix("this_update=")?.parse().ok()?;
+        Some(CrlMark {
+            number: (number != "-").then(|| number.to_string()),
+            this_update,
+        })
+    }
+
     /// Why `self` is older than `seen` (a rollback), if it is: a lower CRL number, or with equal
     /// or absent numbers an earlier this-update.
     fn older_than(&self, seen: &CrlMark) -> Option<String> {
@@ -443,6 +463,8 @@ struct TlsState {
     checked: Option<Instant>,
     /// The newest CRL accepted per issuer (persisted in `crl_state` when set).
     high: CrlHighWater,
+    /// Marks moved forward and not yet recorded in the audit log.
+    pending: Vec<(String, CrlMark)>,
 }
 
 impl std::fmt::Debug for TlsState {
@@ -503,6 +525,7 @@ impl MutualTls {
                 digest: None,
                 checked: None,
                 high,
+                pending: Vec::new(),
             }),
         };
         tls.config()?;
@@ -568,6 +591,11 @@ impl MutualTls {
                         if let Some(state) = &self.crl_state {
                             next.save(state)?;
                         }
+                        for (issuer, mark) in &next.issuers {
+                            if st.high.issuers.get(issuer) != Some(mark) {
+                                st.pending.push((issuer.clone(), mark.clone()));
+                            }
+                        }
                         st.high = next;
                         Ok(built)
                     }
@@ -592,6 +620,78 @@ impl MutualTls {
         }
     }
 
+    /// Records in `audit` the newest CRLs accepted since the last call (`mark` records, key id
+    /// `crl:<issuer digest>`), so that losing the state file cannot make this service forget
+    /// them: see [`MutualTls::adopt_audit_marks`]. Fails when they cannot be recorded.
+    pub fn record_crl_marks(&self, audit: &AuditLog) -> Result<()> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| Error::Tls("TLS state poisoned".into()))?;
+        if st.pending.is_empty() {
+            return Ok(());
+        }
+        let events = st
+            .pending
+            .iter()
+            .map(|(issuer, mark)| {
+                Event::new("-", crate::audit::MARK_ACTION, "ok")
+                    .key(format!("crl:{issuer}"))
+                    .detail(mark.detail())
+            })
+            .collect();
+        audit.append_all(events)?;
+        st.pending.clear();
+        Ok(())
+    }
+
+    /// Takes the newest CRLs this service recorded in its audit log (see
+    /// [`MutualTls::record_crl_marks`]) as known, whatever its state file says (a deleted or
+    /// older state file cannot bring back an older CRL), checks the CRL in force against them
+    /// (an older one is an error: the service does not start) and records what the log lacks.
+    pub fn adopt_audit_marks(&self, audit: &AuditLog) -> Result<()> {
+        {
+            let mut st = self
+                .state
+                .lock()
+                .map_err(|_| Error::Tls("TLS state poisoned".into()))?;
+            let recorded: std::collections::BTreeMap<String, CrlMark> = audit
+                .marks()
+                .iter()
+                .filter_map(|(k, d)| {
+                    Some((
+                        k.strip_prefix("crl:")?.to_string(),
+                        CrlMark::from_detail(d)?,
+                    ))
+                })
+                .collect();
+            for (issuer, mark) in &recorded {
+                let newer = st
+                    .high
+                    .issuers
+                    .get(issuer)
+                    .is_none_or(|seen| seen.older_than(mark).is_some());
+                if newer {
+                    st.high.issuers.insert(issuer.clone(), mark.clone());
+                }
+            }
+            // What the log lacks is recorded below; the CRL in force is checked again.
+            st.pending = st
+                .high
+                .issuers
+                .iter()
+                .filter(|(k, v)| recorded.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            st.config = None;
+            st.verifier = None;
+            st.digest = None;
+            st.checked = None;
+        }
+        self.config()?;
+        self.record_crl_marks(audit)
+    }
+
     /// The current configuration generation (see [`MutualTls::peer_still_valid`]).
     pub fn generation(&self) -> u64 {
         self.state.lock().map(|s| s.generation).unwrap_or(u64::MAX)
@@ -610,7 +710,9 @@ impl MutualTls {
         match self.config() {
             Err(_) => return false,
             Ok((_, true)) => {
-                if audit.append(Event::new("-", "crl-reload", "ok")).is_err() {
+                if self.record_crl_marks(audit).is_err()
+                    || audit.append(Event::new("-", "crl-reload", "ok")).is_err()
+                {
                     return false;
                 }
             }
@@ -690,6 +792,7 @@ impl MutualTls {
         peer: &str,
     ) -> Option<Accepted<S>> {
         match self.accept(sock, || {
+            self.record_crl_marks(audit)?;
             audit.append(Event::new("-", "crl-reload", "ok")).map(drop)
         }) {
             Ok(x) => Some(x),

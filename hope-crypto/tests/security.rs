@@ -517,13 +517,23 @@ fn attack_02_an_older_crl_cannot_un_revoke_a_certificate() {
     );
     let log = cluster.audit(0);
     assert!(log.contains("lower than"), "{log}");
-    // Nor does a restart forget it.
+    // Nor does a restart forget it, even with the state file deleted (finding B-2 of the
+    // second attack round): the newest CRL is on record in the keyed audit log too.
     for i in 0..3 {
         cluster.stop(i);
         let e = KeyServer::bind(cluster.settings[i].clone())
             .unwrap_err()
             .to_string();
         assert!(e.contains("lower than"), "server {i}: {e}");
+        let state = hope_crypto::tls::crl_state_path(&cluster.settings[i].audit_log);
+        std::fs::remove_file(&state).unwrap();
+        let e = KeyServer::bind(cluster.settings[i].clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("lower than"),
+            "server {i} without its state file: {e}"
+        );
     }
     // The current CRL again (or a newer one): served, eve still revoked.
     std::fs::write(&cluster.crl, &revoking).unwrap();
@@ -647,4 +657,56 @@ fn attack_06_an_ungranted_caller_cannot_flood_the_audit_log() {
     assert!(log.contains("\"throttled\""), "{log}");
     // Others are not slowed down.
     assert_eq!(open(&alice, &sealed, b"o").unwrap(), b"CT");
+}
+
+/// Finding B-1 (second attack round): a connection counted as served (never closed for room) as
+/// soon as its TLS handshake was done, so any certificate of the CA, without a single grant,
+/// could hold every slot by trickling request heads. It is served only once a whole request is in.
+#[test]
+fn attack_b01_authenticated_tricklers_cannot_lock_clients_out() {
+    use hope_crypto::tls::{TlsFiles, client_config};
+    let mut cluster = Cluster::start_with(3, |s| {
+        s.max_connections = 8;
+        s.max_connections_per_address = 4;
+        s.request_timeout_ms = 30_000;
+    });
+    let (alice, _) = cluster.user("alice", None);
+    let (_, _, sealed) = registered(&alice, &[], b"CT");
+    let mallory = cluster.pki.issue_client("mallory", None).unwrap();
+    let (cert, key) = mallory.write(cluster.dir.path(), "mallory").unwrap();
+    let tls = client_config(&TlsFiles {
+        cert: &cert,
+        key: &key,
+        ca: &cluster.dir.path().join("ca.pem"),
+    })
+    .unwrap();
+    // Every slot of every server: a completed handshake, then half a request head.
+    let mut held = Vec::new();
+    for s in &cluster.settings {
+        for source in [[127, 0, 0, 2], [127, 0, 0, 3]] {
+            for _ in 0..4 {
+                let tcp = connect_from(source, &s.listen);
+                let conn = rustls::ClientConnection::new(
+                    std::sync::Arc::clone(&tls),
+                    "localhost".try_into().unwrap(),
+                )
+                .unwrap();
+                let mut stream = rustls::StreamOwned::new(conn, tcp);
+                stream
+                    .write_all(b"POST /v2/keys/get HTTP/1.1\r\nHost: x\r\n")
+                    .unwrap();
+                stream.flush().unwrap();
+                held.push(stream);
+                // Let the server finish its side of the handshake before the next one.
+                std::thread::sleep(Duration::from_millis(40));
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let cert = cluster.pki.issue_client("alice", None).unwrap();
+    for _ in 0..3 {
+        let fresh = cluster.client_for(&cert, "alice");
+        assert_eq!(open(&fresh, &sealed, b"o").unwrap(), b"CT");
+    }
+    drop(held);
 }

@@ -15,7 +15,8 @@ use hope_crypto::audit::{AuditKey, AuditLog, Event};
 use hope_crypto::container::{EncryptOptions, Encryptor};
 use hope_crypto::http::{self, Head};
 use hope_crypto::service::{
-    Activity, Limits, OnConnection, Overload, Service, TimedStream, record_overload,
+    Activity, Limits, OnConnection, Overload, REFUSALS_PER_SECOND, RefusalBudget, Service,
+    TimedStream, record_overload,
 };
 use hope_crypto::tls::{MutualTls, TlsFiles};
 use hope_crypto::{ClientSettings, DataKey, KeyClient, KeyId, NewKeyId};
@@ -40,6 +41,8 @@ struct Shared {
     scp: Option<ScpHandle>,
     /// C-MOVE deliveries one at a time (they share the storage SCP's folder).
     moving: Mutex<()>,
+    /// Callers whose requests keep being refused are slowed down.
+    refusals: RefusalBudget,
 }
 
 /// A bound gateway, ready to [`serve`](Gateway::serve) or [`spawn`](Gateway::spawn).
@@ -159,6 +162,9 @@ impl Gateway {
             .clone()
             .unwrap_or_else(|| AuditKey::default_path(&settings.audit_log));
         let audit = AuditLog::open(&settings.audit_log, AuditKey::load_or_create(&key_path)?)?;
+        // The newest CRLs are on record in the audit log too: a lost state file cannot bring an
+        // older one back.
+        tls.adopt_audit_marks(&audit)?;
         std::fs::create_dir_all(&settings.work_dir)
             .map_err(|e| Error::io(&settings.work_dir, e))?;
         // Originals left by a crash never outlive the gateway's next start.
@@ -204,6 +210,7 @@ impl Gateway {
                 audit,
                 scp,
                 moving: Mutex::new(()),
+                refusals: RefusalBudget::new(),
             }),
         })
     }
@@ -313,8 +320,6 @@ impl Shared {
         let Some(accepted) = self.tls.accept_audited(timed, &self.audit, &peer) else {
             return;
         };
-        // An authenticated client: not closed to make room while it is served.
-        activity.busy();
         let (who, mut tls) = (accepted.principal, accepted.stream);
         let head = match http::read_head(&mut BufReader::new(&mut tls)) {
             Ok(h) => h,
@@ -324,27 +329,51 @@ impl Shared {
                 return;
             }
         };
+        // A whole request head is in: served, not closed to make room (until then it may be).
+        activity.busy();
+        if activity.evicted() {
+            return;
+        }
         // A delivery streams for as long as it takes; each write still times out on its own.
         deadline.clear();
         let request = match random_hex() {
             Ok(r) => r[..16].to_string(),
             Err(_) => "unknown".into(),
         };
-        self.handle(&who, &head, &request, &mut tls);
+        if self.refusals.allow(&who.name) {
+            if self.handle(&who, &head, &request, &mut tls) {
+                self.refusals.charge(&who.name);
+            }
+        } else {
+            let _ = self.audit.append_limited(
+                "throttled",
+                Event::new(who.name.clone(), "request", "throttled").detail(format!(
+                    "{peer}: more than {REFUSALS_PER_SECOND} refused requests a second"
+                )),
+            );
+            let _ = http::write_response(
+                &mut tls,
+                429,
+                &json_error("too many refused requests: slow down"),
+            );
+        }
         tls.conn.send_close_notify();
         let _ = tls.flush();
     }
 
-    fn handle(&self, who: &Principal, head: &Head, request: &str, w: &mut impl Write) {
+    /// Answers one request; whether it was refused (a 4xx answer: denied, not found, bad).
+    fn handle(&self, who: &Principal, head: &Head, request: &str, w: &mut impl Write) -> bool {
         let (method, path) = match head.request_line() {
             Ok(x) => x,
             Err(e) => {
                 let _ = http::write_response(w, 400, &json_error(e));
-                return;
+                return true;
             }
         };
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let refused = std::cell::Cell::new(false);
         let reply = |w: &mut dyn Write, status: u16, body: Vec<u8>| {
+            refused.set(refused.get() || (400..500).contains(&status));
             let _ = http::write_response(&mut WriteRef(w), status, &body);
         };
         match (method, segments.as_slice()) {
@@ -357,7 +386,8 @@ impl Shared {
             ),
             ("GET", ["v1", "series"]) => {
                 if !self.authorised(who, &self.settings.readers, "list", "") {
-                    return reply(w, 403, json_error("not a reader of this gateway"));
+                    reply(w, 403, json_error("not a reader of this gateway"));
+                    return refused.get();
                 }
                 let (status, body) = list_reply(
                     |e| self.audit.append(e).map(drop),
@@ -369,7 +399,8 @@ impl Shared {
             }
             ("POST", ["v1", "index", "refresh"]) => {
                 if !self.authorised(who, &self.settings.admins, "refresh", "") {
-                    return reply(w, 403, json_error("not an administrator of this gateway"));
+                    reply(w, 403, json_error("not an administrator of this gateway"));
+                    return refused.get();
                 }
                 match self.refresh(&who.name) {
                     Ok(n) => reply(
@@ -386,9 +417,11 @@ impl Shared {
                 } else {
                     "fetch-study"
                 };
-                let what = format!("{kind} {uid}");
+                // Recorded, so bounded: a UID has at most 64 characters.
+                let what = format!("{kind} {}", shorten(uid));
                 if !self.authorised(who, &self.settings.readers, action, &what) {
-                    return reply(w, 403, json_error("not a reader of this gateway"));
+                    reply(w, 403, json_error("not a reader of this gateway"));
+                    return refused.get();
                 }
                 let originals = if *kind == "series" {
                     self.index.series(uid).map(|o| o.into_iter().collect())
@@ -401,14 +434,16 @@ impl Shared {
                         let _ = self
                             .audit
                             .append(Event::new(who.name.clone(), action, "not-found").detail(what));
-                        return reply(w, 404, json_error(format!("no exposed {kind} {uid}")));
+                        reply(w, 404, json_error(format!("no exposed {kind} {uid}")));
+                        return refused.get();
                     }
                     Err(e) => {
                         let _ = self.audit.append(
                             Event::new(who.name.clone(), action, "error")
                                 .detail(format!("request {request}: {what}: {e}")),
                         );
-                        return reply(w, 500, generic_json(request));
+                        reply(w, 500, generic_json(request));
+                        return refused.get();
                     }
                 };
                 if self
@@ -419,7 +454,8 @@ impl Shared {
                     )
                     .is_err()
                 {
-                    return reply(w, 500, generic_json(request));
+                    reply(w, 500, generic_json(request));
+                    return refused.get();
                 }
                 let boundary = multipart::new_boundary();
                 let head_ok = http::write_stream_head(
@@ -479,8 +515,13 @@ impl Shared {
                     ),
                 };
             }
-            _ => reply(w, 404, json_error(format!("no route for {method} {path}"))),
+            _ => reply(
+                w,
+                404,
+                json_error(format!("no route for {method} {}", shorten(path))),
+            ),
         }
+        refused.get()
     }
 
     /// Checks a right; a refusal is audited.
@@ -580,7 +621,7 @@ impl Shared {
                             let _ = std::fs::remove_file(&path);
                             continue;
                         }
-                        let sealed = self.seal(&path, series_key, grants);
+                        let sealed = self.seal(&path, original, series_key, grants);
                         let _ = std::fs::remove_file(&path);
                         if out_tx.send(sealed).is_err() {
                             cancel.store(true, Ordering::SeqCst);
@@ -690,10 +731,28 @@ impl Shared {
     fn seal(
         &self,
         path: &Path,
+        original: &Original,
         series_key: Option<&(DataKey, KeyId)>,
         grants: &[Grant],
     ) -> Result<Option<Sealed>> {
-        let d = self.settings.deidentifier.deidentify(read_any(path)?)?;
+        let file = read_any(path)?;
+        // Only instances of the exposed series itself: a PACS may answer a series-level
+        // retrieval with every series of that UID, whatever the study (a UID reused by another
+        // study, planted or by mistake).
+        let uid = |tag| {
+            file.get(tag)
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+        };
+        if uid(tags::STUDY_INSTANCE_UID).as_deref() != Some(original.study.as_str())
+            || uid(tags::SERIES_INSTANCE_UID).as_deref() != Some(original.series.as_str())
+        {
+            return Err(Error::Protocol {
+                address: "gateway".into(),
+                detail: "the PACS returned an instance of another study or series: withheld".into(),
+            });
+        }
+        let d = self.settings.deidentifier.deidentify(file)?;
         if !matches!(d.pixels, PixelVerdict::Clean) && !self.settings.dangerous_deliver_burned_in {
             return Ok(None);
         }
@@ -735,6 +794,14 @@ impl Shared {
             name: format!("{object_id}.hope"),
             bytes: enc.finish()?,
         }))
+    }
+}
+
+/// At most 80 characters of a client's text for an answer or a record, marked when cut.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}... ({} bytes)", &text[..at], text.len()),
     }
 }
 
