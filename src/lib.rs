@@ -40,7 +40,7 @@
 //! ```no_run
 //! use std::path::Path;
 //! use hope::catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
-//! use hope::crypto::{container, DataKey, Grant, KeyClient, KeyId, Right};
+//! use hope::crypto::{container, DataKey, Grant, KeyClient, Right};
 //! use hope::dicom::deid::{deidentify_dir, BatchOptions, DeidKey, Deidentifier};
 //! use hope::dicom::{load_ct_volume, write_ct_series, write_rt_dose, CtSeriesOptions, RtDoseOptions};
 //! use hope::eye_plaque::{plaque_simulation, Head, Plaque};
@@ -59,9 +59,9 @@
 //!
 //! // 3. Each file encrypted, its key split k-of-n over the key servers (`keys`), for a group.
 //! for f in files {
-//!     let (key, id) = (DataKey::generate()?, KeyId::generate()?);
-//!     let sealed = container::encrypt_to_vec(&std::fs::read(f)?, &key, id, 1, b"name", &Default::default())?;
-//!     keys.register(&key, id, 1, &[Grant::group("physics", Right::Get)])?;
+//!     let (key, id) = (DataKey::generate()?, keys.new_key_id()?); // bound to this client's identity
+//!     let sealed = container::encrypt_to_vec(&std::fs::read(f)?, &key, id.id, 1, b"name", &Default::default())?;
+//!     keys.register(&key, &id, 1, &[Grant::group("physics", Right::Get)])?;
 //!     std::fs::write(f.with_extension("hope"), sealed)?;
 //! }
 //!
