@@ -171,8 +171,9 @@ impl KeyServerClient {
         }
     }
 
-    /// One request on a pooled connection (or a new one); a pooled connection the server has
-    /// closed meanwhile is replaced once (every request of the protocol is safe to repeat).
+    /// One request on a pooled connection (or a new one); when a pooled connection turns out to
+    /// be closed by the server, the pool is emptied and the request made once more on a fresh
+    /// connection (every request of the protocol is safe to repeat).
     fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         for attempt in 0..2 {
             let (mut conn, reused) = match self.take() {
@@ -184,7 +185,14 @@ impl KeyServerClient {
                 .and_then(|()| http::read_response(&mut conn));
             let (status, answer, keep) = match exchange {
                 Ok(x) => x,
-                Err(_) if reused && attempt == 0 => continue,
+                Err(_) if reused && attempt == 0 => {
+                    // The server closed it (restarted, or idle too long): the other pooled
+                    // connections are most likely closed too; the retry opens a fresh one.
+                    if let Ok(mut p) = self.pool.lock() {
+                        p.clear();
+                    }
+                    continue;
+                }
                 Err(e) => return Err(self.server_error(None, format!("TLS or network: {e}"))),
             };
             if keep {

@@ -348,3 +348,24 @@ fn keep_alive_connections_are_reused() {
     cluster.restart(0);
     assert_eq!(alice.servers()[0].get(&[id]).unwrap()[0].status, "ok");
 }
+
+/// A server restart closes every kept-alive connection of a client's pool: the next request
+/// still succeeds at once (the pool is emptied and a fresh connection made), not only when a
+/// single connection was pooled.
+#[test]
+fn a_restarted_server_is_reached_again_whatever_the_pool_held() {
+    let mut cluster = Cluster::start(3);
+    let (alice, _) = cluster.user("alice", None);
+    // Several connections to server 0 pooled at once.
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                for _ in 0..3 {
+                    alice.servers()[0].health().unwrap();
+                }
+            });
+        }
+    });
+    cluster.restart(0);
+    assert_eq!(alice.servers()[0].health().unwrap(), "alice");
+}
