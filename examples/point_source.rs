@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
     };
     let start = std::time::Instant::now();
     let result = transport.run(&source, histories, 1, &|_, _| {})?;
-    let (dose, unc) = result.dose(&result.kerma, &grid);
+    let (dose, unc) = result.dose(&result.kerma, &grid)?;
     println!(
         "{histories} histories in {:.1} s",
         start.elapsed().as_secs_f64()

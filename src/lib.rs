@@ -89,7 +89,7 @@
 //!
 //! // 7. Dose in Gy (per unit air-kerma strength here), written as RT Dose referring to the CT.
 //! let grid = workload.transport().scoring_grid().clone();
-//! let (dose, _uncertainty) = merged.dose(&merged.kerma, &grid);
+//! let (dose, _uncertainty) = merged.dose(&merged.kerma, &grid)?;
 //! let gy = sim.histories_represented()?.unwrap_or(1.0);
 //! write_rt_dose(&dose.map(|d| (d * gy) as f32), Path::new("rtdose.dcm"), &files[0], &RtDoseOptions::new())?;
 //! # Ok(()) }

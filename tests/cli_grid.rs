@@ -190,3 +190,98 @@ fn a_worker_killed_mid_chunk_is_replaced_and_the_result_is_the_same() {
         "no chunk was claimed twice: {ledger:?}"
     );
 }
+
+/// A small run for the integrity tests: 4 batches in 2 chunks.
+fn small_sim(seed: u32, dims: u32) -> String {
+    let origin = -(dims as f64) * 2.5 / 2.0 + 1.25;
+    format!(
+        "histories = 8000\nseed = {seed}\nbatch_size = 2000\n\n[phantom]\ndims = [{dims}, {dims}, {dims}]\n\
+         spacing_mm = [2.5, 2.5, 2.5]\norigin_mm = [{origin}, {origin}, {origin}]\nmaterial = \"water\"\n\n\
+         [source]\nkind = \"point\"\nposition_mm = [0.0, 0.0, 0.0]\nradionuclide = \"I-125\"\n"
+    )
+}
+
+fn run_small(tmp: &std::path::Path, file: &str, dir: &str) {
+    let o = common::hope_within(
+        tmp,
+        300,
+        &[
+            "run", file, "--dir", dir, "--tasks", "2", "--mode", "static",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Issue 27 item 1: partials of another simulation with the same plan, or of another grid, are
+/// never merged (they gave a wrong dose or an all-zero dose with exit status 0); the run is
+/// recomputed from its own results and the dose is the true one.
+#[test]
+fn item_01_partials_of_another_simulation_or_grid_are_never_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("a.toml"), small_sim(4, 12)).unwrap();
+    std::fs::write(t.join("b.toml"), small_sim(5, 12)).unwrap();
+    std::fs::write(t.join("c.toml"), small_sim(4, 10)).unwrap();
+    for (f, d) in [("a.toml", "a"), ("b.toml", "b"), ("c.toml", "c")] {
+        run_small(t, f, d);
+    }
+    let want = dose(&t.join("a/result/dose.mha"));
+    for other in ["b", "c"] {
+        for i in 0..2 {
+            std::fs::copy(
+                t.join(format!("{other}/partials/{i}.part")),
+                t.join(format!("a/partials/{i}.part")),
+            )
+            .unwrap();
+        }
+        std::fs::copy(
+            t.join(format!("{other}/checkpoint.part")),
+            t.join("a/checkpoint.part"),
+        )
+        .unwrap();
+        let o = common::hope_within(t, 120, &["merge", "--dir", "a", "--out", "m"]);
+        common::failed_cleanly(&o, "chunks without a result");
+        assert!(!t.join("m/dose.mha").exists(), "nothing written");
+        let o = common::hope_within(t, 300, &["run", "--resume", "--dir", "a"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            dose(&t.join("a/result/dose.mha")),
+            want,
+            "after {other}'s partials"
+        );
+    }
+}
+
+/// Issue 27 item 3: a ledger one chunk too long hung `hope run --resume` (local executor) or
+/// exited 101 (process executor); one chunk too short exited 101.
+#[test]
+fn item_03_a_ledger_of_the_wrong_length_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("a.toml"), small_sim(4, 8)).unwrap();
+    run_small(t, "a.toml", "a");
+    let ledger = std::fs::read_to_string(t.join("a/ledger.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ledger).unwrap();
+    let entry = r#"{"state":"pending","attempts":0,"last_error":null}"#;
+    let longer = format!(
+        "{{\"chunks\":[{},{},{entry}]}}",
+        v["chunks"][0], v["chunks"][1]
+    );
+    let shorter = format!("{{\"chunks\":[{}]}}", v["chunks"][0]);
+    for (what, json) in [("3 chunks", longer), ("1 chunks", shorter)] {
+        std::fs::write(t.join("a/ledger.json"), &json).unwrap();
+        for executor in ["local", "process"] {
+            let o = common::hope_within(
+                t,
+                120,
+                &["run", "--resume", "--dir", "a", "--executor", executor],
+            );
+            let err = common::failed_cleanly(&o, "ledger.json");
+            assert!(err.contains(what), "{executor}: {err}");
+        }
+        let o = common::hope_within(t, 60, &["worker", "--dir", "a", "--task", "0"]);
+        common::failed_cleanly(&o, "ledger.json");
+        let o = common::hope_within(t, 60, &["merge", "--dir", "a"]);
+        common::failed_cleanly(&o, "ledger.json");
+    }
+}

@@ -143,6 +143,86 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     file.commit()
 }
 
+/// Opens `path` for reading only if it is a regular file: a FIFO, a device (`/dev/zero`), a
+/// socket or a directory is refused without blocking (on Linux the file is opened non-blocking,
+/// so a FIFO without a writer cannot hang the caller). The error names the path.
+pub fn open_regular(path: impl AsRef<Path>) -> io::Result<File> {
+    let path = path.as_ref();
+    let mut options = File::options();
+    options.read(true);
+    #[cfg(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "x86",
+            target_arch = "aarch64",
+            target_arch = "arm",
+            target_arch = "riscv64"
+        )
+    ))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0o4000;
+        options.custom_flags(O_NONBLOCK);
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "x86",
+            target_arch = "aarch64",
+            target_arch = "arm",
+            target_arch = "riscv64"
+        )
+    )))]
+    {
+        // Without a non-blocking open, look first (a race can still swap the file).
+        if !std::fs::metadata(path)?.is_file() {
+            return Err(not_regular(path));
+        }
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(file)
+}
+
+fn not_regular(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{}: not a regular file (a device, FIFO, socket or directory)",
+            path.display()
+        ),
+    )
+}
+
+/// Reads a regular file of at most `max` bytes ([`open_regular`]); a larger file is refused
+/// before it is read, and a file that grows while read is cut off at `max + 1` bytes and
+/// refused. The error names the path and the limit.
+pub fn read_bounded(path: impl AsRef<Path>, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let path = path.as_ref();
+    let file = open_regular(path)?;
+    let too_big = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: larger than the {max} bytes expected", path.display()),
+        )
+    };
+    let len = file.metadata()?.len();
+    if len > max {
+        return Err(too_big());
+    }
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(too_big());
+    }
+    Ok(out)
+}
+
 /// Makes the rename itself durable where the platform allows it (best effort: a failure here
 /// cannot undo the rename, and the data is already synced).
 fn sync_parent(path: &Path) {
@@ -175,6 +255,29 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.bin")]);
+    }
+
+    #[test]
+    fn bounded_reads_refuse_devices_fifos_and_large_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        write_atomic(&path, b"0123456789").unwrap();
+        assert_eq!(read_bounded(&path, 10).unwrap(), b"0123456789");
+        let e = read_bounded(&path, 9).unwrap_err().to_string();
+        assert!(e.contains("a.bin") && e.contains("9 bytes"), "{e}");
+        #[cfg(unix)]
+        {
+            let e = read_bounded("/dev/zero", 1 << 20).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+            let fifo = dir.path().join("fifo");
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            if made.is_ok_and(|s| s.success()) {
+                // Without a writer, a blocking open would never return.
+                let e = read_bounded(&fifo, 10).unwrap_err().to_string();
+                assert!(e.contains("not a regular file"), "{e}");
+            }
+        }
+        assert!(read_bounded(dir.path(), 10).is_err());
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn work<W: Workload>(
                 });
             }
         };
-        dir.complete(plan, chunk, task, &workload.encode(&partial))?;
+        dir.complete(plan, chunk, task, workload, &partial)?;
         on_chunk();
     }
     Ok(())
@@ -178,7 +178,7 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// rounds of tasks, each round resubmitting the tasks that still have chunks to do (static mode:
 /// the owners of pending chunks; dynamic: as many tasks as pending chunks, up to the plan's),
 /// until every chunk is done or `max_rounds` rounds have run. Stored results are verified
-/// (checksums) before merging; damaged ones are recomputed. Resuming a run is calling this again
+/// (tags, then [`Workload::check`]) before merging; damaged or foreign ones are recomputed. Resuming a run is calling this again
 /// on the same working directory.
 pub fn run<W: Workload>(
     executor: &dyn Executor,
@@ -187,9 +187,16 @@ pub fn run<W: Workload>(
     workload: &W,
     max_rounds: u32,
 ) -> Result<W::Partial> {
+    if workload.batch_count() != plan.batch_count() {
+        return Err(Error::Plan(format!(
+            "the workload has {} batches, the plan {}",
+            workload.batch_count(),
+            plan.batch_count()
+        )));
+    }
     let mut last_error = String::new();
     for _ in 0..max_rounds.max(1) {
-        dir.verify(plan)?;
+        dir.verify(plan, workload)?;
         let ledger = dir.ledger()?;
         let pending = ledger.not_done();
         if pending.is_empty() {
@@ -225,6 +232,14 @@ pub fn run<W: Workload>(
             continue;
         }
         // Results are merged into the checkpoint as they arrive, every few seconds.
+        // The flag is set by a guard, so that the checkpoint thread ends (and the scope with it)
+        // however the executor returns, a panic included.
+        struct SetOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for SetOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
         let finished = std::sync::atomic::AtomicBool::new(false);
         let outcomes = std::thread::scope(|s| {
             s.spawn(|| {
@@ -237,9 +252,9 @@ pub fn run<W: Workload>(
                     }
                 }
             });
-            let o = executor.run_tasks(dir, plan, &tasks);
-            finished.store(true, Ordering::Relaxed);
-            o
+            let _done = SetOnDrop(&finished);
+            catch_unwind(AssertUnwindSafe(|| executor.run_tasks(dir, plan, &tasks)))
+                .unwrap_or_else(|_| Err(Error::Plan("the executor panicked".into())))
         })?;
         checkpoint(dir, plan, workload)?;
         for (task, o) in tasks.iter().zip(outcomes) {
@@ -250,7 +265,7 @@ pub fn run<W: Workload>(
             }
         }
     }
-    dir.verify(plan)?;
+    dir.verify(plan, workload)?;
     let missing = dir.ledger()?.not_done();
     if missing.is_empty() {
         return merge(dir, plan, workload);
@@ -264,16 +279,15 @@ pub fn run<W: Workload>(
     })
 }
 
-/// The checkpoint's result and the number of chunks it covers (none if absent, damaged or not on
-/// a chunk boundary).
+/// The checkpoint's result and the number of chunks it covers (none if absent, damaged, foreign
+/// or not on a chunk boundary).
 fn load_checkpoint<W: Workload>(
     dir: &WorkDir,
     plan: &Plan,
     workload: &W,
 ) -> Result<(Option<W::Partial>, usize)> {
-    if let Some((end, bytes)) = dir.read_checkpoint()?
+    if let Some((end, p)) = dir.read_checkpoint(workload)?
         && let Some(k) = plan.chunks().iter().position(|c| c.end == end)
-        && let Ok(p) = workload.decode(&bytes)
     {
         return Ok((Some(p), k + 1));
     }
@@ -298,53 +312,78 @@ pub fn checkpoint<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Resu
     let (mut total, first) = load_checkpoint(dir, plan, workload)?;
     let mut k = first;
     while k < plan.chunks().len() && matches!(ledger.chunks[k].state, ChunkState::Done { .. }) {
-        let Ok(Some(bytes)) = dir.read_partial(plan, k) else {
+        let Ok(Some(p)) = dir.read_partial(plan, k, workload) else {
             break;
         };
-        total = Some(fold(workload, total, &bytes, &plan.chunks()[k])?);
+        total = Some(fold(workload, total, p, &plan.chunks()[k])?);
         k += 1;
     }
     let end = if k == 0 { 0 } else { plan.chunks()[k - 1].end };
     if k > first
         && let Some(t) = &total
     {
-        dir.write_checkpoint(end, &workload.encode(t))?;
+        check(workload, 0..end, t)?;
+        dir.write_checkpoint(end, workload, t)?;
     }
     Ok(end)
 }
 
-/// Merges the stored results of every chunk in batch order (starting from the checkpoint).
+/// Merges the stored results of every chunk in batch order (starting from the checkpoint), each
+/// authenticated as this run's and checked against its batches; the merged result is checked
+/// to be exactly the run's (every batch, every history, every voxel) before it is returned.
 pub fn merge<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Result<W::Partial> {
+    if workload.batch_count() != plan.batch_count() {
+        return Err(Error::Plan(format!(
+            "the workload has {} batches, the plan {}",
+            workload.batch_count(),
+            plan.batch_count()
+        )));
+    }
     let (mut total, first) = load_checkpoint(dir, plan, workload)?;
     for (i, range) in plan.chunks().iter().enumerate().skip(first) {
-        let bytes = dir
-            .read_partial(plan, i)?
+        let p = dir
+            .read_partial(plan, i, workload)?
             .ok_or_else(|| Error::Incomplete {
                 count: 1,
                 first_start: range.start,
                 first_end: range.end,
                 last_error: "result missing".into(),
             })?;
-        total = Some(fold(workload, total, &bytes, range)?);
+        total = Some(fold(workload, total, p, range)?);
     }
-    total.ok_or_else(|| Error::Plan("no chunks".into()))
+    let total = total.ok_or_else(|| Error::Plan("no chunks".into()))?;
+    check(workload, 0..plan.batch_count(), &total)?;
+    Ok(total)
 }
 
-/// `total` merged with the stored result `bytes` of batches `range`.
+/// [`Workload::check`] as this crate's error.
+fn check<W: Workload>(
+    workload: &W,
+    batches: std::ops::Range<u64>,
+    partial: &W::Partial,
+) -> Result<()> {
+    workload
+        .check(batches.clone(), partial)
+        .map_err(|source| Error::Workload {
+            start: batches.start,
+            end: batches.end,
+            source,
+        })
+}
+
+/// `total` merged with the result `p` of batches `range`.
 fn fold<W: Workload>(
     workload: &W,
     total: Option<W::Partial>,
-    bytes: &[u8],
+    p: W::Partial,
     range: &std::ops::Range<u64>,
 ) -> Result<W::Partial> {
-    let wrap = |source| Error::Workload {
-        start: range.start,
-        end: range.end,
-        source,
-    };
-    let p = workload.decode(bytes).map_err(wrap)?;
     match total {
         None => Ok(p),
-        Some(t) => workload.merge(t, p).map_err(wrap),
+        Some(t) => workload.merge(t, p).map_err(|source| Error::Workload {
+            start: range.start,
+            end: range.end,
+            source,
+        }),
     }
 }

@@ -18,4 +18,4 @@ pub use plan::{Mode, Plan};
 pub use process::Process;
 pub use slurm::{JobTemplate, Slurm};
 pub use workdir::WorkDir;
-pub use workload::{Workload, WorkloadError};
+pub use workload::{Fingerprint, Workload, WorkloadError};

@@ -1,17 +1,30 @@
 //! The shared working directory of a run: the plan, the ledger of chunks (who holds which, what
-//! is done) and the partial results, one checksummed file per chunk.
+//! is done) and the partial results, one tagged file per chunk.
 //!
 //! ```text
 //! WORKDIR/plan.json          the plan
+//! WORKDIR/run.key            32 random bytes, mode 0600, made with the directory
 //! WORKDIR/ledger.json        per chunk: pending, leased (task, until) or done; attempts, last error
 //! WORKDIR/ledger.lock        an advisory lock (flock) held while the ledger is read and rewritten
-//! WORKDIR/partials/C.part    chunk C's result: header, SHA-256, payload (written to a temporary
-//!                            file and renamed: never half-written)
+//! WORKDIR/partials/C.part    chunk C's result: header (batches, length, tag), payload (written to
+//!                            a temporary file and renamed: never half-written)
+//! WORKDIR/checkpoint.part    the merged result of the leading chunks, tagged likewise
 //! ```
 //!
 //! Every writer takes the lock, reads the ledger, changes it and replaces it atomically, so tasks
 //! on several machines sharing the directory see one consistent ledger. A claim holds for the
 //! plan's lease; a task that vanishes loses its chunks when the lease expires.
+//!
+//! A result belongs to its run, provably: its tag is an HMAC-SHA256 under the run key of the
+//! run's digest (the plan and the workload's [`Workload::fingerprint`]: for simulations the
+//! phantom voxel by voxel, physics, source, histories and seed), the batches and the payload.
+//! Whoever may write in a shared directory but cannot read the key (owned by the submitting
+//! user, mode 0600; a key others may read, or owned by someone else, is refused) cannot plant a
+//! result, and a result of another run, even with the same plan, never verifies. Each result is
+//! then decoded and checked against its batches ([`Workload::check`]), and the merged result
+//! against the whole run. Files are read only if regular and only up to the size a result of
+//! their batches can have ([`Workload::max_encoded_len`]); a ledger of another length than the
+//! plan is an error naming it.
 
 use std::fs::File;
 use std::io::Write;
@@ -22,45 +35,106 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::plan::Plan;
+use crate::workload::Workload;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"HOPEPART";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 8 + 8 + 32;
+/// The run key's file name and size.
+const KEY_FILE: &str = "run.key";
+const KEY_LEN: usize = 32;
+/// The largest plan, ledger or job record read (a chunk's ledger entry is well under 1 KiB).
+const MAX_JSON: u64 = 64 << 20;
 
-/// The header of a stored result: magic, version, batches, length, SHA-256 of the payload.
-fn blob_header(range: &std::ops::Range<u64>, payload: &[u8]) -> Vec<u8> {
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// What a stored result is: one chunk's, or the merged result of the first chunks.
+#[derive(Clone, Copy)]
+enum Kind {
+    Chunk,
+    Checkpoint,
+}
+
+/// The tag binding a stored result to its run: HMAC-SHA256 under the run key of the kind, the
+/// run (plan and workload fingerprint), the batches and the payload.
+fn tag(
+    key: &[u8; KEY_LEN],
+    run: &[u8; 32],
+    kind: Kind,
+    range: &std::ops::Range<u64>,
+    payload: &[u8],
+) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut m = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(b"hope-grid result v2\0");
+    m.update(match kind {
+        Kind::Chunk => b"chunk",
+        Kind::Checkpoint => b"check",
+    });
+    m.update(run);
+    m.update(&range.start.to_le_bytes());
+    m.update(&range.end.to_le_bytes());
+    m.update(&(payload.len() as u64).to_le_bytes());
+    m.update(payload);
+    m.finalize().into_bytes().into()
+}
+
+/// The header of a stored result: magic, version, batches, length, tag.
+fn blob_header(range: &std::ops::Range<u64>, payload: &[u8], tag: &[u8; 32]) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER);
     h.extend_from_slice(MAGIC);
     h.extend_from_slice(&VERSION.to_le_bytes());
     h.extend_from_slice(&range.start.to_le_bytes());
     h.extend_from_slice(&range.end.to_le_bytes());
     h.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    h.extend_from_slice(&Sha256::digest(payload));
+    h.extend_from_slice(tag);
     h
 }
 
-/// The payload of a stored result of batches `range`, checked.
-fn blob_payload(path: &Path, bytes: &[u8], range: &std::ops::Range<u64>) -> Result<Vec<u8>> {
-    let bad = |m: &str| Err(Error::corrupt(path, m));
+/// The batches a stored result claims, from its header.
+fn blob_range(path: &Path, bytes: &[u8]) -> Result<std::ops::Range<u64>> {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-        return bad("not a hope-grid partial result");
+        return Err(Error::corrupt(path, "not a hope-grid result"));
+    }
+    if u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])) != VERSION {
+        return Err(Error::corrupt(
+            path,
+            "unknown version (written by another hope-grid): use a new working directory",
+        ));
     }
     let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
-    if u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])) != VERSION {
-        return bad("unknown version");
-    }
-    if word(12) != range.start || word(20) != range.end {
+    Ok(word(12)..word(20))
+}
+
+/// The payload of a stored result of batches `range`, its tag checked.
+fn blob_payload<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    range: &std::ops::Range<u64>,
+    key: &[u8; KEY_LEN],
+    run: &[u8; 32],
+    kind: Kind,
+) -> Result<&'a [u8]> {
+    let bad = |m: &str| Err(Error::corrupt(path, m));
+    if blob_range(path, bytes)? != *range {
         return bad("batches differ from the plan's chunk");
     }
-    if word(28) != (bytes.len() - HEADER) as u64 {
+    let len = u64::from_le_bytes(bytes[28..36].try_into().unwrap_or([0; 8]));
+    if len != (bytes.len() - HEADER) as u64 {
         return bad("truncated");
     }
     let payload = &bytes[HEADER..];
-    if Sha256::digest(payload).as_slice() != &bytes[36..HEADER] {
-        return bad("checksum mismatch");
+    let expected = tag(key, run, kind, range, payload);
+    // Constant time: the tag is a MAC.
+    let diff = expected
+        .iter()
+        .zip(&bytes[36..HEADER])
+        .fold(0u8, |d, (a, b)| d | (a ^ b));
+    if diff != 0 {
+        return bad("not a result of this run (tag mismatch: another run, or altered)");
     }
-    Ok(payload.to_vec())
+    Ok(payload)
 }
 
 /// A chunk's state in the ledger.
@@ -123,9 +197,22 @@ impl Ledger {
 }
 
 /// A run's working directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkDir {
     root: PathBuf,
+    /// Chunks in the plan: a ledger of another length is refused.
+    chunks: usize,
+    /// SHA-256 of the plan.
+    plan_digest: [u8; 32],
+}
+
+impl std::fmt::Debug for WorkDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkDir")
+            .field("root", &self.root)
+            .field("chunks", &self.chunks)
+            .finish_non_exhaustive()
+    }
 }
 
 fn now_ms() -> u64 {
@@ -134,13 +221,38 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+fn plan_digest(plan: &Plan) -> [u8; 32] {
+    let json = serde_json::to_vec(plan).unwrap_or_default();
+    Sha256::digest(&json).into()
+}
+
+/// Reads a file of the working directory: a regular file of at most `max` bytes.
+fn read_file(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+    match hope_core::fs::read_bounded(path, max) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// The user id of this process (the owner of `/proc/self`), where the system says.
+#[cfg(unix)]
+fn own_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
 impl WorkDir {
-    /// Prepares `root` for `plan` (creating it), or opens it if it already holds the same plan
-    /// (a resumed run keeps its ledger and results).
+    /// Prepares `root` for `plan` (creating it, with a new random run key), or opens it if it
+    /// already holds the same plan (a resumed run keeps its ledger and results).
     pub fn create(root: impl AsRef<Path>, plan: &Plan) -> Result<Self> {
         plan.validate()?;
         let root = root.as_ref().to_path_buf();
-        let dir = Self { root };
+        let dir = Self {
+            root,
+            chunks: plan.chunks().len(),
+            plan_digest: plan_digest(plan),
+        };
         std::fs::create_dir_all(dir.root.join("partials"))
             .map_err(|e| Error::io(dir.root.join("partials"), e))?;
         let plan_path = dir.root.join("plan.json");
@@ -152,8 +264,10 @@ impl WorkDir {
                     "holds another plan; use a new working directory",
                 ));
             }
+            dir.key()?;
             return Ok(dir);
         }
+        dir.new_key()?;
         let json = serde_json::to_vec_pretty(plan).map_err(|e| Error::Plan(e.to_string()))?;
         let ledger = Ledger {
             chunks: vec![
@@ -173,10 +287,14 @@ impl WorkDir {
 
     /// Opens an existing working directory.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
-        let dir = Self {
+        let mut dir = Self {
             root: root.as_ref().to_path_buf(),
+            chunks: 0,
+            plan_digest: [0; 32],
         };
-        dir.plan()?;
+        let plan = dir.plan()?;
+        dir.chunks = plan.chunks().len();
+        dir.plan_digest = plan_digest(&plan);
         Ok(dir)
     }
 
@@ -188,12 +306,99 @@ impl WorkDir {
     /// The plan stored here.
     pub fn plan(&self) -> Result<Plan> {
         let path = self.root.join("plan.json");
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = read_file(&path, MAX_JSON)?.ok_or_else(|| {
+            Error::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no plan: not a run directory"),
+            )
+        })?;
         let plan: Plan =
             serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e.to_string()))?;
         plan.validate()
             .map_err(|e| Error::corrupt(&path, e.to_string()))?;
         Ok(plan)
+    }
+
+    /// Writes a new run key (created, never replaced: a second creator reads the first's).
+    fn new_key(&self) -> Result<()> {
+        let path = self.root.join(KEY_FILE);
+        let mut key = [0u8; KEY_LEN];
+        getrandom::fill(&mut key).map_err(|e| Error::corrupt(&path, e.to_string()))?;
+        let mut options = File::options();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&path) {
+            Ok(mut f) => {
+                f.write_all(&key)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        self.key().map(|_| ())
+    }
+
+    /// The run key: results are tagged with it, so that whoever can write in a shared working
+    /// directory but not read the key (mode 0600, owned by the submitting user) cannot plant one.
+    /// A key that others may read or write, that someone else owns, or of the wrong size is
+    /// refused.
+    fn key(&self) -> Result<[u8; KEY_LEN]> {
+        use std::io::Read;
+        let path = self.root.join(KEY_FILE);
+        let mut f = hope_core::fs::open_regular(&path).map_err(|e| {
+            Error::corrupt(
+                &path,
+                format!("the run key cannot be read ({e}); results cannot be checked"),
+            )
+        })?;
+        let meta = f.metadata().map_err(|e| Error::io(&path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if meta.mode() & 0o077 != 0 {
+                return Err(Error::corrupt(
+                    &path,
+                    format!(
+                        "mode {:o}: others may read or change the run key (expected 600)",
+                        meta.mode() & 0o777
+                    ),
+                ));
+            }
+            if let Some(uid) = own_uid()
+                && meta.uid() != uid
+            {
+                return Err(Error::corrupt(
+                    &path,
+                    format!(
+                        "owned by user {}, not by this user ({uid}): the run key was replaced",
+                        meta.uid()
+                    ),
+                ));
+            }
+        }
+        if meta.len() != KEY_LEN as u64 {
+            return Err(Error::corrupt(
+                &path,
+                format!("{} bytes, expected {KEY_LEN}", meta.len()),
+            ));
+        }
+        let mut key = [0u8; KEY_LEN];
+        f.read_exact(&mut key).map_err(|e| Error::io(&path, e))?;
+        Ok(key)
+    }
+
+    /// The digest a workload's results are bound to: the plan and the workload's fingerprint.
+    fn run_digest<W: Workload>(&self, workload: &W) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"hope-grid run\0");
+        h.update(self.plan_digest);
+        h.update(workload.fingerprint());
+        h.finalize().into()
     }
 
     /// The ledger as it is now.
@@ -214,10 +419,32 @@ impl WorkDir {
         Ok(f)
     }
 
+    /// Reads the ledger without the lock (for listings by users who may not take it).
+    pub fn ledger_unlocked(&self) -> Result<Ledger> {
+        self.read_ledger()
+    }
+
     fn read_ledger(&self) -> Result<Ledger> {
         let path = self.root.join("ledger.json");
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e.to_string()))
+        let bytes = read_file(&path, MAX_JSON)?.ok_or_else(|| {
+            Error::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "the ledger is missing"),
+            )
+        })?;
+        let ledger: Ledger =
+            serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e.to_string()))?;
+        if ledger.chunks.len() != self.chunks {
+            return Err(Error::corrupt(
+                &path,
+                format!(
+                    "{} chunks where the plan has {}: the ledger does not belong to this plan",
+                    ledger.chunks.len(),
+                    self.chunks
+                ),
+            ));
+        }
+        Ok(ledger)
     }
 
     fn write_ledger(&self, ledger: &Ledger) -> Result<()> {
@@ -265,21 +492,36 @@ impl WorkDir {
         })
     }
 
-    /// Stores chunk `chunk`'s result and marks it done. A chunk already done keeps its first
-    /// result (a task that outlived its lease computed the same batches: identical bytes).
-    pub fn complete(&self, plan: &Plan, chunk: usize, task: u32, payload: &[u8]) -> Result<()> {
+    /// Stores chunk `chunk`'s result, tagged for this run, and marks it done. The result replaces
+    /// whatever file was there (one planted in advance, say); a chunk already done by another
+    /// task gets the same bytes again (batches are deterministic).
+    pub fn complete<W: Workload>(
+        &self,
+        plan: &Plan,
+        chunk: usize,
+        task: u32,
+        workload: &W,
+        partial: &W::Partial,
+    ) -> Result<()> {
         let range = plan
             .chunks()
             .get(chunk)
             .ok_or_else(|| Error::Plan(format!("no chunk {chunk}")))?;
+        let payload = workload.encode(partial);
+        let t = tag(
+            &self.key()?,
+            &self.run_digest(workload),
+            Kind::Chunk,
+            range,
+            &payload,
+        );
         let path = self.partial_path(chunk);
         let mut f = hope_core::fs::AtomicFile::create(&path)
             .map_err(|e| Error::corrupt(&path, e.to_string()))?;
-        f.write_all(&blob_header(range, payload))
-            .and_then(|()| f.write_all(payload))
+        f.write_all(&blob_header(range, &payload, &t))
+            .and_then(|()| f.write_all(&payload))
             .map_err(|e| Error::io(&path, e))?;
-        // Not stored (false) when an identical result was there first.
-        f.commit_new(true)
+        f.commit()
             .map_err(|e| Error::corrupt(&path, e.to_string()))?;
         self.update(|l| {
             if let Some(c) = l.chunks.get_mut(chunk)
@@ -323,32 +565,64 @@ impl WorkDir {
         self.root.join("partials").join(format!("{chunk}.part"))
     }
 
-    /// Chunk `chunk`'s stored payload, checked against its header and checksum; None if absent.
-    pub fn read_partial(&self, plan: &Plan, chunk: usize) -> Result<Option<Vec<u8>>> {
-        let path = self.partial_path(chunk);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
+    /// Reads, authenticates, decodes and checks a stored result of batches `range`.
+    fn load<W: Workload>(
+        &self,
+        path: &Path,
+        range: &std::ops::Range<u64>,
+        workload: &W,
+        kind: Kind,
+    ) -> Result<Option<W::Partial>> {
+        let max = workload
+            .max_encoded_len(range.clone())
+            .saturating_add(HEADER as u64);
+        let Some(bytes) = read_file(path, max)? else {
+            return Ok(None);
         };
-        blob_payload(&path, &bytes, &plan.chunks()[chunk]).map(Some)
+        let payload = blob_payload(
+            path,
+            &bytes,
+            range,
+            &self.key()?,
+            &self.run_digest(workload),
+            kind,
+        )?;
+        let partial = workload
+            .decode(payload)
+            .map_err(|e| Error::corrupt(path, e.to_string()))?;
+        workload
+            .check(range.clone(), &partial)
+            .map_err(|e| Error::corrupt(path, e.to_string()))?;
+        Ok(Some(partial))
+    }
+
+    /// Chunk `chunk`'s stored result, authenticated as this run's, decoded and checked against
+    /// its batches ([`Workload::check`]); None if absent.
+    pub fn read_partial<W: Workload>(
+        &self,
+        plan: &Plan,
+        chunk: usize,
+        workload: &W,
+    ) -> Result<Option<W::Partial>> {
+        let range = plan
+            .chunks()
+            .get(chunk)
+            .ok_or_else(|| Error::Plan(format!("no chunk {chunk}")))?;
+        self.load(&self.partial_path(chunk), range, workload, Kind::Chunk)
     }
 
     /// The merged result of the first chunks, if a checkpoint was written: (batches covered from
-    /// 0, payload). A damaged checkpoint is ignored (the chunks are merged again).
-    pub fn read_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
+    /// 0, result). A damaged or foreign checkpoint is ignored (the chunks are merged again).
+    pub fn read_checkpoint<W: Workload>(&self, workload: &W) -> Result<Option<(u64, W::Partial)>> {
         let path = self.root.join("checkpoint.part");
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        if bytes.len() < HEADER {
+        let end = self.checkpoint_end()?;
+        if end == 0 {
             return Ok(None);
         }
-        let end = u64::from_le_bytes(bytes[20..28].try_into().unwrap_or([0; 8]));
-        Ok(blob_payload(&path, &bytes, &(0..end))
+        Ok(self
+            .load(&path, &(0..end), workload, Kind::Checkpoint)
             .ok()
+            .flatten()
             .map(|p| (end, p)))
     }
 
@@ -357,36 +631,49 @@ impl WorkDir {
     pub fn checkpoint_end(&self) -> Result<u64> {
         let path = self.root.join("checkpoint.part");
         let mut header = [0u8; HEADER];
-        match std::fs::File::open(&path) {
+        match hope_core::fs::open_regular(&path) {
             Ok(mut f) => Ok(match std::io::Read::read_exact(&mut f, &mut header) {
-                Ok(()) if &header[..8] == MAGIC => {
-                    u64::from_le_bytes(header[20..28].try_into().unwrap_or([0; 8]))
-                }
+                Ok(()) => blob_range(&path, &header).map_or(0, |r| r.end),
                 _ => 0,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(Error::io(&path, e)),
+            Err(_) => Ok(0),
         }
     }
 
-    /// Stores the merged result of batches `0..end` (atomically).
-    pub fn write_checkpoint(&self, end: u64, payload: &[u8]) -> Result<()> {
+    /// Stores the merged result of batches `0..end` (atomically), tagged for this run.
+    pub fn write_checkpoint<W: Workload>(
+        &self,
+        end: u64,
+        workload: &W,
+        partial: &W::Partial,
+    ) -> Result<()> {
         let path = self.root.join("checkpoint.part");
+        let payload = workload.encode(partial);
+        let t = tag(
+            &self.key()?,
+            &self.run_digest(workload),
+            Kind::Checkpoint,
+            &(0..end),
+            &payload,
+        );
         let mut f = hope_core::fs::AtomicFile::create(&path)
             .map_err(|e| Error::corrupt(&path, e.to_string()))?;
-        f.write_all(&blob_header(&(0..end), payload))
-            .and_then(|()| f.write_all(payload))
+        f.write_all(&blob_header(&(0..end), &payload, &t))
+            .and_then(|()| f.write_all(&payload))
             .map_err(|e| Error::io(&path, e))?;
         f.commit().map_err(|e| Error::corrupt(&path, e.to_string()))
     }
 
-    /// Checks every chunk marked done: a missing or damaged result sends it back to pending (its
-    /// file is removed). Returns how many were sent back.
-    pub fn verify(&self, plan: &Plan) -> Result<usize> {
+    /// Checks every chunk marked done: a missing, foreign or damaged result sends it back to
+    /// pending (its file is removed). Returns how many were sent back.
+    pub fn verify<W: Workload>(&self, plan: &Plan, workload: &W) -> Result<usize> {
+        // Without a usable run key nothing can be checked: stop, naming the key file.
+        self.key()?;
         let mut bad = Vec::new();
         for (i, c) in self.ledger()?.chunks.iter().enumerate() {
             if matches!(c.state, ChunkState::Done { .. }) {
-                match self.read_partial(plan, i) {
+                match self.read_partial(plan, i, workload) {
                     Ok(Some(_)) => {}
                     Ok(None) => bad.push((i, "result missing".to_string())),
                     Err(e) => bad.push((i, e.to_string())),
@@ -395,7 +682,7 @@ impl WorkDir {
         }
         for (i, _) in &bad {
             let path = self.partial_path(*i);
-            if path.exists() {
+            if std::fs::symlink_metadata(&path).is_ok() {
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
         }
@@ -403,7 +690,7 @@ impl WorkDir {
         self.update(|l| {
             for (i, why) in bad {
                 l.chunks[i].state = ChunkState::Pending;
-                l.chunks[i].last_error = Some(why);
+                l.chunks[i].last_error = Some(why.chars().take(500).collect());
             }
         })?;
         Ok(n)

@@ -85,8 +85,8 @@ fn damaged_results_are_recomputed_and_runs_resume() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&part, &bytes).unwrap();
-    let err = dir.read_partial(&plan, 2).unwrap_err().to_string();
-    assert!(err.contains("checksum"), "{err}");
+    let err = dir.read_partial(&plan, 2, &toy).unwrap_err().to_string();
+    assert!(err.contains("tag mismatch"), "{err}");
     let toy = Toy::new(30, 2);
     let got = run(&Local::new(&toy, 2), &dir, &plan, &toy, 2).unwrap();
     assert_eq!(got, toy.expected());
@@ -129,7 +129,7 @@ fn results_are_merged_incrementally_into_a_checkpoint() {
     let dir = WorkDir::create(tmp.path(), &plan).unwrap();
     let store = |chunk: usize| {
         let r = plan.chunks()[chunk].clone();
-        dir.complete(&plan, chunk, 0, &toy.encode(&toy.run(r).unwrap()))
+        dir.complete(&plan, chunk, 0, &toy, &toy.run(r).unwrap())
             .unwrap();
     };
     assert_eq!(hope_grid::exec::checkpoint(&dir, &plan, &toy).unwrap(), 0);
@@ -139,14 +139,14 @@ fn results_are_merged_incrementally_into_a_checkpoint() {
     assert_eq!(hope_grid::exec::checkpoint(&dir, &plan, &toy).unwrap(), 10);
     store(1);
     assert_eq!(hope_grid::exec::checkpoint(&dir, &plan, &toy).unwrap(), 30);
-    let (end, bytes) = dir.read_checkpoint().unwrap().unwrap();
+    let (end, merged) = dir.read_checkpoint(&toy).unwrap().unwrap();
     assert_eq!(end, 30);
-    assert_eq!(toy.decode(&bytes).unwrap(), toy.run(0..30).unwrap());
+    assert_eq!(merged, toy.run(0..30).unwrap());
     // The driver finishes the run; the merge starts from the checkpoint, so chunks already in
     // it are not needed any more.
     let got = run(&Local::new(&toy, 2), &dir, &plan, &toy, 2).unwrap();
     assert_eq!(got, toy.expected());
-    assert_eq!(dir.read_checkpoint().unwrap().unwrap().0, 40);
+    assert_eq!(dir.read_checkpoint(&toy).unwrap().unwrap().0, 40);
     for i in 0..4 {
         std::fs::remove_file(tmp.path().join(format!("partials/{i}.part"))).unwrap();
     }
@@ -156,5 +156,5 @@ fn results_are_merged_incrementally_into_a_checkpoint() {
     );
     // A damaged checkpoint is ignored.
     std::fs::write(tmp.path().join("checkpoint.part"), b"HOPEPART garbage").unwrap();
-    assert!(dir.read_checkpoint().unwrap().is_none());
+    assert!(dir.read_checkpoint(&toy).unwrap().is_none());
 }

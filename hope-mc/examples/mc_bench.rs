@@ -113,7 +113,7 @@ fn main() {
         let transport = if case == "point2" { &t2 } else { &t };
         let r = transport.run(&source, histories, 1, &|_, _| {}).unwrap();
         let secs = start.elapsed().as_secs_f64();
-        let (dose, unc) = r.dose(&r.kerma, &grid);
+        let (dose, unc) = r.dose(&r.kerma, &grid).unwrap();
         let (count, s) = hope_mc::transport::mean_uncertainty_above_half_max(&dose, &unc);
         println!("{label}, 10 cm water cube, 1 mm voxels, track-length kerma, 1 thread");
         println!(

@@ -72,7 +72,7 @@ fn main() {
     let start = Instant::now();
     let p = t.run(&source, histories, 1, &|_, _| {}).unwrap();
     let secs = start.elapsed().as_secs_f64();
-    let (dose, unc) = p.dose(&p.analog, &grid);
+    let (dose, unc) = p.dose(&p.analog, &grid).unwrap();
     println!(
         "P1: {histories} histories, {threads} thread(s), set-up {setup:.2} s, run {secs:.2} s: {:.0} histories/s",
         histories as f64 / secs

@@ -335,8 +335,10 @@ impl Partial {
         out
     }
 
-    /// Reads [`Partial::to_bytes`]'s form; damaged input gives an error, never a panic.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+    /// Reads [`Partial::to_bytes`]'s form of a result on a grid of `voxels` voxels; damaged
+    /// input, or a result of another size, gives an error before anything is allocated, never a
+    /// panic.
+    pub fn from_bytes(bytes: &[u8], voxels: usize) -> Result<Self> {
         let bad = |m: &str| Error::Merge {
             message: format!("partial result: {m}"),
         };
@@ -351,10 +353,13 @@ impl Partial {
                 .ok_or_else(|| bad("truncated header"))
         };
         let (start, end, histories, uncollided, n) = (word()?, word()?, word()?, word()?, word()?);
+        if start > end {
+            return Err(bad("implausible header"));
+        }
         let n = usize::try_from(n)
             .ok()
-            .filter(|n| *n <= 1 << 34 && start <= end)
-            .ok_or_else(|| bad("implausible header"))?;
+            .filter(|n| *n == voxels)
+            .ok_or_else(|| bad(&format!("{n} voxels where the run scores {voxels}")))?;
         let mut energy = [0i128; 4];
         for e in &mut energy {
             *e = r
@@ -425,9 +430,24 @@ impl Partial {
     }
 
     /// Dose per history (Gy) and its relative standard uncertainty per voxel, history by history,
-    /// from one of the tallies.
-    pub fn dose(&self, tally: &Tally, grid: &Grid) -> (Volume<f64>, Volume<f64>) {
-        let n = self.histories.max(1) as f64;
+    /// from one of the tallies. A tally that does not fit `grid`, or a result of no histories, is
+    /// an error: never a dose of zeros.
+    pub fn dose(&self, tally: &Tally, grid: &Grid) -> Result<(Volume<f64>, Volume<f64>)> {
+        if tally.len() != grid.voxel_count() {
+            return Err(Error::Merge {
+                message: format!(
+                    "a tally of {} voxels on a grid of {}",
+                    tally.len(),
+                    grid.voxel_count()
+                ),
+            });
+        }
+        if self.histories == 0 {
+            return Err(Error::Merge {
+                message: "a result of no histories has no dose".into(),
+            });
+        }
+        let n = self.histories as f64;
         let mean: Vec<f64> = (0..tally.len())
             .map(|v| tally.sum(v) / n * EV_PER_G_TO_GY)
             .collect();
@@ -442,11 +462,62 @@ impl Partial {
                 var.sqrt() / m
             })
             .collect();
-        (
-            Volume::new(grid.clone(), mean).unwrap_or_else(|_| Volume::filled(grid.clone(), 0.0)),
-            Volume::new(grid.clone(), rel).unwrap_or_else(|_| Volume::filled(grid.clone(), 0.0)),
-        )
+        let wrap = |e: hope_core::Error| Error::Merge {
+            message: e.to_string(),
+        };
+        Ok((
+            Volume::new(grid.clone(), mean).map_err(wrap)?,
+            Volume::new(grid.clone(), rel).map_err(wrap)?,
+        ))
     }
+
+    /// Checks that this is exactly the result of batches `batches` of a run of `histories`
+    /// histories in batches of `batch_size`, scored on `voxels` voxels: the batches, the history
+    /// count and the tally sizes.
+    pub fn check_run(
+        &self,
+        batches: Range<u64>,
+        histories: u64,
+        batch_size: u64,
+        voxels: usize,
+    ) -> Result<()> {
+        let bad = |m: String| {
+            Err(Error::Merge {
+                message: format!("result of batches {:?}: {m}", self.batches),
+            })
+        };
+        if self.batches != batches {
+            return bad(format!("expected batches {batches:?}"));
+        }
+        let expected = histories_in(histories, batch_size, &batches);
+        if self.histories != expected {
+            return bad(format!(
+                "{} histories where batches {batches:?} hold {expected}",
+                self.histories
+            ));
+        }
+        if self.kerma.len() != voxels || self.analog.len() != voxels {
+            return bad(format!(
+                "{} and {} voxels where the run scores {voxels}",
+                self.analog.len(),
+                self.kerma.len()
+            ));
+        }
+        if self.uncollided > self.histories {
+            return bad(format!(
+                "{} uncollided photons in {} histories",
+                self.uncollided, self.histories
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The histories in batches `batches` of a run of `histories` histories cut in batches of
+/// `batch_size` (the last batch may be short).
+pub fn histories_in(histories: u64, batch_size: u64, batches: &Range<u64>) -> u64 {
+    let at = |b: u64| b.saturating_mul(batch_size).min(histories);
+    at(batches.end).saturating_sub(at(batches.start))
 }
 
 /// The mean relative uncertainty over the voxels above half the maximum dose, and how many there

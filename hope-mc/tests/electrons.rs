@@ -217,7 +217,7 @@ fn energy_is_conserved_exactly_and_created_nowhere() {
         );
         assert!(balance.abs() < 1e-9, "{balance}");
         // The voxels' doses add up to the energy deposited.
-        let (dose, _) = r.dose(&r.analog, t.phantom().grid());
+        let (dose, _) = r.dose(&r.analog, t.phantom().grid()).unwrap();
         let summed: f64 = layer_energy(&dose, t.phantom(), 4.0, 2.0, None)
             .iter()
             .sum();
@@ -249,7 +249,7 @@ fn depth_dose_does_not_depend_on_the_voxel_size() {
         let (phantom, _) = slabs(&[("water", 1.0, 50.0)], d, d, nxy);
         let t = Transport::new(phantom, coupled(ElectronOptions::default())).unwrap();
         let r = t.run(&beam, n, 21, &no_progress).unwrap();
-        let (dose, _) = r.dose(&r.analog, t.phantom().grid());
+        let (dose, _) = r.dose(&r.analog, t.phantom().grid()).unwrap();
         let layers = layer_energy(&dose, t.phantom(), d, d, None);
         let per = (5.0 / d) as usize;
         let b: Vec<f64> = layers.chunks(per).map(|c| c.iter().sum::<f64>()).collect();
@@ -300,7 +300,7 @@ fn reference_case_p1_agrees_with_egsnrc() {
     let fraction = r.deposited() / r.emitted();
     println!("P1 deposited fraction {fraction:.4}");
     assert!((fraction / 0.476 - 1.0).abs() < 0.005, "{fraction}");
-    let (dose, unc) = r.dose(&r.analog, &grid);
+    let (dose, unc) = r.dose(&r.analog, &grid).unwrap();
     for (depth, dosxyz, egspp) in [
         (1.0, 2.904e-11, 2.903e-11),
         (5.0, 2.217e-11, 2.214e-11),
@@ -400,7 +400,7 @@ fn heterogeneous_slabs_keep_the_electron_fluence_continuous() {
         let r = t.run(&source, n, 5, &no_progress).unwrap();
         let balance = (r.emitted() - r.deposited() - r.escaped()) / r.emitted();
         assert!(balance.abs() < 1e-9);
-        let (dose, _) = r.dose(&r.analog, t.phantom().grid());
+        let (dose, _) = r.dose(&r.analog, t.phantom().grid()).unwrap();
         // The central 6 x 6 cm: lateral equilibrium inside the field.
         let e = layer_energy(&dose, t.phantom(), dxy, dz, Some(30.0));
         let phi = fluence(&e, &layer, &layers, dz, t_ev);
@@ -493,7 +493,7 @@ transport = true
     assert!((r.emitted() / sim.histories as f64 / mean - 1.0).abs() < 0.02);
     let absorbed = r.deposited() / r.emitted();
     assert!(absorbed > 0.97 && absorbed < 0.999, "{absorbed}");
-    let (dose, _) = r.dose(&r.analog, t.phantom().grid());
+    let (dose, _) = r.dose(&r.analog, t.phantom().grid()).unwrap();
     let near: f64 = layer_energy(&dose, t.phantom(), 2.0, 2.0, Some(5.0))
         .iter()
         .sum();
@@ -591,7 +591,7 @@ fn activity_maps_and_beta_plaques_give_beta_dose() {
     };
     let n = 20_000;
     let r = t.run(&source, n, 8, &no_progress).unwrap();
-    let (dose, _) = r.dose(&r.analog, &grid);
+    let (dose, _) = r.dose(&r.analog, &grid).unwrap();
     let mut near = 0.0;
     for v in 0..grid.voxel_count() {
         let [i, j, k] = [v % 40, (v / 40) % 40, v / 1600];
@@ -627,7 +627,7 @@ fn activity_maps_and_beta_plaques_give_beta_dose() {
         ))),
     };
     let r = t.run(&source, 40_000, 9, &no_progress).unwrap();
-    let (dose, _) = r.dose(&r.analog, &grid);
+    let (dose, _) = r.dose(&r.analog, &grid).unwrap();
     let axis = |k: usize| {
         (19..21)
             .flat_map(|j| (19..21).map(move |i| (i, j)))

@@ -51,7 +51,10 @@ fn run(bone: bool, tracking: Tracking, scoring: Option<Grid>) -> [Volume<f64>; 2
     };
     let r = t.run(&source, 30_000, 9, &|_, _| {}).unwrap();
     let grid = t.scoring_grid().clone();
-    [r.dose(&r.kerma, &grid).0, r.dose(&r.analog, &grid).0]
+    [
+        r.dose(&r.kerma, &grid).unwrap().0,
+        r.dose(&r.analog, &grid).unwrap().0,
+    ]
 }
 
 fn coarse(origin: f64, n: usize) -> Grid {

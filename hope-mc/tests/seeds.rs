@@ -33,7 +33,7 @@ fn run(seeds: Vec<SeedPlacement>, n: u64, seed: u64) -> (Partial, Volume<f64>, V
     let phantom = Phantom::uniform(grid(), Material::builtin("water").unwrap());
     let t = Transport::new(phantom, RunOptions::default()).unwrap();
     let r = t.run(&source, n, seed, &|_, _| {}).unwrap();
-    let (dose, unc) = r.dose(&r.kerma, &grid());
+    let (dose, unc) = r.dose(&r.kerma, &grid()).unwrap();
     (r, dose, unc)
 }
 

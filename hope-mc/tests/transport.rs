@@ -141,7 +141,7 @@ fn a_voxelised_activity_source_deposits_where_its_activity_is() {
         hope_mc::source::VoxelisedActivity::new(&activity, Spectrum::Mono(140e3)).unwrap(),
     ));
     let r = run(phantom, Tracking::Woodcock, 0, &source, 20_000);
-    let (dose, _) = r.dose(&r.kerma, &grid);
+    let (dose, _) = r.dose(&r.kerma, &grid).unwrap();
     let hottest = dose
         .data()
         .iter()
@@ -162,8 +162,8 @@ fn woodcock_and_boundary_tracking_agree() {
     // Voxel by voxel for the track-length kerma (low variance everywhere); the analog dose is
     // compared region by region below (100,000 histories leave most voxels with few interactions).
     for (name, tw, tb) in [("kerma", &w.kerma, &b.kerma)] {
-        let (dw, uw) = w.dose(tw, &grid);
-        let (db, ub) = b.dose(tb, &grid);
+        let (dw, uw) = w.dose(tw, &grid).unwrap();
+        let (db, ub) = b.dose(tb, &grid).unwrap();
         let mut compared = 0;
         let mut outliers = 0;
         for i in 0..dw.data().len() {
@@ -197,7 +197,7 @@ fn woodcock_and_boundary_tracking_agree() {
     };
     let mut per = [[0.0f64; 3]; 2];
     for (r, t) in [(0, &w), (1, &b)] {
-        let (dose, _) = t.dose(&t.analog, &grid);
+        let (dose, _) = t.dose(&t.analog, &grid).unwrap();
         for k in 0..12 {
             for j in 0..12 {
                 for i in 0..12 {
@@ -294,13 +294,17 @@ fn a_material_cutoff_absorbs_photons_where_they_fall_below_it() {
 fn partial_results_survive_their_binary_form_and_damage_is_refused() {
     let r = run(heterogeneous(), Tracking::Woodcock, 1, &point(300.0), 3_000);
     let bytes = r.to_bytes();
-    let back = Partial::from_bytes(&bytes).unwrap();
+    let voxels = r.kerma.len();
+    let back = Partial::from_bytes(&bytes, voxels).unwrap();
     assert_eq!(back, r);
     // Smaller than the dense sums (4 x 16 bytes a voxel).
     assert!(bytes.len() < r.kerma.len() * 64, "{} bytes", bytes.len());
     // Every truncation and a sample of corruptions: an error or a valid partial, never a panic.
     for cut in (0..bytes.len()).step_by((bytes.len() / 200).max(1)) {
-        assert!(Partial::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            Partial::from_bytes(&bytes[..cut], voxels).is_err(),
+            "cut at {cut}"
+        );
     }
     let mut s = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..300 {
@@ -310,9 +314,50 @@ fn partial_results_survive_their_binary_form_and_damage_is_refused() {
         let mut b = bytes.clone();
         let i = (s % b.len() as u64) as usize;
         b[i] ^= (s >> 40) as u8 | 1;
-        let _ = Partial::from_bytes(&b);
+        let _ = Partial::from_bytes(&b, voxels);
     }
     let mut b = bytes.clone();
     b.push(0);
-    assert!(Partial::from_bytes(&b).is_err());
+    assert!(Partial::from_bytes(&b, voxels).is_err());
+}
+
+/// Issue 27 item 1: a stored result of another grid size is refused before anything is
+/// allocated (a 212-byte file claiming 2^34 voxels grew past 4 GB), `dose()` is an error on a
+/// grid that does not fit (it returned zeros), and a result is checked against its run.
+#[test]
+fn item_01_results_of_another_size_or_run_are_refused_never_zeros() {
+    let r = run(heterogeneous(), Tracking::Woodcock, 1, &point(300.0), 2_000);
+    let voxels = r.kerma.len();
+    let grid = heterogeneous().grid().clone();
+    // Claiming 2^34 voxels: refused at once, naming both sizes.
+    let mut huge = r.to_bytes();
+    huge[40..48].copy_from_slice(&(1u64 << 34).to_le_bytes());
+    let e = Partial::from_bytes(&huge, voxels).unwrap_err().to_string();
+    assert!(
+        e.contains("17179869184 voxels") && e.contains(&voxels.to_string()),
+        "{e}"
+    );
+    // The right size but another grid: an error, never a dose of zeros.
+    let small = Grid::builder([2, 2, 2]).build().unwrap();
+    assert!(r.dose(&r.kerma, &small).is_err());
+    assert!(r.dose(&r.kerma, &grid).is_ok());
+    // Checked against the run: batches, histories, voxels.
+    let bs = r.histories.div_ceil(r.batches.end - r.batches.start);
+    let whole = r.batches.clone();
+    r.check_run(whole.clone(), 2_000, bs, voxels).unwrap();
+    assert!(r.check_run(whole.clone(), 1_999, bs, voxels).is_err());
+    assert!(r.check_run(0..whole.end + 1, 2_000, bs, voxels).is_err());
+    assert!(r.check_run(whole.clone(), 2_000, bs, voxels + 1).is_err());
+    let mut forged = r.clone();
+    forged.histories = 1;
+    let e = forged
+        .check_run(whole, 2_000, bs, voxels)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("1 histories"), "{e}");
+    assert_eq!(
+        hope_mc::transport::histories_in(2_500, 1_000, &(1..3)),
+        1_500
+    );
+    assert_eq!(hope_mc::transport::histories_in(2_500, 1_000, &(3..4)), 0);
 }

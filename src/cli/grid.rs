@@ -343,7 +343,7 @@ pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<()> {
     let plan = dir.plan()?;
     let sim = Simulation::from_file(&simulation_in(&args.dir))?;
     let workload = SimulationWorkload::new(&sim, 1)?;
-    dir.verify(&plan)?;
+    dir.verify(&plan, &workload)?;
     let result = hope::grid::exec::merge(&dir, &plan, &workload)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("result"));
     super::simulate::write_outputs(

@@ -63,7 +63,7 @@ pub(crate) fn write_outputs(
         TallyKind::Kerma => &result.kerma,
         TallyKind::Analog => &result.analog,
     };
-    let (mut dose, unc) = result.dose(tally, &grid);
+    let (mut dose, unc) = result.dose(tally, &grid)?;
     // Gy per history, or Gy with the file's `absolute` section.
     let represented = sim.histories_represented()?;
     if let Some(n) = represented {

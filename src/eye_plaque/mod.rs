@@ -860,10 +860,11 @@ pub fn run(
     // Gy per history for one U per seed: the same seeds and strength in both runs, so one
     // normalisation (its TG-43 vacuum run) serves both.
     let gy = sim.histories_represented().in_step(step)?.unwrap_or(1.0);
-    let (per_u, unc) = merged.dose(&merged.kerma, &dose_grid);
+    let (per_u, unc) = merged.dose(&merged.kerma, &dose_grid).in_step(step)?;
     let per_u = per_u.map(|d| d * gy);
     let water_per_u = water_result
         .dose(&water_result.kerma, &dose_grid)
+        .in_step(step)?
         .0
         .map(|d| d * gy);
     let apex = head.apex();

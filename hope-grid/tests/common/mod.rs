@@ -101,4 +101,24 @@ impl Workload for Toy {
             })
             .collect())
     }
+
+    fn check(&self, batches: Range<u64>, p: &Self::Partial) -> Result<(), WorkloadError> {
+        if p.keys().copied().eq(batches.clone()) && p.iter().all(|(b, v)| *v == self.value(*b)) {
+            Ok(())
+        } else {
+            Err(format!("not the result of batches {batches:?}").into())
+        }
+    }
+
+    fn max_encoded_len(&self, batches: Range<u64>) -> u64 {
+        (batches.end - batches.start) * 16
+    }
+
+    fn fingerprint(&self) -> [u8; 32] {
+        hope_grid::Fingerprint::new()
+            .part(b"toy")
+            .part(&self.batches.to_le_bytes())
+            .part(&self.seed.to_le_bytes())
+            .finish()
+    }
 }
