@@ -15,6 +15,11 @@
 use crate::vec3::Vec3;
 use crate::{Error, Result};
 
+/// The most voxels a grid may have (2^32: 16 GiB of 4-byte values), so that sizes computed from
+/// dimensions read from files (voxels x bytes per value, x 16 for 128-bit sums) never overflow and
+/// a header cannot announce a volume no machine could hold.
+pub const MAX_VOXELS: usize = (u32::MAX as usize).saturating_add(1);
+
 /// Largest deviation from unit length or orthogonality accepted in direction cosines. DICOM
 /// headers carry six to ten significant digits, so values such as `0.999999` are legitimate.
 pub const DIRECTION_TOLERANCE: f64 = 1e-4;
@@ -140,10 +145,13 @@ impl GridBuilder {
             ));
         }
         let count = dims.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
-        if count.is_none_or(|c| c > isize::MAX as usize) {
+        if count.is_none_or(|c| c > MAX_VOXELS) {
             return Err(invalid(
                 "dims",
-                format!("{dims:?} holds more voxels than memory can address"),
+                format!(
+                    "{dims:?} holds more than the {MAX_VOXELS} voxels a grid may have (2^32: \
+                     16 GiB of 4-byte values)"
+                ),
             ));
         }
         for a in 0..3 {

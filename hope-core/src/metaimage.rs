@@ -29,7 +29,7 @@
 //! ITK writes). `Offset` is the centre of the first voxel, in mm.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::fs::AtomicFile;
@@ -221,7 +221,7 @@ impl WriteOptions {
 /// Reads the header of a MetaImage file without reading its data.
 pub fn read_header(path: impl AsRef<Path>) -> Result<Header> {
     let path = path.as_ref();
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = crate::fs::open_regular(path).map_err(|e| Error::io(path, e))?;
     // Headers are small; read until `ElementDataFile` (the last field) or 64 KiB.
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -267,20 +267,41 @@ pub fn read<T: Element>(path: impl AsRef<Path>) -> Result<Volume<T>> {
         DataLocation::Local { offset } => (path.to_path_buf(), *offset),
         DataLocation::File(p) => (p.clone(), 0),
     };
-    let bytes = std::fs::read(&data_path).map_err(|e| Error::io(&data_path, e))?;
     let size = T::TYPE.size();
-    let expected = header.grid.voxel_count() * size;
-    let start = usize::try_from(start).unwrap_or(usize::MAX);
     let data_error = |message: String| Error::MetaImageData {
         path: data_path.clone(),
         message,
     };
-    let raw: std::borrow::Cow<'_, [u8]> = if header.compressed {
-        let available = bytes
-            .get(start..)
-            .ok_or_else(|| data_error("data offset past end of file".into()))?;
+    let expected = header.grid.voxel_count().checked_mul(size).ok_or_else(|| {
+        data_error(format!(
+            "DimSize {:?} of {} does not fit in memory",
+            header.grid.dims(),
+            T::TYPE.name()
+        ))
+    })?;
+    // A regular file only (not /dev/zero, not a FIFO), and never more than the header announces.
+    let mut file = crate::fs::open_regular(&data_path).map_err(|e| Error::io(&data_path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(&data_path, e))?.len();
+    let start = start.min(file_len);
+    let raw: Vec<u8> = if header.compressed {
+        let available = file_len - start;
+        // zlib expands at most about 1032:1; a header announcing more than that from the bytes
+        // there is refused before anything is allocated.
+        if (expected as u64) > available.saturating_mul(1032).saturating_add(1024) {
+            return Err(data_error(format!(
+                "{available} compressed bytes cannot expand to the {expected} bytes the header's \
+                 DimSize and ElementType need"
+            )));
+        }
+        if available > (expected as u64).saturating_mul(2).saturating_add(1 << 16) {
+            return Err(data_error(format!(
+                "{available} compressed bytes for {expected} bytes of data: not this image's data"
+            )));
+        }
+        file.seek(std::io::SeekFrom::Start(start))
+            .map_err(|e| Error::io(&data_path, e))?;
         let mut out = Vec::with_capacity(expected);
-        flate2::read::ZlibDecoder::new(available)
+        flate2::read::ZlibDecoder::new((&mut file).take(available))
             .take(expected as u64 + 1)
             .read_to_end(&mut out)
             .map_err(|e| data_error(format!("zlib data could not be decompressed: {e}")))?;
@@ -290,27 +311,34 @@ pub fn read<T: Element>(path: impl AsRef<Path>) -> Result<Volume<T>> {
                 out.len()
             )));
         }
-        out.into()
+        out
     } else {
+        let expected_u = expected as u64;
         let begin = match header.header_size {
-            -1 => bytes.len().checked_sub(expected),
-            skip => start.checked_add(usize::try_from(skip).unwrap_or(usize::MAX)),
+            -1 => file_len.checked_sub(expected_u),
+            skip => u64::try_from(skip)
+                .ok()
+                .and_then(|skip| start.checked_add(skip)),
         };
-        let slice = begin.and_then(|b| bytes.get(b..));
-        match slice {
-            Some(s) if s.len() == expected => s.into(),
-            Some(s) if s.len() > expected => {
+        match begin.map(|b| (b, file_len.saturating_sub(b))) {
+            Some((b, have)) if b <= file_len && have == expected_u => {
+                file.seek(std::io::SeekFrom::Start(b))
+                    .map_err(|e| Error::io(&data_path, e))?;
+                let mut out = vec![0u8; expected];
+                file.read_exact(&mut out)
+                    .map_err(|e| data_error(format!("data could not be read: {e}")))?;
+                out
+            }
+            Some((b, have)) if b <= file_len && have > expected_u => {
                 return Err(data_error(format!(
-                    "data holds {} bytes; the header's DimSize {:?} of {} needs exactly {expected}",
-                    s.len(),
+                    "data holds {have} bytes; the header's DimSize {:?} of {} needs exactly {expected}",
                     header.grid.dims(),
                     T::TYPE.name()
                 )));
             }
             _ => {
                 return Err(data_error(format!(
-                    "file is truncated: it holds {} bytes, fewer than the {expected} bytes of data the header announces",
-                    bytes.len()
+                    "file is truncated: it holds {file_len} bytes, fewer than the {expected} bytes of data the header announces"
                 )));
             }
         }

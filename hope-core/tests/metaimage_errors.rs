@@ -286,3 +286,79 @@ fn written_header_is_what_itk_expects() {
     );
     assert!(Path::new(&path).exists());
 }
+
+/// An error and its causes, one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
+/// Issue 27 item 9: data files that are devices or FIFOs, DimSize at the limits of the integer
+/// types and compressed data announcing more than it can hold: errors naming the file and the
+/// field, at once (they read forever, hung, panicked, wrapped or aborted).
+#[test]
+fn item_09_metaimage_inputs_are_read_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let put = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // ElementDataFile = /dev/zero read forever.
+    let p = put(
+        "zero.mhd",
+        "NDims = 3\nDimSize = 2 2 2\nElementType = MET_FLOAT\nElementDataFile = /dev/zero\n",
+    );
+    let e = chain(&metaimage::read::<f32>(&p).unwrap_err());
+    assert!(
+        e.contains("/dev/zero") && e.contains("not a regular file"),
+        "{e}"
+    );
+    // A FIFO without a writer hung the reader; as the header itself too.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("d.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let p = put(
+                "fifo.mhd",
+                "NDims = 3\nDimSize = 2 2 2\nElementType = MET_FLOAT\nElementDataFile = d.fifo\n",
+            );
+            let e = chain(&metaimage::read::<f32>(&p).unwrap_err());
+            assert!(
+                e.contains("d.fifo") && e.contains("not a regular file"),
+                "{e}"
+            );
+            let e = chain(&metaimage::read_header(&fifo).unwrap_err());
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+    }
+    // DimSize i64::MAX panicked (debug) or wrapped the size (release).
+    let p = put(
+        "big.mha",
+        "NDims = 3\nDimSize = 9223372036854775807 1 1\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n",
+    );
+    let e = metaimage::read_header(&p).unwrap_err().to_string();
+    assert!(e.contains("big.mha") && e.contains("DimSize"), "{e}");
+    assert!(metaimage::read::<f32>(&p).is_err());
+    // Within the voxel budget but far beyond the bytes there: compressed data announcing 2^31
+    // doubles from a few bytes aborted on allocation.
+    let p = put(
+        "c.mha",
+        "NDims = 3\nDimSize = 65536 32768 1\nElementType = MET_DOUBLE\nCompressedData = True\nElementDataFile = LOCAL\nxx",
+    );
+    let e = metaimage::read::<f64>(&p).unwrap_err().to_string();
+    assert!(e.contains("c.mha") && e.contains("cannot expand"), "{e}");
+    let p = put(
+        "u.mha",
+        "NDims = 3\nDimSize = 65536 32768 1\nElementType = MET_DOUBLE\nElementDataFile = LOCAL\nxx",
+    );
+    let e = metaimage::read::<f64>(&p).unwrap_err().to_string();
+    assert!(e.contains("u.mha") && e.contains("truncated"), "{e}");
+}

@@ -122,3 +122,49 @@ proptest! {
         let _ = metaimage::read::<f32>(&path);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Issue 27 item 9, bounded fuzz: headers with hostile sizes (any DimSize up to 2^63, any
+    /// element type, compressed or not, any HeaderSize) over data files of any small size never
+    /// panic, abort or allocate what the data cannot back: each read ends in a volume or an
+    /// error, at once.
+    #[test]
+    fn hostile_header_sizes_never_panic_or_allocate_beyond_the_data(
+        dims in prop::array::uniform3(prop_oneof![1u64..5, Just(65_536u64), Just(1u64 << 31), Just(i64::MAX as u64), any::<u64>()]),
+        element in prop::sample::select(vec!["MET_UCHAR", "MET_SHORT", "MET_FLOAT", "MET_DOUBLE"]),
+        compressed in any::<bool>(),
+        header_size in prop_oneof![Just(None), Just(Some(-1i64)), (0i64..64).prop_map(Some), Just(Some(i64::MAX))],
+        local in any::<bool>(),
+        data in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut header = format!(
+            "NDims = 3\nDimSize = {} {} {}\nElementType = {element}\nCompressedData = {}\n",
+            dims[0], dims[1], dims[2], if compressed { "True" } else { "False" }
+        );
+        if let Some(h) = header_size {
+            header.push_str(&format!("HeaderSize = {h}\n"));
+        }
+        let path = dir.path().join(if local { "h.mha" } else { "h.mhd" });
+        let mut bytes;
+        if local {
+            header.push_str("ElementDataFile = LOCAL\n");
+            bytes = header.into_bytes();
+            bytes.extend_from_slice(&data);
+        } else {
+            header.push_str("ElementDataFile = d.raw\n");
+            bytes = header.into_bytes();
+            std::fs::write(dir.path().join("d.raw"), &data).unwrap();
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let _ = metaimage::read_header(&path);
+        match element {
+            "MET_UCHAR" => { let _ = metaimage::read::<u8>(&path); }
+            "MET_SHORT" => { let _ = metaimage::read::<i16>(&path); }
+            "MET_FLOAT" => { let _ = metaimage::read::<f32>(&path); }
+            _ => { let _ = metaimage::read::<f64>(&path); }
+        }
+    }
+}

@@ -119,7 +119,7 @@ impl HuTable {
     /// Reads a table from a TOML or JSON file; errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| bad(&name, e.to_string()))?;
+        let text = crate::simulation::read_text(path).map_err(|e| bad(&name, e))?;
         let table: HuTable = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| bad(&name, e.to_string()))?
         } else {

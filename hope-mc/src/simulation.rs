@@ -493,11 +493,43 @@ fn field(name: &str, message: impl Into<String>) -> Error {
     }
 }
 
+/// The most voxels a phantom or scoring grid may have (2^26, a 512 x 512 x 256 CT): transport
+/// keeps about 70 bytes per voxel and, per worker thread, about 100 more for its sums, so this
+/// bounds a run at about 7 GB per thread. Larger CTs are resampled first, or scored on a
+/// `scoring` grid.
+pub const MAX_VOXELS: usize = 1 << 26;
+
+/// The largest simulation or HU table file read (seed lists included, they are far smaller).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a text file the user named: a regular file of at most [`MAX_FILE_BYTES`].
+pub(crate) fn read_text(path: &Path) -> std::result::Result<String, String> {
+    let bytes = hope_core::fs::read_bounded(path, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
+}
+
+/// Refuses a grid of more than [`MAX_VOXELS`] voxels, naming the field.
+fn within_budget(name: &str, dims: [usize; 3]) -> Result<()> {
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    if n > MAX_VOXELS {
+        return Err(field(
+            name,
+            format!(
+                "{dims:?}: {n} voxels, more than the {MAX_VOXELS} a simulation may have \
+                 (resample the CT, or score on a coarser `scoring` grid)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Simulation {
     /// Reads a simulation file (TOML, or JSON by extension); errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| field(&path.display().to_string(), e.to_string()))?;
+        let text = read_text(path).map_err(|e| field(&path.display().to_string(), e))?;
         let mut sim: Simulation = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text)
                 .map_err(|e| field(&path.display().to_string(), e.to_string()))?
@@ -569,6 +601,7 @@ impl Simulation {
                         format!("{dims:?}; expected three positive numbers"),
                     ));
                 }
+                within_budget("phantom.dims", dims)?;
                 if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
                     return Err(field(
                         "phantom.spacing_mm",
@@ -690,6 +723,7 @@ impl Simulation {
                     format!("{:?}; expected three positive numbers", sc.dims),
                 ));
             }
+            within_budget("scoring.dims", sc.dims)?;
             if sc.spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
                 return Err(field(
                     "scoring.spacing_mm",
@@ -809,6 +843,16 @@ impl Simulation {
                 format!("{e}; expected 1 to 100000 keV"),
             )),
             (None, Some(lines), None) => {
+                if let Some((i, [e, _])) = lines
+                    .iter()
+                    .enumerate()
+                    .find(|(_, [e, _])| !(e.is_finite() && *e >= 1.0 && *e <= 1e5))
+                {
+                    return Err(field(
+                        &format!("source.lines_kev[{i}]"),
+                        format!("{e} keV; expected 1 to 100000 keV"),
+                    ));
+                }
                 Spectrum::lines(&lines.iter().map(|[e, w]| (e * 1e3, *w)).collect::<Vec<_>>())
                     .map_err(|e| field("source.lines_kev", e.to_string()))
             }
@@ -831,6 +875,9 @@ impl Simulation {
         let p = &self.phantom;
         let (grid, mut materials, mut mat, mut rho) = if let Some(ct) = &p.ct_mha {
             let path = self.path(ct);
+            let header = metaimage::read_header(&path)
+                .map_err(|e| field("phantom.ct_mha", format!("{}: {e}", path.display())))?;
+            within_budget("phantom.ct_mha", header.grid.dims())?;
             let volume: hope_core::Volume<f32> = metaimage::read(&path)
                 .map_err(|e| field("phantom.ct_mha", format!("{}: {e}", path.display())))?;
             let table = match &p.hu_table {
@@ -1005,7 +1052,17 @@ impl Simulation {
         } else {
             a.photons_per_s.unwrap_or(0.0)
         };
-        Ok(Some(per_s * time_s))
+        let n = per_s * time_s;
+        if !(n.is_finite() && n > 0.0) {
+            return Err(field(
+                "absolute",
+                format!(
+                    "{per_s} photons/s for {time_s} s give {n} photons: expected a positive, \
+                     finite number (the values multiply beyond what a dose can be)"
+                ),
+            ));
+        }
+        Ok(Some(n))
     }
 }
 
@@ -1253,5 +1310,98 @@ mod tests {
                 "{text}: {e}"
             );
         }
+    }
+
+    /// A simulation file's text read and checked as `from_file` does.
+    fn read(text: &str) -> Result<Simulation> {
+        let dir = tempfile::tempdir().map_err(|e| field("tmp", e.to_string()))?;
+        let path = dir.path().join("sim.toml");
+        std::fs::write(&path, text).map_err(|e| field("tmp", e.to_string()))?;
+        Simulation::from_file(&path)
+    }
+
+    const BOX: &str = "histories = 10\n[phantom]\ndims = [4, 4, 4]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n";
+
+    /// Issue 27 item 2: `lines_kev` of 1e12 keV was accepted while `energy_kev` is capped; an
+    /// `absolute` section could give "inf Gy"; seed weights summing to infinity were accepted.
+    #[test]
+    fn item_02_out_of_range_energies_and_infinite_normalisations_are_refused() {
+        let e = read(&format!("{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nlines_kev = [[30.0, 1.0], [1e12, 0.5]]\n"))
+            .and_then(|s| s.source())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("source.lines_kev[1]") && e.contains("1000000000000 keV"),
+            "{e}"
+        );
+        let e = read(&format!("{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nlines_kev = [[30.0, 1e308], [40.0, 1e308]]\n"))
+            .and_then(|s| s.source())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("inf"), "{e}");
+        let e = read(&format!(
+            "{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 300.0\n[absolute]\nphotons_per_s = 1e300\ntime_h = 1e300\n"
+        ))
+        .and_then(|s| s.histories_represented())
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("absolute") && e.contains("inf photons"), "{e}");
+        let seeds = "[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\n\
+                     [[source.seeds]]\nposition_mm = [0.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]\nweight = 1e308\n\
+                     [[source.seeds]]\nposition_mm = [1.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]\nweight = 1e308\n";
+        let e = read(&format!("{BOX}{seeds}"))
+            .and_then(|s| s.source())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("weights sum to inf"), "{e}");
+    }
+
+    /// Issue 27 item 9: phantom and scoring `dims` had no voxel budget, and the simulation file
+    /// itself was read without bounds.
+    #[test]
+    fn item_09_grids_beyond_the_voxel_budget_and_unbounded_files_are_refused() {
+        let big = "histories = 10\n[phantom]\ndims = [100000, 100000, 100000]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
+        let e = read(big).unwrap_err().to_string();
+        assert!(
+            e.contains("phantom.dims") && e.contains("more than the 67108864"),
+            "{e}"
+        );
+        let scoring = format!(
+            "{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n[scoring]\ndims = [4096, 4096, 4096]\nspacing_mm = [1.0, 1.0, 1.0]\norigin_mm = [0.0, 0.0, 0.0]\n"
+        );
+        let e = read(&scoring).unwrap_err().to_string();
+        assert!(e.contains("scoring.dims"), "{e}");
+        #[cfg(unix)]
+        {
+            let e = Simulation::from_file(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+            let e = HuTable::from_file(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        // A CT beyond the budget is refused from its header, before its data is read.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            dir.path().join("ct.mhd"),
+            "NDims = 3\nDimSize = 1024 1024 1024\nElementType = MET_FLOAT\nElementDataFile = /dev/zero\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let text = "histories = 10\n[phantom]\nct_mha = 'ct.mhd'\n[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
+        std::fs::write(dir.path().join("sim.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+        let e = Simulation::from_file(&dir.path().join("sim.toml"))
+            .and_then(|s| s.phantom())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("phantom.ct_mha") && e.contains("more than the"),
+            "{e}"
+        );
     }
 }

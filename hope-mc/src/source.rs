@@ -45,9 +45,11 @@ impl Spectrum {
             }
         }
         let total: f64 = lines.iter().map(|l| l.1).sum();
-        if total <= 0.0 {
+        if !(total.is_finite() && total > 0.0) {
             return Err(Error::Source {
-                message: "line intensities sum to zero".into(),
+                message: format!(
+                    "line intensities sum to {total}; expected a positive, finite sum"
+                ),
             });
         }
         Ok(Spectrum::Lines(
@@ -84,8 +86,10 @@ impl Spectrum {
             )));
         }
         let total: f64 = intensities.iter().sum();
-        if total <= 0.0 {
-            return Err(bad("bin intensities sum to zero".into()));
+        if !(total.is_finite() && total > 0.0) {
+            return Err(bad(format!(
+                "bin intensities sum to {total}; expected a positive, finite sum"
+            )));
         }
         Ok(Spectrum::Histogram {
             edges: edges.to_vec(),
@@ -408,9 +412,11 @@ impl SeedSource {
             total += s.weight;
             cumulative.push(total);
         }
-        if total <= 0.0 {
+        if !(total.is_finite() && total > 0.0) {
             return Err(Error::Source {
-                message: "the seeds' weights sum to zero".into(),
+                message: format!(
+                    "the seeds' weights sum to {total}; expected a positive, finite sum"
+                ),
             });
         }
         for c in &mut cumulative {
