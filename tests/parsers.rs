@@ -94,3 +94,83 @@ proptest! {
         let _ = hope::dicom::deid::Recipe::from_file(&j);
     }
 }
+
+/// Issue 27 item 9: files named by users and operators (configurations, certificates, keys,
+/// CRLs, the gateway's project key, recipes, simulation files) set to `/dev/zero` or a FIFO read
+/// forever or hung; each is now refused at once, naming the path.
+#[cfg(unix)]
+#[test]
+fn item_09_named_files_that_are_devices_or_fifos_are_refused_at_once() {
+    use std::path::Path;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    let mut hostile = vec![Path::new("/dev/zero").to_path_buf()];
+    if made.is_ok_and(|s| s.success()) {
+        hostile.push(fifo.clone());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let paths = hostile.clone();
+    std::thread::spawn(move || {
+        let mut errors = Vec::new();
+        for p in &paths {
+            let p = p.as_path();
+            errors.push(format!("{}", hope::crypto::tls::load_certs(p).unwrap_err()));
+            errors.push(format!("{}", hope::crypto::tls::load_key(p).unwrap_err()));
+            errors.push(format!(
+                "{:#}",
+                anyhow::Error::new(hope::crypto::tls::load_crls(p).unwrap_err())
+            ));
+            errors.push(format!(
+                "{:#}",
+                anyhow::Error::new(hope::crypto::ClientSettings::from_file(p).unwrap_err())
+            ));
+            errors.push(format!(
+                "{:#}",
+                anyhow::Error::new(hope::crypto::ServerSettings::from_file(p).unwrap_err())
+            ));
+            errors.push(format!(
+                "{:#}",
+                anyhow::Error::new(hope::crypto::audit::AuditKey::load_or_create(p).unwrap_err())
+            ));
+            errors.push(format!(
+                "{:#}",
+                anyhow::Error::new(hope::gateway::GatewaySettings::from_file(p).unwrap_err())
+            ));
+            errors.push(format!(
+                "{:#}",
+                anyhow::Error::new(hope::gateway::GatewayClientSettings::from_file(p).unwrap_err())
+            ));
+            errors.push(format!(
+                "{:#}",
+                anyhow::Error::new(hope::dicom::deid::Recipe::from_file(p).unwrap_err())
+            ));
+            errors.push(format!(
+                "{:#}",
+                anyhow::Error::new(hope::mc::Simulation::from_file(p).unwrap_err())
+            ));
+        }
+        let _ = tx.send(errors);
+    });
+    let errors = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a reader hung on a device or FIFO");
+    for e in errors {
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+    // The gateway's project key named in a configuration.
+    let gw = dir.path().join("gw.toml");
+    std::fs::write(
+        &gw,
+        "listen = \"127.0.0.1:0\"\ncert = \"c.pem\"\nkey = \"c.key\"\nca = \"ca.pem\"\naudit_log = \"a\"\nindex = \"i\"\nwork_dir = \"w\"\nproject_key = \"/dev/zero\"\nkey_servers = \"k.toml\"\nreaders = [\"user:a\"]\n[pacs]\naddress = \"127.0.0.1:104\"\nae_title = \"PACS\"\n",
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        anyhow::Error::new(hope::gateway::GatewaySettings::from_file(&gw).unwrap_err())
+    );
+    assert!(
+        e.contains("/dev/zero") && e.contains("not a regular file"),
+        "{e}"
+    );
+}

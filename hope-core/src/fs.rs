@@ -223,6 +223,24 @@ pub fn read_bounded(path: impl AsRef<Path>, max: u64) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The largest configuration, key, certificate or recipe file read by the HOPE-rs tools
+/// (1 MiB: such files are a few KiB; a CRL may be larger, see [`MAX_CRL_BYTES`]).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The largest certificate revocation list read (64 MiB: a CA revoking a million certificates).
+pub const MAX_CRL_BYTES: u64 = 64 << 20;
+
+/// [`read_bounded`] as UTF-8 text; the error names the path.
+pub fn read_text_bounded(path: impl AsRef<Path>, max: u64) -> io::Result<String> {
+    let path = path.as_ref();
+    String::from_utf8(read_bounded(path, max)?).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: not UTF-8 text", path.display()),
+        )
+    })
+}
+
 /// Makes the rename itself durable where the platform allows it (best effort: a failure here
 /// cannot undo the rename, and the data is already synced).
 fn sync_parent(path: &Path) {

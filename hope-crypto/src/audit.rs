@@ -65,7 +65,7 @@ impl AuditKey {
     /// holds it can forge the log.
     pub fn load_or_create(path: impl AsRef<Path>) -> Result<AuditKey> {
         let path = path.as_ref();
-        match std::fs::read_to_string(path) {
+        match hope_core::fs::read_text_bounded(path, hope_core::fs::MAX_CONFIG_BYTES) {
             Ok(text) => {
                 let text = Zeroizing::new(text);
                 let mut k = [0u8; 32];

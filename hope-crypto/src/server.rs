@@ -150,7 +150,8 @@ impl ServerSettings {
     /// Reads a configuration file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<ServerSettings> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = hope_core::fs::read_text_bounded(path, hope_core::fs::MAX_CONFIG_BYTES)
+            .map_err(|e| Error::io(path, e))?;
         let mut s: ServerSettings = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             field: "server configuration".into(),

@@ -644,7 +644,10 @@ fn import_legacy(dir: &Path, records: &SqliteRecords) -> Result<()> {
         else {
             continue;
         };
-        let bytes = zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| Error::io(&path, e))?);
+        let bytes = zeroize::Zeroizing::new(
+            hope_core::fs::read_bounded(&path, hope_core::fs::MAX_CONFIG_BYTES)
+                .map_err(|e| Error::io(&path, e))?,
+        );
         let rec: LegacyRecord = serde_json::from_slice(&bytes).map_err(|e| Error::Config {
             path: path.clone(),
             field: "share record".into(),

@@ -31,8 +31,9 @@ fn config_error(path: &Path, field: &str, message: impl Into<String>) -> Error {
 
 /// Reads every certificate of a PEM file (at least one).
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| config_error(path, "certificate", format!("cannot read PEM: {e}")))?
+    let bytes = hope_core::fs::read_bounded(path, hope_core::fs::MAX_CONFIG_BYTES)
+        .map_err(|e| config_error(path, "certificate", format!("cannot read: {e}")))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| config_error(path, "certificate", format!("malformed PEM: {e}")))?;
     if certs.is_empty() {
@@ -47,7 +48,11 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 /// Reads the private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path)
+    let bytes = zeroize::Zeroizing::new(
+        hope_core::fs::read_bounded(path, hope_core::fs::MAX_CONFIG_BYTES)
+            .map_err(|e| config_error(path, "private key", format!("cannot read: {e}")))?,
+    );
+    PrivateKeyDer::from_pem_slice(&bytes)
         .map_err(|e| config_error(path, "private key", format!("no usable private key: {e}")))
 }
 
@@ -56,7 +61,8 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
 /// A configured CRL file that yields no CRL (empty, garbage, a PEM file of something else) is an
 /// error: revocation is never silently off.
 pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = hope_core::fs::read_bounded(path, hope_core::fs::MAX_CRL_BYTES)
+        .map_err(|e| Error::io(path, e))?;
     parse_crls(path, &bytes, None, SystemTime::now())
 }
 
@@ -332,7 +338,10 @@ pub struct TlsFiles<'a> {
 /// of the file `crl` (see [`load_crls`]), whose next update is enforced at every handshake.
 pub fn server_config(files: &TlsFiles<'_>, crl: Option<&Path>) -> Result<Arc<ServerConfig>> {
     let crl_bytes = match crl {
-        Some(p) => Some(std::fs::read(p).map_err(|e| Error::io(p, e))?),
+        Some(p) => Some(
+            hope_core::fs::read_bounded(p, hope_core::fs::MAX_CRL_BYTES)
+                .map_err(|e| Error::io(p, e))?,
+        ),
         None => None,
     };
     server_config_with(files, crl.zip(crl_bytes.as_deref()))
@@ -554,7 +563,7 @@ impl MutualTls {
             ca: &self.ca,
         };
         let bytes = match &self.crl {
-            Some(p) => match std::fs::read(p) {
+            Some(p) => match hope_core::fs::read_bounded(p, hope_core::fs::MAX_CRL_BYTES) {
                 Ok(b) => Some(b),
                 Err(e) => {
                     st.config = None;

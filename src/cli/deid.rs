@@ -80,7 +80,7 @@ pub(crate) struct ProfileArgs {
 
 impl ProfileArgs {
     fn deidentifier(&self) -> anyhow::Result<Deidentifier> {
-        let text = std::fs::read_to_string(&self.key)
+        let text = hope::core::fs::read_text_bounded(&self.key, hope::core::fs::MAX_CONFIG_BYTES)
             .with_context(|| format!("reading the key file {}", self.key.display()))?;
         let key = DeidKey::from_hex(&text).with_context(|| {
             format!(
@@ -143,7 +143,7 @@ pub(crate) fn run(cmd: DeidCommand) -> anyhow::Result<()> {
             let map_key = match &mapping_key {
                 Some(p) => Some(
                     MappingKey::from_hex(
-                        &std::fs::read_to_string(p)
+                        &hope::core::fs::read_text_bounded(p, hope::core::fs::MAX_CONFIG_BYTES)
                             .with_context(|| format!("reading the mapping key {}", p.display()))?,
                     )
                     .with_context(|| format!("{}: expected 64 hexadecimal digits", p.display()))?,

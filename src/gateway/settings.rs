@@ -209,7 +209,8 @@ impl GatewaySettings {
     /// Reads and checks a configuration file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<GatewaySettings> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = hope_core::fs::read_text_bounded(path, hope_core::fs::MAX_CONFIG_BYTES)
+            .map_err(|e| Error::io(path, e))?;
         let f: File = toml::from_str(&text)
             .map_err(|e| config(path, "gateway configuration", e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new(""));
@@ -244,7 +245,8 @@ impl GatewaySettings {
             ));
         }
         let key_file = at(&f.project_key);
-        let key_text = std::fs::read_to_string(&key_file).map_err(|e| Error::io(&key_file, e))?;
+        let key_text = hope_core::fs::read_text_bounded(&key_file, hope_core::fs::MAX_CONFIG_BYTES)
+            .map_err(|e| Error::io(&key_file, e))?;
         let key = DeidKey::from_hex(&key_text).ok_or_else(|| {
             config(
                 &key_file,

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"HOPEMAP1";
+/// The largest mapping file read (1 GiB: tens of millions of entries).
+const MAX_MAPPING_BYTES: u64 = 1 << 30;
 
 /// What a patient became.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,10 +144,11 @@ pub fn read_encrypted(path: &Path, key: &MappingKey) -> Result<BTreeMap<String, 
         attribute: "mapping file",
         message: message.into(),
     };
-    let mut bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let mut bytes =
+        hope_core::fs::read_bounded(path, MAX_MAPPING_BYTES).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     if bytes.len() < 20 + 16 || &bytes[..8] != MAGIC {
         return Err(bad("not a HOPEMAP1 file"));
     }

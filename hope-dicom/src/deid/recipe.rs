@@ -153,10 +153,11 @@ impl Recipe {
     /// Reads a recipe file: TOML, or JSON when the name ends in `.json`. Errors name the file and
     /// the entry.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let text = hope_core::fs::read_text_bounded(path, hope_core::fs::MAX_CONFIG_BYTES)
+            .map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
         let bad = |message: String| Error::Attribute {
             path: path.to_path_buf(),
             attribute: "recipe",

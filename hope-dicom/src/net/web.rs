@@ -58,7 +58,7 @@ fn config(field: &'static str, message: impl Into<String>) -> NetError {
 }
 
 fn read_pem(path: &Path) -> NetResult<Vec<u8>> {
-    std::fs::read(path).map_err(|e| NetError::File {
+    hope_core::fs::read_bounded(path, hope_core::fs::MAX_CONFIG_BYTES).map_err(|e| NetError::File {
         path: path.to_path_buf(),
         message: format!("cannot read: {e}"),
     })
