@@ -117,3 +117,40 @@ fn a_pet_series_converts_to_bq_per_ml_and_to_suv() {
             .all(|(v, a)| (f64::from(*v) - f64::from(*a) * 2e-4).abs() < 1e-5)
     );
 }
+
+/// Issue 27 item 2: 8 files with 4 unreadable gave a 2 mm volume and exit status 0. Damaged
+/// DICOM files now stop the conversion, naming each; `--skip-unreadable` goes on and says so.
+#[test]
+fn item_02_unreadable_slices_stop_to_mhd_unless_skipped_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let grid = Grid::builder([8, 8, 8])
+        .spacing([1.0, 1.0, 1.0])
+        .build()
+        .unwrap();
+    let ct = Volume::from_fn(grid, |[i, j, k]| (i + j + k) as i16);
+    let w = write_ct_series(&ct, &tmp.path().join("in"), &CtSeriesOptions::new()).unwrap();
+    for f in w.files.iter().skip(1).step_by(2) {
+        let bytes = std::fs::read(f).unwrap();
+        std::fs::write(f, &bytes[..300]).unwrap();
+    }
+    let o = common::hope_within(tmp.path(), 120, &["series", "to-mhd", "in", "ct.mhd"]);
+    let err = common::failed_cleanly(&o, "4 DICOM file(s)");
+    assert!(
+        err.contains("CT0002.dcm") && err.contains("--skip-unreadable"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("ct.mhd").exists());
+    let o = common::hope_within(
+        tmp.path(),
+        120,
+        &["series", "to-mhd", "in", "ct.mhd", "--skip-unreadable"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("4 unreadable file(s) skipped"), "{out}");
+    let v: Volume<i16> = metaimage::read(tmp.path().join("ct.mhd")).unwrap();
+    assert_eq!(v.grid().dims()[2], 4);
+    let o = common::hope_within(tmp.path(), 120, &["series", "info", "in"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.matches("unreadable: ").count() == 4, "{out}");
+}

@@ -8,28 +8,29 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 
 use crate::{Error, Result};
 
-/// A DS (decimal string) value of at most 16 characters.
+/// A DS (decimal string) value of at most 16 characters: of the fixed-point and exponent forms
+/// that fit, the one closest to `x` (fixed point alone printed anything under 5e-16 as "0").
+/// A bounded search: at most 32 candidates.
 pub(crate) fn ds(x: f64) -> String {
     let x = if x == 0.0 { 0.0 } else { x }; // no "-0"
     let s = format!("{x}");
-    if s.len() <= 16 {
+    if s.len() <= 16 || !x.is_finite() {
         return s;
     }
-    for prec in (0..=15).rev() {
+    let fixed = (0..=15usize).rev().map(|prec| {
         let t = format!("{x:.prec$}");
-        let t = if t.contains('.') {
+        if t.contains('.') {
             t.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
             t
-        };
-        if t.len() <= 16 {
-            return t;
         }
-    }
-    (0..=15)
-        .rev()
-        .map(|prec| format!("{x:.prec$e}"))
-        .find(|t| t.len() <= 16)
+    });
+    let exponent = (0..=15usize).rev().map(|prec| format!("{x:.prec$e}"));
+    let error = |t: &str| t.parse::<f64>().map_or(f64::INFINITY, |v| (v - x).abs());
+    fixed
+        .chain(exponent)
+        .filter(|t| t.len() <= 16)
+        .min_by(|a, b| error(a).total_cmp(&error(b)).then(a.len().cmp(&b.len())))
         .unwrap_or_else(|| format!("{x:.0e}"))
 }
 
@@ -54,7 +55,7 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
         path: path.to_path_buf(),
         message,
     };
-    let mut f = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    let mut f = hope_core::fs::open_regular(path).map_err(|e| unreadable(e.to_string()))?;
     let len = f.metadata().map_err(|e| unreadable(e.to_string()))?.len();
     if len > MAX_FILE_BYTES {
         return Err(unreadable(format!(
@@ -83,7 +84,7 @@ pub(crate) fn open(path: &Path, with_pixels: bool) -> Result<DefaultDicomObject>
         message,
     };
     if !with_pixels {
-        let mut file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+        let mut file = hope_core::fs::open_regular(path).map_err(|e| unreadable(e.to_string()))?;
         let len = file
             .metadata()
             .map_err(|e| unreadable(e.to_string()))?

@@ -145,13 +145,23 @@ pub fn write_rt_dose(
     let mut scaling: f64 = scaling_text
         .parse()
         .map_err(|_| bad("dose grid scaling".into()))?;
+    // Rounded down: step up by a part in 10^9 (DS keeps at least 10 significant digits in
+    // exponent form), a bounded number of times.
     let mut bump = 1.0;
-    while scaling < exact {
+    for _ in 0..64 {
+        if scaling >= exact {
+            break;
+        }
         bump += 1e-9;
         scaling_text = ds(exact * bump);
         scaling = scaling_text
             .parse()
             .map_err(|_| bad("dose grid scaling".into()))?;
+    }
+    if !(scaling >= exact && scaling.is_finite() && scaling > 0.0) {
+        return Err(bad(format!(
+            "no decimal string of 16 characters holds a dose grid scaling of at least {exact:e}"
+        )));
     }
     let mut bytes = Vec::with_capacity(dose.data().len() * 4);
     for v in dose.data() {
@@ -336,6 +346,15 @@ pub fn read_rt_dose(path: &Path) -> Result<Volume<f32>> {
         frames,
     )?;
     let scaling = floats(&obj, path, tags::DOSE_GRID_SCALING, "DoseGridScaling", 1)?[0];
+    // Doses above 10^6 Gy per stored unit, zero or negative scalings are no dose a planning
+    // system writes: refused, never turned into a dose of zeros or infinities.
+    if !(scaling.is_finite() && scaling > 0.0 && scaling <= 1e6) {
+        return Err(attr_err(
+            path,
+            "DoseGridScaling",
+            format!("{scaling}; expected a positive number of Gy per stored unit, at most 1e6"),
+        ));
+    }
     // Offsets are relative to the first frame (first value 0) or, in older files, absolute.
     let rel: Vec<f64> = offsets.iter().map(|v| v - offsets[0]).collect();
     let dz = if frames > 1 { rel[1] } else { 1.0 };

@@ -370,6 +370,7 @@ fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Ve
         .transpose()?
         .unwrap_or(1)
         .max(1) as usize;
+    check_frames_fit(path, obj, rows, cols, frames)?;
     let shared = obj
         .get(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
         .and_then(|e| e.items())
@@ -416,6 +417,27 @@ fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Ve
         text(obj, tag)
             .and_then(|t| t.trim().parse::<f64>().ok())
             .unwrap_or(default)
+    };
+    // A slope or intercept that is not a finite number (or a zero slope) would turn every value
+    // of the slice into the same number, silently: refused, naming the attribute.
+    let check_rescale = |name: &'static str, v: f64, f: usize| -> Result<f64> {
+        if v.is_finite() && (name != "RescaleSlope" || v != 0.0) {
+            Ok(v)
+        } else {
+            Err(attr_err(
+                path,
+                name,
+                format!(
+                    "{v} (frame {}); expected a finite number{}",
+                    f + 1,
+                    if name == "RescaleSlope" {
+                        ", not zero"
+                    } else {
+                        ""
+                    }
+                ),
+            ))
+        }
     };
     let mut out = Vec::with_capacity(frames);
     for f in 0..frames {
@@ -505,8 +527,8 @@ fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Ve
             spacing: [s[0], s[1]],
             rows,
             cols,
-            slope: rescale(tags::RESCALE_SLOPE, 1.0),
-            intercept: rescale(tags::RESCALE_INTERCEPT, 0.0),
+            slope: check_rescale("RescaleSlope", rescale(tags::RESCALE_SLOPE, 1.0), f)?,
+            intercept: check_rescale("RescaleIntercept", rescale(tags::RESCALE_INTERCEPT, 0.0), f)?,
             bqml: per_frame
                 .and_then(|pf| rwv_bqml(&pf[f]))
                 .or_else(|| shared.and_then(rwv_bqml))
@@ -514,6 +536,66 @@ fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Ve
         });
     }
     Ok(out)
+}
+
+/// Checks, before any per-frame work, that the pixel data can hold `frames` frames of
+/// `rows` x `cols`: native data must have the bytes, encapsulated data a fragment per frame at
+/// least (frames start on fragment boundaries, PS3.5 A.4). A 700-byte file claiming 4e9 frames
+/// is refused here instead of driving billions of iterations.
+fn check_frames_fit(
+    path: &Path,
+    obj: &DefaultDicomObject,
+    rows: u16,
+    cols: u16,
+    frames: usize,
+) -> Result<()> {
+    use dicom_core::value::Value;
+    let Some(pixel) = obj.get(tags::PIXEL_DATA) else {
+        return Err(attr_err(path, "PixelData", "missing"));
+    };
+    let bits = obj
+        .get(tags::BITS_ALLOCATED)
+        .and_then(|e| e.to_int::<u16>().ok())
+        .unwrap_or(16);
+    let samples = obj
+        .get(tags::SAMPLES_PER_PIXEL)
+        .and_then(|e| e.to_int::<u16>().ok())
+        .unwrap_or(1)
+        .max(1);
+    match pixel.value() {
+        Value::PixelSequence(seq) => {
+            let fragments = seq.fragments().len();
+            if frames > fragments {
+                return Err(attr_err(
+                    path,
+                    "NumberOfFrames",
+                    format!("{frames} frames in {fragments} pixel data fragments"),
+                ));
+            }
+        }
+        Value::Primitive(p) => {
+            let have = p.calculate_byte_len() as u128;
+            let need = u128::from(rows)
+                * u128::from(cols)
+                * frames as u128
+                * u128::from(samples)
+                * u128::from(bits.div_ceil(8).max(1));
+            if need > have {
+                return Err(attr_err(
+                    path,
+                    "NumberOfFrames",
+                    format!(
+                        "{frames} frames of {rows} x {cols} need {need} bytes of pixel data; \
+                         the file has {have}"
+                    ),
+                ));
+            }
+        }
+        Value::Sequence(_) => {
+            return Err(attr_err(path, "PixelData", "a sequence, not pixel data"));
+        }
+    }
+    Ok(())
 }
 
 /// Assembles the files of one CT series into a volume of Hounsfield units (see the module docs):
@@ -930,7 +1012,19 @@ fn decode_stored<'a>(path: &Path, obj: &'a DefaultDicomObject, n: usize) -> Resu
             transfer_syntax: ts.clone(),
             message: error_chain(e),
         };
-        let decoded = obj.decode_pixel_data().map_err(|e| failed(&e))?;
+        if ts == uids::RLE_LOSSLESS {
+            check_rle(path, obj, &ts, bits)?;
+        }
+        // The decoders are another crate's: a panic there (one was found on RLE data, and
+        // reported upstream) is this file's error, never the caller's crash.
+        let decoded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()))
+                .map_err(|_| Error::PixelDecode {
+                    path: path.to_path_buf(),
+                    transfer_syntax: ts.clone(),
+                    message: "the decoder failed on this pixel data (malformed stream)".into(),
+                })?
+                .map_err(|e| failed(&e))?;
         let opts = ConvertOptions::new().with_modality_lut(ModalityLutOption::None);
         if signed {
             decoded
@@ -972,6 +1066,37 @@ fn decode_stored<'a>(path: &Path, obj: &'a DefaultDicomObject, n: usize) -> Resu
         u32::from(stored)
     };
     Ok(Stored { raw, signed, bits })
+}
+
+/// Checks every RLE frame of `obj` (one per fragment) before the decoder sees it.
+fn check_rle(path: &Path, obj: &DefaultDicomObject, ts: &str, bits: u16) -> Result<()> {
+    let pixel = obj
+        .get(tags::PIXEL_DATA)
+        .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
+    let fragments = pixel.value().fragments().ok_or_else(|| {
+        attr_err(
+            path,
+            "PixelData",
+            "not encapsulated although the transfer syntax is",
+        )
+    })?;
+    let us = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_int::<u16>().ok())
+            .unwrap_or(0)
+    };
+    let segment_len = usize::from(us(tags::ROWS)) * usize::from(us(tags::COLUMNS));
+    let segments = usize::from(bits / 8) * usize::from(us(tags::SAMPLES_PER_PIXEL).max(1));
+    for (i, f) in fragments.iter().enumerate() {
+        crate::deid::codestream::check_rle_frame(f, segments, segment_len).map_err(|m| {
+            Error::PixelDecode {
+                path: path.to_path_buf(),
+                transfer_syntax: ts.to_string(),
+                message: format!("RLE frame {}: {m}", i + 1),
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// Decodes JPEG Extended (process 2 and 4) pixel data, frame after frame, with [`crate::jpeg`].
@@ -1068,6 +1193,20 @@ pub struct ScanReport {
     pub series: Vec<SeriesInfo>,
     /// Files set aside, each with the reason (not DICOM, localizer, secondary capture, no image).
     pub notes: Vec<(PathBuf, String)>,
+    /// DICOM files (Part 10 preamble and `DICM`) that could not be read: damaged or truncated.
+    /// They may be slices of a series, so a volume assembled without them may have gaps that
+    /// look like a coarser spacing; callers refuse to go on unless told to skip them.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Whether `path` starts like a DICOM Part 10 file (a 128-byte preamble, then `DICM`).
+fn looks_like_dicom(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 132];
+    hope_core::fs::open_regular(path)
+        .and_then(|f| f.take(132).read_exact(&mut head))
+        .is_ok()
+        && &head[128..] == b"DICM"
 }
 
 /// Groups the DICOM files under `dir` (recursively) by series and frame of reference; files that are
@@ -1099,6 +1238,10 @@ pub fn scan_dir(dir: &Path) -> Result<ScanReport> {
     for p in paths {
         let obj = match open(&p, false) {
             Ok(o) => o,
+            Err(e) if looks_like_dicom(&p) => {
+                report.unreadable.push((p, e.to_string()));
+                continue;
+            }
             Err(e) => {
                 report.notes.push((p, e.to_string()));
                 continue;

@@ -175,3 +175,52 @@ fn bad_doses_and_references_are_refused() {
         })
     ));
 }
+
+/// Issue 27 item 8: `write_rt_dose` looped for seconds, or forever below about 2e-6 Gy maximum,
+/// because decimal strings printed anything under 5e-16 as "0". And item 2: the reader accepted
+/// negative, zero and 1e308 grid scalings.
+#[test]
+fn item_08_tiny_doses_are_written_at_once_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = ct_series(&dir.path().join("ct"));
+    let files = ct.files.clone();
+    for max in [2e-6f32, 1e-9, 1e-20, 1e-30, f32::MIN_POSITIVE] {
+        let dose = Volume::from_fn(dose().grid().clone(), |[i, j, k]| {
+            max * ((i + j + k) % 7) as f32 / 6.0
+        });
+        let out = dir.path().join("tiny.dcm");
+        let started = std::time::Instant::now();
+        let written = write_rt_dose(&dose, &out, &files[0], &RtDoseOptions::new()).unwrap();
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{max}: {:?}",
+            started.elapsed()
+        );
+        assert!(written.dose_grid_scaling > 0.0, "{max}");
+        let back = read_rt_dose(&out).unwrap();
+        let top = back.data().iter().copied().fold(0.0f32, f32::max);
+        assert!((top / max - 1.0).abs() < 1e-6, "{max}: read back {top}");
+    }
+}
+
+#[test]
+fn item_02_dose_grid_scalings_that_are_no_dose_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = ct_series(&dir.path().join("ct"));
+    let out = dir.path().join("d.dcm");
+    write_rt_dose(&dose(), &out, &ct.files[0], &RtDoseOptions::new()).unwrap();
+    for bad in ["-1", "0", "1e308", "NaN"] {
+        let mut obj = dicom_object::OpenFileOptions::new()
+            .open_file(&out)
+            .unwrap();
+        obj.put(dicom_core::DataElement::new(
+            dicom_dictionary_std::tags::DOSE_GRID_SCALING,
+            dicom_core::VR::DS,
+            dicom_core::PrimitiveValue::from(bad),
+        ));
+        let p = dir.path().join("bad.dcm");
+        obj.write_to_file(&p).unwrap();
+        let e = read_rt_dose(&p).unwrap_err().to_string();
+        assert!(e.contains("DoseGridScaling"), "{bad}: {e}");
+    }
+}

@@ -710,3 +710,180 @@ fn quantitative_spect_in_bq_per_ml_and_counts_with_a_calibration() {
             .all(|(a, c)| *a == f32::from(*c) * 40.0 + 5.0)
     );
 }
+
+/// A copy of a written slice file re-encoded with `ts`, with `elems` put over its attributes.
+fn reencoded(
+    src: &Path,
+    dst: &Path,
+    ts: &str,
+    elems: Vec<DataElement<dicom_object::InMemDicomObject>>,
+) {
+    use dicom_object::FileMetaTableBuilder;
+    let file = OpenFileOptions::new().open_file(src).unwrap();
+    let class = file
+        .meta()
+        .media_storage_sop_class_uid()
+        .trim_end_matches('\0')
+        .to_string();
+    let sop = file
+        .meta()
+        .media_storage_sop_instance_uid()
+        .trim_end_matches('\0')
+        .to_string();
+    let mut obj = file.into_inner();
+    for e in elems {
+        obj.put(e);
+    }
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax(ts)
+            .media_storage_sop_class_uid(class)
+            .media_storage_sop_instance_uid(sop),
+    )
+    .unwrap()
+    .write_to_file(dst)
+    .unwrap();
+}
+
+/// Issue 27 item 2: RescaleSlope NaN became 0 HU for every voxel of the slice, silently.
+#[test]
+fn item_02_a_rescale_that_is_not_a_finite_number_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    for (tag, value, name) in [
+        (tags::RESCALE_SLOPE, "NaN", "RescaleSlope"),
+        (tags::RESCALE_SLOPE, "0", "RescaleSlope"),
+        (tags::RESCALE_INTERCEPT, "inf", "RescaleIntercept"),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = w
+            .files
+            .iter()
+            .map(|f| {
+                let to = d.path().join(f.file_name().unwrap());
+                std::fs::copy(f, &to).unwrap();
+                to
+            })
+            .collect();
+        edit(
+            &files[2],
+            DataElement::new(tag, VR::DS, PrimitiveValue::from(value)),
+        );
+        match load_ct_volume(&files) {
+            Err(Error::Attribute {
+                attribute, path, ..
+            }) => {
+                assert_eq!(attribute, name);
+                assert_eq!(path, files[2]);
+            }
+            other => panic!("{value}: {:?}", other.map(|v| v.grid().dims())),
+        }
+    }
+}
+
+/// Issue 27 item 6: NumberOfFrames drove per-frame work before the size check (a 700-byte file
+/// claiming 4e9 frames grew without limit).
+#[test]
+fn item_06_number_of_frames_beyond_the_pixel_data_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    let path = dir.path().join("frames.dcm");
+    std::fs::copy(&w.files[0], &path).unwrap();
+    edit(
+        &path,
+        DataElement::new(
+            tags::NUMBER_OF_FRAMES,
+            VR::IS,
+            PrimitiveValue::from("4000000000"),
+        ),
+    );
+    let started = std::time::Instant::now();
+    match load_ct_volume(&[path.clone()]) {
+        Err(Error::Attribute {
+            attribute, message, ..
+        }) => {
+            assert_eq!(attribute, "NumberOfFrames");
+            assert!(message.contains("4000000000 frames"), "{message}");
+        }
+        other => panic!("{:?}", other.map(|v| v.grid().dims())),
+    }
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "refused before the frames were walked"
+    );
+}
+
+/// Issue 27 item 5: an 8-bit 4x4 RLE image with one 2-byte segment panicked inside
+/// dicom-transfer-syntax-registry 0.10.1 (`rle_lossless.rs` 119), reached from `series info`,
+/// `to-mhd` and the workflow's CT load. The frame is checked first; the decoder's panics are
+/// contained.
+#[test]
+fn item_05_a_malformed_rle_frame_is_an_error_never_a_panic() {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    use dicom_dictionary_std::uids;
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Grid::builder([4, 4, 1])
+        .spacing([1.0, 1.0, 1.0])
+        .build()
+        .unwrap();
+    let w = write(&phantom(grid), dir.path());
+    let rle = |segment: &[u8]| {
+        let mut frame = vec![0u8; 64];
+        frame[0..4].copy_from_slice(&1u32.to_le_bytes());
+        frame[4..8].copy_from_slice(&64u32.to_le_bytes());
+        frame.extend_from_slice(segment);
+        frame
+    };
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    let file = |name: &str, frame: Vec<u8>| {
+        let to = dir.path().join(name);
+        reencoded(
+            &w.files[0],
+            &to,
+            uids::RLE_LOSSLESS,
+            vec![
+                us(tags::BITS_ALLOCATED, 8),
+                us(tags::BITS_STORED, 8),
+                us(tags::HIGH_BIT, 7),
+                us(tags::PIXEL_REPRESENTATION, 0),
+                DataElement::new(
+                    tags::PIXEL_DATA,
+                    VR::OB,
+                    Value::PixelSequence(PixelFragmentSequence::new(
+                        Vec::<u32>::new(),
+                        vec![frame],
+                    )),
+                ),
+            ],
+        );
+        to
+    };
+    // One 2-byte segment (a literal run of one byte) for 16 pixels.
+    let bad = file("bad.dcm", rle(&[0x00, 0x07]));
+    match load_ct_volume(&[bad]) {
+        Err(Error::PixelDecode { message, .. }) => {
+            assert!(message.contains("RLE frame 1"), "{message}");
+        }
+        other => panic!("{:?}", other.map(|v| v.grid().dims())),
+    }
+    // A well-formed frame of the same image decodes (a repeat run of 16 bytes of 40).
+    let good = file("good.dcm", rle(&[(1i8 - 16) as u8, 40]));
+    let v = load_ct_volume(&[good]).unwrap();
+    assert_eq!(v.data().len(), 16);
+    assert!(v.data().iter().all(|x| *x == v.data()[0]), "{:?}", v.data());
+}
+
+/// Issue 27 item 2: `hope series to-mhd` dropped unreadable files without a word (8 files with 4
+/// unreadable gave a 2 mm volume). The scan now lists damaged DICOM files apart from notes.
+#[test]
+fn item_02_damaged_dicom_files_are_reported_apart_from_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    std::fs::write(dir.path().join("README.txt"), "not an image").unwrap();
+    let bytes = std::fs::read(&w.files[3]).unwrap();
+    std::fs::write(&w.files[3], &bytes[..400]).unwrap();
+    let report = scan_dir(dir.path()).unwrap();
+    assert_eq!(report.unreadable.len(), 1, "{:?}", report.unreadable);
+    assert_eq!(report.unreadable[0].0, w.files[3]);
+    assert!(report.notes.iter().any(|(p, _)| p.ends_with("README.txt")));
+}

@@ -1,6 +1,6 @@
 //! `hope series info|to-mhd`: inspect image series and convert them to MetaImage (CT in HU, PET and
 //! SPECT in Bq/mL or SUVbw).
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +45,10 @@ pub(crate) enum SeriesCommand {
         /// Bq/mL per count, for PET/SPECT images stored in counts.
         #[arg(long, value_name = "BQML_PER_COUNT")]
         calibration: Option<f64>,
+        /// Go on without DICOM files that cannot be read (damaged, truncated); they are listed.
+        /// Without it they stop the conversion: a missing slice changes the volume.
+        #[arg(long)]
+        skip_unreadable: bool,
     },
 }
 
@@ -117,6 +121,9 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
             for (path, note) in &report.notes {
                 println!("note: {}: {note}", path.display());
             }
+            for (path, why) in &report.unreadable {
+                println!("unreadable: {}: {why}", path.display());
+            }
             Ok(())
         }
         SeriesCommand::ToMhd {
@@ -125,8 +132,22 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
             series,
             values,
             calibration,
+            skip_unreadable,
         } => {
             let report = scan_dir(&dir)?;
+            if !report.unreadable.is_empty() {
+                for (path, why) in &report.unreadable {
+                    eprintln!("unreadable: {}: {why}", path.display());
+                }
+                if !skip_unreadable {
+                    bail!(
+                        "{} DICOM file(s) in {} cannot be read (listed above): they may be slices \
+                         of the series; use --skip-unreadable to convert without them",
+                        report.unreadable.len(),
+                        dir.display()
+                    );
+                }
+            }
             let s = pick(&report.series, series.as_deref(), &dir)?;
             let values = values.unwrap_or(match s.modality.as_str() {
                 "PT" | "NM" => Values::Activity,
@@ -158,10 +179,15 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
                 }
             };
             println!(
-                "{} files of series {} -> {} in {what}",
+                "{} files of series {} -> {} in {what}{}",
                 s.files.len(),
                 s.series_uid,
-                output.display()
+                output.display(),
+                if report.unreadable.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} unreadable file(s) skipped", report.unreadable.len())
+                }
             );
             Ok(())
         }

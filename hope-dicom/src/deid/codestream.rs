@@ -128,6 +128,27 @@ fn packbits_used(seg: &[u8], need: usize) -> Result<usize, String> {
     Ok(at)
 }
 
+/// Checks an RLE Lossless frame before a decoder sees it: `segments` segments (bytes per sample
+/// times samples), offsets in order within the frame, each segment decoding to `segment_len`
+/// bytes exactly. Decoders trusting the header have panicked on less.
+pub(crate) fn check_rle_frame(
+    frame: &[u8],
+    segments: usize,
+    segment_len: usize,
+) -> Result<(), String> {
+    let mut copy = frame.to_vec();
+    let count = copy
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or("no RLE header")?;
+    if count != segments {
+        return Err(format!(
+            "{count} segments where the image needs {segments} (one per byte of each sample)"
+        ));
+    }
+    blank_rle(&mut copy, segment_len).map(|_| ())
+}
+
 /// Zeroes what an RLE frame holds beyond its segments' data; the number of areas zeroed.
 fn blank_rle(frame: &mut [u8], segment_len: usize) -> Result<usize, String> {
     let word = |i: usize| -> Option<usize> {

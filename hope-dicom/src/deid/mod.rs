@@ -34,7 +34,7 @@
 //! ```
 
 pub mod batch;
-mod codestream;
+pub(crate) mod codestream;
 mod engine;
 pub mod keys;
 pub mod mapping;
