@@ -511,6 +511,45 @@ fn redaction_blacks_out_the_rectangles_in_every_frame_and_sample() {
     }
 }
 
+/// Issue 27 item 4: Rows, Columns and SamplesPerPixel of 32768 with 262,144 frames and 64 bytes
+/// of pixel data wrapped the size product to 0 and aborted the whole `deid run` once a
+/// redaction rule matched. The instance is now held back, with the reason; nothing aborts.
+#[test]
+fn item_04_redaction_sizes_that_overflow_are_refused_not_wrapped() {
+    use hope_dicom::deid::{Rect, RedactionRule};
+    let rule = RedactionRule {
+        modality: Some("OT".into()),
+        rects: vec![Rect {
+            x: 0,
+            y: 0,
+            width: 10,
+            height: 10,
+        }],
+        ..RedactionRule::default()
+    };
+    let deid = Deidentifier::new(key(), []).with_redaction(rule);
+    for (rows, cols, spp, frames) in [
+        (32768u16, 32768u16, 32768u16, 262_144u32),
+        (65535, 65535, 65535, u32::MAX),
+        (0, 4, 1, 1),
+    ] {
+        let hostile = image(rows, cols, spp, 16, frames, PrimitiveValue::from(vec![9u8; 64]));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            deid.deidentify(hostile)
+        }))
+        .unwrap_or_else(|_| panic!("{rows}x{cols}x{spp}, {frames} frames: panicked"));
+        match outcome {
+            Ok(d) => match d.pixels {
+                PixelVerdict::Suspect(why) => {
+                    assert!(why.contains("cannot be applied"), "{why}")
+                }
+                other => panic!("{rows}x{cols}: {other:?}"),
+            },
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    }
+}
+
 #[test]
 fn the_burned_in_verdict_follows_the_header() {
     use hope_dicom::deid::pixel_verdict;

@@ -118,20 +118,30 @@ pub(crate) fn redact(obj: &mut InMemDicomObject, rects: &[Rect]) -> Result<(), N
             ));
         }
     };
-    let frame_len = rows * cols * spp * bytes_per_sample;
-    if data.len() < frame_len * frames {
+    // Sizes come from the header: checked, so that no product wraps (Rows, Columns and
+    // SamplesPerPixel of 32768 with 262,144 frames wrapped to 0 and aborted the whole run).
+    let frame_len = [cols, spp, bytes_per_sample]
+        .iter()
+        .try_fold(rows, |a, &b| a.checked_mul(b))
+        .filter(|n| *n > 0);
+    let total = frame_len.and_then(|n| n.checked_mul(frames));
+    let (Some(frame_len), Some(total)) = (frame_len, total) else {
         return Err(NotRedacted::Layout(format!(
-            "PixelData holds {} bytes; {frames} frames of {rows}x{cols} need {}",
+            "{frames} frames of {rows}x{cols}, {spp} samples: no pixel data has that size"
+        )));
+    };
+    if data.len() < total {
+        return Err(NotRedacted::Layout(format!(
+            "PixelData holds {} bytes; {frames} frames of {rows}x{cols} need {total}",
             data.len(),
-            frame_len * frames
         )));
     }
     for f in 0..frames {
         let frame = &mut data[f * frame_len..(f + 1) * frame_len];
         for r in rects {
             let (x0, y0) = (r.x as usize, r.y as usize);
-            let x1 = (x0 + r.width as usize).min(cols);
-            let y1 = (y0 + r.height as usize).min(rows);
+            let x1 = x0.saturating_add(r.width as usize).min(cols);
+            let y1 = y0.saturating_add(r.height as usize).min(rows);
             for y in y0.min(rows)..y1 {
                 for s in 0..spp {
                     // Interleaved: samples side by side; planar: one plane per sample.
