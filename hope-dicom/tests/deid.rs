@@ -533,11 +533,17 @@ fn item_04_redaction_sizes_that_overflow_are_refused_not_wrapped() {
         (65535, 65535, 65535, u32::MAX),
         (0, 4, 1, 1),
     ] {
-        let hostile = image(rows, cols, spp, 16, frames, PrimitiveValue::from(vec![9u8; 64]));
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            deid.deidentify(hostile)
-        }))
-        .unwrap_or_else(|_| panic!("{rows}x{cols}x{spp}, {frames} frames: panicked"));
+        let hostile = image(
+            rows,
+            cols,
+            spp,
+            16,
+            frames,
+            PrimitiveValue::from(vec![9u8; 64]),
+        );
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deid.deidentify(hostile)))
+                .unwrap_or_else(|_| panic!("{rows}x{cols}x{spp}, {frames} frames: panicked"));
         match outcome {
             Ok(d) => match d.pixels {
                 PixelVerdict::Suspect(why) => {
@@ -548,6 +554,38 @@ fn item_04_redaction_sizes_that_overflow_are_refused_not_wrapped() {
             Err(e) => assert!(!e.to_string().is_empty()),
         }
     }
+}
+
+/// Issue 27 item 13, through the library: overrides that cannot hold (a UID that is no UID, text
+/// into a sequence) remove the attribute; the file stays readable and under its output folder.
+#[test]
+fn item_13_library_overrides_that_cannot_hold_remove_the_attribute() {
+    use hope_dicom::deid::BatchOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(&dir.path().join("in"));
+    let deid = Deidentifier::new(key(), [])
+        .with_override(
+            tags::SERIES_INSTANCE_UID,
+            Override::Replace("../../x".into()),
+        )
+        .with_override(
+            tags::REFERENCED_IMAGE_SEQUENCE,
+            Override::Replace("text".into()),
+        )
+        .with_override(tags::REFERENCED_SOP_SEQUENCE, Override::Hash);
+    let out = dir.path().join("out");
+    for f in &files {
+        match deid.deidentify_file(f, &out, &BatchOptions::default()) {
+            hope_dicom::deid::FileOutcome::Done(p) => {
+                assert!(p.starts_with(&out), "{}", p.display());
+                let back = open(&p);
+                assert!(back.element(tags::SERIES_INSTANCE_UID).is_err());
+                assert!(back.element(tags::REFERENCED_IMAGE_SEQUENCE).is_err());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(!dir.path().join("x").exists());
 }
 
 #[test]

@@ -558,7 +558,14 @@ impl Context<'_> {
                 continue;
             };
             let vr = elem.vr();
+            // An override that cannot hold (text into a sequence, an invalid UID: see
+            // `recipe::check_override`) removes the attribute instead of writing a broken file.
+            let unfit = self.overrides.get(&tag).is_some_and(|o| {
+                vr == VR::SQ && matches!(o, Override::Replace(_) | Override::Hash)
+                    || super::recipe::check_override(tag, o).is_err()
+            });
             let decision = match self.overrides.get(&tag) {
+                _ if unfit => Decision::Remove,
                 Some(Override::Keep) => Decision::Keep,
                 Some(Override::Remove) => Decision::Remove,
                 Some(Override::Replace(v)) => {

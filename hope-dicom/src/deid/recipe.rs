@@ -27,8 +27,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dicom_core::Tag;
 use dicom_core::dictionary::DataDictionary;
+use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 use serde::Deserialize;
 
@@ -149,6 +149,23 @@ pub fn parse_tag(text: &str) -> Option<Tag> {
     StandardDataDictionary.parse_tag(text.trim())
 }
 
+/// Checks an override against the attribute's dictionary VR: a sequence can only be kept or
+/// removed (text put into one made an unreadable file that was still counted as de-identified),
+/// and a replacement UID must be a valid UID (UIDs name output files and references).
+pub(crate) fn check_override(tag: Tag, o: &Override) -> std::result::Result<(), String> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    let vr = StandardDataDictionary.by_tag(tag).map(|e| e.vr().relaxed());
+    match (vr, o) {
+        (Some(VR::SQ), Override::Replace(_) | Override::Hash) => {
+            Err("a sequence can only be kept or removed, not replaced by text or hashed".into())
+        }
+        (Some(VR::UI), Override::Replace(v)) if !crate::uid::is_valid_uid(v) => Err(format!(
+            "`{v}` is not a valid UID (digits and dots, at most 64 characters)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Recipe {
     /// Reads a recipe file: TOML, or JSON when the name ends in `.json`. Errors name the file and
     /// the entry.
@@ -198,6 +215,7 @@ impl Recipe {
                 },
                 TagAction::Replace { replace } => Override::Replace(replace.clone()),
             };
+            check_override(tag, &o).map_err(|m| bad(format!("tags.{name}: {m}")))?;
             recipe.overrides.push((tag, o));
         }
         for s in &file.safe_private {
@@ -381,5 +399,41 @@ rects = [{ x = 0, y = 0, width = 800, height = 60 }]
             assert!(msg("a.toml", "[ocr]").contains("feature `ocr`"));
         }
         assert!(msg("a.json", "{").contains("a.json"));
+    }
+
+    /// Issue 27 item 13: `SeriesInstanceUID = { replace = "../../x" }` steered the output, and
+    /// an override putting text into a sequence wrote an unreadable file still counted as
+    /// de-identified. Both are refused when the recipe is read, naming the entry.
+    #[test]
+    fn item_13_overrides_that_cannot_hold_are_refused_naming_the_entry() {
+        let e = parse(
+            "r.toml",
+            "[tags]\nSeriesInstanceUID = { replace = \"../../x\" }\n",
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("tags.SeriesInstanceUID") && e.contains("not a valid UID"),
+            "{e}"
+        );
+        for action in ["{ replace = \"x\" }", "\"hash\""] {
+            let e = parse(
+                "r.toml",
+                &format!("[tags]\nReferencedImageSequence = {action}\n"),
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("tags.ReferencedImageSequence") && e.contains("a sequence"),
+                "{e}"
+            );
+        }
+        let ok = parse(
+            "r.toml",
+            "[tags]\nSeriesInstanceUID = { replace = \"1.2.3.4\" }\nReferencedImageSequence = \"keep\"\n",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }
