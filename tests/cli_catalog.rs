@@ -293,3 +293,83 @@ fn finding_13_the_catalog_command_has_no_default_identity() {
         "nothing is opened without an identity"
     );
 }
+
+/// Issue 27 items 7 and 10: one stored value longer than 65,535 characters made every table query
+/// on its collection panic, for every user; ESC, BEL, CR and NUL from DICOM text reached the
+/// terminal raw; CSV did not quote CR nor neutralise formulas; one SOP UID over 255 characters
+/// aborted a whole `add --dicom` batch without naming the file; `init` on an existing catalog
+/// claimed the caller owned `/`.
+#[test]
+fn item_07_and_10_hostile_values_are_shown_safely_and_set_aside_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, "admin", &["init"]);
+    let again = ok(d, "mallory", &["init"]);
+    assert!(
+        again.contains("already initialised") && again.contains("owned by admin"),
+        "{again}"
+    );
+    ok(d, "admin", &["mkdir", "/c"]);
+    ok(d, "admin", &["schema", "/c", "add", "Note", "text"]);
+    let long = "x".repeat(70_000);
+    ok(d, "admin", &["add", "/c", "long", &format!("Note={long}")]);
+    ok(
+        d,
+        "admin",
+        &["add", "/c", "esc", "Note=a\u{1b}[2J\u{7}b\rc"],
+    );
+    ok(
+        d,
+        "admin",
+        &["add", "/c", "formula", "Note==HYPERLINK(\"http://x\")"],
+    );
+    let out = hope(d, "admin", &["query", "/c", "order by name"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !table.contains('\u{1b}') && !table.contains('\u{7}') && !table.contains('\r'),
+        "{table:?}"
+    );
+    assert!(table.contains("a\\x1B[2J\\x07b\\x0Dc"), "{table}");
+    assert!(
+        table.lines().all(|l| l.chars().count() < 1000),
+        "cells are cut"
+    );
+    let csv = ok(
+        d,
+        "admin",
+        &["query", "/c", "order by name", "--format", "csv"],
+    );
+    assert!(csv.contains("\"a\\x1B[2J\\x07b\rc\""), "{csv:?}");
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(csv.contains(&long), "CSV keeps whole values");
+    // A batch of DICOM files with one absurd SOP Instance UID: that file is set aside, named.
+    let files = d.join("dicom");
+    std::fs::create_dir(&files).unwrap();
+    write_ct(&files.join("good.dcm"), "2.25.1", "2.25.9", "20250101", 1);
+    write_ct(
+        &files.join("bad.dcm"),
+        &format!("2.25.{}", "7".repeat(300)),
+        "2.25.9",
+        "20250101",
+        2,
+    );
+    ok(d, "admin", &["mkdir", "/dicom"]);
+    let out = hope(d, "admin", &["add", "/dicom", "--dicom", "dicom"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.dcm") && err.contains("entry name"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("indexed 1 instance(s)"));
+}

@@ -50,6 +50,18 @@ fn now_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// What [`Catalog::init`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initialised {
+    /// The root was created, owned by the caller.
+    Created,
+    /// The catalog already had a root, owned by `owner`: nothing changed.
+    Existing {
+        /// The root's owner.
+        owner: String,
+    },
+}
+
 impl Catalog {
     /// A catalog over any back-end.
     pub fn new(backend: impl Backend + 'static) -> Catalog {
@@ -140,18 +152,30 @@ impl Catalog {
     }
 
     /// Creates the root collection `/`, owned by `admin`, if it does not exist yet.
-    pub fn init(&self, admin: &Principal) -> Result<()> {
+    pub fn init(&self, admin: &Principal) -> Result<Initialised> {
         let root = CollectionPath::root();
-        if self.backend.collection(&root)?.is_none() {
-            let mut p = Permissions::owned_by(admin.name.clone());
-            p.inherit = false;
-            match self.backend.create_collection(&root, &p) {
-                Ok(_) | Err(Error::AlreadyExists(_)) => {}
-                Err(e) => return Err(e),
-            }
-            self.audit(admin, "init", "/", "ok", String::new())?;
+        if let Some(existing) = self.backend.collection(&root)? {
+            return Ok(Initialised::Existing {
+                owner: existing.permissions.owner,
+            });
         }
-        Ok(())
+        let mut p = Permissions::owned_by(admin.name.clone());
+        p.inherit = false;
+        match self.backend.create_collection(&root, &p) {
+            Ok(_) => {}
+            // Created by someone else in the meantime: theirs.
+            Err(Error::AlreadyExists(_)) => {
+                let owner = self
+                    .backend
+                    .collection(&root)?
+                    .map(|c| c.permissions.owner)
+                    .unwrap_or_default();
+                return Ok(Initialised::Existing { owner });
+            }
+            Err(e) => return Err(e),
+        }
+        self.audit(admin, "init", "/", "ok", String::new())?;
+        Ok(Initialised::Created)
     }
 
     /// Creates a collection (needs write on the parent); the caller owns it and it inherits the

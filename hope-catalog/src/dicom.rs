@@ -83,6 +83,8 @@ pub fn entry_from_dicom(attrs: &BTreeMap<String, String>) -> Result<Entry> {
         .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Error::invalid("DICOM instance", "SOPInstanceUID is missing"))?;
+    // Checked here, so that one bad instance is set aside alone instead of failing a batch.
+    crate::schema::check_entry_name(&uid)?;
     let mut e = Entry::new(uid);
     for (k, ty, _) in INSTANCE_ATTRIBUTES {
         let Some(raw) = attrs.get(*k) else { continue };

@@ -12,7 +12,7 @@ pub mod value;
 
 pub use acl::{Permission, Permissions, Principal, Subject};
 pub use backend::{Annotation, Backend, QueryResult};
-pub use catalog::Catalog;
+pub use catalog::{Catalog, Initialised};
 pub use error::{Error, Result};
 pub use path::CollectionPath;
 pub use schema::{Attribute, Entry, Schema};

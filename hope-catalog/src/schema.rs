@@ -192,9 +192,14 @@ pub fn check_entry_name(name: &str) -> Result<()> {
         || name.contains('/')
         || name.chars().any(char::is_control)
     {
+        let shown: String = name.chars().take(64).flat_map(char::escape_debug).collect();
+        let more = if name.chars().count() > 64 { "..." } else { "" };
         return Err(Error::invalid(
             "entry name",
-            format!("`{name}`: expected 1-255 characters without / or control characters"),
+            format!(
+                "`{shown}{more}` ({} bytes): expected 1-255 characters without / or control characters",
+                name.len()
+            ),
         ));
     }
     Ok(())

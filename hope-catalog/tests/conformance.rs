@@ -106,7 +106,46 @@ conformance!(
     entries_annotations_and_audit,
     crash_mid_transaction_leaves_previous_state,
     dicom_instances_index,
+    item_10_recursive_queries_over_many_collections_and_a_second_init,
 );
+
+/// Issue 27 item 10: a recursive query over more than 500 collections hit SQLite's compound
+/// SELECT limit (so whoever may create collections could break recursive queries above them),
+/// and `init` on an existing catalog claimed the caller owned `/`.
+fn item_10_recursive_queries_over_many_collections_and_a_second_init(env: &Env) {
+    let cat = &env.cat;
+    let a = admin();
+    assert_eq!(cat.init(&a).unwrap(), hope_catalog::Initialised::Created);
+    assert_eq!(
+        cat.init(&Principal::user("mallory")).unwrap(),
+        hope_catalog::Initialised::Existing {
+            owner: "admin".into()
+        }
+    );
+    assert_eq!(cat.permissions(&a, "/").unwrap().owner, "admin");
+    cat.mkdir(&a, "/many").unwrap();
+    let n = 1_000;
+    for i in 0..n {
+        let p = format!("/many/c{i:04}");
+        cat.mkdir(&a, &p).unwrap();
+        if i % 100 == 0 {
+            cat.add_attribute(&a, &p, Attribute::new("Modality", AttrType::Text))
+                .unwrap();
+            cat.add_many(
+                &a,
+                &p,
+                vec![Entry::new(format!("e{i}")).with("Modality", text("CT"))],
+            )
+            .unwrap();
+        }
+    }
+    let r = cat.query_recursive(&a, "/many", "select count(*)").unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(10)]]);
+    let r = cat
+        .query_recursive(&a, "/many", "Modality = 'CT' order by name")
+        .unwrap();
+    assert_eq!(names(&r).len(), 10);
+}
 
 fn admin() -> Principal {
     Principal::user("admin")

@@ -213,6 +213,61 @@ fn json(v: &Value) -> serde_json::Value {
     }
 }
 
+/// `s` with every control character (C0, DEL, C1: ESC, BEL, CR, NUL...) shown as `\xNN` (or
+/// `\u{NNNN}`), so that values from DICOM files cannot drive the terminal.
+fn terminal_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            if (c as u32) < 0x100 {
+                out.push_str(&format!("\\x{:02X}", c as u32));
+            } else {
+                out.push_str(&format!("\\u{{{:04X}}}", c as u32));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The widest cell of a table (characters); longer values are cut, with a marker.
+const MAX_CELL: usize = 200;
+
+/// A table cell: terminal-safe, at most [`MAX_CELL`] characters.
+fn cell(v: &Value) -> String {
+    let s = terminal_safe(&plain(v));
+    if s.chars().count() <= MAX_CELL {
+        s
+    } else {
+        let mut cut: String = s.chars().take(MAX_CELL - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// A CSV field: control characters other than line breaks and tabs escaped, quoted when it
+/// holds a separator, a quote or a line break (CR too), and a leading `=`, `+`, `-`, `@`, tab or
+/// CR neutralised with a `'` so that spreadsheets do not run it as a formula.
+fn csv_field(s: &str) -> String {
+    let mut t = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
+            t.push_str(&terminal_safe(&c.to_string()));
+        } else {
+            t.push(c);
+        }
+    }
+    if t.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        t.insert(0, '\'');
+    }
+    if t.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", t.replace('"', "\"\""))
+    } else {
+        t
+    }
+}
+
 fn print(r: &QueryResult, format: Format) {
     match format {
         Format::Json => {
@@ -227,19 +282,11 @@ fn print(r: &QueryResult, format: Format) {
             }
         }
         Format::Csv => {
-            let esc = |s: String| {
-                if s.contains([',', '"', '\n']) {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                } else {
-                    s
-                }
-            };
             println!(
                 "{}",
                 r.columns
                     .iter()
-                    .cloned()
-                    .map(esc)
+                    .map(|c| csv_field(c))
                     .collect::<Vec<_>>()
                     .join(",")
             );
@@ -247,7 +294,7 @@ fn print(r: &QueryResult, format: Format) {
                 println!(
                     "{}",
                     row.iter()
-                        .map(|v| esc(plain(v)))
+                        .map(|v| csv_field(&plain(v)))
                         .collect::<Vec<_>>()
                         .join(",")
                 );
@@ -257,17 +304,18 @@ fn print(r: &QueryResult, format: Format) {
             let cells: Vec<Vec<String>> = r
                 .rows
                 .iter()
-                .map(|row| row.iter().map(plain).collect())
+                .map(|row| row.iter().map(cell).collect())
                 .collect();
+            let header: Vec<String> = r.columns.iter().map(|c| terminal_safe(c)).collect();
             let widths: Vec<usize> = r
                 .columns
                 .iter()
                 .enumerate()
-                .map(|(i, c)| {
+                .map(|(i, _)| {
                     cells
                         .iter()
                         .map(|row| row[i].chars().count())
-                        .chain([c.len()])
+                        .chain([header[i].chars().count()])
                         .max()
                         .unwrap_or(0)
                 })
@@ -275,13 +323,17 @@ fn print(r: &QueryResult, format: Format) {
             let line = |row: Vec<String>| {
                 row.iter()
                     .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
+                    .map(|(c, w)| {
+                        // Padded by hand: format widths stop at 65535.
+                        let pad = w.saturating_sub(c.chars().count());
+                        format!("{c}{}", " ".repeat(pad))
+                    })
                     .collect::<Vec<_>>()
                     .join("  ")
                     .trim_end()
                     .to_string()
             };
-            println!("{}", line(r.columns.clone()));
+            println!("{}", line(header.clone()));
             for row in cells {
                 println!("{}", line(row));
             }
@@ -344,14 +396,18 @@ fn perm(s: &str) -> anyhow::Result<Option<Permission>> {
 pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
     let (cat, me) = target.open()?;
     match cmd {
-        CatalogCommand::Init => {
-            cat.init(&me)?;
-            println!(
+        CatalogCommand::Init => match cat.init(&me)? {
+            hope::catalog::Initialised::Created => println!(
                 "catalog ready ({}), / owned by {}",
                 cat.backend_kind(),
-                me.name
-            );
-        }
+                terminal_safe(&me.name)
+            ),
+            hope::catalog::Initialised::Existing { owner } => println!(
+                "catalog already initialised ({}), / owned by {}: nothing changed",
+                cat.backend_kind(),
+                terminal_safe(&owner)
+            ),
+        },
         CatalogCommand::Mkdir { path, parents } => {
             if parents {
                 cat.mkdir_all(&me, &path)?
@@ -440,9 +496,9 @@ pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
         }
         CatalogCommand::Get { path, name } => {
             let e = cat.get(&me, &path, &name)?;
-            println!("name\t{}", e.name);
+            println!("name\t{}", terminal_safe(&e.name));
             for (k, v) in &e.values {
-                println!("{k}\t{}", plain(v));
+                println!("{k}\t{}", terminal_safe(&plain(v)));
             }
         }
         CatalogCommand::Query {
@@ -496,7 +552,11 @@ pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
                 let t = hope::catalog::Value::Timestamp(r.time_us);
                 println!(
                     "{t}\t{}\t{}\t{}\t{}\t{}",
-                    r.principal, r.action, r.target, r.result, r.detail
+                    terminal_safe(&r.principal),
+                    terminal_safe(&r.action),
+                    terminal_safe(&r.target),
+                    terminal_safe(&r.result),
+                    terminal_safe(&r.detail)
                 );
             }
         }
@@ -513,11 +573,14 @@ fn ingest(cat: &Catalog, me: &Principal, path: &str, dir: &Path) -> anyhow::Resu
     let files = super::files::jobs(dir, dir, |n| Some(n.to_string()))?;
     let (mut entries, mut skipped) = (Vec::new(), 0usize);
     for f in &files {
-        match dicom_attributes(&f.input).and_then(|a| Ok(entry_from_dicom(&a)?)) {
+        match dicom_attributes(&f.input)
+            .and_then(|a| Ok(entry_from_dicom(&a)?))
+            .with_context(|| f.input.display().to_string())
+        {
             Ok(e) => entries.push(e),
             Err(e) => {
                 skipped += 1;
-                eprintln!("skipped: {e:#}");
+                eprintln!("skipped: {}", terminal_safe(&format!("{e:#}")));
             }
         }
     }

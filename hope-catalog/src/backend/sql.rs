@@ -117,6 +117,30 @@ impl Builder {
     }
 }
 
+/// The most SELECTs joined by UNION ALL in one compound statement: SQLite refuses more than 500
+/// (SQLITE_MAX_COMPOUND_SELECT), which a recursive query over many collections would pass.
+const MAX_COMPOUND: usize = 400;
+
+/// `parts` joined by UNION ALL, nested in sub-selects of at most [`MAX_COMPOUND`] terms each, so
+/// that no compound statement has more terms than the database allows, however many parts.
+fn union_all(mut parts: Vec<String>) -> String {
+    let mut level = 0;
+    while parts.len() > MAX_COMPOUND {
+        parts = parts
+            .chunks(MAX_COMPOUND)
+            .enumerate()
+            .map(|(i, group)| {
+                format!(
+                    "SELECT * FROM ({}) AS \"u{level}_{i}\"",
+                    group.join(" UNION ALL ")
+                )
+            })
+            .collect();
+        level += 1;
+    }
+    parts.join(" UNION ALL ")
+}
+
 /// The SELECT of a checked query over one or more collection tables: an inner UNION ALL of the
 /// filtered rows of each table, and an outer projection, grouping, ordering and paging.
 pub(crate) fn build_query(d: Dialect, collections: &[CollectionRecord], q: &Checked) -> Built {
@@ -148,7 +172,7 @@ pub(crate) fn build_query(d: Dialect, collections: &[CollectionRecord], q: &Chec
             filter
         ));
     }
-    let inner = parts.join(" UNION ALL ");
+    let inner = union_all(parts);
     let multi = collections.len() > 1;
 
     let mut select = Vec::new();
