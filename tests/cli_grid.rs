@@ -285,3 +285,29 @@ fn item_03_a_ledger_of_the_wrong_length_is_an_error_naming_it() {
         common::failed_cleanly(&o, "ledger.json");
     }
 }
+
+/// Issue 27 item 11: `hope jobs` failed as a whole when one run directory was damaged or foreign,
+/// or when `ledger.lock` was not writable by the caller.
+#[test]
+fn item_11_jobs_lists_what_it_can_read_and_marks_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("a.toml"), small_sim(4, 6)).unwrap();
+    run_small(t, "a.toml", "runs/good");
+    run_small(t, "a.toml", "runs/damaged");
+    run_small(t, "a.toml", "runs/foreign");
+    std::fs::write(t.join("runs/damaged/job.json"), b"{ not json").unwrap();
+    std::fs::write(t.join("runs/foreign/plan.json"), b"{\"something\": \"else\"}").unwrap();
+    // A run the caller may read but not lock: ledger.lock is a directory here.
+    run_small(t, "a.toml", "runs/locked");
+    std::fs::remove_file(t.join("runs/locked/ledger.lock")).unwrap();
+    std::fs::create_dir(t.join("runs/locked/ledger.lock")).unwrap();
+    let o = common::hope_within(t, 60, &["jobs", "--root", "runs"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(table.matches("finished").count(), 2, "{table}");
+    assert_eq!(table.matches("unreadable").count(), 2, "{table}");
+    assert!(table.contains("damaged") && table.contains("foreign") && table.contains("locked"), "{table}");
+    let o = common::hope_within(t, 60, &["jobs", "runs/locked"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -104,7 +104,7 @@ impl WorkDir {
     /// The run's record, if written.
     pub fn record(&self) -> Result<Option<JobRecord>> {
         let path = self.root().join("job.json");
-        match std::fs::read(&path) {
+        match hope_core::fs::read_bounded(&path, 1 << 20) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
                 .map_err(|e| Error::corrupt(&path, e.to_string())),
@@ -148,24 +148,39 @@ pub fn task_states(ledger: &Ledger) -> Vec<(u32, usize, usize)> {
     out.into_iter().map(|(t, (d, h))| (t, d, h)).collect()
 }
 
-/// The runs in `root` and its subdirectories (two levels), newest first. Directories without a
-/// record are skipped; a damaged record is an error naming the file.
+/// The runs in `root` and its subdirectories (two levels), newest first. Runs whose directory
+/// cannot be read (damaged, foreign, another version) are left out: [`list_all`] lists them too.
 pub fn list(root: &Path) -> Result<Vec<JobRow>> {
+    list_all(root).map(|(rows, _)| rows)
+}
+
+/// The runs in `root` and its subdirectories (two levels), newest first, and the directories with
+/// a `job.json` that could not be read, each with the reason: one damaged or foreign run never
+/// hides the others. Ledgers are read without taking their lock, so that a user who may read a
+/// run but not write in it still sees it.
+pub fn list_all(root: &Path) -> Result<(Vec<JobRow>, Vec<(PathBuf, String)>)> {
     let mut rows = Vec::new();
+    let mut unreadable = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     for level in 0..2 {
         let mut next = Vec::new();
         for d in &dirs {
             if d.join("job.json").is_file() {
-                let wd = WorkDir::open(d)?;
-                if let Some(record) = wd.record()? {
-                    let ledger = wd.ledger()?;
-                    rows.push(JobRow {
+                let row = WorkDir::open(d).and_then(|wd| {
+                    let record = wd.record()?.ok_or_else(|| {
+                        Error::corrupt(d.join("job.json"), "no job record")
+                    })?;
+                    let ledger = wd.ledger_unlocked()?;
+                    Ok(JobRow {
                         dir: d.clone(),
                         progress: (ledger.done(), ledger.chunks.len()),
                         tasks: task_states(&ledger),
                         record,
-                    });
+                    })
+                });
+                match row {
+                    Ok(r) => rows.push(r),
+                    Err(e) => unreadable.push((d.clone(), e.to_string())),
                 }
                 continue;
             }
@@ -190,5 +205,6 @@ pub fn list(root: &Path) -> Result<Vec<JobRow>> {
             .cmp(&a.record.created_s)
             .then(a.dir.cmp(&b.dir))
     });
-    Ok(rows)
+    unreadable.sort();
+    Ok((rows, unreadable))
 }

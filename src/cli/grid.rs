@@ -274,10 +274,12 @@ pub(crate) fn jobs(args: JobsArgs) -> anyhow::Result<()> {
     if let Some(d) = &args.dir {
         let dir = WorkDir::open(d)?;
         let record = dir.record()?.context("no job record in that directory")?;
-        let ledger = dir.ledger()?;
+        let ledger = dir.ledger_unlocked()?;
         println!(
             "job {} by {}: {:?}",
-            record.id, record.author, record.status
+            shown(&record.id),
+            shown(&record.author),
+            record.status
         );
         println!(
             "  created {}, started {}, finished {}",
@@ -295,7 +297,7 @@ pub(crate) fn jobs(args: JobsArgs) -> anyhow::Result<()> {
             println!("  result {}", r.display());
         }
         if let Some(m) = &record.message {
-            println!("  last error: {m}");
+            println!("  last error: {}", shown(m));
         }
         for (task, done, held) in store::task_states(&ledger) {
             println!("  task {task}: {done} chunks done, {held} held");
@@ -305,7 +307,7 @@ pub(crate) fn jobs(args: JobsArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let rows = store::list(&args.root)?;
+    let (rows, unreadable) = store::list_all(&args.root)?;
     println!(
         "{:<22} {:<10} {:<19} {:<19} {:<9} {:>9} {:>9}  directory",
         "id", "author", "created", "started", "status", "progress", "duration"
@@ -314,18 +316,52 @@ pub(crate) fn jobs(args: JobsArgs) -> anyhow::Result<()> {
         let j = &r.record;
         println!(
             "{:<22} {:<10} {:<19} {:<19} {:<9} {:>9} {:>9}  {}",
-            j.id,
-            j.author,
+            shown(&j.id),
+            shown(&j.author),
             fmt_time(Some(j.created_s)),
             fmt_time(j.started_s),
             format!("{:?}", j.status).to_lowercase(),
             format!("{}/{}", r.progress.0, r.progress.1),
             j.duration_s()
                 .map_or_else(|| "-".into(), |d| format!("{d} s")),
-            r.dir.display()
+            shown(&r.dir.display().to_string())
+        );
+    }
+    for (dir, why) in unreadable {
+        println!(
+            "{:<22} {:<10} {:<19} {:<19} {:<9} {:>9} {:>9}  {} ({})",
+            "-",
+            "-",
+            "-",
+            "-",
+            "unreadable",
+            "-",
+            "-",
+            shown(&dir.display().to_string()),
+            shown(&why)
         );
     }
     Ok(())
+}
+
+/// Text from a run directory (written by anyone who may write there), without control
+/// characters that would drive the terminal, and at most 200 characters.
+fn shown(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(200)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if s.chars().count() > 200 {
+        out.push('…');
+    }
+    out
 }
 
 #[derive(Debug, clap::Args)]
