@@ -297,7 +297,11 @@ fn item_11_jobs_lists_what_it_can_read_and_marks_the_rest() {
     run_small(t, "a.toml", "runs/damaged");
     run_small(t, "a.toml", "runs/foreign");
     std::fs::write(t.join("runs/damaged/job.json"), b"{ not json").unwrap();
-    std::fs::write(t.join("runs/foreign/plan.json"), b"{\"something\": \"else\"}").unwrap();
+    std::fs::write(
+        t.join("runs/foreign/plan.json"),
+        b"{\"something\": \"else\"}",
+    )
+    .unwrap();
     // A run the caller may read but not lock: ledger.lock is a directory here.
     run_small(t, "a.toml", "runs/locked");
     std::fs::remove_file(t.join("runs/locked/ledger.lock")).unwrap();
@@ -307,7 +311,10 @@ fn item_11_jobs_lists_what_it_can_read_and_marks_the_rest() {
     let table = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(table.matches("finished").count(), 2, "{table}");
     assert_eq!(table.matches("unreadable").count(), 2, "{table}");
-    assert!(table.contains("damaged") && table.contains("foreign") && table.contains("locked"), "{table}");
+    assert!(
+        table.contains("damaged") && table.contains("foreign") && table.contains("locked"),
+        "{table}"
+    );
     let o = common::hope_within(t, 60, &["jobs", "runs/locked"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -240,3 +240,48 @@ fn the_eye_plaque_workflow_runs_on_slurm_with_the_local_dose() {
         outcomes[1].air_kerma_strength_u
     );
 }
+
+/// Issue 27 item 12: working directories containing `'`, `"`, `%`, `\`, `#` or spaces made sbatch
+/// refuse the script, made every element fail with logs pointing at an empty directory, or cut
+/// the `--output` path. The name and the logs now go to sbatch as arguments, the logs relative to
+/// the run's directory.
+#[test]
+fn item_12_working_directories_with_any_characters_run_on_slurm() {
+    if !slurm_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("sim.toml"),
+        SIM.replace("histories = 480000", "histories = 80000"),
+    )
+    .unwrap();
+    let weird = "w it's \"quoted\" 100% a\\b #1";
+    let o = hope(
+        tmp.path(),
+        &[
+            "run",
+            "sim.toml",
+            "--dir",
+            weird,
+            "--executor",
+            "slurm",
+            "--tasks",
+            "2",
+            "--time",
+            "00:10:00",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = tmp.path().join(weird);
+    assert!(dir.join("result/dose.mha").is_file());
+    let logs: Vec<_> = std::fs::read_dir(dir.join("logs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(
+        logs.len(),
+        2,
+        "one log per array element, in the run's own logs folder"
+    );
+}

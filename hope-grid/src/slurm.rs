@@ -113,20 +113,15 @@ impl Slurm {
         self
     }
 
-    /// The job script for the working directory `dir`.
+    /// The job script for the working directory `dir`. The job's name goes to `sbatch` as an
+    /// argument, and Slurm's own output to `/dev/null`: the script sends its output to
+    /// `logs/slurm-JOB_TASK.out` itself, with the path quoted for the shell, so that no character
+    /// of the directory's path (quotes, `%`, `\\`, `#`, spaces) reaches a `#SBATCH` line or a Slurm
+    /// file-name pattern (Slurm expands `%` and `\\` anywhere in an output path).
     pub fn script(&self, dir: &WorkDir) -> Result<String> {
         let t = &self.template;
         let root = dir.root().to_string_lossy().into_owned();
         let mut s = String::from("#!/bin/sh\n");
-        s.push_str(&format!(
-            "#SBATCH --job-name={}\n",
-            option_value(&self.name)?
-        ));
-        let logs = dir.root().join("logs");
-        s.push_str(&format!(
-            "#SBATCH --output={}\n",
-            option_value(&logs.join("slurm-%A_%a.out").to_string_lossy())?
-        ));
         for (flag, v) in [
             ("partition", &t.partition),
             ("account", &t.account),
@@ -143,6 +138,11 @@ impl Slurm {
         for e in &t.extra {
             s.push_str(&format!("#SBATCH {}\n", option_value(e)?));
         }
+        let log_prefix = dir.root().join("logs").join("slurm-");
+        s.push_str(&format!(
+            "exec >> {}\"$SLURM_ARRAY_JOB_ID\"_\"$SLURM_ARRAY_TASK_ID\".out 2>&1\n",
+            shell_quote(&log_prefix.to_string_lossy())
+        ));
         let mut cmd = vec![shell_quote(&self.program.to_string_lossy())];
         cmd.extend(self.args.iter().map(|a| shell_quote(&a.to_string_lossy())));
         s.push_str(&format!(
@@ -169,10 +169,18 @@ impl Slurm {
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(",");
+        // The job name as one argument, control characters left out (it is only a label).
+        let name: String = self.name.chars().filter(|c| !c.is_control()).collect();
         let out = Self::command("sbatch")
+            .current_dir(dir.root())
             .arg("--parsable")
             .arg(format!("--array={list}"))
-            .arg(&script)
+            .arg(format!(
+                "--job-name={}",
+                if name.is_empty() { "hope" } else { &name }
+            ))
+            .arg("--output=/dev/null")
+            .arg("job.sh")
             .output()
             .map_err(|e| Error::io("sbatch", e))?;
         if !out.status.success() {

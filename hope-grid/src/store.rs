@@ -167,9 +167,9 @@ pub fn list_all(root: &Path) -> Result<(Vec<JobRow>, Vec<(PathBuf, String)>)> {
         for d in &dirs {
             if d.join("job.json").is_file() {
                 let row = WorkDir::open(d).and_then(|wd| {
-                    let record = wd.record()?.ok_or_else(|| {
-                        Error::corrupt(d.join("job.json"), "no job record")
-                    })?;
+                    let record = wd
+                        .record()?
+                        .ok_or_else(|| Error::corrupt(d.join("job.json"), "no job record"))?;
                     let ledger = wd.ledger_unlocked()?;
                     Ok(JobRow {
                         dir: d.clone(),
