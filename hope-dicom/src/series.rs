@@ -550,6 +550,13 @@ fn check_frames_fit(
     frames: usize,
 ) -> Result<()> {
     use dicom_core::value::Value;
+    if rows == 0 || cols == 0 {
+        return Err(attr_err(
+            path,
+            if rows == 0 { "Rows" } else { "Columns" },
+            "0; an image has at least one row and one column",
+        ));
+    }
     let Some(pixel) = obj.get(tags::PIXEL_DATA) else {
         return Err(attr_err(path, "PixelData", "missing"));
     };

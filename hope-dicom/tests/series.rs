@@ -887,3 +887,64 @@ fn item_02_damaged_dicom_files_are_reported_apart_from_notes() {
     assert_eq!(report.unreadable[0].0, w.files[3]);
     assert!(report.notes.iter().any(|(p, _)| p.ends_with("README.txt")));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(160))]
+
+    /// Issue 27, bounded fuzz loop over pixel-data layouts: any Rows, Columns, bits, samples and
+    /// frame count over pixel data of any small size, native or RLE, read as a series and
+    /// de-identified with a redaction rule that matches: a volume or an error, never a panic,
+    /// an abort or work beyond the bytes there.
+    #[test]
+    fn any_pixel_layout_gives_a_volume_or_an_error(
+        rows in proptest::prop_oneof![1u16..6, proptest::prelude::Just(u16::MAX), proptest::prelude::Just(32768u16), proptest::prelude::Just(0u16)],
+        cols in proptest::prop_oneof![1u16..6, proptest::prelude::Just(u16::MAX), proptest::prelude::Just(0u16)],
+        bits in proptest::sample::select(vec![1u16, 8, 12, 16, 32]),
+        spp in proptest::prop_oneof![proptest::prelude::Just(1u16), proptest::prelude::Just(3u16), proptest::prelude::Just(u16::MAX)],
+        frames in proptest::prop_oneof![proptest::prelude::Just(None), proptest::strategy::Strategy::prop_map(0u32..4, Some), proptest::prelude::Just(Some(u32::MAX)), proptest::prelude::Just(Some(262_144u32))],
+        rle in proptest::prelude::any::<bool>(),
+        pixels in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+    ) {
+        use dicom_core::value::{PixelFragmentSequence, Value};
+        use dicom_dictionary_std::uids;
+        let dir = tempfile::tempdir().unwrap();
+        let grid = Grid::builder([2, 2, 1]).spacing([1.0, 1.0, 1.0]).build().unwrap();
+        let w = write(&phantom(grid), dir.path());
+        let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+        let mut elems = vec![
+            us(tags::ROWS, rows),
+            us(tags::COLUMNS, cols),
+            us(tags::BITS_ALLOCATED, bits),
+            us(tags::BITS_STORED, bits),
+            us(tags::HIGH_BIT, bits.saturating_sub(1)),
+            us(tags::SAMPLES_PER_PIXEL, spp),
+        ];
+        if let Some(n) = frames {
+            elems.push(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(n.to_string())));
+        }
+        let ts = if rle {
+            elems.push(DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), vec![pixels.clone()])),
+            ));
+            uids::RLE_LOSSLESS
+        } else {
+            elems.push(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(pixels.clone())));
+            uids::EXPLICIT_VR_LITTLE_ENDIAN
+        };
+        let path = dir.path().join("x.dcm");
+        reencoded(&w.files[0], &path, ts, elems);
+        let _ = load_ct_volume(&[path.clone()]);
+        let _ = hope_dicom::series::load_activity_volume(&[path.clone()]);
+        let rule = hope_dicom::deid::RedactionRule {
+            rects: vec![hope_dicom::deid::Rect { x: 0, y: 0, width: u32::MAX, height: u32::MAX }],
+            ..hope_dicom::deid::RedactionRule::default()
+        };
+        let deid = hope_dicom::deid::Deidentifier::new(hope_dicom::deid::DeidKey::from_bytes([3; 32]), [])
+            .with_redaction(rule);
+        if let Ok(obj) = OpenFileOptions::new().open_file(&path) {
+            let _ = deid.deidentify(obj);
+        }
+    }
+}
