@@ -798,7 +798,7 @@ fn item_06_number_of_frames_beyond_the_pixel_data_is_refused_at_once() {
         ),
     );
     let started = std::time::Instant::now();
-    match load_ct_volume(&[path.clone()]) {
+    match load_ct_volume(std::slice::from_ref(&path)) {
         Err(Error::Attribute {
             attribute, message, ..
         }) => {
@@ -935,8 +935,8 @@ proptest::proptest! {
         };
         let path = dir.path().join("x.dcm");
         reencoded(&w.files[0], &path, ts, elems);
-        let _ = load_ct_volume(&[path.clone()]);
-        let _ = hope_dicom::series::load_activity_volume(&[path.clone()]);
+        let _ = load_ct_volume(std::slice::from_ref(&path));
+        let _ = hope_dicom::series::load_activity_volume(std::slice::from_ref(&path));
         let rule = hope_dicom::deid::RedactionRule {
             rects: vec![hope_dicom::deid::Rect { x: 0, y: 0, width: u32::MAX, height: u32::MAX }],
             ..hope_dicom::deid::RedactionRule::default()

@@ -148,6 +148,9 @@ pub fn task_states(ledger: &Ledger) -> Vec<(u32, usize, usize)> {
     out.into_iter().map(|(t, (d, h))| (t, d, h)).collect()
 }
 
+/// A run directory that could not be read, and why.
+pub type Unreadable = (PathBuf, String);
+
 /// The runs in `root` and its subdirectories (two levels), newest first. Runs whose directory
 /// cannot be read (damaged, foreign, another version) are left out: [`list_all`] lists them too.
 pub fn list(root: &Path) -> Result<Vec<JobRow>> {
@@ -158,7 +161,7 @@ pub fn list(root: &Path) -> Result<Vec<JobRow>> {
 /// a `job.json` that could not be read, each with the reason: one damaged or foreign run never
 /// hides the others. Ledgers are read without taking their lock, so that a user who may read a
 /// run but not write in it still sees it.
-pub fn list_all(root: &Path) -> Result<(Vec<JobRow>, Vec<(PathBuf, String)>)> {
+pub fn list_all(root: &Path) -> Result<(Vec<JobRow>, Vec<Unreadable>)> {
     let mut rows = Vec::new();
     let mut unreadable = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
