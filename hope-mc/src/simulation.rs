@@ -57,6 +57,12 @@
 //! air_kerma_strength_u = 5.0        # per seed (U = uGy m^2 / h), for seeds; or activity_bq
 //! time_h = 100.0                    # or time_s; decay = true integrates the decay over the time
 //! ```
+//!
+//! Limits, each an error naming the field: a phantom, CT or scoring grid of at most
+//! [`MAX_VOXELS`] voxels (2^26); energies (`energy_kev`, each line of `lines_kev`) from 1 to
+//! 100,000 keV; finite line intensities, seed weights and `absolute` values whose product is a
+//! finite number of histories; files (this one, HU tables) of at most [`MAX_FILE_BYTES`], read
+//! only if they are regular files.
 
 use std::path::{Path, PathBuf};
 
