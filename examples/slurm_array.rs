@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
     let workload = SimulationWorkload::new(&sim, 1)?;
     let plan = Plan::new(workload.batch_count(), 4, 1, Mode::Static)?;
     let work = WorkDir::create(&dir, &plan)?;
-    std::fs::write(dir.join("simulation.json"), serde_json::to_vec(&sim)?)?;
+    work.write_sealed("simulation.json", &serde_json::to_vec(&sim)?)?;
     let slurm = Slurm::new(hope, &["worker"], JobTemplate::default()).name("hope-example");
     let start = std::time::Instant::now();
     let merged = hope::grid::run(&slurm, &work, &plan, &workload, 3)?;

@@ -373,3 +373,35 @@ fn item_07_and_10_hostile_values_are_shown_safely_and_set_aside_alone() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("indexed 1 instance(s)"));
 }
+
+/// Attack round on issue 27, finding C-5: two links to `.` in a folder given to
+/// `catalog add --dicom` (and to `encrypt`, which walks folders the same way) never ended.
+#[cfg(unix)]
+#[test]
+fn attack_c05_folder_walks_do_not_follow_links_to_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, "admin", &["init"]);
+    ok(d, "admin", &["mkdir", "/dicom"]);
+    let files = d.join("dicom");
+    std::fs::create_dir(&files).unwrap();
+    write_ct(&files.join("a.dcm"), "2.25.1", "2.25.9", "20250101", 1);
+    std::os::unix::fs::symlink(".", files.join("loop1")).unwrap();
+    std::os::unix::fs::symlink(".", files.join("loop2")).unwrap();
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "60", env!("CARGO_BIN_EXE_hope")])
+        .current_dir(d)
+        .env("RUST_BACKTRACE", "0")
+        .args([
+            "catalog", "--db", "cat.db", "--as", "admin", "add", "/dicom", "--dicom", "dicom",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("indexed 1 instance(s)"));
+}

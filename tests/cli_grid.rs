@@ -164,9 +164,9 @@ fn a_worker_killed_mid_chunk_is_replaced_and_the_result_is_the_same() {
         .unwrap();
     let work = tmp.path().join("work");
     let dir = WorkDir::create(&work, &plan).unwrap();
-    std::fs::write(
-        work.join("simulation.json"),
-        serde_json::to_vec(&sim.resolved()).unwrap(),
+    dir.write_sealed(
+        "simulation.json",
+        &serde_json::to_vec(&sim.resolved()).unwrap(),
     )
     .unwrap();
     // The first worker started is killed (SIGKILL) shortly after it claims its chunk.
@@ -317,4 +317,166 @@ fn item_11_jobs_lists_what_it_can_read_and_marks_the_rest() {
     );
     let o = common::hope_within(t, 60, &["jobs", "runs/locked"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Attack round on issue 27, finding C-1: `simulation.json` of a run directory was not bound to the
+/// run: edited to another tally and an `absolute` section after the run, `hope merge` and
+/// `hope run --resume` wrote a dose of 4.95e5 Gy instead of 2.27e-12 Gy per history, exit 0. The
+/// file is now sealed with the run key; a changed one is refused, and nothing is written.
+#[test]
+fn attack_c01_an_edited_simulation_json_is_refused_never_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("a.toml"), small_sim(4, 8)).unwrap();
+    run_small(t, "a.toml", "a");
+    let path = t.join("a/simulation.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["absolute"] = serde_json::json!({"activity_bq": 3.7e10, "time_h": 1000.0});
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    for args in [
+        vec!["merge", "--dir", "a", "--out", "m"],
+        vec!["run", "--resume", "--dir", "a", "--out", "r"],
+        vec!["worker", "--dir", "a", "--task", "0"],
+    ] {
+        let o = common::hope_within(t, 120, &args);
+        common::failed_cleanly(&o, "simulation.json");
+    }
+    assert!(!t.join("m").exists() && !t.join("r").exists());
+    // A run started again over it with the original file is refused too (not silently reused).
+    let o = common::hope_within(
+        t,
+        120,
+        &[
+            "run", "a.toml", "--dir", "a", "--tasks", "2", "--mode", "static",
+        ],
+    );
+    common::failed_cleanly(&o, "simulation.json");
+    // Put back as it was: accepted again.
+    std::fs::write(&path, text).unwrap();
+    let o = common::hope_within(t, 120, &["merge", "--dir", "a", "--out", "m"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Findings C-2, C-3 and C-7: a FIFO or a link to /dev/zero planted as `simulation.json`, a FIFO
+/// as `ledger.lock` or as a task's log hung `hope run`, `merge` and `worker`, or grew memory
+/// without bound.
+#[cfg(unix)]
+#[test]
+fn attack_c02_c03_c07_fifos_and_devices_planted_in_a_run_directory_never_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("a.toml"), small_sim(4, 6)).unwrap();
+    let mkfifo = |p: &std::path::Path| {
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    // simulation.json as a FIFO, then as a link to /dev/zero, in a new run directory.
+    for planted in ["fifo", "zero"] {
+        let d = t.join(format!("s-{planted}"));
+        std::fs::create_dir_all(&d).unwrap();
+        run_small(t, "a.toml", &format!("s-{planted}"));
+        let sim = d.join("simulation.json");
+        std::fs::remove_file(&sim).unwrap();
+        if planted == "fifo" {
+            mkfifo(&sim);
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &sim).unwrap();
+        }
+        let name = format!("s-{planted}");
+        let o = common::hope_within(
+            t,
+            60,
+            &[
+                "run", "a.toml", "--dir", &name, "--tasks", "2", "--mode", "static",
+            ],
+        );
+        common::failed_cleanly(&o, "not a regular file");
+        let o = common::hope_within(t, 60, &["merge", "--dir", &format!("s-{planted}")]);
+        common::failed_cleanly(&o, "not a regular file");
+    }
+    // ledger.lock as a FIFO.
+    run_small(t, "a.toml", "l");
+    std::fs::remove_file(t.join("l/ledger.lock")).unwrap();
+    mkfifo(&t.join("l/ledger.lock"));
+    for args in [
+        vec!["run", "--resume", "--dir", "l"],
+        vec!["merge", "--dir", "l"],
+        vec!["worker", "--dir", "l", "--task", "0"],
+    ] {
+        let o = common::hope_within(t, 60, &args);
+        common::failed_cleanly(&o, "ledger.lock");
+    }
+    // A task's log as a FIFO, and as a link to a file elsewhere: the process executor replaces
+    // them and never writes through the link.
+    std::fs::write(t.join("b.toml"), small_sim(5, 6)).unwrap();
+    let o = common::hope_within(
+        t,
+        120,
+        &[
+            "run",
+            "b.toml",
+            "--dir",
+            "p",
+            "--tasks",
+            "2",
+            "--executor",
+            "process",
+            "--max-rounds",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(t.join("c.toml"), small_sim(6, 6)).unwrap();
+    std::fs::create_dir_all(t.join("q/logs")).unwrap();
+    mkfifo(&t.join("q/logs/task-0.log"));
+    std::fs::write(t.join("victim"), b"precious\n").unwrap();
+    std::os::unix::fs::symlink(t.join("victim"), t.join("q/logs/task-1.log")).unwrap();
+    let o = common::hope_within(
+        t,
+        120,
+        &[
+            "run",
+            "c.toml",
+            "--dir",
+            "q",
+            "--tasks",
+            "2",
+            "--executor",
+            "process",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(t.join("victim")).unwrap(), b"precious\n");
+}
+
+/// Finding C-6: leases in `ledger.json` ending at u64::MAX stalled every `hope run --resume` for
+/// its rounds (5 minutes by default), then failed; such a lease was never reclaimed.
+#[test]
+fn attack_c06_a_lease_that_never_ends_is_reclaimed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("a.toml"), small_sim(4, 6)).unwrap();
+    run_small(t, "a.toml", "a");
+    let want = dose(&t.join("a/result/dose.mha"));
+    let entry = format!(
+        r#"{{"state":"leased","task":0,"until_ms":{},"attempts":1,"last_error":null}}"#,
+        u64::MAX
+    );
+    std::fs::write(
+        t.join("a/ledger.json"),
+        format!("{{\"chunks\":[{entry},{entry}]}}"),
+    )
+    .unwrap();
+    std::fs::remove_file(t.join("a/checkpoint.part")).unwrap();
+    let started = std::time::Instant::now();
+    let o = common::hope_within(t, 120, &["run", "--resume", "--dir", "a", "--out", "r"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    assert_eq!(dose(&t.join("r/dose.mha")), want);
 }

@@ -62,9 +62,9 @@ fn case() -> &'static Case {
 /// A working directory for `plan` with the simulation stored for workers.
 fn prepare(tmp: &std::path::Path, plan: &Plan) -> WorkDir {
     let dir = WorkDir::create(tmp, plan).unwrap();
-    std::fs::write(
-        tmp.join("simulation.json"),
-        serde_json::to_vec(&case().sim.resolved()).unwrap(),
+    dir.write_sealed(
+        "simulation.json",
+        &serde_json::to_vec(&case().sim.resolved()).unwrap(),
     )
     .unwrap();
     dir

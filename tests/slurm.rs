@@ -98,9 +98,9 @@ fn prepare(tmp: &std::path::Path, plan: &Plan) -> (Simulation, SimulationWorkloa
     let sim = Simulation::from_file(&tmp.join("sim.toml")).unwrap();
     let workload = SimulationWorkload::new(&sim, 1).unwrap();
     let dir = WorkDir::create(tmp.join("work"), plan).unwrap();
-    std::fs::write(
-        tmp.join("work/simulation.json"),
-        serde_json::to_vec(&sim.resolved()).unwrap(),
+    dir.write_sealed(
+        "simulation.json",
+        &serde_json::to_vec(&sim.resolved()).unwrap(),
     )
     .unwrap();
     (sim, workload, dir)

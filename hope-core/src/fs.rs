@@ -147,9 +147,19 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 /// socket or a directory is refused without blocking (on Linux the file is opened non-blocking,
 /// so a FIFO without a writer cannot hang the caller). The error names the path.
 pub fn open_regular(path: impl AsRef<Path>) -> io::Result<File> {
-    let path = path.as_ref();
     let mut options = File::options();
     options.read(true);
+    open_regular_with(path, &mut options)
+}
+
+/// Opens `path` with `options` (for writing, say) only if it is, or becomes, a regular file:
+/// non-blocking on Linux, so that a FIFO without a reader or writer cannot hang the caller, and
+/// checked once open. The error names the path.
+pub fn open_regular_with(
+    path: impl AsRef<Path>,
+    options: &mut std::fs::OpenOptions,
+) -> io::Result<File> {
+    let path = path.as_ref();
     #[cfg(all(
         target_os = "linux",
         any(
@@ -177,7 +187,7 @@ pub fn open_regular(path: impl AsRef<Path>) -> io::Result<File> {
     )))]
     {
         // Without a non-blocking open, look first (a race can still swap the file).
-        if !std::fs::metadata(path)?.is_file() {
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
             return Err(not_regular(path));
         }
     }

@@ -538,6 +538,14 @@ fn read_slices(path: &Path, obj: &DefaultDicomObject, index: usize) -> Result<Ve
     Ok(out)
 }
 
+/// The most pixels a slice may have (2^26, 8192 x 8192): CT, PET and SPECT slices are far
+/// smaller, and compressed pixel data gives no bound of its own (a few bytes of JPEG-LS can
+/// announce any size).
+pub const MAX_FRAME_PIXELS: usize = 1 << 26;
+
+/// The most voxels a series volume may have (2^30: 2 GiB of HU, 4 GiB of Bq/mL).
+pub const MAX_SERIES_VOXELS: usize = 1 << 30;
+
 /// Checks, before any per-frame work, that the pixel data can hold `frames` frames of
 /// `rows` x `cols`: native data must have the bytes, encapsulated data a fragment per frame at
 /// least (frames start on fragment boundaries, PS3.5 A.4). A 700-byte file claiming 4e9 frames
@@ -550,6 +558,15 @@ fn check_frames_fit(
     frames: usize,
 ) -> Result<()> {
     use dicom_core::value::Value;
+    if usize::from(rows) * usize::from(cols) > MAX_FRAME_PIXELS {
+        return Err(attr_err(
+            path,
+            "Rows",
+            format!(
+                "{rows} x {cols}: more than the {MAX_FRAME_PIXELS} pixels a slice of a volume may have"
+            ),
+        ));
+    }
     if rows == 0 || cols == 0 {
         return Err(attr_err(
             path,
@@ -866,6 +883,13 @@ fn load_with<T: Copy + Default + Send>(
         .build()
         .map_err(|e| problem(format!("geometry does not form a grid: {e}")))?;
     let n = nx * ny;
+    // The volume is allocated before the (compressed) pixel data is decoded: bounded here, so
+    // that a small file announcing a huge image cannot make it allocate gigabytes.
+    if n.saturating_mul(nz) > MAX_SERIES_VOXELS {
+        return Err(problem(format!(
+            "{nx} x {ny} x {nz} voxels: more than the {MAX_SERIES_VOXELS} a series volume may have"
+        )));
+    }
     // Each file decoded once (a multi-frame file once for all its frames), on every core, straight
     // into the places of its frames in the volume.
     let mut data = vec![T::default(); n * nz];
@@ -1226,14 +1250,20 @@ pub fn scan_dir(dir: &Path) -> Result<ScanReport> {
             path: d.clone(),
             source: e,
         })? {
-            let p = entry
-                .map_err(|e| Error::Io {
-                    path: d.clone(),
-                    source: e,
-                })?
-                .path();
-            if p.is_dir() {
+            let entry = entry.map_err(|e| Error::Io {
+                path: d.clone(),
+                source: e,
+            })?;
+            let p = entry.path();
+            // Links to directories are not followed (two links to `.` would give 2^40 paths).
+            let kind = entry.file_type().map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+            if kind.is_dir() {
                 stack.push(p)
+            } else if kind.is_symlink() && p.is_dir() {
+                continue;
             } else {
                 paths.push(p)
             }

@@ -948,3 +948,67 @@ proptest::proptest! {
         }
     }
 }
+
+/// Attack round on issue 27, finding C-4: a 636-byte JPEG Lossless file announcing 65535 x 65535
+/// pixels made `series to-mhd` allocate 8.6 GB before decoding anything (SIGABRT under a memory
+/// limit). Slices are limited to 2^26 pixels and volumes to 2^30 voxels before allocating.
+#[test]
+fn attack_c04_a_tiny_compressed_file_announcing_a_huge_image_is_refused() {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Grid::builder([4, 4, 1])
+        .spacing([1.0, 1.0, 1.0])
+        .build()
+        .unwrap();
+    let w = write(&phantom(grid), dir.path());
+    let path = dir.path().join("huge.dcm");
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    reencoded(
+        &w.files[0],
+        &path,
+        "1.2.840.10008.1.2.4.70",
+        vec![
+            us(tags::ROWS, 65535),
+            us(tags::COLUMNS, 65535),
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                Value::PixelSequence(PixelFragmentSequence::new(
+                    Vec::<u32>::new(),
+                    vec![vec![0xFF, 0xD8, 0xFF, 0xD9]],
+                )),
+            ),
+        ],
+    );
+    match load_ct_volume(std::slice::from_ref(&path)) {
+        Err(Error::Attribute {
+            attribute, message, ..
+        }) => {
+            assert_eq!(attribute, "Rows");
+            assert!(message.contains("65535 x 65535"), "{message}");
+        }
+        other => panic!("{:?}", other.map(|v| v.grid().dims())),
+    }
+}
+
+/// Finding C-5: two links to `.` in an input folder made `series info`, `series to-mhd` and
+/// `catalog add --dicom` walk 2^40 paths while memory grew. Links to directories are not followed.
+#[cfg(unix)]
+#[test]
+fn attack_c05_links_to_directories_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write(&phantom(axial()), dir.path());
+    std::os::unix::fs::symlink(".", dir.path().join("loop1")).unwrap();
+    std::os::unix::fs::symlink("..", dir.path().join("loop2")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        let _ =
+            tx.send(scan_dir(&root).map(|r| r.series.iter().map(|s| s.files.len()).sum::<usize>()));
+    });
+    let files = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the walk did not end")
+        .unwrap();
+    assert_eq!(files, w.files.len());
+}

@@ -219,10 +219,15 @@ pub fn run<W: Workload>(
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        let lease_ms = (plan.lease_s() * 1000.0) as u64;
         let held: Vec<u64> = pending
             .iter()
             .filter_map(|&i| match ledger.chunks[i].state {
-                ChunkState::Leased { until_ms, .. } if until_ms >= now => Some(until_ms),
+                ChunkState::Leased { until_ms, .. }
+                    if crate::workdir::lease_holds(until_ms, now, lease_ms) =>
+                {
+                    Some(until_ms)
+                }
                 _ => None,
             })
             .collect();

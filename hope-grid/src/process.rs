@@ -31,17 +31,45 @@ impl Process {
     }
 }
 
+/// Opens a task's log for appending: a regular file of the run's `logs` folder, never followed
+/// through a link (a link planted there would have the task's output appended to its target) and
+/// never a FIFO (which would block). Anything else found there is replaced.
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && !m.is_file()
+    {
+        std::fs::remove_file(path)?;
+    }
+    let mut options = std::fs::File::options();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = hope_core::fs::open_regular_with(path, &mut options)?;
+    // Opened what was looked at: the same file as the name now, and not through a link.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (open, named) = (file.metadata()?, std::fs::symlink_metadata(path)?);
+        if !named.is_file() || (open.dev(), open.ino()) != (named.dev(), named.ino()) {
+            return Err(std::io::Error::other(format!(
+                "{}: replaced while it was opened",
+                path.display()
+            )));
+        }
+    }
+    Ok(file)
+}
+
 impl Executor for Process {
     fn run_tasks(&self, dir: &WorkDir, _plan: &Plan, tasks: &[u32]) -> Result<Vec<TaskOutcome>> {
         let logs = dir.root().join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
         run_pool(tasks, self.parallel, |task| {
             let log_path = logs.join(format!("task-{task}.log"));
-            let log = std::fs::File::options()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .map_err(|e| Error::io(&log_path, e))?;
+            let log = open_log(&log_path).map_err(|e| Error::io(&log_path, e))?;
             let err = log.try_clone();
             let status = Command::new(&self.program)
                 .args(&self.args)

@@ -44,6 +44,9 @@ const HEADER: usize = 8 + 4 + 8 + 8 + 8 + 32;
 /// The run key's file name and size.
 const KEY_FILE: &str = "run.key";
 const KEY_LEN: usize = 32;
+/// The longest the ledger's lock is waited for: it is held for a read and an atomic rewrite of
+/// the ledger, milliseconds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The largest plan, ledger or job record read (a chunk's ledger entry is well under 1 KiB).
 const MAX_JSON: u64 = 64 << 20;
 
@@ -221,6 +224,12 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Whether a lease ending at `until_ms` still holds at `now`: not yet ended, and not ending later
+/// than a lease taken now could (a ledger edited to hold a chunk forever does not stall the run).
+pub(crate) fn lease_holds(until_ms: u64, now: u64, lease_ms: u64) -> bool {
+    until_ms >= now && until_ms <= now.saturating_add(lease_ms).saturating_add(60_000)
+}
+
 fn plan_digest(plan: &Plan) -> [u8; 32] {
     let json = serde_json::to_vec(plan).unwrap_or_default();
     Sha256::digest(&json).into()
@@ -392,6 +401,69 @@ impl WorkDir {
         Ok(key)
     }
 
+    /// The tag of a sealed file: HMAC-SHA256 under the run key of its name, the plan and its
+    /// bytes.
+    fn seal_tag(&self, name: &str, bytes: &[u8]) -> Result<[u8; 32]> {
+        use hmac::{KeyInit, Mac};
+        let key = self.key()?;
+        let mut m =
+            <HmacSha256 as KeyInit>::new_from_slice(&key).expect("HMAC takes any key length");
+        m.update(b"hope-grid sealed file v1\0");
+        m.update(&(name.len() as u64).to_le_bytes());
+        m.update(name.as_bytes());
+        m.update(&self.plan_digest);
+        m.update(bytes);
+        Ok(m.finalize().into_bytes().into())
+    }
+
+    /// Stores `bytes` as the file `name` of the working directory (the inputs workers read, such
+    /// as the simulation) with its tag under the run key beside it (`name.tag`), both atomically,
+    /// so that [`WorkDir::read_sealed`] can tell it was written for this run and not changed.
+    pub fn write_sealed(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.root.join(name);
+        let tag_path = self.root.join(format!("{name}.tag"));
+        let tag = self.seal_tag(name, bytes)?;
+        hope_core::fs::write_atomic(&path, bytes)
+            .map_err(|e| Error::corrupt(&path, e.to_string()))?;
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        hope_core::fs::write_atomic(&tag_path, hex.as_bytes())
+            .map_err(|e| Error::corrupt(&tag_path, e.to_string()))
+    }
+
+    /// The file `name` written by [`WorkDir::write_sealed`], at most `max` bytes, its tag checked;
+    /// None if it does not exist. A file changed since (by whoever may write in a shared
+    /// directory), a missing tag, a device or FIFO are errors naming the file.
+    pub fn read_sealed(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let path = self.root.join(name);
+        let Some(bytes) = read_file(&path, max)? else {
+            return Ok(None);
+        };
+        let tag_path = self.root.join(format!("{name}.tag"));
+        let tag = read_file(&tag_path, 64)?.ok_or_else(|| {
+            Error::corrupt(
+                &tag_path,
+                "missing: the file beside it cannot be shown to belong to this run",
+            )
+        })?;
+        let expected: String = self
+            .seal_tag(name, &bytes)?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let diff = expected
+            .as_bytes()
+            .iter()
+            .zip(tag.iter().chain(std::iter::repeat(&0)))
+            .fold(u8::from(tag.len() != 64), |d, (a, b)| d | (a ^ b));
+        if diff != 0 {
+            return Err(Error::corrupt(
+                &path,
+                "changed since the run was created (its tag does not match): not this run's",
+            ));
+        }
+        Ok(Some(bytes))
+    }
+
     /// The digest a workload's results are bound to: the plan and the workload's fingerprint.
     fn run_digest<W: Workload>(&self, workload: &W) -> [u8; 32] {
         let mut h = Sha256::new();
@@ -407,16 +479,39 @@ impl WorkDir {
         self.read_ledger()
     }
 
+    /// Takes the ledger's lock: `ledger.lock`, a regular file (mode 0600), opened without
+    /// blocking (a FIFO planted there cannot hang the run), locked within [`LOCK_WAIT`] (a lock
+    /// held longer, by a process that hangs or by someone else, is an error naming the file).
     fn lock(&self) -> Result<File> {
         let path = self.root.join("ledger.lock");
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        let mut options = File::options();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let f = hope_core::fs::open_regular_with(&path, &mut options)
             .map_err(|e| Error::io(&path, e))?;
-        f.lock().map_err(|e| Error::io(&path, e))?;
-        Ok(f)
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(f),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::corrupt(
+                        &path,
+                        format!(
+                            "locked by another process for more than {} s",
+                            LOCK_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            }
+        }
     }
 
     /// Reads the ledger without the lock (for listings by users who may not take it).
@@ -477,7 +572,9 @@ impl WorkDir {
                     plan.may_claim(task, *i)
                         && match c.state {
                             ChunkState::Pending => true,
-                            ChunkState::Leased { until_ms, .. } => until_ms < now,
+                            ChunkState::Leased { until_ms, .. } => {
+                                !lease_holds(until_ms, now, lease_ms)
+                            }
                             ChunkState::Done { .. } => false,
                         }
                 })

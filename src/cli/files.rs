@@ -12,7 +12,8 @@ pub(crate) struct Job {
     pub(crate) relative: String,
 }
 
-/// The regular files under `input` (or `input` itself), sorted, with outputs under `output`.
+/// The files under `input` (or `input` itself), sorted, with outputs under `output`; links to
+/// directories are not followed.
 /// `map_name` turns an input file name into an output file name (`None`: skip the file).
 pub(crate) fn jobs(
     input: &Path,
@@ -38,11 +39,18 @@ pub(crate) fn jobs(
         for entry in
             std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
         {
-            let path = entry
-                .with_context(|| format!("cannot list {}", dir.display()))?
-                .path();
-            if path.is_dir() {
+            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            let path = entry.path();
+            // Directories are entered, links to directories are not: two links to `.` would
+            // otherwise give 2^40 paths (the walk follows no link to a directory, as `deid run`).
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if kind.is_dir() {
                 stack.push(path);
+                continue;
+            }
+            if kind.is_symlink() && path.is_dir() {
                 continue;
             }
             let rel = path.strip_prefix(input).unwrap_or(&path);

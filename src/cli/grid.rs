@@ -2,7 +2,7 @@
 //! task, as the process and Slurm executors start it).
 #![allow(clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -101,14 +101,23 @@ pub(crate) struct WorkerArgs {
     threads: usize,
 }
 
-fn simulation_in(dir: &Path) -> PathBuf {
-    dir.join("simulation.json")
+/// The simulation of a run, as its working directory holds it (sealed with the run key: a file
+/// changed by whoever may write there is refused, never run or merged).
+fn simulation_of(dir: &WorkDir) -> anyhow::Result<Simulation> {
+    let bytes = dir
+        .read_sealed("simulation.json", hope::mc::simulation::MAX_FILE_BYTES)?
+        .with_context(|| format!("no simulation.json in {}", dir.root().display()))?;
+    let sim: Simulation = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}", dir.root().join("simulation.json").display()))?;
+    sim.validate()?;
+    Ok(sim)
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.resume {
-        let plan = WorkDir::open(&args.dir)?.plan()?;
-        let sim = Simulation::from_file(&simulation_in(&args.dir))?;
+        let dir = WorkDir::open(&args.dir)?;
+        let plan = dir.plan()?;
+        let sim = simulation_of(&dir)?;
         let workload = SimulationWorkload::new(&sim, 1)?;
         return execute(&args, &sim, &plan, &workload);
     }
@@ -142,15 +151,14 @@ fn execute(
     WorkDir::create(&args.dir, &plan)?;
     // Absolute, for workers started elsewhere (Slurm).
     let dir = WorkDir::open(std::fs::canonicalize(&args.dir)?)?;
-    let sim_path = simulation_in(&args.dir);
     let json = serde_json::to_vec_pretty(sim)?;
-    match std::fs::read(&sim_path) {
-        Ok(existing) if existing != json => anyhow::bail!(
+    match dir.read_sealed("simulation.json", hope::mc::simulation::MAX_FILE_BYTES)? {
+        Some(existing) if existing != json => anyhow::bail!(
             "{} holds another simulation; use a new working directory",
-            sim_path.display()
+            dir.root().join("simulation.json").display()
         ),
-        Ok(_) => {}
-        Err(_) => hope::core::fs::write_atomic(&sim_path, &json)?,
+        Some(_) => {}
+        None => dir.write_sealed("simulation.json", &json)?,
     }
     let parallel = if args.parallel == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
@@ -377,7 +385,7 @@ pub(crate) struct MergeArgs {
 pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<()> {
     let dir = WorkDir::open(&args.dir)?;
     let plan = dir.plan()?;
-    let sim = Simulation::from_file(&simulation_in(&args.dir))?;
+    let sim = simulation_of(&dir)?;
     let workload = SimulationWorkload::new(&sim, 1)?;
     dir.verify(&plan, &workload)?;
     let result = hope::grid::exec::merge(&dir, &plan, &workload)?;
@@ -394,7 +402,7 @@ pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<()> {
 pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let dir = WorkDir::open(&args.dir)?;
     let plan = dir.plan()?;
-    let sim = Simulation::from_file(&simulation_in(&args.dir))?;
+    let sim = simulation_of(&dir)?;
     let workload = SimulationWorkload::new(&sim, args.threads)?;
     hope::grid::work(&dir, &plan, args.task, &workload, &|| {})?;
     Ok(())

@@ -786,8 +786,8 @@ pub fn run(
     if workload.batch_count() != batches {
         return fail(step, "batch count differs from the plan's");
     }
-    hope_core::fs::write_atomic(
-        work.root().join("simulation.json"),
+    work.write_sealed(
+        "simulation.json",
         &serde_json::to_vec_pretty(&sim).in_step(step)?,
     )
     .in_step(step)?;
