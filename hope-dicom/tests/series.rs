@@ -745,6 +745,25 @@ fn reencoded(
     .unwrap();
 }
 
+/// A 4 x 4 CT of one slice, written in `dir`.
+fn one_slice(dir: &Path) -> WrittenSeries {
+    let grid = Grid::builder([4, 4, 1])
+        .spacing([1.0, 1.0, 1.0])
+        .build()
+        .unwrap();
+    write(&phantom(grid), dir)
+}
+
+/// Encapsulated pixel data of these fragments (no offset table).
+fn encapsulated(fragments: Vec<Vec<u8>>) -> DataElement<dicom_object::InMemDicomObject> {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
+    )
+}
+
 /// Issue 27 item 2: RescaleSlope NaN became 0 HU for every voxel of the slice, silently.
 #[test]
 fn item_02_a_rescale_that_is_not_a_finite_number_is_refused() {
@@ -819,14 +838,9 @@ fn item_06_number_of_frames_beyond_the_pixel_data_is_refused_at_once() {
 /// contained.
 #[test]
 fn item_05_a_malformed_rle_frame_is_an_error_never_a_panic() {
-    use dicom_core::value::{PixelFragmentSequence, Value};
     use dicom_dictionary_std::uids;
     let dir = tempfile::tempdir().unwrap();
-    let grid = Grid::builder([4, 4, 1])
-        .spacing([1.0, 1.0, 1.0])
-        .build()
-        .unwrap();
-    let w = write(&phantom(grid), dir.path());
+    let w = one_slice(dir.path());
     let rle = |segment: &[u8]| {
         let mut frame = vec![0u8; 64];
         frame[0..4].copy_from_slice(&1u32.to_le_bytes());
@@ -846,14 +860,7 @@ fn item_05_a_malformed_rle_frame_is_an_error_never_a_panic() {
                 us(tags::BITS_STORED, 8),
                 us(tags::HIGH_BIT, 7),
                 us(tags::PIXEL_REPRESENTATION, 0),
-                DataElement::new(
-                    tags::PIXEL_DATA,
-                    VR::OB,
-                    Value::PixelSequence(PixelFragmentSequence::new(
-                        Vec::<u32>::new(),
-                        vec![frame],
-                    )),
-                ),
+                encapsulated(vec![frame]),
             ],
         );
         to
@@ -905,7 +912,6 @@ proptest::proptest! {
         rle in proptest::prelude::any::<bool>(),
         pixels in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
     ) {
-        use dicom_core::value::{PixelFragmentSequence, Value};
         use dicom_dictionary_std::uids;
         let dir = tempfile::tempdir().unwrap();
         let grid = Grid::builder([2, 2, 1]).spacing([1.0, 1.0, 1.0]).build().unwrap();
@@ -923,11 +929,7 @@ proptest::proptest! {
             elems.push(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(n.to_string())));
         }
         let ts = if rle {
-            elems.push(DataElement::new(
-                tags::PIXEL_DATA,
-                VR::OB,
-                Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), vec![pixels.clone()])),
-            ));
+            elems.push(encapsulated(vec![pixels.clone()]));
             uids::RLE_LOSSLESS
         } else {
             elems.push(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(pixels.clone())));
@@ -954,13 +956,8 @@ proptest::proptest! {
 /// limit). Slices are limited to 2^26 pixels and volumes to 2^30 voxels before allocating.
 #[test]
 fn attack_c04_a_tiny_compressed_file_announcing_a_huge_image_is_refused() {
-    use dicom_core::value::{PixelFragmentSequence, Value};
     let dir = tempfile::tempdir().unwrap();
-    let grid = Grid::builder([4, 4, 1])
-        .spacing([1.0, 1.0, 1.0])
-        .build()
-        .unwrap();
-    let w = write(&phantom(grid), dir.path());
+    let w = one_slice(dir.path());
     let path = dir.path().join("huge.dcm");
     let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
     reencoded(
@@ -970,14 +967,7 @@ fn attack_c04_a_tiny_compressed_file_announcing_a_huge_image_is_refused() {
         vec![
             us(tags::ROWS, 65535),
             us(tags::COLUMNS, 65535),
-            DataElement::new(
-                tags::PIXEL_DATA,
-                VR::OB,
-                Value::PixelSequence(PixelFragmentSequence::new(
-                    Vec::<u32>::new(),
-                    vec![vec![0xFF, 0xD8, 0xFF, 0xD9]],
-                )),
-            ),
+            encapsulated(vec![vec![0xFF, 0xD8, 0xFF, 0xD9]]),
         ],
     );
     match load_ct_volume(std::slice::from_ref(&path)) {
