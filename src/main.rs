@@ -185,11 +185,22 @@ enum PkiCommand {
         /// A user, as NAME or NAME:GROUP (repeatable).
         #[arg(long = "user", default_value = "alice")]
         users: Vec<String>,
-        /// Also a certificate for a hospital gateway on this loopback port
-        /// (`gateway-server.pem`), and each user's gateway client configuration
-        /// (`USER-gateway.toml`).
+        /// Also a hospital gateway on this loopback port: its certificate
+        /// (`gateway-server.pem`), a project key (`project.key`), a ready server configuration
+        /// (`gateway-server.toml`, for `hope gateway serve --config`; it needs a user named
+        /// `gateway`, whose key-server configuration it uses, and lets the groups of the other
+        /// users read) and each user's gateway client configuration (`USER-gateway.toml`).
         #[arg(long)]
         gateway_port: Option<u16>,
+        /// The PACS the gateway reads (DIMSE address), for `gateway-server.toml`.
+        #[arg(long, default_value = "127.0.0.1:4242", requires = "gateway_port")]
+        pacs: String,
+        /// The PACS's AE title, for `gateway-server.toml`.
+        #[arg(long, default_value = "ORTHANC", requires = "gateway_port")]
+        pacs_aet: String,
+        /// The gateway's own AE title towards the PACS (the PACS must know it).
+        #[arg(long, default_value = "HOPEGW", requires = "gateway_port")]
+        pacs_calling_aet: String,
     },
 }
 
@@ -294,7 +305,24 @@ fn main() -> anyhow::Result<()> {
             base_port,
             users,
             gateway_port,
-        }) => crypto::pki_init(&dir, servers, threshold, base_port, &users, gateway_port),
+            pacs,
+            pacs_aet,
+            pacs_calling_aet,
+        }) => crypto::pki_init(
+            &dir,
+            crypto::PkiOptions {
+                servers,
+                threshold,
+                base_port,
+                users: &users,
+                gateway: gateway_port.map(|port| crypto::GatewayDemo {
+                    port,
+                    pacs: &pacs,
+                    pacs_aet: &pacs_aet,
+                    calling_aet: &pacs_calling_aet,
+                }),
+            },
+        ),
     }
 }
 

@@ -110,7 +110,9 @@ fn pacs_and_gateway_through_the_command_line() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    ok(
+    // `pki init --gateway-port` writes the gateway's ready configuration (issue 20: the README's
+    // gateway commands, as written, work); only what it should expose is added here.
+    let init = ok(
         dir,
         &[
             "pki",
@@ -126,33 +128,29 @@ fn pacs_and_gateway_through_the_command_line() {
             "mallory",
             "--gateway-port",
             &gw_port.to_string(),
+            "--pacs",
+            &dicom,
+            "--pacs-aet",
+            &aet,
+            "--pacs-calling-aet",
+            "HOPESCU",
         ],
     );
+    assert!(
+        init.contains("hope gateway serve --config pki/gateway-server.toml --refresh"),
+        "{init}"
+    );
     let _servers = Servers::start(dir, "pki", port);
-    ok(dir, &["deid", "keygen", "pki/project.key"]);
+    let generated = std::fs::read_to_string(dir.join("pki/gateway-server.toml")).unwrap();
+    assert!(
+        generated.contains("readers = [\"group:physics\"]")
+            && generated.contains("key_servers = \"gateway.toml\"")
+            && dir.join("pki/project.key").is_file(),
+        "{generated}"
+    );
     std::fs::write(
         dir.join("pki/gateway-serve.toml"),
-        format!(
-            r#"listen = "127.0.0.1:{gw_port}"
-cert = "gateway-server.pem"
-key = "gateway-server.key"
-ca = "ca.pem"
-audit_log = "gateway-audit.jsonl"
-index = "gateway-index.sqlite"
-work_dir = "gateway-work"
-project_key = "project.key"
-key_servers = "gateway.toml"
-readers = ["group:physics"]
-
-[pacs]
-address = "{dicom}"
-ae_title = "{aet}"
-calling_ae = "HOPESCU"
-
-[expose]
-PatientID = "{id}"
-"#
-        ),
+        format!("{generated}\n[expose]\nPatientID = \"{id}\"\n"),
     )
     .unwrap();
     let indexed = ok(
@@ -268,4 +266,50 @@ PatientID = "{id}"
     );
     assert!(!m.status.success());
     assert!(String::from_utf8_lossy(&m.stderr).contains("HTTP 403"));
+}
+
+/// Issue 20 (README): the gateway commands of the README, as written, passed the gateway's
+/// key-server client file to `hope gateway serve`. `pki init --gateway-port` now writes a ready
+/// server configuration, `gateway-server.toml`, which the README's `serve` line names: the
+/// README's `pki init` line is run here as written and the configuration it names is loaded.
+#[test]
+fn the_readme_gateway_commands_name_a_configuration_that_pki_init_writes() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("hope pki init demo --user alice:physics --user gateway:hospital")
+        .unwrap();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    // Shell lines: continuations joined, comments dropped.
+    let joined = block.replace("\\\n", " ");
+    let lines: Vec<Vec<&str>> = joined
+        .lines()
+        .map(|l| {
+            l.split('#')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect()
+        })
+        .filter(|w: &Vec<&str>| !w.is_empty())
+        .collect();
+    let init = &lines[0];
+    assert_eq!(&init[..3], ["hope", "pki", "init"]);
+    let serve = lines
+        .iter()
+        .find(|l| l.starts_with(&["hope", "gateway", "serve"]))
+        .unwrap();
+    let config = serve[serve.iter().position(|w| *w == "--config").unwrap() + 1];
+    let tmp = tempfile::tempdir().unwrap();
+    ok(tmp.path(), &init[1..]);
+    let settings = hope::gateway::GatewaySettings::from_file(tmp.path().join(config)).unwrap();
+    assert_eq!(settings.listen, "127.0.0.1:8443");
+    // Every client file the README's later lines name exists.
+    for l in &lines[1..] {
+        for (i, w) in l.iter().enumerate() {
+            if matches!(*w, "--client" | "--keys" | "--gateway") {
+                assert!(tmp.path().join(l[i + 1]).is_file(), "{}", l[i + 1]);
+            }
+        }
+    }
 }

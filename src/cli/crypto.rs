@@ -386,16 +386,74 @@ pub(crate) fn verify_audit(log: &Path, key: Option<&Path>) -> anyhow::Result<()>
     Ok(())
 }
 
+/// What `hope pki init` writes.
+pub(crate) struct PkiOptions<'a> {
+    pub(crate) servers: u8,
+    pub(crate) threshold: u8,
+    pub(crate) base_port: u16,
+    pub(crate) users: &'a [String],
+    pub(crate) gateway: Option<GatewayDemo<'a>>,
+}
+
+/// The demonstration gateway: its port and the PACS it reads.
+pub(crate) struct GatewayDemo<'a> {
+    pub(crate) port: u16,
+    pub(crate) pacs: &'a str,
+    pub(crate) pacs_aet: &'a str,
+    pub(crate) calling_aet: &'a str,
+}
+
 /// Writes a demonstration PKI and configuration: a CA, `servers` key servers on consecutive
-/// loopback ports, and one certificate plus client configuration per user.
-pub(crate) fn pki_init(
-    dir: &Path,
-    servers: u8,
-    threshold: u8,
-    base_port: u16,
-    users: &[String],
-    gateway_port: Option<u16>,
-) -> anyhow::Result<()> {
+/// loopback ports, and one certificate plus client configuration per user; with a gateway, its
+/// certificate, a project key and a ready server configuration.
+pub(crate) fn pki_init(dir: &Path, options: PkiOptions<'_>) -> anyhow::Result<()> {
+    let PkiOptions {
+        servers,
+        threshold,
+        base_port,
+        users,
+        gateway,
+    } = options;
+    let gateway_port = gateway.as_ref().map(|g| g.port);
+    let mut readers = Vec::new();
+    if gateway.is_some() {
+        if !users.iter().any(|u| u.split(':').next() == Some("gateway")) {
+            bail!(
+                "--gateway-port: a user named `gateway` is needed (e.g. --user gateway:hospital): \
+                 the gateway registers the keys of its deliveries under that identity"
+            );
+        }
+        for u in users {
+            let (name, group) = match u.split_once(':') {
+                Some((n, g)) => (n, Some(g)),
+                None => (u.as_str(), None),
+            };
+            // The groups of the users are its readers (a user without a group is not one).
+            if let (false, Some(g)) = (name == "gateway", group) {
+                readers.push(format!("\"group:{g}\""));
+            }
+        }
+        readers.sort();
+        readers.dedup();
+        if readers.is_empty() {
+            bail!(
+                "--gateway-port: no user besides `gateway` has a group (NAME:GROUP): nobody could \
+                 read from the gateway"
+            );
+        }
+        let g = gateway
+            .as_ref()
+            .map_or(("", "", ""), |g| (g.pacs, g.pacs_aet, g.calling_aet));
+        for (what, v) in [
+            ("--pacs", g.0),
+            ("--pacs-aet", g.1),
+            ("--pacs-calling-aet", g.2),
+        ] {
+            if v.is_empty() || v.contains(['"', '\\', '\n']) {
+                bail!("{what} {v:?}: expected an address or AE title without quotes");
+            }
+        }
+    }
     if !(2 <= threshold && threshold < servers) {
         bail!(
             "--threshold {threshold} with --servers {servers}: expected 2 <= threshold < servers"
@@ -441,9 +499,44 @@ pub(crate) fn pki_init(
             )?;
         }
     }
-    if gateway_port.is_some() {
+    if let Some(g) = &gateway {
         pki.issue_server(&["localhost", "127.0.0.1"])?
             .write(dir, "gateway-server")?;
+        let key_file = dir.join("project.key");
+        if !key_file.exists() {
+            super::deid::keygen(&key_file)?;
+        }
+        let toml = format!(
+            r#"# The hospital gateway of the demonstration: `hope gateway serve --config {dir}/gateway-server.toml`.
+listen = "127.0.0.1:{port}"
+cert = "gateway-server.pem"
+key = "gateway-server.key"
+ca = "ca.pem"
+crl = "ca.crl"
+audit_log = "gateway-audit.jsonl"
+index = "gateway-index.sqlite"
+work_dir = "gateway-work"
+project_key = "project.key"
+key_servers = "gateway.toml"
+readers = [{readers}]
+
+[pacs]
+address = "{pacs}"
+ae_title = "{aet}"
+calling_ae = "{calling}"
+
+# What is exposed: study-level matching keys (all studies of the PACS without any), e.g.
+# [expose]
+# PatientID = "RESEARCH-*"
+"#,
+            dir = dir.display(),
+            port = g.port,
+            readers = readers.join(", "),
+            pacs = g.pacs,
+            aet = g.pacs_aet,
+            calling = g.calling_aet,
+        );
+        hope::core::fs::write_atomic(dir.join("gateway-server.toml"), toml.as_bytes())?;
     }
     println!("demonstration PKI in {}:", dir.display());
     println!(
@@ -454,6 +547,12 @@ pub(crate) fn pki_init(
         let u = u.split(':').next().unwrap_or(u);
         println!(
             "  encrypt:            hope encrypt --keys {}/{u}.toml INPUT OUTPUT",
+            dir.display()
+        );
+    }
+    if gateway.is_some() {
+        println!(
+            "  the gateway:        hope gateway serve --config {}/gateway-server.toml --refresh",
             dir.display()
         );
     }

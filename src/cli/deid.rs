@@ -105,7 +105,7 @@ impl ProfileArgs {
     }
 }
 
-fn keygen(file: &Path) -> anyhow::Result<()> {
+pub(crate) fn keygen(file: &Path) -> anyhow::Result<()> {
     if file.exists() {
         bail!(
             "{} exists: a project key is never overwritten",
