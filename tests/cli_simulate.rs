@@ -107,9 +107,30 @@ fn mistakes_in_the_file_are_named() {
             SIM.replace("kind = \"pencil\"", "kind = \"cone\""),
             "source.half_angle_deg",
         ),
+        // Issue 20: kinds, shapes, particles and seed models are types; a misspelt one is
+        // refused at its line, naming the field and the allowed values.
         (
             SIM.replace("kind = \"pencil\"", "kind = \"fan\""),
-            "source.kind",
+            "kind = \"fan\"",
+        ),
+        (
+            SIM.replace("kind = \"pencil\"", "kind = \"pencl\""),
+            "expected one of `point`, `pencil`, `cone`, `parallel`, `seeds`",
+        ),
+        (
+            SIM.replace("min_mm = [-50.0, -50.0, 0.0]", "shape = \"sphear\""),
+            "expected one of `box`, `sphere`, `cylinder`, `tube`, `shell`",
+        ),
+        (
+            SIM.replace(
+                "kind = \"pencil\"",
+                "kind = \"pencil\"\nparticle = \"electon\"",
+            ),
+            "expected one of `photon`, `electron`, `positron`, `beta`",
+        ),
+        (
+            SIM.replace("kind = \"pencil\"", "kind = \"seeds\"\nmodel = \"6702\""),
+            "unknown variant `6702`, expected `6711`",
         ),
         (
             SIM.replace("min_mm = [-50.0, -50.0, 0.0]", "shape = \"sphere\""),

@@ -204,9 +204,9 @@ pub struct InsertSpec {
     /// Density (g/cm^3); nominal if absent.
     #[serde(default)]
     pub density: Option<f64>,
-    /// `box` (the default), `sphere` or `cylinder`.
+    /// `box` (the default), `sphere`, `cylinder`, `tube` or `shell`.
     #[serde(default)]
-    pub shape: Option<String>,
+    pub shape: Option<Shape>,
     /// Box: lower corner, mm.
     #[serde(default)]
     pub min_mm: Option<[f64; 3]>,
@@ -420,12 +420,80 @@ impl Solid {
     }
 }
 
+/// The kind of a source (`kind` in the file): an unknown value is an error listing these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Isotropic from a point.
+    Point,
+    /// A pencil beam.
+    Pencil,
+    /// A cone beam from a point.
+    Cone,
+    /// A parallel beam of a rectangular field.
+    Parallel,
+    /// Brachytherapy seeds.
+    Seeds,
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceKind::Point => "point",
+            SourceKind::Pencil => "pencil",
+            SourceKind::Cone => "cone",
+            SourceKind::Parallel => "parallel",
+            SourceKind::Seeds => "seeds",
+        })
+    }
+}
+
+/// What a source emits (`particle` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Particle {
+    /// Photons (the default).
+    #[default]
+    Photon,
+    /// Electrons of the given energies (kinetic).
+    Electron,
+    /// Positrons of the given energies (kinetic).
+    Positron,
+    /// Electrons with the radionuclide's beta spectrum.
+    Beta,
+}
+
+/// The shape of an insert (`shape` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// A box, `min_mm` to `max_mm` (the default).
+    #[default]
+    Box,
+    /// A sphere.
+    Sphere,
+    /// A cylinder.
+    Cylinder,
+    /// A cylinder with a hole along its axis.
+    Tube,
+    /// A spherical shell, or a cap of one.
+    Shell,
+}
+
+/// A built-in seed model (`model` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeedModelName {
+    /// Amersham/Oncura 6711 (I-125).
+    #[serde(rename = "6711")]
+    Model6711,
+}
+
 /// Emission geometry and energies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     /// `point` (isotropic), `pencil`, `cone`, `parallel` or `seeds`.
-    pub kind: String,
+    pub kind: SourceKind,
     /// Position (point, pencil, cone apex) or field centre (parallel), mm.
     #[serde(default)]
     pub position_mm: Option<[f64; 3]>,
@@ -449,14 +517,14 @@ pub struct SourceSpec {
     pub radionuclide: Option<String>,
     /// Seed model (`6711`).
     #[serde(default)]
-    pub model: Option<String>,
+    pub model: Option<SeedModelName>,
     /// Seeds: position, axis, weight.
     #[serde(default)]
     pub seeds: Vec<SeedPlacement>,
     /// `photon` (the default), `electron`, `positron`, or `beta` (electrons with the
     /// radionuclide's beta spectrum).
     #[serde(default)]
-    pub particle: Option<String>,
+    pub particle: Option<Particle>,
 }
 
 /// Physics switches and tracking.
@@ -658,13 +726,13 @@ impl Simulation {
                 )),
             }
         };
-        match s.kind.as_str() {
-            "point" => position()?,
-            "pencil" => {
+        match s.kind {
+            SourceKind::Point => position()?,
+            SourceKind::Pencil => {
                 position()?;
                 direction()?;
             }
-            "cone" => {
+            SourceKind::Cone => {
                 position()?;
                 direction()?;
                 match s.half_angle_deg {
@@ -677,7 +745,7 @@ impl Simulation {
                     }
                 }
             }
-            "parallel" => {
+            SourceKind::Parallel => {
                 position()?;
                 direction()?;
                 match s.field_mm {
@@ -690,17 +758,11 @@ impl Simulation {
                     }
                 }
             }
-            "seeds" => {
+            SourceKind::Seeds => {
                 self.seed_model()?;
                 if s.seeds.is_empty() {
                     return Err(field("source.seeds", "no seeds"));
                 }
-            }
-            other => {
-                return Err(field(
-                    "source.kind",
-                    format!("`{other}`; expected point, pencil, cone, parallel or seeds"),
-                ));
             }
         }
         if !(self.physics.photon_cutoff_ev.is_finite() && self.physics.photon_cutoff_ev >= 1e3) {
@@ -764,9 +826,9 @@ impl Simulation {
     }
 
     fn seed_model(&self) -> Result<SeedModel> {
-        match self.source.model.as_deref() {
-            Some("6711") => SeedModel::model_6711(),
-            other => Err(field("source.model", format!("{other:?}; built in: 6711"))),
+        match self.source.model {
+            Some(SeedModelName::Model6711) => SeedModel::model_6711(),
+            None => Err(field("source.model", "missing; built in: 6711")),
         }
     }
 
@@ -801,7 +863,7 @@ impl Simulation {
                 "exactly one of time_h and time_s is expected",
             ));
         }
-        if a.air_kerma_strength_u.is_some() && self.source.kind != "seeds" {
+        if a.air_kerma_strength_u.is_some() && self.source.kind != SourceKind::Seeds {
             return Err(field(
                 "absolute.air_kerma_strength_u",
                 "only for seed sources",
@@ -826,7 +888,7 @@ impl Simulation {
 
     fn spectrum(&self) -> Result<Spectrum> {
         let s = &self.source;
-        if s.particle.as_deref() == Some("beta") {
+        if s.particle == Some(Particle::Beta) {
             let name = s.radionuclide.as_deref().ok_or_else(|| {
                 field("source.radionuclide", "a beta source needs a radionuclide")
             })?;
@@ -927,16 +989,10 @@ impl Simulation {
     pub fn source(&self) -> Result<Source> {
         let s = &self.source;
         let spectrum = self.spectrum()?;
-        let positron = match s.particle.as_deref() {
-            None | Some("photon") => None,
-            Some("electron" | "beta") => Some(false),
-            Some("positron") => Some(true),
-            Some(other) => {
-                return Err(field(
-                    "source.particle",
-                    format!("`{other}`: expected photon, electron, positron or beta"),
-                ));
-            }
+        let positron = match s.particle.unwrap_or_default() {
+            Particle::Photon => None,
+            Particle::Electron | Particle::Beta => Some(false),
+            Particle::Positron => Some(true),
         };
         if let Some(positron) = positron {
             if !self.physics.electrons.transport {
@@ -945,7 +1001,7 @@ impl Simulation {
                     "charged particles need [physics.electrons] transport = true",
                 ));
             }
-            if s.kind == "seeds" {
+            if s.kind == SourceKind::Seeds {
                 return Err(field("source.particle", "seeds emit photons only"));
             }
             let inner = self.source_with(spectrum)?;
@@ -962,25 +1018,25 @@ impl Simulation {
         let s = &self.source;
         let position = Vec3::from(s.position_mm.unwrap_or([0.0; 3]));
         let direction = Vec3::from(s.direction.unwrap_or([0.0, 0.0, 1.0]));
-        Ok(match s.kind.as_str() {
-            "pencil" => Source::Pencil {
+        Ok(match s.kind {
+            SourceKind::Pencil => Source::Pencil {
                 position,
                 direction,
                 spectrum,
             },
-            "cone" => Source::Cone {
+            SourceKind::Cone => Source::Cone {
                 position,
                 direction,
                 half_angle_deg: s.half_angle_deg.unwrap_or(0.0),
                 spectrum,
             },
-            "parallel" => Source::Parallel {
+            SourceKind::Parallel => Source::Parallel {
                 centre: position,
                 direction,
                 field_mm: s.field_mm.unwrap_or([0.0; 2]),
                 spectrum,
             },
-            "seeds" => Source::Seeds(Box::new(
+            SourceKind::Seeds => Source::Seeds(Box::new(
                 SeedSource::new(
                     self.seed_model()?,
                     spectrum,
@@ -989,7 +1045,7 @@ impl Simulation {
                 )
                 .map_err(|e| field("source.seeds", e.to_string()))?,
             )),
-            _ => Source::Point { position, spectrum },
+            SourceKind::Point => Source::Point { position, spectrum },
         })
     }
 
@@ -1097,8 +1153,8 @@ fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
         }
         Ok(axis * (1.0 / n))
     };
-    match ins.shape.as_deref().unwrap_or("box") {
-        "box" => {
+    match ins.shape.unwrap_or_default() {
+        Shape::Box => {
             let (min, max) = (
                 finite3("min_mm", ins.min_mm)?,
                 finite3("max_mm", ins.max_mm)?,
@@ -1111,11 +1167,11 @@ fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
             }
             Ok(Solid::Box { min, max })
         }
-        "sphere" => Ok(Solid::Sphere {
+        Shape::Sphere => Ok(Solid::Sphere {
             centre: finite3("centre_mm", ins.centre_mm)?,
             radius: positive("radius_mm", ins.radius_mm)?,
         }),
-        "cylinder" => {
+        Shape::Cylinder => {
             let axis = finite3("axis", ins.axis)?;
             let n = axis.norm();
             if n <= 0.0 {
@@ -1128,7 +1184,7 @@ fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
                 half_length: positive("length_mm", ins.length_mm)? / 2.0,
             })
         }
-        "tube" => {
+        Shape::Tube => {
             let axis = unit("axis", ins.axis)?;
             let inner = positive("inner_radius_mm", ins.inner_radius_mm)?;
             let outer = positive("radius_mm", ins.radius_mm)?;
@@ -1146,7 +1202,7 @@ fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
                 half_length: positive("length_mm", ins.length_mm)? / 2.0,
             })
         }
-        "shell" => {
+        Shape::Shell => {
             let inner = positive("inner_radius_mm", ins.inner_radius_mm)?;
             let outer = positive("radius_mm", ins.radius_mm)?;
             if inner >= outer {
@@ -1175,10 +1231,6 @@ fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
                 cos_half_angle: half.to_radians().cos(),
             })
         }
-        other => Err(field(
-            &f("shape"),
-            format!("`{other}`; expected box, sphere, cylinder, tube or shell"),
-        )),
     }
 }
 
@@ -1305,7 +1357,6 @@ mod tests {
                 "material = 'water'\nshape = 'tube'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0\naxis = [0, 0, 0]\nlength_mm = 3",
                 "axis",
             ),
-            ("material = 'water'\nshape = 'cone'", "shape"),
         ] {
             let e = insert_solid(&ins(text), 2)
                 .err()
@@ -1316,6 +1367,14 @@ mod tests {
                 "{text}: {e}"
             );
         }
+        // An unknown shape is not a value of the type: refused when read, listing the shapes.
+        let e = toml::from_str::<InsertSpec>("material = 'water'\nshape = 'cone'")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown variant `cone`, expected one of `box`, `sphere`"),
+            "{e}"
+        );
     }
 
     /// A simulation file's text read and checked as `from_file` does.
@@ -1409,5 +1468,23 @@ mod tests {
             e.contains("phantom.ct_mha") && e.contains("more than the"),
             "{e}"
         );
+    }
+
+    /// Issue 20: an unknown source kind became a point source when a simulation was not read
+    /// through `from_file` (a grid run's `simulation.json`, a simulation built in code and
+    /// deserialised). Kinds are a type now: JSON with an unknown kind is refused too.
+    #[test]
+    fn an_unknown_source_kind_is_never_a_point_source() {
+        let text = "histories = 10\n[phantom]\ndims = [4, 4, 4]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
+        let sim: Simulation = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let json = serde_json::to_string(&sim).unwrap_or_else(|e| panic!("{e}"));
+        assert!(json.contains(r#""kind":"point""#), "{json}");
+        let e = serde_json::from_str::<Simulation>(
+            &json.replace(r#""kind":"point""#, r#""kind":"fan""#),
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown variant `fan`"), "{e}");
     }
 }

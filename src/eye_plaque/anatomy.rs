@@ -2,7 +2,7 @@
 //! structure masks and the plaque are drawn from one description.
 
 use hope_core::{Grid, Vec3, Volume};
-use hope_mc::simulation::InsertSpec;
+use hope_mc::simulation::{InsertSpec, Shape};
 use hope_mc::source::SeedPlacement;
 
 /// Radius of the globe to the outer sclera, mm (an adult eye: axial length about 24 mm).
@@ -242,11 +242,11 @@ pub struct Plaque {
     pub seed_radius_mm: f64,
 }
 
-fn insert(material: &str, shape: &str) -> InsertSpec {
+fn insert(material: &str, shape: Shape) -> InsertSpec {
     InsertSpec {
         material: material.into(),
         density: None,
-        shape: Some(shape.into()),
+        shape: Some(shape),
         min_mm: None,
         max_mm: None,
         centre_mm: None,
@@ -275,13 +275,13 @@ impl Plaque {
         let (lip_in, lip_out) = (7.5, 8.1);
         let c = <[f64; 3]>::from(eye_centre);
         let a = <[f64; 3]>::from(axis);
-        let mut carrier = insert("silastic", "shell");
+        let mut carrier = insert("silastic", Shape::Shell);
         carrier.centre_mm = Some(c);
         carrier.axis = Some(a);
         carrier.inner_radius_mm = Some(r_sclera);
         carrier.radius_mm = Some(carrier_out);
         carrier.half_angle_deg = Some((lip_in / r_sclera).asin().to_degrees());
-        let mut backing = insert("modulay", "shell");
+        let mut backing = insert("modulay", Shape::Shell);
         backing.centre_mm = Some(c);
         backing.axis = Some(a);
         backing.inner_radius_mm = Some(carrier_out);
@@ -290,7 +290,7 @@ impl Plaque {
         // The lip: from the sclera to the backing, around the carrier.
         let near = (r_sclera * r_sclera - lip_in * lip_in).sqrt();
         let far = (backing_out * backing_out - lip_out * lip_out).sqrt();
-        let mut lip = insert("modulay", "tube");
+        let mut lip = insert("modulay", Shape::Tube);
         lip.centre_mm = Some(<[f64; 3]>::from(eye_centre + axis * ((near + far) / 2.0)));
         lip.axis = Some(a);
         lip.inner_radius_mm = Some(lip_in);

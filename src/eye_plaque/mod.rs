@@ -306,7 +306,7 @@ pub fn plaque_simulation(
             insert: plaque.inserts.clone(),
         },
         source: SourceSpec {
-            kind: "seeds".into(),
+            kind: hope_mc::simulation::SourceKind::Seeds,
             position_mm: None,
             direction: None,
             half_angle_deg: None,
@@ -314,7 +314,7 @@ pub fn plaque_simulation(
             energy_kev: None,
             lines_kev: None,
             radionuclide: Some("I-125".into()),
-            model: Some("6711".into()),
+            model: Some(hope_mc::simulation::SeedModelName::Model6711),
             seeds: plaque.seeds.clone(),
             particle: None,
         },
