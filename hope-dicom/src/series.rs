@@ -1099,18 +1099,23 @@ fn decode_stored<'a>(path: &Path, obj: &'a DefaultDicomObject, n: usize) -> Resu
     Ok(Stored { raw, signed, bits })
 }
 
-/// Checks every RLE frame of `obj` (one per fragment) before the decoder sees it.
-fn check_rle(path: &Path, obj: &DefaultDicomObject, ts: &str, bits: u16) -> Result<()> {
+/// The fragments of `obj`'s encapsulated pixel data.
+fn encapsulated_fragments<'a>(path: &Path, obj: &'a DefaultDicomObject) -> Result<&'a [Vec<u8>]> {
     let pixel = obj
         .get(tags::PIXEL_DATA)
         .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
-    let fragments = pixel.value().fragments().ok_or_else(|| {
+    pixel.value().fragments().ok_or_else(|| {
         attr_err(
             path,
             "PixelData",
             "not encapsulated although the transfer syntax is",
         )
-    })?;
+    })
+}
+
+/// Checks every RLE frame of `obj` (one per fragment) before the decoder sees it.
+fn check_rle(path: &Path, obj: &DefaultDicomObject, ts: &str, bits: u16) -> Result<()> {
+    let fragments = encapsulated_fragments(path, obj)?;
     let us = |tag| {
         obj.get(tag)
             .and_then(|e| e.to_int::<u16>().ok())
@@ -1142,16 +1147,7 @@ fn decode_jpeg_extended(
         transfer_syntax: ts.to_string(),
         message,
     };
-    let pixel = obj
-        .get(tags::PIXEL_DATA)
-        .ok_or_else(|| attr_err(path, "PixelData", "missing"))?;
-    let fragments = pixel.value().fragments().ok_or_else(|| {
-        attr_err(
-            path,
-            "PixelData",
-            "not encapsulated although the transfer syntax is",
-        )
-    })?;
+    let fragments = encapsulated_fragments(path, obj)?;
     // Every frame is a complete JPEG image from SOI to EOI, and frames start on fragment
     // boundaries (PS3.5 A.4), so the frames are the images found one after the other in the
     // concatenated fragments, whatever the fragmentation and whether or not there is an offset table.
@@ -1230,14 +1226,14 @@ pub struct ScanReport {
     pub unreadable: Vec<(PathBuf, String)>,
 }
 
-/// Whether `path` starts like a DICOM Part 10 file (a 128-byte preamble, then `DICM`).
+/// Whether `path` starts like a DICOM Part 10 file (`DICM`, after the preamble or without one).
 fn looks_like_dicom(path: &Path) -> bool {
     use std::io::Read;
-    let mut head = [0u8; 132];
+    let mut head = Vec::with_capacity(132);
     hope_core::fs::open_regular(path)
-        .and_then(|f| f.take(132).read_exact(&mut head))
+        .and_then(|f| f.take(132).read_to_end(&mut head))
         .is_ok()
-        && &head[128..] == b"DICM"
+        && crate::guard::part10_start(&head).is_some()
 }
 
 /// Groups the DICOM files under `dir` (recursively) by series and frame of reference; files that are
