@@ -38,13 +38,7 @@ pub fn work<W: Workload>(
     workload: &W,
     on_chunk: &(dyn Fn() + Sync),
 ) -> Result<()> {
-    if workload.batch_count() != plan.batch_count() {
-        return Err(Error::Plan(format!(
-            "the workload has {} batches, the plan {}",
-            workload.batch_count(),
-            plan.batch_count()
-        )));
-    }
+    same_batches(plan, workload)?;
     while let Some(chunk) = dir.claim(plan, task)? {
         let range = plan.chunks()[chunk].clone();
         let outcome = catch_unwind(AssertUnwindSafe(|| workload.run(range.clone())));
@@ -187,13 +181,7 @@ pub fn run<W: Workload>(
     workload: &W,
     max_rounds: u32,
 ) -> Result<W::Partial> {
-    if workload.batch_count() != plan.batch_count() {
-        return Err(Error::Plan(format!(
-            "the workload has {} batches, the plan {}",
-            workload.batch_count(),
-            plan.batch_count()
-        )));
-    }
+    same_batches(plan, workload)?;
     let mut last_error = String::new();
     for _ in 0..max_rounds.max(1) {
         dir.verify(plan, workload)?;
@@ -337,13 +325,7 @@ pub fn checkpoint<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Resu
 /// authenticated as this run's and checked against its batches; the merged result is checked
 /// to be exactly the run's (every batch, every history, every voxel) before it is returned.
 pub fn merge<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Result<W::Partial> {
-    if workload.batch_count() != plan.batch_count() {
-        return Err(Error::Plan(format!(
-            "the workload has {} batches, the plan {}",
-            workload.batch_count(),
-            plan.batch_count()
-        )));
-    }
+    same_batches(plan, workload)?;
     let (mut total, first) = load_checkpoint(dir, plan, workload)?;
     for (i, range) in plan.chunks().iter().enumerate().skip(first) {
         let p = dir
@@ -359,6 +341,18 @@ pub fn merge<W: Workload>(dir: &WorkDir, plan: &Plan, workload: &W) -> Result<W:
     let total = total.ok_or_else(|| Error::Plan("no chunks".into()))?;
     check(workload, 0..plan.batch_count(), &total)?;
     Ok(total)
+}
+
+/// Refuses a workload whose batches are not the plan's.
+fn same_batches<W: Workload>(plan: &Plan, workload: &W) -> Result<()> {
+    if workload.batch_count() == plan.batch_count() {
+        return Ok(());
+    }
+    Err(Error::Plan(format!(
+        "the workload has {} batches, the plan {}",
+        workload.batch_count(),
+        plan.batch_count()
+    )))
 }
 
 /// [`Workload::check`] as this crate's error.
