@@ -11,6 +11,8 @@ use hope::catalog::{
     AttrType, Attribute, Catalog, Entry, Permission, Principal, QueryResult, Value,
 };
 
+use super::text::{shown, terminal_safe};
+
 /// Where the catalog is and who is asking.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Target {
@@ -213,37 +215,12 @@ fn json(v: &Value) -> serde_json::Value {
     }
 }
 
-/// `s` with every control character (C0, DEL, C1: ESC, BEL, CR, NUL...) shown as `\xNN` (or
-/// `\u{NNNN}`), so that values from DICOM files cannot drive the terminal.
-fn terminal_safe(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            if (c as u32) < 0x100 {
-                out.push_str(&format!("\\x{:02X}", c as u32));
-            } else {
-                out.push_str(&format!("\\u{{{:04X}}}", c as u32));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The widest cell of a table (characters); longer values are cut, with a marker.
 const MAX_CELL: usize = 200;
 
 /// A table cell: terminal-safe, at most [`MAX_CELL`] characters.
 fn cell(v: &Value) -> String {
-    let s = terminal_safe(&plain(v));
-    if s.chars().count() <= MAX_CELL {
-        s
-    } else {
-        let mut cut: String = s.chars().take(MAX_CELL - 1).collect();
-        cut.push('…');
-        cut
-    }
+    shown(&plain(v), MAX_CELL)
 }
 
 /// A CSV field: control characters other than line breaks and tabs escaped, quoted when it

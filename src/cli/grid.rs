@@ -352,24 +352,10 @@ pub(crate) fn jobs(args: JobsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Text from a run directory (written by anyone who may write there), without control
-/// characters that would drive the terminal, and at most 200 characters.
+/// Text from a run directory (written by anyone who may write there), terminal-safe and at most
+/// 200 characters.
 fn shown(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(200)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
-    if s.chars().count() > 200 {
-        out.push('…');
-    }
-    out
+    super::text::shown(s, 200)
 }
 
 #[derive(Debug, clap::Args)]

@@ -8,3 +8,4 @@ pub(crate) mod gateway;
 pub(crate) mod grid;
 pub(crate) mod series;
 pub(crate) mod simulate;
+pub(crate) mod text;
