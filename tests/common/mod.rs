@@ -17,7 +17,6 @@ pub(crate) fn hope(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// `hope ARGS` killed after `secs` seconds (exit status 137 then: a hang).
-#[allow(dead_code)]
 pub(crate) fn hope_within(dir: &Path, secs: u32, args: &[&str]) -> Output {
     Command::new("timeout")
         .args(["-s", "KILL", &secs.to_string(), env!("CARGO_BIN_EXE_hope")])
@@ -30,7 +29,6 @@ pub(crate) fn hope_within(dir: &Path, secs: u32, args: &[&str]) -> Output {
 
 /// Asserts that `hope` failed cleanly: a non-zero status that is neither a panic (101), an
 /// abort (signal) nor a hang (killed), with `needle` in its error output.
-#[allow(dead_code)]
 pub(crate) fn failed_cleanly(o: &Output, needle: &str) -> String {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(1), "status {:?}: {err}", o.status);
