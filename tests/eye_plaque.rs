@@ -276,3 +276,36 @@ fn a_users_ct_directory_is_read_and_its_identity_checked() {
     assert!(outcome.dose_grid_is_ct_grid);
     assert!((outcome.apex_dose_gy - 85.0).abs() < 1e-6);
 }
+
+/// FNV-1a, 64 bits: enough to tell two byte strings apart in a golden test.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The flagship's simulation (synthetic head CT, COMS 16 mm plaque, 13 I-125 seeds) from a fixed
+/// seed gives the same tallies, bit for bit, as the code of 2026-12-06 (before the package split
+/// and the hope-mc layout of issue 20). A change of this hash is a change of physics or of the
+/// random-number stream: say why in the commit, or it is a regression.
+#[test]
+fn the_flagship_dose_from_a_fixed_seed_is_bit_identical_to_the_golden_hash() {
+    use hope::eye_plaque::{Head, Plaque, plaque_simulation};
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let head = Head::default();
+    let ct = head.ct(&Head::grid()).map(|v| f32::from(*v));
+    let mha = tmp.path().join("ct.mha");
+    metaimage::write(&mha, &ct).unwrap_or_else(|e| panic!("{e}"));
+    let plaque = Plaque::coms16(head.eye_centre, head.plaque_axis);
+    let sim = plaque_simulation(&mha, &plaque, 20_000, 2026, 168.0);
+    let transport = sim.transport(2).unwrap_or_else(|e| panic!("{e}"));
+    let source = sim.source().unwrap_or_else(|e| panic!("{e}"));
+    let partial = transport
+        .run(&source, sim.histories, sim.seed, &|_, _| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hash = fnv1a(&partial.to_bytes());
+    assert_eq!(
+        hash, 0x2017_cbe4_b73f_7c86,
+        "golden hash of the flagship's tallies: {hash:#018x}"
+    );
+}
