@@ -209,7 +209,7 @@ fn grants(specs: &[String]) -> anyhow::Result<Vec<Grant>> {
         .iter()
         .map(|s| {
             Ok(Grant {
-                subject: cli::crypto::parse_subject(s)?,
+                subject: hope::core::Subject::parse(s)?,
                 right: Right::Get,
             })
         })

@@ -2,7 +2,7 @@
 
 use crate::{Error, Result};
 
-pub use hope_core::Principal;
+pub use hope_core::{Principal, Subject};
 
 /// A permission. Each implies the ones before it: admin ⊇ write ⊇ read.
 #[derive(
@@ -39,37 +39,6 @@ impl Permission {
                 "permission",
                 format!("`{s}`; expected read, write, admin or none"),
             )),
-        }
-    }
-}
-
-/// Whom an ACL entry is for.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Subject {
-    /// One user.
-    User(String),
-    /// Every member of a group.
-    Group(String),
-}
-
-impl Subject {
-    /// Parses `user:NAME` or `group:NAME`.
-    pub fn parse(s: &str) -> Result<Subject> {
-        match s.split_once(':') {
-            Some(("user", n)) if !n.is_empty() => Ok(Subject::User(n.into())),
-            Some(("group", n)) if !n.is_empty() => Ok(Subject::Group(n.into())),
-            _ => Err(Error::invalid(
-                "ACL subject",
-                format!("`{s}`; expected user:NAME or group:NAME"),
-            )),
-        }
-    }
-
-    fn matches(&self, p: &Principal) -> bool {
-        match self {
-            Subject::User(u) => *u == p.name,
-            Subject::Group(g) => p.is_in(g),
         }
     }
 }

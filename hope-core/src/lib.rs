@@ -13,7 +13,7 @@ pub mod volume;
 
 pub use error::{Error, Result};
 pub use grid::{Grid, GridBuilder};
-pub use principal::Principal;
+pub use principal::{Principal, Subject};
 pub use units::{Cm, GramsPerCm3, Gray, MeV, Mm};
 pub use vec3::Vec3;
 pub use volume::Volume;

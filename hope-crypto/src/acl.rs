@@ -1,6 +1,6 @@
 //! Principals and per-key access control lists.
 
-pub use hope_core::Principal;
+pub use hope_core::{Principal, Subject};
 
 /// What a grant allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -10,16 +10,6 @@ pub enum Right {
     Get,
     /// Fetch the share, change the ACL, replace or delete the share.
     Admin,
-}
-
-/// Whom a grant is for.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Subject {
-    /// One user, by certificate CN.
-    User(String),
-    /// Every member of a group, by certificate OU.
-    Group(String),
 }
 
 /// One ACL entry.
@@ -67,11 +57,7 @@ impl Acl {
         }
         self.grants.iter().any(|g| {
             let covers = g.right == right || g.right == Right::Admin;
-            let matches = match &g.subject {
-                Subject::User(u) => *u == who.name,
-                Subject::Group(grp) => who.is_in(grp),
-            };
-            covers && matches
+            covers && g.subject.matches(who)
         })
     }
 }

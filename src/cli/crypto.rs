@@ -24,15 +24,6 @@ fn client(config: &Path) -> anyhow::Result<KeyClient> {
     Ok(KeyClient::from_settings(&settings)?)
 }
 
-/// `user:NAME` or `group:NAME`.
-pub(crate) fn parse_subject(s: &str) -> anyhow::Result<Subject> {
-    match s.split_once(':') {
-        Some(("user", n)) if !n.is_empty() => Ok(Subject::User(n.to_string())),
-        Some(("group", n)) if !n.is_empty() => Ok(Subject::Group(n.to_string())),
-        _ => bail!("`{s}`: expected user:NAME or group:NAME"),
-    }
-}
-
 pub(crate) fn keyserver(config: &Path) -> anyhow::Result<()> {
     let settings = ServerSettings::from_file(config)?;
     let listen = settings.listen.clone();
@@ -280,7 +271,7 @@ pub(crate) fn grant(config: &Path, key: &str, subject: &str, admin: bool) -> any
     let client = client(config)?;
     let (id, _) = key_of(key)?;
     let grant = Grant {
-        subject: parse_subject(subject)?,
+        subject: Subject::parse(subject)?,
         right: if admin { Right::Admin } else { Right::Get },
     };
     let r = client.grant(&id, &grant);
@@ -290,7 +281,7 @@ pub(crate) fn grant(config: &Path, key: &str, subject: &str, admin: bool) -> any
 pub(crate) fn revoke(config: &Path, key: &str, subject: &str) -> anyhow::Result<()> {
     let client = client(config)?;
     let (id, _) = key_of(key)?;
-    let subject = parse_subject(subject)?;
+    let subject = Subject::parse(subject)?;
     let r = client.revoke(&id, &subject);
     reached(&client, "revoked", &id, r)
 }
@@ -309,13 +300,7 @@ pub(crate) fn show(config: &Path, key: &str) -> anyhow::Result<()> {
                     .acl
                     .grants
                     .iter()
-                    .map(|g| {
-                        let (kind, name) = match &g.subject {
-                            Subject::User(n) => ("user", n),
-                            Subject::Group(n) => ("group", n),
-                        };
-                        format!("{kind}:{name} {:?}", g.right)
-                    })
+                    .map(|g| format!("{} {:?}", g.subject, g.right))
                     .collect();
                 println!(
                     "{address}: owner {}, generation {}{}, grants [{}]",

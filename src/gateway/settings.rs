@@ -196,15 +196,6 @@ fn config(path: &Path, field: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// `user:NAME` or `group:NAME`.
-pub(crate) fn parse_subject(s: &str) -> Option<Subject> {
-    match s.split_once(':') {
-        Some(("user", n)) if !n.is_empty() => Some(Subject::User(n.to_string())),
-        Some(("group", n)) if !n.is_empty() => Some(Subject::Group(n.to_string())),
-        _ => None,
-    }
-}
-
 impl GatewaySettings {
     /// Reads and checks a configuration file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<GatewaySettings> {
@@ -217,15 +208,7 @@ impl GatewaySettings {
         let at = |p: &Path| base.join(p);
         let subjects = |field: &str, list: &[String]| -> Result<Vec<Subject>> {
             list.iter()
-                .map(|s| {
-                    parse_subject(s).ok_or_else(|| {
-                        config(
-                            path,
-                            field,
-                            format!("`{s}`: expected user:NAME or group:NAME"),
-                        )
-                    })
-                })
+                .map(|s| Subject::parse(s).map_err(|e| config(path, field, e.to_string())))
                 .collect()
         };
         let readers = subjects("readers", &f.readers)?;
