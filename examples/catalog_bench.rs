@@ -7,8 +7,7 @@
 //! ```
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-#[path = "common/mod.rs"]
-mod common;
+use hope_test_support::args as common;
 
 use common::{arg, flag};
 

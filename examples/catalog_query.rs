@@ -8,7 +8,7 @@
 
 use hope::catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> hope_test_support::ExampleResult {
     let dir = tempfile::tempdir()?;
     let cat = Catalog::open_sqlite(dir.path().join("catalog.sqlite"))?;
     let alice = Principal::user("alice");

@@ -9,12 +9,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use hope::core::{Grid, Volume};
 use hope::dicom::deid::{BatchOptions, DeidKey, Deidentifier, FileOutcome, deidentify_dir};
 use hope::dicom::{CtSeriesOptions, write_ct_series};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> hope_test_support::ExampleResult {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (input, output) = match args.as_slice() {
         [i, o] => (PathBuf::from(i), PathBuf::from(o)),
@@ -33,7 +32,8 @@ fn main() -> anyhow::Result<()> {
         }
     };
     // The project key decides pseudonyms and UIDs: keep it secret, reuse it for the same project.
-    let key = DeidKey::generate().context("no random numbers from the operating system")?;
+    let key = DeidKey::generate()
+        .map_err(|e| format!("no random numbers from the operating system: {e}"))?;
     let deid = Deidentifier::new(key, []);
     let summary = deidentify_dir(
         &deid,

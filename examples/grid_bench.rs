@@ -5,8 +5,7 @@
 //! (`cargo build --release`).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-#[path = "common/mod.rs"]
-mod common;
+use hope_test_support::args as common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

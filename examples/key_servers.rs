@@ -10,14 +10,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::ensure;
 use hope::crypto::client::KeyServerClient;
 use hope::crypto::container::{EncryptOptions, Header, decrypt_to_vec, encrypt_to_vec};
 use hope::crypto::pki::TestPki;
 use hope::crypto::tls::{TlsFiles, client_config};
 use hope::crypto::{DataKey, Grant, KeyClient, KeyServer, Right, ServerEndpoint, ServerSettings};
+use hope_test_support::ensure;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> hope_test_support::ExampleResult {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     let mut pki = TestPki::new("example CA")?;

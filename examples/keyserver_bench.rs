@@ -33,7 +33,7 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> hope_test_support::ExampleResult {
     let prefill = arg("--prefill", 0);
     let n = arg("--keys", 20_000) as usize;
     let base: PathBuf = std::env::args()
@@ -141,9 +141,9 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let got = client.fetch_keys(&wanted);
     let fetch = n as f64 / start.elapsed().as_secs_f64();
-    anyhow::ensure!(got.iter().all(Result::is_ok), "a key did not come back");
+    hope_test_support::ensure!(got.iter().all(Result::is_ok), "a key did not come back");
     for (k, c) in keys.iter().zip(got) {
-        anyhow::ensure!(c?.key.expose_secret() == k.expose_secret());
+        hope_test_support::ensure!(c?.key.expose_secret() == k.expose_secret());
     }
 
     // One key per call (no batching), for comparison.

@@ -11,14 +11,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, ensure};
 use hope::core::{Grid, Vec3, Volume, metaimage};
+use hope_test_support::ensure;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> hope_test_support::ExampleResult {
     let out: PathBuf = std::env::args()
         .nth(1)
         .map_or_else(|| PathBuf::from("out/phantom"), PathBuf::from);
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
     println!("1. building a 256 x 256 x 64 phantom (1 x 1 x 2 mm voxels)");
     let grid = Grid::builder([256, 256, 64])
@@ -60,12 +60,12 @@ fn main() -> anyhow::Result<()> {
     let centre = back
         .grid()
         .voxel_at([30.0, 0.0, 0.0])
-        .context("cavity centre outside the grid")?;
+        .ok_or("cavity centre outside the grid")?;
     ensure!(back[centre] == -1000, "cavity centre is not air");
     let ring = back
         .grid()
         .voxel_at([0.0, 80.0, 10.0])
-        .context("ring outside the grid")?;
+        .ok_or("ring outside the grid")?;
     ensure!(back[ring] == 1300, "bone ring missing");
     let water = ct.data().iter().filter(|&&v| v == 0).count();
     println!(

@@ -9,7 +9,7 @@
 use hope::core::Grid;
 use hope::mc::{Material, Phantom, RunOptions, Source, Spectrum, Transport, brachy::I125_LINES};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> hope_test_support::ExampleResult {
     let histories: u64 = std::env::args()
         .nth(1)
         .map_or(Ok(2_000_000), |s| s.parse())?;

@@ -9,15 +9,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use hope::core::{Grid, Vec3, Volume, metaimage};
 use hope::dicom::{CtSeriesOptions, RtDoseOptions, write_ct_series, write_rt_dose};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> hope_test_support::ExampleResult {
     let out: PathBuf = std::env::args()
         .nth(1)
         .map_or_else(|| PathBuf::from("out/rtdose"), PathBuf::from);
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let grid = Grid::builder([32, 28, 12])
         .spacing([1.0, 1.0, 2.5])
         .origin([-15.5, -13.5, -10.0])

@@ -8,13 +8,12 @@
 //! ```
 #![allow(clippy::print_stdout)]
 
-#[path = "common/mod.rs"]
-mod common;
+use hope_test_support::args as common;
 
-use anyhow::{Context, ensure};
 use hope::grid::{JobTemplate, Local, Mode, Plan, Slurm, WorkDir, Workload};
 use hope::mc::Simulation;
 use hope::workload::SimulationWorkload;
+use hope_test_support::ensure;
 
 const SIMULATION: &str = r#"
 histories = 2000000
@@ -31,8 +30,8 @@ position_mm = [0.0, 0.0, 0.0]
 radionuclide = "I-125"
 "#;
 
-fn main() -> anyhow::Result<()> {
-    let hope = common::hope_exe().context("build the hope binary first: cargo build --release")?;
+fn main() -> hope_test_support::ExampleResult {
+    let hope = common::hope_exe().ok_or("build the hope binary first: cargo build --release")?;
     ensure!(
         std::process::Command::new("sbatch")
             .arg("--version")

@@ -27,74 +27,18 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `cli` | yes | the `hope` command line (clap, anyhow); embedders can turn it off |
-//! | `workflow` | yes | [`eye_plaque`] (the flagship workflow) and [`plot`] (dose planes, DVHs as PNG) |
-//! | `gateway` | yes | [`gateway`]: the hospital gateway and its client (PACS access, de-identification and encryption on the fly) |
+//! | `gateway` | no | `gateway`: the `hope-gateway` crate (the hospital gateway and its job client) re-exported |
 //!
-//! ## The flagship workflow in code
+//! No default feature: `cargo add hope-rs` brings the libraries and nothing of a command line or a
+//! GUI. The products built on them are packages of their own:
 //!
-//! `cargo run --release --example eye_plaque` runs eye-plaque brachytherapy dosimetry from a head
-//! CT to dose images through every crate; [`eye_plaque::run`] is that workflow as a function. Its
-//! steps, condensed (error handling, checks and pictures left out; see `src/eye_plaque/mod.rs`):
+//! | package | what it is |
+//! |---|---|
+//! | `hope-gateway` | the hospital gateway (PACS to de-identified, encrypted deliveries) and its job client |
+//! | `hope-workflow` | the eye-plaque brachytherapy workflow (`cargo run --release --example eye_plaque`) and its pictures |
+//! | `hope-cli` | the `hope` command line |
 //!
-//! ```no_run
-//! use std::path::Path;
-//! use hope::catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
-//! use hope::crypto::{container, DataKey, Grant, KeyClient, Right};
-//! use hope::dicom::deid::{deidentify_dir, BatchOptions, DeidKey, Deidentifier};
-//! use hope::dicom::{load_ct_volume, write_ct_series, write_rt_dose, CtSeriesOptions, RtDoseOptions};
-//! use hope::eye_plaque::{plaque_simulation, Head, Plaque};
-//! use hope::grid::{Local, Plan, WorkDir, Workload};
-//! use hope::workload::SimulationWorkload;
 //!
-//! # fn demo(keys: &KeyClient, files: &[std::path::PathBuf]) -> Result<(), Box<dyn std::error::Error>> {
-//! // 1. A CT series in the hospital (here the synthetic head, with a fake identity).
-//! let head = Head::default();
-//! let ct = head.ct(&Head::grid());
-//! write_ct_series(&ct, Path::new("hospital/ct"), &CtSeriesOptions::new().patient_name("DOE^JANE"))?;
-//!
-//! // 2. De-identification to PS3.15 Annex E with the project's key.
-//! let deid = Deidentifier::new(DeidKey::generate()?, []);
-//! deidentify_dir(&deid, Path::new("hospital/ct"), Path::new("hospital/deid"), &BatchOptions::new(), &|_, _| {})?;
-//!
-//! // 3. Each file encrypted, its key split k-of-n over the key servers (`keys`), for a group.
-//! for f in files {
-//!     let (key, id) = (DataKey::generate()?, keys.new_key_id()?); // bound to this client's identity
-//!     let sealed = container::encrypt_to_vec(&std::fs::read(f)?, &key, id.id, 1, b"name", &Default::default())?;
-//!     keys.register(&key, &id, 1, &[Grant::group("physics", Right::Get)])?;
-//!     std::fs::write(f.with_extension("hope"), sealed)?;
-//! }
-//!
-//! // 4. Study, series and job in the catalog (SQLite, embedded).
-//! let cat = Catalog::open_sqlite("catalog.sqlite")?;
-//! let me = Principal::user("eye-dosimetry");
-//! cat.init(&me)?;
-//! cat.mkdir_all(&me, "/eye-plaque/series")?;
-//! cat.add_attribute(&me, "/eye-plaque/series", Attribute::new("Modality", AttrType::Text).indexed())?;
-//! cat.add(&me, "/eye-plaque/series", Entry::new("2.25.1").with("Modality", Value::Text("CT".into())))?;
-//! let found = cat.query(&me, "/eye-plaque/series", "Modality = 'CT'")?;
-//!
-//! // 5. Compute side: decrypted files (any 2 of 3 servers give the keys) back to a volume; the
-//! //    plaque placed on the eye, as a simulation of the CT (written as MetaImage).
-//! let ct = load_ct_volume(files)?;
-//! hope::core::metaimage::write("ct.mha", &ct.map(|v| f32::from(*v)))?;
-//! let plaque = Plaque::coms16(head.eye_centre, head.plaque_axis);
-//! let sim = plaque_simulation(Path::new("ct.mha"), &plaque, 40_000_000, 2026, 168.0);
-//!
-//! // 6. Planned and run on an executor (local threads here; Slurm and processes alike).
-//! let workload = SimulationWorkload::new(&sim, 1)?;
-//! let plan = Plan::dynamic(workload.batch_count(), 2, 8)?;
-//! let dir = WorkDir::create("job", &plan)?;
-//! let merged = hope::grid::run(&Local::new(&workload, 2), &dir, &plan, &workload, 5)?;
-//!
-//! // 7. Dose in Gy (per unit air-kerma strength here), written as RT Dose referring to the CT.
-//! let grid = workload.transport().scoring_grid().clone();
-//! let (dose, _uncertainty) = merged.dose(&merged.kerma, &grid)?;
-//! let gy = sim.histories_represented()?.unwrap_or(1.0);
-//! write_rt_dose(&dose.map(|d| (d * gy) as f32), Path::new("rtdose.dcm"), &files[0], &RtDoseOptions::new())?;
-//! # Ok(()) }
-//! ```
-
 pub use hope_catalog as catalog;
 pub use hope_core as core;
 pub use hope_crypto as crypto;
@@ -102,12 +46,6 @@ pub use hope_dicom as dicom;
 pub use hope_grid as grid;
 pub use hope_mc as mc;
 
-#[cfg(feature = "workflow")]
-pub mod demo;
-#[cfg(feature = "workflow")]
-pub mod eye_plaque;
 #[cfg(feature = "gateway")]
-pub mod gateway;
-#[cfg(feature = "workflow")]
-pub mod plot;
+pub use hope_gateway as gateway;
 pub mod workload;

@@ -5,7 +5,6 @@ pub mod error;
 pub mod fs;
 pub mod grid;
 pub mod metaimage;
-pub mod png;
 pub mod principal;
 pub mod units;
 pub mod vec3;

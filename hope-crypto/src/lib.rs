@@ -4,6 +4,8 @@ pub mod acl;
 pub mod audit;
 pub mod client;
 pub mod container;
+#[cfg(feature = "pki")]
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod key;

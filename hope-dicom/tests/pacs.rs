@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use dicom_dictionary_std::tags;
@@ -16,36 +15,19 @@ use hope_dicom::net::{
 };
 use hope_dicom::{CtSeriesOptions, write_ct_series};
 
-struct Orthanc {
-    dicom: String,
-    aet: String,
-    move_port: u16,
-    url: String,
-    ca: PathBuf,
-}
+use hope_test_support::orthanc::{MOVE_PORT, Orthanc};
 
-/// The test PACS, or None (with a note) when `scripts/test` did not start one; under CI=true a
-/// missing PACS fails the test.
 fn orthanc() -> Option<Orthanc> {
-    let Ok(dicom) = std::env::var("HOPE_TEST_ORTHANC_DICOM") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "HOPE_TEST_ORTHANC_DICOM is not set under CI=true"
-        );
-        eprintln!("skipped: HOPE_TEST_ORTHANC_DICOM is not set (scripts/test starts Orthanc)");
-        return None;
-    };
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-    Some(Orthanc {
-        dicom,
-        aet: var("HOPE_TEST_ORTHANC_AET"),
-        move_port: var("HOPE_TEST_ORTHANC_MOVE_PORT").parse().unwrap(),
-        url: var("HOPE_TEST_ORTHANC_URL"),
-        ca: var("HOPE_TEST_ORTHANC_CA").into(),
-    })
+    Orthanc::from_env()
 }
 
-impl Orthanc {
+/// Extension of the shared fixture: clients of the test PACS.
+trait Clients {
+    fn pacs(&self) -> Pacs;
+    fn web(&self) -> DicomWeb;
+}
+
+impl Clients for Orthanc {
     fn pacs(&self) -> Pacs {
         Pacs::new(self.dicom.clone(), self.aet.clone())
             .calling_ae("HOPESCU")
@@ -246,9 +228,6 @@ fn c_get_returns_byte_identical_instances_and_resumes_per_instance() {
         .unwrap_err();
     assert!(matches!(e, NetError::Cancelled { .. }), "{e}");
 }
-
-/// The C-MOVE destination port is fixed in Orthanc's configuration: one mover at a time.
-static MOVE_PORT: Mutex<()> = Mutex::new(());
 
 #[test]
 fn c_move_to_our_storage_scp_returns_byte_identical_instances() {

@@ -346,3 +346,24 @@ pub fn deidentify_dir(
     summary.skipped.sort();
     Ok(summary)
 }
+
+/// Identity left in `files`: each `(what, needle)` of `needles` found anywhere in a file's bytes
+/// (header, private attributes, pixel data), as `(file, what)`; a file that cannot be read counts
+/// as `(file, "unreadable")`. The byte-for-byte check after de-identification that the eye-plaque
+/// workflow, the gateway's tests and the command line's tests make.
+pub fn find_identity(files: &[PathBuf], needles: &[(&str, String)]) -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    for f in files {
+        let Ok(bytes) = std::fs::read(f) else {
+            found.push((f.clone(), "unreadable".into()));
+            continue;
+        };
+        for (what, needle) in needles {
+            let n = needle.as_bytes();
+            if !n.is_empty() && bytes.windows(n.len()).any(|w| w == n) {
+                found.push((f.clone(), (*what).to_string()));
+            }
+        }
+    }
+    found
+}

@@ -57,7 +57,8 @@ use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 pub use batch::{
-    BatchOptions, BatchSummary, BurnedInPolicy, FileOutcome, deidentify_dir, read_any,
+    BatchOptions, BatchSummary, BurnedInPolicy, FileOutcome, deidentify_dir, find_identity,
+    read_any,
 };
 pub use engine::{Decision, Override, Profile, SafePrivate};
 pub use keys::DeidKey;

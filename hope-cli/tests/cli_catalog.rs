@@ -1,0 +1,406 @@
+//! `hope catalog` end to end on the embedded SQLite catalog: init, collections, schema, entries,
+//! DICOM ingest, queries in every output format, permissions and the audit trail.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+fn hope(dir: &Path, user: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hope"))
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("HOPE_CATALOG_POSTGRES")
+        .args(["catalog", "--db", "cat.db", "--as", user])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, user: &str, args: &[&str]) -> String {
+    let out = hope(dir, user, args);
+    assert!(
+        out.status.success(),
+        "hope catalog {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn write_ct(path: &Path, sop: &str, series: &str, date: &str, number: i32) {
+    let obj = InMemDicomObject::from_element_iter([
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(uids::CT_IMAGE_STORAGE),
+        ),
+        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(sop)),
+        DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.500"),
+        ),
+        DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(series),
+        ),
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")),
+        DataElement::new(tags::STUDY_DATE, VR::DA, PrimitiveValue::from(date)),
+        DataElement::new(
+            tags::SERIES_DESCRIPTION,
+            VR::LO,
+            PrimitiveValue::from("Orbit 1.0 mm"),
+        ),
+        DataElement::new(
+            tags::INSTANCE_NUMBER,
+            VR::IS,
+            PrimitiveValue::from(number.to_string()),
+        ),
+        DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from("1.0")),
+        DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("PSEUDO-7")),
+    ]);
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(uids::CT_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid(sop),
+        )
+        .unwrap();
+    file.write_to_file(path).unwrap();
+}
+
+#[test]
+fn catalog_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, "admin", &["init"]);
+    ok(d, "admin", &["mkdir", "-p", "/hospital-a/eye/studies"]);
+    assert_eq!(
+        ok(d, "admin", &["ls", "/hospital-a"]).trim(),
+        "/hospital-a/eye"
+    );
+
+    // DICOM ingest gives the collection the standard schema.
+    let dcm = d.join("dicom/series");
+    std::fs::create_dir_all(&dcm).unwrap();
+    for i in 1..=3 {
+        write_ct(
+            &dcm.join(format!("{i}.dcm")),
+            &format!("2.25.90{i}"),
+            "2.25.61",
+            "20240131",
+            i,
+        );
+    }
+    write_ct(&dcm.join("4.dcm"), "2.25.904", "2.25.62", "20230705", 1);
+    std::fs::write(dcm.join("notes.txt"), "not DICOM").unwrap();
+    let out = ok(
+        d,
+        "admin",
+        &["add", "/hospital-a/eye/studies", "--dicom", "dicom"],
+    );
+    assert!(
+        out.contains("indexed 4 instance(s)") && out.contains("skipped 1"),
+        "{out}"
+    );
+    let schema = ok(d, "admin", &["schema", "/hospital-a/eye/studies"]);
+    assert!(schema.contains("StudyDate\tdate\tindexed"), "{schema}");
+
+    let table = ok(
+        d,
+        "admin",
+        &[
+            "query",
+            "/hospital-a/eye/studies",
+            "select SeriesInstanceUID, count(*) where StudyDate >= 2024-01-01 group by SeriesInstanceUID",
+        ],
+    );
+    assert!(
+        table.contains("2.25.61") && table.contains("3") && table.contains("(1 row)"),
+        "{table}"
+    );
+    let json = ok(
+        d,
+        "admin",
+        &[
+            "query",
+            "/hospital-a/eye/studies",
+            "select InstanceNumber where like(SeriesDescription, '%Orbit%') order by InstanceNumber desc limit 2",
+            "--format",
+            "json",
+        ],
+    );
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["InstanceNumber"], 3);
+    let csv = ok(
+        d,
+        "admin",
+        &[
+            "query",
+            "/hospital-a/eye/studies",
+            "StudyDate < 2024-01-01",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(csv.starts_with("name,PatientID"), "{csv}");
+    assert!(csv.contains("2.25.904"), "{csv}");
+
+    // A hand-made collection and entries with typed values.
+    ok(d, "admin", &["mkdir", "/hospital-a/jobs"]);
+    ok(
+        d,
+        "admin",
+        &[
+            "schema",
+            "/hospital-a/jobs",
+            "add",
+            "Histories",
+            "int",
+            "--indexed",
+        ],
+    );
+    ok(
+        d,
+        "admin",
+        &["schema", "/hospital-a/jobs", "add", "Finished", "timestamp"],
+    );
+    ok(
+        d,
+        "admin",
+        &[
+            "add",
+            "/hospital-a/jobs",
+            "job-1",
+            "Histories=1000000",
+            "Finished=2026-11-25T10:00:00Z",
+        ],
+    );
+    let bad = hope(
+        d,
+        "admin",
+        &["add", "/hospital-a/jobs", "job-2", "Histories=many"],
+    );
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("Histories"));
+    let got = ok(d, "admin", &["get", "/hospital-a/jobs", "job-1"]);
+    assert!(
+        got.contains("Histories\t1000000") && got.contains("2026-11-25T10:00:00Z"),
+        "{got}"
+    );
+
+    // Permissions: alice sees nothing until granted; query errors point at the text.
+    assert!(
+        !hope(d, "alice", &["query", "/hospital-a/jobs", ""])
+            .status
+            .success()
+    );
+    ok(d, "admin", &["acl", "/hospital-a", "group:physics", "read"]);
+    let out = hope(
+        d,
+        "alice",
+        &[
+            "--group",
+            "physics",
+            "query",
+            "/hospital-a/jobs",
+            "Histories > 5",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recursive = ok(
+        d,
+        "alice",
+        &[
+            "--group",
+            "physics",
+            "query",
+            "-r",
+            "/hospital-a",
+            "select count(*) where name is not null",
+        ],
+    );
+    assert!(recursive.contains('1'), "{recursive}");
+    ok(
+        d,
+        "admin",
+        &["chmod", "/hospital-a/jobs", "--inherit", "false"],
+    );
+    assert!(
+        !hope(
+            d,
+            "alice",
+            &["--group", "physics", "query", "/hospital-a/jobs", ""]
+        )
+        .status
+        .success()
+    );
+    let err = hope(d, "admin", &["query", "/hospital-a/jobs", "Histories >> 5"]);
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("position"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+
+    let audit = ok(d, "admin", &["audit", "--limit", "200"]);
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("alice") && l.contains("denied")),
+        "{audit}"
+    );
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\tadd\t") && l.contains("ok")),
+        "{audit}"
+    );
+    assert!(!hope(d, "alice", &["audit"]).status.success());
+}
+
+/// Finding 13 of the security review: with no `--as`, every command acted as `admin`.
+#[test]
+fn finding_13_the_catalog_command_has_no_default_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hope"))
+        .current_dir(dir.path())
+        .env_remove("HOPE_USER")
+        .env_remove("HOPE_CATALOG_POSTGRES")
+        .args(["catalog", "--db", "cat.db", "init"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--as NAME") && err.contains("no default identity"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("cat.db").exists(),
+        "nothing is opened without an identity"
+    );
+}
+
+/// Issue 27 items 7 and 10: one stored value longer than 65,535 characters made every table query
+/// on its collection panic, for every user; ESC, BEL, CR and NUL from DICOM text reached the
+/// terminal raw; CSV did not quote CR nor neutralise formulas; one SOP UID over 255 characters
+/// aborted a whole `add --dicom` batch without naming the file; `init` on an existing catalog
+/// claimed the caller owned `/`.
+#[test]
+fn item_07_and_10_hostile_values_are_shown_safely_and_set_aside_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, "admin", &["init"]);
+    let again = ok(d, "mallory", &["init"]);
+    assert!(
+        again.contains("already initialised") && again.contains("owned by admin"),
+        "{again}"
+    );
+    ok(d, "admin", &["mkdir", "/c"]);
+    ok(d, "admin", &["schema", "/c", "add", "Note", "text"]);
+    let long = "x".repeat(70_000);
+    ok(d, "admin", &["add", "/c", "long", &format!("Note={long}")]);
+    ok(
+        d,
+        "admin",
+        &["add", "/c", "esc", "Note=a\u{1b}[2J\u{7}b\rc"],
+    );
+    ok(
+        d,
+        "admin",
+        &["add", "/c", "formula", "Note==HYPERLINK(\"http://x\")"],
+    );
+    let out = hope(d, "admin", &["query", "/c", "order by name"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !table.contains('\u{1b}') && !table.contains('\u{7}') && !table.contains('\r'),
+        "{table:?}"
+    );
+    assert!(table.contains("a\\x1B[2J\\x07b\\x0Dc"), "{table}");
+    assert!(
+        table.lines().all(|l| l.chars().count() < 1000),
+        "cells are cut"
+    );
+    let csv = ok(
+        d,
+        "admin",
+        &["query", "/c", "order by name", "--format", "csv"],
+    );
+    assert!(csv.contains("\"a\\x1B[2J\\x07b\rc\""), "{csv:?}");
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(csv.contains(&long), "CSV keeps whole values");
+    // A batch of DICOM files with one absurd SOP Instance UID: that file is set aside, named.
+    let files = d.join("dicom");
+    std::fs::create_dir(&files).unwrap();
+    write_ct(&files.join("good.dcm"), "2.25.1", "2.25.9", "20250101", 1);
+    write_ct(
+        &files.join("bad.dcm"),
+        &format!("2.25.{}", "7".repeat(300)),
+        "2.25.9",
+        "20250101",
+        2,
+    );
+    ok(d, "admin", &["mkdir", "/dicom"]);
+    let out = hope(d, "admin", &["add", "/dicom", "--dicom", "dicom"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.dcm") && err.contains("entry name"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("indexed 1 instance(s)"));
+}
+
+/// Attack round on issue 27, finding C-5: two links to `.` in a folder given to
+/// `catalog add --dicom` (and to `encrypt`, which walks folders the same way) never ended.
+#[cfg(unix)]
+#[test]
+fn attack_c05_folder_walks_do_not_follow_links_to_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, "admin", &["init"]);
+    ok(d, "admin", &["mkdir", "/dicom"]);
+    let files = d.join("dicom");
+    std::fs::create_dir(&files).unwrap();
+    write_ct(&files.join("a.dcm"), "2.25.1", "2.25.9", "20250101", 1);
+    std::os::unix::fs::symlink(".", files.join("loop1")).unwrap();
+    std::os::unix::fs::symlink(".", files.join("loop2")).unwrap();
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "60", env!("CARGO_BIN_EXE_hope")])
+        .current_dir(d)
+        .env("RUST_BACKTRACE", "0")
+        .args([
+            "catalog", "--db", "cat.db", "--as", "admin", "add", "/dicom", "--dicom", "dicom",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("indexed 1 instance(s)"));
+}

@@ -1,0 +1,312 @@
+//! The flagship workflow end to end with few histories: every step's result is checked (identity,
+//! key splitting, catalog rows, dose geometry and physics, pictures, report links).
+
+use std::path::{Path, PathBuf};
+
+use hope::catalog::{Catalog, Principal, Value};
+use hope::core::{Vec3, Volume, metaimage};
+use hope::dicom::deid::find_identity;
+use hope_workflow::eye_plaque::{
+    FAKE_PATIENT_ID, FAKE_PATIENT_NAME, FAKE_STUDY_DATE, Options, run,
+};
+
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap_or_else(|e| panic!("{e}")).path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The `src` and `href` targets of an HTML page.
+fn links(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        let mut rest = html;
+        while let Some(i) = rest.find(attr) {
+            rest = &rest[i + attr.len()..];
+            if let Some(end) = rest.find('"') {
+                out.push(rest[..end].to_string());
+                rest = &rest[end..];
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_eye_plaque_workflow_runs_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = tmp.path().join("eye");
+    let mut options = Options::new(&out).histories(500_000);
+    options.threads = 2;
+    options.author = "tester".into();
+    let lines = std::sync::Mutex::new(Vec::new());
+    let outcome = run(
+        &options,
+        &|l| {
+            lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(l.to_string())
+        },
+        &|_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let lines = lines.into_inner().unwrap_or_else(|e| e.into_inner());
+    for n in 1..=8 {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&format!("{n}. "))),
+            "step {n} not printed: {lines:#?}"
+        );
+    }
+
+    // 1-2. The original CT carries the identity; nothing after de-identification does.
+    let needles = [
+        ("name", FAKE_PATIENT_NAME.to_string()),
+        ("id", FAKE_PATIENT_ID.to_string()),
+        ("date", FAKE_STUDY_DATE.to_string()),
+    ];
+    let originals = files_below(&out.join("hospital/ct"));
+    assert_eq!(originals.len(), 64);
+    assert_eq!(
+        find_identity(&originals, &needles).len(),
+        3 * 64,
+        "the fake identity is in every original file"
+    );
+    assert!(outcome.identity_left.is_empty());
+    let mut leaving: Vec<PathBuf> = files_below(&out.join("hospital/deidentified"));
+    assert_eq!(leaving.len(), 64);
+    leaving.extend(files_below(&out.join("compute/ct")));
+    leaving.extend(files_below(&out.join("encrypted")));
+    leaving.extend(files_below(&out.join("result")));
+    let found = find_identity(&leaving, &needles);
+    assert!(found.is_empty(), "identity left: {found:?}");
+
+    // 3. Encrypted, not readable as DICOM; one key server alone was refused.
+    let encrypted = files_below(&out.join("encrypted"));
+    assert_eq!(encrypted.len(), 64);
+    for f in &encrypted {
+        let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!bytes.windows(4).any(|w| w == b"DICM"), "{}", f.display());
+    }
+    assert_eq!(outcome.servers_up_for_decryption, 2);
+    assert!(outcome.one_server_refused);
+    assert!(outcome.pixels_unchanged);
+
+    // 4, 8. Catalog rows, read back from the SQLite file.
+    let cat = Catalog::open_sqlite(out.join("catalog.sqlite")).unwrap_or_else(|e| panic!("{e}"));
+    let me = Principal::user("eye-dosimetry");
+    for (c, n) in [("studies", 1), ("series", 1), ("jobs", 1)] {
+        let got = cat
+            .count(&me, &format!("/eye-plaque/{c}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got, n, "{c}");
+    }
+    let job = cat
+        .get(&me, "/eye-plaque/jobs", &outcome.job_id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(job.get("Status"), &Value::Text("finished".into()));
+    assert_eq!(job.get("Author"), &Value::Text("tester".into()));
+    let results = cat
+        .query(
+            &me,
+            "/eye-plaque/results",
+            &format!("Job = '{}'", outcome.job_id),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(results.rows.len(), 1 + outcome.images.len() + 1);
+    let ct_rows = cat
+        .query(
+            &me,
+            "/eye-plaque/series",
+            "Modality = 'CT' and Instances = 64",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ct_rows.rows.len(), 1);
+
+    // 6. The job record.
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("job/job.json")).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(record["status"], "finished", "{record}");
+    assert_eq!(record["id"], outcome.job_id.as_str());
+
+    // 7. Dose: RT Dose and MetaImage on the CT's grid, positive, highest by the seeds, shielded
+    // behind the gold.
+    assert!(outcome.dose_grid_is_ct_grid);
+    let ct_files = files_below(&out.join("compute/ct"));
+    let ct = hope::dicom::series::load_ct_volume(&ct_files).unwrap_or_else(|e| panic!("{e}"));
+    let rt = hope::dicom::rtdose::read_rt_dose(&outcome.rt_dose).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        rt.grid().same_geometry(ct.grid(), 1e-3),
+        "RT Dose grid differs from the CT's"
+    );
+    let dose: Volume<f32> =
+        metaimage::read(out.join("result/dose.mha")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(dose.grid().same_geometry(ct.grid(), 1e-6));
+    assert!(dose.data().iter().all(|d| d.is_finite() && *d >= 0.0));
+    let head = &options.head;
+    let at = |p: Vec3| {
+        dose.grid()
+            .voxel_at(p)
+            .map_or(f64::NAN, |v| f64::from(dose[v]))
+    };
+    assert!(
+        (outcome.apex_dose_gy - 85.0).abs() < 1e-6,
+        "{}",
+        outcome.apex_dose_gy
+    );
+    assert!((at(head.apex()) - 85.0).abs() < 1e-3 * 85.0);
+    assert!(
+        outcome.hottest.1 < 3.0,
+        "hottest voxel {} mm from a seed",
+        outcome.hottest.1
+    );
+    // Dose falls along the axis: inner sclera > apex > centre > opposite wall.
+    let a = head.plaque_axis;
+    let c = head.eye_centre;
+    let (sclera, centre, far) = (at(c + a * 10.5), at(c), at(c - a * 10.5));
+    assert!(
+        sclera > 85.0 && 85.0 > centre && centre > far && far > 0.0,
+        "{sclera} {centre} {far}"
+    );
+    // Behind the backing (4 mm outside it) less than 2 % of the apex dose.
+    let behind = at(c + a * 18.5);
+    assert!(behind < 0.02 * 85.0, "behind the plaque: {behind} Gy");
+    // The plaque's carrier and backing lower the apex dose against water only: about 10 % in
+    // published COMS studies; a wide band here, for 500,000 histories.
+    let ratio = outcome.apex_dose_gy / outcome.apex_water_gy;
+    assert!(
+        (0.75..1.0).contains(&ratio),
+        "plaque/water at the apex {ratio}"
+    );
+    assert!(outcome.air_kerma_strength_u > 0.5 && outcome.air_kerma_strength_u < 20.0);
+
+    // Pictures: PNG, non-empty, of their stated size.
+    assert_eq!(outcome.images.len(), 4);
+    for p in &outcome.images {
+        let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", p.display());
+        let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+        let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+        assert!(w >= 400 && h >= 300, "{}: {w} x {h}", p.display());
+        assert!(
+            bytes.len() > 5_000,
+            "{}: {} bytes",
+            p.display(),
+            bytes.len()
+        );
+    }
+
+    // The report: every link resolves, the images and the job are in it.
+    let html = std::fs::read_to_string(&outcome.report).unwrap_or_else(|e| panic!("{e}"));
+    let targets = links(&html);
+    assert!(targets.len() >= 10, "{targets:?}");
+    let base = outcome.report.parent().unwrap_or(Path::new("."));
+    for t in &targets {
+        assert!(base.join(t).exists(), "broken link {t}");
+    }
+    for p in &outcome.images {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        assert!(targets.contains(&name), "{name} not in the report");
+    }
+    assert!(html.contains(&outcome.job_id));
+    assert!(html.contains("tester"));
+    assert!(!html.contains(FAKE_PATIENT_NAME) && !html.contains(FAKE_PATIENT_ID));
+}
+
+#[test]
+fn a_folder_that_is_not_a_previous_output_is_left_alone() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(tmp.path().join("precious.txt"), b"keep me").unwrap_or_else(|e| panic!("{e}"));
+    let e = run(&Options::new(tmp.path()), &|_| {}, &|_, _| {})
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("not a previous eye-plaque output"), "{e}");
+    assert!(tmp.path().join("precious.txt").exists());
+}
+
+#[test]
+fn a_users_ct_directory_is_read_and_its_identity_checked() {
+    // A CT series of the user's (here the synthetic head written elsewhere, with another
+    // identity): the workflow reads it, takes the identity to look for from its headers.
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ct_dir = tmp.path().join("their_ct");
+    let grid = hope_workflow::eye_plaque::Head::grid();
+    hope::dicom::write_ct_series(
+        &hope_workflow::eye_plaque::Head::default().ct(&grid),
+        &ct_dir,
+        &hope::dicom::CtSeriesOptions::new()
+            .patient_name("ROE^RICHARD")
+            .patient_id("THEIR-MRN-77"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = tmp.path().join("eye");
+    let mut options = Options::new(&out).histories(250_000);
+    options.ct_dir = Some(ct_dir.clone());
+    options.threads = 2;
+    let outcome = run(&options, &|_| {}, &|_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.ct_files, 64);
+    assert!(
+        !out.join("hospital/ct").exists(),
+        "no synthetic CT when one is given"
+    );
+    let needles = [
+        ("name", "ROE^RICHARD".to_string()),
+        ("id", "THEIR-MRN-77".to_string()),
+    ];
+    assert_eq!(find_identity(&files_below(&ct_dir), &needles).len(), 2 * 64);
+    let mut leaving = files_below(&out.join("hospital/deidentified"));
+    leaving.extend(files_below(&out.join("result")));
+    assert!(find_identity(&leaving, &needles).is_empty());
+    assert!(outcome.dose_grid_is_ct_grid);
+    assert!((outcome.apex_dose_gy - 85.0).abs() < 1e-6);
+}
+
+/// FNV-1a, 64 bits: enough to tell two byte strings apart in a golden test.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The flagship's simulation (synthetic head CT, COMS 16 mm plaque, 13 I-125 seeds) from a fixed
+/// seed gives the same tallies, bit for bit, as the code of 2026-12-06 (before the package split
+/// and the hope-mc layout of issue 20). A change of this hash is a change of physics or of the
+/// random-number stream: say why in the commit, or it is a regression.
+#[test]
+fn the_flagship_dose_from_a_fixed_seed_is_bit_identical_to_the_golden_hash() {
+    use hope_workflow::eye_plaque::{Head, Plaque, plaque_simulation};
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let head = Head::default();
+    let ct = head.ct(&Head::grid()).map(|v| f32::from(*v));
+    let mha = tmp.path().join("ct.mha");
+    metaimage::write(&mha, &ct).unwrap_or_else(|e| panic!("{e}"));
+    let plaque = Plaque::coms16(head.eye_centre, head.plaque_axis);
+    let sim = plaque_simulation(&mha, &plaque, 20_000, 2026, 168.0);
+    let transport = sim.transport(2).unwrap_or_else(|e| panic!("{e}"));
+    let source = sim.source().unwrap_or_else(|e| panic!("{e}"));
+    let partial = transport
+        .run(&source, sim.histories, sim.seed, &|_, _| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hash = fnv1a(&partial.to_bytes());
+    assert_eq!(
+        hash, 0x2017_cbe4_b73f_7c86,
+        "golden hash of the flagship's tallies: {hash:#018x}"
+    );
+}
