@@ -7,7 +7,9 @@
 #![allow(clippy::print_stdout)]
 
 use hope::core::Grid;
-use hope::mc::{Material, Phantom, RunOptions, Source, Spectrum, Transport, brachy::I125_LINES};
+use hope::mc::{
+    Material, Phantom, RunOptions, Source, Spectrum, Transport, source::brachy::I125_LINES,
+};
 
 fn main() -> hope_test_support::ExampleResult {
     let histories: u64 = std::env::args()

@@ -269,7 +269,7 @@ fn pacs_and_gateway_through_the_command_line() {
 #[test]
 fn the_readme_gateway_commands_name_a_configuration_that_pki_init_writes() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let start = readme
         .find("hope pki init demo --user alice:physics --user gateway:hospital")
         .unwrap();

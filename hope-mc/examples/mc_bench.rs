@@ -17,7 +17,7 @@
 use std::time::Instant;
 
 use hope_core::{Grid, Vec3};
-use hope_mc::brachy::{I125_LINES, SeedModel};
+use hope_mc::source::brachy::{I125_LINES, SeedModel};
 use hope_mc::{
     Material, Phantom, PhysicsOptions, RunOptions, SeedPlacement, SeedSource, Source, Spectrum,
     Transport,
@@ -114,7 +114,7 @@ fn main() {
         let r = transport.run(&source, histories, 1, &|_, _| {}).unwrap();
         let secs = start.elapsed().as_secs_f64();
         let (dose, unc) = r.dose(&r.kerma, &grid).unwrap();
-        let (count, s) = hope_mc::transport::mean_uncertainty_above_half_max(&dose, &unc);
+        let (count, s) = hope_mc::tally::mean_uncertainty_above_half_max(&dose, &unc);
         println!("{label}, 10 cm water cube, 1 mm voxels, track-length kerma, 1 thread");
         println!(
             "  {histories} histories in {secs:.2} s: {:.0} histories/s",

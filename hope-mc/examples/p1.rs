@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use hope_core::{Grid, Vec3};
-use hope_mc::electron::ElectronOptions;
+use hope_mc::physics::electron::ElectronOptions;
 use hope_mc::{Material, Phantom, PhysicsOptions, RunOptions, Source, Spectrum, Transport};
 
 /// (depth cm, DOSXYZnrc Gy per history, egs++).
@@ -119,7 +119,7 @@ fn main() {
             100.0 * (d / egspp - 1.0)
         );
     }
-    let (n, s) = hope_mc::transport::mean_uncertainty_above_half_max(&dose, &unc);
+    let (n, s) = hope_mc::tally::mean_uncertainty_above_half_max(&dose, &unc);
     println!(
         "efficiency: column s {:.3} % -> epsilon {:.3e} 1/s; {n} voxels above half max, mean s {:.2} % -> epsilon {:.3e} 1/s",
         100.0 * s2.sqrt(),

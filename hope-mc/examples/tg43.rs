@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use hope_mc::Spectrum;
-use hope_mc::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
+use hope_mc::source::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
 
 fn main() {
     let n: u64 = std::env::args()

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, missing_docs, clippy::print_stdout)]
 
 use hope_core::{Grid, Vec3, Volume};
-use hope_mc::electron::{ElectronOptions, ElectronPhysics};
+use hope_mc::physics::electron::{ElectronOptions, ElectronPhysics};
 use hope_mc::{
     Material, Phantom, PhysicsOptions, RunOptions, Source, Spectrum, Tracking, Transport,
 };

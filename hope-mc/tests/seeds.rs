@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use hope_core::{Grid, Volume};
-use hope_mc::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
+use hope_mc::source::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
 use hope_mc::{
     Material, Partial, Phantom, PhysicsOptions, RunOptions, SeedPlacement, SeedSource, Source,
     Spectrum, Transport,

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use hope_mc::Spectrum;
-use hope_mc::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
+use hope_mc::source::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
 
 #[test]
 fn model_6711_dose_rate_constant_and_radial_dose_function() {

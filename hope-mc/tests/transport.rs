@@ -355,9 +355,6 @@ fn item_01_results_of_another_size_or_run_are_refused_never_zeros() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("1 histories"), "{e}");
-    assert_eq!(
-        hope_mc::transport::histories_in(2_500, 1_000, &(1..3)),
-        1_500
-    );
-    assert_eq!(hope_mc::transport::histories_in(2_500, 1_000, &(3..4)), 0);
+    assert_eq!(hope_mc::tally::histories_in(2_500, 1_000, &(1..3)), 1_500);
+    assert_eq!(hope_mc::tally::histories_in(2_500, 1_000, &(3..4)), 0);
 }

@@ -79,7 +79,7 @@ pub(crate) fn write_outputs(
     metaimage::write(out("dose.mha"), &as_f32(&dose))?;
     metaimage::write(out("uncertainty.mha"), &as_f32(&unc))?;
     let max = dose.data().iter().copied().fold(0.0, f64::max);
-    let (_, s) = hope::mc::transport::mean_uncertainty_above_half_max(&dose, &unc);
+    let (_, s) = hope::mc::tally::mean_uncertainty_above_half_max(&dose, &unc);
     // Slices through the hottest voxel, 0 to the maximum dose, with a colour bar.
     let [i, j, k] = dose.argmax().unwrap_or([0, 0, 0]);
     let zoom = (256 / grid.dims().iter().copied().max().unwrap_or(1)).clamp(1, 8);

@@ -7,6 +7,9 @@ mod elements;
 
 pub use elements::X_GRID;
 
+/// eV/g to Gy.
+pub(crate) const EV_PER_G_TO_GY: f64 = 1.602_176_634e-19 * 1e3;
+
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::unreadable_literal)]
 pub(crate) mod electrons;

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use hope_core::{Vec3, Volume};
 use hope_grid::store::{JobRow, utc};
-use hope_mc::dvh::Dvh;
 use hope_mc::simulation::Solid;
+use hope_mc::tally::dvh::Dvh;
 
 use super::{Head, Options, Plaque};
 use crate::plot::{
@@ -428,7 +428,7 @@ about 10 % less at 5 mm).</p>
 <h2>Settings</h2>
 <table>
 <tr><td>CT grid</td><td>{nx} x {ny} x {nz} voxels of {sx:.2} x {sy:.2} x {sz:.2} mm (the dose grid is the same)</td></tr>
-<tr><td>materials</td><td>from HU (Schneider-style table, hope_mc::hounsfield); plaque: Modulay, Silastic (AAPM TG-129)</td></tr>
+<tr><td>materials</td><td>from HU (Schneider-style table, hope_mc::material::hounsfield); plaque: Modulay, Silastic (AAPM TG-129)</td></tr>
 <tr><td>plaque</td><td>COMS 16 mm, 13 I-125 model 6711 seeds, {seed_r:.1} mm from the eye centre</td></tr>
 <tr><td>histories</td><td>{hist} (plaque), {whist} (water), seed {seed}</td></tr>
 <tr><td>physics</td><td>photons: photoelectric with fluorescence, Compton, Rayleigh; track-length kerma; cutoff 1 keV (10 keV in Modulay)</td></tr>

@@ -8,12 +8,13 @@
 //! strength), where dose on the transverse axis is scored by the track-length kerma estimator in
 //! thin rings around the seed axis, with exact chord lengths.
 
+use super::spectrum::Spectrum;
 use crate::data::ELECTRON_MASS_EV;
+use crate::data::EV_PER_G_TO_GY;
 use crate::material::Material;
+use crate::particle::{isotropic, rotate};
 use crate::physics::{Interaction, PhotonPhysics, PhysicsOptions};
 use crate::rng::Rng;
-use crate::source::Spectrum;
-use crate::transport::{EV_PER_G_TO_GY, isotropic, rotate};
 use crate::{Error, Result};
 
 /// I-125 photons per decay, TG-43U1 Table I (Rivard et al. 2004): (energy eV, yield).

@@ -5,6 +5,8 @@
 use crate::data::{self, ELECTRON_MASS_EV, ElementData, Process, element};
 use crate::{Error, Result};
 
+pub mod hounsfield;
+
 /// A built-in material as generated from its sources (see `tools/gen_materials.py`).
 #[derive(Debug)]
 pub(crate) struct MaterialData {
@@ -14,7 +16,7 @@ pub(crate) struct MaterialData {
     pub source: &'static str,
 }
 
-#[path = "data/materials.rs"]
+#[path = "../data/materials.rs"]
 #[rustfmt::skip]
 mod materials;
 

@@ -13,7 +13,7 @@
 //! origin_mm = [-49.5, -49.5, -49.5] # centre of the first voxel
 //! material = "water"
 //! # ...or a CT: ct_mha = "ct.mha" (HU; paths relative to this file) with hu_table = "hu.toml"
-//! # (hope_mc::hounsfield; the default table if absent)
+//! # (hope_mc::material::hounsfield; the default table if absent)
 //!
 //! [[phantom.insert]]                # solids of other materials, voxelised (a voxel takes the
 //! material = "cortical_bone_icru44" # solid's material when most of it lies inside)
@@ -44,7 +44,7 @@
 //! tracking = "woodcock"             # or "boundary"
 //!
 //! [physics.electrons]               # optional: coupled photon-electron transport
-//! transport = true                  # (hope_mc::electron::ElectronOptions: cutoff_ev = 10000,
+//! transport = true                  # (hope_mc::physics::electron::ElectronOptions: cutoff_ev = 10000,
 //!                                   # delta_threshold_ev, bremsstrahlung_threshold_ev,
 //!                                   # elastic_c1, max_energy_loss, range_rejection...)
 //!
@@ -69,12 +69,25 @@ use std::path::{Path, PathBuf};
 use hope_core::{Grid, Vec3, metaimage};
 use serde::{Deserialize, Serialize};
 
-use crate::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
-use crate::hounsfield::HuTable;
+use crate::geometry::Phantom;
+use crate::material::hounsfield::HuTable;
 use crate::physics::PhysicsOptions;
-use crate::source::{Radionuclide, SeedPlacement, SeedSource, Source, Spectrum};
-use crate::transport::{Phantom, RunOptions, Tracking, Transport};
+use crate::source::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
+use crate::source::{Radionuclide, SeedSource, Source, Spectrum};
+use crate::transport::{RunOptions, Transport};
 use crate::{Error, Material, Result};
+
+mod solid;
+mod spec;
+
+use solid::insert_solid;
+use spec::{default_batch, default_seed};
+
+pub use solid::Solid;
+pub use spec::{
+    AbsoluteSpec, InsertSpec, Particle, PhantomSpec, PhysicsSpec, ScoringSpec, SeedModelName,
+    Shape, SourceKind, SourceSpec,
+};
 
 /// Which dose estimator is written out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -120,446 +133,6 @@ pub struct Simulation {
     pub base_dir: PathBuf,
 }
 
-/// A scoring grid: voxels along the phantom's axes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScoringSpec {
-    /// Voxels along the three axes.
-    pub dims: [usize; 3],
-    /// Voxel size, mm.
-    pub spacing_mm: [f64; 3],
-    /// Centre of the first voxel, mm.
-    pub origin_mm: [f64; 3],
-}
-
-/// Source strength and irradiation time.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AbsoluteSpec {
-    /// Air-kerma strength of each seed (weight 1), U = uGy m^2 h^-1 (seed sources).
-    #[serde(default)]
-    pub air_kerma_strength_u: Option<f64>,
-    /// Activity, Bq (sources with a radionuclide).
-    #[serde(default)]
-    pub activity_bq: Option<f64>,
-    /// Photons emitted per second (any source).
-    #[serde(default)]
-    pub photons_per_s: Option<f64>,
-    /// Irradiation time, hours.
-    #[serde(default)]
-    pub time_h: Option<f64>,
-    /// Irradiation time, seconds.
-    #[serde(default)]
-    pub time_s: Option<f64>,
-    /// Integrate the radioactive decay over the time (the radionuclide's half-life).
-    #[serde(default)]
-    pub decay: bool,
-}
-
-fn default_seed() -> u64 {
-    1
-}
-
-fn default_batch() -> u64 {
-    250_000
-}
-
-/// A box phantom of one material, or a CT, with inserted solids.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhantomSpec {
-    /// Voxels along x, y, z (box phantoms).
-    #[serde(default)]
-    pub dims: Option<[usize; 3]>,
-    /// Voxel size, mm (box phantoms).
-    #[serde(default)]
-    pub spacing_mm: Option<[f64; 3]>,
-    /// Centre of the first voxel, mm (box phantoms).
-    #[serde(default)]
-    pub origin_mm: [f64; 3],
-    /// Built-in material name (box phantoms).
-    #[serde(default)]
-    pub material: Option<String>,
-    /// Density (g/cm^3); the material's nominal density if absent.
-    #[serde(default)]
-    pub density: Option<f64>,
-    /// A CT volume in HU (MetaImage), instead of the box.
-    #[serde(default)]
-    pub ct_mha: Option<PathBuf>,
-    /// The HU calibration table (TOML or JSON); the default if absent.
-    #[serde(default)]
-    pub hu_table: Option<PathBuf>,
-    /// Solids of other materials.
-    #[serde(default)]
-    pub insert: Vec<InsertSpec>,
-}
-
-/// A solid of another material, voxelised: a voxel takes its material when at least 14 of 27
-/// points spread over the voxel lie inside.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InsertSpec {
-    /// Built-in material name.
-    pub material: String,
-    /// Density (g/cm^3); nominal if absent.
-    #[serde(default)]
-    pub density: Option<f64>,
-    /// `box` (the default), `sphere`, `cylinder`, `tube` or `shell`.
-    #[serde(default)]
-    pub shape: Option<Shape>,
-    /// Box: lower corner, mm.
-    #[serde(default)]
-    pub min_mm: Option<[f64; 3]>,
-    /// Box: upper corner, mm.
-    #[serde(default)]
-    pub max_mm: Option<[f64; 3]>,
-    /// Sphere, cylinder: centre, mm.
-    #[serde(default)]
-    pub centre_mm: Option<[f64; 3]>,
-    /// Sphere, cylinder: radius, mm.
-    #[serde(default)]
-    pub radius_mm: Option<f64>,
-    /// Cylinder: axis direction.
-    #[serde(default)]
-    pub axis: Option<[f64; 3]>,
-    /// Cylinder, tube: length, mm.
-    #[serde(default)]
-    pub length_mm: Option<f64>,
-    /// Tube, shell: inner radius, mm.
-    #[serde(default)]
-    pub inner_radius_mm: Option<f64>,
-    /// Shell: the cap's half opening angle around `axis`, degrees (default 180: the whole shell).
-    #[serde(default)]
-    pub half_angle_deg: Option<f64>,
-}
-
-impl InsertSpec {
-    /// The analytic solid this insert describes (errors name the field).
-    pub fn solid(&self) -> Result<Solid> {
-        insert_solid(self, 0)
-    }
-}
-
-/// An analytic solid (mm, patient coordinates).
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub enum Solid {
-    /// An axis-aligned box.
-    Box {
-        /// Lower corner.
-        min: Vec3,
-        /// Upper corner.
-        max: Vec3,
-    },
-    /// A sphere.
-    Sphere {
-        /// Centre.
-        centre: Vec3,
-        /// Radius.
-        radius: f64,
-    },
-    /// A finite cylinder.
-    Cylinder {
-        /// Centre.
-        centre: Vec3,
-        /// Unit axis.
-        axis: Vec3,
-        /// Radius.
-        radius: f64,
-        /// Half length.
-        half_length: f64,
-    },
-    /// A finite hollow cylinder (a plaque's lip, a catheter).
-    Tube {
-        /// Centre.
-        centre: Vec3,
-        /// Unit axis.
-        axis: Vec3,
-        /// Inner radius.
-        inner: f64,
-        /// Outer radius.
-        outer: f64,
-        /// Half length.
-        half_length: f64,
-    },
-    /// The part of a spherical shell within an angle of an axis (an eye plaque's backing or
-    /// seed carrier); a whole shell with `cos_half_angle` = -1.
-    Shell {
-        /// Centre of the spheres.
-        centre: Vec3,
-        /// Unit axis of the cap.
-        axis: Vec3,
-        /// Inner radius.
-        inner: f64,
-        /// Outer radius.
-        outer: f64,
-        /// Cosine of the cap's half opening angle.
-        cos_half_angle: f64,
-    },
-}
-
-impl Solid {
-    /// Whether `p` lies inside (boundary included).
-    pub fn contains(&self, p: Vec3) -> bool {
-        match *self {
-            Solid::Box { min, max } => (0..3).all(|a| p[a] >= min[a] && p[a] <= max[a]),
-            Solid::Sphere { centre, radius } => (p - centre).norm() <= radius,
-            Solid::Cylinder {
-                centre,
-                axis,
-                radius,
-                half_length,
-            } => {
-                let d = p - centre;
-                let along = d.dot(axis);
-                along.abs() <= half_length && (d - axis * along).norm() <= radius
-            }
-            Solid::Tube {
-                centre,
-                axis,
-                inner,
-                outer,
-                half_length,
-            } => {
-                let d = p - centre;
-                let along = d.dot(axis);
-                let r = (d - axis * along).norm();
-                along.abs() <= half_length && r >= inner && r <= outer
-            }
-            Solid::Shell {
-                centre,
-                axis,
-                inner,
-                outer,
-                cos_half_angle,
-            } => {
-                let d = p - centre;
-                let r = d.norm();
-                r >= inner && r <= outer && d.dot(axis) >= cos_half_angle * r
-            }
-        }
-    }
-
-    /// A box (lower and upper corners) that holds the solid.
-    pub fn bounds(&self) -> (Vec3, Vec3) {
-        let ball = |c: Vec3, r: f64| (c - Vec3::new(r, r, r), c + Vec3::new(r, r, r));
-        match *self {
-            Solid::Box { min, max } => (min, max),
-            Solid::Sphere { centre, radius } => ball(centre, radius),
-            Solid::Shell { centre, outer, .. } => ball(centre, outer),
-            Solid::Cylinder {
-                centre,
-                radius,
-                half_length,
-                ..
-            }
-            | Solid::Tube {
-                centre,
-                outer: radius,
-                half_length,
-                ..
-            } => ball(centre, (radius * radius + half_length * half_length).sqrt()),
-        }
-    }
-
-    /// Sets to `material`/`density` every voxel of which at least 14 of 27 points (a 3 x 3 x 3
-    /// lattice at the sixths of the voxel) lie inside.
-    pub fn voxelise(
-        &self,
-        grid: &Grid,
-        mat: &mut [u16],
-        rho: &mut [f32],
-        material: u16,
-        density: f32,
-    ) {
-        let [nx, ny, nz] = grid.dims();
-        // Only the voxels whose indices fall in the bounding box's image (its 8 corners mapped
-        // to index space, one voxel of margin).
-        let (lo, hi) = self.bounds();
-        let (mut first, mut last) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
-        for c in 0..8 {
-            let corner = Vec3::new(
-                if c & 1 == 0 { lo.x } else { hi.x },
-                if c & 2 == 0 { lo.y } else { hi.y },
-                if c & 4 == 0 { lo.z } else { hi.z },
-            );
-            let idx = grid.point_to_index(corner);
-            for a in 0..3 {
-                first[a] = first[a].min(idx[a]);
-                last[a] = last[a].max(idx[a]);
-            }
-        }
-        let range = |a: usize, n: usize| {
-            if !(first[a].is_finite() && last[a].is_finite()) {
-                return 0..n;
-            }
-            let start = (first[a] - 1.0).max(0.0).min(n as f64) as usize;
-            let end = (last[a] + 2.0).max(0.0).min(n as f64) as usize;
-            start..end.max(start)
-        };
-        let (ri, rj, rk) = (range(0, nx), range(1, ny), range(2, nz));
-        for k in rk {
-            for j in rj.clone() {
-                for i in ri.clone() {
-                    let mut inside = 0;
-                    for (a, b, c) in (0..27).map(|n| (n % 3, (n / 3) % 3, n / 9)) {
-                        let f = |n: usize, x: usize| x as f64 + (n as f64 - 1.0) / 3.0;
-                        let p = grid.index_to_point([f(a, i), f(b, j), f(c, k)]);
-                        if self.contains(p) {
-                            inside += 1;
-                        }
-                    }
-                    if inside >= 14 {
-                        let o = i + nx * (j + ny * k);
-                        mat[o] = material;
-                        rho[o] = density;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The kind of a source (`kind` in the file): an unknown value is an error listing these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    /// Isotropic from a point.
-    Point,
-    /// A pencil beam.
-    Pencil,
-    /// A cone beam from a point.
-    Cone,
-    /// A parallel beam of a rectangular field.
-    Parallel,
-    /// Brachytherapy seeds.
-    Seeds,
-}
-
-impl std::fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SourceKind::Point => "point",
-            SourceKind::Pencil => "pencil",
-            SourceKind::Cone => "cone",
-            SourceKind::Parallel => "parallel",
-            SourceKind::Seeds => "seeds",
-        })
-    }
-}
-
-/// What a source emits (`particle` in the file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Particle {
-    /// Photons (the default).
-    #[default]
-    Photon,
-    /// Electrons of the given energies (kinetic).
-    Electron,
-    /// Positrons of the given energies (kinetic).
-    Positron,
-    /// Electrons with the radionuclide's beta spectrum.
-    Beta,
-}
-
-/// The shape of an insert (`shape` in the file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Shape {
-    /// A box, `min_mm` to `max_mm` (the default).
-    #[default]
-    Box,
-    /// A sphere.
-    Sphere,
-    /// A cylinder.
-    Cylinder,
-    /// A cylinder with a hole along its axis.
-    Tube,
-    /// A spherical shell, or a cap of one.
-    Shell,
-}
-
-/// A built-in seed model (`model` in the file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SeedModelName {
-    /// Amersham/Oncura 6711 (I-125).
-    #[serde(rename = "6711")]
-    Model6711,
-}
-
-/// Emission geometry and energies.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceSpec {
-    /// `point` (isotropic), `pencil`, `cone`, `parallel` or `seeds`.
-    pub kind: SourceKind,
-    /// Position (point, pencil, cone apex) or field centre (parallel), mm.
-    #[serde(default)]
-    pub position_mm: Option<[f64; 3]>,
-    /// Direction of a pencil, cone or parallel beam.
-    #[serde(default)]
-    pub direction: Option<[f64; 3]>,
-    /// Half opening angle of a cone beam, degrees.
-    #[serde(default)]
-    pub half_angle_deg: Option<f64>,
-    /// Field size of a parallel beam, mm.
-    #[serde(default)]
-    pub field_mm: Option<[f64; 2]>,
-    /// One energy, keV.
-    #[serde(default)]
-    pub energy_kev: Option<f64>,
-    /// Lines: [energy keV, relative intensity].
-    #[serde(default)]
-    pub lines_kev: Option<Vec<[f64; 2]>>,
-    /// A radionuclide with built-in lines.
-    #[serde(default)]
-    pub radionuclide: Option<String>,
-    /// Seed model (`6711`).
-    #[serde(default)]
-    pub model: Option<SeedModelName>,
-    /// Seeds: position, axis, weight.
-    #[serde(default)]
-    pub seeds: Vec<SeedPlacement>,
-    /// `photon` (the default), `electron`, `positron`, or `beta` (electrons with the
-    /// radionuclide's beta spectrum).
-    #[serde(default)]
-    pub particle: Option<Particle>,
-}
-
-/// Physics switches and tracking.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PhysicsSpec {
-    /// K/L fluorescence after photoabsorption.
-    pub fluorescence: bool,
-    /// Coherent scattering.
-    pub coherent: bool,
-    /// Photon cutoff, eV.
-    pub photon_cutoff_ev: f64,
-    /// Higher cutoffs in some materials (eV, by built-in material name).
-    pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
-    /// Tracking method.
-    pub tracking: Tracking,
-    /// Electron and positron transport (`[physics.electrons]`, `transport = true` for coupled
-    /// photon-electron transport).
-    pub electrons: crate::electron::ElectronOptions,
-}
-
-impl Default for PhysicsSpec {
-    fn default() -> Self {
-        let p = PhysicsOptions::default();
-        Self {
-            fluorescence: p.fluorescence,
-            coherent: p.coherent,
-            photon_cutoff_ev: p.photon_cutoff_ev,
-            material_cutoffs_ev: p.material_cutoffs_ev,
-            tracking: Tracking::Woodcock,
-            electrons: p.electrons,
-        }
-    }
-}
-
 fn field(name: &str, message: impl Into<String>) -> Error {
     Error::Simulation {
         field: name.to_string(),
@@ -573,14 +146,8 @@ fn field(name: &str, message: impl Into<String>) -> Error {
 /// `scoring` grid.
 pub const MAX_VOXELS: usize = 1 << 26;
 
-/// The largest simulation or HU table file read (seed lists included, they are far smaller).
-pub const MAX_FILE_BYTES: u64 = 16 << 20;
-
-/// Reads a text file the user named: a regular file of at most [`MAX_FILE_BYTES`].
-pub(crate) fn read_text(path: &Path) -> std::result::Result<String, String> {
-    let bytes = hope_core::fs::read_bounded(path, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
-}
+pub use crate::files::MAX_FILE_BYTES;
+pub(crate) use crate::files::read_text;
 
 /// Refuses a grid of more than [`MAX_VOXELS`] voxels, naming the field.
 fn within_budget(name: &str, dims: [usize; 3]) -> Result<()> {
@@ -1128,115 +695,10 @@ impl Simulation {
     }
 }
 
-/// The solid of insert `i`; errors name the field.
-fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
-    let f = |name: &str| format!("phantom.insert[{i}].{name}");
-    let finite3 = |name: &str, v: Option<[f64; 3]>| -> Result<Vec3> {
-        match v {
-            Some(x) if x.iter().all(|c| c.is_finite()) => Ok(Vec3::from(x)),
-            Some(x) => Err(field(&f(name), format!("{x:?}"))),
-            None => Err(field(&f(name), "missing")),
-        }
-    };
-    let positive = |name: &str, v: Option<f64>| -> Result<f64> {
-        match v {
-            Some(x) if x.is_finite() && x > 0.0 => Ok(x),
-            Some(x) => Err(field(&f(name), format!("{x}; expected a positive size"))),
-            None => Err(field(&f(name), "missing")),
-        }
-    };
-    let unit = |name: &str, v: Option<[f64; 3]>| -> Result<Vec3> {
-        let axis = finite3(name, v)?;
-        let n = axis.norm();
-        if n <= 0.0 {
-            return Err(field(&f(name), "expected a non-zero vector"));
-        }
-        Ok(axis * (1.0 / n))
-    };
-    match ins.shape.unwrap_or_default() {
-        Shape::Box => {
-            let (min, max) = (
-                finite3("min_mm", ins.min_mm)?,
-                finite3("max_mm", ins.max_mm)?,
-            );
-            if (0..3).any(|a| min[a] > max[a]) {
-                return Err(field(
-                    &format!("phantom.insert[{i}]"),
-                    "min_mm must not exceed max_mm",
-                ));
-            }
-            Ok(Solid::Box { min, max })
-        }
-        Shape::Sphere => Ok(Solid::Sphere {
-            centre: finite3("centre_mm", ins.centre_mm)?,
-            radius: positive("radius_mm", ins.radius_mm)?,
-        }),
-        Shape::Cylinder => {
-            let axis = finite3("axis", ins.axis)?;
-            let n = axis.norm();
-            if n <= 0.0 {
-                return Err(field(&f("axis"), "expected a non-zero vector"));
-            }
-            Ok(Solid::Cylinder {
-                centre: finite3("centre_mm", ins.centre_mm)?,
-                axis: axis * (1.0 / n),
-                radius: positive("radius_mm", ins.radius_mm)?,
-                half_length: positive("length_mm", ins.length_mm)? / 2.0,
-            })
-        }
-        Shape::Tube => {
-            let axis = unit("axis", ins.axis)?;
-            let inner = positive("inner_radius_mm", ins.inner_radius_mm)?;
-            let outer = positive("radius_mm", ins.radius_mm)?;
-            if inner >= outer {
-                return Err(field(
-                    &f("inner_radius_mm"),
-                    format!("{inner}; expected less than radius_mm ({outer})"),
-                ));
-            }
-            Ok(Solid::Tube {
-                centre: finite3("centre_mm", ins.centre_mm)?,
-                axis,
-                inner,
-                outer,
-                half_length: positive("length_mm", ins.length_mm)? / 2.0,
-            })
-        }
-        Shape::Shell => {
-            let inner = positive("inner_radius_mm", ins.inner_radius_mm)?;
-            let outer = positive("radius_mm", ins.radius_mm)?;
-            if inner >= outer {
-                return Err(field(
-                    &f("inner_radius_mm"),
-                    format!("{inner}; expected less than radius_mm ({outer})"),
-                ));
-            }
-            let half = ins.half_angle_deg.unwrap_or(180.0);
-            if !(half.is_finite() && half > 0.0 && half <= 180.0) {
-                return Err(field(
-                    &f("half_angle_deg"),
-                    format!("{half}; expected more than 0 and at most 180 degrees"),
-                ));
-            }
-            let axis = match ins.axis {
-                Some(_) => unit("axis", ins.axis)?,
-                None if half >= 180.0 => Vec3::new(0.0, 0.0, 1.0),
-                None => return Err(field(&f("axis"), "missing: a cap needs its axis")),
-            };
-            Ok(Solid::Shell {
-                centre: finite3("centre_mm", ins.centre_mm)?,
-                axis,
-                inner,
-                outer,
-                cos_half_angle: half.to_radians().cos(),
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::SeedPlacement;
 
     #[test]
     fn solids_are_voxelised_with_their_volume() {

@@ -5,41 +5,8 @@ use crate::data::{ELECTRON_MASS_EV, ElementData, Process, X_GRID};
 use crate::material::{Material, momentum_transfer};
 use crate::rng::Rng;
 
-/// Lowest tabulated energy, eV.
-pub const E_MIN: f64 = 1.0e3;
-/// Highest tabulated energy, eV.
-pub const E_MAX: f64 = 100.0e6;
-const N_GRID: usize = 4096;
-
-/// Physics switches and cutoffs.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PhysicsOptions {
-    /// Emit K and L fluorescence photons after photoabsorption (else their energy is deposited
-    /// locally).
-    pub fluorescence: bool,
-    /// Transport coherent scattering (else it is left out of the attenuation too).
-    pub coherent: bool,
-    /// Photons below this energy (eV) are absorbed where they are.
-    pub photon_cutoff_ev: f64,
-    /// Higher cutoffs (eV) in some materials, by material name: a photon whose energy falls
-    /// below its material's cutoff after an interaction there deposits it on the spot.
-    pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
-    /// Electron and positron transport (off: the kerma approximation).
-    pub electrons: crate::electron::ElectronOptions,
-}
-
-impl Default for PhysicsOptions {
-    fn default() -> Self {
-        Self {
-            fluorescence: true,
-            coherent: true,
-            photon_cutoff_ev: 1.0e3,
-            material_cutoffs_ev: std::collections::BTreeMap::new(),
-            electrons: crate::electron::ElectronOptions::default(),
-        }
-    }
-}
+use super::options::PhysicsOptions;
+use super::tables::{EnergyGrid, N_GRID, interp};
 
 /// Coefficients of one material on the grid (cm^2/g).
 #[derive(Debug, Clone)]
@@ -65,53 +32,6 @@ const SELECTED: [Process; 3] = [
     Process::Incoherent,
     Process::Coherent,
 ];
-
-/// The uniform ln(E) grid.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EnergyGrid {
-    ln_min: f64,
-    inv_step: f64,
-    /// The highest position, just below the last node.
-    top: f64,
-}
-
-impl EnergyGrid {
-    fn new() -> Self {
-        Self::spanning(E_MIN, E_MAX, N_GRID)
-    }
-
-    /// `n` nodes uniform in ln E from `min` to `max` (eV).
-    pub(crate) fn spanning(min: f64, max: f64, n: usize) -> Self {
-        Self {
-            ln_min: min.ln(),
-            inv_step: (n - 1) as f64 / (max / min).ln(),
-            top: (n - 1) as f64 - 1e-9,
-        }
-    }
-
-    /// The energy of node `i`.
-    pub(crate) fn energy(&self, i: usize) -> f64 {
-        (self.ln_min + i as f64 / self.inv_step).exp()
-    }
-
-    /// The energy at a fractional position `x` (node index plus fraction).
-    pub(crate) fn energy_at(&self, x: f64) -> f64 {
-        (self.ln_min + x / self.inv_step).exp()
-    }
-
-    /// (index, fraction) for linear interpolation in ln E.
-    #[inline]
-    pub(crate) fn locate(&self, e: f64) -> (usize, f64) {
-        let t = ((e.ln() - self.ln_min) * self.inv_step).clamp(0.0, self.top);
-        let i = t as usize;
-        (i, t - i as f64)
-    }
-}
-
-#[inline]
-pub(crate) fn interp(table: &[f64], (i, f): (usize, f64)) -> f64 {
-    table[i] + (table[i + 1] - table[i]) * f
-}
 
 /// Everything the transport needs about photons in the materials of a phantom.
 #[derive(Debug, Clone)]

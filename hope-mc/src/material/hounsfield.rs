@@ -30,10 +30,8 @@
 
 use std::path::Path;
 
-use hope_core::Volume;
 use serde::{Deserialize, Serialize};
 
-use crate::transport::Phantom;
 use crate::{Error, Material, Result};
 
 /// One HU interval of the table.
@@ -74,7 +72,7 @@ fn bad(field: &str, message: impl Into<String>) -> Error {
 #[derive(Debug, Clone)]
 pub struct HuConverter {
     table: HuTable,
-    materials: Vec<Material>,
+    pub(crate) materials: Vec<Material>,
     /// (upper HU, material index), increasing.
     bins: Vec<(f64, u16)>,
 }
@@ -119,7 +117,7 @@ impl HuTable {
     /// Reads a table from a TOML or JSON file; errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let text = crate::simulation::read_text(path).map_err(|e| bad(&name, e))?;
+        let text = crate::files::read_text(path).map_err(|e| bad(&name, e))?;
         let table: HuTable = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| bad(&name, e.to_string()))?
         } else {
@@ -260,16 +258,6 @@ impl HuConverter {
             .partition_point(|b| b.0 < hu)
             .min(self.bins.len() - 1);
         (self.bins[i].1, self.table.density_at(hu) as f32)
-    }
-
-    /// A phantom from a CT volume in HU, on the same grid.
-    pub fn phantom(&self, ct: &Volume<f32>) -> Result<Phantom> {
-        let (mat, rho): (Vec<u16>, Vec<f32>) = ct
-            .data()
-            .iter()
-            .map(|&hu| self.convert(f64::from(hu)))
-            .unzip();
-        Phantom::new(ct.grid().clone(), self.materials.clone(), mat, rho)
     }
 }
 

@@ -1,0 +1,219 @@
+//! The explicit scoring object of the tracking loop: one worker's scores for one batch at a time
+//! (history-by-history sums per voxel, energy totals, the particle stack), and the exact
+//! fixed-point accumulation of finished batches.
+
+use std::ops::Range;
+
+use super::{ENERGY_SCALE, Partial, SUM_SCALE, SUM2_SCALE, Tally};
+use crate::geometry::cell_index;
+use crate::particle::Photon;
+
+/// A worker's state for one batch at a time.
+pub(crate) struct BatchState {
+    /// Per cell, the kerma and the analog scores (apart: kerma is scored in many voxels per
+    /// history, analog in a few).
+    pub(crate) kerma: Vec<Score>,
+    pub(crate) analog: Vec<Score>,
+    /// The history being run, counted from 1 within the batch.
+    pub(crate) history: u32,
+    pub(crate) emitted: f64,
+    pub(crate) deposited: f64,
+    pub(crate) escaped: f64,
+    /// Energy absorbed in the source itself.
+    pub(crate) in_source: f64,
+    pub(crate) uncollided: u64,
+    pub(crate) stack: Vec<Photon>,
+}
+
+/// One voxel's score in a batch: the current history's contribution and the sums over the
+/// batch's earlier histories of the contributions and of their squares, in one 24-byte record so
+/// that scoring touches one place in memory. The contribution is moved into the sums when a later
+/// history scores here (or when the batch ends), the history-by-history method of Sempau et al.
+/// (2001) and Walters et al. (2002), without a list of touched voxels. The sums are f64 in history
+/// order (deterministic within the batch), moved into exact fixed point when the batch ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Score {
+    pub(crate) sum: f64,
+    pub(crate) sum2: f64,
+    pub(crate) temp: f32,
+    /// The history `temp` belongs to (0: none).
+    pub(crate) last: u32,
+}
+
+impl Score {
+    #[inline]
+    pub(crate) fn add(&mut self, history: u32, value: f32) {
+        if self.last != history {
+            self.flush();
+            self.last = history;
+        }
+        self.temp += value;
+    }
+
+    #[inline]
+    pub(crate) fn flush(&mut self) {
+        let x = f64::from(std::mem::take(&mut self.temp));
+        self.sum += x;
+        self.sum2 += x * x;
+    }
+}
+
+impl BatchState {
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            kerma: vec![Score::default(); n],
+            analog: vec![Score::default(); n],
+            history: 0,
+            emitted: 0.0,
+            deposited: 0.0,
+            escaped: 0.0,
+            in_source: 0.0,
+            uncollided: 0,
+            stack: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn deposit(&mut self, v: usize, energy: f64, mass_g: f64) {
+        if energy <= 0.0 {
+            return;
+        }
+        self.deposited += energy;
+        self.analog[v].add(self.history, (energy / mass_g.max(1e-300)) as f32);
+    }
+
+    #[inline]
+    pub(crate) fn kerma_in(&mut self, v: usize, value: f64) {
+        if value > 0.0 {
+            self.kerma[v].add(self.history, value as f32);
+        }
+    }
+
+    pub(crate) fn escape(&mut self, p: &Photon) {
+        self.escaped += p.energy;
+        if p.primary_unscattered {
+            self.uncollided += 1;
+        }
+    }
+}
+
+/// Sums over batches in exact 128-bit fixed point (2^-40 eV/g for the sums, 2^-20 (eV/g)^2 for
+/// the sums of squares, 2^-20 eV for the energy totals), per cell; integer addition is exact,
+/// associative and commutative, so however batches are grouped (threads, machines, runs) the
+/// sums are the same bits.
+pub(crate) struct Accumulator {
+    pub(crate) histories: u64,
+    pub(crate) kerma: Tally,
+    pub(crate) analog: Tally,
+    pub(crate) energy: [i128; 4],
+    pub(crate) uncollided: u64,
+}
+
+impl Accumulator {
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            histories: 0,
+            kerma: Tally::new(n),
+            analog: Tally::new(n),
+            energy: [0; 4],
+            uncollided: 0,
+        }
+    }
+
+    /// Adds a finished batch and zeroes its sums for the next one.
+    pub(crate) fn add_batch(&mut self, st: &mut BatchState, count: u64) {
+        for (scores, tally) in [
+            (&mut st.kerma, &mut self.kerma),
+            (&mut st.analog, &mut self.analog),
+        ] {
+            for (v, s) in scores.iter_mut().enumerate() {
+                if s.last != 0 {
+                    s.flush();
+                    let Score { sum, sum2, .. } = std::mem::take(s);
+                    tally.sum[v] = tally.sum[v].saturating_add(fixed(sum * SUM_SCALE));
+                    tally.sum2[v] = tally.sum2[v].saturating_add(fixed(sum2 * SUM2_SCALE));
+                }
+            }
+        }
+        st.history = 0;
+        let energy =
+            [st.emitted, st.deposited, st.escaped, st.in_source].map(|e| fixed(e * ENERGY_SCALE));
+        for (a, b) in self.energy.iter_mut().zip(energy) {
+            *a = a.saturating_add(b);
+        }
+        self.histories += count;
+        self.uncollided += st.uncollided;
+        (
+            st.emitted,
+            st.deposited,
+            st.escaped,
+            st.in_source,
+            st.uncollided,
+        ) = (0.0, 0.0, 0.0, 0.0, 0);
+    }
+
+    /// Adds another worker's sums.
+    pub(crate) fn add(&mut self, other: Accumulator) {
+        if self.kerma.is_empty() {
+            *self = other;
+            return;
+        }
+        self.histories += other.histories;
+        self.kerma.add(&other.kerma);
+        self.analog.add(&other.analog);
+        for (a, b) in self.energy.iter_mut().zip(other.energy) {
+            *a = a.saturating_add(b);
+        }
+        self.uncollided += other.uncollided;
+    }
+
+    /// The sums in voxel order.
+    pub(crate) fn into_partial(
+        self,
+        batches: Range<u64>,
+        dims: [usize; 3],
+        blocks: [usize; 3],
+    ) -> Partial {
+        let n = dims[0] * dims[1] * dims[2];
+        let reorder = |t: &Tally| {
+            let mut out = Tally::new(n);
+            let cells = (0..dims[2]).flat_map(|k| {
+                (0..dims[1])
+                    .flat_map(move |j| (0..dims[0]).map(move |i| cell_index(blocks, i, j, k)))
+            });
+            for (v, c) in cells.enumerate() {
+                out.sum[v] = t.sum[c];
+                out.sum2[v] = t.sum2[c];
+            }
+            out
+        };
+        Partial {
+            batches,
+            histories: self.histories,
+            analog: reorder(&self.analog),
+            kerma: reorder(&self.kerma),
+            energy: self.energy,
+            uncollided: self.uncollided,
+        }
+    }
+}
+
+/// `x` rounded to an integer (through i64 when it fits: the usual case, and much faster).
+#[inline]
+pub(crate) fn fixed(x: f64) -> i128 {
+    if x.abs() < 9.0e18 {
+        // Truncation is one instruction (round() is a library call on the x86_64 baseline);
+        // then half away from zero, as round() does.
+        let t = x as i64;
+        let frac = x - t as f64;
+        i128::from(if frac >= 0.5 {
+            t + 1
+        } else if frac <= -0.5 {
+            t - 1
+        } else {
+            t
+        })
+    } else {
+        x.round() as i128
+    }
+}

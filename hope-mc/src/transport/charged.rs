@@ -1,0 +1,389 @@
+//! Electrons and positrons: class II condensed history (continuous loss below the thresholds,
+//! hard collisions and bremsstrahlung above them, multiple scattering by soft deflections), with
+//! the steps cut at the media's boundaries.
+
+use super::Transport;
+use crate::geometry::Ray;
+use crate::particle::{Photon, isotropic, rotate, rotate_disc, rotate_with};
+use crate::physics::interp;
+use crate::rng::Rng;
+use crate::tally::batch::BatchState;
+
+impl Transport {
+    /// Hands kinetic energy `t` to a new electron (`charge` -1) or positron (+1) moving along
+    /// `dir` (not normalised) at `pos` in voxel `v`: transported when electrons are, else
+    /// deposited on the spot (a positron then annihilates there).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn give_electron(
+        &self,
+        st: &mut BatchState,
+        v: usize,
+        pos: &[f64; 3],
+        dir: [f64; 3],
+        t: f64,
+        charge: i8,
+        rng: &mut Rng,
+    ) {
+        let n = (dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]).sqrt();
+        match &self.electrons {
+            Some(ep) if t >= ep.options.cutoff_ev && n > 0.0 => {
+                st.stack.push(Photon::secondary(
+                    *pos,
+                    [dir[0] / n, dir[1] / n, dir[2] / n],
+                    t,
+                    charge,
+                ));
+            }
+            _ => {
+                self.deposit(st, v, pos, t);
+                if charge > 0 {
+                    annihilate_at_rest(st, pos, rng);
+                }
+            }
+        }
+    }
+
+    /// The distance (cm) from `pos` to the nearest face of its voxel.
+    #[inline]
+    pub(super) fn distance_to_faces(&self, pos: &[f64; 3]) -> f64 {
+        let mut d = f64::INFINITY;
+        for (x, size) in pos.iter().zip(self.lattice.voxel_cm) {
+            let x = x / size;
+            let frac = x - (x as i64) as f64;
+            d = d.min(frac.min(1.0 - frac) * size);
+        }
+        d
+    }
+
+    /// A charged particle stops: its kinetic energy is deposited in voxel `v`; a positron
+    /// annihilates at rest.
+    pub(super) fn stop_charged(&self, p: &Photon, v: usize, rng: &mut Rng, st: &mut BatchState) {
+        self.deposit(st, v, &p.pos, p.energy);
+        if p.charge > 0 {
+            annihilate_at_rest(st, &p.pos, rng);
+        }
+    }
+
+    /// Follows an electron or positron (class II condensed history; see `electron`) until it
+    /// stops or leaves the phantom; returns the path length travelled, cm.
+    pub(super) fn track_charged(&self, p: Photon, rng: &mut Rng, st: &mut BatchState) -> f64 {
+        self.track_charged_to_end(p, rng, st).0
+    }
+
+    /// [`Transport::track_charged`], also returning where the particle ended.
+    pub(super) fn track_charged_to_end(
+        &self,
+        mut p: Photon,
+        rng: &mut Rng,
+        st: &mut BatchState,
+    ) -> (f64, [f64; 3]) {
+        let Some(ep) = &self.electrons else {
+            // Not transported: deposited where it starts (cannot happen from photons).
+            if let Some(v) = self.lattice.cell_at(&p.pos) {
+                self.stop_charged(&p, v, rng, st);
+            } else {
+                self.escape_charged(st, &p);
+            }
+            return (0.0, p.pos);
+        };
+        let o = &ep.options;
+        let q = usize::from(p.charge > 0);
+        let mut path = 0.0;
+        // A source particle may start outside: move it to the phantom's surface.
+        if self.lattice.cell_at(&p.pos).is_none() {
+            match self.lattice.clip(&p.pos, &p.dir, f64::INFINITY) {
+                Some((enter, _)) => {
+                    for a in 0..3 {
+                        p.pos[a] += (enter + 1e-9) * p.dir[a];
+                    }
+                }
+                None => {
+                    self.escape_charged(st, &p);
+                    return (0.0, p.pos);
+                }
+            }
+        }
+        loop {
+            let Some(v) = self.lattice.cell_at(&p.pos) else {
+                self.escape_charged(st, &p);
+                return (path, p.pos);
+            };
+            let e = p.energy;
+            if e < o.cutoff_ev {
+                self.stop_charged(&p, v, rng, st);
+                return (path, p.pos);
+            }
+            let m = usize::from(self.mat[v]);
+            let rho_f = self.rho[v];
+            let rho = f64::from(rho_f);
+            if rho <= 0.0 {
+                // A void voxel: fly straight to the next voxel that is not.
+                let mut found = false;
+                let d = self.walk(&p.pos, &p.dir, f64::INFINITY, |c, _| {
+                    found = self.rho[c] > 0.0;
+                    found.then_some(0.0)
+                });
+                if !found {
+                    self.escape_charged(st, &p);
+                    return (path, p.pos);
+                }
+                for a in 0..3 {
+                    p.pos[a] += (d + 1e-9) * p.dir[a];
+                }
+                path += d;
+                continue;
+            }
+            if o.range_rejection
+                && e < o.range_rejection_max_ev
+                && ep.range(m, q, e) / rho < self.distance_to_faces(&p.pos)
+            {
+                self.stop_charged(&p, v, rng, st);
+                return (path, p.pos);
+            }
+            let t = &ep.materials[m];
+            let at = ep.locate(e);
+            let sigma_max = interp(&t.hard_max[q], at) * rho;
+            let s_hard = -rng.uniform_open().ln() / sigma_max;
+            let s_max = interp(&t.step_max[q], at) / rho;
+            let (s, hard) = if s_hard < s_max {
+                (s_hard, true)
+            } else {
+                (s_max, false)
+            };
+            // Soft elastic moments over the step (Lewis): <mu> and <mu^2>.
+            let k1 = interp(&t.soft1, at) * rho * s;
+            let k2 = interp(&t.soft2, at) * rho * s;
+            let m1 = 0.5 * one_minus_exp(2.0 * k1);
+            let m2 = (6.0 * m1 - one_minus_exp(6.0 * (k1 - k2))) / 6.0;
+            let hinge = rng.uniform() * s;
+            let mu = crate::physics::electron::soft_deflection(m1, m2, rng);
+            let turned = rotate_disc(&p.dir, 1.0 - 2.0 * mu, rng);
+            let h = [0, 1, 2].map(|a| p.pos[a] + hinge * p.dir[a]);
+            let end = [0, 1, 2].map(|a| h[a] + (s - hinge) * turned[a]);
+            if self.scoring.is_none()
+                && self.lattice.cell_at(&h) == Some(v)
+                && self.lattice.cell_at(&end) == Some(v)
+            {
+                // The whole step lies in this voxel (a box holds the segments between points
+                // it holds): one deposit.
+                let reach = interp(&t.range[q], at) / rho;
+                if s >= reach {
+                    path += reach;
+                    p.pos = h;
+                    p.energy = e;
+                    self.stop_charged(&p, v, rng, st);
+                    return (path, p.pos);
+                }
+                let e_end = ep.energy_after_at(m, q, e, at, s * rho);
+                st.deposit(v, e - e_end, self.mass_g(v));
+                p.energy = e_end;
+                p.pos = end;
+                p.dir = turned;
+                path += s;
+            } else {
+                let first = self.charged_segment(&mut p, m, rho_f, q, hinge, st);
+                path += first.0;
+                if first.1 != Segment::Done {
+                    if first.1 == Segment::Left {
+                        self.escape_charged(st, &p);
+                        return (path, p.pos);
+                    }
+                    continue;
+                }
+                p.dir = turned;
+                let second = self.charged_segment(&mut p, m, rho_f, q, s - hinge, st);
+                path += second.0;
+                match second.1 {
+                    Segment::Done => {}
+                    Segment::Left => {
+                        self.escape_charged(st, &p);
+                        return (path, p.pos);
+                    }
+                    Segment::Boundary | Segment::Stopped => continue,
+                }
+            }
+            if !hard || p.energy < o.cutoff_ev {
+                continue;
+            }
+            // A hard event, or a delta event (majorant), at the energy reached.
+            let e = p.energy;
+            let at = ep.locate(e);
+            let el = interp(&t.hard_elastic, at);
+            let de = interp(&t.delta[q], at);
+            let br = interp(&t.brems, at);
+            let an = if q == 1 {
+                interp(&t.annihilation, at)
+            } else {
+                0.0
+            };
+            let mut u = rng.uniform() * sigma_max / rho;
+            if u < el {
+                let mu = ep.sample_hard_elastic(m, e, rng);
+                p.dir = rotate_disc(&p.dir, 1.0 - 2.0 * mu, rng);
+                continue;
+            }
+            u -= el;
+            if u < de {
+                let w = if q == 0 {
+                    crate::physics::electron::sample_moller(e, o.delta_threshold_ev, rng)
+                } else {
+                    crate::physics::electron::sample_bhabha(e, o.delta_threshold_ev, rng)
+                };
+                let (cp, cs) = crate::physics::electron::binary_cosines(e, w);
+                let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+                let (c, sn) = (phi.cos(), phi.sin());
+                let d2 = rotate_with(&p.dir, cs, -c, -sn);
+                p.dir = rotate_with(&p.dir, cp, c, sn);
+                p.energy = e - w;
+                let here = self.lattice.cell_at(&p.pos).unwrap_or(v);
+                self.give_electron(st, here, &p.pos, d2, w, -1, rng);
+                continue;
+            }
+            u -= de;
+            if u < br {
+                let k =
+                    crate::physics::electron::sample_brems(e, o.bremsstrahlung_threshold_ev, rng);
+                let g = e / crate::data::ELECTRON_MASS_EV + 1.0;
+                let beta = (1.0 - 1.0 / (g * g)).sqrt();
+                let cos = crate::physics::electron::sample_forward(beta, rng);
+                st.stack
+                    .push(Photon::secondary(p.pos, rotate(&p.dir, cos, rng), k, 0));
+                p.energy = e - k;
+                continue;
+            }
+            u -= br;
+            if u < an {
+                let mc2 = crate::data::ELECTRON_MASS_EV;
+                let (z, cos) = crate::physics::electron::sample_annihilation(e, rng);
+                let total = e + 2.0 * mc2;
+                let k1 = z * total;
+                let d1 = rotate(&p.dir, cos, rng);
+                let pm = (e * (e + 2.0 * mc2)).sqrt();
+                let d2 = [0, 1, 2].map(|a| pm * p.dir[a] - k1 * d1[a]);
+                let n2 = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2])
+                    .sqrt()
+                    .max(1e-300);
+                st.stack.push(Photon::secondary(p.pos, d1, k1, 0));
+                st.stack.push(Photon::secondary(
+                    p.pos,
+                    [d2[0] / n2, d2[1] / n2, d2[2] / n2],
+                    total - k1,
+                    0,
+                ));
+                return (path, p.pos);
+            }
+            // Otherwise a delta event of the majorant: nothing happens.
+        }
+    }
+
+    /// A charged particle leaves the phantom: its kinetic energy (and a positron's rest
+    /// energy, 2 mc^2 with its partner) escapes.
+    pub(super) fn escape_charged(&self, st: &mut BatchState, p: &Photon) {
+        st.escaped += p.energy;
+        if p.charge > 0 {
+            st.escaped += 2.0 * crate::data::ELECTRON_MASS_EV;
+        }
+    }
+
+    /// Moves a charged particle `len` cm straight on through voxels of medium (`m`, `rho`),
+    /// losing energy continuously (range tables) and depositing it voxel by voxel. Stops early
+    /// where the medium changes (the particle is put just inside the new voxel), where it leaves
+    /// the phantom, or where its range runs out. Returns the length moved and why it stopped.
+    pub(super) fn charged_segment(
+        &self,
+        p: &mut Photon,
+        m: usize,
+        rho: f32,
+        q: usize,
+        len: f64,
+        st: &mut BatchState,
+    ) -> (f64, Segment) {
+        let Some(ep) = &self.electrons else {
+            return (0.0, Segment::Stopped);
+        };
+        let rho_g = f64::from(rho);
+        let start = p.pos;
+        // The energy lost over the whole length (range tables), shared among the voxels crossed
+        // in proportion to their path lengths (the stopping power changes little within one
+        // step); the pieces add up to the loss exactly.
+        let e0 = p.energy;
+        let at = ep.locate(e0);
+        let reach = interp(&ep.materials[m].range[q], at) / rho_g;
+        let exhausted = len >= reach;
+        let len = len.min(reach);
+        let e_end = if exhausted {
+            0.0
+        } else {
+            ep.energy_after_at(m, q, e0, at, len * rho_g)
+        };
+        let per_cm = (e0 - e_end) / len.max(1e-300);
+        let mut ray = Ray::new(&self.lattice, &start, &p.dir, len);
+        let mut moved = 0.0;
+        let mut left = e0 - e_end;
+        while let Some((c, t0, seg)) = ray.next(&self.lattice) {
+            if usize::from(self.mat[c]) != m || self.rho[c] != rho {
+                let t = t0 + 1e-9;
+                p.pos = [0, 1, 2].map(|a| start[a] + t * p.dir[a]);
+                p.energy = e_end + left;
+                return (t, Segment::Boundary);
+            }
+            let loss = if t0 + seg >= len {
+                left
+            } else {
+                (per_cm * seg).min(left)
+            };
+            left -= loss;
+            let mid = [0, 1, 2].map(|a| start[a] + (t0 + 0.5 * seg) * p.dir[a]);
+            self.deposit(st, c, &mid, loss);
+            moved = t0 + seg;
+        }
+        p.energy = e_end + left;
+        if exhausted && moved >= len * (1.0 - 1e-12) {
+            // Range exhausted (the caller stops the particle here).
+            p.pos = [0, 1, 2].map(|a| start[a] + (len * (1.0 - 1e-9)) * p.dir[a]);
+            return (moved, Segment::Stopped);
+        }
+        p.pos = [0, 1, 2].map(|a| start[a] + len * p.dir[a]);
+        if moved < len * (1.0 - 1e-12) || self.lattice.cell_at(&p.pos).is_none() {
+            return (moved, Segment::Left);
+        }
+        (len, Segment::Done)
+    }
+}
+
+/// Why a charged particle's straight segment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Segment {
+    /// The whole length was moved.
+    Done,
+    /// The medium (material or density) changes ahead.
+    Boundary,
+    /// The particle left the phantom.
+    Left,
+    /// The particle's range ran out.
+    Stopped,
+}
+
+/// 1 - exp(-x) for x >= 0 (a series where x is small, as soft deflections are).
+#[inline]
+fn one_minus_exp(x: f64) -> f64 {
+    if x < 0.02 {
+        x * (1.0 - x / 2.0 * (1.0 - x / 3.0 * (1.0 - x / 4.0 * (1.0 - x / 5.0))))
+    } else {
+        -(-x).exp_m1()
+    }
+}
+
+/// A positron at rest at `pos` annihilates with an electron: two 511 keV photons back to back,
+/// isotropic.
+pub(super) fn annihilate_at_rest(st: &mut BatchState, pos: &[f64; 3], rng: &mut Rng) {
+    let d = isotropic(rng);
+    for s in [1.0, -1.0] {
+        st.stack.push(Photon::secondary(
+            *pos,
+            [s * d[0], s * d[1], s * d[2]],
+            crate::data::ELECTRON_MASS_EV,
+            0,
+        ));
+    }
+}

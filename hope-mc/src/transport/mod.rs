@@ -1,0 +1,412 @@
+//! Photon transport in a voxel phantom: Woodcock (delta) tracking with a majorant, or boundary
+//! (ray-marching) tracking; dose scored at interactions (analog) and by the track-length kerma
+//! estimator along every flight; batches of histories with their own random streams, merged in
+//! batch order so that results do not depend on the thread count.
+//!
+//! The tracking loop is cut by particle: `photon` (flights, interactions, the track-length
+//! kerma estimator) and `charged` (class II condensed history of electrons and positrons). What
+//! it scores goes through the scoring object of [`crate::tally`].
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hope_core::Grid;
+
+use crate::geometry::{Frame, Lattice, Phantom, Ray, ScoringGrid, cell_index};
+use crate::particle::Photon;
+use crate::physics::electron::ElectronPhysics;
+use crate::physics::{PhotonPhysics, PhysicsOptions};
+use crate::rng::Rng;
+use crate::source::Source;
+use crate::tally::Partial;
+use crate::tally::batch::{Accumulator, BatchState};
+use crate::{Error, Result};
+
+mod charged;
+mod photon;
+
+/// How photons are tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tracking {
+    /// Woodcock (delta) tracking with a majorant cross section.
+    Woodcock,
+    /// Voxel-by-voxel ray marching (exact boundaries).
+    Boundary,
+}
+
+/// Run settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// Physics switches.
+    pub physics: PhysicsOptions,
+    /// Tracking method.
+    pub tracking: Tracking,
+    /// Histories per batch (each batch has its own random stream), 1 to 2^32 - 2.
+    pub batch_size: u64,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            physics: PhysicsOptions::default(),
+            tracking: Tracking::Woodcock,
+            batch_size: 250_000,
+            threads: 0,
+        }
+    }
+}
+
+/// A prepared simulation: phantom, physics tables, majorant.
+#[derive(Debug)]
+pub struct Transport {
+    phantom: Phantom,
+    physics: PhotonPhysics,
+    /// Electron and positron tables when they are transported.
+    electrons: Option<ElectronPhysics>,
+    /// Majorant linear attenuation (1/cm) on the physics energy grid.
+    majorant: Vec<f64>,
+    voxel_volume_cm3: f64,
+    options: RunOptions,
+    /// Material index per cell (per-voxel data is stored in blocks of 4 x 4 x 4 voxels, cells,
+    /// so that a ray's neighbouring voxels share cache lines and pages; see [`Lattice`]).
+    mat: Vec<u16>,
+    /// Density per cell, g/cm^3.
+    rho: Vec<f32>,
+    /// The highest photon cutoff of any material, eV.
+    max_cutoff: f64,
+    /// The phantom's voxels in the local frame (corner of voxel 0 at the origin).
+    lattice: Lattice,
+    /// Where dose is scored when not on the phantom's grid.
+    scoring: Option<ScoringGrid>,
+    /// Patient coordinates to the local frame.
+    frame: Frame,
+}
+
+impl Transport {
+    /// Builds the tables for a phantom.
+    pub fn new(phantom: Phantom, options: RunOptions) -> Result<Self> {
+        if options.batch_size == 0 || options.batch_size >= u64::from(u32::MAX) {
+            return Err(Error::Phantom {
+                message: format!(
+                    "batch_size {}: expected 1 to {} histories",
+                    options.batch_size,
+                    u32::MAX - 1
+                ),
+            });
+        }
+        let physics = PhotonPhysics::new(&phantom.materials, options.physics.clone());
+        let electrons = if options.physics.electrons.transport {
+            options
+                .physics
+                .electrons
+                .validate()
+                .map_err(|(field, message)| Error::Phantom {
+                    message: format!("electron option {field}: {message}"),
+                })?;
+            Some(ElectronPhysics::new(
+                &phantom.materials,
+                options.physics.electrons.clone(),
+            ))
+        } else {
+            None
+        };
+        // Majorant: per material, the largest density in the phantom times mu/rho, maximised.
+        let mut max_density = vec![0.0f64; phantom.materials.len()];
+        for (m, d) in phantom.material.iter().zip(&phantom.density) {
+            let slot = &mut max_density[usize::from(*m)];
+            *slot = slot.max(f64::from(*d));
+        }
+        let n = physics.materials[0].total.len();
+        let majorant = (0..n)
+            .map(|i| {
+                physics
+                    .materials
+                    .iter()
+                    .zip(&max_density)
+                    .map(|(t, d)| t.total[i] * d)
+                    .fold(0.0, f64::max)
+                    * 1.000_001
+            })
+            .collect();
+        let dims = phantom.grid.dims();
+        let sp = phantom.grid.spacing();
+        let voxel_cm = [sp.x / 10.0, sp.y / 10.0, sp.z / 10.0];
+        let lattice = Lattice::new([0.0; 3], voxel_cm, dims);
+        let blocks = lattice.blocks;
+        let (mut mat, mut rho) = (vec![0u16; lattice.cells()], vec![0f32; lattice.cells()]);
+        for k in 0..dims[2] {
+            for j in 0..dims[1] {
+                for i in 0..dims[0] {
+                    let v = i + dims[0] * (j + dims[1] * k);
+                    let c = cell_index(blocks, i, j, k);
+                    mat[c] = phantom.material[v];
+                    rho[c] = phantom.density[v];
+                }
+            }
+        }
+        let max_cutoff = physics
+            .materials
+            .iter()
+            .map(|m| m.cutoff)
+            .fold(physics.options.photon_cutoff_ev, f64::max);
+        let frame = Frame::new(phantom.grid.clone(), voxel_cm);
+        Ok(Self {
+            frame,
+            electrons,
+            max_cutoff,
+            lattice,
+            scoring: None,
+            mat,
+            rho,
+            voxel_volume_cm3: voxel_cm[0] * voxel_cm[1] * voxel_cm[2],
+            phantom,
+            physics,
+            majorant,
+            options,
+        })
+    }
+
+    /// The phantom.
+    pub fn phantom(&self) -> &Phantom {
+        &self.phantom
+    }
+
+    /// Scores dose on `grid` instead of the phantom's grid: the same axes (direction cosines),
+    /// any voxel size, origin and extent (parts outside the phantom score nothing). A scoring
+    /// voxel's dose is the volume-weighted mean of the dose to the media within it: track-length
+    /// kerma uses each crossed phantom voxel's mu_en/rho, analog deposits are divided by the local
+    /// density times the scoring voxel's volume.
+    pub fn with_scoring_grid(mut self, grid: Grid) -> Result<Self> {
+        let (a, b) = (self.phantom.grid.direction(), grid.direction());
+        if (0..3).any(|i| (a[i] - b[i]).norm() > 1e-9) {
+            return Err(Error::Phantom {
+                message: "the scoring grid's axes differ from the phantom's".into(),
+            });
+        }
+        let sp = grid.spacing();
+        let voxel_cm = [sp.x / 10.0, sp.y / 10.0, sp.z / 10.0];
+        let corner = self
+            .phantom
+            .grid
+            .point_to_index(grid.index_to_point([-0.5; 3]));
+        let offset = [0, 1, 2].map(|a| (corner[a] + 0.5) * self.lattice.voxel_cm[a]);
+        self.scoring = Some(ScoringGrid {
+            lattice: Lattice::new(offset, voxel_cm, grid.dims()),
+            volume_cm3: voxel_cm[0] * voxel_cm[1] * voxel_cm[2],
+            grid,
+        });
+        Ok(self)
+    }
+
+    /// The grid dose is scored on (the phantom's unless a scoring grid was given).
+    pub fn scoring_grid(&self) -> &Grid {
+        self.scoring
+            .as_ref()
+            .map_or(&self.phantom.grid, |s| &s.grid)
+    }
+
+    /// The lattice scores are kept on.
+    fn score_lattice(&self) -> &Lattice {
+        self.scoring.as_ref().map_or(&self.lattice, |s| &s.lattice)
+    }
+
+    /// Scores an energy deposit at `pos`, in phantom voxel `v`.
+    #[inline]
+    fn deposit(&self, st: &mut BatchState, v: usize, pos: &[f64; 3], energy: f64) {
+        match &self.scoring {
+            None => st.deposit(v, energy, self.mass_g(v)),
+            Some(s) => match s.lattice.cell_at(pos) {
+                Some(c) => st.deposit(c, energy, f64::from(self.rho[v]) * s.volume_cm3),
+                // In the phantom but outside the scoring grid.
+                None => st.deposited += energy,
+            },
+        }
+    }
+
+    /// The run settings.
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    /// The physics tables.
+    pub fn physics(&self) -> &PhotonPhysics {
+        &self.physics
+    }
+
+    /// Electrons (`positron` false) or positrons of kinetic energy `energy_ev` started at the
+    /// centre of the phantom along its third axis, one after the other: the mean path length
+    /// (cm) each travelled and the mean depth (cm) it reached along the axis where it stopped
+    /// (the projected range), over `count` particles. Their secondaries are followed too but not
+    /// counted. A check of the electron transport against ranges (ESTAR's CSDA range is the mean
+    /// path length with hard events and energy loss fluctuations left out).
+    pub fn charged_paths(
+        &self,
+        positron: bool,
+        energy_ev: f64,
+        count: u64,
+        seed: u64,
+    ) -> (f64, f64) {
+        let mut st = BatchState::new(self.score_lattice().cells());
+        let mut rng = Rng::for_batch(seed, 0);
+        let dims = self.lattice.dims;
+        let centre = [0, 1, 2].map(|a| 0.5 * dims[a] as f64 * self.lattice.voxel_cm[a]);
+        let (mut path, mut depth) = (0.0, 0.0);
+        for _ in 0..count {
+            st.history = st.history.wrapping_add(1).max(1);
+            let p = Photon::secondary(
+                centre,
+                [0.0, 0.0, 1.0],
+                energy_ev,
+                if positron { 1 } else { -1 },
+            );
+            let (walked, end) = self.track_charged_to_end(p, &mut rng, &mut st);
+            path += walked;
+            depth += end[2] - centre[2];
+            while let Some(p) = st.stack.pop() {
+                if p.charge == 0 {
+                    self.track(p, &mut rng, &mut st);
+                } else {
+                    self.track_charged(p, &mut rng, &mut st);
+                }
+            }
+        }
+        (path / count.max(1) as f64, depth / count.max(1) as f64)
+    }
+
+    /// Runs `histories` histories of `source` with `seed`, every batch, merged in order.
+    pub fn run(
+        &self,
+        source: &Source,
+        histories: u64,
+        seed: u64,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Partial> {
+        let batches = histories.div_ceil(self.options.batch_size);
+        self.run_batches(source, histories, seed, 0..batches, progress)
+    }
+
+    /// Runs batches `range` of a run of `histories` histories (the last batch may be short):
+    /// results merge exactly with those of the other batches, run anywhere.
+    pub fn run_batches(
+        &self,
+        source: &Source,
+        histories: u64,
+        seed: u64,
+        range: Range<u64>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Partial> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.options.threads)
+            .build()
+            .map_err(|e| Error::Phantom {
+                message: format!("cannot start worker threads: {e}"),
+            })?;
+        let n_batches = range.end.saturating_sub(range.start);
+        if n_batches == 0 {
+            return Err(Error::Merge {
+                message: format!("no batches in {range:?}"),
+            });
+        }
+        let workers = (pool.current_num_threads().max(1) as u64).min(n_batches) as usize;
+        // Every worker claims the next batch until none is left, and adds each batch's sums, in
+        // exact fixed point, to its own accumulator; integer addition does not depend on which
+        // worker ran which batch, so neither does the result.
+        let next = AtomicU64::new(range.start);
+        let done = AtomicU64::new(0);
+        let cells = self.score_lattice().cells();
+        let accumulators: Vec<Accumulator> = pool.broadcast(|ctx| {
+            if ctx.index() >= workers {
+                return Accumulator::new(0);
+            }
+            let mut acc = Accumulator::new(cells);
+            let mut st = BatchState::new(cells);
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= range.end {
+                    break;
+                }
+                let count = self.batch(source, histories, seed, b, &mut st);
+                acc.add_batch(&mut st, count);
+                let now = done.fetch_add(count, Ordering::Relaxed) + count;
+                progress(now, histories);
+            }
+            acc
+        });
+        let mut total = Accumulator::new(0);
+        for a in accumulators {
+            total.add(a);
+        }
+        let lattice = self.score_lattice();
+        Ok(total.into_partial(range, lattice.dims, lattice.blocks))
+    }
+
+    /// Runs batch `b` into `st` (whose sums are zero); returns its number of histories.
+    fn batch(
+        &self,
+        source: &Source,
+        histories: u64,
+        seed: u64,
+        b: u64,
+        st: &mut BatchState,
+    ) -> u64 {
+        let first = b.saturating_mul(self.options.batch_size);
+        let count = histories.saturating_sub(first).min(self.options.batch_size);
+        let mut rng = Rng::for_batch(seed, b);
+        for _ in 0..count {
+            st.history += 1;
+            let (emitted, absorbed) = source.emit(&self.frame, &mut rng, &mut st.stack);
+            st.emitted += emitted;
+            st.in_source += absorbed;
+            while let Some(p) = st.stack.pop() {
+                if p.charge == 0 {
+                    self.track(p, &mut rng, st);
+                } else {
+                    self.track_charged(p, &mut rng, st);
+                }
+            }
+        }
+        count
+    }
+
+    /// Walks the voxels crossed from `pos` along `dir` for at most `len` cm (Amanatides and Woo),
+    /// calling `f(voxel, segment length)`; `f` returns `Some(d)` to stop `d` cm into the
+    /// segment. Returns the length walked.
+    fn walk(
+        &self,
+        pos: &[f64; 3],
+        dir: &[f64; 3],
+        len: f64,
+        mut f: impl FnMut(usize, f64) -> Option<f64>,
+    ) -> f64 {
+        let mut ray = Ray::new(&self.lattice, pos, dir, len);
+        while let Some((voxel, start, seg)) = ray.next(&self.lattice) {
+            if let Some(stop_at) = f(voxel, seg) {
+                return start + stop_at;
+            }
+        }
+        ray.t
+    }
+
+    fn mass_g(&self, v: usize) -> f64 {
+        f64::from(self.rho[v]) * self.voxel_volume_cm3
+    }
+}
+
+/// Asks the processor to start loading `x`'s cache line (a hint; no effect on results).
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch<T>(x: &T) {
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch of a valid reference's address
+    // neither reads into the program nor faults.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (x as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
