@@ -6,15 +6,13 @@
 use std::ops::Range;
 
 use hope_grid::{Fingerprint, Workload, WorkloadError};
+use hope_mc::simulation::Prepared;
 use hope_mc::{Partial, Simulation, Source, Transport};
 
 /// A Monte Carlo run as a workload.
 #[derive(Debug)]
 pub struct SimulationWorkload {
-    transport: Transport,
-    source: Source,
-    histories: u64,
-    seed: u64,
+    run: Prepared,
     fingerprint: [u8; 32],
 }
 
@@ -55,38 +53,28 @@ fn fingerprint(transport: &Transport, source: &Source, histories: u64, seed: u64
 impl SimulationWorkload {
     /// The workload of a simulation file's contents (`threads` per task: 0 for one per core).
     pub fn new(sim: &Simulation, threads: usize) -> hope_mc::Result<Self> {
-        let transport = sim.transport(threads)?;
-        let source = sim.source()?;
-        let fingerprint = fingerprint(&transport, &source, sim.histories, sim.seed);
-        Ok(Self {
-            transport,
-            source,
-            histories: sim.histories,
-            seed: sim.seed,
-            fingerprint,
-        })
+        Ok(Self::from_prepared(sim.prepare(threads)?))
     }
 
-    /// A workload from prepared parts.
-    pub fn from_parts(transport: Transport, source: Source, histories: u64, seed: u64) -> Self {
-        let fingerprint = fingerprint(&transport, &source, histories, seed);
-        Self {
-            transport,
-            source,
-            histories,
-            seed,
-            fingerprint,
-        }
+    /// The workload of a prepared run.
+    pub fn from_prepared(run: Prepared) -> Self {
+        let fingerprint = fingerprint(run.transport(), run.source(), run.histories(), run.seed());
+        Self { run, fingerprint }
+    }
+
+    /// The prepared run (transport, source, tally, scale to absolute dose).
+    pub fn prepared(&self) -> &Prepared {
+        &self.run
     }
 
     /// The transport (grids, physics).
     pub fn transport(&self) -> &Transport {
-        &self.transport
+        self.run.transport()
     }
 
     /// The number of histories.
     pub fn histories(&self) -> u64 {
-        self.histories
+        self.run.histories()
     }
 }
 
@@ -94,18 +82,11 @@ impl Workload for SimulationWorkload {
     type Partial = Partial;
 
     fn batch_count(&self) -> u64 {
-        self.histories
-            .div_ceil(self.transport.options().batch_size.max(1))
+        self.run.batch_count()
     }
 
     fn run(&self, batches: Range<u64>) -> Result<Partial, WorkloadError> {
-        Ok(self.transport.run_batches(
-            &self.source,
-            self.histories,
-            self.seed,
-            batches,
-            &|_, _| {},
-        )?)
+        Ok(self.run.run_batches(batches, &|_, _| {})?)
     }
 
     fn merge(&self, a: Partial, b: Partial) -> Result<Partial, WorkloadError> {
@@ -119,23 +100,23 @@ impl Workload for SimulationWorkload {
     fn decode(&self, bytes: &[u8]) -> Result<Partial, WorkloadError> {
         Ok(Partial::from_bytes(
             bytes,
-            self.transport.scoring_grid().voxel_count(),
+            self.run.scoring_grid().voxel_count(),
         )?)
     }
 
     fn check(&self, batches: Range<u64>, partial: &Partial) -> Result<(), WorkloadError> {
         Ok(partial.check_run(
             batches,
-            self.histories,
-            self.transport.options().batch_size,
-            self.transport.scoring_grid().voxel_count(),
+            self.run.histories(),
+            self.run.transport().options().batch_size,
+            self.run.scoring_grid().voxel_count(),
         )?)
     }
 
     fn max_encoded_len(&self, _batches: Range<u64>) -> u64 {
         // Header (8 + 5 x 8 + 4 x 16), then four sums of at most one entry per voxel, each a
         // varint index step (at most 10 bytes) and a varint value (at most 19 bytes).
-        let voxels = self.transport.scoring_grid().voxel_count() as u64;
+        let voxels = self.run.scoring_grid().voxel_count() as u64;
         112 + 4 * (8 + voxels.saturating_mul(29))
     }
 

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use hope::core::{Volume, metaimage};
-use hope::mc::{Simulation, simulation::TallyKind};
+use hope::mc::Simulation;
+use hope::mc::simulation::Prepared;
 use hope_workflow::png::{self, Plane};
 
 #[derive(Debug, clap::Args)]
@@ -30,10 +31,8 @@ fn as_f32(v: &Volume<f64>) -> Volume<f32> {
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let sim = Simulation::from_file(&args.file)?;
-    let transport = sim.transport(args.threads)?;
-    let grid = transport.scoring_grid().clone();
-    let source = sim.source()?;
-    let bar = indicatif::ProgressBar::new(sim.histories);
+    let run = sim.prepare(args.threads)?;
+    let bar = indicatif::ProgressBar::new(run.histories());
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{msg} [{bar:40}] {pos}/{len} histories {per_sec} eta {eta}",
     ) {
@@ -41,39 +40,32 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     bar.set_message("simulating");
     let start = Instant::now();
-    let result = transport.run(&source, sim.histories, sim.seed, &|done, _| {
+    let result = run.run(&|done, _| {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    write_outputs(&sim, &grid, &result, secs, &args.out)
+    write_outputs(&run, &result, secs, &args.out)
 }
 
 /// Writes dose (Gy per history, or Gy with an `absolute` section), uncertainty, PNG slices and
 /// summary.json of a finished run into `out`, and prints one line.
 pub(crate) fn write_outputs(
-    sim: &Simulation,
-    grid: &hope::core::Grid,
+    run: &Prepared,
     result: &hope::mc::Partial,
     secs: f64,
     out_dir: &Path,
 ) -> anyhow::Result<()> {
-    let grid = grid.clone();
-    let tally = match sim.tally {
-        TallyKind::Kerma => &result.kerma,
-        TallyKind::Analog => &result.analog,
-    };
-    let (mut dose, unc) = result.dose(tally, &grid)?;
+    let sim = run.simulation();
+    let grid = run.scoring_grid().clone();
     // Gy per history, or Gy with the file's `absolute` section.
-    let represented = sim.histories_represented()?;
-    if let Some(n) = represented {
-        dose = dose.map(|d| d * n);
-    }
-    let unit = if represented.is_some() {
-        "Gy"
-    } else {
-        "Gy per history"
-    };
+    let hope::mc::simulation::Dose {
+        dose,
+        uncertainty: unc,
+        unit,
+        histories_represented: represented,
+    } = run.dose(result)?;
+    let unit = unit.to_string();
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let out = |name: &str| -> PathBuf { out_dir.join(name) };
     metaimage::write(out("dose.mha"), &as_f32(&dose))?;

@@ -77,8 +77,11 @@ use crate::source::{Radionuclide, SeedSource, Source, Spectrum};
 use crate::transport::{RunOptions, Transport};
 use crate::{Error, Material, Result};
 
+mod prepare;
 mod solid;
 mod spec;
+
+pub use prepare::{Dose, DoseUnit, Prepared};
 
 use solid::insert_solid;
 use spec::{default_batch, default_seed};

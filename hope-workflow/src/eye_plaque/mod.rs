@@ -819,14 +819,10 @@ pub fn run(
         options.water_histories
     ));
     let water_sim = water_simulation(&sim, &ct_grid, options.water_histories);
-    let water_transport = water_sim.transport(options.threads).in_step(step)?;
-    let water_result = water_transport
-        .run(
-            &water_sim.source().in_step(step)?,
-            water_sim.histories,
-            water_sim.seed,
-            &|_, _| {},
-        )
+    let water_result = water_sim
+        .prepare(options.threads)
+        .in_step(step)?
+        .run(&|_, _| {})
         .in_step(step)?;
     lap("6 Monte Carlo", &mut timings);
 
@@ -840,9 +836,13 @@ pub fn run(
     }
     // Gy per history for one U per seed: the same seeds and strength in both runs, so one
     // normalisation (its TG-43 vacuum run) serves both.
-    let gy = sim.histories_represented().in_step(step)?.unwrap_or(1.0);
-    let (per_u, unc) = merged.dose(&merged.kerma, &dose_grid).in_step(step)?;
-    let per_u = per_u.map(|d| d * gy);
+    let run = workload.prepared();
+    let gy = run.histories_represented().in_step(step)?.unwrap_or(1.0);
+    let hope_mc::simulation::Dose {
+        dose: per_u,
+        uncertainty: unc,
+        ..
+    } = run.dose(&merged).in_step(step)?;
     let water_per_u = water_result
         .dose(&water_result.kerma, &dose_grid)
         .in_step(step)?

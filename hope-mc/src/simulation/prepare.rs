@@ -1,0 +1,174 @@
+//! A simulation file made ready to run: what every caller (the command line, the grid workload,
+//! the workflows) needs, assembled in one place.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use hope_core::{Grid, Volume};
+
+use super::{Simulation, TallyKind};
+use crate::Result;
+use crate::source::Source;
+use crate::tally::Partial;
+use crate::transport::Transport;
+
+/// What a run of a [`Simulation`] needs: its transport (phantom, physics tables, scoring grid),
+/// its source, histories and seed, which tally is the dose, and the scale from dose per history
+/// to absolute dose (the file's `absolute` section). Made by [`Simulation::prepare`].
+///
+/// ```no_run
+/// use hope_mc::Simulation;
+///
+/// let sim = Simulation::from_file("sim.toml".as_ref())?;
+/// let run = sim.prepare(0)?; // 0: one thread per core
+/// let result = run.run(&|_, _| {})?;
+/// let dose = run.dose(&result)?;
+/// println!("max {} {}", dose.dose.data().iter().copied().fold(0.0, f64::max), dose.unit);
+/// # Ok::<(), hope_mc::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Prepared {
+    simulation: Simulation,
+    transport: Transport,
+    source: Source,
+    /// Histories represented per simulated history, computed on first use (an air-kerma strength
+    /// needs a simulation of the seed in vacuum, which a grid worker never needs).
+    represented: OnceLock<Option<f64>>,
+}
+
+/// The unit of a dose volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoseUnit {
+    /// Gy per simulated history (no `absolute` section).
+    GyPerHistory,
+    /// Gy (the `absolute` section gave the histories represented).
+    Gy,
+}
+
+impl std::fmt::Display for DoseUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DoseUnit::GyPerHistory => "Gy per history",
+            DoseUnit::Gy => "Gy",
+        })
+    }
+}
+
+/// The dose of a run on its scoring grid.
+#[derive(Debug, Clone)]
+pub struct Dose {
+    /// Dose per voxel, in `unit`.
+    pub dose: Volume<f64>,
+    /// Relative standard uncertainty per voxel (history by history).
+    pub uncertainty: Volume<f64>,
+    /// The unit of `dose`.
+    pub unit: DoseUnit,
+    /// Histories represented per simulated history, when the file asked for absolute dose.
+    pub histories_represented: Option<f64>,
+}
+
+impl Simulation {
+    /// Prepares a run of this file (`threads` 0: one per core; results do not depend on it):
+    /// checks it, builds the transport and the source.
+    pub fn prepare(&self, threads: usize) -> Result<Prepared> {
+        self.validate()?;
+        Ok(Prepared {
+            transport: self.transport(threads)?,
+            source: self.source()?,
+            simulation: self.clone(),
+            represented: OnceLock::new(),
+        })
+    }
+}
+
+impl Prepared {
+    /// The simulation this was prepared from.
+    pub fn simulation(&self) -> &Simulation {
+        &self.simulation
+    }
+
+    /// The transport: phantom, physics tables and scoring grid.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Histories to run.
+    pub fn histories(&self) -> u64 {
+        self.simulation.histories
+    }
+
+    /// The seed of the random streams.
+    pub fn seed(&self) -> u64 {
+        self.simulation.seed
+    }
+
+    /// Which tally is the dose.
+    pub fn tally(&self) -> TallyKind {
+        self.simulation.tally
+    }
+
+    /// The grid dose is scored on.
+    pub fn scoring_grid(&self) -> &Grid {
+        self.transport.scoring_grid()
+    }
+
+    /// The number of batches (each with its own random stream; the last may be short).
+    pub fn batch_count(&self) -> u64 {
+        self.histories()
+            .div_ceil(self.transport.options().batch_size.max(1))
+    }
+
+    /// Runs every history; `progress(done, total)` is called as batches finish.
+    pub fn run(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Partial> {
+        self.transport
+            .run(&self.source, self.histories(), self.seed(), progress)
+    }
+
+    /// Runs batches `range` only: results merge exactly with those of the other batches.
+    pub fn run_batches(
+        &self,
+        range: Range<u64>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Partial> {
+        self.transport
+            .run_batches(&self.source, self.histories(), self.seed(), range, progress)
+    }
+
+    /// Histories represented per simulated history (the `absolute` section), computed once.
+    pub fn histories_represented(&self) -> Result<Option<f64>> {
+        if let Some(n) = self.represented.get() {
+            return Ok(*n);
+        }
+        let n = self.simulation.histories_represented()?;
+        Ok(*self.represented.get_or_init(|| n))
+    }
+
+    /// The dose of a merged result: the file's tally, in Gy per history or, with an `absolute`
+    /// section, in Gy.
+    pub fn dose(&self, result: &Partial) -> Result<Dose> {
+        let tally = match self.tally() {
+            TallyKind::Kerma => &result.kerma,
+            TallyKind::Analog => &result.analog,
+        };
+        let (mut dose, uncertainty) = result.dose(tally, self.scoring_grid())?;
+        let represented = self.histories_represented()?;
+        if let Some(n) = represented {
+            dose = dose.map(|d| d * n);
+        }
+        Ok(Dose {
+            dose,
+            uncertainty,
+            unit: if represented.is_some() {
+                DoseUnit::Gy
+            } else {
+                DoseUnit::GyPerHistory
+            },
+            histories_represented: represented,
+        })
+    }
+}
