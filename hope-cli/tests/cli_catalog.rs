@@ -404,3 +404,65 @@ fn attack_c05_folder_walks_do_not_follow_links_to_directories() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("indexed 1 instance(s)"));
 }
+
+/// Issue 20: long commands show progress on a terminal, and only there: `catalog add --dicom`
+/// under a pseudo-terminal (`script`) draws its bar; with output to a pipe, stderr has no trace of
+/// it and stdout is the same line.
+#[test]
+fn catalog_add_dicom_shows_progress_on_a_terminal_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, "admin", &["init"]);
+    ok(d, "admin", &["mkdir", "/tty"]);
+    ok(d, "admin", &["mkdir", "/pipe"]);
+    let dcm = d.join("dicom");
+    std::fs::create_dir_all(&dcm).unwrap();
+    for i in 1..=40 {
+        write_ct(
+            &dcm.join(format!("{i}.dcm")),
+            &format!("2.25.77{i}"),
+            "2.25.71",
+            "20240131",
+            i,
+        );
+    }
+    let piped = hope(d, "admin", &["add", "/pipe", "--dicom", "dicom"]);
+    assert!(piped.status.success());
+    assert!(String::from_utf8_lossy(&piped.stdout).contains("indexed 40 instance(s)"));
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(!err.contains("reading headers"), "{err}");
+    let Ok(script) = which("script") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`script` (util-linux) is missing"
+        );
+        return;
+    };
+    let command = format!(
+        "{} catalog --db cat.db --as admin add /tty --dicom dicom",
+        env!("CARGO_BIN_EXE_hope")
+    );
+    let tty = Command::new(script)
+        .current_dir(d)
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("HOPE_CATALOG_POSTGRES")
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{all}");
+    assert!(
+        all.contains("reading headers"),
+        "no progress drawn on a terminal: {all:?}"
+    );
+    assert!(all.contains("indexed 40 instance(s)"), "{all:?}");
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(program))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
+}

@@ -240,15 +240,45 @@ impl GatewayClient {
     /// Fetches a series by its pseudonymous UID into `dir`: encrypted de-identified instances,
     /// each written through a temporary file.
     pub fn fetch_series(&self, series_uid: &str, dir: &Path) -> Result<Delivery> {
-        self.fetch(&format!("/v1/series/{series_uid}"), series_uid, dir)
+        self.fetch(
+            &format!("/v1/series/{series_uid}"),
+            series_uid,
+            dir,
+            &mut |_, _| {},
+        )
     }
 
     /// Fetches every exposed series of a study by its pseudonymous UID into `dir`.
     pub fn fetch_study(&self, study_uid: &str, dir: &Path) -> Result<Delivery> {
-        self.fetch(&format!("/v1/studies/{study_uid}"), study_uid, dir)
+        self.fetch(
+            &format!("/v1/studies/{study_uid}"),
+            study_uid,
+            dir,
+            &mut |_, _| {},
+        )
     }
 
-    fn fetch(&self, path: &str, uid: &str, dir: &Path) -> Result<Delivery> {
+    /// [`GatewayClient::fetch_series`] (`study` false) or [`GatewayClient::fetch_study`]
+    /// (`study` true), calling `each(file, bytes)` as each encrypted instance is written: a
+    /// progress report.
+    pub fn fetch_each(
+        &self,
+        uid: &str,
+        study: bool,
+        dir: &Path,
+        each: &mut dyn FnMut(&Path, u64),
+    ) -> Result<Delivery> {
+        let level = if study { "studies" } else { "series" };
+        self.fetch(&format!("/v1/{level}/{uid}"), uid, dir, each)
+    }
+
+    fn fetch(
+        &self,
+        path: &str,
+        uid: &str,
+        dir: &Path,
+        each: &mut dyn FnMut(&Path, u64),
+    ) -> Result<Delivery> {
         if !hope_dicom::uid::is_valid_uid(uid) {
             return Err(Error::Config {
                 path: PathBuf::from("fetch"),
@@ -294,6 +324,7 @@ impl GatewayClient {
                     out.commit()
                         .map_err(|e| self.protocol(format!("{}: {e}", target.display())))?;
                     delivery.bytes += n;
+                    each(&target, n);
                     delivery.files.push(target);
                 }
                 Some("application/json") => {

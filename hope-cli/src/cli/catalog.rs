@@ -549,6 +549,7 @@ fn ingest(cat: &Catalog, me: &Principal, path: &str, dir: &Path) -> anyhow::Resu
     }
     let files = super::files::jobs(dir, dir, |n| Some(n.to_string()))?;
     let (mut entries, mut skipped) = (Vec::new(), 0usize);
+    let bar = super::files::counter(Some(files.len() as u64), "reading headers", "files");
     for f in &files {
         match dicom_attributes(&f.input)
             .and_then(|a| Ok(entry_from_dicom(&a)?))
@@ -557,11 +558,16 @@ fn ingest(cat: &Catalog, me: &Principal, path: &str, dir: &Path) -> anyhow::Resu
             Ok(e) => entries.push(e),
             Err(e) => {
                 skipped += 1;
-                eprintln!("skipped: {}", terminal_safe(&format!("{e:#}")));
+                bar.suspend(|| eprintln!("skipped: {}", terminal_safe(&format!("{e:#}"))));
             }
         }
+        bar.inc(1);
     }
-    let n = cat.add_many(me, path, entries)?;
+    bar.finish_and_clear();
+    let bar = super::files::counter(None, &format!("indexing {} entries", entries.len()), "");
+    let n = cat.add_many(me, path, entries);
+    bar.finish_and_clear();
+    let n = n?;
     println!("indexed {n} instance(s) into {path}, skipped {skipped}");
     Ok(())
 }

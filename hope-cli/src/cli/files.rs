@@ -87,3 +87,31 @@ pub(crate) fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+/// A bar counting `total` items (`unit`: "files", "instances"), or a spinner counting them when
+/// the total is not known in advance (with no `unit`: a spinner with the time elapsed). Drawn on
+/// stderr only when it is a terminal, so scripts and tests see the same output as before.
+pub(crate) fn counter(total: Option<u64>, what: &str, unit: &str) -> indicatif::ProgressBar {
+    let (bar, template) = match total {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            format!("{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} {{per_sec}} eta {{eta}}"),
+        ),
+        None if unit.is_empty() => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {msg} {elapsed}".to_string(),
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            format!("{{spinner}} {{msg}} {{pos}} {unit} {{per_sec}} {{elapsed}}"),
+        ),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    if total.is_none() {
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    }
+    bar
+}

@@ -113,11 +113,10 @@ pub(crate) fn gateway(cmd: GatewayCommand) -> anyhow::Result<()> {
             output,
         } => {
             let c = client_of(&client)?;
-            let d = if study {
-                c.fetch_study(&uid, &output)?
-            } else {
-                c.fetch_series(&uid, &output)?
-            };
+            let bar = super::files::counter(None, "receiving", "instances");
+            let d = c.fetch_each(&uid, study, &output, &mut |_, _| bar.inc(1));
+            bar.finish_and_clear();
+            let d = d?;
             println!(
                 "{} encrypted instance(s) in {} ({} bytes), {} withheld by the gateway; keys {}",
                 d.files.len(),
@@ -298,9 +297,14 @@ pub(crate) fn pacs(cmd: PacsCommand) -> anyhow::Result<()> {
             move_to,
             output,
         } => {
+            let bar = super::files::counter(None, "receiving", "instances");
+            let landed = |_: &Path| {
+                bar.inc(1);
+                true
+            };
             let got = match (target.peer()?, move_to) {
                 (Peer::Dimse(p), None) => {
-                    p.retrieve(&study, series.as_deref(), &output, Retrieval::Get, |_| true)?
+                    p.retrieve(&study, series.as_deref(), &output, Retrieval::Get, landed)?
                 }
                 (Peer::Dimse(p), Some(dest)) => {
                     let (ae, addr) = dest
@@ -312,12 +316,13 @@ pub(crate) fn pacs(cmd: PacsCommand) -> anyhow::Result<()> {
                         series.as_deref(),
                         &output,
                         Retrieval::Move(&scp),
-                        |_| true,
+                        landed,
                     )?
                 }
-                (Peer::Web(w), None) => w.retrieve(&study, series.as_deref(), &output, |_| true)?,
+                (Peer::Web(w), None) => w.retrieve(&study, series.as_deref(), &output, landed)?,
                 (Peer::Web(_), Some(_)) => bail!("--move-to is a DIMSE retrieval"),
             };
+            bar.finish_and_clear();
             println!(
                 "{} instance(s) in {}: {} received ({} bytes), {} already there",
                 got.files.len(),
@@ -340,9 +345,20 @@ pub(crate) fn pacs(cmd: PacsCommand) -> anyhow::Result<()> {
                     files.push(i.clone());
                 }
             }
+            // DIMSE stores file by file (a bar); STOW-RS sends one request (a spinner).
             let summary = match target.peer()? {
-                Peer::Dimse(p) => p.store(&files)?,
-                Peer::Web(w) => w.store(&files)?,
+                Peer::Dimse(p) => {
+                    let bar = super::files::counter(Some(files.len() as u64), "storing", "files");
+                    let s = p.store_each(&files, |_| bar.inc(1));
+                    bar.finish_and_clear();
+                    s?
+                }
+                Peer::Web(w) => {
+                    let bar = super::files::counter(None, "storing (STOW-RS)", "requests");
+                    let s = w.store(&files);
+                    bar.finish_and_clear();
+                    s?
+                }
             };
             for (f, e) in &summary.failed {
                 eprintln!("failed: {}: {e}", f.display());

@@ -134,7 +134,10 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
             calibration,
             skip_unreadable,
         } => {
-            let report = scan_dir(&dir)?;
+            let bar = super::files::counter(None, "reading the folder", "");
+            let report = scan_dir(&dir);
+            bar.finish_and_clear();
+            let report = report?;
             if !report.unreadable.is_empty() {
                 for (path, why) in &report.unreadable {
                     eprintln!("unreadable: {}: {why}", path.display());
@@ -157,27 +160,32 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
             if let Some(c) = calibration {
                 options = options.calibration_bq_per_ml(c);
             }
-            let what = match values {
-                Values::Hu => {
-                    metaimage::write(&output, &load_ct_volume(&s.files)?)?;
-                    "HU".to_string()
-                }
-                Values::Activity => {
-                    metaimage::write(&output, &load_activity_volume_with(&s.files, &options)?)?;
-                    "Bq/mL".to_string()
-                }
-                Values::Suv => {
-                    let suv = SuvBw::from_files(&s.files)?;
-                    let activity = load_activity_volume_with(&s.files, &options)?;
-                    metaimage::write(&output, &suv.to_suv(&activity))?;
-                    format!(
-                        "SUVbw ({:.6e} g/Bq: {:.4e} Bq {:.0} s after injection)",
-                        suv.factor(),
-                        suv.activity_at_reference_bq(),
-                        suv.decay_time_s
-                    )
-                }
-            };
+            let bar = super::files::counter(None, &format!("reading {} slices", s.files.len()), "");
+            let what = (|| -> anyhow::Result<String> {
+                Ok(match values {
+                    Values::Hu => {
+                        metaimage::write(&output, &load_ct_volume(&s.files)?)?;
+                        "HU".to_string()
+                    }
+                    Values::Activity => {
+                        metaimage::write(&output, &load_activity_volume_with(&s.files, &options)?)?;
+                        "Bq/mL".to_string()
+                    }
+                    Values::Suv => {
+                        let suv = SuvBw::from_files(&s.files)?;
+                        let activity = load_activity_volume_with(&s.files, &options)?;
+                        metaimage::write(&output, &suv.to_suv(&activity))?;
+                        format!(
+                            "SUVbw ({:.6e} g/Bq: {:.4e} Bq {:.0} s after injection)",
+                            suv.factor(),
+                            suv.activity_at_reference_bq(),
+                            suv.decay_time_s
+                        )
+                    }
+                })
+            })();
+            bar.finish_and_clear();
+            let what = what?;
             println!(
                 "{} files of series {} -> {} in {what}{}",
                 s.files.len(),

@@ -579,6 +579,16 @@ impl Pacs {
     /// C-STORE of Part 10 files, each sent as its data set in the transfer syntax it is stored
     /// in (streamed from the file), on one association.
     pub fn store(&self, files: &[PathBuf]) -> NetResult<StoreSummary> {
+        self.store_each(files, |_| {})
+    }
+
+    /// [`Pacs::store`], calling `each(file)` after each file was sent (stored or refused by the
+    /// PACS): a progress report.
+    pub fn store_each(
+        &self,
+        files: &[PathBuf],
+        mut each: impl FnMut(&Path),
+    ) -> NetResult<StoreSummary> {
         let op = "C-STORE";
         let (infos, mut summary) = StoreSummary::readable(files);
         if infos.is_empty() {
@@ -602,6 +612,7 @@ impl Pacs {
                     }
                     Err(e) => return Err(e),
                 }
+                each(&info.path);
             }
             Ok(())
         })();
