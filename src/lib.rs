@@ -7,7 +7,7 @@
 //!
 //! | module | crate | what it does |
 //! |---|---|---|
-//! | [`core`] | `hope-core` | voxel grids, volumes, units, MetaImage I/O, atomic writes |
+//! | [`core`] | `hope-rs-core` (library `hope_core`) | voxel grids, volumes, units, MetaImage I/O, atomic writes |
 //! | [`dicom`] | `hope-dicom` | DICOM de-identification, series to volumes, RT Dose, PACS access |
 //! | [`crypto`] | `hope-crypto` | streaming AES-256-GCM with Shamir-split keys on mutual-TLS key servers |
 //! | [`catalog`] | `hope-catalog` | metadata catalog over in-memory, SQLite and PostgreSQL backends |

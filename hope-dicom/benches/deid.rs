@@ -10,7 +10,7 @@ use hope_dicom::deid::table::ProfileOption;
 use hope_dicom::deid::{BatchOptions, DeidKey, Deidentifier, FileOutcome, read_any};
 use hope_dicom::{CtSeriesOptions, write_ct_series};
 
-/// The allocator of the `hope` binary (see src/main.rs).
+/// The allocator of the `hope` binary (see hope-cli/src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -522,7 +522,9 @@ pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
             subject,
             permission,
         } => {
-            cat.grant(&me, &path, Subject::parse(&subject)?, perm(&permission)?)?;
+            let subject = Subject::parse(&subject)
+                .map_err(|e| anyhow::anyhow!("invalid ACL subject: {e}"))?;
+            cat.grant(&me, &path, subject, perm(&permission)?)?;
         }
         CatalogCommand::Audit { limit } => {
             for r in cat.audit_log(&me, limit)? {
