@@ -310,3 +310,25 @@ fn the_flagship_dose_from_a_fixed_seed_is_bit_identical_to_the_golden_hash() {
         "golden hash of the flagship's tallies: {hash:#018x}"
     );
 }
+
+/// Issue 20: a failed run says which step failed as a value (`Step`), and carries the error of
+/// the crate that failed as its source, not only a message.
+#[test]
+fn a_failed_run_names_its_step_and_keeps_the_cause() {
+    use hope_workflow::eye_plaque::Step;
+    use std::error::Error as _;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut options = Options::new(tmp.path().join("eye")).histories(1_000);
+    options.ct_dir = Some(tmp.path().join("no such CT"));
+    let err = match run(&options, &|_| {}, &|_, _| {}) {
+        Ok(_) => panic!("a run on a missing CT folder succeeded"),
+        Err(e) => e,
+    };
+    assert_eq!(err.step, Step::Ct, "{err}");
+    assert!(err.to_string().starts_with("1 CT: "), "{err}");
+    let io = err
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .unwrap_or_else(|| panic!("no I/O error as the source of {err}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+}

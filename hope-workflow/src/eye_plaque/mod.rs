@@ -72,13 +72,61 @@ pub const FAKE_PATIENT_ID: &str = "HOPE-EYE-000042";
 /// The fake study date.
 pub const FAKE_STUDY_DATE: &str = "20261103";
 
-/// A failed step: which one, and why.
+/// A step of the workflow, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// 0: the output folder made ready.
+    Output,
+    /// 1: the CT series (written or read).
+    Ct,
+    /// 2: de-identification and its byte-by-byte check.
+    Deidentification,
+    /// 3: encryption with split keys.
+    Encryption,
+    /// 4: study, series and job in the catalog.
+    Catalog,
+    /// 5: decryption on the compute side, HU to materials, the plaque placed.
+    DecryptionAndPlaque,
+    /// 6: the Monte Carlo runs.
+    MonteCarlo,
+    /// 7: merging, dose, pictures, report.
+    Results,
+    /// 8: results registered in the catalog.
+    Registration,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::Output => "output",
+            Step::Ct => "1 CT",
+            Step::Deidentification => "2 de-identification",
+            Step::Encryption => "3 encryption",
+            Step::Catalog => "4 catalog",
+            Step::DecryptionAndPlaque => "5 decryption and plaque",
+            Step::MonteCarlo => "6 Monte Carlo",
+            Step::Results => "7 results",
+            Step::Registration => "8 catalog",
+        })
+    }
+}
+
+/// A failed step: which one, and why (the error of the crate that failed, as its
+/// [`source`](std::error::Error::source), or a check of the workflow's own).
 #[derive(Debug)]
 pub struct Error {
-    /// The step (e.g. `de-identification`).
-    pub step: String,
-    /// What went wrong.
-    pub message: String,
+    /// The step.
+    pub step: Step,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// What went wrong (the source's message, or the check that failed).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl std::fmt::Display for Error {
@@ -87,28 +135,36 @@ impl std::fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// The result of a step.
 pub type Result<T> = std::result::Result<T, Error>;
 
 trait In<T> {
-    fn in_step(self, step: &str) -> Result<T>;
+    fn in_step(self, step: Step) -> Result<T>;
 }
 
-impl<T, E: std::fmt::Display> In<T> for std::result::Result<T, E> {
-    fn in_step(self, step: &str) -> Result<T> {
+impl<T, E: std::error::Error + Send + Sync + 'static> In<T> for std::result::Result<T, E> {
+    fn in_step(self, step: Step) -> Result<T> {
         self.map_err(|e| Error {
-            step: step.to_string(),
+            step,
             message: e.to_string(),
+            source: Some(Box::new(e)),
         })
     }
 }
 
-fn fail<T>(step: &str, message: impl Into<String>) -> Result<T> {
+fn fail<T>(step: Step, message: impl Into<String>) -> Result<T> {
     Err(Error {
-        step: step.into(),
+        step,
         message: message.into(),
+        source: None,
     })
 }
 
@@ -229,12 +285,12 @@ pub struct Outcome {
 }
 
 /// Every file below `dir`, sorted.
-fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
+fn files_below(dir: &Path, step: Step) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).in_step("files")? {
-            let p = e.in_step("files")?.path();
+        for e in std::fs::read_dir(&d).in_step(step)? {
+            let p = e.in_step(step)?.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
@@ -345,21 +401,21 @@ pub fn run(
             .unwrap_or(false);
         if !empty && !marker.exists() {
             return fail(
-                "output",
+                Step::Output,
                 format!(
                     "{} exists and is not a previous eye-plaque output; choose another folder",
                     out.display()
                 ),
             );
         }
-        std::fs::remove_dir_all(out).in_step("output")?;
+        std::fs::remove_dir_all(out).in_step(Step::Output)?;
     }
-    std::fs::create_dir_all(out).in_step("output")?;
+    std::fs::create_dir_all(out).in_step(Step::Output)?;
     std::fs::write(
         &marker,
         b"written by hope_workflow::eye_plaque; replaced by the next run\n",
     )
-    .in_step("output")?;
+    .in_step(Step::Output)?;
     let mut timings = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
@@ -370,7 +426,7 @@ pub fn run(
     let hospital = out.join("hospital");
 
     // 1. The CT, in the hospital.
-    let step = "1 CT";
+    let step = Step::Ct;
     let grid = Head::grid();
     let synthetic = options.ct_dir.is_none();
     let (ct_dir, original_uids, written_ct) = if let Some(dir) = &options.ct_dir {
@@ -402,12 +458,12 @@ pub fn run(
             Some(ct),
         )
     };
-    let ct_files = files_below(&ct_dir)?;
+    let ct_files = files_below(&ct_dir, step)?;
     log(&format!("   {} files", ct_files.len()));
     lap("1 CT", &mut timings);
 
     // 2. De-identification, in the hospital.
-    let step = "2 de-identification";
+    let step = Step::Deidentification;
     log("2. de-identifying (PS3.15 Annex E basic profile, keyed UIDs and pseudonym)");
     let key = DeidKey::generate().in_step(step)?;
     std::fs::create_dir_all(&hospital).in_step(step)?;
@@ -438,7 +494,7 @@ pub fn run(
             ),
         );
     }
-    let deid_files = files_below(&deid_dir)?;
+    let deid_files = files_below(&deid_dir, step)?;
     let mut needles: Vec<(&str, String)> = Vec::new();
     if synthetic {
         needles.push(("patient name", FAKE_PATIENT_NAME.into()));
@@ -480,7 +536,7 @@ pub fn run(
     lap("2 de-identification", &mut timings);
 
     // 3. Encryption with 2-of-3 split keys.
-    let step = "3 encryption";
+    let step = Step::Encryption;
     log(
         "3. encrypting with AES-256-GCM, keys split 2-of-3 over three key servers (mutual TLS on loopback)",
     );
@@ -544,7 +600,7 @@ pub fn run(
     lap("3 encryption", &mut timings);
 
     // 4. Catalog.
-    let step = "4 catalog";
+    let step = Step::Catalog;
     log("4. registering study, series and the dosimetry job in the SQLite catalog");
     let catalog = Catalog::open_sqlite(out.join("catalog.sqlite")).in_step(step)?;
     let me = Principal::user("eye-dosimetry");
@@ -693,7 +749,7 @@ pub fn run(
     lap("4 catalog", &mut timings);
 
     // 5. Compute side: decrypt with two servers, materials, plaque.
-    let step = "5 decryption and plaque";
+    let step = Step::DecryptionAndPlaque;
     log("5. compute side: decrypting with key server 3 down (2 of 3 suffice)");
     servers.stop_key_server(2);
     let servers_up_for_decryption = servers.up();
@@ -733,7 +789,7 @@ pub fn run(
     }
     drop(servers);
     log("   decrypted; with one server left the key was refused, as it must be");
-    let plain_files = files_below(&plain_dir)?;
+    let plain_files = files_below(&plain_dir, step)?;
     let ct = load_ct_volume(&plain_files).in_step(step)?;
     let pixels_unchanged = written_ct
         .as_ref()
@@ -752,7 +808,7 @@ pub fn run(
     lap("5 decryption and plaque", &mut timings);
 
     // 6. Plan and run.
-    let step = "6 Monte Carlo";
+    let step = Step::MonteCarlo;
     log(&format!(
         "6. Monte Carlo: {} histories in {} batches, {} chunks for {} tasks on the {} executor",
         options.histories,
@@ -827,7 +883,7 @@ pub fn run(
     lap("6 Monte Carlo", &mut timings);
 
     // 7. Merge, dose, pictures, report.
-    let step = "7 results";
+    let step = Step::Results;
     log("7. dose: RT Dose, MetaImage, PNG planes, DVH, HTML report");
     let dose_grid = workload.transport().scoring_grid().clone();
     let dose_grid_is_ct_grid = dose_grid.same_geometry(&ct_grid, 1e-6);
@@ -918,7 +974,7 @@ pub fn run(
     lap("7 results", &mut timings);
 
     // 8. Results in the catalog.
-    let step = "8 catalog";
+    let step = Step::Registration;
     log("8. registering the results in the catalog");
     let duration = record.duration_s().unwrap_or(0) as f64;
     catalog
