@@ -21,6 +21,40 @@ use hope::crypto::acl::{Grant, Right};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More operational log on stderr: -v for information (the default of the servers), -vv for
+    /// debugging, -vvv for everything. RUST_LOG, when set, overrides (e.g. RUST_LOG=hope=debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Errors only in the operational log (audit logs are not affected).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+impl Cli {
+    /// Operational logging through `tracing` on stderr: the level from -q/-v, warnings by default
+    /// (information for the long-running servers), or RUST_LOG when it is set.
+    fn init_logging(&self) {
+        use std::io::IsTerminal;
+        let server = matches!(
+            self.command,
+            Command::Keyserver { .. }
+                | Command::Gateway(cli::gateway::GatewayCommand::Serve { .. })
+        );
+        let level = match (self.quiet, self.verbose, server) {
+            (true, _, _) => "error",
+            (false, 0, false) => "warn",
+            (false, 0, true) | (false, 1, _) => "info",
+            (false, 2, _) => "debug",
+            (false, _, _) => "trace",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init();
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -219,7 +253,9 @@ fn grants(specs: &[String]) -> anyhow::Result<Vec<Grant>> {
 #[allow(clippy::print_stdout)]
 fn main() -> anyhow::Result<()> {
     use cli::crypto;
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    cli.init_logging();
+    match cli.command {
         Command::Info { file } => {
             let h = metaimage::read_header(&file)
                 .with_context(|| format!("cannot describe {}", file.display()))?;

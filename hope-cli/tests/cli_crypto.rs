@@ -268,3 +268,75 @@ fn encrypt_decrypt_grant_revoke_through_the_command_line() {
         String::from_utf8_lossy(&edited.stderr)
     );
 }
+
+/// Issue 20: operational logging through `tracing` on stderr, apart from the audit log. A key
+/// server says that it serves (information, its default) and audits a refused connection as a
+/// warning naming who and what, never the audit detail; `-q` leaves errors only; `RUST_LOG`
+/// overrides.
+#[test]
+fn a_key_server_logs_what_it_does_on_stderr_at_the_level_asked() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = free_ports();
+    ok(
+        dir,
+        &[
+            "pki",
+            "init",
+            "pki",
+            "--base-port",
+            &port.to_string(),
+            "--user",
+            "alice",
+        ],
+    );
+    let run = |flags: &[&str], env: Option<&str>| -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hope"));
+        cmd.current_dir(dir)
+            .args(flags)
+            .args(["keyserver", "--config", "pki/server0/server.toml"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(v) = env {
+            cmd.env("RUST_LOG", v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the key server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // A plain TCP connection that is not TLS: refused, audited, logged.
+        drop(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        err
+    };
+    let default = run(&[], None);
+    assert!(default.contains("serving"), "{default}");
+    assert!(
+        default.contains("audited") && default.contains("action=start"),
+        "{default}"
+    );
+    let quiet = run(&["-q"], None);
+    assert!(
+        !quiet.contains("serving") && !quiet.contains("audited"),
+        "{quiet}"
+    );
+    let debug = run(&[], Some("hope_crypto=debug"));
+    assert!(debug.contains("connection accepted"), "{debug}");
+}

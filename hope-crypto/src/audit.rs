@@ -396,6 +396,19 @@ impl AuditLog {
         st.seq = seq;
         st.head = head;
         st.len += bytes.len() as u64;
+        for r in &out {
+            // Who did what and the outcome, for operators; never the detail, which may name
+            // files or carry a PACS's words (the audit log itself keeps it).
+            tracing::info!(
+                target: "hope::audit",
+                seq = r.seq,
+                who = %r.who,
+                action = %r.action,
+                result = %r.result,
+                key = r.key_id.as_deref().unwrap_or("-"),
+                "audited"
+            );
+        }
         Ok(out)
     }
 

@@ -81,6 +81,7 @@ impl std::fmt::Display for Overload {
 /// Records a connection turned away in a service's audit log (rate-limited with the refused
 /// handshakes, under the class `connect`).
 pub fn record_overload(audit: &crate::audit::AuditLog, peer: Option<SocketAddr>, why: Overload) {
+    tracing::warn!(peer = ?peer, reason = %why, "connection turned away");
     let peer = peer.map(|p| p.to_string()).unwrap_or_default();
     let _ = audit.append_limited(
         "connect",
@@ -433,6 +434,12 @@ impl Service {
         let slots = &self.slots;
         let mut backoff = Duration::from_millis(10);
         let mut next_id = 0u64;
+        tracing::info!(
+            address = ?self.listener.local_addr().ok(),
+            max_connections = self.limits.max_connections,
+            max_per_address = self.limits.max_per_address,
+            "serving"
+        );
         loop {
             let accepted = self.listener.accept();
             if self.stop.load(Ordering::SeqCst) {
@@ -500,6 +507,7 @@ impl Service {
                 source,
                 id: next_id,
             };
+            tracing::debug!(%peer, connection = next_id, "connection accepted");
             let handler = Arc::clone(&on_connection);
             let activity = Activity(state);
             let spawned = std::thread::Builder::new().spawn(move || {
@@ -507,6 +515,7 @@ impl Service {
                 handler(stream, activity);
             });
             if spawned.is_err() {
+                tracing::error!(%peer, "cannot start a thread for a connection");
                 on_overload(Some(peer), Overload::AcceptFailed);
                 std::thread::sleep(backoff);
             }

@@ -170,6 +170,10 @@ impl Gateway {
         // Originals left by a crash never outlive the gateway's next start.
         let stale = clear_stale(&settings.work_dir);
         if stale > 0 {
+            tracing::warn!(
+                entries = stale,
+                "originals left by an earlier run removed from the work folder"
+            );
             audit.append(Event::new("-", "cleanup", "ok").detail(format!(
                 "{stale} entries left by an earlier run removed from the work folder"
             )))?;
@@ -293,12 +297,15 @@ impl Shared {
             &self.settings.deidentifier,
         ) {
             Ok(n) => {
+                tracing::info!(series = n, "index refreshed");
                 self.audit.append(
                     Event::new(who, "refresh", "ok").detail(format!("{n} series exposed")),
                 )?;
                 Ok(n)
             }
             Err(e) => {
+                // The PACS's words stay in the audit log: they may name patients.
+                tracing::warn!("index refresh failed (the audit log has the cause)");
                 let _ = self
                     .audit
                     .append(Event::new(who, "refresh", "error").detail(e.to_string()));
