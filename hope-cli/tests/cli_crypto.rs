@@ -4,27 +4,14 @@
 
 mod common;
 
-use common::{Servers, free_ports, hope, ok};
+use common::{Servers, free_ports, hope, ok, pki_init};
 
 #[test]
 fn encrypt_decrypt_grant_revoke_through_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let port = free_ports();
-    ok(
-        dir,
-        &[
-            "pki",
-            "init",
-            "pki",
-            "--base-port",
-            &port.to_string(),
-            "--user",
-            "alice:physics",
-            "--user",
-            "bob",
-        ],
-    );
+    pki_init(dir, port, &["alice:physics", "bob"], &[]);
     let mut servers = Servers::start(dir, "pki", port);
 
     std::fs::create_dir_all(dir.join("in/series")).unwrap();

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{Servers, free_ports, hope, ok};
+use common::{Servers, free_ports, hope, ok, pki_init};
 use hope::core::{Grid, Volume};
 use hope::dicom::deid::find_identity;
 use hope::dicom::{CtSeriesOptions, write_ct_series};
@@ -106,20 +106,11 @@ fn pacs_and_gateway_through_the_command_line() {
     };
     // `pki init --gateway-port` writes the gateway's ready configuration (issue 20: the README's
     // gateway commands, as written, work); only what it should expose is added here.
-    let init = ok(
+    let init = pki_init(
         dir,
+        port,
+        &["alice:physics", "gateway:hospital", "mallory"],
         &[
-            "pki",
-            "init",
-            "pki",
-            "--base-port",
-            &port.to_string(),
-            "--user",
-            "alice:physics",
-            "--user",
-            "gateway:hospital",
-            "--user",
-            "mallory",
             "--gateway-port",
             &gw_port.to_string(),
             "--pacs",

@@ -46,6 +46,18 @@ pub(crate) fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `hope pki init pki --base-port PORT --user U...` (and `more` arguments) in `dir`: a
+/// demonstration CA, three key servers from `port`, the users' certificates and settings.
+pub(crate) fn pki_init(dir: &Path, port: u16, users: &[&str], more: &[&str]) -> String {
+    let port = port.to_string();
+    let mut args = vec!["pki", "init", "pki", "--base-port", port.as_str()];
+    for u in users {
+        args.extend(["--user", u]);
+    }
+    args.extend(more);
+    ok(dir, &args)
+}
+
 /// Three consecutive free loopback ports.
 pub(crate) fn free_ports() -> u16 {
     let start = 20_000 + (std::process::id() % 2_000) as u16 * 3;
