@@ -59,8 +59,12 @@ pub(crate) fn pki_init(dir: &Path, port: u16, users: &[&str], more: &[&str]) -> 
 }
 
 /// Three consecutive free loopback ports.
+/// Tests of one binary run at once: each call starts its search elsewhere, so that two tests do
+/// not both find the same ports free before either binds them.
 pub(crate) fn free_ports() -> u16 {
-    let start = 20_000 + (std::process::id() % 2_000) as u16 * 3;
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = 20_000 + (std::process::id() % 1_000) as u16 * 3 + (call % 64) * 211;
     (0..500u16)
         .map(|i| start + i * 7)
         .find(|&p| (0..3).all(|k| TcpListener::bind(("127.0.0.1", p + k)).is_ok()))
