@@ -44,8 +44,7 @@ use crate::audit::{AuditKey, AuditLog, Event};
 use crate::http;
 use crate::key::{BindingSalt, KeyId};
 use crate::service::{
-    Activity, Limits, OnConnection, Overload, REFUSALS_PER_SECOND, RefusalBudget, Service,
-    TimedStream, record_overload,
+    Activity, Audited, Limits, REFUSALS_PER_SECOND, RefusalBudget, Service, TimedStream,
 };
 use crate::shares::Share;
 use crate::store::{KeyStore, NewKey, SqliteKeyStore};
@@ -256,40 +255,26 @@ impl KeyServer {
             .map_err(|e| Error::io("<listener>", e))
     }
 
-    fn handlers(
-        &self,
-    ) -> (
-        OnConnection,
-        impl Fn(Option<SocketAddr>, Overload) + Send + 'static,
-    ) {
-        let shared = Arc::clone(&self.shared);
-        let on_connection: OnConnection =
-            Arc::new(move |stream, activity| shared.connection(stream, &activity));
-        let shared = Arc::clone(&self.shared);
-        let on_overload = move |peer: Option<SocketAddr>, why: Overload| {
-            record_overload(&shared.audit, peer, why);
-        };
-        (on_connection, on_overload)
-    }
-
     /// Serves connections until stopped (through a [`ServerHandle`]); connections beyond the
     /// limits are turned away and audited.
     pub fn serve(self) -> Result<()> {
-        let (on_connection, on_overload) = self.handlers();
-        self.service.serve(on_connection, on_overload);
+        self.service.serve_audited(self.shared);
         Ok(())
     }
 
     /// Serves on a background thread; the handle stops it.
     pub fn spawn(self) -> Result<ServerHandle> {
-        let (on_connection, on_overload) = self.handlers();
         self.service
-            .spawn(on_connection, on_overload)
+            .spawn_audited(self.shared)
             .map_err(|e| Error::io("<listener>", e))
     }
 }
 
-impl Shared {
+impl Audited for Shared {
+    fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
     fn connection(&self, stream: TcpStream, activity: &Activity) {
         let peer = stream
             .peer_addr()
@@ -374,6 +359,8 @@ impl Shared {
         let _ = tls.flush();
     }
 }
+
+impl Shared {}
 
 /// A hexadecimal binding salt in JSON.
 #[derive(Debug, Clone, Copy)]

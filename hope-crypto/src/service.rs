@@ -522,6 +522,19 @@ impl Service {
         }
     }
 
+    /// Serves `service` until stopped (see [`Service::serve`]): its connections through
+    /// [`Audited::connection`], connections turned away recorded in its audit log.
+    pub fn serve_audited<S: Audited>(self, service: Arc<S>) {
+        let (on_connection, on_overload) = audited_handlers(service);
+        self.serve(on_connection, on_overload);
+    }
+
+    /// [`Service::serve_audited`] on a background thread; the handle stops it.
+    pub fn spawn_audited<S: Audited>(self, service: Arc<S>) -> io::Result<ServiceHandle> {
+        let (on_connection, on_overload) = audited_handlers(service);
+        self.spawn(on_connection, on_overload)
+    }
+
     /// Serves on a background thread; the handle stops it.
     pub fn spawn(
         self,
@@ -539,6 +552,31 @@ impl Service {
             thread: Some(thread),
         })
     }
+}
+
+/// A service behind [`Service`] with an audit log: what the key servers and the hospital gateway
+/// implement (and any further mutual-TLS service), so that serving them, on this thread or on a
+/// background one, and auditing the connections turned away is written once.
+pub trait Audited: Send + Sync + 'static {
+    /// Handles one accepted connection (TLS handshake, requests), on a thread of its own.
+    fn connection(&self, stream: TcpStream, activity: &Activity);
+    /// Where connections turned away are recorded.
+    fn audit(&self) -> &crate::audit::AuditLog;
+}
+
+fn audited_handlers<S: Audited>(
+    service: Arc<S>,
+) -> (
+    OnConnection,
+    impl Fn(Option<SocketAddr>, Overload) + Send + 'static,
+) {
+    let handler = Arc::clone(&service);
+    let on_connection: OnConnection =
+        Arc::new(move |stream, activity| handler.connection(stream, &activity));
+    let on_overload = move |peer: Option<SocketAddr>, why: Overload| {
+        record_overload(service.audit(), peer, why);
+    };
+    (on_connection, on_overload)
 }
 
 /// A service running on a background thread; dropping the handle stops it.

@@ -15,8 +15,7 @@ use hope_crypto::audit::{AuditKey, AuditLog, Event};
 use hope_crypto::container::{EncryptOptions, Encryptor};
 use hope_crypto::http::{self, Head};
 use hope_crypto::service::{
-    Activity, Limits, OnConnection, Overload, REFUSALS_PER_SECOND, RefusalBudget, Service,
-    TimedStream, record_overload,
+    Activity, Audited, Limits, REFUSALS_PER_SECOND, RefusalBudget, Service, TimedStream,
 };
 use hope_crypto::tls::{MutualTls, TlsFiles};
 use hope_crypto::{ClientSettings, DataKey, KeyClient, KeyId, NewKeyId};
@@ -236,35 +235,16 @@ impl Gateway {
             .map_err(|e| Error::io("<listener>", e))
     }
 
-    /// The connection handler and the audit of connections turned away.
-    fn handlers(
-        &self,
-    ) -> (
-        OnConnection,
-        impl Fn(Option<SocketAddr>, Overload) + Send + 'static,
-    ) {
-        let shared = Arc::clone(&self.shared);
-        let on_connection: OnConnection =
-            Arc::new(move |stream, activity| shared.connection(stream, &activity));
-        let shared = Arc::clone(&self.shared);
-        let on_overload = move |peer: Option<SocketAddr>, why: Overload| {
-            record_overload(&shared.audit, peer, why);
-        };
-        (on_connection, on_overload)
-    }
-
     /// Serves connections until stopped (through a [`GatewayHandle`]).
     pub fn serve(self) -> Result<()> {
-        let (on_connection, on_overload) = self.handlers();
-        self.service.serve(on_connection, on_overload);
+        self.service.serve_audited(self.shared);
         Ok(())
     }
 
     /// Serves on a background thread; the handle stops it.
     pub fn spawn(self) -> Result<GatewayHandle> {
-        let (on_connection, on_overload) = self.handlers();
         self.service
-            .spawn(on_connection, on_overload)
+            .spawn_audited(self.shared)
             .map_err(|e| Error::io("<listener>", e))
     }
 }
@@ -288,30 +268,9 @@ struct Sealed {
     bytes: Vec<u8>,
 }
 
-impl Shared {
-    fn refresh(&self, who: &str) -> Result<usize> {
-        self.audit.append(Event::new(who, "refresh", "requested"))?;
-        match self.index.refresh(
-            &self.settings.source,
-            &self.settings.expose,
-            &self.settings.deidentifier,
-        ) {
-            Ok(n) => {
-                tracing::info!(series = n, "index refreshed");
-                self.audit.append(
-                    Event::new(who, "refresh", "ok").detail(format!("{n} series exposed")),
-                )?;
-                Ok(n)
-            }
-            Err(e) => {
-                // The PACS's words stay in the audit log: they may name patients.
-                tracing::warn!("index refresh failed (the audit log has the cause)");
-                let _ = self
-                    .audit
-                    .append(Event::new(who, "refresh", "error").detail(e.to_string()));
-                Err(e)
-            }
-        }
+impl Audited for Shared {
+    fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     fn connection(&self, stream: TcpStream, activity: &Activity) {
@@ -366,6 +325,33 @@ impl Shared {
         }
         tls.conn.send_close_notify();
         let _ = tls.flush();
+    }
+}
+
+impl Shared {
+    fn refresh(&self, who: &str) -> Result<usize> {
+        self.audit.append(Event::new(who, "refresh", "requested"))?;
+        match self.index.refresh(
+            &self.settings.source,
+            &self.settings.expose,
+            &self.settings.deidentifier,
+        ) {
+            Ok(n) => {
+                tracing::info!(series = n, "index refreshed");
+                self.audit.append(
+                    Event::new(who, "refresh", "ok").detail(format!("{n} series exposed")),
+                )?;
+                Ok(n)
+            }
+            Err(e) => {
+                // The PACS's words stay in the audit log: they may name patients.
+                tracing::warn!("index refresh failed (the audit log has the cause)");
+                let _ = self
+                    .audit
+                    .append(Event::new(who, "refresh", "error").detail(e.to_string()));
+                Err(e)
+            }
+        }
     }
 
     /// Answers one request; whether it was refused (a 4xx answer: denied, not found, bad).
