@@ -316,7 +316,7 @@ fn a_key_server_logs_what_it_does_on_stderr_at_the_level_asked() {
     let default = run(&[], None);
     assert!(default.contains("serving"), "{default}");
     assert!(
-        default.contains("audited") && default.contains("action=start"),
+        default.contains("audited") && default.contains("action=\"start\""),
         "{default}"
     );
     let quiet = run(&["-q"], None);

@@ -68,7 +68,10 @@ impl fmt::Display for Principal {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "lowercase", try_from = "SubjectRepr")
+)]
 pub enum Subject {
     /// One user, by name (a client certificate's CN).
     User(String),
@@ -86,22 +89,54 @@ pub struct SubjectError {
 
 impl fmt::Display for SubjectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: expected user:NAME or group:NAME", self.text)
+        write!(
+            f,
+            "`{}`: expected user:NAME or group:NAME (a name without control characters or \
+             surrounding spaces, at most {MAX_SUBJECT_NAME} characters)",
+            self.text.escape_debug()
+        )
     }
 }
 
 impl std::error::Error for SubjectError {}
 
+/// The most characters a subject's name may have (a certificate's CN or OU has at most 64).
+pub const MAX_SUBJECT_NAME: usize = 256;
+
+/// Whether `name` may name a user or a group: not empty, at most [`MAX_SUBJECT_NAME`]
+/// characters, no control characters (a newline or a terminal escape could forge a log line or
+/// hide a grant from whoever reviews it), no space at either end (`user: bob` is not `bob`).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= MAX_SUBJECT_NAME
+        && !name.chars().any(char::is_control)
+        && name.trim() == name
+}
+
 impl Subject {
-    /// Parses `user:NAME` or `group:NAME` (the name not empty).
+    /// Parses `user:NAME` or `group:NAME`; the name is not empty, has no control characters and
+    /// no space at either end (see [`MAX_SUBJECT_NAME`]).
     pub fn parse(text: &str) -> Result<Subject, SubjectError> {
-        match text.split_once(':') {
-            Some(("user", n)) if !n.is_empty() => Ok(Subject::User(n.to_string())),
-            Some(("group", n)) if !n.is_empty() => Ok(Subject::Group(n.to_string())),
-            _ => Err(SubjectError {
-                text: text.to_string(),
-            }),
-        }
+        let subject = match text.split_once(':') {
+            Some(("user", n)) => Subject::User(n.to_string()),
+            Some(("group", n)) => Subject::Group(n.to_string()),
+            _ => {
+                return Err(SubjectError {
+                    text: text.to_string(),
+                });
+            }
+        };
+        subject.checked().map_err(|_| SubjectError {
+            text: text.to_string(),
+        })
+    }
+
+    /// This subject if its name is valid (as [`Subject::parse`] requires).
+    fn checked(self) -> Result<Subject, Subject> {
+        let ok = match &self {
+            Subject::User(n) | Subject::Group(n) => valid_name(n),
+        };
+        if ok { Ok(self) } else { Err(self) }
     }
 
     /// Whether `who` is this user or a member of this group.
@@ -110,6 +145,30 @@ impl Subject {
             Subject::User(u) => *u == who.name,
             Subject::Group(g) => who.is_in(g),
         }
+    }
+}
+
+/// The serialised form, read before the name is checked: stored ACLs and requests go through the
+/// same rules as the command line and configuration files.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SubjectRepr {
+    User(String),
+    Group(String),
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<SubjectRepr> for Subject {
+    type Error = SubjectError;
+    fn try_from(r: SubjectRepr) -> Result<Subject, SubjectError> {
+        let subject = match r {
+            SubjectRepr::User(n) => Subject::User(n),
+            SubjectRepr::Group(n) => Subject::Group(n),
+        };
+        subject.checked().map_err(|s| SubjectError {
+            text: s.to_string(),
+        })
     }
 }
 
@@ -125,6 +184,66 @@ impl fmt::Display for Subject {
         match self {
             Subject::User(n) => write!(f, "user:{n}"),
             Subject::Group(n) => write!(f, "group:{n}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attack of issue 20: names a grant could hide behind (control characters, surrounding
+    /// spaces) or that no command could remove (empty) are refused, on the command line and in
+    /// stored or requested ACLs alike; everything else keeps its exact meaning.
+    #[test]
+    fn subjects_that_could_hide_or_forge_are_refused_everywhere() {
+        for bad in [
+            "user:",
+            "group:",
+            "user: bob",
+            "user:bob ",
+            "user:e\nvil",
+            "group:\u{1b}[2Jx",
+            "USER:x",
+            "user",
+            ":x",
+            "",
+        ] {
+            let err = Subject::parse(bad).unwrap_err();
+            assert!(!err.to_string().contains('\u{1b}'), "{err}");
+        }
+        assert!(Subject::parse(&format!("user:{}", "a".repeat(MAX_SUBJECT_NAME))).is_ok());
+        assert!(Subject::parse(&format!("user:{}", "a".repeat(MAX_SUBJECT_NAME + 1))).is_err());
+        assert_eq!(
+            Subject::parse("group:a:b").unwrap(),
+            Subject::Group("a:b".into())
+        );
+        assert!(
+            !Subject::parse("user:*")
+                .unwrap()
+                .matches(&Principal::user("eve"))
+        );
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn stored_subjects_go_through_the_same_rules() {
+        let ok: Subject = serde_json::from_str(r#"{"group":"physics"}"#).unwrap();
+        assert_eq!(ok, Subject::Group("physics".into()));
+        assert_eq!(
+            serde_json::to_string(&ok).unwrap(),
+            r#"{"group":"physics"}"#
+        );
+        for bad in [
+            r#"{"user":""}"#,
+            r#"{"group":""}"#,
+            r#"{"user":"e\nvil"}"#,
+            r#"{"user":" bob"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Subject>(bad).is_err(),
+                "{bad} was read"
+            );
         }
     }
 }

@@ -26,6 +26,10 @@ pub(crate) enum GatewayCommand {
         /// Gateway configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// On failure, print the cause as the PACS gave it: it may carry original identifiers
+        /// (UIDs, names) that must not reach logs. Without it, only that the refresh failed.
+        #[arg(long)]
+        dangerous_show_cause: bool,
     },
     /// The series a gateway exposes (pseudonymous), as a job sees them.
     List {
@@ -65,7 +69,13 @@ pub(crate) fn gateway(cmd: GatewayCommand) -> anyhow::Result<()> {
             let listen = settings.listen.clone();
             let gw = Gateway::bind(settings)?;
             if refresh {
-                let n = gw.refresh().context("refreshing the index")?;
+                // The cause may carry the PACS's words and original identifiers: it goes to the
+                // audit log only, never to stderr (a service's journal).
+                let n = gw.refresh().map_err(|_| {
+                    anyhow::anyhow!(
+                        "refreshing the index failed; the cause is in the gateway's audit log"
+                    )
+                })?;
                 eprintln!("hope gateway: {n} series exposed");
             }
             eprintln!(
@@ -74,10 +84,24 @@ pub(crate) fn gateway(cmd: GatewayCommand) -> anyhow::Result<()> {
             );
             gw.serve()?;
         }
-        GatewayCommand::Index { config } => {
+        GatewayCommand::Index {
+            config,
+            dangerous_show_cause,
+        } => {
             let settings = GatewaySettings::from_file(&config)?;
             let index = hope::gateway::Index::open(&settings.index)?;
-            let n = index.refresh(&settings.source, &settings.expose, &settings.deidentifier)?;
+            let n = index
+                .refresh(&settings.source, &settings.expose, &settings.deidentifier)
+                .map_err(|e| {
+                    if dangerous_show_cause {
+                        anyhow::Error::new(e).context("refreshing the index")
+                    } else {
+                        anyhow::anyhow!(
+                            "refreshing the index failed (the cause may name patients: \
+                             --dangerous-show-cause prints it)"
+                        )
+                    }
+                })?;
             println!("{n} series exposed");
         }
         GatewayCommand::List { client, json } => {
