@@ -132,8 +132,24 @@ fn mistakes_in_the_file_are_named() {
             "unknown variant `6702`, expected `6711`",
         ),
         (
+            SIM.replace(
+                "min_mm = [-50.0, -50.0, 0.0]\nmax_mm = [50.0, 50.0, 20.0]",
+                "shape = \"sphere\"\nradius_mm = 5.0",
+            ),
+            "phantom.insert[0].centre_mm: missing: a sphere needs it",
+        ),
+        // Parsed, not validated: a field the kind does not take is refused, not ignored.
+        (
             SIM.replace("min_mm = [-50.0, -50.0, 0.0]", "shape = \"sphere\""),
-            "phantom.insert[0].centre_mm",
+            "phantom.insert[0].max_mm: does not apply to a sphere (it takes centre_mm, radius_mm)",
+        ),
+        (
+            SIM.replace("kind = \"pencil\"", "kind = \"point\""),
+            "source.direction: does not apply to a point source",
+        ),
+        (
+            SIM.replace("material = \"water\"", "material = \"water\"\nhu_table = \"hu.toml\""),
+            "phantom.hu_table: does not apply to a box phantom",
         ),
         (
             format!("{SIM}\n[absolute]\nair_kerma_strength_u = 1.0\ntime_h = 1.0\n"),

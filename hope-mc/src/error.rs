@@ -34,6 +34,32 @@ pub enum Error {
         field: String,
         /// What is wrong and what was expected.
         message: String,
+        /// The error of the part of the library that refused the value, if one did.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// A file the user named (a simulation file, an HU table, a CT) cannot be read.
+    #[error("{}: cannot be read", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A file is not a valid simulation file or HU table: its syntax, a field of the wrong type,
+    /// an unknown field or value, or a value refused (the source names the field).
+    #[error("{}: not a valid {what}", path.display())]
+    Syntax {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it was read as (`simulation file`, `HU table`).
+        what: &'static str,
+        /// The parser's error, with the line and the field.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// Partial results cannot be merged.
@@ -42,6 +68,20 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+}
+
+impl Error {
+    /// The error and its causes, joined by `: ` (for messages that show the whole chain).
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
 }
 
 /// `Result` with hope-mc's [`Error`].

@@ -52,7 +52,7 @@ proptest! {
                 }
             });
             let count = |d: &[usize; 3]| d.iter().try_fold(1usize, |a, &n| a.checked_mul(n)).unwrap_or(usize::MAX);
-            let small = sim.phantom.dims.is_none_or(|d| count(&d) <= 100_000)
+            let small = sim.phantom.dims().is_none_or(|d| count(&d) <= 100_000)
                 && sim.scoring.as_ref().is_none_or(|s| count(&s.dims) <= 100_000);
             if small {
                 let _ = sim.transport(1);

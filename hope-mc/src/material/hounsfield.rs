@@ -65,6 +65,16 @@ fn bad(field: &str, message: impl Into<String>) -> Error {
     Error::Simulation {
         field: field.to_string(),
         message: message.into(),
+        source: None,
+    }
+}
+
+/// `field` refused by another part of the library.
+fn refused(field: &str, message: &str, source: Error) -> Error {
+    Error::Simulation {
+        field: field.to_string(),
+        message: message.to_string(),
+        source: Some(Box::new(source)),
     }
 }
 
@@ -116,14 +126,7 @@ impl HuTable {
 
     /// Reads a table from a TOML or JSON file; errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let name = path.display().to_string();
-        let text = crate::files::read_text(path).map_err(|e| bad(&name, e))?;
-        let table: HuTable = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|e| bad(&name, e.to_string()))?
-        } else {
-            toml::from_str(&text).map_err(|e| bad(&name, e.to_string()))?
-        };
-        Ok(table)
+        crate::files::read_toml_or_json(path, "HU table")
     }
 
     /// The density (g/cm^3) at `hu`: linear between the points, constant beyond the ends.
@@ -194,7 +197,8 @@ impl HuTable {
                 ));
             }
             let builtin = |name: &str, f: &str| {
-                Material::builtin(name).map_err(|e| bad(&format!("{field}.{f}"), e.to_string()))
+                Material::builtin(name)
+                    .map_err(|e| refused(&format!("{field}.{f}"), "not a built-in material", e))
             };
             match (&s.material, &s.mix) {
                 (Some(m), None) => {
@@ -226,7 +230,7 @@ impl HuTable {
                             rho,
                             &[(&ma, 1.0 - wb), (&mb, wb)],
                         )
-                        .map_err(|e| bad(&field, e.to_string()))?;
+                        .map_err(|e| refused(&field, "the mixture cannot be made", e))?;
                         bins.push((h1, index_of(mixed)?));
                     }
                 }

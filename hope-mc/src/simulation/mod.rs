@@ -58,6 +58,12 @@
 //! time_h = 100.0                    # or time_s; decay = true integrates the decay over the time
 //! ```
 //!
+//! Each kind takes its own fields: a field that the kind does not take (a `direction` on a point
+//! source, a `density` on a CT phantom, `max_mm` on a sphere) is an error, as is an unknown
+//! `kind`, `shape`, `particle` or `model`, naming the field and the allowed values. The file
+//! becomes typed values ([`PhantomSpec`], [`InsertShape`], [`SourceSpec`], [`Emission`]);
+//! [`Simulation::builder`] makes the same values in code.
+//!
 //! Limits, each an error naming the field: a phantom, CT or scoring grid of at most
 //! [`MAX_VOXELS`] voxels (2^26); energies (`energy_kev`, each line of `lines_kev`) from 1 to
 //! 100,000 keV; finite line intensities, seed weights and `absolute` values whose product is a
@@ -78,18 +84,18 @@ use crate::transport::{RunOptions, Transport};
 use crate::{Error, Material, Result};
 
 mod prepare;
+mod raw;
 mod solid;
 mod spec;
 
 pub use prepare::{Dose, DoseUnit, Prepared};
 
-use solid::insert_solid;
-use spec::{default_batch, default_seed};
+use spec::{default_batch, default_seed, within_budget};
 
 pub use solid::Solid;
 pub use spec::{
-    AbsoluteSpec, InsertSpec, Particle, PhantomSpec, PhysicsSpec, ScoringSpec, SeedModelName,
-    Shape, SourceKind, SourceSpec,
+    AbsoluteSpec, Emission, Energies, InsertShape, InsertSpec, Particle, PhantomBody, PhantomSpec,
+    PhysicsSpec, ScoringSpec, SeedModelName, Shape, SourceKind, SourceSpec,
 };
 
 /// Which dose estimator is written out.
@@ -136,10 +142,88 @@ pub struct Simulation {
     pub base_dir: PathBuf,
 }
 
+/// Builds a [`Simulation`] in code (made by [`Simulation::builder`]); the file's defaults
+/// for what is not set.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SimulationBuilder {
+    sim: Simulation,
+}
+
+impl SimulationBuilder {
+    /// Number of histories (source particles); required.
+    pub fn histories(mut self, n: u64) -> Self {
+        self.sim.histories = n;
+        self
+    }
+
+    /// Random seed (default 1).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.sim.seed = seed;
+        self
+    }
+
+    /// Histories per batch (default 250,000).
+    pub fn batch_size(mut self, n: u64) -> Self {
+        self.sim.batch_size = n;
+        self
+    }
+
+    /// The estimator written out (default kerma).
+    pub fn tally(mut self, tally: TallyKind) -> Self {
+        self.sim.tally = tally;
+        self
+    }
+
+    /// Physics and tracking (default: the file's `[physics]` defaults).
+    pub fn physics(mut self, physics: PhysicsSpec) -> Self {
+        self.sim.physics = physics;
+        self
+    }
+
+    /// What turns dose per history into absolute dose.
+    pub fn absolute(mut self, absolute: AbsoluteSpec) -> Self {
+        self.sim.absolute = Some(absolute);
+        self
+    }
+
+    /// A scoring grid apart from the phantom's.
+    pub fn scoring(mut self, scoring: ScoringSpec) -> Self {
+        self.sim.scoring = Some(scoring);
+        self
+    }
+
+    /// The directory relative paths (a CT, an HU table) are read from.
+    pub fn base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.sim.base_dir = dir.into();
+        self
+    }
+
+    /// The simulation, checked as [`Simulation::from_file`] checks a file.
+    pub fn build(self) -> Result<Simulation> {
+        self.sim.validate()?;
+        Ok(self.sim)
+    }
+}
+
 fn field(name: &str, message: impl Into<String>) -> Error {
     Error::Simulation {
         field: name.to_string(),
         message: message.into(),
+        source: None,
+    }
+}
+
+/// `name` refused by another part of the library (`message`: what was expected).
+fn refused(
+    name: &str,
+    message: &str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> Error {
+    Error::Simulation {
+        field: name.to_string(),
+        message: message.to_string(),
+        source: Some(source.into()),
     }
 }
 
@@ -150,36 +234,49 @@ fn field(name: &str, message: impl Into<String>) -> Error {
 pub const MAX_VOXELS: usize = 1 << 26;
 
 pub use crate::files::MAX_FILE_BYTES;
-pub(crate) use crate::files::read_text;
-
-/// Refuses a grid of more than [`MAX_VOXELS`] voxels, naming the field.
-fn within_budget(name: &str, dims: [usize; 3]) -> Result<()> {
-    let n = dims
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .unwrap_or(usize::MAX);
-    if n > MAX_VOXELS {
-        return Err(field(
-            name,
-            format!(
-                "{dims:?}: {n} voxels, more than the {MAX_VOXELS} a simulation may have \
-                 (resample the CT, or score on a coarser `scoring` grid)"
-            ),
-        ));
-    }
-    Ok(())
-}
 
 impl Simulation {
-    /// Reads a simulation file (TOML, or JSON by extension); errors name the file and the field.
+    /// A simulation of `phantom` and `source`, built in code: set the number of histories and
+    /// whatever else differs from the file's defaults, then [`SimulationBuilder::build`] checks
+    /// it as [`Simulation::from_file`] checks a file.
+    ///
+    /// ```
+    /// use hope_mc::simulation::{Emission, Energies, PhantomSpec, Simulation, SourceSpec};
+    ///
+    /// let sim = Simulation::builder(
+    ///     PhantomSpec::boxed([50, 50, 50], [2.0; 3], [-49.0; 3], "water"),
+    ///     SourceSpec::Point {
+    ///         position_mm: [0.0; 3],
+    ///         emission: Emission::Photons(Energies::Mono { energy_kev: 662.0 }),
+    ///     },
+    /// )
+    /// .histories(100_000)
+    /// .seed(7)
+    /// .build()?;
+    /// assert_eq!(sim.histories, 100_000);
+    /// # Ok::<(), hope_mc::Error>(())
+    /// ```
+    pub fn builder(phantom: PhantomSpec, source: SourceSpec) -> SimulationBuilder {
+        SimulationBuilder {
+            sim: Simulation {
+                histories: 0,
+                seed: default_seed(),
+                batch_size: default_batch(),
+                tally: TallyKind::default(),
+                phantom,
+                source,
+                physics: PhysicsSpec::default(),
+                absolute: None,
+                scoring: None,
+                base_dir: PathBuf::new(),
+            },
+        }
+    }
+
+    /// Reads a simulation file (TOML, or JSON by extension); errors name the file and, in their
+    /// source, the line and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = read_text(path).map_err(|e| field(&path.display().to_string(), e))?;
-        let mut sim: Simulation = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text)
-                .map_err(|e| field(&path.display().to_string(), e.to_string()))?
-        } else {
-            toml::from_str(&text).map_err(|e| field(&path.display().to_string(), e.to_string()))?
-        };
+        let mut sim: Simulation = crate::files::read_toml_or_json(path, "simulation file")?;
         sim.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         sim.validate()?;
         Ok(sim)
@@ -193,8 +290,10 @@ impl Simulation {
             let p = self.path(p);
             std::fs::canonicalize(&p).unwrap_or(p)
         };
-        sim.phantom.ct_mha = self.phantom.ct_mha.as_deref().map(abs);
-        sim.phantom.hu_table = self.phantom.hu_table.as_deref().map(abs);
+        if let PhantomBody::Ct { ct_mha, hu_table } = &mut sim.phantom.body {
+            *ct_mha = abs(ct_mha);
+            *hu_table = hu_table.as_deref().map(abs);
+        }
         sim
     }
 
@@ -206,7 +305,8 @@ impl Simulation {
         }
     }
 
-    /// Checks every field that deserialisation cannot.
+    /// Checks every value, and what one section asks of another (a file's structure, which
+    /// fields a kind of phantom, insert or source takes, is checked when it is read).
     pub fn validate(&self) -> Result<()> {
         if self.histories == 0 {
             return Err(field("histories", "0; expected at least 1"));
@@ -229,111 +329,15 @@ impl Simulation {
                 format!("{}; expected 1 to {}", self.batch_size, u32::MAX - 1),
             ));
         }
-        let p = &self.phantom;
-        match (&p.ct_mha, p.dims, p.spacing_mm, &p.material) {
-            (Some(_), None, None, None) => {}
-            (Some(_), ..) => {
-                return Err(field(
-                    "phantom",
-                    "either ct_mha or dims, spacing_mm and material, not both",
-                ));
-            }
-            (None, Some(dims), Some(spacing), Some(material)) => {
-                if dims.contains(&0) {
-                    return Err(field(
-                        "phantom.dims",
-                        format!("{dims:?}; expected three positive numbers"),
-                    ));
-                }
-                within_budget("phantom.dims", dims)?;
-                if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-                    return Err(field(
-                        "phantom.spacing_mm",
-                        format!("{spacing:?}; expected three positive sizes"),
-                    ));
-                }
-                Material::builtin(material)
-                    .map_err(|e| field("phantom.material", e.to_string()))?;
-            }
-            (None, None, ..) => return Err(field("phantom.dims", "missing (or give ct_mha)")),
-            (None, _, None, _) => return Err(field("phantom.spacing_mm", "missing")),
-            (None, ..) => return Err(field("phantom.material", "missing")),
-        }
-        if let Some(d) = p.density
-            && !(d.is_finite() && d > 0.0)
+        self.phantom.check()?;
+        self.source.check()?;
+        if self.source.emission().particle() != Particle::Photon
+            && !self.physics.electrons.transport
         {
-            return Err(field("phantom.density", format!("{d}; expected > 0")));
-        }
-        for (i, ins) in p.insert.iter().enumerate() {
-            Material::builtin(&ins.material)
-                .map_err(|e| field(&format!("phantom.insert[{i}].material"), e.to_string()))?;
-            insert_solid(ins, i)?;
-        }
-        self.spectrum()?;
-        let s = &self.source;
-        let direction = || -> Result<Vec3> {
-            let d = s.direction.ok_or_else(|| {
-                field(
-                    "source.direction",
-                    format!("missing: a {} beam needs a direction", s.kind),
-                )
-            })?;
-            if d.iter().all(|x| *x == 0.0) || d.iter().any(|x| !x.is_finite()) {
-                return Err(field(
-                    "source.direction",
-                    format!("{d:?}; expected a non-zero vector"),
-                ));
-            }
-            Ok(Vec3::from(d))
-        };
-        let position = || -> Result<()> {
-            match s.position_mm {
-                Some(p) if p.iter().all(|x| x.is_finite()) => Ok(()),
-                Some(p) => Err(field("source.position_mm", format!("{p:?}"))),
-                None => Err(field(
-                    "source.position_mm",
-                    format!("missing: a {} source needs a position", s.kind),
-                )),
-            }
-        };
-        match s.kind {
-            SourceKind::Point => position()?,
-            SourceKind::Pencil => {
-                position()?;
-                direction()?;
-            }
-            SourceKind::Cone => {
-                position()?;
-                direction()?;
-                match s.half_angle_deg {
-                    Some(a) if a > 0.0 && a <= 180.0 => {}
-                    other => {
-                        return Err(field(
-                            "source.half_angle_deg",
-                            format!("{other:?}; expected 0 < angle <= 180 degrees"),
-                        ));
-                    }
-                }
-            }
-            SourceKind::Parallel => {
-                position()?;
-                direction()?;
-                match s.field_mm {
-                    Some([w, h]) if w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite() => {}
-                    other => {
-                        return Err(field(
-                            "source.field_mm",
-                            format!("{other:?}; expected two positive sizes"),
-                        ));
-                    }
-                }
-            }
-            SourceKind::Seeds => {
-                self.seed_model()?;
-                if s.seeds.is_empty() {
-                    return Err(field("source.seeds", "no seeds"));
-                }
-            }
+            return Err(field(
+                "source.particle",
+                "charged particles need [physics.electrons] transport = true",
+            ));
         }
         if !(self.physics.photon_cutoff_ev.is_finite() && self.physics.photon_cutoff_ev >= 1e3) {
             return Err(field(
@@ -346,7 +350,7 @@ impl Simulation {
         }
         for (name, c) in &self.physics.material_cutoffs_ev {
             let f = format!("physics.material_cutoffs_ev.{name}");
-            Material::builtin(name).map_err(|e| field(&f, e.to_string()))?;
+            Material::builtin(name).map_err(|e| refused(&f, "not a built-in material", e))?;
             if !(c.is_finite() && *c >= 1e3) {
                 return Err(field(&f, format!("{c}; expected at least 1000 eV")));
             }
@@ -389,16 +393,19 @@ impl Simulation {
                     .origin(sc.origin_mm)
                     .direction(direction)
                     .build()
-                    .map_err(|e| field("scoring", e.to_string()))?;
+                    .map_err(|e| refused("scoring", "expected a valid grid", e))?;
                 t.with_scoring_grid(grid)
             }
         }
     }
 
     fn seed_model(&self) -> Result<SeedModel> {
-        match self.source.model {
-            Some(SeedModelName::Model6711) => SeedModel::model_6711(),
-            None => Err(field("source.model", "missing; built in: 6711")),
+        match &self.source {
+            SourceSpec::Seeds {
+                model: SeedModelName::Model6711,
+                ..
+            } => SeedModel::model_6711(),
+            _ => Err(field("source.model", "only seed sources have a seed model")),
         }
     }
 
@@ -433,7 +440,7 @@ impl Simulation {
                 "exactly one of time_h and time_s is expected",
             ));
         }
-        if a.air_kerma_strength_u.is_some() && self.source.kind != SourceKind::Seeds {
+        if a.air_kerma_strength_u.is_some() && self.source.kind() != SourceKind::Seeds {
             return Err(field(
                 "absolute.air_kerma_strength_u",
                 "only for seed sources",
@@ -451,98 +458,62 @@ impl Simulation {
     /// The radionuclide named by the source, if any.
     fn radionuclide(&self) -> Option<Radionuclide> {
         self.source
-            .radionuclide
-            .as_deref()
+            .radionuclide_name()
             .and_then(|n| Radionuclide::by_name(n).ok())
-    }
-
-    fn spectrum(&self) -> Result<Spectrum> {
-        let s = &self.source;
-        if s.particle == Some(Particle::Beta) {
-            let name = s.radionuclide.as_deref().ok_or_else(|| {
-                field("source.radionuclide", "a beta source needs a radionuclide")
-            })?;
-            if s.energy_kev.is_some() || s.lines_kev.is_some() {
-                return Err(field(
-                    "source",
-                    "a beta source takes its energies from the radionuclide only",
-                ));
-            }
-            return Radionuclide::by_name(name)
-                .and_then(|r| r.beta_spectrum())
-                .map_err(|e| field("source.radionuclide", e.to_string()));
-        }
-        match (&s.energy_kev, &s.lines_kev, &s.radionuclide) {
-            (Some(e), None, None) if e.is_finite() && *e >= 1.0 && *e <= 1e5 => {
-                Ok(Spectrum::Mono(e * 1e3))
-            }
-            (Some(e), None, None) => Err(field(
-                "source.energy_kev",
-                format!("{e}; expected 1 to 100000 keV"),
-            )),
-            (None, Some(lines), None) => {
-                if let Some((i, [e, _])) = lines
-                    .iter()
-                    .enumerate()
-                    .find(|(_, [e, _])| !(e.is_finite() && *e >= 1.0 && *e <= 1e5))
-                {
-                    return Err(field(
-                        &format!("source.lines_kev[{i}]"),
-                        format!("{e} keV; expected 1 to 100000 keV"),
-                    ));
-                }
-                Spectrum::lines(&lines.iter().map(|[e, w]| (e * 1e3, *w)).collect::<Vec<_>>())
-                    .map_err(|e| field("source.lines_kev", e.to_string()))
-            }
-            (None, None, Some(n)) => match n.as_str() {
-                // The brachytherapy dosimetry standard for I-125.
-                "I-125" | "I125" => Spectrum::lines(&I125_LINES),
-                other => Radionuclide::by_name(other)
-                    .and_then(|r| r.spectrum(0.0))
-                    .map_err(|e| field("source.radionuclide", e.to_string())),
-            },
-            _ => Err(field(
-                "source",
-                "exactly one of energy_kev, lines_kev and radionuclide is expected",
-            )),
-        }
     }
 
     /// The phantom this file describes.
     pub fn phantom(&self) -> Result<Phantom> {
         let p = &self.phantom;
-        let (grid, mut materials, mut mat, mut rho) = if let Some(ct) = &p.ct_mha {
-            let path = self.path(ct);
-            let header = metaimage::read_header(&path)
-                .map_err(|e| field("phantom.ct_mha", format!("{}: {e}", path.display())))?;
-            within_budget("phantom.ct_mha", header.grid.dims())?;
-            let volume: hope_core::Volume<f32> = metaimage::read(&path)
-                .map_err(|e| field("phantom.ct_mha", format!("{}: {e}", path.display())))?;
-            let table = match &p.hu_table {
-                Some(t) => HuTable::from_file(&self.path(t))?,
-                None => HuTable::default_table(),
-            };
-            let converter = table.prepare()?;
-            let ph = converter.phantom(&volume)?;
-            let (grid, materials, mat, rho) = ph.into_parts();
-            (grid, materials, mat, rho)
-        } else {
-            let (Some(dims), Some(spacing), Some(name)) = (p.dims, p.spacing_mm, &p.material)
-            else {
-                return Err(field("phantom", "incomplete box phantom"));
-            };
-            let grid = Grid::builder(dims)
-                .spacing(spacing)
-                .origin(p.origin_mm)
-                .build()
-                .map_err(|e| field("phantom", e.to_string()))?;
-            let m = Material::builtin(name)?;
-            let density = p.density.unwrap_or(m.density()) as f32;
-            let n = grid.voxel_count();
-            (grid, vec![m], vec![0u16; n], vec![density; n])
+        let (grid, mut materials, mut mat, mut rho) = match &p.body {
+            PhantomBody::Ct { ct_mha, hu_table } => {
+                let path = self.path(ct_mha);
+                let header = metaimage::read_header(&path).map_err(|e| Error::Read {
+                    path: path.clone(),
+                    source: e.into(),
+                })?;
+                within_budget("phantom.ct_mha", header.grid.dims())?;
+                let volume: hope_core::Volume<f32> =
+                    metaimage::read(&path).map_err(|e| Error::Read {
+                        path: path.clone(),
+                        source: e.into(),
+                    })?;
+                let table = match hu_table {
+                    Some(t) => HuTable::from_file(&self.path(t))?,
+                    None => HuTable::default_table(),
+                };
+                let converter = table.prepare()?;
+                let ph = converter.phantom(&volume)?;
+                ph.into_parts()
+            }
+            PhantomBody::Box {
+                dims,
+                spacing_mm,
+                origin_mm,
+                material,
+                density,
+            } => {
+                let grid = Grid::builder(*dims)
+                    .spacing(*spacing_mm)
+                    .origin(*origin_mm)
+                    .build()
+                    .map_err(|e| refused("phantom", "expected a valid grid", e))?;
+                let m = Material::builtin(material)
+                    .map_err(|e| refused("phantom.material", "not a built-in material", e))?;
+                let density = density.unwrap_or(m.density()) as f32;
+                let n = grid.voxel_count();
+                (grid, vec![m], vec![0u16; n], vec![density; n])
+            }
         };
         for (i, ins) in p.insert.iter().enumerate() {
-            let m = Material::builtin(&ins.material)?;
+            let solid = ins.check(Some(i))?;
+            let m = Material::builtin(&ins.material).map_err(|e| {
+                refused(
+                    &format!("phantom.insert[{i}].material"),
+                    "not a built-in material",
+                    e,
+                )
+            })?;
             let density = ins.density.unwrap_or(m.density()) as f32;
             let index = materials.iter().position(|x| x == &m).unwrap_or_else(|| {
                 materials.push(m);
@@ -550,19 +521,19 @@ impl Simulation {
             });
             let index = u16::try_from(index)
                 .map_err(|_| field("phantom.insert", "more than 65535 materials"))?;
-            insert_solid(ins, i)?.voxelise(&grid, &mut mat, &mut rho, index, density);
+            solid.voxelise(&grid, &mut mat, &mut rho, index, density);
         }
         Phantom::new(grid, materials, mat, rho)
     }
 
-    /// The source this file describes (`physics`: the run's options, for seeds' capsules).
+    /// The source this file describes.
     pub fn source(&self) -> Result<Source> {
-        let s = &self.source;
-        let spectrum = self.spectrum()?;
-        let positron = match s.particle.unwrap_or_default() {
-            Particle::Photon => None,
-            Particle::Electron | Particle::Beta => Some(false),
-            Particle::Positron => Some(true),
+        self.source.check()?;
+        let spectrum = self.source.spectrum()?;
+        let positron = match self.source.emission() {
+            Emission::Photons(_) => None,
+            Emission::Electrons(_) | Emission::Beta { .. } => Some(false),
+            Emission::Positrons(_) => Some(true),
         };
         if let Some(positron) = positron {
             if !self.physics.electrons.transport {
@@ -570,9 +541,6 @@ impl Simulation {
                     "source.particle",
                     "charged particles need [physics.electrons] transport = true",
                 ));
-            }
-            if s.kind == SourceKind::Seeds {
-                return Err(field("source.particle", "seeds emit photons only"));
             }
             let inner = self.source_with(spectrum)?;
             return Ok(Source::Charged {
@@ -585,37 +553,51 @@ impl Simulation {
 
     /// The source's geometry with `spectrum`.
     fn source_with(&self, spectrum: Spectrum) -> Result<Source> {
-        let s = &self.source;
-        let position = Vec3::from(s.position_mm.unwrap_or([0.0; 3]));
-        let direction = Vec3::from(s.direction.unwrap_or([0.0, 0.0, 1.0]));
-        Ok(match s.kind {
-            SourceKind::Pencil => Source::Pencil {
-                position,
-                direction,
+        Ok(match &self.source {
+            SourceSpec::Point { position_mm, .. } => Source::Point {
+                position: Vec3::from(*position_mm),
                 spectrum,
             },
-            SourceKind::Cone => Source::Cone {
-                position,
+            SourceSpec::Pencil {
+                position_mm,
                 direction,
-                half_angle_deg: s.half_angle_deg.unwrap_or(0.0),
+                ..
+            } => Source::Pencil {
+                position: Vec3::from(*position_mm),
+                direction: Vec3::from(*direction),
                 spectrum,
             },
-            SourceKind::Parallel => Source::Parallel {
-                centre: position,
+            SourceSpec::Cone {
+                position_mm,
                 direction,
-                field_mm: s.field_mm.unwrap_or([0.0; 2]),
+                half_angle_deg,
+                ..
+            } => Source::Cone {
+                position: Vec3::from(*position_mm),
+                direction: Vec3::from(*direction),
+                half_angle_deg: *half_angle_deg,
                 spectrum,
             },
-            SourceKind::Seeds => Source::Seeds(Box::new(
+            SourceSpec::Parallel {
+                position_mm,
+                direction,
+                field_mm,
+                ..
+            } => Source::Parallel {
+                centre: Vec3::from(*position_mm),
+                direction: Vec3::from(*direction),
+                field_mm: *field_mm,
+                spectrum,
+            },
+            SourceSpec::Seeds { seeds, .. } => Source::Seeds(Box::new(
                 SeedSource::new(
                     self.seed_model()?,
                     spectrum,
-                    s.seeds.clone(),
+                    seeds.clone(),
                     self.run_options(1).physics,
                 )
-                .map_err(|e| field("source.seeds", e.to_string()))?,
+                .map_err(|e| refused("source.seeds", "expected usable seeds", e))?,
             )),
-            SourceKind::Point => Source::Point { position, spectrum },
         })
     }
 
@@ -658,18 +640,18 @@ impl Simulation {
             let model = self.seed_model()?;
             let vacuum = tg43(
                 &model,
-                &self.spectrum()?,
+                &self.source.spectrum()?,
                 Surroundings::Vacuum,
                 &[],
                 2_000_000,
                 self.seed,
                 5e3,
             )?;
-            let total_weight: f64 = self.source.seeds.iter().map(|s| s.weight).sum();
+            let total_weight: f64 = self.source.seeds().iter().map(|s| s.weight).sum();
             // 1 U = 1 uGy m^2 / h = 1e-2 Gy cm^2 / 3600 s.
             sk * total_weight * 1e-2 / 3600.0 / vacuum.air_kerma_strength
         } else if let Some(bq) = a.activity_bq {
-            let nuclide = match self.source.radionuclide.as_deref() {
+            let nuclide = match self.source.radionuclide_name() {
                 Some("I-125" | "I125") => {
                     // TG-43U1 I-125 photons per decay (the spectrum used).
                     return Ok(Some(
@@ -780,9 +762,12 @@ mod tests {
         // float_roundtrip).
         let text = "histories = 10\n[phantom]\ndims = [4, 4, 4]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\nseeds = []\n";
         let mut sim: Simulation = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let SourceSpec::Seeds { seeds, .. } = &mut sim.source else {
+            panic!("a seed source");
+        };
         for n in 0..200 {
             let t = f64::from(n) * 0.0137;
-            sim.source.seeds.push(SeedPlacement {
+            seeds.push(SeedPlacement {
                 position_mm: [13.0 * t.cos(), -66.0 + 13.0 * t.sin() / 3.0, 1e-7 * t.exp()],
                 axis: [t.sin(), t.cos() * 0.1, 2f64.sqrt() / 7.0],
                 weight: 1.0 / (1.0 + t),
@@ -800,11 +785,11 @@ mod tests {
         let ok = ins(
             "material = 'modulay'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 13.0\nradius_mm = 14.0\naxis = [0, 1, 0]\nhalf_angle_deg = 35",
         );
-        assert!(matches!(insert_solid(&ok, 0), Ok(Solid::Shell { .. })));
+        assert!(matches!(ok.check(Some(0)), Ok(Solid::Shell { .. })));
         let whole = ins(
             "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0",
         );
-        assert!(insert_solid(&whole, 0).is_ok());
+        assert!(whole.check(Some(0)).is_ok());
         for (text, field_name) in [
             (
                 "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 3.0\nradius_mm = 2.0",
@@ -823,7 +808,8 @@ mod tests {
                 "axis",
             ),
         ] {
-            let e = insert_solid(&ins(text), 2)
+            let e = ins(text)
+                .check(Some(2))
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
@@ -860,7 +846,7 @@ mod tests {
             .and_then(|s| s.source())
             .map(|_| ())
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(
             e.contains("source.lines_kev[1]") && e.contains("1000000000000 keV"),
             "{e}"
@@ -869,14 +855,14 @@ mod tests {
             .and_then(|s| s.source())
             .map(|_| ())
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(e.contains("inf"), "{e}");
         let e = read(&format!(
             "{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 300.0\n[absolute]\nphotons_per_s = 1e300\ntime_h = 1e300\n"
         ))
         .and_then(|s| s.histories_represented())
         .unwrap_err()
-        .to_string();
+        .chain();
         assert!(e.contains("absolute") && e.contains("inf photons"), "{e}");
         let seeds = "[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\n\
                      [[source.seeds]]\nposition_mm = [0.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]\nweight = 1e308\n\
@@ -885,7 +871,7 @@ mod tests {
             .and_then(|s| s.source())
             .map(|_| ())
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(e.contains("weights sum to inf"), "{e}");
     }
 
@@ -894,7 +880,7 @@ mod tests {
     #[test]
     fn item_09_grids_beyond_the_voxel_budget_and_unbounded_files_are_refused() {
         let big = "histories = 10\n[phantom]\ndims = [100000, 100000, 100000]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
-        let e = read(big).unwrap_err().to_string();
+        let e = read(big).unwrap_err().chain();
         assert!(
             e.contains("phantom.dims") && e.contains("more than the 67108864"),
             "{e}"
@@ -902,17 +888,17 @@ mod tests {
         let scoring = format!(
             "{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n[scoring]\ndims = [4096, 4096, 4096]\nspacing_mm = [1.0, 1.0, 1.0]\norigin_mm = [0.0, 0.0, 0.0]\n"
         );
-        let e = read(&scoring).unwrap_err().to_string();
+        let e = read(&scoring).unwrap_err().chain();
         assert!(e.contains("scoring.dims"), "{e}");
         #[cfg(unix)]
         {
             let e = Simulation::from_file(Path::new("/dev/zero"))
                 .unwrap_err()
-                .to_string();
+                .chain();
             assert!(e.contains("not a regular file"), "{e}");
             let e = HuTable::from_file(Path::new("/dev/zero"))
                 .unwrap_err()
-                .to_string();
+                .chain();
             assert!(e.contains("not a regular file"), "{e}");
         }
         // A CT beyond the budget is refused from its header, before its data is read.
@@ -928,7 +914,7 @@ mod tests {
             .and_then(|s| s.phantom())
             .map(|_| ())
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(
             e.contains("phantom.ct_mha") && e.contains("more than the"),
             "{e}"
@@ -951,5 +937,178 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("unknown variant `fan`"), "{e}");
+    }
+
+    /// Issue 20: every kind of phantom, insert, source and particle is a typed value that the
+    /// file's form carries both ways (a grid worker reads what the planner wrote).
+    #[test]
+    fn every_kind_comes_back_from_its_file_form() {
+        let photons = |e: f64| Emission::Photons(Energies::Mono { energy_kev: e });
+        let shapes = [
+            InsertShape::Box {
+                min_mm: [-1.0; 3],
+                max_mm: [1.0; 3],
+            },
+            InsertShape::Sphere {
+                centre_mm: [0.1, 0.2, 0.3],
+                radius_mm: 2.0,
+            },
+            InsertShape::Cylinder {
+                centre_mm: [0.0; 3],
+                axis: [1.0, 1.0, 0.0],
+                radius_mm: 1.0,
+                length_mm: 3.0,
+            },
+            InsertShape::Tube {
+                centre_mm: [0.0; 3],
+                axis: [0.0, 0.0, 1.0],
+                inner_radius_mm: 1.0,
+                radius_mm: 2.0,
+                length_mm: 3.0,
+            },
+            InsertShape::Shell {
+                centre_mm: [0.0; 3],
+                inner_radius_mm: 1.0,
+                radius_mm: 2.0,
+                axis: Some([0.0, 1.0, 0.0]),
+                half_angle_deg: Some(35.0),
+            },
+        ];
+        let mut phantom = PhantomSpec::boxed([8, 8, 8], [1.0; 3], [-3.5; 3], "water");
+        for (n, shape) in shapes.into_iter().enumerate() {
+            let mut insert = InsertSpec::new("lung_icru44", shape);
+            insert.density = Some(0.26 + n as f64 * 0.01);
+            phantom = phantom.with_insert(insert);
+        }
+        let sources = [
+            SourceSpec::Point {
+                position_mm: [0.0; 3],
+                emission: Emission::Photons(Energies::Lines {
+                    lines_kev: vec![[27.0, 0.7], [31.0, 0.3]],
+                }),
+            },
+            SourceSpec::Pencil {
+                position_mm: [0.0, 0.0, -10.0],
+                direction: [0.0, 0.0, 1.0],
+                emission: Emission::Electrons(Energies::Mono { energy_kev: 1000.0 }),
+            },
+            SourceSpec::Cone {
+                position_mm: [0.0, 0.0, -10.0],
+                direction: [0.0, 0.0, 1.0],
+                half_angle_deg: 10.0,
+                emission: Emission::Positrons(Energies::Radionuclide {
+                    name: "Lu-177".into(),
+                }),
+            },
+            SourceSpec::Parallel {
+                position_mm: [0.0, 0.0, -10.0],
+                direction: [0.0, 0.0, 1.0],
+                field_mm: [4.0, 6.0],
+                emission: Emission::Beta {
+                    radionuclide: "Y-90".into(),
+                },
+            },
+            SourceSpec::Seeds {
+                model: SeedModelName::Model6711,
+                energies: Energies::Radionuclide {
+                    name: "I-125".into(),
+                },
+                seeds: vec![SeedPlacement {
+                    position_mm: [0.0; 3],
+                    axis: [0.0, 0.0, 1.0],
+                    weight: 1.0,
+                }],
+            },
+        ];
+        for source in sources {
+            let charged = source.emission().particle() != Particle::Photon;
+            let mut physics = PhysicsSpec::default();
+            physics.electrons.transport = charged;
+            let sim = Simulation::builder(phantom.clone(), source)
+                .histories(10)
+                .tally(if charged {
+                    TallyKind::Analog
+                } else {
+                    TallyKind::Kerma
+                })
+                .physics(physics)
+                .build()
+                .unwrap_or_else(|e| panic!("{}", e.chain()));
+            let json = serde_json::to_string(&sim).unwrap_or_else(|e| panic!("{e}"));
+            let back: Simulation = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back, sim, "{json}");
+            let text = toml::to_string(&sim).unwrap_or_else(|e| panic!("{e}"));
+            let mut from_file = read(&text).unwrap_or_else(|e| panic!("{}", e.chain()));
+            from_file.base_dir = PathBuf::new();
+            assert_eq!(from_file, sim);
+            sim.source().unwrap_or_else(|e| panic!("{}", e.chain()));
+            sim.phantom().unwrap_or_else(|e| panic!("{}", e.chain()));
+        }
+        let ct = PhantomSpec::ct("ct.mha");
+        let json = serde_json::to_string(&ct).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json, r#"{"ct_mha":"ct.mha","insert":[]}"#);
+        // The builder checks what a file is checked for.
+        let point = SourceSpec::Point {
+            position_mm: [0.0; 3],
+            emission: photons(0.5),
+        };
+        let e = Simulation::builder(phantom, point)
+            .histories(10)
+            .build()
+            .unwrap_err()
+            .chain();
+        assert!(
+            e.contains("source.energy_kev: 0.5; expected 1 to 100000 keV"),
+            "{e}"
+        );
+    }
+
+    /// Issue 20: a field that the kind does not take was silently ignored (a `direction` on a
+    /// point source, a `density` on a CT); it is refused, naming the field and what the kind
+    /// takes.
+    #[test]
+    fn a_field_the_kind_does_not_take_is_refused() {
+        let point = "[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
+        for (text, says) in [
+            (
+                format!("{BOX}{point}direction = [0.0, 0.0, 1.0]\n"),
+                "source.direction: does not apply to a point source",
+            ),
+            (
+                format!("{BOX}{point}model = '6711'\n"),
+                "source.model: does not apply to a point source",
+            ),
+            (
+                format!(
+                    "{BOX}[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\nposition_mm = [0.0, 0.0, 0.0]\n"
+                ),
+                "source.position_mm: does not apply to a seeds source",
+            ),
+            (
+                format!(
+                    "{BOX}[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\nparticle = 'electron'\n"
+                ),
+                "source.particle: seeds emit photons only",
+            ),
+            (
+                format!("histories = 10\n[phantom]\nct_mha = 'ct.mha'\ndensity = 1.0\n{point}"),
+                "phantom.density: does not apply to a CT phantom",
+            ),
+            (
+                format!(
+                    "{BOX}[[phantom.insert]]\nmaterial = 'water'\nshape = 'sphere'\ncentre_mm = [0.0, 0.0, 0.0]\nradius_mm = 1.0\nlength_mm = 2.0\n{point}"
+                ),
+                "phantom.insert[0].length_mm: does not apply to a sphere",
+            ),
+            (
+                format!(
+                    "{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nparticle = 'beta'\nradionuclide = 'Y-90'\nenergy_kev = 30.0\n"
+                ),
+                "source: a beta source takes its energies from the radionuclide only",
+            ),
+        ] {
+            let e = read(&text).unwrap_err().chain();
+            assert!(e.contains(says), "{text}\n{e}");
+        }
     }
 }

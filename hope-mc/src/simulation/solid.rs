@@ -3,9 +3,6 @@
 
 use hope_core::{Grid, Vec3};
 
-use super::{InsertSpec, Shape, field};
-use crate::Result;
-
 /// An analytic solid (mm, patient coordinates).
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -182,112 +179,6 @@ impl Solid {
                     }
                 }
             }
-        }
-    }
-}
-
-/// The solid of insert `i`; errors name the field.
-pub(super) fn insert_solid(ins: &InsertSpec, i: usize) -> Result<Solid> {
-    let f = |name: &str| format!("phantom.insert[{i}].{name}");
-    let finite3 = |name: &str, v: Option<[f64; 3]>| -> Result<Vec3> {
-        match v {
-            Some(x) if x.iter().all(|c| c.is_finite()) => Ok(Vec3::from(x)),
-            Some(x) => Err(field(&f(name), format!("{x:?}"))),
-            None => Err(field(&f(name), "missing")),
-        }
-    };
-    let positive = |name: &str, v: Option<f64>| -> Result<f64> {
-        match v {
-            Some(x) if x.is_finite() && x > 0.0 => Ok(x),
-            Some(x) => Err(field(&f(name), format!("{x}; expected a positive size"))),
-            None => Err(field(&f(name), "missing")),
-        }
-    };
-    let unit = |name: &str, v: Option<[f64; 3]>| -> Result<Vec3> {
-        let axis = finite3(name, v)?;
-        let n = axis.norm();
-        if n <= 0.0 {
-            return Err(field(&f(name), "expected a non-zero vector"));
-        }
-        Ok(axis * (1.0 / n))
-    };
-    match ins.shape.unwrap_or_default() {
-        Shape::Box => {
-            let (min, max) = (
-                finite3("min_mm", ins.min_mm)?,
-                finite3("max_mm", ins.max_mm)?,
-            );
-            if (0..3).any(|a| min[a] > max[a]) {
-                return Err(field(
-                    &format!("phantom.insert[{i}]"),
-                    "min_mm must not exceed max_mm",
-                ));
-            }
-            Ok(Solid::Box { min, max })
-        }
-        Shape::Sphere => Ok(Solid::Sphere {
-            centre: finite3("centre_mm", ins.centre_mm)?,
-            radius: positive("radius_mm", ins.radius_mm)?,
-        }),
-        Shape::Cylinder => {
-            let axis = finite3("axis", ins.axis)?;
-            let n = axis.norm();
-            if n <= 0.0 {
-                return Err(field(&f("axis"), "expected a non-zero vector"));
-            }
-            Ok(Solid::Cylinder {
-                centre: finite3("centre_mm", ins.centre_mm)?,
-                axis: axis * (1.0 / n),
-                radius: positive("radius_mm", ins.radius_mm)?,
-                half_length: positive("length_mm", ins.length_mm)? / 2.0,
-            })
-        }
-        Shape::Tube => {
-            let axis = unit("axis", ins.axis)?;
-            let inner = positive("inner_radius_mm", ins.inner_radius_mm)?;
-            let outer = positive("radius_mm", ins.radius_mm)?;
-            if inner >= outer {
-                return Err(field(
-                    &f("inner_radius_mm"),
-                    format!("{inner}; expected less than radius_mm ({outer})"),
-                ));
-            }
-            Ok(Solid::Tube {
-                centre: finite3("centre_mm", ins.centre_mm)?,
-                axis,
-                inner,
-                outer,
-                half_length: positive("length_mm", ins.length_mm)? / 2.0,
-            })
-        }
-        Shape::Shell => {
-            let inner = positive("inner_radius_mm", ins.inner_radius_mm)?;
-            let outer = positive("radius_mm", ins.radius_mm)?;
-            if inner >= outer {
-                return Err(field(
-                    &f("inner_radius_mm"),
-                    format!("{inner}; expected less than radius_mm ({outer})"),
-                ));
-            }
-            let half = ins.half_angle_deg.unwrap_or(180.0);
-            if !(half.is_finite() && half > 0.0 && half <= 180.0) {
-                return Err(field(
-                    &f("half_angle_deg"),
-                    format!("{half}; expected more than 0 and at most 180 degrees"),
-                ));
-            }
-            let axis = match ins.axis {
-                Some(_) => unit("axis", ins.axis)?,
-                None if half >= 180.0 => Vec3::new(0.0, 0.0, 1.0),
-                None => return Err(field(&f("axis"), "missing: a cap needs its axis")),
-            };
-            Ok(Solid::Shell {
-                centre: finite3("centre_mm", ins.centre_mm)?,
-                axis,
-                inner,
-                outer,
-                cos_half_angle: half.to_radians().cos(),
-            })
         }
     }
 }

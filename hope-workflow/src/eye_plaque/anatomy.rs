@@ -2,7 +2,7 @@
 //! structure masks and the plaque are drawn from one description.
 
 use hope_core::{Grid, Vec3, Volume};
-use hope_mc::simulation::{InsertSpec, Shape};
+use hope_mc::simulation::{InsertShape, InsertSpec};
 use hope_mc::source::SeedPlacement;
 
 /// Radius of the globe to the outer sclera, mm (an adult eye: axial length about 24 mm).
@@ -242,22 +242,6 @@ pub struct Plaque {
     pub seed_radius_mm: f64,
 }
 
-fn insert(material: &str, shape: Shape) -> InsertSpec {
-    InsertSpec {
-        material: material.into(),
-        density: None,
-        shape: Some(shape),
-        min_mm: None,
-        max_mm: None,
-        centre_mm: None,
-        radius_mm: None,
-        axis: None,
-        length_mm: None,
-        inner_radius_mm: None,
-        half_angle_deg: None,
-    }
-}
-
 impl Plaque {
     /// A COMS 16 mm plaque sutured on the sclera of the eye centred at `eye_centre`, its axis
     /// `axis` (unit, from the eye's centre outwards): a spherical Modulay (gold alloy) backing
@@ -275,27 +259,39 @@ impl Plaque {
         let (lip_in, lip_out) = (7.5, 8.1);
         let c = <[f64; 3]>::from(eye_centre);
         let a = <[f64; 3]>::from(axis);
-        let mut carrier = insert("silastic", Shape::Shell);
-        carrier.centre_mm = Some(c);
-        carrier.axis = Some(a);
-        carrier.inner_radius_mm = Some(r_sclera);
-        carrier.radius_mm = Some(carrier_out);
-        carrier.half_angle_deg = Some((lip_in / r_sclera).asin().to_degrees());
-        let mut backing = insert("modulay", Shape::Shell);
-        backing.centre_mm = Some(c);
-        backing.axis = Some(a);
-        backing.inner_radius_mm = Some(carrier_out);
-        backing.radius_mm = Some(backing_out);
-        backing.half_angle_deg = Some((lip_out / carrier_out).asin().to_degrees());
+        let carrier = InsertSpec::new(
+            "silastic",
+            InsertShape::Shell {
+                centre_mm: c,
+                inner_radius_mm: r_sclera,
+                radius_mm: carrier_out,
+                axis: Some(a),
+                half_angle_deg: Some((lip_in / r_sclera).asin().to_degrees()),
+            },
+        );
+        let backing = InsertSpec::new(
+            "modulay",
+            InsertShape::Shell {
+                centre_mm: c,
+                inner_radius_mm: carrier_out,
+                radius_mm: backing_out,
+                axis: Some(a),
+                half_angle_deg: Some((lip_out / carrier_out).asin().to_degrees()),
+            },
+        );
         // The lip: from the sclera to the backing, around the carrier.
         let near = (r_sclera * r_sclera - lip_in * lip_in).sqrt();
         let far = (backing_out * backing_out - lip_out * lip_out).sqrt();
-        let mut lip = insert("modulay", Shape::Tube);
-        lip.centre_mm = Some(<[f64; 3]>::from(eye_centre + axis * ((near + far) / 2.0)));
-        lip.axis = Some(a);
-        lip.inner_radius_mm = Some(lip_in);
-        lip.radius_mm = Some(lip_out);
-        lip.length_mm = Some(far - near);
+        let lip = InsertSpec::new(
+            "modulay",
+            InsertShape::Tube {
+                centre_mm: <[f64; 3]>::from(eye_centre + axis * ((near + far) / 2.0)),
+                axis: a,
+                inner_radius_mm: lip_in,
+                radius_mm: lip_out,
+                length_mm: far - near,
+            },
+        );
         let seed_radius_mm = 13.0;
         let (e1, e2) = frame(axis);
         let mut seeds = vec![SeedPlacement {

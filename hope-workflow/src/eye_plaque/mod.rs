@@ -59,7 +59,9 @@ use hope_dicom::series::{CtSeriesOptions, load_ct_volume, scan_dir, write_ct_ser
 use hope_grid::store::{self, JobRecord, JobStatus};
 use hope_grid::{Executor, JobTemplate, Local, Plan, Slurm, WorkDir, Workload};
 use hope_mc::Simulation;
-use hope_mc::simulation::{AbsoluteSpec, PhantomSpec, PhysicsSpec, SourceSpec, TallyKind};
+use hope_mc::simulation::{
+    AbsoluteSpec, Energies, PhantomBody, PhantomSpec, PhysicsSpec, SourceSpec, TallyKind,
+};
 
 pub use anatomy::{Head, Plaque, Structure};
 
@@ -333,27 +335,18 @@ pub fn plaque_simulation(
         batch_size: 250_000,
         tally: TallyKind::Kerma,
         phantom: PhantomSpec {
-            dims: None,
-            spacing_mm: None,
-            origin_mm: [0.0; 3],
-            material: None,
-            density: None,
-            ct_mha: Some(ct_mha.to_path_buf()),
-            hu_table: None,
+            body: PhantomBody::Ct {
+                ct_mha: ct_mha.to_path_buf(),
+                hu_table: None,
+            },
             insert: plaque.inserts.clone(),
         },
-        source: SourceSpec {
-            kind: hope_mc::simulation::SourceKind::Seeds,
-            position_mm: None,
-            direction: None,
-            half_angle_deg: None,
-            field_mm: None,
-            energy_kev: None,
-            lines_kev: None,
-            radionuclide: Some("I-125".into()),
-            model: Some(hope_mc::simulation::SeedModelName::Model6711),
+        source: SourceSpec::Seeds {
+            model: hope_mc::simulation::SeedModelName::Model6711,
+            energies: Energies::Radionuclide {
+                name: "I-125".into(),
+            },
             seeds: plaque.seeds.clone(),
-            particle: None,
         },
         physics,
         absolute: Some(AbsoluteSpec {
@@ -373,16 +366,12 @@ pub fn water_simulation(plaque_sim: &Simulation, grid: &Grid, histories: u64) ->
     let mut sim = plaque_sim.clone();
     sim.histories = histories;
     sim.seed = plaque_sim.seed.wrapping_add(1);
-    sim.phantom = PhantomSpec {
-        dims: Some(grid.dims()),
-        spacing_mm: Some(<[f64; 3]>::from(grid.spacing())),
-        origin_mm: <[f64; 3]>::from(grid.origin()),
-        material: Some("water".into()),
-        density: None,
-        ct_mha: None,
-        hu_table: None,
-        insert: Vec::new(),
-    };
+    sim.phantom = PhantomSpec::boxed(
+        grid.dims(),
+        <[f64; 3]>::from(grid.spacing()),
+        <[f64; 3]>::from(grid.origin()),
+        "water",
+    );
     sim
 }
 
