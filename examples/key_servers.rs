@@ -13,8 +13,8 @@ use std::time::Duration;
 use hope::crypto::client::KeyServerClient;
 use hope::crypto::container::{EncryptOptions, Header, decrypt_to_vec, encrypt_to_vec};
 use hope::crypto::pki::TestPki;
-use hope::crypto::tls::{TlsFiles, client_config};
 use hope::crypto::{DataKey, Grant, KeyClient, KeyServer, Right, ServerEndpoint, ServerSettings};
+use hope::service::tls::{TlsFiles, client_config};
 use hope_test_support::ensure;
 
 fn main() -> hope_test_support::ExampleResult {

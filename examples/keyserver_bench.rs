@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use hope::crypto::client::KeyServerClient;
 use hope::crypto::pki::TestPki;
 use hope::crypto::store::{KeyStore, NewKey};
-use hope::crypto::tls::{TlsFiles, client_config};
 use hope::crypto::{
     DataKey, KeyClient, KeyId, KeyServer, Principal, Registration, ServerEndpoint, ServerSettings,
     SqliteKeyStore,
 };
+use hope::service::tls::{TlsFiles, client_config};
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();

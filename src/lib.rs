@@ -10,6 +10,7 @@
 //! | [`core`] | `hope-rs-core` (library `hope_core`) | voxel grids, volumes, units, MetaImage I/O, atomic writes |
 //! | [`dicom`] | `hope-dicom` | DICOM de-identification, series to volumes, RT Dose, PACS access |
 //! | [`crypto`] | `hope-crypto` | streaming AES-256-GCM with Shamir-split keys on mutual-TLS key servers |
+//! | [`service`] | `hope-service` | mutual-TLS service plumbing: CA/CRL handling, small HTTP, connection limits, keyed audit log |
 //! | [`catalog`] | `hope-catalog` | metadata catalog over in-memory, SQLite and PostgreSQL backends |
 //! | [`mc`] | `hope-mc` | voxelised photon/electron Monte Carlo dosimetry |
 //! | [`grid`] | `hope-grid` | job planning and executors (local, process, Slurm) |
@@ -45,6 +46,7 @@ pub use hope_crypto as crypto;
 pub use hope_dicom as dicom;
 pub use hope_grid as grid;
 pub use hope_mc as mc;
+pub use hope_service as service;
 
 #[cfg(feature = "gateway")]
 pub use hope_gateway as gateway;

@@ -324,6 +324,6 @@ fn a_key_server_logs_what_it_does_on_stderr_at_the_level_asked() {
         !quiet.contains("serving") && !quiet.contains("audited"),
         "{quiet}"
     );
-    let debug = run(&[], Some("hope_crypto=debug"));
+    let debug = run(&[], Some("hope_service=debug"));
     assert!(debug.contains("connection accepted"), "{debug}");
 }

@@ -148,7 +148,10 @@ fn mistakes_in_the_file_are_named() {
             "source.direction: does not apply to a point source",
         ),
         (
-            SIM.replace("material = \"water\"", "material = \"water\"\nhu_table = \"hu.toml\""),
+            SIM.replace(
+                "material = \"water\"",
+                "material = \"water\"\nhu_table = \"hu.toml\"",
+            ),
             "phantom.hu_table: does not apply to a box phantom",
         ),
         (

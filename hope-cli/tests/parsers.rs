@@ -114,11 +114,14 @@ fn item_09_named_files_that_are_devices_or_fifos_are_refused_at_once() {
         let mut errors = Vec::new();
         for p in &paths {
             let p = p.as_path();
-            errors.push(format!("{}", hope::crypto::tls::load_certs(p).unwrap_err()));
-            errors.push(format!("{}", hope::crypto::tls::load_key(p).unwrap_err()));
+            errors.push(format!(
+                "{}",
+                hope::service::tls::load_certs(p).unwrap_err()
+            ));
+            errors.push(format!("{}", hope::service::tls::load_key(p).unwrap_err()));
             errors.push(format!(
                 "{:#}",
-                anyhow::Error::new(hope::crypto::tls::load_crls(p).unwrap_err())
+                anyhow::Error::new(hope::service::tls::load_crls(p).unwrap_err())
             ));
             errors.push(format!(
                 "{:#}",
@@ -130,7 +133,7 @@ fn item_09_named_files_that_are_devices_or_fifos_are_refused_at_once() {
             ));
             errors.push(format!(
                 "{:#}",
-                anyhow::Error::new(hope::crypto::audit::AuditKey::load_or_create(p).unwrap_err())
+                anyhow::Error::new(hope::service::audit::AuditKey::load_or_create(p).unwrap_err())
             ));
             errors.push(format!(
                 "{:#}",

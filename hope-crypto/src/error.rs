@@ -134,5 +134,31 @@ impl Error {
     }
 }
 
-/// `Result` with hope-crypto's [`Error`] as the default error type.
+impl From<hope_service::Error> for Error {
+    /// The service plumbing's errors as the same kinds of errors of this crate (an audit log
+    /// that cannot be written is `Error::Audit` whichever crate wrote it).
+    fn from(e: hope_service::Error) -> Self {
+        match e {
+            hope_service::Error::Audit { path, message } => Error::Audit { path, message },
+            hope_service::Error::Config {
+                path,
+                field,
+                message,
+            } => Error::Config {
+                path,
+                field,
+                message,
+            },
+            hope_service::Error::Tls(m) => Error::Tls(m),
+            hope_service::Error::Io { path, source } => Error::Io { path, source },
+            hope_service::Error::Core(e) => Error::Core(e),
+            other => Error::InvalidParameter {
+                name: "service",
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// `Result` with hope-crypto's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,21 +1,21 @@
 #![doc = include_str!("../README.md")]
 
 pub mod acl;
-pub mod audit;
 pub mod client;
 pub mod container;
 #[cfg(feature = "pki")]
 pub mod demo;
 pub mod error;
-pub mod http;
 pub mod key;
 #[cfg(feature = "pki")]
 pub mod pki;
 pub mod server;
-pub mod service;
 pub mod shares;
 pub mod store;
-pub mod tls;
+
+/// The mutual-TLS service plumbing the key servers run on, from hope-service (re-exported so
+/// that code written against `hope_crypto::tls` and the others keeps working).
+pub use hope_service::{audit, http, service, tls};
 
 pub use acl::{Acl, Grant, Principal, Right};
 pub use client::{ClientSettings, KeyClient, NewKeyId, Registration, ServerEndpoint};

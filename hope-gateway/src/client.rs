@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
-use hope_crypto::http::{self, Head};
-use hope_crypto::tls::{self, TlsFiles};
 use hope_dicom::net::multipart::MultipartReader;
+use hope_service::http::{self, Head};
+use hope_service::tls::{self, TlsFiles};
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
 

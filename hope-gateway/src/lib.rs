@@ -131,6 +131,9 @@ pub enum Error {
     /// Encryption or the key servers failed.
     #[error(transparent)]
     Crypto(#[from] hope_crypto::Error),
+    /// TLS, the audit log or the service loop failed.
+    #[error(transparent)]
+    Service(#[from] hope_service::Error),
     /// The index (or a catalog) failed.
     #[error(transparent)]
     Catalog(#[from] hope_catalog::Error),

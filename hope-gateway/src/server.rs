@@ -11,16 +11,16 @@ use std::time::Duration;
 
 use dicom_dictionary_std::tags;
 use hope_crypto::acl::{Grant, Principal, Right, Subject};
-use hope_crypto::audit::{AuditKey, AuditLog, Event};
 use hope_crypto::container::{EncryptOptions, Encryptor};
-use hope_crypto::http::{self, Head};
-use hope_crypto::service::{
-    Activity, Audited, Limits, REFUSALS_PER_SECOND, RefusalBudget, Service, TimedStream,
-};
-use hope_crypto::tls::{MutualTls, TlsFiles};
 use hope_crypto::{ClientSettings, DataKey, KeyClient, KeyId, NewKeyId};
 use hope_dicom::deid::{PixelVerdict, read_any};
 use hope_dicom::net::{Retrieval, ScpHandle, StorageScp, multipart};
+use hope_service::audit::{AuditKey, AuditLog, Event};
+use hope_service::http::{self, Head};
+use hope_service::service::{
+    Activity, Audited, Limits, REFUSALS_PER_SECOND, RefusalBudget, Service, TimedStream,
+};
+use hope_service::tls::{MutualTls, TlsFiles};
 
 use super::index::{Index, Original};
 use super::settings::{GatewaySettings, KeyScope, PacsSource};
@@ -88,7 +88,7 @@ fn generic_json(request: &str) -> Vec<u8> {
 /// The answer to `GET /v1/series`: the rows only once their release is on record (`record`
 /// appends to the audit log); a failure tells the client only the request id.
 fn list_reply(
-    record: impl Fn(Event) -> hope_crypto::Result<()>,
+    record: impl Fn(Event) -> hope_service::Result<()>,
     who: &str,
     request: &str,
     rows: Result<Vec<super::ExposedSeries>>,
@@ -152,7 +152,7 @@ impl Gateway {
         let tls = MutualTls::with_crl_state(
             &files,
             settings.crl.as_deref(),
-            Some(&hope_crypto::tls::crl_state_path(&settings.audit_log)),
+            Some(&hope_service::tls::crl_state_path(&settings.audit_log)),
         )?;
         let keys = KeyClient::from_settings(&ClientSettings::from_file(&settings.key_servers)?)?;
         let index = Index::open(&settings.index)?;
@@ -250,7 +250,7 @@ impl Gateway {
 }
 
 /// A gateway running on a background thread; dropping the handle stops it.
-pub use hope_crypto::service::ServiceHandle as GatewayHandle;
+pub use hope_service::service::ServiceHandle as GatewayHandle;
 
 /// What one delivery did.
 #[derive(Debug, Default)]
@@ -848,8 +848,8 @@ mod tests {
     /// Finding 19: the series list was sent even when its audit record could not be written.
     #[test]
     fn finding_19_the_series_list_is_sent_only_once_it_is_on_record() {
-        let failing = |_: Event| -> hope_crypto::Result<()> {
-            Err(hope_crypto::Error::Audit {
+        let failing = |_: Event| -> hope_service::Result<()> {
+            Err(hope_service::Error::Audit {
                 path: "audit.jsonl".into(),
                 message: "disk full".into(),
             })

@@ -385,11 +385,11 @@ fn a_job_gets_only_encrypted_deidentified_instances_and_others_are_refused() {
 
     // Every request in the audit log, which verifies; none names the patient or the originals.
     let audit = tmp.path().join("get-audit.jsonl");
-    let audit_key = hope_crypto::audit::AuditKey::load_or_create(
-        hope_crypto::audit::AuditKey::default_path(&audit),
+    let audit_key = hope_service::audit::AuditKey::load_or_create(
+        hope_service::audit::AuditKey::default_path(&audit),
     )
     .unwrap();
-    let summary = hope_crypto::audit::verify(&audit, &audit_key).unwrap();
+    let summary = hope_service::audit::verify(&audit, &audit_key).unwrap();
     assert!(summary.records >= 10);
     let log = std::fs::read_to_string(&audit).unwrap();
     let has = |who: &str, action: &str, result: &str| {
@@ -751,7 +751,7 @@ fn attack_b05_refused_gateway_callers_are_throttled_and_recorded_briefly() {
     let handle = Gateway::bind(settings).unwrap().spawn().unwrap();
     let addr = handle.addr().to_string();
     // Raw requests (the client library checks UIDs before sending).
-    let tls = hope_crypto::tls::client_config(&hope_crypto::tls::TlsFiles {
+    let tls = hope_service::tls::client_config(&hope_service::tls::TlsFiles {
         cert: &tmp.path().join("mallory.pem"),
         key: &tmp.path().join("mallory.key"),
         ca: &tmp.path().join("ca.pem"),

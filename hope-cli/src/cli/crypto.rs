@@ -351,7 +351,7 @@ pub(crate) fn delete(config: &Path, key: &str) -> anyhow::Result<()> {
 
 pub(crate) fn verify_audit(log: &Path, key: Option<&Path>) -> anyhow::Result<()> {
     let key_path = key.map_or_else(
-        || hope::crypto::audit::AuditKey::default_path(log),
+        || hope::service::audit::AuditKey::default_path(log),
         Path::to_path_buf,
     );
     if !key_path.exists() {
@@ -360,8 +360,8 @@ pub(crate) fn verify_audit(log: &Path, key: Option<&Path>) -> anyhow::Result<()>
             key_path.display()
         );
     }
-    let key = hope::crypto::audit::AuditKey::load_or_create(&key_path)?;
-    let s = hope::crypto::audit::verify(log, &key)?;
+    let key = hope::service::audit::AuditKey::load_or_create(&key_path)?;
+    let s = hope::service::audit::verify(log, &key)?;
     println!(
         "{}: {} record(s), chain intact; head {}",
         log.display(),

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use hope_crypto::audit::{AuditKey, AuditLog, Event};
+use hope_service::audit::{AuditKey, AuditLog, Event};
 
 /// A writer into a shared buffer, for capturing what a subscriber prints.
 #[derive(Clone, Default)]

@@ -17,9 +17,9 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, Stream
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
-use crate::acl::Principal;
 use crate::audit::{AuditLog, Event};
 use crate::{Error, Result};
+use hope_core::Principal;
 
 fn config_error(path: &Path, field: &str, message: impl Into<String>) -> Error {
     Error::Config {

@@ -11,16 +11,19 @@ use zeroize::Zeroizing;
 /// Largest accepted header block.
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest accepted body (a batch of a thousand shares with their ACLs).
-pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// A request of the key-server protocol.
+/// A request: its method, path and body.
 #[derive(Debug)]
-pub(crate) struct Request {
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) body: Zeroizing<Vec<u8>>,
+pub struct Request {
+    /// The method, as `GET` or `POST`.
+    pub method: String,
+    /// The path, with its query.
+    pub path: String,
+    /// The body (wiped when dropped).
+    pub body: Zeroizing<Vec<u8>>,
     /// Whether the client keeps the connection open for another request.
-    pub(crate) keep_alive: bool,
+    pub keep_alive: bool,
 }
 
 fn bad(msg: &str) -> io::Error {
@@ -124,7 +127,7 @@ impl Head {
 }
 
 /// Reads a request; `Ok(None)` when the peer closed the connection cleanly before one began.
-pub(crate) fn read_request(r: &mut impl BufRead) -> io::Result<Option<Request>> {
+pub fn read_request(r: &mut impl BufRead) -> io::Result<Option<Request>> {
     if r.fill_buf()?.is_empty() {
         return Ok(None);
     }
@@ -211,7 +214,7 @@ pub fn write_stream_head(w: &mut impl Write, content_type: &str) -> io::Result<(
 }
 
 /// Reads an answer: its status, its body, and whether the connection stays open.
-pub(crate) fn read_response(r: &mut impl BufRead) -> io::Result<(u16, Zeroizing<Vec<u8>>, bool)> {
+pub fn read_response(r: &mut impl BufRead) -> io::Result<(u16, Zeroizing<Vec<u8>>, bool)> {
     let head = read_head(r)?;
     let status = head.status()?;
     let mut body = Zeroizing::new(vec![0u8; head.body_len()?]);

@@ -17,7 +17,7 @@
 //! [`verify`] reports somewhere else (a ticket, another server's log) to detect that too.
 //!
 //! ```
-//! use hope_crypto::audit::{AuditKey, AuditLog, Event, verify};
+//! use hope_service::audit::{AuditKey, AuditLog, Event, verify};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("audit.jsonl");
@@ -78,7 +78,7 @@ impl AuditKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut k = [0u8; 32];
-                crate::key::random_fill(&mut k)?;
+                crate::error::random_fill(&mut k)?;
                 let text = Zeroizing::new(hex::encode(k));
                 // A temporary file is created readable by its owner only (0600), then renamed
                 // into place unless another process created the key first.
@@ -311,9 +311,10 @@ impl AuditLog {
         Ok(log)
     }
 
-    /// A log whose appends always fail (its file is opened read-only), to test failing closed.
-    #[cfg(test)]
-    pub(crate) fn unwritable_for_tests(path: PathBuf) -> AuditLog {
+    /// A log whose appends always fail (its file is opened read-only), for the tests of the
+    /// services that must fail closed.
+    #[doc(hidden)]
+    pub fn unwritable_for_tests(path: PathBuf) -> AuditLog {
         std::fs::write(&path, b"").unwrap_or_default();
         let file = File::open(&path)
             .unwrap_or_else(|_| File::open("/dev/null").unwrap_or_else(|e| panic!("{e}")));
