@@ -327,3 +327,33 @@ fn a_key_server_logs_what_it_does_on_stderr_at_the_level_asked() {
     let debug = run(&[], Some("hope_service=debug"));
     assert!(debug.contains("connection accepted"), "{debug}");
 }
+
+/// Attack round of issue 20: `pki init` wrote user names unchecked into TOML strings and file
+/// names: a quote forged configuration, a `/` wrote outside the folder.
+#[test]
+fn attack_20_pki_init_takes_plain_names_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    for bad in [
+        "al\"ice",
+        "../escape",
+        "bob:phys ics",
+        "eve\nadmin",
+        ".hidden",
+        "x:",
+    ] {
+        let o = common::hope(
+            tmp.path(),
+            &["pki", "init", "pki", "--user", bad, "--user", "carol"],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("not a plain name"),
+            "{bad:?}: {err}"
+        );
+    }
+    assert!(!tmp.path().join("escape.pem").exists());
+    assert!(
+        !tmp.path().join("pki").exists(),
+        "nothing written for a refused name"
+    );
+}

@@ -106,7 +106,8 @@ pub const MAX_SUBJECT_NAME: usize = 256;
 /// Whether `name` may name a user or a group: not empty, at most [`MAX_SUBJECT_NAME`]
 /// characters, no control characters (a newline or a terminal escape could forge a log line or
 /// hide a grant from whoever reviews it), no space at either end (`user: bob` is not `bob`).
-fn valid_name(name: &str) -> bool {
+/// The same rule holds for the names a certificate gives (its CN and OUs).
+pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.chars().count() <= MAX_SUBJECT_NAME
         && !name.chars().any(char::is_control)
@@ -134,7 +135,7 @@ impl Subject {
     /// This subject if its name is valid (as [`Subject::parse`] requires).
     fn checked(self) -> Result<Subject, Subject> {
         let ok = match &self {
-            Subject::User(n) | Subject::Group(n) => valid_name(n),
+            Subject::User(n) | Subject::Group(n) => is_valid_name(n),
         };
         if ok { Ok(self) } else { Err(self) }
     }

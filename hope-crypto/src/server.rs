@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::acl::{Grant, Principal, Subject};
+use crate::acl::{Grant, Principal, Right, Subject};
 use crate::audit::{AuditKey, AuditLog, Event};
 use crate::http;
 use crate::key::{BindingSalt, KeyId};
@@ -667,6 +667,33 @@ fn item(key_id: KeyId, r: Result<Vec<Share>>) -> ItemResult {
     }
 }
 
+/// The audit detail of an ACL change: the grants added and the subjects removed (at most 16 of
+/// each named, then a count).
+fn acl_change(add: &[Grant], remove: &[Subject]) -> String {
+    const NAMED: usize = 16;
+    fn list(items: Vec<String>) -> String {
+        let n = items.len();
+        let mut text = items.into_iter().take(NAMED).collect::<Vec<_>>().join(", ");
+        if n > NAMED {
+            text.push_str(&format!(" and {} more", n - NAMED));
+        }
+        if text.is_empty() { "none".into() } else { text }
+    }
+    let right = |r: Right| match r {
+        Right::Get => "get",
+        Right::Admin => "admin",
+    };
+    format!(
+        "add: {}; remove: {}",
+        list(
+            add.iter()
+                .map(|g| format!("{} {}", g.subject, right(g.right)))
+                .collect()
+        ),
+        list(remove.iter().map(ToString::to_string).collect())
+    )
+}
+
 /// The operations on one key.
 fn single(
     store: &dyn KeyStore,
@@ -685,7 +712,19 @@ fn single(
         Ok(k) => k,
         Err(e) => return plain(400, json_error(e)),
     };
-    let ev = |result: &str| Event::new(who.name.clone(), action, result).key(key_id.to_string());
+    // What an ACL change adds and removes is on record with the request (who was let in or
+    // shut out), bounded like every detail.
+    let change = (action == "set-acl")
+        .then(|| parse::<AclBody>(body).ok())
+        .flatten()
+        .map(|b| acl_change(&b.add, &b.remove));
+    let ev = |result: &str| {
+        let e = Event::new(who.name.clone(), action, result).key(key_id.to_string());
+        match &change {
+            Some(c) => e.detail(c.clone()),
+            None => e,
+        }
+    };
     if let Err(e) = audit.append(ev("requested")) {
         return plain(500, json_error(format!("refused: {e}")));
     }
@@ -740,6 +779,56 @@ mod tests {
 
     fn audit_log(dir: &Path, name: &str) -> AuditLog {
         AuditLog::open(dir.join(name), AuditKey::from_bytes([1; 32])).unwrap()
+    }
+
+    /// Attack round of issue 20: an ACL change was recorded as "set-acl granted" for the key,
+    /// without saying whom it let in or shut out. The grants added and the subjects removed are
+    /// in the record's detail.
+    #[test]
+    fn attack_20_an_acl_change_records_whom_it_adds_and_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MemoryKeyStore::new();
+        let alice = Principal::user("alice");
+        let (id, salt) = KeyId::bound_to("alice").unwrap();
+        let share = Share::from_parts(id, 1, 2, 1, [9; 32]);
+        let log = audit_log(dir.path(), "acl.jsonl");
+        let create = request(
+            "POST",
+            "/v2/keys/create",
+            serde_json::json!({ "keys": [{ "share": share, "salt": hex::encode(salt) }] }),
+        );
+        assert_eq!(handle(&store, &log, &alice, &create).status, 200);
+        let change = request(
+            "POST",
+            "/v2/keys/acl",
+            serde_json::json!({
+                "key_id": id,
+                "add": [
+                    { "subject": { "user": "bob" }, "right": "get" },
+                    { "subject": { "group": "physics" }, "right": "admin" },
+                ],
+                "remove": [{ "user": "mallory" }],
+            }),
+        );
+        let Reply { status, body, .. } = handle(&store, &log, &alice, &change);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let text = std::fs::read_to_string(dir.path().join("acl.jsonl")).unwrap();
+        let granted = text
+            .lines()
+            .find(|l| l.contains("\"set-acl\"") && l.contains("\"granted\""))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            granted.contains("add: user:bob get, group:physics admin; remove: user:mallory"),
+            "{granted}"
+        );
+        let many: Vec<Grant> = (0..40)
+            .map(|i| Grant::user(format!("u{i}"), Right::Get))
+            .collect();
+        let detail = acl_change(&many, &[]);
+        assert!(
+            detail.contains("u15 get and 24 more; remove: none"),
+            "{detail}"
+        );
     }
 
     #[test]

@@ -24,6 +24,27 @@ use super::{Error, Result};
 /// The collection of the index.
 const SERIES: &str = "/gateway/series";
 
+/// What a refresh of the index did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// Series now exposed.
+    pub exposed: usize,
+    /// Studies and series of the PACS left out, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A study or series of the PACS that a refresh left out. It names the original UID: keep it in
+/// the audit log, not in an operational log or an answer to a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Skipped {
+    /// The original study or series UID, as the PACS gave it.
+    pub original: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
 /// One exposed series, as readers see it: pseudonymous identifiers and de-identified attributes,
 /// named by DICOM keyword.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -122,14 +143,17 @@ impl Index {
     }
 
     /// Re-reads what the PACS holds under the `expose` keys (studies, then their series), maps
-    /// each series through the de-identifier and replaces the index with it. Returns the number
-    /// of exposed series.
+    /// each series through the de-identifier and replaces the index with it. A study or series
+    /// that cannot be exposed (an original UID that is not a valid UID, attributes the
+    /// de-identifier refuses) is skipped and reported, not fatal: one bad entry in the PACS does
+    /// not hide every other series. A failing PACS or index is an error.
     pub fn refresh(
         &self,
         source: &PacsSource,
         expose: &[(Tag, String)],
         deid: &Deidentifier,
-    ) -> Result<usize> {
+    ) -> Result<Refreshed> {
+        let mut skipped = Vec::new();
         let mut studies = Query::studies();
         for (tag, value) in expose {
             studies = studies.with(*tag, value.as_str());
@@ -139,6 +163,13 @@ impl Index {
             let Some(study_uid) = study.get(tags::STUDY_INSTANCE_UID) else {
                 continue;
             };
+            if !hope_dicom::uid::is_valid_uid(study_uid) {
+                skipped.push(Skipped {
+                    original: study_uid.to_string(),
+                    reason: "the study's original UID is not a valid UID".into(),
+                });
+                continue;
+            }
             let mut series_query = Query::series(study_uid);
             if let Some((_, m)) = expose.iter().find(|(t, _)| *t == tags::MODALITIES_IN_STUDY) {
                 series_query = series_query.with(tags::MODALITY, m.as_str());
@@ -147,7 +178,23 @@ impl Index {
                 let Some(series_uid) = series.get(tags::SERIES_INSTANCE_UID) else {
                     continue;
                 };
-                let row = exposed_row(deid, &study, &series)?;
+                if !hope_dicom::uid::is_valid_uid(series_uid) {
+                    skipped.push(Skipped {
+                        original: series_uid.to_string(),
+                        reason: "the series' original UID is not a valid UID".into(),
+                    });
+                    continue;
+                }
+                let row = match exposed_row(deid, &study, &series) {
+                    Ok(row) => row,
+                    Err(e) => {
+                        skipped.push(Skipped {
+                            original: series_uid.to_string(),
+                            reason: format!("cannot be de-identified: {e}"),
+                        });
+                        continue;
+                    }
+                };
                 let name = row.series_instance_uid.clone();
                 let entry = Entry::new(&name)
                     .with("OriginalStudy", Value::Uid(study_uid.to_string()))
@@ -183,7 +230,10 @@ impl Index {
                 self.catalog.remove(&self.me, SERIES, &stale)?;
             }
         }
-        Ok(seen.len())
+        Ok(Refreshed {
+            exposed: seen.len(),
+            skipped,
+        })
     }
 
     fn rows(&self, filter: &str) -> Result<Vec<Vec<Value>>> {

@@ -102,7 +102,7 @@ mod server;
 mod settings;
 
 pub use client::{Delivery, GatewayClient, GatewayClientSettings, register_in_catalog};
-pub use index::{ExposedSeries, Index};
+pub use index::{ExposedSeries, Index, Refreshed, Skipped};
 pub use server::{Gateway, GatewayHandle};
 pub use settings::{GatewaySettings, KeyScope, PacsSource};
 

@@ -336,11 +336,28 @@ impl Shared {
             &self.settings.expose,
             &self.settings.deidentifier,
         ) {
-            Ok(n) => {
-                tracing::info!(series = n, "index refreshed");
-                self.audit.append(
-                    Event::new(who, "refresh", "ok").detail(format!("{n} series exposed")),
-                )?;
+            Ok(done) => {
+                let n = done.exposed;
+                for s in &done.skipped {
+                    self.audit.append(
+                        Event::new(who, "refresh", "skipped")
+                            .detail(format!("{}: {}", s.original, s.reason)),
+                    )?;
+                }
+                if done.skipped.is_empty() {
+                    tracing::info!(series = n, "index refreshed");
+                } else {
+                    tracing::warn!(
+                        series = n,
+                        skipped = done.skipped.len(),
+                        "index refreshed; some series of the PACS were left out (the audit log says which)"
+                    );
+                }
+                self.audit
+                    .append(Event::new(who, "refresh", "ok").detail(format!(
+                        "{n} series exposed, {} skipped",
+                        done.skipped.len()
+                    )))?;
                 Ok(n)
             }
             Err(e) => {

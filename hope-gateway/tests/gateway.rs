@@ -806,3 +806,60 @@ fn attack_b05_refused_gateway_callers_are_throttled_and_recorded_briefly() {
     .unwrap();
     assert_eq!(alice.health().unwrap(), "alice");
 }
+
+/// Attack round of issue 20: one study in the PACS whose original UID has a component with a
+/// leading zero (not a valid UID, which the index refuses to store) made the whole refresh
+/// fail, so no series at all was exposed. It is skipped, recorded in the audit log, and the
+/// other series are exposed.
+#[test]
+fn attack_20_one_invalid_original_uid_skips_its_series_not_the_refresh() {
+    let Some(o) = orthanc() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let site = Site::new(tmp.path(), &o, 2);
+    // The same patient, a second study whose UID has a component "05".
+    let mut bad = read_any(&site.originals[0]).unwrap();
+    let study = format!("{}.05", site.study_uid);
+    let series = format!("{}.6", site.series_uid);
+    let sop = format!("{}.66", site.series_uid);
+    for (tag, value) in [
+        (tags::STUDY_INSTANCE_UID, study.as_str()),
+        (tags::SERIES_INSTANCE_UID, series.as_str()),
+        (tags::SOP_INSTANCE_UID, sop.as_str()),
+    ] {
+        bad.put(dicom_core::DataElement::new(
+            tag,
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from(value),
+        ));
+    }
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+        .media_storage_sop_instance_uid(sop.as_str());
+    let path = tmp.path().join("bad-uid.dcm");
+    bad.into_inner()
+        .with_meta(meta)
+        .unwrap()
+        .write_to_file(&path)
+        .unwrap();
+    let stored = Pacs::new(o.dicom.clone(), o.aet.clone())
+        .calling_ae("HOPESCU")
+        .store(&[path])
+        .unwrap();
+    if stored.stored.is_empty() {
+        eprintln!("skipped: the PACS refused the instance itself: {stored:?}");
+        return;
+    }
+    let pacs_table = format!(
+        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
+        o.dicom, o.aet
+    );
+    let gateway = Gateway::bind(site.gateway_settings("baduid", &pacs_table)).unwrap();
+    assert_eq!(gateway.refresh().unwrap(), 1, "the valid series is exposed");
+    let log = std::fs::read_to_string(tmp.path().join("baduid-audit.jsonl")).unwrap();
+    assert!(
+        log.contains("\"skipped\"") && log.contains(&study),
+        "the skipped study is on record: {log}"
+    );
+    assert!(log.contains("1 series exposed, 1 skipped"), "{log}");
+}

@@ -402,7 +402,10 @@ pub fn client_config(files: &TlsFiles<'_>) -> Result<Arc<ClientConfig>> {
     Ok(Arc::new(config))
 }
 
-/// The principal named by a (verified) end-entity certificate: CN as name, OUs as groups.
+/// The principal named by a (verified) end-entity certificate: CN as name, OUs as groups. Each
+/// must be a usable name ([`hope_core::principal::is_valid_name`]: no control characters, no
+/// spaces at the ends, not empty): a CA that signs a CN with a newline or a terminal escape does
+/// not get to forge log lines or grants.
 pub fn principal_of(cert: &CertificateDer<'_>) -> Result<Principal> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
         .map_err(|e| Error::Tls(format!("peer certificate does not parse: {e}")))?;
@@ -413,11 +416,27 @@ pub fn principal_of(cert: &CertificateDer<'_>) -> Result<Principal> {
         .and_then(|cn| cn.as_str().ok())
         .ok_or_else(|| Error::Tls("peer certificate has no common name".into()))?
         .to_string();
-    let groups = subject
-        .iter_organizational_unit()
-        .filter_map(|ou| ou.as_str().ok())
-        .map(str::to_string)
-        .collect();
+    if !hope_core::principal::is_valid_name(&name) {
+        return Err(Error::Tls(
+            "peer certificate's common name is not a usable name (empty, control characters, \
+             spaces at an end, or over 256 characters)"
+                .into(),
+        ));
+    }
+    let mut groups = Vec::new();
+    for ou in subject.iter_organizational_unit() {
+        match ou.as_str() {
+            Ok(g) if hope_core::principal::is_valid_name(g) => groups.push(g.to_string()),
+            _ => {
+                return Err(Error::Tls(
+                    "peer certificate has an organisational unit that is not a usable group \
+                     name (not text, empty, control characters, spaces at an end, or over 256 \
+                     characters)"
+                        .into(),
+                ));
+            }
+        }
+    }
     Ok(Principal { name, groups })
 }
 
@@ -820,6 +839,41 @@ impl MutualTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cert_named(cn: &str, ous: &[&str]) -> CertificateDer<'static> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        for ou in ous {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::OrganizationalUnitName, *ou);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    /// Attack round of issue 20: a certificate whose CN or OU held a newline or a terminal
+    /// escape was accepted as that principal (names are checked wherever else they are read).
+    #[test]
+    fn attack_20_a_certificate_name_with_control_characters_is_refused() {
+        // (rcgen keeps one value per attribute type: one OU.)
+        let ok = principal_of(&cert_named("alice", &["physics"])).unwrap();
+        assert_eq!(ok.name, "alice");
+        assert_eq!(ok.groups, ["physics"]);
+        for (cn, ous) in [
+            ("eve\nadmin", vec![]),
+            ("eve\u{1b}[2J", vec![]),
+            (" alice", vec![]),
+            ("alice", vec!["physics\r"]),
+            ("alice", vec![""]),
+        ] {
+            let e = principal_of(&cert_named(cn, &ous)).unwrap_err().to_string();
+            assert!(e.contains("not a usable"), "{cn:?} {ous:?}: {e}");
+        }
+    }
 
     fn mark(number: Option<&str>, this_update: i64) -> CrlMark {
         CrlMark {

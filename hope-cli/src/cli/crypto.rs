@@ -400,6 +400,27 @@ pub(crate) fn pki_init(dir: &Path, options: PkiOptions<'_>) -> anyhow::Result<()
         gateway,
     } = options;
     let gateway_port = gateway.as_ref().map(|g| g.port);
+    // The names become certificate names, file names and TOML strings: plain names only.
+    for u in users {
+        let (name, group) = match u.split_once(':') {
+            Some((n, g)) => (n, Some(g)),
+            None => (u.as_str(), None),
+        };
+        for (what, v) in std::iter::once(("user", name)).chain(group.map(|g| ("group", g))) {
+            let plain = !v.is_empty()
+                && v.len() <= 64
+                && !v.starts_with(['.', '-'])
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !plain {
+                bail!(
+                    "--user {u:?}: the {what} name {v:?} is not a plain name (1 to 64 ASCII \
+                     letters, digits, '-', '_' or '.', not starting with '.' or '-'): it names \
+                     files and goes into certificates and configuration files"
+                );
+            }
+        }
+    }
     let mut readers = Vec::new();
     if gateway.is_some() {
         if !users.iter().any(|u| u.split(':').next() == Some("gateway")) {
@@ -514,7 +535,7 @@ calling_ae = "{calling}"
 # [expose]
 # PatientID = "RESEARCH-*"
 "#,
-            dir = dir.display(),
+            dir = dir.display().to_string().escape_debug(),
             port = g.port,
             readers = readers.join(", "),
             pacs = g.pacs,

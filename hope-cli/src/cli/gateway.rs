@@ -90,7 +90,7 @@ pub(crate) fn gateway(cmd: GatewayCommand) -> anyhow::Result<()> {
         } => {
             let settings = GatewaySettings::from_file(&config)?;
             let index = hope::gateway::Index::open(&settings.index)?;
-            let n = index
+            let done = index
                 .refresh(&settings.source, &settings.expose, &settings.deidentifier)
                 .map_err(|e| {
                     if dangerous_show_cause {
@@ -102,7 +102,24 @@ pub(crate) fn gateway(cmd: GatewayCommand) -> anyhow::Result<()> {
                         )
                     }
                 })?;
-            println!("{n} series exposed");
+            println!("{} series exposed", done.exposed);
+            if !done.skipped.is_empty() {
+                // The original UIDs are for the operator's eyes only with the dangerous option.
+                eprintln!(
+                    "{} studies or series of the PACS were left out{}",
+                    done.skipped.len(),
+                    if dangerous_show_cause {
+                        ":"
+                    } else {
+                        " (--dangerous-show-cause says which)"
+                    }
+                );
+                if dangerous_show_cause {
+                    for s in &done.skipped {
+                        eprintln!("  {}: {}", s.original, s.reason);
+                    }
+                }
+            }
         }
         GatewayCommand::List { client, json } => {
             let rows = client_of(&client)?.series()?;
