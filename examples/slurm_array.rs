@@ -14,21 +14,12 @@ use hope::grid::{JobTemplate, Local, Mode, Plan, Slurm, WorkDir, Workload};
 use hope::mc::Simulation;
 use hope::workload::SimulationWorkload;
 use hope_test_support::ensure;
+use hope_test_support::simulation::PointInWater;
 
-const SIMULATION: &str = r#"
-histories = 2000000
-seed = 7
-batch_size = 100000
-[phantom]
-dims = [60, 60, 60]
-spacing_mm = [1.0, 1.0, 1.0]
-origin_mm = [-29.5, -29.5, -29.5]
-material = "water"
-[source]
-kind = "point"
-position_mm = [0.0, 0.0, 0.0]
-radionuclide = "I-125"
-"#;
+/// The simulation file.
+fn simulation_text() -> String {
+    PointInWater::i125(2_000_000, 7, 100_000, 60, 1.0).toml()
+}
 
 fn main() -> hope_test_support::ExampleResult {
     let hope = common::hope_exe().ok_or("build the hope binary first: cargo build --release")?;
@@ -42,7 +33,7 @@ fn main() -> hope_test_support::ExampleResult {
     // The working directory must be on a file system that the nodes share.
     let dir = std::env::current_dir()?.join("out/slurm_array");
     let _ = std::fs::remove_dir_all(&dir);
-    let sim: Simulation = toml::from_str(SIMULATION)?;
+    let sim: Simulation = toml::from_str(&simulation_text())?;
     let workload = SimulationWorkload::new(&sim, 1)?;
     let plan = Plan::new(workload.batch_count(), 4, 1, Mode::Static)?;
     let work = WorkDir::create(&dir, &plan)?;

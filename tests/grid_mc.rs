@@ -5,32 +5,21 @@
 use hope::grid::{Local, Mode, Plan, WorkDir, Workload, run};
 use hope::mc::Simulation;
 use hope::workload::SimulationWorkload;
+use hope_test_support::simulation::PointInWater;
 
-const SIM: &str = r#"
-histories = 30000
-seed = 11
-batch_size = 2000
-
-[phantom]
-dims = [16, 16, 16]
-spacing_mm = [4.0, 4.0, 4.0]
-origin_mm = [-30.0, -30.0, -30.0]
-material = "water"
-
-[[phantom.insert]]
-material = "cortical_bone_icru44"
-min_mm = [-32.0, -32.0, 4.0]
-max_mm = [32.0, 32.0, 12.0]
-
-[source]
-kind = "point"
-position_mm = [0.0, 0.0, 0.0]
-energy_kev = 200
-"#;
+/// The simulation file.
+fn sim_text() -> String {
+    PointInWater {
+        energies: "energy_kev = 200",
+        ..PointInWater::i125(30_000, 11, 2_000, 16, 4.0)
+    }
+    .with_bone_slab(32.0, 4.0, 12.0)
+    .toml()
+}
 
 #[test]
 fn a_split_simulation_gives_the_local_dose_bit_for_bit() {
-    let sim: Simulation = toml::from_str(SIM).unwrap();
+    let sim: Simulation = toml::from_str(&sim_text()).unwrap();
     sim.validate().unwrap();
     let workload = SimulationWorkload::new(&sim, 1).unwrap();
     assert_eq!(workload.batch_count(), 15);

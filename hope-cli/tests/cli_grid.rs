@@ -10,29 +10,14 @@ use hope::core::{Volume, metaimage};
 use hope::grid::{Mode, Plan, Process, WorkDir, Workload};
 use hope::mc::Simulation;
 use hope::workload::SimulationWorkload;
+use hope_test_support::simulation::PointInWater;
 
-const SIM: &str = r#"
-histories = 120000
-seed = 4
-batch_size = 10000
-
-[phantom]
-dims = [24, 24, 24]
-spacing_mm = [2.5, 2.5, 2.5]
-origin_mm = [-28.75, -28.75, -28.75]
-material = "water"
-
-[[phantom.insert]]
-material = "cortical_bone_icru44"
-shape = "sphere"
-centre_mm = [10.0, 0.0, 0.0]
-radius_mm = 6.0
-
-[source]
-kind = "point"
-position_mm = [0.0, 0.0, 0.0]
-radionuclide = "I-125"
-"#;
+/// The simulation file.
+fn sim_text() -> String {
+    PointInWater::i125(120_000, 4, 10_000, 24, 2.5)
+        .with_bone_sphere([10.0, 0.0, 0.0], 6.0)
+        .toml()
+}
 
 fn dose(path: &std::path::Path) -> Vec<f32> {
     let v: Volume<f32> = metaimage::read(path).unwrap();
@@ -42,7 +27,7 @@ fn dose(path: &std::path::Path) -> Vec<f32> {
 #[test]
 fn worker_processes_give_the_local_dose_bit_for_bit() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("sim.toml"), SIM).unwrap();
+    std::fs::write(tmp.path().join("sim.toml"), sim_text()).unwrap();
     let o = hope(tmp.path(), &["simulate", "sim.toml", "--out", "ref"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let want = dose(&tmp.path().join("ref/dose.mha"));
@@ -146,9 +131,13 @@ fn worker_processes_give_the_local_dose_bit_for_bit() {
 fn a_worker_killed_mid_chunk_is_replaced_and_the_result_is_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     // Chunks of 160,000 histories: a worker is still busy with its first when it is killed.
-    let sim = SIM
-        .replace("histories = 120000", "histories = 480000")
-        .replace("batch_size = 10000", "batch_size = 40000");
+    let sim = PointInWater {
+        histories: 480_000,
+        batch_size: 40_000,
+        ..PointInWater::i125(0, 4, 0, 24, 2.5)
+    }
+    .with_bone_sphere([10.0, 0.0, 0.0], 6.0)
+    .toml();
     std::fs::write(tmp.path().join("sim.toml"), sim).unwrap();
     let sim = Simulation::from_file(&tmp.path().join("sim.toml")).unwrap();
     let workload = SimulationWorkload::new(&sim, 1).unwrap();

@@ -11,29 +11,18 @@ use std::time::Duration;
 use hope::grid::{Executor, JobTemplate, Local, Mode, Plan, Process, Slurm, WorkDir, Workload};
 use hope::mc::{Partial, Simulation};
 use hope::workload::SimulationWorkload;
+use hope_test_support::simulation::PointInWater;
 use proptest::prelude::*;
 
-const SIM: &str = r#"
-histories = 60000
-seed = 21
-batch_size = 5000
-
-[phantom]
-dims = [16, 16, 16]
-spacing_mm = [3.0, 3.0, 3.0]
-origin_mm = [-22.5, -22.5, -22.5]
-material = "water"
-
-[[phantom.insert]]
-material = "cortical_bone_icru44"
-min_mm = [-25.0, -25.0, 6.0]
-max_mm = [25.0, 25.0, 12.0]
-
-[source]
-kind = "point"
-position_mm = [0.0, 0.0, 0.0]
-energy_kev = 100
-"#;
+/// The simulation file.
+fn sim_text() -> String {
+    PointInWater {
+        energies: "energy_kev = 100",
+        ..PointInWater::i125(60_000, 21, 5_000, 16, 3.0)
+    }
+    .with_bone_slab(25.0, 6.0, 12.0)
+    .toml()
+}
 
 struct Case {
     sim: Simulation,
@@ -44,7 +33,7 @@ struct Case {
 fn case() -> &'static Case {
     static CASE: OnceLock<Case> = OnceLock::new();
     CASE.get_or_init(|| {
-        let sim: Simulation = toml::from_str(SIM).unwrap();
+        let sim: Simulation = toml::from_str(&sim_text()).unwrap();
         let workload = SimulationWorkload::new(&sim, 1).unwrap();
         let local = workload
             .transport()

@@ -57,16 +57,7 @@ fn tomlish() -> impl Strategy<Value = String> {
         "\"redact\"",
     ]);
     (prop::collection::vec((keys, values), 0..14), ".{0,40}").prop_map(|(pairs, tail)| {
-        let mut t: String = pairs
-            .into_iter()
-            .map(|(k, v)| {
-                if k.starts_with('[') {
-                    format!("{k}\n")
-                } else {
-                    format!("{k} = {v}\n")
-                }
-            })
-            .collect();
+        let mut t = hope_test_support::toml_lines(pairs);
         t.push_str(&tail);
         t
     })

@@ -14,23 +14,12 @@ use hope::core::{Volume, metaimage};
 use hope::grid::{JobTemplate, Mode, Plan, Slurm, WorkDir, Workload};
 use hope::mc::Simulation;
 use hope::workload::SimulationWorkload;
+use hope_test_support::simulation::PointInWater;
 
-const SIM: &str = r#"
-histories = 480000
-seed = 8
-batch_size = 40000
-
-[phantom]
-dims = [24, 24, 24]
-spacing_mm = [2.5, 2.5, 2.5]
-origin_mm = [-28.75, -28.75, -28.75]
-material = "water"
-
-[source]
-kind = "point"
-position_mm = [0.0, 0.0, 0.0]
-radionuclide = "I-125"
-"#;
+/// The simulation file.
+fn sim_text() -> String {
+    PointInWater::i125(480_000, 8, 40_000, 24, 2.5).toml()
+}
 
 fn slurm_available() -> bool {
     if std::env::var_os("HOPE_TEST_SLURM").is_some() {
@@ -55,7 +44,7 @@ fn a_job_array_gives_the_local_dose_bit_for_bit() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("sim.toml"), SIM).unwrap();
+    std::fs::write(tmp.path().join("sim.toml"), sim_text()).unwrap();
     let o = hope(tmp.path(), &["simulate", "sim.toml", "--out", "ref"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = hope(
@@ -93,7 +82,7 @@ fn a_job_array_gives_the_local_dose_bit_for_bit() {
 
 /// Prepares a working directory for `plan` with the simulation copied in.
 fn prepare(tmp: &std::path::Path, plan: &Plan) -> (Simulation, SimulationWorkload, WorkDir) {
-    std::fs::write(tmp.join("sim.toml"), SIM).unwrap();
+    std::fs::write(tmp.join("sim.toml"), sim_text()).unwrap();
     let sim = Simulation::from_file(&tmp.join("sim.toml")).unwrap();
     let workload = SimulationWorkload::new(&sim, 1).unwrap();
     let dir = WorkDir::create(tmp.join("work"), plan).unwrap();
@@ -252,7 +241,7 @@ fn item_12_working_directories_with_any_characters_run_on_slurm() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("sim.toml"),
-        SIM.replace("histories = 480000", "histories = 80000"),
+        sim_text().replace("histories = 480000", "histories = 80000"),
     )
     .unwrap();
     let weird = "w it's \"quoted\" 100% a\\b #1";

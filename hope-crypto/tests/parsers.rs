@@ -45,16 +45,7 @@ fn tomlish() -> impl Strategy<Value = String> {
         any::<Vec<u8>>(),
     )
         .prop_map(|(pairs, junk)| {
-            let mut t: String = pairs
-                .into_iter()
-                .map(|(k, v)| {
-                    if k.starts_with('[') {
-                        format!("{k}\n")
-                    } else {
-                        format!("{k} = {v}\n")
-                    }
-                })
-                .collect();
+            let mut t = hope_test_support::toml_lines(pairs);
             t.push_str(&String::from_utf8_lossy(&junk));
             t
         })
