@@ -30,7 +30,10 @@ pub(crate) fn read_toml_or_json<T: serde::de::DeserializeOwned>(
         what,
         source,
     };
-    if path.extension().is_some_and(|e| e == "json") {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
         serde_json::from_str(&text).map_err(|e| syntax(e.into()))
     } else {
         toml::from_str(&text).map_err(|e| syntax(e.into()))

@@ -175,6 +175,25 @@ impl HuTable {
         if self.segment.is_empty() {
             return Err(bad("segment", "no segments"));
         }
+        // One bin per material segment and per step of a mixture: bounded like the materials
+        // (a phantom indexes them with 16 bits), so that a table cannot ask for unbounded work.
+        let bins_asked = self
+            .segment
+            .iter()
+            .map(|s| match s.mix {
+                Some(_) => s.steps.unwrap_or(10),
+                None => 1,
+            })
+            .fold(0usize, usize::saturating_add);
+        if bins_asked > usize::from(u16::MAX) {
+            return Err(bad(
+                "segment",
+                format!(
+                    "{bins_asked} materials (segments and mixture steps); expected at most {}",
+                    u16::MAX
+                ),
+            ));
+        }
         let mut materials: Vec<Material> = Vec::new();
         let mut index_of = |m: Material| -> Result<u16> {
             let i = materials.iter().position(|x| x == &m).unwrap_or_else(|| {
@@ -187,7 +206,7 @@ impl HuTable {
         let mut lower = self.density[0][0].min(-1024.0);
         for (i, s) in self.segment.iter().enumerate() {
             let field = format!("segment[{i}]");
-            if !(s.max_hu.is_finite() && s.max_hu > lower) && i > 0 {
+            if !s.max_hu.is_finite() || (i > 0 && s.max_hu <= lower) {
                 return Err(bad(
                     &format!("{field}.max_hu"),
                     format!(

@@ -65,7 +65,11 @@
 //! [`Simulation::builder`] makes the same values in code.
 //!
 //! Limits, each an error naming the field: a phantom, CT or scoring grid of at most
-//! [`MAX_VOXELS`] voxels (2^26); energies (`energy_kev`, each line of `lines_kev`) from 1 to
+//! [`MAX_VOXELS`] voxels (2^26); at most [`MAX_INSERTS`] inserts; densities in
+//! [`DENSITY_RANGE`] (1e-9 to 1000 g/cm^3); directions and axes of a length that is a normal,
+//! finite number; every number finite (a simulation goes to grid workers as JSON, which has no
+//! infinity); photon cutoffs from 1 keV to [`MAX_ENERGY_EV`], the global one below the source's
+//! highest energy; energies (`energy_kev`, each line of `lines_kev`) from 1 to
 //! 100,000 keV; finite line intensities, seed weights and `absolute` values whose product is a
 //! finite number of histories; files (this one, HU tables) of at most [`MAX_FILE_BYTES`], read
 //! only if they are regular files.
@@ -93,6 +97,7 @@ pub use prepare::{Dose, DoseUnit, Prepared};
 use spec::{default_batch, default_seed, within_budget};
 
 pub use solid::Solid;
+pub use spec::DENSITY_RANGE;
 pub use spec::{
     AbsoluteSpec, Emission, Energies, InsertShape, InsertSpec, Particle, PhantomBody, PhantomSpec,
     PhysicsSpec, ScoringSpec, SeedModelName, Shape, SourceKind, SourceSpec,
@@ -235,6 +240,14 @@ pub const MAX_VOXELS: usize = 1 << 26;
 
 pub use crate::files::MAX_FILE_BYTES;
 
+/// The highest energy a simulation takes, eV (100 MeV: where the photon data end).
+pub const MAX_ENERGY_EV: f64 = 1e8;
+
+/// The most inserts a phantom may have: each is voxelised by testing 27 points in every voxel of
+/// its bounding box, so their number bounds the time a file can make a run take before it
+/// starts.
+pub const MAX_INSERTS: usize = 1000;
+
 impl Simulation {
     /// A simulation of `phantom` and `source`, built in code: set the number of histories and
     /// whatever else differs from the file's defaults, then [`SimulationBuilder::build`] checks
@@ -311,18 +324,17 @@ impl Simulation {
         if self.histories == 0 {
             return Err(field("histories", "0; expected at least 1"));
         }
-        if self.physics.electrons.transport {
-            if self.tally == TallyKind::Kerma {
-                return Err(field(
-                    "tally",
-                    "\"kerma\" with electron transport: the absorbed dose is the \"analog\" tally",
-                ));
-            }
-            self.physics
-                .electrons
-                .validate()
-                .map_err(|(f, m)| field(&format!("physics.electrons.{f}"), m))?;
+        if self.physics.electrons.transport && self.tally == TallyKind::Kerma {
+            return Err(field(
+                "tally",
+                "\"kerma\" with electron transport: the absorbed dose is the \"analog\" tally",
+            ));
         }
+        // Checked with transport off too: the values travel to grid workers as they are.
+        self.physics
+            .electrons
+            .validate()
+            .map_err(|(f, m)| field(&format!("physics.electrons.{f}"), m))?;
         if self.batch_size == 0 || self.batch_size >= u64::from(u32::MAX) {
             return Err(field(
                 "batch_size",
@@ -339,20 +351,34 @@ impl Simulation {
                 "charged particles need [physics.electrons] transport = true",
             ));
         }
-        if !(self.physics.photon_cutoff_ev.is_finite() && self.physics.photon_cutoff_ev >= 1e3) {
+        let cutoff = self.physics.photon_cutoff_ev;
+        if !(cutoff.is_finite() && (1e3..MAX_ENERGY_EV).contains(&cutoff)) {
             return Err(field(
                 "physics.photon_cutoff_ev",
                 format!(
-                    "{}; expected at least 1000 eV (the data start at 1 keV)",
-                    self.physics.photon_cutoff_ev
+                    "{cutoff}; expected at least 1000 eV (the data start at 1 keV) and below \
+                     {MAX_ENERGY_EV} eV"
+                ),
+            ));
+        }
+        let highest = self.source.spectrum()?.max_energy();
+        if self.source.emission().particle() == Particle::Photon && cutoff >= highest {
+            return Err(field(
+                "physics.photon_cutoff_ev",
+                format!(
+                    "{cutoff} eV, not below the source's highest energy ({highest} eV): no \
+                     photon would be transported"
                 ),
             ));
         }
         for (name, c) in &self.physics.material_cutoffs_ev {
             let f = format!("physics.material_cutoffs_ev.{name}");
             Material::builtin(name).map_err(|e| refused(&f, "not a built-in material", e))?;
-            if !(c.is_finite() && *c >= 1e3) {
-                return Err(field(&f, format!("{c}; expected at least 1000 eV")));
+            if !(c.is_finite() && (1e3..MAX_ENERGY_EV).contains(c)) {
+                return Err(field(
+                    &f,
+                    format!("{c}; expected at least 1000 eV and below {MAX_ENERGY_EV} eV"),
+                ));
             }
         }
         if let Some(a) = &self.absolute {
@@ -462,8 +488,9 @@ impl Simulation {
             .and_then(|n| Radionuclide::by_name(n).ok())
     }
 
-    /// The phantom this file describes.
+    /// The phantom this file describes (the simulation is checked first).
     pub fn phantom(&self) -> Result<Phantom> {
+        self.validate()?;
         let p = &self.phantom;
         let (grid, mut materials, mut mat, mut rho) = match &p.body {
             PhantomBody::Ct { ct_mha, hu_table } => {
@@ -482,7 +509,9 @@ impl Simulation {
                     Some(t) => HuTable::from_file(&self.path(t))?,
                     None => HuTable::default_table(),
                 };
-                let converter = table.prepare()?;
+                let converter = table
+                    .prepare()
+                    .map_err(|e| refused("phantom.hu_table", "the HU table cannot be used", e))?;
                 let ph = converter.phantom(&volume)?;
                 ph.into_parts()
             }
@@ -526,9 +555,9 @@ impl Simulation {
         Phantom::new(grid, materials, mat, rho)
     }
 
-    /// The source this file describes.
+    /// The source this file describes (the simulation is checked first).
     pub fn source(&self) -> Result<Source> {
-        self.source.check()?;
+        self.validate()?;
         let spectrum = self.source.spectrum()?;
         let positron = match self.source.emission() {
             Emission::Photons(_) => None,
@@ -625,7 +654,7 @@ impl Simulation {
         let Some(a) = &self.absolute else {
             return Ok(None);
         };
-        self.check_absolute(a)?;
+        self.validate()?;
         let mut time_s = a.time_s.unwrap_or_else(|| a.time_h.unwrap_or(0.0) * 3600.0);
         if a.decay {
             let nuclide = self.radionuclide().map_or(
@@ -651,18 +680,18 @@ impl Simulation {
             // 1 U = 1 uGy m^2 / h = 1e-2 Gy cm^2 / 3600 s.
             sk * total_weight * 1e-2 / 3600.0 / vacuum.air_kerma_strength
         } else if let Some(bq) = a.activity_bq {
-            let nuclide = match self.source.radionuclide_name() {
-                Some("I-125" | "I125") => {
-                    // TG-43U1 I-125 photons per decay (the spectrum used).
-                    return Ok(Some(
-                        bq * I125_LINES.iter().map(|l| l.1).sum::<f64>() * time_s,
-                    ));
+            match self.source.radionuclide_name() {
+                // TG-43U1 I-125 photons per decay (the spectrum used).
+                Some(name) if spec::is_i125(name) => {
+                    bq * I125_LINES.iter().map(|l| l.1).sum::<f64>()
                 }
-                _ => self
-                    .radionuclide()
-                    .ok_or_else(|| field("source.radionuclide", "missing"))?,
-            };
-            bq * nuclide.photons_per_decay()
+                _ => {
+                    let nuclide = self
+                        .radionuclide()
+                        .ok_or_else(|| field("source.radionuclide", "missing"))?;
+                    bq * nuclide.photons_per_decay()
+                }
+            }
         } else {
             a.photons_per_s.unwrap_or(0.0)
         };
@@ -681,434 +710,4 @@ impl Simulation {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::source::SeedPlacement;
-
-    #[test]
-    fn solids_are_voxelised_with_their_volume() {
-        let grid = Grid::builder([40, 40, 40])
-            .spacing([0.5, 0.5, 0.5])
-            .origin([-9.75, -9.75, -9.75])
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let count = |solid: Solid| {
-            let n = grid.voxel_count();
-            let (mut mat, mut rho) = (vec![0u16; n], vec![1.0f32; n]);
-            solid.voxelise(&grid, &mut mat, &mut rho, 1, 2.0);
-            assert!(mat.iter().zip(&rho).all(|(m, r)| (*m == 1) == (*r == 2.0)));
-            mat.iter().filter(|m| **m == 1).count() as f64 * 0.125
-        };
-        let sphere = count(Solid::Sphere {
-            centre: Vec3::new(0.3, -0.2, 0.1),
-            radius: 6.0,
-        });
-        let want = 4.0 / 3.0 * std::f64::consts::PI * 216.0;
-        assert!((sphere / want - 1.0).abs() < 0.02, "{sphere} vs {want}");
-        let axis = Vec3::new(1.0, 1.0, 0.0) * (1.0 / 2f64.sqrt());
-        let cylinder = count(Solid::Cylinder {
-            centre: Vec3::new(0.0, 0.0, 0.0),
-            axis,
-            radius: 3.0,
-            half_length: 6.0,
-        });
-        let want = std::f64::consts::PI * 9.0 * 12.0;
-        assert!((cylinder / want - 1.0).abs() < 0.03, "{cylinder} vs {want}");
-        assert!(
-            Solid::Cylinder {
-                centre: Vec3::new(0.0, 0.0, 0.0),
-                axis,
-                radius: 3.0,
-                half_length: 6.0,
-            }
-            .contains(axis * 5.9)
-        );
-        let cube = count(Solid::Box {
-            min: Vec3::new(-2.0, -2.0, -2.0),
-            max: Vec3::new(2.0, 2.0, 2.0),
-        });
-        assert!((cube - 64.0).abs() < 1e-9, "{cube}");
-        // A 1 mm shell of radii 7 and 8 mm, a cap of 60 degrees: 2 pi (1 - cos 60) (R^3 - r^3) / 3.
-        let shell = Solid::Shell {
-            centre: Vec3::new(0.2, 0.1, -0.3),
-            axis: Vec3::new(0.0, 0.6, 0.8),
-            inner: 7.0,
-            outer: 8.0,
-            cos_half_angle: 0.5,
-        };
-        let want = 2.0 * std::f64::consts::PI * 0.5 * (512.0 - 343.0) / 3.0;
-        let got = count(shell);
-        assert!((got / want - 1.0).abs() < 0.05, "{got} vs {want}");
-        assert!(shell.contains(Vec3::new(0.2, 0.1 + 0.6 * 7.5, -0.3 + 0.8 * 7.5)));
-        assert!(!shell.contains(Vec3::new(0.2, 0.1 - 0.6 * 7.5, -0.3 - 0.8 * 7.5)));
-        let tube = Solid::Tube {
-            centre: Vec3::new(0.0, 0.0, 0.0),
-            axis,
-            inner: 2.0,
-            outer: 4.0,
-            half_length: 3.0,
-        };
-        let want = std::f64::consts::PI * (16.0 - 4.0) * 6.0;
-        let got = count(tube);
-        assert!((got / want - 1.0).abs() < 0.05, "{got} vs {want}");
-        assert!(!tube.contains(Vec3::new(0.0, 0.0, 0.0)));
-    }
-
-    #[test]
-    fn a_simulation_comes_back_from_json_with_the_same_bits() {
-        // Grid runs hand the simulation to workers as JSON: computed coordinates must survive
-        // to the last bit, or a worker transports slightly different seeds (serde_json's
-        // default float parsing is not correctly rounded; the workspace turns on
-        // float_roundtrip).
-        let text = "histories = 10\n[phantom]\ndims = [4, 4, 4]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\nseeds = []\n";
-        let mut sim: Simulation = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
-        let SourceSpec::Seeds { seeds, .. } = &mut sim.source else {
-            panic!("a seed source");
-        };
-        for n in 0..200 {
-            let t = f64::from(n) * 0.0137;
-            seeds.push(SeedPlacement {
-                position_mm: [13.0 * t.cos(), -66.0 + 13.0 * t.sin() / 3.0, 1e-7 * t.exp()],
-                axis: [t.sin(), t.cos() * 0.1, 2f64.sqrt() / 7.0],
-                weight: 1.0 / (1.0 + t),
-            });
-        }
-        let json = serde_json::to_string(&sim).unwrap_or_else(|e| panic!("{e}"));
-        let back: Simulation = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(back, sim);
-    }
-
-    #[test]
-    fn shells_and_tubes_are_read_and_checked() {
-        let ins =
-            |text: &str| -> InsertSpec { toml::from_str(text).unwrap_or_else(|e| panic!("{e}")) };
-        let ok = ins(
-            "material = 'modulay'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 13.0\nradius_mm = 14.0\naxis = [0, 1, 0]\nhalf_angle_deg = 35",
-        );
-        assert!(matches!(ok.check(Some(0)), Ok(Solid::Shell { .. })));
-        let whole = ins(
-            "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0",
-        );
-        assert!(whole.check(Some(0)).is_ok());
-        for (text, field_name) in [
-            (
-                "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 3.0\nradius_mm = 2.0",
-                "inner_radius_mm",
-            ),
-            (
-                "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0\nhalf_angle_deg = 30",
-                "axis",
-            ),
-            (
-                "material = 'water'\nshape = 'shell'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0\naxis = [0, 0, 1]\nhalf_angle_deg = 200",
-                "half_angle_deg",
-            ),
-            (
-                "material = 'water'\nshape = 'tube'\ncentre_mm = [0, 0, 0]\ninner_radius_mm = 1.0\nradius_mm = 2.0\naxis = [0, 0, 0]\nlength_mm = 3",
-                "axis",
-            ),
-        ] {
-            let e = ins(text)
-                .check(Some(2))
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(
-                e.contains(&format!("phantom.insert[2].{field_name}")),
-                "{text}: {e}"
-            );
-        }
-        // An unknown shape is not a value of the type: refused when read, listing the shapes.
-        let e = toml::from_str::<InsertSpec>("material = 'water'\nshape = 'cone'")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("unknown variant `cone`, expected one of `box`, `sphere`"),
-            "{e}"
-        );
-    }
-
-    /// A simulation file's text read and checked as `from_file` does.
-    fn read(text: &str) -> Result<Simulation> {
-        let dir = tempfile::tempdir().map_err(|e| field("tmp", e.to_string()))?;
-        let path = dir.path().join("sim.toml");
-        std::fs::write(&path, text).map_err(|e| field("tmp", e.to_string()))?;
-        Simulation::from_file(&path)
-    }
-
-    const BOX: &str = "histories = 10\n[phantom]\ndims = [4, 4, 4]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n";
-
-    /// Issue 27 item 2: `lines_kev` of 1e12 keV was accepted while `energy_kev` is capped; an
-    /// `absolute` section could give "inf Gy"; seed weights summing to infinity were accepted.
-    #[test]
-    fn item_02_out_of_range_energies_and_infinite_normalisations_are_refused() {
-        let e = read(&format!("{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nlines_kev = [[30.0, 1.0], [1e12, 0.5]]\n"))
-            .and_then(|s| s.source())
-            .map(|_| ())
-            .unwrap_err()
-            .chain();
-        assert!(
-            e.contains("source.lines_kev[1]") && e.contains("1000000000000 keV"),
-            "{e}"
-        );
-        let e = read(&format!("{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nlines_kev = [[30.0, 1e308], [40.0, 1e308]]\n"))
-            .and_then(|s| s.source())
-            .map(|_| ())
-            .unwrap_err()
-            .chain();
-        assert!(e.contains("inf"), "{e}");
-        let e = read(&format!(
-            "{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 300.0\n[absolute]\nphotons_per_s = 1e300\ntime_h = 1e300\n"
-        ))
-        .and_then(|s| s.histories_represented())
-        .unwrap_err()
-        .chain();
-        assert!(e.contains("absolute") && e.contains("inf photons"), "{e}");
-        let seeds = "[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\n\
-                     [[source.seeds]]\nposition_mm = [0.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]\nweight = 1e308\n\
-                     [[source.seeds]]\nposition_mm = [1.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]\nweight = 1e308\n";
-        let e = read(&format!("{BOX}{seeds}"))
-            .and_then(|s| s.source())
-            .map(|_| ())
-            .unwrap_err()
-            .chain();
-        assert!(e.contains("weights sum to inf"), "{e}");
-    }
-
-    /// Issue 27 item 9: phantom and scoring `dims` had no voxel budget, and the simulation file
-    /// itself was read without bounds.
-    #[test]
-    fn item_09_grids_beyond_the_voxel_budget_and_unbounded_files_are_refused() {
-        let big = "histories = 10\n[phantom]\ndims = [100000, 100000, 100000]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
-        let e = read(big).unwrap_err().chain();
-        assert!(
-            e.contains("phantom.dims") && e.contains("more than the 67108864"),
-            "{e}"
-        );
-        let scoring = format!(
-            "{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n[scoring]\ndims = [4096, 4096, 4096]\nspacing_mm = [1.0, 1.0, 1.0]\norigin_mm = [0.0, 0.0, 0.0]\n"
-        );
-        let e = read(&scoring).unwrap_err().chain();
-        assert!(e.contains("scoring.dims"), "{e}");
-        #[cfg(unix)]
-        {
-            let e = Simulation::from_file(Path::new("/dev/zero"))
-                .unwrap_err()
-                .chain();
-            assert!(e.contains("not a regular file"), "{e}");
-            let e = HuTable::from_file(Path::new("/dev/zero"))
-                .unwrap_err()
-                .chain();
-            assert!(e.contains("not a regular file"), "{e}");
-        }
-        // A CT beyond the budget is refused from its header, before its data is read.
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(
-            dir.path().join("ct.mhd"),
-            "NDims = 3\nDimSize = 1024 1024 1024\nElementType = MET_FLOAT\nElementDataFile = /dev/zero\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let text = "histories = 10\n[phantom]\nct_mha = 'ct.mhd'\n[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
-        std::fs::write(dir.path().join("sim.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-        let e = Simulation::from_file(&dir.path().join("sim.toml"))
-            .and_then(|s| s.phantom())
-            .map(|_| ())
-            .unwrap_err()
-            .chain();
-        assert!(
-            e.contains("phantom.ct_mha") && e.contains("more than the"),
-            "{e}"
-        );
-    }
-
-    /// Issue 20: an unknown source kind became a point source when a simulation was not read
-    /// through `from_file` (a grid run's `simulation.json`, a simulation built in code and
-    /// deserialised). Kinds are a type now: JSON with an unknown kind is refused too.
-    #[test]
-    fn an_unknown_source_kind_is_never_a_point_source() {
-        let text = "histories = 10\n[phantom]\ndims = [4, 4, 4]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
-        let sim: Simulation = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
-        let json = serde_json::to_string(&sim).unwrap_or_else(|e| panic!("{e}"));
-        assert!(json.contains(r#""kind":"point""#), "{json}");
-        let e = serde_json::from_str::<Simulation>(
-            &json.replace(r#""kind":"point""#, r#""kind":"fan""#),
-        )
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("unknown variant `fan`"), "{e}");
-    }
-
-    /// Issue 20: every kind of phantom, insert, source and particle is a typed value that the
-    /// file's form carries both ways (a grid worker reads what the planner wrote).
-    #[test]
-    fn every_kind_comes_back_from_its_file_form() {
-        let photons = |e: f64| Emission::Photons(Energies::Mono { energy_kev: e });
-        let shapes = [
-            InsertShape::Box {
-                min_mm: [-1.0; 3],
-                max_mm: [1.0; 3],
-            },
-            InsertShape::Sphere {
-                centre_mm: [0.1, 0.2, 0.3],
-                radius_mm: 2.0,
-            },
-            InsertShape::Cylinder {
-                centre_mm: [0.0; 3],
-                axis: [1.0, 1.0, 0.0],
-                radius_mm: 1.0,
-                length_mm: 3.0,
-            },
-            InsertShape::Tube {
-                centre_mm: [0.0; 3],
-                axis: [0.0, 0.0, 1.0],
-                inner_radius_mm: 1.0,
-                radius_mm: 2.0,
-                length_mm: 3.0,
-            },
-            InsertShape::Shell {
-                centre_mm: [0.0; 3],
-                inner_radius_mm: 1.0,
-                radius_mm: 2.0,
-                axis: Some([0.0, 1.0, 0.0]),
-                half_angle_deg: Some(35.0),
-            },
-        ];
-        let mut phantom = PhantomSpec::boxed([8, 8, 8], [1.0; 3], [-3.5; 3], "water");
-        for (n, shape) in shapes.into_iter().enumerate() {
-            let mut insert = InsertSpec::new("lung_icru44", shape);
-            insert.density = Some(0.26 + n as f64 * 0.01);
-            phantom = phantom.with_insert(insert);
-        }
-        let sources = [
-            SourceSpec::Point {
-                position_mm: [0.0; 3],
-                emission: Emission::Photons(Energies::Lines {
-                    lines_kev: vec![[27.0, 0.7], [31.0, 0.3]],
-                }),
-            },
-            SourceSpec::Pencil {
-                position_mm: [0.0, 0.0, -10.0],
-                direction: [0.0, 0.0, 1.0],
-                emission: Emission::Electrons(Energies::Mono { energy_kev: 1000.0 }),
-            },
-            SourceSpec::Cone {
-                position_mm: [0.0, 0.0, -10.0],
-                direction: [0.0, 0.0, 1.0],
-                half_angle_deg: 10.0,
-                emission: Emission::Positrons(Energies::Radionuclide {
-                    name: "Lu-177".into(),
-                }),
-            },
-            SourceSpec::Parallel {
-                position_mm: [0.0, 0.0, -10.0],
-                direction: [0.0, 0.0, 1.0],
-                field_mm: [4.0, 6.0],
-                emission: Emission::Beta {
-                    radionuclide: "Y-90".into(),
-                },
-            },
-            SourceSpec::Seeds {
-                model: SeedModelName::Model6711,
-                energies: Energies::Radionuclide {
-                    name: "I-125".into(),
-                },
-                seeds: vec![SeedPlacement {
-                    position_mm: [0.0; 3],
-                    axis: [0.0, 0.0, 1.0],
-                    weight: 1.0,
-                }],
-            },
-        ];
-        for source in sources {
-            let charged = source.emission().particle() != Particle::Photon;
-            let mut physics = PhysicsSpec::default();
-            physics.electrons.transport = charged;
-            let sim = Simulation::builder(phantom.clone(), source)
-                .histories(10)
-                .tally(if charged {
-                    TallyKind::Analog
-                } else {
-                    TallyKind::Kerma
-                })
-                .physics(physics)
-                .build()
-                .unwrap_or_else(|e| panic!("{}", e.chain()));
-            let json = serde_json::to_string(&sim).unwrap_or_else(|e| panic!("{e}"));
-            let back: Simulation = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(back, sim, "{json}");
-            let text = toml::to_string(&sim).unwrap_or_else(|e| panic!("{e}"));
-            let mut from_file = read(&text).unwrap_or_else(|e| panic!("{}", e.chain()));
-            from_file.base_dir = PathBuf::new();
-            assert_eq!(from_file, sim);
-            sim.source().unwrap_or_else(|e| panic!("{}", e.chain()));
-            sim.phantom().unwrap_or_else(|e| panic!("{}", e.chain()));
-        }
-        let ct = PhantomSpec::ct("ct.mha");
-        let json = serde_json::to_string(&ct).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(json, r#"{"ct_mha":"ct.mha","insert":[]}"#);
-        // The builder checks what a file is checked for.
-        let point = SourceSpec::Point {
-            position_mm: [0.0; 3],
-            emission: photons(0.5),
-        };
-        let e = Simulation::builder(phantom, point)
-            .histories(10)
-            .build()
-            .unwrap_err()
-            .chain();
-        assert!(
-            e.contains("source.energy_kev: 0.5; expected 1 to 100000 keV"),
-            "{e}"
-        );
-    }
-
-    /// Issue 20: a field that the kind does not take was silently ignored (a `direction` on a
-    /// point source, a `density` on a CT); it is refused, naming the field and what the kind
-    /// takes.
-    #[test]
-    fn a_field_the_kind_does_not_take_is_refused() {
-        let point = "[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 30.0\n";
-        for (text, says) in [
-            (
-                format!("{BOX}{point}direction = [0.0, 0.0, 1.0]\n"),
-                "source.direction: does not apply to a point source",
-            ),
-            (
-                format!("{BOX}{point}model = '6711'\n"),
-                "source.model: does not apply to a point source",
-            ),
-            (
-                format!(
-                    "{BOX}[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\nposition_mm = [0.0, 0.0, 0.0]\n"
-                ),
-                "source.position_mm: does not apply to a seeds source",
-            ),
-            (
-                format!(
-                    "{BOX}[source]\nkind = 'seeds'\nmodel = '6711'\nradionuclide = 'I-125'\nparticle = 'electron'\n"
-                ),
-                "source.particle: seeds emit photons only",
-            ),
-            (
-                format!("histories = 10\n[phantom]\nct_mha = 'ct.mha'\ndensity = 1.0\n{point}"),
-                "phantom.density: does not apply to a CT phantom",
-            ),
-            (
-                format!(
-                    "{BOX}[[phantom.insert]]\nmaterial = 'water'\nshape = 'sphere'\ncentre_mm = [0.0, 0.0, 0.0]\nradius_mm = 1.0\nlength_mm = 2.0\n{point}"
-                ),
-                "phantom.insert[0].length_mm: does not apply to a sphere",
-            ),
-            (
-                format!(
-                    "{BOX}[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nparticle = 'beta'\nradionuclide = 'Y-90'\nenergy_kev = 30.0\n"
-                ),
-                "source: a beta source takes its energies from the radionuclide only",
-            ),
-        ] {
-            let e = read(&text).unwrap_err().chain();
-            assert!(e.contains(says), "{text}\n{e}");
-        }
-    }
-}
+mod tests;

@@ -348,8 +348,8 @@ pub struct Source {
     pub radionuclide: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<SeedModelName>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub seeds: Vec<SeedPlacement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<Vec<SeedPlacement>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub particle: Option<Particle>,
 }
@@ -426,7 +426,7 @@ impl Source {
         takes("half_angle_deg", s.half_angle_deg.is_some(), &[Cone])?;
         takes("field_mm", s.field_mm.is_some(), &[Parallel])?;
         takes("model", s.model.is_some(), &[Seeds])?;
-        takes("seeds", !s.seeds.is_empty(), &[Seeds])?;
+        takes("seeds", s.seeds.is_some(), &[Seeds])?;
         let position = s.position_mm.ok_or_else(|| {
             Invalid::new(
                 "source.position_mm",
@@ -477,7 +477,7 @@ impl Source {
                         .model
                         .ok_or_else(|| Invalid::new("source.model", "missing; built in: 6711"))?,
                     energies: s.energies()?,
-                    seeds: std::mem::take(&mut s.seeds),
+                    seeds: s.seeds.take().unwrap_or_default(),
                 }
             }
         })
@@ -496,7 +496,7 @@ impl From<SourceSpec> for Source {
             lines_kev: None,
             radionuclide: None,
             model: None,
-            seeds: Vec::new(),
+            seeds: None,
             particle: None,
         };
         let emission = s.emission();
@@ -532,7 +532,7 @@ impl From<SourceSpec> for Source {
             }
             SourceSpec::Seeds { model, seeds, .. } => {
                 raw.model = Some(model);
-                raw.seeds = seeds;
+                raw.seeds = Some(seeds);
             }
         }
         let energies = match emission {

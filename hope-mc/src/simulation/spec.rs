@@ -153,16 +153,24 @@ fn positive(name: &str, v: f64, what: &str) -> Checked<f64> {
     }
 }
 
+/// A direction: finite, and with a length that is a normal, finite number (a vector of 1e200 or
+/// 1e-200 has none: its length overflows or underflows, and normalising it gives inf or 0).
 fn unit(name: &str, v: [f64; 3]) -> Checked<Vec3> {
     let axis = finite3(name, v)?;
     let n = axis.norm();
-    if n <= 0.0 {
+    if !(n.is_finite() && n > 0.0) {
         return Err(Invalid::new(
             name,
-            format!("{v:?}; expected a non-zero vector"),
+            format!("{v:?}; expected a non-zero vector of moderate size (its length is {n})"),
         ));
     }
     Ok(axis * (1.0 / n))
+}
+
+/// Whether `name` names I-125 (spelt as the radionuclides are looked up: any case, with or
+/// without the hyphen), whose photons are TG-43U1's lines.
+pub(crate) fn is_i125(name: &str) -> bool {
+    name.replace('-', "").eq_ignore_ascii_case("i125")
 }
 
 fn material(name: &str, value: &str) -> Checked {
@@ -171,11 +179,20 @@ fn material(name: &str, value: &str) -> Checked {
         .map_err(|e| Invalid::because(name, "not a built-in material", e))
 }
 
+/// The densities a phantom may hold, g/cm^3: from a near vacuum to well beyond osmium (22.6);
+/// outside, a density would not survive its conversion to the f32 of the phantom.
+pub const DENSITY_RANGE: std::ops::RangeInclusive<f64> = 1e-9..=1e3;
+
 fn density(name: &str, value: Option<f64>) -> Checked {
     match value {
-        Some(d) if !(d.is_finite() && d > 0.0) => {
-            Err(Invalid::new(name, format!("{d}; expected > 0 g/cm^3")))
-        }
+        Some(d) if !(d.is_finite() && DENSITY_RANGE.contains(&d)) => Err(Invalid::new(
+            name,
+            format!(
+                "{d}; expected {} to {} g/cm^3",
+                DENSITY_RANGE.start(),
+                DENSITY_RANGE.end()
+            ),
+        )),
         _ => Ok(()),
     }
 }
@@ -289,6 +306,16 @@ impl PhantomSpec {
             finite3("phantom.origin_mm", *origin_mm)?;
             material("phantom.material", name)?;
             density("phantom.density", *rho)?;
+        }
+        if self.insert.len() > super::MAX_INSERTS {
+            return Err(Invalid::new(
+                "phantom.insert",
+                format!(
+                    "{} inserts; expected at most {}",
+                    self.insert.len(),
+                    super::MAX_INSERTS
+                ),
+            ));
         }
         for (i, ins) in self.insert.iter().enumerate() {
             ins.check(Some(i))?;
@@ -431,7 +458,10 @@ fn insert_solid(shape: &InsertShape, at: &str) -> Checked<Solid> {
                 finite3(&f("max_mm"), max_mm)?,
             );
             if (0..3).any(|a| min[a] > max[a]) {
-                return Err(Invalid::new(at, "min_mm must not exceed max_mm"));
+                return Err(Invalid::new(
+                    f("max_mm"),
+                    format!("{max_mm:?}; expected at least min_mm ({min_mm:?}) on every axis"),
+                ));
             }
             Ok(Solid::Box { min, max })
         }
@@ -794,7 +824,7 @@ impl SourceSpec {
             }
             Energies::Radionuclide { name } => match name.as_str() {
                 // The brachytherapy dosimetry standard for I-125.
-                "I-125" | "I125" => Spectrum::lines(&I125_LINES)
+                i125 if is_i125(i125) => Spectrum::lines(&I125_LINES)
                     .map_err(|e| Invalid::because("source.radionuclide", "I-125", e)),
                 other => Radionuclide::by_name(other)
                     .and_then(|r| r.spectrum(0.0))
@@ -812,15 +842,7 @@ impl SourceSpec {
     /// Checks every value (the file's structure is checked when it is read).
     pub(crate) fn check(&self) -> Checked {
         self.checked_spectrum()?;
-        let direction = |d: [f64; 3]| -> Checked {
-            if d.iter().all(|x| *x == 0.0) || d.iter().any(|x| !x.is_finite()) {
-                return Err(Invalid::new(
-                    "source.direction",
-                    format!("{d:?}; expected a non-zero vector"),
-                ));
-            }
-            Ok(())
-        };
+        let direction = |d: [f64; 3]| unit("source.direction", d).map(|_| ());
         let position = |p: [f64; 3]| finite3("source.position_mm", p).map(|_| ());
         match self {
             SourceSpec::Point { position_mm, .. } => position(*position_mm),
@@ -867,6 +889,16 @@ impl SourceSpec {
             SourceSpec::Seeds { seeds, .. } => {
                 if seeds.is_empty() {
                     return Err(Invalid::new("source.seeds", "no seeds"));
+                }
+                for (i, seed) in seeds.iter().enumerate() {
+                    finite3(&format!("source.seeds[{i}].position_mm"), seed.position_mm)?;
+                    unit(&format!("source.seeds[{i}].axis"), seed.axis)?;
+                    if !(seed.weight.is_finite() && seed.weight > 0.0) {
+                        return Err(Invalid::new(
+                            format!("source.seeds[{i}].weight"),
+                            format!("{}; expected a positive, finite weight", seed.weight),
+                        ));
+                    }
                 }
                 Ok(())
             }

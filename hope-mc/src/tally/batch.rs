@@ -1,6 +1,19 @@
 //! The explicit scoring object of the tracking loop: one worker's scores for one batch at a time
 //! (history-by-history sums per voxel, energy totals, the particle stack), and the exact
 //! fixed-point accumulation of finished batches.
+//!
+//! The tracking loop (`transport`) only reports events to [`BatchState`]; what is scored from
+//! them is decided here:
+//! - [`BatchState::begin_history`]: a history starts, with the energy its source emitted and
+//!   the part absorbed in the source itself;
+//! - [`BatchState::track`]: a photon crossed `length_cm` of a scoring cell, with the collision
+//!   kerma per unit length of its material at its energy (the track-length estimator scores
+//!   their product; a fluence estimator would score the length);
+//! - [`BatchState::deposit`]: energy deposited at a point of a cell (the analog estimator);
+//! - [`BatchState::escape`]: a photon left the phantom.
+//!
+//! A new estimator built on these events is a field here and a line in each event; the tracking
+//! loop does not change.
 
 use std::ops::Range;
 
@@ -82,11 +95,23 @@ impl BatchState {
         self.analog[v].add(self.history, (energy / mass_g.max(1e-300)) as f32);
     }
 
+    /// A photon crossed `length_cm` of cell `v`, where its collision kerma per unit track
+    /// length is `kerma_per_cm` (eV/g per cm: E mu_en/rho rho / (rho V)).
     #[inline]
-    pub(crate) fn kerma_in(&mut self, v: usize, value: f64) {
+    pub(crate) fn track(&mut self, v: usize, length_cm: f64, kerma_per_cm: f64) {
+        let value = length_cm * kerma_per_cm;
         if value > 0.0 {
             self.kerma[v].add(self.history, value as f32);
         }
+    }
+
+    /// A history starts: its source emitted `emitted` eV, of which `absorbed` stayed in the
+    /// source itself (a seed's capsule).
+    #[inline]
+    pub(crate) fn begin_history(&mut self, emitted: f64, absorbed: f64) {
+        self.history += 1;
+        self.emitted += emitted;
+        self.in_source += absorbed;
     }
 
     pub(crate) fn escape(&mut self, p: &Photon) {

@@ -356,10 +356,9 @@ impl Transport {
         let count = histories.saturating_sub(first).min(self.options.batch_size);
         let mut rng = Rng::for_batch(seed, b);
         for _ in 0..count {
-            st.history += 1;
+            // (The source only fills the stack: nothing is scored before the history begins.)
             let (emitted, absorbed) = source.emit(&self.frame, &mut rng, &mut st.stack);
-            st.emitted += emitted;
-            st.in_source += absorbed;
+            st.begin_history(emitted, absorbed);
             while let Some(p) = st.stack.pop() {
                 if p.charge == 0 {
                     self.track(p, &mut rng, st);

@@ -87,14 +87,14 @@ impl Transport {
                         if mu * len > tau {
                             let d = tau / mu;
                             if fused {
-                                st.kerma_in(v, k * d);
+                                st.track(v, d, k);
                             }
                             hit = Some(d);
                             return Some(d);
                         }
                         tau -= mu * len;
                         if fused {
-                            st.kerma_in(v, k * len);
+                            st.track(v, len, k);
                         }
                         None
                     });
@@ -234,7 +234,7 @@ impl Transport {
                             / self.voxel_volume_cm3;
                     }
                 }
-                st.kerma_in(v as usize, seg * k);
+                st.track(v as usize, seg, k);
             }
             if n < CHUNK {
                 return;
@@ -265,7 +265,7 @@ impl Transport {
         if self.physics.materials.len() == 1 {
             let k = k_of(0);
             while let Some((c, _, seg)) = scoring.next(&sg.lattice) {
-                st.kerma_in(c, seg * k);
+                st.track(c, seg, k);
             }
             return;
         }
@@ -276,7 +276,7 @@ impl Transport {
             let (p_end, s_end) = (ps + pl, ss + sl);
             let end = p_end.min(s_end);
             if end > t {
-                st.kerma_in(sv, (end - t) * k_of(usize::from(self.mat[pv])));
+                st.track(sv, end - t, k_of(usize::from(self.mat[pv])));
                 t = end;
             }
             if p_end <= end {

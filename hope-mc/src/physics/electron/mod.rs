@@ -98,8 +98,13 @@ impl ElectronOptions {
                 self.bremsstrahlung_threshold_ev,
             ),
         ] {
-            if v.is_nan() || v < E_LOW {
-                return bad(f, format!("{v}: expected at least {E_LOW} eV"));
+            // Finite: a simulation goes to grid workers as JSON, which has no infinity (a value
+            // above every energy, such as 1e9 eV, turns the process off).
+            if !(v.is_finite() && v >= E_LOW) {
+                return bad(
+                    f,
+                    format!("{v}: expected a finite value of at least {E_LOW} eV"),
+                );
             }
         }
         if !(self.elastic_c1 > 0.0 && self.elastic_c1 <= 0.5) {
@@ -114,10 +119,13 @@ impl ElectronOptions {
                 format!("{}: expected 0 < fraction <= 0.25", self.max_energy_loss),
             );
         }
-        if self.range_rejection_max_ev.is_nan() || self.range_rejection_max_ev < 0.0 {
+        if !(self.range_rejection_max_ev.is_finite() && self.range_rejection_max_ev >= 0.0) {
             return bad(
                 "range_rejection_max_ev",
-                format!("{}: expected >= 0", self.range_rejection_max_ev),
+                format!(
+                    "{}: expected a finite value >= 0 eV",
+                    self.range_rejection_max_ev
+                ),
             );
         }
         Ok(())
