@@ -37,11 +37,9 @@ fn on_slurm(sim: &Simulation, tasks: u32) -> (f64, hope::mc::Partial) {
 }
 
 fn simulation(histories: u64, batch: u64, dims: usize) -> Simulation {
-    let text = format!(
-        "histories = {histories}\nseed = 1\nbatch_size = {batch}\n\n[phantom]\ndims = [{dims}, {dims}, {dims}]\n\
-         spacing_mm = [1.0, 1.0, 1.0]\norigin_mm = [-49.5, -49.5, -49.5]\nmaterial = \"water\"\n\n\
-         [source]\nkind = \"point\"\nposition_mm = [0.0, 0.0, 0.0]\nradionuclide = \"I-125\"\n"
-    );
+    // Centred: with the default 100 voxels, the origin of -49.5 mm it always had.
+    let text =
+        hope_test_support::simulation::PointInWater::i125(histories, 1, batch, dims, 1.0).toml();
     toml::from_str(&text).unwrap()
 }
 

@@ -181,12 +181,7 @@ fn a_worker_killed_mid_chunk_is_replaced_and_the_result_is_the_same() {
 
 /// A small run for the integrity tests: 4 batches in 2 chunks.
 fn small_sim(seed: u32, dims: u32) -> String {
-    let origin = -(dims as f64) * 2.5 / 2.0 + 1.25;
-    format!(
-        "histories = 8000\nseed = {seed}\nbatch_size = 2000\n\n[phantom]\ndims = [{dims}, {dims}, {dims}]\n\
-         spacing_mm = [2.5, 2.5, 2.5]\norigin_mm = [{origin}, {origin}, {origin}]\nmaterial = \"water\"\n\n\
-         [source]\nkind = \"point\"\nposition_mm = [0.0, 0.0, 0.0]\nradionuclide = \"I-125\"\n"
-    )
+    PointInWater::i125(8000, u64::from(seed), 2000, dims as usize, 2.5).toml()
 }
 
 fn run_small(tmp: &std::path::Path, file: &str, dir: &str) {

@@ -152,6 +152,10 @@ impl From<hope_service::Error> for Error {
             hope_service::Error::Tls(m) => Error::Tls(m),
             hope_service::Error::Io { path, source } => Error::Io { path, source },
             hope_service::Error::Core(e) => Error::Core(e),
+            hope_service::Error::Random(m) => Error::InvalidParameter {
+                name: "random",
+                reason: format!("the OS random generator failed: {m}"),
+            },
             other => Error::InvalidParameter {
                 name: "service",
                 reason: other.to_string(),

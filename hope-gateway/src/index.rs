@@ -144,9 +144,9 @@ impl Index {
 
     /// Re-reads what the PACS holds under the `expose` keys (studies, then their series), maps
     /// each series through the de-identifier and replaces the index with it. A study or series
-    /// that cannot be exposed (an original UID that is not a valid UID, attributes the
-    /// de-identifier refuses) is skipped and reported, not fatal: one bad entry in the PACS does
-    /// not hide every other series. A failing PACS or index is an error.
+    /// whose original UID is not a valid UID (the index stores only valid ones) is skipped and
+    /// reported, not fatal: one bad entry in the PACS does not hide every other series. A failing
+    /// PACS, de-identifier or index is an error, and no entry is then removed as stale.
     pub fn refresh(
         &self,
         source: &PacsSource,
@@ -185,16 +185,9 @@ impl Index {
                     });
                     continue;
                 }
-                let row = match exposed_row(deid, &study, &series) {
-                    Ok(row) => row,
-                    Err(e) => {
-                        skipped.push(Skipped {
-                            original: series_uid.to_string(),
-                            reason: format!("cannot be de-identified: {e}"),
-                        });
-                        continue;
-                    }
-                };
+                // A de-identification failure stays fatal: it is the gateway's configuration,
+                // not one entry of the PACS, and skipping would empty the index.
+                let row = exposed_row(deid, &study, &series)?;
                 let name = row.series_instance_uid.clone();
                 let entry = Entry::new(&name)
                     .with("OriginalStudy", Value::Uid(study_uid.to_string()))

@@ -405,7 +405,8 @@ fn a_job_gets_only_encrypted_deidentified_instances_and_others_are_refused() {
     assert!(has("alice", "fetch-series", "not-found"));
     assert!(has("alice", "refresh", "denied"));
     // The gateway never writes an original identifier (the original series UID appears once, in
-    // the record of alice asking for it).
+    // the record of alice asking for it; a refresh that skips a series of the PACS, none here,
+    // records its original UID).
     for line in log.lines().filter(|l| !l.contains("\"not-found\"")) {
         for (what, needle) in site.needles() {
             assert!(

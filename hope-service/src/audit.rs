@@ -312,8 +312,8 @@ impl AuditLog {
     }
 
     /// A log whose appends always fail (its file is opened read-only), for the tests of the
-    /// services that must fail closed.
-    #[doc(hidden)]
+    /// services that must fail closed (feature `test-util`, never in a service).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn unwritable_for_tests(path: PathBuf) -> AuditLog {
         std::fs::write(&path, b"").unwrap_or_default();
         let file = File::open(&path)

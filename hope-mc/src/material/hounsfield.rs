@@ -209,10 +209,14 @@ impl HuTable {
             if !s.max_hu.is_finite() || (i > 0 && s.max_hu <= lower) {
                 return Err(bad(
                     &format!("{field}.max_hu"),
-                    format!(
-                        "{}; expected above the previous segment's {lower}",
-                        s.max_hu
-                    ),
+                    if i == 0 {
+                        format!("{}; expected a finite HU", s.max_hu)
+                    } else {
+                        format!(
+                            "{}; expected a finite HU above the previous segment's {lower}",
+                            s.max_hu
+                        )
+                    },
                 ));
             }
             let builtin = |name: &str, f: &str| {

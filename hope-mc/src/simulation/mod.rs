@@ -362,7 +362,8 @@ impl Simulation {
             ));
         }
         let highest = self.source.spectrum()?.max_energy();
-        if self.source.emission().particle() == Particle::Photon && cutoff >= highest {
+        // A photon at the cutoff is still transported (only those below are absorbed).
+        if self.source.emission().particle() == Particle::Photon && cutoff > highest {
             return Err(field(
                 "physics.photon_cutoff_ev",
                 format!(
@@ -374,10 +375,11 @@ impl Simulation {
         for (name, c) in &self.physics.material_cutoffs_ev {
             let f = format!("physics.material_cutoffs_ev.{name}");
             Material::builtin(name).map_err(|e| refused(&f, "not a built-in material", e))?;
-            if !(c.is_finite() && (1e3..MAX_ENERGY_EV).contains(c)) {
+            // Above every energy is allowed: the material then absorbs every photon.
+            if !(c.is_finite() && *c >= 1e3) {
                 return Err(field(
                     &f,
-                    format!("{c}; expected at least 1000 eV and below {MAX_ENERGY_EV} eV"),
+                    format!("{c}; expected a finite value of at least 1000 eV"),
                 ));
             }
         }
@@ -495,16 +497,16 @@ impl Simulation {
         let (grid, mut materials, mut mat, mut rho) = match &p.body {
             PhantomBody::Ct { ct_mha, hu_table } => {
                 let path = self.path(ct_mha);
-                let header = metaimage::read_header(&path).map_err(|e| Error::Read {
-                    path: path.clone(),
-                    source: e.into(),
-                })?;
+                let unreadable = |e: hope_core::Error| {
+                    refused(
+                        "phantom.ct_mha",
+                        &format!("{}: expected a readable MetaImage CT", path.display()),
+                        e,
+                    )
+                };
+                let header = metaimage::read_header(&path).map_err(unreadable)?;
                 within_budget("phantom.ct_mha", header.grid.dims())?;
-                let volume: hope_core::Volume<f32> =
-                    metaimage::read(&path).map_err(|e| Error::Read {
-                        path: path.clone(),
-                        source: e.into(),
-                    })?;
+                let volume: hope_core::Volume<f32> = metaimage::read(&path).map_err(unreadable)?;
                 let table = match hu_table {
                     Some(t) => HuTable::from_file(&self.path(t))?,
                     None => HuTable::default_table(),

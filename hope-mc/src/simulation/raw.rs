@@ -60,7 +60,12 @@ impl Phantom {
                     ));
                 }
                 let what = "a CT phantom (the CT gives its geometry and, with the HU table, its densities)";
-                not_for("phantom.origin_mm".into(), p.origin_mm.is_some(), what)?;
+                // Earlier versions wrote the default origin, 0, 0, 0, for CTs too.
+                not_for(
+                    "phantom.origin_mm".into(),
+                    p.origin_mm.is_some_and(|o| o != [0.0; 3]),
+                    what,
+                )?;
                 not_for("phantom.density".into(), p.density.is_some(), what)?;
                 PhantomBody::Ct {
                     ct_mha,
@@ -426,7 +431,12 @@ impl Source {
         takes("half_angle_deg", s.half_angle_deg.is_some(), &[Cone])?;
         takes("field_mm", s.field_mm.is_some(), &[Parallel])?;
         takes("model", s.model.is_some(), &[Seeds])?;
-        takes("seeds", s.seeds.is_some(), &[Seeds])?;
+        // Earlier versions wrote `seeds: []` for every kind: an empty list is no list.
+        takes(
+            "seeds",
+            s.seeds.as_ref().is_some_and(|v| !v.is_empty()),
+            &[Seeds],
+        )?;
         let position = s.position_mm.ok_or_else(|| {
             Invalid::new(
                 "source.position_mm",

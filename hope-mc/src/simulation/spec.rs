@@ -153,18 +153,21 @@ fn positive(name: &str, v: f64, what: &str) -> Checked<f64> {
     }
 }
 
-/// A direction: finite, and with a length that is a normal, finite number (a vector of 1e200 or
-/// 1e-200 has none: its length overflows or underflows, and normalising it gives inf or 0).
+/// A direction: finite, and with a squared length that is a normal, finite number (a vector of
+/// 1e200 has an infinite length; one of 1e-155 or less a subnormal or zero square, whose root is
+/// inexact: normalising either gives inf, 0 or a vector that is not of unit length).
 fn unit(name: &str, v: [f64; 3]) -> Checked<Vec3> {
     let axis = finite3(name, v)?;
-    let n = axis.norm();
-    if !(n.is_finite() && n > 0.0) {
+    let square = axis.dot(axis);
+    if !(square.is_finite() && square >= f64::MIN_POSITIVE) {
         return Err(Invalid::new(
             name,
-            format!("{v:?}; expected a non-zero vector of moderate size (its length is {n})"),
+            format!(
+                "{v:?}; expected a non-zero vector of moderate size (its squared length is {square})"
+            ),
         ));
     }
-    Ok(axis * (1.0 / n))
+    Ok(axis * (1.0 / square.sqrt()))
 }
 
 /// Whether `name` names I-125 (spelt as the radionuclides are looked up: any case, with or
@@ -893,10 +896,12 @@ impl SourceSpec {
                 for (i, seed) in seeds.iter().enumerate() {
                     finite3(&format!("source.seeds[{i}].position_mm"), seed.position_mm)?;
                     unit(&format!("source.seeds[{i}].axis"), seed.axis)?;
-                    if !(seed.weight.is_finite() && seed.weight > 0.0) {
+                    // 0 is an empty slot of a plaque; the weights' sum must be positive (checked
+                    // when the source is made).
+                    if !(seed.weight.is_finite() && seed.weight >= 0.0) {
                         return Err(Invalid::new(
                             format!("source.seeds[{i}].weight"),
-                            format!("{}; expected a positive, finite weight", seed.weight),
+                            format!("{}; expected a finite weight >= 0", seed.weight),
                         ));
                     }
                 }

@@ -462,6 +462,11 @@ fn attack_20_01_directions_and_axes_of_extreme_size_are_refused() {
         let e = refused(&format!("{BOX}{source}"));
         assert!(e.contains(says) && e.contains("moderate size"), "{e}");
     }
+    // A squared length in the subnormals: its root is inexact (0.72 instead of 1 once divided).
+    let e = refused(&format!(
+        "{BOX}[source]\nkind = 'pencil'\nposition_mm = [0.0, 0.0, -4.0]\ndirection = [0.0, 0.0, 1.6e-162]\nenergy_kev = 100.0\n"
+    ));
+    assert!(e.contains("source.direction"), "{e}");
     for insert in [
         "shape = 'cylinder'\ncentre_mm = [0.0, 0.0, 0.0]\naxis = [1e200, 0.0, 0.0]\nradius_mm = 2.0\nlength_mm = 2.0",
         "shape = 'shell'\ncentre_mm = [0.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1e200]\ninner_radius_mm = 1.0\nradius_mm = 4.0\nhalf_angle_deg = 60.0",
@@ -476,7 +481,7 @@ fn attack_20_01_directions_and_axes_of_extreme_size_are_refused() {
 
 /// Findings 3 and 10: values that a file accepted but JSON cannot carry (infinity, NaN) made a
 /// grid run fail in its workers; electron options were not checked with transport off; seeds
-/// were not checked one by one; `seeds = []` on a point source was ignored.
+/// were not checked one by one; seeds on a point source were ignored.
 #[test]
 fn attack_20_03_what_a_file_accepts_survives_the_trip_to_the_workers() {
     for (more, says) in [
@@ -514,15 +519,39 @@ fn attack_20_03_what_a_file_accepts_survives_the_trip_to_the_workers() {
         "position_mm = [0.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]\nweight = nan",
     ));
     assert!(e.contains("source.seeds[0].weight"), "{e}");
+    // An empty slot of a plaque (weight 0) beside a loaded one.
+    read(&seeds(
+        "position_mm = [0.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]\nweight = 0.0\n[[source.seeds]]\nposition_mm = [1.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]",
+    ))
+    .and_then(|s| s.source())
+    .unwrap_or_else(|e| panic!("{}", e.chain()));
     let e = refused(&seeds(
         "position_mm = [inf, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]",
     ));
     assert!(e.contains("source.seeds[0].position_mm"), "{e}");
-    let e = refused(&format!("{BOX}{PT}seeds = []\n"));
+    let e = refused(&format!(
+        "{BOX}{PT}[[source.seeds]]\nposition_mm = [0.0, 0.0, 0.0]\naxis = [0.0, 0.0, 1.0]\n"
+    ));
     assert!(
         e.contains("source.seeds: does not apply to a point source"),
         "{e}"
     );
+    // What earlier versions wrote for every simulation (`seeds: []`, and the default origin
+    // with a CT) is read as absent: their `simulation.json` files still load.
+    let old = r#"{"histories":10,"seed":1,"batch_size":250000,"tally":"kerma",
+        "phantom":{"dims":null,"spacing_mm":null,"origin_mm":[0.0,0.0,0.0],"material":null,
+        "density":null,"ct_mha":"ct.mha","hu_table":null,"insert":[]},
+        "source":{"kind":"point","position_mm":[0.0,0.0,0.0],"direction":null,
+        "half_angle_deg":null,"field_mm":null,"energy_kev":100.0,"lines_kev":null,
+        "radionuclide":null,"model":null,"seeds":[],"particle":null},
+        "physics":{"fluorescence":true,"coherent":true,"photon_cutoff_ev":1000.0,
+        "material_cutoffs_ev":{},"tracking":"woodcock","electrons":{"transport":false,
+        "cutoff_ev":10000.0,"delta_threshold_ev":10000.0,"bremsstrahlung_threshold_ev":10000.0,
+        "elastic_c1":0.2,"max_energy_loss":0.08,"range_rejection":true,
+        "range_rejection_max_ev":2000000.0}},"absolute":null,"scoring":null}"#;
+    let sim: Simulation = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sim.phantom, PhantomSpec::ct("ct.mha"));
+    assert_eq!(sim.source.kind(), SourceKind::Point);
     // What is accepted comes back from JSON.
     let sim = read(&format!(
         "tally = 'analog'\n{BOX}{PT}[physics.electrons]\ntransport = true\nrange_rejection_max_ev = 1e9\n"
@@ -634,9 +663,14 @@ fn attack_20_06_tables_inserts_and_cutoffs_are_bounded() {
     let e = refused(&format!("{BOX}{PT}[physics]\nphoton_cutoff_ev = 1e308\n"));
     assert!(e.contains("physics.photon_cutoff_ev"), "{e}");
     let e = refused(&format!(
-        "{BOX}{PT}[physics]\nphoton_cutoff_ev = 100000.0\n"
+        "{BOX}{PT}[physics]\nphoton_cutoff_ev = 100001.0\n"
     ));
     assert!(e.contains("no photon would be transported"), "{e}");
+    // At the cutoff a photon is still transported; a material may absorb everything.
+    read(&format!(
+        "{BOX}{PT}[physics]\nphoton_cutoff_ev = 100000.0\nmaterial_cutoffs_ev = {{ water = 1e9 }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{}", e.chain()));
 }
 
 /// Finding 11: a box insert with min_mm above max_mm named the insert, not the field; a file
