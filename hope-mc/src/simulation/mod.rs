@@ -58,6 +58,28 @@
 //! time_h = 100.0                    # or time_s; decay = true integrates the decay over the time
 //! ```
 //!
+//! Conventions (issue 23 completes this documentation):
+//! - **Units.** Lengths in mm; source energies (`energy_kev`, `lines_kev`) in keV; cutoffs and
+//!   thresholds (`photon_cutoff_ev`, `material_cutoffs_ev`, `[physics.electrons]`) in eV; electron
+//!   and positron energies are kinetic (EGSnrc's ECUT is a total energy: its ECUT = 0.521 MeV is a
+//!   kinetic 10 keV here); densities in g/cm^3.
+//! - **Grid.** `origin_mm` is the centre of the first voxel, not its corner: a box of `dims` voxels
+//!   of `spacing_mm` centred on 0 has `origin_mm = -(dims - 1) * spacing_mm / 2`.
+//! - **Densities.** `density` on the phantom or an insert overrides the material's nominal density
+//!   (the built-in lungs are 1.05 g/cm^3, inflated lung is about 0.26: give it); a CT's densities
+//!   come from its HU table.
+//! - **What is written out.** With electron transport off (the default), the tally is `kerma`:
+//!   track-length collision kerma, which equals absorbed dose only where charged-particle
+//!   equilibrium holds. With `[physics.electrons] transport = true` the tally must be `analog`
+//!   (energy deposited).
+//! - **Range rejection** is on by default with electron transport (`range_rejection = true`, below
+//!   `range_rejection_max_ev` = 2 MeV): an electron that cannot leave its voxel deposits its energy
+//!   there at once. Set `range_rejection = false` to compare with a code run without it.
+//! - **Field orientation.** For a `parallel` beam the field's first size runs along `u` and the
+//!   second along `v`, where `u` is the unit vector of `x` × `direction` (of `y` × `direction` when
+//!   the beam is within 26 degrees of the x axis) and `v` = `direction` × `u`: for a beam along +z,
+//!   `field_mm[0]` runs along y and `field_mm[1]` along x.
+//!
 //! Each kind takes its own fields: a field that the kind does not take (a `direction` on a point
 //! source, a `density` on a CT phantom, `max_mm` on a sphere) is an error, as is an unknown
 //! `kind`, `shape`, `particle` or `model`, naming the field and the allowed values. The file
