@@ -54,6 +54,25 @@ fn simulate_writes_dose_uncertainty_and_summary() {
     .unwrap();
     let e = |k: &str| summary[k].as_f64().unwrap();
     assert!((e("energy_emitted_ev") - 100e3 * 20_000.0).abs() < 1e-3);
+    // What was run is on record and said: the estimator (kerma with electrons off), every
+    // physics option, the threads, the version; a maximum that one voxel does not set.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout
+            .contains("estimator: kerma: track-length collision kerma, electrons not transported"),
+        "{stdout}"
+    );
+    assert!(summary["estimator"].as_str().unwrap().starts_with("kerma"));
+    assert_eq!(summary["physics"]["tracking"], "boundary");
+    assert_eq!(summary["physics"]["electrons"]["range_rejection"], true);
+    assert_eq!(summary["threads"], 1);
+    assert!(summary["version"].as_str().is_some_and(|v| !v.is_empty()));
+    let p999 = e("dose_percentile_99_9");
+    assert!(
+        p999 > 0.0 && p999 <= e("max_dose"),
+        "{p999} vs {}",
+        e("max_dose")
+    );
     assert!(
         (e("energy_emitted_ev") - e("energy_deposited_ev") - e("energy_escaped_ev")).abs()
             < 1e-3 * e("energy_emitted_ev")
@@ -282,6 +301,13 @@ transport = true
             &["simulate", "e.toml", "--out", out, "--threads", threads],
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The variance reduction on by default is said, with how to turn it off.
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout
+                .contains("range rejection on below 2 MeV (range_rejection = false turns it off)"),
+            "{stdout}"
+        );
     }
     let a: Volume<f32> = metaimage::read(tmp.path().join("a/dose.mha")).unwrap();
     let b: Volume<f32> = metaimage::read(tmp.path().join("b/dose.mha")).unwrap();

@@ -45,15 +45,56 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    write_outputs(&run, &result, secs, &args.out)
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    write_outputs(&run, &result, secs, Some(threads), &args.out)
+}
+
+/// What the written dose is, and the variance-reduction switches that shaped it, in words.
+fn estimator(sim: &Simulation) -> String {
+    let e = &sim.physics.electrons;
+    match (sim.tally, e.transport) {
+        (hope::mc::simulation::TallyKind::Kerma, _) => {
+            "kerma: track-length collision kerma, electrons not transported (dose only where \
+             charged-particle equilibrium holds)"
+                .to_string()
+        }
+        (_, false) => "analog: energy deposited at photon interactions, electrons not \
+                       transported (kinetic energy deposited on the spot)"
+            .to_string(),
+        (_, true) if e.range_rejection => format!(
+            "analog: absorbed dose with electron transport; range rejection on below {} MeV \
+             (range_rejection = false turns it off)",
+            e.range_rejection_max_ev / 1e6
+        ),
+        (_, true) => {
+            "analog: absorbed dose with electron transport; no range rejection".to_string()
+        }
+    }
+}
+
+/// The dose below which `fraction` of the voxels with dose lie (a maximum that one noisy voxel
+/// does not set).
+fn percentile(dose: &Volume<f64>, fraction: f64) -> f64 {
+    let mut v: Vec<f64> = dose.data().iter().copied().filter(|d| *d > 0.0).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let at = ((v.len() - 1) as f64 * fraction).round() as usize;
+    v[at.min(v.len() - 1)]
 }
 
 /// Writes dose (Gy per history, or Gy with an `absolute` section), uncertainty, PNG slices and
-/// summary.json of a finished run into `out`, and prints one line.
+/// summary.json of a finished run into `out` (`threads`: of a local run; a grid run has tasks),
+/// and prints what was run and what the dose is.
 pub(crate) fn write_outputs(
     run: &Prepared,
     result: &hope::mc::Partial,
     secs: f64,
+    threads: Option<usize>,
     out_dir: &Path,
 ) -> anyhow::Result<()> {
     let sim = run.simulation();
@@ -82,7 +123,12 @@ pub(crate) fn write_outputs(
     ] {
         png::write_slice(out(name), &dose, plane, index, max, zoom)?;
     }
+    let estimator = estimator(sim);
     let summary = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "estimator": estimator,
+        "physics": sim.physics,
+        "threads": threads,
         "histories": sim.histories,
         "seed": sim.seed,
         "seconds": secs,
@@ -91,6 +137,7 @@ pub(crate) fn write_outputs(
         "dose_unit": unit,
         "histories_represented": represented,
         "max_dose": max,
+        "dose_percentile_99_9": percentile(&dose, 0.999),
         "png_colour_bar": { "map": "hot", "from": 0.0, "to": max, "unit": unit },
         "png_slices_through_voxel": [i, j, k],
         "mean_relative_uncertainty_above_half_max": s,
@@ -110,5 +157,6 @@ pub(crate) fn write_outputs(
         sim.histories as f64 / secs,
         out_dir.display()
     );
+    println!("estimator: {estimator}");
     Ok(())
 }
