@@ -199,6 +199,27 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The gateway's `[pacs]` table for the test PACS, retrieving by C-GET.
+fn c_get_table(o: &Orthanc) -> String {
+    format!(
+        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
+        o.dicom, o.aet
+    )
+}
+
+/// Writes an edited CT instance, with its SOP Instance UID `sop`, as a DICOM file at `path`.
+fn write_instance(obj: dicom_object::DefaultDicomObject, sop: &str, path: &Path) {
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+        .media_storage_sop_instance_uid(sop);
+    obj.into_inner()
+        .with_meta(meta)
+        .unwrap()
+        .write_to_file(path)
+        .unwrap();
+}
+
 fn text(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
     obj.element(tag)
         .unwrap()
@@ -245,10 +266,7 @@ fn a_job_gets_only_encrypted_deidentified_instances_and_others_are_refused() {
     let Some(o) = orthanc() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let mut site = Site::new(tmp.path(), &o, 8);
-    let pacs_table = format!(
-        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
-        o.dicom, o.aet
-    );
+    let pacs_table = c_get_table(&o);
     let gateway = Gateway::bind(site.gateway_settings("get", &pacs_table)).unwrap();
     assert_eq!(gateway.refresh().unwrap(), 1);
     let handle = gateway.spawn().unwrap();
@@ -618,17 +636,8 @@ fn finding_05_a_hostile_instance_in_the_pacs_is_withheld_not_fatal() {
     for e in nested {
         hostile.put(e);
     }
-    let meta = dicom_object::FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.1")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
-        .media_storage_sop_instance_uid(sop.as_str());
     let path = tmp.path().join("hostile.dcm");
-    hostile
-        .into_inner()
-        .with_meta(meta)
-        .unwrap()
-        .write_to_file(&path)
-        .unwrap();
+    write_instance(hostile, &sop, &path);
     let stored = Pacs::new(o.dicom.clone(), o.aet.clone())
         .calling_ae("HOPESCU")
         .store(&[path])
@@ -637,10 +646,7 @@ fn finding_05_a_hostile_instance_in_the_pacs_is_withheld_not_fatal() {
         eprintln!("skipped: the PACS refused the hostile instance itself: {stored:?}");
         return;
     }
-    let pacs_table = format!(
-        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
-        o.dicom, o.aet
-    );
+    let pacs_table = c_get_table(&o);
     let gateway = Gateway::bind(site.gateway_settings("hostile", &pacs_table)).unwrap();
     gateway.refresh().unwrap();
     let handle = gateway.spawn().unwrap();
@@ -681,27 +687,15 @@ fn attack_b06_a_reused_series_uid_never_delivers_another_study() {
             dicom_core::PrimitiveValue::from(value),
         ));
     }
-    let meta = dicom_object::FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.1")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
-        .media_storage_sop_instance_uid(sop.as_str());
     let path = tmp.path().join("victim.dcm");
-    victim
-        .into_inner()
-        .with_meta(meta)
-        .unwrap()
-        .write_to_file(&path)
-        .unwrap();
+    write_instance(victim, &sop, &path);
     Pacs::new(o.dicom.clone(), o.aet.clone())
         .calling_ae("HOPESCU")
         .store(&[path])
         .unwrap()
         .into_result()
         .unwrap();
-    let pacs_table = format!(
-        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
-        o.dicom, o.aet
-    );
+    let pacs_table = c_get_table(&o);
     let gateway = Gateway::bind(site.gateway_settings("reused", &pacs_table)).unwrap();
     gateway.refresh().unwrap();
     let handle = gateway.spawn().unwrap();
@@ -833,16 +827,8 @@ fn attack_20_one_invalid_original_uid_skips_its_series_not_the_refresh() {
             dicom_core::PrimitiveValue::from(value),
         ));
     }
-    let meta = dicom_object::FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.1")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
-        .media_storage_sop_instance_uid(sop.as_str());
     let path = tmp.path().join("bad-uid.dcm");
-    bad.into_inner()
-        .with_meta(meta)
-        .unwrap()
-        .write_to_file(&path)
-        .unwrap();
+    write_instance(bad, &sop, &path);
     let stored = Pacs::new(o.dicom.clone(), o.aet.clone())
         .calling_ae("HOPESCU")
         .store(&[path])
@@ -851,10 +837,7 @@ fn attack_20_one_invalid_original_uid_skips_its_series_not_the_refresh() {
         eprintln!("skipped: the PACS refused the instance itself: {stored:?}");
         return;
     }
-    let pacs_table = format!(
-        "[pacs]\naddress = \"{}\"\nae_title = \"{}\"\ncalling_ae = \"HOPESCU\"\nretrieval = \"get\"",
-        o.dicom, o.aet
-    );
+    let pacs_table = c_get_table(&o);
     let gateway = Gateway::bind(site.gateway_settings("baduid", &pacs_table)).unwrap();
     assert_eq!(gateway.refresh().unwrap(), 1, "the valid series is exposed");
     let log = std::fs::read_to_string(tmp.path().join("baduid-audit.jsonl")).unwrap();

@@ -75,18 +75,6 @@ fn estimator(sim: &Simulation) -> String {
     }
 }
 
-/// The dose below which `fraction` of the voxels with dose lie (a maximum that one noisy voxel
-/// does not set).
-fn percentile(dose: &Volume<f64>, fraction: f64) -> f64 {
-    let mut v: Vec<f64> = dose.data().iter().copied().filter(|d| *d > 0.0).collect();
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let at = ((v.len() - 1) as f64 * fraction).round() as usize;
-    v[at.min(v.len() - 1)]
-}
-
 /// Writes dose (Gy per history, or Gy with an `absolute` section), uncertainty, PNG slices and
 /// summary.json of a finished run into `out` (`threads`: of a local run; a grid run has tasks),
 /// and prints what was run and what the dose is.
@@ -137,7 +125,10 @@ pub(crate) fn write_outputs(
         "dose_unit": unit,
         "histories_represented": represented,
         "max_dose": max,
-        "dose_percentile_99_9": percentile(&dose, 0.999),
+        // D0.1%: the minimum dose of the hottest 0.1 % of the voxels with dose (a maximum that
+        // one noisy voxel does not set).
+        "dose_percentile_99_9": hope::mc::tally::dvh::Dvh::new(&dose, &dose.map(|d| *d > 0.0))
+            .map_or(0.0, |dvh| dvh.dose_to_fraction(0.001)),
         "png_colour_bar": { "map": "hot", "from": 0.0, "to": max, "unit": unit },
         "png_slices_through_voxel": [i, j, k],
         "mean_relative_uncertainty_above_half_max": s,

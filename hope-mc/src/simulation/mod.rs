@@ -364,7 +364,7 @@ impl Simulation {
             ));
         }
         self.phantom.check()?;
-        self.source.check()?;
+        let spectrum = self.source.check()?;
         if self.source.emission().particle() != Particle::Photon
             && !self.physics.electrons.transport
         {
@@ -383,7 +383,7 @@ impl Simulation {
                 ),
             ));
         }
-        let highest = self.source.spectrum()?.max_energy();
+        let highest = spectrum.max_energy();
         // A photon at the cutoff is still transported (only those below are absorbed).
         if self.source.emission().particle() == Particle::Photon && cutoff > highest {
             return Err(field(

@@ -842,9 +842,15 @@ impl SourceSpec {
         }
     }
 
-    /// Checks every value (the file's structure is checked when it is read).
-    pub(crate) fn check(&self) -> Checked {
-        self.checked_spectrum()?;
+    /// Checks every value (the file's structure is checked when it is read); the spectrum, which
+    /// the checks make.
+    pub(crate) fn check(&self) -> Checked<Spectrum> {
+        let spectrum = self.checked_spectrum()?;
+        self.check_geometry()?;
+        Ok(spectrum)
+    }
+
+    fn check_geometry(&self) -> Checked {
         let direction = |d: [f64; 3]| unit("source.direction", d).map(|_| ());
         let position = |p: [f64; 3]| finite3("source.position_mm", p).map(|_| ());
         match self {
