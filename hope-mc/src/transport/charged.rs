@@ -113,7 +113,8 @@ impl Transport {
                 self.stop_charged(&p, v, rng, st);
                 return (path, p.pos);
             }
-            let m = usize::from(self.mat[v]);
+            // The electron tables of the cell's material at its density.
+            let m = usize::from(self.emat[v]);
             let rho_f = self.rho[v];
             let rho = f64::from(rho_f);
             if rho <= 0.0 {
@@ -321,7 +322,7 @@ impl Transport {
         let mut moved = 0.0;
         let mut left = e0 - e_end;
         while let Some((c, t0, seg)) = ray.next(&self.lattice) {
-            if usize::from(self.mat[c]) != m || self.rho[c] != rho {
+            if usize::from(self.emat[c]) != m || self.rho[c] != rho {
                 let t = t0 + 1e-9;
                 p.pos = [0, 1, 2].map(|a| start[a] + t * p.dir[a]);
                 p.energy = e_end + left;
