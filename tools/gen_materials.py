@@ -50,15 +50,15 @@ METALS = [("aluminium", 13), ("titanium", 22), ("iron", 26), ("copper", 29), ("s
           ("tungsten", 74), ("iridium", 77), ("platinum", 78), ("gold", 79), ("lead", 82)]
 
 
-# Brachytherapy applicator materials, AAPM TG-129 (Chiu-Tsao et al., Med Phys 39:6161, 2012), as used
-# for COMS eye plaques: Modulay gold alloy backing (77 % Au, 14 % Ag, 8 % Cu, 1 % Pd by mass, 15.8 g/cm3) and
-# the Silastic seed carrier (1.12 g/cm3), taken here as stoichiometric polydimethylsiloxane (C2H6OSi)n with
-# the IUPAC standard atomic weights.
-_PDMS = {1: 6 * 1.008, 6: 2 * 12.011, 8: 15.999, 14: 28.085}
+# Brachytherapy applicator materials, AAPM TG-129 (Chiu-Tsao et al., Med Phys 39:6161, 2012), Table II, as used
+# for COMS eye plaques and by every plaque code: Modulay gold alloy backing (77 % Au, 14 % Ag, 8 % Cu, 1 % Pd by
+# mass, 15.8 g/cm3) and the Silastic seed carrier (H .063, C .249, O .289, Si .399, Pt 5e-5 by mass, 1.12
+# g/cm3: a filled silicone, not pure polydimethylsiloxane, whose H .082 C .324 O .216 Si .379 earlier versions
+# held).
 APPLICATOR = [
-    ("modulay", 15.8, {79: 0.77, 47: 0.14, 29: 0.08, 46: 0.01}, "AAPM TG-129: Modulay gold alloy"),
-    ("silastic", 1.12, {z: m / sum(_PDMS.values()) for z, m in _PDMS.items()},
-     "AAPM TG-129 density; PDMS stoichiometry"),
+    ("modulay", 15.8, {79: 0.77, 47: 0.14, 29: 0.08, 46: 0.01}, "AAPM TG-129 Table II: Modulay gold alloy"),
+    ("silastic", 1.12, {1: 0.063, 6: 0.249, 8: 0.289, 14: 0.399, 78: 5e-5},
+     "AAPM TG-129 Table II: Silastic"),
 ]
 
 

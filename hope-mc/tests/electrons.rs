@@ -6,6 +6,7 @@
 
 use hope_core::{Grid, Vec3, Volume};
 use hope_mc::physics::electron::{ElectronOptions, ElectronPhysics};
+use hope_mc::simulation::{PhysicsSpec, Preset};
 use hope_mc::{
     Material, Phantom, PhysicsOptions, RunOptions, Source, Spectrum, Tracking, Transport,
 };
@@ -267,72 +268,112 @@ fn depth_dose_does_not_depend_on_the_voxel_size() {
 }
 
 #[test]
-fn reference_case_p1_agrees_with_egsnrc() {
+fn reference_case_p1_with_the_dosxyznrc_preset_agrees_with_egsnrc() {
     // physics.md, "P1": 1 MeV photon pencil beam into the centre of the front face of a 20 cm
-    // water cube of 2 mm voxels, 10 keV cutoffs. EGSnrc: deposited fraction 0.4760 (DOSXYZnrc),
-    // 0.4762 (egs++); central 4 x 4 mm^2 column dose per history (Gy) at 1, 5, 10, 15 cm.
+    // water cube of 2 mm voxels, 10 keV cutoffs, run with the `egsnrc-dosxyz` preset (free
+    // Compton, no Rayleigh, no relaxation, no photoelectron angular sampling, no range
+    // rejection: the settings of the EGSnrc runs). EGSnrc: deposited fraction 0.4760
+    // (DOSXYZnrc), 0.4762 (egs++); central 4 x 4 mm^2 column dose per history (Gy).
     let grid = Grid::builder([100, 100, 100])
         .spacing([2.0, 2.0, 2.0])
         .origin([-99.0, -99.0, 1.0])
         .build()
         .unwrap();
+    let physics = PhysicsSpec::preset(Preset::EgsnrcDosxyz);
     let t = Transport::new(
         Phantom::uniform(grid.clone(), water()),
         RunOptions {
             batch_size: 50_000,
-            ..coupled(ElectronOptions::default())
+            tracking: physics.tracking,
+            physics: physics.options(),
+            ..RunOptions::default()
         },
     )
     .unwrap();
-    let n = 1_000_000;
-    let r = t
-        .run(
-            &Source::Pencil {
-                position: Vec3::new(0.0, 0.0, -10.0),
-                direction: Vec3::new(0.0, 0.0, 1.0),
-                spectrum: Spectrum::Mono(1e6),
-            },
-            n,
-            1,
-            &no_progress,
-        )
-        .unwrap();
-    let fraction = r.deposited() / r.emitted();
-    println!("P1 deposited fraction {fraction:.4}");
-    assert!((fraction / 0.476 - 1.0).abs() < 0.005, "{fraction}");
-    let (dose, unc) = r.dose(&r.analog, &grid).unwrap();
+    // Eight independent runs of 500,000 histories: the column doses' uncertainties come from
+    // the spread of the runs (per-voxel uncertainties added in quadrature underestimate those
+    // of a block of voxels that the same electron tracks cross).
+    let (runs, n) = (8, 500_000);
+    let beam = Source::Pencil {
+        position: Vec3::new(0.0, 0.0, -10.0),
+        direction: Vec3::new(0.0, 0.0, 1.0),
+        spectrum: Spectrum::Mono(1e6),
+    };
+    let mut columns: Vec<Vec<f64>> = Vec::new();
+    let mut fraction = 0.0;
+    for seed in 1..=runs {
+        let r = t.run(&beam, n, seed, &no_progress).unwrap();
+        fraction += r.deposited() / r.emitted() / runs as f64;
+        let (dose, _) = r.dose(&r.analog, &grid).unwrap();
+        // The central 4 x 4 mm^2 column (four voxels) of every layer.
+        columns.push(
+            (0..100)
+                .map(|k| {
+                    let mut d = 0.0;
+                    for j in 49..51 {
+                        for i in 49..51 {
+                            d += dose.get([i, j, k]).unwrap() / 4.0;
+                        }
+                    }
+                    d
+                })
+                .collect(),
+        );
+    }
+    println!("P1 deposited fraction {fraction:.4} (DOSXYZnrc 0.47656 +- 0.00031)");
+    assert!((fraction / 0.47656 - 1.0).abs() < 0.003, "{fraction}");
+    // The mean column dose over layers `layers` and its relative 1-sigma from the runs' spread.
+    let column = |layers: &[usize]| {
+        let per_run: Vec<f64> = columns
+            .iter()
+            .map(|c| layers.iter().map(|&k| c[k]).sum::<f64>() / layers.len() as f64)
+            .collect();
+        let m = per_run.iter().sum::<f64>() / runs as f64;
+        let var = per_run.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (runs - 1) as f64;
+        (m, (var / runs as f64).sqrt() / m)
+    };
+    let check = |what: &str, d: f64, ours: f64, reference: f64, theirs: f64| {
+        let tolerance = 0.02f64.max(2.0 * (ours * ours + theirs * theirs).sqrt());
+        println!(
+            "{what}: {d:.4e} +- {:.2} % vs EGSnrc {reference:.4e} +- {:.2} % ({:+.2} %, tolerance {:.2} %)",
+            100.0 * ours,
+            100.0 * theirs,
+            100.0 * (d / reference - 1.0),
+            100.0 * tolerance
+        );
+        assert!(
+            (d / reference - 1.0).abs() < tolerance,
+            "{what}: {d} vs {reference}"
+        );
+    };
+    // The long DOSXYZnrc run (2e6 histories, 1-sigma from 10 runs), voxel centres. The surface
+    // voxel differs between codes by about 4 % (physics.md): that is added to its uncertainty.
+    for (z, reference, sigma) in [
+        (0.1, 1.9200e-11, 0.0077),
+        (0.3, 3.0789e-11, 0.0043),
+        (1.1, 2.9433e-11, 0.0039),
+        (2.1, 2.7710e-11, 0.0055),
+        (5.1, 2.1928e-11, 0.0062),
+        (10.1, 1.5607e-11, 0.0082),
+        (15.1, 1.0947e-11, 0.0135),
+    ] {
+        let k = ((z - 0.1) / 0.2f64).round() as usize;
+        let (d, ours) = column(&[k]);
+        let sigma = if k == 0 { (sigma * sigma + 0.02f64.powi(2)).sqrt() } else { sigma };
+        check(&format!("z = {z} cm"), d, ours, reference, sigma);
+    }
+    // The 1e6-history DOSXYZnrc and egs++ runs at 1, 5, 10, 15 cm (two layers each side of the
+    // depth; EGSnrc's own 1-sigma 0.8-1.2 %: 1 % taken). Their 1 cm value is 1.4 % below the
+    // long run's at 1.1 cm.
     for (depth, dosxyz, egspp) in [
         (1.0, 2.904e-11, 2.903e-11),
         (5.0, 2.217e-11, 2.214e-11),
         (10.0, 1.558e-11, 1.534e-11),
         (15.0, 1.093e-11, 1.093e-11),
     ] {
-        // The two 2 mm layers on either side of the depth, four voxels each.
         let k = (depth * 5.0) as usize;
-        let (mut d, mut var) = (0.0, 0.0);
-        for kk in [k - 1, k] {
-            for j in 49..51 {
-                for i in 49..51 {
-                    let x = dose.get([i, j, kk]).unwrap();
-                    d += x / 8.0;
-                    var += (unc.get([i, j, kk]).unwrap() * x / 8.0).powi(2);
-                }
-            }
-        }
-        let ours = var.sqrt() / d;
-        // EGSnrc's own 1-sigma: 0.8-1.2 % (physics.md): 1 % taken.
-        let tolerance = 0.02f64.max(2.0 * (ours * ours + 0.01f64.powi(2)).sqrt());
-        let reference = 0.5 * (dosxyz + egspp);
-        println!(
-            "{depth} cm: {d:.4e} +- {:.2} % vs EGSnrc {reference:.4e} ({:+.2} %, tolerance {:.2} %)",
-            100.0 * ours,
-            100.0 * (d / reference - 1.0),
-            100.0 * tolerance
-        );
-        assert!(
-            (d / dosxyz - 1.0).abs() < tolerance || (d / egspp - 1.0).abs() < tolerance,
-            "{depth} cm: {d} vs {dosxyz} / {egspp}"
-        );
+        let (d, ours) = column(&[k - 1, k]);
+        check(&format!("{depth} cm"), d, ours, 0.5 * (dosxyz + egspp), 0.01);
     }
 }
 

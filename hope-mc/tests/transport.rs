@@ -358,3 +358,82 @@ fn item_01_results_of_another_size_or_run_are_refused_never_zeros() {
     assert_eq!(hope_mc::tally::histories_in(2_500, 1_000, &(1..3)), 1_500);
     assert_eq!(hope_mc::tally::histories_in(2_500, 1_000, &(3..4)), 0);
 }
+
+#[test]
+fn free_compton_without_rayleigh_lets_more_of_a_100_kev_beam_through_as_narrow_beam_physics_says() {
+    // A 100 keV pencil beam along a 1 x 1 mm column of water 15 cm long (2 mm voxels): the
+    // column's track-length kerma is the primary's (what scatters leaves the column), so it
+    // falls as exp(-mu z). Two models: (a) Rayleigh off and free-electron Klein-Nishina Compton
+    // (DOSXYZnrc's classic defaults), (b) Rayleigh on and bound Compton (XCOM). The analytic
+    // narrow-beam estimate: mu_a = N_e sigma_KN + mu_pe, mu_b = XCOM's total; with
+    // sigma_KN(100 keV) = 0.4927 barn (Klein-Nishina) and water's 3.3428e23 electrons per gram,
+    // mu_a - mu_b = -3.2e-3 cm^2/g (physics.md: mu_b = 0.1707), so from 2 to 14 cm the kerma
+    // ratio a/b grows by exp(0.0032 x 12) - 1 = +3.9 %.
+    let water = Material::builtin("water").unwrap();
+    let grid = Grid::builder([1, 1, 75])
+        .spacing([0.2, 0.2, 2.0])
+        .origin([0.0, 0.0, 1.0])
+        .build()
+        .unwrap();
+    let kerma_at = |free: bool| {
+        let t = Transport::new(
+            Phantom::uniform(grid.clone(), water.clone()),
+            RunOptions {
+                batch_size: 100_000,
+                physics: PhysicsOptions {
+                    rayleigh: !free,
+                    compton: if free {
+                        hope_mc::physics::ComptonModel::Free
+                    } else {
+                        hope_mc::physics::ComptonModel::Bound
+                    },
+                    ..PhysicsOptions::default()
+                },
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        let r = t
+            .run(
+                &Source::Pencil {
+                    position: Vec3::new(0.0, 0.0, -10.0),
+                    direction: Vec3::new(0.0, 0.0, 1.0),
+                    spectrum: Spectrum::Mono(100e3),
+                },
+                1_000_000,
+                3,
+                &no_progress,
+            )
+            .unwrap();
+        let (dose, _) = r.dose(&r.kerma, &grid).unwrap();
+        // Voxels centred at 2.1 cm and 14.1 cm: 12 cm apart.
+        let (near, far) = (*dose.get([0, 0, 10]).unwrap(), *dose.get([0, 0, 70]).unwrap());
+        (near, far)
+    };
+    let (a_near, a_far) = kerma_at(true);
+    let (b_near, b_far) = kerma_at(false);
+    let mu_a = (a_near / a_far).ln() / 12.0;
+    let mu_b = (b_near / b_far).ln() / 12.0;
+    // XCOM (the tables' source) for water at 100 keV: total 0.1707 (physics.md), photoelectric
+    // from the same data; Klein-Nishina per electron 0.4927 barn.
+    let pe = water.mu_rho_process(hope_mc::data::Process::Photoelectric, 100e3);
+    let want_a = 3.3428e23 * 0.4927e-24 + pe;
+    let want_b = 0.1707;
+    println!(
+        "mu from the column: free/no Rayleigh {mu_a:.5} (narrow beam {want_a:.5}), \
+         bound/Rayleigh {mu_b:.5} ({want_b}) cm2/g"
+    );
+    // Each model's own attenuation is the narrow-beam one within 1 %.
+    assert!((mu_a / want_a - 1.0).abs() < 0.01, "free: {mu_a} vs {want_a}");
+    assert!((mu_b / want_b - 1.0).abs() < 0.01, "bound: {mu_b} vs {want_b}");
+    let gain = (a_far / b_far) / (a_near / b_near) - 1.0;
+    let predicted = ((want_b - want_a) * 12.0).exp() - 1.0;
+    println!(
+        "kerma ratio free/bound grows by {:.2} % from 2 to 14 cm (narrow beam: {:.2} %)",
+        100.0 * gain,
+        100.0 * predicted
+    );
+    // The sign and the size of the change, within a fifth of it.
+    assert!(gain > 0.0, "{gain}");
+    assert!((gain / predicted - 1.0).abs() < 0.2, "{gain} vs {predicted}");
+}

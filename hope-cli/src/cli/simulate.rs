@@ -55,7 +55,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
 /// What the written dose is, and the variance-reduction switches that shaped it, in words.
 fn estimator(sim: &Simulation) -> String {
     let e = &sim.physics.electrons;
-    match (sim.tally, e.transport) {
+    match (sim.tally_kind(), e.transport) {
         (hope::mc::simulation::TallyKind::Kerma, _) => {
             "kerma: track-length collision kerma, electrons not transported (dose only where \
              charged-particle equilibrium holds)"
@@ -121,7 +121,7 @@ pub(crate) fn write_outputs(
         "seed": sim.seed,
         "seconds": secs,
         "histories_per_second": sim.histories as f64 / secs,
-        "tally": format!("{:?}", sim.tally),
+        "tally": format!("{:?}", sim.tally_kind()),
         "dose_unit": unit,
         "histories_represented": represented,
         "max_dose": max,

@@ -40,6 +40,6 @@ pub(crate) static MATERIALS: &[MaterialData] = &[
     MaterialData { name: "platinum", density: 21.45, composition: &[(78, 1.0)], source: "xraylib ElementDensity" },
     MaterialData { name: "gold", density: 19.32, composition: &[(79, 1.0)], source: "xraylib ElementDensity" },
     MaterialData { name: "lead", density: 11.35, composition: &[(82, 1.0)], source: "xraylib ElementDensity" },
-    MaterialData { name: "modulay", density: 15.8, composition: &[(29, 0.08), (46, 0.01), (47, 0.14), (79, 0.77)], source: "AAPM TG-129: Modulay gold alloy" },
-    MaterialData { name: "silastic", density: 1.12, composition: &[(1, 0.08156), (6, 0.323947), (8, 0.215754), (14, 0.378739)], source: "AAPM TG-129 density; PDMS stoichiometry" },
+    MaterialData { name: "modulay", density: 15.8, composition: &[(29, 0.08), (46, 0.01), (47, 0.14), (79, 0.77)], source: "AAPM TG-129 Table II: Modulay gold alloy" },
+    MaterialData { name: "silastic", density: 1.12, composition: &[(1, 0.063), (6, 0.249), (8, 0.289), (14, 0.399), (78, 5e-05)], source: "AAPM TG-129 Table II: Silastic" },
 ];

@@ -3,6 +3,7 @@
 //! mass energy-absorption coefficient mu_en/rho from hope-mc's own energy-transfer model.
 
 use crate::data::{self, ELECTRON_MASS_EV, ElementData, Process, element};
+use crate::physics::Relaxation;
 use crate::{Error, Result};
 
 pub mod hounsfield;
@@ -167,7 +168,8 @@ impl Material {
     /// electrons per interaction, per process, with radiative losses of the electrons neglected
     /// (g = 0; below 2 MeV in water g < 0.5 %, see `manual::physics`):
     /// photoelectric, the photon energy less the mean fluorescence energy emitted (vacancy in the
-    /// K or L shells, yields and lines from xraylib, shell chosen by the edge jump ratios);
+    /// K or L shells, yields and lines from xraylib, shell chosen by the edge jump ratios, and
+    /// the L line that may follow a K line: [`Relaxation::Full`]);
     /// incoherent, the mean electron energy of Klein-Nishina scattering weighted by S(x, Z)/Z;
     /// pair, the photon energy less 2 m c^2; coherent, nothing.
     pub fn mu_en_rho(&self, energy: f64) -> f64 {
@@ -175,7 +177,8 @@ impl Material {
             .map(|(e, w)| {
                 let k = w * e.per_gram();
                 let pe = e.cross_section(Process::Photoelectric, energy)
-                    * (1.0 - mean_fluorescence(e, energy) / energy);
+                    * (1.0
+                        - crate::physics::mean_fluorescence(e, energy, Relaxation::Full) / energy);
                 let inc =
                     e.cross_section(Process::Incoherent, energy) * transfer_fraction(e, energy);
                 let pair = e.cross_section(Process::Pair, energy)
@@ -184,26 +187,6 @@ impl Material {
             })
             .sum()
     }
-}
-
-/// The mean fluorescence energy emitted after photoabsorption of a photon of `energy` (eV) by
-/// element `e`, eV: the vacancy's shell chosen among the edges below `energy` by their jump
-/// ratios (K first, with probability 1 - 1/J_K, then the L subshells), times that shell's yield
-/// and mean line energy.
-pub(crate) fn mean_fluorescence(e: &ElementData, energy: f64) -> f64 {
-    let mut remaining = 1.0;
-    let mut emitted = 0.0;
-    for edge in e.edges.iter().filter(|x| f64::from(x.energy) <= energy) {
-        let p = remaining * (1.0 - 1.0 / f64::from(edge.jump).max(1.0));
-        let mean_line: f64 = edge
-            .lines
-            .iter()
-            .map(|&(le, pr)| f64::from(le) * f64::from(pr))
-            .sum();
-        emitted += p * f64::from(edge.fluorescence_yield) * mean_line;
-        remaining -= p;
-    }
-    emitted
 }
 
 /// Energies of the per-element tables of the incoherent transfer fraction: uniform in ln E.

@@ -7,7 +7,8 @@ mod options;
 mod photon;
 mod tables;
 
-pub use options::PhysicsOptions;
+pub use options::{ComptonModel, PhysicsOptions, Relaxation};
+pub(crate) use photon::mean_fluorescence;
 pub(crate) use photon::Interaction;
 pub use photon::PhotonPhysics;
 pub(crate) use tables::interp;

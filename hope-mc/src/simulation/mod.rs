@@ -5,7 +5,8 @@
 //! ```toml
 //! histories = 1000000
 //! seed = 1
-//! tally = "kerma"                   # or "analog" (the absorbed dose with electron transport)
+//! tally = "kerma"                   # or "analog"; default: "analog" (the absorbed dose) with
+//!                                   # electron transport, "kerma" without
 //!
 //! [phantom]                         # a box of voxels of one material...
 //! dims = [100, 100, 100]
@@ -36,9 +37,12 @@
 //!                                   # (Lu-177, Y-90, I-131, Ru-106...); charged particles need
 //!                                   # [physics.electrons] transport = true and tally = "analog"
 //!
-//! [physics]
-//! fluorescence = true
-//! coherent = true
+//! [physics]                         # every key optional; the defaults are shown
+//! # preset = "egsnrc-dosxyz"        # or "egs-brachy": a reference code's settings (below)
+//! relaxation = "full"               # "none", "k" or "full" (K and L lines, L after K)
+//! rayleigh = true                   # Rayleigh (coherent) scattering
+//! compton = "bound"                 # "bound" (S(x,Z) binding) or "free" (Klein-Nishina)
+//! photoelectron_angular = true      # Sauter's distribution (else along the photon)
 //! photon_cutoff_ev = 1000.0
 //! material_cutoffs_ev = { modulay = 10000.0 }  # higher cutoffs in some materials
 //! tracking = "woodcock"             # or "boundary"
@@ -70,8 +74,34 @@
 //!   come from its HU table.
 //! - **What is written out.** With electron transport off (the default), the tally is `kerma`:
 //!   track-length collision kerma, which equals absorbed dose only where charged-particle
-//!   equilibrium holds. With `[physics.electrons] transport = true` the tally must be `analog`
-//!   (energy deposited).
+//!   equilibrium holds. With `[physics.electrons] transport = true` the tally is `analog`
+//!   (energy deposited, the absorbed dose; `kerma` is refused there).
+//! - **Physics switches and their EGSnrc names.** `relaxation` is EGSnrc's `Atomic relaxations`
+//!   (`none` = Off; hope-mc's `full` follows K and L lines and the L line after a K line, not
+//!   Auger electrons: [`Relaxation`](crate::physics::Relaxation)); `rayleigh` is `Rayleigh
+//!   scattering`; `compton = "free"` is `Bound Compton scattering = Off` and `"bound"` comes
+//!   closest to `Norej` (hope-mc has no Doppler broadening yet:
+//!   [`ComptonModel`](crate::physics::ComptonModel)); `photoelectron_angular` is `Photoelectron
+//!   angular sampling`; `photon_cutoff_ev` is PCUT (in eV) and `[physics.electrons] cutoff_ev`
+//!   is ECUT less 511 keV. The earlier names `fluorescence` (true/false: full/none) and
+//!   `coherent` are still read. Not switchable (and not EGSnrc's): bremsstrahlung angles
+//!   (leading-order, EGSnrc's `Simple`), electron steps (a mixed scheme with `elastic_c1` and
+//!   `max_energy_loss`, where EGSnrc has PRESTA-II with ESTEPE and XIMAX), no spin effects.
+//! - **Presets.** `preset` lays a reference code's settings under the section; a key the file
+//!   gives itself wins. `egsnrc-dosxyz` (DOSXYZnrc's classic defaults, the settings of the P1
+//!   runs in `../shared/reference/physics.md`) sets exactly:
+//!   `relaxation = "none"`, `rayleigh = false`, `compton = "free"`,
+//!   `photoelectron_angular = false`, `photon_cutoff_ev = 10000.0`,
+//!   `electrons.transport = true`, `electrons.cutoff_ev = 10000.0`,
+//!   `electrons.range_rejection = false`.
+//!   `egs-brachy` (egs_brachy's defaults, the same as hope-mc's) sets exactly:
+//!   `relaxation = "full"`, `rayleigh = true`, `compton = "bound"`,
+//!   `photoelectron_angular = true`, `photon_cutoff_ev = 1000.0`,
+//!   `electrons.transport = false`.
+//! - **Density effect.** With electron transport, the collision stopping power of a voxel is
+//!   that of its material at the voxel's own density (the density-effect correction depends on
+//!   it), per 2 % density bin: inflated lung at 0.26 g/cm^3 stops electrons 1.4 % (1 MeV) to
+//!   3.6 % (2 MeV) harder per g/cm^2 than lung at 1.05.
 //! - **Range rejection** is on by default with electron transport (`range_rejection = true`, below
 //!   `range_rejection_max_ev` = 2 MeV): an electron that cannot leave its voxel deposits its energy
 //!   there at once. Set `range_rejection = false` to compare with a code run without it.
@@ -103,7 +133,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::geometry::Phantom;
 use crate::material::hounsfield::HuTable;
-use crate::physics::PhysicsOptions;
 use crate::source::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
 use crate::source::{Radionuclide, SeedSource, Source, Spectrum};
 use crate::transport::{RunOptions, Transport};
@@ -122,7 +151,7 @@ pub use solid::Solid;
 pub use spec::DENSITY_RANGE;
 pub use spec::{
     AbsoluteSpec, Emission, Energies, InsertShape, InsertSpec, Particle, PhantomBody, PhantomSpec,
-    PhysicsSpec, ScoringSpec, SeedModelName, Shape, SourceKind, SourceSpec,
+    PhysicsSpec, Preset, ScoringSpec, SeedModelName, Shape, SourceKind, SourceSpec,
 };
 
 /// Which dose estimator is written out.
@@ -148,9 +177,10 @@ pub struct Simulation {
     /// Histories per batch (each batch has its own random stream).
     #[serde(default = "default_batch")]
     pub batch_size: u64,
-    /// The estimator written out.
-    #[serde(default)]
-    pub tally: TallyKind,
+    /// The estimator written out; when absent, `analog` with electron transport and `kerma`
+    /// without (see [`Simulation::tally_kind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<TallyKind>,
     /// The voxel phantom.
     pub phantom: PhantomSpec,
     /// The source.
@@ -198,7 +228,7 @@ impl SimulationBuilder {
 
     /// The estimator written out (default kerma).
     pub fn tally(mut self, tally: TallyKind) -> Self {
-        self.sim.tally = tally;
+        self.sim.tally = Some(tally);
         self
     }
 
@@ -297,7 +327,7 @@ impl Simulation {
                 histories: 0,
                 seed: default_seed(),
                 batch_size: default_batch(),
-                tally: TallyKind::default(),
+                tally: None,
                 phantom,
                 source,
                 physics: PhysicsSpec::default(),
@@ -340,13 +370,23 @@ impl Simulation {
         }
     }
 
+    /// The estimator written out: the file's `tally`, else `analog` (the absorbed dose) with
+    /// electron transport and `kerma` without.
+    pub fn tally_kind(&self) -> TallyKind {
+        self.tally.unwrap_or(if self.physics.electrons.transport {
+            TallyKind::Analog
+        } else {
+            TallyKind::Kerma
+        })
+    }
+
     /// Checks every value, and what one section asks of another (a file's structure, which
     /// fields a kind of phantom, insert or source takes, is checked when it is read).
     pub fn validate(&self) -> Result<()> {
         if self.histories == 0 {
             return Err(field("histories", "0; expected at least 1"));
         }
-        if self.physics.electrons.transport && self.tally == TallyKind::Kerma {
+        if self.physics.electrons.transport && self.tally_kind() == TallyKind::Kerma {
             return Err(field(
                 "tally",
                 "\"kerma\" with electron transport: the absorbed dose is the \"analog\" tally",
@@ -657,13 +697,7 @@ impl Simulation {
     /// Run options (`threads` 0: one per core).
     pub fn run_options(&self, threads: usize) -> RunOptions {
         RunOptions {
-            physics: PhysicsOptions {
-                fluorescence: self.physics.fluorescence,
-                coherent: self.physics.coherent,
-                photon_cutoff_ev: self.physics.photon_cutoff_ev,
-                material_cutoffs_ev: self.physics.material_cutoffs_ev.clone(),
-                electrons: self.physics.electrons.clone(),
-            },
+            physics: self.physics.options(),
             tracking: self.physics.tracking,
             batch_size: self.batch_size,
             threads,

@@ -109,7 +109,7 @@ impl Prepared {
 
     /// Which tally is the dose.
     pub fn tally(&self) -> TallyKind {
-        self.simulation.tally
+        self.simulation.tally_kind()
     }
 
     /// The grid dose is scored on.

@@ -173,7 +173,7 @@ impl CapsuleTransport {
                         fluorescence,
                     } => {
                         out.absorbed += deposit;
-                        if let Some(f) = fluorescence {
+                        for f in fluorescence.into_iter().flatten() {
                             stack.push((p, isotropic(rng), f));
                         }
                         break;
@@ -458,7 +458,7 @@ pub fn tg43(
                         e = energy;
                     }
                     Interaction::Absorb { fluorescence, .. } => {
-                        if let Some(f) = fluorescence {
+                        for f in fluorescence.into_iter().flatten() {
                             stack.push((p, isotropic(&mut rng), f));
                         }
                         break;

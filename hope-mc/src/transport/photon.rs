@@ -143,13 +143,17 @@ impl Transport {
                     fluorescence,
                 } => {
                     if self.electrons.is_some() && deposit > 0.0 {
-                        let cos = crate::physics::electron::sample_sauter(deposit, rng);
-                        let d = rotate(&p.dir, cos, rng);
+                        let d = if self.physics.options.photoelectron_angular {
+                            let cos = crate::physics::electron::sample_sauter(deposit, rng);
+                            rotate(&p.dir, cos, rng)
+                        } else {
+                            p.dir
+                        };
                         self.give_electron(st, v, &p.pos, d, deposit, -1, rng);
                     } else {
                         self.deposit(st, v, &p.pos, deposit);
                     }
-                    if let Some(f) = fluorescence {
+                    for f in fluorescence.into_iter().flatten() {
                         st.stack
                             .push(Photon::secondary(p.pos, isotropic(rng), f, 0));
                     }

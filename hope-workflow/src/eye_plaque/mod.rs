@@ -333,7 +333,7 @@ pub fn plaque_simulation(
         histories,
         seed,
         batch_size: 250_000,
-        tally: TallyKind::Kerma,
+        tally: Some(TallyKind::Kerma),
         phantom: PhantomSpec {
             body: PhantomBody::Ct {
                 ct_mha: ct_mha.to_path_buf(),
