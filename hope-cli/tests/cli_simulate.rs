@@ -133,7 +133,7 @@ fn mistakes_in_the_file_are_named() {
         ),
         (
             SIM.replace("kind = \"pencil\"", "kind = \"pencl\""),
-            "expected one of `point`, `pencil`, `cone`, `parallel`, `seeds`",
+            "expected one of `point`, `pencil`, `cone`, `parallel`, `divergent`, `seeds`",
         ),
         (
             SIM.replace("min_mm = [-50.0, -50.0, 0.0]", "shape = \"sphear\""),

@@ -359,7 +359,11 @@ fn reference_case_p1_with_the_dosxyznrc_preset_agrees_with_egsnrc() {
     ] {
         let k = ((z - 0.1) / 0.2f64).round() as usize;
         let (d, ours) = column(&[k]);
-        let sigma = if k == 0 { (sigma * sigma + 0.02f64.powi(2)).sqrt() } else { sigma };
+        let sigma = if k == 0 {
+            (sigma * sigma + 0.02f64.powi(2)).sqrt()
+        } else {
+            sigma
+        };
         check(&format!("z = {z} cm"), d, ours, reference, sigma);
     }
     // The 1e6-history DOSXYZnrc and egs++ runs at 1, 5, 10, 15 cm (two layers each side of the
@@ -373,7 +377,13 @@ fn reference_case_p1_with_the_dosxyznrc_preset_agrees_with_egsnrc() {
     ] {
         let k = (depth * 5.0) as usize;
         let (d, ours) = column(&[k - 1, k]);
-        check(&format!("{depth} cm"), d, ours, 0.5 * (dosxyz + egspp), 0.01);
+        check(
+            &format!("{depth} cm"),
+            d,
+            ours,
+            0.5 * (dosxyz + egspp),
+            0.01,
+        );
     }
 }
 

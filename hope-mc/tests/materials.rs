@@ -6,8 +6,10 @@
 
 use hope_mc::Material;
 
-/// (name, density, [(Z, fraction)], source) rows of the reference file.
-fn references() -> Vec<(String, f64, Vec<(u8, f64)>, String)> {
+/// A row of the reference file: name, density, [(Z, fraction)], source.
+type Reference = (String, f64, Vec<(u8, f64)>, String);
+
+fn references() -> Vec<Reference> {
     include_str!("data/material_references.csv")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -56,7 +58,9 @@ fn built_in_materials_match_their_sources() {
             );
         }
         assert!(
-            m.composition().iter().all(|c| comp.iter().any(|r| r.0 == c.0)),
+            m.composition()
+                .iter()
+                .all(|c| comp.iter().any(|r| r.0 == c.0)),
             "{name}: an element the source does not list ({source})"
         );
     }

@@ -407,7 +407,10 @@ fn free_compton_without_rayleigh_lets_more_of_a_100_kev_beam_through_as_narrow_b
             .unwrap();
         let (dose, _) = r.dose(&r.kerma, &grid).unwrap();
         // Voxels centred at 2.1 cm and 14.1 cm: 12 cm apart.
-        let (near, far) = (*dose.get([0, 0, 10]).unwrap(), *dose.get([0, 0, 70]).unwrap());
+        let (near, far) = (
+            *dose.get([0, 0, 10]).unwrap(),
+            *dose.get([0, 0, 70]).unwrap(),
+        );
         (near, far)
     };
     let (a_near, a_far) = kerma_at(true);
@@ -424,8 +427,14 @@ fn free_compton_without_rayleigh_lets_more_of_a_100_kev_beam_through_as_narrow_b
          bound/Rayleigh {mu_b:.5} ({want_b}) cm2/g"
     );
     // Each model's own attenuation is the narrow-beam one within 1 %.
-    assert!((mu_a / want_a - 1.0).abs() < 0.01, "free: {mu_a} vs {want_a}");
-    assert!((mu_b / want_b - 1.0).abs() < 0.01, "bound: {mu_b} vs {want_b}");
+    assert!(
+        (mu_a / want_a - 1.0).abs() < 0.01,
+        "free: {mu_a} vs {want_a}"
+    );
+    assert!(
+        (mu_b / want_b - 1.0).abs() < 0.01,
+        "bound: {mu_b} vs {want_b}"
+    );
     let gain = (a_far / b_far) / (a_near / b_near) - 1.0;
     let predicted = ((want_b - want_a) * 12.0).exp() - 1.0;
     println!(
@@ -435,5 +444,8 @@ fn free_compton_without_rayleigh_lets_more_of_a_100_kev_beam_through_as_narrow_b
     );
     // The sign and the size of the change, within a fifth of it.
     assert!(gain > 0.0, "{gain}");
-    assert!((gain / predicted - 1.0).abs() < 0.2, "{gain} vs {predicted}");
+    assert!(
+        (gain / predicted - 1.0).abs() < 0.2,
+        "{gain} vs {predicted}"
+    );
 }

@@ -185,11 +185,34 @@ fn the_eye_plaque_workflow_runs_end_to_end() {
     let behind = at(c + a * 18.5);
     assert!(behind < 0.02 * 85.0, "behind the plaque: {behind} Gy");
     // The plaque's carrier and backing lower the apex dose against water only: about 10 % in
-    // published COMS studies; a wide band here, for 500,000 histories.
-    let ratio = outcome.apex_dose_gy / outcome.apex_water_gy;
+    // published COMS studies. The two runs' single apex voxels are too noisy to compare (the
+    // water run has a quarter of the histories: their ratio ranged 0.71-1.12 over seeds), so the
+    // doses are averaged over the 5 x 5 x 5 voxels around the apex (both runs are scaled by the
+    // same air-kerma strength, so the ratio is that of doses per history).
+    let water: Volume<f32> =
+        metaimage::read(out.join("result/water_dose.mha")).unwrap_or_else(|e| panic!("{e}"));
+    let centre = dose
+        .grid()
+        .voxel_at(head.apex())
+        .unwrap_or_else(|| panic!("apex outside the grid"));
+    let (mut plaque_sum, mut water_sum) = (0.0, 0.0);
+    for dk in -2i64..=2 {
+        for dj in -2i64..=2 {
+            for di in -2i64..=2 {
+                let idx = [
+                    (centre[0] as i64 + di) as usize,
+                    (centre[1] as i64 + dj) as usize,
+                    (centre[2] as i64 + dk) as usize,
+                ];
+                plaque_sum += f64::from(*dose.get(idx).unwrap_or(&f32::NAN));
+                water_sum += f64::from(*water.get(idx).unwrap_or(&f32::NAN));
+            }
+        }
+    }
+    let ratio = plaque_sum / water_sum;
     assert!(
         (0.75..1.0).contains(&ratio),
-        "plaque/water at the apex {ratio}"
+        "plaque/water around the apex {ratio}"
     );
     assert!(outcome.air_kerma_strength_u > 0.5 && outcome.air_kerma_strength_u < 20.0);
 
@@ -286,9 +309,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The flagship's simulation (synthetic head CT, COMS 16 mm plaque, 13 I-125 seeds) from a fixed
-/// seed gives the same tallies, bit for bit, as the code of 2026-12-06 (before the package split
-/// and the hope-mc layout of issue 20). A change of this hash is a change of physics or of the
-/// random-number stream: say why in the commit, or it is a regression.
+/// seed gives the same tallies, bit for bit, as the code of 2026-12-07. A change of this hash is
+/// a change of physics or of the random-number stream: say why in the commit, or it is a
+/// regression. Changes: issue 23 (Silastic corrected to TG-129's composition; full relaxation
+/// emits the L line that may follow a K line, in the silver and gold of seeds and backing).
 #[test]
 fn the_flagship_dose_from_a_fixed_seed_is_bit_identical_to_the_golden_hash() {
     use hope_workflow::eye_plaque::{Head, Plaque, plaque_simulation};
@@ -306,7 +330,7 @@ fn the_flagship_dose_from_a_fixed_seed_is_bit_identical_to_the_golden_hash() {
         .unwrap_or_else(|e| panic!("{e}"));
     let hash = fnv1a(&partial.to_bytes());
     assert_eq!(
-        hash, 0x2017_cbe4_b73f_7c86,
+        hash, 0xc3f0_8047_5706_f95e,
         "golden hash of the flagship's tallies: {hash:#018x}"
     );
 }

@@ -7,6 +7,8 @@ mod elements;
 
 pub use elements::X_GRID;
 
+pub(crate) mod relaxation;
+
 /// eV/g to Gy.
 pub(crate) const EV_PER_G_TO_GY: f64 = 1.602_176_634e-19 * 1e3;
 

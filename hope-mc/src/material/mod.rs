@@ -2,8 +2,8 @@
 //! NIST compositions), and their photon coefficients: mass attenuation mu/rho per process and the
 //! mass energy-absorption coefficient mu_en/rho from hope-mc's own energy-transfer model.
 
+use crate::data::relaxation::{Relaxation, mean_fluorescence};
 use crate::data::{self, ELECTRON_MASS_EV, ElementData, Process, element};
-use crate::physics::Relaxation;
 use crate::{Error, Result};
 
 pub mod hounsfield;
@@ -177,8 +177,7 @@ impl Material {
             .map(|(e, w)| {
                 let k = w * e.per_gram();
                 let pe = e.cross_section(Process::Photoelectric, energy)
-                    * (1.0
-                        - crate::physics::mean_fluorescence(e, energy, Relaxation::Full) / energy);
+                    * (1.0 - mean_fluorescence(e, energy, Relaxation::Full) / energy);
                 let inc =
                     e.cross_section(Process::Incoherent, energy) * transfer_fraction(e, energy);
                 let pair = e.cross_section(Process::Pair, energy)

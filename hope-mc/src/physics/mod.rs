@@ -8,7 +8,6 @@ mod photon;
 mod tables;
 
 pub use options::{ComptonModel, PhysicsOptions, Relaxation};
-pub(crate) use photon::mean_fluorescence;
 pub(crate) use photon::Interaction;
 pub use photon::PhotonPhysics;
 pub(crate) use tables::interp;

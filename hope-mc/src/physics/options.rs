@@ -1,6 +1,7 @@
 //! Physics switches and cutoffs of a run.
 
 use super::electron::ElectronOptions;
+pub use crate::data::relaxation::Relaxation;
 
 /// How incoherent (Compton) scattering is modelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -22,54 +23,6 @@ pub enum ComptonModel {
 impl ComptonModel {
     /// The names the file format takes.
     pub const NAMES: &'static str = "free, bound";
-}
-
-/// What happens after photoabsorption leaves a vacancy in an inner shell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Relaxation {
-    /// No fluorescence: the photon's whole energy is given to the photoelectron (or deposited).
-    /// EGSnrc's `Atomic relaxations = Off` (IEDGFL = 0).
-    None,
-    /// K-shell fluorescence only; vacancies in other shells deposit their energy on the spot.
-    K,
-    /// K- and L-shell fluorescence, and the cascade: the vacancy that a K line leaves in an L
-    /// subshell may emit an L line in turn. Auger electrons are not followed (their energy,
-    /// below 90 keV for any element, is deposited on the spot), nor the L lines that follow a
-    /// KLL Auger transition; M-shell lines (below 4 keV for Z < 80) are deposited. EGSnrc's
-    /// `Atomic relaxations = On` with EADL data treats the whole cascade.
-    #[default]
-    Full,
-}
-
-impl Relaxation {
-    /// The names the file format takes (`true` and `false` are also read, as `full` and
-    /// `none`: the `fluorescence` switch of earlier versions).
-    pub const NAMES: &'static str = "none, k, full";
-}
-
-impl<'de> serde::Deserialize<'de> for Relaxation {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Relaxation;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "one of {} (or true/false)", Relaxation::NAMES)
-            }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Relaxation, E> {
-                Ok(if v { Relaxation::Full } else { Relaxation::None })
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Relaxation, E> {
-                match v {
-                    "none" => Ok(Relaxation::None),
-                    "k" => Ok(Relaxation::K),
-                    "full" => Ok(Relaxation::Full),
-                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
-                }
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// Physics switches and cutoffs.

@@ -7,6 +7,7 @@ use crate::rng::Rng;
 
 use super::options::{ComptonModel, PhysicsOptions, Relaxation};
 use super::tables::{EnergyGrid, N_GRID, interp};
+use crate::data::relaxation::{mean_fluorescence, vacancy_after};
 
 /// Coefficients of one material on the grid (cm^2/g).
 #[derive(Debug, Clone)]
@@ -98,7 +99,7 @@ impl PhotonPhysics {
                             elements.iter().flat_map(move |&(el, k)| {
                                 energies
                                     .iter()
-                                    .map(move |&e| k * cross_section(el, p, e, &options))
+                                    .map(move |&e| k * cross_section(el, p, e, options))
                                     .collect::<Vec<_>>()
                             })
                         })
@@ -309,69 +310,15 @@ fn emit(el: &ElementData, i: usize, relaxation: Relaxation, rng: &mut Rng) -> Op
     Some(f64::from(edge.lines[edge.lines.len() - 1].0))
 }
 
-/// The edge whose shell holds the vacancy after a line of `line` eV filled one in edge `i`:
-/// the shell whose binding energy is the difference (within 2 %), if it is tabulated.
-fn vacancy_after(el: &ElementData, i: usize, line: f64) -> Option<usize> {
-    let hole = f64::from(el.edges[i].energy) - line;
-    el.edges
-        .iter()
-        .enumerate()
-        .skip(i + 1)
-        .map(|(j, x)| (j, (f64::from(x.energy) - hole).abs()))
-        .filter(|&(_, d)| d <= 0.02 * hole.max(1.0))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(j, _)| j)
-}
-
-/// The mean energy (eV) that relaxation sends away as fluorescence after photoabsorption of a
-/// photon of `energy` eV by `el`, exactly as [`PhotonPhysics`] samples it.
-pub(crate) fn mean_fluorescence(el: &ElementData, energy: f64, relaxation: Relaxation) -> f64 {
-    let mean_from = |i: usize| -> f64 {
-        let edge = &el.edges[i];
-        if edge.lines.is_empty()
-            || relaxation == Relaxation::None
-            || (relaxation == Relaxation::K && edge.shell != "K")
-        {
-            return 0.0;
-        }
-        f64::from(edge.fluorescence_yield)
-            * edge
-                .lines
-                .iter()
-                .map(|&(le, pr)| {
-                    let le = f64::from(le);
-                    let cascade = match (relaxation, vacancy_after(el, i, le)) {
-                        (Relaxation::Full, Some(j)) => {
-                            let v = &el.edges[j];
-                            f64::from(v.fluorescence_yield)
-                                * v.lines
-                                    .iter()
-                                    .map(|&(l, q)| f64::from(l) * f64::from(q))
-                                    .sum::<f64>()
-                        }
-                        _ => 0.0,
-                    };
-                    f64::from(pr) * (le + cascade)
-                })
-                .sum::<f64>()
-    };
-    let mut remaining = 1.0;
-    let mut emitted = 0.0;
-    for (i, edge) in el.edges.iter().enumerate() {
-        if f64::from(edge.energy) > energy {
-            continue;
-        }
-        let p = remaining * (1.0 - 1.0 / f64::from(edge.jump).max(1.0));
-        emitted += p * mean_from(i);
-        remaining -= p;
-    }
-    emitted
-}
-
 /// The cross section (barn/atom) of `process` for `el` at `e` eV as a run with `options`
 /// transports it: no Rayleigh when it is off; free-electron Klein-Nishina (Z times the
 /// per-electron cross section) for a free Compton model; XCOM otherwise.
-pub(crate) fn cross_section(el: &ElementData, process: Process, e: f64, options: &PhysicsOptions) -> f64 {
+pub(crate) fn cross_section(
+    el: &ElementData,
+    process: Process,
+    e: f64,
+    options: &PhysicsOptions,
+) -> f64 {
     match process {
         Process::Coherent if !options.rayleigh => 0.0,
         Process::Incoherent if options.compton == ComptonModel::Free => {
@@ -555,7 +502,12 @@ mod tests {
     fn klein_nishina_matches_its_textbook_values_and_the_bound_model_at_high_energy() {
         // Klein-Nishina per electron (Evans, The Atomic Nucleus, 1955; NIST XCOM's free-electron
         // values): 0.6405 b at 10 keV, 0.4927 b at 100 keV, 0.2112 b at 1 MeV; Thomson 0.6652 b.
-        for (e, b) in [(10e3, 0.6405), (100e3, 0.4927), (1e6, 0.2112), (1.0, 0.6652)] {
+        for (e, b) in [
+            (10e3, 0.6405),
+            (100e3, 0.4927),
+            (1e6, 0.2112),
+            (1.0, 0.6652),
+        ] {
             let got = klein_nishina_cm2(e) / crate::data::BARN_CM2;
             assert!((got / b - 1.0).abs() < 5e-4, "{e}: {got} vs {b}");
         }
@@ -629,12 +581,19 @@ mod tests {
                 "{relaxation:?}: sampled {mean} vs {want}"
             );
             // Only full relaxation cascades.
-            assert_eq!(seconds > 0, relaxation == Relaxation::Full, "{relaxation:?}");
+            assert_eq!(
+                seconds > 0,
+                relaxation == Relaxation::Full,
+                "{relaxation:?}"
+            );
             means.push(want);
         }
         assert_eq!(means[0], 0.0);
         // K: about 0.77 x 0.963 x 75 keV = 56 keV; full adds the L lines (a few keV).
         assert!(means[1] > 50e3 && means[1] < 60e3, "{means:?}");
-        assert!(means[2] > means[1] + 1e3 && means[2] < means[1] + 6e3, "{means:?}");
+        assert!(
+            means[2] > means[1] + 1e3 && means[2] < means[1] + 6e3,
+            "{means:?}"
+        );
     }
 }

@@ -16,6 +16,11 @@
 //! # ...or a CT: ct_mha = "ct.mha" (HU; paths relative to this file) with hu_table = "hu.toml"
 //! # (hope_mc::material::hounsfield; the default table if absent)
 //!
+//! [materials.tg129_silastic]        # optional: materials of the file's own, usable by name
+//! density = 1.12                    # g/cm^3, and mass fractions by element symbol...
+//! composition = { H = 0.063, C = 0.249, O = 0.289, Si = 0.399, Pt = 5e-5 }
+//! # ...or formula = "C2H6OSi" (counts, parentheses: "Ca10(PO4)6(OH)2"); I from Bragg's rule
+//!
 //! [[phantom.insert]]                # solids of other materials, voxelised (a voxel takes the
 //! material = "cortical_bone_icru44" # solid's material when most of it lies inside)
 //! shape = "box"                     # box (min_mm, max_mm), sphere (centre_mm, radius_mm),
@@ -26,11 +31,18 @@
 //! max_mm = [30.0, 20.0, 20.0]
 //!
 //! [source]
-//! kind = "point"                    # point, pencil, cone, parallel or seeds
+//! kind = "point"                    # point, pencil, cone, parallel, divergent or seeds
 //! position_mm = [0.0, 0.0, 0.0]     # (pencil, cone: direction; cone: half_angle_deg;
-//!                                   #  parallel: direction, field_mm = [w, h])
+//!                                   #  pencil: radius_mm for a finite pencil (uniform disc);
+//!                                   #  parallel: direction, field_mm = [w, h];
+//!                                   #  divergent: position_mm is the focus, direction the
+//!                                   #  axis, distance_mm to the plane where the field is
+//!                                   #  field_mm = [w, h] or radius_mm, uniform fluence there)
 //! radionuclide = "I-125"            # (TG-43U1 lines; Pd-103, Ir-192, Tc-99m, Lu-177, I-131 from
 //!                                   # ICRP-107) or energy_kev = 300, or lines_kev = [[27.2, 0.4], ...]
+//!                                   # or a histogram: spectrum_min_kev = 10 (the first bin's
+//!                                   # lower edge) with spectrum_kev = [[upper keV, probability],
+//!                                   # ...] or spectrum_file = "beam.csv" (the same two columns)
 //! # seeds: model = "6711" and seeds = [{ position_mm = [0, 0, 0], axis = [0, 0, 1] }, ...]
 //! particle = "photon"               # or "electron", "positron" (energies are kinetic), or "beta":
 //!                                   # electrons with the radionuclide's ICRP-107 beta spectrum
@@ -138,6 +150,7 @@ use crate::source::{Radionuclide, SeedSource, Source, Spectrum};
 use crate::transport::{RunOptions, Transport};
 use crate::{Error, Material, Result};
 
+mod materials;
 mod prepare;
 mod raw;
 mod solid;
@@ -147,11 +160,12 @@ pub use prepare::{Dose, DoseUnit, Prepared};
 
 use spec::{default_batch, default_seed, within_budget};
 
+pub use materials::{MAX_FORMULA_CHARS, MAX_MATERIALS, MAX_NESTING, MaterialSpec};
 pub use solid::Solid;
 pub use spec::DENSITY_RANGE;
 pub use spec::{
-    AbsoluteSpec, Emission, Energies, InsertShape, InsertSpec, Particle, PhantomBody, PhantomSpec,
-    PhysicsSpec, Preset, ScoringSpec, SeedModelName, Shape, SourceKind, SourceSpec,
+    AbsoluteSpec, Emission, Energies, FieldSpec, InsertShape, InsertSpec, Particle, PhantomBody,
+    PhantomSpec, PhysicsSpec, Preset, ScoringSpec, SeedModelName, Shape, SourceKind, SourceSpec,
 };
 
 /// Which dose estimator is written out.
@@ -181,12 +195,16 @@ pub struct Simulation {
     /// without (see [`Simulation::tally_kind`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<TallyKind>,
+    /// Materials the file defines (`[materials.NAME]`), usable by name wherever a built-in
+    /// material is.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub materials: std::collections::BTreeMap<String, MaterialSpec>,
     /// The voxel phantom.
     pub phantom: PhantomSpec,
     /// The source.
     pub source: SourceSpec,
-    /// Physics and tracking.
-    #[serde(default)]
+    /// Physics and tracking (a `preset` laid under the keys the section gives).
+    #[serde(default, deserialize_with = "PhysicsSpec::with_preset")]
     pub physics: PhysicsSpec,
     /// What turns dose per history into absolute dose.
     #[serde(default)]
@@ -223,6 +241,12 @@ impl SimulationBuilder {
     /// Histories per batch (default 250,000).
     pub fn batch_size(mut self, n: u64) -> Self {
         self.sim.batch_size = n;
+        self
+    }
+
+    /// Defines a material the phantom and inserts may name (`[materials.NAME]`).
+    pub fn material(mut self, name: &str, spec: MaterialSpec) -> Self {
+        self.sim.materials.insert(name.to_string(), spec);
         self
     }
 
@@ -328,6 +352,7 @@ impl Simulation {
                 seed: default_seed(),
                 batch_size: default_batch(),
                 tally: None,
+                materials: std::collections::BTreeMap::new(),
                 phantom,
                 source,
                 physics: PhysicsSpec::default(),
@@ -343,6 +368,8 @@ impl Simulation {
     pub fn from_file(path: &Path) -> Result<Self> {
         let mut sim: Simulation = crate::files::read_toml_or_json(path, "simulation file")?;
         sim.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = sim.base_dir.clone();
+        sim.source.read_files(&base)?;
         sim.validate()?;
         Ok(sim)
     }
@@ -367,6 +394,21 @@ impl Simulation {
             p.to_path_buf()
         } else {
             self.base_dir.join(p)
+        }
+    }
+
+    /// The material called `name`: one the file defines (`[materials.NAME]`), else a built-in
+    /// one. `field` names where the name was given, for the error.
+    pub fn material(&self, name: &str, field_name: &str) -> Result<Material> {
+        match self.materials.get(name) {
+            Some(spec) => Ok(spec.material(name)?),
+            None => Material::builtin(name).map_err(|e| {
+                refused(
+                    field_name,
+                    "neither a material of the file's [materials] nor a built-in one",
+                    e,
+                )
+            }),
         }
     }
 
@@ -403,7 +445,25 @@ impl Simulation {
                 format!("{}; expected 1 to {}", self.batch_size, u32::MAX - 1),
             ));
         }
+        if self.materials.len() > MAX_MATERIALS {
+            return Err(field(
+                "materials",
+                format!(
+                    "{} materials; expected at most {MAX_MATERIALS}",
+                    self.materials.len()
+                ),
+            ));
+        }
+        for (name, spec) in &self.materials {
+            spec.material(name)?;
+        }
         self.phantom.check()?;
+        if let PhantomBody::Box { material, .. } = &self.phantom.body {
+            self.material(material, "phantom.material")?;
+        }
+        for (i, ins) in self.phantom.insert.iter().enumerate() {
+            self.material(&ins.material, &format!("phantom.insert[{i}].material"))?;
+        }
         let spectrum = self.source.check()?;
         if self.source.emission().particle() != Particle::Photon
             && !self.physics.electrons.transport
@@ -436,7 +496,7 @@ impl Simulation {
         }
         for (name, c) in &self.physics.material_cutoffs_ev {
             let f = format!("physics.material_cutoffs_ev.{name}");
-            Material::builtin(name).map_err(|e| refused(&f, "not a built-in material", e))?;
+            self.material(name, &f)?;
             // Above every energy is allowed: the material then absorbs every photon.
             if !(c.is_finite() && *c >= 1e3) {
                 return Err(field(
@@ -591,8 +651,7 @@ impl Simulation {
                     .origin(*origin_mm)
                     .build()
                     .map_err(|e| refused("phantom", "expected a valid grid", e))?;
-                let m = Material::builtin(material)
-                    .map_err(|e| refused("phantom.material", "not a built-in material", e))?;
+                let m = self.material(material, "phantom.material")?;
                 let density = density.unwrap_or(m.density()) as f32;
                 let n = grid.voxel_count();
                 (grid, vec![m], vec![0u16; n], vec![density; n])
@@ -600,13 +659,7 @@ impl Simulation {
         };
         for (i, ins) in p.insert.iter().enumerate() {
             let solid = ins.check(Some(i))?;
-            let m = Material::builtin(&ins.material).map_err(|e| {
-                refused(
-                    &format!("phantom.insert[{i}].material"),
-                    "not a built-in material",
-                    e,
-                )
-            })?;
+            let m = self.material(&ins.material, &format!("phantom.insert[{i}].material"))?;
             let density = ins.density.unwrap_or(m.density()) as f32;
             let index = materials.iter().position(|x| x == &m).unwrap_or_else(|| {
                 materials.push(m);
@@ -654,10 +707,38 @@ impl Simulation {
             SourceSpec::Pencil {
                 position_mm,
                 direction,
+                radius_mm: None,
                 ..
             } => Source::Pencil {
                 position: Vec3::from(*position_mm),
                 direction: Vec3::from(*direction),
+                spectrum,
+            },
+            SourceSpec::Pencil {
+                position_mm,
+                direction,
+                radius_mm: Some(radius_mm),
+                ..
+            } => Source::Disc {
+                centre: Vec3::from(*position_mm),
+                direction: Vec3::from(*direction),
+                radius_mm: *radius_mm,
+                spectrum,
+            },
+            SourceSpec::Divergent {
+                position_mm,
+                direction,
+                distance_mm,
+                field,
+                ..
+            } => Source::Divergent {
+                focus: Vec3::from(*position_mm),
+                direction: Vec3::from(*direction),
+                distance_mm: *distance_mm,
+                field: match *field {
+                    FieldSpec::Rectangle { field_mm } => crate::source::Field::Rectangle(field_mm),
+                    FieldSpec::Circle { radius_mm } => crate::source::Field::Circle(radius_mm),
+                },
                 spectrum,
             },
             SourceSpec::Cone {
@@ -767,5 +848,7 @@ impl Simulation {
     }
 }
 
+#[cfg(test)]
+mod format_tests;
 #[cfg(test)]
 mod tests;

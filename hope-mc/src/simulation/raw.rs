@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::spec::{
-    Emission, Energies, InsertShape, InsertSpec, Invalid, Particle, PhantomBody, PhantomSpec,
-    SeedModelName, Shape, SourceKind, SourceSpec, insert_path,
+    Emission, Energies, FieldSpec, InsertShape, InsertSpec, Invalid, Particle, PhantomBody,
+    PhantomSpec, SeedModelName, Shape, SourceKind, SourceSpec, insert_path,
 };
 use crate::source::SeedPlacement;
 
@@ -346,7 +346,17 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_mm: Option<[f64; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_mm: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance_mm: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_kev: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectrum_kev: Option<Vec<[f64; 2]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectrum_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectrum_min_kev: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lines_kev: Option<Vec<[f64; 2]>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,17 +371,44 @@ pub struct Source {
 
 impl Source {
     fn energies(&mut self) -> Result<Energies, Invalid> {
+        let min_kev = self.spectrum_min_kev.take();
+        let histogram = self.spectrum_kev.is_some() || self.spectrum_file.is_some();
+        if min_kev.is_some() && !histogram {
+            return Err(Invalid::new(
+                "source.spectrum_min_kev",
+                "applies to a histogram only (spectrum_kev or spectrum_file)",
+            ));
+        }
+        let min = || {
+            min_kev.ok_or_else(|| {
+                Invalid::new(
+                    "source.spectrum_min_kev",
+                    "missing: the lower edge of the histogram's first bin, keV",
+                )
+            })
+        };
         match (
             self.energy_kev.take(),
             self.lines_kev.take(),
             self.radionuclide.take(),
+            self.spectrum_kev.take(),
+            self.spectrum_file.take(),
         ) {
-            (Some(energy_kev), None, None) => Ok(Energies::Mono { energy_kev }),
-            (None, Some(lines_kev), None) => Ok(Energies::Lines { lines_kev }),
-            (None, None, Some(name)) => Ok(Energies::Radionuclide { name }),
+            (Some(energy_kev), None, None, None, None) => Ok(Energies::Mono { energy_kev }),
+            (None, Some(lines_kev), None, None, None) => Ok(Energies::Lines { lines_kev }),
+            (None, None, Some(name), None, None) => Ok(Energies::Radionuclide { name }),
+            (None, None, None, Some(bins_kev), None) => Ok(Energies::Histogram {
+                min_kev: min()?,
+                bins_kev,
+            }),
+            (None, None, None, None, Some(path)) => Ok(Energies::HistogramFile {
+                path,
+                min_kev: min()?,
+            }),
             _ => Err(Invalid::new(
                 "source",
-                "exactly one of energy_kev, lines_kev and radionuclide is expected",
+                "exactly one of energy_kev, lines_kev, radionuclide, spectrum_kev and \
+                 spectrum_file is expected",
             )),
         }
     }
@@ -382,7 +419,12 @@ impl Source {
                 let radionuclide = self.radionuclide.take().ok_or_else(|| {
                     Invalid::new("source.radionuclide", "a beta source needs a radionuclide")
                 })?;
-                if self.energy_kev.is_some() || self.lines_kev.is_some() {
+                if self.energy_kev.is_some()
+                    || self.lines_kev.is_some()
+                    || self.spectrum_kev.is_some()
+                    || self.spectrum_file.is_some()
+                    || self.spectrum_min_kev.is_some()
+                {
                     return Err(Invalid::new(
                         "source",
                         "a beta source takes its energies from the radionuclide only",
@@ -417,19 +459,21 @@ impl Source {
                 &what,
             )
         };
-        use SourceKind::{Cone, Parallel, Pencil, Point, Seeds};
+        use SourceKind::{Cone, Divergent, Parallel, Pencil, Point, Seeds};
         takes(
             "position_mm",
             s.position_mm.is_some(),
-            &[Point, Pencil, Cone, Parallel],
+            &[Point, Pencil, Cone, Parallel, Divergent],
         )?;
         takes(
             "direction",
             s.direction.is_some(),
-            &[Pencil, Cone, Parallel],
+            &[Pencil, Cone, Parallel, Divergent],
         )?;
         takes("half_angle_deg", s.half_angle_deg.is_some(), &[Cone])?;
-        takes("field_mm", s.field_mm.is_some(), &[Parallel])?;
+        takes("field_mm", s.field_mm.is_some(), &[Parallel, Divergent])?;
+        takes("radius_mm", s.radius_mm.is_some(), &[Pencil, Divergent])?;
+        takes("distance_mm", s.distance_mm.is_some(), &[Divergent])?;
         takes("model", s.model.is_some(), &[Seeds])?;
         // Earlier versions wrote `seeds: []` for every kind: an empty list is no list.
         takes(
@@ -457,6 +501,29 @@ impl Source {
             Pencil => SourceSpec::Pencil {
                 position_mm: position?,
                 direction: direction?,
+                radius_mm: s.radius_mm,
+                emission: s.emission()?,
+            },
+            Divergent => SourceSpec::Divergent {
+                position_mm: position?,
+                direction: direction?,
+                distance_mm: s.distance_mm.ok_or_else(|| {
+                    Invalid::new(
+                        "source.distance_mm",
+                        "missing: the distance from the focus to the plane of the field, mm",
+                    )
+                })?,
+                field: match (s.field_mm, s.radius_mm) {
+                    (Some(field_mm), None) => FieldSpec::Rectangle { field_mm },
+                    (None, Some(radius_mm)) => FieldSpec::Circle { radius_mm },
+                    _ => {
+                        return Err(Invalid::new(
+                            "source",
+                            "a divergent source takes one of field_mm (a rectangle) and \
+                             radius_mm (a circle)",
+                        ));
+                    }
+                },
                 emission: s.emission()?,
             },
             Cone => SourceSpec::Cone {
@@ -502,7 +569,12 @@ impl From<SourceSpec> for Source {
             direction: None,
             half_angle_deg: None,
             field_mm: None,
+            radius_mm: None,
+            distance_mm: None,
             energy_kev: None,
+            spectrum_kev: None,
+            spectrum_file: None,
+            spectrum_min_kev: None,
             lines_kev: None,
             radionuclide: None,
             model: None,
@@ -515,10 +587,27 @@ impl From<SourceSpec> for Source {
             SourceSpec::Pencil {
                 position_mm,
                 direction,
+                radius_mm,
                 ..
             } => {
                 raw.position_mm = Some(position_mm);
                 raw.direction = Some(direction);
+                raw.radius_mm = radius_mm;
+            }
+            SourceSpec::Divergent {
+                position_mm,
+                direction,
+                distance_mm,
+                field,
+                ..
+            } => {
+                raw.position_mm = Some(position_mm);
+                raw.direction = Some(direction);
+                raw.distance_mm = Some(distance_mm);
+                match field {
+                    FieldSpec::Rectangle { field_mm } => raw.field_mm = Some(field_mm),
+                    FieldSpec::Circle { radius_mm } => raw.radius_mm = Some(radius_mm),
+                }
             }
             SourceSpec::Cone {
                 position_mm,
@@ -565,6 +654,14 @@ impl From<SourceSpec> for Source {
             Energies::Mono { energy_kev } => raw.energy_kev = Some(energy_kev),
             Energies::Lines { lines_kev } => raw.lines_kev = Some(lines_kev),
             Energies::Radionuclide { name } => raw.radionuclide = Some(name),
+            Energies::Histogram { min_kev, bins_kev } => {
+                raw.spectrum_min_kev = Some(min_kev);
+                raw.spectrum_kev = Some(bins_kev);
+            }
+            Energies::HistogramFile { path, min_kev } => {
+                raw.spectrum_min_kev = Some(min_kev);
+                raw.spectrum_file = Some(path);
+            }
         }
         raw
     }

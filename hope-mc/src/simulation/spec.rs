@@ -8,11 +8,9 @@ use serde::{Deserialize, Serialize};
 use hope_core::Vec3;
 
 use super::{MAX_VOXELS, Solid, raw};
-use crate::physics::{ComptonModel, PhysicsOptions, Relaxation};
 use crate::source::brachy::I125_LINES;
 use crate::source::{Radionuclide, SeedPlacement, Spectrum};
-use crate::transport::Tracking;
-use crate::{Error, Material, Result};
+use crate::{Error, Result};
 
 /// A scoring grid: voxels along the phantom's axes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +109,7 @@ impl From<Invalid> for Error {
     }
 }
 
-type Checked<T = ()> = std::result::Result<T, Invalid>;
+pub(crate) type Checked<T = ()> = std::result::Result<T, Invalid>;
 
 /// Refuses a grid of more than [`MAX_VOXELS`] voxels, naming the field.
 pub(crate) fn within_budget(name: &str, dims: [usize; 3]) -> Checked {
@@ -176,10 +174,21 @@ pub(crate) fn is_i125(name: &str) -> bool {
     name.replace('-', "").eq_ignore_ascii_case("i125")
 }
 
-fn material(name: &str, value: &str) -> Checked {
-    Material::builtin(value)
-        .map(|_| ())
-        .map_err(|e| Invalid::because(name, "not a built-in material", e))
+/// A length (mm) that must be positive, finite and at most 10 km.
+fn length(name: &str, value: f64) -> Checked {
+    if value.is_finite() && value > 0.0 && value <= 1e7 {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            name,
+            format!("{value}; expected a positive size of at most 1e7 mm"),
+        ))
+    }
+}
+
+/// A density given as a number (g/cm^3) checked against [`DENSITY_RANGE`].
+pub(crate) fn density_of(name: &str, value: f64) -> Checked {
+    density(name, Some(value))
 }
 
 /// The densities a phantom may hold, g/cm^3: from a near vacuum to well beyond osmium (22.6);
@@ -289,8 +298,8 @@ impl PhantomSpec {
             dims,
             spacing_mm,
             origin_mm,
-            material: name,
             density: rho,
+            ..
         } = &self.body
         {
             if dims.contains(&0) {
@@ -307,7 +316,6 @@ impl PhantomSpec {
                 ));
             }
             finite3("phantom.origin_mm", *origin_mm)?;
-            material("phantom.material", name)?;
             density("phantom.density", *rho)?;
         }
         if self.insert.len() > super::MAX_INSERTS {
@@ -429,7 +437,6 @@ impl InsertSpec {
     /// Checks every value; the solid.
     pub(crate) fn check(&self, index: Option<usize>) -> Checked<Solid> {
         let at = insert_path(index);
-        material(&format!("{at}.material"), &self.material)?;
         density(&format!("{at}.density"), self.density)?;
         insert_solid(&self.shape, &at)
     }
@@ -554,6 +561,8 @@ pub enum SourceKind {
     Cone,
     /// A parallel beam of a rectangular field.
     Parallel,
+    /// A divergent beam from a focal point through a rectangular or circular field.
+    Divergent,
     /// Brachytherapy seeds.
     Seeds,
 }
@@ -565,6 +574,7 @@ impl std::fmt::Display for SourceKind {
             SourceKind::Pencil => "pencil",
             SourceKind::Cone => "cone",
             SourceKind::Parallel => "parallel",
+            SourceKind::Divergent => "divergent",
             SourceKind::Seeds => "seeds",
         })
     }
@@ -625,494 +635,10 @@ pub enum SeedModelName {
     Model6711,
 }
 
-/// The energies of a source: one of `energy_kev`, `lines_kev` and `radionuclide` in the file.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Energies {
-    /// One energy, keV (kinetic for electrons and positrons).
-    Mono {
-        /// The energy.
-        energy_kev: f64,
-    },
-    /// Lines: [energy keV, relative intensity].
-    Lines {
-        /// The lines.
-        lines_kev: Vec<[f64; 2]>,
-    },
-    /// A radionuclide's photon lines (I-125: TG-43U1's; others from ICRP-107).
-    Radionuclide {
-        /// Its name, as `I-125` or `Lu-177`.
-        name: String,
-    },
-}
+#[path = "physics_spec.rs"]
+mod physics_spec;
+#[path = "sources.rs"]
+mod sources;
 
-/// What a beam or point source emits: `particle` and the energies in the file.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Emission {
-    /// Photons (`particle = "photon"`, the default).
-    Photons(Energies),
-    /// Electrons of the given kinetic energies (needs electron transport).
-    Electrons(Energies),
-    /// Positrons of the given kinetic energies (needs electron transport).
-    Positrons(Energies),
-    /// Electrons with a radionuclide's ICRP-107 beta spectrum (`particle = "beta"`).
-    Beta {
-        /// The radionuclide, as `Y-90`.
-        radionuclide: String,
-    },
-}
-
-impl Emission {
-    /// The `particle` of the file.
-    pub fn particle(&self) -> Particle {
-        match self {
-            Emission::Photons(_) => Particle::Photon,
-            Emission::Electrons(_) => Particle::Electron,
-            Emission::Positrons(_) => Particle::Positron,
-            Emission::Beta { .. } => Particle::Beta,
-        }
-    }
-}
-
-/// A source (`[source]`): its kind with the fields that kind takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "raw::Source", into = "raw::Source")]
-#[non_exhaustive]
-pub enum SourceSpec {
-    /// Isotropic emission from a point.
-    Point {
-        /// The point, mm.
-        position_mm: [f64; 3],
-        /// Particles and energies.
-        emission: Emission,
-    },
-    /// A pencil beam.
-    Pencil {
-        /// Where the beam starts, mm.
-        position_mm: [f64; 3],
-        /// Its direction (need not be normalised).
-        direction: [f64; 3],
-        /// Particles and energies.
-        emission: Emission,
-    },
-    /// A cone beam from a point.
-    Cone {
-        /// The apex, mm.
-        position_mm: [f64; 3],
-        /// The cone's axis.
-        direction: [f64; 3],
-        /// Half opening angle, degrees (more than 0, at most 180).
-        half_angle_deg: f64,
-        /// Particles and energies.
-        emission: Emission,
-    },
-    /// A parallel beam of a rectangular field.
-    Parallel {
-        /// The field's centre, mm.
-        position_mm: [f64; 3],
-        /// The beam's direction.
-        direction: [f64; 3],
-        /// Field size, mm.
-        field_mm: [f64; 2],
-        /// Particles and energies.
-        emission: Emission,
-    },
-    /// Brachytherapy seeds (photons only).
-    Seeds {
-        /// The seed model.
-        model: SeedModelName,
-        /// The photon energies of the seeds' radionuclide.
-        energies: Energies,
-        /// Position, axis and weight of each seed.
-        seeds: Vec<SeedPlacement>,
-    },
-}
-
-impl SourceSpec {
-    /// The `kind` of the file.
-    pub fn kind(&self) -> SourceKind {
-        match self {
-            SourceSpec::Point { .. } => SourceKind::Point,
-            SourceSpec::Pencil { .. } => SourceKind::Pencil,
-            SourceSpec::Cone { .. } => SourceKind::Cone,
-            SourceSpec::Parallel { .. } => SourceKind::Parallel,
-            SourceSpec::Seeds { .. } => SourceKind::Seeds,
-        }
-    }
-
-    /// What it emits (seeds: photons).
-    pub fn emission(&self) -> Emission {
-        match self {
-            SourceSpec::Point { emission, .. }
-            | SourceSpec::Pencil { emission, .. }
-            | SourceSpec::Cone { emission, .. }
-            | SourceSpec::Parallel { emission, .. } => emission.clone(),
-            SourceSpec::Seeds { energies, .. } => Emission::Photons(energies.clone()),
-        }
-    }
-
-    /// The radionuclide named by the source, if any.
-    pub fn radionuclide_name(&self) -> Option<&str> {
-        let energies = match self {
-            SourceSpec::Point { emission, .. }
-            | SourceSpec::Pencil { emission, .. }
-            | SourceSpec::Cone { emission, .. }
-            | SourceSpec::Parallel { emission, .. } => match emission {
-                Emission::Photons(e) | Emission::Electrons(e) | Emission::Positrons(e) => e,
-                Emission::Beta { radionuclide } => return Some(radionuclide),
-            },
-            SourceSpec::Seeds { energies, .. } => energies,
-        };
-        match energies {
-            Energies::Radionuclide { name } => Some(name),
-            _ => None,
-        }
-    }
-
-    /// The seeds of a seed source (empty for the others).
-    pub fn seeds(&self) -> &[SeedPlacement] {
-        match self {
-            SourceSpec::Seeds { seeds, .. } => seeds,
-            _ => &[],
-        }
-    }
-
-    /// The energy spectrum (eV) of what the source emits.
-    pub fn spectrum(&self) -> Result<Spectrum> {
-        Ok(self.checked_spectrum()?)
-    }
-
-    fn checked_spectrum(&self) -> Checked<Spectrum> {
-        let energies = match self.emission() {
-            Emission::Beta { radionuclide } => {
-                return Radionuclide::by_name(&radionuclide)
-                    .and_then(|r| r.beta_spectrum())
-                    .map_err(|e| {
-                        Invalid::because(
-                            "source.radionuclide",
-                            "expected a radionuclide with a beta spectrum",
-                            e,
-                        )
-                    });
-            }
-            Emission::Photons(e) | Emission::Electrons(e) | Emission::Positrons(e) => e,
-        };
-        match energies {
-            Energies::Mono { energy_kev: e } if e.is_finite() && (1.0..=1e5).contains(&e) => {
-                Ok(Spectrum::Mono(e * 1e3))
-            }
-            Energies::Mono { energy_kev: e } => Err(Invalid::new(
-                "source.energy_kev",
-                format!("{e}; expected 1 to 100000 keV"),
-            )),
-            Energies::Lines { lines_kev } => {
-                if let Some((i, [e, _])) = lines_kev
-                    .iter()
-                    .enumerate()
-                    .find(|(_, [e, _])| !(e.is_finite() && *e >= 1.0 && *e <= 1e5))
-                {
-                    return Err(Invalid::new(
-                        format!("source.lines_kev[{i}]"),
-                        format!("{e} keV; expected 1 to 100000 keV"),
-                    ));
-                }
-                Spectrum::lines(
-                    &lines_kev
-                        .iter()
-                        .map(|[e, w]| (e * 1e3, *w))
-                        .collect::<Vec<_>>(),
-                )
-                .map_err(|e| Invalid::because("source.lines_kev", "expected usable lines", e))
-            }
-            Energies::Radionuclide { name } => match name.as_str() {
-                // The brachytherapy dosimetry standard for I-125.
-                i125 if is_i125(i125) => Spectrum::lines(&I125_LINES)
-                    .map_err(|e| Invalid::because("source.radionuclide", "I-125", e)),
-                other => Radionuclide::by_name(other)
-                    .and_then(|r| r.spectrum(0.0))
-                    .map_err(|e| {
-                        Invalid::because(
-                            "source.radionuclide",
-                            "expected a built-in radionuclide",
-                            e,
-                        )
-                    }),
-            },
-        }
-    }
-
-    /// Checks every value (the file's structure is checked when it is read); the spectrum, which
-    /// the checks make.
-    pub(crate) fn check(&self) -> Checked<Spectrum> {
-        let spectrum = self.checked_spectrum()?;
-        self.check_geometry()?;
-        Ok(spectrum)
-    }
-
-    fn check_geometry(&self) -> Checked {
-        let direction = |d: [f64; 3]| unit("source.direction", d).map(|_| ());
-        let position = |p: [f64; 3]| finite3("source.position_mm", p).map(|_| ());
-        match self {
-            SourceSpec::Point { position_mm, .. } => position(*position_mm),
-            SourceSpec::Pencil {
-                position_mm,
-                direction: d,
-                ..
-            } => {
-                position(*position_mm)?;
-                direction(*d)
-            }
-            SourceSpec::Cone {
-                position_mm,
-                direction: d,
-                half_angle_deg: a,
-                ..
-            } => {
-                position(*position_mm)?;
-                direction(*d)?;
-                if !(*a > 0.0 && *a <= 180.0) {
-                    return Err(Invalid::new(
-                        "source.half_angle_deg",
-                        format!("{a}; expected 0 < angle <= 180 degrees"),
-                    ));
-                }
-                Ok(())
-            }
-            SourceSpec::Parallel {
-                position_mm,
-                direction: d,
-                field_mm: [w, h],
-                ..
-            } => {
-                position(*position_mm)?;
-                direction(*d)?;
-                if !(*w > 0.0 && *h > 0.0 && w.is_finite() && h.is_finite()) {
-                    return Err(Invalid::new(
-                        "source.field_mm",
-                        format!("{:?}; expected two positive sizes", [*w, *h]),
-                    ));
-                }
-                Ok(())
-            }
-            SourceSpec::Seeds { seeds, .. } => {
-                if seeds.is_empty() {
-                    return Err(Invalid::new("source.seeds", "no seeds"));
-                }
-                for (i, seed) in seeds.iter().enumerate() {
-                    finite3(&format!("source.seeds[{i}].position_mm"), seed.position_mm)?;
-                    unit(&format!("source.seeds[{i}].axis"), seed.axis)?;
-                    // 0 is an empty slot of a plaque; the weights' sum must be positive (checked
-                    // when the source is made).
-                    if !(seed.weight.is_finite() && seed.weight >= 0.0) {
-                        return Err(Invalid::new(
-                            format!("source.seeds[{i}].weight"),
-                            format!("{}; expected a finite weight >= 0", seed.weight),
-                        ));
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-/// A named set of physics options that reproduces a reference code's settings. The keys a
-/// preset sets are listed by [`Preset::settings`] (and in the format's documentation, which a
-/// test keeps equal to it); a key the file gives itself wins over the preset's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Preset {
-    /// DOSXYZnrc's classic defaults (EGSnrc with `Bound Compton scattering = Off`,
-    /// `Rayleigh scattering = Off`, `Atomic relaxations = Off`, `Photoelectron angular
-    /// sampling = Off`, ECUT = 0.521 MeV total and PCUT = 0.01 MeV, IREJECT = 0), with coupled
-    /// electron transport and no range rejection.
-    EgsnrcDosxyz,
-    /// egs_brachy's defaults (Rayleigh on, bound Compton, atomic relaxation, photoelectron
-    /// angular sampling, PCUT = 1 keV, electrons deposited locally: the track-length kerma
-    /// estimator), which are also hope-mc's.
-    EgsBrachy,
-}
-
-impl Preset {
-    /// The names the file format takes.
-    pub const NAMES: &'static str = "egsnrc-dosxyz, egs-brachy";
-
-    /// What the preset sets, as TOML lines under `[physics]` (`electrons.x` is
-    /// `[physics.electrons] x`).
-    pub fn settings(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Preset::EgsnrcDosxyz => &[
-                ("relaxation", "\"none\""),
-                ("rayleigh", "false"),
-                ("compton", "\"free\""),
-                ("photoelectron_angular", "false"),
-                ("photon_cutoff_ev", "10000.0"),
-                ("electrons.transport", "true"),
-                ("electrons.cutoff_ev", "10000.0"),
-                ("electrons.range_rejection", "false"),
-            ],
-            Preset::EgsBrachy => &[
-                ("relaxation", "\"full\""),
-                ("rayleigh", "true"),
-                ("compton", "\"bound\""),
-                ("photoelectron_angular", "true"),
-                ("photon_cutoff_ev", "1000.0"),
-                ("electrons.transport", "false"),
-            ],
-        }
-    }
-
-    /// The settings as a table, to lay under the file's own keys.
-    fn table(self) -> toml::Table {
-        let lines: Vec<String> = self
-            .settings()
-            .iter()
-            .map(|(key, value)| format!("{key} = {value}"))
-            .collect();
-        // The settings are constants that a test reads: they always parse.
-        toml::from_str(&lines.join("\n")).unwrap_or_default()
-    }
-}
-
-/// Physics switches and tracking: the `[physics]` section. See [`PhysicsOptions`] for each
-/// switch and its EGSnrc equivalent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PhysicsSpec {
-    /// The preset these options started from, if any (already applied: the other fields hold
-    /// the result).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preset: Option<Preset>,
-    /// Atomic relaxation after photoabsorption.
-    pub relaxation: Relaxation,
-    /// Rayleigh (coherent) scattering.
-    pub rayleigh: bool,
-    /// Incoherent scattering model.
-    pub compton: ComptonModel,
-    /// Sauter's angular distribution for photoelectrons (else the photon's direction).
-    pub photoelectron_angular: bool,
-    /// Photon cutoff, eV.
-    pub photon_cutoff_ev: f64,
-    /// Higher cutoffs in some materials (eV, by built-in material name).
-    pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
-    /// Tracking method.
-    pub tracking: Tracking,
-    /// Electron and positron transport (`[physics.electrons]`, `transport = true` for coupled
-    /// photon-electron transport).
-    pub electrons: crate::physics::electron::ElectronOptions,
-}
-
-/// The section's fields as the file gives them (after the preset is laid under them).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct PhysicsFields {
-    preset: Option<Preset>,
-    #[serde(alias = "fluorescence")]
-    relaxation: Relaxation,
-    #[serde(alias = "coherent")]
-    rayleigh: bool,
-    compton: ComptonModel,
-    photoelectron_angular: bool,
-    photon_cutoff_ev: f64,
-    material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
-    tracking: Tracking,
-    electrons: crate::physics::electron::ElectronOptions,
-}
-
-impl Default for PhysicsFields {
-    fn default() -> Self {
-        let p = PhysicsSpec::default();
-        Self {
-            preset: None,
-            relaxation: p.relaxation,
-            rayleigh: p.rayleigh,
-            compton: p.compton,
-            photoelectron_angular: p.photoelectron_angular,
-            photon_cutoff_ev: p.photon_cutoff_ev,
-            material_cutoffs_ev: p.material_cutoffs_ev,
-            tracking: p.tracking,
-            electrons: p.electrons,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for PhysicsSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let mut table = toml::Table::deserialize(d)?;
-        if let Some(name) = table.get("preset") {
-            let preset: Preset = name.clone().try_into().map_err(|_| {
-                D::Error::custom(format!("preset {name}: expected one of {}", Preset::NAMES))
-            })?;
-            for (key, value) in preset.table() {
-                match (table.get_mut(&key), value) {
-                    (Some(toml::Value::Table(mine)), toml::Value::Table(theirs)) => {
-                        for (k, v) in theirs {
-                            mine.entry(k).or_insert(v);
-                        }
-                    }
-                    (Some(_), _) => {}
-                    (None, value) => {
-                        table.insert(key, value);
-                    }
-                }
-            }
-        }
-        let f: PhysicsFields = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| D::Error::custom(e.message()))?;
-        Ok(Self {
-            preset: f.preset,
-            relaxation: f.relaxation,
-            rayleigh: f.rayleigh,
-            compton: f.compton,
-            photoelectron_angular: f.photoelectron_angular,
-            photon_cutoff_ev: f.photon_cutoff_ev,
-            material_cutoffs_ev: f.material_cutoffs_ev,
-            tracking: f.tracking,
-            electrons: f.electrons,
-        })
-    }
-}
-
-impl PhysicsSpec {
-    /// The options a preset gives (with the defaults for what it does not set).
-    pub fn preset(preset: Preset) -> Self {
-        let mut table = toml::Table::new();
-        if let Ok(name) = toml::Value::try_from(preset) {
-            table.insert("preset".into(), name);
-        }
-        // The preset's own table always reads.
-        toml::Value::Table(table).try_into().unwrap_or_default()
-    }
-
-    /// The run-time physics options.
-    pub fn options(&self) -> PhysicsOptions {
-        PhysicsOptions {
-            relaxation: self.relaxation,
-            rayleigh: self.rayleigh,
-            compton: self.compton,
-            photoelectron_angular: self.photoelectron_angular,
-            photon_cutoff_ev: self.photon_cutoff_ev,
-            material_cutoffs_ev: self.material_cutoffs_ev.clone(),
-            electrons: self.electrons.clone(),
-        }
-    }
-}
-
-impl Default for PhysicsSpec {
-    fn default() -> Self {
-        let p = PhysicsOptions::default();
-        Self {
-            preset: None,
-            relaxation: p.relaxation,
-            rayleigh: p.rayleigh,
-            compton: p.compton,
-            photoelectron_angular: p.photoelectron_angular,
-            photon_cutoff_ev: p.photon_cutoff_ev,
-            material_cutoffs_ev: p.material_cutoffs_ev,
-            tracking: Tracking::Woodcock,
-            electrons: p.electrons,
-        }
-    }
-}
+pub use physics_spec::{PhysicsSpec, Preset};
+pub use sources::{Emission, Energies, FieldSpec, SourceSpec};

@@ -1,7 +1,6 @@
 //! Reading, checking and building simulation files.
 
 use super::*;
-use crate::physics::{ComptonModel, Relaxation};
 use crate::source::SeedPlacement;
 
 #[test]
@@ -147,14 +146,14 @@ fn shells_and_tubes_are_read_and_checked() {
 }
 
 /// A simulation file's text read and checked as `from_file` does.
-fn read(text: &str) -> Result<Simulation> {
+pub(super) fn read(text: &str) -> Result<Simulation> {
     let dir = tempfile::tempdir().map_err(|e| field("tmp", e.to_string()))?;
     let path = dir.path().join("sim.toml");
     std::fs::write(&path, text).map_err(|e| field("tmp", e.to_string()))?;
     Simulation::from_file(&path)
 }
 
-const BOX: &str = "histories = 10\n[phantom]\ndims = [4, 4, 4]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n";
+pub(super) const BOX: &str = "histories = 10\n[phantom]\ndims = [4, 4, 4]\nspacing_mm = [1.0, 1.0, 1.0]\nmaterial = 'water'\n";
 
 /// Issue 27 item 2: `lines_kev` of 1e12 keV was accepted while `energy_kev` is capped; an
 /// `absolute` section could give "inf Gy"; seed weights summing to infinity were accepted.
@@ -307,6 +306,7 @@ fn every_kind_comes_back_from_its_file_form() {
         SourceSpec::Pencil {
             position_mm: [0.0, 0.0, -10.0],
             direction: [0.0, 0.0, 1.0],
+            radius_mm: None,
             emission: Emission::Electrons(Energies::Mono { energy_kev: 1000.0 }),
         },
         SourceSpec::Cone {
@@ -430,11 +430,12 @@ fn a_field_the_kind_does_not_take_is_refused() {
 }
 
 /// The error of `text` read as a file, with its causes.
-fn refused(text: &str) -> String {
+pub(super) fn refused(text: &str) -> String {
     read(text).map(|_| ()).unwrap_err().chain()
 }
 
-const PT: &str = "[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 100.0\n";
+pub(super) const PT: &str =
+    "[source]\nkind = 'point'\nposition_mm = [0.0, 0.0, 0.0]\nenergy_kev = 100.0\n";
 
 /// Attack round on the typed parser (issue 20), findings 1 and 2: a direction or an axis of
 /// 1e-200 or 1e200 passed (it is not zero and it is finite), and its length then underflowed or
@@ -693,120 +694,4 @@ fn attack_20_11_errors_name_the_field_and_json_is_json_in_any_case() {
     let mut back = Simulation::from_file(&path).unwrap_or_else(|e| panic!("{}", e.chain()));
     back.base_dir = sim.base_dir.clone();
     assert_eq!(back, sim);
-}
-
-/// The flat `[physics]` keys of a section as TOML values (`electrons.x` for the subsection).
-fn physics_keys(p: &PhysicsSpec) -> std::collections::BTreeMap<String, toml::Value> {
-    let mut out = std::collections::BTreeMap::new();
-    let toml::Value::Table(t) = toml::Value::try_from(p).unwrap_or_else(|e| panic!("{e}")) else {
-        panic!("not a table");
-    };
-    for (k, v) in t {
-        match v {
-            toml::Value::Table(sub) => {
-                for (kk, vv) in sub {
-                    out.insert(format!("{k}.{kk}"), vv);
-                }
-            }
-            v => {
-                out.insert(k, v);
-            }
-        }
-    }
-    out
-}
-
-#[test]
-fn a_preset_sets_what_it_lists_and_nothing_else() {
-    let default = physics_keys(&PhysicsSpec::default());
-    for preset in [Preset::EgsnrcDosxyz, Preset::EgsBrachy] {
-        let spec = PhysicsSpec::preset(preset);
-        assert_eq!(spec.preset, Some(preset));
-        let got = physics_keys(&spec);
-        let listed: std::collections::BTreeMap<String, toml::Value> = preset
-            .settings()
-            .iter()
-            .map(|(k, v)| {
-                let t: toml::Table =
-                    toml::from_str(&format!("v = {v}")).unwrap_or_else(|e| panic!("{k}: {e}"));
-                ((*k).to_string(), t["v"].clone())
-            })
-            .collect();
-        for (key, value) in &got {
-            if key == "preset" {
-                continue;
-            }
-            match listed.get(key) {
-                Some(want) => assert_eq!(value, want, "{preset:?}: {key}"),
-                None => assert_eq!(Some(value), default.get(key), "{preset:?} changes {key}"),
-            }
-        }
-        assert!(listed.keys().all(|k| got.contains_key(k)), "{preset:?}");
-    }
-    // The format's documentation lists each setting, in the preset's paragraph.
-    let docs: String = include_str!("mod.rs")
-        .lines()
-        .filter_map(|l| l.strip_prefix("//!"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    for (preset, name) in [
-        (Preset::EgsnrcDosxyz, "`egsnrc-dosxyz`"),
-        (Preset::EgsBrachy, "`egs-brachy`"),
-    ] {
-        let from = docs.find(&format!("{name} (")).unwrap_or_else(|| panic!("{name}"));
-        // From the name to the end of its sentence list (the next preset or bullet).
-        let paragraph = &docs[from + name.len()..];
-        let listed = &paragraph[..paragraph
-            .find("`egs")
-            .or_else(|| paragraph.find("- **"))
-            .unwrap_or(paragraph.len())];
-        for (k, v) in preset.settings() {
-            assert!(
-                listed.contains(&format!("`{k} = {v}`")),
-                "{name}: `{k} = {v}` not in the docs: {listed}"
-            );
-        }
-    }
-    // DOSXYZnrc's settings: what the EGSnrc runs of physics.md used.
-    let d = PhysicsSpec::preset(Preset::EgsnrcDosxyz);
-    assert_eq!(
-        (d.relaxation, d.rayleigh, d.compton, d.photoelectron_angular),
-        (Relaxation::None, false, ComptonModel::Free, false)
-    );
-    assert!(d.electrons.transport && !d.electrons.range_rejection);
-    assert_eq!((d.photon_cutoff_ev, d.electrons.cutoff_ev), (10e3, 10e3));
-}
-
-#[test]
-fn a_files_own_keys_win_over_its_preset_and_old_keys_still_read() {
-    let sim = read(&format!(
-        "{BOX}{PT}[physics]\npreset = 'egsnrc-dosxyz'\nrayleigh = true\n[physics.electrons]\nrange_rejection = true\n"
-    ))
-    .unwrap_or_else(|e| panic!("{}", e.chain()));
-    let p = &sim.physics;
-    assert!(p.rayleigh && p.electrons.range_rejection && p.electrons.transport);
-    assert_eq!((p.compton, p.relaxation), (ComptonModel::Free, Relaxation::None));
-    // With electron transport and no `tally`, the estimator is the absorbed dose.
-    assert_eq!(sim.tally_kind(), TallyKind::Analog);
-    // The worker's copy reads back the same.
-    let json = serde_json::to_string(&sim).unwrap_or_else(|e| panic!("{e}"));
-    let back: Simulation = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(back.physics, sim.physics);
-    // Earlier versions' switches.
-    let old = read(&format!(
-        "{BOX}{PT}[physics]\nfluorescence = false\ncoherent = false\n"
-    ))
-    .unwrap_or_else(|e| panic!("{}", e.chain()));
-    assert_eq!(old.physics.relaxation, Relaxation::None);
-    assert!(!old.physics.rayleigh);
-    assert_eq!(old.tally_kind(), TallyKind::Kerma);
-    // Unknown values name the field and what it takes.
-    let e = refused(&format!("{BOX}{PT}[physics]\npreset = 'dosxyz'\n"));
-    assert!(e.contains("preset") && e.contains("egsnrc-dosxyz, egs-brachy"), "{e}");
-    let e = refused(&format!("{BOX}{PT}[physics]\ncompton = 'doppler'\n"));
-    assert!(e.contains("doppler") && e.contains("free") && e.contains("bound"), "{e}");
-    let e = refused(&format!("{BOX}{PT}[physics]\nrelaxation = 'l'\n"));
-    assert!(e.contains("none, k, full"), "{e}");
-    let e = refused(&format!("{BOX}{PT}[physics]\nrayleigh_scattering = true\n"));
-    assert!(e.contains("rayleigh_scattering"), "{e}");
 }

@@ -59,6 +59,34 @@ pub enum Source {
         /// Energies.
         spectrum: Spectrum,
     },
+    /// A pencil beam of finite size: start points uniform over a disc of `radius_mm` centred on
+    /// `centre` and perpendicular to `direction`, all travelling along `direction`.
+    Disc {
+        /// Centre of the disc, mm.
+        centre: Vec3,
+        /// Direction of travel (need not be normalised).
+        direction: Vec3,
+        /// Radius, mm.
+        radius_mm: f64,
+        /// Energies.
+        spectrum: Spectrum,
+    },
+    /// A divergent beam from a focal point (DOSXYZnrc's source 1): particles leave `focus`
+    /// towards points drawn uniformly over a field (rectangle or circle) in the plane at
+    /// `distance_mm` from the focus along `direction`, perpendicular to it; the fluence on that
+    /// plane is uniform inside the field and zero outside.
+    Divergent {
+        /// The focal point, mm.
+        focus: Vec3,
+        /// Central axis (need not be normalised).
+        direction: Vec3,
+        /// Distance from the focus to the plane where the field is defined, mm.
+        distance_mm: f64,
+        /// The field in that plane.
+        field: Field,
+        /// Energies.
+        spectrum: Spectrum,
+    },
     /// An isotropic source distributed over voxels in proportion to their activity (a PET or
     /// SPECT activity volume, in any grid), uniform within each voxel.
     Voxelised(Box<VoxelisedActivity>),
@@ -74,6 +102,30 @@ pub enum Source {
         /// Geometry and kinetic energies.
         source: Box<Source>,
     },
+}
+
+/// The shape of a beam's field, in a plane perpendicular to its axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field {
+    /// A rectangle of (width, height) mm: the width along `u`, the height along `v` of the
+    /// beam's frame (for a beam along +z, the width runs along y; see the simulation format).
+    Rectangle([f64; 2]),
+    /// A circle of this radius, mm.
+    Circle(f64),
+}
+
+impl Field {
+    /// A point of the field, uniform over its area: offsets (mm) along `u` and `v`.
+    fn sample(&self, rng: &mut Rng) -> (f64, f64) {
+        match *self {
+            Field::Rectangle([w, h]) => ((rng.uniform() - 0.5) * w, (rng.uniform() - 0.5) * h),
+            Field::Circle(r) => {
+                let rho = r * rng.uniform().sqrt();
+                let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+                (rho * phi.cos(), rho * phi.sin())
+            }
+        }
+    }
 }
 
 /// A seed's place in the phantom.
@@ -323,6 +375,36 @@ impl Source {
                     spectrum.sample(rng),
                 )
             }
+            Source::Disc {
+                centre,
+                direction,
+                radius_mm,
+                spectrum,
+            } => {
+                let [u, v, _] = frame(*direction * (1.0 / direction.norm()));
+                let (a, b) = Field::Circle(*radius_mm).sample(rng);
+                (
+                    t.to_local(*centre + u * a + v * b),
+                    t.dir_to_local(*direction),
+                    spectrum.sample(rng),
+                )
+            }
+            Source::Divergent {
+                focus,
+                direction,
+                distance_mm,
+                field,
+                spectrum,
+            } => {
+                let [u, v, w] = frame(*direction * (1.0 / direction.norm()));
+                let (a, b) = field.sample(rng);
+                let d = w * *distance_mm + u * a + v * b;
+                (
+                    t.to_local(*focus),
+                    t.dir_to_local(d * (1.0 / d.norm())),
+                    spectrum.sample(rng),
+                )
+            }
             Source::Voxelised(v) => (
                 t.to_local(v.sample_point(rng)),
                 isotropic(rng),
@@ -471,5 +553,76 @@ mod tests {
         assert!(VoxelisedActivity::new(&bad, Spectrum::Mono(1e5)).is_err());
         let none = Volume::filled(activity.grid().clone(), 0.0f32);
         assert!(VoxelisedActivity::new(&none, Spectrum::Mono(1e5)).is_err());
+    }
+
+    #[test]
+    fn beams_of_finite_size_fill_their_fields_uniformly() {
+        // A frame where local cm = patient mm / 10 + 0.5 and directions are unchanged.
+        let grid = hope_core::Grid::builder([1, 1, 1])
+            .spacing([10.0, 10.0, 10.0])
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = Frame::new(grid, [1.0, 1.0, 1.0]);
+        let mut rng = Rng::for_batch(9, 0);
+        let n = 100_000;
+        let z = Vec3::new(0.0, 0.0, 1.0);
+        // Divergent, rectangle 100 x 60 mm at 1000 mm: the width along -y (u = x cross z), the
+        // height along x (v = z cross u); uniform over the field.
+        for (field, check) in [
+            (Field::Rectangle([100.0, 60.0]), 0),
+            (Field::Circle(40.0), 1),
+        ] {
+            let source = Source::Divergent {
+                focus: Vec3::new(0.0, 0.0, -1000.0),
+                direction: z * 3.0,
+                distance_mm: 1000.0,
+                field,
+                spectrum: Spectrum::Mono(1e6),
+            };
+            let (mut xx, mut yy, mut max_r2) = (0.0, 0.0, 0.0f64);
+            for _ in 0..n {
+                let mut stack = Vec::new();
+                source.emit(&t, &mut rng, &mut stack);
+                let p = &stack[0];
+                assert!((p.pos[2] - (-100.0 + 0.5)).abs() < 1e-9);
+                // Where it crosses the plane 100 cm further on, in mm from the axis.
+                let k = 100.0 / p.dir[2];
+                let (x, y) = (
+                    10.0 * (p.pos[0] - 0.5 + k * p.dir[0]),
+                    10.0 * (p.pos[1] - 0.5 + k * p.dir[1]),
+                );
+                if check == 0 {
+                    assert!(x.abs() <= 30.0 + 1e-6 && y.abs() <= 50.0 + 1e-6, "{x} {y}");
+                }
+                xx += x * x / f64::from(n);
+                yy += y * y / f64::from(n);
+                max_r2 = max_r2.max(x * x + y * y);
+            }
+            if check == 0 {
+                assert!((yy / (100.0f64.powi(2) / 12.0) - 1.0).abs() < 0.02, "{yy}");
+                assert!((xx / (60.0f64.powi(2) / 12.0) - 1.0).abs() < 0.02, "{xx}");
+            } else {
+                assert!(max_r2 <= 1600.0 + 1e-6);
+                assert!(((xx + yy) / 800.0 - 1.0).abs() < 0.02, "{}", xx + yy);
+            }
+        }
+        // A finite pencil: start points over the disc, all along the axis.
+        let disc = Source::Disc {
+            centre: Vec3::new(0.0, 0.0, -50.0),
+            direction: z,
+            radius_mm: 5.0,
+            spectrum: Spectrum::Mono(1e6),
+        };
+        let mut r2 = 0.0;
+        for _ in 0..n {
+            let mut stack = Vec::new();
+            disc.emit(&t, &mut rng, &mut stack);
+            let p = &stack[0];
+            assert_eq!(p.dir, [0.0, 0.0, 1.0]);
+            let (x, y) = (10.0 * (p.pos[0] - 0.5), 10.0 * (p.pos[1] - 0.5));
+            assert!(x * x + y * y <= 25.0 + 1e-9);
+            r2 += (x * x + y * y) / f64::from(n);
+        }
+        assert!((r2 / 12.5 - 1.0).abs() < 0.02, "{r2}");
     }
 }

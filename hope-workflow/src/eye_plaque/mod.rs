@@ -334,6 +334,7 @@ pub fn plaque_simulation(
         seed,
         batch_size: 250_000,
         tally: Some(TallyKind::Kerma),
+        materials: Default::default(),
         phantom: PhantomSpec {
             body: PhantomBody::Ct {
                 ct_mha: ct_mha.to_path_buf(),
