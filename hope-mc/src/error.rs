@@ -62,6 +62,17 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// An IAEA phase-space file is malformed or cannot be read or written.
+    #[error("{}: {field}: {message}", path.display())]
+    PhaseSpace {
+        /// The header or data file.
+        path: std::path::PathBuf,
+        /// The header block (`$RECORD_LENGTH`) or the record.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// Partial results cannot be merged.
     #[error("merge: {message}")]
     Merge {

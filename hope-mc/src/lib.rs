@@ -34,6 +34,8 @@ pub use geometry::Phantom;
 pub use material::Material;
 pub use physics::PhysicsOptions;
 pub use simulation::Simulation;
-pub use source::{Field, Radionuclide, SeedPlacement, SeedSource, Source, Spectrum};
+pub use source::{
+    Field, PhaseSpaceSource, Radionuclide, SeedPlacement, SeedSource, Source, Spectrum,
+};
 pub use tally::{Partial, Tally};
 pub use transport::{RunOptions, Tracking, Transport};

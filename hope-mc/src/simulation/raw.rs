@@ -367,6 +367,12 @@ pub struct Source {
     pub seeds: Option<Vec<SeedPlacement>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub particle: Option<Particle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_space: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_deg: Option<[f64; 3]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recycle: Option<u32>,
 }
 
 impl Source {
@@ -459,12 +465,43 @@ impl Source {
                 &what,
             )
         };
-        use SourceKind::{Cone, Divergent, Parallel, Pencil, Point, Seeds};
+        use SourceKind::{Cone, Divergent, Parallel, Pencil, PhaseSpace, Point, Seeds};
         takes(
             "position_mm",
             s.position_mm.is_some(),
-            &[Point, Pencil, Cone, Parallel, Divergent],
+            &[Point, Pencil, Cone, Parallel, Divergent, PhaseSpace],
         )?;
+        takes("phase_space", s.phase_space.is_some(), &[PhaseSpace])?;
+        takes("rotation_deg", s.rotation_deg.is_some(), &[PhaseSpace])?;
+        takes("recycle", s.recycle.is_some(), &[PhaseSpace])?;
+        if kind == PhaseSpace {
+            for (name, present) in [
+                ("energy_kev", s.energy_kev.is_some()),
+                ("lines_kev", s.lines_kev.is_some()),
+                ("radionuclide", s.radionuclide.is_some()),
+                ("spectrum_kev", s.spectrum_kev.is_some()),
+                ("spectrum_file", s.spectrum_file.is_some()),
+                ("spectrum_min_kev", s.spectrum_min_kev.is_some()),
+                ("particle", s.particle.is_some()),
+            ] {
+                not_for(
+                    format!("source.{name}"),
+                    present,
+                    "a phase-space source (its records give particles and energies)",
+                )?;
+            }
+            return Ok(SourceSpec::PhaseSpace {
+                path: s.phase_space.ok_or_else(|| {
+                    Invalid::new(
+                        "source.phase_space",
+                        "missing: the .IAEAheader (or .IAEAphsp) file",
+                    )
+                })?,
+                position_mm: s.position_mm.unwrap_or([0.0; 3]),
+                rotation_deg: s.rotation_deg.unwrap_or([0.0; 3]),
+                recycle: s.recycle.unwrap_or(0),
+            });
+        }
         takes(
             "direction",
             s.direction.is_some(),
@@ -545,6 +582,8 @@ impl Source {
                 })?,
                 emission: s.emission()?,
             },
+            // Returned above.
+            PhaseSpace => unreachable_phase_space()?,
             Seeds => {
                 if !matches!(s.particle, None | Some(Particle::Photon)) {
                     return Err(Invalid::new("source.particle", "seeds emit photons only"));
@@ -559,6 +598,14 @@ impl Source {
             }
         })
     }
+}
+
+/// A phase-space source is made before the kinds that carry energies.
+fn unreachable_phase_space() -> Result<SourceSpec, Invalid> {
+    Err(Invalid::new(
+        "source.kind",
+        "phase-space: internal order of checks",
+    ))
 }
 
 impl From<SourceSpec> for Source {
@@ -580,8 +627,25 @@ impl From<SourceSpec> for Source {
             model: None,
             seeds: None,
             particle: None,
+            phase_space: None,
+            rotation_deg: None,
+            recycle: None,
         };
-        let emission = s.emission();
+        let Some(emission) = s.emission() else {
+            if let SourceSpec::PhaseSpace {
+                path,
+                position_mm,
+                rotation_deg,
+                recycle,
+            } = s
+            {
+                raw.phase_space = Some(path);
+                raw.position_mm = Some(position_mm);
+                raw.rotation_deg = Some(rotation_deg);
+                raw.recycle = Some(recycle);
+            }
+            return raw;
+        };
         match s {
             SourceSpec::Point { position_mm, .. } => raw.position_mm = Some(position_mm),
             SourceSpec::Pencil {
@@ -629,6 +693,7 @@ impl From<SourceSpec> for Source {
                 raw.direction = Some(direction);
                 raw.field_mm = Some(field_mm);
             }
+            SourceSpec::PhaseSpace { .. } => {}
             SourceSpec::Seeds { model, seeds, .. } => {
                 raw.model = Some(model);
                 raw.seeds = Some(seeds);

@@ -202,6 +202,17 @@ pub enum SourceSpec {
         /// Particles and energies.
         emission: Emission,
     },
+    /// An IAEA phase space (`.IAEAheader` and `.IAEAphsp`): one record per history.
+    PhaseSpace {
+        /// The header, the data file or their stem (relative to the simulation file).
+        path: PathBuf,
+        /// Where the file's origin lies in the phantom, mm.
+        position_mm: [f64; 3],
+        /// Rotation of the file's frame about x, then y, then z, degrees.
+        rotation_deg: [f64; 3],
+        /// Each record used this many more times in its history (weight divided).
+        recycle: u32,
+    },
     /// Brachytherapy seeds (photons only).
     Seeds {
         /// The seed model.
@@ -227,6 +238,7 @@ impl SourceSpec {
                 Emission::Beta { .. } => return Ok(()),
             },
             SourceSpec::Seeds { energies, .. } => energies,
+            SourceSpec::PhaseSpace { .. } => return Ok(()),
         };
         let taken = std::mem::replace(energies, Energies::Mono { energy_kev: 0.0 });
         *energies = taken.resolved(base)?;
@@ -241,20 +253,22 @@ impl SourceSpec {
             SourceSpec::Cone { .. } => SourceKind::Cone,
             SourceSpec::Parallel { .. } => SourceKind::Parallel,
             SourceSpec::Divergent { .. } => SourceKind::Divergent,
+            SourceSpec::PhaseSpace { .. } => SourceKind::PhaseSpace,
             SourceSpec::Seeds { .. } => SourceKind::Seeds,
         }
     }
 
-    /// What it emits (seeds: photons).
-    pub fn emission(&self) -> Emission {
-        match self {
+    /// What it emits (seeds: photons); None for a phase space (its records say).
+    pub fn emission(&self) -> Option<Emission> {
+        Some(match self {
             SourceSpec::Point { emission, .. }
             | SourceSpec::Pencil { emission, .. }
             | SourceSpec::Cone { emission, .. }
             | SourceSpec::Parallel { emission, .. }
             | SourceSpec::Divergent { emission, .. } => emission.clone(),
             SourceSpec::Seeds { energies, .. } => Emission::Photons(energies.clone()),
-        }
+            SourceSpec::PhaseSpace { .. } => return None,
+        })
     }
 
     /// The radionuclide named by the source, if any.
@@ -269,6 +283,7 @@ impl SourceSpec {
                 Emission::Beta { radionuclide } => return Some(radionuclide),
             },
             SourceSpec::Seeds { energies, .. } => energies,
+            SourceSpec::PhaseSpace { .. } => return None,
         };
         match energies {
             Energies::Radionuclide { name } => Some(name),
@@ -290,7 +305,12 @@ impl SourceSpec {
     }
 
     fn checked_spectrum(&self) -> Checked<Spectrum> {
-        let energies = match self.emission() {
+        let Some(emission) = self.emission() else {
+            // A phase space's energies are in its records (read with the source); for the
+            // checks, anything up to the data's limit.
+            return Ok(Spectrum::Mono(crate::physics::E_MAX));
+        };
+        let energies = match emission {
             Emission::Beta { radionuclide } => {
                 return Radionuclide::by_name(&radionuclide)
                     .and_then(|r| r.beta_spectrum())
@@ -466,6 +486,22 @@ impl SourceSpec {
                     return Err(Invalid::new(
                         "source.field_mm",
                         format!("{:?}; expected two positive sizes", [*w, *h]),
+                    ));
+                }
+                Ok(())
+            }
+            SourceSpec::PhaseSpace {
+                position_mm,
+                rotation_deg,
+                recycle,
+                ..
+            } => {
+                position(*position_mm)?;
+                finite3("source.rotation_deg", *rotation_deg)?;
+                if *recycle > 1000 {
+                    return Err(Invalid::new(
+                        "source.recycle",
+                        format!("{recycle}; expected at most 1000"),
                     ));
                 }
                 Ok(())

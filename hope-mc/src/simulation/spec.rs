@@ -563,6 +563,9 @@ pub enum SourceKind {
     Parallel,
     /// A divergent beam from a focal point through a rectangular or circular field.
     Divergent,
+    /// An IAEA phase space.
+    #[serde(rename = "phase-space")]
+    PhaseSpace,
     /// Brachytherapy seeds.
     Seeds,
 }
@@ -575,6 +578,7 @@ impl std::fmt::Display for SourceKind {
             SourceKind::Cone => "cone",
             SourceKind::Parallel => "parallel",
             SourceKind::Divergent => "divergent",
+            SourceKind::PhaseSpace => "phase-space",
             SourceKind::Seeds => "seeds",
         })
     }

@@ -338,7 +338,9 @@ fn every_kind_comes_back_from_its_file_form() {
         },
     ];
     for source in sources {
-        let charged = source.emission().particle() != Particle::Photon;
+        let charged = source
+            .emission()
+            .is_some_and(|e| e.particle() != Particle::Photon);
         let mut physics = PhysicsSpec::default();
         physics.electrons.transport = charged;
         let sim = Simulation::builder(phantom.clone(), source)

@@ -11,6 +11,7 @@ use crate::rng::Rng;
 use crate::{Error, Result};
 
 pub mod brachy;
+pub mod iaea;
 mod spectrum;
 
 use brachy::{CapsuleTransport, SeedModel};
@@ -87,6 +88,10 @@ pub enum Source {
         /// Energies.
         spectrum: Spectrum,
     },
+    /// The particles of an IAEA phase space, one record per history (in file order, from the
+    /// history's number: independent of threads and jobs), each used `recycle + 1` times in its
+    /// history with its weight divided accordingly, moved into the phantom.
+    PhaseSpace(Box<PhaseSpaceSource>),
     /// An isotropic source distributed over voxels in proportion to their activity (a PET or
     /// SPECT activity volume, in any grid), uniform within each voxel.
     Voxelised(Box<VoxelisedActivity>),
@@ -102,6 +107,110 @@ pub enum Source {
         /// Geometry and kinetic energies.
         source: Box<Source>,
     },
+}
+
+/// A phase space prepared as a source: the transportable particles (photons, electrons,
+/// positrons) and where the file's frame lies in the phantom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseSpaceSource {
+    particles: Vec<iaea::Particle>,
+    recycle: u32,
+    translation_mm: Vec3,
+    /// Images of the file's x, y and z axes.
+    axes: [Vec3; 3],
+    records: u64,
+    original_histories: u64,
+    not_transported: u64,
+}
+
+impl PhaseSpaceSource {
+    /// `space` placed with its origin at `translation_mm` (patient coordinates) after rotating
+    /// it by `rotation_deg` about the x, then y, then z axes; each particle used `recycle + 1`
+    /// times. Neutrons and protons are left out (counted by
+    /// [`PhaseSpaceSource::not_transported`]). Errors when no particle is left.
+    pub fn new(
+        space: iaea::PhaseSpace,
+        translation_mm: Vec3,
+        rotation_deg: [f64; 3],
+        recycle: u32,
+    ) -> Result<Self> {
+        let records = space.particles.len() as u64;
+        let particles: Vec<iaea::Particle> = space
+            .particles
+            .into_iter()
+            .filter(|p| {
+                matches!(
+                    p.kind,
+                    iaea::Kind::Photon | iaea::Kind::Electron | iaea::Kind::Positron
+                )
+            })
+            .collect();
+        if particles.is_empty() {
+            return Err(Error::Source {
+                message: "the phase space holds no photon, electron or positron".into(),
+            });
+        }
+        let [a, b, c] = rotation_deg.map(f64::to_radians);
+        let rx = |v: Vec3| {
+            Vec3::new(
+                v.x,
+                a.cos() * v.y - a.sin() * v.z,
+                a.sin() * v.y + a.cos() * v.z,
+            )
+        };
+        let ry = |v: Vec3| {
+            Vec3::new(
+                b.cos() * v.x + b.sin() * v.z,
+                v.y,
+                -b.sin() * v.x + b.cos() * v.z,
+            )
+        };
+        let rz = |v: Vec3| {
+            Vec3::new(
+                c.cos() * v.x - c.sin() * v.y,
+                c.sin() * v.x + c.cos() * v.y,
+                v.z,
+            )
+        };
+        let turn = |v: Vec3| rz(ry(rx(v)));
+        Ok(Self {
+            not_transported: records - particles.len() as u64,
+            particles,
+            recycle,
+            translation_mm,
+            axes: [
+                turn(Vec3::new(1.0, 0.0, 0.0)),
+                turn(Vec3::new(0.0, 1.0, 0.0)),
+                turn(Vec3::new(0.0, 0.0, 1.0)),
+            ],
+            records,
+            original_histories: space.header.original_histories,
+        })
+    }
+
+    /// Histories of the simulation that made the file per record in it: the factor from dose per
+    /// history of this source (one record per history) to dose per original history.
+    pub fn records_per_original_history(&self) -> f64 {
+        self.records as f64 / self.original_histories as f64
+    }
+
+    /// Records left out (neutrons, protons).
+    pub fn not_transported(&self) -> u64 {
+        self.not_transported
+    }
+
+    /// Whether any record is an electron or a positron (they need electron transport).
+    pub fn has_charged(&self) -> bool {
+        self.particles.iter().any(|p| p.kind != iaea::Kind::Photon)
+    }
+
+    /// The highest energy, eV.
+    pub fn max_energy(&self) -> f64 {
+        self.particles
+            .iter()
+            .map(|p| f64::from(p.energy_mev) * 1e6)
+            .fold(0.0, f64::max)
+    }
 }
 
 /// The shape of a beam's field, in a plane perpendicular to its axis.
@@ -313,13 +422,112 @@ impl VoxelisedActivity {
 }
 
 impl Source {
+    /// Scores this source's particles on the plane z = `z_mm` (patient coordinates) into a
+    /// phase space: `histories` histories from `seed` (in batches of 100,000, each with its own
+    /// random stream), every particle that travels in a straight line in vacuum to the plane
+    /// (towards +z, starting before it) written where it crosses it, the first of each history
+    /// marked as a new history. For a source outside the phantom, the phase space then stands
+    /// in for it: its dose per history equals the source's (`$ORIG_HISTORIES` = `histories`).
+    /// Returns the particles written.
+    pub fn score_on_plane(
+        &self,
+        histories: u64,
+        seed: u64,
+        z_mm: f64,
+        writer: &mut iaea::PhaseSpaceWriter,
+    ) -> Result<u64> {
+        // A frame whose local cm are patient mm / 10.
+        let grid = hope_core::Grid::builder([1, 1, 1])
+            .spacing([10.0, 10.0, 10.0])
+            .origin([5.0, 5.0, 5.0])
+            .build()
+            .map_err(|e| Error::Source {
+                message: format!("frame: {e}"),
+            })?;
+        let frame = Frame::new(grid, [1.0, 1.0, 1.0]);
+        let z = z_mm / 10.0;
+        let mut written = 0;
+        let mut stack = Vec::new();
+        const BATCH: u64 = 100_000;
+        for b in 0..histories.div_ceil(BATCH) {
+            let mut rng = Rng::for_batch(seed, b);
+            for h in b * BATCH..histories.min((b + 1) * BATCH) {
+                stack.clear();
+                let (_, _, weight) = self.emit(&frame, h, &mut rng, &mut stack);
+                let mut first = true;
+                for p in &stack {
+                    if p.dir[2] <= 0.0 || p.pos[2] > z {
+                        continue;
+                    }
+                    let t = (z - p.pos[2]) / p.dir[2];
+                    let kind = match p.charge {
+                        0 => iaea::Kind::Photon,
+                        c if c < 0 => iaea::Kind::Electron,
+                        _ => iaea::Kind::Positron,
+                    };
+                    writer.write(&iaea::Particle {
+                        kind,
+                        energy_mev: (p.energy / 1e6) as f32,
+                        position_cm: [
+                            (p.pos[0] + t * p.dir[0]) as f32,
+                            (p.pos[1] + t * p.dir[1]) as f32,
+                            z as f32,
+                        ],
+                        direction: p.dir.map(|c| c as f32),
+                        weight: weight as f32,
+                        new_history: first,
+                    })?;
+                    first = false;
+                    written += 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+
     /// Emits one history's photons onto `stack` (in the phantom's local frame); returns the
     /// energy emitted and the part of it absorbed in the source itself (a seed's capsule), eV.
-    pub(crate) fn emit(&self, t: &Frame, rng: &mut Rng, stack: &mut Vec<Photon>) -> (f64, f64) {
+    ///
+    /// `history` is the history's number in the run (a phase space's record follows from it).
+    /// Returns the energy emitted, the part of it absorbed in the source, and the history's
+    /// statistical weight (1 but for phase spaces), which scales everything scored.
+    pub(crate) fn emit(
+        &self,
+        t: &Frame,
+        history: u64,
+        rng: &mut Rng,
+        stack: &mut Vec<Photon>,
+    ) -> (f64, f64, f64) {
         let (pos, dir, energy) = match self {
+            Source::PhaseSpace(ps) => {
+                let p = &ps.particles[(history % ps.particles.len() as u64) as usize];
+                let [x, y, z] = p.position_cm.map(|c| f64::from(c) * 10.0);
+                let [u, v, w] = p.direction.map(f64::from);
+                let [ax, ay, az] = ps.axes;
+                let world = ps.translation_mm + ax * x + ay * y + az * z;
+                let d = ax * u + ay * v + az * w;
+                let charge = match p.kind {
+                    iaea::Kind::Electron => -1,
+                    iaea::Kind::Positron => 1,
+                    _ => 0,
+                };
+                let energy = f64::from(p.energy_mev) * 1e6;
+                let copies = ps.recycle + 1;
+                for _ in 0..copies {
+                    stack.push(
+                        Photon::new(t.to_local(world), t.dir_to_local(d), energy)
+                            .with_charge(charge),
+                    );
+                }
+                let mut emitted = energy * f64::from(copies);
+                if charge > 0 {
+                    emitted += 2.0 * crate::data::ELECTRON_MASS_EV * f64::from(copies);
+                }
+                return (emitted, 0.0, f64::from(p.weight) / f64::from(copies));
+            }
             Source::Charged { positron, source } => {
                 let first = stack.len();
-                let (mut emitted, absorbed) = source.emit(t, rng, stack);
+                let (mut emitted, absorbed, weight) = source.emit(t, history, rng, stack);
                 for p in &mut stack[first..] {
                     *p = p.with_charge(if *positron { 1 } else { -1 });
                 }
@@ -327,7 +535,7 @@ impl Source {
                     // The positron's annihilation with an electron of the medium adds 2 mc^2.
                     emitted += 2.0 * crate::data::ELECTRON_MASS_EV * (stack.len() - first) as f64;
                 }
-                return (emitted, absorbed);
+                return (emitted, absorbed, weight);
             }
             Source::Point { position, spectrum } => {
                 (t.to_local(*position), isotropic(rng), spectrum.sample(rng))
@@ -425,11 +633,11 @@ impl Source {
                     let dir = fx * d[0] + fy * d[1] + fz * d[2];
                     stack.push(Photon::new(t.to_local(world), t.dir_to_local(dir), e));
                 });
-                return (energy, out.absorbed);
+                return (energy, out.absorbed, 1.0);
             }
         };
         stack.push(Photon::new(pos, dir, energy));
-        (energy, 0.0)
+        (energy, 0.0, 1.0)
     }
 }
 
@@ -582,7 +790,7 @@ mod tests {
             let (mut xx, mut yy, mut max_r2) = (0.0, 0.0, 0.0f64);
             for _ in 0..n {
                 let mut stack = Vec::new();
-                source.emit(&t, &mut rng, &mut stack);
+                source.emit(&t, 0, &mut rng, &mut stack);
                 let p = &stack[0];
                 assert!((p.pos[2] - (-100.0 + 0.5)).abs() < 1e-9);
                 // Where it crosses the plane 100 cm further on, in mm from the axis.
@@ -616,7 +824,7 @@ mod tests {
         let mut r2 = 0.0;
         for _ in 0..n {
             let mut stack = Vec::new();
-            disc.emit(&t, &mut rng, &mut stack);
+            disc.emit(&t, 0, &mut rng, &mut stack);
             let p = &stack[0];
             assert_eq!(p.dir, [0.0, 0.0, 1.0]);
             let (x, y) = (10.0 * (p.pos[0] - 0.5), 10.0 * (p.pos[1] - 0.5));

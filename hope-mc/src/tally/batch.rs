@@ -29,6 +29,9 @@ pub(crate) struct BatchState {
     pub(crate) analog: Vec<Score>,
     /// The history being run, counted from 1 within the batch.
     pub(crate) history: u32,
+    /// The statistical weight of the current history (1 but for weighted sources): everything
+    /// scored is multiplied by it.
+    pub(crate) weight: f64,
     pub(crate) emitted: f64,
     pub(crate) deposited: f64,
     pub(crate) escaped: f64,
@@ -77,6 +80,7 @@ impl BatchState {
             kerma: vec![Score::default(); n],
             analog: vec![Score::default(); n],
             history: 0,
+            weight: 1.0,
             emitted: 0.0,
             deposited: 0.0,
             escaped: 0.0,
@@ -91,6 +95,7 @@ impl BatchState {
         if energy <= 0.0 {
             return;
         }
+        let energy = energy * self.weight;
         self.deposited += energy;
         self.analog[v].add(self.history, (energy / mass_g.max(1e-300)) as f32);
     }
@@ -99,7 +104,7 @@ impl BatchState {
     /// length is `kerma_per_cm` (eV/g per cm: E mu_en/rho rho / (rho V)).
     #[inline]
     pub(crate) fn track(&mut self, v: usize, length_cm: f64, kerma_per_cm: f64) {
-        let value = length_cm * kerma_per_cm;
+        let value = length_cm * kerma_per_cm * self.weight;
         if value > 0.0 {
             self.kerma[v].add(self.history, value as f32);
         }
@@ -108,14 +113,15 @@ impl BatchState {
     /// A history starts: its source emitted `emitted` eV, of which `absorbed` stayed in the
     /// source itself (a seed's capsule).
     #[inline]
-    pub(crate) fn begin_history(&mut self, emitted: f64, absorbed: f64) {
+    pub(crate) fn begin_history(&mut self, emitted: f64, absorbed: f64, weight: f64) {
         self.history += 1;
-        self.emitted += emitted;
-        self.in_source += absorbed;
+        self.weight = weight;
+        self.emitted += emitted * weight;
+        self.in_source += absorbed * weight;
     }
 
     pub(crate) fn escape(&mut self, p: &Photon) {
-        self.escaped += p.energy;
+        self.escaped += p.energy * self.weight;
         if p.primary_unscattered {
             self.uncollided += 1;
         }

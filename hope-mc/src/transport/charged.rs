@@ -280,9 +280,9 @@ impl Transport {
     /// A charged particle leaves the phantom: its kinetic energy (and a positron's rest
     /// energy, 2 mc^2 with its partner) escapes.
     pub(super) fn escape_charged(&self, st: &mut BatchState, p: &Photon) {
-        st.escaped += p.energy;
+        st.escaped += p.energy * st.weight;
         if p.charge > 0 {
-            st.escaped += 2.0 * crate::data::ELECTRON_MASS_EV;
+            st.escaped += 2.0 * crate::data::ELECTRON_MASS_EV * st.weight;
         }
     }
 

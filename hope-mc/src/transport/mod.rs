@@ -278,7 +278,7 @@ impl Transport {
             Some(s) => match s.lattice.cell_at(pos) {
                 Some(c) => st.deposit(c, energy, f64::from(self.rho[v]) * s.volume_cm3),
                 // In the phantom but outside the scoring grid.
-                None => st.deposited += energy,
+                None => st.deposited += energy * st.weight,
             },
         }
     }
@@ -412,10 +412,11 @@ impl Transport {
         let first = b.saturating_mul(self.options.batch_size);
         let count = histories.saturating_sub(first).min(self.options.batch_size);
         let mut rng = Rng::for_batch(seed, b);
-        for _ in 0..count {
+        for h in 0..count {
             // (The source only fills the stack: nothing is scored before the history begins.)
-            let (emitted, absorbed) = source.emit(&self.frame, &mut rng, &mut st.stack);
-            st.begin_history(emitted, absorbed);
+            let (emitted, absorbed, weight) =
+                source.emit(&self.frame, first + h, &mut rng, &mut st.stack);
+            st.begin_history(emitted, absorbed, weight);
             while let Some(p) = st.stack.pop() {
                 if p.charge == 0 {
                     self.track(p, &mut rng, st);

@@ -24,7 +24,7 @@ impl Transport {
                         }
                     }
                     None if p.energy < cutoff => {
-                        st.escaped += p.energy;
+                        st.escaped += p.energy * st.weight;
                         return;
                     }
                     None => {}
