@@ -30,7 +30,7 @@ fn worker_processes_give_the_local_dose_bit_for_bit() {
     std::fs::write(tmp.path().join("sim.toml"), sim_text()).unwrap();
     let o = hope(tmp.path(), &["simulate", "sim.toml", "--out", "ref"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let want = dose(&tmp.path().join("ref/dose.mha"));
+    let want = dose(&tmp.path().join("ref/kerma.mha"));
     for (mode, tasks) in [("dynamic", "3"), ("static", "2")] {
         let dir = format!("w-{mode}");
         let o = hope(
@@ -52,7 +52,7 @@ fn worker_processes_give_the_local_dose_bit_for_bit() {
         );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(
-            dose(&tmp.path().join(&dir).join("result/dose.mha")),
+            dose(&tmp.path().join(&dir).join("result/kerma.mha")),
             want,
             "{mode}"
         );
@@ -81,7 +81,7 @@ fn worker_processes_give_the_local_dose_bit_for_bit() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(dose(&tmp.path().join("again/dose.mha")), want);
+    assert_eq!(dose(&tmp.path().join("again/kerma.mha")), want);
     // The job table lists both runs, finished, with all chunks done.
     let o = hope(tmp.path(), &["jobs", "--root", "."]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -97,7 +97,7 @@ fn worker_processes_give_the_local_dose_bit_for_bit() {
     // Merging needs only the checkpoint once it covers everything.
     let o = hope(tmp.path(), &["merge", "--dir", "w-static", "--out", "c"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(dose(&tmp.path().join("c/dose.mha")), want);
+    assert_eq!(dose(&tmp.path().join("c/kerma.mha")), want);
     // A lost result (and checkpoint): merging refuses, resuming recomputes it, merging then
     // gives the same dose.
     std::fs::remove_file(tmp.path().join("w-static/partials/1.part")).unwrap();
@@ -118,7 +118,7 @@ fn worker_processes_give_the_local_dose_bit_for_bit() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = hope(tmp.path(), &["merge", "--dir", "w-static", "--out", "m"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(dose(&tmp.path().join("m/dose.mha")), want);
+    assert_eq!(dose(&tmp.path().join("m/kerma.mha")), want);
     // A different plan in the same directory is refused.
     let o = hope(
         tmp.path(),
@@ -208,7 +208,7 @@ fn item_01_partials_of_another_simulation_or_grid_are_never_merged() {
     for (f, d) in [("a.toml", "a"), ("b.toml", "b"), ("c.toml", "c")] {
         run_small(t, f, d);
     }
-    let want = dose(&t.join("a/result/dose.mha"));
+    let want = dose(&t.join("a/result/kerma.mha"));
     for other in ["b", "c"] {
         for i in 0..2 {
             std::fs::copy(
@@ -224,11 +224,11 @@ fn item_01_partials_of_another_simulation_or_grid_are_never_merged() {
         .unwrap();
         let o = common::hope_within(t, 120, &["merge", "--dir", "a", "--out", "m"]);
         common::failed_cleanly(&o, "chunks without a result");
-        assert!(!t.join("m/dose.mha").exists(), "nothing written");
+        assert!(!t.join("m/kerma.mha").exists(), "nothing written");
         let o = common::hope_within(t, 300, &["run", "--resume", "--dir", "a"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(
-            dose(&t.join("a/result/dose.mha")),
+            dose(&t.join("a/result/kerma.mha")),
             want,
             "after {other}'s partials"
         );
@@ -446,7 +446,7 @@ fn attack_c06_a_lease_that_never_ends_is_reclaimed() {
     let t = tmp.path();
     std::fs::write(t.join("a.toml"), small_sim(4, 6)).unwrap();
     run_small(t, "a.toml", "a");
-    let want = dose(&t.join("a/result/dose.mha"));
+    let want = dose(&t.join("a/result/kerma.mha"));
     let entry = format!(
         r#"{{"state":"leased","task":0,"until_ms":{},"attempts":1,"last_error":null}}"#,
         u64::MAX
@@ -461,5 +461,5 @@ fn attack_c06_a_lease_that_never_ends_is_reclaimed() {
     let o = common::hope_within(t, 120, &["run", "--resume", "--dir", "a", "--out", "r"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
-    assert_eq!(dose(&t.join("r/dose.mha")), want);
+    assert_eq!(dose(&t.join("r/kerma.mha")), want);
 }

@@ -42,7 +42,7 @@ fn simulate_writes_dose_uncertainty_and_summary() {
         &["simulate", "sim.toml", "--out", "one", "--threads", "1"],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let dose: Volume<f32> = metaimage::read(tmp.path().join("one/dose.mha")).unwrap();
+    let dose: Volume<f32> = metaimage::read(tmp.path().join("one/kerma.mha")).unwrap();
     let unc: Volume<f32> = metaimage::read(tmp.path().join("one/uncertainty.mha")).unwrap();
     assert_eq!(dose.grid().dims(), [20, 20, 20]);
     assert_eq!(unc.grid().dims(), [20, 20, 20]);
@@ -90,7 +90,7 @@ fn simulate_writes_dose_uncertainty_and_summary() {
         &["simulate", "sim.toml", "--out", "two", "--threads", "2"],
     );
     assert!(o.status.success());
-    let dose2: Volume<f32> = metaimage::read(tmp.path().join("two/dose.mha")).unwrap();
+    let dose2: Volume<f32> = metaimage::read(tmp.path().join("two/kerma.mha")).unwrap();
     assert_eq!(dose.data(), dose2.data());
     // A coarser scoring grid: 10 mm voxels, each the mean of 2 x 2 x 2 phantom voxels.
     let scored = format!(
@@ -99,7 +99,7 @@ fn simulate_writes_dose_uncertainty_and_summary() {
     std::fs::write(tmp.path().join("scored.toml"), scored).unwrap();
     let o = hope(tmp.path(), &["simulate", "scored.toml", "--out", "scored"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let coarse: Volume<f32> = metaimage::read(tmp.path().join("scored/dose.mha")).unwrap();
+    let coarse: Volume<f32> = metaimage::read(tmp.path().join("scored/kerma.mha")).unwrap();
     assert_eq!(coarse.grid().dims(), [10, 10, 10]);
     let mean: f32 = (0..8)
         .map(|n| dose[[10 + (n & 1), 10 + ((n >> 1) & 1), 4 + (n >> 2)]])
@@ -133,7 +133,7 @@ fn mistakes_in_the_file_are_named() {
         ),
         (
             SIM.replace("kind = \"pencil\"", "kind = \"pencl\""),
-            "expected one of `point`, `pencil`, `cone`, `parallel`, `divergent`, `seeds`",
+            "expected one of `point`, `pencil`, `cone`, `parallel`, `divergent`, `phase-space`, `seeds`",
         ),
         (
             SIM.replace("min_mm = [-50.0, -50.0, 0.0]", "shape = \"sphear\""),
@@ -239,7 +239,7 @@ time_h = 1.0
     std::fs::write(tmp.path().join("seed.toml"), sim).unwrap();
     let o = hope(tmp.path(), &["simulate", "seed.toml", "--out", "seed"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let dose: Volume<f32> = metaimage::read(tmp.path().join("seed/dose.mha")).unwrap();
+    let dose: Volume<f32> = metaimage::read(tmp.path().join("seed/kerma.mha")).unwrap();
     // Mean over the 1 cm ring in the transverse plane (voxel centres within 0.5 mm of 10 mm).
     let (mut sum, mut n) = (0.0f64, 0.0f64);
     for j in 0..41 {

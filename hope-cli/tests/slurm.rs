@@ -68,8 +68,8 @@ fn a_job_array_gives_the_local_dose_bit_for_bit() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
-        dose(&tmp.path().join("w/result/dose.mha")),
-        dose(&tmp.path().join("ref/dose.mha"))
+        dose(&tmp.path().join("w/result/kerma.mha")),
+        dose(&tmp.path().join("ref/kerma.mha"))
     );
     let script = std::fs::read_to_string(tmp.path().join("w/job.sh")).unwrap();
     assert!(script.contains("#SBATCH --time=00:10:00") && script.contains("#SBATCH --mem=500M"));
@@ -210,7 +210,7 @@ fn the_eye_plaque_workflow_runs_on_slurm_with_the_local_dose() {
             .unwrap();
     assert_eq!(record["executor"], "slurm");
     assert_eq!(record["status"], "finished");
-    for f in ["dose.mha", "uncertainty.mha"] {
+    for f in ["kerma.mha", "uncertainty.mha"] {
         let (a, b) = (
             dose(&tmp.path().join("local/result").join(f)),
             dose(&tmp.path().join("slurm/result").join(f)),
@@ -262,7 +262,7 @@ fn item_12_working_directories_with_any_characters_run_on_slurm() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dir = tmp.path().join(weird);
-    assert!(dir.join("result/dose.mha").is_file());
+    assert!(dir.join("result/kerma.mha").is_file());
     let logs: Vec<_> = std::fs::read_dir(dir.join("logs"))
         .unwrap()
         .flatten()

@@ -5,6 +5,7 @@ pub mod error;
 pub mod fs;
 pub mod grid;
 pub mod metaimage;
+pub mod nifti;
 pub mod principal;
 pub mod units;
 pub mod vec3;

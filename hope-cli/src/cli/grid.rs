@@ -250,7 +250,7 @@ fn execute(
     };
     let secs = start.elapsed().as_secs_f64();
     let out = args.out.clone().unwrap_or_else(|| args.dir.join("result"));
-    super::simulate::write_outputs(workload.prepared(), &result, secs, None, &out)?;
+    super::simulate::write_outputs(workload.prepared(), &result, secs, None, None, &out)?;
     record.status = JobStatus::Finished;
     record.message = None;
     record.result = Some(std::fs::canonicalize(&out).unwrap_or(out));
@@ -370,7 +370,7 @@ pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<()> {
     dir.verify(&plan, &workload)?;
     let result = hope::grid::exec::merge(&dir, &plan, &workload)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("result"));
-    super::simulate::write_outputs(workload.prepared(), &result, 0.0, None, &out)
+    super::simulate::write_outputs(workload.prepared(), &result, 0.0, None, None, &out)
 }
 
 pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<()> {

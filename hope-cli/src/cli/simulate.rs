@@ -15,11 +15,15 @@ use hope_workflow::png::{self, Plane};
 pub(crate) struct SimulateArgs {
     /// The simulation file (TOML, or JSON by extension).
     file: PathBuf,
-    /// Output directory: dose.mha (Gy per history, or Gy with an `absolute` section),
-    /// uncertainty.mha (relative), PNG slices through
-    /// the hottest voxel with a colour bar, summary.json.
+    /// Output directory: kerma.mha (without electron transport) or dose.mha (Gy per history,
+    /// or Gy with an `absolute` section), uncertainty.mha (relative), materials.mha and
+    /// density.mha (the phantom as run), depth_dose.csv and profiles.csv along a beam's axis,
+    /// PNG slices, summary.json.
     #[arg(long, default_value = "out/simulation")]
     out: PathBuf,
+    /// Run this many histories instead of the file's (a quick check of a file).
+    #[arg(long)]
+    histories: Option<u64>,
     /// Worker threads (0: one per core); the result does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -30,7 +34,10 @@ fn as_f32(v: &Volume<f64>) -> Volume<f32> {
 }
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let sim = Simulation::from_file(&args.file)?;
+    let mut sim = Simulation::from_file(&args.file)?;
+    if let Some(n) = args.histories {
+        sim.histories = n;
+    }
     let run = sim.prepare(args.threads)?;
     let bar = indicatif::ProgressBar::new(run.histories());
     if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -40,16 +47,41 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     bar.set_message("simulating");
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     let result = run.run(&|done, _| {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_start).map(|(b, a)| b - a);
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    write_outputs(&run, &result, secs, Some(threads), &args.out)
+    write_outputs(&run, &result, secs, cpu, Some(threads), &args.out)
+}
+
+/// CPU time of this process (all threads, user and system), seconds: from /proc/self/stat and
+/// the clock tick the kernel gives in the auxiliary vector; None where they are not readable.
+pub(crate) fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let auxv = std::fs::read("/proc/self/auxv").ok()?;
+    // (key, value) pairs of native words; AT_CLKTCK = 17.
+    let tick = auxv
+        .chunks_exact(16)
+        .map(|c| {
+            let k = u64::from_ne_bytes(c[..8].try_into().unwrap_or([0; 8]));
+            let v = u64::from_ne_bytes(c[8..].try_into().unwrap_or([0; 8]));
+            (k, v)
+        })
+        .find(|(k, _)| *k == 17)
+        .map_or(100, |(_, v)| v);
+    (tick > 0).then(|| (utime + stime) / tick as f64)
 }
 
 /// What the written dose is, and the variance-reduction switches that shaped it, in words.
@@ -82,6 +114,7 @@ pub(crate) fn write_outputs(
     run: &Prepared,
     result: &hope::mc::Partial,
     secs: f64,
+    cpu_secs: Option<f64>,
     threads: Option<usize>,
     out_dir: &Path,
 ) -> anyhow::Result<()> {
@@ -97,8 +130,41 @@ pub(crate) fn write_outputs(
     let unit = unit.to_string();
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let out = |name: &str| -> PathBuf { out_dir.join(name) };
-    metaimage::write(out("dose.mha"), &as_f32(&dose))?;
-    metaimage::write(out("uncertainty.mha"), &as_f32(&unc))?;
+    // Kerma is named kerma: it is the dose only where charged-particle equilibrium holds.
+    let quantity = match sim.tally_kind() {
+        hope::mc::simulation::TallyKind::Kerma => "kerma",
+        hope::mc::simulation::TallyKind::Analog => "dose",
+    };
+    // Each volume as MetaImage and as NIfTI (RAS, as dcm2niix writes it).
+    fn both<T: hope::core::metaimage::Element>(
+        dir: &Path,
+        name: &str,
+        v: &Volume<T>,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        metaimage::write(dir.join(format!("{name}.mha")), v)?;
+        hope::core::nifti::write(dir.join(format!("{name}.nii.gz")), v, what)?;
+        Ok(())
+    }
+    both(out_dir, quantity, &as_f32(&dose), &format!("hope-mc {quantity}, {unit}"))?;
+    both(out_dir, "uncertainty", &as_f32(&unc), "relative uncertainty, 1 sigma")?;
+    // The phantom as run: material index per voxel (names in summary.json) and density.
+    let phantom = run.transport().phantom();
+    let pgrid = phantom.grid().clone();
+    both(
+        out_dir,
+        "materials",
+        &Volume::new(pgrid.clone(), phantom.material_indices().to_vec())?,
+        "material index (summary.json)",
+    )?;
+    both(
+        out_dir,
+        "density",
+        &Volume::new(pgrid, phantom.densities().to_vec())?,
+        "density, g/cm3",
+    )?;
+    let materials: Vec<&str> = phantom.materials().iter().map(|m| m.name()).collect();
+    let lines = write_lines(sim, &dose, &unc, quantity, &unit, out_dir)?;
     let max = dose.data().iter().copied().fold(0.0, f64::max);
     let (_, s) = hope::mc::tally::mean_uncertainty_above_half_max(&dose, &unc);
     // Slices through the hottest voxel, 0 to the maximum dose, with a colour bar.
@@ -120,7 +186,11 @@ pub(crate) fn write_outputs(
         "histories": sim.histories,
         "seed": sim.seed,
         "seconds": secs,
+        "cpu_seconds": cpu_secs,
         "histories_per_second": sim.histories as f64 / secs,
+        "quantity": quantity,
+        "materials": materials,
+        "lines": lines,
         "tally": format!("{:?}", sim.tally_kind()),
         "dose_unit": unit,
         "histories_represented": represented,
@@ -150,4 +220,78 @@ pub(crate) fn write_outputs(
     );
     println!("estimator: {estimator}");
     Ok(())
+}
+
+/// Writes depth_dose.csv along a beam's axis and profiles.csv across it (at the depth of the
+/// axis maximum and at 50, 100 and 200 mm), for sources with an axis; returns the files
+/// written.
+fn write_lines(
+    sim: &Simulation,
+    dose: &Volume<f64>,
+    unc: &Volume<f64>,
+    quantity: &str,
+    unit: &str,
+    out_dir: &Path,
+) -> anyhow::Result<Vec<String>> {
+    use hope::mc::tally::lines;
+    use std::fmt::Write as _;
+    let Some((start, direction)) = sim.source.axis() else {
+        return Ok(Vec::new());
+    };
+    let depth = lines::depth_dose(dose, unc, start, direction);
+    if depth.is_empty() {
+        return Ok(Vec::new());
+    }
+    let unit = unit.replace(' ', "_");
+    let mut csv = format!("depth_mm,x_mm,y_mm,z_mm,{quantity}_{unit},relative_uncertainty\n");
+    for p in &depth {
+        let _ = writeln!(
+            csv,
+            "{:.3},{:.3},{:.3},{:.3},{:.6e},{:.5}",
+            p.distance_mm, p.point.x, p.point.y, p.point.z, p.dose, p.relative_uncertainty
+        );
+    }
+    hope::core::fs::write_atomic(out_dir.join("depth_dose.csv"), csv.as_bytes())?;
+    let [u, v, _] = hope::mc::source::beam_axes(direction * (1.0 / direction.norm()));
+    let hottest = depth
+        .iter()
+        .max_by(|a, b| a.dose.total_cmp(&b.dose))
+        .map_or(0.0, |p| p.distance_mm);
+    let last = depth.last().map_or(0.0, |p| p.distance_mm);
+    let g = dose.grid();
+    let d = g.dims();
+    let half = (g.index_to_point([d[0] as f64, d[1] as f64, d[2] as f64])
+        - g.index_to_point([-1.0, -1.0, -1.0]))
+    .norm()
+        / 2.0;
+    let mut csv =
+        format!("depth_mm,axis,offset_mm,x_mm,y_mm,z_mm,{quantity}_{unit},relative_uncertainty\n");
+    let mut depths = vec![hottest];
+    depths.extend([50.0, 100.0, 200.0].into_iter().filter(|x| *x <= last));
+    for at in depths {
+        let Some(centre) = depth.iter().min_by(|a, b| {
+            (a.distance_mm - at)
+                .abs()
+                .total_cmp(&(b.distance_mm - at).abs())
+        }) else {
+            continue;
+        };
+        for (name, axis) in [("u", u), ("v", v)] {
+            for p in lines::profile(dose, unc, centre.point, axis, half) {
+                let _ = writeln!(
+                    csv,
+                    "{:.3},{name},{:.3},{:.3},{:.3},{:.3},{:.6e},{:.5}",
+                    centre.distance_mm,
+                    p.distance_mm,
+                    p.point.x,
+                    p.point.y,
+                    p.point.z,
+                    p.dose,
+                    p.relative_uncertainty
+                );
+            }
+        }
+    }
+    hope::core::fs::write_atomic(out_dir.join("profiles.csv"), csv.as_bytes())?;
+    Ok(vec!["depth_dose.csv".into(), "profiles.csv".into()])
 }

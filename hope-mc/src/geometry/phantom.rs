@@ -75,6 +75,16 @@ impl Phantom {
         &self.materials
     }
 
+    /// The material index of every voxel (into [`Phantom::materials`]; x fastest).
+    pub fn material_indices(&self) -> &[u16] {
+        &self.material
+    }
+
+    /// The density of every voxel, g/cm^3 (x fastest).
+    pub fn densities(&self) -> &[f32] {
+        &self.density
+    }
+
     /// The material index and density (g/cm^3) of the voxel at `offset` (x fastest).
     pub fn voxel(&self, offset: usize) -> Option<(u16, f32)> {
         Some((*self.material.get(offset)?, *self.density.get(offset)?))

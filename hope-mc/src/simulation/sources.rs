@@ -258,6 +258,43 @@ impl SourceSpec {
         }
     }
 
+    /// The beam's axis: a point on it and its direction (a phase space's: its frame's z axis),
+    /// None for point sources and seeds.
+    pub fn axis(&self) -> Option<(hope_core::Vec3, hope_core::Vec3)> {
+        use hope_core::Vec3;
+        match self {
+            SourceSpec::Pencil {
+                position_mm,
+                direction,
+                ..
+            }
+            | SourceSpec::Cone {
+                position_mm,
+                direction,
+                ..
+            }
+            | SourceSpec::Parallel {
+                position_mm,
+                direction,
+                ..
+            }
+            | SourceSpec::Divergent {
+                position_mm,
+                direction,
+                ..
+            } => Some((Vec3::from(*position_mm), Vec3::from(*direction))),
+            SourceSpec::PhaseSpace {
+                position_mm,
+                rotation_deg,
+                ..
+            } => Some((
+                Vec3::from(*position_mm),
+                crate::source::rotated_axes(*rotation_deg)[2],
+            )),
+            SourceSpec::Point { .. } | SourceSpec::Seeds { .. } => None,
+        }
+    }
+
     /// What it emits (seeds: photons); None for a phase space (its records say).
     pub fn emission(&self) -> Option<Emission> {
         Some(match self {

@@ -150,39 +150,12 @@ impl PhaseSpaceSource {
                 message: "the phase space holds no photon, electron or positron".into(),
             });
         }
-        let [a, b, c] = rotation_deg.map(f64::to_radians);
-        let rx = |v: Vec3| {
-            Vec3::new(
-                v.x,
-                a.cos() * v.y - a.sin() * v.z,
-                a.sin() * v.y + a.cos() * v.z,
-            )
-        };
-        let ry = |v: Vec3| {
-            Vec3::new(
-                b.cos() * v.x + b.sin() * v.z,
-                v.y,
-                -b.sin() * v.x + b.cos() * v.z,
-            )
-        };
-        let rz = |v: Vec3| {
-            Vec3::new(
-                c.cos() * v.x - c.sin() * v.y,
-                c.sin() * v.x + c.cos() * v.y,
-                v.z,
-            )
-        };
-        let turn = |v: Vec3| rz(ry(rx(v)));
         Ok(Self {
             not_transported: records - particles.len() as u64,
             particles,
             recycle,
             translation_mm,
-            axes: [
-                turn(Vec3::new(1.0, 0.0, 0.0)),
-                turn(Vec3::new(0.0, 1.0, 0.0)),
-                turn(Vec3::new(0.0, 0.0, 1.0)),
-            ],
+            axes: rotated_axes(rotation_deg),
             records,
             original_histories: space.header.original_histories,
         })
@@ -339,6 +312,46 @@ impl SeedSource {
 }
 
 /// Two unit vectors perpendicular to the unit vector `w` and to each other: (u, v, w).
+/// The frame of a beam along `w` (a unit vector): [u, v, w] with u the unit vector of x × w
+/// (of y × w when w lies within 26 degrees of the x axis) and v = w × u. A field's first size
+/// runs along u, its second along v.
+pub fn beam_axes(w: Vec3) -> [Vec3; 3] {
+    frame(w)
+}
+
+/// The images of the x, y and z axes after rotations by `rotation_deg` about x, then y, then z
+/// (a phase space's frame in the phantom).
+pub fn rotated_axes(rotation_deg: [f64; 3]) -> [Vec3; 3] {
+    let [a, b, c] = rotation_deg.map(f64::to_radians);
+    let rx = |v: Vec3| {
+        Vec3::new(
+            v.x,
+            a.cos() * v.y - a.sin() * v.z,
+            a.sin() * v.y + a.cos() * v.z,
+        )
+    };
+    let ry = |v: Vec3| {
+        Vec3::new(
+            b.cos() * v.x + b.sin() * v.z,
+            v.y,
+            -b.sin() * v.x + b.cos() * v.z,
+        )
+    };
+    let rz = |v: Vec3| {
+        Vec3::new(
+            c.cos() * v.x - c.sin() * v.y,
+            c.sin() * v.x + c.cos() * v.y,
+            v.z,
+        )
+    };
+    let turn = |v: Vec3| rz(ry(rx(v)));
+    [
+        turn(Vec3::new(1.0, 0.0, 0.0)),
+        turn(Vec3::new(0.0, 1.0, 0.0)),
+        turn(Vec3::new(0.0, 0.0, 1.0)),
+    ]
+}
+
 fn frame(w: Vec3) -> [Vec3; 3] {
     let helper = if w.x.abs() < 0.9 {
         Vec3::new(1.0, 0.0, 0.0)

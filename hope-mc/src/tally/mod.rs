@@ -12,6 +12,7 @@ use crate::{Error, Result};
 pub(crate) mod batch;
 mod codec;
 pub mod dvh;
+pub mod lines;
 
 use codec::{PARTIAL_MAGIC, Reader, put_varint};
 

@@ -1,0 +1,215 @@
+//! The simulation format's documentation runs: every ```toml example of the manual page
+//! (hope-mc/src/manual/simulation.md) and of the format's module docs is run through
+//! `hope simulate` (with few histories), with the files the page gives beside it (a block
+//! ```csv file=NAME). And what a run writes besides the dose: the phantom as run, the beam's
+//! depth dose and profiles, CPU time.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use common::hope;
+use hope::core::{Volume, metaimage};
+
+/// The fenced blocks of a Markdown text: (info string, contents).
+fn blocks(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if let Some(info) = t.strip_prefix("```") {
+            match current.take() {
+                Some(block) => out.push(block),
+                None => current = Some((info.trim().to_string(), String::new())),
+            }
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+fn documentation() -> Vec<(String, Vec<(String, String)>)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manual = std::fs::read_to_string(root.join("hope-mc/src/manual/simulation.md")).unwrap();
+    let module: String = std::fs::read_to_string(root.join("hope-mc/src/simulation/mod.rs"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+        .collect();
+    vec![
+        ("manual".to_string(), blocks(&manual)),
+        ("module docs".to_string(), blocks(&module)),
+    ]
+}
+
+#[test]
+fn every_example_of_the_format_documentation_runs() {
+    let mut ran = 0;
+    for (source, blocks) in documentation() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Files the page gives.
+        for (info, body) in &blocks {
+            if let Some(name) = info
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("file="))
+            {
+                std::fs::write(tmp.path().join(name), body).unwrap();
+            }
+        }
+        for (i, (info, body)) in blocks.iter().enumerate() {
+            if info != "toml" {
+                continue;
+            }
+            let name = format!("example{i}.toml");
+            std::fs::write(tmp.path().join(&name), body).unwrap();
+            let out = format!("out{i}");
+            let o = hope(
+                tmp.path(),
+                &[
+                    "simulate",
+                    &name,
+                    "--out",
+                    &out,
+                    "--histories",
+                    "300",
+                    "--threads",
+                    "1",
+                ],
+            );
+            assert!(
+                o.status.success(),
+                "{source}, example {i}:\n{body}\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let summary: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(tmp.path().join(&out).join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            let quantity = summary["quantity"].as_str().unwrap();
+            assert!(
+                tmp.path()
+                    .join(&out)
+                    .join(format!("{quantity}.mha"))
+                    .is_file()
+            );
+            assert_eq!(summary["histories"], 300);
+            ran += 1;
+        }
+    }
+    // The manual's six examples and the module docs' reference file.
+    assert!(ran >= 7, "{ran} examples");
+}
+
+#[test]
+fn a_run_writes_the_phantom_the_beam_lines_and_its_cpu_time() {
+    let sim = r#"
+histories = 20000
+seed = 3
+
+[phantom]
+dims = [21, 21, 30]
+spacing_mm = [4.0, 4.0, 5.0]
+origin_mm = [-40.0, -40.0, 2.5]
+material = "water"
+
+[[phantom.insert]]
+material = "lung_icrp"
+density = 0.26
+shape = "box"
+min_mm = [-45.0, -45.0, 50.0]
+max_mm = [45.0, 45.0, 80.0]
+
+[source]
+kind = "parallel"
+position_mm = [0.0, 0.0, -10.0]
+direction = [0.0, 0.0, 1.0]
+field_mm = [40.0, 40.0]
+energy_kev = 1250
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("s.toml"), sim).unwrap();
+    let o = hope(
+        tmp.path(),
+        &["simulate", "s.toml", "--out", "o", "--threads", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("estimator: kerma"), "{stdout}");
+    let dir = tmp.path().join("o");
+    // Kerma is named kerma.
+    assert!(dir.join("kerma.mha").is_file() && !dir.join("dose.mha").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["quantity"], "kerma");
+    assert!(summary["cpu_seconds"].as_f64().unwrap() > 0.0, "{summary}");
+    assert_eq!(
+        summary["materials"],
+        serde_json::json!(["water", "lung_icrp"])
+    );
+    // The phantom as run: the lung slab at 0.26 g/cm3 between 50 and 80 mm.
+    let m: Volume<u16> = metaimage::read(dir.join("materials.mha")).unwrap();
+    let rho: Volume<f32> = metaimage::read(dir.join("density.mha")).unwrap();
+    for (z, want_m, want_rho) in [(20.0, 0u16, 1.0f32), (62.5, 1, 0.26), (100.0, 0, 1.0)] {
+        let v = m.grid().voxel_at([0.0, 0.0, z]).unwrap();
+        assert_eq!(
+            (*m.get(v).unwrap(), *rho.get(v).unwrap()),
+            (want_m, want_rho),
+            "z {z}"
+        );
+    }
+    // The depth dose along the axis from the phantom's front face, every 4 mm (the smallest
+    // voxel size): kerma falls with depth in water, and about four times more slowly per mm in
+    // the lung at 0.26 g/cm3.
+    let csv = std::fs::read_to_string(dir.join("depth_dose.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert!(csv.starts_with("depth_mm,x_mm,y_mm,z_mm,kerma_"), "{csv}");
+    assert!(rows.len() >= 35, "{}", rows.len());
+    assert!(
+        rows[0][0].abs() < 1.5 && (rows[0][3]).abs() < 1.5,
+        "{:?}",
+        rows[0]
+    );
+    let at = |depth: f64| {
+        rows.iter()
+            .min_by(|a, b| (a[0] - depth).abs().total_cmp(&(b[0] - depth).abs()))
+            .unwrap()[4]
+    };
+    assert!(at(10.0) > at(45.0) && at(45.0) > 0.0);
+    let water = (at(10.0) / at(45.0)).ln() / 35.0;
+    let lung = (at(52.0) / at(78.0)).ln() / 26.0;
+    assert!(lung < 0.5 * water, "lung {lung} water {water}");
+    // Profiles across the axis: flat inside the 40 mm field, falling outside it.
+    let csv = std::fs::read_to_string(dir.join("profiles.csv")).unwrap();
+    let u: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .filter(|r: &Vec<String>| r[1] == "u")
+        .collect();
+    assert!(!u.is_empty());
+    let first_depth = u[0][0].clone();
+    let at_offset = |off: f64| {
+        u.iter()
+            .filter(|r| r[0] == first_depth)
+            .min_by(|a, b| {
+                let da = (a[2].parse::<f64>().unwrap() - off).abs();
+                let db = (b[2].parse::<f64>().unwrap() - off).abs();
+                da.total_cmp(&db)
+            })
+            .map(|r| r[6].parse::<f64>().unwrap())
+            .unwrap()
+    };
+    assert!(
+        at_offset(0.0) > 5.0 * at_offset(36.0),
+        "{} {}",
+        at_offset(0.0),
+        at_offset(36.0)
+    );
+    assert!((at_offset(-8.0) / at_offset(8.0) - 1.0).abs() < 0.1);
+}
