@@ -77,10 +77,27 @@ fn simulate_writes_dose_uncertainty_and_summary() {
         (e("energy_emitted_ev") - e("energy_deposited_ev") - e("energy_escaped_ev")).abs()
             < 1e-3 * e("energy_emitted_ev")
     );
-    for name in ["dose_axial.png", "dose_coronal.png", "dose_sagittal.png"] {
+    // Pictures: three planes and the depth dose, on the scale summary.json states.
+    let pictures = &summary["pictures"];
+    for name in [
+        "kerma_axial.png",
+        "kerma_coronal.png",
+        "kerma_sagittal.png",
+        "depth_dose.png",
+    ] {
         let bytes = std::fs::read(tmp.path().join("one").join(name)).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+        assert!(
+            pictures["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == name),
+            "{pictures}"
+        );
     }
+    assert_eq!(pictures["to"], summary["dose_percentile_99_9"]);
+    assert!(["log10", "linear"].contains(&pictures["scale"].as_str().unwrap()));
     // The hottest voxel is on the beam axis (x = 0 lies between voxels 9 and 10).
     let hot_x = summary["png_slices_through_voxel"][0].as_u64().unwrap();
     assert!(hot_x == 9 || hot_x == 10, "{hot_x}");

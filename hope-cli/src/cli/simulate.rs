@@ -9,7 +9,6 @@ use anyhow::Context;
 use hope::core::{Volume, metaimage};
 use hope::mc::Simulation;
 use hope::mc::simulation::Prepared;
-use hope_workflow::png::{self, Plane};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SimulateArgs {
@@ -119,7 +118,6 @@ pub(crate) fn write_outputs(
     out_dir: &Path,
 ) -> anyhow::Result<()> {
     let sim = run.simulation();
-    let grid = run.scoring_grid().clone();
     // Gy per history, or Gy with the file's `absolute` section.
     let hope::mc::simulation::Dose {
         dose,
@@ -146,8 +144,18 @@ pub(crate) fn write_outputs(
         hope::core::nifti::write(dir.join(format!("{name}.nii.gz")), v, what)?;
         Ok(())
     }
-    both(out_dir, quantity, &as_f32(&dose), &format!("hope-mc {quantity}, {unit}"))?;
-    both(out_dir, "uncertainty", &as_f32(&unc), "relative uncertainty, 1 sigma")?;
+    both(
+        out_dir,
+        quantity,
+        &as_f32(&dose),
+        &format!("hope-mc {quantity}, {unit}"),
+    )?;
+    both(
+        out_dir,
+        "uncertainty",
+        &as_f32(&unc),
+        "relative uncertainty, 1 sigma",
+    )?;
     // The phantom as run: material index per voxel (names in summary.json) and density.
     let phantom = run.transport().phantom();
     let pgrid = phantom.grid().clone();
@@ -167,16 +175,12 @@ pub(crate) fn write_outputs(
     let lines = write_lines(sim, &dose, &unc, quantity, &unit, out_dir)?;
     let max = dose.data().iter().copied().fold(0.0, f64::max);
     let (_, s) = hope::mc::tally::mean_uncertainty_above_half_max(&dose, &unc);
-    // Slices through the hottest voxel, 0 to the maximum dose, with a colour bar.
+    // D0.1%: the minimum dose of the hottest 0.1 % of the voxels with dose (a maximum that
+    // one noisy voxel does not set); it scales the pictures.
+    let d999 = hope::mc::tally::dvh::Dvh::new(&dose, &dose.map(|d| *d > 0.0))
+        .map_or(0.0, |dvh| dvh.dose_to_fraction(0.001));
     let [i, j, k] = dose.argmax().unwrap_or([0, 0, 0]);
-    let zoom = (256 / grid.dims().iter().copied().max().unwrap_or(1)).clamp(1, 8);
-    for (name, plane, index) in [
-        ("dose_axial.png", Plane::Axial, k),
-        ("dose_coronal.png", Plane::Coronal, j),
-        ("dose_sagittal.png", Plane::Sagittal, i),
-    ] {
-        png::write_slice(out(name), &dose, plane, index, max, zoom)?;
-    }
+    let pictures = write_pictures(run, &dose, [i, j, k], d999, quantity, &unit, out_dir)?;
     let estimator = estimator(sim);
     let summary = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -197,9 +201,8 @@ pub(crate) fn write_outputs(
         "max_dose": max,
         // D0.1%: the minimum dose of the hottest 0.1 % of the voxels with dose (a maximum that
         // one noisy voxel does not set).
-        "dose_percentile_99_9": hope::mc::tally::dvh::Dvh::new(&dose, &dose.map(|d| *d > 0.0))
-            .map_or(0.0, |dvh| dvh.dose_to_fraction(0.001)),
-        "png_colour_bar": { "map": "hot", "from": 0.0, "to": max, "unit": unit },
+        "dose_percentile_99_9": d999,
+        "pictures": pictures,
         "png_slices_through_voxel": [i, j, k],
         "mean_relative_uncertainty_above_half_max": s,
         "efficiency_per_second": if s > 0.0 { 1.0 / (s * s * secs) } else { 0.0 },
@@ -220,6 +223,160 @@ pub(crate) fn write_outputs(
     );
     println!("estimator: {estimator}");
     Ok(())
+}
+
+/// Writes the pictures: three planes through voxel `at` along the grid's axes (the phantom's
+/// density as a grey background, the dose as a colour wash with a labelled colour bar, isodose
+/// lines, axes in mm), on a logarithmic scale (four decades below D0.1%) where the dose spans
+/// more than two decades, and the depth dose along a beam's axis as a plot beside its CSV.
+/// Returns the files and their scale.
+fn write_pictures(
+    run: &Prepared,
+    dose: &Volume<f64>,
+    at: [usize; 3],
+    top: f64,
+    quantity: &str,
+    unit: &str,
+    out_dir: &Path,
+) -> anyhow::Result<serde_json::Value> {
+    use hope_workflow::plot::{self, DosePlane, Isodose, LinePlot, PlaneSpec, Series};
+    let g = dose.grid();
+    let d = g.direction();
+    let s = g.spacing();
+    let dims = g.dims();
+    let centre = g.index_to_point([at[0] as f64, at[1] as f64, at[2] as f64]);
+    // The grid's middle along the two in-plane axes, the hottest voxel across.
+    let mid = |a: usize| (dims[a] as f64 - 1.0) / 2.0;
+    let positive: Vec<f64> = dose.data().iter().copied().filter(|x| *x > 0.0).collect();
+    let low = positive.iter().copied().fold(f64::INFINITY, f64::min);
+    let log = top > 0.0 && low.is_finite() && top / low > 100.0;
+    let density: Volume<f64> = {
+        let phantom = run.transport().phantom();
+        Volume::new(
+            phantom.grid().clone(),
+            phantom
+                .densities()
+                .iter()
+                .map(|r| 1000.0 * (f64::from(*r) - 1.0))
+                .collect(),
+        )?
+    };
+    let (wash_min, wash_max, scale_unit, levels): (f64, f64, String, Vec<f64>) = if log {
+        (
+            (top * 1e-4).log10(),
+            top.log10(),
+            format!("log10 {unit}"),
+            vec![0.001, 0.01, 0.1, 0.5, 1.0],
+        )
+    } else {
+        (0.0, top, unit.to_string(), vec![0.1, 0.2, 0.5, 0.8, 1.0])
+    };
+    let colours: [[u8; 3]; 5] = [
+        [40, 40, 200],
+        [0, 150, 200],
+        [0, 160, 0],
+        [230, 140, 0],
+        [200, 0, 0],
+    ];
+    let mut files = Vec::new();
+    for (name, axes, across) in [
+        ("axial", [0usize, 1], 2usize),
+        ("coronal", [0, 2], 1),
+        ("sagittal", [1, 2], 0),
+    ] {
+        let sz = [s.x, s.y, s.z];
+        let (a, b) = (axes[0], axes[1]);
+        let mut idx = [mid(0), mid(1), mid(2)];
+        idx[across] = at[across] as f64;
+        let spec_centre = g.index_to_point(idx);
+        let pixel = sz[a].min(sz[b]).min(2.0).max(0.05);
+        let spec = PlaneSpec {
+            centre: spec_centre,
+            u: d[a],
+            v: d[b],
+            half_width_mm: dims[a] as f64 * sz[a] / 2.0,
+            half_height_mm: dims[b] as f64 * sz[b] / 2.0,
+            pixel_mm: pixel,
+        };
+        let (w, h) = spec.pixels();
+        let zoom = (600 / w.max(h).max(1)).clamp(1, 8);
+        let values = spec.sample(dose, 0.0);
+        let shown: Vec<f64> = if log {
+            values
+                .iter()
+                // Zero dose below the wash (a finite value: the isodose contours interpolate).
+                .map(|v| if *v > 0.0 { v.log10() } else { wash_min - 2.0 })
+                .collect()
+        } else {
+            values
+        };
+        let background = spec.sample(&density, -1000.0);
+        let axis = |i: usize| ["x", "y", "z"][i];
+        let canvas = plot::render_dose_plane(&DosePlane {
+            title: format!(
+                "{quantity}, {name} plane through ({:.1}, {:.1}, {:.1}) mm",
+                centre.x, centre.y, centre.z
+            ),
+            spec,
+            ct: &background,
+            dose: &shown,
+            unit: scale_unit.clone(),
+            wash_min,
+            wash_max,
+            isodoses: levels
+                .iter()
+                .zip(colours)
+                .map(|(f, colour)| Isodose {
+                    dose: if log { (top * f).log10() } else { top * f },
+                    colour,
+                    label: format!("{:>5} % of D0.1%", f * 100.0),
+                })
+                .collect(),
+            outlines: Vec::new(),
+            overlay: Vec::new(),
+            axis_names: (format!("{} (mm)", axis(a)), format!("{} (mm)", axis(b))),
+            zoom,
+        });
+        let file = format!("{quantity}_{name}.png");
+        canvas.write_png(out_dir.join(&file))?;
+        files.push(file);
+    }
+    // The depth dose, beside its CSV.
+    if let Some((start, direction)) = run.simulation().source.axis() {
+        let unc = dose.map(|_| 0.0);
+        let line = hope::mc::tally::lines::depth_dose(dose, &unc, start, direction);
+        if !line.is_empty() {
+            // In units of a power of ten, so that the axis labels stay short.
+            let peak = line.iter().map(|p| p.dose).fold(0.0, f64::max);
+            let exponent = if peak > 0.0 {
+                peak.log10().floor()
+            } else {
+                0.0
+            };
+            let scale = 10f64.powf(exponent);
+            let points: Vec<(f64, f64)> = line
+                .iter()
+                .map(|p| (p.distance_mm, p.dose / scale))
+                .collect();
+            let canvas = LinePlot::new(
+                format!("{quantity} along the beam axis (data: depth_dose.csv)"),
+                "depth from where the axis enters the grid (mm)",
+                format!("{quantity} (1e{exponent} {unit})"),
+            )
+            .series(Series::new(quantity, [200, 0, 0], points))
+            .render(800, 500);
+            canvas.write_png(out_dir.join("depth_dose.png"))?;
+            files.push("depth_dose.png".into());
+        }
+    }
+    Ok(serde_json::json!({
+        "files": files,
+        "scale": if log { "log10" } else { "linear" },
+        "from": if log { top * 1e-4 } else { 0.0 },
+        "to": top,
+        "unit": unit,
+        "reference": "D0.1% (dose_percentile_99_9)",
+    }))
 }
 
 /// Writes depth_dose.csv along a beam's axis and profiles.csv across it (at the depth of the
