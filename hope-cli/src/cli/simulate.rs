@@ -289,7 +289,7 @@ fn write_pictures(
         let mut idx = [mid(0), mid(1), mid(2)];
         idx[across] = at[across] as f64;
         let spec_centre = g.index_to_point(idx);
-        let pixel = sz[a].min(sz[b]).min(2.0).max(0.05);
+        let pixel = sz[a].min(sz[b]).clamp(0.05, 2.0);
         let spec = PlaneSpec {
             centre: spec_centre,
             u: d[a],
