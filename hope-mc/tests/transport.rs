@@ -449,3 +449,73 @@ fn free_compton_without_rayleigh_lets_more_of_a_100_kev_beam_through_as_narrow_b
         "{gain} vs {predicted}"
     );
 }
+
+#[test]
+fn kerma_to_water_scores_waters_mu_en_in_the_mediums_fluence() {
+    // A 30 keV pencil along a 1 x 1 mm column of cortical bone: the column's kerma is the
+    // primary's, so kerma to water over kerma to bone is (mu_en/rho)_water / (mu_en/rho)_bone at
+    // 30 keV (about 0.15, bone's photoelectric absorption), and in water the two are the same.
+    // Without relaxation: calcium's 3.7 keV K lines, absorbed within the voxel where they start,
+    // would add their own (much larger) water-to-bone ratio to the column's.
+    let grid = Grid::builder([1, 1, 20])
+        .spacing([1.0, 1.0, 1.0])
+        .origin([0.0, 0.0, 0.5])
+        .build()
+        .unwrap();
+    let run = |material: &str, medium: hope_mc::physics::KermaMedium| {
+        let t = Transport::new(
+            Phantom::uniform(grid.clone(), Material::builtin(material).unwrap()),
+            RunOptions {
+                batch_size: 50_000,
+                physics: PhysicsOptions {
+                    kerma_to: medium,
+                    relaxation: hope_mc::physics::Relaxation::None,
+                    ..PhysicsOptions::default()
+                },
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        let r = t
+            .run(
+                &Source::Pencil {
+                    position: Vec3::new(0.0, 0.0, -10.0),
+                    direction: Vec3::new(0.0, 0.0, 1.0),
+                    spectrum: Spectrum::Mono(30e3),
+                },
+                200_000,
+                5,
+                &no_progress,
+            )
+            .unwrap();
+        r.dose(&r.kerma, &grid).unwrap().0
+    };
+    use hope_mc::physics::KermaMedium::{Local, Water};
+    let (bone, to_water) = (
+        run("cortical_bone_icru44", Local),
+        run("cortical_bone_icru44", Water),
+    );
+    let (b, w) = (
+        Material::builtin("cortical_bone_icru44").unwrap(),
+        Material::builtin("water").unwrap(),
+    );
+    // mu_en/rho without relaxation (all of the photoelectric energy absorbed).
+    let physics = hope_mc::physics::PhotonPhysics::new(
+        &[b.clone(), w.clone()],
+        PhysicsOptions {
+            relaxation: hope_mc::physics::Relaxation::None,
+            ..PhysicsOptions::default()
+        },
+    );
+    let want = physics.mu_en_rho(1, 30e3) / physics.mu_en_rho(0, 30e3);
+    for k in [0usize, 5, 10] {
+        let ratio = to_water.get([0, 0, k]).unwrap() / bone.get([0, 0, k]).unwrap();
+        assert!(
+            (ratio / want - 1.0).abs() < 0.01,
+            "voxel {k}: {ratio} vs {want}"
+        );
+    }
+    assert!(want < 0.3, "{want}");
+    // In water: the same tally, bit for bit.
+    assert_eq!(run("water", Local).data(), run("water", Water).data());
+}

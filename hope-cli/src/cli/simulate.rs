@@ -87,6 +87,13 @@ pub(crate) fn cpu_seconds() -> Option<f64> {
 fn estimator(sim: &Simulation) -> String {
     let e = &sim.physics.electrons;
     match (sim.tally_kind(), e.transport) {
+        (hope::mc::simulation::TallyKind::Kerma, _)
+            if sim.physics.kerma_to == hope::mc::physics::KermaMedium::Water =>
+        {
+            "kerma to water: track-length collision kerma with water's mu_en/rho in every voxel \
+             (D_w,m by large-cavity theory), electrons not transported"
+                .to_string()
+        }
         (hope::mc::simulation::TallyKind::Kerma, _) => {
             "kerma: track-length collision kerma, electrons not transported (dose only where \
              charged-particle equilibrium holds)"
@@ -129,9 +136,12 @@ pub(crate) fn write_outputs(
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let out = |name: &str| -> PathBuf { out_dir.join(name) };
     // Kerma is named kerma: it is the dose only where charged-particle equilibrium holds.
-    let quantity = match sim.tally_kind() {
-        hope::mc::simulation::TallyKind::Kerma => "kerma",
-        hope::mc::simulation::TallyKind::Analog => "dose",
+    let quantity = match (sim.tally_kind(), sim.physics.kerma_to) {
+        (hope::mc::simulation::TallyKind::Kerma, hope::mc::physics::KermaMedium::Water) => {
+            "kerma_to_water"
+        }
+        (hope::mc::simulation::TallyKind::Kerma, _) => "kerma",
+        (hope::mc::simulation::TallyKind::Analog, _) => "dose",
     };
     // Each volume as MetaImage and as NIfTI (RAS, as dcm2niix writes it).
     fn both<T: hope::core::metaimage::Element>(

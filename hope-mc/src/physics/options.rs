@@ -25,6 +25,24 @@ impl ComptonModel {
     pub const NAMES: &'static str = "free, bound";
 }
 
+/// The medium whose mass energy-absorption coefficient the track-length kerma uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KermaMedium {
+    /// Each voxel's own medium: collision kerma to the medium (D_m,m where it equals the dose).
+    #[default]
+    Local,
+    /// Water, in every voxel: collision kerma to a small mass of water in the medium's photon
+    /// fluence (D_w,m by large-cavity theory, exact for the track-length estimator: the
+    /// fluence's spectrum at each point weights the coefficients' ratio).
+    Water,
+}
+
+impl KermaMedium {
+    /// The names the file format takes.
+    pub const NAMES: &'static str = "local, water";
+}
+
 /// Physics switches and cutoffs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -48,6 +66,8 @@ pub struct PhysicsOptions {
     /// Higher cutoffs (eV) in some materials, by material name: a photon whose energy falls
     /// below its material's cutoff after an interaction there deposits it on the spot.
     pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
+    /// The medium of the kerma tally (`kerma_to` in the file): each voxel's own, or water.
+    pub kerma_to: KermaMedium,
     /// Electron and positron transport (off: the kerma approximation).
     pub electrons: ElectronOptions,
 }
@@ -61,6 +81,7 @@ impl Default for PhysicsOptions {
             photoelectron_angular: true,
             photon_cutoff_ev: 1.0e3,
             material_cutoffs_ev: std::collections::BTreeMap::new(),
+            kerma_to: KermaMedium::Local,
             electrons: ElectronOptions::default(),
         }
     }

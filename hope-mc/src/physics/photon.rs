@@ -5,7 +5,7 @@ use crate::data::{ELECTRON_MASS_EV, ElementData, Process, X_GRID};
 use crate::material::{Material, momentum_transfer};
 use crate::rng::Rng;
 
-use super::options::{ComptonModel, PhysicsOptions, Relaxation};
+use super::options::{ComptonModel, KermaMedium, PhysicsOptions, Relaxation};
 use super::tables::{EnergyGrid, N_GRID, interp};
 use crate::data::relaxation::{mean_fluorescence, vacancy_after};
 
@@ -18,6 +18,8 @@ pub(crate) struct MaterialTable {
     pub pair: Vec<f64>,
     pub total: Vec<f64>,
     pub mu_en: Vec<f64>,
+    /// The mu_en/rho the kerma tally scores with: `mu_en`, or water's ([`KermaMedium`]).
+    pub score: Vec<f64>,
     /// (element, w N_A / A) for choosing the element of an interaction.
     pub elements: Vec<(&'static ElementData, f64)>,
     /// Photon cutoff in this material, eV.
@@ -49,6 +51,20 @@ impl PhotonPhysics {
     pub fn new(materials: &[Material], options: PhysicsOptions) -> Self {
         let grid = EnergyGrid::new();
         let mut rayleigh: Vec<(u8, Vec<f64>)> = Vec::new();
+        // Water's mu_en/rho on the grid, with this run's physics, for a water kerma tally.
+        let water_mu_en: Option<Vec<f64>> = (options.kerma_to == KermaMedium::Water).then(|| {
+            let water = [(1u8, 0.111_898), (8u8, 0.888_102)];
+            (0..N_GRID)
+                .map(|i| {
+                    let e = grid.energy(i);
+                    water
+                        .iter()
+                        .filter_map(|&(z, w)| crate::data::element(z).map(|el| (el, w)))
+                        .map(|(el, w)| w * el.per_gram() * energy_transfer(el, e, &options))
+                        .sum()
+                })
+                .collect()
+        });
         let tables = materials
             .iter()
             .map(|m| {
@@ -76,7 +92,7 @@ impl PhotonPhysics {
                 let total = (0..N_GRID)
                     .map(|i| coherent[i] + incoherent[i] + photoelectric[i] + pair[i])
                     .collect();
-                let mu_en = energies
+                let mu_en: Vec<f64> = energies
                     .iter()
                     .map(|&e| {
                         elements
@@ -114,6 +130,7 @@ impl PhotonPhysics {
                         c.max(options.photon_cutoff_ev)
                     });
                 MaterialTable {
+                    score: water_mu_en.clone().unwrap_or_else(|| mu_en.clone()),
                     cutoff,
                     partial,
                     coherent,

@@ -437,6 +437,16 @@ impl Simulation {
         if self.histories == 0 {
             return Err(field("histories", "0; expected at least 1"));
         }
+        if self.physics.kerma_to == crate::physics::KermaMedium::Water
+            && self.tally_kind() != TallyKind::Kerma
+        {
+            return Err(field(
+                "physics.kerma_to",
+                "\"water\" applies to the kerma tally (without electron transport); the absorbed \
+                 dose to water in medium with electron transport needs stopping-power ratios, \
+                 which hope-mc does not apply yet",
+            ));
+        }
         if self.physics.electrons.transport && self.tally_kind() == TallyKind::Kerma {
             return Err(field(
                 "tally",

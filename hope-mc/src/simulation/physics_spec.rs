@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::physics::{ComptonModel, PhysicsOptions, Relaxation};
+use crate::physics::{ComptonModel, KermaMedium, PhysicsOptions, Relaxation};
 use crate::transport::Tracking;
 
 /// A named set of physics options that reproduces a reference code's settings. The keys a
@@ -87,6 +87,8 @@ pub struct PhysicsSpec {
     pub photon_cutoff_ev: f64,
     /// Higher cutoffs in some materials (eV, by built-in material name).
     pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
+    /// The medium of the kerma tally: `"local"` (each voxel's) or `"water"` (D_w,m).
+    pub kerma_to: KermaMedium,
     /// Tracking method.
     pub tracking: Tracking,
     /// Electron and positron transport (`[physics.electrons]`, `transport = true` for coupled
@@ -147,6 +149,7 @@ impl PhysicsSpec {
             photoelectron_angular: self.photoelectron_angular,
             photon_cutoff_ev: self.photon_cutoff_ev,
             material_cutoffs_ev: self.material_cutoffs_ev.clone(),
+            kerma_to: self.kerma_to,
             electrons: self.electrons.clone(),
         }
     }
@@ -163,6 +166,7 @@ impl Default for PhysicsSpec {
             photoelectron_angular: p.photoelectron_angular,
             photon_cutoff_ev: p.photon_cutoff_ev,
             material_cutoffs_ev: p.material_cutoffs_ev,
+            kerma_to: p.kerma_to,
             tracking: Tracking::Woodcock,
             electrons: p.electrons,
         }

@@ -82,7 +82,7 @@ impl Transport {
                         let rho = f64::from(self.rho[v]);
                         let mu = interp(&self.physics.materials[m].total, at) * rho;
                         // Track-length kerma per unit length in this voxel, eV/g per cm.
-                        let k = e * interp(&self.physics.materials[m].mu_en, at)
+                        let k = e * interp(&self.physics.materials[m].score, at)
                             / self.voxel_volume_cm3;
                         if mu * len > tau {
                             let d = tau / mu;
@@ -213,7 +213,7 @@ impl Transport {
         let one_material = self.physics.materials.len() == 1;
         let (mut last, mut k) = (
             0,
-            e * interp(&self.physics.materials[0].mu_en, at) / self.voxel_volume_cm3,
+            e * interp(&self.physics.materials[0].score, at) / self.voxel_volume_cm3,
         );
         loop {
             let mut n = 0;
@@ -234,7 +234,7 @@ impl Transport {
                     let m = usize::from(self.mat[v as usize]);
                     if m != last {
                         last = m;
-                        k = e * interp(&self.physics.materials[m].mu_en, at)
+                        k = e * interp(&self.physics.materials[m].score, at)
                             / self.voxel_volume_cm3;
                     }
                 }
@@ -264,7 +264,7 @@ impl Transport {
         };
         let p0 = [0, 1, 2].map(|a| start[a] + t0 * dir[a]);
         let len = t1 - t0;
-        let k_of = |m: usize| e * interp(&self.physics.materials[m].mu_en, at) / sg.volume_cm3;
+        let k_of = |m: usize| e * interp(&self.physics.materials[m].score, at) / sg.volume_cm3;
         let mut scoring = Ray::new(&sg.lattice, &p0, dir, len);
         if self.physics.materials.len() == 1 {
             let k = k_of(0);
