@@ -213,3 +213,37 @@ energy_kev = 1250
     );
     assert!((at_offset(-8.0) / at_offset(8.0) - 1.0).abs() < 0.1);
 }
+
+#[test]
+fn a_phase_space_run_states_its_normalisation() {
+    use hope::mc::source::iaea::{Kind, Particle, PhaseSpaceWriter};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = PhaseSpaceWriter::create(&tmp.path().join("beam")).unwrap();
+    for i in 0..100 {
+        w.write(&Particle {
+            kind: Kind::Photon,
+            energy_mev: 0.5,
+            position_cm: [0.0, 0.0, 0.0],
+            direction: [0.0, 0.0, 1.0],
+            weight: 1.0,
+            new_history: i % 4 == 0,
+        })
+        .unwrap();
+    }
+    // 100 records from 400 histories.
+    w.finish(400, "test").unwrap();
+    let sim = "histories = 1000\n[phantom]\ndims = [5, 5, 10]\nspacing_mm = [4.0, 4.0, 4.0]\n\
+               origin_mm = [-8.0, -8.0, 2.0]\nmaterial = 'water'\n[source]\nkind = 'phase-space'\n\
+               phase_space = 'beam.IAEAphsp'\n";
+    std::fs::write(tmp.path().join("p.toml"), sim).unwrap();
+    let o = hope(
+        tmp.path(),
+        &["simulate", "p.toml", "--out", "o", "--threads", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("o/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["records_per_original_history"], 0.25);
+    assert!(tmp.path().join("o/depth_dose.csv").is_file());
+}

@@ -203,6 +203,11 @@ pub(crate) fn write_outputs(
         "cpu_seconds": cpu_secs,
         "histories_per_second": sim.histories as f64 / secs,
         "quantity": quantity,
+        // A phase space's dose is per record; times this, per history of the run that made it.
+        "records_per_original_history": match run.source() {
+            hope::mc::Source::PhaseSpace(ps) => Some(ps.records_per_original_history()),
+            _ => None,
+        },
         "materials": materials,
         "lines": lines,
         "tally": format!("{:?}", sim.tally_kind()),
