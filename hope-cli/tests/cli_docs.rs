@@ -247,3 +247,67 @@ fn a_phase_space_run_states_its_normalisation() {
     assert_eq!(summary["records_per_original_history"], 0.25);
     assert!(tmp.path().join("o/depth_dose.csv").is_file());
 }
+
+#[test]
+fn blocks_report_their_mean_with_the_spread_of_groups_of_batches() {
+    let base = r#"
+histories = 40000
+batch_size = 2000
+
+[phantom]
+dims = [15, 15, 20]
+spacing_mm = [2.0, 2.0, 2.0]
+origin_mm = [-14.0, -14.0, 1.0]
+material = "water"
+
+[source]
+kind = "pencil"
+position_mm = [0.0, 0.0, -10.0]
+direction = [0.0, 0.0, 1.0]
+energy_kev = 300
+"#;
+    let blocks = "\n[[output.block]]\nname = \"axis\"\nmin_mm = [-2.0, -2.0, 8.0]\nmax_mm = [2.0, 2.0, 12.0]\n";
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("a.toml"), base).unwrap();
+    std::fs::write(tmp.path().join("b.toml"), format!("{base}{blocks}")).unwrap();
+    for (f, out) in [("a.toml", "a"), ("b.toml", "b")] {
+        let o = hope(tmp.path(), &["simulate", f, "--out", out, "--threads", "2"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // Run in groups, the same kerma bit for bit.
+    let a: Volume<f32> = metaimage::read(tmp.path().join("a/kerma.mha")).unwrap();
+    let b: Volume<f32> = metaimage::read(tmp.path().join("b/kerma.mha")).unwrap();
+    assert_eq!(a.data(), b.data());
+    let csv = std::fs::read_to_string(tmp.path().join("b/blocks.csv")).unwrap();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    // Voxel centres at x, y = -2, 0, 2 and z = 9, 11 mm lie in the block: 18 voxels.
+    assert_eq!((row[0], row[1], row[5]), ("axis", "18", "10"), "{csv}");
+    // The block's mean is the mean of its 18 voxels.
+    let g = a.grid();
+    let mut sum = 0.0;
+    for k in [4usize, 5] {
+        for j in 6..=8 {
+            for i in 6..=8 {
+                sum += f64::from(*a.get([i, j, k]).unwrap());
+            }
+        }
+    }
+    let mean: f64 = row[2].parse().unwrap();
+    assert!(
+        (mean / (sum / 18.0) - 1.0).abs() < 1e-5,
+        "{mean} vs {}",
+        sum / 18.0
+    );
+    assert!(g.voxel_at([1.0, 1.0, 9.0]).is_some());
+    // Both uncertainties: finite, positive and of the same order.
+    let (groups, voxels): (f64, f64) = (row[3].parse().unwrap(), row[4].parse().unwrap());
+    assert!(
+        groups > 0.0 && voxels > 0.0 && groups < 5.0 * voxels && voxels < 5.0 * groups,
+        "{csv}"
+    );
+    // A block that holds no voxel centre is refused, naming it.
+    let far = "\n[[output.block]]\nname = \"outside\"\nmin_mm = [100.0, 100.0, 100.0]\nmax_mm = [101.0, 101.0, 101.0]\n";
+    std::fs::write(tmp.path().join("c.toml"), format!("{base}{far}")).unwrap();
+    let o = hope(tmp.path(), &["simulate", "c.toml", "--out", "c"]);
+    common::failed_cleanly(&o, "output.block outside");
+}

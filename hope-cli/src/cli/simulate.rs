@@ -47,9 +47,13 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     bar.set_message("simulating");
     let start = Instant::now();
     let cpu_start = cpu_seconds();
-    let result = run.run(&|done, _| {
-        bar.set_position(done);
-    })?;
+    let progress = |done, _| bar.set_position(done);
+    let (result, blocks) = if sim.output.block.is_empty() {
+        (run.run(&progress)?, Vec::new())
+    } else {
+        // Ten groups of batches: the blocks' uncertainties from their spread.
+        run.run_with_blocks(10, &progress)?
+    };
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds().zip(cpu_start).map(|(b, a)| b - a);
@@ -57,7 +61,45 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    write_outputs(&run, &result, secs, cpu, Some(threads), &args.out)
+    write_outputs(&run, &result, secs, cpu, Some(threads), &args.out)?;
+    if !blocks.is_empty() {
+        write_blocks(&blocks, &run.dose(&result)?.unit.to_string(), &args.out)?;
+    }
+    Ok(())
+}
+
+/// Writes blocks.csv and prints the blocks' mean doses.
+fn write_blocks(
+    blocks: &[hope::mc::simulation::BlockDose],
+    unit: &str,
+    out_dir: &Path,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut csv = format!(
+        "name,voxels,mean_{},relative_uncertainty_groups,relative_uncertainty_voxels,groups\n",
+        unit.replace(' ', "_")
+    );
+    for b in blocks {
+        let spread = b
+            .relative_uncertainty
+            .map_or_else(|| "NaN".to_string(), |u| format!("{u:.5}"));
+        let _ = writeln!(
+            csv,
+            "{},{},{:.6e},{spread},{:.5},{}",
+            b.name, b.voxels, b.mean, b.voxel_quadrature_uncertainty, b.groups
+        );
+        println!(
+            "block {}: {:.4e} {unit} +- {} (from {} groups; voxels as independent: {:.2} %)",
+            b.name,
+            b.mean,
+            b.relative_uncertainty
+                .map_or_else(|| "?".to_string(), |u| format!("{:.2} %", 100.0 * u)),
+            b.groups,
+            100.0 * b.voxel_quadrature_uncertainty
+        );
+    }
+    hope::core::fs::write_atomic(out_dir.join("blocks.csv"), csv.as_bytes())?;
+    Ok(())
 }
 
 /// CPU time of this process (all threads, user and system), seconds: from /proc/self/stat and

@@ -162,7 +162,7 @@ mod raw;
 mod solid;
 mod spec;
 
-pub use prepare::{Dose, DoseUnit, Prepared};
+pub use prepare::{BlockDose, Dose, DoseUnit, Prepared};
 
 use spec::{default_batch, default_seed, within_budget};
 
@@ -170,8 +170,9 @@ pub use materials::{MAX_FORMULA_CHARS, MAX_MATERIALS, MAX_NESTING, MaterialSpec}
 pub use solid::Solid;
 pub use spec::DENSITY_RANGE;
 pub use spec::{
-    AbsoluteSpec, Emission, Energies, FieldSpec, InsertShape, InsertSpec, Particle, PhantomBody,
-    PhantomSpec, PhysicsSpec, Preset, ScoringSpec, SeedModelName, Shape, SourceKind, SourceSpec,
+    AbsoluteSpec, BlockSpec, Emission, Energies, FieldSpec, InsertShape, InsertSpec, MAX_BLOCKS,
+    OutputSpec, Particle, PhantomBody, PhantomSpec, PhysicsSpec, Preset, ScoringSpec,
+    SeedModelName, Shape, SourceKind, SourceSpec,
 };
 
 /// Which dose estimator is written out.
@@ -218,6 +219,9 @@ pub struct Simulation {
     /// A scoring grid apart from the phantom's (same axes).
     #[serde(default)]
     pub scoring: Option<ScoringSpec>,
+    /// What a run writes besides the dose: blocks of voxels (`[[output.block]]`).
+    #[serde(default, skip_serializing_if = "OutputSpec::is_empty")]
+    pub output: OutputSpec,
     /// The directory relative paths are read from (the file's; not part of the file).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -364,6 +368,7 @@ impl Simulation {
                 physics: PhysicsSpec::default(),
                 absolute: None,
                 scoring: None,
+                output: OutputSpec::default(),
                 base_dir: PathBuf::new(),
             },
         }
@@ -463,6 +468,39 @@ impl Simulation {
                 "batch_size",
                 format!("{}; expected 1 to {}", self.batch_size, u32::MAX - 1),
             ));
+        }
+        if self.output.block.len() > MAX_BLOCKS {
+            return Err(field(
+                "output.block",
+                format!(
+                    "{} blocks; expected at most {MAX_BLOCKS}",
+                    self.output.block.len()
+                ),
+            ));
+        }
+        for (i, b) in self.output.block.iter().enumerate() {
+            let at = format!("output.block[{i}]");
+            if b.name.is_empty()
+                || b.name.len() > 64
+                || !b
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(field(
+                    &format!("{at}.name"),
+                    "expected 1 to 64 letters, digits, '_' or '-'",
+                ));
+            }
+            let ok = (0..3).all(|a| {
+                b.min_mm[a].is_finite() && b.max_mm[a].is_finite() && b.min_mm[a] < b.max_mm[a]
+            });
+            if !ok {
+                return Err(field(
+                    &at,
+                    "min_mm and max_mm: finite corners, min below max on every axis",
+                ));
+            }
         }
         if self.materials.len() > MAX_MATERIALS {
             return Err(field(

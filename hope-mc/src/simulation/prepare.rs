@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use hope_core::{Grid, Volume};
 
 use super::{Simulation, TallyKind};
-use crate::Result;
 use crate::source::Source;
 use crate::tally::Partial;
 use crate::transport::Transport;
+use crate::{Error, Result};
 
 /// What a run of a [`Simulation`] needs: its transport (phantom, physics tables, scoring grid),
 /// its source, histories and seed, which tally is the dose, and the scale from dose per history
@@ -170,5 +170,124 @@ impl Prepared {
             },
             histories_represented: represented,
         })
+    }
+}
+
+/// The mean dose over a block of voxels, with its uncertainty from independent groups of
+/// batches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockDose {
+    /// The block's name.
+    pub name: String,
+    /// Voxels whose centres lie in the block.
+    pub voxels: usize,
+    /// Mean dose (the unit of [`Prepared::dose`]).
+    pub mean: f64,
+    /// Relative 1-sigma uncertainty of the mean from the spread of the groups' means (None with
+    /// fewer than two groups).
+    pub relative_uncertainty: Option<f64>,
+    /// The voxels' own uncertainties combined as if independent, for comparison (it understates
+    /// a block's where the same tracks cross neighbouring voxels).
+    pub voxel_quadrature_uncertainty: f64,
+    /// Groups of batches.
+    pub groups: u64,
+}
+
+impl Prepared {
+    /// Runs every history as up to `max_groups` consecutive groups of batches (the merged
+    /// result is the same, bit for bit, as [`Prepared::run`]'s) and reports the mean dose of each
+    /// of the simulation's `[[output.block]]` blocks with the spread of the groups' means.
+    pub fn run_with_blocks(
+        &self,
+        max_groups: u64,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<(Partial, Vec<BlockDose>)> {
+        let blocks = &self.simulation.output.block;
+        let grid = self.scoring_grid().clone();
+        // The voxels of each block.
+        let members: Vec<Vec<usize>> = blocks
+            .iter()
+            .map(|b| {
+                (0..grid.voxel_count())
+                    .filter(|&o| {
+                        grid.index_of(o).is_some_and(|[i, j, k]| {
+                            let p = grid.index_to_point([i as f64, j as f64, k as f64]);
+                            let c = [p.x, p.y, p.z];
+                            (0..3).all(|a| c[a] >= b.min_mm[a] && c[a] <= b.max_mm[a])
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        if let Some((b, _)) = blocks.iter().zip(&members).find(|(_, m)| m.is_empty()) {
+            return Err(Error::Simulation {
+                field: format!("output.block {}", b.name),
+                message: "no voxel centre of the scoring grid lies in it".into(),
+                source: None,
+            });
+        }
+        let batches = self.batch_count();
+        let groups = max_groups.clamp(1, batches.max(1));
+        let mut total: Option<Partial> = None;
+        // Per block: (histories, mean) of each group.
+        let mut means: Vec<Vec<(f64, f64)>> = vec![Vec::new(); blocks.len()];
+        for g in 0..groups {
+            let range = (batches * g / groups)..(batches * (g + 1) / groups);
+            let part = self.run_batches(range, progress)?;
+            let dose = self.dose(&part)?.dose;
+            for (k, m) in members.iter().enumerate() {
+                let mean = m.iter().map(|&o| dose.data()[o]).sum::<f64>() / m.len() as f64;
+                means[k].push((part.histories as f64, mean));
+            }
+            total = Some(match total {
+                None => part,
+                Some(t) => t.merge(&part)?,
+            });
+        }
+        let total = total.ok_or_else(|| Error::Simulation {
+            field: "histories".into(),
+            message: "no batch to run".into(),
+            source: None,
+        })?;
+        let whole = self.dose(&total)?;
+        let out = blocks
+            .iter()
+            .zip(&members)
+            .zip(&means)
+            .map(|((b, m), groups_of)| {
+                let n: f64 = groups_of.iter().map(|g| g.0).sum();
+                let mean = groups_of.iter().map(|(h, x)| h * x).sum::<f64>() / n;
+                let relative_uncertainty = (groups_of.len() >= 2 && mean != 0.0).then(|| {
+                    // The spread of the groups' means, weighted by their histories.
+                    let var_one: f64 = groups_of
+                        .iter()
+                        .map(|(h, x)| h * (x - mean).powi(2))
+                        .sum::<f64>()
+                        / (groups_of.len() as f64 - 1.0);
+                    (var_one / n).sqrt() / mean.abs()
+                });
+                let quad = m
+                    .iter()
+                    .map(|&o| (whole.dose.data()[o] * whole.uncertainty.data()[o]).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+                    / m.len() as f64;
+                let mean_whole =
+                    m.iter().map(|&o| whole.dose.data()[o]).sum::<f64>() / m.len() as f64;
+                BlockDose {
+                    name: b.name.clone(),
+                    voxels: m.len(),
+                    mean: mean_whole,
+                    relative_uncertainty,
+                    voxel_quadrature_uncertainty: if mean_whole != 0.0 {
+                        quad / mean_whole.abs()
+                    } else {
+                        0.0
+                    },
+                    groups: groups_of.len() as u64,
+                }
+            })
+            .collect();
+        Ok((total, out))
     }
 }

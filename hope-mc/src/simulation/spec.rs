@@ -24,6 +24,38 @@ pub struct ScoringSpec {
     pub origin_mm: [f64; 3],
 }
 
+/// What a run writes besides the dose (`[output]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Blocks of voxels whose mean dose is reported with its uncertainty from the spread of
+    /// independent groups of batches (`[[output.block]]`).
+    #[serde(default)]
+    pub block: Vec<BlockSpec>,
+}
+
+impl OutputSpec {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.block.is_empty()
+    }
+}
+
+/// A box of voxels (those whose centres lie inside it) whose mean dose is reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockSpec {
+    /// Its name in the outputs.
+    pub name: String,
+    /// One corner, mm.
+    pub min_mm: [f64; 3],
+    /// The opposite corner, mm.
+    pub max_mm: [f64; 3],
+}
+
+/// At most this many blocks.
+pub const MAX_BLOCKS: usize = 100;
+
 /// Source strength and irradiation time.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -335,6 +335,7 @@ pub fn plaque_simulation(
         batch_size: 250_000,
         tally: Some(TallyKind::Kerma),
         materials: Default::default(),
+        output: Default::default(),
         phantom: PhantomSpec {
             body: PhantomBody::Ct {
                 ct_mha: ct_mha.to_path_buf(),
