@@ -246,6 +246,26 @@ fn a_phase_space_run_states_its_normalisation() {
             .unwrap();
     assert_eq!(summary["records_per_original_history"], 0.25);
     assert!(tmp.path().join("o/depth_dose.csv").is_file());
+    // Attack round on issue 23, finding 3: `hope run` of a recycled phase space failed every
+    // chunk (each history's recycled primaries counted as uncollided photons beyond the
+    // histories), with an empty "last error". It runs, in worker processes, to the same kerma.
+    std::fs::write(tmp.path().join("r.toml"), format!("{sim}recycle = 2\n")).unwrap();
+    let o = hope(
+        tmp.path(),
+        &["simulate", "r.toml", "--out", "local", "--threads", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = common::hope_within(
+        tmp.path(),
+        300,
+        &[
+            "run", "r.toml", "--dir", "run", "--tasks", "2", "--mode", "static",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a: Volume<f32> = metaimage::read(tmp.path().join("local/kerma.mha")).unwrap();
+    let b: Volume<f32> = metaimage::read(tmp.path().join("run/result/kerma.mha")).unwrap();
+    assert_eq!(a.data(), b.data());
 }
 
 #[test]

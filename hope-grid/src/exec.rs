@@ -259,9 +259,17 @@ pub fn run<W: Workload>(
         }
     }
     dir.verify(plan, workload)?;
-    let missing = dir.ledger()?.not_done();
+    let ledger = dir.ledger()?;
+    let missing = ledger.not_done();
     if missing.is_empty() {
         return merge(dir, plan, workload);
+    }
+    if last_error.is_empty() {
+        // No task failed, but chunks' results were refused: say why, from the ledger.
+        last_error = missing
+            .iter()
+            .find_map(|&i| ledger.chunks.get(i).and_then(|c| c.last_error.clone()))
+            .unwrap_or_default();
     }
     let first = &plan.chunks()[missing[0]];
     Err(Error::Incomplete {

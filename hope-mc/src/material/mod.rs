@@ -215,6 +215,8 @@ pub(crate) fn transfer_fraction(e: &ElementData, energy: f64) -> f64 {
 /// Klein-Nishina weighted by S(x, Z)/Z, integrated over cos(theta) (Simpson's rule, 400 intervals).
 pub(crate) fn incoherent_transfer_fraction(e: &ElementData, energy: f64) -> f64 {
     let k = energy / ELECTRON_MASS_EV;
+    // No scattering-function data (Es, Fm): free electrons, as the sampling does.
+    let free = e.scattering_function.last().is_none_or(|s| *s <= 0.0);
     let z = f64::from(e.z);
     let n = 400;
     let (mut num, mut den) = (0.0, 0.0);
@@ -223,7 +225,11 @@ pub(crate) fn incoherent_transfer_fraction(e: &ElementData, energy: f64) -> f64 
         let ratio = 1.0 / (1.0 + k * (1.0 - mu)); // E'/E
         let kn = ratio * ratio * (ratio + 1.0 / ratio - (1.0 - mu * mu));
         let x = momentum_transfer(energy, mu);
-        let s = data::on_x_grid(e.scattering_function, x) / z;
+        let s = if free {
+            1.0
+        } else {
+            data::on_x_grid(e.scattering_function, x) / z
+        };
         let weight = if i == 0 || i == n {
             1.0
         } else if i % 2 == 1 {

@@ -426,6 +426,11 @@ pub(crate) fn sample_klein_nishina(e: f64, rng: &mut Rng) -> (f64, f64) {
 /// S(x, Z)/Z for binding: (cos theta, scattered energy).
 pub(crate) fn sample_incoherent(el: &ElementData, e: f64, rng: &mut Rng) -> (f64, f64) {
     let z = f64::from(el.z);
+    // S(x, Z) rises to Z at large x; an element whose table holds no data (zeros: Es and Fm in
+    // xraylib 4.3.0) scatters as free electrons rather than never.
+    if el.scattering_function.last().is_none_or(|s| *s <= 0.0) {
+        return sample_klein_nishina(e, rng);
+    }
     loop {
         let (cos, e1) = sample_klein_nishina(e, rng);
         let s = crate::data::on_x_grid(el.scattering_function, momentum_transfer(e, cos)) / z;

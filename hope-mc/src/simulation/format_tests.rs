@@ -330,7 +330,7 @@ fn divergent_fields_finite_pencils_and_spectra_are_read_from_files() {
         ),
         (
             "distance_mm = 1000.0\nradius_mm = 5.0\nspectrum_min_kev = 20.0\nspectrum_file = 'down.csv'\n",
-            "source.spectrum_kev[1]",
+            "down.csv line 2: upper edge",
         ),
         (
             "distance_mm = 1000.0\nradius_mm = 5.0\nspectrum_min_kev = 20.0\nspectrum_file = 'none.csv'\n",

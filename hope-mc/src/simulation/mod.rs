@@ -525,13 +525,8 @@ impl Simulation {
         if let SourceSpec::PhaseSpace { path, .. } = &self.source {
             // The header and the data file's size (the records are read with the source).
             let (header, data) = crate::source::iaea::paths(&self.path(path));
-            let len = std::fs::metadata(&data).map(|m| m.len()).map_err(|e| {
-                refused(
-                    "source.phase_space",
-                    &format!("{}: expected a readable data file", data.display()),
-                    e,
-                )
-            })?;
+            let len = crate::source::iaea::data_len(&data)
+                .map_err(|e| refused("source.phase_space", "expected a readable data file", e))?;
             crate::source::iaea::read_header(&header, len)
                 .map_err(|e| refused("source.phase_space", "expected a valid IAEA header", e))?;
         }

@@ -110,6 +110,15 @@ impl PhysicsSpec {
                 D::Error::custom(format!("preset {name}: expected one of {}", Preset::NAMES))
             })?;
             for (key, value) in preset.table() {
+                // The earlier names of two keys count as the keys themselves.
+                let alias = match key.as_str() {
+                    "rayleigh" => Some("coherent"),
+                    "relaxation" => Some("fluorescence"),
+                    _ => None,
+                };
+                if alias.is_some_and(|a| table.contains_key(a)) {
+                    continue;
+                }
                 match (table.get_mut(&key), value) {
                     (Some(toml::Value::Table(mine)), toml::Value::Table(theirs)) => {
                         for (k, v) in theirs {
@@ -123,9 +132,14 @@ impl PhysicsSpec {
                 }
             }
         }
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| D::Error::custom(e.message()))
+        // Read again from text, so that an error shows the key and its value.
+        let text = toml::to_string(&table).map_err(D::Error::custom)?;
+        toml::from_str(&text).map_err(|e: toml::de::Error| {
+            D::Error::custom(format!(
+                "[physics] (with any preset laid under it): {}",
+                e.to_string().trim_end()
+            ))
+        })
     }
 }
 

@@ -476,6 +476,13 @@ impl Source {
         takes("recycle", s.recycle.is_some(), &[PhaseSpace])?;
         if kind == PhaseSpace {
             for (name, present) in [
+                ("direction", s.direction.is_some()),
+                ("half_angle_deg", s.half_angle_deg.is_some()),
+                ("field_mm", s.field_mm.is_some()),
+                ("radius_mm", s.radius_mm.is_some()),
+                ("distance_mm", s.distance_mm.is_some()),
+                ("model", s.model.is_some()),
+                ("seeds", s.seeds.as_ref().is_some_and(|v| !v.is_empty())),
                 ("energy_kev", s.energy_kev.is_some()),
                 ("lines_kev", s.lines_kev.is_some()),
                 ("radionuclide", s.radionuclide.is_some()),

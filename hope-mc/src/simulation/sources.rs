@@ -64,7 +64,20 @@ impl Energies {
             message: "expected a readable spectrum file".into(),
             source: Some(Box::new(e)),
         })?;
-        let mut bins_kev = Vec::new();
+        let mut bins_kev: Vec<[f64; 2]> = Vec::new();
+        // Errors name the file and the line, never the line's text (it could be anything).
+        let at_line = |n: usize, message: String| Error::Simulation {
+            field: at.into(),
+            message: format!("{} line {}: {message}", full.display(), n + 1),
+            source: None,
+        };
+        if !(min_kev.is_finite() && min_kev >= 1.0) {
+            return Err(Error::Simulation {
+                field: "source.spectrum_min_kev".into(),
+                message: format!("{min_kev:e}; expected at least 1 keV"),
+                source: None,
+            });
+        }
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -76,22 +89,31 @@ impl Energies {
                 .collect();
             let parsed: Option<Vec<f64>> = cols.iter().map(|c| c.parse().ok()).collect();
             let Some([e, w]) = parsed.as_deref().and_then(|v| <[f64; 2]>::try_from(v).ok()) else {
-                return Err(Error::Simulation {
-                    field: at.into(),
-                    message: format!(
-                        "{} line {}: {line:?}; expected two numbers (upper edge keV, probability)",
-                        full.display(),
-                        n + 1
+                return Err(at_line(
+                    n,
+                    format!(
+                        "{} columns, not two numbers (upper edge keV, probability)",
+                        cols.len()
                     ),
-                    source: None,
-                });
+                ));
             };
+            let below = bins_kev.last().map_or(min_kev, |b| b[0]);
+            if !(e.is_finite() && e > below && e <= 1e5) {
+                return Err(at_line(
+                    n,
+                    format!(
+                        "upper edge {e:e} keV; expected above the edge below ({below} keV) and at most 100000"
+                    ),
+                ));
+            }
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(at_line(
+                    n,
+                    format!("probability {w:e}; expected a finite number >= 0"),
+                ));
+            }
             if bins_kev.len() == MAX_SPECTRUM_BINS {
-                return Err(Error::Simulation {
-                    field: at.into(),
-                    message: format!("{}: more than {MAX_SPECTRUM_BINS} bins", full.display()),
-                    source: None,
-                });
+                return Err(at_line(n, format!("more than {MAX_SPECTRUM_BINS} bins")));
             }
             bins_kev.push([e, w]);
         }
@@ -393,6 +415,12 @@ impl SourceSpec {
                     return Err(Invalid::new(
                         "source.spectrum_kev",
                         format!("{} bins; expected 1 to {MAX_SPECTRUM_BINS}", bins_kev.len()),
+                    ));
+                }
+                if !(min_kev.is_finite() && min_kev >= 1.0) {
+                    return Err(Invalid::new(
+                        "source.spectrum_min_kev",
+                        format!("{min_kev:e}; expected at least 1 keV"),
                     ));
                 }
                 let mut edges = vec![min_kev];

@@ -206,14 +206,15 @@ pub(crate) fn is_i125(name: &str) -> bool {
     name.replace('-', "").eq_ignore_ascii_case("i125")
 }
 
-/// A length (mm) that must be positive, finite and at most 10 km.
-fn length(name: &str, value: f64) -> Checked {
-    if value.is_finite() && value > 0.0 && value <= 1e7 {
+/// A length (mm) from 1 nm to 10 km (smaller ones underflow when squared: a divergent beam's
+/// directions became NaN).
+pub(crate) fn length(name: &str, value: f64) -> Checked {
+    if value.is_finite() && (1e-6..=1e7).contains(&value) {
         Ok(())
     } else {
         Err(Invalid::new(
             name,
-            format!("{value}; expected a positive size of at most 1e7 mm"),
+            format!("{value:e}; expected a size from 1e-6 to 1e7 mm"),
         ))
     }
 }

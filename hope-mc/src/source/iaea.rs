@@ -35,6 +35,13 @@ pub const MAX_HEADER_BYTES: u64 = 1 << 20;
 pub const MAX_PARTICLES: u64 = 1 << 25;
 /// The most extra floats or extra longs a record may carry.
 pub const MAX_EXTRAS: usize = 10;
+/// The highest kinetic energy of a record, MeV (where the physics data end).
+pub const MAX_ENERGY_MEV: f32 = 100.0;
+/// The lowest, MeV (1 eV: smaller values are damaged data, as big-endian data read as
+/// little-endian).
+pub const MIN_ENERGY_MEV: f32 = 1e-6;
+/// The largest weight of a record (the tallies' fixed-point sums would saturate far above).
+pub const MAX_WEIGHT: f64 = 1e6;
 
 /// A particle kind of the format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,8 +168,9 @@ fn bad(path: &Path, field: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// The blocks of a header: name and its value lines (comments and blank lines removed).
-fn blocks(text: &str) -> Vec<(String, Vec<String>)> {
+/// The blocks of a header: name and its value lines (comments and blank lines removed); an
+/// unterminated `/*` comment or a block given twice is an error.
+fn blocks(path: &Path, text: &str) -> Result<Vec<(String, Vec<String>)>> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     let mut in_comment = false;
     for raw in text.lines() {
@@ -200,9 +208,24 @@ fn blocks(text: &str) -> Vec<(String, Vec<String>)> {
         }
         let line = line.trim();
         if let Some(name) = line.strip_prefix('$')
-            && let Some((name, _)) = name.split_once(':')
+            && let Some((name, rest)) = name.split_once(':')
         {
-            out.push((name.trim().to_string(), Vec::new()));
+            let name = name.trim().to_string();
+            if out.iter().any(|(n, _)| *n == name) {
+                return Err(bad(
+                    path,
+                    &format!("${}", clip(&name)),
+                    "given twice (readers disagree on which copy counts)",
+                ));
+            }
+            // A value on the name's line counts as the block's first line.
+            let rest = rest.trim();
+            let first = if rest.is_empty() {
+                Vec::new()
+            } else {
+                vec![rest.to_string()]
+            };
+            out.push((name, first));
             continue;
         }
         if line.is_empty() {
@@ -212,7 +235,31 @@ fn blocks(text: &str) -> Vec<(String, Vec<String>)> {
             values.push(line.to_string());
         }
     }
+    if in_comment {
+        return Err(bad(
+            path,
+            "header",
+            "a /* comment is not closed (it would hide every block after it)",
+        ));
+    }
+    Ok(out)
+}
+
+/// At most 40 characters of a value for an error message.
+fn clip(s: &str) -> String {
+    let mut out: String = s.chars().take(40).collect();
+    if s.chars().count() > 40 {
+        out.push_str("...");
+    }
     out
+}
+
+/// The size of a phase space's data file, a regular file (opened without blocking).
+pub fn data_len(data_path: &Path) -> Result<u64> {
+    hope_core::fs::open_regular(data_path)
+        .and_then(|f| f.metadata())
+        .map(|m| m.len())
+        .map_err(|e| bad(data_path, "data file", format!("not readable: {e}")))
 }
 
 /// Reads and checks a header; `data_len` is the data file's size in bytes.
@@ -225,7 +272,7 @@ pub fn read_header(header_path: &Path, data_len: u64) -> Result<Header> {
 
 /// Parses a header's text (`path` names it in errors).
 pub fn parse_header(path: &Path, text: &str, data_len: u64) -> Result<Header> {
-    let blocks = blocks(text);
+    let blocks = blocks(path, text)?;
     let block = |name: &str| -> Result<&Vec<String>> {
         blocks
             .iter()
@@ -243,7 +290,7 @@ pub fn parse_header(path: &Path, text: &str, data_len: u64) -> Result<Header> {
                 bad(
                     path,
                     &format!("${name}"),
-                    format!("{word:?} is not a number"),
+                    format!("{:?} is not a number", clip(word)),
                 )
             })
     };
@@ -344,10 +391,24 @@ pub fn parse_header(path: &Path, text: &str, data_len: u64) -> Result<Header> {
     }
     let mut next = constants.iter();
     let mut values = [Value::Stored; 7];
-    for (v, stored) in values.iter_mut().zip(flags) {
+    for (i, (v, stored)) in values.iter_mut().zip(flags).enumerate() {
         if !stored {
             let line = next.next().map_or("", String::as_str);
-            *v = Value::Constant(number("RECORD_CONSTANT", line)? as f32);
+            let c = number("RECORD_CONSTANT", line)?;
+            let what = ["X", "Y", "Z", "U", "V", "W", "weight"][i];
+            let ok = match i {
+                0..=2 => c.abs() <= 1e6,
+                3..=5 => c.abs() <= 1.0,
+                _ => (0.0..=MAX_WEIGHT).contains(&c),
+            };
+            if !ok {
+                return Err(bad(
+                    path,
+                    "$RECORD_CONSTANT",
+                    format!("constant {what} {c:e} out of range"),
+                ));
+            }
+            *v = Value::Constant(c as f32);
         }
     }
     let record_length = usize::try_from(count("RECORD_LENGTH")?).unwrap_or(usize::MAX);
@@ -430,14 +491,13 @@ impl PhaseSpace {
     /// Reads `NAME.IAEAheader` and `NAME.IAEAphsp` (`path`: either file or their stem).
     pub fn read(path: &Path) -> Result<Self> {
         let (header_path, data_path) = paths(path);
-        let meta = std::fs::metadata(&data_path)
+        // Opened without blocking (a FIFO is refused, not waited on), then checked regular.
+        let file = hope_core::fs::open_regular(&data_path)
             .map_err(|e| bad(&data_path, "data file", format!("not readable: {e}")))?;
-        if !meta.is_file() {
-            return Err(bad(&data_path, "data file", "not a regular file"));
-        }
+        let meta = file
+            .metadata()
+            .map_err(|e| bad(&data_path, "data file", format!("not readable: {e}")))?;
         let header = read_header(&header_path, meta.len())?;
-        let file = std::fs::File::open(&data_path)
-            .map_err(|e| bad(&data_path, "data file", format!("not readable: {e}")))?;
         let mut reader = BufReader::with_capacity(1 << 20, file.take(meta.len()));
         let mut record = vec![0u8; header.record_length];
         let mut particles = Vec::with_capacity(usize::try_from(header.particles).unwrap_or(0));
@@ -469,8 +529,10 @@ fn decode(h: &Header, record: &[u8]) -> std::result::Result<Particle, String> {
         }
     };
     let e = float(1);
-    if !(e.is_finite() && e != 0.0 && e.abs() <= 1e5) {
-        return Err(format!("energy {e} MeV; expected a finite non-zero energy"));
+    if !(e.is_finite() && (MIN_ENERGY_MEV..=MAX_ENERGY_MEV).contains(&e.abs())) {
+        return Err(format!(
+            "energy {e:e} MeV; expected {MIN_ENERGY_MEV:e} to {MAX_ENERGY_MEV} MeV (the data's range)"
+        ));
     }
     let mut at = 5;
     let mut take = |v: Value| -> f32 {
@@ -495,13 +557,19 @@ fn decode(h: &Header, record: &[u8]) -> std::result::Result<Particle, String> {
         Value::Constant(c) => c,
     };
     let norm = (u * u + v * v + w * w).sqrt();
-    if !([x, y, z, u, v, w].iter().all(|c| c.is_finite()) && norm > 0.5 && norm < 1.5) {
+    // Single-precision cosines: a unit vector to 1e-4.
+    if !([x, y, z, u, v, w].iter().all(|c| c.is_finite())
+        && (norm - 1.0).abs() <= 1e-4
+        && [x, y, z].iter().all(|c| c.abs() <= 1e6))
+    {
         return Err(format!(
             "position ({x}, {y}, {z}) cm, direction ({u}, {v}, {w}): expected finite numbers and unit direction cosines"
         ));
     }
-    if !(weight.is_finite() && weight >= 0.0) {
-        return Err(format!("weight {weight}; expected a finite weight >= 0"));
+    if !(weight.is_finite() && (0.0..=MAX_WEIGHT).contains(&f64::from(weight))) {
+        return Err(format!(
+            "weight {weight:e}; expected a finite weight from 0 to {MAX_WEIGHT:e}"
+        ));
     }
     // The incremental history number, where stored, says whether a history began.
     let mut new_history = e < 0.0;
@@ -571,8 +639,11 @@ impl PhaseSpaceWriter {
             ));
         }
         let e = p.energy_mev.abs();
-        if !(e.is_finite() && e > 0.0) {
-            return Err(bad(&self.data_path, "energy", format!("{e} MeV")));
+        if !(e.is_finite() && (MIN_ENERGY_MEV..=MAX_ENERGY_MEV).contains(&e)) {
+            return Err(bad(&self.data_path, "energy", format!("{e:e} MeV")));
+        }
+        if !(p.weight.is_finite() && (0.0..=MAX_WEIGHT).contains(&f64::from(p.weight))) {
+            return Err(bad(&self.data_path, "weight", format!("{:e}", p.weight)));
         }
         let [u, v, w] = p.direction;
         let code = if w < 0.0 {
@@ -623,7 +694,11 @@ impl PhaseSpaceWriter {
         let n = self.written;
         let names = ["PHOTONS", "ELECTRONS", "POSITRONS", "NEUTRONS", "PROTONS"];
         let mut h = String::new();
-        let title = title.replace(['\n', '\r', '$'], " ");
+        // Nothing that could start a block or a comment in the header.
+        let title = title
+            .replace(['\n', '\r', '$'], " ")
+            .replace("/*", "/ *")
+            .replace("//", "/ /");
         h.push_str(&format!(
             "$IAEA_INDEX:\n0   // written by hope-mc\n\n$TITLE:\n{title}\n\n$FILE_TYPE:\n0\n\n$CHECKSUM:\n{}\n\n",
             29 * n

@@ -110,9 +110,12 @@ pub enum Source {
 }
 
 /// A phase space prepared as a source: the transportable particles (photons, electrons,
-/// positrons) and where the file's frame lies in the phantom.
-#[derive(Debug, Clone, PartialEq)]
+/// positrons) and where the file's frame lies in the phantom. Its `Debug` form shows a digest
+/// of the particles, not the particles (a run's fingerprint hashes it).
+#[derive(Clone, PartialEq)]
 pub struct PhaseSpaceSource {
+    /// FNV-1a (64 bits) of the particles' values, in order.
+    digest: u64,
     particles: Vec<iaea::Particle>,
     recycle: u32,
     translation_mm: Vec3,
@@ -121,6 +124,21 @@ pub struct PhaseSpaceSource {
     records: u64,
     original_histories: u64,
     not_transported: u64,
+}
+
+impl std::fmt::Debug for PhaseSpaceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhaseSpaceSource")
+            .field("particles", &self.particles.len())
+            .field("digest", &format_args!("{:016x}", self.digest))
+            .field("recycle", &self.recycle)
+            .field("translation_mm", &self.translation_mm)
+            .field("axes", &self.axes)
+            .field("records", &self.records)
+            .field("original_histories", &self.original_histories)
+            .field("not_transported", &self.not_transported)
+            .finish()
+    }
 }
 
 impl PhaseSpaceSource {
@@ -150,7 +168,23 @@ impl PhaseSpaceSource {
                 message: "the phase space holds no photon, electron or positron".into(),
             });
         }
+        let digest = particles.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, p| {
+            let mut bytes = Vec::with_capacity(40);
+            bytes.push(p.kind as u8);
+            bytes.push(u8::from(p.new_history));
+            for x in [p.energy_mev, p.weight]
+                .into_iter()
+                .chain(p.position_cm)
+                .chain(p.direction)
+            {
+                bytes.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+            bytes.iter().fold(h, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        });
         Ok(Self {
+            digest,
             not_transported: records - particles.len() as u64,
             particles,
             recycle,
@@ -526,11 +560,12 @@ impl Source {
                 };
                 let energy = f64::from(p.energy_mev) * 1e6;
                 let copies = ps.recycle + 1;
-                for _ in 0..copies {
-                    stack.push(
-                        Photon::new(t.to_local(world), t.dir_to_local(d), energy)
-                            .with_charge(charge),
-                    );
+                for c in 0..copies {
+                    let mut p = Photon::new(t.to_local(world), t.dir_to_local(d), energy)
+                        .with_charge(charge);
+                    // The narrow-beam count (uncollided photons) counts a history once.
+                    p.primary_unscattered = c == 0;
+                    stack.push(p);
                 }
                 let mut emitted = energy * f64::from(copies);
                 if charge > 0 {
@@ -620,11 +655,15 @@ impl Source {
                 let [u, v, w] = frame(*direction * (1.0 / direction.norm()));
                 let (a, b) = field.sample(rng);
                 let d = w * *distance_mm + u * a + v * b;
-                (
-                    t.to_local(*focus),
-                    t.dir_to_local(d * (1.0 / d.norm())),
-                    spectrum.sample(rng),
-                )
+                let n = d.norm();
+                // (A file's lengths are at least 1e-6 mm; in code, a degenerate beam goes
+                // along its axis rather than nowhere.)
+                let d = if n.is_finite() && n > 0.0 {
+                    d * (1.0 / n)
+                } else {
+                    w
+                };
+                (t.to_local(*focus), t.dir_to_local(d), spectrum.sample(rng))
             }
             Source::Voxelised(v) => (
                 t.to_local(v.sample_point(rng)),
