@@ -519,3 +519,40 @@ fn kerma_to_water_scores_waters_mu_en_in_the_mediums_fluence() {
     // In water: the same tally, bit for bit.
     assert_eq!(run("water", Local).data(), run("water", Water).data());
 }
+
+#[test]
+fn doppler_broadening_keeps_the_attenuation_and_the_energy() {
+    // The impulse model changes how Compton scattering shares energy and angle, not how often
+    // it happens: the narrow-beam transmission is the bound model's, and energy is conserved.
+    let mut got = Vec::new();
+    for compton in [
+        hope_mc::physics::ComptonModel::Bound,
+        hope_mc::physics::ComptonModel::Impulse,
+    ] {
+        let t = Transport::new(
+            slab("water", 8.0),
+            RunOptions {
+                batch_size: 20_000,
+                physics: PhysicsOptions {
+                    compton,
+                    ..PhysicsOptions::default()
+                },
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        let r = t.run(&pencil(100e3), 100_000, 9, &no_progress).unwrap();
+        let balance = r.emitted() - r.deposited() - r.escaped();
+        assert!(balance.abs() < 1e-9 * r.emitted(), "{compton:?}: {balance}");
+        got.push(r.uncollided);
+    }
+    // Both the narrow-beam transmission exp(-mu x) within 4 sigma (the random streams part
+    // after the first scattering of a batch).
+    let m = Material::builtin("water").unwrap();
+    let want = (-m.mu_rho(100e3) * 8.0).exp();
+    let sigma = (want * (1.0 - want) / 100_000.0).sqrt();
+    for u in got {
+        let f = u as f64 / 100_000.0;
+        assert!((f - want).abs() < 4.0 * sigma, "{f} vs {want}");
+    }
+}

@@ -9,6 +9,10 @@ pub use elements::X_GRID;
 
 pub(crate) mod relaxation;
 
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::unreadable_literal)]
+pub(crate) mod compton;
+
 /// eV/g to Gy.
 pub(crate) const EV_PER_G_TO_GY: f64 = 1.602_176_634e-19 * 1e3;
 

@@ -14,15 +14,24 @@ pub enum ComptonModel {
     /// Klein-Nishina weighted by the incoherent scattering function S(x, Z)/Z (Waller-Hartree
     /// binding): XCOM's incoherent cross sections, angles rejected with S(x, Z)/Z, the scattered
     /// photon's energy still Compton's formula. EGSnrc's `Bound Compton scattering = Norej`
-    /// comes closest (it takes the total cross section from the same data; EGSnrc's `On` adds
-    /// Doppler broadening from shell Compton profiles, which hope-mc does not model yet).
+    /// comes closest (it takes the total cross section from the same data).
     #[default]
     Bound,
+    /// The impulse approximation with Doppler broadening (EGSnrc's `Bound Compton scattering =
+    /// On`, PENELOPE's model): scattering by one electron of a shell, chosen with the shell's
+    /// occupation and its Compton profile up to the largest momentum the shell's binding energy
+    /// allows at that angle; the electron's momentum component p_z along the scattering vector
+    /// drawn from the shell's analytic profile (Brusa et al., NIM A 379 (1996) 167: the profile
+    /// with J_i(0) of Biggs, Mendelsohn and Mann, 1975); the scattered energy from p_z and the
+    /// angle. A scattered photon's energy is spread around Compton's line; no photon leaves with
+    /// more than E - U_i. Total cross sections and mu_en/rho are the `bound` model's (XCOM's),
+    /// and angles follow Klein-Nishina times the impulse approximation's S(E, theta).
+    Impulse,
 }
 
 impl ComptonModel {
     /// The names the file format takes.
-    pub const NAMES: &'static str = "free, bound";
+    pub const NAMES: &'static str = "free, bound, impulse";
 }
 
 /// The medium whose mass energy-absorption coefficient the track-length kerma uses.

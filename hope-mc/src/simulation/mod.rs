@@ -54,7 +54,8 @@
 //! # preset = "egsnrc-dosxyz"        # or "egs-brachy": a reference code's settings (below)
 //! relaxation = "full"               # "none", "k" or "full" (K and L lines, L after K)
 //! rayleigh = true                   # Rayleigh (coherent) scattering
-//! compton = "bound"                 # "bound" (S(x,Z) binding) or "free" (Klein-Nishina)
+//! compton = "bound"                 # "bound" (S(x,Z) binding), "free" (Klein-Nishina) or
+//!                                   # "impulse" (Doppler broadening from shell profiles)
 //! photoelectron_angular = true      # Sauter's distribution (else along the photon)
 //! photon_cutoff_ev = 1000.0
 //! material_cutoffs_ev = { modulay = 10000.0 }  # higher cutoffs in some materials
@@ -97,9 +98,9 @@
 //! - **Physics switches and their EGSnrc names.** `relaxation` is EGSnrc's `Atomic relaxations`
 //!   (`none` = Off; hope-mc's `full` follows K and L lines and the L line after a K line, not
 //!   Auger electrons: [`Relaxation`](crate::physics::Relaxation)); `rayleigh` is `Rayleigh
-//!   scattering`; `compton = "free"` is `Bound Compton scattering = Off` and `"bound"` comes
-//!   closest to `Norej` (hope-mc has no Doppler broadening yet:
-//!   [`ComptonModel`](crate::physics::ComptonModel)); `photoelectron_angular` is `Photoelectron
+//!   scattering`; `compton = "free"` is `Bound Compton scattering = Off`, `"bound"` comes
+//!   closest to `Norej` and `"impulse"` (Doppler broadening) to `On`
+//!   ([`ComptonModel`](crate::physics::ComptonModel)); `photoelectron_angular` is `Photoelectron
 //!   angular sampling`; `photon_cutoff_ev` is PCUT (in eV) and `[physics.electrons] cutoff_ev`
 //!   is ECUT less 511 keV. The earlier names `fluorescence` (true/false: full/none) and
 //!   `coherent` are still read. Not switchable (and not EGSnrc's): bremsstrahlung angles
