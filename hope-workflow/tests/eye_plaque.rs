@@ -216,8 +216,27 @@ fn the_eye_plaque_workflow_runs_end_to_end() {
     );
     assert!(outcome.air_kerma_strength_u > 0.5 && outcome.air_kerma_strength_u < 20.0);
 
-    // Pictures: PNG, non-empty, of their stated size.
+    // Pictures: PNG, non-empty, of their stated size; the plots' numbers beside them.
     assert_eq!(outcome.images.len(), 4);
+    for (csv, header) in [
+        ("dvh.csv", "structure,dose_gy,volume_percent"),
+        ("central_axis.csv", "depth_mm,monte_carlo_gy,water_only_gy"),
+    ] {
+        let dir = outcome.images[0]
+            .parent()
+            .unwrap_or_else(|| panic!("no folder"));
+        let text = std::fs::read_to_string(dir.join(csv)).unwrap_or_else(|e| panic!("{csv}: {e}"));
+        assert!(
+            text.starts_with(header) && text.lines().count() > 100,
+            "{csv}"
+        );
+    }
+    let dvh = std::fs::read_to_string(outcome.images[0].parent().unwrap().join("dvh.csv"))
+        .unwrap_or_default();
+    assert!(
+        dvh.lines().any(|l| l.starts_with("tumour,")),
+        "no tumour curve"
+    );
     for p in &outcome.images {
         let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", p.display());

@@ -241,6 +241,8 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
     .y_range(0.0, 100.0)
     .marker(rx, format!("prescription {rx} Gy"));
     let mut dvh_rows = String::new();
+    // The plotted curves as numbers, beside the picture.
+    let mut dvh_csv = String::from("structure,dose_gy,volume_percent\n");
     let mut top: f64 = 0.0;
     for s in &structures {
         let Ok(dvh) = Dvh::new(inputs.dose, &s.mask) else {
@@ -258,6 +260,9 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
             "optic nerve" => [40, 40, 40],
             _ => [90, 90, 230],
         };
+        for (d, v) in &points {
+            let _ = writeln!(dvh_csv, "{},{d:.5},{v:.4}", s.name);
+        }
         dvh_plot = dvh_plot.series(Series::new(s.name, colour, points));
         let cc = dvh.voxels() as f64 * inputs.dose.grid().voxel_volume_mm3() / 1000.0;
         let _ = write!(
@@ -277,6 +282,7 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
         .x_range(0.0, (top * 1.1).max(rx * 1.2))
         .render(720, 420)
         .write_png(&dvh_path)?;
+    hope_core::fs::write_atomic(dir.join("dvh.csv"), dvh_csv.as_bytes())?;
     images.push(dvh_path);
 
     // Central axis.
@@ -307,6 +313,11 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
     )
     .render(720, 420)
     .write_png(&cax_path)?;
+    let mut cax_csv = String::from("depth_mm,monte_carlo_gy,water_only_gy\n");
+    for ((d, m), (_, w)) in mc.iter().zip(&water) {
+        let _ = writeln!(cax_csv, "{d:.2},{m:.6e},{w:.6e}");
+    }
+    hope_core::fs::write_atomic(dir.join("central_axis.csv"), cax_csv.as_bytes())?;
     images.push(cax_path);
 
     let mut cax_rows = String::new();
