@@ -127,6 +127,11 @@ position_mm = [0.0, 0.0, -10.0]
 direction = [0.0, 0.0, 1.0]
 field_mm = [40.0, 40.0]
 energy_kev = 1250
+
+[[output.line]]
+name = "across"
+from_mm = [-40.0, 0.0, 20.0]
+to_mm = [40.0, 0.0, 20.0]
 "#;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("s.toml"), sim).unwrap();
@@ -212,6 +217,22 @@ energy_kev = 1250
         at_offset(36.0)
     );
     assert!((at_offset(-8.0) / at_offset(8.0) - 1.0).abs() < 0.1);
+    // A named line across the field at 20 mm: 80 mm every 4 mm, inside the field at its
+    // middle, outside at its ends.
+    let csv = std::fs::read_to_string(dir.join("lines.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 21, "{csv}");
+    assert!(rows.iter().all(|r| r[0] == "across"));
+    let v = |r: &Vec<&str>| r[5].parse::<f64>().unwrap();
+    assert!(
+        v(&rows[10]) > 5.0 * v(&rows[0]) && v(&rows[10]) > 5.0 * v(&rows[20]),
+        "{csv}"
+    );
+    assert_eq!(summary["lines"][0], "lines.csv");
 }
 
 #[test]

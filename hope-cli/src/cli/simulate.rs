@@ -449,12 +449,35 @@ fn write_lines(
 ) -> anyhow::Result<Vec<String>> {
     use hope::mc::tally::lines;
     use std::fmt::Write as _;
+    let mut written = Vec::new();
+    if !sim.output.line.is_empty() {
+        let unit = unit.replace(' ', "_");
+        let mut csv =
+            format!("line,distance_mm,x_mm,y_mm,z_mm,{quantity}_{unit},relative_uncertainty\n");
+        for l in &sim.output.line {
+            for p in lines::segment(dose, unc, l.from_mm.into(), l.to_mm.into()) {
+                let _ = writeln!(
+                    csv,
+                    "{},{:.3},{:.3},{:.3},{:.3},{:.6e},{:.5}",
+                    l.name,
+                    p.distance_mm,
+                    p.point.x,
+                    p.point.y,
+                    p.point.z,
+                    p.dose,
+                    p.relative_uncertainty
+                );
+            }
+        }
+        hope::core::fs::write_atomic(out_dir.join("lines.csv"), csv.as_bytes())?;
+        written.push("lines.csv".to_string());
+    }
     let Some((start, direction)) = sim.source.axis() else {
-        return Ok(Vec::new());
+        return Ok(written);
     };
     let depth = lines::depth_dose(dose, unc, start, direction);
     if depth.is_empty() {
-        return Ok(Vec::new());
+        return Ok(written);
     }
     let unit = unit.replace(' ', "_");
     let mut csv = format!("depth_mm,x_mm,y_mm,z_mm,{quantity}_{unit},relative_uncertainty\n");
@@ -507,5 +530,6 @@ fn write_lines(
         }
     }
     hope::core::fs::write_atomic(out_dir.join("profiles.csv"), csv.as_bytes())?;
-    Ok(vec!["depth_dose.csv".into(), "profiles.csv".into()])
+    written.extend(["depth_dose.csv".into(), "profiles.csv".into()]);
+    Ok(written)
 }

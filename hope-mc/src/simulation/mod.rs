@@ -470,6 +470,37 @@ impl Simulation {
                 format!("{}; expected 1 to {}", self.batch_size, u32::MAX - 1),
             ));
         }
+        if self.output.line.len() > MAX_BLOCKS {
+            return Err(field(
+                "output.line",
+                format!(
+                    "{} lines; expected at most {MAX_BLOCKS}",
+                    self.output.line.len()
+                ),
+            ));
+        }
+        for (i, l) in self.output.line.iter().enumerate() {
+            let at = format!("output.line[{i}]");
+            if !spec::is_name(&l.name) {
+                return Err(field(
+                    &format!("{at}.name"),
+                    "expected 1 to 64 letters, digits, '_' or '-'",
+                ));
+            }
+            let d = Vec3::from(l.to_mm) - Vec3::from(l.from_mm);
+            let ok = l
+                .from_mm
+                .iter()
+                .chain(&l.to_mm)
+                .all(|x| x.is_finite() && x.abs() <= 1e7)
+                && d.norm() > 0.0;
+            if !ok {
+                return Err(field(
+                    &at,
+                    "from_mm and to_mm: two different points, finite, within 1e7 mm",
+                ));
+            }
+        }
         if self.output.block.len() > MAX_BLOCKS {
             return Err(field(
                 "output.block",
@@ -481,13 +512,7 @@ impl Simulation {
         }
         for (i, b) in self.output.block.iter().enumerate() {
             let at = format!("output.block[{i}]");
-            if b.name.is_empty()
-                || b.name.len() > 64
-                || !b
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
+            if !spec::is_name(&b.name) {
                 return Err(field(
                     &format!("{at}.name"),
                     "expected 1 to 64 letters, digits, '_' or '-'",

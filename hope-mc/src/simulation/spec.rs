@@ -32,13 +32,28 @@ pub struct OutputSpec {
     /// independent groups of batches (`[[output.block]]`).
     #[serde(default)]
     pub block: Vec<BlockSpec>,
+    /// Lines along which the dose is written (`[[output.line]]`), beside the beam's axis.
+    #[serde(default)]
+    pub line: Vec<LineSpec>,
 }
 
 impl OutputSpec {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.block.is_empty()
+        self.block.is_empty() && self.line.is_empty()
     }
+}
+
+/// A named line from one point to another, sampled every smallest voxel size (`lines.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSpec {
+    /// Its name in the outputs.
+    pub name: String,
+    /// Where it starts, mm.
+    pub from_mm: [f64; 3],
+    /// Where it ends, mm.
+    pub to_mm: [f64; 3],
 }
 
 /// A box of voxels (those whose centres lie inside it) whose mean dose is reported.
@@ -53,7 +68,16 @@ pub struct BlockSpec {
     pub max_mm: [f64; 3],
 }
 
-/// At most this many blocks.
+/// A name of 1 to 64 ASCII letters, digits, `_` or `-` (it names output rows and files).
+pub(crate) fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// At most this many blocks (and as many lines).
 pub const MAX_BLOCKS: usize = 100;
 
 /// Source strength and irradiation time.

@@ -74,6 +74,24 @@ pub fn depth_dose(
     out
 }
 
+/// The dose along the segment from `from` to `to`, every smallest voxel size (distances from
+/// `from`), the points inside the grid.
+pub fn segment(dose: &Volume<f64>, unc: &Volume<f64>, from: Vec3, to: Vec3) -> Vec<LinePoint> {
+    let d = to - from;
+    let len = d.norm();
+    if !(len.is_finite() && len > 0.0) {
+        return Vec::new();
+    }
+    let step = step_of(dose);
+    let count = ((len / step).floor() as usize).min(MAX_SAMPLES);
+    (0..=count)
+        .filter_map(|i| {
+            let s = i as f64 * step;
+            sample(dose, unc, from + d * (s / len), s)
+        })
+        .collect()
+}
+
 /// The dose across `direction` through `centre`: from -`half_width_mm` to +`half_width_mm`,
 /// every smallest voxel size, the points inside the grid.
 pub fn profile(
