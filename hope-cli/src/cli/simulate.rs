@@ -436,6 +436,17 @@ fn write_pictures(
     }))
 }
 
+/// Appends `prefix` and a line point (distance, x, y, z, value, relative uncertainty) as a CSV
+/// row.
+fn csv_row(csv: &mut String, prefix: &str, p: &hope::mc::tally::lines::LinePoint) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        csv,
+        "{prefix}{:.3},{:.3},{:.3},{:.3},{:.6e},{:.5}",
+        p.distance_mm, p.point.x, p.point.y, p.point.z, p.dose, p.relative_uncertainty
+    );
+}
+
 /// Writes depth_dose.csv along a beam's axis and profiles.csv across it (at the depth of the
 /// axis maximum and at 50, 100 and 200 mm), for sources with an axis; returns the files
 /// written.
@@ -448,7 +459,6 @@ fn write_lines(
     out_dir: &Path,
 ) -> anyhow::Result<Vec<String>> {
     use hope::mc::tally::lines;
-    use std::fmt::Write as _;
     let mut written = Vec::new();
     if !sim.output.line.is_empty() {
         let unit = unit.replace(' ', "_");
@@ -456,17 +466,7 @@ fn write_lines(
             format!("line,distance_mm,x_mm,y_mm,z_mm,{quantity}_{unit},relative_uncertainty\n");
         for l in &sim.output.line {
             for p in lines::segment(dose, unc, l.from_mm.into(), l.to_mm.into()) {
-                let _ = writeln!(
-                    csv,
-                    "{},{:.3},{:.3},{:.3},{:.3},{:.6e},{:.5}",
-                    l.name,
-                    p.distance_mm,
-                    p.point.x,
-                    p.point.y,
-                    p.point.z,
-                    p.dose,
-                    p.relative_uncertainty
-                );
+                csv_row(&mut csv, &format!("{},", l.name), &p);
             }
         }
         hope::core::fs::write_atomic(out_dir.join("lines.csv"), csv.as_bytes())?;
@@ -482,11 +482,7 @@ fn write_lines(
     let unit = unit.replace(' ', "_");
     let mut csv = format!("depth_mm,x_mm,y_mm,z_mm,{quantity}_{unit},relative_uncertainty\n");
     for p in &depth {
-        let _ = writeln!(
-            csv,
-            "{:.3},{:.3},{:.3},{:.3},{:.6e},{:.5}",
-            p.distance_mm, p.point.x, p.point.y, p.point.z, p.dose, p.relative_uncertainty
-        );
+        csv_row(&mut csv, "", p);
     }
     hope::core::fs::write_atomic(out_dir.join("depth_dose.csv"), csv.as_bytes())?;
     let [u, v, _] = hope::mc::source::beam_axes(direction * (1.0 / direction.norm()));
@@ -515,17 +511,7 @@ fn write_lines(
         };
         for (name, axis) in [("u", u), ("v", v)] {
             for p in lines::profile(dose, unc, centre.point, axis, half) {
-                let _ = writeln!(
-                    csv,
-                    "{:.3},{name},{:.3},{:.3},{:.3},{:.3},{:.6e},{:.5}",
-                    centre.distance_mm,
-                    p.distance_mm,
-                    p.point.x,
-                    p.point.y,
-                    p.point.z,
-                    p.dose,
-                    p.relative_uncertainty
-                );
+                csv_row(&mut csv, &format!("{:.3},{name},", centre.distance_mm), &p);
             }
         }
     }
