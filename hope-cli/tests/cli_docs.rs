@@ -1,7 +1,7 @@
 //! The simulation format's documentation runs: every ```toml example of the manual page
 //! (hope-mc/src/manual/simulation.md) and of the format's module docs is run through
 //! `hope simulate` (with few histories), with the files the page gives beside it (a block
-//! ```csv file=NAME). And what a run writes besides the dose: the phantom as run, the beam's
+//! ```csv NAME). And what a run writes besides the dose: the phantom as run, the beam's
 //! depth dose and profiles, CPU time.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -51,9 +51,11 @@ fn every_example_of_the_format_documentation_runs() {
         let tmp = tempfile::tempdir().unwrap();
         // Files the page gives.
         for (info, body) in &blocks {
-            if let Some(name) = info
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("file="))
+            // ```csv beam.csv: a file of that name (rustdoc refuses `=` in the info string).
+            let words: Vec<&str> = info.split_whitespace().collect();
+            if let [lang, name] = words[..]
+                && lang != "toml"
+                && name.contains('.')
             {
                 std::fs::write(tmp.path().join(name), body).unwrap();
             }
