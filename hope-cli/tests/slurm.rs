@@ -210,7 +210,8 @@ fn the_eye_plaque_workflow_runs_on_slurm_with_the_local_dose() {
             .unwrap();
     assert_eq!(record["executor"], "slurm");
     assert_eq!(record["status"], "finished");
-    for f in ["kerma.mha", "uncertainty.mha"] {
+    // (The workflow names its dose dose.mha: absolute dose in Gy from the prescription.)
+    for f in ["dose.mha", "uncertainty.mha"] {
         let (a, b) = (
             dose(&tmp.path().join("local/result").join(f)),
             dose(&tmp.path().join("slurm/result").join(f)),
