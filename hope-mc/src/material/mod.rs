@@ -199,10 +199,24 @@ const TRANSFER_E_MAX: f64 = 100.0e6;
 pub(crate) fn transfer_fraction(e: &ElementData, energy: f64) -> f64 {
     static TABLES: [std::sync::OnceLock<Vec<f64>>; 100] =
         [const { std::sync::OnceLock::new() }; 100];
+    tabulated(&TABLES[usize::from(e.z.clamp(1, 100)) - 1], energy, |en| {
+        incoherent_transfer_fraction(e, en)
+    })
+}
+
+/// The free-electron (Klein-Nishina) transfer fraction, tabulated as [`transfer_fraction`] is.
+pub(crate) fn free_transfer_fraction(energy: f64) -> f64 {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    tabulated(&TABLE, energy, |en| klein_nishina_transfer(en, |_| 1.0))
+}
+
+/// `f` at `energy`, interpolated linearly in ln E from its values at 257 energies, computed on
+/// first use into `slot`.
+fn tabulated(slot: &std::sync::OnceLock<Vec<f64>>, energy: f64, f: impl Fn(f64) -> f64) -> f64 {
     let step = (TRANSFER_E_MAX / TRANSFER_E_MIN).ln() / (TRANSFER_POINTS - 1) as f64;
-    let table = TABLES[usize::from(e.z.clamp(1, 100)) - 1].get_or_init(|| {
+    let table = slot.get_or_init(|| {
         (0..TRANSFER_POINTS)
-            .map(|i| incoherent_transfer_fraction(e, TRANSFER_E_MIN * (i as f64 * step).exp()))
+            .map(|i| f(TRANSFER_E_MIN * (i as f64 * step).exp()))
             .collect()
     });
     let t = ((energy.max(TRANSFER_E_MIN) / TRANSFER_E_MIN).ln() / step)
@@ -212,24 +226,29 @@ pub(crate) fn transfer_fraction(e: &ElementData, energy: f64) -> f64 {
 }
 
 /// The mean fraction of the photon energy given to the electron in incoherent scattering:
-/// Klein-Nishina weighted by S(x, Z)/Z, integrated over cos(theta) (Simpson's rule, 400 intervals).
+/// Klein-Nishina weighted by S(x, Z)/Z (free electrons where the element has no S data: Es,
+/// Fm, as the sampling does).
 pub(crate) fn incoherent_transfer_fraction(e: &ElementData, energy: f64) -> f64 {
-    let k = energy / ELECTRON_MASS_EV;
-    // No scattering-function data (Es, Fm): free electrons, as the sampling does.
-    let free = e.scattering_function.last().is_none_or(|s| *s <= 0.0);
+    if e.scattering_function.last().is_none_or(|s| *s <= 0.0) {
+        return klein_nishina_transfer(energy, |_| 1.0);
+    }
     let z = f64::from(e.z);
+    klein_nishina_transfer(energy, |mu| {
+        data::on_x_grid(e.scattering_function, momentum_transfer(energy, mu)) / z
+    })
+}
+
+/// The mean fraction of the photon energy given to the electron by Klein-Nishina scattering
+/// weighted by `s(cos theta)`, integrated over cos theta (Simpson's rule, 400 intervals).
+pub(crate) fn klein_nishina_transfer(energy: f64, s: impl Fn(f64) -> f64) -> f64 {
+    let k = energy / ELECTRON_MASS_EV;
     let n = 400;
     let (mut num, mut den) = (0.0, 0.0);
     for i in 0..=n {
         let mu = -1.0 + 2.0 * f64::from(i) / f64::from(n);
         let ratio = 1.0 / (1.0 + k * (1.0 - mu)); // E'/E
         let kn = ratio * ratio * (ratio + 1.0 / ratio - (1.0 - mu * mu));
-        let x = momentum_transfer(energy, mu);
-        let s = if free {
-            1.0
-        } else {
-            data::on_x_grid(e.scattering_function, x) / z
-        };
+        let s = s(mu);
         let weight = if i == 0 || i == n {
             1.0
         } else if i % 2 == 1 {

@@ -358,7 +358,7 @@ fn energy_transfer(el: &ElementData, e: f64, options: &PhysicsOptions) -> f64 {
             ComptonModel::Bound | ComptonModel::Impulse => {
                 crate::material::transfer_fraction(el, e)
             }
-            ComptonModel::Free => klein_nishina_transfer_fraction(e),
+            ComptonModel::Free => crate::material::free_transfer_fraction(e),
         };
     let pair = el.cross_section(Process::Pair, e) * (1.0 - 2.0 * ELECTRON_MASS_EV / e).max(0.0);
     pe + inc + pair
@@ -379,29 +379,6 @@ pub(crate) fn klein_nishina_cm2(e: f64) -> f64 {
         * R_E
         * ((1.0 + k) / (k * k) * (2.0 * (1.0 + k) / a - l / k) + l / (2.0 * k)
             - (1.0 + 3.0 * k) / (a * a))
-}
-
-/// The mean fraction of the photon's energy given to a free electron in Klein-Nishina
-/// scattering (Simpson's rule over cos theta, 400 intervals).
-pub(crate) fn klein_nishina_transfer_fraction(e: f64) -> f64 {
-    let k = e / ELECTRON_MASS_EV;
-    let n = 400;
-    let (mut num, mut den) = (0.0, 0.0);
-    for i in 0..=n {
-        let mu = -1.0 + 2.0 * f64::from(i) / f64::from(n);
-        let ratio = 1.0 / (1.0 + k * (1.0 - mu));
-        let kn = ratio * ratio * (ratio + 1.0 / ratio - (1.0 - mu * mu));
-        let w = if i == 0 || i == n {
-            1.0
-        } else if i % 2 == 1 {
-            4.0
-        } else {
-            2.0
-        };
-        num += w * kn * (1.0 - ratio);
-        den += w * kn;
-    }
-    num / den
 }
 
 /// Klein-Nishina sampling on a free electron at rest: (cos theta, scattered energy).
@@ -640,7 +617,7 @@ mod tests {
         }
         // Mean energy-transfer fraction of free Compton scattering at 1 MeV: 0.440 (Attix,
         // Introduction to Radiological Physics, table of sigma_tr/sigma), and the sampler's mean.
-        assert!((klein_nishina_transfer_fraction(1e6) - 0.440).abs() < 0.002);
+        assert!((crate::material::free_transfer_fraction(1e6) - 0.440).abs() < 0.002);
         let mut rng = Rng::for_batch(2, 0);
         let n = 200_000;
         let mean = (0..n)

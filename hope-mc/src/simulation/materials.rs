@@ -47,12 +47,7 @@ impl MaterialSpec {
     /// The material named `name` (errors name `materials.NAME.field`).
     pub(crate) fn material(&self, name: &str) -> Checked<Material> {
         let at = format!("materials.{name}");
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !super::spec::is_name(name) {
             return Err(Invalid::new(
                 at,
                 "expected a name of 1 to 64 letters, digits, '_' or '-'",

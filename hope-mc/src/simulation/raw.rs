@@ -474,41 +474,6 @@ impl Source {
         takes("phase_space", s.phase_space.is_some(), &[PhaseSpace])?;
         takes("rotation_deg", s.rotation_deg.is_some(), &[PhaseSpace])?;
         takes("recycle", s.recycle.is_some(), &[PhaseSpace])?;
-        if kind == PhaseSpace {
-            for (name, present) in [
-                ("direction", s.direction.is_some()),
-                ("half_angle_deg", s.half_angle_deg.is_some()),
-                ("field_mm", s.field_mm.is_some()),
-                ("radius_mm", s.radius_mm.is_some()),
-                ("distance_mm", s.distance_mm.is_some()),
-                ("model", s.model.is_some()),
-                ("seeds", s.seeds.as_ref().is_some_and(|v| !v.is_empty())),
-                ("energy_kev", s.energy_kev.is_some()),
-                ("lines_kev", s.lines_kev.is_some()),
-                ("radionuclide", s.radionuclide.is_some()),
-                ("spectrum_kev", s.spectrum_kev.is_some()),
-                ("spectrum_file", s.spectrum_file.is_some()),
-                ("spectrum_min_kev", s.spectrum_min_kev.is_some()),
-                ("particle", s.particle.is_some()),
-            ] {
-                not_for(
-                    format!("source.{name}"),
-                    present,
-                    "a phase-space source (its records give particles and energies)",
-                )?;
-            }
-            return Ok(SourceSpec::PhaseSpace {
-                path: s.phase_space.ok_or_else(|| {
-                    Invalid::new(
-                        "source.phase_space",
-                        "missing: the .IAEAheader (or .IAEAphsp) file",
-                    )
-                })?,
-                position_mm: s.position_mm.unwrap_or([0.0; 3]),
-                rotation_deg: s.rotation_deg.unwrap_or([0.0; 3]),
-                recycle: s.recycle.unwrap_or(0),
-            });
-        }
         takes(
             "direction",
             s.direction.is_some(),
@@ -589,8 +554,35 @@ impl Source {
                 })?,
                 emission: s.emission()?,
             },
-            // Returned above.
-            PhaseSpace => unreachable_phase_space()?,
+            PhaseSpace => {
+                // The energies' fields (the general checks cover the geometry's).
+                for (name, present) in [
+                    ("energy_kev", s.energy_kev.is_some()),
+                    ("lines_kev", s.lines_kev.is_some()),
+                    ("radionuclide", s.radionuclide.is_some()),
+                    ("spectrum_kev", s.spectrum_kev.is_some()),
+                    ("spectrum_file", s.spectrum_file.is_some()),
+                    ("spectrum_min_kev", s.spectrum_min_kev.is_some()),
+                    ("particle", s.particle.is_some()),
+                ] {
+                    not_for(
+                        format!("source.{name}"),
+                        present,
+                        "a phase-space source (its records give particles and energies)",
+                    )?;
+                }
+                SourceSpec::PhaseSpace {
+                    path: s.phase_space.ok_or_else(|| {
+                        Invalid::new(
+                            "source.phase_space",
+                            "missing: the .IAEAheader (or .IAEAphsp) file",
+                        )
+                    })?,
+                    position_mm: s.position_mm.unwrap_or([0.0; 3]),
+                    rotation_deg: s.rotation_deg.unwrap_or([0.0; 3]),
+                    recycle: s.recycle.unwrap_or(0),
+                }
+            }
             Seeds => {
                 if !matches!(s.particle, None | Some(Particle::Photon)) {
                     return Err(Invalid::new("source.particle", "seeds emit photons only"));
@@ -605,14 +597,6 @@ impl Source {
             }
         })
     }
-}
-
-/// A phase-space source is made before the kinds that carry energies.
-fn unreachable_phase_space() -> Result<SourceSpec, Invalid> {
-    Err(Invalid::new(
-        "source.kind",
-        "phase-space: internal order of checks",
-    ))
 }
 
 impl From<SourceSpec> for Source {
