@@ -462,13 +462,13 @@ fn kerma_to_water_scores_waters_mu_en_in_the_mediums_fluence() {
         .origin([0.0, 0.0, 0.5])
         .build()
         .unwrap();
-    let run = |material: &str, medium: hope_mc::physics::KermaMedium| {
+    let run = |material: &str, medium: hope_mc::physics::DoseTo| {
         let t = Transport::new(
             Phantom::uniform(grid.clone(), Material::builtin(material).unwrap()),
             RunOptions {
                 batch_size: 50_000,
                 physics: PhysicsOptions {
-                    kerma_to: medium,
+                    dose_to: medium,
                     relaxation: hope_mc::physics::Relaxation::None,
                     ..PhysicsOptions::default()
                 },
@@ -490,7 +490,7 @@ fn kerma_to_water_scores_waters_mu_en_in_the_mediums_fluence() {
             .unwrap();
         r.dose(&r.kerma, &grid).unwrap().0
     };
-    use hope_mc::physics::KermaMedium::{Local, Water};
+    use hope_mc::physics::DoseTo::{Medium as Local, Water};
     let (bone, to_water) = (
         run("cortical_bone_icru44", Local),
         run("cortical_bone_icru44", Water),

@@ -130,7 +130,7 @@ fn estimator(sim: &Simulation) -> String {
     let e = &sim.physics.electrons;
     match (sim.tally_kind(), e.transport) {
         (hope::mc::simulation::TallyKind::Kerma, _)
-            if sim.physics.kerma_to == hope::mc::physics::KermaMedium::Water =>
+            if sim.physics.dose_to == hope::mc::physics::DoseTo::Water =>
         {
             "kerma to water: track-length collision kerma with water's mu_en/rho in every voxel \
              (D_w,m by large-cavity theory), electrons not transported"
@@ -144,13 +144,26 @@ fn estimator(sim: &Simulation) -> String {
         (_, false) => "analog: energy deposited at photon interactions, electrons not \
                        transported (kinetic energy deposited on the spot)"
             .to_string(),
-        (_, true) if e.range_rejection => format!(
-            "analog: absorbed dose with electron transport; range rejection on below {} MeV \
-             (range_rejection = false turns it off)",
-            e.range_rejection_max_ev / 1e6
-        ),
         (_, true) => {
-            "analog: absorbed dose with electron transport; no range rejection".to_string()
+            let what = match sim.physics.dose_to {
+                hope::mc::physics::DoseTo::Water => {
+                    "analog: absorbed dose to water in medium (D_w,m: each charged particle's \
+                     losses scored as water's over the same slowing down, restricted \
+                     stopping-power ratios on the fly) with electron transport"
+                }
+                hope::mc::physics::DoseTo::Medium => {
+                    "analog: absorbed dose with electron transport"
+                }
+            };
+            if e.range_rejection {
+                format!(
+                    "{what}; range rejection on below {} MeV (range_rejection = false turns it \
+                     off)",
+                    e.range_rejection_max_ev / 1e6
+                )
+            } else {
+                format!("{what}; no range rejection")
+            }
         }
     }
 }
@@ -178,11 +191,14 @@ pub(crate) fn write_outputs(
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let out = |name: &str| -> PathBuf { out_dir.join(name) };
     // Kerma is named kerma: it is the dose only where charged-particle equilibrium holds.
-    let quantity = match (sim.tally_kind(), sim.physics.kerma_to) {
-        (hope::mc::simulation::TallyKind::Kerma, hope::mc::physics::KermaMedium::Water) => {
+    let quantity = match (sim.tally_kind(), sim.physics.dose_to) {
+        (hope::mc::simulation::TallyKind::Kerma, hope::mc::physics::DoseTo::Water) => {
             "kerma_to_water"
         }
         (hope::mc::simulation::TallyKind::Kerma, _) => "kerma",
+        (hope::mc::simulation::TallyKind::Analog, hope::mc::physics::DoseTo::Water) => {
+            "dose_to_water"
+        }
         (hope::mc::simulation::TallyKind::Analog, _) => "dose",
     };
     // Each volume as MetaImage and as NIfTI (RAS, as dcm2niix writes it).

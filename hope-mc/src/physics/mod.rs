@@ -7,7 +7,7 @@ mod options;
 mod photon;
 mod tables;
 
-pub use options::{ComptonModel, KermaMedium, PhysicsOptions, Relaxation};
+pub use options::{ComptonModel, DoseTo, PhysicsOptions, Relaxation};
 pub(crate) use photon::Interaction;
 pub use photon::PhotonPhysics;
 pub(crate) use tables::interp;

@@ -34,22 +34,34 @@ impl ComptonModel {
     pub const NAMES: &'static str = "free, bound, impulse";
 }
 
-/// The medium whose mass energy-absorption coefficient the track-length kerma uses.
+/// The medium the dose (or kerma) is scored in: each voxel's own, or a small mass of water
+/// placed there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum KermaMedium {
-    /// Each voxel's own medium: collision kerma to the medium (D_m,m where it equals the dose).
+pub enum DoseTo {
+    /// Each voxel's own medium: D_m,m (`"local"` in earlier versions).
     #[default]
-    Local,
-    /// Water, in every voxel: collision kerma to a small mass of water in the medium's photon
-    /// fluence (D_w,m by large-cavity theory, exact for the track-length estimator: the
-    /// fluence's spectrum at each point weights the coefficients' ratio).
+    #[serde(alias = "local")]
+    Medium,
+    /// Water, in every voxel: D_w,m, the dose to a small mass of water in the medium's
+    /// radiation field.
+    /// - Kerma tally (no electron transport): water's mu_en/rho in every voxel, the collision
+    ///   kerma to water in the medium's photon fluence (large-cavity theory; exact for the
+    ///   track-length estimator, since the local fluence's spectrum weights the ratio).
+    /// - Electron transport (the analog tally): every energy a charged particle loses in a
+    ///   medium is scored as what it would lose in water over the same slowing down, the
+    ///   energy W(E1) - W(E2) with W(E) the integral of (S/rho)_w / (S/rho)_m from 0 to E, the
+    ///   restricted stopping powers of this run (the medium's at its voxel's density, water's at
+    ///   1 g/cm^3; Spencer-Attix's small-cavity ratio evaluated on the fly over the local electron
+    ///   spectrum, the approach of Siebert and Thomas, Phys. Med. Biol. 42 (1997) 2461, applied
+    ///   per step); a photon absorbed below its cutoff counts with water's mu_en/rho over the
+    ///   medium's.
     Water,
 }
 
-impl KermaMedium {
+impl DoseTo {
     /// The names the file format takes.
-    pub const NAMES: &'static str = "local, water";
+    pub const NAMES: &'static str = "medium, water";
 }
 
 /// Physics switches and cutoffs.
@@ -75,8 +87,10 @@ pub struct PhysicsOptions {
     /// Higher cutoffs (eV) in some materials, by material name: a photon whose energy falls
     /// below its material's cutoff after an interaction there deposits it on the spot.
     pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
-    /// The medium of the kerma tally (`kerma_to` in the file): each voxel's own, or water.
-    pub kerma_to: KermaMedium,
+    /// The medium the dose or kerma is scored in (`dose_to` in the file, `kerma_to` in earlier
+    /// versions): each voxel's own, or water.
+    #[serde(alias = "kerma_to")]
+    pub dose_to: DoseTo,
     /// Electron and positron transport (off: the kerma approximation).
     pub electrons: ElectronOptions,
 }
@@ -90,7 +104,7 @@ impl Default for PhysicsOptions {
             photoelectron_angular: true,
             photon_cutoff_ev: 1.0e3,
             material_cutoffs_ev: std::collections::BTreeMap::new(),
-            kerma_to: KermaMedium::Local,
+            dose_to: DoseTo::Medium,
             electrons: ElectronOptions::default(),
         }
     }

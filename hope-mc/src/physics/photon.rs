@@ -5,7 +5,7 @@ use crate::data::{ELECTRON_MASS_EV, ElementData, Process, X_GRID};
 use crate::material::{Material, momentum_transfer};
 use crate::rng::Rng;
 
-use super::options::{ComptonModel, KermaMedium, PhysicsOptions, Relaxation};
+use super::options::{ComptonModel, DoseTo, PhysicsOptions, Relaxation};
 use super::tables::{EnergyGrid, N_GRID, interp};
 use crate::data::relaxation::{mean_fluorescence, vacancy_after};
 
@@ -18,7 +18,7 @@ pub(crate) struct MaterialTable {
     pub pair: Vec<f64>,
     pub total: Vec<f64>,
     pub mu_en: Vec<f64>,
-    /// The mu_en/rho the kerma tally scores with: `mu_en`, or water's ([`KermaMedium`]).
+    /// The mu_en/rho the kerma tally scores with: `mu_en`, or water's ([`DoseTo`]).
     pub score: Vec<f64>,
     /// (element, w N_A / A) for choosing the element of an interaction.
     pub elements: Vec<(&'static ElementData, f64)>,
@@ -52,7 +52,7 @@ impl PhotonPhysics {
         let grid = EnergyGrid::new();
         let mut rayleigh: Vec<(u8, Vec<f64>)> = Vec::new();
         // Water's mu_en/rho on the grid, with this run's physics, for a water kerma tally.
-        let water_mu_en: Option<Vec<f64>> = (options.kerma_to == KermaMedium::Water).then(|| {
+        let water_mu_en: Option<Vec<f64>> = (options.dose_to == DoseTo::Water).then(|| {
             let water = [(1u8, 0.111_898), (8u8, 0.888_102)];
             (0..N_GRID)
                 .map(|i| {
@@ -161,6 +161,18 @@ impl PhotonPhysics {
     #[inline]
     pub fn mu_en_rho(&self, m: usize, e: f64) -> f64 {
         interp(&self.materials[m].mu_en, self.grid.locate(e))
+    }
+
+    /// For dose to water, water's mu_en/rho over material `m`'s at `e` (eV): what energy
+    /// absorbed on the spot counts as in the dose; 1 when the dose is scored in the medium.
+    #[inline]
+    pub(crate) fn to_water_ratio(&self, m: usize, e: f64) -> f64 {
+        if self.options.dose_to != DoseTo::Water {
+            return 1.0;
+        }
+        let t = &self.materials[m];
+        let at = self.grid.locate(e);
+        interp(&t.score, at) / interp(&t.mu_en, at).max(1e-300)
     }
 
     /// Picks the element of an interaction of process `SELECTED[process]` in material `m` at

@@ -65,7 +65,8 @@
 //! transport = false                 # true: electrons transported (then tally = "analog");
 //!                                   # (hope_mc::physics::electron::ElectronOptions: cutoff_ev = 10000,
 //!                                   # delta_threshold_ev, bremsstrahlung_threshold_ev,
-//!                                   # elastic_c1, max_energy_loss, range_rejection...)
+//!                                   # elastic_c1, max_energy_loss, range_rejection,
+//!                                   # bremsstrahlung_angular...)
 //!
 //! [scoring]                         # optional: score on another grid (the phantom's axes)
 //! dims = [50, 50, 50]
@@ -103,16 +104,18 @@
 //!   ([`ComptonModel`](crate::physics::ComptonModel)); `photoelectron_angular` is `Photoelectron
 //!   angular sampling`; `photon_cutoff_ev` is PCUT (in eV) and `[physics.electrons] cutoff_ev`
 //!   is ECUT less 511 keV. The earlier names `fluorescence` (true/false: full/none) and
-//!   `coherent` are still read. Not switchable (and not EGSnrc's): bremsstrahlung angles
-//!   (leading-order, EGSnrc's `Simple`), electron steps (a mixed scheme with `elastic_c1` and
-//!   `max_energy_loss`, where EGSnrc has PRESTA-II with ESTEPE and XIMAX), no spin effects.
+//!   `coherent` are still read. `[physics.electrons] bremsstrahlung_angular` is `Brems angular
+//!   sampling`: `"koch-motz"` (the default, EGSnrc's `KM`) or `"simple"` (the leading term,
+//!   EGSnrc's `Simple`). Not switchable (and not EGSnrc's): electron steps (a mixed scheme with
+//!   `elastic_c1` and `max_energy_loss`, where EGSnrc has PRESTA-II with ESTEPE and XIMAX), no
+//!   spin effects.
 //! - **Presets.** `preset` lays a reference code's settings under the section; a key the file
 //!   gives itself wins. `egsnrc-dosxyz` (DOSXYZnrc's classic defaults, the settings of the P1
 //!   runs in `../shared/reference/physics.md`) sets exactly:
 //!   `relaxation = "none"`, `rayleigh = false`, `compton = "free"`,
 //!   `photoelectron_angular = false`, `photon_cutoff_ev = 10000.0`,
 //!   `electrons.transport = true`, `electrons.cutoff_ev = 10000.0`,
-//!   `electrons.range_rejection = false`.
+//!   `electrons.range_rejection = false`, `electrons.bremsstrahlung_angular = "koch-motz"`.
 //!   `egs-brachy` (egs_brachy's defaults, the same as hope-mc's) sets exactly:
 //!   `relaxation = "full"`, `rayleigh = true`, `compton = "bound"`,
 //!   `photoelectron_angular = true`, `photon_cutoff_ev = 1000.0`,
@@ -443,14 +446,15 @@ impl Simulation {
         if self.histories == 0 {
             return Err(field("histories", "0; expected at least 1"));
         }
-        if self.physics.kerma_to == crate::physics::KermaMedium::Water
-            && self.tally_kind() != TallyKind::Kerma
+        if self.physics.dose_to == crate::physics::DoseTo::Water
+            && self.tally_kind() == TallyKind::Analog
+            && !self.physics.electrons.transport
         {
             return Err(field(
-                "physics.kerma_to",
-                "\"water\" applies to the kerma tally (without electron transport); the absorbed \
-                 dose to water in medium with electron transport needs stopping-power ratios, \
-                 which hope-mc does not apply yet",
+                "physics.dose_to",
+                "\"water\" applies to the kerma tally (without electron transport) or to the \
+                 absorbed dose with electron transport, not to the analog tally without \
+                 electrons (energy deposited on the spot has no medium to convert)",
             ));
         }
         if self.physics.electrons.transport && self.tally_kind() == TallyKind::Kerma {

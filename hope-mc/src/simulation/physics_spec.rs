@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::physics::{ComptonModel, KermaMedium, PhysicsOptions, Relaxation};
+use crate::physics::{ComptonModel, DoseTo, PhysicsOptions, Relaxation};
 use crate::transport::Tracking;
 
 /// A named set of physics options that reproduces a reference code's settings. The keys a
@@ -39,6 +39,7 @@ impl Preset {
                 ("electrons.transport", "true"),
                 ("electrons.cutoff_ev", "10000.0"),
                 ("electrons.range_rejection", "false"),
+                ("electrons.bremsstrahlung_angular", "\"koch-motz\""),
             ],
             Preset::EgsBrachy => &[
                 ("relaxation", "\"full\""),
@@ -87,8 +88,10 @@ pub struct PhysicsSpec {
     pub photon_cutoff_ev: f64,
     /// Higher cutoffs in some materials (eV, by built-in material name).
     pub material_cutoffs_ev: std::collections::BTreeMap<String, f64>,
-    /// The medium of the kerma tally: `"local"` (each voxel's) or `"water"` (D_w,m).
-    pub kerma_to: KermaMedium,
+    /// The medium scored in: `"medium"` (each voxel's, D_m,m) or `"water"` (D_w,m);
+    /// `kerma_to` in earlier versions.
+    #[serde(alias = "kerma_to")]
+    pub dose_to: DoseTo,
     /// Tracking method.
     pub tracking: Tracking,
     /// Electron and positron transport (`[physics.electrons]`, `transport = true` for coupled
@@ -163,7 +166,7 @@ impl PhysicsSpec {
             photoelectron_angular: self.photoelectron_angular,
             photon_cutoff_ev: self.photon_cutoff_ev,
             material_cutoffs_ev: self.material_cutoffs_ev.clone(),
-            kerma_to: self.kerma_to,
+            dose_to: self.dose_to,
             electrons: self.electrons.clone(),
         }
     }
@@ -180,7 +183,7 @@ impl Default for PhysicsSpec {
             photoelectron_angular: p.photoelectron_angular,
             photon_cutoff_ev: p.photon_cutoff_ev,
             material_cutoffs_ev: p.material_cutoffs_ev,
-            kerma_to: p.kerma_to,
+            dose_to: p.dose_to,
             tracking: Tracking::Woodcock,
             electrons: p.electrons,
         }

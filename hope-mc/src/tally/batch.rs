@@ -90,14 +90,18 @@ impl BatchState {
         }
     }
 
+    /// Deposits `energy` (eV, the energy balance's) that the dose counts as `scored` (for dose
+    /// to water: what water would have absorbed).
     #[inline]
-    pub(crate) fn deposit(&mut self, v: usize, energy: f64, mass_g: f64) {
+    pub(crate) fn deposit_as(&mut self, v: usize, energy: f64, scored: f64, mass_g: f64) {
         if energy <= 0.0 {
             return;
         }
-        let energy = energy * self.weight;
-        self.deposited += energy;
-        self.analog[v].add(self.history, (energy / mass_g.max(1e-300)) as f32);
+        self.deposited += energy * self.weight;
+        self.analog[v].add(
+            self.history,
+            (scored * self.weight / mass_g.max(1e-300)) as f32,
+        );
     }
 
     /// A photon crossed `length_cm` of cell `v`, where its collision kerma per unit track

@@ -5,6 +5,7 @@
 use super::Transport;
 use crate::geometry::Ray;
 use crate::particle::{Photon, isotropic, rotate, rotate_disc, rotate_with};
+use crate::physics::electron::BremsstrahlungAngular;
 use crate::physics::interp;
 use crate::rng::Rng;
 use crate::tally::batch::BatchState;
@@ -35,11 +36,26 @@ impl Transport {
                 ));
             }
             _ => {
-                self.deposit(st, v, pos, t);
+                let scored = self.scored_loss(v, usize::from(charge > 0), t, 0.0);
+                self.deposit_as(st, v, pos, t, scored);
                 if charge > 0 {
                     annihilate_at_rest(st, pos, rng);
                 }
             }
+        }
+    }
+
+    /// What a charged particle (`q` 0 electron, 1 positron) slowing down from `from` to `to`
+    /// (eV) in cell `v` counts as in the dose: `from - to`, or for dose to water the energy
+    /// water would have absorbed over the same slowing down.
+    #[inline]
+    pub(super) fn scored_loss(&self, v: usize, q: usize, from: f64, to: f64) -> f64 {
+        match (&self.electrons, self.emat.get(v)) {
+            (Some(ep), Some(&m)) if ep.scores_to_water() => {
+                let m = usize::from(m);
+                ep.water_energy(m, q, from) - ep.water_energy(m, q, to)
+            }
+            _ => from - to,
         }
     }
 
@@ -58,7 +74,8 @@ impl Transport {
     /// A charged particle stops: its kinetic energy is deposited in voxel `v`; a positron
     /// annihilates at rest.
     pub(super) fn stop_charged(&self, p: &Photon, v: usize, rng: &mut Rng, st: &mut BatchState) {
-        self.deposit(st, v, &p.pos, p.energy);
+        let scored = self.scored_loss(v, usize::from(p.charge > 0), p.energy, 0.0);
+        self.deposit_as(st, v, &p.pos, p.energy, scored);
         if p.charge > 0 {
             annihilate_at_rest(st, &p.pos, rng);
         }
@@ -176,7 +193,8 @@ impl Transport {
                     return (path, p.pos);
                 }
                 let e_end = ep.energy_after_at(m, q, e, at, s * rho);
-                st.deposit(v, e - e_end, self.mass_g(v));
+                let scored = self.scored_loss(v, q, e, e_end);
+                self.deposit_as(st, v, &p.pos, e - e_end, scored);
                 p.energy = e_end;
                 p.pos = end;
                 p.dir = turned;
@@ -244,9 +262,19 @@ impl Transport {
             if u < br {
                 let k =
                     crate::physics::electron::sample_brems(e, o.bremsstrahlung_threshold_ev, rng);
-                let g = e / crate::data::ELECTRON_MASS_EV + 1.0;
-                let beta = (1.0 - 1.0 / (g * g)).sqrt();
-                let cos = crate::physics::electron::sample_forward(beta, rng);
+                let cos = match o.bremsstrahlung_angular {
+                    BremsstrahlungAngular::Simple => {
+                        let g = e / crate::data::ELECTRON_MASS_EV + 1.0;
+                        let beta = (1.0 - 1.0 / (g * g)).sqrt();
+                        crate::physics::electron::sample_forward(beta, rng)
+                    }
+                    BremsstrahlungAngular::KochMotz => crate::physics::electron::sample_koch_motz(
+                        e,
+                        k,
+                        ep.materials[m].brems_z13,
+                        rng,
+                    ),
+                };
                 st.stack
                     .push(Photon::secondary(p.pos, rotate(&p.dir, cos, rng), k, 0));
                 p.energy = e - k;
@@ -318,6 +346,13 @@ impl Transport {
             ep.energy_after_at(m, q, e0, at, len * rho_g)
         };
         let per_cm = (e0 - e_end) / len.max(1e-300);
+        // Dose to water: what each piece counts as, in proportion to its share of the loss.
+        let scored_per_ev = match ep.scores_to_water() {
+            true if e0 > e_end => {
+                (ep.water_energy(m, q, e0) - ep.water_energy(m, q, e_end)) / (e0 - e_end)
+            }
+            _ => 1.0,
+        };
         let mut ray = Ray::new(&self.lattice, &start, &p.dir, len);
         let mut moved = 0.0;
         let mut left = e0 - e_end;
@@ -335,7 +370,7 @@ impl Transport {
             };
             left -= loss;
             let mid = [0, 1, 2].map(|a| start[a] + (t0 + 0.5 * seg) * p.dir[a]);
-            self.deposit(st, c, &mid, loss);
+            self.deposit_as(st, c, &mid, loss, loss * scored_per_ev);
             moved = t0 + seg;
         }
         p.energy = e_end + left;

@@ -16,7 +16,7 @@ use crate::Material;
 use crate::geometry::{Frame, Lattice, Phantom, Ray, ScoringGrid, cell_index};
 use crate::particle::Photon;
 use crate::physics::electron::ElectronPhysics;
-use crate::physics::{PhotonPhysics, PhysicsOptions};
+use crate::physics::{DoseTo, PhotonPhysics, PhysicsOptions};
 use crate::rng::Rng;
 use crate::source::Source;
 use crate::tally::Partial;
@@ -200,7 +200,13 @@ impl Transport {
             }
         }
         let emat = match &mut electrons {
-            Some(ep) => electron_materials(ep, &phantom.materials, &mat, &rho)?,
+            Some(ep) => {
+                let emat = electron_materials(ep, &phantom.materials, &mat, &rho)?;
+                if options.physics.dose_to == DoseTo::Water {
+                    ep.score_to_water()?;
+                }
+                emat
+            }
             None => Vec::new(),
         };
         let max_cutoff = physics
@@ -273,10 +279,17 @@ impl Transport {
     /// Scores an energy deposit at `pos`, in phantom voxel `v`.
     #[inline]
     fn deposit(&self, st: &mut BatchState, v: usize, pos: &[f64; 3], energy: f64) {
+        self.deposit_as(st, v, pos, energy, energy);
+    }
+
+    /// Scores an energy deposit at `pos`, in phantom voxel `v`, that counts as `scored` in the
+    /// dose (the energy water would have absorbed, for dose to water).
+    #[inline]
+    fn deposit_as(&self, st: &mut BatchState, v: usize, pos: &[f64; 3], energy: f64, scored: f64) {
         match &self.scoring {
-            None => st.deposit(v, energy, self.mass_g(v)),
+            None => st.deposit_as(v, energy, scored, self.mass_g(v)),
             Some(s) => match s.lattice.cell_at(pos) {
-                Some(c) => st.deposit(c, energy, f64::from(self.rho[v]) * s.volume_cm3),
+                Some(c) => st.deposit_as(c, energy, scored, f64::from(self.rho[v]) * s.volume_cm3),
                 // In the phantom but outside the scoring grid.
                 None => st.deposited += energy * st.weight,
             },

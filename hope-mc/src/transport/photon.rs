@@ -19,7 +19,8 @@ impl Transport {
                     Some(v) => {
                         let m = usize::from(self.mat[v]);
                         if p.energy < self.physics.materials[m].cutoff {
-                            self.deposit(st, v, &p.pos, p.energy);
+                            let scored = p.energy * self.physics.to_water_ratio(m, p.energy);
+                            self.deposit_as(st, v, &p.pos, p.energy, scored);
                             return;
                         }
                     }

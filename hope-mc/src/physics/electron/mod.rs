@@ -64,6 +64,30 @@ pub struct ElectronOptions {
     pub range_rejection: bool,
     /// Kinetic energy (eV) above which range rejection is not used.
     pub range_rejection_max_ev: f64,
+    /// The angular distribution of bremsstrahlung photons.
+    pub bremsstrahlung_angular: BremsstrahlungAngular,
+}
+
+/// The angular distribution of bremsstrahlung photons relative to the electron's direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BremsstrahlungAngular {
+    /// The leading term of the Koch-Motz distribution, 1/(1 - beta cos theta)^2, independent of
+    /// the photon's energy and of the medium (EGSnrc's `Brems angular sampling = Simple`,
+    /// IBRDST = 0).
+    Simple,
+    /// Koch and Motz's formula 2BS (Rev. Mod. Phys. 31 (1959) 920): the small-angle Born
+    /// approximation with screening, which depends on the photon's share of the electron's
+    /// energy and on the medium's Z (through an effective Z^(1/3), the elements weighted by
+    /// their Z (Z + 1) bremsstrahlung strength). EGSnrc's default `Brems angular sampling = KM`
+    /// (IBRDST = 1).
+    #[default]
+    KochMotz,
+}
+
+impl BremsstrahlungAngular {
+    /// The names the file format takes.
+    pub const NAMES: &'static str = "simple, koch-motz";
 }
 
 impl Default for ElectronOptions {
@@ -77,6 +101,7 @@ impl Default for ElectronOptions {
             max_energy_loss: 0.08,
             range_rejection: true,
             range_rejection_max_ev: 2.0e6,
+            bremsstrahlung_angular: BremsstrahlungAngular::KochMotz,
         }
     }
 }
@@ -441,6 +466,9 @@ impl Atom {
 #[derive(Debug, Clone)]
 pub(crate) struct ElectronMaterial {
     atoms: Vec<Atom>,
+    /// The effective Z^(1/3) of the Koch-Motz bremsstrahlung angular distribution: the
+    /// elements' Z^(1/3) weighted by their atoms per gram times Z (Z + 1).
+    pub brems_z13: f64,
     /// Restricted total (collision + radiative) stopping power, eV cm^2/g [electron, positron].
     pub stopping: [Vec<f64>; 2],
     /// Range with the restricted stopping power from E_LOW, g/cm^2 [electron, positron].
@@ -469,6 +497,11 @@ pub struct ElectronPhysics {
     grid: EnergyGrid,
     pub(crate) materials: Vec<ElectronMaterial>,
     pub(crate) options: ElectronOptions,
+    /// For dose to water: per material, [electron, positron], W(E) on the grid, the energy a
+    /// particle slowing down from E to 0 in the material would lose in water over the same
+    /// slowing down: the integral of (S/rho)_w / (S/rho)_m (restricted stopping powers) from 0
+    /// to E. Empty when the dose is scored in the medium.
+    to_water: Vec<[Vec<f64>; 2]>,
 }
 
 impl ElectronPhysics {
@@ -480,6 +513,7 @@ impl ElectronPhysics {
             grid,
             materials: Vec::new(),
             options,
+            to_water: Vec::new(),
         };
         this.materials = materials
             .iter()
@@ -498,9 +532,19 @@ impl ElectronPhysics {
                 element(z).map(|e| Atom::new(f64::from(z), w * AVOGADRO / e.atomic_mass))
             })
             .collect();
+        let (mut zw, mut w) = (0.0, 0.0);
+        for &(z, f) in m.composition() {
+            if let Some(e) = element(z) {
+                let z = f64::from(z);
+                let strength = f / e.atomic_mass * z * (z + 1.0);
+                zw += strength * z.cbrt();
+                w += strength;
+            }
+        }
         let n = energies.len();
         let mut t = ElectronMaterial {
             atoms,
+            brems_z13: if w > 0.0 { zw / w } else { 1.0 },
             stopping: [vec![0.0; n], vec![0.0; n]],
             range: [vec![0.0; n], vec![0.0; n]],
             hard_elastic: vec![0.0; n],
@@ -581,6 +625,57 @@ impl ElectronPhysics {
         }
         self.stopping_and_ranges(&mut t, m, energies);
         t
+    }
+
+    /// Scores dose to water from now on: tabulates W(E) ([`Self::water_energy`]) for every
+    /// material added so far (call it after the density variants).
+    pub(crate) fn score_to_water(&mut self) -> crate::Result<()> {
+        let energies: Vec<f64> = (0..N_GRID).map(|i| self.grid.energy(i)).collect();
+        let water = self.material_tables(&Material::builtin("water")?, &energies);
+        self.to_water = self
+            .materials
+            .iter()
+            .map(|t| {
+                [0, 1].map(|q| {
+                    let ratio: Vec<f64> = (0..N_GRID)
+                        .map(|i| water.stopping[q][i] / t.stopping[q][i].max(1e-300))
+                        .collect();
+                    // Below the grid the ratio is taken as at its first point; trapezoids above.
+                    let mut w = vec![energies[0] * ratio[0]; N_GRID];
+                    for i in 1..N_GRID {
+                        w[i] = w[i - 1]
+                            + 0.5 * (ratio[i - 1] + ratio[i]) * (energies[i] - energies[i - 1]);
+                    }
+                    w
+                })
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// Whether dose to water is scored ([`Self::score_to_water`]).
+    #[inline]
+    pub(crate) fn scores_to_water(&self) -> bool {
+        !self.to_water.is_empty()
+    }
+
+    /// W(E) of material `m` for charge index `q` (0 electron, 1 positron): what a particle
+    /// of kinetic energy `e` (eV) slowing down to rest in the material would lose in water
+    /// over the same slowing down (eV); `e` itself when the dose is scored in the medium.
+    #[inline]
+    pub(crate) fn water_energy(&self, m: usize, q: usize, e: f64) -> f64 {
+        let Some(w) = self.to_water.get(m) else {
+            return e;
+        };
+        let w = &w[q];
+        if e <= E_LOW {
+            return e * w[0] / E_LOW;
+        }
+        // Linear in E between nodes (W is the integral of a slowly varying ratio: nearly
+        // linear in E, not in ln E; in water it is E itself).
+        let (i, _) = self.locate(e);
+        let (e0, e1) = (self.grid.energy(i), self.grid.energy(i + 1));
+        w[i] + (w[i + 1] - w[i]) * ((e - e0) / (e1 - e0)).clamp(0.0, 1.0)
     }
 
     /// Adds the tables of `material` at `density` (g/cm^3) instead of its nominal density, made
@@ -801,8 +896,11 @@ mod sampling;
 
 pub(crate) use sampling::{
     binary_cosines, sample_annihilation, sample_bhabha, sample_brems, sample_forward,
-    sample_moller, sample_sauter, soft_deflection,
+    sample_koch_motz, sample_moller, sample_sauter, soft_deflection,
 };
+
+#[cfg(test)]
+use sampling::koch_motz_h;
 
 #[cfg(test)]
 mod tests;

@@ -80,6 +80,54 @@ pub(crate) fn sample_forward(beta: f64, rng: &mut Rng) -> f64 {
     ((1.0 - 1.0 / v) / beta).clamp(-1.0, 1.0)
 }
 
+/// The Koch-Motz 2BS acceptance function of `u` = (E0 theta)^2 (E0 the electron's total energy
+/// in mc^2, `k` the photon's energy in mc^2, `z13` the medium's effective Z^(1/3)): the 2BS
+/// cross section (Koch and Motz, Rev. Mod. Phys. 31 (1959) 920, formula 2BS) divided by its
+/// leading term 1/(1 + u)^2 and by constants,
+/// h(u) = (1 + r^2) ln M - (1 + r)^2 + 4 u r (4 - ln M) / (1 + u)^2, with r = E / E0 (E the
+/// electron's total energy after emission) and 1/M = (k / 2 E0 E)^2 + (Z^(1/3) / 111 (1 + u))^2.
+#[inline]
+pub(crate) fn koch_motz_h(u: f64, e0: f64, k: f64, z13: f64) -> f64 {
+    let e = e0 - k;
+    let r = e / e0;
+    let d = 1.0 + u;
+    let a = k / (2.0 * e0 * e);
+    let b = z13 / (111.0 * d);
+    let ln_m = -(a * a + b * b).ln();
+    (1.0 + r * r) * ln_m - (1.0 + r) * (1.0 + r) + 4.0 * u * r / (d * d) * (4.0 - ln_m)
+}
+
+/// cos(theta) of a bremsstrahlung photon of energy `k` (eV) from an electron of kinetic energy
+/// `t` (eV) in a medium of effective Z^(1/3) `z13`, from the Koch-Motz 2BS distribution (EGSnrc's
+/// `Brems angular sampling = KM`, IBRDST = 1): u = (E0 theta)^2 on [0, (pi E0)^2] drawn from the
+/// leading term 1/(1 + u)^2 by inversion and accepted with h(u) / h_max ([`koch_motz_h`]).
+/// h_max is 1.01 times the largest of h at u = 0, 1 and (pi E0)^2: over T = 10 keV to 100 MeV,
+/// k/T = 0.001 to 0.999 and Z = 1 to 82, the true maximum on a dense grid never exceeds the
+/// largest of those three by more than 0.3 % (a unit test sweeps it), and h is never negative
+/// there (a negative value would count as 0).
+pub(crate) fn sample_koch_motz(t: f64, k: f64, z13: f64, rng: &mut Rng) -> f64 {
+    let e0 = t / MC2 + 1.0;
+    let kk = (k / MC2).min(e0 - 1.0 - 1e-12).max(0.0);
+    if kk <= 0.0 {
+        return 1.0;
+    }
+    let u_max = (std::f64::consts::PI * e0).powi(2);
+    let c = u_max / (1.0 + u_max);
+    let bound = 1.01
+        * koch_motz_h(0.0, e0, kk, z13)
+            .max(koch_motz_h(1.0, e0, kk, z13))
+            .max(koch_motz_h(u_max, e0, kk, z13));
+    let mut u = 0.0;
+    for _ in 0..10_000 {
+        let xi = c * rng.uniform();
+        u = xi / (1.0 - xi);
+        if rng.uniform() * bound <= koch_motz_h(u, e0, kk, z13).max(0.0) {
+            break;
+        }
+    }
+    (u.sqrt() / e0).cos()
+}
+
 /// cos(theta) of a photoelectron of kinetic energy `t` (Sauter's K-shell distribution, by
 /// rejection from the (1 - beta cos)^-2 density).
 pub(crate) fn sample_sauter(t: f64, rng: &mut Rng) -> f64 {

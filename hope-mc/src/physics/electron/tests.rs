@@ -214,3 +214,94 @@ fn ranges_invert_and_hard_elastic_follows_the_cutoff() {
         assert!(mu >= mu_c * 0.999 && mu <= 1.0);
     }
 }
+
+/// Koch and Motz's 2BS cross section per d(y^2) as the paper writes it (y = E0 theta, energies in
+/// mc^2), up to constants: written out here independently of the sampler's factored form.
+fn koch_motz_2bs(y2: f64, e0: f64, k: f64, z: f64) -> f64 {
+    let e = e0 - k;
+    let r = e / e0;
+    let d = y2 + 1.0;
+    let inv_m = (k / (2.0 * e0 * e)).powi(2) + (z.cbrt() / (111.0 * d)).powi(2);
+    let ln_m = -inv_m.ln();
+    16.0 * y2 * r / d.powi(4) - (1.0 + r).powi(2) / d.powi(2)
+        + ((1.0 + r * r) / d.powi(2) - 4.0 * y2 * r / d.powi(4)) * ln_m
+}
+
+#[test]
+fn koch_motz_angles_follow_formula_2bs() {
+    let mut rng = Rng::for_batch(7, 0);
+    // (T eV, k eV, Z): a diagnostic, a megavoltage and a high-Z case.
+    for (t, k, z) in [(5e4, 2e4, 8.0), (1e6, 3e5, 8.0), (1e7, 5e6, 82.0)] {
+        let e0 = t / MC2 + 1.0;
+        let kk = k / MC2;
+        let u_max = (std::f64::consts::PI * e0).powi(2);
+        // The factored acceptance function is the paper's formula over its leading term.
+        for u in [0.0, 0.3, 1.0, 7.0, u_max] {
+            let want = koch_motz_2bs(u, e0, kk, z) * (1.0 + u).powi(2);
+            let got = koch_motz_h(u, e0, kk, z.cbrt());
+            assert!((got / want - 1.0).abs() < 1e-9, "{t} {k} {z} u {u}");
+        }
+        // The CDF of x = u / (1 + u), in which the density is the 2BS formula times (1 + u)^2
+        // (du = dx (1 + u)^2): Simpson on a fine grid, against the sampled one.
+        let c = u_max / (1.0 + u_max);
+        let n_q = 20_000;
+        let dens = |x: f64| koch_motz_2bs(x / (1.0 - x), e0, kk, z) / (1.0 - x).powi(2);
+        let mut cdf = vec![0.0; n_q + 1];
+        let h = c / n_q as f64;
+        for i in 0..n_q {
+            let (a, b) = (i as f64 * h, (i + 1) as f64 * h);
+            cdf[i + 1] = cdf[i] + h / 6.0 * (dens(a) + 4.0 * dens(0.5 * (a + b)) + dens(b));
+        }
+        let total = cdf[n_q];
+        let n = 200_000;
+        let mut xs: Vec<f64> = (0..n)
+            .map(|_| {
+                let cos = sample_koch_motz(t, k, z.cbrt(), &mut rng);
+                let u = (cos.clamp(-1.0, 1.0).acos() * e0).powi(2);
+                u / (1.0 + u)
+            })
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        // Kolmogorov-Smirnov distance at 50 points (1.63 / sqrt(n) = 0.0036 at 1 %).
+        let mut worst = 0.0f64;
+        for j in 1..50 {
+            let i = (f64::from(j) / 50.0 * (n_q as f64)) as usize;
+            let x = i as f64 * h;
+            let sampled = xs.partition_point(|&s| s <= x) as f64 / n as f64;
+            worst = worst.max((sampled - cdf[i] / total).abs());
+        }
+        assert!(worst < 0.0045, "T {t} k {k} Z {z}: KS distance {worst}");
+    }
+}
+
+#[test]
+fn the_koch_motz_rejection_bound_covers_the_function() {
+    // h's maximum on a dense grid never exceeds the sampler's bound: 1.01 times the largest of
+    // h(0), h(1), h(u_max).
+    for t_mev in [0.01, 0.05, 0.2, 1.0, 5.0, 20.0, 100.0] {
+        let e0 = t_mev * 1e6 / MC2 + 1.0;
+        let u_max = (std::f64::consts::PI * e0).powi(2);
+        for share in [0.001, 0.01, 0.1, 0.5, 0.9, 0.999] {
+            let k = share * t_mev * 1e6 / MC2;
+            for z in [1.0f64, 6.0, 8.0, 20.0, 50.0, 82.0] {
+                let z13 = z.cbrt();
+                let bound = 1.01
+                    * koch_motz_h(0.0, e0, k, z13)
+                        .max(koch_motz_h(1.0, e0, k, z13))
+                        .max(koch_motz_h(u_max, e0, k, z13));
+                for i in 0..=4000 {
+                    // Log-spaced from 1e-6 to u_max, and linear.
+                    let lg = 1e-6 * (u_max / 1e-6).powf(f64::from(i) / 4000.0);
+                    let ln = u_max * f64::from(i) / 4000.0;
+                    for u in [lg, ln] {
+                        let h = koch_motz_h(u, e0, k, z13);
+                        assert!(
+                            h <= bound && h >= 0.0,
+                            "T {t_mev} MeV, k/T {share}, Z {z}: h({u}) = {h}, bound {bound}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
