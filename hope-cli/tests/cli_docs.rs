@@ -97,11 +97,22 @@ fn every_example_of_the_format_documentation_runs() {
                     .is_file()
             );
             assert_eq!(summary["histories"], 300);
+            if let Some(name) = body
+                .split("[output.phase_space]")
+                .nth(1)
+                .and_then(|t| t.split('"').nth(1))
+            {
+                // A phase space scored on a plane: both files, read back.
+                let header = tmp.path().join(&out).join(format!("{name}.IAEAheader"));
+                let space = hope::mc::source::iaea::PhaseSpace::read(&header).unwrap();
+                assert_eq!(space.header.original_histories, 300);
+                assert!(!space.particles.is_empty(), "{source}, example {i}");
+            }
             ran += 1;
         }
     }
-    // The manual's seven examples and the module docs' reference file.
-    assert!(ran >= 8, "{ran} examples");
+    // The manual's eight examples and the module docs' reference file.
+    assert!(ran >= 9, "{ran} examples");
 }
 
 #[test]

@@ -205,6 +205,43 @@ fn mistakes_in_the_file_are_named() {
             "scoring.dims",
         ),
         (SIM.replace("seed = 7", "seed = 7\ncolour = 3"), "colour"),
+        // Issue 23's last switches and outputs.
+        (
+            format!("{SIM}\n[physics.electrons]\nbremsstrahlung_angular = \"kochmotz\"\n"),
+            "expected `simple` or `koch-motz`",
+        ),
+        (
+            SIM.replace(
+                "tracking = \"boundary\"",
+                "tracking = \"boundary\"\ndose_to = \"tissue\"",
+            ),
+            "`medium`, `water`",
+        ),
+        (
+            format!(
+                "tally = \"analog\"\n{}",
+                SIM.replace(
+                    "tracking = \"boundary\"",
+                    "tracking = \"boundary\"\ndose_to = \"water\""
+                )
+            ),
+            "physics.dose_to",
+        ),
+        (
+            format!("{SIM}\n[output.phase_space]\nname = \"../up\"\nz_mm = 0.0\n"),
+            "output.phase_space.name",
+        ),
+        (
+            format!("{SIM}\n[output.phase_space]\nname = \"p\"\nz_mm = 0.0\ntowards = \"up\"\n"),
+            "expected `+z` or `-z`",
+        ),
+        (
+            format!(
+                "{SIM}\n[output.phase_space]\nname = \"p\"\nz_mm = 0.0\n[[output.block]]\n\
+                 name = \"b\"\nmin_mm = [0.0, 0.0, 0.0]\nmax_mm = [5.0, 5.0, 5.0]\n"
+            ),
+            "not with [[output.block]]",
+        ),
         (
             SIM.replace("direction = [0.0, 0.0, 1.0]\n", ""),
             "source.direction",
@@ -346,4 +383,27 @@ transport = true
             < 1e-9 * e("energy_emitted_ev")
     );
     assert!(e("energy_deposited_ev") > 0.8 * e("energy_emitted_ev"));
+}
+
+/// Dose to water with electron transport is named as such (file, summary, printed estimator).
+#[test]
+fn dose_to_water_with_electrons_is_named_dose_to_water() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SIM.replace(
+        "energy_kev = 100",
+        "energy_kev = 2000\nparticle = \"electron\"",
+    ) + "dose_to = \"water\"\n\n[physics.electrons]\ntransport = true\n";
+    std::fs::write(tmp.path().join("w.toml"), text).unwrap();
+    let o = hope(
+        tmp.path(),
+        &["simulate", "w.toml", "--out", "w", "--histories", "500"],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("dose to water in medium (D_w,m"), "{out}");
+    assert!(tmp.path().join("w/dose_to_water.mha").is_file());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("w/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["quantity"], "dose_to_water");
 }

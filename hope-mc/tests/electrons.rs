@@ -807,7 +807,10 @@ fn dose_to_water_in_bone_follows_estars_stopping_power_ratio() {
     assert!((first / 1.12842 - 1.0).abs() < 0.01, "{first}");
     let total = water.iter().sum::<f64>() / medium.iter().sum::<f64>();
     println!("over the depth: {total:.4} (1.1149 unrestricted, 1.12842 restricted at 1 MeV)");
-    assert!((1.1149 * 0.995..1.12842 * 1.005).contains(&total), "{total}");
+    assert!(
+        (1.1149 * 0.995..1.12842 * 1.005).contains(&total),
+        "{total}"
+    );
     for (k, (w, m)) in water.iter().zip(&medium).enumerate() {
         if *m > 0.05 * medium[0] {
             let r = w / m;

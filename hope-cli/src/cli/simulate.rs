@@ -48,7 +48,14 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let cpu_start = cpu_seconds();
     let progress = |done, _| bar.set_position(done);
-    let (result, blocks) = if sim.output.block.is_empty() {
+    let mut phase_space = None;
+    let (result, blocks) = if sim.output.phase_space.is_some() {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        let (result, header) = run.run_with_phase_space(&args.out, &progress)?;
+        phase_space = Some(header);
+        (result, Vec::new())
+    } else if sim.output.block.is_empty() {
         (run.run(&progress)?, Vec::new())
     } else {
         // Ten groups of batches: the blocks' uncertainties from their spread.
@@ -64,6 +71,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     write_outputs(&run, &result, secs, cpu, Some(threads), &args.out)?;
     if !blocks.is_empty() {
         write_blocks(&blocks, &run.dose(&result)?.unit.to_string(), &args.out)?;
+    }
+    if let Some(header) = phase_space {
+        println!("phase space: {}", header.display());
     }
     Ok(())
 }

@@ -36,6 +36,21 @@ impl Frame {
         ]
     }
 
+    /// A point in the local frame (cm) to patient coordinates (mm).
+    pub(crate) fn to_patient(&self, p: [f64; 3]) -> Vec3 {
+        self.grid.index_to_point([
+            p[0] / self.voxel_cm[0] - 0.5,
+            p[1] / self.voxel_cm[1] - 0.5,
+            p[2] / self.voxel_cm[2] - 0.5,
+        ])
+    }
+
+    /// A direction in the local frame to patient coordinates.
+    pub(crate) fn dir_to_patient(&self, d: [f64; 3]) -> Vec3 {
+        let r = self.grid.direction();
+        r[0] * d[0] + r[1] * d[1] + r[2] * d[2]
+    }
+
     /// A direction in patient coordinates to the local frame.
     pub(crate) fn dir_to_local(&self, d: Vec3) -> [f64; 3] {
         let r = self.grid.direction();

@@ -77,6 +77,10 @@
 //! activity_bq = 1.0e9               # a radionuclide's activity; seeds: air_kerma_strength_u
 //!                                   # (U = uGy m^2 / h, per seed); any source: photons_per_s
 //! time_h = 100.0                    # or time_s; decay = true integrates the decay over the time
+//!
+//! # Optional, each documented in the manual page: [[output.block]] (mean dose of a box),
+//! # [[output.line]] (dose along a line), [output.phase_space] (name, z_mm, towards: an IAEA
+//! # phase space scored on a plane during the run).
 //! ```
 //!
 //! The manual page [`crate::manual::simulation`] has complete examples of each kind of run;
@@ -175,8 +179,8 @@ pub use solid::Solid;
 pub use spec::DENSITY_RANGE;
 pub use spec::{
     AbsoluteSpec, BlockSpec, Emission, Energies, FieldSpec, InsertShape, InsertSpec, MAX_BLOCKS,
-    OutputSpec, Particle, PhantomBody, PhantomSpec, PhysicsSpec, Preset, ScoringSpec,
-    SeedModelName, Shape, SourceKind, SourceSpec,
+    OutputSpec, Particle, PhantomBody, PhantomSpec, PhysicsSpec, PlaneSpec, Preset, ScoringSpec,
+    SeedModelName, Shape, SourceKind, SourceSpec, Towards,
 };
 
 /// Which dose estimator is written out.
@@ -223,7 +227,8 @@ pub struct Simulation {
     /// A scoring grid apart from the phantom's (same axes).
     #[serde(default)]
     pub scoring: Option<ScoringSpec>,
-    /// What a run writes besides the dose: blocks of voxels (`[[output.block]]`).
+    /// What a run writes besides the dose: blocks of voxels (`[[output.block]]`), lines
+    /// (`[[output.line]]`), a phase space on a plane (`[output.phase_space]`).
     #[serde(default, skip_serializing_if = "OutputSpec::is_empty")]
     pub output: OutputSpec,
     /// The directory relative paths are read from (the file's; not part of the file).
@@ -529,6 +534,27 @@ impl Simulation {
                 return Err(field(
                     &at,
                     "min_mm and max_mm: finite corners, min below max on every axis",
+                ));
+            }
+        }
+        if let Some(plane) = &self.output.phase_space {
+            if !spec::is_name(&plane.name) {
+                return Err(field(
+                    "output.phase_space.name",
+                    "expected 1 to 64 letters, digits, '_' or '-'",
+                ));
+            }
+            if !(plane.z_mm.is_finite() && plane.z_mm.abs() <= 1e7) {
+                return Err(field(
+                    "output.phase_space.z_mm",
+                    format!("{}: expected a finite value within 1e7 mm", plane.z_mm),
+                ));
+            }
+            if !self.output.block.is_empty() {
+                return Err(field(
+                    "output.phase_space",
+                    "not with [[output.block]] in the same run (run twice with the same seed: \
+                     the dose is the same, bit for bit)",
                 ));
             }
         }

@@ -129,6 +129,45 @@ impl Prepared {
             .run(&self.source, self.histories(), self.seed(), progress)
     }
 
+    /// Runs every history as [`Prepared::run`] does (the same result, bit for bit) and writes
+    /// the phase space of the simulation's `[output.phase_space]` plane as `NAME.IAEAheader` and
+    /// `NAME.IAEAphsp` in `dir` (see [`Transport::run_with_phase_space`]); returns the result
+    /// and the header's path. Without a plane in the file, an error.
+    pub fn run_with_phase_space(
+        &self,
+        dir: &std::path::Path,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<(Partial, std::path::PathBuf)> {
+        let Some(spec) = &self.simulation.output.phase_space else {
+            return Err(Error::Simulation {
+                field: "output.phase_space".into(),
+                message: "no plane to score".into(),
+                source: None,
+            });
+        };
+        let plane = crate::transport::PhaseSpacePlane {
+            z_mm: spec.z_mm,
+            towards_positive_z: spec.towards == super::spec::Towards::PlusZ,
+        };
+        let mut writer = crate::source::iaea::PhaseSpaceWriter::create(&dir.join(&spec.name))?;
+        let result = self.transport.run_with_phase_space(
+            &self.source,
+            self.histories(),
+            self.seed(),
+            plane,
+            &mut writer,
+            progress,
+        )?;
+        let title = format!(
+            "hope-mc, scored on z = {} mm ({}), seed {}",
+            spec.z_mm,
+            if plane.towards_positive_z { "+z" } else { "-z" },
+            self.seed()
+        );
+        let header = writer.finish(self.histories(), &title)?;
+        Ok((result, header))
+    }
+
     /// Runs batches `range` only: results merge exactly with those of the other batches.
     pub fn run_batches(
         &self,

@@ -35,13 +35,42 @@ pub struct OutputSpec {
     /// Lines along which the dose is written (`[[output.line]]`), beside the beam's axis.
     #[serde(default)]
     pub line: Vec<LineSpec>,
+    /// A phase space scored on a plane during the run (`[output.phase_space]`).
+    #[serde(default)]
+    pub phase_space: Option<PlaneSpec>,
 }
 
 impl OutputSpec {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.block.is_empty() && self.line.is_empty()
+        self.block.is_empty() && self.line.is_empty() && self.phase_space.is_none()
     }
+}
+
+/// A phase space scored on the plane z = `z_mm` during the run: `NAME.IAEAheader` and
+/// `NAME.IAEAphsp` in the output folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaneSpec {
+    /// The files' name (without extension).
+    pub name: String,
+    /// The plane's patient z, mm.
+    pub z_mm: f64,
+    /// The crossings recorded: `"+z"` (the default) or `"-z"`.
+    #[serde(default)]
+    pub towards: Towards,
+}
+
+/// The direction of the crossings a scoring plane records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Towards {
+    /// Towards +z.
+    #[default]
+    #[serde(rename = "+z")]
+    PlusZ,
+    /// Towards -z.
+    #[serde(rename = "-z")]
+    MinusZ,
 }
 
 /// A named line from one point to another, sampled every smallest voxel size (`lines.csv`).

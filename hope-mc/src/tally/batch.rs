@@ -39,6 +39,8 @@ pub(crate) struct BatchState {
     pub(crate) in_source: f64,
     pub(crate) uncollided: u64,
     pub(crate) stack: Vec<Photon>,
+    /// A phase-space scoring plane and its crossings in this batch, when one is scored.
+    pub(crate) plane: Option<crate::transport::PlaneTally>,
 }
 
 /// One voxel's score in a batch: the current history's contribution and the sums over the
@@ -87,6 +89,7 @@ impl BatchState {
             in_source: 0.0,
             uncollided: 0,
             stack: Vec::new(),
+            plane: None,
         }
     }
 

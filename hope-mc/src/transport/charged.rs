@@ -126,14 +126,16 @@ impl Transport {
                 return (path, p.pos);
             };
             let e = p.energy;
-            if e < o.cutoff_ev {
-                self.stop_charged(&p, v, rng, st);
-                return (path, p.pos);
-            }
             // The electron tables of the cell's material at its density.
             let m = usize::from(self.emat[v]);
             let rho_f = self.rho[v];
             let rho = f64::from(rho_f);
+            if e < o.cutoff_ev && rho > 0.0 {
+                self.stop_charged(&p, v, rng, st);
+                return (path, p.pos);
+            }
+            // (A particle that fell below the cutoff on its way into a void stops in the first
+            // voxel of matter it meets, not in the void, which has no mass to take a dose.)
             if rho <= 0.0 {
                 // A void voxel: fly straight to the next voxel that is not.
                 let mut found = false;
@@ -145,6 +147,7 @@ impl Transport {
                     self.escape_charged(st, &p);
                     return (path, p.pos);
                 }
+                self.cross_plane(st, &p.pos, &p.dir, d, (e, e), p.charge);
                 for a in 0..3 {
                     p.pos[a] += (d + 1e-9) * p.dir[a];
                 }
@@ -187,6 +190,7 @@ impl Transport {
                 let reach = interp(&t.range[q], at) / rho;
                 if s >= reach {
                     path += reach;
+                    self.cross_plane(st, &p.pos, &p.dir, hinge, (e, 0.0), p.charge);
                     p.pos = h;
                     p.energy = e;
                     self.stop_charged(&p, v, rng, st);
@@ -195,12 +199,19 @@ impl Transport {
                 let e_end = ep.energy_after_at(m, q, e, at, s * rho);
                 let scored = self.scored_loss(v, q, e, e_end);
                 self.deposit_as(st, v, &p.pos, e - e_end, scored);
+                if st.plane.is_some() {
+                    let e_hinge = e - (e - e_end) * hinge / s;
+                    self.cross_plane(st, &p.pos, &p.dir, hinge, (e, e_hinge), p.charge);
+                    self.cross_plane(st, &h, &turned, s - hinge, (e_hinge, e_end), p.charge);
+                }
                 p.energy = e_end;
                 p.pos = end;
                 p.dir = turned;
                 path += s;
             } else {
+                let (from, e_from) = (p.pos, p.energy);
                 let first = self.charged_segment(&mut p, m, rho_f, q, hinge, st);
+                self.cross_plane(st, &from, &p.dir, first.0, (e_from, p.energy), p.charge);
                 path += first.0;
                 if first.1 != Segment::Done {
                     if first.1 == Segment::Left {
@@ -210,7 +221,9 @@ impl Transport {
                     continue;
                 }
                 p.dir = turned;
+                let (from, e_from) = (p.pos, p.energy);
                 let second = self.charged_segment(&mut p, m, rho_f, q, s - hinge, st);
+                self.cross_plane(st, &from, &p.dir, second.0, (e_from, p.energy), p.charge);
                 path += second.0;
                 match second.1 {
                     Segment::Done => {}

@@ -106,12 +106,14 @@ impl Transport {
                 }
             };
             let Some(d) = travelled else {
+                self.cross_plane(st, &p.pos, &p.dir, span, (p.energy, p.energy), 0);
                 for a in 0..3 {
                     p.pos[a] += span * p.dir[a];
                 }
                 st.escape(&p);
                 return;
             };
+            self.cross_plane(st, &p.pos, &p.dir, d, (p.energy, p.energy), 0);
             for a in 0..3 {
                 p.pos[a] += d * p.dir[a];
             }

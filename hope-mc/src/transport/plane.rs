@@ -1,0 +1,220 @@
+//! Scoring a phase space on a plane inside the phantom during transport: every photon,
+//! electron and positron that crosses the plane in the chosen direction is recorded where it
+//! crosses it (energy, position, direction, weight) and goes on; the records are written in the
+//! order of batches and histories, so the file depends only on the inputs and the seed.
+
+use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hope_core::Vec3;
+
+use super::Transport;
+use crate::source::Source;
+use crate::source::iaea::{Kind, Particle, PhaseSpaceWriter};
+use crate::tally::Partial;
+use crate::tally::batch::{Accumulator, BatchState};
+use crate::{Error, Result};
+
+/// A scoring plane z = `z_mm` (patient coordinates) and the direction of the crossings it
+/// records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhaseSpacePlane {
+    /// The plane's patient z, mm.
+    pub z_mm: f64,
+    /// Record crossings towards +z (true) or towards -z (false).
+    pub towards_positive_z: bool,
+}
+
+/// The plane in the local frame, and the crossings of the batch being run.
+#[derive(Debug, Default)]
+pub(crate) struct PlaneTally {
+    /// Local z (cm) and the sign of the recorded crossings' direction.
+    z: f64,
+    sign: f64,
+    pub(crate) crossings: Vec<Crossing>,
+}
+
+/// One particle crossing the plane (local frame).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Crossing {
+    history: u32,
+    charge: i8,
+    energy: f64,
+    pos: [f64; 3],
+    dir: [f64; 3],
+    weight: f64,
+}
+
+/// At most this many crossings are held per batch (72 bytes each; a 10,000-history batch of an
+/// electron beam makes about 12,000): beyond it the run stops with an error that asks for a
+/// smaller `batch_size`, rather than fill the memory or drop particles.
+const MAX_CROSSINGS_PER_BATCH: usize = 4_000_000;
+
+impl Transport {
+    /// A particle of `charge` moves `len` cm from `from` along `dir`, its kinetic energy going
+    /// from `e_from` to `e_to` (eV): records it where it crosses the scoring plane, if it does
+    /// and in the recorded direction.
+    #[inline]
+    pub(super) fn cross_plane(
+        &self,
+        st: &mut BatchState,
+        from: &[f64; 3],
+        dir: &[f64; 3],
+        len: f64,
+        (e_from, e_to): (f64, f64),
+        charge: i8,
+    ) {
+        let Some(plane) = st.plane.as_mut() else {
+            return;
+        };
+        // Half open: a particle that stops on the plane is recorded, one that starts there not.
+        let ahead = (plane.z - from[2]) * plane.sign;
+        let reach = len * dir[2] * plane.sign;
+        if !(ahead > 0.0 && ahead <= reach) || plane.crossings.len() >= MAX_CROSSINGS_PER_BATCH {
+            return;
+        }
+        let t = ahead / (dir[2] * plane.sign);
+        let energy = e_from + (e_to - e_from) * (t / len).clamp(0.0, 1.0);
+        plane.crossings.push(Crossing {
+            history: st.history,
+            charge,
+            energy,
+            pos: [from[0] + t * dir[0], from[1] + t * dir[1], plane.z],
+            dir: *dir,
+            weight: st.weight,
+        });
+    }
+
+    /// Runs `histories` histories of `source` with `seed` as [`Transport::run`] does (the same
+    /// dose, bit for bit), and writes every particle that crosses `plane` into `writer`: position
+    /// (cm) and direction in patient coordinates, kinetic energy at the crossing (for charged
+    /// particles, interpolated along the step), the history's weight, the first crossing of
+    /// each history marked as a new history. A particle that crosses several times is recorded
+    /// each time it crosses in the recorded direction, as BEAMnrc records its scoring planes:
+    /// replayed as a source into the region beyond the plane (particles going back discarded),
+    /// the phase space reproduces that region's dose. The phantom's grid must be axial (its
+    /// third axis patient +z). Call [`PhaseSpaceWriter::finish`] with `histories` afterwards.
+    pub fn run_with_phase_space(
+        &self,
+        source: &Source,
+        histories: u64,
+        seed: u64,
+        plane: PhaseSpacePlane,
+        writer: &mut PhaseSpaceWriter,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Partial> {
+        let grid = self.phantom.grid.clone();
+        let axis = grid.direction()[2];
+        if (axis - Vec3::new(0.0, 0.0, 1.0)).norm() > 1e-9 {
+            return Err(Error::Phantom {
+                message: "a phase-space plane needs an axial grid (third axis along patient +z)"
+                    .into(),
+            });
+        }
+        if !plane.z_mm.is_finite() {
+            return Err(Error::Phantom {
+                message: format!("phase-space plane z_mm {}: expected a number", plane.z_mm),
+            });
+        }
+        let origin = grid.origin();
+        let z = self
+            .frame
+            .to_local(Vec3::new(origin.x, origin.y, plane.z_mm))[2];
+        let sign = if plane.towards_positive_z { 1.0 } else { -1.0 };
+        let batches = histories.div_ceil(self.options.batch_size);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.options.threads)
+            .build()
+            .map_err(|e| Error::Phantom {
+                message: format!("cannot start worker threads: {e}"),
+            })?;
+        let workers = pool.current_num_threads().max(1) as u64;
+        let cells = self.score_lattice().cells();
+        let mut total = Accumulator::new(0);
+        let done = AtomicU64::new(0);
+        // Waves of one batch per worker: each wave's batches run in parallel, then their
+        // crossings are written in batch order (memory: one wave's crossings).
+        let wave = workers.max(1);
+        let mut start = 0;
+        while start < batches {
+            let range: Range<u64> = start..(start + wave).min(batches);
+            let next = AtomicU64::new(range.start);
+            let found: Mutex<Vec<(u64, Vec<Crossing>)>> = Mutex::new(Vec::new());
+            let accumulators: Vec<Accumulator> = pool.broadcast(|_| {
+                let mut acc = Accumulator::new(cells);
+                let mut st = BatchState::new(cells);
+                st.plane = Some(PlaneTally {
+                    z,
+                    sign,
+                    crossings: Vec::new(),
+                });
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= range.end {
+                        break;
+                    }
+                    let count = self.batch(source, histories, seed, b, &mut st);
+                    acc.add_batch(&mut st, count);
+                    if let Some(p) = st.plane.as_mut() {
+                        let crossings = std::mem::take(&mut p.crossings);
+                        if let Ok(mut f) = found.lock() {
+                            f.push((b, crossings));
+                        }
+                    }
+                    let now = done.fetch_add(count, Ordering::Relaxed) + count;
+                    progress(now, histories);
+                }
+                acc
+            });
+            for a in accumulators {
+                total.add(a);
+            }
+            let mut found = found.into_inner().map_err(|_| Error::Phantom {
+                message: "a worker failed while scoring the phase space".into(),
+            })?;
+            if found.len() as u64 != range.end - range.start {
+                return Err(Error::Phantom {
+                    message: "a worker failed while scoring the phase space".into(),
+                });
+            }
+            found.sort_by_key(|(b, _)| *b);
+            for (_, crossings) in found {
+                if crossings.len() >= MAX_CROSSINGS_PER_BATCH {
+                    return Err(Error::Phantom {
+                        message: format!(
+                            "more than {MAX_CROSSINGS_PER_BATCH} phase-space crossings in one \
+                             batch: give a smaller batch_size"
+                        ),
+                    });
+                }
+                let mut last = 0;
+                for c in crossings {
+                    writer.write(&self.record(&c, c.history != last))?;
+                    last = c.history;
+                }
+            }
+            start = range.end;
+        }
+        let lattice = self.score_lattice();
+        Ok(total.into_partial(0..batches, lattice.dims, lattice.blocks))
+    }
+
+    /// A crossing as a phase-space record in patient coordinates.
+    fn record(&self, c: &Crossing, new_history: bool) -> Particle {
+        let p = self.frame.to_patient(c.pos);
+        let d = self.frame.dir_to_patient(c.dir);
+        Particle {
+            kind: match c.charge {
+                0 => Kind::Photon,
+                q if q < 0 => Kind::Electron,
+                _ => Kind::Positron,
+            },
+            energy_mev: (c.energy / 1e6) as f32,
+            position_cm: [p.x, p.y, p.z].map(|x| (x / 10.0) as f32),
+            direction: [d.x, d.y, d.z].map(|x| x as f32),
+            weight: c.weight as f32,
+            new_history,
+        }
+    }
+}
