@@ -372,24 +372,57 @@ impl Transport {
         range: Range<u64>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Partial> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.options.threads)
-            .build()
-            .map_err(|e| Error::Phantom {
-                message: format!("cannot start worker threads: {e}"),
-            })?;
+        let pool = self.pool()?;
         let n_batches = range.end.saturating_sub(range.start);
         if n_batches == 0 {
             return Err(Error::Merge {
                 message: format!("no batches in {range:?}"),
             });
         }
-        let workers = (pool.current_num_threads().max(1) as u64).min(n_batches) as usize;
-        // Every worker claims the next batch until none is left, and adds each batch's sums, in
-        // exact fixed point, to its own accumulator; integer addition does not depend on which
-        // worker ran which batch, so neither does the result.
-        let next = AtomicU64::new(range.start);
         let done = AtomicU64::new(0);
+        let total = self.run_on(
+            &pool,
+            (source, histories, seed),
+            range.clone(),
+            &done,
+            progress,
+            |_| {},
+            |_, _| {},
+        );
+        let lattice = self.score_lattice();
+        Ok(total.into_partial(range, lattice.dims, lattice.blocks))
+    }
+
+    /// The run's worker threads.
+    pub(super) fn pool(&self) -> Result<rayon::ThreadPool> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.options.threads)
+            .build()
+            .map_err(|e| Error::Phantom {
+                message: format!("cannot start worker threads: {e}"),
+            })
+    }
+
+    /// Runs batches `range` of `(source, histories, seed)` on `pool`: every worker claims the
+    /// next batch until none is left, and adds each batch's sums, in exact fixed point, to its
+    /// own accumulator; integer addition does not depend on which worker ran which batch, so
+    /// neither does the result. `prepare` sets up each worker's state, `finished(b, st)` sees
+    /// batch `b`'s state after its sums were taken; `done` counts the histories run (for
+    /// `progress`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run_on(
+        &self,
+        pool: &rayon::ThreadPool,
+        (source, histories, seed): (&Source, u64, u64),
+        range: Range<u64>,
+        done: &AtomicU64,
+        progress: &(dyn Fn(u64, u64) + Sync),
+        prepare: impl Fn(&mut BatchState) + Sync,
+        finished: impl Fn(u64, &mut BatchState) + Sync,
+    ) -> Accumulator {
+        let n_batches = range.end.saturating_sub(range.start);
+        let workers = (pool.current_num_threads().max(1) as u64).min(n_batches) as usize;
+        let next = AtomicU64::new(range.start);
         let cells = self.score_lattice().cells();
         let accumulators: Vec<Accumulator> = pool.broadcast(|ctx| {
             if ctx.index() >= workers {
@@ -397,6 +430,7 @@ impl Transport {
             }
             let mut acc = Accumulator::new(cells);
             let mut st = BatchState::new(cells);
+            prepare(&mut st);
             loop {
                 let b = next.fetch_add(1, Ordering::Relaxed);
                 if b >= range.end {
@@ -404,6 +438,7 @@ impl Transport {
                 }
                 let count = self.batch(source, histories, seed, b, &mut st);
                 acc.add_batch(&mut st, count);
+                finished(b, &mut st);
                 let now = done.fetch_add(count, Ordering::Relaxed) + count;
                 progress(now, histories);
             }
@@ -413,8 +448,7 @@ impl Transport {
         for a in accumulators {
             total.add(a);
         }
-        let lattice = self.score_lattice();
-        Ok(total.into_partial(range, lattice.dims, lattice.blocks))
+        total
     }
 
     /// Runs batch `b` into `st` (whose sums are zero); returns its number of histories.

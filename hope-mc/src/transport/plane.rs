@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use hope_core::Vec3;
 
@@ -123,14 +123,8 @@ impl Transport {
             .to_local(Vec3::new(origin.x, origin.y, plane.z_mm))[2];
         let sign = if plane.towards_positive_z { 1.0 } else { -1.0 };
         let batches = histories.div_ceil(self.options.batch_size);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.options.threads)
-            .build()
-            .map_err(|e| Error::Phantom {
-                message: format!("cannot start worker threads: {e}"),
-            })?;
+        let pool = self.pool()?;
         let workers = pool.current_num_threads().max(1) as u64;
-        let cells = self.score_lattice().cells();
         let mut total = Accumulator::new(0);
         let done = AtomicU64::new(0);
         // Waves of one batch per worker: each wave's batches run in parallel, then their
@@ -139,37 +133,30 @@ impl Transport {
         let mut start = 0;
         while start < batches {
             let range: Range<u64> = start..(start + wave).min(batches);
-            let next = AtomicU64::new(range.start);
             let found: Mutex<Vec<(u64, Vec<Crossing>)>> = Mutex::new(Vec::new());
-            let accumulators: Vec<Accumulator> = pool.broadcast(|_| {
-                let mut acc = Accumulator::new(cells);
-                let mut st = BatchState::new(cells);
-                st.plane = Some(PlaneTally {
-                    z,
-                    sign,
-                    crossings: Vec::new(),
-                });
-                loop {
-                    let b = next.fetch_add(1, Ordering::Relaxed);
-                    if b >= range.end {
-                        break;
-                    }
-                    let count = self.batch(source, histories, seed, b, &mut st);
-                    acc.add_batch(&mut st, count);
+            let acc = self.run_on(
+                &pool,
+                (source, histories, seed),
+                range.clone(),
+                &done,
+                progress,
+                |st| {
+                    st.plane = Some(PlaneTally {
+                        z,
+                        sign,
+                        crossings: Vec::new(),
+                    });
+                },
+                |b, st| {
                     if let Some(p) = st.plane.as_mut() {
                         let crossings = std::mem::take(&mut p.crossings);
                         if let Ok(mut f) = found.lock() {
                             f.push((b, crossings));
                         }
                     }
-                    let now = done.fetch_add(count, Ordering::Relaxed) + count;
-                    progress(now, histories);
-                }
-                acc
-            });
-            for a in accumulators {
-                total.add(a);
-            }
+                },
+            );
+            total.add(acc);
             let mut found = found.into_inner().map_err(|_| Error::Phantom {
                 message: "a worker failed while scoring the phase space".into(),
             })?;
