@@ -78,6 +78,14 @@ ensure_build_tools() {
     if [ "${CI:-}" = "true" ]; then echo "error: tesseract is missing (required under CI=true)" >&2; exit 1; fi
     echo "warning: tesseract is missing; the OCR tests will be skipped" >&2
   fi
+  if ! command -v dcm2niix >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing dcm2niix (apt-get install dcm2niix), the reference for tilted CT series" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcm2niix >/dev/null) || true
+  fi
+  if ! command -v dcm2niix >/dev/null; then
+    if [ "${CI:-}" = "true" ]; then echo "error: dcm2niix is missing (required under CI=true)" >&2; exit 1; fi
+    echo "warning: dcm2niix is missing; the comparison of tilted series with it will be skipped" >&2
+  fi
   if command -v cmake >/dev/null; then
     HOPE_FEATURES="--all-features"
   else

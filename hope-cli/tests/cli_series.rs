@@ -153,3 +153,56 @@ fn item_02_unreadable_slices_stop_to_mhd_unless_skipped_and_reported() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.matches("unreadable: ").count() == 4, "{out}");
 }
+
+/// A gantry-tilted series (slice origins stepping along z while the image plane is tilted) is
+/// resampled by `to-mhd`, which says so, and refused with `--refuse-tilt`.
+#[test]
+fn a_tilted_series_is_resampled_and_said_so_or_refused() {
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, VR};
+    let tmp = tempfile::tempdir().unwrap();
+    let (c, s) = (10f64.to_radians().cos(), 10f64.to_radians().sin());
+    let (row, col) = (
+        hope::core::Vec3::new(1.0, 0.0, 0.0),
+        hope::core::Vec3::new(0.0, c, -s),
+    );
+    let grid = Grid::builder([16, 12, 6])
+        .spacing([1.0, 1.0, 2.0 * c])
+        .origin([-8.0, -6.0, 50.0])
+        .direction([row, col, row.cross(col)])
+        .build()
+        .unwrap();
+    let ct = Volume::from_fn(grid, |[i, j, _]| i as i16 * 10 + j as i16);
+    let w = write_ct_series(&ct, &tmp.path().join("in"), &CtSeriesOptions::new()).unwrap();
+    for (k, f) in w.files.iter().enumerate() {
+        let mut obj = dicom_object::OpenFileOptions::new().open_file(f).unwrap();
+        let p = [-8.0, -6.0, 50.0 + 2.0 * k as f64];
+        obj.put(DataElement::new(
+            dicom_dictionary_std::tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            PrimitiveValue::Strs(p.iter().map(|v| format!("{v}")).collect()),
+        ));
+        obj.write_to_file(f).unwrap();
+    }
+    let run = |args: &[&str]| hope(tmp.path(), args);
+    let out = run(&["series", "to-mhd", "in", "ct.mha"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("gantry tilt 10.00 degrees") && text.contains("resampled"),
+        "{text}"
+    );
+    let back: Volume<i16> = metaimage::read(tmp.path().join("ct.mha")).unwrap();
+    assert_eq!(back.grid().dims(), [16, 12, 6]);
+    let refused = run(&["series", "to-mhd", "in", "ct2.mha", "--refuse-tilt"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("sheared"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("ct2.mha").exists());
+}

@@ -16,8 +16,9 @@ pub mod uid;
 pub use error::{Error, Result};
 pub use rtdose::{RtDoseOptions, read_rt_dose, write_rt_dose};
 pub use series::{
-    ActivityOptions, CtSeriesOptions, load_activity_volume, load_activity_volume_with,
-    load_ct_volume, scan_dir, write_ct_series,
+    ActivityOptions, CtSeriesOptions, LoadOptions, Loaded, Tilt, TiltCorrection,
+    load_activity_volume, load_activity_volume_with, load_ct_volume, load_ct_volume_with, scan_dir,
+    write_ct_series,
 };
 pub use suv::{DecayCorrection, SuvBw};
 

@@ -2,9 +2,12 @@
 //!
 //! [`load_ct_volume`] assembles the files of one series into a [`Volume<i16>`] of Hounsfield units in
 //! patient coordinates: slices are sorted along the slice normal by Image Position (Patient) (never by
-//! Instance Number), spacing must be uniform and orientation constant, and every problem (gantry tilt,
-//! missing or duplicate slices, irregular spacing, mixed geometry) is an error that names the series,
-//! the problem and the values found. [`scan_dir`] groups a directory's files by series and frame of
+//! Instance Number), spacing must be uniform and orientation constant, and every problem (missing or
+//! duplicate slices, irregular spacing, mixed geometry) is an error that names the series, the
+//! problem and the values found. A gantry-tilted series (slices shifted in their planes, a sheared
+//! stack) is resampled onto the orthogonal grid of its first slice with bilinear interpolation, as
+//! dcm2niix does; [`load_ct_volume_with`] records the correction ([`TiltCorrection`]) or refuses
+//! the series instead ([`Tilt::Refuse`]). [`scan_dir`] groups a directory's files by series and frame of
 //! reference, and sets localizers and secondary captures aside with a note. [`write_ct_series`]
 //! writes a volume as a CT series (synthetic phantoms, tests, round trips).
 //!
@@ -624,9 +627,74 @@ fn check_frames_fit(
 
 /// Assembles the files of one CT series into a volume of Hounsfield units (see the module docs):
 /// rescaled values rounded to the nearest integer (clamped to the `i16` range). A single
-/// multi-frame file (enhanced CT) is a series too.
+/// multi-frame file (enhanced CT) is a series too. A gantry-tilted series is resampled onto an
+/// orthogonal grid ([`Tilt::Resample`]); [`load_ct_volume_with`] says so, or refuses it.
 pub fn load_ct_volume(files: &[PathBuf]) -> Result<Volume<i16>> {
-    load_with(files, Mapping::Rescale, hounsfield)
+    Ok(load_ct_volume_with(files, &LoadOptions::new())?.volume)
+}
+
+/// How a gantry-tilted series is read: its slices are parallel but each is shifted in its own
+/// plane against the previous one (the table moved along patient z while the image plane is
+/// tilted), so the stack is sheared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tilt {
+    /// Resample onto the orthogonal grid of the first slice (axes along its rows, columns and
+    /// the slice normal): each slice moved back in its plane by its offset, with bilinear
+    /// interpolation, as dcm2niix's tilt correction does. Points that no slice covers get the
+    /// value of air (-1024 HU for CT, 0 for activity). [`Loaded::tilt`] records what was done.
+    #[default]
+    Resample,
+    /// Refuse the series (an [`Error::Series`] naming the offset found).
+    Refuse,
+}
+
+/// Options of [`load_ct_volume_with`].
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// What to do with a gantry-tilted (sheared) series.
+    pub tilt: Tilt,
+}
+
+impl LoadOptions {
+    /// The defaults: tilted series resampled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets what to do with a gantry-tilted series.
+    #[must_use]
+    pub fn tilt(mut self, tilt: Tilt) -> Self {
+        self.tilt = tilt;
+        self
+    }
+}
+
+/// The resampling of a gantry-tilted series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TiltCorrection {
+    /// The angle (degrees) between the slice normal and the line through the slices' origins.
+    pub angle_deg: f64,
+    /// Gantry/Detector Tilt (0018,1120) of the first file, degrees, where it is given.
+    pub gantry_tilt_attribute_deg: Option<f64>,
+    /// The largest in-plane offset of a slice from the first one, mm (what the resampling moved).
+    pub max_offset_mm: f64,
+}
+
+/// A series read into a volume, and what was done to it.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    /// The volume (orthogonal grid).
+    pub volume: Volume<T>,
+    /// The tilt correction, for a gantry-tilted series that was resampled.
+    pub tilt: Option<TiltCorrection>,
+}
+
+/// Assembles a CT series as [`load_ct_volume`] does, with `options` (what to do with a
+/// gantry-tilted series), and says what was done.
+pub fn load_ct_volume_with(files: &[PathBuf], options: &LoadOptions) -> Result<Loaded<i16>> {
+    load_with(files, Mapping::Rescale, hounsfield, options.tilt, -1024.0)
 }
 
 /// A rescaled value to whole Hounsfield units: rounded half away from zero, clamped to the `i16`
@@ -730,7 +798,7 @@ pub fn load_activity_volume_with(
             ));
         }
     };
-    load_with(files, mapping, |v| v as f32)
+    Ok(load_with(files, mapping, |v| v as f32, Tilt::Resample, 0.0)?.volume)
 }
 
 /// The first file of a series and its header (without pixel data).
@@ -742,12 +810,16 @@ pub(crate) fn first_header(files: &[PathBuf]) -> Result<(&Path, DefaultDicomObje
     Ok((first, open(first, false)?))
 }
 
-/// The geometry checks and assembly shared by the loaders; `convert` maps rescaled values.
+/// The geometry checks and assembly shared by the loaders; `convert` maps rescaled values;
+/// `tilt` says what to do with a sheared stack, `air` (a rescaled value) fills what resampling
+/// leaves uncovered.
 fn load_with<T: Copy + Default + Send>(
     files: &[PathBuf],
     mapping: Mapping,
     convert: impl Fn(f64) -> T + Sync,
-) -> Result<Volume<T>> {
+    tilt: Tilt,
+    air: f64,
+) -> Result<Loaded<T>> {
     let first = files.first().ok_or_else(|| Error::Series {
         series: "?".into(),
         problem: "no files".into(),
@@ -830,7 +902,7 @@ fn load_with<T: Copy + Default + Send>(
             )));
         }
         let shift = b.position - a.position - normal * gap;
-        if shift.norm() > TILT_TOLERANCE_MM {
+        if shift.norm() > TILT_TOLERANCE_MM && tilt == Tilt::Refuse {
             return Err(problem(format!(
                 "slices are sheared (gantry tilt?): consecutive origins {} and {} are offset by {:.3} mm in the image plane",
                 a.position,
@@ -839,6 +911,36 @@ fn load_with<T: Copy + Default + Send>(
             )));
         }
         gaps.push(gap);
+    }
+    // Each slice's in-plane offset from the first (sorted) slice, in pixels along its rows and
+    // columns: zero for an orthogonal stack, growing slice by slice for a tilted one.
+    let o = slices[order[0].1].position;
+    let mut offsets = vec![(0.0, 0.0); slices.len()];
+    let mut max_offset = 0.0f64;
+    for (i, s) in slices.iter().enumerate() {
+        let d = s.position - o;
+        let in_plane = d - normal * d.dot(normal);
+        max_offset = max_offset.max(in_plane.norm());
+        offsets[i] = (d.dot(s0.row) / s0.spacing[1], d.dot(s0.col) / s0.spacing[0]);
+    }
+    let sheared = order.windows(2).any(|w| {
+        let d = slices[w[1].1].position - slices[w[0].1].position;
+        (d - normal * d.dot(normal)).norm() > TILT_TOLERANCE_MM
+    });
+    let correction = sheared.then(|| {
+        let last = slices[order[order.len() - 1].1].position - o;
+        let along = last.dot(normal);
+        let across = (last - normal * along).norm();
+        TiltCorrection {
+            angle_deg: across.atan2(along).to_degrees(),
+            gantry_tilt_attribute_deg: text(&objects[0].1, tags::GANTRY_DETECTOR_TILT)
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .filter(|t| t.is_finite()),
+            max_offset_mm: max_offset,
+        }
+    });
+    if !sheared {
+        offsets.iter_mut().for_each(|x| *x = (0.0, 0.0));
     }
     let dz = if gaps.is_empty() {
         // One slice: use the thickness, or 1 mm.
@@ -920,8 +1022,34 @@ fn load_with<T: Copy + Default + Send>(
                 })?,
             };
             let frame = &stored.raw[s.frame * n..(s.frame + 1) * n];
-            for (out, &r) in place.iter_mut().zip(frame) {
-                *out = convert(stored.value(r) * slope + intercept);
+            let (dx, dy) = offsets[i];
+            if dx == 0.0 && dy == 0.0 {
+                for (out, &r) in place.iter_mut().zip(frame) {
+                    *out = convert(stored.value(r) * slope + intercept);
+                }
+            } else {
+                // Tilt correction: the orthogonal grid's pixel (x, y) lies at (x - dx, y - dy)
+                // of this slice; bilinear between its four neighbours, air outside.
+                let value =
+                    |x: usize, y: usize| stored.value(frame[y * nx + x]) * slope + intercept;
+                for (k, out) in place.iter_mut().enumerate() {
+                    let (x, y) = ((k % nx) as f64 - dx, (k / nx) as f64 - dy);
+                    let inside = x >= -1e-9
+                        && y >= -1e-9
+                        && x <= (nx - 1) as f64 + 1e-9
+                        && y <= (ny - 1) as f64 + 1e-9;
+                    let v = if inside {
+                        let (x, y) = (x.clamp(0.0, (nx - 1) as f64), y.clamp(0.0, (ny - 1) as f64));
+                        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+                        let (x1, y1) = ((x0 + 1).min(nx - 1), (y0 + 1).min(ny - 1));
+                        let (fx, fy) = (x - x0 as f64, y - y0 as f64);
+                        (1.0 - fy) * ((1.0 - fx) * value(x0, y0) + fx * value(x1, y0))
+                            + fy * ((1.0 - fx) * value(x0, y1) + fx * value(x1, y1))
+                    } else {
+                        air
+                    };
+                    *out = convert(v);
+                }
             }
         }
         Ok(())
@@ -931,7 +1059,10 @@ fn load_with<T: Copy + Default + Send>(
         .collect::<Vec<_>>()
         .into_iter()
         .collect::<Result<Vec<()>>>()?;
-    Ok(Volume::new(grid, data)?)
+    Ok(Loaded {
+        volume: Volume::new(grid, data)?,
+        tilt: correction,
+    })
 }
 
 /// The stored 16-bit values of every frame of a file, before rescale.

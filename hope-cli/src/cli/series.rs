@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use hope::core::metaimage;
 use hope::dicom::series::{
-    ActivityOptions, SeriesInfo, load_activity_volume_with, load_ct_volume, scan_dir,
+    ActivityOptions, LoadOptions, Loaded, SeriesInfo, Tilt, load_activity_volume_with,
+    load_ct_volume_with, scan_dir,
 };
 use hope::dicom::suv::SuvBw;
 
@@ -49,7 +50,22 @@ pub(crate) enum SeriesCommand {
         /// Without it they stop the conversion: a missing slice changes the volume.
         #[arg(long)]
         skip_unreadable: bool,
+        /// Refuse a gantry-tilted CT series instead of resampling it onto an orthogonal grid.
+        #[arg(long)]
+        refuse_tilt: bool,
     },
+}
+
+/// A line saying how a tilted series was resampled.
+fn tilt_note(t: &hope::dicom::TiltCorrection) -> String {
+    format!(
+        "gantry tilt {:.2} degrees{}: resampled onto an orthogonal grid (bilinear; slices moved \
+         up to {:.2} mm in their planes; --refuse-tilt refuses such a series)",
+        t.angle_deg,
+        t.gantry_tilt_attribute_deg
+            .map_or(String::new(), |a| format!(" (Gantry/Detector Tilt {a})")),
+        t.max_offset_mm
+    )
 }
 
 fn pick<'a>(
@@ -84,8 +100,11 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
                     s.files.len(),
                     s.frame_of_reference_uid
                 );
-                match load_ct_volume(&s.files) {
-                    Ok(v) => {
+                match load_ct_volume_with(&s.files, &LoadOptions::new()) {
+                    Ok(Loaded { volume: v, tilt }) => {
+                        if let Some(t) = &tilt {
+                            println!("  {}", tilt_note(t));
+                        }
                         let g = v.grid();
                         let d = g.direction();
                         println!(
@@ -133,6 +152,7 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
             values,
             calibration,
             skip_unreadable,
+            refuse_tilt,
         } => {
             let bar = super::files::counter(None, "reading the folder", "");
             let report = scan_dir(&dir);
@@ -164,8 +184,17 @@ pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
             let what = (|| -> anyhow::Result<String> {
                 Ok(match values {
                     Values::Hu => {
-                        metaimage::write(&output, &load_ct_volume(&s.files)?)?;
-                        "HU".to_string()
+                        let tilt = if refuse_tilt {
+                            Tilt::Refuse
+                        } else {
+                            Tilt::Resample
+                        };
+                        let loaded = load_ct_volume_with(&s.files, &LoadOptions::new().tilt(tilt))?;
+                        metaimage::write(&output, &loaded.volume)?;
+                        match &loaded.tilt {
+                            Some(t) => format!("HU; {}", tilt_note(t)),
+                            None => "HU".to_string(),
+                        }
                     }
                     Values::Activity => {
                         metaimage::write(&output, &load_activity_volume_with(&s.files, &options)?)?;
