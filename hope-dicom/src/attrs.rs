@@ -136,6 +136,51 @@ pub(crate) fn parse_dataset(
     InMemDicomObject::read_dataset_with_ts(bytes, ts).map_err(|e| e.to_string())
 }
 
+/// Patient, study and frame attributes a derived object (RT Dose, RT Structure Set) takes from
+/// the CT it refers to, so that it lands in the same patient, study and frame of reference
+/// (planning systems and 3D Slicer match on these).
+pub(crate) const COPIED_FROM_CT: &[dicom_core::Tag] = &[
+    dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET,
+    dicom_dictionary_std::tags::PATIENT_NAME,
+    dicom_dictionary_std::tags::PATIENT_ID,
+    dicom_dictionary_std::tags::PATIENT_BIRTH_DATE,
+    dicom_dictionary_std::tags::PATIENT_SEX,
+    dicom_dictionary_std::tags::STUDY_INSTANCE_UID,
+    dicom_dictionary_std::tags::STUDY_DATE,
+    dicom_dictionary_std::tags::STUDY_TIME,
+    dicom_dictionary_std::tags::STUDY_ID,
+    dicom_dictionary_std::tags::ACCESSION_NUMBER,
+    dicom_dictionary_std::tags::REFERRING_PHYSICIAN_NAME,
+    dicom_dictionary_std::tags::STUDY_DESCRIPTION,
+    dicom_dictionary_std::tags::FRAME_OF_REFERENCE_UID,
+    dicom_dictionary_std::tags::POSITION_REFERENCE_INDICATOR,
+];
+
+/// Writes `obj` as a Part 10 file at `path` (explicit VR little endian), atomically.
+pub(crate) fn write_part10(
+    obj: InMemDicomObject,
+    path: &Path,
+    sop_class: &str,
+    sop_instance: &str,
+) -> Result<()> {
+    let bad = |m: String| Error::Write {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let file = obj
+        .with_meta(
+            dicom_object::FileMetaTableBuilder::new()
+                .transfer_syntax(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(sop_class)
+                .media_storage_sop_instance_uid(sop_instance),
+        )
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = hope_core::fs::AtomicFile::create(path)?;
+    file.write_all(&mut out).map_err(|e| bad(e.to_string()))?;
+    out.commit()?;
+    Ok(())
+}
+
 /// A string attribute's value with its padding (NUL or space) removed, if present and textual.
 pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     obj.get(tag)

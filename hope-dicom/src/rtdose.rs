@@ -12,34 +12,14 @@
 use std::path::Path;
 
 use dicom_core::value::PrimitiveValue;
-use dicom_core::{DataElement, Tag, VR};
+use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::{tags, uids};
-use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
-use hope_core::fs::AtomicFile;
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use hope_core::{Grid, Vec3, Volume};
 
-use crate::attrs::{attr_err, ds, ds_multi, floats, open, text};
+use crate::attrs::{COPIED_FROM_CT, attr_err, ds, ds_multi, floats, open, text, write_part10};
 use crate::uid::new_uid;
 use crate::{Error, Result};
-
-/// Attributes copied from the CT so that the dose lands in the same patient, study and frame of
-/// reference (planning systems and 3D Slicer match on these).
-const COPIED_FROM_CT: &[Tag] = &[
-    tags::SPECIFIC_CHARACTER_SET,
-    tags::PATIENT_NAME,
-    tags::PATIENT_ID,
-    tags::PATIENT_BIRTH_DATE,
-    tags::PATIENT_SEX,
-    tags::STUDY_INSTANCE_UID,
-    tags::STUDY_DATE,
-    tags::STUDY_TIME,
-    tags::STUDY_ID,
-    tags::ACCESSION_NUMBER,
-    tags::REFERRING_PHYSICIAN_NAME,
-    tags::STUDY_DESCRIPTION,
-    tags::FRAME_OF_REFERENCE_UID,
-    tags::POSITION_REFERENCE_INDICATOR,
-];
 
 /// How the dose was summed (DICOM Dose Summation Type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -269,17 +249,7 @@ pub fn write_rt_dose(
             dicom_core::value::DataSetSequence::from(vec![item]),
         ));
     }
-    let file = obj
-        .with_meta(
-            FileMetaTableBuilder::new()
-                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-                .media_storage_sop_class_uid(uids::RT_DOSE_STORAGE)
-                .media_storage_sop_instance_uid(&sop_uid),
-        )
-        .map_err(|e| bad(e.to_string()))?;
-    let mut out = AtomicFile::create(path)?;
-    file.write_all(&mut out).map_err(|e| bad(e.to_string()))?;
-    out.commit()?;
+    write_part10(obj, path, uids::RT_DOSE_STORAGE, &sop_uid)?;
     Ok(WrittenDose {
         sop_instance_uid: sop_uid,
         series_uid,

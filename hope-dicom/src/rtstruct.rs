@@ -21,11 +21,10 @@ use std::path::Path;
 use dicom_core::value::{DataSetSequence, PrimitiveValue};
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::{tags, uids};
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use hope_core::fs::AtomicFile;
+use dicom_object::InMemDicomObject;
 use hope_core::{Grid, Vec3, Volume};
 
-use crate::attrs::{attr_err, ds, open, text};
+use crate::attrs::{COPIED_FROM_CT, attr_err, ds, open, text, write_part10};
 use crate::uid::new_uid;
 use crate::{Error, Result};
 
@@ -112,22 +111,6 @@ pub struct WrittenStruct {
     /// Its Series Instance UID.
     pub series_uid: String,
 }
-
-/// Patient, study and frame attributes a derived object takes from the CT it refers to.
-const COPIED_FROM_CT: &[dicom_core::Tag] = &[
-    tags::SPECIFIC_CHARACTER_SET,
-    tags::PATIENT_NAME,
-    tags::PATIENT_ID,
-    tags::PATIENT_BIRTH_DATE,
-    tags::PATIENT_SEX,
-    tags::STUDY_INSTANCE_UID,
-    tags::STUDY_DATE,
-    tags::STUDY_TIME,
-    tags::STUDY_ID,
-    tags::ACCESSION_NUMBER,
-    tags::REFERRING_PHYSICIAN_NAME,
-    tags::STUDY_DESCRIPTION,
-];
 
 /// Writes `set` as an RT Structure Set at `path` (atomically), referring to the CT series of
 /// `ct_file` (any of its slices): patient and study from it, its frame of reference (the set's
@@ -300,17 +283,7 @@ pub fn write_rt_struct(set: &StructureSet, path: &Path, ct_file: &Path) -> Resul
     ] {
         obj.put(e);
     }
-    let file = obj
-        .with_meta(
-            FileMetaTableBuilder::new()
-                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-                .media_storage_sop_class_uid(uids::RT_STRUCTURE_SET_STORAGE)
-                .media_storage_sop_instance_uid(&sop_uid),
-        )
-        .map_err(|e| bad(e.to_string()))?;
-    let mut out = AtomicFile::create(path)?;
-    file.write_all(&mut out).map_err(|e| bad(e.to_string()))?;
-    out.commit()?;
+    write_part10(obj, path, uids::RT_STRUCTURE_SET_STORAGE, &sop_uid)?;
     Ok(WrittenStruct {
         sop_instance_uid: sop_uid,
         series_uid,
