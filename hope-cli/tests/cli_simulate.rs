@@ -407,3 +407,46 @@ fn dose_to_water_with_electrons_is_named_dose_to_water() {
             .unwrap();
     assert_eq!(summary["quantity"], "dose_to_water");
 }
+
+/// Attack round on issue 23 (second): `hope run` dropped `[output.phase_space]` without a word,
+/// and a plane no particle crosses wrote an empty phase space without one.
+#[test]
+fn phase_space_planes_are_refused_by_hope_run_and_an_empty_one_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!("{SIM}\n[output.phase_space]\nname = \"p\"\nz_mm = 500.0\n");
+    std::fs::write(tmp.path().join("p.toml"), text).unwrap();
+    let o = hope(
+        tmp.path(),
+        &[
+            "run",
+            "p.toml",
+            "--dir",
+            "w",
+            "--executor",
+            "process",
+            "--tasks",
+            "1",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("output.phase_space") && err.contains("hope simulate"),
+        "{err}"
+    );
+    let o = hope(
+        tmp.path(),
+        &["simulate", "p.toml", "--out", "t", "--threads", "5000"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("threads"), "{err}");
+    let o = hope(
+        tmp.path(),
+        &["simulate", "p.toml", "--out", "o", "--histories", "200"],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("(0 particles)") && out.contains("warning: no particle crossed"),
+        "{out}"
+    );
+}

@@ -441,3 +441,219 @@ fn attack_23_12_presets_take_the_old_names_and_errors_name_the_key() {
         "{e}"
     );
 }
+
+// Second attack round (the phase-space plane, dose to water and the Koch-Motz switch; the
+// prebuilt `hope` at commit de93046).
+
+#[test]
+fn attack_23b_01_a_source_far_away_is_refused_not_a_hang() {
+    // The depth-dose walk searched for the grid from the source in quarter voxels: 1e9 mm took
+    // minutes, beyond 3e15 mm forever. Positions are bounded like every coordinate now (and the
+    // walk finds the grid at once: `tally::lines` tests it).
+    let dir = tempfile::tempdir().unwrap();
+    for far in ["1e9", "1e300"] {
+        let text = format!(
+            "{BOX}[source]\nkind = 'pencil'\nposition_mm = [0.0, 0.0, -{far}]\ndirection = [0.0, 0.0, 1.0]\nenergy_kev = 100.0\n"
+        );
+        let e = read(dir.path(), &text).unwrap_err();
+        let mut chain = e.to_string();
+        let mut s = std::error::Error::source(&e);
+        while let Some(c) = s {
+            chain.push_str(&format!(": {c}"));
+            s = c.source();
+        }
+        assert!(
+            chain.contains("source.position_mm") && chain.contains("1e7"),
+            "{chain}"
+        );
+    }
+}
+
+#[test]
+fn attack_23b_02_the_phase_space_writer_follows_no_link_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, b"keep").unwrap();
+    // The old fixed temporary name, and the target itself, as links to the victim.
+    std::os::unix::fs::symlink(&victim, dir.path().join("p.IAEAphsp.part")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("p.IAEAphsp")).unwrap();
+    let particle = iaea::Particle {
+        kind: Kind::Photon,
+        energy_mev: 1.0,
+        position_cm: [0.0; 3],
+        direction: [0.0, 0.0, 1.0],
+        weight: 1.0,
+        new_history: true,
+    };
+    let mut w = PhaseSpaceWriter::create(&dir.path().join("p")).unwrap();
+    w.write(&particle).unwrap();
+    w.finish(1, "t").unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    let data = dir.path().join("p.IAEAphsp");
+    assert!(
+        !std::fs::symlink_metadata(&data)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&data).unwrap().len(), 29);
+    // Dropped before finishing (an error on the way): no temporary file is left.
+    let before = std::fs::read_dir(dir.path()).unwrap().count();
+    let mut w = PhaseSpaceWriter::create(&dir.path().join("q")).unwrap();
+    w.write(&particle).unwrap();
+    drop(w);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
+    // A directory with the header's name: an error, and neither file put in place.
+    std::fs::create_dir(dir.path().join("r.IAEAheader")).unwrap();
+    let mut w = PhaseSpaceWriter::create(&dir.path().join("r")).unwrap();
+    w.write(&particle).unwrap();
+    assert!(w.finish(1, "t").is_err());
+    assert!(!dir.path().join("r.IAEAphsp").exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before + 1);
+}
+
+#[test]
+fn attack_23b_03_an_electron_stopping_at_a_near_vacuum_leaves_its_energy_in_matter() {
+    // Water, then 4 mm of air at 1e-9 g/cm^3, then water: an electron that fell below its
+    // cutoff on its way into the air deposited its last keV there, a dose 1e9 times too high.
+    let grid = Grid::builder([9, 9, 30])
+        .spacing([2.0, 2.0, 1.0])
+        .origin([-8.0, -8.0, 0.5])
+        .build()
+        .unwrap();
+    let n = grid.voxel_count();
+    let density: Vec<f32> = (0..n)
+        .map(|v| {
+            if (10..14).contains(&(v / 81)) {
+                1e-9
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let phantom = Phantom::new(
+        grid.clone(),
+        vec![Material::builtin("water").unwrap()],
+        vec![0; n],
+        density,
+    )
+    .unwrap();
+    let t = Transport::new(
+        phantom,
+        RunOptions {
+            physics: hope_mc::PhysicsOptions {
+                electrons: hope_mc::physics::electron::ElectronOptions {
+                    transport: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    let beam = Source::Charged {
+        positron: false,
+        source: Box::new(Source::Pencil {
+            position: Vec3::new(0.0, 0.0, -1.0),
+            direction: Vec3::new(0.0, 0.0, 1.0),
+            spectrum: Spectrum::Mono(6e6),
+        }),
+    };
+    let r = t.run(&beam, 3000, 4, &no_progress).unwrap();
+    let (dose, _) = r.dose(&r.analog, &grid).unwrap();
+    let max_in = |ks: std::ops::Range<usize>| {
+        let mut m = 0.0f64;
+        for k in ks {
+            for j in 0..9 {
+                for i in 0..9 {
+                    m = m.max(*dose.get([i, j, k]).unwrap());
+                }
+            }
+        }
+        m
+    };
+    let (water, air) = (max_in(0..10), max_in(10..14));
+    // In the air the dose is what the electrons crossing it lose there (Bragg-Gray: about the
+    // water's); a single stopped electron would give 1e4 times the water's maximum.
+    assert!(air < 10.0 * water, "air {air:e} Gy, water {water:e} Gy");
+}
+
+#[test]
+fn attack_23b_04_plane_errors_name_the_file_and_come_before_any_file() {
+    // A grid whose third axis is not patient +z: refused before the files are created, naming
+    // the field.
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Grid::builder([5, 5, 5])
+        .spacing([2.0, 2.0, 2.0])
+        .direction([
+            Vec3::new(1.0, 0.0, 0.0),
+            Vec3::new(0.0, -1.0, 0.0),
+            Vec3::new(0.0, 0.0, -1.0),
+        ])
+        .build()
+        .unwrap();
+    let t = Transport::new(
+        Phantom::uniform(grid, Material::builtin("water").unwrap()),
+        RunOptions::default(),
+    )
+    .unwrap();
+    let plane = hope_mc::transport::PhaseSpacePlane {
+        z_mm: 0.0,
+        towards_positive_z: true,
+    };
+    let e = t.check_plane(plane).unwrap_err();
+    assert!(e.contains("axial"), "{e}");
+    let mut w = PhaseSpaceWriter::create(&dir.path().join("p")).unwrap();
+    let beam = Source::Pencil {
+        position: Vec3::new(0.0, 0.0, -10.0),
+        direction: Vec3::new(0.0, 0.0, 1.0),
+        spectrum: Spectrum::Mono(1e5),
+    };
+    let e = t
+        .run_with_phase_space(&beam, 10, 1, plane, &mut w, &no_progress)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("p.IAEAphsp") && e.contains("plane"), "{e}");
+    drop(w);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn attack_23b_05_histories_of_weight_zero_cross_no_plane() {
+    // Half the records of a chained phase space were particles of weight 0.
+    let dir = tempfile::tempdir().unwrap();
+    phase_space(
+        dir.path(),
+        &[
+            (1, 1.0, [0.0, 0.0, -0.5, 0.0, 0.0], 0.0),
+            (1, 1.0, [0.1, 0.0, -0.5, 0.0, 0.0], 1.0),
+        ],
+        "",
+    );
+    let space = PhaseSpace::read(&dir.path().join("ps.IAEAheader")).unwrap();
+    let source = Source::PhaseSpace(Box::new(
+        PhaseSpaceSource::new(space, Vec3::new(0.0, 0.0, 0.0), [0.0; 3], 0).unwrap(),
+    ));
+    let grid = Grid::builder([5, 5, 10])
+        .spacing([2.0, 2.0, 2.0])
+        .origin([-4.0, -4.0, 1.0])
+        .build()
+        .unwrap();
+    let t = Transport::new(
+        Phantom::uniform(grid, Material::builtin("air").unwrap()),
+        RunOptions::default(),
+    )
+    .unwrap();
+    let mut w = PhaseSpaceWriter::create(&dir.path().join("out")).unwrap();
+    let plane = hope_mc::transport::PhaseSpacePlane {
+        z_mm: 10.0,
+        towards_positive_z: true,
+    };
+    t.run_with_phase_space(&source, 100, 1, plane, &mut w, &no_progress)
+        .unwrap();
+    w.finish(100, "t").unwrap();
+    let out = PhaseSpace::read(&dir.path().join("out.IAEAheader")).unwrap();
+    assert!(!out.particles.is_empty());
+    assert!(out.particles.iter().all(|p| p.weight > 0.0));
+}

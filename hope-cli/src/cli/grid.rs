@@ -123,6 +123,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let file = args.file.as_ref().context("a simulation file is needed")?;
     let sim = Simulation::from_file(file)?.resolved();
+    if sim.output.phase_space.is_some() {
+        anyhow::bail!(
+            "{}: output.phase_space: a phase space is scored by `hope simulate` (one process, \
+             records in batch order), not by `hope run`; run the file with `hope simulate`",
+            file.display()
+        );
+    }
     let workload = SimulationWorkload::new(&sim, 1)?;
     let plan = new_plan(&args, workload.batch_count())?;
     execute(&args, &sim, &plan, &workload)

@@ -73,7 +73,15 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         write_blocks(&blocks, &run.dose(&result)?.unit.to_string(), &args.out)?;
     }
     if let Some(header) = phase_space {
-        println!("phase space: {}", header.display());
+        let data = hope::mc::source::iaea::paths(&header).1;
+        let records = hope::mc::source::iaea::data_len(&data)? / 29;
+        println!("phase space: {} ({records} particles)", header.display());
+        if records == 0 {
+            println!(
+                "warning: no particle crossed the plane (is output.phase_space.z_mm inside the \
+                 phantom, and towards the way the particles go?)"
+            );
+        }
     }
     Ok(())
 }

@@ -306,7 +306,7 @@ impl SimulationBuilder {
     }
 }
 
-fn field(name: &str, message: impl Into<String>) -> Error {
+pub(super) fn field(name: &str, message: impl Into<String>) -> Error {
     Error::Simulation {
         field: name.to_string(),
         message: message.into(),
@@ -479,85 +479,7 @@ impl Simulation {
                 format!("{}; expected 1 to {}", self.batch_size, u32::MAX - 1),
             ));
         }
-        if self.output.line.len() > MAX_BLOCKS {
-            return Err(field(
-                "output.line",
-                format!(
-                    "{} lines; expected at most {MAX_BLOCKS}",
-                    self.output.line.len()
-                ),
-            ));
-        }
-        for (i, l) in self.output.line.iter().enumerate() {
-            let at = format!("output.line[{i}]");
-            if !spec::is_name(&l.name) {
-                return Err(field(
-                    &format!("{at}.name"),
-                    "expected 1 to 64 letters, digits, '_' or '-'",
-                ));
-            }
-            let d = Vec3::from(l.to_mm) - Vec3::from(l.from_mm);
-            let ok = l
-                .from_mm
-                .iter()
-                .chain(&l.to_mm)
-                .all(|x| x.is_finite() && x.abs() <= 1e7)
-                && d.norm() > 0.0;
-            if !ok {
-                return Err(field(
-                    &at,
-                    "from_mm and to_mm: two different points, finite, within 1e7 mm",
-                ));
-            }
-        }
-        if self.output.block.len() > MAX_BLOCKS {
-            return Err(field(
-                "output.block",
-                format!(
-                    "{} blocks; expected at most {MAX_BLOCKS}",
-                    self.output.block.len()
-                ),
-            ));
-        }
-        for (i, b) in self.output.block.iter().enumerate() {
-            let at = format!("output.block[{i}]");
-            if !spec::is_name(&b.name) {
-                return Err(field(
-                    &format!("{at}.name"),
-                    "expected 1 to 64 letters, digits, '_' or '-'",
-                ));
-            }
-            let ok = (0..3).all(|a| {
-                b.min_mm[a].is_finite() && b.max_mm[a].is_finite() && b.min_mm[a] < b.max_mm[a]
-            });
-            if !ok {
-                return Err(field(
-                    &at,
-                    "min_mm and max_mm: finite corners, min below max on every axis",
-                ));
-            }
-        }
-        if let Some(plane) = &self.output.phase_space {
-            if !spec::is_name(&plane.name) {
-                return Err(field(
-                    "output.phase_space.name",
-                    "expected 1 to 64 letters, digits, '_' or '-'",
-                ));
-            }
-            if !(plane.z_mm.is_finite() && plane.z_mm.abs() <= 1e7) {
-                return Err(field(
-                    "output.phase_space.z_mm",
-                    format!("{}: expected a finite value within 1e7 mm", plane.z_mm),
-                ));
-            }
-            if !self.output.block.is_empty() {
-                return Err(field(
-                    "output.phase_space",
-                    "not with [[output.block]] in the same run (run twice with the same seed: \
-                     the dose is the same, bit for bit)",
-                ));
-            }
-        }
+        self.output.check()?;
         if self.materials.len() > MAX_MATERIALS {
             return Err(field(
                 "materials",
@@ -907,7 +829,16 @@ impl Simulation {
                     *rotation_deg,
                     *recycle,
                 )
-                .map_err(|e| refused(at, "expected a usable phase space", e))?;
+                .map_err(|e| {
+                    refused(
+                        at,
+                        &format!(
+                            "{}: expected a usable phase space",
+                            self.path(path).display()
+                        ),
+                        e,
+                    )
+                })?;
                 if ps.has_charged() && !self.physics.electrons.transport {
                     return Err(field(
                         at,

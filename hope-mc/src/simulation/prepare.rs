@@ -72,6 +72,14 @@ impl Simulation {
     /// checks it, builds the transport and the source.
     pub fn prepare(&self, threads: usize) -> Result<Prepared> {
         self.validate()?;
+        // (Attack round on issue 23: 5,000 threads were started for a 2-core machine.)
+        if threads > MAX_THREADS {
+            return Err(Error::Simulation {
+                field: "threads".into(),
+                message: format!("{threads}; expected 0 (one per core) to {MAX_THREADS}"),
+                source: None,
+            });
+        }
         Ok(Prepared {
             transport: self.transport(threads)?,
             source: self.source()?,
@@ -80,6 +88,9 @@ impl Simulation {
         })
     }
 }
+
+/// The most worker threads a run starts.
+pub(super) const MAX_THREADS: usize = 1024;
 
 impl Prepared {
     /// The simulation this was prepared from.
@@ -149,6 +160,14 @@ impl Prepared {
             z_mm: spec.z_mm,
             towards_positive_z: spec.towards == super::spec::Towards::PlusZ,
         };
+        // Checked before any file is created.
+        self.transport
+            .check_plane(plane)
+            .map_err(|message| Error::Simulation {
+                field: "output.phase_space".into(),
+                message,
+                source: None,
+            })?;
         let mut writer = crate::source::iaea::PhaseSpaceWriter::create(&dir.join(&spec.name))?;
         let result = self.transport.run_with_phase_space(
             &self.source,

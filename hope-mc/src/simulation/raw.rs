@@ -490,12 +490,26 @@ impl Source {
             s.seeds.as_ref().is_some_and(|v| !v.is_empty()),
             &[Seeds],
         )?;
-        let position = s.position_mm.ok_or_else(|| {
-            Invalid::new(
-                "source.position_mm",
-                format!("missing: {what} needs a position"),
-            )
-        });
+        let position = s
+            .position_mm
+            .ok_or_else(|| {
+                Invalid::new(
+                    "source.position_mm",
+                    format!("missing: {what} needs a position"),
+                )
+            })
+            .and_then(|p| {
+                // Bounded like every other coordinate: a source 1e300 mm away has no point a
+                // double can tell apart from its neighbours near the phantom.
+                if p.iter().all(|x| x.is_finite() && x.abs() <= 1e7) {
+                    Ok(p)
+                } else {
+                    Err(Invalid::new(
+                        "source.position_mm",
+                        "expected finite coordinates within 1e7 mm".to_string(),
+                    ))
+                }
+            });
         let direction = s.direction.ok_or_else(|| {
             Invalid::new(
                 "source.direction",
@@ -578,7 +592,10 @@ impl Source {
                             "missing: the .IAEAheader (or .IAEAphsp) file",
                         )
                     })?,
-                    position_mm: s.position_mm.unwrap_or([0.0; 3]),
+                    position_mm: match s.position_mm {
+                        None => [0.0; 3],
+                        Some(_) => position?,
+                    },
                     rotation_deg: s.rotation_deg.unwrap_or([0.0; 3]),
                     recycle: s.recycle.unwrap_or(0),
                 }

@@ -45,6 +45,84 @@ impl OutputSpec {
     pub fn is_empty(&self) -> bool {
         self.block.is_empty() && self.line.is_empty() && self.phase_space.is_none()
     }
+
+    /// Checks the lines, blocks and phase-space plane; the error names the field.
+    pub(crate) fn check(&self) -> crate::Result<()> {
+        if self.line.len() > MAX_BLOCKS {
+            return Err(super::field(
+                "output.line",
+                format!("{} lines; expected at most {MAX_BLOCKS}", self.line.len()),
+            ));
+        }
+        for (i, l) in self.line.iter().enumerate() {
+            let at = format!("output.line[{i}]");
+            if !is_name(&l.name) {
+                return Err(super::field(
+                    &format!("{at}.name"),
+                    "expected 1 to 64 letters, digits, '_' or '-'",
+                ));
+            }
+            let d = Vec3::from(l.to_mm) - Vec3::from(l.from_mm);
+            let ok = l
+                .from_mm
+                .iter()
+                .chain(&l.to_mm)
+                .all(|x| x.is_finite() && x.abs() <= 1e7)
+                && d.norm() > 0.0;
+            if !ok {
+                return Err(super::field(
+                    &at,
+                    "from_mm and to_mm: two different points, finite, within 1e7 mm",
+                ));
+            }
+        }
+        if self.block.len() > MAX_BLOCKS {
+            return Err(super::field(
+                "output.block",
+                format!("{} blocks; expected at most {MAX_BLOCKS}", self.block.len()),
+            ));
+        }
+        for (i, b) in self.block.iter().enumerate() {
+            let at = format!("output.block[{i}]");
+            if !is_name(&b.name) {
+                return Err(super::field(
+                    &format!("{at}.name"),
+                    "expected 1 to 64 letters, digits, '_' or '-'",
+                ));
+            }
+            let ok = (0..3).all(|a| {
+                b.min_mm[a].is_finite() && b.max_mm[a].is_finite() && b.min_mm[a] < b.max_mm[a]
+            });
+            if !ok {
+                return Err(super::field(
+                    &at,
+                    "min_mm and max_mm: finite corners, min below max on every axis",
+                ));
+            }
+        }
+        if let Some(plane) = &self.phase_space {
+            if !is_name(&plane.name) {
+                return Err(super::field(
+                    "output.phase_space.name",
+                    "expected 1 to 64 letters, digits, '_' or '-'",
+                ));
+            }
+            if !(plane.z_mm.is_finite() && plane.z_mm.abs() <= 1e7) {
+                return Err(super::field(
+                    "output.phase_space.z_mm",
+                    format!("{}: expected a finite value within 1e7 mm", plane.z_mm),
+                ));
+            }
+            if !self.block.is_empty() {
+                return Err(super::field(
+                    "output.phase_space",
+                    "not with [[output.block]] in the same run (run twice with the same seed: \
+                     the dose is the same, bit for bit)",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A phase space scored on the plane z = `z_mm` during the run: `NAME.IAEAheader` and

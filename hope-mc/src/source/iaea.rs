@@ -24,7 +24,7 @@
 //!
 //! Every malformed value is an error naming the file and the block (or the record).
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -172,6 +172,7 @@ fn bad(path: &Path, field: &str, message: impl Into<String>) -> Error {
 /// unterminated `/*` comment or a block given twice is an error.
 fn blocks(path: &Path, text: &str) -> Result<Vec<(String, Vec<String>)>> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut in_comment = false;
     for raw in text.lines() {
         // Strip /* */ (possibly spanning lines) and // comments.
@@ -211,7 +212,8 @@ fn blocks(path: &Path, text: &str) -> Result<Vec<(String, Vec<String>)>> {
             && let Some((name, rest)) = name.split_once(':')
         {
             let name = name.trim().to_string();
-            if out.iter().any(|(n, _)| *n == name) {
+            // A set of the names seen: a header of many blocks is read in linear time.
+            if !seen.insert(name.clone()) {
                 return Err(bad(
                     path,
                     &format!("${}", clip(&name)),
@@ -597,12 +599,13 @@ fn decode(h: &Header, record: &[u8]) -> std::result::Result<Particle, String> {
 
 /// Writes a phase space: every value stored (X, Y, Z, U, V, W flag, weight), no extras,
 /// little-endian; the files appear (by rename) only when [`PhaseSpaceWriter::finish`] succeeds.
+/// The data goes to a temporary file created anew beside the target (never an existing file or
+/// link followed), removed if the writer is dropped or fails.
 #[derive(Debug)]
 pub struct PhaseSpaceWriter {
     header_path: PathBuf,
     data_path: PathBuf,
-    temp_data: PathBuf,
-    out: BufWriter<std::fs::File>,
+    out: hope_core::fs::AtomicFile,
     counts: [u64; 5],
     /// Per kind: total weight, min and max weight, sum of weight x energy, min and max energy.
     stats: [[f64; 6]; 5],
@@ -614,19 +617,22 @@ impl PhaseSpaceWriter {
     /// Starts `NAME.IAEAheader` / `NAME.IAEAphsp` (`path`: either file or their stem).
     pub fn create(path: &Path) -> Result<Self> {
         let (header_path, data_path) = paths(path);
-        let temp_data = data_path.with_extension("IAEAphsp.part");
-        let file = std::fs::File::create(&temp_data)
-            .map_err(|e| bad(&temp_data, "data file", format!("cannot be created: {e}")))?;
+        let out = hope_core::fs::AtomicFile::create(&data_path)
+            .map_err(|e| bad(&data_path, "data file", format!("cannot be created: {e}")))?;
         Ok(Self {
             header_path,
             data_path,
-            temp_data,
-            out: BufWriter::new(file),
+            out,
             counts: [0; 5],
             stats: [[0.0, f64::INFINITY, 0.0, 0.0, f64::INFINITY, 0.0]; 5],
             extent: [[f64::INFINITY, f64::NEG_INFINITY]; 3],
             written: 0,
         })
+    }
+
+    /// The data file it will write.
+    pub fn data_path(&self) -> &Path {
+        &self.data_path
     }
 
     /// Appends a particle.
@@ -667,7 +673,7 @@ impl PhaseSpaceWriter {
         }
         self.out
             .write_all(&rec)
-            .map_err(|e| bad(&self.temp_data, "data file", format!("write failed: {e}")))?;
+            .map_err(|e| bad(&self.data_path, "data file", format!("write failed: {e}")))?;
         let k = usize::from(p.kind.code().unsigned_abs()) - 1;
         self.counts[k] += 1;
         let s = &mut self.stats[k];
@@ -690,7 +696,7 @@ impl PhaseSpaceWriter {
     pub fn finish(mut self, original_histories: u64, title: &str) -> Result<PathBuf> {
         self.out
             .flush()
-            .map_err(|e| bad(&self.temp_data, "data file", format!("write failed: {e}")))?;
+            .map_err(|e| bad(&self.data_path, "data file", format!("write failed: {e}")))?;
         let n = self.written;
         let names = ["PHOTONS", "ELECTRONS", "POSITRONS", "NEUTRONS", "PROTONS"];
         let mut h = String::new();
@@ -733,11 +739,36 @@ impl PhaseSpaceWriter {
                 h.push_str(&format!(" {lo:.4} {hi:.4}\n"));
             }
         }
-        drop(self.out);
-        std::fs::rename(&self.temp_data, &self.data_path)
-            .map_err(|e| bad(&self.data_path, "data file", format!("rename failed: {e}")))?;
-        hope_core::fs::write_atomic(&self.header_path, h.as_bytes())
+        // The header first, then the data: a failure on either leaves neither in place (the
+        // header is removed again if the data cannot be put in place).
+        let mut header = hope_core::fs::AtomicFile::create(&self.header_path).map_err(|e| {
+            bad(
+                &self.header_path,
+                "header",
+                format!("cannot be created: {e}"),
+            )
+        })?;
+        header
+            .write_all(h.as_bytes())
             .map_err(|e| bad(&self.header_path, "header", format!("write failed: {e}")))?;
+        if self.header_path.is_dir() || self.data_path.is_dir() {
+            return Err(bad(
+                &self.data_path,
+                "data file",
+                "a directory has the name of the header or the data file".to_string(),
+            ));
+        }
+        header
+            .commit()
+            .map_err(|e| bad(&self.header_path, "header", format!("write failed: {e}")))?;
+        if let Err(e) = self.out.commit() {
+            let _ = std::fs::remove_file(&self.header_path);
+            return Err(bad(
+                &self.data_path,
+                "data file",
+                format!("rename failed: {e}"),
+            ));
+        }
         Ok(self.header_path)
     }
 }

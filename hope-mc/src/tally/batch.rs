@@ -40,7 +40,7 @@ pub(crate) struct BatchState {
     pub(crate) uncollided: u64,
     pub(crate) stack: Vec<Photon>,
     /// A phase-space scoring plane and its crossings in this batch, when one is scored.
-    pub(crate) plane: Option<crate::transport::PlaneTally>,
+    pub(crate) plane: Option<super::crossings::PlaneTally>,
 }
 
 /// One voxel's score in a batch: the current history's contribution and the sums over the

@@ -11,6 +11,7 @@ use crate::{Error, Result};
 
 pub(crate) mod batch;
 mod codec;
+pub(crate) mod crossings;
 pub mod dvh;
 pub mod lines;
 

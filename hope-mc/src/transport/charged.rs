@@ -369,11 +369,23 @@ impl Transport {
         let mut ray = Ray::new(&self.lattice, &start, &p.dir, len);
         let mut moved = 0.0;
         let mut left = e0 - e_end;
+        let mut last: Option<(usize, [f64; 3])> = None;
         while let Some((c, t0, seg)) = ray.next(&self.lattice) {
             if usize::from(self.emat[c]) != m || self.rho[c] != rho {
                 let t = t0 + 1e-9;
                 p.pos = [0, 1, 2].map(|a| start[a] + t * p.dir[a]);
                 p.energy = e_end + left;
+                // A particle that fell below its cutoff on the way out of this medium leaves what
+                // it has in the last voxel it crossed here, not in the next one (which may hold
+                // almost no mass: a 10 keV deposit in air at 1e-9 g/cm^3 is a dose spike).
+                if p.energy < ep.options.cutoff_ev
+                    && let Some((lc, mid)) = last
+                {
+                    let scored = self.scored_loss(lc, q, p.energy, 0.0);
+                    self.deposit_as(st, lc, &mid, p.energy, scored);
+                    p.energy = 0.0;
+                    return (t, Segment::Stopped);
+                }
                 return (t, Segment::Boundary);
             }
             let loss = if t0 + seg >= len {
@@ -384,6 +396,7 @@ impl Transport {
             left -= loss;
             let mid = [0, 1, 2].map(|a| start[a] + (t0 + 0.5 * seg) * p.dir[a]);
             self.deposit_as(st, c, &mid, loss, loss * scored_per_ev);
+            last = Some((c, mid));
             moved = t0 + seg;
         }
         p.energy = e_end + left;

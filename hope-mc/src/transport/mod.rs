@@ -28,7 +28,6 @@ mod photon;
 mod plane;
 
 pub use plane::PhaseSpacePlane;
-pub(crate) use plane::PlaneTally;
 
 /// How photons are tracked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -14,6 +14,7 @@ use crate::source::Source;
 use crate::source::iaea::{Kind, Particle, PhaseSpaceWriter};
 use crate::tally::Partial;
 use crate::tally::batch::{Accumulator, BatchState};
+use crate::tally::crossings::{Crossing, PlaneTally};
 use crate::{Error, Result};
 
 /// A scoring plane z = `z_mm` (patient coordinates) and the direction of the crossings it
@@ -26,30 +27,10 @@ pub struct PhaseSpacePlane {
     pub towards_positive_z: bool,
 }
 
-/// The plane in the local frame, and the crossings of the batch being run.
-#[derive(Debug, Default)]
-pub(crate) struct PlaneTally {
-    /// Local z (cm) and the sign of the recorded crossings' direction.
-    z: f64,
-    sign: f64,
-    pub(crate) crossings: Vec<Crossing>,
-}
-
-/// One particle crossing the plane (local frame).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Crossing {
-    history: u32,
-    charge: i8,
-    energy: f64,
-    pos: [f64; 3],
-    dir: [f64; 3],
-    weight: f64,
-}
-
-/// At most this many crossings are held per batch (72 bytes each; a 10,000-history batch of an
-/// electron beam makes about 12,000): beyond it the run stops with an error that asks for a
-/// smaller `batch_size`, rather than fill the memory or drop particles.
-const MAX_CROSSINGS_PER_BATCH: usize = 4_000_000;
+/// At most this many crossings are held per batch (72 bytes each, so 72 MB per worker; a
+/// 10,000-history batch of an electron beam makes about 12,000): beyond it the run stops with an
+/// error that asks for a smaller `batch_size`, rather than fill the memory or drop particles.
+const MAX_CROSSINGS_PER_BATCH: usize = 1_000_000;
 
 impl Transport {
     /// A particle of `charge` moves `len` cm from `from` along `dir`, its kinetic energy going
@@ -68,6 +49,10 @@ impl Transport {
         let Some(plane) = st.plane.as_mut() else {
             return;
         };
+        // A history of weight 0 carries nothing.
+        if st.weight <= 0.0 {
+            return;
+        }
         // Half open: a particle that stops on the plane is recorded, one that starts there not.
         let ahead = (plane.z - from[2]) * plane.sign;
         let reach = len * dir[2] * plane.sign;
@@ -76,6 +61,11 @@ impl Transport {
         }
         let t = ahead / (dir[2] * plane.sign);
         let energy = e_from + (e_to - e_from) * (t / len).clamp(0.0, 1.0);
+        // A particle below its cutoff there would be absorbed at once: not recorded (its energy
+        // stays on this side of the plane, as the transport deposits it here).
+        if energy < plane.cutoff[usize::from(charge != 0)] {
+            return;
+        }
         plane.crossings.push(Crossing {
             history: st.history,
             charge,
@@ -105,23 +95,22 @@ impl Transport {
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Partial> {
         let grid = self.phantom.grid.clone();
-        let axis = grid.direction()[2];
-        if (axis - Vec3::new(0.0, 0.0, 1.0)).norm() > 1e-9 {
-            return Err(Error::Phantom {
-                message: "a phase-space plane needs an axial grid (third axis along patient +z)"
-                    .into(),
-            });
-        }
-        if !plane.z_mm.is_finite() {
-            return Err(Error::Phantom {
-                message: format!("phase-space plane z_mm {}: expected a number", plane.z_mm),
-            });
-        }
+        let data_path = writer.data_path().to_path_buf();
+        let refuse = |field: &str, message: String| Error::PhaseSpace {
+            path: data_path.clone(),
+            field: field.into(),
+            message,
+        };
+        self.check_plane(plane).map_err(|m| refuse("plane", m))?;
         let origin = grid.origin();
         let z = self
             .frame
             .to_local(Vec3::new(origin.x, origin.y, plane.z_mm))[2];
         let sign = if plane.towards_positive_z { 1.0 } else { -1.0 };
+        let cutoff = [
+            self.physics.options.photon_cutoff_ev,
+            self.electrons.as_ref().map_or(0.0, |e| e.options.cutoff_ev),
+        ];
         let batches = histories.div_ceil(self.options.batch_size);
         let pool = self.pool()?;
         let workers = pool.current_num_threads().max(1) as u64;
@@ -144,6 +133,7 @@ impl Transport {
                     st.plane = Some(PlaneTally {
                         z,
                         sign,
+                        cutoff,
                         crossings: Vec::new(),
                     });
                 },
@@ -157,23 +147,22 @@ impl Transport {
                 },
             );
             total.add(acc);
-            let mut found = found.into_inner().map_err(|_| Error::Phantom {
-                message: "a worker failed while scoring the phase space".into(),
-            })?;
+            let mut found = found
+                .into_inner()
+                .map_err(|_| refuse("crossings", "a worker failed while scoring".into()))?;
             if found.len() as u64 != range.end - range.start {
-                return Err(Error::Phantom {
-                    message: "a worker failed while scoring the phase space".into(),
-                });
+                return Err(refuse("crossings", "a worker failed while scoring".into()));
             }
             found.sort_by_key(|(b, _)| *b);
             for (_, crossings) in found {
                 if crossings.len() >= MAX_CROSSINGS_PER_BATCH {
-                    return Err(Error::Phantom {
-                        message: format!(
-                            "more than {MAX_CROSSINGS_PER_BATCH} phase-space crossings in one \
+                    return Err(refuse(
+                        "crossings",
+                        format!(
+                            "more than {MAX_CROSSINGS_PER_BATCH} crossings of the plane in one \
                              batch: give a smaller batch_size"
                         ),
-                    });
+                    ));
                 }
                 let mut last = 0;
                 for c in crossings {
@@ -185,6 +174,21 @@ impl Transport {
         }
         let lattice = self.score_lattice();
         Ok(total.into_partial(0..batches, lattice.dims, lattice.blocks))
+    }
+
+    /// Whether a phase-space plane can be scored on this phantom: an axial grid (third axis
+    /// along patient +z) and a finite z; the reason if not.
+    pub fn check_plane(&self, plane: PhaseSpacePlane) -> std::result::Result<(), String> {
+        let axis = self.phantom.grid.direction()[2];
+        if (axis - Vec3::new(0.0, 0.0, 1.0)).norm() > 1e-9 {
+            return Err(format!(
+                "needs an axial grid (third axis along patient +z); the phantom's is {axis}"
+            ));
+        }
+        if !plane.z_mm.is_finite() {
+            return Err(format!("z_mm {}: expected a finite number", plane.z_mm));
+        }
+        Ok(())
     }
 
     /// A crossing as a phase-space record in patient coordinates.
