@@ -156,6 +156,84 @@ pub(crate) const COPIED_FROM_CT: &[dicom_core::Tag] = &[
     dicom_dictionary_std::tags::POSITION_REFERENCE_INDICATOR,
 ];
 
+/// A new object derived from the CT file `ct_file` (its patient, study and frame attributes),
+/// with the CT's header and its Frame of Reference UID, which must be there (`what` says what
+/// could not be placed without it).
+pub(crate) fn derived_from_ct(
+    ct_file: &Path,
+    what: &str,
+) -> Result<(DefaultDicomObject, InMemDicomObject, String)> {
+    let ct = open(ct_file, false)?;
+    let frame = text(&ct, dicom_dictionary_std::tags::FRAME_OF_REFERENCE_UID).unwrap_or_default();
+    if frame.is_empty() {
+        return Err(attr_err(
+            ct_file,
+            "FrameOfReferenceUID",
+            format!("missing: the {what} cannot be placed in the CT's frame"),
+        ));
+    }
+    let mut obj = InMemDicomObject::new_empty();
+    for tag in COPIED_FROM_CT {
+        if let Some(e) = ct.get(*tag) {
+            obj.put(e.clone());
+        }
+    }
+    Ok((ct, obj, frame))
+}
+
+/// Opens the header of `path` and checks that its Modality is `want`.
+pub(crate) fn open_modality(path: &Path, want: &str) -> Result<DefaultDicomObject> {
+    let obj = open(path, false)?;
+    let modality = text(&obj, dicom_dictionary_std::tags::MODALITY).unwrap_or_default();
+    if modality != want {
+        return Err(attr_err(
+            path,
+            "Modality",
+            format!("`{modality}`; expected {want}"),
+        ));
+    }
+    Ok(obj)
+}
+
+/// The items of sequence `tag` (keyword `name`) of `o`: none when it is absent, an error naming
+/// the file and the attribute when it is not a sequence.
+pub(crate) fn items(
+    path: &Path,
+    o: &InMemDicomObject,
+    tag: dicom_core::Tag,
+    name: &'static str,
+) -> Result<Vec<InMemDicomObject>> {
+    match o.get(tag) {
+        None => Ok(Vec::new()),
+        Some(e) => e
+            .items()
+            .map(<[InMemDicomObject]>::to_vec)
+            .ok_or_else(|| attr_err(path, name, "not a sequence")),
+    }
+}
+
+/// The identity of a new instance that HOPE-rs writes: SOP class and instance, modality,
+/// manufacturer, its own series (number 1, instance 1).
+pub(crate) fn new_instance(
+    sop_class: &str,
+    sop_instance: &str,
+    modality: &str,
+    series: &str,
+) -> [dicom_core::DataElement<InMemDicomObject>; 7] {
+    use dicom_core::{DataElement, VR, value::PrimitiveValue};
+    use dicom_dictionary_std::tags;
+    let s = |v: &str| PrimitiveValue::from(v);
+    [
+        DataElement::new(tags::SOP_CLASS_UID, VR::UI, s(sop_class)),
+        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, s(sop_instance)),
+        DataElement::new(tags::MODALITY, VR::CS, s(modality)),
+        DataElement::new(tags::MANUFACTURER, VR::LO, s("HOPE-rs")),
+        DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, s(series)),
+        DataElement::new(tags::SERIES_NUMBER, VR::IS, s("1")),
+        DataElement::new(tags::INSTANCE_NUMBER, VR::IS, s("1")),
+    ]
+}
+
 /// Writes `obj` as a Part 10 file at `path` (explicit VR little endian), atomically.
 pub(crate) fn write_part10(
     obj: InMemDicomObject,

@@ -9,6 +9,7 @@ pub mod manual;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod rtdose;
+pub mod rtplan;
 pub mod rtstruct;
 pub mod series;
 pub mod suv;

@@ -17,7 +17,9 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use hope_core::{Grid, Vec3, Volume};
 
-use crate::attrs::{COPIED_FROM_CT, attr_err, ds, ds_multi, floats, open, text, write_part10};
+use crate::attrs::{
+    attr_err, derived_from_ct, ds, ds_multi, floats, new_instance, open, text, write_part10,
+};
 use crate::uid::new_uid;
 use crate::{Error, Result};
 
@@ -151,23 +153,7 @@ pub fn write_rt_dose(
         bytes.extend_from_slice(&q.to_le_bytes());
     }
 
-    let ct = open(ct_file, false)?;
-    if text(&ct, tags::FRAME_OF_REFERENCE_UID)
-        .unwrap_or_default()
-        .is_empty()
-    {
-        return Err(attr_err(
-            ct_file,
-            "FrameOfReferenceUID",
-            "missing: the dose cannot be placed in the CT's frame",
-        ));
-    }
-    let mut obj = InMemDicomObject::new_empty();
-    for tag in COPIED_FROM_CT {
-        if let Some(e) = ct.get(*tag) {
-            obj.put(e.clone());
-        }
-    }
+    let (_, mut obj, _) = derived_from_ct(ct_file, "dose")?;
     let sop_uid = new_uid()?;
     let series_uid = new_uid()?;
     let s = |v: &str| PrimitiveValue::from(v);
@@ -179,14 +165,10 @@ pub fn write_rt_dose(
     let sp = g.spacing();
     let offsets: Vec<f64> = (0..nz).map(|k| k as f64 * sp.z).collect();
     let origin = g.origin();
+    for e in new_instance(uids::RT_DOSE_STORAGE, &sop_uid, "RTDOSE", &series_uid) {
+        obj.put(e);
+    }
     for e in [
-        DataElement::new(tags::SOP_CLASS_UID, VR::UI, s(uids::RT_DOSE_STORAGE)),
-        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, s(&sop_uid)),
-        DataElement::new(tags::MODALITY, VR::CS, s("RTDOSE")),
-        DataElement::new(tags::MANUFACTURER, VR::LO, s("HOPE-rs")),
-        DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, s(&series_uid)),
-        DataElement::new(tags::SERIES_NUMBER, VR::IS, s("1")),
-        DataElement::new(tags::INSTANCE_NUMBER, VR::IS, s("1")),
         DataElement::new(
             tags::SERIES_DESCRIPTION,
             VR::LO,

@@ -24,7 +24,9 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use hope_core::{Grid, Vec3, Volume};
 
-use crate::attrs::{COPIED_FROM_CT, attr_err, ds, open, text, write_part10};
+use crate::attrs::{
+    attr_err, derived_from_ct, ds, items, new_instance, open_modality, text, write_part10,
+};
 use crate::uid::new_uid;
 use crate::{Error, Result};
 
@@ -120,15 +122,7 @@ pub fn write_rt_struct(set: &StructureSet, path: &Path, ct_file: &Path) -> Resul
         path: path.to_path_buf(),
         message: m,
     };
-    let ct = open(ct_file, false)?;
-    let frame = text(&ct, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default();
-    if frame.is_empty() {
-        return Err(attr_err(
-            ct_file,
-            "FrameOfReferenceUID",
-            "missing: the structures cannot be placed in the CT's frame",
-        ));
-    }
+    let (ct, mut obj, frame) = derived_from_ct(ct_file, "structures")?;
     if frame != set.frame_of_reference_uid {
         return Err(bad(format!(
             "the structure set's frame of reference {} is not the CT's {frame}",
@@ -142,12 +136,6 @@ pub fn write_rt_struct(set: &StructureSet, path: &Path, ct_file: &Path) -> Resul
     let ct_series = text(&ct, tags::SERIES_INSTANCE_UID).unwrap_or_default();
     let s = |v: &str| PrimitiveValue::from(v);
     let sq = |items: Vec<InMemDicomObject>| DataSetSequence::from(items);
-    let mut obj = InMemDicomObject::new_empty();
-    for tag in COPIED_FROM_CT {
-        if let Some(e) = ct.get(*tag) {
-            obj.put(e.clone());
-        }
-    }
     let sop_uid = new_uid()?;
     let series_uid = new_uid()?;
     // Referenced Frame of Reference > RT Referenced Study > RT Referenced Series.
@@ -253,18 +241,15 @@ pub fn write_rt_struct(set: &StructureSet, path: &Path, ct_file: &Path) -> Resul
         ]));
     }
     let label: String = set.label.chars().take(16).collect();
+    for e in new_instance(
+        uids::RT_STRUCTURE_SET_STORAGE,
+        &sop_uid,
+        "RTSTRUCT",
+        &series_uid,
+    ) {
+        obj.put(e);
+    }
     for e in [
-        DataElement::new(
-            tags::SOP_CLASS_UID,
-            VR::UI,
-            s(uids::RT_STRUCTURE_SET_STORAGE),
-        ),
-        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, s(&sop_uid)),
-        DataElement::new(tags::MODALITY, VR::CS, s("RTSTRUCT")),
-        DataElement::new(tags::MANUFACTURER, VR::LO, s("HOPE-rs")),
-        DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, s(&series_uid)),
-        DataElement::new(tags::SERIES_NUMBER, VR::IS, s("1")),
-        DataElement::new(tags::INSTANCE_NUMBER, VR::IS, s("1")),
         DataElement::new(tags::STRUCTURE_SET_LABEL, VR::SH, s(&label)),
         DataElement::new(tags::STRUCTURE_SET_DATE, VR::DA, s("")),
         DataElement::new(tags::STRUCTURE_SET_TIME, VR::TM, s("")),
@@ -302,24 +287,8 @@ const PALETTE: [[u8; 3]; 6] = [
 
 /// Reads an RT Structure Set (see the module docs).
 pub fn read_rt_struct(path: &Path) -> Result<StructureSet> {
-    let obj = open(path, false)?;
-    let modality = text(&obj, tags::MODALITY).unwrap_or_default();
-    if modality != "RTSTRUCT" {
-        return Err(attr_err(
-            path,
-            "Modality",
-            format!("`{modality}`; expected RTSTRUCT"),
-        ));
-    }
-    let items = |o: &InMemDicomObject, tag, name: &'static str| -> Result<Vec<InMemDicomObject>> {
-        match o.get(tag) {
-            None => Ok(Vec::new()),
-            Some(e) => e
-                .items()
-                .map(<[InMemDicomObject]>::to_vec)
-                .ok_or_else(|| attr_err(path, name, "not a sequence")),
-        }
-    };
+    let obj = open_modality(path, "RTSTRUCT")?;
+    let items = |o: &InMemDicomObject, tag, name: &'static str| items(path, o, tag, name);
     let number = |o: &InMemDicomObject, tag, name: &'static str| -> Result<u32> {
         text(o, tag)
             .and_then(|t| t.trim().parse::<u32>().ok())

@@ -254,7 +254,17 @@ mod tests {
             );
         }
         assert!((m.mean / d0 - 1.0).abs() < 1e-3, "{}", m.mean);
-        assert!((m.v[0].1 - cap(0.525)).abs() < 0.003, "{:?} vs {}", m.v, cap(0.525));
-        assert!((m.v[1].1 - cap(-0.475)).abs() < 0.003, "{:?} vs {}", m.v, cap(-0.475));
+        assert!(
+            (m.v[0].1 - cap(0.525)).abs() < 0.003,
+            "{:?} vs {}",
+            m.v,
+            cap(0.525)
+        );
+        assert!(
+            (m.v[1].1 - cap(-0.475)).abs() < 0.003,
+            "{:?} vs {}",
+            m.v,
+            cap(-0.475)
+        );
     }
 }
