@@ -1,6 +1,7 @@
 //! Writes a synthetic CT series, a dose volume on its own grid as MetaImage, and the same dose as
-//! RT Dose referring to the CT: the input of `scripts/check_rtdose.py`, which reads them with
-//! pydicom (an independent DICOM reader) and compares.
+//! RT Dose referring to the CT; an RT Structure Set (a 12 mm sphere contoured on every slice) and
+//! a brachytherapy RT Plan (three seeds) referring to it: the input of `scripts/check_rtdose.py`,
+//! which reads them with pydicom (an independent DICOM reader) and compares.
 //!
 //! ```sh
 //! cargo run --release --example rtdose_export -- OUTPUT_DIR
@@ -10,6 +11,8 @@
 use std::path::PathBuf;
 
 use hope::core::{Grid, Vec3, Volume, metaimage};
+use hope::dicom::rtplan::{BrachyPlan, PlanSeed, PlanSource, write_rt_plan};
+use hope::dicom::rtstruct::{Contour, ContourGeometry, Roi, StructureSet, write_rt_struct};
 use hope::dicom::{CtSeriesOptions, RtDoseOptions, write_ct_series, write_rt_dose};
 
 fn main() -> hope_test_support::ExampleResult {
@@ -45,6 +48,64 @@ fn main() -> hope_test_support::ExampleResult {
         &out.join("rtdose.dcm"),
         &series.files[0],
         &RtDoseOptions::new(),
+    )?;
+    // A sphere of radius 12 mm at the origin, contoured (64 points) on every CT slice it cuts.
+    let frame = series.frame_of_reference_uid.clone();
+    let contours = (0..12)
+        .map(|k| -10.0 + 2.5 * f64::from(k))
+        .filter(|z: &f64| z.abs() < 12.0)
+        .map(|z| Contour {
+            geometry: ContourGeometry::ClosedPlanar,
+            points: (0..64)
+                .map(|i| {
+                    let a = std::f64::consts::TAU * f64::from(i) / 64.0;
+                    let r = (144.0 - z * z).sqrt();
+                    Vec3::new(r * a.cos(), r * a.sin(), z)
+                })
+                .collect(),
+        })
+        .collect();
+    let structures = write_rt_struct(
+        &StructureSet {
+            label: "sphere".into(),
+            frame_of_reference_uid: frame,
+            rois: vec![Roi {
+                number: 1,
+                name: "sphere".into(),
+                colour: Some([255, 0, 0]),
+                interpreted_type: Some("GTV".into()),
+                contours,
+            }],
+        },
+        &out.join("rtstruct.dcm"),
+        &series.files[0],
+    )?;
+    write_rt_plan(
+        &BrachyPlan {
+            label: "three seeds".into(),
+            technique: "INTERSTITIAL".into(),
+            treatment_type: "LDR".into(),
+            sources: vec![PlanSource {
+                number: 1,
+                model: "6711".into(),
+                manufacturer: "GE Healthcare".into(),
+                isotope: "I-125".into(),
+                half_life_days: 59.40,
+                air_kerma_strength_u: 0.5,
+                active_length_mm: Some(3.0),
+                active_diameter_mm: Some(0.5),
+            }],
+            seeds: [-5.0, 0.0, 5.0]
+                .map(|x| PlanSeed {
+                    position: Vec3::new(x, 1.0, 2.5),
+                    axis: Some(Vec3::new(0.0, 0.0, 1.0)),
+                    source: 0,
+                })
+                .to_vec(),
+            referenced_structure_set: Some(structures.sop_instance_uid),
+        },
+        &out.join("rtplan.dcm"),
+        &series.files[0],
     )?;
     println!(
         "CT series {} ({} slices), RT Dose {} (scaling {:e} Gy)",

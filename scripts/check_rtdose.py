@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Independent check of an RT Dose written by hope-dicom, with pydicom (not part of the Rust suite).
+"""Independent check of an RT Dose, an RT Structure Set and an RT Plan written by hope-dicom,
+with pydicom (not part of the Rust suite).
 
 Reads OUT/rtdose.dcm with pydicom, scales its pixels by DoseGridScaling, and compares them with
 OUT/dose.mhd/.raw (float32 Gy) written by the same run of examples/rtdose_export.rs; checks the
@@ -58,6 +59,43 @@ def main():
     offsets = np.array([float(x) for x in ds.GridFrameOffsetVector])
     if not np.allclose(offsets, np.arange(len(offsets)) * spacing[2], atol=1e-6):
         fail("GridFrameOffsetVector differs")
+    # The RT Structure Set: a sphere of 12 mm contoured on the CT's slices, in the CT's frame.
+    rs = pydicom.dcmread(out / "rtstruct.dcm")
+    if rs.SOPClassUID != "1.2.840.10008.5.1.4.1.1.481.3" or rs.Modality != "RTSTRUCT":
+        fail("not an RT Structure Set")
+    if rs.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID != ct.FrameOfReferenceUID:
+        fail("the structure set's frame is not the CT's")
+    study = rs.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]
+    if study.RTReferencedSeriesSequence[0].SeriesInstanceUID != ct.SeriesInstanceUID:
+        fail("the structure set does not refer to the CT series")
+    roi = rs.StructureSetROISequence[0]
+    contours = rs.ROIContourSequence[0].ContourSequence
+    if roi.ROIName != "sphere" or list(rs.ROIContourSequence[0].ROIDisplayColor) != [255, 0, 0]:
+        fail("ROI name or colour")
+    for c in contours:
+        pts = np.array([float(x) for x in c.ContourData]).reshape(-1, 3)
+        if c.ContourGeometricType != "CLOSED_PLANAR" or len(pts) != int(c.NumberOfContourPoints):
+            fail("contour type or point count")
+        r = np.hypot(pts[:, 0], pts[:, 1])
+        want = np.sqrt(144.0 - pts[0, 2] ** 2)
+        if np.abs(r - want).max() > 1e-6 or np.ptp(pts[:, 2]) > 1e-9:
+            fail(f"contour at z = {pts[0, 2]} is not the sphere's circle")
+    # The RT Plan: three I-125 seeds of 0.5 U, fixed, referring to the structure set.
+    plan = pydicom.dcmread(out / "rtplan.dcm")
+    if plan.SOPClassUID != "1.2.840.10008.5.1.4.1.1.481.5" or plan.Modality != "RTPLAN":
+        fail("not an RT Plan")
+    if plan.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID != rs.SOPInstanceUID:
+        fail("the plan does not refer to the structure set")
+    source = plan.SourceSequence[0]
+    if source.SourceIsotopeName != "I-125" or float(source.ReferenceAirKermaRate) != 0.5:
+        fail("source isotope or strength")
+    channels = plan.ApplicationSetupSequence[0].ChannelSequence
+    xs = sorted(float(ch.BrachyControlPointSequence[0].ControlPoint3DPosition[0]) for ch in channels)
+    if xs != [-5.0, 0.0, 5.0] or any(ch.SourceMovementType != "FIXED" for ch in channels):
+        fail(f"seed positions {xs}")
+    if plan.StudyInstanceUID != ct.StudyInstanceUID or plan.FrameOfReferenceUID != ct.FrameOfReferenceUID:
+        fail("the plan is not in the CT's study and frame")
+    print(f"check_rtdose: structure set ({len(contours)} contours) and plan ({len(channels)} seeds) read back")
     print(f"check_rtdose: ok ({dose.size} voxels, largest difference {err:.3g} Gy, step {step:.3g} Gy, pydicom {pydicom.__version__})")
 
 
