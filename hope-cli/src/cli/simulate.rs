@@ -52,8 +52,8 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let (result, blocks) = if sim.output.phase_space.is_some() {
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("creating {}", args.out.display()))?;
-        let (result, header) = run.run_with_phase_space(&args.out, &progress)?;
-        phase_space = Some(header);
+        let (result, header, particles) = run.run_with_phase_space(&args.out, &progress)?;
+        phase_space = Some((header, particles));
         (result, Vec::new())
     } else if sim.output.block.is_empty() {
         (run.run(&progress)?, Vec::new())
@@ -72,9 +72,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     if !blocks.is_empty() {
         write_blocks(&blocks, &run.dose(&result)?.unit.to_string(), &args.out)?;
     }
-    if let Some(header) = phase_space {
-        let data = hope::mc::source::iaea::paths(&header).1;
-        let records = hope::mc::source::iaea::data_len(&data)? / 29;
+    if let Some((header, records)) = phase_space {
         println!("phase space: {} ({records} particles)", header.display());
         if records == 0 {
             println!(

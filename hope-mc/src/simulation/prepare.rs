@@ -142,13 +142,13 @@ impl Prepared {
 
     /// Runs every history as [`Prepared::run`] does (the same result, bit for bit) and writes
     /// the phase space of the simulation's `[output.phase_space]` plane as `NAME.IAEAheader` and
-    /// `NAME.IAEAphsp` in `dir` (see [`Transport::run_with_phase_space`]); returns the result
-    /// and the header's path. Without a plane in the file, an error.
+    /// `NAME.IAEAphsp` in `dir` (see [`Transport::run_with_phase_space`]); returns the result,
+    /// the header's path and the particles written. Without a plane in the file, an error.
     pub fn run_with_phase_space(
         &self,
         dir: &std::path::Path,
         progress: &(dyn Fn(u64, u64) + Sync),
-    ) -> Result<(Partial, std::path::PathBuf)> {
+    ) -> Result<(Partial, std::path::PathBuf, u64)> {
         let Some(spec) = &self.simulation.output.phase_space else {
             return Err(Error::Simulation {
                 field: "output.phase_space".into(),
@@ -183,8 +183,9 @@ impl Prepared {
             if plane.towards_positive_z { "+z" } else { "-z" },
             self.seed()
         );
+        let particles = writer.written();
         let header = writer.finish(self.histories(), &title)?;
-        Ok((result, header))
+        Ok((result, header, particles))
     }
 
     /// Runs batches `range` only: results merge exactly with those of the other batches.

@@ -630,6 +630,11 @@ impl PhaseSpaceWriter {
         })
     }
 
+    /// The particles written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// The data file it will write.
     pub fn data_path(&self) -> &Path {
         &self.data_path
