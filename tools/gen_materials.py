@@ -44,10 +44,12 @@ NIST = [
     ("polyethylene", "Polyethylene"),
     ("a150", "A-150 Tissue-Equivalent Plastic"),
     ("silver_iodide", "Silver Iodide"),
+    ("alumina", "Aluminum Oxide"),
 ]
 
 METALS = [("aluminium", 13), ("titanium", 22), ("iron", 26), ("copper", 29), ("silver", 47), ("iodine", 53),
-          ("tungsten", 74), ("iridium", 77), ("platinum", 78), ("gold", 79), ("lead", 82)]
+          ("tungsten", 74), ("iridium", 77), ("platinum", 78), ("gold", 79), ("lead", 82),
+          ("palladium", 46)]
 
 
 # Brachytherapy applicator materials, AAPM TG-129 (Chiu-Tsao et al., Med Phys 39:6161, 2012), Table II, as used
@@ -59,6 +61,18 @@ APPLICATOR = [
     ("modulay", 15.8, {79: 0.77, 47: 0.14, 29: 0.08, 46: 0.01}, "AAPM TG-129 Table II: Modulay gold alloy"),
     ("silastic", 1.12, {1: 0.063, 6: 0.249, 8: 0.289, 14: 0.399, 78: 5e-5},
      "AAPM TG-129 Table II: Silastic"),
+]
+
+
+# Seed parts not in the NIST list: the graphite pellets of the TheraSeed 200 (2.26 g/cm3, as modelled for the CLRP
+# TG-43 database: Safigholi et al., Med Phys 47:4656, 2020, after Williamson, Med Phys 27:643, 2000).
+# The ThinSeed 9011's fill gas and active coating, as modelled for the same database (egs_brachy material.dat,
+# CLRP seed page): argon at 1.662 mg/cm3 (NIST, 20 C) and AgI:AgBr 2.5:1 by molecule at 6.20 g/cm3.
+SEED_PARTS = [
+    ("graphite", 2.26, {6: 1.0}, "Carbon, graphite 2.26 g/cm3 (CLRP TheraSeed 200 model, Med Phys 47:4656)"),
+    ("argon", 0.001662, {18: 1.0}, "Argon gas 1.662 mg/cm3 (CLRP ThinSeed 9011 model, Med Phys 47:4656)"),
+    ("silver_halide", 6.2, {47: 0.536, 35: 0.284, 53: 0.180},
+     "AgI:AgBr 2.5:1, 6.20 g/cm3 (CLRP ThinSeed 9011 model, Med Phys 47:4656)"),
 ]
 
 
@@ -75,6 +89,7 @@ def main() -> None:
 // water, air, *_icru44: ICRU Report 44 (1989) and NIST compositions (../shared/reference/physics.md).
 // Others: NIST material composition data as shipped in xraylib 4.3.0 (BSD-3-Clause); metals: xraylib
 // ElementDensity. modulay, silastic: AAPM TG-129 (Chiu-Tsao et al., Med Phys 39:6161, 2012).
+// graphite, argon, silver_halide: CLRP seed models (Safigholi et al., Med Phys 47:4656, 2020).
 
 use super::MaterialData;
 
@@ -88,7 +103,7 @@ pub(crate) static MATERIALS: &[MaterialData] = &[
         out.write(entry(name, d["density"], dict(zip(d["Elements"], d["massFractions"])), f"NIST: {nist}"))
     for name, z in METALS:
         out.write(entry(name, xl.ElementDensity(z), {z: 1.0}, "xraylib ElementDensity"))
-    for name, density, fractions, source in APPLICATOR:
+    for name, density, fractions, source in APPLICATOR + SEED_PARTS:
         out.write(entry(name, density, {z: round(w, 6) for z, w in fractions.items()}, source))
     out.write("];\n")
 

@@ -4,6 +4,7 @@
 // water, air, *_icru44: ICRU Report 44 (1989) and NIST compositions (../shared/reference/physics.md).
 // Others: NIST material composition data as shipped in xraylib 4.3.0 (BSD-3-Clause); metals: xraylib
 // ElementDensity. modulay, silastic: AAPM TG-129 (Chiu-Tsao et al., Med Phys 39:6161, 2012).
+// graphite, argon, silver_halide: CLRP seed models (Safigholi et al., Med Phys 47:4656, 2020).
 
 use super::MaterialData;
 
@@ -29,6 +30,7 @@ pub(crate) static MATERIALS: &[MaterialData] = &[
     MaterialData { name: "polyethylene", density: 0.94, composition: &[(1, 0.143711), (6, 0.856289)], source: "NIST: Polyethylene" },
     MaterialData { name: "a150", density: 1.127, composition: &[(1, 0.101327), (6, 0.775501), (7, 0.035057), (8, 0.052316), (9, 0.017422), (20, 0.018378)], source: "NIST: A-150 Tissue-Equivalent Plastic" },
     MaterialData { name: "silver_iodide", density: 6.01, composition: &[(47, 0.459458), (53, 0.540542)], source: "NIST: Silver Iodide" },
+    MaterialData { name: "alumina", density: 3.97, composition: &[(8, 0.470749), (13, 0.529251)], source: "NIST: Aluminum Oxide" },
     MaterialData { name: "aluminium", density: 2.6989, composition: &[(13, 1.0)], source: "xraylib ElementDensity" },
     MaterialData { name: "titanium", density: 4.54, composition: &[(22, 1.0)], source: "xraylib ElementDensity" },
     MaterialData { name: "iron", density: 7.874, composition: &[(26, 1.0)], source: "xraylib ElementDensity" },
@@ -40,6 +42,10 @@ pub(crate) static MATERIALS: &[MaterialData] = &[
     MaterialData { name: "platinum", density: 21.45, composition: &[(78, 1.0)], source: "xraylib ElementDensity" },
     MaterialData { name: "gold", density: 19.32, composition: &[(79, 1.0)], source: "xraylib ElementDensity" },
     MaterialData { name: "lead", density: 11.35, composition: &[(82, 1.0)], source: "xraylib ElementDensity" },
+    MaterialData { name: "palladium", density: 12.02, composition: &[(46, 1.0)], source: "xraylib ElementDensity" },
     MaterialData { name: "modulay", density: 15.8, composition: &[(29, 0.08), (46, 0.01), (47, 0.14), (79, 0.77)], source: "AAPM TG-129 Table II: Modulay gold alloy" },
     MaterialData { name: "silastic", density: 1.12, composition: &[(1, 0.063), (6, 0.249), (8, 0.289), (14, 0.399), (78, 5e-05)], source: "AAPM TG-129 Table II: Silastic" },
+    MaterialData { name: "graphite", density: 2.26, composition: &[(6, 1.0)], source: "Carbon, graphite 2.26 g/cm3 (CLRP TheraSeed 200 model, Med Phys 47:4656)" },
+    MaterialData { name: "argon", density: 0.001662, composition: &[(18, 1.0)], source: "Argon gas 1.662 mg/cm3 (CLRP ThinSeed 9011 model, Med Phys 47:4656)" },
+    MaterialData { name: "silver_halide", density: 6.2, composition: &[(35, 0.284), (47, 0.536), (53, 0.18)], source: "AgI:AgBr 2.5:1, 6.20 g/cm3 (CLRP ThinSeed 9011 model, Med Phys 47:4656)" },
 ];

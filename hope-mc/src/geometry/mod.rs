@@ -5,6 +5,7 @@
 mod lattice;
 mod phantom;
 mod ray;
+pub mod solids;
 
 pub(crate) use lattice::{Lattice, ScoringGrid, cell_index};
 pub use phantom::Phantom;

@@ -602,10 +602,7 @@ impl Simulation {
 
     fn seed_model(&self) -> Result<SeedModel> {
         match &self.source {
-            SourceSpec::Seeds {
-                model: SeedModelName::Model6711,
-                ..
-            } => SeedModel::model_6711(),
+            SourceSpec::Seeds { model, .. } => SeedModel::by_name(model.as_str()),
             _ => Err(field("source.model", "only seed sources have a seed model")),
         }
     }

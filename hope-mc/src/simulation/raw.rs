@@ -607,7 +607,12 @@ impl Source {
                 SourceSpec::Seeds {
                     model: s
                         .model
-                        .ok_or_else(|| Invalid::new("source.model", "missing; built in: 6711"))?,
+                        .ok_or_else(|| {
+                            Invalid::new(
+                                "source.model",
+                                "missing; built in: 6711, theraseed-200, best-2301, isoseed-i25.s06, thinseed-9011, isostar-is-12501",
+                            )
+                        })?,
                     energies: s.energies()?,
                     seeds: s.seeds.take().unwrap_or_default(),
                 }

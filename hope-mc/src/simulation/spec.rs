@@ -801,6 +801,35 @@ pub enum SeedModelName {
     /// Amersham/Oncura 6711 (I-125).
     #[serde(rename = "6711")]
     Model6711,
+    /// Theragenics TheraSeed 200 (Pd-103).
+    #[serde(rename = "theraseed-200")]
+    TheraSeed200,
+    /// Best Medical 2301 (I-125).
+    #[serde(rename = "best-2301")]
+    Best2301,
+    /// BEBIG/Theragenics IsoSeed I25.S06 (I-125; the I25.S16 of BEBIG plaques).
+    #[serde(rename = "isoseed-i25.s06")]
+    IsoSeedI25S06,
+    /// Oncura/GE ThinSeed 9011 (I-125).
+    #[serde(rename = "thinseed-9011")]
+    ThinSeed9011,
+    /// Imagyn IsoStar IS-12501 (I-125).
+    #[serde(rename = "isostar-is-12501")]
+    IsoStarIs12501,
+}
+
+impl SeedModelName {
+    /// The name in the simulation file (and in [`crate::source::SEED_MODELS`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeedModelName::Model6711 => "6711",
+            SeedModelName::TheraSeed200 => "theraseed-200",
+            SeedModelName::Best2301 => "best-2301",
+            SeedModelName::IsoSeedI25S06 => "isoseed-i25.s06",
+            SeedModelName::ThinSeed9011 => "thinseed-9011",
+            SeedModelName::IsoStarIs12501 => "isostar-is-12501",
+        }
+    }
 }
 
 #[path = "physics_spec.rs"]

@@ -12,9 +12,11 @@ use crate::{Error, Result};
 
 pub mod brachy;
 pub mod iaea;
+mod seed_models;
 mod spectrum;
 
 use brachy::{CapsuleTransport, SeedModel};
+pub use seed_models::SEED_MODELS;
 pub use spectrum::{Radionuclide, Spectrum};
 
 /// Where and how photons start.
