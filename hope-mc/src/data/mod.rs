@@ -13,6 +13,10 @@ pub(crate) mod relaxation;
 #[allow(clippy::all, clippy::unreadable_literal)]
 pub(crate) mod compton;
 
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::unreadable_literal)]
+pub(crate) mod coms_plaques;
+
 /// eV/g to Gy.
 pub(crate) const EV_PER_G_TO_GY: f64 = 1.602_176_634e-19 * 1e3;
 

@@ -1,8 +1,8 @@
 //! Brachytherapy seeds in analytic geometry and the AAPM TG-43 quantities (Rivard et al., Med Phys
 //! 31:633, 2004): air-kerma strength in vacuum, dose on the transverse axis in a water sphere,
-//! dose-rate constant and radial dose function.
+//! dose-rate constant, radial dose function and 2D anisotropy function.
 //!
-//! The seed is transported exactly in its own geometry (coaxial cylinders: no voxels, since its
+//! The seed is transported exactly in its own geometry (analytic solids: no voxels, since its
 //! parts are tenths of a millimetre), with the same physics as the voxel transport; outside the
 //! capsule the photon is in a homogeneous water sphere (or in vacuum, for the air-kerma
 //! strength), where dose on the transverse axis is scored by the track-length kerma estimator in
@@ -460,13 +460,22 @@ impl World for Tg43World<'_> {
 /// and |z| < 0.05 r, so that volume averaging of the 1/r^2 fall-off stays below 0.3 %; at a polar
 /// angle theta the cell is centred on (r sin theta, r cos theta) with half-sizes 0.03 r (a disc of
 /// radius 0.03 r on the axis).
-struct Cells {
+pub(crate) struct Cells {
     /// (inner radius, outer radius, z0, z1).
-    bounds: Vec<(f64, f64, f64, f64)>,
-    volume: Vec<f64>,
+    pub(crate) bounds: Vec<(f64, f64, f64, f64)>,
+    pub(crate) volume: Vec<f64>,
 }
 
 impl Cells {
+    /// Cells of these bounds: (inner radius, outer radius, z0, z1).
+    pub(crate) fn from_bounds(bounds: Vec<(f64, f64, f64, f64)>) -> Self {
+        let volume = bounds
+            .iter()
+            .map(|(a, b, z0, z1)| std::f64::consts::PI * (b * b - a * a) * (z1 - z0))
+            .collect();
+        Self { bounds, volume }
+    }
+
     fn new(radii: &[f64], polar: &[(f64, f64)]) -> Self {
         let mut bounds: Vec<(f64, f64, f64, f64)> = radii
             .iter()
@@ -485,7 +494,7 @@ impl Cells {
     }
 
     /// Length of the segment p + t d, t in [0, len], inside each cell; calls `f(cell, length)`.
-    fn chords(&self, p: &[f64; 3], d: &[f64; 3], len: f64, mut f: impl FnMut(usize, f64)) {
+    pub(crate) fn chords(&self, p: &[f64; 3], d: &[f64; 3], len: f64, mut f: impl FnMut(usize, f64)) {
         let a = d[0] * d[0] + d[1] * d[1];
         let b = 2.0 * (p[0] * d[0] + p[1] * d[1]);
         let c0 = p[0] * p[0] + p[1] * p[1];

@@ -12,6 +12,7 @@ use crate::{Error, Result};
 
 pub mod brachy;
 pub mod iaea;
+pub mod plaque;
 mod seed_models;
 mod spectrum;
 

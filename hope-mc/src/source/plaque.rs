@@ -1,0 +1,587 @@
+//! Eye plaques in analytic geometry: the COMS plaques from 10 to 24 mm (Modulay backing and lip,
+//! Silastic seed carrier, seed slots), with their seeds as geometry too, so that interseed
+//! attenuation is modelled and a slot may hold an inactive seed; and the central-axis dose in
+//! water in sclera coordinates, with the plaque (HETERO) or with water in its place and each
+//! seed alone (HOMO, the TG-43 superposition the plaque databases compare with).
+//!
+//! Frames. The plaque frame (cm) has its origin at the inner sclera on the plaque's central axis
+//! and +z along that axis towards the eye centre, which lies at z = 1.13 cm (an eye of 1.23 cm
+//! outer scleral radius, the sclera 1 mm thick: AAPM TG-129). Depths on the central axis are
+//! measured from the inner sclera, as the plaque databases give them.
+//!
+//! Geometry (CLRP eye plaque database v2, Safigholi et al., Med Phys 48:3373, 2021, after TG-129;
+//! `tools/gen_coms_plaques.py`): spherical shells about the eye centre, the Silastic insert from
+//! the outer sclera (1.23 cm) to 1.455 cm, the 0.5 mm Modulay backing to 1.505 cm, cut by the
+//! lip: a Modulay ring of inner radius D/2 and 0.5 mm thick about the axis, ending where its
+//! inner edge meets the sclera. Seeds lie in the insert, their centres 13.7 mm from the eye
+//! centre, their axes tangential.
+
+use std::fmt;
+
+use super::brachy::{Cells, SeedModel, World, walk};
+use super::spectrum::Spectrum;
+use crate::data::EV_PER_G_TO_GY;
+use crate::data::coms_plaques::{
+    BACKING_OUTER_CM, COMS_PLAQUES, EYE_CENTRE_Z_CM, INSERT_OUTER_CM, LIP_CM, SCLERA_OUTER_CM,
+};
+use crate::geometry::solids::{Solid, sphere_exit};
+use crate::material::Material;
+use crate::particle::isotropic;
+use crate::physics::{PhotonPhysics, PhysicsOptions};
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// A seed slot in the plaque frame (cm): the seed's centre and its axis (a unit vector).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slot {
+    /// Centre, cm.
+    pub position_cm: [f64; 3],
+    /// Axis (unit vector).
+    pub axis: [f64; 3],
+}
+
+/// An eye plaque (backing, lip and insert) with its seed slots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plaque {
+    name: String,
+    lip_inner: f64,
+    lip_outer: f64,
+    /// The lip's free end, z in the eye-centre frame (negative).
+    lip_end: f64,
+    slots: Vec<Slot>,
+    surfaces: [Solid; 5],
+}
+
+/// The material of a point of the plaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaqueMaterial {
+    /// The Modulay backing and lip.
+    Modulay,
+    /// The Silastic seed carrier.
+    Silastic,
+}
+
+impl fmt::Display for Plaque {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Plaque {
+    /// The names of the built-in plaques: `coms-10`, `coms-12`, ..., `coms-24`.
+    pub fn names() -> impl Iterator<Item = String> {
+        COMS_PLAQUES
+            .iter()
+            .map(|p| format!("coms-{}", p.diameter_mm))
+    }
+
+    /// A built-in plaque by name (see [`Plaque::names`]).
+    pub fn by_name(name: &str) -> Result<Self> {
+        COMS_PLAQUES
+            .iter()
+            .find(|p| format!("coms-{}", p.diameter_mm) == name)
+            .map(|p| {
+                let lip_inner = f64::from(p.diameter_mm) / 20.0;
+                let lip_outer = lip_inner + LIP_CM;
+                let lip_end = -(SCLERA_OUTER_CM.powi(2) - lip_inner.powi(2)).sqrt();
+                let surfaces = [
+                    Solid::ball(0.0, SCLERA_OUTER_CM, 0),
+                    Solid::ball(0.0, INSERT_OUTER_CM, 0),
+                    Solid::ball(0.0, BACKING_OUTER_CM, 0),
+                    Solid::cylinder(lip_inner, -2.0 * BACKING_OUTER_CM, lip_end),
+                    Solid::cylinder(lip_outer, -2.0 * BACKING_OUTER_CM, lip_end),
+                ];
+                Self {
+                    name: name.to_string(),
+                    lip_inner,
+                    lip_outer,
+                    lip_end,
+                    slots: p
+                        .slots
+                        .iter()
+                        .map(|s| Slot {
+                            position_cm: [s[0], s[1], s[2]],
+                            axis: [s[3], s[4], s[5]],
+                        })
+                        .collect(),
+                    surfaces,
+                }
+            })
+            .ok_or_else(|| Error::Source {
+                message: format!(
+                    "plaque `{name}`: expected one of {}",
+                    Self::names().collect::<Vec<_>>().join(", ")
+                ),
+            })
+    }
+
+    /// The plaque's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The seed slots.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// The eye centre in the plaque frame, cm.
+    pub fn eye_centre_cm() -> [f64; 3] {
+        [0.0, 0.0, EYE_CENTRE_Z_CM]
+    }
+
+    /// The plaque's material at `p` (plaque frame, cm; seeds not counted), or `None` outside it.
+    pub fn material_at(&self, p: &[f64; 3]) -> Option<PlaqueMaterial> {
+        let z = p[2] - EYE_CENTRE_Z_CM;
+        let rho2 = p[0] * p[0] + p[1] * p[1];
+        let r2 = rho2 + z * z;
+        if z > self.lip_end
+            || rho2 > self.lip_outer * self.lip_outer
+            || !(SCLERA_OUTER_CM * SCLERA_OUTER_CM..=BACKING_OUTER_CM * BACKING_OUTER_CM)
+                .contains(&r2)
+        {
+            return None;
+        }
+        if r2 < INSERT_OUTER_CM * INSERT_OUTER_CM && rho2 < self.lip_inner * self.lip_inner {
+            Some(PlaqueMaterial::Silastic)
+        } else {
+            Some(PlaqueMaterial::Modulay)
+        }
+    }
+
+    /// The distance along `d` from `p` (plaque frame) to the next surface of the plaque.
+    pub fn next_surface(&self, p: &[f64; 3], d: &[f64; 3]) -> f64 {
+        let q = [p[0], p[1], p[2] - EYE_CENTRE_Z_CM];
+        self.surfaces
+            .iter()
+            .filter_map(|s| s.hit(&q, d, 1e-9))
+            .fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// How the plaque is simulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaqueMode {
+    /// The plaque and every seed (active or inactive) in water: interseed attenuation included.
+    Hetero,
+    /// Water in place of the plaque, every seed (active or inactive) in it: the interseed
+    /// effects alone.
+    SeedsInWater,
+    /// Water in place of the plaque, and each seed alone in water (superposition of single
+    /// seeds, the TG-43 condition).
+    Homo,
+}
+
+/// What a slot holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SlotLoad {
+    /// No seed: Silastic fills the groove.
+    Empty,
+    /// A seed without activity (it still attenuates).
+    Inactive,
+    /// A seed of this relative strength (positive).
+    Active(f64),
+}
+
+/// A seed's place: centre and frame (u, v, axis) in the plaque frame.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    c: [f64; 3],
+    frame: [[f64; 3]; 3],
+}
+
+impl Placed {
+    fn new(slot: &Slot) -> Self {
+        let w = slot.axis;
+        let helper = if w[0].abs() < 0.9 {
+            [1.0, 0.0, 0.0]
+        } else {
+            [0.0, 1.0, 0.0]
+        };
+        let u = normalise(cross(helper, w));
+        let v = cross(w, u);
+        Self {
+            c: slot.position_cm,
+            frame: [u, v, w],
+        }
+    }
+
+    fn local_point(&self, p: &[f64; 3]) -> [f64; 3] {
+        let q = [p[0] - self.c[0], p[1] - self.c[1], p[2] - self.c[2]];
+        self.frame.map(|a| dot(a, q))
+    }
+
+    fn dir_to_local(&self, d: &[f64; 3]) -> [f64; 3] {
+        self.frame.map(|a| dot(a, *d))
+    }
+
+    fn plaque_point(&self, q: &[f64; 3]) -> [f64; 3] {
+        let [u, v, w] = self.frame;
+        std::array::from_fn(|i| self.c[i] + q[0] * u[i] + q[1] * v[i] + q[2] * w[i])
+    }
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn normalise(a: [f64; 3]) -> [f64; 3] {
+    let n = dot(a, a).sqrt();
+    [a[0] / n, a[1] / n, a[2] / n]
+}
+
+/// Physics material indices: the seed's materials first, then Modulay, Silastic, water.
+struct PlaqueWorld<'a> {
+    plaque: Option<&'a Plaque>,
+    seed: &'a SeedModel,
+    /// The seeds present.
+    placed: &'a [Placed],
+    /// HOMO: the one seed present.
+    only: Option<usize>,
+    bound2: f64,
+    modulay: usize,
+    water: usize,
+    radius: f64,
+}
+
+impl PlaqueWorld<'_> {
+    fn present(&self) -> impl Iterator<Item = &Placed> {
+        let (a, b) = match self.only {
+            Some(i) => (i, i + 1),
+            None => (0, self.placed.len()),
+        };
+        self.placed[a..b].iter()
+    }
+
+    fn surrounding(&self, p: &[f64; 3]) -> Option<usize> {
+        if let Some(m) = self.plaque.and_then(|pl| pl.material_at(p)) {
+            return Some(match m {
+                PlaqueMaterial::Modulay => self.modulay,
+                PlaqueMaterial::Silastic => self.modulay + 1,
+            });
+        }
+        (dot(*p, *p) < self.radius * self.radius).then_some(self.water)
+    }
+}
+
+impl World for PlaqueWorld<'_> {
+    fn medium(&self, p: &[f64; 3]) -> Option<usize> {
+        for s in self.present() {
+            let q = [p[0] - s.c[0], p[1] - s.c[1], p[2] - s.c[2]];
+            if dot(q, q) <= self.bound2 {
+                let local = s.local_point(p);
+                if self.seed.encloses(&local) {
+                    if let Some(m) = self.seed.medium_at(&local) {
+                        return Some(m);
+                    }
+                    // A dimple of the capsule: the medium around the seed.
+                    return self.surrounding(p);
+                }
+            }
+        }
+        self.surrounding(p)
+    }
+
+    fn next_surface(&self, p: &[f64; 3], d: &[f64; 3]) -> f64 {
+        let mut best = sphere_exit(p, d, self.radius);
+        if let Some(pl) = self.plaque {
+            best = best.min(pl.next_surface(p, d));
+        }
+        for s in self.present() {
+            let q = [s.c[0] - p[0], s.c[1] - p[1], s.c[2] - p[2]];
+            let along = dot(q, *d).max(0.0);
+            let miss2 = dot(q, q) - along * along;
+            if miss2 > self.bound2 || along - self.bound2.sqrt() > best {
+                continue;
+            }
+            best = best.min(
+                self.seed
+                    .next_surface(&s.local_point(p), &s.dir_to_local(d)),
+            );
+        }
+        best
+    }
+}
+
+/// Central-axis dose of a plaque run, per emitted photon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CentralAxis {
+    /// Emitted photons.
+    pub histories: u64,
+    /// Depths from the inner sclera, mm.
+    pub depths_mm: Vec<f64>,
+    /// Dose to water per emitted photon, Gy, at each depth: the collision kerma (track-length
+    /// estimator) averaged over a disc about the axis ([`CELL_RADIUS_MM`] radius,
+    /// [`CELL_THICKNESS_MM`] thick).
+    pub dose: Vec<f64>,
+    /// Relative standard uncertainties of `dose` (history by history).
+    pub rel: Vec<f64>,
+}
+
+/// The radius of the central-axis scoring cells, mm: wider than the 0.5 mm voxels of the plaque
+/// databases, for statistics (the ratio of two plaque doses varies little across it).
+pub const CELL_RADIUS_MM: f64 = 2.5;
+/// The thickness of the central-axis scoring cells, mm.
+pub const CELL_THICKNESS_MM: f64 = 1.0;
+const CELL_RADIUS: f64 = CELL_RADIUS_MM / 10.0;
+const CELL_THICKNESS: f64 = CELL_THICKNESS_MM / 10.0;
+
+/// Runs `histories` photons of `spectrum` from the seeds of `plaque` (each a `seed`, the slots
+/// loaded as `loads` says, one per slot) in a water sphere of 15 cm radius about the inner
+/// sclera, and scores the central-axis dose at `depths_mm` from the inner sclera.
+#[allow(clippy::too_many_arguments)]
+pub fn central_axis(
+    plaque: &Plaque,
+    seed: &SeedModel,
+    loads: &[SlotLoad],
+    spectrum: &Spectrum,
+    mode: PlaqueMode,
+    depths_mm: &[f64],
+    histories: u64,
+    rng_seed: u64,
+) -> Result<CentralAxis> {
+    seed.check()?;
+    let bad = |message: String| Error::Source {
+        message: format!("plaque `{}`: {message}", plaque.name),
+    };
+    if loads.len() != plaque.slots.len() {
+        return Err(bad(format!(
+            "{} slot loads for {} slots",
+            loads.len(),
+            plaque.slots.len()
+        )));
+    }
+    let mut weights = Vec::new();
+    let mut placed = Vec::new();
+    for (load, slot) in loads.iter().zip(&plaque.slots) {
+        match *load {
+            SlotLoad::Empty => continue,
+            SlotLoad::Inactive => weights.push(0.0),
+            SlotLoad::Active(w) if w.is_finite() && w > 0.0 => weights.push(w),
+            SlotLoad::Active(w) => {
+                return Err(bad(format!(
+                    "seed strength {w}; expected a positive number"
+                )));
+            }
+        }
+        placed.push(Placed::new(slot));
+    }
+    let total: f64 = weights.iter().sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return Err(bad("no active seed".into()));
+    }
+    if histories == 0 {
+        return Err(bad("no histories".into()));
+    }
+    if let Some(d) = depths_mm
+        .iter()
+        .find(|d| !(d.is_finite() && (0.0..=100.0).contains(*d)))
+    {
+        return Err(bad(format!("depth {d} mm; expected 0 to 100 mm")));
+    }
+    let n_mat = seed.materials.len();
+    let mut mats = seed.materials.clone();
+    mats.push(Material::builtin("modulay")?);
+    mats.push(Material::builtin("silastic")?);
+    mats.push(Material::builtin("water")?);
+    let densities: Vec<f64> = mats.iter().map(Material::density).collect();
+    let physics = PhotonPhysics::new(&mats, PhysicsOptions::default());
+    let (r_b, z0, z1) = seed.bounds();
+    let bound2 = r_b * r_b + z0.abs().max(z1.abs()).powi(2);
+    let cells = Cells::from_bounds(
+        depths_mm
+            .iter()
+            .map(|d| {
+                let z = d / 10.0;
+                (
+                    0.0,
+                    CELL_RADIUS,
+                    z - CELL_THICKNESS / 2.0,
+                    z + CELL_THICKNESS / 2.0,
+                )
+            })
+            .collect(),
+    );
+    let mut cumulative = Vec::with_capacity(weights.len());
+    let mut acc = 0.0;
+    for w in &weights {
+        acc += w / total;
+        cumulative.push(acc);
+    }
+    let water = n_mat + 2;
+    let mut rng = Rng::for_batch(rng_seed, 0);
+    let n_c = depths_mm.len();
+    let (mut sum, mut sum2, mut hist) = (vec![0.0; n_c], vec![0.0; n_c], vec![0.0; n_c]);
+    for _ in 0..histories {
+        hist.iter_mut().for_each(|x| *x = 0.0);
+        let u = rng.uniform();
+        let slot = cumulative
+            .iter()
+            .position(|&c| u < c)
+            .unwrap_or(weights.len() - 1);
+        let slot = if weights[slot] > 0.0 {
+            slot
+        } else {
+            // Rounding at the end of the table: the last active seed.
+            weights.iter().rposition(|w| *w > 0.0).unwrap_or(slot)
+        };
+        let world = PlaqueWorld {
+            plaque: (mode == PlaqueMode::Hetero).then_some(plaque),
+            seed,
+            placed: &placed,
+            only: (mode == PlaqueMode::Homo).then_some(slot),
+            bound2,
+            modulay: n_mat,
+            water,
+            radius: 15.0,
+        };
+        let start = placed[slot].plaque_point(&seed.emission_point(&mut rng));
+        let e = spectrum.sample(&mut rng);
+        walk(
+            &world,
+            &physics,
+            &densities,
+            (start, isotropic(&mut rng), e),
+            &mut rng,
+            |m, p, d, len, e| {
+                if m == water {
+                    let k = e * physics.mu_en_rho(water, e);
+                    cells.chords(p, d, len, |i, l| hist[i] += l * k / cells.volume[i]);
+                }
+            },
+            |_, _, _| {},
+        );
+        for i in 0..n_c {
+            sum[i] += hist[i];
+            sum2[i] += hist[i] * hist[i];
+        }
+    }
+    let n = histories as f64;
+    let rel = |s: f64, s2: f64| {
+        let m = s / n;
+        if m <= 0.0 || n < 2.0 {
+            return 0.0;
+        }
+        ((s2 / n - m * m).max(0.0) / (n - 1.0)).sqrt() / m
+    };
+    Ok(CentralAxis {
+        histories,
+        depths_mm: depths_mm.to_vec(),
+        dose: sum.iter().map(|s| s / n * EV_PER_G_TO_GY).collect(),
+        rel: sum.iter().zip(&sum2).map(|(s, s2)| rel(*s, *s2)).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_coms_plaque_is_built_and_its_parts_are_where_tg129_puts_them() {
+        let names: Vec<String> = Plaque::names().collect();
+        assert_eq!(names.len(), 8);
+        for name in &names {
+            let p = Plaque::by_name(name).unwrap();
+            let d: f64 = name[5..].parse().unwrap();
+            // On the axis: water inside the outer sclera, Silastic, then the backing, then water.
+            let at = |z: f64| p.material_at(&[0.0, 0.0, z]);
+            assert_eq!(at(-0.05), None, "{name}");
+            assert_eq!(at(-0.15), Some(PlaqueMaterial::Silastic), "{name}");
+            let backing = EYE_CENTRE_Z_CM - 1.48;
+            assert_eq!(at(backing), Some(PlaqueMaterial::Modulay), "{name}");
+            assert_eq!(at(EYE_CENTRE_Z_CM - 1.52), None, "{name}");
+            // The lip: Modulay just inside its free end, nothing beyond.
+            let rho = d / 20.0 + 0.025;
+            let z_end = EYE_CENTRE_Z_CM + p.lip_end;
+            assert_eq!(
+                p.material_at(&[rho, 0.0, z_end - 0.005]),
+                Some(PlaqueMaterial::Modulay),
+                "{name}"
+            );
+            assert_eq!(p.material_at(&[rho, 0.0, z_end + 0.005]), None, "{name}");
+            // Every seed lies inside the insert, whole.
+            let seed = SeedModel::model_6711().unwrap();
+            for (i, s) in p.slots().iter().enumerate() {
+                let placed = Placed::new(s);
+                for q in [
+                    [0.04, 0.0, 0.225],
+                    [-0.04, 0.0, -0.225],
+                    [0.0, 0.04, 0.225],
+                    [0.0, -0.04, -0.225],
+                ] {
+                    let x = placed.plaque_point(&q);
+                    assert_eq!(
+                        p.material_at(&x),
+                        Some(PlaqueMaterial::Silastic),
+                        "{name} slot {i}: {x:?}"
+                    );
+                }
+                assert!(seed.encloses(&placed.local_point(&s.position_cm)));
+            }
+        }
+        assert!(Plaque::by_name("coms-15").is_err());
+    }
+
+    #[test]
+    fn a_plaque_run_refuses_bad_loadings() {
+        let p = Plaque::by_name("coms-10").unwrap();
+        let seed = SeedModel::model_6711().unwrap();
+        let sp = Spectrum::lines(&super::super::brachy::I125_LINES).unwrap();
+        let run = |w: &[SlotLoad], depths: &[f64]| {
+            central_axis(&p, &seed, w, &sp, PlaqueMode::Hetero, depths, 10, 1)
+        };
+        let a = SlotLoad::Active(1.0);
+        assert!(run(&[a; 4], &[1.0]).is_err());
+        assert!(run(&[SlotLoad::Inactive; 5], &[1.0]).is_err());
+        assert!(run(&[SlotLoad::Empty; 5], &[1.0]).is_err());
+        assert!(run(&[a, a, SlotLoad::Active(f64::NAN), a, a], &[1.0]).is_err());
+        assert!(run(&[a, a, SlotLoad::Active(0.0), a, a], &[1.0]).is_err());
+        assert!(run(&[a; 5], &[-1.0]).is_err());
+        assert!(run(&[a; 5], &[1.0, 5.0]).is_ok());
+    }
+
+    /// An inactive seed is geometry (its materials fill its slot), an empty slot is Silastic, and
+    /// only present seeds take part in HOMO runs one at a time.
+    #[test]
+    fn inactive_seeds_are_geometry_and_empty_slots_are_silastic() {
+        let p = Plaque::by_name("coms-12").unwrap();
+        let seed = SeedModel::model_6711().unwrap();
+        let placed: Vec<Placed> = p.slots().iter().take(3).map(Placed::new).collect();
+        let world = PlaqueWorld {
+            plaque: Some(&p),
+            seed: &seed,
+            placed: &placed,
+            only: None,
+            bound2: 0.06,
+            modulay: 3,
+            water: 5,
+            radius: 15.0,
+        };
+        // Slot 0's centre: silver (material 0); a point in its capsule wall: titanium (2).
+        let s0 = placed[0];
+        assert_eq!(world.medium(&s0.c), Some(0));
+        assert_eq!(world.medium(&s0.plaque_point(&[0.0375, 0.0, 0.0])), Some(2));
+        // Slot 5 holds no seed: Silastic (modulay + 1).
+        assert_eq!(world.medium(&p.slots()[5].position_cm), Some(4));
+        // A ray along slot 0's axis from outside stops at its capsule.
+        let from = s0.plaque_point(&[0.0, 0.0, -0.3]);
+        let d = s0.frame[2];
+        let t = world.next_surface(&from, &d);
+        assert!((t - 0.075).abs() < 1e-6, "{t}");
+        let homo = PlaqueWorld {
+            plaque: None,
+            only: Some(1),
+            ..world
+        };
+        assert_eq!(homo.medium(&s0.c), Some(5));
+        assert_eq!(homo.medium(&placed[1].c), Some(0));
+    }
+}
