@@ -9,10 +9,10 @@
 
 use std::time::Instant;
 
+use hope_mc::Spectrum;
 use hope_mc::source::brachy::{I125_LINES, SeedModel};
 use hope_mc::source::plaque::{Plaque, PlaqueMode, SlotLoad, central_axis};
 use hope_mc::source::{Radionuclide, SEED_MODELS};
-use hope_mc::Spectrum;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,7 +24,10 @@ fn main() {
     let spectrum = if nuclide == "I-125" {
         Spectrum::lines(&I125_LINES).unwrap()
     } else {
-        Radionuclide::by_name(nuclide).unwrap().spectrum(10e3).unwrap()
+        Radionuclide::by_name(nuclide)
+            .unwrap()
+            .spectrum(10e3)
+            .unwrap()
     };
     let depths = [0.0, 1.0, 2.0, 5.0, 10.0, 15.0];
     let weights = vec![SlotLoad::Active(1.0); plaque.slots().len()];

@@ -11,9 +11,9 @@
 
 use std::time::Instant;
 
+use hope_mc::Spectrum;
 use hope_mc::source::brachy::{I125_LINES, SeedModel, Surroundings, tg43_polar};
 use hope_mc::source::{Radionuclide, SEED_MODELS};
-use hope_mc::Spectrum;
 
 fn main() {
     let model = std::env::args().nth(1).unwrap_or_else(|| "6711".into());
@@ -25,16 +25,31 @@ fn main() {
     let spectrum = if nuclide == "I-125" {
         Spectrum::lines(&I125_LINES).unwrap()
     } else {
-        Radionuclide::by_name(nuclide).unwrap().spectrum(10e3).unwrap()
+        Radionuclide::by_name(nuclide)
+            .unwrap()
+            .spectrum(10e3)
+            .unwrap()
     };
     let radii = [0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
-    let angles = [0.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0];
+    let angles = [
+        0.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0,
+    ];
     let polar: Vec<(f64, f64)> = [0.5, 1.0, 2.0, 5.0]
         .iter()
         .flat_map(|&r| angles.iter().map(move |&a| (r, a)))
         .collect();
     let t = Instant::now();
-    let vac = tg43_polar(&seed, &spectrum, Surroundings::Vacuum, &radii, &[], n, 1, 5e3).unwrap();
+    let vac = tg43_polar(
+        &seed,
+        &spectrum,
+        Surroundings::Vacuum,
+        &radii,
+        &[],
+        n,
+        1,
+        5e3,
+    )
+    .unwrap();
     let tv = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let wat = tg43_polar(

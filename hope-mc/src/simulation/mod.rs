@@ -160,7 +160,8 @@ use serde::{Deserialize, Serialize};
 use crate::geometry::Phantom;
 use crate::material::hounsfield::HuTable;
 use crate::source::brachy::{I125_LINES, SeedModel, Surroundings, tg43};
-use crate::source::{Radionuclide, SeedSource, Source, Spectrum};
+use crate::source::plaque::{Plaque, PlaqueAssembly};
+use crate::source::{PlaqueSource, Radionuclide, SeedSource, Source, Spectrum};
 use crate::transport::{RunOptions, Transport};
 use crate::{Error, Material, Result};
 
@@ -179,8 +180,8 @@ pub use solid::Solid;
 pub use spec::DENSITY_RANGE;
 pub use spec::{
     AbsoluteSpec, BlockSpec, Emission, Energies, FieldSpec, InsertShape, InsertSpec, MAX_BLOCKS,
-    OutputSpec, Particle, PhantomBody, PhantomSpec, PhysicsSpec, PlaneSpec, Preset, ScoringSpec,
-    SeedModelName, Shape, SourceKind, SourceSpec, Towards,
+    OutputSpec, Particle, PhantomBody, PhantomSpec, PhysicsSpec, PlaneSpec, PlaqueSpec, Preset,
+    ScoringSpec, SeedModelName, Shape, SourceKind, SourceSpec, Towards,
 };
 
 /// Which dose estimator is written out.
@@ -845,6 +846,39 @@ impl Simulation {
                 }
                 Source::PhaseSpace(Box::new(ps))
             }
+            SourceSpec::Seeds {
+                plaque: Some(p), ..
+            } => {
+                if self.physics.options().electrons.transport {
+                    return Err(field(
+                        "source.plaque",
+                        "a plaque is transported with photons only: \
+                         [physics.electrons] transport = false",
+                    ));
+                }
+                let plaque = Plaque::by_name(&p.name)
+                    .map_err(|e| refused("source.plaque.name", "expected a built-in plaque", e))?;
+                let loads = p
+                    .loads(plaque.slots().len())
+                    .map_err(|e| field(&e.field, e.message))?;
+                let assembly = PlaqueAssembly::new(
+                    plaque,
+                    self.seed_model()?,
+                    &loads,
+                    self.run_options(1).physics,
+                )
+                .map_err(|e| refused("source.plaque", "expected a usable loading", e))?;
+                Source::Plaque(Box::new(
+                    PlaqueSource::new(
+                        assembly,
+                        spectrum,
+                        Vec3::from(p.eye_centre_mm),
+                        Vec3::from(p.direction),
+                        p.rotation_deg,
+                    )
+                    .map_err(|e| refused("source.plaque", "expected a usable placement", e))?,
+                ))
+            }
             SourceSpec::Seeds { seeds, .. } => Source::Seeds(Box::new(
                 SeedSource::new(
                     self.seed_model()?,
@@ -897,7 +931,24 @@ impl Simulation {
                 self.seed,
                 5e3,
             )?;
-            let total_weight: f64 = self.source.seeds().iter().map(|s| s.weight).sum();
+            let total_weight: f64 = match &self.source {
+                SourceSpec::Seeds {
+                    plaque: Some(p), ..
+                } => {
+                    let slots = crate::source::plaque::Plaque::by_name(&p.name)?
+                        .slots()
+                        .len();
+                    p.loads(slots)
+                        .map_err(|e| field(&e.field, e.message))?
+                        .iter()
+                        .map(|l| match l {
+                            crate::source::plaque::SlotLoad::Active(w) => *w,
+                            _ => 0.0,
+                        })
+                        .sum()
+                }
+                _ => self.source.seeds().iter().map(|s| s.weight).sum(),
+            };
             // 1 U = 1 uGy m^2 / h = 1e-2 Gy cm^2 / 3600 s.
             sk * total_weight * 1e-2 / 3600.0 / vacuum.air_kerma_strength
         } else if let Some(bq) = a.activity_bq {

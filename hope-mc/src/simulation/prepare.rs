@@ -215,6 +215,17 @@ impl Prepared {
             TallyKind::Analog => &result.analog,
         };
         let (mut dose, uncertainty) = result.dose(tally, self.scoring_grid())?;
+        if let Source::Plaque(plaque) = &self.source {
+            // The plaque's voxels: the dose of their tissue.
+            let data = dose.data_mut();
+            for (o, fraction) in plaque.partial_voxels(self.scoring_grid()) {
+                data[o] = if fraction > 0.0 {
+                    data[o] / fraction
+                } else {
+                    0.0
+                };
+            }
+        }
         let represented = self.histories_represented()?;
         if let Some(n) = represented {
             dose = dose.map(|d| d * n);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::{
     Emission, Energies, FieldSpec, InsertShape, InsertSpec, Invalid, Particle, PhantomBody,
-    PhantomSpec, SeedModelName, Shape, SourceKind, SourceSpec, insert_path,
+    PhantomSpec, PlaqueSpec, SeedModelName, Shape, SourceKind, SourceSpec, insert_path,
 };
 use crate::source::SeedPlacement;
 
@@ -366,6 +366,8 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seeds: Option<Vec<SeedPlacement>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaque: Option<PlaqueSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub particle: Option<Particle>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_space: Option<PathBuf>,
@@ -484,6 +486,7 @@ impl Source {
         takes("radius_mm", s.radius_mm.is_some(), &[Pencil, Divergent])?;
         takes("distance_mm", s.distance_mm.is_some(), &[Divergent])?;
         takes("model", s.model.is_some(), &[Seeds])?;
+        takes("plaque", s.plaque.is_some(), &[Seeds])?;
         // Earlier versions wrote `seeds: []` for every kind: an empty list is no list.
         takes(
             "seeds",
@@ -615,6 +618,7 @@ impl Source {
                         })?,
                     energies: s.energies()?,
                     seeds: s.seeds.take().unwrap_or_default(),
+                    plaque: s.plaque.take(),
                 }
             }
         })
@@ -639,6 +643,7 @@ impl From<SourceSpec> for Source {
             radionuclide: None,
             model: None,
             seeds: None,
+            plaque: None,
             particle: None,
             phase_space: None,
             rotation_deg: None,
@@ -707,9 +712,15 @@ impl From<SourceSpec> for Source {
                 raw.field_mm = Some(field_mm);
             }
             SourceSpec::PhaseSpace { .. } => {}
-            SourceSpec::Seeds { model, seeds, .. } => {
+            SourceSpec::Seeds {
+                model,
+                seeds,
+                plaque,
+                ..
+            } => {
                 raw.model = Some(model);
-                raw.seeds = Some(seeds);
+                raw.seeds = (!seeds.is_empty() || plaque.is_none()).then_some(seeds);
+                raw.plaque = plaque;
             }
         }
         let energies = match emission {

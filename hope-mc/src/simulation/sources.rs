@@ -241,8 +241,10 @@ pub enum SourceSpec {
         model: SeedModelName,
         /// The photon energies of the seeds' radionuclide.
         energies: Energies,
-        /// Position, axis and weight of each seed.
+        /// Position, axis and weight of each seed (empty with a plaque).
         seeds: Vec<SeedPlacement>,
+        /// The eye plaque whose slots hold the seeds, instead of `seeds`.
+        plaque: Option<PlaqueSpec>,
     },
 }
 
@@ -568,6 +570,36 @@ impl SourceSpec {
                         "source.recycle",
                         format!("{recycle}; expected at most 1000"),
                     ));
+                }
+                Ok(())
+            }
+            SourceSpec::Seeds {
+                plaque: Some(p),
+                seeds,
+                ..
+            } => {
+                if !seeds.is_empty() {
+                    return Err(Invalid::new(
+                        "source.seeds",
+                        "not with a plaque: its slots place the seeds",
+                    ));
+                }
+                let plaque = crate::source::plaque::Plaque::by_name(&p.name)
+                    .map_err(|e| Invalid::new("source.plaque.name", e.to_string()))?;
+                finite3("source.plaque.eye_centre_mm", p.eye_centre_mm)?;
+                unit("source.plaque.direction", p.direction)?;
+                if !(p.rotation_deg.is_finite() && p.rotation_deg.abs() <= 360.0) {
+                    return Err(Invalid::new(
+                        "source.plaque.rotation_deg",
+                        format!("{}; expected -360 to 360", p.rotation_deg),
+                    ));
+                }
+                let loads = p.loads(plaque.slots().len())?;
+                if !loads
+                    .iter()
+                    .any(|l| matches!(l, crate::source::plaque::SlotLoad::Active(_)))
+                {
+                    return Err(Invalid::new("source.plaque.strengths", "no active seed"));
                 }
                 Ok(())
             }

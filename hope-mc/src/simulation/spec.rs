@@ -794,6 +794,90 @@ impl std::fmt::Display for Shape {
     }
 }
 
+/// An eye plaque that holds the seeds (`[source.plaque]` of a seed source): a built-in plaque,
+/// placed on an eye, its slots loaded. The plaque and its seeds are transported in analytic
+/// geometry ([`crate::source::plaque`]), not voxelised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaqueSpec {
+    /// The plaque (`coms-10`, `coms-12`, ..., `coms-24`).
+    pub name: String,
+    /// The eye's centre, mm.
+    pub eye_centre_mm: [f64; 3],
+    /// From the eye's centre towards the plaque's centre (the tumour's side); need not be
+    /// normalised.
+    pub direction: [f64; 3],
+    /// Rotation of the plaque about its axis, degrees.
+    #[serde(default)]
+    pub rotation_deg: f64,
+    /// Relative strength of the seed in each slot, in the plaque's slot order (0: an inactive
+    /// seed, which still attenuates); every slot 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strengths: Option<Vec<f64>>,
+    /// Slots left without a seed (numbers from 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty: Vec<usize>,
+}
+
+impl PlaqueSpec {
+    /// The loading of each of `slots` slots; errors name the field.
+    pub(crate) fn loads(
+        &self,
+        slots: usize,
+    ) -> std::result::Result<Vec<crate::source::plaque::SlotLoad>, Invalid> {
+        use crate::source::plaque::SlotLoad;
+        let strengths = match &self.strengths {
+            Some(s) if s.len() != slots => {
+                return Err(Invalid::new(
+                    "source.plaque.strengths",
+                    format!("{} values; plaque {} has {slots} slots", s.len(), self.name),
+                ));
+            }
+            Some(s) => s.clone(),
+            None => vec![1.0; slots],
+        };
+        let mut loads = Vec::with_capacity(slots);
+        for (i, w) in strengths.iter().enumerate() {
+            if !(w.is_finite() && (0.0..=1e6).contains(w)) {
+                return Err(Invalid::new(
+                    format!("source.plaque.strengths[{i}]"),
+                    format!("{w}; expected 0 (an inactive seed) to 1e6"),
+                ));
+            }
+            loads.push(if *w > 0.0 {
+                SlotLoad::Active(*w)
+            } else {
+                SlotLoad::Inactive
+            });
+        }
+        for &e in &self.empty {
+            if e == 0 || e > slots {
+                return Err(Invalid::new(
+                    "source.plaque.empty",
+                    format!("slot {e}; plaque {} has slots 1 to {slots}", self.name),
+                ));
+            }
+            loads[e - 1] = SlotLoad::Empty;
+        }
+        Ok(loads)
+    }
+
+    /// The central axis: the inner sclera under the plaque's centre (mm) and the unit vector into
+    /// the eye (None for a zero direction).
+    pub fn central_axis(&self) -> Option<(Vec3, Vec3)> {
+        let d = Vec3::from(self.direction);
+        let n = d.norm();
+        if !(n.is_finite() && n > 0.0) {
+            return None;
+        }
+        let u = d * (1.0 / n);
+        Some((
+            Vec3::from(self.eye_centre_mm) + u * (crate::source::plaque::EYE_CENTRE_DEPTH_MM),
+            u * -1.0,
+        ))
+    }
+}
+
 /// A built-in seed model (`model` in the file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

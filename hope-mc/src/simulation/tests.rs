@@ -335,6 +335,22 @@ fn every_kind_comes_back_from_its_file_form() {
                 axis: [0.0, 0.0, 1.0],
                 weight: 1.0,
             }],
+            plaque: None,
+        },
+        SourceSpec::Seeds {
+            model: SeedModelName::TheraSeed200,
+            energies: Energies::Radionuclide {
+                name: "Pd-103".into(),
+            },
+            seeds: Vec::new(),
+            plaque: Some(PlaqueSpec {
+                name: "coms-12".into(),
+                eye_centre_mm: [1.0, 2.0, 3.0],
+                direction: [0.0, 1.0, 0.0],
+                rotation_deg: 30.0,
+                strengths: Some(vec![1.0, 1.0, 0.5, 0.0, 1.0, 1.0, 1.0, 2.0]),
+                empty: vec![2],
+            }),
         },
     ];
     for source in sources {

@@ -11,10 +11,10 @@
 use super::spectrum::Spectrum;
 use crate::data::ELECTRON_MASS_EV;
 use crate::data::EV_PER_G_TO_GY;
+use crate::geometry::solids::{Solid, sphere_exit};
 use crate::material::Material;
 use crate::particle::{isotropic, rotate};
 use crate::physics::{Interaction, PhotonPhysics, PhysicsOptions};
-use crate::geometry::solids::{Solid, sphere_exit};
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -94,19 +94,34 @@ impl Piece {
     fn volume(&self) -> f64 {
         use std::f64::consts::PI;
         match *self {
-            Piece::Annulus { r_in, r_out, z0, z1 } => PI * (r_out * r_out - r_in * r_in) * (z1 - z0),
+            Piece::Annulus {
+                r_in,
+                r_out,
+                z0,
+                z1,
+            } => PI * (r_out * r_out - r_in * r_in) * (z1 - z0),
             Piece::HalfShell { r_in, r_out, .. } => 2.0 / 3.0 * PI * (r_out.powi(3) - r_in.powi(3)),
         }
     }
 
     fn sample(&self, rng: &mut Rng) -> [f64; 3] {
         match *self {
-            Piece::Annulus { r_in, r_out, z0, z1 } => {
+            Piece::Annulus {
+                r_in,
+                r_out,
+                z0,
+                z1,
+            } => {
                 let r = (r_in * r_in + rng.uniform() * (r_out * r_out - r_in * r_in)).sqrt();
                 let phi = 2.0 * std::f64::consts::PI * rng.uniform();
                 [r * phi.cos(), r * phi.sin(), z0 + rng.uniform() * (z1 - z0)]
             }
-            Piece::HalfShell { zc, r_in, r_out, up } => {
+            Piece::HalfShell {
+                zc,
+                r_in,
+                r_out,
+                up,
+            } => {
                 let r = (r_in.powi(3) + rng.uniform() * (r_out.powi(3) - r_in.powi(3))).cbrt();
                 let d = isotropic(rng);
                 let s = if up == (d[2] >= 0.0) { 1.0 } else { -1.0 };
@@ -140,10 +155,12 @@ impl SeedModel {
 
     /// The smallest cylinder about the axis that holds the seed: (radius, z0, z1).
     pub fn bounds(&self) -> (f64, f64, f64) {
-        self.parts.iter().fold((0.0, 0.0, 0.0), |(r, a, b), (s, _)| {
-            let (sr, sa, sb) = s.bounds();
-            (r.max(sr), a.min(sa), b.max(sb))
-        })
+        self.parts
+            .iter()
+            .fold((0.0, 0.0, 0.0), |(r, a, b), (s, _)| {
+                let (sr, sa, sb) = s.bounds();
+                (r.max(sr), a.min(sa), b.max(sb))
+            })
     }
 
     /// Checks the model: positive finite sizes, media that exist, an emitter inside the seed.
@@ -157,7 +174,9 @@ impl SeedModel {
         for (i, (s, m)) in self.parts.iter().enumerate() {
             let (r, a, b) = s.bounds();
             if !(r.is_finite() && r > 0.0 && a.is_finite() && b.is_finite() && b > a) {
-                return Err(bad(format!("solid {i} ({s:?}): expected positive, finite sizes")));
+                return Err(bad(format!(
+                    "solid {i} ({s:?}): expected positive, finite sizes"
+                )));
             }
             if m.is_some_and(|m| m >= self.materials.len()) {
                 return Err(bad(format!(
@@ -172,11 +191,16 @@ impl SeedModel {
             }
             Emitter::Volume(pieces) => {
                 !pieces.is_empty()
-                    && pieces.iter().all(|p| p.volume().is_finite() && p.volume() > 0.0)
+                    && pieces
+                        .iter()
+                        .all(|p| p.volume().is_finite() && p.volume() > 0.0)
             }
         };
         if !pieces_ok {
-            return Err(bad(format!("emitter {:?}: expected a positive volume or area", self.emitter)));
+            return Err(bad(format!(
+                "emitter {:?}: expected a positive volume or area",
+                self.emitter
+            )));
         }
         if !(self.active_length.is_finite() && self.active_length > 0.0) {
             return Err(bad(format!(
@@ -445,7 +469,8 @@ impl World for Tg43World<'_> {
         if self.seed.encloses(p) {
             return self.seed.medium_at(p).or(Some(self.outside));
         }
-        (p[0] * p[0] + p[1] * p[1] + p[2] * p[2] < self.radius * self.radius).then_some(self.outside)
+        (p[0] * p[0] + p[1] * p[1] + p[2] * p[2] < self.radius * self.radius)
+            .then_some(self.outside)
     }
 
     fn next_surface(&self, p: &[f64; 3], d: &[f64; 3]) -> f64 {
@@ -482,7 +507,10 @@ impl Cells {
             .map(|&r| (r * 0.96, r * 1.04, -r * 0.05, r * 0.05))
             .collect();
         for &(r, theta_deg) in polar {
-            let (rho, z) = (r * theta_deg.to_radians().sin(), r * theta_deg.to_radians().cos());
+            let (rho, z) = (
+                r * theta_deg.to_radians().sin(),
+                r * theta_deg.to_radians().cos(),
+            );
             let h = 0.03 * r;
             bounds.push(((rho - h).max(0.0), rho + h, z - h, z + h));
         }
@@ -494,7 +522,13 @@ impl Cells {
     }
 
     /// Length of the segment p + t d, t in [0, len], inside each cell; calls `f(cell, length)`.
-    pub(crate) fn chords(&self, p: &[f64; 3], d: &[f64; 3], len: f64, mut f: impl FnMut(usize, f64)) {
+    pub(crate) fn chords(
+        &self,
+        p: &[f64; 3],
+        d: &[f64; 3],
+        len: f64,
+        mut f: impl FnMut(usize, f64),
+    ) {
         let a = d[0] * d[0] + d[1] * d[1];
         let b = 2.0 * (p[0] * d[0] + p[1] * d[1]);
         let c0 = p[0] * p[0] + p[1] * p[1];

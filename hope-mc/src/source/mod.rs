@@ -13,10 +13,13 @@ use crate::{Error, Result};
 pub mod brachy;
 pub mod iaea;
 pub mod plaque;
+mod plaque_source;
 mod seed_models;
 mod spectrum;
 
 use brachy::{CapsuleTransport, SeedModel};
+pub(crate) use plaque_source::Applicator;
+pub use plaque_source::PlaqueSource;
 pub use seed_models::SEED_MODELS;
 pub use spectrum::{Radionuclide, Spectrum};
 
@@ -100,6 +103,9 @@ pub enum Source {
     Voxelised(Box<VoxelisedActivity>),
     /// Brachytherapy seeds at given positions and orientations.
     Seeds(Box<SeedSource>),
+    /// An eye plaque loaded with seeds, transported in analytic geometry: the voxel transport
+    /// hands it every photon that reaches it.
+    Plaque(Box<PlaqueSource>),
     /// Electrons or positrons (with electron transport, [`crate::physics::electron::ElectronOptions`])
     /// emitted as another source emits photons: its geometry, and its spectrum of kinetic
     /// energies (an electron beam, or a beta emitter's spectrum from
@@ -472,6 +478,14 @@ impl VoxelisedActivity {
 }
 
 impl Source {
+    /// The plaque of a plaque source, placed in the local frame `t`.
+    pub(crate) fn applicator(&self, t: &Frame) -> Option<Applicator<'_>> {
+        match self {
+            Source::Plaque(s) => Some(s.placed_in(t)),
+            _ => None,
+        }
+    }
+
     /// Scores this source's particles on the plane z = `z_mm` (patient coordinates) into a
     /// phase space: `histories` histories from `seed` (in batches of 100,000, each with its own
     /// random stream), every particle that travels in a straight line in vacuum to the plane
@@ -673,6 +687,10 @@ impl Source {
                 isotropic(rng),
                 v.spectrum.sample(rng),
             ),
+            Source::Plaque(s) => {
+                let (energy, absorbed) = s.emit(t, rng, stack);
+                return (energy, absorbed, 1.0);
+            }
             Source::Seeds(s) => {
                 let u = rng.uniform();
                 let k = s

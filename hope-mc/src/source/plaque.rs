@@ -31,6 +31,9 @@ use crate::physics::{PhotonPhysics, PhysicsOptions};
 use crate::rng::Rng;
 use crate::{Error, Result};
 
+/// The depth of the eye centre below the inner sclera on the central axis, mm.
+pub const EYE_CENTRE_DEPTH_MM: f64 = EYE_CENTRE_Z_CM * 10.0;
+
 /// A seed slot in the plaque frame (cm): the seed's centre and its axis (a unit vector).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Slot {
@@ -149,6 +152,55 @@ impl Plaque {
         }
     }
 
+    /// The distance along `d` from `p` (plaque frame) to where the ray enters the plaque, if it
+    /// does: the plaque is the shell between the outer sclera and the backing's outer sphere,
+    /// within the lip's outer cylinder, below the lip's end.
+    pub fn entry_distance(&self, p: &[f64; 3], d: &[f64; 3]) -> Option<f64> {
+        const EPS: f64 = 1e-8;
+        let q = [p[0], p[1], p[2] - EYE_CENTRE_Z_CM];
+        let (a0, a1) = ball_interval(&q, d, BACKING_OUTER_CM)?;
+        let (mut lo, mut hi) = (a0.max(0.0), a1);
+        // Within the lip's outer cylinder.
+        let a = d[0] * d[0] + d[1] * d[1];
+        let c = q[0] * q[0] + q[1] * q[1] - self.lip_outer * self.lip_outer;
+        if a > 1e-300 {
+            let b = q[0] * d[0] + q[1] * d[1];
+            let disc = b * b - a * c;
+            if disc < 0.0 {
+                return None;
+            }
+            let s = disc.sqrt();
+            lo = lo.max((-b - s) / a);
+            hi = hi.min((-b + s) / a);
+        } else if c > 0.0 {
+            return None;
+        }
+        // Below the lip's end.
+        if d[2] > 1e-300 {
+            hi = hi.min((self.lip_end - q[2]) / d[2]);
+        } else if d[2] < -1e-300 {
+            lo = lo.max((self.lip_end - q[2]) / d[2]);
+        } else if q[2] > self.lip_end {
+            return None;
+        }
+        if hi <= lo.max(EPS) {
+            return None;
+        }
+        // Outside the sclera's sphere.
+        match ball_interval(&q, d, SCLERA_OUTER_CM) {
+            Some((b0, b1)) if b1 > lo && b0 < hi => {
+                if b0 > lo && b0 > EPS {
+                    Some(lo)
+                } else if hi > b1.max(EPS) {
+                    Some(b1.max(lo))
+                } else {
+                    None
+                }
+            }
+            _ => Some(lo),
+        }
+    }
+
     /// The distance along `d` from `p` (plaque frame) to the next surface of the plaque.
     pub fn next_surface(&self, p: &[f64; 3], d: &[f64; 3]) -> f64 {
         let q = [p[0], p[1], p[2] - EYE_CENTRE_Z_CM];
@@ -221,6 +273,18 @@ impl Placed {
     }
 }
 
+/// The interval of t where |q + t d| <= r (d a unit vector), if the line meets the ball.
+fn ball_interval(q: &[f64; 3], d: &[f64; 3], r: f64) -> Option<(f64, f64)> {
+    let b = dot(*q, *d);
+    let c = dot(*q, *q) - r * r;
+    let disc = b * b - c;
+    if disc < 0.0 {
+        return None;
+    }
+    let s = disc.sqrt();
+    Some((-b - s, -b + s))
+}
+
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
@@ -248,8 +312,9 @@ struct PlaqueWorld<'a> {
     only: Option<usize>,
     bound2: f64,
     modulay: usize,
-    water: usize,
-    radius: f64,
+    /// The water around (material index, radius of its sphere about the plaque frame's origin);
+    /// without it photons leave where neither plaque nor seed is.
+    water: Option<(usize, f64)>,
 }
 
 impl PlaqueWorld<'_> {
@@ -268,7 +333,8 @@ impl PlaqueWorld<'_> {
                 PlaqueMaterial::Silastic => self.modulay + 1,
             });
         }
-        (dot(*p, *p) < self.radius * self.radius).then_some(self.water)
+        let (w, r) = self.water?;
+        (dot(*p, *p) < r * r).then_some(w)
     }
 }
 
@@ -291,7 +357,9 @@ impl World for PlaqueWorld<'_> {
     }
 
     fn next_surface(&self, p: &[f64; 3], d: &[f64; 3]) -> f64 {
-        let mut best = sphere_exit(p, d, self.radius);
+        let mut best = self
+            .water
+            .map_or(f64::INFINITY, |(_, r)| sphere_exit(p, d, r));
         if let Some(pl) = self.plaque {
             best = best.min(pl.next_surface(p, d));
         }
@@ -308,6 +376,213 @@ impl World for PlaqueWorld<'_> {
             );
         }
         best
+    }
+}
+
+/// A plaque loaded with seeds, ready for transport: the seeds of the loading in their slots,
+/// the physics of their materials and of Modulay and Silastic (and water, for the plaque
+/// database runs). The voxel transport hands a photon that reaches the plaque to it, and takes
+/// back whatever leaves it, so that the plaque's half-millimetre parts need no voxels.
+#[derive(Debug, Clone)]
+pub struct PlaqueAssembly {
+    plaque: Plaque,
+    seed: SeedModel,
+    loads: Vec<SlotLoad>,
+    placed: Vec<Placed>,
+    weights: Vec<f64>,
+    cumulative: Vec<f64>,
+    bound2: f64,
+    physics: PhotonPhysics,
+    densities: Vec<f64>,
+    /// Materials: the seed's (0..n_mat), then Modulay, Silastic, water.
+    n_mat: usize,
+}
+
+impl PartialEq for PlaqueAssembly {
+    fn eq(&self, other: &Self) -> bool {
+        self.plaque == other.plaque && self.seed == other.seed && self.loads == other.loads
+    }
+}
+
+impl PlaqueAssembly {
+    /// `plaque` with a `seed` in every slot that `loads` (one per slot) does not leave empty,
+    /// transported with `options` (the run's physics options).
+    pub fn new(
+        plaque: Plaque,
+        seed: SeedModel,
+        loads: &[SlotLoad],
+        options: PhysicsOptions,
+    ) -> Result<Self> {
+        seed.check()?;
+        let bad = |message: String| Error::Source {
+            message: format!("plaque `{}`: {message}", plaque.name),
+        };
+        if loads.len() != plaque.slots.len() {
+            return Err(bad(format!(
+                "{} slot loads for {} slots",
+                loads.len(),
+                plaque.slots.len()
+            )));
+        }
+        let mut weights = Vec::new();
+        let mut placed = Vec::new();
+        for (i, (load, slot)) in loads.iter().zip(&plaque.slots).enumerate() {
+            match *load {
+                SlotLoad::Empty => continue,
+                SlotLoad::Inactive => weights.push(0.0),
+                SlotLoad::Active(w) if w.is_finite() && w > 0.0 && w <= 1e6 => weights.push(w),
+                SlotLoad::Active(w) => {
+                    return Err(bad(format!(
+                        "slot {}: seed strength {w}; expected a positive number up to 1e6",
+                        i + 1
+                    )));
+                }
+            }
+            placed.push(Placed::new(slot));
+        }
+        let total: f64 = weights.iter().sum();
+        if !(total > 0.0 && total.is_finite()) {
+            return Err(bad("no active seed".into()));
+        }
+        let mut cumulative = Vec::with_capacity(weights.len());
+        let mut acc = 0.0;
+        for w in &weights {
+            acc += w / total;
+            cumulative.push(acc);
+        }
+        let n_mat = seed.materials.len();
+        let mut mats = seed.materials.clone();
+        mats.push(Material::builtin("modulay")?);
+        mats.push(Material::builtin("silastic")?);
+        mats.push(Material::builtin("water")?);
+        let densities = mats.iter().map(Material::density).collect();
+        let physics = PhotonPhysics::new(&mats, options);
+        let (r_b, z0, z1) = seed.bounds();
+        let bound2 = r_b * r_b + z0.abs().max(z1.abs()).powi(2);
+        Ok(Self {
+            plaque,
+            seed,
+            loads: loads.to_vec(),
+            placed,
+            weights,
+            cumulative,
+            bound2,
+            physics,
+            densities,
+            n_mat,
+        })
+    }
+
+    /// The plaque.
+    pub fn plaque(&self) -> &Plaque {
+        &self.plaque
+    }
+
+    /// The seed model.
+    pub fn seed(&self) -> &SeedModel {
+        &self.seed
+    }
+
+    /// What each slot holds.
+    pub fn loads(&self) -> &[SlotLoad] {
+        &self.loads
+    }
+
+    fn world(
+        &self,
+        with_plaque: bool,
+        only: Option<usize>,
+        water: Option<(usize, f64)>,
+    ) -> PlaqueWorld<'_> {
+        PlaqueWorld {
+            plaque: with_plaque.then_some(&self.plaque),
+            seed: &self.seed,
+            placed: &self.placed,
+            only,
+            bound2: self.bound2,
+            modulay: self.n_mat,
+            water,
+        }
+    }
+
+    /// A decay: which present seed (weighted by strength) and where in it (plaque frame, cm).
+    pub(crate) fn sample_start(&self, rng: &mut Rng) -> (usize, [f64; 3]) {
+        let u = rng.uniform();
+        let k = self
+            .cumulative
+            .iter()
+            .position(|&c| u < c)
+            .unwrap_or(self.weights.len() - 1);
+        // Rounding at the end of the table: the last active seed.
+        let k = if self.weights[k] > 0.0 {
+            k
+        } else {
+            self.weights.iter().rposition(|w| *w > 0.0).unwrap_or(k)
+        };
+        (
+            k,
+            self.placed[k].plaque_point(&self.seed.emission_point(rng)),
+        )
+    }
+
+    /// Follows a decay photon of energy `e` through plaque and seeds until it and its
+    /// descendants are absorbed there or leave (`leave(position, direction, energy)`, plaque
+    /// frame); returns the energy absorbed in plaque and seeds, eV.
+    pub(crate) fn emit(
+        &self,
+        e: f64,
+        rng: &mut Rng,
+        leave: impl FnMut([f64; 3], [f64; 3], f64),
+    ) -> f64 {
+        let (_, start) = self.sample_start(rng);
+        let world = self.world(true, None, None);
+        let d = isotropic(rng);
+        walk(
+            &world,
+            &self.physics,
+            &self.densities,
+            (start, d, e),
+            rng,
+            |_, _, _, _, _| {},
+            leave,
+        )
+    }
+
+    /// Follows a photon that reaches the plaque at `p` (plaque frame) in direction `d` until it
+    /// and its descendants are absorbed in plaque and seeds or leave; returns the energy
+    /// absorbed, eV.
+    pub(crate) fn enter(
+        &self,
+        p: [f64; 3],
+        d: [f64; 3],
+        e: f64,
+        rng: &mut Rng,
+        leave: impl FnMut([f64; 3], [f64; 3], f64),
+    ) -> f64 {
+        // A nanometre in, so that the first step starts inside.
+        let p = [p[0] + 1e-7 * d[0], p[1] + 1e-7 * d[1], p[2] + 1e-7 * d[2]];
+        let world = self.world(true, None, None);
+        walk(
+            &world,
+            &self.physics,
+            &self.densities,
+            (p, d, e),
+            rng,
+            |_, _, _, _, _| {},
+            leave,
+        )
+    }
+
+    /// Whether `p` (plaque frame) lies in the plaque (backing, lip, insert; the seeds lie in the
+    /// insert).
+    pub fn encloses(&self, p: &[f64; 3]) -> bool {
+        self.plaque.material_at(p).is_some()
+    }
+
+    /// The distance along `d` from `p` (plaque frame) to where the ray enters the plaque, if it
+    /// does (0 when `p` is inside and the ray goes on inside for more than 0.1 nm).
+    pub fn entry_distance(&self, p: &[f64; 3], d: &[f64; 3]) -> Option<f64> {
+        self.plaque.entry_distance(p, d)
     }
 }
 
@@ -359,25 +634,6 @@ pub fn central_axis(
             plaque.slots.len()
         )));
     }
-    let mut weights = Vec::new();
-    let mut placed = Vec::new();
-    for (load, slot) in loads.iter().zip(&plaque.slots) {
-        match *load {
-            SlotLoad::Empty => continue,
-            SlotLoad::Inactive => weights.push(0.0),
-            SlotLoad::Active(w) if w.is_finite() && w > 0.0 => weights.push(w),
-            SlotLoad::Active(w) => {
-                return Err(bad(format!(
-                    "seed strength {w}; expected a positive number"
-                )));
-            }
-        }
-        placed.push(Placed::new(slot));
-    }
-    let total: f64 = weights.iter().sum();
-    if !(total > 0.0 && total.is_finite()) {
-        return Err(bad("no active seed".into()));
-    }
     if histories == 0 {
         return Err(bad("no histories".into()));
     }
@@ -387,15 +643,12 @@ pub fn central_axis(
     {
         return Err(bad(format!("depth {d} mm; expected 0 to 100 mm")));
     }
-    let n_mat = seed.materials.len();
-    let mut mats = seed.materials.clone();
-    mats.push(Material::builtin("modulay")?);
-    mats.push(Material::builtin("silastic")?);
-    mats.push(Material::builtin("water")?);
-    let densities: Vec<f64> = mats.iter().map(Material::density).collect();
-    let physics = PhotonPhysics::new(&mats, PhysicsOptions::default());
-    let (r_b, z0, z1) = seed.bounds();
-    let bound2 = r_b * r_b + z0.abs().max(z1.abs()).powi(2);
+    let assembly = PlaqueAssembly::new(
+        plaque.clone(),
+        seed.clone(),
+        loads,
+        PhysicsOptions::default(),
+    )?;
     let cells = Cells::from_bounds(
         depths_mm
             .iter()
@@ -410,45 +663,24 @@ pub fn central_axis(
             })
             .collect(),
     );
-    let mut cumulative = Vec::with_capacity(weights.len());
-    let mut acc = 0.0;
-    for w in &weights {
-        acc += w / total;
-        cumulative.push(acc);
-    }
-    let water = n_mat + 2;
+    let (physics, densities) = (&assembly.physics, &assembly.densities);
+    let water = assembly.n_mat + 2;
     let mut rng = Rng::for_batch(rng_seed, 0);
     let n_c = depths_mm.len();
     let (mut sum, mut sum2, mut hist) = (vec![0.0; n_c], vec![0.0; n_c], vec![0.0; n_c]);
     for _ in 0..histories {
         hist.iter_mut().for_each(|x| *x = 0.0);
-        let u = rng.uniform();
-        let slot = cumulative
-            .iter()
-            .position(|&c| u < c)
-            .unwrap_or(weights.len() - 1);
-        let slot = if weights[slot] > 0.0 {
-            slot
-        } else {
-            // Rounding at the end of the table: the last active seed.
-            weights.iter().rposition(|w| *w > 0.0).unwrap_or(slot)
-        };
-        let world = PlaqueWorld {
-            plaque: (mode == PlaqueMode::Hetero).then_some(plaque),
-            seed,
-            placed: &placed,
-            only: (mode == PlaqueMode::Homo).then_some(slot),
-            bound2,
-            modulay: n_mat,
-            water,
-            radius: 15.0,
-        };
-        let start = placed[slot].plaque_point(&seed.emission_point(&mut rng));
+        let (slot, start) = assembly.sample_start(&mut rng);
+        let world = assembly.world(
+            mode == PlaqueMode::Hetero,
+            (mode == PlaqueMode::Homo).then_some(slot),
+            Some((water, 15.0)),
+        );
         let e = spectrum.sample(&mut rng);
         walk(
             &world,
-            &physics,
-            &densities,
+            physics,
+            densities,
             (start, isotropic(&mut rng), e),
             &mut rng,
             |m, p, d, len, e| {
@@ -530,6 +762,57 @@ mod tests {
         assert!(Plaque::by_name("coms-15").is_err());
     }
 
+    /// The entry distance agrees with marching along random rays and testing containment.
+    #[test]
+    fn entry_distance_matches_containment() {
+        let p = Plaque::by_name("coms-16").unwrap();
+        let mut rng = Rng::for_batch(11, 0);
+        let mut hits = 0;
+        for _ in 0..3000 {
+            let start = [
+                rng.uniform() * 4.0 - 2.0,
+                rng.uniform() * 4.0 - 2.0,
+                rng.uniform() * 4.0 - 1.5,
+            ];
+            let d = isotropic(&mut rng);
+            let step = 2e-4;
+            let mut t = 0.0;
+            let mut first = None;
+            while t < 5.0 {
+                let x = [
+                    start[0] + t * d[0],
+                    start[1] + t * d[1],
+                    start[2] + t * d[2],
+                ];
+                if p.material_at(&x).is_some() {
+                    first = Some(t);
+                    break;
+                }
+                t += step;
+            }
+            let got = p.entry_distance(&start, &d);
+            match (first, got) {
+                (Some(a), Some(b)) => {
+                    hits += 1;
+                    assert!((a - b).abs() < 2.0 * step, "{start:?} {d:?}: {a} vs {b}");
+                }
+                (None, None) => {}
+                // A grazing ray may touch the plaque between two marching steps.
+                (None, Some(b)) => {
+                    let x = [
+                        start[0] + b * d[0],
+                        start[1] + b * d[1],
+                        start[2] + b * d[2],
+                    ];
+                    let y = [x[0] + 1e-6 * d[0], x[1] + 1e-6 * d[1], x[2] + 1e-6 * d[2]];
+                    assert!(p.material_at(&y).is_some(), "{start:?} {d:?}: none vs {b}");
+                }
+                (Some(a), None) => panic!("{start:?} {d:?}: {a} vs none"),
+            }
+        }
+        assert!(hits > 100, "{hits}");
+    }
+
     #[test]
     fn a_plaque_run_refuses_bad_loadings() {
         let p = Plaque::by_name("coms-10").unwrap();
@@ -562,8 +845,7 @@ mod tests {
             only: None,
             bound2: 0.06,
             modulay: 3,
-            water: 5,
-            radius: 15.0,
+            water: Some((5, 15.0)),
         };
         // Slot 0's centre: silver (material 0); a point in its capsule wall: titanium (2).
         let s0 = placed[0];

@@ -340,7 +340,7 @@ impl Transport {
             depth += end[2] - centre[2];
             while let Some(p) = st.stack.pop() {
                 if p.charge == 0 {
-                    self.track(p, &mut rng, &mut st);
+                    self.track(p, &mut rng, &mut st, None, &mut 0);
                 } else {
                     self.track_charged(p, &mut rng, &mut st);
                 }
@@ -462,14 +462,16 @@ impl Transport {
         let first = b.saturating_mul(self.options.batch_size);
         let count = histories.saturating_sub(first).min(self.options.batch_size);
         let mut rng = Rng::for_batch(seed, b);
+        let app = source.applicator(&self.frame);
         for h in 0..count {
             // (The source only fills the stack: nothing is scored before the history begins.)
             let (emitted, absorbed, weight) =
                 source.emit(&self.frame, first + h, &mut rng, &mut st.stack);
             st.begin_history(emitted, absorbed, weight);
+            let mut handovers = 0u32;
             while let Some(p) = st.stack.pop() {
                 if p.charge == 0 {
-                    self.track(p, &mut rng, st);
+                    self.track(p, &mut rng, st, app.as_ref(), &mut handovers);
                 } else {
                     self.track_charged(p, &mut rng, st);
                 }

@@ -7,12 +7,36 @@ use crate::geometry::{Ray, ScoringGrid};
 use crate::particle::{Photon, isotropic, rotate};
 use crate::physics::{E_MAX, Interaction, interp};
 use crate::rng::Rng;
+use crate::source::Applicator;
 use crate::tally::batch::BatchState;
 
+/// The most times one history's photons are handed to the applicator.
+const MAX_HANDOVERS: u32 = 100_000;
+
 impl Transport {
-    /// Follows one photon until it is absorbed or leaves.
-    pub(super) fn track(&self, mut p: Photon, rng: &mut Rng, st: &mut BatchState) {
+    /// Follows one photon until it is absorbed, leaves, or reaches the applicator `app` (an eye
+    /// plaque in analytic geometry), which then transports it and puts what leaves it on the
+    /// stack. `handovers` counts the history's handovers: past [`MAX_HANDOVERS`] (a photon caught
+    /// between two surfaces by rounding) a photon is counted as escaped.
+    pub(super) fn track(
+        &self,
+        mut p: Photon,
+        rng: &mut Rng,
+        st: &mut BatchState,
+        app: Option<&Applicator<'_>>,
+        handovers: &mut u32,
+    ) {
         let cutoff = self.physics.options.photon_cutoff_ev;
+        let hand_over = |p: &Photon, rng: &mut Rng, st: &mut BatchState, n: &mut u32| {
+            let Some(a) = app else { return };
+            *n += 1;
+            if *n > MAX_HANDOVERS {
+                st.escape(p);
+                return;
+            }
+            let absorbed = a.enter(p, rng, &mut st.stack);
+            st.in_source += absorbed * st.weight;
+        };
         loop {
             if p.energy < self.max_cutoff {
                 match self.lattice.cell_at(&p.pos) {
@@ -31,14 +55,26 @@ impl Transport {
                     None => {}
                 }
             }
-            let Some((enter, exit)) = self.lattice.clip(&p.pos, &p.dir, f64::INFINITY) else {
+            let to_app = app.and_then(|a| a.entry(&p.pos, &p.dir));
+            let clipped = self.lattice.clip(&p.pos, &p.dir, f64::INFINITY);
+            if let Some(t) = to_app.filter(|t| clipped.is_none_or(|(enter, _)| *t <= enter)) {
+                // The plaque comes first (outside the voxels, or where they begin).
+                for a in 0..3 {
+                    p.pos[a] += t * p.dir[a];
+                }
+                hand_over(&p, rng, st, handovers);
+                return;
+            }
+            let Some((enter, exit)) = clipped else {
                 st.escape(&p);
                 return;
             };
             for a in 0..3 {
                 p.pos[a] += enter * p.dir[a];
             }
-            let span = exit - enter;
+            // The flight ends at the plaque if it lies within the voxels' span.
+            let to_app = to_app.map(|t| t - enter).filter(|t| *t < exit - enter);
+            let span = to_app.unwrap_or(exit - enter);
             let e = p.energy.min(E_MAX);
             let at = self.physics.grid.locate(e);
             let travelled = match self.options.tracking {
@@ -110,7 +146,11 @@ impl Transport {
                 for a in 0..3 {
                     p.pos[a] += span * p.dir[a];
                 }
-                st.escape(&p);
+                if to_app.is_some() {
+                    hand_over(&p, rng, st, handovers);
+                } else {
+                    st.escape(&p);
+                }
                 return;
             };
             self.cross_plane(st, &p.pos, &p.dir, d, (p.energy, p.energy), 0);
