@@ -86,6 +86,14 @@ ensure_build_tools() {
     if [ "${CI:-}" = "true" ]; then echo "error: dcm2niix is missing (required under CI=true)" >&2; exit 1; fi
     echo "warning: dcm2niix is missing; the comparison of tilted series with it will be skipped" >&2
   fi
+  if ! command -v dcmdump >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing DCMTK (apt-get install dcmtk): dcmdump reads the workflow's RT files in CI" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcmtk >/dev/null) || true
+  fi
+  if ! command -v dcmdump >/dev/null; then
+    if [ "${CI:-}" = "true" ]; then echo "error: dcmdump (DCMTK) is missing (required under CI=true)" >&2; exit 1; fi
+    echo "warning: dcmdump (DCMTK) is missing; the RT files are read by pydicom only" >&2
+  fi
   if command -v cmake >/dev/null; then
     HOPE_FEATURES="--all-features"
   else

@@ -317,6 +317,16 @@ pub fn read_rt_plan(path: &Path) -> Result<BrachyPlan> {
                 format!("{half_life} days; expected a positive number"),
             ));
         }
+        if sources
+            .iter()
+            .any(|x: &PlanSource| f64::from(x.number) == n)
+        {
+            return Err(attr_err(
+                path,
+                "SourceNumber",
+                format!("source number {n} is given to two sources; expected distinct numbers"),
+            ));
+        }
         let optional = |tag| text(item, tag).and_then(|t| t.trim().parse::<f64>().ok());
         sources.push(PlanSource {
             number: n as u32,

@@ -330,6 +330,14 @@ pub fn read_rt_struct(path: &Path) -> Result<StructureSet> {
     let mut rois = Vec::with_capacity(roi_items.len());
     for r in &roi_items {
         let n = number(r, tags::ROI_NUMBER, "ROINumber")?;
+        // (Attack round on issue 26: two ROIs numbered alike merged their contours.)
+        if rois.iter().any(|x: &Roi| x.number == n) {
+            return Err(attr_err(
+                path,
+                "ROINumber",
+                format!("ROI number {n} is given to two ROIs; expected distinct numbers"),
+            ));
+        }
         let f = text(r, tags::REFERENCED_FRAME_OF_REFERENCE_UID).unwrap_or_default();
         if !f.is_empty() && f != frame {
             return Err(attr_err(
@@ -442,6 +450,102 @@ struct Plane {
     polygons: Vec<Vec<[f64; 2]>>,
 }
 
+/// Closed planar contours outlining `mask` (the voxels whose value is at least 0.5) in every
+/// slice of its grid (planes of constant third index), in patient coordinates, mm: the boundary
+/// between inside and outside voxel centres through the midpoints of the grid edges that cross it
+/// (marching squares; of the two readings of a saddle, the one that keeps diagonal inside voxels
+/// apart). A region with holes gives an outer contour and one per hole, which [`Roi::mask`] reads
+/// back by the even-odd rule. A structure drawn on a grid goes back to a planning system this
+/// way.
+pub fn contours_from_mask(mask: &Volume<f32>) -> Vec<Contour> {
+    use std::collections::HashMap;
+    let grid = mask.grid();
+    let [ni, nj, nk] = grid.dims();
+    let inside = |i: isize, j: isize, k: usize| -> bool {
+        i >= 0
+            && j >= 0
+            && (i as usize) < ni
+            && (j as usize) < nj
+            && grid
+                .offset([i as usize, j as usize, k])
+                .is_some_and(|o| mask.data()[o] >= 0.5)
+    };
+    let mut out = Vec::new();
+    for k in 0..nk {
+        // Edge midpoints as doubled indices: (2i+1, 2j) between (i,j) and (i+1,j); (2i, 2j+1)
+        // between (i,j) and (i,j+1).
+        let mut links: HashMap<(isize, isize), Vec<(isize, isize)>> = HashMap::new();
+        let mut link = |a: (isize, isize), b: (isize, isize)| {
+            links.entry(a).or_default().push(b);
+            links.entry(b).or_default().push(a);
+        };
+        for j in -1..nj as isize {
+            for i in -1..ni as isize {
+                let c = [
+                    inside(i, j, k),
+                    inside(i + 1, j, k),
+                    inside(i + 1, j + 1, k),
+                    inside(i, j + 1, k),
+                ];
+                if c.iter().all(|x| *x) || c.iter().all(|x| !*x) {
+                    continue;
+                }
+                // The cell's edges: bottom, right, top, left.
+                let bottom = (2 * i + 1, 2 * j);
+                let right = (2 * i + 2, 2 * j + 1);
+                let top = (2 * i + 1, 2 * j + 2);
+                let left = (2 * i, 2 * j + 1);
+                let crossed = [c[0] != c[1], c[1] != c[2], c[2] != c[3], c[3] != c[0]];
+                let edges = [bottom, right, top, left];
+                let hits: Vec<(isize, isize)> =
+                    (0..4).filter(|e| crossed[*e]).map(|e| edges[e]).collect();
+                if hits.len() == 2 {
+                    link(hits[0], hits[1]);
+                } else {
+                    // A saddle: cut off each inside corner on its own.
+                    if c[0] {
+                        link(bottom, left);
+                        link(right, top);
+                    } else {
+                        link(bottom, right);
+                        link(top, left);
+                    }
+                }
+            }
+        }
+        // Walk the loops.
+        let mut keys: Vec<(isize, isize)> = links.keys().copied().collect();
+        keys.sort_unstable();
+        let mut seen = std::collections::HashSet::new();
+        for start in keys {
+            if seen.contains(&start) {
+                continue;
+            }
+            let mut points = Vec::new();
+            let (mut prev, mut at) = (start, start);
+            loop {
+                seen.insert(at);
+                points.push(grid.index_to_point([at.0 as f64 / 2.0, at.1 as f64 / 2.0, k as f64]));
+                let Some(next) = links
+                    .get(&at)
+                    .and_then(|n| n.iter().copied().find(|x| *x != prev && !seen.contains(x)))
+                else {
+                    break;
+                };
+                prev = at;
+                at = next;
+            }
+            if points.len() >= 3 {
+                out.push(Contour {
+                    geometry: ContourGeometry::ClosedPlanar,
+                    points,
+                });
+            }
+        }
+    }
+    out
+}
+
 impl Roi {
     /// The fraction of each voxel of `grid` inside the ROI (see the module docs), from `n x n x n`
     /// sub-voxel points per voxel (`n` from 1 to 16). Errors when the ROI has no closed planar
@@ -493,33 +597,55 @@ impl Roi {
             }
         }
         planes.sort_by(|a, b| a.w.total_cmp(&b.w));
-        // Each plane stands for the slab half way to its neighbours; the outer planes for half
-        // the median spacing beyond them (one plane: its own thickness is unknown, 1 mm).
+        // Each plane stands for the slab half way to its neighbours, but no further than 1.5
+        // times half the (lower) median spacing of the planes: a gap much wider than the others
+        // (missing contours, a stray far contour) is left empty rather than filled. The outer
+        // planes stand for half the median spacing beyond them; a lone plane for the grid's
+        // voxel size along the normal.
         let mut gaps: Vec<f64> = planes.windows(2).map(|p| p[1].w - p[0].w).collect();
         gaps.sort_by(f64::total_cmp);
-        let half = gaps.get(gaps.len() / 2).map_or(0.5, |g| g / 2.0);
-        let lo = planes[0].w - half;
-        let hi = planes[planes.len() - 1].w + half;
+        let half = match gaps.get(gaps.len().saturating_sub(1) / 2) {
+            Some(g) => g / 2.0,
+            None => {
+                let d = grid.direction();
+                let sp = grid.spacing();
+                (d[0].dot(normal).abs() * sp.x
+                    + d[1].dot(normal).abs() * sp.y
+                    + d[2].dot(normal).abs() * sp.z)
+                    / 2.0
+            }
+        };
+        let reach = 1.5 * half;
+        let slabs: Vec<(f64, f64)> = (0..planes.len())
+            .map(|i| {
+                let below = if i == 0 {
+                    half
+                } else {
+                    ((planes[i].w - planes[i - 1].w) / 2.0).min(reach)
+                };
+                let above = if i + 1 == planes.len() {
+                    half
+                } else {
+                    ((planes[i + 1].w - planes[i].w) / 2.0).min(reach)
+                };
+                (planes[i].w - below, planes[i].w + above)
+            })
+            .collect();
         let plane_of = |w: f64| -> Option<&Plane> {
-            if w < lo || w >= hi {
-                return None;
-            }
             let k = planes.partition_point(|p| p.w < w);
-            let below = k.checked_sub(1).map(|i| &planes[i]);
-            let above = planes.get(k);
-            match (below, above) {
-                (Some(b), Some(a)) => Some(if w - b.w <= a.w - w { b } else { a }),
-                (Some(b), None) => Some(b),
-                (None, Some(a)) => Some(a),
-                (None, None) => None,
-            }
+            [k.checked_sub(1), Some(k)]
+                .into_iter()
+                .flatten()
+                .filter(|&i| i < planes.len() && w >= slabs[i].0 && w < slabs[i].1)
+                .map(|i| &planes[i])
+                .next()
         };
         // The voxels whose box can meet the ROI: its bounding box in index space.
         let (mut bmin, mut bmax) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
         for c in &closed {
             for p in &c.points {
                 for sign in [-1.0, 1.0] {
-                    let q = *p + normal * (sign * half);
+                    let q = *p + normal * (sign * reach);
                     let idx = grid.point_to_index(q);
                     for a in 0..3 {
                         bmin[a] = bmin[a].min(idx[a]);

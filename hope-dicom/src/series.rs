@@ -38,6 +38,9 @@ use crate::attrs::{attr_err, ds, ds_multi, floats, open, text};
 use crate::uid::new_uid;
 use crate::{Error, Result};
 
+/// The largest gantry tilt corrected, degrees (scanners tilt up to about 30).
+pub const MAX_TILT_DEG: f64 = 45.0;
+
 /// Largest in-plane offset (mm) between consecutive slice origins before the series counts as
 /// tilted or sheared.
 pub const TILT_TOLERANCE_MM: f64 = 0.01;
@@ -927,6 +930,37 @@ fn load_with<T: Copy + Default + Send>(
         let d = slices[w[1].1].position - slices[w[0].1].position;
         (d - normal * d.dot(normal)).norm() > TILT_TOLERANCE_MM
     });
+    if sheared {
+        // A gantry tilt shifts each slice in its plane in proportion to its distance along the
+        // normal: anything else (zig-zag offsets, a stray slice) is not a tilt to correct.
+        // (Attack round on issue 26: irregular and extreme shears were taken for tilts.)
+        if !max_offset.is_finite() {
+            return Err(problem(
+                "slice positions too far apart to form a volume".into(),
+            ));
+        }
+        let w0 = order[0].0;
+        let last = &order[order.len() - 1];
+        let span = last.0 - w0;
+        let (ex, ey) = offsets[last.1];
+        for &(w, i) in &order {
+            let f = if span > 0.0 { (w - w0) / span } else { 0.0 };
+            let (dx, dy) = offsets[i];
+            let off_mm = ((dx - f * ex) * s0.spacing[1]).hypot((dy - f * ey) * s0.spacing[0]);
+            if off_mm > TILT_TOLERANCE_MM.max(0.1 * s0.spacing[0].min(s0.spacing[1])) {
+                return Err(problem(format!(
+                    "slices are shifted in their planes irregularly ({off_mm:.3} mm off the line of a gantry tilt at {}): not a tilted series to correct",
+                    slices[i].path.display()
+                )));
+            }
+        }
+        let angle = (max_offset / span.max(1e-9)).atan().to_degrees();
+        if angle > MAX_TILT_DEG {
+            return Err(problem(format!(
+                "slices sheared by {angle:.1} degrees: more than the {MAX_TILT_DEG} degrees of a gantry tilt"
+            )));
+        }
+    }
     let correction = sheared.then(|| {
         let last = slices[order[order.len() - 1].1].position - o;
         let along = last.dot(normal);
@@ -977,29 +1011,44 @@ fn load_with<T: Copy + Default + Send>(
     }
 
     let (nx, ny, nz) = (usize::from(s0.cols), usize::from(s0.rows), slices.len());
-    let origin = slices[order[0].1].position;
-    let grid = Grid::builder([nx, ny, nz])
+    // A tilted series' orthogonal grid covers every slice: widened in the image plane by the
+    // slices' offsets (air where a slice does not reach), so that no tissue is cut off.
+    let (lo_x, hi_x, lo_y, hi_y) = offsets
+        .iter()
+        .fold((0.0f64, 0.0f64, 0.0f64, 0.0f64), |a, o| {
+            (a.0.min(o.0), a.1.max(o.0), a.2.min(o.1), a.3.max(o.1))
+        });
+    let (shift_x, shift_y) = (lo_x.floor(), lo_y.floor());
+    let (nxo, nyo) = (
+        nx + (hi_x.ceil() - shift_x) as usize,
+        ny + (hi_y.ceil() - shift_y) as usize,
+    );
+    let origin = slices[order[0].1].position
+        + s0.row * (shift_x * s0.spacing[1])
+        + s0.col * (shift_y * s0.spacing[0]);
+    let grid = Grid::builder([nxo, nyo, nz])
         .spacing([s0.spacing[1], s0.spacing[0], dz])
         .origin(origin)
         .direction([s0.row, s0.col, normal])
         .build()
         .map_err(|e| problem(format!("geometry does not form a grid: {e}")))?;
     let n = nx * ny;
+    let n_out = nxo * nyo;
     // The volume is allocated before the (compressed) pixel data is decoded: bounded here, so
     // that a small file announcing a huge image cannot make it allocate gigabytes.
-    if n.saturating_mul(nz) > MAX_SERIES_VOXELS {
+    if n_out.saturating_mul(nz) > MAX_SERIES_VOXELS {
         return Err(problem(format!(
-            "{nx} x {ny} x {nz} voxels: more than the {MAX_SERIES_VOXELS} a series volume may have"
+            "{nxo} x {nyo} x {nz} voxels: more than the {MAX_SERIES_VOXELS} a series volume may have"
         )));
     }
     // Each file decoded once (a multi-frame file once for all its frames), on every core, straight
     // into the places of its frames in the volume.
-    let mut data = vec![T::default(); n * nz];
+    let mut data = vec![T::default(); n_out * nz];
     // Per file: (file index, [(slice index, its place in the volume)]).
     type Places<'v, T> = Vec<(usize, &'v mut [T])>;
     let mut jobs: Vec<(usize, Places<'_, T>)> =
         (0..objects.len()).map(|o| (o, Vec::new())).collect();
-    for (&(_, i), place) in order.iter().zip(data.chunks_mut(n)) {
+    for (&(_, i), place) in order.iter().zip(data.chunks_mut(n_out)) {
         jobs[slices[i].obj].1.push((i, place));
     }
     let fill = |(o, places): (usize, Places<'_, T>)| -> Result<()> {
@@ -1023,7 +1072,8 @@ fn load_with<T: Copy + Default + Send>(
             };
             let frame = &stored.raw[s.frame * n..(s.frame + 1) * n];
             let (dx, dy) = offsets[i];
-            if dx == 0.0 && dy == 0.0 {
+            let (dx, dy) = (dx - shift_x, dy - shift_y);
+            if dx == 0.0 && dy == 0.0 && n_out == n {
                 for (out, &r) in place.iter_mut().zip(frame) {
                     *out = convert(stored.value(r) * slope + intercept);
                 }
@@ -1033,7 +1083,7 @@ fn load_with<T: Copy + Default + Send>(
                 let value =
                     |x: usize, y: usize| stored.value(frame[y * nx + x]) * slope + intercept;
                 for (k, out) in place.iter_mut().enumerate() {
-                    let (x, y) = ((k % nx) as f64 - dx, (k / nx) as f64 - dy);
+                    let (x, y) = ((k % nxo) as f64 - dx, (k / nxo) as f64 - dy);
                     let inside = x >= -1e-9
                         && y >= -1e-9
                         && x <= (nx - 1) as f64 + 1e-9

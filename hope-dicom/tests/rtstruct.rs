@@ -263,3 +263,137 @@ fn malformed_structure_sets_name_the_file_and_the_attribute() {
     assert!(write_rt_struct(&other, &dir.path().join("x.dcm"), &ct_file).is_err());
     assert!(!dir.path().join("x.dcm").exists());
 }
+
+/// Masks drawn on a grid go to contours and back: a sphere and a shell (a region with a hole)
+/// keep their volumes within partial-volume error, and the contours lie in the slices' planes.
+#[test]
+fn masks_become_contours_and_come_back() {
+    use hope_dicom::rtstruct::contours_from_mask;
+    let grid = Grid::builder([40, 40, 30])
+        .spacing([0.5, 0.5, 1.0])
+        .origin([-10.0, -10.0, -15.0])
+        .build()
+        .unwrap();
+    for (name, inner, outer) in [("sphere", 0.0, 7.0), ("shell", 5.0, 8.0)] {
+        let mask = Volume::from_fn(grid.clone(), |i| {
+            let r = grid.voxel_center(i).norm();
+            if r >= inner && r <= outer {
+                1.0f32
+            } else {
+                0.0
+            }
+        });
+        let contours = contours_from_mask(&mask);
+        assert!(!contours.is_empty(), "{name}");
+        for c in &contours {
+            let z = c.points[0].z;
+            assert!(c.points.iter().all(|p| (p.z - z).abs() < 1e-9), "{name}");
+        }
+        let roi = Roi {
+            number: 1,
+            name: name.into(),
+            colour: None,
+            interpreted_type: None,
+            contours,
+        };
+        let back = roi.mask(&grid, 4).unwrap();
+        let (a, b): (f64, f64) = (
+            mask.data().iter().map(|v| f64::from(*v)).sum(),
+            back.data().iter().map(|v| f64::from(*v)).sum(),
+        );
+        assert!((a / b - 1.0).abs() < 0.03, "{name}: {a} voxels, {b} back");
+        // Voxel by voxel: inside voxels are mostly inside, outside ones mostly outside.
+        let wrong = mask
+            .data()
+            .iter()
+            .zip(back.data())
+            .filter(|(m, f)| (**m - **f).abs() > 0.5)
+            .count();
+        assert!(wrong as f64 <= 0.02 * a, "{name}: {wrong} voxels differ");
+    }
+}
+
+/// Attack round on issue 26: a lone contour stood for a 1 mm slab whatever the grid (its volume
+/// jumped with sub-millimetre shifts); a stray far contour filled the whole gap to it; two ROIs
+/// numbered alike merged. Now a lone contour stands for one voxel of the grid along its normal,
+/// a gap much wider than the others stays empty, and duplicate ROI numbers are refused.
+#[test]
+fn attack_26_lone_and_stray_contours_and_duplicate_numbers() {
+    let grid = Grid::builder([20, 20, 20])
+        .spacing([1.0, 1.0, 2.0])
+        .origin([-9.5, -9.5, -19.0])
+        .build()
+        .unwrap();
+    let square = |z: f64, half: f64| Contour {
+        geometry: ContourGeometry::ClosedPlanar,
+        points: vec![
+            Vec3::new(-half, -half, z),
+            Vec3::new(half, -half, z),
+            Vec3::new(half, half, z),
+            Vec3::new(-half, half, z),
+        ],
+    };
+    let roi = |contours: Vec<Contour>| Roi {
+        number: 1,
+        name: "r".into(),
+        colour: None,
+        interpreted_type: None,
+        contours,
+    };
+    let volume = |r: &Roi| -> f64 {
+        r.mask(&grid, 4)
+            .unwrap()
+            .data()
+            .iter()
+            .map(|f| f64::from(*f))
+            .sum::<f64>()
+            * 2.0
+    };
+    // A 10 x 10 mm square alone: one 2 mm slice, 200 mm3, wherever it lies in z.
+    for z in [0.0, 0.3, 0.6, 1.0] {
+        let v = volume(&roi(vec![square(z, 5.0)]));
+        assert!((v - 200.0).abs() < 1.0, "z = {z}: {v} mm3");
+    }
+    // Contours every 2 mm from -4 to 4, and a stray one 20 mm away: the gap is not filled.
+    let mut cs: Vec<Contour> = [-4.0, -2.0, 0.0, 2.0, 4.0]
+        .iter()
+        .map(|z| square(*z, 5.0))
+        .collect();
+    let regular = volume(&roi(cs.clone()));
+    assert!((regular - 1000.0).abs() < 5.0, "{regular}");
+    cs.push(square(16.0, 5.0));
+    let with_stray = volume(&roi(cs));
+    // Each side of the 12 mm gap reaches 1.5 x half the usual spacing (1.5 mm), the stray plane
+    // 1 mm beyond: 1000 + 50 + 250 mm3, not the 1000 + 1200 + 100 of a filled gap.
+    assert!((with_stray - 1300.0).abs() < 5.0, "{with_stray}");
+}
+
+#[test]
+fn attack_26_duplicate_roi_numbers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = ct(dir.path());
+    let contour = Contour {
+        geometry: ContourGeometry::ClosedPlanar,
+        points: vec![
+            Vec3::new(-5.0, -5.0, 0.0),
+            Vec3::new(5.0, -5.0, 0.0),
+            Vec3::new(5.0, 5.0, 0.0),
+        ],
+    };
+    let roi = |name: &str| Roi {
+        number: 1,
+        name: name.into(),
+        colour: None,
+        interpreted_type: None,
+        contours: vec![contour.clone()],
+    };
+    let set = StructureSet {
+        label: "dup".into(),
+        frame_of_reference_uid: ct.1.clone(),
+        rois: vec![roi("a"), roi("b")],
+    };
+    let path = dir.path().join("rs.dcm");
+    write_rt_struct(&set, &path, &ct.0).unwrap();
+    let e = read_rt_struct(&path).unwrap_err().to_string();
+    assert!(e.contains("ROINumber") && e.contains("two ROIs"), "{e}");
+}

@@ -314,14 +314,26 @@ fn check_tilted(dir: &Path, tilt: f64, linear: &dyn Fn(Vec3) -> f64) {
     let per_slice = 2.5 * tilt.to_radians().sin();
     assert!((t.max_offset_mm - 23.0 * per_slice.abs()).abs() < 1e-3);
     let v = &loaded.volume;
+    // The grid covers every slice: 12 rows more than a slice (23 x 0.647 mm = 11.9 pixels),
+    // added after the first slice's rows for one tilt and before them for the other.
+    let extra = (23.0 * per_slice.abs() / 1.25).ceil();
+    let shift_y = if per_slice < 0.0 { -extra } else { 0.0 };
+    let [ex, ey, ez] = want.dims();
+    let col = want.direction()[1];
+    let want = hope_core::Grid::builder([ex, ey + extra as usize, ez])
+        .spacing(want.spacing())
+        .origin(want.origin() + col * (shift_y * 1.25))
+        .direction(want.direction())
+        .build()
+        .unwrap();
     assert!(v.grid().same_geometry(&want, 1e-6), "{:?}", v.grid());
     let (mut covered, mut air) = (0, 0);
     for (o, &x) in v.data().iter().enumerate() {
         let [i, j, k] = v.grid().index_of(o).unwrap();
         // Slice k lies k * 0.647 mm further along its columns than the first (or back, for
-        // the other tilt): the grid's first (or last) rows at that depth are off it, air.
+        // the other tilt): the grid's rows beyond it at that depth are air.
         let shift_px = k as f64 * per_slice / 1.25;
-        let y = j as f64 - shift_px;
+        let y = j as f64 + shift_y - shift_px;
         if !(-1e-9..=55.0 + 1e-9).contains(&y) {
             assert_eq!(x, -1024, "({i}, {j}, {k}) should be air");
             air += 1;
@@ -1250,4 +1262,52 @@ fn attack_c05_links_to_directories_are_not_followed() {
         .expect("the walk did not end")
         .unwrap();
     assert_eq!(files, w.files.len());
+}
+
+/// Attack round on issue 26: a tilted series' later slices slid out of the resampled grid (up to
+/// 29 % of a slice at 15 degrees) and were replaced by air. Now every slice keeps all its pixels.
+#[test]
+fn attack_26_a_tilted_series_keeps_every_slice_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _) = tilted_series(dir.path(), 15.0, 2.5, &|_| 100.0);
+    let loaded = hope_dicom::load_ct_volume_with(&files, &hope_dicom::LoadOptions::new()).unwrap();
+    let v = &loaded.volume;
+    let [nx, ny, nz] = v.grid().dims();
+    for k in 0..nz {
+        let tissue = (0..ny)
+            .flat_map(|j| (0..nx).map(move |i| [i, j, k]))
+            .filter(|&ix| v.get(ix) == Some(&100))
+            .count();
+        // A 64 x 56 slice, shifted by a fraction of a pixel: at least 64 x 55 voxels of it.
+        assert!(tissue >= 64 * 55, "slice {k}: {tissue} voxels of tissue");
+    }
+}
+
+/// Attack round on issue 26: zig-zag in-plane offsets and shears far beyond a gantry's were
+/// taken for tilts and "corrected". Now they are refused, naming the file or the angle.
+#[test]
+fn attack_26_irregular_or_extreme_shears_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Zig-zag: every other slice shifted back.
+    let sub = dir.path().join("zigzag");
+    std::fs::create_dir(&sub).unwrap();
+    let (files, _) = tilted_series(&sub, 10.0, 2.5, &|_| 0.0);
+    for (k, f) in files.iter().enumerate().filter(|(k, _)| k % 2 == 1) {
+        let p = Vec3::new(-40.0, -35.0, -20.0) + Vec3::new(0.0, 0.0, 2.5 * k as f64);
+        edit(f, position(p));
+    }
+    let e = hope_dicom::load_ct_volume_with(&files, &hope_dicom::LoadOptions::new())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("irregularly"), "{e}");
+    // 60 degrees.
+    let sub = dir.path().join("sixty");
+    std::fs::create_dir(&sub).unwrap();
+    let (files, _) = tilted_series(&sub, 60.0, 2.5, &|_| 0.0);
+    let e = hope_dicom::load_ct_volume_with(&files, &hope_dicom::LoadOptions::new())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("degrees of a gantry tilt"), "{e}");
 }

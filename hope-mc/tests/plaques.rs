@@ -30,6 +30,14 @@ fn check(name: &str, published: [f64; 4]) {
     for i in 0..DEPTHS_MM.len() {
         let ratio = het.dose[i] / hom.dose[i];
         let rel = (het.rel[i].powi(2) + hom.rel[i].powi(2)).sqrt();
+        // The figures, for the manual (`cargo test --test plaques -- --nocapture`).
+        eprintln!(
+            "{name} at {} mm: HETERO/HOMO {ratio:.4} +- {:.4}, published {} ({:+.2} %)",
+            DEPTHS_MM[i],
+            ratio * rel,
+            published[i],
+            (ratio / published[i] - 1.0) * 100.0
+        );
         assert!(
             rel < 0.01,
             "{name}: uncertainty {rel} at {} mm",

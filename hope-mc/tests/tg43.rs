@@ -33,6 +33,7 @@ fn model_6711_dose_rate_constant_and_radial_dose_function() {
 
     let (lambda, lambda_rel) = water.dose_rate_constant(&vacuum, 2);
     assert!(lambda_rel < 0.01, "Lambda uncertainty {lambda_rel}");
+    eprintln!("6711: Lambda {lambda:.4} +- {:.4}", lambda * lambda_rel);
     // Within 3 % of the range 0.932 (Monte Carlo) - 0.965 (consensus) cGy h^-1 U^-1.
     assert!(
         (0.932 * 0.97..=0.965 * 1.03).contains(&lambda),
@@ -107,6 +108,50 @@ fn check_seed(name: &str, spectrum: &Spectrum, want: &Consensus, n_vac: u64, n_w
         (lambda / want.lambda - 1.0) * 100.0
     );
     let g = water.radial_dose_function(one, seed.active_length);
+    let f = water.anisotropy(seed.active_length);
+    // The figures, for the manual (`cargo test --test tg43 -- --nocapture`).
+    let worst = |pairs: Vec<(String, f64, f64)>| {
+        pairs
+            .into_iter()
+            .map(|(at, got, w)| (at, (got / w - 1.0) * 100.0))
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .unwrap_or_default()
+    };
+    let (g_at, g_dev) = worst(
+        want.radii
+            .iter()
+            .zip(&g)
+            .zip(want.g)
+            .map(|((r, (v, _)), w)| (format!("{r} cm"), *v, *w))
+            .collect(),
+    );
+    let per = ANGLES.len() + 1;
+    let (f_at, f_dev) = worst(
+        want.f
+            .iter()
+            .enumerate()
+            .flat_map(|(k, (r, table))| {
+                let f = &f;
+                ANGLES
+                    .iter()
+                    .zip(table)
+                    .enumerate()
+                    .map(move |(j, (a, w))| {
+                        (
+                            format!("{r} cm {a} deg"),
+                            f[k * per + j].map_or(0.0, |x| x.0),
+                            *w,
+                        )
+                    })
+            })
+            .collect(),
+    );
+    eprintln!(
+        "{name}: Lambda {lambda:.4} +- {:.4} (consensus {}, {:+.2} %); g_L largest deviation {g_dev:+.2} % at {g_at}; F largest deviation {f_dev:+.1} % at {f_at}",
+        lambda * lambda_rel,
+        want.lambda,
+        (lambda / want.lambda - 1.0) * 100.0
+    );
     for ((r, (g, rel)), w) in want.radii.iter().zip(g).zip(want.g) {
         assert!(rel < 0.012, "{name}: g_L({r}) uncertainty {rel}");
         let tol = want
@@ -120,7 +165,6 @@ fn check_seed(name: &str, spectrum: &Spectrum, want: &Consensus, n_vac: u64, n_w
             (g / w - 1.0) * 100.0
         );
     }
-    let f = water.anisotropy(seed.active_length);
     let per_r = ANGLES.len() + 1;
     for (k, (r, table)) in want.f.iter().enumerate() {
         for (j, (a, w)) in ANGLES.iter().zip(table).enumerate() {

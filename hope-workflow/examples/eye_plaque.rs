@@ -4,14 +4,19 @@
 //! ```sh
 //! cargo run --release --example eye_plaque                        # synthetic head, local executor
 //! cargo run --release --example eye_plaque -- --histories 4000000 # quicker, noisier
-//! cargo run --release --example eye_plaque -- --ct DICOM_DIR      # a CT of your own (eye position
-//!                                                                 # with --eye-centre x,y,z)
+//! cargo run --release --example eye_plaque -- --ct DICOM_DIR      # a CT of your own, with an RT
+//!                                                                 # Structure Set in it (globe and
+//!                                                                 # tumour ROIs), tilted or not
+//! cargo run --release --example eye_plaque -- --plaque coms-14 --seed-model theraseed-200
 //! cargo build --release && cargo run --release --example eye_plaque -- --executor slurm
 //! ```
 //!
 //! Options: `--out DIR` (default `out/eye_plaque`), `--histories N`, `--seed N`, `--threads N`,
-//! `--executor local|slurm`, `--ct DIR`, `--eye-centre X,Y,Z` and `--plaque-axis X,Y,Z` (mm,
-//! patient coordinates). The last line names the folder with the results.
+//! `--executor local|slurm`, `--ct DIR`, `--structure-set FILE` (when not in the CT's folder),
+//! `--plaque coms-10|coms-12|...|coms-24` (default coms-16), `--seed-model 6711|theraseed-200|
+//! best-2301|isoseed-i25.s06|thinseed-9011|isostar-is-12501`, and for a CT without a structure set
+//! `--eye-centre X,Y,Z` and `--plaque-axis X,Y,Z` (mm, patient coordinates). The last line names
+//! the folder with the results.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use hope_test_support::args as common;
@@ -59,6 +64,27 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("--threads {t}: expected a whole number"))?;
     }
     options.ct_dir = common::arg("--ct").map(PathBuf::from);
+    options.structure_set = common::arg("--structure-set").map(PathBuf::from);
+    if let Some(p) = common::arg("--plaque") {
+        if !hope::mc::source::plaque::Plaque::names().any(|n| n == p) {
+            bail!(
+                "--plaque {p}: expected one of {}",
+                hope::mc::source::plaque::Plaque::names()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        options.plaque = p;
+    }
+    if let Some(m) = common::arg("--seed-model") {
+        options.seed_model = serde_json::from_value(serde_json::Value::String(m.clone()))
+            .with_context(|| {
+                format!(
+                    "--seed-model {m}: expected one of {}",
+                    hope::mc::source::SEED_MODELS.map(|s| s.0).join(", ")
+                )
+            })?;
+    }
     if let Some(c) = vec3("--eye-centre")? {
         options.head.eye_centre = c;
     }

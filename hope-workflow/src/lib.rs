@@ -17,7 +17,8 @@
 //! use hope::crypto::{container, DataKey, Grant, KeyClient, Right};
 //! use hope::dicom::deid::{deidentify_dir, BatchOptions, DeidKey, Deidentifier};
 //! use hope::dicom::{load_ct_volume, write_ct_series, write_rt_dose, CtSeriesOptions, RtDoseOptions};
-//! use hope_workflow::eye_plaque::{plaque_simulation, Head, Plaque};
+//! use hope_workflow::eye_plaque::{plaque_simulation, Head};
+//! use hope_mc::simulation::{PlaqueSpec, SeedModelName};
 //! use hope::grid::{Local, Plan, WorkDir, Workload};
 //! use hope::workload::SimulationWorkload;
 //!
@@ -49,11 +50,19 @@
 //! let found = cat.query(&me, "/eye-plaque/series", "Modality = 'CT'")?;
 //!
 //! // 5. Compute side: decrypted files (any 2 of 3 servers give the keys) back to a volume; the
-//! //    plaque placed on the eye, as a simulation of the CT (written as MetaImage).
+//! //    COMS 16 mm plaque (analytic geometry) placed on the eye over the tumour, as a simulation
+//! //    of the CT (written as MetaImage).
 //! let ct = load_ct_volume(files)?;
 //! hope::core::metaimage::write("ct.mha", &ct.map(|v| f32::from(*v)))?;
-//! let plaque = Plaque::coms16(head.eye_centre, head.plaque_axis);
-//! let sim = plaque_simulation(Path::new("ct.mha"), &plaque, 40_000_000, 2026, 168.0);
+//! let plaque = PlaqueSpec {
+//!     name: "coms-16".into(),
+//!     eye_centre_mm: head.eye_centre.into(),
+//!     direction: head.plaque_axis.into(),
+//!     rotation_deg: 0.0,
+//!     strengths: None,
+//!     empty: Vec::new(),
+//! };
+//! let sim = plaque_simulation(Path::new("ct.mha"), &plaque, SeedModelName::Model6711, 40_000_000, 2026, 168.0);
 //!
 //! // 6. Planned and run on an executor (local threads here; Slurm and processes alike).
 //! let workload = SimulationWorkload::new(&sim, 1)?;

@@ -224,17 +224,37 @@ pub struct PlaneSpec {
     pub pixel_mm: f64,
 }
 
+/// The most pixels along one side of a plane: a wider plane gets larger pixels.
+pub const MAX_PLANE_PIXELS: usize = 4096;
+
 impl PlaneSpec {
+    /// Pixels along a side of half extent `half`, and their size, mm: `pixel_mm`, unless the
+    /// side would need more than [`MAX_PLANE_PIXELS`] of them (or is not finite).
+    fn side(&self, half: f64) -> (usize, f64) {
+        let n = 2.0 * half / self.pixel_mm;
+        if n.is_finite() && n.round() <= MAX_PLANE_PIXELS as f64 {
+            ((n.round() as usize).max(1), self.pixel_mm)
+        } else {
+            (MAX_PLANE_PIXELS, 2.0 * half / MAX_PLANE_PIXELS as f64)
+        }
+    }
+
     /// Image width and height in pixels.
     pub fn pixels(&self) -> (usize, usize) {
-        let n = |half: f64| ((2.0 * half / self.pixel_mm).round() as usize).max(1);
-        (n(self.half_width_mm), n(self.half_height_mm))
+        (
+            self.side(self.half_width_mm).0,
+            self.side(self.half_height_mm).0,
+        )
     }
 
     /// The point at the centre of pixel (column, row).
     pub fn point(&self, column: usize, row: usize) -> Vec3 {
-        let a = (column as f64 + 0.5) * self.pixel_mm - self.half_width_mm;
-        let b = (row as f64 + 0.5) * self.pixel_mm - self.half_height_mm;
+        let (pu, pv) = (
+            self.side(self.half_width_mm).1,
+            self.side(self.half_height_mm).1,
+        );
+        let a = (column as f64 + 0.5) * pu - self.half_width_mm;
+        let b = (row as f64 + 0.5) * pv - self.half_height_mm;
         self.centre + self.u * a + self.v * b
     }
 

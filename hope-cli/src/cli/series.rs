@@ -54,6 +54,168 @@ pub(crate) enum SeriesCommand {
         #[arg(long)]
         refuse_tilt: bool,
     },
+    /// Show an RT Structure Set (ROIs, contours, colours, frame of reference) or a
+    /// brachytherapy RT Plan (sources, seeds); with `--ct`, each ROI's volume on that CT's grid
+    /// (partial-volume masks).
+    Rt {
+        /// The RT Structure Set or RT Plan file.
+        file: PathBuf,
+        /// A directory holding the CT series the structure set refers to.
+        #[arg(long)]
+        ct: Option<PathBuf>,
+        /// Write each ROI's mask (fraction of each voxel inside) as NAME.mha into this directory
+        /// (with `--ct`).
+        #[arg(long, requires = "ct")]
+        masks: Option<PathBuf>,
+    },
+}
+
+/// Text from a file, safe to print: control characters (a terminal's escape sequences) as `?`.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn show_rt(file: &Path, ct: Option<&Path>, masks: Option<&Path>) -> anyhow::Result<()> {
+    use hope::dicom::{rtplan, rtstruct};
+    let obj = hope::dicom::deid::read_any(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let modality = obj
+        .element(dicom_dictionary_std::tags::MODALITY)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|m| m.trim().to_string())
+        .unwrap_or_default();
+    drop(obj);
+    match modality.as_str() {
+        "RTSTRUCT" => {
+            let set = rtstruct::read_rt_struct(file)?;
+            println!(
+                "RT Structure Set `{}`, frame of reference {}, {} ROIs",
+                printable(&set.label),
+                printable(&set.frame_of_reference_uid),
+                set.rois.len()
+            );
+            let grid = match ct {
+                Some(dir) => {
+                    let report = scan_dir(dir)?;
+                    let series = pick(&report.series, None, dir)?;
+                    if series.frame_of_reference_uid != set.frame_of_reference_uid {
+                        bail!(
+                            "the CT series in {} is in frame of reference {}, the structure set in {}",
+                            dir.display(),
+                            series.frame_of_reference_uid,
+                            set.frame_of_reference_uid
+                        );
+                    }
+                    Some(
+                        hope::dicom::series::load_ct_volume(&series.files)?
+                            .grid()
+                            .clone(),
+                    )
+                }
+                None => None,
+            };
+            if let Some(dir) = masks {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("--masks {}: cannot create the folder", dir.display())
+                })?;
+            }
+            for roi in &set.rois {
+                let points: usize = roi.contours.iter().map(|c| c.points.len()).sum();
+                let mut line = format!(
+                    "  ROI {} `{}`{}{}: {} contours, {points} points",
+                    roi.number,
+                    printable(&roi.name),
+                    roi.interpreted_type
+                        .as_ref()
+                        .map_or(String::new(), |t| format!(" ({})", printable(t))),
+                    roi.colour
+                        .map_or(String::new(), |c| format!(" colour {c:?}")),
+                    roi.contours.len()
+                );
+                if let Some(g) = &grid {
+                    match roi.mask(g, 4) {
+                        Ok(m) => {
+                            let cc = m.data().iter().map(|f| f64::from(*f)).sum::<f64>()
+                                * g.voxel_volume_mm3()
+                                / 1000.0;
+                            line.push_str(&format!(", {cc:.3} cm3 on the CT grid"));
+                            if let Some(dir) = masks {
+                                let safe: String = roi
+                                    .name
+                                    .chars()
+                                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                                    .take(64)
+                                    .collect();
+                                let path = dir.join(format!("{}_{safe}.mha", roi.number));
+                                hope::core::metaimage::write(&path, &m)
+                                    .with_context(|| format!("cannot write {}", path.display()))?;
+                            }
+                        }
+                        Err(e) => line.push_str(&format!(", no mask: {e}")),
+                    }
+                }
+                println!("{line}");
+            }
+            Ok(())
+        }
+        "RTPLAN" => {
+            if ct.is_some() || masks.is_some() {
+                bail!(
+                    "--ct and --masks apply to an RT Structure Set; {} is an RT Plan",
+                    file.display()
+                );
+            }
+            let plan = rtplan::read_rt_plan(file)?;
+            println!(
+                "RT Plan `{}` ({} {}), {} sources, {} seeds{}",
+                printable(&plan.label),
+                printable(&plan.technique),
+                printable(&plan.treatment_type),
+                plan.sources.len(),
+                plan.seeds.len(),
+                plan.referenced_structure_set
+                    .as_ref()
+                    .map_or(String::new(), |u| format!(
+                        ", structure set {}",
+                        printable(u)
+                    ))
+            );
+            for s in &plan.sources {
+                println!(
+                    "  source {}: {} {} ({}), {:.4e} U, half-life {:.2} d",
+                    s.number,
+                    printable(&s.manufacturer),
+                    printable(&s.model),
+                    printable(&s.isotope),
+                    s.air_kerma_strength_u,
+                    s.half_life_days
+                );
+            }
+            for (i, s) in plan.seeds.iter().enumerate() {
+                println!(
+                    "  seed {}: source {}, at ({:.2}, {:.2}, {:.2}) mm{}",
+                    i + 1,
+                    plan.sources.get(s.source).map_or(0, |x| x.number),
+                    s.position.x,
+                    s.position.y,
+                    s.position.z,
+                    s.axis.map_or(String::new(), |a| format!(
+                        ", axis ({:.3}, {:.3}, {:.3})",
+                        a.x, a.y, a.z
+                    ))
+                );
+            }
+            Ok(())
+        }
+        other => bail!(
+            "{}: modality `{}`; expected RTSTRUCT or RTPLAN",
+            file.display(),
+            printable(other)
+        ),
+    }
 }
 
 /// A line saying how a tilted series was resampled.
@@ -90,6 +252,7 @@ fn pick<'a>(
 
 pub(crate) fn run(cmd: SeriesCommand) -> anyhow::Result<()> {
     match cmd {
+        SeriesCommand::Rt { file, ct, masks } => show_rt(&file, ct.as_deref(), masks.as_deref()),
         SeriesCommand::Info { dir } => {
             let report = scan_dir(&dir)?;
             for s in &report.series {

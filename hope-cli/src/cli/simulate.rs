@@ -16,7 +16,8 @@ pub(crate) struct SimulateArgs {
     file: PathBuf,
     /// Output directory: kerma.mha (without electron transport) or dose.mha (Gy per history,
     /// or Gy with an `absolute` section), uncertainty.mha (relative), materials.mha and
-    /// density.mha (the phantom as run), depth_dose.csv and profiles.csv along a beam's axis,
+    /// density.mha (the phantom as run), central_axis.csv along an eye plaque's axis (depth from
+    /// the inner sclera), depth_dose.csv and profiles.csv along a beam's axis,
     /// PNG slices, summary.json.
     #[arg(long, default_value = "out/simulation")]
     out: PathBuf,
@@ -503,6 +504,22 @@ fn write_lines(
         }
         hope::core::fs::write_atomic(out_dir.join("lines.csv"), csv.as_bytes())?;
         written.push("lines.csv".to_string());
+    }
+    if let hope::mc::simulation::SourceSpec::Seeds {
+        plaque: Some(plaque),
+        ..
+    } = &sim.source
+        && let Some((sclera, into_eye)) = plaque.central_axis()
+    {
+        // The plaque's central axis in sclera coordinates: depth from the inner sclera, across
+        // the eye (24.6 mm, its outer diameter).
+        let unit = unit.replace(' ', "_");
+        let mut csv = format!("depth_mm,x_mm,y_mm,z_mm,{quantity}_{unit},relative_uncertainty\n");
+        for p in lines::segment(dose, unc, sclera, sclera + into_eye * 24.6) {
+            csv_row(&mut csv, "", &p);
+        }
+        hope::core::fs::write_atomic(out_dir.join("central_axis.csv"), csv.as_bytes())?;
+        written.push("central_axis.csv".to_string());
     }
     let Some((start, direction)) = sim.source.axis() else {
         return Ok(written);

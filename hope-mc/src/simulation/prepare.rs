@@ -80,9 +80,24 @@ impl Simulation {
                 source: None,
             });
         }
+        let transport = self.transport(threads)?;
+        let source = self.source()?;
+        if let Source::Plaque(p) = &source {
+            // (Attack round on issue 26: a plaque far from the phantom ran and scored nothing.)
+            let eye = p.to_patient([0.0, 0.0, crate::source::plaque::EYE_CENTRE_DEPTH_MM / 10.0]);
+            if transport.scoring_grid().voxel_at(eye).is_none() {
+                return Err(Error::Simulation {
+                    field: "source.plaque.eye_centre_mm".into(),
+                    message: format!(
+                        "{eye:?} mm lies outside the dose grid: the plaque would score nothing"
+                    ),
+                    source: None,
+                });
+            }
+        }
         Ok(Prepared {
-            transport: self.transport(threads)?,
-            source: self.source()?,
+            transport,
+            source,
             simulation: self.clone(),
             represented: OnceLock::new(),
         })

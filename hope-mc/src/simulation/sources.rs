@@ -574,6 +574,24 @@ impl SourceSpec {
                 Ok(())
             }
             SourceSpec::Seeds {
+                model,
+                energies: Energies::Radionuclide { name },
+                ..
+            } if crate::source::Radionuclide::by_name(name)
+                .is_ok_and(|r| r.name() != model.radionuclide()) =>
+            {
+                // (Attack round on issue 26: a TheraSeed 200 of I-125 was accepted.)
+                Err(Invalid::new(
+                    "source.radionuclide",
+                    format!(
+                        "`{name}` in seed model {}, which holds {}; give the lines with lines_kev \
+                         for another spectrum",
+                        model.as_str(),
+                        model.radionuclide()
+                    ),
+                ))
+            }
+            SourceSpec::Seeds {
                 plaque: Some(p),
                 seeds,
                 ..

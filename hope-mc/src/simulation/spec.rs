@@ -473,10 +473,16 @@ impl PhantomSpec {
                 ));
             }
             within_budget("phantom.dims", *dims)?;
-            if spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            // (Attack round on issue 26: voxels of 1e308 mm overflowed the pictures.)
+            if spacing_mm
+                .iter()
+                .any(|s| !(s.is_finite() && *s > 0.0 && *s <= MAX_SPACING_MM))
+            {
                 return Err(Invalid::new(
                     "phantom.spacing_mm",
-                    format!("{spacing_mm:?}; expected three positive sizes"),
+                    format!(
+                        "{spacing_mm:?}; expected three positive sizes up to {MAX_SPACING_MM} mm"
+                    ),
                 ));
             }
             finite3("phantom.origin_mm", *origin_mm)?;
@@ -878,6 +884,9 @@ impl PlaqueSpec {
     }
 }
 
+/// The largest voxel of a phantom, mm (10 m).
+pub(crate) const MAX_SPACING_MM: f64 = 1e4;
+
 /// A built-in seed model (`model` in the file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -903,6 +912,14 @@ pub enum SeedModelName {
 }
 
 impl SeedModelName {
+    /// The radionuclide the model holds (ICRP-107 name).
+    pub fn radionuclide(self) -> &'static str {
+        crate::source::SEED_MODELS
+            .iter()
+            .find(|m| m.0 == self.as_str())
+            .map_or("I-125", |m| m.1)
+    }
+
     /// The name in the simulation file (and in [`crate::source::SEED_MODELS`]).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -109,6 +109,30 @@ impl PlaqueSource {
         (self.origin_mm, self.axes[2])
     }
 
+    /// The seeds in their slots, in patient coordinates: centre (mm), axis (unit vector) and
+    /// relative strength (0 for an inactive seed; empty slots left out), in slot order.
+    pub fn seeds(&self) -> Vec<(Vec3, Vec3, f64)> {
+        use super::plaque::SlotLoad;
+        self.assembly
+            .plaque()
+            .slots()
+            .iter()
+            .zip(self.assembly.loads())
+            .filter_map(|(slot, load)| {
+                let weight = match load {
+                    SlotLoad::Empty => return None,
+                    SlotLoad::Inactive => 0.0,
+                    SlotLoad::Active(w) => *w,
+                };
+                Some((
+                    self.to_patient(slot.position_cm),
+                    self.dir_to_patient(slot.axis),
+                    weight,
+                ))
+            })
+            .collect()
+    }
+
     /// A point in patient coordinates (mm) in the plaque frame (cm).
     pub fn to_plaque(&self, p_mm: Vec3) -> [f64; 3] {
         let q = (p_mm - self.origin_mm) * 0.1;

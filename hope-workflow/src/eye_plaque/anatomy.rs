@@ -1,12 +1,11 @@
-//! The synthetic head, its structures and the COMS 16 mm plaque, all analytic so that the CT, the
-//! structure masks and the plaque are drawn from one description.
+//! The synthetic head and its structures, analytic so that the CT and the structure masks are
+//! drawn from one description.
 
 use hope_core::{Grid, Vec3, Volume};
-use hope_mc::simulation::{InsertShape, InsertSpec};
-use hope_mc::source::SeedPlacement;
 
-/// Radius of the globe to the outer sclera, mm (an adult eye: axial length about 24 mm).
-pub const GLOBE_RADIUS_MM: f64 = 12.0;
+/// Radius of the globe to the outer sclera, mm: the eye of AAPM TG-129 and of the plaque
+/// databases (an adult eye, axial length about 24.6 mm), which the COMS plaques fit.
+pub const GLOBE_RADIUS_MM: f64 = 12.3;
 /// Scleral thickness, mm.
 pub const SCLERA_MM: f64 = 1.0;
 
@@ -190,11 +189,17 @@ impl Head {
         Volume::from_fn(grid.clone(), |i| self.hu(grid.voxel_center(i)))
     }
 
-    /// Tumour, lens, optic nerve and sclera of the treated eye, voxelised on `grid` (centres).
+    /// Globe, tumour, lens, optic nerve and sclera of the treated eye, voxelised on `grid`
+    /// (centres).
     pub fn structures(&self, grid: &Grid) -> Vec<Structure> {
         let mask =
             |f: &dyn Fn(Vec3) -> bool| Volume::from_fn(grid.clone(), |i| f(grid.voxel_center(i)));
         vec![
+            Structure {
+                name: "globe",
+                colour: [120, 200, 120],
+                mask: mask(&|p| (p - self.eye_centre).norm() <= GLOBE_RADIUS_MM),
+            },
             Structure {
                 name: "tumour",
                 colour: [255, 60, 200],
@@ -225,98 +230,8 @@ impl Head {
             "lens" => self.in_lens(p),
             "optic nerve" => self.in_nerve(p),
             "sclera" => self.in_sclera(p),
+            "globe" => (p - self.eye_centre).norm() <= GLOBE_RADIUS_MM,
             _ => false,
-        }
-    }
-}
-
-/// A COMS plaque placed on the eye: its solids (in the order they are voxelised, later ones
-/// winning) and its seeds.
-#[derive(Debug, Clone)]
-pub struct Plaque {
-    /// Silastic seed carrier, Modulay backing and lip.
-    pub inserts: Vec<InsertSpec>,
-    /// Seed centres and axes.
-    pub seeds: Vec<SeedPlacement>,
-    /// Distance from the eye's centre to the seed centres, mm.
-    pub seed_radius_mm: f64,
-}
-
-impl Plaque {
-    /// A COMS 16 mm plaque sutured on the sclera of the eye centred at `eye_centre`, its axis
-    /// `axis` (unit, from the eye's centre outwards): a spherical Modulay (gold alloy) backing
-    /// with a cylindrical lip 8.1 mm in radius, a Silastic carrier 1.6 mm thick against the
-    /// sclera, and 13 model 6711 seeds, tangential, in the carrier 2 mm from the inner sclera:
-    /// one central, four on a ring at 15 degrees and eight at 31 degrees.
-    ///
-    /// The pattern follows the COMS 16 mm plaque's 13 seeds; the coordinates are this module's,
-    /// not the tabulated ones of AAPM TG-129 (Chiu-Tsao et al., Med. Phys. 39 (2012) 6161). The
-    /// backing is 0.5 mm of Modulay in the real plaque; it is modelled 1.0 mm thick so that 0.6
-    /// mm voxels leave no hole in it (either thickness stops more than 99.99 % of I-125 photons).
-    pub fn coms16(eye_centre: Vec3, axis: Vec3) -> Plaque {
-        let r_sclera = GLOBE_RADIUS_MM;
-        let (carrier_out, backing_out) = (13.6, 14.6);
-        let (lip_in, lip_out) = (7.5, 8.1);
-        let c = <[f64; 3]>::from(eye_centre);
-        let a = <[f64; 3]>::from(axis);
-        let carrier = InsertSpec::new(
-            "silastic",
-            InsertShape::Shell {
-                centre_mm: c,
-                inner_radius_mm: r_sclera,
-                radius_mm: carrier_out,
-                axis: Some(a),
-                half_angle_deg: Some((lip_in / r_sclera).asin().to_degrees()),
-            },
-        );
-        let backing = InsertSpec::new(
-            "modulay",
-            InsertShape::Shell {
-                centre_mm: c,
-                inner_radius_mm: carrier_out,
-                radius_mm: backing_out,
-                axis: Some(a),
-                half_angle_deg: Some((lip_out / carrier_out).asin().to_degrees()),
-            },
-        );
-        // The lip: from the sclera to the backing, around the carrier.
-        let near = (r_sclera * r_sclera - lip_in * lip_in).sqrt();
-        let far = (backing_out * backing_out - lip_out * lip_out).sqrt();
-        let lip = InsertSpec::new(
-            "modulay",
-            InsertShape::Tube {
-                centre_mm: <[f64; 3]>::from(eye_centre + axis * ((near + far) / 2.0)),
-                axis: a,
-                inner_radius_mm: lip_in,
-                radius_mm: lip_out,
-                length_mm: far - near,
-            },
-        );
-        let seed_radius_mm = 13.0;
-        let (e1, e2) = frame(axis);
-        let mut seeds = vec![SeedPlacement {
-            position_mm: <[f64; 3]>::from(eye_centre + axis * seed_radius_mm),
-            axis: <[f64; 3]>::from(e1),
-            weight: 1.0,
-        }];
-        for (count, polar_deg, phase_deg) in [(4, 15.0f64, 45.0f64), (8, 31.0, 22.5)] {
-            let t = polar_deg.to_radians();
-            for n in 0..count {
-                let phi = (phase_deg + 360.0 * f64::from(n) / f64::from(count)).to_radians();
-                let radial = e1 * phi.cos() + e2 * phi.sin();
-                let tangent = e2 * phi.cos() - e1 * phi.sin();
-                let p = eye_centre + (axis * t.cos() + radial * t.sin()) * seed_radius_mm;
-                seeds.push(SeedPlacement {
-                    position_mm: <[f64; 3]>::from(p),
-                    axis: <[f64; 3]>::from(tangent),
-                    weight: 1.0,
-                });
-            }
-        }
-        Plaque {
-            inserts: vec![carrier, backing, lip],
-            seeds,
-            seed_radius_mm,
         }
     }
 }
@@ -348,30 +263,5 @@ mod tests {
             -90,
             "orbital fat"
         );
-    }
-
-    #[test]
-    fn the_plaque_has_thirteen_seeds_in_its_carrier() {
-        let h = Head::default();
-        let p = Plaque::coms16(h.eye_centre, h.plaque_axis);
-        assert_eq!(p.seeds.len(), 13);
-        for s in &p.seeds {
-            let d = Vec3::from(s.position_mm) - h.eye_centre;
-            assert!((d.norm() - 13.0).abs() < 1e-9);
-            // Tangential, and within the lip (7.5 mm from the axis), ends (2.25 mm from the
-            // centre, along the tangent) and radius (0.4 mm) included.
-            let axis = Vec3::from(s.axis);
-            assert!(axis.dot(d).abs() < 1e-9);
-            let across = (d - h.plaque_axis * d.dot(h.plaque_axis)).norm();
-            let reach = (across * across + 2.25 * 2.25).sqrt() + 0.4;
-            assert!(reach < 7.5, "{across} {reach}");
-        }
-        for (i, a) in p.seeds.iter().enumerate() {
-            for b in &p.seeds[i + 1..] {
-                let d = (Vec3::from(a.position_mm) - Vec3::from(b.position_mm)).norm();
-                assert!(d > 0.8, "seed centres {d} mm apart");
-            }
-        }
-        assert_eq!(p.inserts.len(), 3);
     }
 }

@@ -12,13 +12,17 @@
 //! 4. Study, series and the dosimetry job are registered in the SQLite catalog (hope-catalog) and
 //!    queried back.
 //! 5. The compute side decrypts with one key server down (2 of 3 suffice), checks that one
-//!    server alone cannot give a key, converts HU to materials and places a COMS 16 mm plaque
-//!    (Modulay backing, Silastic carrier, 13 I-125 model 6711 seeds) on the sclera over the
-//!    tumour (hope-mc).
+//!    server alone cannot give a key, reads the RT Structure Set that comes with the CT (the
+//!    synthetic head's, or a planning system's), finds the eye's centre and the tumour from its
+//!    globe and tumour ROIs, converts HU to materials and places a COMS plaque (by default the
+//!    16 mm: Modulay backing and lip, Silastic insert, 13 I-125 model 6711 seeds, all in analytic
+//!    geometry) on the sclera over the tumour (hope-mc).
 //! 6. The Monte Carlo is planned and run on the local executor (hope-grid), or on Slurm.
-//! 7. The partial results are merged; dose is written as RT Dose referencing the CT, MetaImage,
-//!    PNG dose planes through the plaque axis, a DVH plot and an HTML report comparing the
-//!    central axis with a water-only (TG-43-like) calculation.
+//! 7. The partial results are merged; the plan is written as an RT Structure Set (the ROIs,
+//!    referring to the CT), an RT Plan (the seeds, referring to the structure set) and an RT Dose
+//!    (referring to the plan), with MetaImage volumes, PNG dose planes through the plaque axis,
+//!    DVHs of every ROI (D98, D95, D50, D2, Dmean, V of the prescription) and an HTML report
+//!    comparing the central axis with a water-only (TG-43-like) calculation.
 //! 8. The results are registered in the catalog.
 //!
 //! The seeds' strength is not an input: the run scores dose per unit air-kerma strength, and the
@@ -41,6 +45,7 @@
 
 pub mod anatomy;
 pub mod report;
+pub mod structures;
 
 use std::fs::File;
 use std::io::BufReader;
@@ -60,10 +65,13 @@ use hope_grid::store::{self, JobRecord, JobStatus};
 use hope_grid::{Executor, JobTemplate, Local, Plan, Slurm, WorkDir, Workload};
 use hope_mc::Simulation;
 use hope_mc::simulation::{
-    AbsoluteSpec, Energies, PhantomBody, PhantomSpec, PhysicsSpec, SourceSpec, TallyKind,
+    AbsoluteSpec, Energies, PhantomBody, PhantomSpec, PhysicsSpec, PlaqueSpec, SeedModelName,
+    SourceSpec, TallyKind,
 };
+use hope_mc::source::{SEED_MODELS, SeedPlacement, Source};
 
-pub use anatomy::{Head, Plaque, Structure};
+pub use anatomy::{Head, Structure};
+pub use structures::{EyeGeometry, RoiMask};
 
 use hope::workload::SimulationWorkload;
 
@@ -189,9 +197,16 @@ pub enum ExecutorChoice {
 pub struct Options {
     /// The output folder (created; a previous run's folder is replaced).
     pub out: PathBuf,
-    /// A user's CT directory instead of the synthetic head (the eye's position and the plaque
-    /// axis are then taken from `head`).
+    /// A user's CT directory instead of the synthetic head. An RT Structure Set in it (or at
+    /// `structure_set`) gives the structures and, from its globe and tumour ROIs, the eye's
+    /// centre and the plaque axis; without one they are taken from `head`.
     pub ct_dir: Option<PathBuf>,
+    /// An RT Structure Set for the CT in `ct_dir`, when it is not in that directory.
+    pub structure_set: Option<PathBuf>,
+    /// The plaque: `coms-10`, `coms-12`, ..., `coms-24`.
+    pub plaque: String,
+    /// The seed model in its slots.
+    pub seed_model: SeedModelName,
     /// Histories of the plaque run.
     pub histories: u64,
     /// Histories of the water-only reference run.
@@ -219,6 +234,9 @@ impl Options {
         Options {
             out: out.into(),
             ct_dir: None,
+            structure_set: None,
+            plaque: "coms-16".into(),
+            seed_model: SeedModelName::Model6711,
             histories: 40_000_000,
             water_histories: 10_000_000,
             seed: 2026,
@@ -248,6 +266,14 @@ pub struct Outcome {
     pub report: PathBuf,
     /// The RT Dose file.
     pub rt_dose: PathBuf,
+    /// The RT Plan file.
+    pub rt_plan: PathBuf,
+    /// The RT Structure Set file.
+    pub rt_struct: PathBuf,
+    /// Where the eye, the tumour and the plaque were found to be.
+    pub eye: EyeGeometry,
+    /// DVH metrics of each structure (the V is at the prescription dose).
+    pub dvh: Vec<(String, hope_mc::tally::dvh::DvhMetrics)>,
     /// The PNG images.
     pub images: Vec<PathBuf>,
     /// CT files written (or read) in the hospital.
@@ -311,28 +337,31 @@ fn text_of(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Stri
         .unwrap_or_default()
 }
 
-/// The simulation of the plaque on the CT at `ct_mha` (per unit air-kerma strength per seed).
+/// Histories per batch of the plaque run.
+const BATCH_SIZE: u64 = 250_000;
+
+/// The radionuclide of a seed model.
+pub fn nuclide_of(model: SeedModelName) -> &'static str {
+    SEED_MODELS
+        .iter()
+        .find(|m| m.0 == model.as_str())
+        .map_or("I-125", |m| m.1)
+}
+
+/// The simulation of `plaque` (seeds of `model`) on the CT at `ct_mha`, per unit air-kerma
+/// strength per seed. The plaque and its seeds are transported in analytic geometry.
 pub fn plaque_simulation(
     ct_mha: &Path,
-    plaque: &Plaque,
+    plaque: &PlaqueSpec,
+    model: SeedModelName,
     histories: u64,
     seed: u64,
     treatment_h: f64,
 ) -> Simulation {
-    // Boundary tracking: with gold in the phantom a Woodcock majorant would be the gold's,
-    // hundreds of times the tissues' attenuation.
-    let mut physics = PhysicsSpec {
-        tracking: hope_mc::Tracking::Boundary,
-        ..PhysicsSpec::default()
-    };
-    // Below 10 keV a photon in gold goes nowhere: absorb it there.
-    physics
-        .material_cutoffs_ev
-        .insert("modulay".into(), 10_000.0);
     Simulation {
         histories,
         seed,
-        batch_size: 250_000,
+        batch_size: BATCH_SIZE,
         tally: Some(TallyKind::Kerma),
         materials: Default::default(),
         output: Default::default(),
@@ -341,16 +370,17 @@ pub fn plaque_simulation(
                 ct_mha: ct_mha.to_path_buf(),
                 hu_table: None,
             },
-            insert: plaque.inserts.clone(),
+            insert: Vec::new(),
         },
         source: SourceSpec::Seeds {
-            model: hope_mc::simulation::SeedModelName::Model6711,
+            model,
             energies: Energies::Radionuclide {
-                name: "I-125".into(),
+                name: nuclide_of(model).into(),
             },
-            seeds: plaque.seeds.clone(),
+            seeds: Vec::new(),
+            plaque: Some(plaque.clone()),
         },
-        physics,
+        physics: PhysicsSpec::default(),
         absolute: Some(AbsoluteSpec {
             air_kerma_strength_u: Some(1.0),
             time_h: Some(treatment_h),
@@ -362,9 +392,14 @@ pub fn plaque_simulation(
     }
 }
 
-/// The same seeds in water filling the CT's grid: the TG-43-like reference (no plaque, no
-/// tissue heterogeneity).
-pub fn water_simulation(plaque_sim: &Simulation, grid: &Grid, histories: u64) -> Simulation {
+/// The same seeds in water filling the CT's grid, each in its capsule, without the plaque: the
+/// TG-43-like reference (no plaque, no tissue heterogeneity).
+pub fn water_simulation(
+    plaque_sim: &Simulation,
+    grid: &Grid,
+    histories: u64,
+    seeds: Vec<SeedPlacement>,
+) -> Simulation {
     let mut sim = plaque_sim.clone();
     sim.histories = histories;
     sim.seed = plaque_sim.seed.wrapping_add(1);
@@ -374,7 +409,28 @@ pub fn water_simulation(plaque_sim: &Simulation, grid: &Grid, histories: u64) ->
         <[f64; 3]>::from(grid.origin()),
         "water",
     );
+    if let SourceSpec::Seeds {
+        seeds: s, plaque, ..
+    } = &mut sim.source
+    {
+        *s = seeds;
+        *plaque = None;
+    }
     sim
+}
+
+/// The RT Structure Set among `files`, if any.
+fn find_structure_set(files: &[PathBuf], step: Step) -> Result<Option<PathBuf>> {
+    for f in files {
+        let Ok(obj) = hope_dicom::deid::read_any(f) else {
+            continue;
+        };
+        if text_of(&obj, tags::MODALITY) == "RTSTRUCT" {
+            return Ok(Some(f.clone()));
+        }
+    }
+    let _ = step;
+    Ok(None)
 }
 
 /// Runs the whole workflow. `log` receives one line per step and result; `progress` the chunks
@@ -422,7 +478,19 @@ pub fn run(
     let synthetic = options.ct_dir.is_none();
     let (ct_dir, original_uids, written_ct) = if let Some(dir) = &options.ct_dir {
         log(&format!("1. reading the CT series in {}", dir.display()));
-        (dir.clone(), Vec::new(), None)
+        match &options.structure_set {
+            None => (dir.clone(), Vec::new(), None),
+            Some(ss) => {
+                // The CT and its structure set together, to be de-identified as one study.
+                let input = hospital.join("input");
+                std::fs::create_dir_all(&input).in_step(step)?;
+                for (i, f) in files_below(dir, step)?.iter().enumerate() {
+                    std::fs::copy(f, input.join(format!("ct{i:05}.dcm"))).in_step(step)?;
+                }
+                std::fs::copy(ss, input.join("rtstruct.dcm")).in_step(step)?;
+                (input, Vec::new(), None)
+            }
+        }
     } else {
         log(
             "1. writing a synthetic head CT (256 x 320 x 64 voxels of 0.6 mm) as a DICOM series with a fake identity",
@@ -439,6 +507,18 @@ pub fn run(
                 .series_description("Head CT, orbits, 0.6 mm"),
         )
         .in_step(step)?;
+        // The structures, as a planning system would send them with the CT.
+        let first_slice = files_below(&dir, step)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error {
+                step,
+                message: "no CT slice written".into(),
+                source: None,
+            })?;
+        let set = structures::structure_set_of(head, &grid, &written.frame_of_reference_uid);
+        hope_dicom::rtstruct::write_rt_struct(&set, &dir.join("rtstruct.dcm"), &first_slice)
+            .in_step(step)?;
         (
             dir,
             vec![
@@ -464,7 +544,11 @@ pub fn run(
     )
     .in_step(step)?;
     let deid_dir = hospital.join("deidentified");
-    let deid = Deidentifier::new(key, []);
+    // The protocol's recipe keeps ROI names (PS3.15 empties them): the dosimetry finds the globe
+    // and the tumour by name. A site whose planning system puts identity in ROI names would
+    // clean them and name the structures for the study instead.
+    let deid =
+        Deidentifier::new(key, []).with_override(tags::ROI_NAME, hope_dicom::deid::Override::Keep);
     let summary = deidentify_dir(
         &deid,
         &ct_dir,
@@ -675,20 +759,12 @@ pub fn run(
                 .with("EncryptedAt", Value::Text(enc_dir.display().to_string())),
         )
         .in_step(step)?;
-    let plaque = Plaque::coms16(head.eye_centre, head.plaque_axis);
     let compute = out.join("compute");
     std::fs::create_dir_all(&compute).in_step(step)?;
     let ct_mha = std::fs::canonicalize(&compute)
         .in_step(step)?
         .join("ct.mha");
-    let sim = plaque_simulation(
-        &ct_mha,
-        &plaque,
-        options.histories,
-        options.seed,
-        options.treatment_h,
-    );
-    let batches = sim.histories.div_ceil(sim.batch_size.max(1));
+    let batches = options.histories.div_ceil(BATCH_SIZE);
     let parallel = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
@@ -781,7 +857,16 @@ pub fn run(
     drop(servers);
     log("   decrypted; with one server left the key was refused, as it must be");
     let plain_files = files_below(&plain_dir, step)?;
-    let ct = load_ct_volume(&plain_files).in_step(step)?;
+    let plain_scan = scan_dir(&plain_dir).in_step(step)?;
+    let Some(ct_series) = plain_scan
+        .series
+        .iter()
+        .find(|s| s.modality == "CT")
+        .cloned()
+    else {
+        return fail(step, "no CT series among the decrypted files");
+    };
+    let ct = load_ct_volume(&ct_series.files).in_step(step)?;
     let pixels_unchanged = written_ct
         .as_ref()
         .is_none_or(|w| ct.data() == w.data() && ct.grid().same_geometry(w.grid(), 1e-3));
@@ -790,11 +875,86 @@ pub fn run(
     }
     let ct_grid = ct.grid().clone();
     metaimage::write(&ct_mha, &ct.map(|v| f32::from(*v))).in_step(step)?;
+    // The structures and the eye: from the structure set that came with the CT.
+    let (set, eye) = match find_structure_set(&plain_files, step)? {
+        Some(path) => {
+            let set = hope_dicom::rtstruct::read_rt_struct(&path).in_step(step)?;
+            if set.frame_of_reference_uid != ct_series.frame_of_reference_uid {
+                return fail(
+                    step,
+                    format!(
+                        "the structure set is in frame of reference {}, the CT in {}",
+                        set.frame_of_reference_uid, ct_series.frame_of_reference_uid
+                    ),
+                );
+            }
+            let eye = match structures::eye_geometry(&set) {
+                Ok(e) => e,
+                Err(e) => return fail(step, e),
+            };
+            (set, eye)
+        }
+        None => (
+            structures::structure_set_of(head, &ct_grid, &ct_series.frame_of_reference_uid),
+            EyeGeometry::of_head(head),
+        ),
+    };
+    if synthetic {
+        // The synthetic head's structure set went through de-identification, encryption and
+        // back: the eye found from it must be the one drawn.
+        let drawn = EyeGeometry::of_head(head);
+        if (eye.eye_centre - drawn.eye_centre).norm() > 0.5
+            || eye.plaque_axis.dot(drawn.plaque_axis) < 0.995
+        {
+            return fail(
+                step,
+                format!(
+                    "the eye found from the structure set ({:?}, axis {:?}) is not the one drawn",
+                    eye.eye_centre, eye.plaque_axis
+                ),
+            );
+        }
+    }
+    let rois = match structures::roi_masks(&set, &ct_grid) {
+        Ok(r) => r,
+        Err(e) => return fail(step, e),
+    };
+    let plaque_spec = PlaqueSpec {
+        name: options.plaque.clone(),
+        eye_centre_mm: <[f64; 3]>::from(eye.eye_centre),
+        direction: <[f64; 3]>::from(eye.plaque_axis),
+        rotation_deg: 0.0,
+        strengths: None,
+        empty: Vec::new(),
+    };
+    let sim = plaque_simulation(
+        &ct_mha,
+        &plaque_spec,
+        options.seed_model,
+        options.histories,
+        options.seed,
+        options.treatment_h,
+    );
     log(&format!(
-        "   CT {:?} voxels of {:.2} mm; COMS 16 mm plaque: Modulay backing and lip, Silastic carrier, {} I-125 6711 seeds 2.0 mm from the inner sclera",
+        "   CT {:?} voxels of {:.2} mm; structure set `{}`: {}; eye centre ({:.1}, {:.1}, {:.1}) mm, globe radius {:.1} mm, tumour {:.1} mm high",
         ct_grid.dims(),
         ct_grid.spacing().x,
-        plaque.seeds.len()
+        set.label,
+        rois.iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        eye.eye_centre.x,
+        eye.eye_centre.y,
+        eye.eye_centre.z,
+        eye.globe_radius_mm,
+        eye.tumour_height_mm
+    ));
+    log(&format!(
+        "   plaque {} on the sclera over the tumour (analytic geometry: Modulay backing and lip, Silastic insert), {} seeds {}",
+        options.plaque,
+        nuclide_of(options.seed_model),
+        options.seed_model.as_str()
     ));
     lap("5 decryption and plaque", &mut timings);
 
@@ -865,7 +1025,19 @@ pub fn run(
         "   water-only reference (TG-43-like): {} histories",
         options.water_histories
     ));
-    let water_sim = water_simulation(&sim, &ct_grid, options.water_histories);
+    let Source::Plaque(placed) = workload.prepared().source() else {
+        return fail(step, "the simulation's source is not a plaque");
+    };
+    let seeds: Vec<SeedPlacement> = placed
+        .seeds()
+        .into_iter()
+        .map(|(c, a, w)| SeedPlacement {
+            position_mm: <[f64; 3]>::from(c),
+            axis: <[f64; 3]>::from(a),
+            weight: w,
+        })
+        .collect();
+    let water_sim = water_simulation(&sim, &ct_grid, options.water_histories, seeds.clone());
     let water_result = water_sim
         .prepare(options.threads)
         .in_step(step)?
@@ -895,7 +1067,7 @@ pub fn run(
         .in_step(step)?
         .0
         .map(|d| d * gy);
-    let apex = head.apex();
+    let apex = eye.apex;
     let Some(apex_voxel) = dose_grid.voxel_at(apex) else {
         return fail(step, "the tumour's apex lies outside the dose grid");
     };
@@ -909,8 +1081,7 @@ pub fn run(
     let apex_uncertainty = unc[apex_voxel];
     let apex_water_gy = water[apex_voxel];
     let hottest_point = dose_grid.voxel_center(dose.argmax().unwrap_or([0; 3]));
-    let nearest_seed = plaque
-        .seeds
+    let nearest_seed = seeds
         .iter()
         .map(|s| (Vec3::from(s.position_mm) - hottest_point).norm())
         .fold(f64::INFINITY, f64::min);
@@ -919,15 +1090,72 @@ pub fn run(
     metaimage::write(result_dir.join("dose.mha"), &dose.map(|d| *d as f32)).in_step(step)?;
     metaimage::write(result_dir.join("uncertainty.mha"), &unc.map(|d| *d as f32)).in_step(step)?;
     metaimage::write(result_dir.join("water_dose.mha"), &water.map(|d| *d as f32)).in_step(step)?;
+    // The structures, the plan and the dose, each referring to the one before and to the CT.
+    let ct_file = &ct_series.files[0];
+    let rt_struct = result_dir.join("rtstruct.dcm");
+    let written_struct =
+        hope_dicom::rtstruct::write_rt_struct(&set, &rt_struct, ct_file).in_step(step)?;
+    let model =
+        hope_mc::source::brachy::SeedModel::by_name(options.seed_model.as_str()).in_step(step)?;
+    let nuclide = nuclide_of(options.seed_model);
+    let half_life_days = hope_mc::Radionuclide::by_name(nuclide)
+        .in_step(step)?
+        .half_life_s()
+        / 86_400.0;
+    let rt_plan = result_dir.join("rtplan.dcm");
+    let written_plan = hope_dicom::rtplan::write_rt_plan(
+        &hope_dicom::rtplan::BrachyPlan {
+            label: format!("{} {}", options.plaque, options.seed_model.as_str()),
+            technique: "CONTACT".into(),
+            treatment_type: "LDR".into(),
+            sources: vec![hope_dicom::rtplan::PlanSource {
+                number: 1,
+                model: options.seed_model.as_str().into(),
+                manufacturer: String::new(),
+                isotope: nuclide.into(),
+                half_life_days,
+                air_kerma_strength_u: sk,
+                active_length_mm: Some(model.active_length * 10.0),
+                active_diameter_mm: None,
+            }],
+            seeds: seeds
+                .iter()
+                .filter(|s| s.weight > 0.0)
+                .map(|s| hope_dicom::rtplan::PlanSeed {
+                    position: Vec3::from(s.position_mm),
+                    axis: Some(Vec3::from(s.axis)),
+                    source: 0,
+                })
+                .collect(),
+            referenced_structure_set: Some(written_struct.sop_instance_uid.clone()),
+        },
+        &rt_plan,
+        ct_file,
+    )
+    .in_step(step)?;
     let rt_dose = result_dir.join("rtdose.dcm");
     let written = hope_dicom::rtdose::write_rt_dose(
         &dose.map(|d| *d as f32),
         &rt_dose,
-        &plain_files[0],
+        ct_file,
         &hope_dicom::rtdose::RtDoseOptions::new()
-            .series_description("HOPE-rs Monte Carlo, COMS 16 mm plaque, I-125 6711"),
+            .series_description(format!(
+                "HOPE-rs Monte Carlo, {} plaque, {} {}",
+                options.plaque,
+                nuclide,
+                options.seed_model.as_str()
+            ))
+            .referenced_plan(written_plan.sop_instance_uid.clone()),
     )
     .in_step(step)?;
+    let dvh: Vec<(String, hope_mc::tally::dvh::DvhMetrics)> = rois
+        .iter()
+        .filter_map(|r| {
+            hope_mc::tally::dvh::Dvh::weighted(&dose, &r.mask)
+                .ok()
+                .map(|d| (r.name.clone(), d.metrics(&[options.prescription_gy])))
+        })
+        .collect();
     let mut final_sim = sim.clone();
     if let Some(a) = &mut final_sim.absolute {
         a.air_kerma_strength_u = Some(sk);
@@ -944,8 +1172,10 @@ pub fn run(
     let hu = ct.map(|v| f64::from(*v));
     let inputs = report::Inputs {
         options,
-        head,
-        plaque: &plaque,
+        eye: &eye,
+        plaque: placed,
+        rois: &rois,
+        nuclide: nuclide.to_string(),
         ct: &hu,
         dose: &dose,
         uncertainty: &unc,
@@ -979,11 +1209,23 @@ pub fn run(
             ],
         )
         .in_step(step)?;
-    let mut results = vec![(
-        written.sop_instance_uid.clone(),
-        "RTDOSE".to_string(),
-        rt_dose.clone(),
-    )];
+    let mut results = vec![
+        (
+            written.sop_instance_uid.clone(),
+            "RTDOSE".to_string(),
+            rt_dose.clone(),
+        ),
+        (
+            written_plan.sop_instance_uid.clone(),
+            "RTPLAN".to_string(),
+            rt_plan.clone(),
+        ),
+        (
+            written_struct.sop_instance_uid.clone(),
+            "RTSTRUCT".to_string(),
+            rt_struct.clone(),
+        ),
+    ];
     for p in images.iter().chain([&report_path]) {
         let name = p
             .file_name()
@@ -1038,6 +1280,10 @@ pub fn run(
         out: out.clone(),
         report: report_path,
         rt_dose,
+        rt_plan,
+        rt_struct,
+        eye,
+        dvh,
         images,
         ct_files: ct_files.len(),
         deidentified_files: deid_files.len(),

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 
 use hope_core::{Vec3, Volume};
 use hope_grid::store::{JobRow, utc};
-use hope_mc::simulation::Solid;
+use hope_mc::source::PlaqueSource;
+use hope_mc::source::plaque::PlaqueMaterial;
 use hope_mc::tally::dvh::Dvh;
 
-use super::{Head, Options, Plaque};
+use super::{EyeGeometry, Options, RoiMask};
 use crate::plot::{
     DosePlane, Isodose, LinePlot, Outline, PlaneSpec, Rgb, Series, render_dose_plane,
 };
@@ -22,9 +23,11 @@ pub struct Inputs<'a> {
     /// The run's options.
     pub options: &'a Options,
     /// The eye.
-    pub head: &'a Head,
-    /// The plaque.
-    pub plaque: &'a Plaque,
+    pub eye: &'a EyeGeometry,
+    /// The plaque, placed.
+    pub plaque: &'a PlaqueSource,
+    /// The structures on the dose grid.
+    pub rois: &'a [RoiMask],
     /// CT, HU.
     pub ct: &'a Volume<f64>,
     /// Dose, Gy.
@@ -41,6 +44,8 @@ pub struct Inputs<'a> {
     pub mc_seconds: f64,
     /// The job table.
     pub jobs: Vec<JobRow>,
+    /// The seeds' radionuclide.
+    pub nuclide: String,
     /// SOP Instance UID of the RT Dose.
     pub rt_dose_uid: String,
     /// The patient's pseudonym.
@@ -89,54 +94,41 @@ fn plane_png(
     let (w, h) = spec.pixels();
     let ct = spec.sample(inputs.ct, -1000.0);
     let dose = spec.sample(inputs.dose, 0.0);
-    let outlines = ["tumour", "lens", "optic nerve"]
+    let outlines = inputs
+        .rois
         .iter()
-        .zip([[255, 60, 200], [80, 255, 255], [255, 255, 255]])
-        .map(|(name, colour)| Outline {
-            name: (*name).to_string(),
-            colour,
+        .filter(|r| !matches!(r.name.as_str(), "globe" | "sclera"))
+        .map(|r| Outline {
+            name: r.name.clone(),
+            colour: r.colour,
             values: (0..w * h)
                 .map(|o| {
-                    f64::from(u8::from(
-                        inputs.head.contains(name, spec.point(o % w, o / w)),
-                    ))
+                    let p = spec.point(o % w, o / w);
+                    r.mask
+                        .grid()
+                        .voxel_at(p)
+                        .map_or(0.0, |v| f64::from(u8::from(r.mask[v] >= 0.5)))
                 })
                 .collect(),
         })
         .collect();
     // The plaque drawn over the wash: backing in gold, carrier in grey, seeds dark.
-    let solids: Vec<(String, Solid)> = inputs
-        .plaque
-        .inserts
-        .iter()
-        .filter_map(|i| i.solid().ok().map(|s| (i.material.clone(), s)))
-        .collect();
-    let seeds: Vec<(Vec3, Vec3)> = inputs
-        .plaque
-        .seeds
-        .iter()
-        .map(|s| {
-            let a = Vec3::from(s.axis);
-            (Vec3::from(s.position_mm), a * (1.0 / a.norm()))
-        })
-        .collect();
+    let seeds = inputs.plaque.seeds();
+    let plaque = inputs.plaque.assembly().plaque();
     let overlay = (0..w * h)
         .map(|o| {
             let p = spec.point(o % w, o / w);
-            if seeds.iter().any(|&(c, a)| to_segment(p, c, a, 2.25) <= 0.4) {
+            if seeds
+                .iter()
+                .any(|&(c, a, _)| to_segment(p, c, a, 2.25) <= 0.4)
+            {
                 return Some(([40, 40, 40], 1.0));
             }
-            let mut colour = None;
-            for (material, solid) in &solids {
-                if solid.contains(p) {
-                    colour = Some(if material == "modulay" {
-                        ([212, 175, 55], 1.0)
-                    } else {
-                        ([175, 195, 210], 0.8)
-                    });
-                }
+            match plaque.material_at(&inputs.plaque.to_plaque(p)) {
+                Some(PlaqueMaterial::Modulay) => Some(([212, 175, 55], 1.0)),
+                Some(PlaqueMaterial::Silastic) => Some(([175, 195, 210], 0.8)),
+                None => None,
             }
-            colour
         })
         .collect();
     let canvas = render_dose_plane(&DosePlane {
@@ -165,8 +157,8 @@ fn plane_png(
 
 /// Dose along the plaque's central axis from the inner sclera inwards: (depth mm, value).
 fn central_axis(inputs: &Inputs<'_>, volume: &Volume<f64>, max_depth: f64) -> Vec<(f64, f64)> {
-    let a = inputs.head.plaque_axis;
-    let start = inputs.head.inner_sclera_on_axis();
+    let a = inputs.eye.plaque_axis;
+    let start = inputs.eye.inner_sclera_on_axis();
     let step = 0.1;
     let n = (max_depth / step).round() as usize;
     let (e1, _) = super::anatomy::frame(a);
@@ -186,10 +178,10 @@ fn central_axis(inputs: &Inputs<'_>, volume: &Volume<f64>, max_depth: f64) -> Ve
 
 /// Writes the pictures and `report.html` into `dir`; returns the pictures and the report.
 pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>, PathBuf)> {
-    let head = inputs.head;
+    let eye = inputs.eye;
     let rx = inputs.options.prescription_gy;
-    let c = head.eye_centre;
-    let a = head.plaque_axis;
+    let c = eye.eye_centre;
+    let a = eye.plaque_axis;
     let mut images = Vec::new();
 
     let axial = dir.join("plane_axial.png");
@@ -232,7 +224,6 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
     images.push(along);
 
     // DVHs.
-    let structures = head.structures(inputs.dose.grid());
     let mut dvh_plot = LinePlot::new(
         "Cumulative dose-volume histograms",
         "dose (Gy)",
@@ -244,8 +235,10 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
     // The plotted curves as numbers, beside the picture.
     let mut dvh_csv = String::from("structure,dose_gy,volume_percent\n");
     let mut top: f64 = 0.0;
-    for s in &structures {
-        let Ok(dvh) = Dvh::new(inputs.dose, &s.mask) else {
+    let voxel_cc = inputs.dose.grid().voxel_volume_mm3() / 1000.0;
+    for s in inputs.rois.iter().filter(|r| r.name != "globe") {
+        // Partial voxels count with the fraction of them inside the structure.
+        let Ok(dvh) = Dvh::weighted(inputs.dose, &s.mask) else {
             continue;
         };
         top = top.max(dvh.dose_to_fraction(0.02));
@@ -254,27 +247,24 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
             .into_iter()
             .map(|(d, v)| (d, 100.0 * v))
             .collect();
-        let colour = match s.name {
-            "tumour" => [220, 0, 160],
-            "lens" => [0, 160, 200],
-            "optic nerve" => [40, 40, 40],
-            _ => [90, 90, 230],
-        };
         for (d, v) in &points {
             let _ = writeln!(dvh_csv, "{},{d:.5},{v:.4}", s.name);
         }
-        dvh_plot = dvh_plot.series(Series::new(s.name, colour, points));
-        let cc = dvh.voxels() as f64 * inputs.dose.grid().voxel_volume_mm3() / 1000.0;
+        dvh_plot = dvh_plot.series(Series::new(&s.name, s.colour, points));
+        let m = dvh.metrics(&[rx]);
         let _ = write!(
             dvh_rows,
-            "<tr><td>{}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
-            s.name,
-            cc,
-            dvh.min(),
-            dvh.dose_to_fraction(0.9),
-            dvh.mean(),
-            dvh.dose_to_fraction(0.02),
-            dvh.max()
+            "<tr><td>{}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+            esc(&s.name),
+            dvh.volume_voxels() * voxel_cc,
+            m.min,
+            m.d98,
+            m.d95,
+            m.d50,
+            m.mean,
+            m.d2,
+            m.max,
+            100.0 * m.v.first().map_or(0.0, |v| v.1),
         );
     }
     let dvh_path = dir.join("dvh.png");
@@ -289,7 +279,7 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
     let depth = 22.0;
     let mc = central_axis(inputs, inputs.dose, depth);
     let water = central_axis(inputs, inputs.water, depth);
-    let apex_depth = head.tumour_height_mm;
+    let apex_depth = eye.tumour_height_mm;
     let cax_path = dir.join("central_axis.png");
     LinePlot::new(
         "Central-axis dose: Monte Carlo with plaque vs water only",
@@ -326,7 +316,7 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
         let (Some(m), Some(w)) = (mc.get(i), water.get(i)) else {
             continue;
         };
-        let p = head.inner_sclera_on_axis() - a * d;
+        let p = eye.inner_sclera_on_axis() - a * d;
         let u = inputs
             .dose
             .grid()
@@ -366,10 +356,10 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
         );
     }
 
-    let apex_voxel = inputs.dose.grid().voxel_at(head.apex());
+    let apex_voxel = inputs.dose.grid().voxel_at(eye.apex);
     let apex_dose = apex_voxel.map_or(0.0, |v| inputs.dose[v]);
     let apex_water = apex_voxel.map_or(0.0, |v| inputs.water[v]);
-    let tau_h = hope_mc::Radionuclide::by_name("I-125").map_or(f64::NAN, |r| {
+    let tau_h = hope_mc::Radionuclide::by_name(&inputs.nuclide).map_or(f64::NAN, |r| {
         r.half_life_s() / 3600.0 / std::f64::consts::LN_2
     });
     let t = inputs.options.treatment_h;
@@ -420,7 +410,7 @@ through the plaque axis and the head's long axis; the plaque is on the right.</f
 
 <h2>Dose-volume histograms</h2>
 <figure><img src="dvh.png" alt="DVH"></figure>
-<table><tr><th>structure</th><th>volume (cm³)</th><th>D<sub>min</sub> (Gy)</th><th>D<sub>90</sub> (Gy)</th><th>D<sub>mean</sub> (Gy)</th><th>D<sub>2</sub> (Gy)</th><th>D<sub>max</sub> (Gy)</th></tr>
+<table><tr><th>structure</th><th>volume (cm³)</th><th>D<sub>min</sub> (Gy)</th><th>D<sub>98</sub> (Gy)</th><th>D<sub>95</sub> (Gy)</th><th>D<sub>50</sub> (Gy)</th><th>D<sub>mean</sub> (Gy)</th><th>D<sub>2</sub> (Gy)</th><th>D<sub>max</sub> (Gy)</th><th>V<sub>{rx:.0} Gy</sub> (%)</th></tr>
 {dvh_rows}</table>
 
 <h2>Central axis: Monte Carlo against water only</h2>
@@ -440,15 +430,17 @@ about 10 % less at 5 mm).</p>
 <table>
 <tr><td>CT grid</td><td>{nx} x {ny} x {nz} voxels of {sx:.2} x {sy:.2} x {sz:.2} mm (the dose grid is the same)</td></tr>
 <tr><td>materials</td><td>from HU (Schneider-style table, hope_mc::material::hounsfield); plaque: Modulay, Silastic (AAPM TG-129)</td></tr>
-<tr><td>plaque</td><td>COMS 16 mm, 13 I-125 model 6711 seeds, {seed_r:.1} mm from the eye centre</td></tr>
+<tr><td>plaque</td><td>{plaque_name} (CLRP/TG-129 dimensions, analytic geometry: no voxels), {n_seeds} {nuclide} seeds of model {model}, {seed_r:.1} mm from the eye centre</td></tr>
 <tr><td>histories</td><td>{hist} (plaque), {whist} (water), seed {seed}</td></tr>
-<tr><td>physics</td><td>photons: photoelectric with fluorescence, Compton, Rayleigh; track-length kerma; cutoff 1 keV (10 keV in Modulay)</td></tr>
-<tr><td>decay</td><td>I-125, half-life {half_d:.2} d, integrated over the treatment time</td></tr>
+<tr><td>physics</td><td>photons: photoelectric with fluorescence, Compton, Rayleigh; track-length kerma; cutoff 1 keV</td></tr>
+<tr><td>decay</td><td>{nuclide}, half-life {half_d:.2} d, integrated over the treatment time</td></tr>
 </table>
 
 <h2>Files</h2>
 <ul>
-<li><a href="rtdose.dcm">rtdose.dcm</a>: RT Dose (Gy), SOP Instance {rt_uid}, referring to the de-identified CT</li>
+<li><a href="rtdose.dcm">rtdose.dcm</a>: RT Dose (Gy), SOP Instance {rt_uid}, referring to the RT Plan</li>
+<li><a href="rtplan.dcm">rtplan.dcm</a>: RT Plan (the seeds, their model and strength), referring to the RT Structure Set</li>
+<li><a href="rtstruct.dcm">rtstruct.dcm</a>: RT Structure Set (the structures above as contours), referring to the de-identified CT</li>
 <li><a href="dose.mha">dose.mha</a>, <a href="uncertainty.mha">uncertainty.mha</a>, <a href="water_dose.mha">water_dose.mha</a>: MetaImage</li>
 <li><a href="simulation.json">simulation.json</a>: the simulation, with the seed strength above</li>
 <li><a href="../job/job.json">job record</a>, <a href="../catalog.sqlite">catalog</a> (SQLite)</li>
@@ -460,7 +452,7 @@ about 10 % less at 5 mm).</p>
         series = esc(&inputs.series_uid),
         deid = inputs.deidentified,
         enc = inputs.encrypted,
-        h = head.tumour_height_mm,
+        h = eye.tumour_height_mm,
         apex = apex_dose,
         unc = 100.0 * inputs.apex_uncertainty,
         water = apex_water,
@@ -479,7 +471,18 @@ about 10 % less at 5 mm).</p>
         sx = sp.x,
         sy = sp.y,
         sz = sp.z,
-        seed_r = inputs.plaque.seed_radius_mm,
+        seed_r = {
+            let seeds = inputs.plaque.seeds();
+            seeds
+                .iter()
+                .map(|(c, _, _)| (*c - eye.eye_centre).norm())
+                .sum::<f64>()
+                / seeds.len().max(1) as f64
+        },
+        n_seeds = inputs.plaque.seeds().len(),
+        plaque_name = esc(inputs.plaque.assembly().plaque().name()),
+        model = esc(&inputs.plaque.assembly().seed().name),
+        nuclide = esc(&inputs.nuclide),
         hist = o.histories,
         whist = o.water_histories,
         seed = o.seed,
