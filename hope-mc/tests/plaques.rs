@@ -5,7 +5,7 @@
 //! seeds, at 1, 2, 5 and 10 mm from the inner sclera; within 2 % for three sizes, with the
 //! statistical uncertainty of the ratio below 1 %. The runs are seeded, so the outcome is
 //! reproducible; the figures are in hope_mc::manual::physics.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::print_stderr, missing_docs)]
 
 use hope_mc::Spectrum;
 use hope_mc::source::brachy::{I125_LINES, SeedModel};

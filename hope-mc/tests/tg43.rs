@@ -3,7 +3,7 @@
 //! function g_L(r) from 0.5 to 7 cm in a 30 cm water sphere, each within 3 % of the reference with
 //! a statistical uncertainty well below that. The run is seeded, so its outcome is reproducible;
 //! the figures it gives are in hope_mc::manual::physics.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::print_stderr, missing_docs)]
 
 use hope_mc::Spectrum;
 use hope_mc::source::Radionuclide;

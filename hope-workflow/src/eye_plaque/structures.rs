@@ -127,11 +127,12 @@ fn fit_sphere(points: &[Vec3]) -> Option<(Vec3, f64)> {
             return None;
         }
         m.swap(c, pivot);
-        for r in 0..4 {
+        let row = m[c];
+        for (r, line) in m.iter_mut().enumerate() {
             if r != c {
-                let f = m[r][c] / m[c][c];
-                for k in c..5 {
-                    m[r][k] -= f * m[c][k];
+                let f = line[c] / row[c];
+                for (x, y) in line.iter_mut().zip(row).skip(c) {
+                    *x -= f * y;
                 }
             }
         }
