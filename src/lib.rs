@@ -14,6 +14,7 @@
 //! | [`catalog`] | `hope-catalog` | metadata catalog over in-memory, SQLite and PostgreSQL backends |
 //! | [`mc`] | `hope-mc` | voxelised photon/electron Monte Carlo dosimetry |
 //! | [`grid`] | `hope-grid` | job planning and executors (local, process, Slurm) |
+//! | [`plan`] | (here) | brachytherapy RT Plans as seed sources of a simulation |
 //!
 //! ```
 //! use hope::core::{Grid, Volume};
@@ -50,4 +51,5 @@ pub use hope_service as service;
 
 #[cfg(feature = "gateway")]
 pub use hope_gateway as gateway;
+pub mod plan;
 pub mod workload;

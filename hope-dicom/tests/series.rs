@@ -1288,12 +1288,12 @@ fn attack_26_a_tilted_series_keeps_every_slice_whole() {
 #[test]
 fn attack_26_irregular_or_extreme_shears_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    // Zig-zag: every other slice shifted back.
+    // Zig-zag: every other slice shifted 3 mm along its rows as well.
     let sub = dir.path().join("zigzag");
     std::fs::create_dir(&sub).unwrap();
     let (files, _) = tilted_series(&sub, 10.0, 2.5, &|_| 0.0);
     for (k, f) in files.iter().enumerate().filter(|(k, _)| k % 2 == 1) {
-        let p = Vec3::new(-40.0, -35.0, -20.0) + Vec3::new(0.0, 0.0, 2.5 * k as f64);
+        let p = Vec3::new(-40.0 + 3.0, -35.0, -20.0) + Vec3::new(0.0, 0.0, 2.5 * k as f64);
         edit(f, position(p));
     }
     let e = hope_dicom::load_ct_volume_with(&files, &hope_dicom::LoadOptions::new())

@@ -77,8 +77,8 @@ fn main() -> anyhow::Result<()> {
         options.plaque = p;
     }
     if let Some(m) = common::arg("--seed-model") {
-        options.seed_model = serde_json::from_value(serde_json::Value::String(m.clone()))
-            .with_context(|| {
+        options.seed_model =
+            hope::mc::simulation::SeedModelName::from_name(&m).with_context(|| {
                 format!(
                     "--seed-model {m}: expected one of {}",
                     hope::mc::source::SEED_MODELS.map(|s| s.0).join(", ")

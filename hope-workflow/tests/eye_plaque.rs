@@ -164,6 +164,16 @@ fn the_eye_plaque_workflow_runs_end_to_end() {
         hope::dicom::rtplan::read_rt_plan(&outcome.rt_plan).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.seeds.len(), 13);
     assert_eq!(plan.sources[0].model, "6711");
+    // The plan read back becomes a simulation's seed source: the same seeds, model and strength.
+    let (source, unit) = hope::plan::seed_source(&plan).unwrap_or_else(|e| panic!("{e}"));
+    assert!((unit - outcome.air_kerma_strength_u).abs() < 1e-6 * unit);
+    let hope::mc::simulation::SourceSpec::Seeds { model, seeds, .. } = &source else {
+        panic!("{source:?}")
+    };
+    assert_eq!(model.as_str(), "6711");
+    for (a, b) in seeds.iter().zip(&plan.seeds) {
+        assert!((Vec3::from(a.position_mm) - b.position).norm() < 1e-9);
+    }
     assert!(
         (plan.sources[0].air_kerma_strength_u - outcome.air_kerma_strength_u).abs()
             < 1e-6 * outcome.air_kerma_strength_u

@@ -920,6 +920,20 @@ impl SeedModelName {
             .map_or("I-125", |m| m.1)
     }
 
+    /// The model of a name of [`crate::source::SEED_MODELS`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            SeedModelName::Model6711,
+            SeedModelName::TheraSeed200,
+            SeedModelName::Best2301,
+            SeedModelName::IsoSeedI25S06,
+            SeedModelName::ThinSeed9011,
+            SeedModelName::IsoStarIs12501,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+
     /// The name in the simulation file (and in [`crate::source::SEED_MODELS`]).
     pub fn as_str(self) -> &'static str {
         match self {
