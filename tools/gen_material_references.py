@@ -57,6 +57,9 @@ ESTAR = [
     ("platinum", "PLATINUM"),
     ("gold", "GOLD"),
     ("lead", "LEAD"),
+    ("alumina", "ALUMINUM_OXIDE"),
+    ("palladium", "PALLADIUM"),
+    ("argon", "ARGON"),
 ]
 
 TRANSCRIBED = [
@@ -69,6 +72,10 @@ TRANSCRIBED = [
     ("modulay", 15.8, {79: .77, 47: .14, 29: .08, 46: .01}, "AAPM TG-129 (Med Phys 39:6161, 2012) Table II"),
     ("silastic", 1.12, {1: .063, 6: .249, 8: .289, 14: .399, 78: 5e-5},
      "AAPM TG-129 (Med Phys 39:6161, 2012) Table II"),
+    # The CLRP seed models (Safigholi et al., Med Phys 47:4656, 2020; egs_brachy material.dat): the TheraSeed
+    # 200's graphite pellets and the ThinSeed 9011's AgI:AgBr coating.
+    ("graphite", 2.26, {6: 1.0}, "CLRP TG43v2 seed models: graphite 2.26 g/cm3"),
+    ("silver_halide", 6.2, {47: .536, 35: .284, 53: .180}, "CLRP TG43v2 seed models: AgBrAgI_6.20"),
 ]
 
 
