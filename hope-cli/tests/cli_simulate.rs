@@ -165,7 +165,7 @@ fn mistakes_in_the_file_are_named() {
         ),
         (
             SIM.replace("kind = \"pencil\"", "kind = \"seeds\"\nmodel = \"6702\""),
-            "unknown variant `6702`, expected `6711`",
+            "unknown variant `6702`, expected one of `6711`, `theraseed-200`",
         ),
         (
             SIM.replace(
