@@ -5,8 +5,9 @@
 //! Instance Number), spacing must be uniform and orientation constant, and every problem (missing or
 //! duplicate slices, irregular spacing, mixed geometry) is an error that names the series, the
 //! problem and the values found. A gantry-tilted series (slices shifted in their planes, a sheared
-//! stack) is resampled onto the orthogonal grid of its first slice with bilinear interpolation, as
-//! dcm2niix does; [`load_ct_volume_with`] records the correction ([`TiltCorrection`]) or refuses
+//! stack) is resampled onto an orthogonal grid in the planes of its slices, widened to hold every
+//! slice whole, with bilinear interpolation, as dcm2niix does; shifts that are not those of a gantry
+//! tilt (irregular from slice to slice, or steeper than 45 degrees) are refused; [`load_ct_volume_with`] records the correction ([`TiltCorrection`]) or refuses
 //! the series instead ([`Tilt::Refuse`]). [`scan_dir`] groups a directory's files by series and frame of
 //! reference, and sets localizers and secondary captures aside with a note. [`write_ct_series`]
 //! writes a volume as a CT series (synthetic phantoms, tests, round trips).
@@ -642,10 +643,11 @@ pub fn load_ct_volume(files: &[PathBuf]) -> Result<Volume<i16>> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Tilt {
-    /// Resample onto the orthogonal grid of the first slice (axes along its rows, columns and
-    /// the slice normal): each slice moved back in its plane by its offset, with bilinear
-    /// interpolation, as dcm2niix's tilt correction does. Points that no slice covers get the
-    /// value of air (-1024 HU for CT, 0 for activity). [`Loaded::tilt`] records what was done.
+    /// Resample onto an orthogonal grid (axes along the slices' rows, columns and normal,
+    /// widened in the image plane so that every slice keeps all its pixels): each slice moved
+    /// back in its plane by its offset, with bilinear interpolation, as dcm2niix's tilt
+    /// correction does. Points that no slice covers get the value of air (-1024 HU for CT, 0
+    /// for activity). [`Loaded::tilt`] records what was done.
     #[default]
     Resample,
     /// Refuse the series (an [`Error::Series`] naming the offset found).
