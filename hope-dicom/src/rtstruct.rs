@@ -366,8 +366,11 @@ pub fn read_rt_struct(path: &Path) -> Result<StructureSet> {
         };
         if let Some(e) = item.get(tags::ROI_DISPLAY_COLOR) {
             let c = e.to_multi_int::<i64>().unwrap_or_default();
-            if let [r, g, b] = c[..] {
-                roi.colour = Some([r, g, b].map(|x| x.clamp(0, 255) as u8));
+            // A component outside 0-255 makes no colour (it is not clamped into another one).
+            if let [r, g, b] = c[..]
+                && [r, g, b].iter().all(|x| (0..=255).contains(x))
+            {
+                roi.colour = Some([r, g, b].map(|x| x as u8));
             }
         }
         for c in items(&item, tags::CONTOUR_SEQUENCE, "ContourSequence")? {

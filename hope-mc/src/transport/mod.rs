@@ -392,14 +392,40 @@ impl Transport {
         Ok(total.into_partial(range, lattice.dims, lattice.blocks))
     }
 
-    /// The run's worker threads.
+    /// The run's worker threads, once the memory they will need is known to be there.
     pub(super) fn pool(&self) -> Result<rayon::ThreadPool> {
-        rayon::ThreadPoolBuilder::new()
+        let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.options.threads)
             .build()
             .map_err(|e| Error::Phantom {
                 message: format!("cannot start worker threads: {e}"),
-            })
+            })?;
+        self.check_memory(pool.current_num_threads(), available_memory())?;
+        Ok(pool)
+    }
+
+    /// Refuses a run whose tallies would not fit in `available` bytes (when known): each worker
+    /// keeps two scores (48 bytes) and two exact sums (64 bytes) per scoring cell, and the
+    /// merge another 64. (Attack round on issue 26: a 190-byte file asking for 64 million voxels
+    /// aborted on allocation after 4 GB.)
+    fn check_memory(&self, workers: usize, available: Option<u64>) -> Result<()> {
+        let Some(available) = available else {
+            return Ok(());
+        };
+        let cells = self.score_lattice().cells() as u64;
+        let need = cells.saturating_mul(112u64.saturating_mul(workers as u64).saturating_add(64));
+        if need > available / 10 * 9 {
+            return Err(Error::Phantom {
+                message: format!(
+                    "{cells} scoring cells with {workers} worker threads need about {:.1} GB for \
+                     their tallies, and {:.1} GB are available: use fewer voxels (or a coarser \
+                     [scoring] grid) or fewer threads",
+                    need as f64 / 1e9,
+                    available as f64 / 1e9
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Runs batches `range` of `(source, histories, seed)` on `pool`: every worker claims the
@@ -504,6 +530,15 @@ impl Transport {
     }
 }
 
+/// The memory available to this process, bytes: Linux's MemAvailable (None where it cannot be
+/// read).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.saturating_mul(1024))
+}
+
 /// Asks the processor to start loading `x`'s cache line (a hint; no effect on results).
 #[inline(always)]
 #[allow(unsafe_code)]
@@ -518,4 +553,23 @@ fn prefetch<T>(x: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = x;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attack round on issue 26: the tallies' memory is checked before the workers start.
+    #[test]
+    fn a_run_whose_tallies_would_not_fit_is_refused() {
+        let grid = hope_core::Grid::new([40, 40, 40], [1.0; 3]).unwrap();
+        let water = crate::Material::builtin("water").unwrap();
+        let t = Transport::new(Phantom::uniform(grid, water), RunOptions::default()).unwrap();
+        // 64,000 cells, 2 workers: (2 x 112 + 64) bytes each, 18.4 MB.
+        let e = t.check_memory(2, Some(10_000_000)).unwrap_err().to_string();
+        assert!(e.contains("fewer voxels") && e.contains("GB"), "{e}");
+        t.check_memory(2, Some(30_000_000)).unwrap();
+        t.check_memory(64, None).unwrap();
+        assert!(available_memory().is_none_or(|m| m > 0));
+    }
 }
