@@ -34,6 +34,9 @@ pub struct Prepared {
     /// Histories represented per simulated history, computed on first use (an air-kerma strength
     /// needs a simulation of the seed in vacuum, which a grid worker never needs).
     represented: OnceLock<Option<f64>>,
+    /// A plaque source's partly or wholly filled scoring voxels and the fraction of each outside
+    /// it, found on first use (every dose of the run needs them).
+    plaque_voxels: OnceLock<Vec<(usize, f64)>>,
 }
 
 /// The unit of a dose volume.
@@ -100,6 +103,7 @@ impl Simulation {
             source,
             simulation: self.clone(),
             represented: OnceLock::new(),
+            plaque_voxels: OnceLock::new(),
         })
     }
 }
@@ -232,8 +236,11 @@ impl Prepared {
         let (mut dose, uncertainty) = result.dose(tally, self.scoring_grid())?;
         if let Source::Plaque(plaque) = &self.source {
             // The plaque's voxels: the dose of their tissue.
+            let partial = self
+                .plaque_voxels
+                .get_or_init(|| plaque.partial_voxels(self.scoring_grid()));
             let data = dose.data_mut();
-            for (o, fraction) in plaque.partial_voxels(self.scoring_grid()) {
+            for &(o, fraction) in partial {
                 data[o] = if fraction > 0.0 {
                     data[o] / fraction
                 } else {

@@ -68,7 +68,7 @@ use hope_mc::simulation::{
     AbsoluteSpec, Energies, PhantomBody, PhantomSpec, PhysicsSpec, PlaqueSpec, SeedModelName,
     SourceSpec, TallyKind,
 };
-use hope_mc::source::{SEED_MODELS, SeedPlacement, Source};
+use hope_mc::source::{SeedPlacement, Source};
 
 pub use anatomy::{Head, Structure};
 pub use structures::{EyeGeometry, RoiMask};
@@ -340,14 +340,6 @@ fn text_of(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Stri
 /// Histories per batch of the plaque run.
 const BATCH_SIZE: u64 = 250_000;
 
-/// The radionuclide of a seed model.
-pub fn nuclide_of(model: SeedModelName) -> &'static str {
-    SEED_MODELS
-        .iter()
-        .find(|m| m.0 == model.as_str())
-        .map_or("I-125", |m| m.1)
-}
-
 /// The simulation of `plaque` (seeds of `model`) on the CT at `ct_mha`, per unit air-kerma
 /// strength per seed. The plaque and its seeds are transported in analytic geometry.
 pub fn plaque_simulation(
@@ -375,7 +367,7 @@ pub fn plaque_simulation(
         source: SourceSpec::Seeds {
             model,
             energies: Energies::Radionuclide {
-                name: nuclide_of(model).into(),
+                name: model.radionuclide().into(),
             },
             seeds: Vec::new(),
             plaque: Some(plaque.clone()),
@@ -420,17 +412,11 @@ pub fn water_simulation(
 }
 
 /// The RT Structure Set among `files`, if any.
-fn find_structure_set(files: &[PathBuf], step: Step) -> Result<Option<PathBuf>> {
-    for f in files {
-        let Ok(obj) = hope_dicom::deid::read_any(f) else {
-            continue;
-        };
-        if text_of(&obj, tags::MODALITY) == "RTSTRUCT" {
-            return Ok(Some(f.clone()));
-        }
-    }
-    let _ = step;
-    Ok(None)
+fn find_structure_set(files: &[PathBuf]) -> Option<PathBuf> {
+    files.iter().find_map(|f| {
+        let obj = hope_dicom::deid::read_any(f).ok()?;
+        (text_of(&obj, tags::MODALITY) == "RTSTRUCT").then(|| f.clone())
+    })
 }
 
 /// Runs the whole workflow. `log` receives one line per step and result; `progress` the chunks
@@ -876,7 +862,7 @@ pub fn run(
     let ct_grid = ct.grid().clone();
     metaimage::write(&ct_mha, &ct.map(|v| f32::from(*v))).in_step(step)?;
     // The structures and the eye: from the structure set that came with the CT.
-    let (set, eye) = match find_structure_set(&plain_files, step)? {
+    let (set, eye) = match find_structure_set(&plain_files) {
         Some(path) => {
             let set = hope_dicom::rtstruct::read_rt_struct(&path).in_step(step)?;
             if set.frame_of_reference_uid != ct_series.frame_of_reference_uid {
@@ -953,7 +939,7 @@ pub fn run(
     log(&format!(
         "   plaque {} on the sclera over the tumour (analytic geometry: Modulay backing and lip, Silastic insert), {} seeds {}",
         options.plaque,
-        nuclide_of(options.seed_model),
+        options.seed_model.radionuclide(),
         options.seed_model.as_str()
     ));
     lap("5 decryption and plaque", &mut timings);
@@ -1097,7 +1083,7 @@ pub fn run(
         hope_dicom::rtstruct::write_rt_struct(&set, &rt_struct, ct_file).in_step(step)?;
     let model =
         hope_mc::source::brachy::SeedModel::by_name(options.seed_model.as_str()).in_step(step)?;
-    let nuclide = nuclide_of(options.seed_model);
+    let nuclide = options.seed_model.radionuclide();
     let half_life_days = hope_mc::Radionuclide::by_name(nuclide)
         .in_step(step)?
         .half_life_s()
@@ -1148,11 +1134,17 @@ pub fn run(
             .referenced_plan(written_plan.sop_instance_uid.clone()),
     )
     .in_step(step)?;
+    // One DVH per structure (none for an ROI outside the dose grid), for the report and the
+    // outcome.
+    let dvhs: Vec<Option<hope_mc::tally::dvh::Dvh>> = rois
+        .iter()
+        .map(|r| hope_mc::tally::dvh::Dvh::weighted(&dose, &r.mask).ok())
+        .collect();
     let dvh: Vec<(String, hope_mc::tally::dvh::DvhMetrics)> = rois
         .iter()
-        .filter_map(|r| {
-            hope_mc::tally::dvh::Dvh::weighted(&dose, &r.mask)
-                .ok()
+        .zip(&dvhs)
+        .filter_map(|(r, d)| {
+            d.as_ref()
                 .map(|d| (r.name.clone(), d.metrics(&[options.prescription_gy])))
         })
         .collect();
@@ -1175,6 +1167,7 @@ pub fn run(
         eye: &eye,
         plaque: placed,
         rois: &rois,
+        dvhs: &dvhs,
         nuclide: nuclide.to_string(),
         ct: &hu,
         dose: &dose,

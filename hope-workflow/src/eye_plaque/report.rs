@@ -28,6 +28,8 @@ pub struct Inputs<'a> {
     pub plaque: &'a PlaqueSource,
     /// The structures on the dose grid.
     pub rois: &'a [RoiMask],
+    /// Their DVHs (none for a structure off the dose grid), one per structure.
+    pub dvhs: &'a [Option<Dvh>],
     /// CT, HU.
     pub ct: &'a Volume<f64>,
     /// Dose, Gy.
@@ -236,9 +238,8 @@ pub fn write(inputs: &Inputs<'_>, dir: &Path) -> hope_core::Result<(Vec<PathBuf>
     let mut dvh_csv = String::from("structure,dose_gy,volume_percent\n");
     let mut top: f64 = 0.0;
     let voxel_cc = inputs.dose.grid().voxel_volume_mm3() / 1000.0;
-    for s in inputs.rois.iter().filter(|r| r.name != "globe") {
-        // Partial voxels count with the fraction of them inside the structure.
-        let Ok(dvh) = Dvh::weighted(inputs.dose, &s.mask) else {
+    for (s, dvh) in inputs.rois.iter().zip(inputs.dvhs) {
+        let Some(dvh) = dvh.as_ref().filter(|_| s.name != "globe") else {
             continue;
         };
         top = top.max(dvh.dose_to_fraction(0.02));
