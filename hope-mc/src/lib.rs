@@ -38,4 +38,4 @@ pub use source::{
     Field, PhaseSpaceSource, Radionuclide, SeedPlacement, SeedSource, Source, Spectrum,
 };
 pub use tally::{Partial, Tally};
-pub use transport::{RunOptions, Tracking, Transport};
+pub use transport::{RunOptions, Tracking, Transport, VarianceReduction};

@@ -14,6 +14,12 @@ pub(crate) struct Photon {
     pub(crate) primary_unscattered: bool,
     /// 0 for a photon, -1 for an electron, +1 for a positron.
     pub(crate) charge: i8,
+    /// The particle's statistical weight relative to its history's (1 but under variance
+    /// reduction: a split photon's copies carry 1/N each, and their secondaries inherit it).
+    pub(crate) weight: f32,
+    /// For a split source photon's copy under stratified sampling, its stratum plus one (the
+    /// first flight's random number is drawn within the stratum); 0 otherwise.
+    pub(crate) stratum: u16,
 }
 
 impl Photon {
@@ -25,6 +31,8 @@ impl Photon {
             energy,
             primary_unscattered: true,
             charge: 0,
+            weight: 1.0,
+            stratum: 0,
         }
     }
 
@@ -36,6 +44,8 @@ impl Photon {
             energy,
             primary_unscattered: false,
             charge,
+            weight: 1.0,
+            stratum: 0,
         }
     }
 

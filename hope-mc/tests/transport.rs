@@ -97,6 +97,7 @@ fn run(phantom: Phantom, tracking: Tracking, threads: usize, source: &Source, n:
             threads,
             batch_size: 2_000,
             physics: PhysicsOptions::default(),
+            ..RunOptions::default()
         },
     )
     .unwrap();

@@ -144,6 +144,25 @@ pub(crate) fn cpu_seconds() -> Option<f64> {
 
 /// What the written dose is, and the variance-reduction switches that shaped it, in words.
 fn estimator(sim: &Simulation) -> String {
+    let vr = &sim.variance_reduction;
+    let what = estimator_kind(sim);
+    if vr.photon_splitting <= 1 {
+        return what;
+    }
+    format!(
+        "{what}; photon splitting {} ({}stratified, {})",
+        vr.photon_splitting,
+        if vr.stratified { "" } else { "not " },
+        if vr.russian_roulette {
+            "Russian roulette of their scattered and secondary photons"
+        } else {
+            "no Russian roulette"
+        }
+    )
+}
+
+/// What the written dose is, and range rejection, in words.
+fn estimator_kind(sim: &Simulation) -> String {
     let e = &sim.physics.electrons;
     match (sim.tally_kind(), e.transport) {
         (hope::mc::simulation::TallyKind::Kerma, _)
@@ -271,6 +290,7 @@ pub(crate) fn write_outputs(
         "version": env!("CARGO_PKG_VERSION"),
         "estimator": estimator,
         "physics": sim.physics,
+        "variance_reduction": sim.variance_reduction,
         "threads": threads,
         "histories": sim.histories,
         "seed": sim.seed,

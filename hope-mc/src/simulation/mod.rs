@@ -78,6 +78,10 @@
 //!                                   # (U = uGy m^2 / h, per seed); any source: photons_per_s
 //! time_h = 100.0                    # or time_s; decay = true integrates the decay over the time
 //!
+//! [variance_reduction]              # optional; default none (the analog engine)
+//! photon_splitting = 1              # source photons followed as N copies of weight 1/N
+//!                                   # (crate::VarianceReduction: stratified, russian_roulette)
+//!
 //! # Optional, each documented in the manual page: [[output.block]] (mean dose of a box),
 //! # [[output.line]] (dose along a line), [output.phase_space] (name, z_mm, towards: an IAEA
 //! # phase space scored on a plane during the run).
@@ -228,6 +232,10 @@ pub struct Simulation {
     /// A scoring grid apart from the phantom's (same axes).
     #[serde(default)]
     pub scoring: Option<ScoringSpec>,
+    /// `[variance_reduction]`: photon splitting, stratification, Russian roulette (default:
+    /// none; [`crate::VarianceReduction`]).
+    #[serde(default, skip_serializing_if = "crate::VarianceReduction::is_analog")]
+    pub variance_reduction: crate::VarianceReduction,
     /// What a run writes besides the dose: blocks of voxels (`[[output.block]]`), lines
     /// (`[[output.line]]`), a phase space on a plane (`[output.phase_space]`).
     #[serde(default, skip_serializing_if = "OutputSpec::is_empty")]
@@ -379,6 +387,7 @@ impl Simulation {
                 absolute: None,
                 scoring: None,
                 output: OutputSpec::default(),
+                variance_reduction: crate::VarianceReduction::default(),
                 base_dir: PathBuf::new(),
             },
         }
@@ -474,6 +483,9 @@ impl Simulation {
             .electrons
             .validate()
             .map_err(|(f, m)| field(&format!("physics.electrons.{f}"), m))?;
+        self.variance_reduction
+            .validate()
+            .map_err(|(f, m)| field(&format!("variance_reduction.{f}"), m))?;
         if self.batch_size == 0 || self.batch_size >= u64::from(u32::MAX) {
             return Err(field(
                 "batch_size",
@@ -898,6 +910,7 @@ impl Simulation {
             tracking: self.physics.tracking,
             batch_size: self.batch_size,
             threads,
+            variance_reduction: self.variance_reduction,
         }
     }
 

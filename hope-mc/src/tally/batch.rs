@@ -29,9 +29,14 @@ pub(crate) struct BatchState {
     pub(crate) analog: Vec<Score>,
     /// The history being run, counted from 1 within the batch.
     pub(crate) history: u32,
-    /// The statistical weight of the current history (1 but for weighted sources): everything
-    /// scored is multiplied by it.
+    /// The statistical weight of the current particle (its history's, 1 but for weighted
+    /// sources, times its own, 1 but under variance reduction): everything scored is multiplied
+    /// by it.
     pub(crate) weight: f64,
+    /// The current history's weight.
+    pub(crate) history_weight: f64,
+    /// The current particle's weight relative to its history's: what its secondaries inherit.
+    pub(crate) particle_weight: f32,
     pub(crate) emitted: f64,
     pub(crate) deposited: f64,
     pub(crate) escaped: f64,
@@ -83,6 +88,8 @@ impl BatchState {
             analog: vec![Score::default(); n],
             history: 0,
             weight: 1.0,
+            history_weight: 1.0,
+            particle_weight: 1.0,
             emitted: 0.0,
             deposited: 0.0,
             escaped: 0.0,
@@ -123,8 +130,24 @@ impl BatchState {
     pub(crate) fn begin_history(&mut self, emitted: f64, absorbed: f64, weight: f64) {
         self.history += 1;
         self.weight = weight;
+        self.history_weight = weight;
+        self.particle_weight = 1.0;
         self.emitted += emitted * weight;
         self.in_source += absorbed * weight;
+    }
+
+    /// The particle `weight` (relative to the history's) is now the one being followed.
+    #[inline]
+    pub(crate) fn follow(&mut self, weight: f32) {
+        self.particle_weight = weight;
+        self.weight = self.history_weight * f64::from(weight);
+    }
+
+    /// Puts a secondary of the current particle on the stack: it inherits the particle's weight.
+    #[inline]
+    pub(crate) fn push(&mut self, mut p: Photon) {
+        p.weight = self.particle_weight;
+        self.stack.push(p);
     }
 
     pub(crate) fn escape(&mut self, p: &Photon) {

@@ -28,7 +28,7 @@ impl Transport {
         let n = (dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]).sqrt();
         match &self.electrons {
             Some(ep) if t >= ep.options.cutoff_ev && n > 0.0 => {
-                st.stack.push(Photon::secondary(
+                st.push(Photon::secondary(
                     *pos,
                     [dir[0] / n, dir[1] / n, dir[2] / n],
                     t,
@@ -288,8 +288,11 @@ impl Transport {
                         rng,
                     ),
                 };
-                st.stack
-                    .push(Photon::secondary(p.pos, rotate(&p.dir, cos, rng), k, 0));
+                self.push_photon(
+                    st,
+                    Photon::secondary(p.pos, rotate(&p.dir, cos, rng), k, 0),
+                    rng,
+                );
                 p.energy = e - k;
                 continue;
             }
@@ -305,13 +308,12 @@ impl Transport {
                 let n2 = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2])
                     .sqrt()
                     .max(1e-300);
-                st.stack.push(Photon::secondary(p.pos, d1, k1, 0));
-                st.stack.push(Photon::secondary(
-                    p.pos,
-                    [d2[0] / n2, d2[1] / n2, d2[2] / n2],
-                    total - k1,
-                    0,
-                ));
+                self.push_photon(st, Photon::secondary(p.pos, d1, k1, 0), rng);
+                self.push_photon(
+                    st,
+                    Photon::secondary(p.pos, [d2[0] / n2, d2[1] / n2, d2[2] / n2], total - k1, 0),
+                    rng,
+                );
                 return (path, p.pos);
             }
             // Otherwise a delta event of the majorant: nothing happens.
@@ -441,7 +443,7 @@ fn one_minus_exp(x: f64) -> f64 {
 pub(super) fn annihilate_at_rest(st: &mut BatchState, pos: &[f64; 3], rng: &mut Rng) {
     let d = isotropic(rng);
     for s in [1.0, -1.0] {
-        st.stack.push(Photon::secondary(
+        st.push(Photon::secondary(
             *pos,
             [s * d[0], s * d[1], s * d[2]],
             crate::data::ELECTRON_MASS_EV,

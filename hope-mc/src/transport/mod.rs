@@ -26,8 +26,10 @@ use crate::{Error, Result};
 mod charged;
 mod photon;
 mod plane;
+mod variance;
 
 pub use plane::PhaseSpacePlane;
+pub use variance::{MAX_SPLITTING, VarianceReduction};
 
 /// How photons are tracked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,6 +52,9 @@ pub struct RunOptions {
     pub batch_size: u64,
     /// Worker threads (0: one per core).
     pub threads: usize,
+    /// Variance reduction (default: none, the analog engine; range rejection of electrons is
+    /// an electron option).
+    pub variance_reduction: VarianceReduction,
 }
 
 impl Default for RunOptions {
@@ -59,6 +64,7 @@ impl Default for RunOptions {
             tracking: Tracking::Woodcock,
             batch_size: 250_000,
             threads: 0,
+            variance_reduction: VarianceReduction::default(),
         }
     }
 }
@@ -152,6 +158,12 @@ impl Transport {
                 ),
             });
         }
+        options
+            .variance_reduction
+            .validate()
+            .map_err(|(field, message)| Error::Phantom {
+                message: format!("variance reduction {field}: {message}"),
+            })?;
         let physics = PhotonPhysics::new(&phantom.materials, options.physics.clone());
         let mut electrons = if options.physics.electrons.transport {
             options
@@ -339,6 +351,7 @@ impl Transport {
             path += walked;
             depth += end[2] - centre[2];
             while let Some(p) = st.stack.pop() {
+                st.follow(p.weight);
                 if p.charge == 0 {
                     self.track(p, &mut rng, &mut st, None, &mut 0);
                 } else {
@@ -493,9 +506,13 @@ impl Transport {
             // (The source only fills the stack: nothing is scored before the history begins.)
             let (emitted, absorbed, weight) =
                 source.emit(&self.frame, first + h, &mut rng, &mut st.stack);
+            self.options
+                .variance_reduction
+                .split_source(&mut st.stack, 0);
             st.begin_history(emitted, absorbed, weight);
             let mut handovers = 0u32;
             while let Some(p) = st.stack.pop() {
+                st.follow(p.weight);
                 if p.charge == 0 {
                     self.track(p, &mut rng, st, app.as_ref(), &mut handovers);
                 } else {

@@ -14,6 +14,17 @@ use crate::tally::batch::BatchState;
 const MAX_HANDOVERS: u32 = 100_000;
 
 impl Transport {
+    /// Puts a photon that an interaction of the current particle produced on the stack, after
+    /// Russian roulette when the particle's weight is below 1 (see `variance`).
+    pub(super) fn push_photon(&self, st: &mut BatchState, p: Photon, rng: &mut Rng) {
+        let parent = st.particle_weight;
+        if let Some(w) = self.options.variance_reduction.roulette(st, rng) {
+            st.particle_weight = w;
+            st.push(p);
+            st.particle_weight = parent;
+        }
+    }
+
     /// Follows one photon until it is absorbed, leaves, or reaches the applicator `app` (an eye
     /// plaque in analytic geometry), which then transports it and puts what leaves it on the
     /// stack. `handovers` counts the history's handovers: past [`MAX_HANDOVERS`] (a photon caught
@@ -34,8 +45,13 @@ impl Transport {
                 st.escape(p);
                 return;
             }
+            let first = st.stack.len();
             let absorbed = a.enter(p, rng, &mut st.stack);
             st.in_source += absorbed * st.weight;
+            // What leaves the applicator carries the weight of what entered it.
+            for q in &mut st.stack[first..] {
+                q.weight = p.weight;
+            }
         };
         loop {
             if p.energy < self.max_cutoff {
@@ -83,7 +99,8 @@ impl Transport {
                     let mut travelled = 0.0;
                     let mut real = false;
                     while !real {
-                        let s = -rng.uniform_open().ln() / mu_max;
+                        let u = self.options.variance_reduction.flight_uniform(&mut p, rng);
+                        let s = -u.ln() / mu_max;
                         let seg = s.min(span - travelled);
                         let start = [
                             p.pos[0] + travelled * p.dir[0],
@@ -110,7 +127,11 @@ impl Transport {
                     real.then_some(travelled)
                 }
                 Tracking::Boundary => {
-                    let mut tau = -rng.uniform_open().ln();
+                    let mut tau = -self
+                        .options
+                        .variance_reduction
+                        .flight_uniform(&mut p, rng)
+                        .ln();
                     let mut hit = None;
                     // On the phantom's grid, kerma is scored in the same walk.
                     let fused = self.scoring.is_none() && self.electrons.is_none();
@@ -180,6 +201,14 @@ impl Transport {
                         self.give_electron(st, v, &p.pos, d, deposit, -1, rng);
                     }
                     p.energy = energy;
+                    // A split copy's scattered photon is rouletted back to full weight.
+                    match self.options.variance_reduction.roulette(st, rng) {
+                        Some(w) => {
+                            p.weight = w;
+                            st.follow(w);
+                        }
+                        None => return,
+                    }
                 }
                 Interaction::Absorb {
                     deposit,
@@ -197,8 +226,7 @@ impl Transport {
                         self.deposit(st, v, &p.pos, deposit);
                     }
                     for f in fluorescence.into_iter().flatten() {
-                        st.stack
-                            .push(Photon::secondary(p.pos, isotropic(rng), f, 0));
+                        self.push_photon(st, Photon::secondary(p.pos, isotropic(rng), f, 0), rng);
                     }
                     return;
                 }

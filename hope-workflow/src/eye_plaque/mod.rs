@@ -357,6 +357,7 @@ pub fn plaque_simulation(
         tally: Some(TallyKind::Kerma),
         materials: Default::default(),
         output: Default::default(),
+        variance_reduction: Default::default(),
         phantom: PhantomSpec {
             body: PhantomBody::Ct {
                 ct_mha: ct_mha.to_path_buf(),

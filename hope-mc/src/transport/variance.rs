@@ -1,0 +1,138 @@
+//! Variance reduction: photon splitting with Russian roulette of the photons the split copies
+//! set in motion.
+//!
+//! Every technique here leaves the expected dose in every voxel unchanged (it changes only how
+//! many particles carry it and with what weight) and keeps the contract of the engine: a
+//! history's random numbers come from its batch's stream, so results depend on the inputs and the
+//! seed, not on threads or jobs. With every switch off the engine is the analog one, bit for bit.
+//!
+//! - Photon splitting (`photon_splitting = N`): each photon the source emits is followed as `N`
+//!   independent copies of weight `1/N`. Their interactions are `N` times as many, and so are the
+//!   electrons they set in motion, each of weight `1/N`: near a beam's axis, where the dose comes
+//!   from the first interactions, its variance falls by about `N` for `N` times the primary
+//!   photons' and their electrons' cost.
+//! - Russian roulette (`russian_roulette`, on by default): a photon of weight `w < 1` that
+//!   comes out of an interaction (a scattered photon, fluorescence, bremsstrahlung, annihilation
+//!   photons of a split copy's electrons) survives with probability `w` and then has weight 1;
+//!   otherwise it is dropped. The scattered radiation is followed once per source photon, as in
+//!   the analog engine, instead of `N` times at `1/N`. Electrons are never rouletted: they carry
+//!   the dose near where they start.
+//!
+//! Splitting with roulette is the textbook pair (Kahn 1956; EGSnrc's uniform bremsstrahlung
+//! splitting with Russian roulette of the descendants, Kawrakow, Rogers and Walters, Med Phys 31
+//! (2004) 2883, for the same reason). The energy balance holds on average, not history by
+//! history: a rouletted photon's energy is neither deposited nor escaped, a survivor's counts
+//! `1/w` times.
+
+use crate::particle::Photon;
+use crate::rng::Rng;
+use crate::tally::batch::BatchState;
+
+/// Variance-reduction switches (see the module documentation). `VarianceReduction::default()`
+/// is the analog engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VarianceReduction {
+    /// Each photon the source emits is followed as this many copies of weight `1/N` (1: off).
+    /// At most [`MAX_SPLITTING`].
+    pub photon_splitting: u32,
+    /// The copies of a split photon draw their first flights' random numbers stratified: copy
+    /// `i` of `N` within `(i/N, (i+1)/N]`, so that a history's copies interact spread over depth
+    /// rather than by chance (each copy's own distribution is unchanged).
+    pub stratified: bool,
+    /// Russian roulette of the photons that split copies' interactions produce (survival
+    /// probability = weight, survivors at weight 1). Only acts when something has a weight
+    /// below 1.
+    pub russian_roulette: bool,
+}
+
+/// The largest photon splitting number.
+pub const MAX_SPLITTING: u32 = 10_000;
+
+impl Default for VarianceReduction {
+    fn default() -> Self {
+        Self {
+            photon_splitting: 1,
+            stratified: true,
+            russian_roulette: true,
+        }
+    }
+}
+
+impl VarianceReduction {
+    /// Checks the values; the error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if !(1..=MAX_SPLITTING).contains(&self.photon_splitting) {
+            return Err((
+                "photon_splitting".into(),
+                format!(
+                    "{}: expected 1 (off) to {MAX_SPLITTING}",
+                    self.photon_splitting
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether every switch that changes results is off.
+    pub fn is_analog(&self) -> bool {
+        self.photon_splitting == 1
+    }
+
+    /// Splits the source photons on `stack[first..]` (just emitted) into their copies. The
+    /// narrow-beam count (uncollided photons) keeps one copy of each: the first.
+    pub(crate) fn split_source(&self, stack: &mut Vec<Photon>, first: usize) {
+        let n = self.photon_splitting;
+        if n <= 1 {
+            return;
+        }
+        let w = 1.0 / n as f32;
+        let emitted = stack.len() - first;
+        for i in 0..emitted {
+            let mut p = stack[first + i];
+            if p.charge != 0 {
+                continue;
+            }
+            p.weight *= w;
+            stack[first + i] = p;
+            if self.stratified {
+                stack[first + i].stratum = 1;
+            }
+            let mut copy = p;
+            copy.primary_unscattered = false;
+            for c in 1..n {
+                if self.stratified {
+                    // (n <= MAX_SPLITTING < 2^16.)
+                    copy.stratum = (c + 1) as u16;
+                }
+                stack.push(copy);
+            }
+        }
+    }
+
+    /// The random number, uniform in (0, 1], of a photon's next flight: within its stratum for
+    /// a stratified copy's first flight (and the stratum is then spent).
+    #[inline]
+    pub(crate) fn flight_uniform(&self, p: &mut Photon, rng: &mut Rng) -> f64 {
+        let u = rng.uniform_open();
+        if p.stratum == 0 {
+            return u;
+        }
+        let k = f64::from(p.stratum - 1);
+        p.stratum = 0;
+        (k + u) / f64::from(self.photon_splitting)
+    }
+
+    /// Russian roulette of a photon of the current particle's weight that an interaction just
+    /// produced or scattered: `true` when it goes on (at weight 1, and `st` follows it at that
+    /// weight when `follow` is set), `false` when it is dropped. Photons at weight 1 always go
+    /// on and draw no random number.
+    #[inline]
+    pub(crate) fn roulette(&self, st: &mut BatchState, rng: &mut Rng) -> Option<f32> {
+        let w = st.particle_weight;
+        if !self.russian_roulette || w >= 1.0 {
+            return Some(w);
+        }
+        (rng.uniform() < f64::from(w)).then_some(1.0)
+    }
+}
