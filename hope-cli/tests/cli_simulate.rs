@@ -64,6 +64,8 @@ fn simulate_writes_dose_uncertainty_and_summary() {
     );
     assert!(summary["estimator"].as_str().unwrap().starts_with("kerma"));
     assert_eq!(summary["physics"]["tracking"], "boundary");
+    assert_eq!(summary["tracking"], "boundary");
+    assert!(summary["majorant_ratio"].as_f64().unwrap() >= 1.0);
     assert_eq!(summary["physics"]["electrons"]["range_rejection"], true);
     assert_eq!(summary["threads"], 1);
     assert!(summary["version"].as_str().is_some_and(|v| !v.is_empty()));

@@ -240,6 +240,7 @@ fn results_do_not_depend_on_threads_or_on_how_batches_are_split() {
         RunOptions {
             threads: 2,
             batch_size: 2_000,
+            tracking: Tracking::Woodcock,
             ..RunOptions::default()
         },
     )

@@ -39,6 +39,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         sim.histories = n;
     }
     let run = sim.prepare(args.threads)?;
+    for w in run.transport().warnings() {
+        eprintln!("warning: {w}");
+    }
     let bar = indicatif::ProgressBar::new(run.histories());
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{msg} [{bar:40}] {pos}/{len} histories {per_sec} eta {eta}",
@@ -291,6 +294,9 @@ pub(crate) fn write_outputs(
         "estimator": estimator,
         "physics": sim.physics,
         "variance_reduction": sim.variance_reduction,
+        // The tracking run (the file's "auto" resolved) and why.
+        "tracking": run.transport().options().tracking,
+        "majorant_ratio": run.transport().majorant_ratio(),
         "threads": threads,
         "histories": sim.histories,
         "seed": sim.seed,

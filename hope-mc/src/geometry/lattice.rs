@@ -9,6 +9,8 @@ pub(crate) struct Lattice {
     /// The corner of voxel 0.
     pub(crate) offset: [f64; 3],
     pub(crate) voxel_cm: [f64; 3],
+    /// 1 / `voxel_cm` (multiplications instead of divisions on the hot paths).
+    pub(crate) inv_voxel_cm: [f64; 3],
     pub(crate) dims: [usize; 3],
     pub(crate) blocks: [usize; 3],
 }
@@ -18,6 +20,7 @@ impl Lattice {
         Self {
             offset,
             voxel_cm,
+            inv_voxel_cm: voxel_cm.map(|v| 1.0 / v),
             dims,
             blocks: dims.map(|d| d.div_ceil(4)),
         }
@@ -32,7 +35,7 @@ impl Lattice {
     pub(crate) fn cell_at(&self, pos: &[f64; 3]) -> Option<usize> {
         let mut idx = [0usize; 3];
         for a in 0..3 {
-            let i = (pos[a] - self.offset[a]) / self.voxel_cm[a];
+            let i = (pos[a] - self.offset[a]) * self.inv_voxel_cm[a];
             if !(i >= 0.0 && i < self.dims[a] as f64) {
                 return None;
             }

@@ -40,6 +40,12 @@ impl EnergyGrid {
         (self.ln_min + x / self.inv_step).exp()
     }
 
+    /// Grid nodes per unit of ln(energy).
+    #[inline]
+    pub(crate) fn inv_step(&self) -> f64 {
+        self.inv_step
+    }
+
     /// (index, fraction) for linear interpolation in ln E.
     #[inline]
     pub(crate) fn locate(&self, e: f64) -> (usize, f64) {

@@ -59,7 +59,7 @@
 //! photoelectron_angular = true      # Sauter's distribution (else along the photon)
 //! photon_cutoff_ev = 1000.0
 //! material_cutoffs_ev = { modulay = 10000.0 }  # higher cutoffs in some materials
-//! tracking = "woodcock"             # or "boundary"
+//! tracking = "auto"                 # or "woodcock", "boundary"
 //!
 //! [physics.electrons]               # optional: coupled photon-electron transport
 //! transport = false                 # true: electrons transported (then tally = "analog");

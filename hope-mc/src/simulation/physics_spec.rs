@@ -184,7 +184,7 @@ impl Default for PhysicsSpec {
             photon_cutoff_ev: p.photon_cutoff_ev,
             material_cutoffs_ev: p.material_cutoffs_ev,
             dose_to: p.dose_to,
-            tracking: Tracking::Woodcock,
+            tracking: Tracking::Auto,
             electrons: p.electrons,
         }
     }

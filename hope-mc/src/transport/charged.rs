@@ -63,8 +63,9 @@ impl Transport {
     #[inline]
     pub(super) fn distance_to_faces(&self, pos: &[f64; 3]) -> f64 {
         let mut d = f64::INFINITY;
-        for (x, size) in pos.iter().zip(self.lattice.voxel_cm) {
-            let x = x / size;
+        for a in 0..3 {
+            let size = self.lattice.voxel_cm[a];
+            let x = pos[a] * self.lattice.inv_voxel_cm[a];
             let frac = x - (x as i64) as f64;
             d = d.min(frac.min(1.0 - frac) * size);
         }
@@ -154,15 +155,15 @@ impl Transport {
                 path += d;
                 continue;
             }
+            let at = ep.locate(e);
             if o.range_rejection
                 && e < o.range_rejection_max_ev
-                && ep.range(m, q, e) / rho < self.distance_to_faces(&p.pos)
+                && ep.range_located(m, q, e, at) / rho < self.distance_to_faces(&p.pos)
             {
                 self.stop_charged(&p, v, rng, st);
                 return (path, p.pos);
             }
             let t = &ep.materials[m];
-            let at = ep.locate(e);
             let sigma_max = interp(&t.hard_max[q], at) * rho;
             let s_hard = -rng.uniform_open().ln() / sigma_max;
             let s_max = interp(&t.step_max[q], at) / rho;

@@ -32,14 +32,28 @@ pub use plane::PhaseSpacePlane;
 pub use variance::{MAX_SPLITTING, VarianceReduction};
 
 /// How photons are tracked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tracking {
     /// Woodcock (delta) tracking with a majorant cross section.
     Woodcock,
     /// Voxel-by-voxel ray marching (exact boundaries).
     Boundary,
+    /// Woodcock unless the majorant is more than [`AUTO_MAJORANT_RATIO`] times the phantom's
+    /// mean attenuation at every energy from 30 keV to 1 MeV (dense metal in tissue: each real
+    /// interaction would cost that many virtual ones), then boundary tracking.
+    /// [`Transport::options`] gives the choice made.
+    #[default]
+    Auto,
 }
+
+/// The ratio of the majorant to the phantom's mean attenuation above which
+/// [`Tracking::Auto`] chooses boundary tracking (and a run with Woodcock tracking is warned).
+pub const AUTO_MAJORANT_RATIO: f64 = 4.0;
+
+/// The energies (eV) at which [`Tracking::Auto`] compares the majorant with the mean
+/// attenuation.
+const AUTO_ENERGIES_EV: [f64; 4] = [30e3, 100e3, 300e3, 1e6];
 
 /// Run settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +75,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         Self {
             physics: PhysicsOptions::default(),
-            tracking: Tracking::Woodcock,
+            tracking: Tracking::Auto,
             batch_size: 250_000,
             threads: 0,
             variance_reduction: VarianceReduction::default(),
@@ -78,6 +92,8 @@ pub struct Transport {
     electrons: Option<ElectronPhysics>,
     /// Majorant linear attenuation (1/cm) on the physics energy grid.
     majorant: Vec<f64>,
+    /// See [`Transport::majorant_ratio`].
+    majorant_ratio: f64,
     voxel_volume_cm3: f64,
     options: RunOptions,
     /// Material index per cell (per-voxel data is stored in blocks of 4 x 4 x 4 voxels, cells,
@@ -187,7 +203,7 @@ impl Transport {
             *slot = slot.max(f64::from(*d));
         }
         let n = physics.materials[0].total.len();
-        let majorant = (0..n)
+        let majorant: Vec<f64> = (0..n)
             .map(|i| {
                 physics
                     .materials
@@ -198,6 +214,15 @@ impl Transport {
                     * 1.000_001
             })
             .collect();
+        let majorant_ratio = majorant_ratio(&physics, &majorant, &phantom);
+        let mut options = options;
+        if options.tracking == Tracking::Auto {
+            options.tracking = if majorant_ratio > AUTO_MAJORANT_RATIO {
+                Tracking::Boundary
+            } else {
+                Tracking::Woodcock
+            };
+        }
         let dims = phantom.grid.dims();
         let sp = phantom.grid.spacing();
         let voxel_cm = [sp.x / 10.0, sp.y / 10.0, sp.z / 10.0];
@@ -243,8 +268,32 @@ impl Transport {
             phantom,
             physics,
             majorant,
+            majorant_ratio,
             options,
         })
+    }
+
+    /// The ratio of the majorant to the phantom's mean attenuation, the smallest over 30 keV to
+    /// 1 MeV: about the number of flights (real and virtual) per real interaction under Woodcock
+    /// tracking.
+    pub fn majorant_ratio(&self) -> f64 {
+        self.majorant_ratio
+    }
+
+    /// Warnings about the run's settings (the library does not print them): Woodcock tracking
+    /// with a majorant far above the mean attenuation.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.options.tracking == Tracking::Woodcock && self.majorant_ratio > AUTO_MAJORANT_RATIO
+        {
+            out.push(format!(
+                "Woodcock tracking with a majorant {:.0} times the phantom's mean attenuation \
+                 (dense material in the phantom): about {:.0} flights per interaction; boundary \
+                 tracking (tracking = \"boundary\" or \"auto\") is likely much faster",
+                self.majorant_ratio, self.majorant_ratio
+            ));
+        }
+        out
     }
 
     /// The phantom.
@@ -547,6 +596,36 @@ impl Transport {
     }
 }
 
+/// The smallest, over [`AUTO_ENERGIES_EV`], ratio of the majorant to the volume mean of the
+/// phantom's attenuation (1 in a phantom of one material and density).
+fn majorant_ratio(physics: &PhotonPhysics, majorant: &[f64], phantom: &Phantom) -> f64 {
+    // Volume per (material, density) pair would be exact; per material with the mean density
+    // is the same sum, since attenuation is linear in density.
+    let mut mass = vec![0.0f64; physics.materials.len()];
+    for (m, d) in phantom.material.iter().zip(&phantom.density) {
+        mass[usize::from(*m)] += f64::from(*d);
+    }
+    let n = phantom.material.len().max(1) as f64;
+    AUTO_ENERGIES_EV
+        .iter()
+        .map(|&e| {
+            let at = physics.grid.locate(e);
+            let mean: f64 = physics
+                .materials
+                .iter()
+                .zip(&mass)
+                .map(|(t, m)| crate::physics::interp(&t.total, at) * m)
+                .sum::<f64>()
+                / n;
+            if mean > 0.0 {
+                crate::physics::interp(majorant, at) / mean
+            } else {
+                1.0
+            }
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// The memory available to this process, bytes: Linux's MemAvailable (None where it cannot be
 /// read).
 fn available_memory() -> Option<u64> {
@@ -575,6 +654,53 @@ fn prefetch<T>(x: &T) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 24: Woodcock tracking with gold in the phantom was ten times slower than boundary
+    /// tracking, and nothing said so. `Auto` picks boundary tracking there and Woodcock in
+    /// tissue (bone included); an explicit Woodcock choice with gold is warned.
+    #[test]
+    fn auto_tracking_avoids_woodcock_with_dense_metal_and_a_woodcock_choice_is_warned() {
+        let grid = hope_core::Grid::new([20, 20, 20], [1.0; 3]).unwrap();
+        let mats = ["water", "cortical_bone_icru44", "gold"]
+            .map(|n| crate::Material::builtin(n).unwrap())
+            .to_vec();
+        let with = |insert: u16, density: f32| {
+            let mut p =
+                Phantom::new(grid.clone(), mats.clone(), vec![0; 8000], vec![1.0; 8000]).unwrap();
+            for k in 8..12 {
+                for j in 0..20 {
+                    for i in 0..20 {
+                        p.set([i, j, k], insert, density).unwrap();
+                    }
+                }
+            }
+            p
+        };
+        let build = |p: Phantom, tracking| {
+            Transport::new(
+                p,
+                RunOptions {
+                    tracking,
+                    ..RunOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let gold = build(with(2, 19.32), Tracking::Auto);
+        assert_eq!(gold.options().tracking, Tracking::Boundary);
+        assert!(gold.majorant_ratio() > 4.0, "{}", gold.majorant_ratio());
+        assert!(gold.warnings().is_empty());
+        let bone = build(with(1, 1.92), Tracking::Auto);
+        assert_eq!(bone.options().tracking, Tracking::Woodcock);
+        assert!(bone.majorant_ratio() < 2.0, "{}", bone.majorant_ratio());
+        let water = build(with(0, 1.0), Tracking::Auto);
+        assert!((water.majorant_ratio() - 1.0).abs() < 1e-5);
+        assert!(water.warnings().is_empty());
+        let forced = build(with(2, 19.32), Tracking::Woodcock);
+        assert_eq!(forced.options().tracking, Tracking::Woodcock);
+        let w = forced.warnings();
+        assert!(w.len() == 1 && w[0].contains("boundary"), "{w:?}");
+    }
 
     /// Attack round on issue 26: the tallies' memory is checked before the workers start.
     #[test]

@@ -94,7 +94,8 @@ impl Transport {
             let e = p.energy.min(E_MAX);
             let at = self.physics.grid.locate(e);
             let travelled = match self.options.tracking {
-                Tracking::Woodcock => {
+                // (Auto was resolved when the transport was built.)
+                Tracking::Woodcock | Tracking::Auto => {
                     let mu_max = interp(&self.majorant, at);
                     let mut travelled = 0.0;
                     let mut real = false;

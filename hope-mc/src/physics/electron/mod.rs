@@ -764,9 +764,19 @@ impl ElectronPhysics {
 
     /// The range (g/cm^2) of a particle of kinetic energy `e` in material `m` with the
     /// restricted stopping power.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn range(&self, m: usize, q: usize, e: f64) -> f64 {
         self.range_at(&self.materials[m].range[q], e)
+    }
+
+    /// [`ElectronPhysics::range`] at `e` whose grid position is `at`.
+    #[inline]
+    pub(crate) fn range_located(&self, m: usize, q: usize, e: f64, at: (usize, f64)) -> f64 {
+        let range = &self.materials[m].range[q];
+        if e <= E_LOW {
+            return self.range_at(range, e);
+        }
+        interp(range, at)
     }
 
     /// The kinetic energy left after a path of `s` g/cm^2 from energy `e` (continuous loss).
@@ -801,9 +811,17 @@ impl ElectronPhysics {
                 E_LOW * (target / r[0]).sqrt()
             };
         }
-        // First guess from the stopping power at e, then the node below the target.
-        let guess = (e - s * interp(&t.stopping[q], at)).max(E_LOW);
-        let (mut i, _) = self.locate(guess);
+        // First guess from the stopping power at e, then the node below the target. The guess's
+        // grid position is e's moved by ln(guess / e) = ln(1 - x) (three terms of the series:
+        // the search below corrects a start a node off; no logarithm).
+        let x = (s * interp(&t.stopping[q], at) / e).min(0.5);
+        let ln1m = -x * (1.0 + x * (0.5 + x / 3.0));
+        let moved = at.0 as f64 + at.1 + ln1m * self.grid.inv_step();
+        let mut i = if e <= E_LOW || !(moved > 0.0) {
+            0
+        } else {
+            (moved as usize).min(r.len() - 2)
+        };
         while i > 0 && r[i] > target {
             i -= 1;
         }
