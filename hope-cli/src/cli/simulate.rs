@@ -40,7 +40,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     let run = sim.prepare(args.threads)?;
     for w in run.transport().warnings() {
-        eprintln!("warning: {w}");
+        println!("warning: {w}");
     }
     let bar = indicatif::ProgressBar::new(run.histories());
     if let Ok(style) = indicatif::ProgressStyle::with_template(

@@ -63,9 +63,12 @@ impl Transport {
     #[inline]
     pub(super) fn distance_to_faces(&self, pos: &[f64; 3]) -> f64 {
         let mut d = f64::INFINITY;
-        for a in 0..3 {
-            let size = self.lattice.voxel_cm[a];
-            let x = pos[a] * self.lattice.inv_voxel_cm[a];
+        for ((x, size), inv) in pos
+            .iter()
+            .zip(self.lattice.voxel_cm)
+            .zip(self.lattice.inv_voxel_cm)
+        {
+            let x = x * inv;
             let frac = x - (x as i64) as f64;
             d = d.min(frac.min(1.0 - frac) * size);
         }

@@ -817,7 +817,8 @@ impl ElectronPhysics {
         let x = (s * interp(&t.stopping[q], at) / e).min(0.5);
         let ln1m = -x * (1.0 + x * (0.5 + x / 3.0));
         let moved = at.0 as f64 + at.1 + ln1m * self.grid.inv_step();
-        let mut i = if e <= E_LOW || !(moved > 0.0) {
+        // (`as` maps NaN and negative values to 0.)
+        let mut i = if e <= E_LOW {
             0
         } else {
             (moved as usize).min(r.len() - 2)
