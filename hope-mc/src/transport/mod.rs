@@ -396,6 +396,7 @@ impl Transport {
                 energy_ev,
                 if positron { 1 } else { -1 },
             );
+            st.follow(1.0);
             let (walked, end) = self.track_charged_to_end(p, &mut rng, &mut st);
             path += walked;
             depth += end[2] - centre[2];
@@ -557,7 +558,7 @@ impl Transport {
                 source.emit(&self.frame, first + h, &mut rng, &mut st.stack);
             self.options
                 .variance_reduction
-                .split_source(&mut st.stack, 0);
+                .split_source(&mut st.stack, 0, first + h);
             st.begin_history(emitted, absorbed, weight);
             let mut handovers = 0u32;
             while let Some(p) = st.stack.pop() {

@@ -41,7 +41,8 @@ impl Transport {
         let hand_over = |p: &Photon, rng: &mut Rng, st: &mut BatchState, n: &mut u32| {
             let Some(a) = app else { return };
             *n += 1;
-            if *n > MAX_HANDOVERS {
+            // (A split history has N times the photons.)
+            if *n > MAX_HANDOVERS.saturating_mul(self.options.variance_reduction.photon_splitting) {
                 st.escape(p);
                 return;
             }

@@ -12,8 +12,8 @@
 //!   from the first interactions, its variance falls by about `N` for `N` times the primary
 //!   photons' and their electrons' cost.
 //! - Russian roulette (`russian_roulette`, on by default): a photon of weight `w < 1` that
-//!   comes out of an interaction (a scattered photon, fluorescence, bremsstrahlung, annihilation
-//!   photons of a split copy's electrons) survives with probability `w` and then has weight 1;
+//!   comes out of an interaction (a scattered photon, fluorescence, bremsstrahlung, the photons
+//!   of a positron's annihilation in flight; not those of annihilation at rest) survives with probability `w` and then has weight 1;
 //!   otherwise it is dropped. The scattered radiation is followed once per source photon, as in
 //!   the analog engine, instead of `N` times at `1/N`. Electrons are never rouletted: they carry
 //!   the dose near where they start.
@@ -38,7 +38,8 @@ pub struct VarianceReduction {
     pub photon_splitting: u32,
     /// The copies of a split photon draw their first flights' random numbers stratified: copy
     /// `i` of `N` within `(i/N, (i+1)/N]`, so that a history's copies interact spread over depth
-    /// rather than by chance (each copy's own distribution is unchanged).
+    /// rather than by chance (the copies together are distributed as N independent photons'
+    /// first flights: unbiased).
     pub stratified: bool,
     /// Russian roulette of the photons that split copies' interactions produce (survival
     /// probability = weight, survivors at weight 1). Only acts when something has a weight
@@ -79,33 +80,36 @@ impl VarianceReduction {
         self.photon_splitting == 1
     }
 
-    /// Splits the source photons on `stack[first..]` (just emitted) into their copies. The
-    /// narrow-beam count (uncollided photons) keeps one copy of each: the first.
-    pub(crate) fn split_source(&self, stack: &mut Vec<Photon>, first: usize) {
+    /// Splits the source photons on `stack[first..]` (just emitted for history `history`) into
+    /// their copies. The narrow-beam count (uncollided photons) keeps one copy of each, copy
+    /// `history mod N`: with stratification a given copy's first flight is not distributed as a
+    /// photon's (only the copies together are), so which copy counts turns with the history.
+    pub(crate) fn split_source(&self, stack: &mut Vec<Photon>, first: usize, history: u64) {
         let n = self.photon_splitting;
         if n <= 1 {
             return;
         }
         let w = 1.0 / n as f32;
+        let counted = (history % u64::from(n)) as u32;
         let emitted = stack.len() - first;
         for i in 0..emitted {
-            let mut p = stack[first + i];
+            let p = stack[first + i];
             if p.charge != 0 {
                 continue;
             }
-            p.weight *= w;
-            stack[first + i] = p;
-            if self.stratified {
-                stack[first + i].stratum = 1;
-            }
-            let mut copy = p;
-            copy.primary_unscattered = false;
-            for c in 1..n {
+            for c in 0..n {
+                let mut copy = p;
+                copy.weight *= w;
+                copy.primary_unscattered = p.primary_unscattered && c == counted;
                 if self.stratified {
                     // (n <= MAX_SPLITTING < 2^16.)
                     copy.stratum = (c + 1) as u16;
                 }
-                stack.push(copy);
+                if c == 0 {
+                    stack[first + i] = copy;
+                } else {
+                    stack.push(copy);
+                }
             }
         }
     }
@@ -124,9 +128,9 @@ impl VarianceReduction {
     }
 
     /// Russian roulette of a photon of the current particle's weight that an interaction just
-    /// produced or scattered: `true` when it goes on (at weight 1, and `st` follows it at that
-    /// weight when `follow` is set), `false` when it is dropped. Photons at weight 1 always go
-    /// on and draw no random number.
+    /// produced or scattered: its new weight when it goes on (1 after a roulette it survived),
+    /// None when it is dropped. Photons at weight 1 always go on, at weight 1, and draw no
+    /// random number.
     #[inline]
     pub(crate) fn roulette(&self, st: &mut BatchState, rng: &mut Rng) -> Option<f32> {
         let w = st.particle_weight;
