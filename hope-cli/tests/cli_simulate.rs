@@ -452,3 +452,56 @@ fn phase_space_planes_are_refused_by_hope_run_and_an_empty_one_is_said() {
         "{out}"
     );
 }
+
+/// Issue 24: the variance reduction a run used is said and kept in summary.json; Woodcock
+/// tracking asked for with dense metal in the phantom is warned, and `auto` picks boundary.
+#[test]
+fn simulate_reports_variance_reduction_and_warns_about_woodcock_with_metal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let split = format!("{SIM}\n[variance_reduction]\nphoton_splitting = 4\n")
+        .replace("histories = 20000", "histories = 2000")
+        .replace("batch_size = 5000", "batch_size = 1000");
+    std::fs::write(tmp.path().join("split.toml"), &split).unwrap();
+    let o = hope(
+        tmp.path(),
+        &["simulate", "split.toml", "--out", "split", "--threads", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("photon splitting 4 (stratified, Russian roulette"),
+        "{stdout}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("split/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["variance_reduction"]["photon_splitting"], 4);
+    let gold = split
+        .replace("cortical_bone_icru44", "gold")
+        .replace("[variance_reduction]\nphoton_splitting = 4\n", "");
+    for (tracking, warned, chosen) in [("woodcock", true, "woodcock"), ("auto", false, "boundary")]
+    {
+        let file = gold.replace(
+            "tracking = \"boundary\"",
+            &format!("tracking = \"{tracking}\""),
+        );
+        std::fs::write(tmp.path().join("gold.toml"), &file).unwrap();
+        let o = hope(
+            tmp.path(),
+            &["simulate", "gold.toml", "--out", tracking, "--threads", "1"],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            stdout.contains("warning: Woodcock tracking with a majorant"),
+            warned,
+            "{tracking}: {stdout}"
+        );
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(tmp.path().join(tracking).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(summary["tracking"], chosen, "{tracking}");
+    }
+}

@@ -142,3 +142,45 @@ fn bad_plaque_sources_are_refused_naming_the_field() {
         err.chain()
     );
 }
+
+/// Issue 24: `[variance_reduction]` is read, checked naming the field, and refuses unknown keys;
+/// a file without it is the analog engine.
+#[test]
+fn variance_reduction_sections_are_read_and_bad_ones_refused_naming_the_field() {
+    let base = FILES[0];
+    let read = |text: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim.toml");
+        std::fs::write(&path, text).unwrap();
+        Simulation::from_file(&path)
+    };
+    let analog = read(base).unwrap();
+    assert!(analog.variance_reduction.is_analog());
+    let split = read(&format!(
+        "{base}[variance_reduction]\nphoton_splitting = 16\nstratified = false\n"
+    ))
+    .unwrap();
+    assert_eq!(split.variance_reduction.photon_splitting, 16);
+    assert!(!split.variance_reduction.stratified && split.variance_reduction.russian_roulette);
+    assert_eq!(
+        split.run_options(1).variance_reduction,
+        split.variance_reduction
+    );
+    for (section, field) in [
+        (
+            "photon_splitting = 0",
+            "variance_reduction.photon_splitting",
+        ),
+        (
+            "photon_splitting = 10001",
+            "variance_reduction.photon_splitting",
+        ),
+        ("photon_splitting = -3", "photon_splitting"),
+        ("photon_spliting = 4", "photon_spliting"),
+        ("russian_roulette = 'yes'", "russian_roulette"),
+    ] {
+        let err = read(&format!("{base}[variance_reduction]\n{section}\n")).expect_err(section);
+        let chain = err.chain().to_string();
+        assert!(chain.contains(field), "{section}: {chain}");
+    }
+}
