@@ -11,7 +11,7 @@
 //!
 //! ```sh
 //! cargo run --release -p hope-mc --example efficiency -- [histories per run] [runs] \
-//!     [--range-rejection on|off] [--split N] [--roulette on|off] [--stratified on|off] [--threads T] [--max-energy-loss F] [--elastic-c1 C]
+//!     [--range-rejection on|off] [--split N] [--roulette on|off] [--stratified on|off] [--repetition on|off] [--threads T] [--max-energy-loss F] [--elastic-c1 C]
 //! ```
 //!
 //! Prints each depth's mean dose with its relative spread, the DOSXYZnrc reference value and the
@@ -55,7 +55,7 @@ fn main() {
     let (mut rr, mut split, mut threads) = (true, 1u32, 1usize);
     let d = ElectronOptions::default();
     let (mut eloss, mut c1) = (d.max_energy_loss, d.elastic_c1);
-    let (mut roulette, mut stratified) = (true, true);
+    let (mut roulette, mut stratified, mut repetition) = (true, true, true);
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -77,6 +77,10 @@ fn main() {
             }
             "--roulette" => {
                 roulette = args[i + 1] == "on";
+                i += 1;
+            }
+            "--repetition" => {
+                repetition = args[i + 1] == "on";
                 i += 1;
             }
             "--stratified" => {
@@ -119,6 +123,7 @@ fn main() {
             photon_splitting: split,
             russian_roulette: roulette,
             stratified,
+            history_repetition: repetition,
         },
         ..RunOptions::default()
     };
@@ -134,7 +139,7 @@ fn main() {
     };
     println!(
         "P1 efficiency: {runs} runs of {histories} histories, {threads} thread(s), range rejection {}, \
-         photon splitting {split} (roulette {roulette}, stratified {stratified}), electron steps: max energy loss {eloss}, elastic C1 {c1}",
+         photon splitting {split} (roulette {roulette}, stratified {stratified}, history repetition {repetition}), electron steps: max energy loss {eloss}, elastic C1 {c1}",
         if rr { "on" } else { "off" }
     );
     let mut doses = vec![Vec::new(); DEPTHS.len()];

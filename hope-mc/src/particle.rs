@@ -20,6 +20,9 @@ pub(crate) struct Photon {
     /// For a split source photon's copy under stratified sampling, its stratum plus one (the
     /// first flight's random number is drawn within the stratum); 0 otherwise.
     pub(crate) stratum: u16,
+    /// A split source photon's copy before its first interaction (history repetition shares
+    /// that interaction and its electron among the copies).
+    pub(crate) split_copy: bool,
 }
 
 impl Photon {
@@ -33,6 +36,7 @@ impl Photon {
             charge: 0,
             weight: 1.0,
             stratum: 0,
+            split_copy: false,
         }
     }
 
@@ -46,6 +50,7 @@ impl Photon {
             charge,
             weight: 1.0,
             stratum: 0,
+            split_copy: false,
         }
     }
 

@@ -269,30 +269,24 @@ fn compare_batches(a: &Run, b: &Run) -> Result<(), String> {
 }
 
 fn switches() -> Vec<(&'static str, VarianceReduction)> {
+    let vr =
+        |photon_splitting, stratified, history_repetition, russian_roulette| VarianceReduction {
+            photon_splitting,
+            stratified,
+            history_repetition,
+            russian_roulette,
+        };
     vec![
         (
-            "splitting 8, stratified, roulette",
-            VarianceReduction {
-                photon_splitting: 8,
-                stratified: true,
-                russian_roulette: true,
-            },
+            "splitting 8, stratified, history repetition, roulette",
+            vr(8, true, true, true),
         ),
+        ("splitting 8 alone", vr(8, false, false, false)),
+        ("splitting 8, roulette", vr(8, false, false, true)),
+        ("splitting 8, history repetition", vr(8, false, true, false)),
         (
-            "splitting 8 alone",
-            VarianceReduction {
-                photon_splitting: 8,
-                stratified: false,
-                russian_roulette: false,
-            },
-        ),
-        (
-            "splitting 8, roulette",
-            VarianceReduction {
-                photon_splitting: 8,
-                stratified: false,
-                russian_roulette: true,
-            },
+            "splitting 64, stratified, history repetition, roulette",
+            vr(64, true, true, true),
         ),
     ]
 }

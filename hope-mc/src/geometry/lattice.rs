@@ -44,6 +44,23 @@ impl Lattice {
         Some(cell_index(self.blocks, idx[0], idx[1], idx[2]))
     }
 
+    /// The cell holding `pos`, if inside, with its box (lower and upper corners, cm).
+    #[inline]
+    pub(crate) fn cell_box(&self, pos: &[f64; 3]) -> Option<(usize, [f64; 3], [f64; 3])> {
+        let mut idx = [0usize; 3];
+        let (mut lo, mut hi) = ([0.0; 3], [0.0; 3]);
+        for a in 0..3 {
+            let i = (pos[a] - self.offset[a]) * self.inv_voxel_cm[a];
+            if !(i >= 0.0 && i < self.dims[a] as f64) {
+                return None;
+            }
+            idx[a] = i as usize;
+            lo[a] = self.offset[a] + idx[a] as f64 * self.voxel_cm[a];
+            hi[a] = lo[a] + self.voxel_cm[a];
+        }
+        Some((cell_index(self.blocks, idx[0], idx[1], idx[2]), lo, hi))
+    }
+
     /// The part [t0, t1] of the segment pos + t dir, t in [0, len], inside the lattice's box.
     pub(crate) fn clip(&self, pos: &[f64; 3], dir: &[f64; 3], len: f64) -> Option<(f64, f64)> {
         let (mut t0, mut t1) = (0.0f64, len);

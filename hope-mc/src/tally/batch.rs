@@ -44,6 +44,9 @@ pub(crate) struct BatchState {
     pub(crate) in_source: f64,
     pub(crate) uncollided: u64,
     pub(crate) stack: Vec<Photon>,
+    /// Split copies waiting at their first interaction, with their voxels (history
+    /// repetition resolves them together once the stack is empty).
+    pub(crate) pending: Vec<(Photon, usize)>,
     /// A phase-space scoring plane and its crossings in this batch, when one is scored.
     pub(crate) plane: Option<super::crossings::PlaneTally>,
 }
@@ -96,6 +99,7 @@ impl BatchState {
             in_source: 0.0,
             uncollided: 0,
             stack: Vec::new(),
+            pending: Vec::new(),
             plane: None,
         }
     }

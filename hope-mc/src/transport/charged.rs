@@ -3,6 +3,7 @@
 //! the steps cut at the media's boundaries.
 
 use super::Transport;
+use super::track::{End, Track};
 use crate::geometry::Ray;
 use crate::particle::{Photon, isotropic, rotate, rotate_disc, rotate_with};
 use crate::physics::electron::BremsstrahlungAngular;
@@ -94,9 +95,21 @@ impl Transport {
     /// [`Transport::track_charged`], also returning where the particle ended.
     pub(super) fn track_charged_to_end(
         &self,
+        p: Photon,
+        rng: &mut Rng,
+        st: &mut BatchState,
+    ) -> (f64, [f64; 3]) {
+        self.track_charged_recorded(p, rng, st, None)
+    }
+
+    /// [`Transport::track_charged_to_end`], recording the track into `rec` for history
+    /// repetition (`repeat`) while the particle stays in its first medium.
+    pub(super) fn track_charged_recorded(
+        &self,
         mut p: Photon,
         rng: &mut Rng,
         st: &mut BatchState,
+        mut rec: Option<&mut Track>,
     ) -> (f64, [f64; 3]) {
         let Some(ep) = &self.electrons else {
             // Not transported: deposited where it starts (cannot happen from photons).
@@ -126,6 +139,9 @@ impl Transport {
         }
         loop {
             let Some(v) = self.lattice.cell_at(&p.pos) else {
+                if let Some(r) = rec.as_deref_mut() {
+                    r.finish(End::Analog);
+                }
                 self.escape_charged(st, &p);
                 return (path, p.pos);
             };
@@ -135,8 +151,17 @@ impl Transport {
             let rho_f = self.rho[v];
             let rho = f64::from(rho_f);
             if e < o.cutoff_ev && rho > 0.0 {
+                if let Some(r) = rec.as_deref_mut() {
+                    r.finish(End::Stop);
+                }
                 self.stop_charged(&p, v, rng, st);
                 return (path, p.pos);
+            }
+            // The recording covers the first medium only.
+            if let Some(r) = rec.as_deref_mut()
+                && (!r.same_medium(self.emat[v], rho_f))
+            {
+                r.finish(End::Analog);
             }
             // (A particle that fell below the cutoff on its way into a void stops in the first
             // voxel of matter it meets, not in the void, which has no mass to take a dose.)
@@ -159,8 +184,11 @@ impl Transport {
                 continue;
             }
             let at = ep.locate(e);
+            // A track being recorded is followed to its end (each replay applies range
+            // rejection at its own point).
             if o.range_rejection
                 && e < o.range_rejection_max_ev
+                && !rec.as_deref().is_some_and(Track::open)
                 && ep.range_located(m, q, e, at) / rho < self.distance_to_faces(&p.pos)
             {
                 self.stop_charged(&p, v, rng, st);
@@ -192,6 +220,30 @@ impl Transport {
                 // The whole step lies in this voxel (a box holds the segments between points
                 // it holds): one deposit.
                 let reach = interp(&t.range[q], at) / rho;
+                if let Some(r) = rec.as_deref_mut()
+                    && r.open()
+                {
+                    let (e_hinge, e_end) = if s >= reach {
+                        (0.0, 0.0)
+                    } else {
+                        (
+                            ep.energy_after_at(m, q, e, at, hinge * rho),
+                            ep.energy_after_at(m, q, e, at, s * rho),
+                        )
+                    };
+                    r.step(
+                        (&p.dir, e),
+                        reach,
+                        (hinge, e_hinge),
+                        s,
+                        turned,
+                        e_end,
+                        s >= reach,
+                    );
+                    if s >= reach {
+                        r.finish(End::Done);
+                    }
+                }
                 if s >= reach {
                     path += reach;
                     self.cross_plane(st, &p.pos, &p.dir, hinge, (e, 0.0), p.charge);
@@ -214,10 +266,15 @@ impl Transport {
                 path += s;
             } else {
                 let (from, e_from) = (p.pos, p.energy);
+                let start = (p.pos, p.dir, p.energy);
                 let first = self.charged_segment(&mut p, m, rho_f, q, hinge, st);
+                let e_hinge = p.energy;
                 self.cross_plane(st, &from, &p.dir, first.0, (e_from, p.energy), p.charge);
                 path += first.0;
                 if first.1 != Segment::Done {
+                    if let Some(r) = rec.as_deref_mut() {
+                        r.finish(End::Analog);
+                    }
                     if first.1 == Segment::Left {
                         self.escape_charged(st, &p);
                         return (path, p.pos);
@@ -229,6 +286,22 @@ impl Transport {
                 let second = self.charged_segment(&mut p, m, rho_f, q, s - hinge, st);
                 self.cross_plane(st, &from, &p.dir, second.0, (e_from, p.energy), p.charge);
                 path += second.0;
+                if let Some(r) = rec.as_deref_mut() {
+                    if second.1 == Segment::Done {
+                        let reach = interp(&t.range[q], at) / rho;
+                        r.step(
+                            (&start.1, start.2),
+                            reach,
+                            (hinge, e_hinge),
+                            s,
+                            turned,
+                            p.energy,
+                            false,
+                        );
+                    } else {
+                        r.finish(End::Analog);
+                    }
+                }
                 match second.1 {
                     Segment::Done => {}
                     Segment::Left => {
@@ -256,6 +329,9 @@ impl Transport {
             if u < el {
                 let mu = ep.sample_hard_elastic(m, e, rng);
                 p.dir = rotate_disc(&p.dir, 1.0 - 2.0 * mu, rng);
+                if let Some(r) = rec.as_deref_mut() {
+                    r.event(p.dir, p.energy);
+                }
                 continue;
             }
             u -= el;
@@ -272,6 +348,32 @@ impl Transport {
                 p.dir = rotate_with(&p.dir, cp, c, sn);
                 p.energy = e - w;
                 let here = self.lattice.cell_at(&p.pos).unwrap_or(v);
+                if let Some(r) = rec.as_deref_mut()
+                    && r.open()
+                {
+                    r.event(p.dir, p.energy);
+                    let n = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2]).sqrt();
+                    let (emat, rho_here) = r.medium();
+                    if w >= o.cutoff_ev
+                        && n > 0.0
+                        && self.emat[here] == emat
+                        && self.rho[here] == rho_here
+                    {
+                        // The delta ray is followed now and recorded with its parent, so
+                        // that replays replay it too.
+                        let d = [d2[0] / n, d2[1] / n, d2[2] / n];
+                        let mut sub = Track::new(-1, emat, rho_here);
+                        self.track_charged_recorded(
+                            Photon::secondary(p.pos, d, w, -1),
+                            rng,
+                            st,
+                            Some(&mut sub),
+                        );
+                        r.secondary_with(d, w, -1, Some(Box::new(sub)));
+                        continue;
+                    }
+                    r.secondary(d2, w, -1);
+                }
                 self.give_electron(st, here, &p.pos, d2, w, -1, rng);
                 continue;
             }
@@ -292,12 +394,13 @@ impl Transport {
                         rng,
                     ),
                 };
-                self.push_photon(
-                    st,
-                    Photon::secondary(p.pos, rotate(&p.dir, cos, rng), k, 0),
-                    rng,
-                );
+                let d = rotate(&p.dir, cos, rng);
+                self.push_photon(st, Photon::secondary(p.pos, d, k, 0), rng);
                 p.energy = e - k;
+                if let Some(r) = rec.as_deref_mut() {
+                    r.event(p.dir, p.energy);
+                    r.secondary(d, k, 0);
+                }
                 continue;
             }
             u -= br;
@@ -312,12 +415,15 @@ impl Transport {
                 let n2 = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2])
                     .sqrt()
                     .max(1e-300);
+                let d2 = [d2[0] / n2, d2[1] / n2, d2[2] / n2];
                 self.push_photon(st, Photon::secondary(p.pos, d1, k1, 0), rng);
-                self.push_photon(
-                    st,
-                    Photon::secondary(p.pos, [d2[0] / n2, d2[1] / n2, d2[2] / n2], total - k1, 0),
-                    rng,
-                );
+                self.push_photon(st, Photon::secondary(p.pos, d2, total - k1, 0), rng);
+                if let Some(r) = rec.as_deref_mut() {
+                    r.event(p.dir, 0.0);
+                    r.secondary(d1, k1, 0);
+                    r.secondary(d2, total - k1, 0);
+                    r.finish(End::Done);
+                }
                 return (path, p.pos);
             }
             // Otherwise a delta event of the majorant: nothing happens.

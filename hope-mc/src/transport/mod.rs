@@ -26,6 +26,8 @@ use crate::{Error, Result};
 mod charged;
 mod photon;
 mod plane;
+mod repeat;
+mod track;
 mod variance;
 
 pub use plane::PhaseSpacePlane;
@@ -561,13 +563,19 @@ impl Transport {
                 .split_source(&mut st.stack, 0, first + h);
             st.begin_history(emitted, absorbed, weight);
             let mut handovers = 0u32;
-            while let Some(p) = st.stack.pop() {
-                st.follow(p.weight);
-                if p.charge == 0 {
-                    self.track(p, &mut rng, st, app.as_ref(), &mut handovers);
-                } else {
-                    self.track_charged(p, &mut rng, st);
+            loop {
+                while let Some(p) = st.stack.pop() {
+                    st.follow(p.weight);
+                    if p.charge == 0 {
+                        self.track(p, &mut rng, st, app.as_ref(), &mut handovers);
+                    } else {
+                        self.track_charged(p, &mut rng, st);
+                    }
                 }
+                if st.pending.is_empty() {
+                    break;
+                }
+                self.resolve_pending(st, &mut rng);
             }
         }
         count

@@ -186,73 +186,97 @@ impl Transport {
             };
             let m = usize::from(self.mat[v]);
             p.primary_unscattered = false;
-            match self.physics.interact(m, p.energy, rng) {
-                Interaction::Scatter {
-                    cos,
-                    energy,
-                    deposit,
-                } => {
-                    let before = p.dir;
-                    p.dir = rotate(&p.dir, cos, rng);
-                    if self.electrons.is_none() {
-                        self.deposit(st, v, &p.pos, deposit);
-                    } else if deposit > 0.0 {
-                        // The Compton electron takes the momentum the photon lost.
-                        let e0 = p.energy;
-                        let d = [0, 1, 2].map(|a| e0 * before[a] - energy * p.dir[a]);
-                        self.give_electron(st, v, &p.pos, d, deposit, -1, rng);
-                    }
-                    p.energy = energy;
-                    // A split copy's scattered photon is rouletted back to full weight.
-                    match self.options.variance_reduction.roulette(st, rng) {
-                        Some(w) => {
-                            p.weight = w;
-                            st.follow(w);
-                        }
-                        None => return,
-                    }
-                }
-                Interaction::Absorb {
-                    deposit,
-                    fluorescence,
-                } => {
-                    if self.electrons.is_some() && deposit > 0.0 {
-                        let d = if self.physics.options.photoelectron_angular {
-                            let cos = crate::physics::electron::sample_sauter(deposit, rng);
-                            rotate(&p.dir, cos, rng)
-                        } else {
-                            p.dir
-                        };
-                        self.give_electron(st, v, &p.pos, d, deposit, -1, rng);
-                    } else {
-                        self.deposit(st, v, &p.pos, deposit);
-                    }
-                    for f in fluorescence.into_iter().flatten() {
-                        self.push_photon(st, Photon::secondary(p.pos, isotropic(rng), f, 0), rng);
-                    }
-                    return;
-                }
-                Interaction::Pair { deposit } => {
-                    if self.electrons.is_some() {
-                        // Kinetic energy shared uniformly (a simplification of Bethe-Heitler's
-                        // distribution), each lepton at the leading-order angle; the positron
-                        // annihilates where it stops.
-                        let t1 = deposit * rng.uniform();
-                        for (t, q) in [(t1, -1i8), (deposit - t1, 1)] {
-                            let g = t / crate::data::ELECTRON_MASS_EV + 1.0;
-                            let beta = (1.0 - 1.0 / (g * g)).sqrt();
-                            let cos = crate::physics::electron::sample_forward(beta, rng);
-                            let d = rotate(&p.dir, cos, rng);
-                            self.give_electron(st, v, &p.pos, d, t, q, rng);
-                        }
-                    } else {
-                        self.deposit(st, v, &p.pos, deposit);
-                        annihilate_at_rest(st, &p.pos, rng);
-                    }
-                    return;
-                }
+            if p.split_copy && self.repeats_histories(st) {
+                // Resolved with the history's other copies (history repetition, `repeat`).
+                st.pending.push((p, v));
+                return;
+            }
+            let it = self.physics.interact(m, p.energy, rng);
+            if !self.apply(&mut p, v, it, st, rng) {
+                return;
             }
         }
+    }
+
+    /// Applies interaction `it` to photon `p` in voxel `v`: deposits or gives the electrons their
+    /// energy, puts fluorescence and annihilation photons on the stack, and turns a scattered
+    /// photon (after Russian roulette where its weight is below 1). Returns whether the photon
+    /// goes on.
+    pub(super) fn apply(
+        &self,
+        p: &mut Photon,
+        v: usize,
+        it: Interaction,
+        st: &mut BatchState,
+        rng: &mut Rng,
+    ) -> bool {
+        match it {
+            Interaction::Scatter {
+                cos,
+                energy,
+                deposit,
+            } => {
+                let before = p.dir;
+                p.dir = rotate(&p.dir, cos, rng);
+                if self.electrons.is_none() {
+                    self.deposit(st, v, &p.pos, deposit);
+                } else if deposit > 0.0 {
+                    // The Compton electron takes the momentum the photon lost.
+                    let e0 = p.energy;
+                    let d = [0, 1, 2].map(|a| e0 * before[a] - energy * p.dir[a]);
+                    self.give_electron(st, v, &p.pos, d, deposit, -1, rng);
+                }
+                p.energy = energy;
+                // A split copy's scattered photon is rouletted back to full weight.
+                match self.options.variance_reduction.roulette(st, rng) {
+                    Some(w) => {
+                        p.weight = w;
+                        st.follow(w);
+                    }
+                    None => return false,
+                }
+            }
+            Interaction::Absorb {
+                deposit,
+                fluorescence,
+            } => {
+                if self.electrons.is_some() && deposit > 0.0 {
+                    let d = if self.physics.options.photoelectron_angular {
+                        let cos = crate::physics::electron::sample_sauter(deposit, rng);
+                        rotate(&p.dir, cos, rng)
+                    } else {
+                        p.dir
+                    };
+                    self.give_electron(st, v, &p.pos, d, deposit, -1, rng);
+                } else {
+                    self.deposit(st, v, &p.pos, deposit);
+                }
+                for f in fluorescence.into_iter().flatten() {
+                    self.push_photon(st, Photon::secondary(p.pos, isotropic(rng), f, 0), rng);
+                }
+                return false;
+            }
+            Interaction::Pair { deposit } => {
+                if self.electrons.is_some() {
+                    // Kinetic energy shared uniformly (a simplification of Bethe-Heitler's
+                    // distribution), each lepton at the leading-order angle; the positron
+                    // annihilates where it stops.
+                    let t1 = deposit * rng.uniform();
+                    for (t, q) in [(t1, -1i8), (deposit - t1, 1)] {
+                        let g = t / crate::data::ELECTRON_MASS_EV + 1.0;
+                        let beta = (1.0 - 1.0 / (g * g)).sqrt();
+                        let cos = crate::physics::electron::sample_forward(beta, rng);
+                        let d = rotate(&p.dir, cos, rng);
+                        self.give_electron(st, v, &p.pos, d, t, q, rng);
+                    }
+                } else {
+                    self.deposit(st, v, &p.pos, deposit);
+                    annihilate_at_rest(st, &p.pos, rng);
+                }
+                return false;
+            }
+        }
+        true
     }
 
     /// Track-length collision kerma along a straight segment (Williamson 1987): in each voxel,

@@ -41,6 +41,12 @@ pub struct VarianceReduction {
     /// rather than by chance (the copies together are distributed as N independent photons'
     /// first flights: unbiased).
     pub stratified: bool,
+    /// History repetition: a split photon's copies that first interact in the same medium share
+    /// that interaction's sampling and its electron's track, simulated once and replayed at the
+    /// other copies' points (see `repeat`); where a replayed track meets another medium, leaves
+    /// the phantom or outlives its recording, the electron is transported from there as usual.
+    /// Acts with electron transport, on the phantom's own grid, without a phase-space plane.
+    pub history_repetition: bool,
     /// Russian roulette of the photons that split copies' interactions produce (survival
     /// probability = weight, survivors at weight 1). Only acts when something has a weight
     /// below 1.
@@ -55,6 +61,7 @@ impl Default for VarianceReduction {
         Self {
             photon_splitting: 1,
             stratified: true,
+            history_repetition: true,
             russian_roulette: true,
         }
     }
@@ -100,6 +107,7 @@ impl VarianceReduction {
             for c in 0..n {
                 let mut copy = p;
                 copy.weight *= w;
+                copy.split_copy = true;
                 copy.primary_unscattered = p.primary_unscattered && c == counted;
                 if self.stratified {
                     // (n <= MAX_SPLITTING < 2^16.)
