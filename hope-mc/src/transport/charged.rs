@@ -452,6 +452,19 @@ impl Transport {
         len: f64,
         st: &mut BatchState,
     ) -> (f64, Segment) {
+        self.charged_segment_to(p, (m, rho, q), len, None, st)
+    }
+
+    /// [`Transport::charged_segment`], with the energy at the segment's end given when it is
+    /// known (a replayed track's: no range-table lookups).
+    pub(super) fn charged_segment_to(
+        &self,
+        p: &mut Photon,
+        (m, rho, q): (usize, f32, usize),
+        len: f64,
+        known_end: Option<f64>,
+        st: &mut BatchState,
+    ) -> (f64, Segment) {
         let Some(ep) = &self.electrons else {
             return (0.0, Segment::Stopped);
         };
@@ -461,14 +474,20 @@ impl Transport {
         // in proportion to their path lengths (the stopping power changes little within one
         // step); the pieces add up to the loss exactly.
         let e0 = p.energy;
-        let at = ep.locate(e0);
-        let reach = interp(&ep.materials[m].range[q], at) / rho_g;
-        let exhausted = len >= reach;
-        let len = len.min(reach);
-        let e_end = if exhausted {
-            0.0
-        } else {
-            ep.energy_after_at(m, q, e0, at, len * rho_g)
+        let (exhausted, len, e_end) = match known_end {
+            Some(e_end) => (false, len, e_end.min(e0)),
+            None => {
+                let at = ep.locate(e0);
+                let reach = interp(&ep.materials[m].range[q], at) / rho_g;
+                let exhausted = len >= reach;
+                let len = len.min(reach);
+                let e_end = if exhausted {
+                    0.0
+                } else {
+                    ep.energy_after_at(m, q, e0, at, len * rho_g)
+                };
+                (exhausted, len, e_end)
+            }
         };
         let per_cm = (e0 - e_end) / len.max(1e-300);
         // Dose to water: what each piece counts as, in proportion to its share of the loss.

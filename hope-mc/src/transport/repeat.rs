@@ -152,66 +152,6 @@ impl Transport {
         }
     }
 
-    /// [`Transport::charged_segment`] for a recorded segment whose energy at its end, `e_to`,
-    /// is known: the same walk, medium checks and deposits, without the range-table lookups.
-    fn replay_segment(
-        &self,
-        p: &mut Photon,
-        (m, rho, q): (usize, f32, usize),
-        len: f64,
-        e_to: f64,
-        st: &mut BatchState,
-    ) -> Segment {
-        let Some(ep) = &self.electrons else {
-            return Segment::Stopped;
-        };
-        let start = p.pos;
-        let e0 = p.energy;
-        let per_cm = (e0 - e_to).max(0.0) / len.max(1e-300);
-        let scored_per_ev = match ep.scores_to_water() {
-            true if e0 > e_to => {
-                (ep.water_energy(m, q, e0) - ep.water_energy(m, q, e_to)) / (e0 - e_to)
-            }
-            _ => 1.0,
-        };
-        let mut ray = crate::geometry::Ray::new(&self.lattice, &start, &p.dir, len);
-        let mut moved = 0.0;
-        let mut left = (e0 - e_to).max(0.0);
-        let mut last: Option<(usize, [f64; 3])> = None;
-        while let Some((c, t0, seg)) = ray.next(&self.lattice) {
-            if usize::from(self.emat[c]) != m || self.rho[c] != rho {
-                let t = t0 + 1e-9;
-                p.pos = [0, 1, 2].map(|a| start[a] + t * p.dir[a]);
-                p.energy = e_to + left;
-                if p.energy < ep.options.cutoff_ev
-                    && let Some((lc, mid)) = last
-                {
-                    let scored = self.scored_loss(lc, q, p.energy, 0.0);
-                    self.deposit_as(st, lc, &mid, p.energy, scored);
-                    p.energy = 0.0;
-                    return Segment::Stopped;
-                }
-                return Segment::Boundary;
-            }
-            let loss = if t0 + seg >= len {
-                left
-            } else {
-                (per_cm * seg).min(left)
-            };
-            left -= loss;
-            let mid = [0, 1, 2].map(|a| start[a] + (t0 + 0.5 * seg) * p.dir[a]);
-            self.deposit_as(st, c, &mid, loss, loss * scored_per_ev);
-            last = Some((c, mid));
-            moved = t0 + seg;
-        }
-        p.energy = e_to + left;
-        p.pos = [0, 1, 2].map(|a| start[a] + len * p.dir[a]);
-        if moved < len * (1.0 - 1e-12) || self.lattice.cell_at(&p.pos).is_none() {
-            return Segment::Left;
-        }
-        Segment::Done
-    }
-
     /// Deposits what a replay has held back for its voxel `here`.
     #[inline]
     fn flush(
@@ -297,11 +237,10 @@ impl Transport {
                 ];
                 for (dir, len, e_to) in segments {
                     p.dir = dir;
-                    let ended = if step.stopped_at_hinge {
-                        self.charged_segment(&mut p, m, track.rho, q, len, st).1
-                    } else {
-                        self.replay_segment(&mut p, (m, track.rho, q), len, e_to, st)
-                    };
+                    let known = (!step.stopped_at_hinge).then_some(e_to);
+                    let ended = self
+                        .charged_segment_to(&mut p, (m, track.rho, q), len, known, st)
+                        .1;
                     match ended {
                         Segment::Done => {}
                         Segment::Left => {
