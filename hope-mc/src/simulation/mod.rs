@@ -80,7 +80,7 @@
 //!
 //! [variance_reduction]              # optional; default none (the analog engine)
 //! photon_splitting = 1              # source photons followed as N copies of weight 1/N
-//!                                   # (crate::VarianceReduction: stratified, russian_roulette)
+//!                                   # (VarianceReduction: history_repetition, stratified...)
 //!
 //! # Optional, each documented in the manual page: [[output.block]] (mean dose of a box),
 //! # [[output.line]] (dose along a line), [output.phase_space] (name, z_mm, towards: an IAEA

@@ -273,7 +273,8 @@ impl Transport {
                 path += first.0;
                 if first.1 != Segment::Done {
                     if let Some(r) = rec.as_deref_mut() {
-                        r.finish(End::Analog);
+                        let state = (&start.1, start.2, at);
+                        self.record_cut_step(r, state, (m, q, rho), (hinge, s, turned), hard, rng);
                     }
                     if first.1 == Segment::Left {
                         self.escape_charged(st, &p);
@@ -299,7 +300,8 @@ impl Transport {
                             false,
                         );
                     } else {
-                        r.finish(End::Analog);
+                        let state = (&start.1, start.2, at);
+                        self.record_cut_step(r, state, (m, q, rho), (hinge, s, turned), hard, rng);
                     }
                 }
                 match second.1 {
@@ -315,119 +317,212 @@ impl Transport {
                 continue;
             }
             // A hard event, or a delta event (majorant), at the energy reached.
-            let e = p.energy;
-            let at = ep.locate(e);
-            let el = interp(&t.hard_elastic, at);
-            let de = interp(&t.delta[q], at);
-            let br = interp(&t.brems, at);
-            let an = if q == 1 {
-                interp(&t.annihilation, at)
-            } else {
-                0.0
-            };
-            let mut u = rng.uniform() * sigma_max / rho;
-            if u < el {
-                let mu = ep.sample_hard_elastic(m, e, rng);
-                p.dir = rotate_disc(&p.dir, 1.0 - 2.0 * mu, rng);
-                if let Some(r) = rec.as_deref_mut() {
-                    r.event(p.dir, p.energy);
-                }
-                continue;
-            }
-            u -= el;
-            if u < de {
-                let w = if q == 0 {
-                    crate::physics::electron::sample_moller(e, o.delta_threshold_ev, rng)
-                } else {
-                    crate::physics::electron::sample_bhabha(e, o.delta_threshold_ev, rng)
-                };
-                let (cp, cs) = crate::physics::electron::binary_cosines(e, w);
-                let phi = 2.0 * std::f64::consts::PI * rng.uniform();
-                let (c, sn) = (phi.cos(), phi.sin());
-                let d2 = rotate_with(&p.dir, cs, -c, -sn);
-                p.dir = rotate_with(&p.dir, cp, c, sn);
-                p.energy = e - w;
-                let here = self.lattice.cell_at(&p.pos).unwrap_or(v);
-                if let Some(r) = rec.as_deref_mut()
-                    && r.open()
-                {
-                    r.event(p.dir, p.energy);
-                    let n = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2]).sqrt();
-                    let (emat, rho_here) = r.medium();
-                    if w >= o.cutoff_ev
-                        && n > 0.0
-                        && self.emat[here] == emat
-                        && self.rho[here] == rho_here
-                    {
-                        // The delta ray is followed now and recorded with its parent, so
-                        // that replays replay it too.
-                        let d = [d2[0] / n, d2[1] / n, d2[2] / n];
-                        let mut sub = Track::new(-1, emat, rho_here);
-                        self.track_charged_recorded(
-                            Photon::secondary(p.pos, d, w, -1),
-                            rng,
-                            st,
-                            Some(&mut sub),
-                        );
-                        r.secondary_with(d, w, -1, Some(Box::new(sub)));
-                        continue;
+            match self.sample_hard(m, q, p.energy, &p.dir, sigma_max / rho, rng) {
+                Hard::Elastic(dir) => {
+                    p.dir = dir;
+                    if let Some(r) = rec.as_deref_mut() {
+                        r.event(p.dir, p.energy);
                     }
+                }
+                Hard::Delta { dir, d2, w } => {
+                    p.dir = dir;
+                    p.energy -= w;
+                    let here = self.lattice.cell_at(&p.pos).unwrap_or(v);
+                    if let Some(r) = rec.as_deref_mut()
+                        && r.open()
+                    {
+                        r.event(p.dir, p.energy);
+                        let n = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2]).sqrt();
+                        let (emat, rho_here) = r.medium();
+                        if w >= o.cutoff_ev
+                            && n > 0.0
+                            && self.emat[here] == emat
+                            && self.rho[here] == rho_here
+                        {
+                            // The delta ray is followed now and recorded with its parent, so
+                            // that replays replay it too.
+                            let d = [d2[0] / n, d2[1] / n, d2[2] / n];
+                            let mut sub = Track::new(-1, emat, rho_here);
+                            self.track_charged_recorded(
+                                Photon::secondary(p.pos, d, w, -1),
+                                rng,
+                                st,
+                                Some(&mut sub),
+                            );
+                            r.secondary_with(d, w, -1, Some(Box::new(sub)));
+                            continue;
+                        }
+                        r.secondary(d2, w, -1);
+                    }
+                    self.give_electron(st, here, &p.pos, d2, w, -1, rng);
+                }
+                Hard::Brems { dir, k } => {
+                    self.push_photon(st, Photon::secondary(p.pos, dir, k, 0), rng);
+                    p.energy -= k;
+                    if let Some(r) = rec.as_deref_mut() {
+                        r.event(p.dir, p.energy);
+                        r.secondary(dir, k, 0);
+                    }
+                }
+                Hard::Annihilation { photons } => {
+                    for (d, k) in photons {
+                        self.push_photon(st, Photon::secondary(p.pos, d, k, 0), rng);
+                    }
+                    if let Some(r) = rec.as_deref_mut() {
+                        r.event(p.dir, 0.0);
+                        for (d, k) in photons {
+                            r.secondary(d, k, 0);
+                        }
+                        r.finish(End::Done);
+                    }
+                    return (path, p.pos);
+                }
+                Hard::Null => {}
+            }
+        }
+    }
+
+    /// Records a step that the recorded particle could not complete where it is (a boundary, the
+    /// phantom's edge, its range running out across a voxel face), as sampled: from its start
+    /// state `(dir, energy, grid position)`, its hinge, length and turn, with its hard event
+    /// (if `hard`) sampled for it at the energy the whole step would reach. A replay walks it
+    /// from its own point; the recording ends there. (Leaving the step out would make replays
+    /// resample it, and the steps that meet a boundary at the recording's point would be missing
+    /// from them: a bias.)
+    #[allow(clippy::too_many_arguments)]
+    fn record_cut_step(
+        &self,
+        r: &mut Track,
+        (dir, e, at): (&[f64; 3], f64, (usize, f64)),
+        (m, q, rho): (usize, usize, f64),
+        (hinge, s, turned): (f64, f64, [f64; 3]),
+        hard: bool,
+        rng: &mut Rng,
+    ) {
+        let Some(ep) = &self.electrons else {
+            return;
+        };
+        if !r.open() {
+            return;
+        }
+        let t = &ep.materials[m];
+        let reach = interp(&t.range[q], at) / rho;
+        if s >= reach {
+            r.step((dir, e), reach, (hinge, 0.0), s, turned, 0.0, true);
+            r.finish(End::Analog);
+            return;
+        }
+        let e_hinge = ep.energy_after_at(m, q, e, at, hinge * rho);
+        let e_end = ep.energy_after_at(m, q, e, at, s * rho);
+        r.step((dir, e), reach, (hinge, e_hinge), s, turned, e_end, false);
+        if hard && e_end >= ep.options.cutoff_ev {
+            let sigma_max = interp(&t.hard_max[q], at);
+            match self.sample_hard(m, q, e_end, &turned, sigma_max, rng) {
+                Hard::Elastic(d) => r.event(d, e_end),
+                Hard::Delta { dir, d2, w } => {
+                    r.event(dir, e_end - w);
                     r.secondary(d2, w, -1);
                 }
-                self.give_electron(st, here, &p.pos, d2, w, -1, rng);
-                continue;
-            }
-            u -= de;
-            if u < br {
-                let k =
-                    crate::physics::electron::sample_brems(e, o.bremsstrahlung_threshold_ev, rng);
-                let cos = match o.bremsstrahlung_angular {
-                    BremsstrahlungAngular::Simple => {
-                        let g = e / crate::data::ELECTRON_MASS_EV + 1.0;
-                        let beta = (1.0 - 1.0 / (g * g)).sqrt();
-                        crate::physics::electron::sample_forward(beta, rng)
-                    }
-                    BremsstrahlungAngular::KochMotz => crate::physics::electron::sample_koch_motz(
-                        e,
-                        k,
-                        ep.materials[m].brems_z13,
-                        rng,
-                    ),
-                };
-                let d = rotate(&p.dir, cos, rng);
-                self.push_photon(st, Photon::secondary(p.pos, d, k, 0), rng);
-                p.energy = e - k;
-                if let Some(r) = rec.as_deref_mut() {
-                    r.event(p.dir, p.energy);
-                    r.secondary(d, k, 0);
+                Hard::Brems { dir, k } => {
+                    r.event(turned, e_end - k);
+                    r.secondary(dir, k, 0);
                 }
-                continue;
-            }
-            u -= br;
-            if u < an {
-                let mc2 = crate::data::ELECTRON_MASS_EV;
-                let (z, cos) = crate::physics::electron::sample_annihilation(e, rng);
-                let total = e + 2.0 * mc2;
-                let k1 = z * total;
-                let d1 = rotate(&p.dir, cos, rng);
-                let pm = (e * (e + 2.0 * mc2)).sqrt();
-                let d2 = [0, 1, 2].map(|a| pm * p.dir[a] - k1 * d1[a]);
-                let n2 = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2])
-                    .sqrt()
-                    .max(1e-300);
-                let d2 = [d2[0] / n2, d2[1] / n2, d2[2] / n2];
-                self.push_photon(st, Photon::secondary(p.pos, d1, k1, 0), rng);
-                self.push_photon(st, Photon::secondary(p.pos, d2, total - k1, 0), rng);
-                if let Some(r) = rec.as_deref_mut() {
-                    r.event(p.dir, 0.0);
-                    r.secondary(d1, k1, 0);
-                    r.secondary(d2, total - k1, 0);
+                Hard::Annihilation { photons } => {
+                    r.event(turned, 0.0);
+                    for (d, k) in photons {
+                        r.secondary(d, k, 0);
+                    }
                     r.finish(End::Done);
                 }
-                return (path, p.pos);
+                Hard::Null => {}
             }
-            // Otherwise a delta event of the majorant: nothing happens.
         }
+        r.finish(End::Analog);
+    }
+
+    /// Samples the hard event (or the majorant's null event) of a particle (`q` 0 electron, 1
+    /// positron) of kinetic energy `e` moving along `dir` in electron medium `m`, whose step's
+    /// majorant per gram was `sigma_max`: what it does, not yet applied.
+    pub(super) fn sample_hard(
+        &self,
+        m: usize,
+        q: usize,
+        e: f64,
+        dir: &[f64; 3],
+        sigma_max: f64,
+        rng: &mut Rng,
+    ) -> Hard {
+        let Some(ep) = &self.electrons else {
+            return Hard::Null;
+        };
+        let o = &ep.options;
+        let t = &ep.materials[m];
+        let at = ep.locate(e);
+        let el = interp(&t.hard_elastic, at);
+        let de = interp(&t.delta[q], at);
+        let br = interp(&t.brems, at);
+        let an = if q == 1 {
+            interp(&t.annihilation, at)
+        } else {
+            0.0
+        };
+        let mut u = rng.uniform() * sigma_max;
+        if u < el {
+            let mu = ep.sample_hard_elastic(m, e, rng);
+            return Hard::Elastic(rotate_disc(dir, 1.0 - 2.0 * mu, rng));
+        }
+        u -= el;
+        if u < de {
+            let w = if q == 0 {
+                crate::physics::electron::sample_moller(e, o.delta_threshold_ev, rng)
+            } else {
+                crate::physics::electron::sample_bhabha(e, o.delta_threshold_ev, rng)
+            };
+            let (cp, cs) = crate::physics::electron::binary_cosines(e, w);
+            let phi = 2.0 * std::f64::consts::PI * rng.uniform();
+            let (c, sn) = (phi.cos(), phi.sin());
+            let d2 = rotate_with(dir, cs, -c, -sn);
+            return Hard::Delta {
+                dir: rotate_with(dir, cp, c, sn),
+                d2,
+                w,
+            };
+        }
+        u -= de;
+        if u < br {
+            let k = crate::physics::electron::sample_brems(e, o.bremsstrahlung_threshold_ev, rng);
+            let cos = match o.bremsstrahlung_angular {
+                BremsstrahlungAngular::Simple => {
+                    let g = e / crate::data::ELECTRON_MASS_EV + 1.0;
+                    let beta = (1.0 - 1.0 / (g * g)).sqrt();
+                    crate::physics::electron::sample_forward(beta, rng)
+                }
+                BremsstrahlungAngular::KochMotz => {
+                    crate::physics::electron::sample_koch_motz(e, k, t.brems_z13, rng)
+                }
+            };
+            return Hard::Brems {
+                dir: rotate(dir, cos, rng),
+                k,
+            };
+        }
+        u -= br;
+        if u < an {
+            let mc2 = crate::data::ELECTRON_MASS_EV;
+            let (z, cos) = crate::physics::electron::sample_annihilation(e, rng);
+            let total = e + 2.0 * mc2;
+            let k1 = z * total;
+            let d1 = rotate(dir, cos, rng);
+            let pm = (e * (e + 2.0 * mc2)).sqrt();
+            let d2 = [0, 1, 2].map(|a| pm * dir[a] - k1 * d1[a]);
+            let n2 = (d2[0] * d2[0] + d2[1] * d2[1] + d2[2] * d2[2])
+                .sqrt()
+                .max(1e-300);
+            return Hard::Annihilation {
+                photons: [(d1, k1), ([d2[0] / n2, d2[1] / n2, d2[2] / n2], total - k1)],
+            };
+        }
+        Hard::Null
     }
 
     /// A charged particle leaves the phantom: its kinetic energy (and a positron's rest
@@ -542,6 +637,21 @@ impl Transport {
         }
         (len, Segment::Done)
     }
+}
+
+/// A charged particle's hard event, sampled ([`Transport::sample_hard`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Hard {
+    /// Elastic scattering: the new direction.
+    Elastic([f64; 3]),
+    /// A delta ray: the particle's new direction, the delta's direction and kinetic energy.
+    Delta { dir: [f64; 3], d2: [f64; 3], w: f64 },
+    /// A bremsstrahlung photon's direction and energy.
+    Brems { dir: [f64; 3], k: f64 },
+    /// A positron's annihilation in flight: the two photons (direction, energy).
+    Annihilation { photons: [([f64; 3], f64); 2] },
+    /// The majorant's null event.
+    Null,
 }
 
 /// Why a charged particle's straight segment ended.

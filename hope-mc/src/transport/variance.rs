@@ -11,6 +11,10 @@
 //!   electrons they set in motion, each of weight `1/N`: near a beam's axis, where the dose comes
 //!   from the first interactions, its variance falls by about `N` for `N` times the primary
 //!   photons' and their electrons' cost.
+//! - History repetition (`history_repetition`, on by default): the copies that first interact in
+//!   the same medium share that interaction and their electron's track, simulated once and
+//!   replayed at the other copies' points (`repeat`). What makes splitting pay with electron
+//!   transport.
 //! - Russian roulette (`russian_roulette`, on by default): a photon of weight `w < 1` that
 //!   comes out of an interaction (a scattered photon, fluorescence, bremsstrahlung, the photons
 //!   of a positron's annihilation in flight; not those of annihilation at rest) survives with probability `w` and then has weight 1;
