@@ -172,7 +172,7 @@ fn variance_reduction_sections_are_read_and_bad_ones_refused_naming_the_field() 
             "variance_reduction.photon_splitting",
         ),
         (
-            "photon_splitting = 10001",
+            "photon_splitting = 1025",
             "variance_reduction.photon_splitting",
         ),
         ("photon_splitting = -3", "photon_splitting"),

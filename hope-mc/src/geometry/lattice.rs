@@ -30,9 +30,9 @@ impl Lattice {
         self.blocks[0] * self.blocks[1] * self.blocks[2] * 64
     }
 
-    /// The cell holding `pos`, if inside.
+    /// The voxel indices of `pos`, if inside.
     #[inline]
-    pub(crate) fn cell_at(&self, pos: &[f64; 3]) -> Option<usize> {
+    fn index_at(&self, pos: &[f64; 3]) -> Option<[usize; 3]> {
         let mut idx = [0usize; 3];
         for a in 0..3 {
             let i = (pos[a] - self.offset[a]) * self.inv_voxel_cm[a];
@@ -41,23 +41,23 @@ impl Lattice {
             }
             idx[a] = i as usize;
         }
-        Some(cell_index(self.blocks, idx[0], idx[1], idx[2]))
+        Some(idx)
+    }
+
+    /// The cell holding `pos`, if inside.
+    #[inline]
+    pub(crate) fn cell_at(&self, pos: &[f64; 3]) -> Option<usize> {
+        let [i, j, k] = self.index_at(pos)?;
+        Some(cell_index(self.blocks, i, j, k))
     }
 
     /// The cell holding `pos`, if inside, with its box (lower and upper corners, cm).
     #[inline]
     pub(crate) fn cell_box(&self, pos: &[f64; 3]) -> Option<(usize, [f64; 3], [f64; 3])> {
-        let mut idx = [0usize; 3];
-        let (mut lo, mut hi) = ([0.0; 3], [0.0; 3]);
-        for a in 0..3 {
-            let i = (pos[a] - self.offset[a]) * self.inv_voxel_cm[a];
-            if !(i >= 0.0 && i < self.dims[a] as f64) {
-                return None;
-            }
-            idx[a] = i as usize;
-            lo[a] = self.offset[a] + idx[a] as f64 * self.voxel_cm[a];
-            hi[a] = lo[a] + self.voxel_cm[a];
-        }
+        let idx = self.index_at(pos)?;
+        let lo: [f64; 3] =
+            std::array::from_fn(|a| self.offset[a] + idx[a] as f64 * self.voxel_cm[a]);
+        let hi: [f64; 3] = std::array::from_fn(|a| lo[a] + self.voxel_cm[a]);
         Some((cell_index(self.blocks, idx[0], idx[1], idx[2]), lo, hi))
     }
 

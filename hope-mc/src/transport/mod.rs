@@ -560,7 +560,7 @@ impl Transport {
                 source.emit(&self.frame, first + h, &mut rng, &mut st.stack);
             self.options
                 .variance_reduction
-                .split_source(&mut st.stack, 0, first + h);
+                .split_source(&mut st.stack, first + h);
             st.begin_history(emitted, absorbed, weight);
             let mut handovers = 0u32;
             loop {

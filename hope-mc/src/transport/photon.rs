@@ -16,12 +16,10 @@ const MAX_HANDOVERS: u32 = 100_000;
 impl Transport {
     /// Puts a photon that an interaction of the current particle produced on the stack, after
     /// Russian roulette when the particle's weight is below 1 (see `variance`).
-    pub(super) fn push_photon(&self, st: &mut BatchState, p: Photon, rng: &mut Rng) {
-        let parent = st.particle_weight;
+    pub(super) fn push_photon(&self, st: &mut BatchState, mut p: Photon, rng: &mut Rng) {
         if let Some(w) = self.options.variance_reduction.roulette(st, rng) {
-            st.particle_weight = w;
-            st.push(p);
-            st.particle_weight = parent;
+            p.weight = w;
+            st.stack.push(p);
         }
     }
 

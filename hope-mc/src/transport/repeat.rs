@@ -82,8 +82,10 @@ impl Transport {
             .electrons
             .as_ref()
             .map_or(f64::INFINITY, |e| e.options.cutoff_ev);
-        // The electron's kinetic energy and direction, and what the photon does, shared.
+        // The electron's kinetic energy and direction, and what the photon does, shared (one copy
+        // alone: nothing to share; the usual transport, range rejection included).
         let shared = match it {
+            _ if group.len() < 2 => None,
             Interaction::Scatter {
                 cos,
                 energy,
@@ -103,8 +105,6 @@ impl Transport {
             }
             _ => None,
         }
-        // (One copy alone: nothing to share; the usual transport, range rejection included.)
-        .filter(|_| group.len() > 1)
         .and_then(|(t, d, scattered)| {
             let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
             (n > 0.0).then(|| (t, d.map(|c| c / n), scattered))

@@ -58,7 +58,9 @@ pub struct VarianceReduction {
 }
 
 /// The largest photon splitting number.
-pub const MAX_SPLITTING: u32 = 10_000;
+/// (With a phase space's `recycle` of at most 1,000, at most about a million copies wait in
+/// one history.)
+pub const MAX_SPLITTING: u32 = 1_024;
 
 impl Default for VarianceReduction {
     fn default() -> Self {
@@ -91,20 +93,19 @@ impl VarianceReduction {
         self.photon_splitting == 1
     }
 
-    /// Splits the source photons on `stack[first..]` (just emitted for history `history`) into
-    /// their copies. The narrow-beam count (uncollided photons) keeps one copy of each, copy
+    /// Splits the source photons on `stack` (just emitted for history `history`) into their
+    /// copies. The narrow-beam count (uncollided photons) keeps one copy of each, copy
     /// `history mod N`: with stratification a given copy's first flight is not distributed as a
     /// photon's (only the copies together are), so which copy counts turns with the history.
-    pub(crate) fn split_source(&self, stack: &mut Vec<Photon>, first: usize, history: u64) {
+    pub(crate) fn split_source(&self, stack: &mut Vec<Photon>, history: u64) {
         let n = self.photon_splitting;
         if n <= 1 {
             return;
         }
         let w = 1.0 / n as f32;
         let counted = (history % u64::from(n)) as u32;
-        let emitted = stack.len() - first;
-        for i in 0..emitted {
-            let p = stack[first + i];
+        for i in 0..stack.len() {
+            let p = stack[i];
             if p.charge != 0 {
                 continue;
             }
@@ -118,7 +119,7 @@ impl VarianceReduction {
                     copy.stratum = (c + 1) as u16;
                 }
                 if c == 0 {
-                    stack[first + i] = copy;
+                    stack[i] = copy;
                 } else {
                     stack.push(copy);
                 }
