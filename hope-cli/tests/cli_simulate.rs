@@ -477,6 +477,44 @@ fn simulate_reports_variance_reduction_and_warns_about_woodcock_with_metal() {
     )
     .unwrap();
     assert_eq!(summary["variance_reduction"]["photon_splitting"], 4);
+    // Particle recycling of two seeds: said, kept, and the energy balances exactly.
+    let seeds = r#"
+histories = 2000
+seed = 3
+
+[phantom]
+dims = [21, 21, 21]
+spacing_mm = [1.0, 1.0, 1.0]
+origin_mm = [-10.0, -10.0, -10.0]
+material = "water"
+
+[source]
+kind = "seeds"
+model = "6711"
+radionuclide = "I-125"
+seeds = [{ position_mm = [-3.0, 0.0, 0.0], axis = [0.0, 0.0, 1.0] },
+         { position_mm = [3.0, 0.0, 0.0], axis = [0.0, 1.0, 0.0], weight = 2.0 }]
+
+[variance_reduction]
+particle_recycling = true
+"#;
+    std::fs::write(tmp.path().join("seeds.toml"), seeds).unwrap();
+    let o = hope(
+        tmp.path(),
+        &["simulate", "seeds.toml", "--out", "seeds", "--threads", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("; particle recycling"), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("seeds/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["variance_reduction"]["particle_recycling"], true);
+    let e = |k: &str| summary[k].as_f64().unwrap();
+    let total =
+        e("energy_deposited_ev") + e("energy_escaped_ev") + e("energy_absorbed_in_sources_ev");
+    assert!((total / e("energy_emitted_ev") - 1.0).abs() < 1e-9);
     let gold = split
         .replace("cortical_bone_icru44", "gold")
         .replace("[variance_reduction]\nphoton_splitting = 4\n", "");

@@ -124,6 +124,7 @@ fn main() {
             russian_roulette: roulette,
             stratified,
             history_repetition: repetition,
+            particle_recycling: false,
         },
         ..RunOptions::default()
     };

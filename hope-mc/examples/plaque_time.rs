@@ -6,7 +6,7 @@
 //! inner sclera. One thread; CPU time of the run (after the tables are built).
 //!
 //! ```sh
-//! cargo run --release -p hope-mc --example plaque_time -- [histories] [auto|woodcock|boundary] [split]
+//! cargo run --release -p hope-mc --example plaque_time -- [histories] [auto|woodcock|boundary] [split] [recycling: on|off]
 //! ```
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -25,6 +25,7 @@ fn main() {
     let histories: u64 = args.first().map_or(2_000_000, |s| s.parse().unwrap());
     let tracking = args.get(1).map_or("auto", String::as_str);
     let split: u32 = args.get(2).map_or(1, |s| s.parse().unwrap());
+    let recycling = args.get(3).is_some_and(|s| s == "on");
     // Eye centre at the origin, plaque on the -z side: the inner sclera on the axis is at
     // z = -11.3 mm and the apex (5 mm from it, towards the eye's centre) at z = -6.3 mm, a voxel
     // centre of this grid (k = 40).
@@ -54,6 +55,7 @@ tracking = "{tracking}"
 
 [variance_reduction]
 photon_splitting = {split}
+particle_recycling = {recycling}
 "#
     );
     let path = std::env::temp_dir().join(format!("plaque_time_{}.toml", std::process::id()));
@@ -63,7 +65,8 @@ photon_splitting = {split}
     let run = sim.prepare(1).unwrap();
     println!(
         "COMS 16 mm, 13 model 6711 seeds, 0.25 mm voxels, {histories} histories, one thread, \
-         tracking {:?} (asked: {tracking}; majorant ratio {:.2}), photon splitting {split}",
+         tracking {:?} (asked: {tracking}; majorant ratio {:.2}), photon splitting {split}, \
+         particle recycling {recycling}",
         run.transport().options().tracking,
         run.transport().majorant_ratio()
     );

@@ -23,6 +23,9 @@ pub(crate) struct Photon {
     /// A split source photon's copy before its first interaction (history repetition shares
     /// that interaction and its electron among the copies).
     pub(crate) split_copy: bool,
+    /// A split source photon's copy or a descendant of one that Russian roulette has not yet
+    /// brought back to the weight of the photon that was split.
+    pub(crate) split_line: bool,
 }
 
 impl Photon {
@@ -37,6 +40,7 @@ impl Photon {
             weight: 1.0,
             stratum: 0,
             split_copy: false,
+            split_line: false,
         }
     }
 
@@ -51,6 +55,7 @@ impl Photon {
             weight: 1.0,
             stratum: 0,
             split_copy: false,
+            split_line: false,
         }
     }
 

@@ -183,4 +183,23 @@ fn variance_reduction_sections_are_read_and_bad_ones_refused_naming_the_field() 
         let chain = err.chain().to_string();
         assert!(chain.contains(field), "{section}: {chain}");
     }
+    // Particle recycling is read, and refused where it could do nothing (no seeds).
+    let recycled = read(&format!(
+        "{base}[variance_reduction]\nparticle_recycling = true\n"
+    ))
+    .unwrap();
+    assert!(recycled.variance_reduction.particle_recycling);
+    assert!(!recycled.variance_reduction.is_analog());
+    assert!(!base.contains("kind = \"seeds\""));
+    let err = recycled
+        .prepare(1)
+        .map(|_| ())
+        .expect_err("recycling without seeds");
+    assert!(
+        err.chain()
+            .to_string()
+            .contains("variance_reduction.particle_recycling"),
+        "{}",
+        err.chain()
+    );
 }

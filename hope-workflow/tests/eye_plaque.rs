@@ -417,7 +417,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// emits the L line that may follow a K line, in the silver and gold of seeds and backing);
 /// issue 26 (the COMS 16 mm plaque of the CLRP/TG-129 dimensions in analytic geometry replaces
 /// the voxelised look-alike; the eye's radius 12.3 mm; the air-kerma strength over the WAFAC
-/// aperture).
+/// aperture); issue 24 (the seeds' frames normalised: the tables' six-decimal axes made them
+/// orthonormal to 3e-7 only, which particle recycling cannot use).
 #[test]
 fn the_flagship_dose_from_a_fixed_seed_is_bit_identical_to_the_golden_hash() {
     use hope_mc::simulation::{PlaqueSpec, SeedModelName};
@@ -443,7 +444,7 @@ fn the_flagship_dose_from_a_fixed_seed_is_bit_identical_to_the_golden_hash() {
         .unwrap_or_else(|e| panic!("{e}"));
     let hash = fnv1a(&partial.to_bytes());
     assert_eq!(
-        hash, 0xedc0_7ea8_016c_91c8,
+        hash, 0xec2c_ee6d_83d3_f865,
         "golden hash of the flagship's tallies: {hash:#018x}"
     );
 }

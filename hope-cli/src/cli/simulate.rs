@@ -148,7 +148,12 @@ pub(crate) fn cpu_seconds() -> Option<f64> {
 /// What the written dose is, and the variance-reduction switches that shaped it, in words.
 fn estimator(sim: &Simulation) -> String {
     let vr = &sim.variance_reduction;
-    let what = estimator_kind(sim);
+    let mut what = estimator_kind(sim);
+    if vr.particle_recycling {
+        what.push_str(
+            "; particle recycling (photons leaving a seed followed from every active seed)",
+        );
+    }
     if vr.photon_splitting <= 1 {
         return what;
     }

@@ -80,7 +80,7 @@
 //!
 //! [variance_reduction]              # optional; default none (the analog engine)
 //! photon_splitting = 1              # source photons followed as N copies of weight 1/N
-//!                                   # (VarianceReduction: history_repetition, stratified...)
+//!                                   # (also particle_recycling, history_repetition...)
 //!
 //! # Optional, each documented in the manual page: [[output.block]] (mean dose of a box),
 //! # [[output.line]] (dose along a line), [output.phase_space] (name, z_mm, towards: an IAEA
@@ -232,8 +232,8 @@ pub struct Simulation {
     /// A scoring grid apart from the phantom's (same axes).
     #[serde(default)]
     pub scoring: Option<ScoringSpec>,
-    /// `[variance_reduction]`: photon splitting, stratification, Russian roulette (default:
-    /// none; [`crate::VarianceReduction`]).
+    /// `[variance_reduction]`: photon splitting, stratification, Russian roulette, particle
+    /// recycling (default: none; [`crate::VarianceReduction`]).
     #[serde(default, skip_serializing_if = "crate::VarianceReduction::is_analog")]
     pub variance_reduction: crate::VarianceReduction,
     /// What a run writes besides the dose: blocks of voxels (`[[output.block]]`), lines

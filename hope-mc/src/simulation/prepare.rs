@@ -85,6 +85,17 @@ impl Simulation {
         }
         let transport = self.transport(threads)?;
         let source = self.source()?;
+        if self.variance_reduction.particle_recycling
+            && !matches!(source, Source::Plaque(_) | Source::Seeds(_))
+        {
+            return Err(Error::Simulation {
+                field: "variance_reduction.particle_recycling".into(),
+                message: "true; it acts only on a `seeds` source (seeds or a plaque): set it to \
+                          false or leave it out"
+                    .into(),
+                source: None,
+            });
+        }
         if let Source::Plaque(p) = &source {
             // (Attack round on issue 26: a plaque far from the phantom ran and scored nothing.)
             let eye = p.to_patient([0.0, 0.0, crate::source::plaque::EYE_CENTRE_DEPTH_MM / 10.0]);

@@ -352,6 +352,11 @@ impl SeedSource {
     pub fn seeds(&self) -> &[SeedPlacement] {
         &self.seeds
     }
+
+    /// Seed `k`'s share of the total strength (as a particle's weight).
+    fn share(&self, k: usize) -> f32 {
+        (self.cumulative[k] - k.checked_sub(1).map_or(0.0, |j| self.cumulative[j])) as f32
+    }
 }
 
 /// Two unit vectors perpendicular to the unit vector `w` and to each other: (u, v, w).
@@ -517,7 +522,7 @@ impl Source {
             let mut rng = Rng::for_batch(seed, b);
             for h in b * BATCH..histories.min((b + 1) * BATCH) {
                 stack.clear();
-                let (_, _, weight) = self.emit(&frame, h, &mut rng, &mut stack);
+                let (_, _, weight) = self.emit(&frame, h, false, &mut rng, &mut stack);
                 let mut first = true;
                 for p in &stack {
                     if p.dir[2] <= 0.0 || p.pos[2] > z {
@@ -555,10 +560,14 @@ impl Source {
     /// `history` is the history's number in the run (a phase space's record follows from it).
     /// Returns the energy emitted, the part of it absorbed in the source, and the history's
     /// statistical weight (1 but for phase spaces), which scales everything scored.
+    ///
+    /// `recycle`: particle recycling ([`crate::VarianceReduction::particle_recycling`]) for
+    /// sources of several seeds.
     pub(crate) fn emit(
         &self,
         t: &Frame,
         history: u64,
+        recycle: bool,
         rng: &mut Rng,
         stack: &mut Vec<Photon>,
     ) -> (f64, f64, f64) {
@@ -592,7 +601,7 @@ impl Source {
             }
             Source::Charged { positron, source } => {
                 let first = stack.len();
-                let (mut emitted, absorbed, weight) = source.emit(t, history, rng, stack);
+                let (mut emitted, absorbed, weight) = source.emit(t, history, recycle, rng, stack);
                 for p in &mut stack[first..] {
                     *p = p.with_charge(if *positron { 1 } else { -1 });
                 }
@@ -688,8 +697,34 @@ impl Source {
                 v.spectrum.sample(rng),
             ),
             Source::Plaque(s) => {
-                let (energy, absorbed) = s.emit(t, rng, stack);
+                let (energy, absorbed) = s.emit(t, history, recycle, rng, stack);
                 return (energy, absorbed, 1.0);
+            }
+            Source::Seeds(s) if recycle && s.seeds.len() > 1 => {
+                // One decay in the capsule alone; what leaves it leaves every active seed at
+                // the seed's share of the strength.
+                let energy = s.spectrum.sample(rng);
+                let mut out = Vec::new();
+                let outcome = s.capsule.emit(energy, rng, |p, d, e| out.push((p, d, e)));
+                let active = (0..s.seeds.len()).filter(|&k| s.share(k) > 0.0);
+                let counted = (history % active.clone().count().max(1) as u64) as usize;
+                // The energy emitted as the copies carry it (weights in single precision, as
+                // particles carry them), so that the energy balance holds exactly.
+                let carried: f64 = active.clone().map(|k| f64::from(s.share(k))).sum();
+                let left: f64 = out.iter().map(|o| o.2).sum();
+                for (copy, k) in active.enumerate() {
+                    let [fx, fy, fz] = s.frames[k];
+                    let centre = Vec3::from(s.seeds[k].position_mm);
+                    for &(p, d, e) in &out {
+                        let world = centre + (fx * p[0] + fy * p[1] + fz * p[2]) * 10.0;
+                        let dir = fx * d[0] + fy * d[1] + fz * d[2];
+                        let mut photon = Photon::new(t.to_local(world), t.dir_to_local(dir), e);
+                        photon.weight = s.share(k);
+                        photon.primary_unscattered = copy == counted;
+                        stack.push(photon);
+                    }
+                }
+                return (energy - left + left * carried, outcome.absorbed, 1.0);
             }
             Source::Seeds(s) => {
                 let u = rng.uniform();
@@ -863,7 +898,7 @@ mod tests {
             let (mut xx, mut yy, mut max_r2) = (0.0, 0.0, 0.0f64);
             for _ in 0..n {
                 let mut stack = Vec::new();
-                source.emit(&t, 0, &mut rng, &mut stack);
+                source.emit(&t, 0, false, &mut rng, &mut stack);
                 let p = &stack[0];
                 assert!((p.pos[2] - (-100.0 + 0.5)).abs() < 1e-9);
                 // Where it crosses the plane 100 cm further on, in mm from the axis.
@@ -897,7 +932,7 @@ mod tests {
         let mut r2 = 0.0;
         for _ in 0..n {
             let mut stack = Vec::new();
-            disc.emit(&t, 0, &mut rng, &mut stack);
+            disc.emit(&t, 0, false, &mut rng, &mut stack);
             let p = &stack[0];
             assert_eq!(p.dir, [0.0, 0.0, 1.0]);
             let (x, y) = (10.0 * (p.pos[0] - 0.5), 10.0 * (p.pos[1] - 0.5));

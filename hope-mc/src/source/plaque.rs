@@ -244,7 +244,9 @@ struct Placed {
 
 impl Placed {
     fn new(slot: &Slot) -> Self {
-        let w = slot.axis;
+        // (The tables give axes to six decimals: normalised, the frame is orthonormal to
+        // rounding, so that its transpose is its inverse, as particle recycling needs.)
+        let w = normalise(slot.axis);
         let helper = if w[0].abs() < 0.9 {
             [1.0, 0.0, 0.0]
         } else {
@@ -270,6 +272,11 @@ impl Placed {
     fn plaque_point(&self, q: &[f64; 3]) -> [f64; 3] {
         let [u, v, w] = self.frame;
         std::array::from_fn(|i| self.c[i] + q[0] * u[i] + q[1] * v[i] + q[2] * w[i])
+    }
+
+    fn dir_to_plaque(&self, d: &[f64; 3]) -> [f64; 3] {
+        let [u, v, w] = self.frame;
+        std::array::from_fn(|i| d[0] * u[i] + d[1] * v[i] + d[2] * w[i])
     }
 }
 
@@ -488,6 +495,11 @@ impl PlaqueAssembly {
         &self.loads
     }
 
+    /// The number of active seeds.
+    pub fn active_seeds(&self) -> usize {
+        self.weights.iter().filter(|w| **w > 0.0).count()
+    }
+
     fn world(
         &self,
         with_plaque: bool,
@@ -546,6 +558,65 @@ impl PlaqueAssembly {
             |_, _, _, _, _| {},
             leave,
         )
+    }
+
+    /// Particle recycling ([`crate::VarianceReduction::particle_recycling`]): follows a decay
+    /// photon of energy `e` in one seed alone (the seed's frame), then each photon that leaves
+    /// it from every active seed, turned into that seed's frame, with weight equal to the
+    /// seed's share of the strength, through plaque and seeds until it and its descendants are
+    /// absorbed there or leave (`leave(position, direction, energy, weight, copy)`, plaque
+    /// frame; `copy` counts the active seeds from 0). Returns the energy absorbed in plaque and
+    /// seeds, weighted, and the energy emitted as the copies carry it, eV: `e` but for the
+    /// rounding of the weights (single precision, as particles carry them), so that the energy
+    /// balance holds exactly.
+    ///
+    /// Unbiased: in the analog [`PlaqueAssembly::emit`] a decay in seed k is followed inside
+    /// seed k exactly as inside a seed alone (seeds do not overlap), and from where it leaves
+    /// the seed on in the whole assembly, as here.
+    pub(crate) fn emit_recycled(
+        &self,
+        e: f64,
+        rng: &mut Rng,
+        mut leave: impl FnMut([f64; 3], [f64; 3], f64, f32, usize),
+    ) -> (f64, f64) {
+        let start = (self.seed.emission_point(rng), isotropic(rng), e);
+        let mut out = Vec::new();
+        let mut absorbed = walk(
+            &self.seed,
+            &self.physics,
+            &self.densities,
+            start,
+            rng,
+            |_, _, _, _, _| {},
+            |p, d, e| out.push((p, d, e)),
+        );
+        let world = self.world(true, None, None);
+        let total: f64 = self.weights.iter().sum();
+        let share = |w: &f64| (w / total) as f32;
+        let carried: f64 = self.weights.iter().map(|w| f64::from(share(w))).sum();
+        let left: f64 = out.iter().map(|o| o.2).sum();
+        for (p, d, e) in out {
+            let active = self
+                .placed
+                .iter()
+                .zip(&self.weights)
+                .filter(|(_, w)| **w > 0.0);
+            for (copy, (s, w)) in active.enumerate() {
+                let w = share(w);
+                let start = (s.plaque_point(&p), s.dir_to_plaque(&d), e);
+                absorbed += f64::from(w)
+                    * walk(
+                        &world,
+                        &self.physics,
+                        &self.densities,
+                        start,
+                        rng,
+                        |_, _, _, _, _| {},
+                        |p, d, e| leave(p, d, e, w, copy),
+                    );
+            }
+        }
+        (absorbed, e - left + left * carried)
     }
 
     /// Follows a photon that reaches the plaque at `p` (plaque frame) in direction `d` until it
@@ -705,157 +776,5 @@ pub fn central_axis(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_coms_plaque_is_built_and_its_parts_are_where_tg129_puts_them() {
-        let names: Vec<String> = Plaque::names().collect();
-        assert_eq!(names.len(), 8);
-        for name in &names {
-            let p = Plaque::by_name(name).unwrap();
-            let d: f64 = name[5..].parse().unwrap();
-            // On the axis: water inside the outer sclera, Silastic, then the backing, then water.
-            let at = |z: f64| p.material_at(&[0.0, 0.0, z]);
-            assert_eq!(at(-0.05), None, "{name}");
-            assert_eq!(at(-0.15), Some(PlaqueMaterial::Silastic), "{name}");
-            let backing = EYE_CENTRE_Z_CM - 1.48;
-            assert_eq!(at(backing), Some(PlaqueMaterial::Modulay), "{name}");
-            assert_eq!(at(EYE_CENTRE_Z_CM - 1.52), None, "{name}");
-            // The lip: Modulay just inside its free end, nothing beyond.
-            let rho = d / 20.0 + 0.025;
-            let z_end = EYE_CENTRE_Z_CM + p.lip_end;
-            assert_eq!(
-                p.material_at(&[rho, 0.0, z_end - 0.005]),
-                Some(PlaqueMaterial::Modulay),
-                "{name}"
-            );
-            assert_eq!(p.material_at(&[rho, 0.0, z_end + 0.005]), None, "{name}");
-            // Every seed lies inside the insert, whole.
-            let seed = SeedModel::model_6711().unwrap();
-            for (i, s) in p.slots().iter().enumerate() {
-                let placed = Placed::new(s);
-                for q in [
-                    [0.04, 0.0, 0.225],
-                    [-0.04, 0.0, -0.225],
-                    [0.0, 0.04, 0.225],
-                    [0.0, -0.04, -0.225],
-                ] {
-                    let x = placed.plaque_point(&q);
-                    assert_eq!(
-                        p.material_at(&x),
-                        Some(PlaqueMaterial::Silastic),
-                        "{name} slot {i}: {x:?}"
-                    );
-                }
-                assert!(seed.encloses(&placed.local_point(&s.position_cm)));
-            }
-        }
-        assert!(Plaque::by_name("coms-15").is_err());
-    }
-
-    /// The entry distance agrees with marching along random rays and testing containment.
-    #[test]
-    fn entry_distance_matches_containment() {
-        let p = Plaque::by_name("coms-16").unwrap();
-        let mut rng = Rng::for_batch(11, 0);
-        let mut hits = 0;
-        for _ in 0..3000 {
-            let start = [
-                rng.uniform() * 4.0 - 2.0,
-                rng.uniform() * 4.0 - 2.0,
-                rng.uniform() * 4.0 - 1.5,
-            ];
-            let d = isotropic(&mut rng);
-            let step = 2e-4;
-            let mut t = 0.0;
-            let mut first = None;
-            while t < 5.0 {
-                let x = [
-                    start[0] + t * d[0],
-                    start[1] + t * d[1],
-                    start[2] + t * d[2],
-                ];
-                if p.material_at(&x).is_some() {
-                    first = Some(t);
-                    break;
-                }
-                t += step;
-            }
-            let got = p.entry_distance(&start, &d);
-            match (first, got) {
-                (Some(a), Some(b)) => {
-                    hits += 1;
-                    assert!((a - b).abs() < 2.0 * step, "{start:?} {d:?}: {a} vs {b}");
-                }
-                (None, None) => {}
-                // A grazing ray may touch the plaque between two marching steps.
-                (None, Some(b)) => {
-                    let x = [
-                        start[0] + b * d[0],
-                        start[1] + b * d[1],
-                        start[2] + b * d[2],
-                    ];
-                    let y = [x[0] + 1e-6 * d[0], x[1] + 1e-6 * d[1], x[2] + 1e-6 * d[2]];
-                    assert!(p.material_at(&y).is_some(), "{start:?} {d:?}: none vs {b}");
-                }
-                (Some(a), None) => panic!("{start:?} {d:?}: {a} vs none"),
-            }
-        }
-        assert!(hits > 100, "{hits}");
-    }
-
-    #[test]
-    fn a_plaque_run_refuses_bad_loadings() {
-        let p = Plaque::by_name("coms-10").unwrap();
-        let seed = SeedModel::model_6711().unwrap();
-        let sp = Spectrum::lines(&super::super::brachy::I125_LINES).unwrap();
-        let run = |w: &[SlotLoad], depths: &[f64]| {
-            central_axis(&p, &seed, w, &sp, PlaqueMode::Hetero, depths, 10, 1)
-        };
-        let a = SlotLoad::Active(1.0);
-        assert!(run(&[a; 4], &[1.0]).is_err());
-        assert!(run(&[SlotLoad::Inactive; 5], &[1.0]).is_err());
-        assert!(run(&[SlotLoad::Empty; 5], &[1.0]).is_err());
-        assert!(run(&[a, a, SlotLoad::Active(f64::NAN), a, a], &[1.0]).is_err());
-        assert!(run(&[a, a, SlotLoad::Active(0.0), a, a], &[1.0]).is_err());
-        assert!(run(&[a; 5], &[-1.0]).is_err());
-        assert!(run(&[a; 5], &[1.0, 5.0]).is_ok());
-    }
-
-    /// An inactive seed is geometry (its materials fill its slot), an empty slot is Silastic, and
-    /// only present seeds take part in HOMO runs one at a time.
-    #[test]
-    fn inactive_seeds_are_geometry_and_empty_slots_are_silastic() {
-        let p = Plaque::by_name("coms-12").unwrap();
-        let seed = SeedModel::model_6711().unwrap();
-        let placed: Vec<Placed> = p.slots().iter().take(3).map(Placed::new).collect();
-        let world = PlaqueWorld {
-            plaque: Some(&p),
-            seed: &seed,
-            placed: &placed,
-            only: None,
-            bound2: 0.06,
-            modulay: 3,
-            water: Some((5, 15.0)),
-        };
-        // Slot 0's centre: silver (material 0); a point in its capsule wall: titanium (2).
-        let s0 = placed[0];
-        assert_eq!(world.medium(&s0.c), Some(0));
-        assert_eq!(world.medium(&s0.plaque_point(&[0.0375, 0.0, 0.0])), Some(2));
-        // Slot 5 holds no seed: Silastic (modulay + 1).
-        assert_eq!(world.medium(&p.slots()[5].position_cm), Some(4));
-        // A ray along slot 0's axis from outside stops at its capsule.
-        let from = s0.plaque_point(&[0.0, 0.0, -0.3]);
-        let d = s0.frame[2];
-        let t = world.next_surface(&from, &d);
-        assert!((t - 0.075).abs() < 1e-6, "{t}");
-        let homo = PlaqueWorld {
-            plaque: None,
-            only: Some(1),
-            ..world
-        };
-        assert_eq!(homo.medium(&s0.c), Some(5));
-        assert_eq!(homo.medium(&placed[1].c), Some(0));
-    }
-}
+#[path = "plaque_tests.rs"]
+mod tests;

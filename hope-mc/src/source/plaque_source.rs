@@ -200,10 +200,33 @@ impl PlaqueSource {
     }
 
     /// Emits one decay's photons (local frame) onto `stack`; returns the energy emitted and the
-    /// energy absorbed in plaque and seeds, eV.
-    pub(crate) fn emit(&self, t: &Frame, rng: &mut Rng, stack: &mut Vec<Photon>) -> (f64, f64) {
+    /// energy absorbed in plaque and seeds, eV. With `recycle` (particle recycling), the photons
+    /// leaving the decay's seed come out of every active seed at that seed's share of the
+    /// weight; the narrow-beam count keeps the copies of seed `history` mod the active seeds,
+    /// and the energy emitted is what the copies carry (see [`PlaqueAssembly::emit_recycled`]).
+    pub(crate) fn emit(
+        &self,
+        t: &Frame,
+        history: u64,
+        recycle: bool,
+        rng: &mut Rng,
+        stack: &mut Vec<Photon>,
+    ) -> (f64, f64) {
         let app = self.placed_in(t);
         let energy = self.spectrum.sample(rng);
+        if recycle {
+            let active = self.assembly.active_seeds() as u64;
+            let counted = (history % active.max(1)) as usize;
+            let (absorbed, emitted) =
+                self.assembly
+                    .emit_recycled(energy, rng, |p, d, e, weight, copy| {
+                        let mut photon = Photon::new(app.local_point(p), app.local_dir(d), e);
+                        photon.weight = weight;
+                        photon.primary_unscattered = copy == counted;
+                        stack.push(photon);
+                    });
+            return (emitted, absorbed);
+        }
         let absorbed = self.assembly.emit(energy, rng, |p, d, e| {
             stack.push(Photon::new(app.local_point(p), app.local_dir(d), e));
         });

@@ -37,6 +37,9 @@ pub(crate) struct BatchState {
     pub(crate) history_weight: f64,
     /// The current particle's weight relative to its history's: what its secondaries inherit.
     pub(crate) particle_weight: f32,
+    /// Whether the current particle is of a split photon's line (`Photon::split_line`), which
+    /// its secondaries inherit.
+    pub(crate) particle_split: bool,
     pub(crate) emitted: f64,
     pub(crate) deposited: f64,
     pub(crate) escaped: f64,
@@ -93,6 +96,7 @@ impl BatchState {
             weight: 1.0,
             history_weight: 1.0,
             particle_weight: 1.0,
+            particle_split: false,
             emitted: 0.0,
             deposited: 0.0,
             escaped: 0.0,
@@ -136,21 +140,26 @@ impl BatchState {
         self.weight = weight;
         self.history_weight = weight;
         self.particle_weight = 1.0;
+        self.particle_split = false;
         self.emitted += emitted * weight;
         self.in_source += absorbed * weight;
     }
 
-    /// The particle `weight` (relative to the history's) is now the one being followed.
+    /// The particle `p` (its weight relative to the history's, its line) is now the one being
+    /// followed.
     #[inline]
-    pub(crate) fn follow(&mut self, weight: f32) {
-        self.particle_weight = weight;
-        self.weight = self.history_weight * f64::from(weight);
+    pub(crate) fn follow(&mut self, p: &Photon) {
+        self.particle_weight = p.weight;
+        self.particle_split = p.split_line;
+        self.weight = self.history_weight * f64::from(p.weight);
     }
 
-    /// Puts a secondary of the current particle on the stack: it inherits the particle's weight.
+    /// Puts a secondary of the current particle on the stack: it inherits the particle's weight
+    /// and line.
     #[inline]
     pub(crate) fn push(&mut self, mut p: Photon) {
         p.weight = self.particle_weight;
+        p.split_line = self.particle_split;
         self.stack.push(p);
     }
 

@@ -398,12 +398,12 @@ impl Transport {
                 energy_ev,
                 if positron { 1 } else { -1 },
             );
-            st.follow(1.0);
+            st.follow(&p);
             let (walked, end) = self.track_charged_to_end(p, &mut rng, &mut st);
             path += walked;
             depth += end[2] - centre[2];
             while let Some(p) = st.stack.pop() {
-                st.follow(p.weight);
+                st.follow(&p);
                 if p.charge == 0 {
                     self.track(p, &mut rng, &mut st, None, &mut 0);
                 } else {
@@ -556,8 +556,13 @@ impl Transport {
         let app = source.applicator(&self.frame);
         for h in 0..count {
             // (The source only fills the stack: nothing is scored before the history begins.)
-            let (emitted, absorbed, weight) =
-                source.emit(&self.frame, first + h, &mut rng, &mut st.stack);
+            let (emitted, absorbed, weight) = source.emit(
+                &self.frame,
+                first + h,
+                self.options.variance_reduction.particle_recycling,
+                &mut rng,
+                &mut st.stack,
+            );
             self.options
                 .variance_reduction
                 .split_source(&mut st.stack, first + h);
@@ -565,7 +570,7 @@ impl Transport {
             let mut handovers = 0u32;
             loop {
                 while let Some(p) = st.stack.pop() {
-                    st.follow(p.weight);
+                    st.follow(&p);
                     if p.charge == 0 {
                         self.track(p, &mut rng, st, app.as_ref(), &mut handovers);
                     } else {

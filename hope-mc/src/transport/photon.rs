@@ -15,10 +15,11 @@ const MAX_HANDOVERS: u32 = 100_000;
 
 impl Transport {
     /// Puts a photon that an interaction of the current particle produced on the stack, after
-    /// Russian roulette when the particle's weight is below 1 (see `variance`).
+    /// Russian roulette when the particle is of a split photon's line (see `variance`).
     pub(super) fn push_photon(&self, st: &mut BatchState, mut p: Photon, rng: &mut Rng) {
-        if let Some(w) = self.options.variance_reduction.roulette(st, rng) {
+        if let Some((w, line)) = self.options.variance_reduction.roulette(st, rng) {
             p.weight = w;
+            p.split_line = line;
             st.stack.push(p);
         }
     }
@@ -47,9 +48,10 @@ impl Transport {
             let first = st.stack.len();
             let absorbed = a.enter(p, rng, &mut st.stack);
             st.in_source += absorbed * st.weight;
-            // What leaves the applicator carries the weight of what entered it.
+            // What leaves the applicator carries the weight and line of what entered it.
             for q in &mut st.stack[first..] {
                 q.weight = p.weight;
+                q.split_line = p.split_line;
             }
         };
         loop {
@@ -227,9 +229,10 @@ impl Transport {
                 p.energy = energy;
                 // A split copy's scattered photon is rouletted back to full weight.
                 match self.options.variance_reduction.roulette(st, rng) {
-                    Some(w) => {
+                    Some((w, line)) => {
                         p.weight = w;
-                        st.follow(w);
+                        p.split_line = line;
+                        st.follow(p);
                     }
                     None => return false,
                 }

@@ -114,7 +114,7 @@ impl Transport {
             // interaction, sampled once, applied to each copy.
             for &(mut p, v) in group {
                 p.split_copy = false;
-                st.follow(p.weight);
+                st.follow(&p);
                 if self.apply(&mut p, v, it, st, rng) {
                     st.stack.push(p);
                 }
@@ -123,7 +123,7 @@ impl Transport {
         };
         let mut track: Option<Track> = None;
         for &(p, v) in group {
-            st.follow(p.weight);
+            st.follow(&p);
             // The photon's side: the scattered photon (rouletted), or fluorescence.
             match (scattered, it) {
                 (Some((d, e)), _) => {
@@ -142,6 +142,7 @@ impl Transport {
             }
             let mut e = Photon::secondary(p.pos, dir, t, -1);
             e.weight = p.weight;
+            e.split_line = p.split_line;
             match &track {
                 None => {
                     let mut rec = Track::new(-1, self.emat[v], self.rho[v]);
@@ -272,6 +273,7 @@ impl Transport {
                         // (Recorded with a normalised direction.)
                         let mut d = Photon::secondary(p.pos, s.dir, s.energy, s.charge);
                         d.weight = p.weight;
+                        d.split_line = p.split_line;
                         self.replay(sub, d, st, rng);
                     } else if s.charge == 0 {
                         self.push_photon(st, Photon::secondary(p.pos, s.dir, s.energy, 0), rng);

@@ -1,5 +1,5 @@
 //! Variance reduction: photon splitting with Russian roulette of the photons the split copies
-//! set in motion.
+//! set in motion, history repetition, and particle recycling for sources of several seeds.
 //!
 //! Every technique here leaves the expected dose in every voxel unchanged (it changes only how
 //! many particles carry it and with what weight) and keeps the contract of the engine: a
@@ -15,12 +15,18 @@
 //!   the same medium share that interaction and their electron's track, simulated once and
 //!   replayed at the other copies' points (`repeat`). What makes splitting pay with electron
 //!   transport.
-//! - Russian roulette (`russian_roulette`, on by default): a photon of weight `w < 1` that
-//!   comes out of an interaction (a scattered photon, fluorescence, bremsstrahlung, the photons
-//!   of a positron's annihilation in flight; not those of annihilation at rest) survives with probability `w` and then has weight 1;
-//!   otherwise it is dropped. The scattered radiation is followed once per source photon, as in
-//!   the analog engine, instead of `N` times at `1/N`. Electrons are never rouletted: they carry
-//!   the dose near where they start.
+//! - Russian roulette (`russian_roulette`, on by default): a photon of a split copy's line
+//!   (weight `w/N`, `w` the split photon's) that comes out of an interaction (a scattered
+//!   photon, fluorescence, bremsstrahlung, the photons of a positron's annihilation in flight;
+//!   not those of annihilation at rest) survives with probability `1/N` and then has weight
+//!   `w`, out of the line; otherwise it is dropped. The scattered radiation is followed once
+//!   per source photon, as in the analog engine, instead of `N` times at `1/N`. Electrons are
+//!   never rouletted: they carry the dose near where they start.
+//! - Particle recycling (`particle_recycling`, off by default): for a source of several
+//!   identical seeds, each photon leaving the seed a decay was followed in is followed from
+//!   every active seed, in that seed's frame, at the seed's share of the strength (the copies'
+//!   weights sum to 1). Unbiased because a seed's own transport does not depend on where the
+//!   seed is: the photons leaving seed k are those leaving any seed, turned into k's frame.
 //!
 //! Splitting with roulette is the textbook pair (Kahn 1956; EGSnrc's uniform bremsstrahlung
 //! splitting with Russian roulette of the descendants, Kawrakow, Rogers and Walters, Med Phys 31
@@ -52,9 +58,16 @@ pub struct VarianceReduction {
     /// Acts with electron transport, on the phantom's own grid, without a phase-space plane.
     pub history_repetition: bool,
     /// Russian roulette of the photons that split copies' interactions produce (survival
-    /// probability = weight, survivors at weight 1). Only acts when something has a weight
-    /// below 1.
+    /// probability 1/N, survivors at N times the weight, that of the photon that was split).
+    /// Only acts with photon splitting.
     pub russian_roulette: bool,
+    /// Particle recycling for sources of several identical seeds (an eye plaque, seeds in a
+    /// phantom): a decay is followed in one seed in isolation, and each photon that leaves it is
+    /// followed from every active seed, turned into that seed's frame, with weight equal to the
+    /// seed's share of the total strength (egs_brachy's recycling; Chamberland et al., Phys Med
+    /// Biol 61:8214, 2016). The seed's own transport is done once per decay instead of once per
+    /// copy. Acts only on `seeds` sources with more than one active seed.
+    pub particle_recycling: bool,
 }
 
 /// The largest photon splitting number.
@@ -69,6 +82,7 @@ impl Default for VarianceReduction {
             stratified: true,
             history_repetition: true,
             russian_roulette: true,
+            particle_recycling: false,
         }
     }
 }
@@ -90,7 +104,7 @@ impl VarianceReduction {
 
     /// Whether every switch that changes results is off.
     pub fn is_analog(&self) -> bool {
-        self.photon_splitting == 1
+        self.photon_splitting == 1 && !self.particle_recycling
     }
 
     /// Splits the source photons on `stack` (just emitted for history `history`) into their
@@ -113,6 +127,7 @@ impl VarianceReduction {
                 let mut copy = p;
                 copy.weight *= w;
                 copy.split_copy = true;
+                copy.split_line = true;
                 copy.primary_unscattered = p.primary_unscattered && c == counted;
                 if self.stratified {
                     // (n <= MAX_SPLITTING < 2^16.)
@@ -140,16 +155,19 @@ impl VarianceReduction {
         (k + u) / f64::from(self.photon_splitting)
     }
 
-    /// Russian roulette of a photon of the current particle's weight that an interaction just
-    /// produced or scattered: its new weight when it goes on (1 after a roulette it survived),
-    /// None when it is dropped. Photons at weight 1 always go on, at weight 1, and draw no
-    /// random number.
+    /// Russian roulette of a photon of the current particle's weight and line that an
+    /// interaction just produced or scattered: its new weight and line when it goes on, None
+    /// when it is dropped. Only a split photon's line is rouletted: it goes on with probability
+    /// 1/N (N the splitting), at N times the weight, out of the line (so at the weight of the
+    /// photon that was split: 1, or a recycled seed's share). Anything else goes on as it is and
+    /// draws no random number.
     #[inline]
-    pub(crate) fn roulette(&self, st: &mut BatchState, rng: &mut Rng) -> Option<f32> {
+    pub(crate) fn roulette(&self, st: &mut BatchState, rng: &mut Rng) -> Option<(f32, bool)> {
         let w = st.particle_weight;
-        if !self.russian_roulette || w >= 1.0 {
-            return Some(w);
+        if !self.russian_roulette || !st.particle_split {
+            return Some((w, st.particle_split));
         }
-        (rng.uniform() < f64::from(w)).then_some(1.0)
+        let n = self.photon_splitting.max(1);
+        (rng.uniform() * f64::from(n) < 1.0).then_some((w * n as f32, false))
     }
 }
