@@ -3,19 +3,16 @@
 //! servers in batches, reconstructs keys from any k, re-shares a key in two phases, and changes
 //! ACLs on the servers themselves.
 
-use std::io::BufReader;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
-use rustls_pki_types::ServerName;
+use hope_service::client::{CallError, Repeat, ServiceClient, host_of};
+use rustls::ClientConfig;
 use zeroize::Zeroizing;
 
 use crate::acl::{Grant, Subject};
-use crate::http;
 use crate::key::{BindingSalt, DataKey, KeyCommitment, KeyId};
 use crate::server::MAX_BATCH;
 use crate::shares::{self, Combined, Share};
@@ -44,22 +41,11 @@ impl ServerEndpoint {
 
     /// The name to check in the server's certificate.
     pub fn name(&self) -> String {
-        self.server_name.clone().unwrap_or_else(|| {
-            let host = self
-                .address
-                .rsplit_once(':')
-                .map_or(self.address.as_str(), |(h, _)| h);
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string()
-        })
+        self.server_name
+            .clone()
+            .unwrap_or_else(|| host_of(&self.address).to_string())
     }
 }
-
-type Conn = BufReader<StreamOwned<ClientConnection, TcpStream>>;
-
-/// Idle connections kept per server.
-const POOL: usize = 16;
 
 /// The outcome for one key of a batch request to one server.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -86,9 +72,8 @@ struct Results {
 #[derive(Clone)]
 pub struct KeyServerClient {
     endpoint: ServerEndpoint,
-    tls: Arc<ClientConfig>,
     timeout: Duration,
-    pool: Arc<Mutex<Vec<Conn>>>,
+    service: ServiceClient,
 }
 
 impl std::fmt::Debug for KeyServerClient {
@@ -115,11 +100,11 @@ impl KeyServerClient {
         tls: Arc<ClientConfig>,
         timeout: Duration,
     ) -> KeyServerClient {
+        let service = ServiceClient::new(endpoint.address.clone(), endpoint.name(), tls, timeout);
         KeyServerClient {
             endpoint,
-            tls,
             timeout,
-            pool: Arc::new(Mutex::new(Vec::new())),
+            service,
         }
     }
 
@@ -136,78 +121,26 @@ impl KeyServerClient {
         }
     }
 
-    fn connect(&self) -> Result<Conn> {
-        let addr = self
-            .endpoint
-            .address
-            .to_socket_addrs()
-            .map_err(|e| self.server_error(None, format!("cannot resolve: {e}")))?
-            .next()
-            .ok_or_else(|| self.server_error(None, "address resolves to nothing"))?;
-        let sock = TcpStream::connect_timeout(&addr, self.timeout)
-            .map_err(|e| self.server_error(None, format!("cannot connect: {e}")))?;
-        let _ = sock.set_read_timeout(Some(self.timeout));
-        let _ = sock.set_write_timeout(Some(self.timeout));
-        let _ = sock.set_nodelay(true);
-        let name = ServerName::try_from(self.endpoint.name())
-            .map_err(|e| self.server_error(None, format!("invalid server name: {e}")))?;
-        let conn = ClientConnection::new(Arc::clone(&self.tls), name)
-            .map_err(|e| self.server_error(None, format!("TLS: {e}")))?;
-        Ok(BufReader::with_capacity(
-            64 * 1024,
-            StreamOwned::new(conn, sock),
-        ))
-    }
-
-    fn take(&self) -> Option<Conn> {
-        self.pool.lock().ok()?.pop()
-    }
-
-    fn give_back(&self, conn: Conn) {
-        if let Ok(mut p) = self.pool.lock()
-            && p.len() < POOL
-        {
-            p.push(conn);
-        }
-    }
-
-    /// One request on a pooled connection (or a new one); when a pooled connection turns out to
-    /// be closed by the server, the pool is emptied and the request made once more on a fresh
-    /// connection (every request of the protocol is safe to repeat).
+    /// One request on a pooled connection (or a new one); every request of the protocol is
+    /// safe to repeat, so one that fails on a reused connection is made once more on a fresh
+    /// one.
     fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        for attempt in 0..2 {
-            let (mut conn, reused) = match self.take() {
-                Some(c) => (c, true),
-                None => (self.connect()?, false),
-            };
-            let host = &self.endpoint.address;
-            let exchange = http::write_request(conn.get_mut(), method, path, host, body, true)
-                .and_then(|()| http::read_response(&mut conn));
-            let (status, answer, keep) = match exchange {
-                Ok(x) => x,
-                Err(_) if reused && attempt == 0 => {
-                    // The server closed it (restarted, or idle too long): the other pooled
-                    // connections are most likely closed too; the retry opens a fresh one.
-                    if let Ok(mut p) = self.pool.lock() {
-                        p.clear();
-                    }
-                    continue;
-                }
-                Err(e) => return Err(self.server_error(None, format!("TLS or network: {e}"))),
-            };
-            if keep {
-                self.give_back(conn);
-            }
-            if (200..300).contains(&status) {
-                return Ok(answer);
-            }
-            let message = serde_json::from_slice::<serde_json::Value>(&answer)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
-            return Err(self.server_error(Some(status), format!("{status}: {message}")));
+        let (status, answer) =
+            self.service
+                .call(method, path, body, Repeat::Safe)
+                .map_err(|e| match e {
+                    CallError::Unreachable { message, .. }
+                    | CallError::Exchange { message, .. } => self.server_error(None, message),
+                    other => self.server_error(None, other.to_string()),
+                })?;
+        if (200..300).contains(&status) {
+            return Ok(answer);
         }
-        Err(self.server_error(None, "the connection failed twice"))
+        let message = serde_json::from_slice::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+        Err(self.server_error(Some(status), format!("{status}: {message}")))
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T> {

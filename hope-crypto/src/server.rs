@@ -31,7 +31,6 @@
 //! [`MutualTls`]); each client has [`Limits::request_timeout`] to complete its handshake and each
 //! request, however it trickles its bytes.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,12 +42,11 @@ use crate::acl::{Grant, Principal, Right, Subject};
 use crate::audit::{AuditKey, AuditLog, Event};
 use crate::http;
 use crate::key::{BindingSalt, KeyId};
-use crate::service::{
-    Activity, Audited, Limits, REFUSALS_PER_SECOND, RefusalBudget, Service, TimedStream,
-};
+use crate::service::{Activity, Audited, Limits, RefusalBudget, Service};
 use crate::shares::Share;
 use crate::store::{KeyStore, NewKey, SqliteKeyStore};
 use crate::tls::{MutualTls, TlsFiles, crl_state_path};
+use hope_service::session::{Reply, Session};
 
 /// A key server running on a background thread; dropping the handle stops it.
 pub use crate::service::ServiceHandle as ServerHandle;
@@ -276,91 +274,17 @@ impl Audited for Shared {
     }
 
     fn connection(&self, stream: TcpStream, activity: &Activity) {
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let timed = TimedStream::new(stream, self.limits.request_timeout);
-        let deadline = timed.deadline();
-        // The handshake and the first request within one deadline.
-        deadline.set_in(self.limits.request_timeout);
-        let Some(accepted) = self.tls.accept_audited(timed, &self.audit, &peer) else {
-            return;
+        let session = Session {
+            tls: &self.tls,
+            audit: &self.audit,
+            refusals: &self.refusals,
+            limits: self.limits,
         };
-        let (who, mut generation) = (accepted.principal, accepted.generation);
-        let mut conn = BufReader::with_capacity(64 * 1024, accepted.stream);
-        let mut first = true;
-        loop {
-            if !first {
-                // Wait for the next request at most the idle time, then it has the request time.
-                deadline.set_in(self.limits.idle_timeout);
-                activity.waiting();
-                match conn.fill_buf() {
-                    Ok(b) if !b.is_empty() => {}
-                    _ => break,
-                }
-                deadline.set_in(self.limits.request_timeout);
-            }
-            first = false;
-            // A revocation reaches connections kept alive across it.
-            if !self
-                .tls
-                .peer_still_valid(&conn.get_ref().conn, &mut generation, &self.audit)
-            {
-                let _ = self.audit.append_limited(
-                    "connect",
-                    Event::new(who.name.clone(), "connect", "refused")
-                        .detail(format!("{peer}: the certificate is no longer valid")),
-                );
-                break;
-            }
-            let request = match http::read_request(&mut conn) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => {
-                    deadline.set_in(self.limits.request_timeout);
-                    let _ = http::write_response(conn.get_mut(), 400, &json_error(e));
-                    break;
-                }
-            };
-            // A whole request is in: served, not closed to make room. Until then (handshake,
-            // a request trickling in, an idle keep-alive) the connection may be.
-            activity.busy();
-            if activity.evicted() {
-                break;
-            }
-            let reply = if self.refusals.allow(&who.name) {
-                let reply = handle(self.store.as_ref(), &self.audit, &who, &request);
-                if reply.refused {
-                    self.refusals.charge(&who.name);
-                }
-                reply
-            } else {
-                let _ = self.audit.append_limited(
-                    "throttled",
-                    Event::new(who.name.clone(), "request", "throttled").detail(format!(
-                        "{peer}: more than {REFUSALS_PER_SECOND} refused requests a second"
-                    )),
-                );
-                plain(
-                    429,
-                    json_error("too many refused requests (keys denied or not found): slow down"),
-                )
-            };
-            let (status, body) = (reply.status, reply.body);
-            deadline.set_in(self.limits.request_timeout);
-            let keep = request.keep_alive && status < 500;
-            if http::write_response_keep(conn.get_mut(), status, &body, keep).is_err() || !keep {
-                break;
-            }
-        }
-        let tls = conn.get_mut();
-        tls.conn.send_close_notify();
-        let _ = tls.flush();
+        session.serve(stream, activity, |who, request| {
+            handle(self.store.as_ref(), &self.audit, who, request)
+        });
     }
 }
-
-impl Shared {}
 
 /// A hexadecimal binding salt in JSON.
 #[derive(Debug, Clone, Copy)]
@@ -472,20 +396,8 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| Error::invalid("body", e.to_string()))
 }
 
-/// The answer to a request, and whether anything in it was refused (denied, not found, a bad
-/// request): refusals count against the caller's budget (see [`RefusalBudget`]).
-struct Reply {
-    status: u16,
-    body: Zeroizing<Vec<u8>>,
-    refused: bool,
-}
-
 fn plain(status: u16, body: Vec<u8>) -> Reply {
-    Reply {
-        status,
-        body: Zeroizing::new(body),
-        refused: status >= 400,
-    }
+    Reply::new(status, body)
 }
 
 /// Answers one authenticated request: audit, authorise, execute, audit again (fail closed).

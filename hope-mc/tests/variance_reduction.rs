@@ -599,3 +599,55 @@ empty = [7]
         }
     }
 }
+
+/// Review of particle recycling: the narrow-beam count followed the copies of seed `h mod n`,
+/// each seed equally often, where the analog run draws the decay's seed by strength. Strengths
+/// 9 and 1, the strong seed inside the lead cube (nothing leaves it uncollided), the weak one
+/// near the phantom's face: the uncollided fraction with recycling is the analog one (it was
+/// five times as large).
+#[test]
+fn the_uncollided_count_of_a_recycled_run_is_the_analog_one() {
+    let seeds = [([0.0, 0.0, 45.0], 9.0), ([0.0, 0.0, 3.0], 1.0)].map(|(position_mm, weight)| {
+        hope_mc::SeedPlacement {
+            position_mm,
+            axis: [0.0, 0.0, 1.0],
+            weight,
+        }
+    });
+    let case = Case {
+        name: "two seeds, one in lead",
+        phantom: slabs([16, 16, 30], true),
+        source: Source::Seeds(Box::new(
+            hope_mc::SeedSource::new(
+                hope_mc::source::brachy::SeedModel::model_6711().unwrap(),
+                Spectrum::lines(&hope_mc::source::brachy::I125_LINES).unwrap(),
+                seeds.to_vec(),
+                PhysicsOptions::default(),
+            )
+            .unwrap(),
+        )),
+        histories: (100_000, 100_000),
+        core: central,
+        kerma: true,
+    };
+    let n = 100_000u64;
+    let fraction = |vr: VarianceReduction, seed: u64| {
+        let t = transport(&case, vr, n);
+        let p = t.run(&case.source, n, seed, &|_, _| {}).unwrap();
+        p.uncollided as f64 / n as f64
+    };
+    let analog = fraction(VarianceReduction::default(), 4);
+    let recycled = fraction(
+        VarianceReduction {
+            particle_recycling: true,
+            ..VarianceReduction::default()
+        },
+        5,
+    );
+    let sigma = (2.0 * analog * (1.0 - analog) / n as f64).sqrt();
+    assert!(analog > 0.005, "{analog}");
+    assert!(
+        (recycled - analog).abs() < 4.5 * sigma,
+        "uncollided {recycled} against {analog}"
+    );
+}

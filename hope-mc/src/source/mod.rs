@@ -697,7 +697,7 @@ impl Source {
                 v.spectrum.sample(rng),
             ),
             Source::Plaque(s) => {
-                let (energy, absorbed) = s.emit(t, history, recycle, rng, stack);
+                let (energy, absorbed) = s.emit(t, recycle, rng, stack);
                 return (energy, absorbed, 1.0);
             }
             Source::Seeds(s) if recycle && s.seeds.len() > 1 => {
@@ -707,12 +707,18 @@ impl Source {
                 let mut out = Vec::new();
                 let outcome = s.capsule.emit(energy, rng, |p, d, e| out.push((p, d, e)));
                 let active = (0..s.seeds.len()).filter(|&k| s.share(k) > 0.0);
-                let counted = (history % active.clone().count().max(1) as u64) as usize;
+                // The narrow-beam count follows the copies of one seed drawn by strength, as
+                // the analog run draws the decay's seed.
+                let u = rng.uniform();
+                let counted = s
+                    .cumulative
+                    .partition_point(|&c| c <= u)
+                    .min(s.seeds.len() - 1);
                 // The energy emitted as the copies carry it (weights in single precision, as
                 // particles carry them), so that the energy balance holds exactly.
                 let carried: f64 = active.clone().map(|k| f64::from(s.share(k))).sum();
                 let left: f64 = out.iter().map(|o| o.2).sum();
-                for (copy, k) in active.enumerate() {
+                for k in active {
                     let [fx, fy, fz] = s.frames[k];
                     let centre = Vec3::from(s.seeds[k].position_mm);
                     for &(p, d, e) in &out {
@@ -720,7 +726,7 @@ impl Source {
                         let dir = fx * d[0] + fy * d[1] + fz * d[2];
                         let mut photon = Photon::new(t.to_local(world), t.dir_to_local(dir), e);
                         photon.weight = s.share(k);
-                        photon.primary_unscattered = copy == counted;
+                        photon.primary_unscattered = k == counted;
                         stack.push(photon);
                     }
                 }

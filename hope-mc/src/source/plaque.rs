@@ -495,11 +495,6 @@ impl PlaqueAssembly {
         &self.loads
     }
 
-    /// The number of active seeds.
-    pub fn active_seeds(&self) -> usize {
-        self.weights.iter().filter(|w| **w > 0.0).count()
-    }
-
     fn world(
         &self,
         with_plaque: bool,
@@ -517,20 +512,24 @@ impl PlaqueAssembly {
         }
     }
 
-    /// A decay: which present seed (weighted by strength) and where in it (plaque frame, cm).
-    pub(crate) fn sample_start(&self, rng: &mut Rng) -> (usize, [f64; 3]) {
-        let u = rng.uniform();
+    /// The present seed that the uniform number `u` picks, weighted by strength.
+    fn pick(&self, u: f64) -> usize {
         let k = self
             .cumulative
             .iter()
             .position(|&c| u < c)
             .unwrap_or(self.weights.len() - 1);
         // Rounding at the end of the table: the last active seed.
-        let k = if self.weights[k] > 0.0 {
+        if self.weights[k] > 0.0 {
             k
         } else {
             self.weights.iter().rposition(|w| *w > 0.0).unwrap_or(k)
-        };
+        }
+    }
+
+    /// A decay: which present seed (weighted by strength) and where in it (plaque frame, cm).
+    pub(crate) fn sample_start(&self, rng: &mut Rng) -> (usize, [f64; 3]) {
+        let k = self.pick(rng.uniform());
         (
             k,
             self.placed[k].plaque_point(&self.seed.emission_point(rng)),
@@ -564,8 +563,10 @@ impl PlaqueAssembly {
     /// photon of energy `e` in one seed alone (the seed's frame), then each photon that leaves
     /// it from every active seed, turned into that seed's frame, with weight equal to the
     /// seed's share of the strength, through plaque and seeds until it and its descendants are
-    /// absorbed there or leave (`leave(position, direction, energy, weight, copy)`, plaque
-    /// frame; `copy` counts the active seeds from 0). Returns the energy absorbed in plaque and
+    /// absorbed there or leave (`leave(position, direction, energy, weight, counted)`, plaque
+    /// frame; `counted`: the copies of one seed, drawn by strength as the analog run draws the
+    /// decay's seed, which the narrow-beam count follows). Seeds must not overlap (those of the
+    /// COMS plaques do not). Returns the energy absorbed in plaque and
     /// seeds, weighted, and the energy emitted as the copies carry it, eV: `e` but for the
     /// rounding of the weights (single precision, as particles carry them), so that the energy
     /// balance holds exactly.
@@ -577,7 +578,7 @@ impl PlaqueAssembly {
         &self,
         e: f64,
         rng: &mut Rng,
-        mut leave: impl FnMut([f64; 3], [f64; 3], f64, f32, usize),
+        mut leave: impl FnMut([f64; 3], [f64; 3], f64, f32, bool),
     ) -> (f64, f64) {
         let start = (self.seed.emission_point(rng), isotropic(rng), e);
         let mut out = Vec::new();
@@ -595,14 +596,13 @@ impl PlaqueAssembly {
         let share = |w: &f64| (w / total) as f32;
         let carried: f64 = self.weights.iter().map(|w| f64::from(share(w))).sum();
         let left: f64 = out.iter().map(|o| o.2).sum();
+        let counted = self.pick(rng.uniform());
         for (p, d, e) in out {
-            let active = self
-                .placed
-                .iter()
-                .zip(&self.weights)
-                .filter(|(_, w)| **w > 0.0);
-            for (copy, (s, w)) in active.enumerate() {
+            for (k, (s, w)) in self.placed.iter().zip(&self.weights).enumerate() {
                 let w = share(w);
+                if w <= 0.0 {
+                    continue;
+                }
                 let start = (s.plaque_point(&p), s.dir_to_plaque(&d), e);
                 absorbed += f64::from(w)
                     * walk(
@@ -612,7 +612,7 @@ impl PlaqueAssembly {
                         start,
                         rng,
                         |_, _, _, _, _| {},
-                        |p, d, e| leave(p, d, e, w, copy),
+                        |p, d, e| leave(p, d, e, w, k == counted),
                     );
             }
         }

@@ -202,12 +202,11 @@ impl PlaqueSource {
     /// Emits one decay's photons (local frame) onto `stack`; returns the energy emitted and the
     /// energy absorbed in plaque and seeds, eV. With `recycle` (particle recycling), the photons
     /// leaving the decay's seed come out of every active seed at that seed's share of the
-    /// weight; the narrow-beam count keeps the copies of seed `history` mod the active seeds,
-    /// and the energy emitted is what the copies carry (see [`PlaqueAssembly::emit_recycled`]).
+    /// weight; the narrow-beam count keeps the copies of one seed drawn by strength, and the
+    /// energy emitted is what the copies carry (see [`PlaqueAssembly::emit_recycled`]).
     pub(crate) fn emit(
         &self,
         t: &Frame,
-        history: u64,
         recycle: bool,
         rng: &mut Rng,
         stack: &mut Vec<Photon>,
@@ -215,14 +214,12 @@ impl PlaqueSource {
         let app = self.placed_in(t);
         let energy = self.spectrum.sample(rng);
         if recycle {
-            let active = self.assembly.active_seeds() as u64;
-            let counted = (history % active.max(1)) as usize;
             let (absorbed, emitted) =
                 self.assembly
-                    .emit_recycled(energy, rng, |p, d, e, weight, copy| {
+                    .emit_recycled(energy, rng, |p, d, e, weight, counted| {
                         let mut photon = Photon::new(app.local_point(p), app.local_dir(d), e);
                         photon.weight = weight;
-                        photon.primary_unscattered = copy == counted;
+                        photon.primary_unscattered = counted;
                         stack.push(photon);
                     });
             return (emitted, absorbed);

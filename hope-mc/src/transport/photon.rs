@@ -200,7 +200,7 @@ impl Transport {
 
     /// Applies interaction `it` to photon `p` in voxel `v`: deposits or gives the electrons their
     /// energy, puts fluorescence and annihilation photons on the stack, and turns a scattered
-    /// photon (after Russian roulette where its weight is below 1). Returns whether the photon
+    /// photon (after Russian roulette when it is of a split copy's line). Returns whether the photon
     /// goes on.
     pub(super) fn apply(
         &self,

@@ -66,7 +66,10 @@ pub struct VarianceReduction {
     /// followed from every active seed, turned into that seed's frame, with weight equal to the
     /// seed's share of the total strength (egs_brachy's recycling; Chamberland et al., Phys Med
     /// Biol 61:8214, 2016). The seed's own transport is done once per decay instead of once per
-    /// copy. Acts only on `seeds` sources with more than one active seed.
+    /// copy. Acts only on `seeds` sources (in a phantom: with more than one seed); the seeds
+    /// must not overlap (those of the COMS plaques do not). With history repetition, copies of
+    /// different seeds that first interact alike may share that interaction (unbiased: each
+    /// copy keeps its weight).
     pub particle_recycling: bool,
 }
 
