@@ -99,7 +99,7 @@ ensure_build_tools() {
   else
     if [ "${CI:-}" = "true" ]; then echo "error: cmake is missing (required under CI=true)" >&2; exit 1; fi
     echo "warning: cmake is missing; building without hope-dicom/jpegls" >&2
-    HOPE_FEATURES="--features hope-rs-core/serde,hope-dicom/jpeg2000,hope-dicom/ocr"
+    HOPE_FEATURES="--features hope-rs-core/serde,hope-dicom/jpeg2000,hope-dicom/ocr,hope-catalog/server,hope-catalog/client"
   fi
   export HOPE_FEATURES
 }

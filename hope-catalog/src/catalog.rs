@@ -10,6 +10,8 @@ use crate::backend::{
 };
 use crate::path::CollectionPath;
 use crate::query::{self, Checked};
+#[cfg(feature = "client")]
+use crate::remote::Call;
 use crate::schema::{Attribute, Entry, Schema, check_entry_name};
 use crate::value::Value;
 use crate::{Error, Result};
@@ -34,6 +36,20 @@ use crate::{Error, Result};
 /// ```
 pub struct Catalog {
     backend: Box<dyn Backend>,
+    /// A catalog on a service: every operation goes there (the back-end is then
+    /// [`NoBackend`], which refuses everything).
+    #[cfg(feature = "client")]
+    remote: Option<crate::remote::client::Remote>,
+}
+
+/// Sends the call to the service when the catalog is on one.
+macro_rules! remote {
+    ($self:ident, $who:expr, $call:expr) => {
+        #[cfg(feature = "client")]
+        if let Some(r) = &$self.remote {
+            return r.call($who, &$call);
+        }
+    };
 }
 
 impl std::fmt::Debug for Catalog {
@@ -51,7 +67,7 @@ fn now_us() -> i64 {
 }
 
 /// What [`Catalog::init`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Initialised {
     /// The root was created, owned by the caller.
     Created,
@@ -67,7 +83,41 @@ impl Catalog {
     pub fn new(backend: impl Backend + 'static) -> Catalog {
         Catalog {
             backend: Box::new(backend),
+            #[cfg(feature = "client")]
+            remote: None,
         }
+    }
+
+    #[cfg(feature = "client")]
+    pub(crate) fn remote(remote: crate::remote::client::Remote) -> Catalog {
+        Catalog {
+            backend: Box::new(crate::backend::NoBackend),
+            remote: Some(remote),
+        }
+    }
+
+    #[cfg(feature = "client")]
+    pub(crate) fn remote_ref(&self) -> Option<&crate::remote::client::Remote> {
+        self.remote.as_ref()
+    }
+
+    /// The service this catalog is on (`host:port`), if it is on one.
+    pub fn server(&self) -> Option<&str> {
+        #[cfg(feature = "client")]
+        if let Some(r) = &self.remote {
+            return Some(r.server());
+        }
+        None
+    }
+
+    /// The identities a catalog on a service can call as (those of its certificates); empty
+    /// for a local catalog, which takes any principal at its word.
+    pub fn identities(&self) -> Vec<Principal> {
+        #[cfg(feature = "client")]
+        if let Some(r) = &self.remote {
+            return r.identities();
+        }
+        Vec::new()
     }
 
     /// A catalog held in memory.
@@ -87,6 +137,10 @@ impl Catalog {
 
     /// The back-end's kind (`memory`, `sqlite`, `postgres`).
     pub fn backend_kind(&self) -> &'static str {
+        #[cfg(feature = "client")]
+        if self.remote.is_some() {
+            return "remote";
+        }
         self.backend.kind()
     }
 
@@ -117,6 +171,7 @@ impl Catalog {
     /// The permission `who` holds on `path`: its own grants and, while inheritance is on, its
     /// ancestors'.
     pub fn permission(&self, who: &Principal, path: &CollectionPath) -> Result<Option<Permission>> {
+        remote!(self, who, Call::Permission { path: path.clone() });
         let lineage = self.backend.lineage(path)?;
         Ok(effective(who, lineage.iter().map(|r| &r.permissions)))
     }
@@ -153,6 +208,7 @@ impl Catalog {
 
     /// Creates the root collection `/`, owned by `admin`, if it does not exist yet.
     pub fn init(&self, admin: &Principal) -> Result<Initialised> {
+        remote!(self, admin, Call::Init);
         let root = CollectionPath::root();
         if let Some(existing) = self.backend.collection(&root)? {
             return Ok(Initialised::Existing {
@@ -181,6 +237,7 @@ impl Catalog {
     /// Creates a collection (needs write on the parent); the caller owns it and it inherits the
     /// parent's grants.
     pub fn mkdir(&self, who: &Principal, path: &str) -> Result<()> {
+        remote!(self, who, Call::Mkdir { path: path.into() });
         let path = CollectionPath::parse(path)?;
         let parent = path
             .parent()
@@ -193,6 +250,7 @@ impl Catalog {
 
     /// Creates a collection and its missing ancestors.
     pub fn mkdir_all(&self, who: &Principal, path: &str) -> Result<()> {
+        remote!(self, who, Call::MkdirAll { path: path.into() });
         let path = CollectionPath::parse(path)?;
         for p in path.ancestry().into_iter().rev().skip(1) {
             if self.backend.collection(&p)?.is_none() {
@@ -204,6 +262,7 @@ impl Catalog {
 
     /// Removes an empty collection (no sub-collections; its entries go with it). Needs admin.
     pub fn rmdir(&self, who: &Principal, path: &str) -> Result<()> {
+        remote!(self, who, Call::Rmdir { path: path.into() });
         let rec = self.authorise(who, path, Permission::Admin, "rmdir")?;
         if rec.path.is_root() || !self.backend.children(rec.id)?.is_empty() {
             return Err(Error::invalid(
@@ -217,6 +276,7 @@ impl Catalog {
 
     /// The sub-collections of a collection (needs read).
     pub fn list(&self, who: &Principal, path: &str) -> Result<Vec<CollectionPath>> {
+        remote!(self, who, Call::List { path: path.into() });
         let rec = self.authorise(who, path, Permission::Read, "list")?;
         Ok(self
             .backend
@@ -228,6 +288,7 @@ impl Catalog {
 
     /// The schema of a collection (needs read).
     pub fn schema(&self, who: &Principal, path: &str) -> Result<Schema> {
+        remote!(self, who, Call::Schema { path: path.into() });
         Ok(self
             .authorise(who, path, Permission::Read, "schema")?
             .schema)
@@ -236,6 +297,14 @@ impl Catalog {
     /// Adds an attribute (needs admin). A required attribute can only be added to an empty
     /// collection.
     pub fn add_attribute(&self, who: &Principal, path: &str, attr: Attribute) -> Result<()> {
+        remote!(
+            self,
+            who,
+            Call::AddAttribute {
+                path: path.into(),
+                attribute: attr
+            }
+        );
         let rec = self.authorise(who, path, Permission::Admin, "schema")?;
         rec.schema.check_new(&attr)?;
         if !attr.nullable && self.backend.count(&rec)? > 0 {
@@ -259,6 +328,14 @@ impl Catalog {
 
     /// Drops an attribute and its values (needs admin).
     pub fn drop_attribute(&self, who: &Principal, path: &str, name: &str) -> Result<()> {
+        remote!(
+            self,
+            who,
+            Call::DropAttribute {
+                path: path.into(),
+                name: name.into()
+            }
+        );
         let rec = self.authorise(who, path, Permission::Admin, "schema")?;
         if rec.schema.get(name).is_none() {
             return Err(Error::NotFound(format!("attribute {name} in {}", rec.path)));
@@ -280,6 +357,10 @@ impl Catalog {
 
     /// Adds entries in one transaction: all or none (needs write). Returns how many.
     pub fn add_many(&self, who: &Principal, path: &str, entries: Vec<Entry>) -> Result<usize> {
+        #[cfg(feature = "client")]
+        if let Some(r) = &self.remote {
+            return r.add_many(who, path, entries);
+        }
         let rec = self.authorise(who, path, Permission::Write, "add")?;
         let checked = entries
             .into_iter()
@@ -298,6 +379,14 @@ impl Catalog {
 
     /// Reads an entry (needs read).
     pub fn get(&self, who: &Principal, path: &str, name: &str) -> Result<Entry> {
+        remote!(
+            self,
+            who,
+            Call::Get {
+                path: path.into(),
+                name: name.into()
+            }
+        );
         let rec = self.authorise(who, path, Permission::Read, "get")?;
         self.backend
             .get(&rec, name)?
@@ -324,6 +413,10 @@ impl Catalog {
         name: &str,
         mut f: impl FnMut(&Entry) -> Result<Vec<(String, Value)>>,
     ) -> Result<()> {
+        #[cfg(feature = "client")]
+        if let Some(r) = &self.remote {
+            return r.update_with(who, path, name, f);
+        }
         let rec = self.authorise(who, path, Permission::Write, "update")?;
         let schema = rec.schema.clone();
         self.backend.update_entry(&rec, name, &mut |e| {
@@ -352,6 +445,14 @@ impl Catalog {
 
     /// Deletes an entry (needs write).
     pub fn remove(&self, who: &Principal, path: &str, name: &str) -> Result<()> {
+        remote!(
+            self,
+            who,
+            Call::Remove {
+                path: path.into(),
+                name: name.into()
+            }
+        );
         let rec = self.authorise(who, path, Permission::Write, "remove")?;
         if !self.backend.delete_entry(&rec, name)? {
             return Err(Error::NotFound(format!("entry {name} in {}", rec.path)));
@@ -361,6 +462,14 @@ impl Catalog {
 
     /// Runs a query on one collection (needs read).
     pub fn query(&self, who: &Principal, path: &str, text: &str) -> Result<QueryResult> {
+        remote!(
+            self,
+            who,
+            Call::Query {
+                path: path.into(),
+                text: text.into()
+            }
+        );
         let rec = self.authorise(who, path, Permission::Read, "query")?;
         let q = query::check(&query::parse(text)?, &rec.schema)?;
         self.backend.query(std::slice::from_ref(&rec), &q)
@@ -371,6 +480,14 @@ impl Catalog {
     /// read are left out silently: their rows never appear, in counts neither. Needs read on
     /// `path` itself.
     pub fn query_recursive(&self, who: &Principal, path: &str, text: &str) -> Result<QueryResult> {
+        remote!(
+            self,
+            who,
+            Call::QueryRecursive {
+                path: path.into(),
+                text: text.into()
+            }
+        );
         let root = self.authorise(who, path, Permission::Read, "query")?;
         let parsed = query::parse(text)?;
         let mut chain: Vec<(CollectionPath, Permissions)> = Vec::new();
@@ -428,6 +545,13 @@ impl Catalog {
     /// The same query without any permission check, for measuring the cost of the checks.
     /// Dangerous: it returns rows whatever the caller may read.
     pub fn dangerous_query_without_acl(&self, path: &str, text: &str) -> Result<QueryResult> {
+        #[cfg(feature = "client")]
+        if self.remote.is_some() {
+            return Err(Error::invalid(
+                "dangerous_query_without_acl",
+                "not available on a catalog service",
+            ));
+        }
         let rec = self.record(&CollectionPath::parse(path)?)?;
         let q = query::check(&query::parse(text)?, &rec.schema)?;
         self.backend.query(std::slice::from_ref(&rec), &q)
@@ -435,12 +559,14 @@ impl Catalog {
 
     /// Number of entries of a collection (needs read).
     pub fn count(&self, who: &Principal, path: &str) -> Result<u64> {
+        remote!(self, who, Call::Count { path: path.into() });
         let rec = self.authorise(who, path, Permission::Read, "count")?;
         self.backend.count(&rec)
     }
 
     /// The permissions of a collection (needs read).
     pub fn permissions(&self, who: &Principal, path: &str) -> Result<Permissions> {
+        remote!(self, who, Call::Permissions { path: path.into() });
         Ok(self
             .authorise(who, path, Permission::Read, "permissions")?
             .permissions)
@@ -453,6 +579,14 @@ impl Catalog {
         path: &str,
         permissions: Permissions,
     ) -> Result<()> {
+        remote!(
+            self,
+            who,
+            Call::SetPermissions {
+                path: path.into(),
+                permissions
+            }
+        );
         let rec = self.authorise(who, path, Permission::Admin, "chmod")?;
         self.backend.set_permissions(&rec, &permissions)?;
         self.audit(who, "chmod", rec.path.as_str(), "ok", String::new())
@@ -466,6 +600,15 @@ impl Catalog {
         subject: Subject,
         permission: Option<Permission>,
     ) -> Result<()> {
+        remote!(
+            self,
+            who,
+            Call::Grant {
+                path: path.into(),
+                subject,
+                permission
+            }
+        );
         let rec = self.authorise(who, path, Permission::Admin, "chmod")?;
         let mut p = rec.permissions.clone();
         p.acl.retain(|e| e.subject != subject);
@@ -487,6 +630,15 @@ impl Catalog {
         entry: Option<&str>,
         a: Annotation,
     ) -> Result<()> {
+        remote!(
+            self,
+            who,
+            Call::Annotate {
+                path: path.into(),
+                entry: entry.map(str::to_string),
+                annotation: a
+            }
+        );
         let rec = self.authorise(who, path, Permission::Write, "annotate")?;
         let target = match entry {
             Some(name) => {
@@ -509,6 +661,14 @@ impl Catalog {
         path: &str,
         entry: Option<&str>,
     ) -> Result<Vec<Annotation>> {
+        remote!(
+            self,
+            who,
+            Call::Annotations {
+                path: path.into(),
+                entry: entry.map(str::to_string)
+            }
+        );
         let rec = self.authorise(who, path, Permission::Read, "annotations")?;
         let target = entry.map_or(Target::Collection(rec.id), |n| {
             Target::Entry(rec.id, n.to_string())
@@ -518,6 +678,7 @@ impl Catalog {
 
     /// The newest audit records (needs admin on `/`).
     pub fn audit_log(&self, who: &Principal, limit: usize) -> Result<Vec<AuditRecord>> {
+        remote!(self, who, Call::AuditLog { limit });
         self.authorise(who, "/", Permission::Admin, "audit")?;
         self.backend.audit_log(limit)
     }

@@ -43,6 +43,23 @@ pub enum Error {
     #[error("already exists: {0}")]
     AlreadyExists(String),
 
+    /// An entry changed between a read and a conditional update (a remote
+    /// [`crate::Catalog::update_with`] retries on it).
+    #[error("conflict: {0}")]
+    Conflict(String),
+
+    /// A catalog service could not be reached, refused the connection or the certificate, or
+    /// failed (`status`: the HTTP status it answered, if it answered).
+    #[error("catalog service {server}: {message}")]
+    Remote {
+        /// The service's address.
+        server: String,
+        /// The HTTP status, if the service answered.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+    },
+
     /// The storage back-end failed.
     #[error("{backend} back-end: {message}")]
     Backend {

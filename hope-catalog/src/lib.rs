@@ -7,6 +7,7 @@ pub mod dicom;
 pub mod error;
 pub mod path;
 pub mod query;
+pub mod remote;
 pub mod schema;
 pub mod value;
 

@@ -1,4 +1,6 @@
-//! One conformance suite, run against every back-end: memory (the reference), SQLite, PostgreSQL.
+//! One conformance suite, run against every back-end: memory (the reference), SQLite, PostgreSQL,
+//! and (features `server` and `client`) a catalog service over mutual TLS on SQLite, reached
+//! through the remote client with one certificate per principal the suite uses.
 //!
 //! PostgreSQL comes from `HOPE_TEST_POSTGRES_URL` (set by `scripts/test`, which starts a server);
 //! each test gets a database of its own. Without the variable the PostgreSQL tests are skipped,
@@ -30,12 +32,97 @@ enum Spec {
     Memory,
     Sqlite(std::path::PathBuf),
     Postgres(String),
+    #[cfg(all(feature = "server", feature = "client"))]
+    Remote(std::sync::Arc<service::Site>),
 }
 
 struct Env {
     spec: Spec,
     cat: Catalog,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// A catalog service on loopback with certificates for the suite's principals.
+#[cfg(all(feature = "server", feature = "client"))]
+mod service {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use hope_catalog::Catalog;
+    use hope_catalog::remote::client::Identity;
+    use hope_catalog::remote::server::{CatalogServer, ServerSettings, Storage};
+
+    pub(crate) struct Site {
+        pub(crate) addr: String,
+        pub(crate) ca: PathBuf,
+        pub(crate) identities: Vec<Identity>,
+        pub(crate) _server: hope_service::service::ServiceHandle,
+    }
+
+    /// The principals of the suite and their groups (the certificates' OUs).
+    const USERS: [(&str, Option<&str>); 5] = [
+        ("admin", None),
+        ("alice", Some("physics")),
+        ("bob", Some("radiology")),
+        ("eve", None),
+        ("mallory", None),
+    ];
+
+    pub(crate) fn start(dir: &std::path::Path) -> Site {
+        let mut pki = hope_crypto::pki::TestPki::new("conformance CA").unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, pki.ca_pem()).unwrap();
+        let (cert, key) = pki
+            .issue_server(&["localhost"])
+            .unwrap()
+            .write(dir, "server")
+            .unwrap();
+        let identities = USERS
+            .iter()
+            .map(|(user, group)| {
+                let (cert, key) = pki
+                    .issue_client(user, *group)
+                    .unwrap()
+                    .write(dir, user)
+                    .unwrap();
+                Identity { cert, key }
+            })
+            .collect();
+        let settings = ServerSettings {
+            listen: "127.0.0.1:0".into(),
+            cert,
+            key,
+            ca: ca.clone(),
+            crl: None,
+            audit_log: dir.join("audit.jsonl"),
+            audit_key: None,
+            storage: Storage::Sqlite(dir.join("catalog.db")),
+            groups: Default::default(),
+            max_connections: 64,
+            max_connections_per_address: 64,
+            request_timeout_ms: 30_000,
+            idle_timeout_ms: 30_000,
+        };
+        let server = CatalogServer::bind(&settings).unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        Site {
+            addr,
+            ca,
+            identities,
+            _server: server.spawn().unwrap(),
+        }
+    }
+
+    pub(crate) fn connect(site: &Site) -> Catalog {
+        Catalog::connect_as(
+            &site.addr,
+            Some("localhost"),
+            &site.ca,
+            &site.identities,
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    }
 }
 
 impl Env {
@@ -49,6 +136,8 @@ fn open(spec: &Spec) -> Catalog {
         Spec::Memory => Catalog::in_memory(),
         Spec::Sqlite(p) => Catalog::open_sqlite(p).unwrap(),
         Spec::Postgres(url) => Catalog::open_postgres(url).unwrap(),
+        #[cfg(all(feature = "server", feature = "client"))]
+        Spec::Remote(site) => service::connect(site),
     }
 }
 
@@ -61,6 +150,18 @@ fn env(kind: &str) -> Option<Env> {
             cat: Catalog::in_memory(),
             _dir: None,
         }),
+        #[cfg(all(feature = "server", feature = "client"))]
+        "remote" => {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = Spec::Remote(std::sync::Arc::new(service::start(dir.path())));
+            Some(Env {
+                cat: open(&spec),
+                spec,
+                _dir: Some(dir),
+            })
+        }
+        #[cfg(not(all(feature = "server", feature = "client")))]
+        "remote" => None,
         "sqlite" => {
             let dir = tempfile::tempdir().unwrap();
             let spec = Spec::Sqlite(dir.path().join("catalog.db"));
@@ -91,6 +192,7 @@ macro_rules! conformance {
         mod memory { $( #[test] fn $name() { if let Some(e) = super::env("memory") { super::$name(&e) } } )* }
         mod sqlite { $( #[test] fn $name() { if let Some(e) = super::env("sqlite") { super::$name(&e) } } )* }
         mod postgres { $( #[test] fn $name() { if let Some(e) = super::env("postgres") { super::$name(&e) } } )* }
+        mod remote { $( #[test] fn $name() { if let Some(e) = super::env("remote") { super::$name(&e) } } )* }
     };
 }
 
@@ -1136,6 +1238,9 @@ fn crash_child() {
 fn crash_mid_transaction_leaves_previous_state(env: &Env) {
     let spec = match &env.spec {
         Spec::Memory => return, // nothing survives a process in memory
+        // (The service is in this process; its SQLite file is the sqlite case's.)
+        #[cfg(all(feature = "server", feature = "client"))]
+        Spec::Remote(_) => return,
         Spec::Sqlite(p) => format!("sqlite:{}", p.display()),
         Spec::Postgres(url) => format!("postgres:{url}"),
     };

@@ -63,6 +63,6 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Fills `buf` from the operating system's random generator.
-pub(crate) fn random_fill(buf: &mut [u8]) -> Result<()> {
+pub fn random_fill(buf: &mut [u8]) -> Result<()> {
     getrandom::fill(buf).map_err(|e| Error::Random(e.to_string()))
 }

@@ -84,7 +84,7 @@ pub struct AuditRecord {
 }
 
 /// The result of a query: column names and rows.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueryResult {
     /// Column names (`collection` first for queries over several collections).
     pub columns: Vec<String>,
@@ -162,4 +162,84 @@ pub trait Backend: Send + Sync {
     fn audit(&self, r: &AuditRecord) -> Result<()>;
     /// The newest audit records, newest first.
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditRecord>>;
+}
+
+/// The back-end of a catalog on a service: every operation goes to the service, so anything
+/// that reaches this back-end is a mistake, refused.
+#[cfg(feature = "client")]
+pub(crate) struct NoBackend;
+
+#[cfg(feature = "client")]
+fn no_backend<T>() -> Result<T> {
+    Err(crate::Error::Backend {
+        backend: "remote",
+        message: "a catalog on a service has no local storage".into(),
+        source: None,
+    })
+}
+
+#[cfg(feature = "client")]
+impl Backend for NoBackend {
+    fn kind(&self) -> &'static str {
+        "remote"
+    }
+    fn collection(&self, _: &CollectionPath) -> Result<Option<CollectionRecord>> {
+        no_backend()
+    }
+    fn children(&self, _: i64) -> Result<Vec<CollectionRecord>> {
+        no_backend()
+    }
+    fn subtree(&self, _: &CollectionPath) -> Result<Vec<CollectionRecord>> {
+        no_backend()
+    }
+    fn create_collection(&self, _: &CollectionPath, _: &Permissions) -> Result<CollectionRecord> {
+        no_backend()
+    }
+    fn remove_collection(&self, _: &CollectionRecord) -> Result<()> {
+        no_backend()
+    }
+    fn set_permissions(&self, _: &CollectionRecord, _: &Permissions) -> Result<()> {
+        no_backend()
+    }
+    fn add_attribute(&self, _: &CollectionRecord, _: &Attribute) -> Result<()> {
+        no_backend()
+    }
+    fn drop_attribute(&self, _: &CollectionRecord, _: &str) -> Result<()> {
+        no_backend()
+    }
+    fn insert(&self, _: &CollectionRecord, _: &[Entry]) -> Result<()> {
+        no_backend()
+    }
+    fn get(&self, _: &CollectionRecord, _: &str) -> Result<Option<Entry>> {
+        no_backend()
+    }
+    fn update_entry(
+        &self,
+        _: &CollectionRecord,
+        _: &str,
+        _: &mut dyn FnMut(&Entry) -> Result<Changes>,
+    ) -> Result<()> {
+        no_backend()
+    }
+    fn delete_entry(&self, _: &CollectionRecord, _: &str) -> Result<bool> {
+        no_backend()
+    }
+    fn count(&self, _: &CollectionRecord) -> Result<u64> {
+        no_backend()
+    }
+    fn query(&self, _: &[CollectionRecord], _: &Checked) -> Result<QueryResult> {
+        no_backend()
+    }
+    fn annotate(&self, _: &Target, _: &Annotation) -> Result<()> {
+        no_backend()
+    }
+    fn annotations(&self, _: &Target) -> Result<Vec<Annotation>> {
+        no_backend()
+    }
+    fn audit(&self, _: &AuditRecord) -> Result<()> {
+        no_backend()
+    }
+    fn audit_log(&self, _: usize) -> Result<Vec<AuditRecord>> {
+        no_backend()
+    }
 }

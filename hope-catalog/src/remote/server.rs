@@ -1,0 +1,586 @@
+//! The catalog as a mutual-TLS service (`hope catalog serve --config catalog.toml`).
+//!
+//! Built on [`hope_service`], as the key servers and the gateway are: a client certificate from
+//! the configured CA is required and checked against the configured CRLs (failing closed; a
+//! revocation reaches connections kept alive across it); the caller is the certificate's
+//! principal (its common name, its organisational units as groups) with the groups the site's
+//! configuration adds for that name, never anything a request says. Every operation of
+//! [`Catalog`] is available ([`super::Call`]); the catalog's ACLs are enforced exactly as for
+//! a local caller, since the server calls the same [`Catalog`] methods as that principal.
+//!
+//! Every request is audited in the service's chained audit log (who, operation, collection,
+//! result) before its answer goes out; a request that changes the catalog is recorded as
+//! requested before it is carried out. If the log cannot be written, the request is refused
+//! (fail closed). Errors tell the client what the local catalog would have told it (a query
+//! error, a denial naming the collection and the right); a back-end failure is reported without
+//! its details, which the audit log keeps under the request's id.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hope_service::audit::{AuditKey, AuditLog, Event};
+use hope_service::http::{MAX_BODY, Request};
+use hope_service::service::{Activity, Audited, Limits, RefusalBudget, Service, ServiceHandle};
+use hope_service::session::{Reply, Session, json_error};
+use hope_service::tls::{MutualTls, TlsFiles, crl_state_path};
+
+use super::{CALL_PATH, Call, ErrorBody, Whoami, WireError};
+use crate::{Catalog, Error, Principal, Result};
+
+/// Where the catalog is stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum Storage {
+    /// An SQLite file (created if needed): the embedded default.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+/// A catalog service's configuration file (`catalog.toml`), paths relative to the file's
+/// folder:
+///
+/// ```toml
+/// listen = "0.0.0.0:7443"
+/// cert = "server.pem"           # the service's certificate and key
+/// key = "server.key"
+/// ca = "ca.pem"                 # the CA whose client certificates are accepted
+/// crl = "crl.pem"               # optional: revoked certificates (fails closed when stale)
+/// audit_log = "audit.jsonl"     # chained, keyed; the key beside it unless audit_key says
+/// storage = { sqlite = "catalog.db" }   # or { postgres = "postgres://..." }
+///
+/// [groups]                      # groups the site gives, by certificate common name
+/// alice = ["epidemiology"]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// The address to listen on (`host:port`).
+    pub listen: String,
+    /// The service's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The service's private key (PEM).
+    pub key: PathBuf,
+    /// The CA that issues the clients' certificates (PEM).
+    pub ca: PathBuf,
+    /// The CRLs of that CA (PEM), if any.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
+    /// The audit log.
+    pub audit_log: PathBuf,
+    /// The audit log's key (default: beside the log).
+    #[serde(default)]
+    pub audit_key: Option<PathBuf>,
+    /// Where the catalog is.
+    pub storage: Storage,
+    /// Groups given by the site, by certificate common name (added to the certificate's).
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Most connections at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Most connections at once from one address.
+    #[serde(default = "default_per_address")]
+    pub max_connections_per_address: usize,
+    /// Time for a handshake or a request to come in, milliseconds.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Time an idle kept-alive connection is kept, milliseconds.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+}
+
+fn default_max_connections() -> usize {
+    64
+}
+fn default_per_address() -> usize {
+    32
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    30_000
+}
+
+fn config_error(path: &Path, field: &str, message: impl Into<String>) -> Error {
+    Error::invalid(
+        format!("catalog service configuration {}: {field}", path.display()),
+        message,
+    )
+}
+
+impl ServerSettings {
+    /// Reads `path`; relative paths are taken from the file's folder. Errors name the file and
+    /// the field.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<ServerSettings> {
+        let path = path.as_ref();
+        let bytes = hope_core::fs::read_bounded(path, 1024 * 1024)
+            .map_err(|e| config_error(path, "file", e.to_string()))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| config_error(path, "file", "not UTF-8 text"))?;
+        let mut s: ServerSettings =
+            toml::from_str(&text).map_err(|e| config_error(path, "file", e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        rebase(&mut s.cert);
+        rebase(&mut s.key);
+        rebase(&mut s.ca);
+        rebase(&mut s.audit_log);
+        if let Some(p) = &mut s.crl {
+            rebase(p);
+        }
+        if let Some(p) = &mut s.audit_key {
+            rebase(p);
+        }
+        if let Storage::Sqlite(p) = &mut s.storage {
+            rebase(p);
+        }
+        s.check(path)?;
+        Ok(s)
+    }
+
+    /// Checks the values; errors name the field (`file` names the configuration's origin).
+    pub fn check(&self, file: &Path) -> Result<()> {
+        if !(1..=100_000).contains(&self.max_connections) {
+            return Err(config_error(
+                file,
+                "max_connections",
+                format!("{}; expected 1 to 100000", self.max_connections),
+            ));
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_address) {
+            return Err(config_error(
+                file,
+                "max_connections_per_address",
+                format!(
+                    "{}; expected 1 to max_connections ({})",
+                    self.max_connections_per_address, self.max_connections
+                ),
+            ));
+        }
+        for (field, v) in [
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+        ] {
+            if !(1..=3_600_000).contains(&v) {
+                return Err(config_error(
+                    file,
+                    field,
+                    format!("{v}; expected 1 to 3600000"),
+                ));
+            }
+        }
+        for (name, groups) in &self.groups {
+            for g in std::iter::once(name).chain(groups) {
+                if !hope_core::principal::is_valid_name(g) {
+                    return Err(config_error(
+                        file,
+                        &format!("groups.{name}"),
+                        format!("{g:?} is not a usable name"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the catalog of [`ServerSettings::storage`].
+    pub fn open_catalog(&self) -> Result<Catalog> {
+        match &self.storage {
+            Storage::Sqlite(p) => Catalog::open_sqlite(p),
+            Storage::Postgres(url) => Catalog::open_postgres(url),
+        }
+    }
+}
+
+struct Shared {
+    catalog: Catalog,
+    groups: BTreeMap<String, Vec<String>>,
+    tls: MutualTls,
+    audit: AuditLog,
+    refusals: RefusalBudget,
+    limits: Limits,
+}
+
+/// A bound catalog service, ready to [`serve`](CatalogServer::serve) or
+/// [`spawn`](CatalogServer::spawn).
+pub struct CatalogServer {
+    service: Service,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CatalogServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogServer")
+            .field("listen", &self.service.local_addr().ok())
+            .finish()
+    }
+}
+
+fn service_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("catalog service {what}"), e.to_string())
+}
+
+impl CatalogServer {
+    /// Binds the service of `settings` to its catalog ([`ServerSettings::open_catalog`]).
+    pub fn bind(settings: &ServerSettings) -> Result<CatalogServer> {
+        CatalogServer::with_catalog(settings, settings.open_catalog()?)
+    }
+
+    /// Binds the service of `settings`, serving `catalog`.
+    pub fn with_catalog(settings: &ServerSettings, catalog: Catalog) -> Result<CatalogServer> {
+        let files = TlsFiles {
+            cert: &settings.cert,
+            key: &settings.key,
+            ca: &settings.ca,
+        };
+        let tls = MutualTls::with_crl_state(
+            &files,
+            settings.crl.as_deref(),
+            Some(&crl_state_path(&settings.audit_log)),
+        )
+        .map_err(|e| service_error("TLS", e))?;
+        let key_path = settings
+            .audit_key
+            .clone()
+            .unwrap_or_else(|| AuditKey::default_path(&settings.audit_log));
+        let key = AuditKey::load_or_create(&key_path).map_err(|e| service_error("audit key", e))?;
+        let audit =
+            AuditLog::open(&settings.audit_log, key).map_err(|e| service_error("audit log", e))?;
+        // The newest CRLs are on record in the audit log too: a lost state file cannot bring an
+        // older one back.
+        tls.adopt_audit_marks(&audit)
+            .map_err(|e| service_error("CRL", e))?;
+        let limits = Limits {
+            max_connections: settings.max_connections,
+            max_per_address: settings.max_connections_per_address,
+            request_timeout: Duration::from_millis(settings.request_timeout_ms),
+            idle_timeout: Duration::from_millis(settings.idle_timeout_ms),
+        };
+        let service = Service::bind(&settings.listen, limits)
+            .map_err(|e| service_error("listen", format!("{}: {e}", settings.listen)))?;
+        audit
+            .append(Event::new("-", "start", "ok").detail(format!(
+                "listening on {} ({} catalog)",
+                settings.listen,
+                catalog.backend_kind()
+            )))
+            .map_err(|e| service_error("audit log", e))?;
+        Ok(CatalogServer {
+            service,
+            shared: Arc::new(Shared {
+                catalog,
+                groups: settings.groups.clone(),
+                tls,
+                audit,
+                refusals: RefusalBudget::new(),
+                limits,
+            }),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.service
+            .local_addr()
+            .map_err(|e| service_error("listen", e))
+    }
+
+    /// Serves connections until the process ends.
+    pub fn serve(self) {
+        self.service.serve_audited(self.shared);
+    }
+
+    /// Serves on a background thread; dropping the handle (or
+    /// [`ServiceHandle::shutdown`]) stops it.
+    pub fn spawn(self) -> Result<ServiceHandle> {
+        self.service
+            .spawn_audited(self.shared)
+            .map_err(|e| service_error("listen", e))
+    }
+}
+
+impl Audited for Shared {
+    fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    fn connection(&self, stream: TcpStream, activity: &Activity) {
+        let session = Session {
+            tls: &self.tls,
+            audit: &self.audit,
+            refusals: &self.refusals,
+            limits: self.limits,
+        };
+        session.serve(stream, activity, |who, request| self.handle(who, request));
+    }
+}
+
+/// At most this much of a collection path goes into an audit line.
+const AUDITED_PATH: usize = 256;
+
+fn request_id() -> String {
+    let mut b = [0u8; 8];
+    match hope_service::error::random_fill(&mut b) {
+        Ok(()) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// An error answer. Only denials and requests for what does not exist (or may not be seen)
+/// count against the caller's refusal budget: a query error or a concurrent change is no probe.
+fn error_reply(status: u16, error: WireError) -> Reply {
+    let body = serde_json::to_vec(&ErrorBody { error }).unwrap_or_else(json_error);
+    let mut reply = Reply::new(status, body);
+    reply.refused = matches!(status, 403 | 404);
+    reply
+}
+
+impl Shared {
+    /// The caller: the certificate's principal and the groups the site gives its name.
+    fn caller(&self, cert: &Principal) -> Principal {
+        let mut who = cert.clone();
+        if let Some(extra) = self.groups.get(&who.name) {
+            for g in extra {
+                if !who.groups.contains(g) {
+                    who.groups.push(g.clone());
+                }
+            }
+        }
+        who
+    }
+
+    fn handle(&self, cert: &Principal, request: &Request) -> Reply {
+        if request.method != "POST" || request.path != CALL_PATH {
+            return Reply::new(404, json_error(format!("expected POST {CALL_PATH}")));
+        }
+        let id = request_id();
+        let who = self.caller(cert);
+        let call: Call = match serde_json::from_slice(&request.body) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.audit.append_limited(
+                    "bad-request",
+                    Event::new(who.name.clone(), "request", "refused")
+                        .detail(format!("request {id}: not a catalog call")),
+                );
+                return error_reply(
+                    400,
+                    WireError::Invalid {
+                        what: "request".into(),
+                        message: format!("not a catalog call: {e}"),
+                    },
+                );
+            }
+        };
+        let target: String = call
+            .path()
+            .unwrap_or("-")
+            .chars()
+            .take(AUDITED_PATH)
+            .collect();
+        let action = call.name();
+        // Fail closed: a change is on record before it is made.
+        if !call.is_read()
+            && self
+                .audit
+                .append(
+                    Event::new(who.name.clone(), action, "requested")
+                        .detail(format!("request {id}: {target}")),
+                )
+                .is_err()
+        {
+            return error_reply(
+                503,
+                WireError::Server {
+                    message: format!("the audit log cannot be written (request {id}): refused"),
+                },
+            );
+        }
+        let outcome = self.execute(&who, call);
+        let (reply, result, detail) = match outcome {
+            Ok(body) if body.len() > MAX_BODY => (
+                error_reply(
+                    413,
+                    WireError::Invalid {
+                        what: "answer".into(),
+                        message: format!(
+                            "{} bytes, more than the {MAX_BODY} an answer may carry: narrow the query or page it with limit and offset",
+                            body.len()
+                        ),
+                    },
+                ),
+                "too-large",
+                String::new(),
+            ),
+            Ok(body) => (Reply::new(200, body), "ok", String::new()),
+            Err(e) => {
+                let (status, wire) = WireError::from_error(&e, &id);
+                let result = match &wire {
+                    WireError::AccessDenied { .. } => "denied",
+                    WireError::Server { .. } => "error",
+                    _ => "refused",
+                };
+                // The cause of a server error stays here, under the request's id.
+                let detail = if status >= 500 {
+                    format!(": {e}")
+                } else {
+                    String::new()
+                };
+                (error_reply(status, wire), result, detail)
+            }
+        };
+        let recorded = self.audit.append(
+            Event::new(who.name.clone(), action, result)
+                .detail(format!("request {id}: {target}{detail}")),
+        );
+        if recorded.is_err() {
+            return error_reply(
+                503,
+                WireError::Server {
+                    message: format!("the audit log cannot be written (request {id}): refused"),
+                },
+            );
+        }
+        reply
+    }
+
+    fn execute(&self, who: &Principal, call: Call) -> Result<Vec<u8>> {
+        let cat = &self.catalog;
+        fn json<T: serde::Serialize>(v: T) -> Result<Vec<u8>> {
+            serde_json::to_vec(&v).map_err(|e| Error::Backend {
+                backend: "service",
+                message: format!("cannot encode the answer: {e}"),
+                source: None,
+            })
+        }
+        match call {
+            Call::Whoami => json(Whoami {
+                name: who.name.clone(),
+                groups: who.groups.clone(),
+            }),
+            Call::Permission { path } => json(cat.permission(who, &path)?),
+            Call::Init => json(cat.init(who)?),
+            Call::Mkdir { path } => json(cat.mkdir(who, &path)?),
+            Call::MkdirAll { path } => json(cat.mkdir_all(who, &path)?),
+            Call::Rmdir { path } => json(cat.rmdir(who, &path)?),
+            Call::List { path } => json(cat.list(who, &path)?),
+            Call::Schema { path } => json(cat.schema(who, &path)?),
+            Call::AddAttribute { path, attribute } => {
+                json(cat.add_attribute(who, &path, attribute)?)
+            }
+            Call::DropAttribute { path, name } => json(cat.drop_attribute(who, &path, &name)?),
+            Call::AddMany { path, entries } => json(cat.add_many(who, &path, entries)?),
+            Call::Get { path, name } => json(cat.get(who, &path, &name)?),
+            Call::UpdateIf {
+                path,
+                name,
+                expected,
+                values,
+            } => json(
+                cat.update_with(who, &path, &name, |current| match &expected {
+                    Some(e) if e != current => Err(Error::Conflict(format!(
+                        "entry {name} in {path} changed since it was read"
+                    ))),
+                    _ => Ok(values.clone()),
+                })?,
+            ),
+            Call::Remove { path, name } => json(cat.remove(who, &path, &name)?),
+            Call::Query { path, text } => json(cat.query(who, &path, &text)?),
+            Call::QueryRecursive { path, text } => json(cat.query_recursive(who, &path, &text)?),
+            Call::Count { path } => json(cat.count(who, &path)?),
+            Call::Permissions { path } => json(cat.permissions(who, &path)?),
+            Call::SetPermissions { path, permissions } => {
+                json(cat.set_permissions(who, &path, permissions)?)
+            }
+            Call::Grant {
+                path,
+                subject,
+                permission,
+            } => json(cat.grant(who, &path, subject, permission)?),
+            Call::Annotate {
+                path,
+                entry,
+                annotation,
+            } => json(cat.annotate(who, &path, entry.as_deref(), annotation)?),
+            Call::Annotations { path, entry } => {
+                json(cat.annotations(who, &path, entry.as_deref())?)
+            }
+            Call::AuditLog { limit } => json(cat.audit_log(who, limit.min(100_000))?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AttrType, Attribute};
+
+    /// The audit log fails closed: with a log that cannot be written, a change is refused before
+    /// it is made, and a read gives nothing out.
+    #[test]
+    fn requests_are_refused_when_the_audit_log_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pki = hope_crypto::pki::TestPki::new("CA").unwrap();
+        std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
+        let (cert, key) = pki
+            .issue_server(&["localhost"])
+            .unwrap()
+            .write(dir.path(), "server")
+            .unwrap();
+        let ca = dir.path().join("ca.pem");
+        let tls = MutualTls::new(
+            &TlsFiles {
+                cert: &cert,
+                key: &key,
+                ca: &ca,
+            },
+            None,
+        )
+        .unwrap();
+        let catalog = Catalog::in_memory();
+        let admin = Principal::user("admin");
+        catalog.init(&admin).unwrap();
+        catalog.mkdir(&admin, "/s").unwrap();
+        catalog
+            .add_attribute(&admin, "/s", Attribute::new("A", AttrType::Int))
+            .unwrap();
+        let shared = Shared {
+            catalog,
+            groups: BTreeMap::new(),
+            tls,
+            audit: AuditLog::unwritable_for_tests(dir.path().join("broken.jsonl")),
+            refusals: RefusalBudget::new(),
+            limits: Limits::new(),
+        };
+        let request = |call: &Call| Request {
+            method: "POST".into(),
+            path: CALL_PATH.into(),
+            body: serde_json::to_vec(call).unwrap().into(),
+            keep_alive: true,
+        };
+        let reply = shared.handle(&admin, &request(&Call::Mkdir { path: "/t".into() }));
+        assert_eq!(reply.status, 503);
+        assert!(String::from_utf8_lossy(&reply.body).contains("audit log"));
+        assert!(
+            shared
+                .catalog
+                .list(&admin, "/")
+                .unwrap()
+                .iter()
+                .all(|p| p.as_str() != "/t"),
+            "the change was made"
+        );
+        let reply = shared.handle(&admin, &request(&Call::Count { path: "/s".into() }));
+        assert_eq!(reply.status, 503);
+        assert!(!String::from_utf8_lossy(&reply.body).contains("\"0\""));
+    }
+}

@@ -1,0 +1,405 @@
+//! The catalog service from the outside (issue 21), on loopback: the caller is who its
+//! certificate says, whatever a request or the client's call names; revoked, unknown and missing
+//! certificates are refused; a stopped server is reported as such; hostile requests get clear
+//! refusals and the service goes on; every request is in the audit log.
+#![cfg(all(feature = "server", feature = "client"))]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hope_catalog::remote::client::{ClientSettings, Identity};
+use hope_catalog::remote::server::{CatalogServer, ServerSettings, Storage};
+use hope_catalog::{AttrType, Attribute, Catalog, Entry, Error, Permission, Principal, Subject};
+use hope_crypto::pki::{IssuedCert, TestPki};
+use hope_service::client::{Repeat, ServiceClient};
+use hope_service::tls::{TlsFiles, client_config};
+
+struct Site {
+    dir: tempfile::TempDir,
+    pki: TestPki,
+    settings: ServerSettings,
+    server: Option<hope_service::service::ServiceHandle>,
+    addr: String,
+    users: Vec<(String, IssuedCert, PathBuf, PathBuf)>,
+}
+
+fn start(users: &[(&str, Option<&str>)], crl_revoking: &[&str]) -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pki = TestPki::new("site CA").unwrap();
+    std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
+    let (cert, key) = pki
+        .issue_server(&["localhost"])
+        .unwrap()
+        .write(dir.path(), "server")
+        .unwrap();
+    let mut issued = Vec::new();
+    for (u, g) in users {
+        let c = pki.issue_client(u, *g).unwrap();
+        let (cp, kp) = c.write(dir.path(), u).unwrap();
+        issued.push((u.to_string(), c, cp, kp));
+    }
+    let revoked: Vec<&IssuedCert> = issued
+        .iter()
+        .filter(|(u, ..)| crl_revoking.contains(&u.as_str()))
+        .map(|(_, c, ..)| c)
+        .collect();
+    let crl = dir.path().join("crl.pem");
+    std::fs::write(&crl, pki.crl_pem(&revoked).unwrap()).unwrap();
+    let settings = ServerSettings {
+        listen: "127.0.0.1:0".into(),
+        cert,
+        key,
+        ca: dir.path().join("ca.pem"),
+        crl: Some(crl),
+        audit_log: dir.path().join("audit.jsonl"),
+        audit_key: None,
+        storage: Storage::Sqlite(dir.path().join("catalog.db")),
+        groups: [("carol".to_string(), vec!["epidemiology".to_string()])]
+            .into_iter()
+            .collect(),
+        max_connections: 16,
+        max_connections_per_address: 16,
+        request_timeout_ms: 2_000,
+        idle_timeout_ms: 5_000,
+    };
+    let server = CatalogServer::bind(&settings).unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    Site {
+        server: Some(server.spawn().unwrap()),
+        dir,
+        pki,
+        settings,
+        addr,
+        users: issued,
+    }
+}
+
+impl Site {
+    fn identity(&self, user: &str) -> Identity {
+        let (_, _, cert, key) = self.users.iter().find(|(u, ..)| u == user).unwrap();
+        Identity {
+            cert: cert.clone(),
+            key: key.clone(),
+        }
+    }
+
+    fn client(&self, users: &[&str]) -> Catalog {
+        let ids: Vec<Identity> = users.iter().map(|u| self.identity(u)).collect();
+        Catalog::connect_as(
+            &self.addr,
+            Some("localhost"),
+            &self.settings.ca,
+            &ids,
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+
+    /// A raw client with `user`'s certificate, for requests the catalog client would not send.
+    fn raw(&self, user: &str) -> ServiceClient {
+        let id = self.identity(user);
+        let tls = client_config(&TlsFiles {
+            cert: &id.cert,
+            key: &id.key,
+            ca: &self.settings.ca,
+        })
+        .unwrap();
+        ServiceClient::new(&self.addr, "localhost", tls, Duration::from_secs(5))
+    }
+
+    fn audit(&self) -> String {
+        std::fs::read_to_string(&self.settings.audit_log).unwrap()
+    }
+}
+
+fn admin() -> Principal {
+    Principal::user("admin")
+}
+
+/// A collection `/study` of two entries that only admin may read.
+fn seed(cat: &Catalog) {
+    let a = admin();
+    cat.init(&a).unwrap();
+    cat.mkdir(&a, "/study").unwrap();
+    cat.add_attribute(&a, "/study", Attribute::new("Site", AttrType::Text))
+        .unwrap();
+    cat.add_many(
+        &a,
+        "/study",
+        vec![
+            Entry::new("p1").with("Site", hope_catalog::Value::Text("A".into())),
+            Entry::new("p2").with("Site", hope_catalog::Value::Text("B".into())),
+        ],
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_caller_is_the_certificate_whatever_the_request_says() {
+    let site = start(&[("admin", None), ("mallory", None)], &[]);
+    seed(&site.client(&["admin"]));
+    // The client refuses to call as someone it holds no certificate for.
+    let mallory_only = site.client(&["mallory"]);
+    let err = mallory_only.query(&admin(), "/study", "").unwrap_err();
+    assert!(
+        matches!(&err, Error::Remote { message, .. } if message.contains("no certificate for `admin`")),
+        "{err}"
+    );
+    // Mallory as herself: denied, named as mallory.
+    let err = mallory_only
+        .query(&Principal::user("mallory"), "/study", "")
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AccessDenied { principal, action: "read", path } if principal == "mallory" && path == "/study"),
+        "{err}"
+    );
+    // A request naming someone else, in the body or in a header, changes nothing: a field the
+    // call does not have is refused, and there is no header to name a user.
+    let raw = site.raw("mallory");
+    for body in [
+        r#"{"op":"query","path":"/study","text":"","principal":"admin"}"#,
+        r#"{"op":"query","path":"/study","text":"","as":"admin"}"#,
+        r#"{"op":"query","path":"/study","text":"","who":{"name":"admin","groups":[]}}"#,
+    ] {
+        let (status, answer) = raw
+            .call("POST", "/v1/catalog", body.as_bytes(), Repeat::Safe)
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains("unknown field"), "{text}");
+    }
+    let (status, answer) = raw
+        .call(
+            "POST",
+            "/v1/catalog",
+            br#"{"op":"query","path":"/study","text":""}"#,
+            Repeat::Safe,
+        )
+        .unwrap();
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&answer));
+    assert!(String::from_utf8_lossy(&answer).contains("mallory"));
+    // Whoami: the certificate's name.
+    let me = mallory_only.whoami(&Principal::user("mallory")).unwrap();
+    assert_eq!(me.name, "mallory");
+    // Every request is on record, as the certificate's name: the denied queries and the
+    // refused forgeries are mallory's; admin never queried.
+    let log = site.audit();
+    assert_eq!(
+        log.matches(r#""who":"mallory","action":"query","result":"denied""#)
+            .count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches(r#""who":"mallory","action":"request","result":"refused""#)
+            .count(),
+        3,
+        "{log}"
+    );
+    assert!(!log.contains(r#""who":"admin","action":"query""#), "{log}");
+    let key = hope_service::audit::AuditKey::load_or_create(
+        hope_service::audit::AuditKey::default_path(&site.settings.audit_log),
+    )
+    .unwrap();
+    let chain = hope_service::audit::verify(&site.settings.audit_log, &key).unwrap();
+    assert!(chain.records >= 12, "{chain:?}");
+}
+
+#[test]
+fn groups_come_from_the_certificate_and_the_site_mapping() {
+    let site = start(
+        &[("admin", None), ("bob", Some("radiology")), ("carol", None)],
+        &[],
+    );
+    let admin_cat = site.client(&["admin"]);
+    seed(&admin_cat);
+    admin_cat
+        .grant(
+            &admin(),
+            "/study",
+            Subject::Group("radiology".into()),
+            Some(Permission::Read),
+        )
+        .unwrap();
+    admin_cat
+        .grant(
+            &admin(),
+            "/study",
+            Subject::Group("epidemiology".into()),
+            Some(Permission::Write),
+        )
+        .unwrap();
+    let cat = site.client(&["bob", "carol"]);
+    // Bob's group is his certificate's OU, whatever the principal passed says.
+    assert_eq!(cat.count(&Principal::user("bob"), "/study").unwrap(), 2);
+    // Carol's group is the site's mapping.
+    let carol = Principal::user("carol");
+    assert_eq!(cat.whoami(&carol).unwrap().groups, ["epidemiology"]);
+    cat.add(&carol, "/study", Entry::new("p3")).unwrap();
+    // A principal claiming a group its certificate lacks gains nothing.
+    let err = cat
+        .add(
+            &Principal::user("bob").in_group("epidemiology"),
+            "/study",
+            Entry::new("p4"),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AccessDenied {
+                action: "write",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn revoked_unknown_and_missing_certificates_are_refused() {
+    let site = start(&[("admin", None), ("eve", None)], &["eve"]);
+    seed(&site.client(&["admin"]));
+    let err = site
+        .client(&["eve"])
+        .count(&Principal::user("eve"), "/study")
+        .unwrap_err();
+    assert!(matches!(err, Error::Remote { .. }), "{err}");
+    // A certificate of another CA.
+    let mut other = TestPki::new("other CA").unwrap();
+    let (cert, key) = other
+        .issue_client("admin", None)
+        .unwrap()
+        .write(site.dir.path(), "forged-admin")
+        .unwrap();
+    let forged = Catalog::connect_as(
+        &site.addr,
+        Some("localhost"),
+        &site.settings.ca,
+        &[Identity { cert, key }],
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let err = forged.count(&admin(), "/study").unwrap_err();
+    assert!(matches!(err, Error::Remote { .. }), "{err}");
+    // No certificate at all: a plain TLS client without one is refused in the handshake.
+    let plain = std::net::TcpStream::connect(&site.addr).unwrap();
+    drop(plain);
+    // The refusals are on record, and the service goes on.
+    assert!(site.audit().contains("refused"));
+    assert_eq!(
+        site.client(&["admin"]).count(&admin(), "/study").unwrap(),
+        2
+    );
+    let _ = &site.pki;
+}
+
+#[test]
+fn a_stopped_server_is_reported_and_a_restarted_one_is_found_again() {
+    let mut site = start(&[("admin", None)], &[]);
+    let cat = site.client(&["admin"]);
+    seed(&cat);
+    assert_eq!(cat.count(&admin(), "/study").unwrap(), 2);
+    site.server.take().unwrap().shutdown();
+    let err = cat.count(&admin(), "/study").unwrap_err();
+    match &err {
+        Error::Remote { server, .. } => assert_eq!(server, &site.addr),
+        e => panic!("{e}"),
+    }
+    // The same address again (the port is free now): the client's kept connections are dead,
+    // and a read goes through on a fresh one.
+    let mut settings = site.settings.clone();
+    settings.listen = site.addr.clone();
+    let again = CatalogServer::bind(&settings).unwrap().spawn().unwrap();
+    assert_eq!(cat.count(&admin(), "/study").unwrap(), 2);
+    again.shutdown();
+}
+
+#[test]
+fn hostile_requests_are_refused_and_the_service_goes_on() {
+    let site = start(&[("admin", None)], &[]);
+    let cat = site.client(&["admin"]);
+    seed(&cat);
+    let raw = site.raw("admin");
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (deep.into_bytes(), "not a catalog call"),
+        (br#"{"op":"format_disk"}"#.to_vec(), "unknown variant"),
+        (b"\xff\xfe".to_vec(), "not a catalog call"),
+        (
+            br#"{"op":"query","path":"/../etc","text":""}"#.to_vec(),
+            "path",
+        ),
+        (
+            br#"{"op":"audit_log","limit":18446744073709551615}"#.to_vec(),
+            "",
+        ),
+    ];
+    for (body, expect) in cases {
+        let (status, answer) = raw
+            .call("POST", "/v1/catalog", &body, Repeat::Safe)
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if expect.is_empty() {
+            assert_eq!(status, 200, "{text}");
+        } else {
+            assert!((400..500).contains(&status), "{status} {text}");
+            assert!(text.contains(expect), "{text}");
+        }
+    }
+    // A body over the 4 MiB limit is refused before it is read whole.
+    let big = vec![b' '; hope_service::http::MAX_BODY + 1];
+    let r = raw.call("POST", "/v1/catalog", &big, Repeat::Never);
+    assert!(r.is_err() || r.unwrap().0 == 400);
+    // Another path, another method.
+    let (status, _) = raw.call("GET", "/v1/catalog", b"", Repeat::Safe).unwrap();
+    assert_eq!(status, 404);
+    // The service still answers.
+    assert_eq!(cat.count(&admin(), "/study").unwrap(), 2);
+}
+
+#[test]
+fn bulk_adds_stream_in_batches_and_client_files_are_read_with_their_errors() {
+    let site = start(&[("admin", None)], &[]);
+    let id = site.identity("admin");
+    let toml = format!(
+        "server = \"{}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        site.addr,
+        id.cert.file_name().unwrap().to_string_lossy(),
+        id.key.file_name().unwrap().to_string_lossy()
+    );
+    let file = site.dir.path().join("client.toml");
+    std::fs::write(&file, &toml).unwrap();
+    let settings = ClientSettings::from_file(&file).unwrap();
+    let cat = Catalog::connect(&settings).unwrap();
+    seed(&cat);
+    // 60,000 entries of about 100 bytes: more than one 4 MiB request.
+    let entries: Vec<Entry> = (0..60_000)
+        .map(|i| {
+            Entry::new(format!("bulk-{i:06}-{}", "x".repeat(60)))
+                .with("Site", hope_catalog::Value::Text("C".into()))
+        })
+        .collect();
+    assert_eq!(cat.add_many(&admin(), "/study", entries).unwrap(), 60_000);
+    assert_eq!(cat.count(&admin(), "/study").unwrap(), 60_002);
+    let adds = site.audit().matches(r#""add_many","result":"ok""#).count();
+    assert!(adds >= 2, "{adds} add requests");
+    // A large answer is refused with a way out, not truncated.
+    let err = cat.query(&admin(), "/study", "").unwrap_err();
+    assert!(err.to_string().contains("limit and offset"), "{err}");
+    let page = cat
+        .query(&admin(), "/study", "order by name limit 10 offset 100")
+        .unwrap();
+    assert_eq!(page.rows.len(), 10);
+    // Configuration errors name the file and the field.
+    std::fs::write(&file, toml.replace("server =", "servr =")).unwrap();
+    let err = ClientSettings::from_file(&file).unwrap_err().to_string();
+    assert!(
+        err.contains("client.toml") && err.contains("servr"),
+        "{err}"
+    );
+    let _ = Path::new("");
+    let _ = Arc::new(());
+}
