@@ -39,6 +39,10 @@ impl Cli {
             self.command,
             Command::Keyserver { .. }
                 | Command::Gateway(cli::gateway::GatewayCommand::Serve { .. })
+                | Command::Catalog {
+                    command: cli::catalog::CatalogCommand::Serve { .. },
+                    ..
+                }
         );
         let level = match (self.quiet, self.verbose, server) {
             (true, _, _) => "error",

@@ -466,3 +466,110 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
         })
         .ok_or(())
 }
+
+/// Issue 21: `hope catalog serve` and the subcommands against it with `--client`: the
+/// certificate is who acts (no --as), denials name the user, collection and right, and a stopped
+/// service is reported.
+#[test]
+fn catalog_commands_run_against_a_catalog_service() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut pki = hope_crypto::pki::TestPki::new("site CA").unwrap();
+    std::fs::write(dir.join("ca.pem"), pki.ca_pem()).unwrap();
+    pki.issue_server(&["localhost"])
+        .unwrap()
+        .write(dir, "server")
+        .unwrap();
+    for (user, group) in [("alice", Some("physics")), ("bob", None)] {
+        pki.issue_client(user, group)
+            .unwrap()
+            .write(dir, user)
+            .unwrap();
+    }
+    std::fs::write(
+        dir.join("catalog.toml"),
+        "listen = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\nca = \"ca.pem\"\n\
+         audit_log = \"audit.jsonl\"\nstorage = { sqlite = \"served.db\" }\n",
+    )
+    .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_hope"))
+        .current_dir(dir)
+        .args(["-q", "catalog", "serve", "--config", "catalog.toml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("serving on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    for user in ["alice", "bob"] {
+        std::fs::write(
+            dir.join(format!("{user}.toml")),
+            format!(
+                "server = \"{addr}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\n\
+                 cert = \"{user}.pem\"\nkey = \"{user}.key\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    let as_client = |user: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hope"))
+            .current_dir(dir)
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("HOPE_USER")
+            .args(["catalog", "--client", &format!("{user}.toml")])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = |user: &str, args: &[&str]| {
+        let o = as_client(user, args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(ok("alice", &["init"]).contains("owned by alice"));
+    ok("alice", &["mkdir", "/s"]);
+    ok("alice", &["schema", "/s", "add", "Age", "int"]);
+    ok("alice", &["add", "/s", "p1", "Age=40"]);
+    ok("alice", &["add", "/s", "p2", "Age=20"]);
+    let rows = ok("alice", &["query", "/s", "Age > 30", "--format", "csv"]);
+    assert!(rows.contains("p1") && !rows.contains("p2"), "{rows}");
+    let me = ok("alice", &["whoami"]);
+    assert!(me.contains("alice (physics)") && me.contains(&addr), "{me}");
+    // No --as with a service; bob is denied as bob.
+    let o = as_client("alice", &["--as", "bob", "ls", "/"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("from your certificate"));
+    let o = as_client("bob", &["query", "/s", ""]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bob may not read /s"), "{err}");
+    // The service writes the audit log; stopped, it is reported as unreachable.
+    let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    assert!(
+        log.contains(r#""who":"bob","action":"query","result":"denied""#),
+        "{log}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let o = as_client("alice", &["ls", "/"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("catalog service") && err.contains(&addr),
+        "{err}"
+    );
+}

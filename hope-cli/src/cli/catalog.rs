@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use hope::catalog::acl::Subject;
 use hope::catalog::dicom::{INSTANCE_ATTRIBUTES, entry_from_dicom, instance_schema};
+use hope::catalog::remote::client::ClientSettings;
+use hope::catalog::remote::server::{CatalogServer, ServerSettings};
 use hope::catalog::{
     AttrType, Attribute, Catalog, Entry, Permission, Principal, QueryResult, Value,
 };
@@ -34,10 +36,42 @@ pub(crate) struct Target {
     /// A group of that user (repeatable).
     #[arg(long = "group", global = true)]
     groups: Vec<String>,
+    /// A catalog service's client configuration (TOML: server, ca, cert, key): the commands run
+    /// on the service, as the identity of the certificate (no --as).
+    #[arg(
+        long,
+        value_name = "CLIENT_TOML",
+        env = "HOPE_CATALOG_CLIENT",
+        global = true
+    )]
+    client: Option<PathBuf>,
+    /// The catalog service's address (host:port), instead of the client configuration's.
+    #[arg(long, value_name = "HOST:PORT", global = true, requires = "client")]
+    server: Option<String>,
 }
 
 impl Target {
     fn open(&self) -> anyhow::Result<(Catalog, Principal)> {
+        if let Some(client) = &self.client {
+            if self.user.is_some() || !self.groups.is_empty() {
+                anyhow::bail!(
+                    "--as and --group do not apply to a catalog service: it takes who you are \
+                     from your certificate ({})",
+                    client.display()
+                );
+            }
+            let mut settings = ClientSettings::from_file(client)?;
+            if let Some(server) = &self.server {
+                settings.server.clone_from(server);
+            }
+            let cat = Catalog::connect(&settings)?;
+            let me = cat
+                .identities()
+                .into_iter()
+                .next()
+                .context("the client configuration names no certificate")?;
+            return Ok((cat, me));
+        }
         let Some(name) = self.user.clone().filter(|u| !u.trim().is_empty()) else {
             anyhow::bail!(
                 "say who is acting: --as NAME (or HOPE_USER=NAME); there is no default identity. \
@@ -67,6 +101,15 @@ impl Target {
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum CatalogCommand {
+    /// Run a catalog service (mutual TLS; the configuration names listen, cert, key, CA, CRL,
+    /// audit log, storage and the site's group mapping).
+    Serve {
+        /// Service configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Who the catalog service sees you as (name and groups), with --client.
+    Whoami,
     /// Create the catalog and its root collection `/`, owned by the acting user.
     Init,
     /// Create a collection.
@@ -371,8 +414,29 @@ fn perm(s: &str) -> anyhow::Result<Option<Permission>> {
 }
 
 pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
+    if let CatalogCommand::Serve { config } = &cmd {
+        let settings = ServerSettings::from_file(config)?;
+        let server = CatalogServer::bind(&settings)?;
+        eprintln!(
+            "hope catalog: serving on {} (configured {})",
+            server.local_addr()?,
+            settings.listen
+        );
+        server.serve();
+        return Ok(());
+    }
     let (cat, me) = target.open()?;
     match cmd {
+        CatalogCommand::Serve { .. } => unreachable!("handled above"),
+        CatalogCommand::Whoami => {
+            let w = cat.whoami(&me)?;
+            println!(
+                "{} ({}) at {}",
+                terminal_safe(&w.name),
+                terminal_safe(&w.groups.join(", ")),
+                cat.server().unwrap_or("-")
+            );
+        }
         CatalogCommand::Init => match cat.init(&me)? {
             hope::catalog::Initialised::Created => println!(
                 "catalog ready ({}), / owned by {}",
