@@ -187,11 +187,27 @@ impl Catalog {
         let path = CollectionPath::parse(path)?;
         let mut lineage = self.backend.lineage(&path)?;
         if lineage.first().is_none_or(|r| r.path != path) {
-            return Err(Error::NotFound(format!("collection {path}")));
+            // Whoever may not read the nearest collection that exists learns nothing of what
+            // is below it, not even that it is missing: denied, as for one that exists.
+            if effective(who, lineage.iter().map(|r| &r.permissions)) >= Some(Permission::Read) {
+                return Err(Error::NotFound(format!("collection {path}")));
+            }
+            return self.deny(who, &path, need, action);
         }
         if effective(who, lineage.iter().map(|r| &r.permissions)) >= Some(need) {
             return Ok(lineage.swap_remove(0));
         }
+        self.deny(who, &path, need, action)
+    }
+
+    /// Records and returns a denial.
+    fn deny<T>(
+        &self,
+        who: &Principal,
+        path: &CollectionPath,
+        need: Permission,
+        action: &str,
+    ) -> Result<T> {
         self.audit(
             who,
             action,
@@ -252,10 +268,17 @@ impl Catalog {
     pub fn mkdir_all(&self, who: &Principal, path: &str) -> Result<()> {
         remote!(self, who, Call::MkdirAll { path: path.into() });
         let path = CollectionPath::parse(path)?;
+        let mut created = false;
         for p in path.ancestry().into_iter().rev().skip(1) {
             if self.backend.collection(&p)?.is_none() {
                 self.mkdir(who, p.as_str())?;
+                created = true;
             }
+        }
+        if !created && !path.is_root() {
+            // (Attack round on issue 21: it said `ok` for a path that existed to anyone, a way
+            // to learn which collections exist.)
+            self.authorise(who, path.as_str(), Permission::Read, "mkdir")?;
         }
         Ok(())
     }
@@ -440,7 +463,13 @@ impl Catalog {
                 })
                 .collect()
         })?;
-        self.audit(who, "update", rec.path.as_str(), "ok", String::new())
+        self.audit(
+            who,
+            "update",
+            rec.path.as_str(),
+            "ok",
+            format!("entry {name}"),
+        )
     }
 
     /// Deletes an entry (needs write).
@@ -457,7 +486,13 @@ impl Catalog {
         if !self.backend.delete_entry(&rec, name)? {
             return Err(Error::NotFound(format!("entry {name} in {}", rec.path)));
         }
-        self.audit(who, "remove", rec.path.as_str(), "ok", String::new())
+        self.audit(
+            who,
+            "remove",
+            rec.path.as_str(),
+            "ok",
+            format!("entry {name}"),
+        )
     }
 
     /// Runs a query on one collection (needs read).
@@ -470,8 +505,40 @@ impl Catalog {
                 text: text.into()
             }
         );
+        self.query_capped(who, path, text, false, None)
+    }
+
+    /// [`Catalog::query`] (or with `recursive` [`Catalog::query_recursive`]) with the query's
+    /// own limit lowered to `cap + 1` rows, so that a caller (the catalog service) can refuse an
+    /// answer of more than `cap` rows without building it whole.
+    pub fn query_capped(
+        &self,
+        who: &Principal,
+        path: &str,
+        text: &str,
+        recursive: bool,
+        cap: Option<u64>,
+    ) -> Result<QueryResult> {
+        #[cfg(feature = "client")]
+        if let Some(r) = &self.remote {
+            let (path, text) = (path.to_string(), text.to_string());
+            let call = if recursive {
+                Call::QueryRecursive { path, text }
+            } else {
+                Call::Query { path, text }
+            };
+            return r.call(who, &call);
+        }
+        let mut parsed = query::parse(text)?;
+        if let Some(cap) = cap {
+            let most = cap.saturating_add(1).min(query::MAX_LIMIT);
+            parsed.limit = Some(parsed.limit.map_or(most, |l| l.min(most)));
+        }
+        if recursive {
+            return self.query_recursive_parsed(who, path, parsed);
+        }
         let rec = self.authorise(who, path, Permission::Read, "query")?;
-        let q = query::check(&query::parse(text)?, &rec.schema)?;
+        let q = query::check(&parsed, &rec.schema)?;
         self.backend.query(std::slice::from_ref(&rec), &q)
     }
 
@@ -488,8 +555,16 @@ impl Catalog {
                 text: text.into()
             }
         );
+        self.query_capped(who, path, text, true, None)
+    }
+
+    fn query_recursive_parsed(
+        &self,
+        who: &Principal,
+        path: &str,
+        parsed: query::Query,
+    ) -> Result<QueryResult> {
         let root = self.authorise(who, path, Permission::Read, "query")?;
-        let parsed = query::parse(text)?;
         let mut chain: Vec<(CollectionPath, Permissions)> = Vec::new();
         for p in root.path.ancestry().into_iter().skip(1) {
             if let Some(r) = self.backend.collection(&p)? {
@@ -589,7 +664,8 @@ impl Catalog {
         );
         let rec = self.authorise(who, path, Permission::Admin, "chmod")?;
         self.backend.set_permissions(&rec, &permissions)?;
-        self.audit(who, "chmod", rec.path.as_str(), "ok", String::new())
+        let detail = serde_json::to_string(&permissions).unwrap_or_default();
+        self.audit(who, "chmod", rec.path.as_str(), "ok", detail)
     }
 
     /// Grants `permission` to a subject (replacing its previous ACL entry; `None` removes it).
@@ -612,6 +688,10 @@ impl Catalog {
         let rec = self.authorise(who, path, Permission::Admin, "chmod")?;
         let mut p = rec.permissions.clone();
         p.acl.retain(|e| e.subject != subject);
+        let detail = match permission {
+            Some(permission) => format!("{subject} {}", permission.name()),
+            None => format!("{subject} none"),
+        };
         if let Some(permission) = permission {
             p.acl.push(AclEntry {
                 subject,
@@ -619,7 +699,7 @@ impl Catalog {
             });
         }
         self.backend.set_permissions(&rec, &p)?;
-        self.audit(who, "acl", rec.path.as_str(), "ok", String::new())
+        self.audit(who, "acl", rec.path.as_str(), "ok", detail)
     }
 
     /// Adds an annotation to a collection or one of its entries (needs write).

@@ -4,6 +4,7 @@ pub mod acl;
 pub mod backend;
 mod catalog;
 pub mod dicom;
+pub mod disclosure;
 pub mod error;
 pub mod path;
 pub mod query;

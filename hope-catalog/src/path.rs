@@ -13,14 +13,32 @@ use crate::{Error, Result};
 #[serde(try_from = "String", into = "String")]
 pub struct CollectionPath(String);
 
+/// The longest collection path, bytes. (Every operation walks a path's ancestors: without a
+/// bound, one request of megabytes made the server copy the path once per level.)
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// The most levels of a collection path.
+pub const MAX_DEPTH: usize = 32;
+
 impl CollectionPath {
     /// The root collection `/`.
     pub fn root() -> CollectionPath {
         CollectionPath("/".into())
     }
 
-    /// Parses and checks a path.
+    /// Parses and checks a path: at most [`MAX_PATH_LEN`] bytes and [`MAX_DEPTH`] segments.
     pub fn parse(s: &str) -> Result<CollectionPath> {
+        if s.len() > MAX_PATH_LEN {
+            // (Not echoed whole: the text may be megabytes.)
+            let head: String = s.chars().take(64).collect();
+            return Err(Error::invalid(
+                "collection path",
+                format!(
+                    "`{head}...`: {} bytes; expected at most {MAX_PATH_LEN}",
+                    s.len()
+                ),
+            ));
+        }
         let bad = |m: String| Error::invalid("collection path", format!("`{s}`: {m}"));
         if !s.starts_with('/') {
             return Err(bad("expected an absolute path starting with /".into()));
@@ -29,6 +47,13 @@ impl CollectionPath {
             return Ok(CollectionPath::root());
         }
         let trimmed = s.trim_end_matches('/');
+        if trimmed.is_empty() {
+            // `//`, `///`: the root, as `/a/` is `/a`.
+            return Ok(CollectionPath::root());
+        }
+        if trimmed[1..].split('/').count() > MAX_DEPTH {
+            return Err(bad(format!("more than {MAX_DEPTH} levels")));
+        }
         for seg in trimmed[1..].split('/') {
             if seg.is_empty() || seg.len() > 64 || seg == "." || seg == ".." {
                 return Err(bad(format!(
@@ -147,5 +172,36 @@ mod tests {
         for bad in ["", "a/b", "/a//b", "/a/../b", "/a b", "/a;drop table x"] {
             assert!(CollectionPath::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Attack round on issue 21: a 4 MiB path of two million levels made every operation copy
+    /// it once per ancestor (terabytes) before any permission check. Paths are bounded; the
+    /// error does not echo the whole text.
+    #[test]
+    fn long_and_deep_paths_are_refused_cheaply() {
+        let deep = "/a".repeat(20_000);
+        let err = CollectionPath::parse(&deep).unwrap_err().to_string();
+        assert!(
+            err.contains("at most 1024") && err.len() < 300,
+            "{}",
+            err.len()
+        );
+        // (`//` made the parser slice an empty string: a panic in the service's thread.)
+        assert!(CollectionPath::parse("//").unwrap().is_root());
+        assert!(CollectionPath::parse("///").unwrap().is_root());
+        let levels = "/a".repeat(MAX_DEPTH + 1);
+        assert!(
+            CollectionPath::parse(&levels)
+                .unwrap_err()
+                .to_string()
+                .contains("levels")
+        );
+        assert_eq!(
+            CollectionPath::parse(&"/a".repeat(MAX_DEPTH))
+                .unwrap()
+                .ancestry()
+                .len(),
+            MAX_DEPTH + 1
+        );
     }
 }

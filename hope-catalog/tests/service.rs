@@ -56,9 +56,11 @@ fn start(users: &[(&str, Option<&str>)], crl_revoking: &[&str]) -> Site {
         audit_log: dir.path().join("audit.jsonl"),
         audit_key: None,
         storage: Storage::Sqlite(dir.path().join("catalog.db")),
+        admin: Some("admin".into()),
         groups: [("carol".to_string(), vec!["epidemiology".to_string()])]
             .into_iter()
             .collect(),
+        disclosure: Vec::new(),
         max_connections: 16,
         max_connections_per_address: 16,
         request_timeout_ms: 2_000,
@@ -402,4 +404,228 @@ fn bulk_adds_stream_in_batches_and_client_files_are_read_with_their_errors() {
     );
     let _ = Path::new("");
     let _ = Arc::new(());
+}
+
+/// Attack round on issue 21, each finding as a test that failed before its fix.
+mod attack_21 {
+    use super::*;
+    use hope_catalog::remote::server::MAX_ANSWER_ROWS;
+    use hope_service::audit::AuditLog;
+    use hope_service::http::Request;
+    use hope_service::service::{Activity, Audited, Limits, RefusalBudget, Service};
+    use hope_service::session::{Reply, Session};
+    use hope_service::tls::MutualTls;
+
+    /// Finding 1: a path of 20,000 levels made the server copy it once per level (400 MB) before
+    /// any check; now refused at once.
+    #[test]
+    fn a_deep_path_is_refused_at_once() {
+        let site = start(&[("admin", None), ("mallory", None)], &[]);
+        seed(&site.client(&["admin"]));
+        let t = std::time::Instant::now();
+        let err = site
+            .client(&["mallory"])
+            .count(&Principal::user("mallory"), &"/a".repeat(20_000))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid { what, message } if what.contains("path") && message.contains("at most 1024")),
+            "{err}"
+        );
+        assert!(err.to_string().len() < 500);
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
+    /// Finding 2: on a fresh service whoever called init first owned `/`.
+    #[test]
+    fn only_the_configured_admin_may_create_the_root() {
+        let site = start(&[("admin", None), ("mallory", None)], &[]);
+        let err = site
+            .client(&["mallory"])
+            .init(&Principal::user("mallory"))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::AccessDenied {
+                    action: "admin",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            site.client(&["admin"]).init(&admin()).unwrap(),
+            hope_catalog::Initialised::Created
+        );
+    }
+
+    /// Finding 4: a collection's existence showed through NotFound against AccessDenied, and
+    /// `mkdir_all` said ok for an existing path to anyone.
+    #[test]
+    fn whether_a_collection_exists_is_not_told_to_those_who_may_not_read() {
+        let site = start(&[("admin", None), ("mallory", None)], &[]);
+        seed(&site.client(&["admin"]));
+        let m = site.client(&["mallory"]);
+        let mal = Principal::user("mallory");
+        let a = m.count(&mal, "/study").unwrap_err();
+        let b = m.count(&mal, "/nosuch").unwrap_err();
+        assert!(matches!(a, Error::AccessDenied { .. }), "{a}");
+        assert!(matches!(b, Error::AccessDenied { .. }), "{b}");
+        assert!(matches!(
+            m.mkdir_all(&mal, "/study"),
+            Err(Error::AccessDenied { .. })
+        ));
+        // Whoever may read still learns that something is missing.
+        let admin_cat = site.client(&["admin"]);
+        assert!(matches!(
+            admin_cat.count(&admin(), "/nosuch"),
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    /// Finding 5: grants and removals were audited without their subject or entry, and a
+    /// request to another path or method was not audited at all.
+    #[test]
+    fn the_audit_says_what_was_granted_removed_and_refused() {
+        let site = start(&[("admin", None), ("mallory", None)], &[]);
+        let cat = site.client(&["admin"]);
+        seed(&cat);
+        cat.grant(
+            &admin(),
+            "/study",
+            Subject::User("mallory".into()),
+            Some(Permission::Admin),
+        )
+        .unwrap();
+        cat.remove(&admin(), "/study", "p1").unwrap();
+        let raw = site.raw("mallory");
+        raw.call("GET", "/v1/catalog", b"", Repeat::Safe).unwrap();
+        let log = site.audit();
+        assert!(log.contains("/study user:mallory admin"), "{log}");
+        assert!(log.contains("/study entry p1"), "{log}");
+        assert!(
+            log.contains(r#""who":"mallory","action":"request","result":"refused""#),
+            "{log}"
+        );
+        // And the catalog's own audit trail has them too.
+        let trail = cat.audit_log(&admin(), 50).unwrap();
+        assert!(
+            trail
+                .iter()
+                .any(|r| r.action == "acl" && r.detail == "user:mallory admin")
+        );
+        assert!(
+            trail
+                .iter()
+                .any(|r| r.action == "remove" && r.detail == "entry p1")
+        );
+    }
+
+    /// Findings 3 and 7: an answer of more rows than the service gives is refused without being
+    /// built whole; a bulk add that fails after earlier batches went in says how many did.
+    #[test]
+    fn large_answers_are_refused_and_partial_bulk_adds_are_told() {
+        let site = start(&[("admin", None)], &[]);
+        let cat = site.client(&["admin"]);
+        seed(&cat);
+        let n = MAX_ANSWER_ROWS as usize;
+        let entries: Vec<Entry> = (0..n).map(|i| Entry::new(format!("e{i}"))).collect();
+        assert_eq!(cat.add_many(&admin(), "/study", entries).unwrap(), n);
+        let err = cat
+            .query(&admin(), "/study", "select name")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than 100000 rows"), "{err}");
+        let r = cat.query(&admin(), "/study", "select count(*)").unwrap();
+        assert_eq!(r.rows[0][0], hope_catalog::Value::Int(n as i64 + 2));
+        // A duplicate in the last of two batches.
+        let mut more: Vec<Entry> = (0..60_000)
+            .map(|i| Entry::new(format!("m{i:06}-{}", "x".repeat(60))))
+            .collect();
+        more.push(Entry::new("e5"));
+        let err = cat
+            .add_many(&admin(), "/study", more)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("entries were added by earlier batches"),
+            "{err}"
+        );
+    }
+
+    /// A hostile server answering as it likes.
+    struct Hostile {
+        tls: MutualTls,
+        audit: AuditLog,
+        refusals: RefusalBudget,
+    }
+
+    impl Audited for Hostile {
+        fn audit(&self) -> &AuditLog {
+            &self.audit
+        }
+        fn connection(&self, stream: std::net::TcpStream, activity: &Activity) {
+            let session = Session {
+                tls: &self.tls,
+                audit: &self.audit,
+                refusals: &self.refusals,
+                limits: Limits::new(),
+            };
+            session.serve(stream, activity, |_, request: &Request| {
+                let body = String::from_utf8_lossy(&request.body).into_owned();
+                if body.contains("whoami") {
+                    Reply::new(200, br#"{"name":"admin","groups":["all"]}"#.to_vec())
+                } else {
+                    Reply::new(200, b"18446744073709551615".to_vec())
+                }
+            });
+        }
+    }
+
+    /// Finding 8: a hostile server's counts overflowed the client's sum (a panic), and the
+    /// client took whatever name `whoami` gave.
+    #[test]
+    fn a_hostile_server_does_not_crash_or_fool_the_client() {
+        let site = start(&[("mallory", None)], &[]);
+        let dir = site.dir.path();
+        let audit = AuditLog::open(
+            dir.join("hostile.jsonl"),
+            hope_service::audit::AuditKey::from_bytes([7; 32]),
+        )
+        .unwrap();
+        let tls = MutualTls::new(
+            &TlsFiles {
+                cert: &site.settings.cert,
+                key: &site.settings.key,
+                ca: &site.settings.ca,
+            },
+            None,
+        )
+        .unwrap();
+        let service = Service::bind("127.0.0.1:0", Limits::new()).unwrap();
+        let addr = service.local_addr().unwrap().to_string();
+        let _handle = service
+            .spawn_audited(Arc::new(Hostile {
+                tls,
+                audit,
+                refusals: RefusalBudget::new(),
+            }))
+            .unwrap();
+        let cat = Catalog::connect_as(
+            &addr,
+            Some("localhost"),
+            &site.settings.ca,
+            &[site.identity("mallory")],
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let mal = Principal::user("mallory");
+        let err = cat.whoami(&mal).unwrap_err().to_string();
+        assert!(err.contains("the server says"), "{err}");
+        let entries: Vec<Entry> = (0..60_000)
+            .map(|i| Entry::new(format!("m{i:06}-{}", "x".repeat(60))))
+            .collect();
+        assert_eq!(cat.add_many(&mal, "/x", entries).unwrap(), usize::MAX);
+        let _ = Path::new("");
+    }
 }

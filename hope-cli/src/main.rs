@@ -254,8 +254,25 @@ fn grants(specs: &[String]) -> anyhow::Result<Vec<Grant>> {
         .collect()
 }
 
+/// Runs the command; an error is printed with its causes, control characters escaped (an error
+/// may quote what a server or a file said).
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                let text = format!("{e:?}");
+                let lines: Vec<String> = text.lines().map(cli::text::terminal_safe).collect();
+                eprintln!("Error: {}", lines.join("\n"));
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[allow(clippy::print_stdout)]
-fn main() -> anyhow::Result<()> {
+fn run() -> anyhow::Result<()> {
     use cli::crypto;
     let cli = Cli::parse();
     cli.init_logging();

@@ -491,7 +491,7 @@ fn catalog_commands_run_against_a_catalog_service() {
     std::fs::write(
         dir.join("catalog.toml"),
         "listen = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\nca = \"ca.pem\"\n\
-         audit_log = \"audit.jsonl\"\nstorage = { sqlite = \"served.db\" }\n",
+         audit_log = \"audit.jsonl\"\nstorage = { sqlite = \"served.db\" }\nadmin = \"alice\"\n",
     )
     .unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_hope"))

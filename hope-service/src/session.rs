@@ -109,6 +109,11 @@ impl Session<'_> {
                 Ok(None) => break,
                 Err(e) => {
                     deadline.set_in(self.limits.request_timeout);
+                    let _ = self.audit.append_limited(
+                        "bad-request",
+                        Event::new(who.name.clone(), "request", "refused")
+                            .detail(format!("{peer}: not a request: {e}")),
+                    );
                     let _ = http::write_response(conn.get_mut(), 400, &json_error(e));
                     break;
                 }

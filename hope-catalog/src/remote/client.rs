@@ -212,18 +212,32 @@ impl Remote {
                 },
             )
         };
+        // A failure after earlier batches went in says how many did (each batch is one
+        // transaction on the server; the whole call is one only when it fits one request).
+        let after = |added: usize, e: Error| {
+            if added == 0 {
+                e
+            } else {
+                Error::invalid(
+                    format!("add to {path}"),
+                    format!("{added} entries were added by earlier batches, then: {e}"),
+                )
+            }
+        };
         let empty = entries.is_empty();
         for e in entries {
             let size = serde_json::to_vec(&e).map(|v| v.len() + 1).unwrap_or(0);
             if !batch.is_empty() && bytes + size > BATCH_BYTES {
-                added += send(std::mem::take(&mut batch))?;
+                let n = send(std::mem::take(&mut batch)).map_err(|e| after(added, e))?;
+                added = added.saturating_add(n);
                 bytes = 0;
             }
             bytes += size;
             batch.push(e);
         }
         if !batch.is_empty() || empty {
-            added += send(batch)?;
+            let n = send(batch).map_err(|e| after(added, e))?;
+            added = added.saturating_add(n);
         }
         Ok(added)
     }
@@ -345,7 +359,20 @@ impl Catalog {
     /// site's mapping). Only for a catalog on a service.
     pub fn whoami(&self, who: &Principal) -> Result<Whoami> {
         match self.remote_ref() {
-            Some(r) => r.call(who, &Call::Whoami),
+            Some(r) => {
+                let w: Whoami = r.call(who, &Call::Whoami)?;
+                // The server must see the certificate the call was made with.
+                if w.name != who.name {
+                    return Err(remote_error(
+                        r.server(),
+                        format!(
+                            "the server says the certificate of `{}` is `{}`",
+                            who.name, w.name
+                        ),
+                    ));
+                }
+                Ok(w)
+            }
             None => Err(Error::invalid(
                 "whoami",
                 "a local catalog has no server to ask",

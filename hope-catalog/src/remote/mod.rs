@@ -9,6 +9,8 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod federation;
 #[cfg(feature = "server")]
 pub mod server;
 
@@ -149,6 +151,35 @@ impl Call {
             | Call::Annotate { path, .. }
             | Call::Annotations { path, .. } => Some(path),
         }
+    }
+
+    /// What the audit line says of the call besides its operation and collection: the entry,
+    /// attribute or subject it is about (at most 256 characters; no values, no query text).
+    pub fn detail(&self) -> String {
+        let d = match self {
+            Call::Get { name, .. } | Call::Remove { name, .. } | Call::UpdateIf { name, .. } => {
+                format!("entry {name}")
+            }
+            Call::Annotate { entry: Some(e), .. } | Call::Annotations { entry: Some(e), .. } => {
+                format!("entry {e}")
+            }
+            Call::AddAttribute { attribute, .. } => format!("attribute {}", attribute.name),
+            Call::DropAttribute { name, .. } => format!("attribute {name}"),
+            Call::AddMany { entries, .. } => format!("{} entries", entries.len()),
+            Call::Grant {
+                subject,
+                permission,
+                ..
+            } => format!("{subject} {}", permission.map_or("none", |p| p.name())),
+            Call::SetPermissions { permissions, .. } => format!(
+                "owner {} group {}",
+                permissions.owner,
+                permissions.group.as_deref().unwrap_or("-")
+            ),
+            Call::AuditLog { limit } => format!("limit {limit}"),
+            _ => String::new(),
+        };
+        d.chars().take(256).collect()
     }
 
     /// Whether the call changes nothing (so a client may repeat it after a lost connection).

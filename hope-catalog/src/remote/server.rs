@@ -28,7 +28,9 @@ use hope_service::session::{Reply, Session, json_error};
 use hope_service::tls::{MutualTls, TlsFiles, crl_state_path};
 
 use super::{CALL_PATH, Call, ErrorBody, Whoami, WireError};
-use crate::{Catalog, Error, Principal, Result};
+use crate::disclosure::{self, Policy, Rules};
+use crate::path::CollectionPath;
+use crate::{Catalog, Error, Permission, Principal, Result, query};
 
 /// Where the catalog is stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -76,9 +78,17 @@ pub struct ServerSettings {
     pub audit_key: Option<PathBuf>,
     /// Where the catalog is.
     pub storage: Storage,
+    /// The one user who may create the catalog's root over the service (`init`); without it,
+    /// `init` is refused to everyone (the operator initialises the catalog on the server).
+    #[serde(default)]
+    pub admin: Option<String>,
     /// Groups given by the site, by certificate common name (added to the certificate's).
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
+    /// Disclosure control of the answers to callers who may only read (`[[disclosure]]`
+    /// tables, see [`crate::disclosure`]).
+    #[serde(default)]
+    pub disclosure: Vec<Policy>,
     /// Most connections at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -178,6 +188,10 @@ impl ServerSettings {
                 ));
             }
         }
+        for p in &self.disclosure {
+            p.validate()
+                .map_err(|e| config_error(file, "disclosure", e.to_string()))?;
+        }
         for (name, groups) in &self.groups {
             for g in std::iter::once(name).chain(groups) {
                 if !hope_core::principal::is_valid_name(g) {
@@ -203,7 +217,9 @@ impl ServerSettings {
 
 struct Shared {
     catalog: Catalog,
+    admin: Option<String>,
     groups: BTreeMap<String, Vec<String>>,
+    disclosure: Vec<Policy>,
     tls: MutualTls,
     audit: AuditLog,
     refusals: RefusalBudget,
@@ -278,7 +294,9 @@ impl CatalogServer {
             service,
             shared: Arc::new(Shared {
                 catalog,
+                admin: settings.admin.clone(),
                 groups: settings.groups.clone(),
+                disclosure: settings.disclosure.clone(),
                 tls,
                 audit,
                 refusals: RefusalBudget::new(),
@@ -324,6 +342,9 @@ impl Audited for Shared {
     }
 }
 
+/// The most rows of an answer (the service stops reading the catalog after one more).
+pub const MAX_ANSWER_ROWS: u64 = 100_000;
+
 /// At most this much of a collection path goes into an audit line.
 const AUDITED_PATH: usize = 256;
 
@@ -340,7 +361,7 @@ fn request_id() -> String {
 fn error_reply(status: u16, error: WireError) -> Reply {
     let body = serde_json::to_vec(&ErrorBody { error }).unwrap_or_else(json_error);
     let mut reply = Reply::new(status, body);
-    reply.refused = matches!(status, 403 | 404);
+    reply.refused = matches!(status, 403 | 404 | 413);
     reply
 }
 
@@ -359,11 +380,18 @@ impl Shared {
     }
 
     fn handle(&self, cert: &Principal, request: &Request) -> Reply {
-        if request.method != "POST" || request.path != CALL_PATH {
-            return Reply::new(404, json_error(format!("expected POST {CALL_PATH}")));
-        }
         let id = request_id();
         let who = self.caller(cert);
+        if request.method != "POST" || request.path != CALL_PATH {
+            let _ = self.audit.append_limited(
+                "bad-request",
+                Event::new(who.name.clone(), "request", "refused")
+                    .detail(format!("request {id}: not POST {CALL_PATH}")),
+            );
+            let mut reply = Reply::new(404, json_error(format!("expected POST {CALL_PATH}")));
+            reply.refused = true;
+            return reply;
+        }
         let call: Call = match serde_json::from_slice(&request.body) {
             Ok(c) => c,
             Err(e) => {
@@ -388,6 +416,12 @@ impl Shared {
             .take(AUDITED_PATH)
             .collect();
         let action = call.name();
+        let about = call.detail();
+        let target = if about.is_empty() {
+            target
+        } else {
+            format!("{target} {about}")
+        };
         // Fail closed: a change is on record before it is made.
         if !call.is_read()
             && self
@@ -405,6 +439,7 @@ impl Shared {
                 },
             );
         }
+        let call_changes = !call.is_read();
         let outcome = self.execute(&who, call);
         let (reply, result, detail) = match outcome {
             Ok(body) if body.len() > MAX_BODY => (
@@ -443,14 +478,94 @@ impl Shared {
                 .detail(format!("request {id}: {target}{detail}")),
         );
         if recorded.is_err() {
-            return error_reply(
-                503,
-                WireError::Server {
-                    message: format!("the audit log cannot be written (request {id}): refused"),
-                },
-            );
+            let message = if call_changes {
+                format!(
+                    "the audit log could not record the outcome (request {id}): the change may have been made"
+                )
+            } else {
+                format!("the audit log cannot be written (request {id}): refused")
+            };
+            return error_reply(503, WireError::Server { message });
         }
         reply
+    }
+
+    /// The disclosure rules for `who` on `path` (and below, with `below`): none for those who
+    /// may write there (the data's custodians), nor where no policy applies.
+    fn rules(&self, who: &Principal, path: &str, below: bool) -> Result<Option<Rules>> {
+        if self.disclosure.is_empty() {
+            return Ok(None);
+        }
+        let path = CollectionPath::parse(path)?;
+        let Some(rules) = disclosure::rules_for(&self.disclosure, &path, below) else {
+            return Ok(None);
+        };
+        if self.catalog.permission(who, &path)? >= Some(Permission::Write) {
+            return Ok(None);
+        }
+        Ok(Some(rules))
+    }
+
+    /// Refuses row-level reads of an aggregate-only collection.
+    fn row_level(&self, who: &Principal, path: &str) -> Result<()> {
+        match self.rules(who, path, false)? {
+            Some(r) if r.aggregate_only => Err(Error::invalid(
+                "read (the site's disclosure policy)",
+                format!("{path} gives aggregates only"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A query, under the site's disclosure rules where they apply.
+    fn query(
+        &self,
+        who: &Principal,
+        path: &str,
+        text: &str,
+        recursive: bool,
+    ) -> Result<crate::QueryResult> {
+        let cat = &self.catalog;
+        let run = |text: &str| {
+            let r = cat.query_capped(who, path, text, recursive, Some(MAX_ANSWER_ROWS))?;
+            if r.rows.len() as u64 > MAX_ANSWER_ROWS {
+                return Err(Error::invalid(
+                    "answer",
+                    format!(
+                        "more than {MAX_ANSWER_ROWS} rows: narrow the query or page it with limit and offset"
+                    ),
+                ));
+            }
+            Ok(r)
+        };
+        let Some(rules) = self.rules(who, path, recursive)? else {
+            return run(text);
+        };
+        let q = query::parse(text)?;
+        disclosure::check(&rules, &q)?;
+        let mut result = run(text)?;
+        // The collections' sizes, for the complement rule.
+        let totals = run("select count(*)")?;
+        let by_collection: BTreeMap<String, u64> = match totals.columns.first() {
+            Some(c) if c == "collection" => totals
+                .rows
+                .iter()
+                .filter_map(|r| match (&r[0], &r[1]) {
+                    (crate::Value::Text(c), crate::Value::Int(n)) => Some((c.clone(), *n as u64)),
+                    _ => None,
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        let single = match (totals.columns.len(), totals.rows.first().map(|r| &r[0])) {
+            (1, Some(crate::Value::Int(n))) => Some(*n as u64),
+            _ => None,
+        };
+        disclosure::protect(&rules, &q, &mut result, &|c| match c {
+            Some(c) => by_collection.get(c).copied(),
+            None => single,
+        });
+        Ok(result)
     }
 
     fn execute(&self, who: &Principal, call: Call) -> Result<Vec<u8>> {
@@ -468,7 +583,13 @@ impl Shared {
                 groups: who.groups.clone(),
             }),
             Call::Permission { path } => json(cat.permission(who, &path)?),
-            Call::Init => json(cat.init(who)?),
+            // (Attack round on issue 21: on a fresh service whoever called first owned `/`.)
+            Call::Init if self.admin.as_deref() == Some(who.name.as_str()) => json(cat.init(who)?),
+            Call::Init => Err(Error::AccessDenied {
+                principal: who.name.clone(),
+                action: "admin",
+                path: "/".into(),
+            }),
             Call::Mkdir { path } => json(cat.mkdir(who, &path)?),
             Call::MkdirAll { path } => json(cat.mkdir_all(who, &path)?),
             Call::Rmdir { path } => json(cat.rmdir(who, &path)?),
@@ -479,7 +600,10 @@ impl Shared {
             }
             Call::DropAttribute { path, name } => json(cat.drop_attribute(who, &path, &name)?),
             Call::AddMany { path, entries } => json(cat.add_many(who, &path, entries)?),
-            Call::Get { path, name } => json(cat.get(who, &path, &name)?),
+            Call::Get { path, name } => {
+                self.row_level(who, &path)?;
+                json(cat.get(who, &path, &name)?)
+            }
             Call::UpdateIf {
                 path,
                 name,
@@ -494,9 +618,21 @@ impl Shared {
                 })?,
             ),
             Call::Remove { path, name } => json(cat.remove(who, &path, &name)?),
-            Call::Query { path, text } => json(cat.query(who, &path, &text)?),
-            Call::QueryRecursive { path, text } => json(cat.query_recursive(who, &path, &text)?),
-            Call::Count { path } => json(cat.count(who, &path)?),
+            Call::Query { path, text } => json(self.query(who, &path, &text, false)?),
+            Call::QueryRecursive { path, text } => json(self.query(who, &path, &text, true)?),
+            Call::Count { path } => {
+                let n = cat.count(who, &path)?;
+                match self.rules(who, &path, false)? {
+                    Some(r) if n < r.min_cell => Err(Error::invalid(
+                        "count (the site's disclosure policy)",
+                        format!("fewer than {} entries: suppressed", r.min_cell),
+                    )),
+                    Some(Rules {
+                        round_to: Some(to), ..
+                    }) => json((n + to / 2) / to * to),
+                    _ => json(n),
+                }
+            }
             Call::Permissions { path } => json(cat.permissions(who, &path)?),
             Call::SetPermissions { path, permissions } => {
                 json(cat.set_permissions(who, &path, permissions)?)
@@ -512,6 +648,9 @@ impl Shared {
                 annotation,
             } => json(cat.annotate(who, &path, entry.as_deref(), annotation)?),
             Call::Annotations { path, entry } => {
+                if entry.is_some() {
+                    self.row_level(who, &path)?;
+                }
                 json(cat.annotations(who, &path, entry.as_deref())?)
             }
             Call::AuditLog { limit } => json(cat.audit_log(who, limit.min(100_000))?),
@@ -555,7 +694,9 @@ mod tests {
             .unwrap();
         let shared = Shared {
             catalog,
+            admin: None,
             groups: BTreeMap::new(),
+            disclosure: Vec::new(),
             tls,
             audit: AuditLog::unwritable_for_tests(dir.path().join("broken.jsonl")),
             refusals: RefusalBudget::new(),
