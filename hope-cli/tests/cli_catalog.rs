@@ -557,6 +557,46 @@ fn catalog_commands_run_against_a_catalog_service() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bob may not read /s"), "{err}");
+    // Federation: this site and one that is down, each reported.
+    std::fs::write(
+        dir.join("down.toml"),
+        "server = \"127.0.0.1:9\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\n\
+         cert = \"alice.pem\"\nkey = \"alice.key\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sites.toml"),
+        "timeout_ms = 5000\n[[site]]\nname = \"here\"\nclient = \"alice.toml\"\npath = \"/s\"\n\
+         [[site]]\nname = \"down\"\nclient = \"down.toml\"\npath = \"/s\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_hope"))
+        .current_dir(dir)
+        .args([
+            "catalog",
+            "federate",
+            "--sites",
+            "sites.toml",
+            "select count(*)",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("site,count(*)") && out.contains("here,2"),
+        "{out}"
+    );
+    assert!(
+        err.contains("here\tanswered") && err.contains("down\tunreachable"),
+        "{err}"
+    );
+    assert!(err.contains("1 of 2 sites answered"), "{err}");
     // The service writes the audit log; stopped, it is reported as unreachable.
     let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
     assert!(

@@ -8,6 +8,7 @@ use anyhow::Context;
 use hope::catalog::acl::Subject;
 use hope::catalog::dicom::{INSTANCE_ATTRIBUTES, entry_from_dicom, instance_schema};
 use hope::catalog::remote::client::ClientSettings;
+use hope::catalog::remote::federation::{Sites, Status, federate};
 use hope::catalog::remote::server::{CatalogServer, ServerSettings};
 use hope::catalog::{
     AttrType, Attribute, Catalog, Entry, Permission, Principal, QueryResult, Value,
@@ -110,6 +111,18 @@ pub(crate) enum CatalogCommand {
     },
     /// Who the catalog service sees you as (name and groups), with --client.
     Whoami,
+    /// Send one query to several hospitals' catalog services at once and merge the answers,
+    /// labelled by site, with every site's status (answered, refused, timed out, unreachable).
+    Federate {
+        /// The sites file (TOML: timeout_ms, and per [[site]] name, client, path, recursive).
+        #[arg(long)]
+        sites: PathBuf,
+        /// The query, e.g. "select Sex, count(*) group by Sex".
+        query: String,
+        /// Output format of the merged table.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Create the catalog and its root collection `/`, owned by the acting user.
     Init,
     /// Create a collection.
@@ -425,9 +438,48 @@ pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
         server.serve();
         return Ok(());
     }
+    if let CatalogCommand::Federate {
+        sites,
+        query,
+        format,
+    } = &cmd
+    {
+        let sites = Sites::from_file(sites)?;
+        let f = federate(&sites, query);
+        let answered = f
+            .sites
+            .iter()
+            .filter(|s| s.status == Status::Answered)
+            .count();
+        for s in &f.sites {
+            let why = match &s.status {
+                Status::Refused(m) | Status::Unreachable(m) | Status::Failed(m) => m.as_str(),
+                _ => "",
+            };
+            eprintln!(
+                "{}\t{}\t{}",
+                terminal_safe(&s.site),
+                s.status.label(),
+                terminal_safe(why)
+            );
+        }
+        print(&f.merged, *format);
+        if answered == 0 {
+            anyhow::bail!("no site answered");
+        }
+        if answered < f.sites.len() {
+            eprintln!(
+                "warning: {answered} of {} sites answered: the merged table is incomplete",
+                f.sites.len()
+            );
+        }
+        return Ok(());
+    }
     let (cat, me) = target.open()?;
     match cmd {
-        CatalogCommand::Serve { .. } => unreachable!("handled above"),
+        CatalogCommand::Serve { .. } | CatalogCommand::Federate { .. } => {
+            unreachable!("handled above")
+        }
         CatalogCommand::Whoami => {
             let w = cat.whoami(&me)?;
             println!(
