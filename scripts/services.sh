@@ -52,8 +52,30 @@ start_postgres() {
   if ! as_service_user "$bin/initdb" -N -D "$d/data" -U hope --auth=trust -E UTF8 --locale=C.UTF-8 >"$d/initdb.log" 2>&1; then
     cat "$d/initdb.log" >&2; service_missing "initdb failed"; return 0
   fi
+  # TLS too (plain connections stay allowed): a throwaway CA and a certificate for 127.0.0.1 and
+  # localhost, for the tests of verified TLS to PostgreSQL (HOPE_TEST_POSTGRES_TLS_CA).
+  local tls_opts=""
+  if command -v openssl >/dev/null; then
+    mkdir -p "$d/tls"
+    if (cd "$d/tls" \
+        && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+             -subj "/CN=hope test PostgreSQL CA" -keyout ca.key -out ca.pem \
+             -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+             -keyout server.key -out server.csr \
+        && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf \
+        && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile ext.cnf -out server.pem) >"$d/tls.log" 2>&1; then
+      [ "$(id -u)" = 0 ] && chown -R postgres "$d/tls"
+      chmod 600 "$d/tls/server.key"
+      tls_opts="-c ssl=on -c ssl_cert_file=$d/tls/server.pem -c ssl_key_file=$d/tls/server.key"
+      export HOPE_TEST_POSTGRES_TLS_CA="$d/tls/ca.pem"
+    else
+      cat "$d/tls.log" >&2; echo "warning: no TLS for the test PostgreSQL" >&2
+    fi
+  fi
   if ! as_service_user "$bin/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $d -c fsync=off -c max_connections=200" start >/dev/null; then
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $d -c fsync=off -c max_connections=200 $tls_opts" start >/dev/null; then
     cat "$d/pg.log" >&2; service_missing "PostgreSQL did not start"; return 0
   fi
   HOPE_SERVICE_STOPS+=("as_service_user '$bin/pg_ctl' -D '$d/data' -m fast -w stop >/dev/null")

@@ -135,6 +135,15 @@ impl Catalog {
         Ok(Catalog::new(PostgresBackend::connect(url)?))
     }
 
+    /// A catalog in a PostgreSQL database, over TLS verified against a CA and with a bounded
+    /// pool (see [`crate::backend::PostgresOptions`]).
+    pub fn open_postgres_with(
+        url: &str,
+        options: &crate::backend::PostgresOptions,
+    ) -> Result<Catalog> {
+        Ok(Catalog::new(PostgresBackend::connect_with(url, options)?))
+    }
+
     /// The back-end's kind (`memory`, `sqlite`, `postgres`).
     pub fn backend_kind(&self) -> &'static str {
         #[cfg(feature = "client")]

@@ -108,6 +108,7 @@ mod service {
             audit_key: None,
             storage: Storage::Sqlite(dir.join("catalog.db")),
             admin: Some("admin".into()),
+            postgres: Default::default(),
             groups: Default::default(),
             disclosure: Vec::new(),
             max_connections: 64,

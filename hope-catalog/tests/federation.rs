@@ -1,5 +1,6 @@
 //! Federation across three hospitals' catalog services on loopback (issue 21), each with its own
-//! CA, one on PostgreSQL (from `HOPE_TEST_POSTGRES_URL`; required under `CI=true`): a
+//! CA, one on PostgreSQL over verified TLS (from `HOPE_TEST_POSTGRES_URL` and
+//! `HOPE_TEST_POSTGRES_TLS_CA`; required under `CI=true`): a
 //! researcher's group-by counts merged and labelled by site, small cells suppressed by each
 //! site's own rules, a stopped site reported unreachable and a silent one timed out, and no row
 //! ever returned from an aggregate-only collection.
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use hope_catalog::disclosure::Policy;
 use hope_catalog::remote::federation::{Site, Sites, Status, federate};
-use hope_catalog::remote::server::{CatalogServer, ServerSettings, Storage};
+use hope_catalog::remote::server::{CatalogServer, PostgresTable, ServerSettings, Storage};
 use hope_catalog::{
     AttrType, Attribute, Catalog, CollectionPath, Entry, Error, Permission, Principal, Subject,
     Value,
@@ -55,6 +56,14 @@ fn hospital(
         .unwrap()
         .write(&dir, "rita")
         .unwrap();
+    // A PostgreSQL storage is reached over verified TLS where the test server offers it.
+    let postgres = match (&storage, std::env::var("HOPE_TEST_POSTGRES_TLS_CA")) {
+        (Storage::Postgres(_), Ok(ca)) => PostgresTable {
+            ca: Some(ca.into()),
+            max_connections: 4,
+        },
+        _ => PostgresTable::default(),
+    };
     let settings = ServerSettings {
         listen: "127.0.0.1:0".into(),
         cert,
@@ -65,6 +74,7 @@ fn hospital(
         audit_key: None,
         storage,
         admin: Some("admin".into()),
+        postgres,
         groups: Default::default(),
         disclosure: vec![Policy {
             collection: CollectionPath::parse("/studies").unwrap(),

@@ -57,6 +57,7 @@ fn start(users: &[(&str, Option<&str>)], crl_revoking: &[&str]) -> Site {
         audit_key: None,
         storage: Storage::Sqlite(dir.path().join("catalog.db")),
         admin: Some("admin".into()),
+        postgres: Default::default(),
         groups: [("carol".to_string(), vec!["epidemiology".to_string()])]
             .into_iter()
             .collect(),

@@ -12,7 +12,7 @@ mod sql;
 mod sqlite;
 
 pub use memory::MemoryBackend;
-pub use postgres::PostgresBackend;
+pub use postgres::{PostgresBackend, PostgresOptions};
 pub use sqlite::SqliteBackend;
 
 use crate::Result;

@@ -4,7 +4,7 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row};
 
-use super::pool::{Loan, Pool};
+use super::pool::{DEFAULT_MAX_CONNECTIONS, Loan, Pool};
 use super::sql::{self, Dialect};
 use super::{Annotation, AuditRecord, Backend, Changes, CollectionRecord, QueryResult, Target};
 use crate::acl::Permissions;
@@ -32,10 +32,48 @@ fn json_err(e: serde_json::Error) -> Error {
     Error::metadata("postgres", e)
 }
 
+/// How to reach a PostgreSQL server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// The CA (PEM) that issued the server's certificate: with it, every connection is TLS (no
+    /// fallback to plain text), the server's certificate is verified against it and must name
+    /// the URL's host (libpq's `sslmode=verify-full`). Without it, connections are plain (for a
+    /// server on the same machine or a private network; hospital servers usually require TLS).
+    pub ca: Option<std::path::PathBuf>,
+    /// The most connections open at once (0: 16); callers beyond wait for one, 30 s at most.
+    pub max_connections: usize,
+}
+
 /// A catalog in a PostgreSQL database.
 pub struct PostgresBackend {
-    url: String,
+    config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     pool: Pool<Client>,
+}
+
+/// The TLS connector that trusts only `ca` (rustls, ring provider).
+fn tls_connector(ca: &std::path::Path) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let bad = |m: String| Error::invalid(format!("PostgreSQL CA {}", ca.display()), m);
+    let bytes = std::fs::read(ca).map_err(|e| bad(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&bytes) {
+        let cert = cert.map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no certificate in the file".into()));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -142,9 +180,39 @@ impl PostgresBackend {
     /// Connects (e.g. `postgresql://hope@127.0.0.1:5432/hope`) and brings the tables to the current
     /// version.
     pub fn connect(url: &str) -> Result<PostgresBackend> {
+        PostgresBackend::connect_with(url, &PostgresOptions::default())
+    }
+
+    /// [`PostgresBackend::connect`] with TLS and pool options.
+    pub fn connect_with(url: &str, options: &PostgresOptions) -> Result<PostgresBackend> {
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+            // (The URL may carry a password: not echoed.)
+            Error::invalid("PostgreSQL URL", e.to_string())
+        })?;
+        let tls = match &options.ca {
+            Some(ca) => {
+                // TLS always, never the plain fallback of `sslmode=prefer`.
+                config.ssl_mode(postgres::config::SslMode::Require);
+                Some(tls_connector(ca)?)
+            }
+            None if config.get_ssl_mode() == postgres::config::SslMode::Require => {
+                return Err(Error::invalid(
+                    "PostgreSQL URL",
+                    "sslmode=require: give the CA of the server's certificate (PostgresOptions::ca, \
+                     `[postgres] ca` of a service) so that it can be verified",
+                ));
+            }
+            None => None,
+        };
+        let max = if options.max_connections == 0 {
+            DEFAULT_MAX_CONNECTIONS
+        } else {
+            options.max_connections
+        };
         let b = PostgresBackend {
-            url: url.to_string(),
-            pool: Pool::new(),
+            config,
+            tls,
+            pool: Pool::new(max),
         };
         let mut c = b.conn()?;
         let mut tx = c.transaction().map_err(be("migration"))?;
@@ -189,18 +257,27 @@ impl PostgresBackend {
         Ok(b)
     }
 
+    fn open(&self) -> Result<Client> {
+        let what = "cannot connect to the PostgreSQL server";
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()).map_err(be(what)),
+            None => self.config.connect(NoTls).map_err(be(what)),
+        }
+    }
+
     fn conn(&self) -> Result<Loan<'_, Client>> {
-        let mut loan = self.pool.get(|| {
-            Client::connect(&self.url, NoTls).map_err(be("cannot connect to the PostgreSQL server"))
-        })?;
+        let mut loan = self
+            .pool
+            .get(|| self.open())
+            .map_err(|e| e.into_error("postgres"))?;
         if loan.is_closed() {
             // The server closed this idle connection: drop it and open a fresh one.
             loan.discard();
             drop(loan);
-            loan = self.pool.get(|| {
-                Client::connect(&self.url, NoTls)
-                    .map_err(be("cannot connect to the PostgreSQL server"))
-            })?;
+            loan = self
+                .pool
+                .get(|| self.open())
+                .map_err(|e| e.into_error("postgres"))?;
         }
         Ok(loan)
     }

@@ -9,7 +9,7 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params_from_iter,
 };
 
-use super::pool::{Loan, Pool};
+use super::pool::{DEFAULT_MAX_CONNECTIONS, Loan, Pool};
 use super::sql::{self, Dialect};
 use super::{Annotation, AuditRecord, Backend, Changes, CollectionRecord, QueryResult, Target};
 use crate::acl::Permissions;
@@ -56,7 +56,7 @@ impl SqliteBackend {
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteBackend> {
         let b = SqliteBackend {
             path: path.as_ref().to_path_buf(),
-            pool: Pool::new(),
+            pool: Pool::new(DEFAULT_MAX_CONNECTIONS),
         };
         let mut c = b.conn()?;
         migrate(&mut c)?;
@@ -65,39 +65,41 @@ impl SqliteBackend {
     }
 
     fn conn(&self) -> Result<Loan<'_, Connection>> {
-        self.pool.get(|| {
-            let what = format!("cannot open {}", self.path.display());
-            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let c = Connection::open_with_flags(&self.path, flags).map_err(be(what.clone()))?;
-            c.busy_timeout(Duration::from_secs(30))
-                .map_err(be(what.clone()))?;
-            // 16 KiB pages for new files: shallower B-trees and fewer splits under bulk loads (no
-            // effect on an existing file; must come before WAL is switched on).
-            c.pragma_update(None, "page_size", 16_384)
-                .map_err(be(what.clone()))?;
-            // WAL: readers never block the writer; NORMAL sync is durable against process crashes
-            // (a power cut may lose the last transactions, never corrupt the file).
-            c.pragma_update(None, "journal_mode", "WAL")
-                .map_err(be(what.clone()))?;
-            c.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(be(what.clone()))?;
-            // Checkpoint the WAL every 4,000 pages (64 MiB) rather than 1,000: fewer syncs.
-            c.pragma_update(None, "wal_autocheckpoint", 4000)
-                .map_err(be(what.clone()))?;
-            // like() is case-sensitive, as in PostgreSQL; ilike() lowers both sides.
-            c.pragma_update(None, "case_sensitive_like", true)
-                .map_err(be(what.clone()))?;
-            // A 64 MiB page cache keeps index maintenance of large bulk loads in memory.
-            c.pragma_update(None, "cache_size", -65_536)
-                .map_err(be(what.clone()))?;
-            // Read pages through a memory map (no copy per page miss); address space only.
-            c.pragma_update(None, "mmap_size", 1i64 << 30)
-                .map_err(be(what))?;
-            c.set_prepared_statement_cache_capacity(64);
-            Ok(c)
-        })
+        self.pool
+            .get(|| {
+                let what = format!("cannot open {}", self.path.display());
+                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let c = Connection::open_with_flags(&self.path, flags).map_err(be(what.clone()))?;
+                c.busy_timeout(Duration::from_secs(30))
+                    .map_err(be(what.clone()))?;
+                // 16 KiB pages for new files: shallower B-trees and fewer splits under bulk loads (no
+                // effect on an existing file; must come before WAL is switched on).
+                c.pragma_update(None, "page_size", 16_384)
+                    .map_err(be(what.clone()))?;
+                // WAL: readers never block the writer; NORMAL sync is durable against process crashes
+                // (a power cut may lose the last transactions, never corrupt the file).
+                c.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(be(what.clone()))?;
+                c.pragma_update(None, "synchronous", "NORMAL")
+                    .map_err(be(what.clone()))?;
+                // Checkpoint the WAL every 4,000 pages (64 MiB) rather than 1,000: fewer syncs.
+                c.pragma_update(None, "wal_autocheckpoint", 4000)
+                    .map_err(be(what.clone()))?;
+                // like() is case-sensitive, as in PostgreSQL; ilike() lowers both sides.
+                c.pragma_update(None, "case_sensitive_like", true)
+                    .map_err(be(what.clone()))?;
+                // A 64 MiB page cache keeps index maintenance of large bulk loads in memory.
+                c.pragma_update(None, "cache_size", -65_536)
+                    .map_err(be(what.clone()))?;
+                // Read pages through a memory map (no copy per page miss); address space only.
+                c.pragma_update(None, "mmap_size", 1i64 << 30)
+                    .map_err(be(what))?;
+                c.set_prepared_statement_cache_capacity(64);
+                Ok(c)
+            })
+            .map_err(|e| e.into_error("sqlite"))
     }
 }
 

@@ -42,6 +42,18 @@ pub enum Storage {
     Postgres(String),
 }
 
+/// The `[postgres]` table: how the service reaches its PostgreSQL storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresTable {
+    /// The CA of the PostgreSQL server's certificate: connections are then TLS, verified.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The most connections (0: 16).
+    #[serde(default)]
+    pub max_connections: usize,
+}
+
 /// A catalog service's configuration file (`catalog.toml`), paths relative to the file's
 /// folder:
 ///
@@ -52,7 +64,12 @@ pub enum Storage {
 /// ca = "ca.pem"                 # the CA whose client certificates are accepted
 /// crl = "crl.pem"               # optional: revoked certificates (fails closed when stale)
 /// audit_log = "audit.jsonl"     # chained, keyed; the key beside it unless audit_key says
-/// storage = { sqlite = "catalog.db" }   # or { postgres = "postgres://..." }
+/// storage = { sqlite = "catalog.db" }   # or { postgres = "postgresql://..." }
+/// admin = "catalog-admin"       # the one user who may create the root over the service
+///
+/// [postgres]                    # with a PostgreSQL storage
+/// ca = "pg-ca.pem"              # TLS, the server's certificate verified (verify-full)
+/// max_connections = 16
 ///
 /// [groups]                      # groups the site gives, by certificate common name
 /// alice = ["epidemiology"]
@@ -78,6 +95,9 @@ pub struct ServerSettings {
     pub audit_key: Option<PathBuf>,
     /// Where the catalog is.
     pub storage: Storage,
+    /// TLS and pool of the PostgreSQL storage (`[postgres]`: `ca`, `max_connections`).
+    #[serde(default)]
+    pub postgres: PostgresTable,
     /// The one user who may create the catalog's root over the service (`init`); without it,
     /// `init` is refused to everyone (the operator initialises the catalog on the server).
     #[serde(default)]
@@ -153,6 +173,9 @@ impl ServerSettings {
         if let Storage::Sqlite(p) = &mut s.storage {
             rebase(p);
         }
+        if let Some(p) = &mut s.postgres.ca {
+            rebase(p);
+        }
         s.check(path)?;
         Ok(s)
     }
@@ -210,7 +233,13 @@ impl ServerSettings {
     pub fn open_catalog(&self) -> Result<Catalog> {
         match &self.storage {
             Storage::Sqlite(p) => Catalog::open_sqlite(p),
-            Storage::Postgres(url) => Catalog::open_postgres(url),
+            Storage::Postgres(url) => Catalog::open_postgres_with(
+                url,
+                &crate::backend::PostgresOptions {
+                    ca: self.postgres.ca.clone(),
+                    max_connections: self.postgres.max_connections,
+                },
+            ),
         }
     }
 }
