@@ -9,6 +9,7 @@ pub mod error;
 pub mod path;
 pub mod query;
 pub mod remote;
+pub mod replication;
 pub mod schema;
 pub mod value;
 

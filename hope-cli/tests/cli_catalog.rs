@@ -557,6 +557,33 @@ fn catalog_commands_run_against_a_catalog_service() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bob may not read /s"), "{err}");
+    // Replication of /s from the service into a local file catalog, as `copier`.
+    ok("alice", &["acl", "/s", "user:bob", "read"]);
+    let copy = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hope"))
+            .current_dir(dir)
+            .args(["catalog", "--db", "copy.db", "--as", "bob"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(copy(&["init"]).status.success());
+    let o = copy(&[
+        "replicate",
+        "--source-client",
+        "bob.toml",
+        "--source",
+        "/s",
+        "/copy",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("entries 2 added"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = copy(&["query", "/copy", "Age > 30", "--format", "csv"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("p1"));
     // Federation: this site and one that is down, each reported.
     std::fs::write(
         dir.join("down.toml"),

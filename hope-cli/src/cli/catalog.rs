@@ -111,6 +111,24 @@ pub(crate) enum CatalogCommand {
     },
     /// Who the catalog service sees you as (name and groups), with --client.
     Whoami,
+    /// Copy a collection subtree from a catalog service into this catalog (read-only copy,
+    /// only differences written, resumable with --state).
+    Replicate {
+        /// The source service's client configuration (TOML).
+        #[arg(long, value_name = "CLIENT_TOML")]
+        source_client: PathBuf,
+        /// The subtree at the source.
+        #[arg(long)]
+        source: String,
+        /// Where the copy goes in this catalog.
+        target: String,
+        /// Where the position is kept between pages, for resuming an interrupted run.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Entries per page.
+        #[arg(long, default_value_t = 2_000)]
+        page: usize,
+    },
     /// Send one query to several hospitals' catalog services at once and merge the answers,
     /// labelled by site, with every site's status (answered, refused, timed out, unreachable).
     Federate {
@@ -479,6 +497,44 @@ pub(crate) fn run(target: &Target, cmd: CatalogCommand) -> anyhow::Result<()> {
     match cmd {
         CatalogCommand::Serve { .. } | CatalogCommand::Federate { .. } => {
             unreachable!("handled above")
+        }
+        CatalogCommand::Replicate {
+            source_client,
+            source,
+            target,
+            state,
+            page,
+        } => {
+            let src = Catalog::connect(&ClientSettings::from_file(&source_client)?)?;
+            let src_who = src
+                .identities()
+                .into_iter()
+                .next()
+                .context("the source's client configuration names no certificate")?;
+            let options = hope::catalog::replication::Options { page, state };
+            let from = hope::catalog::replication::Side {
+                catalog: &src,
+                who: &src_who,
+                path: &source,
+            };
+            let to = hope::catalog::replication::Side {
+                catalog: &cat,
+                who: &me,
+                path: &target,
+            };
+            let r = hope::catalog::replication::replicate(from, to, &options, &mut |_| Ok(()))?;
+            println!(
+                "{} collection(s) compared{}: {} created, {} removed; {} attribute change(s); \
+                 entries {} added, {} updated, {} removed",
+                r.collections,
+                if r.resumed { " (resumed)" } else { "" },
+                r.created,
+                r.removed_collections,
+                r.schema_changes,
+                r.added,
+                r.updated,
+                r.removed
+            );
         }
         CatalogCommand::Whoami => {
             let w = cat.whoami(&me)?;
