@@ -6,6 +6,7 @@ mod catalog;
 pub mod dicom;
 pub mod disclosure;
 pub mod error;
+pub mod manual;
 pub mod path;
 pub mod query;
 pub mod remote;

@@ -195,7 +195,7 @@ enum KeysCommand {
         /// Key id, or an encrypted file.
         key: String,
     },
-    /// Verify a key server's (or the gateway's) audit log chain.
+    /// Verify a key server's, the gateway's or a catalog service's audit log chain.
     VerifyAudit {
         /// The audit log's MAC key file (default: the log's path with `.key`).
         #[arg(long)]

@@ -1,4 +1,4 @@
-//! The catalog as a service: the wire format that [`server`] (feature `server`) and [`client`]
+//! The catalog as a service: the wire format that `server` (feature `server`) and `client`
 //! (feature `client`) share.
 //!
 //! One request per call: `POST /v1/catalog` with a JSON [`Call`]; the answer is `200` with the
