@@ -3,11 +3,16 @@
 //!
 //! Under a [`Policy`] (a collection and everything below it):
 //!
+//! - **Counts only**: an aggregate answer may select its grouping attributes (all of them) and
+//!   `count(*)`, nothing else: `count(A)`, `sum` and `avg` report a cell's size or one person's
+//!   value when a cell holds one non-null value, and `min` and `max` are one person's value. It
+//!   may be ordered by its grouping attributes only, not by counts (the order of suppressed
+//!   cells would tell their size). Recursive queries are refused (their totals would not be
+//!   those of the collections the query used); ask each collection.
 //! - **Minimum cell size** (`min_cell`, e.g. 5 or 10): a row of an aggregate answer whose
-//!   `count(*)` is below it is suppressed (its aggregates become null), and so is one whose
+//!   `count(*)` is below it is suppressed (left out of the answer), and so is one whose
 //!   complement in its collection is (a query selecting all but three patients says as much
-//!   about those three as one selecting them: query-set-size control, Denning 1982). Aggregate
-//!   queries must select `count(*)` (else the service could not know the cells' sizes).
+//!   about those three as one selecting them: query-set-size control, Denning 1982).
 //! - **Complementary suppression**: in a table of counts, a suppressed cell could be recovered
 //!   from the others and the table's total (which another query gives). Along each group-by
 //!   dimension, wherever a line of the table has exactly one suppressed cell, the smallest other
@@ -16,17 +21,19 @@
 //! - **Aggregate only** (`aggregate_only`): row-level answers are refused (queries without
 //!   aggregates, reading an entry or its annotations), and so are `min` and `max`, which are one
 //!   person's value.
-//! - **Unique identifiers** (`unique`): a filter on, or a grouping by, one of these attributes
-//!   is refused: "count where PatientPseudonym = X" against "count" is the obvious differencing
-//!   attack (two queries differing by one patient).
+//! - **Unique identifiers** (`unique`, and always the entry `name`): a filter on, or a grouping
+//!   by, one of these attributes is refused: "count where PatientPseudonym = X" against "count"
+//!   is the obvious differencing attack (two queries differing by one patient).
 //! - Paging (`limit`, `offset`) of aggregate answers is refused: suppression needs the whole
 //!   table.
 //!
 //! What this does not stop: differencing with filters that each select many people but differ
 //! by a few (`Age >= 40` against `Age >= 41` in a small cohort), or queries combined over time.
-//! Rounding blurs such differences; query auditing (the service's audit log records every query
-//! and its result) lets a site see them. Sites that need stronger guarantees should publish
-//! answers with noise added (differential privacy), which this module does not do.
+//! Rounding blurs such differences; the service's audit log records the shape of every query
+//! (attributes and operators, without the values compared) with the number of cells suppressed,
+//! so a site can see series of near-identical queries. Sites that need stronger guarantees
+//! should publish answers with noise added (differential privacy), which this module does not
+//! do.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -148,7 +155,10 @@ pub fn check(rules: &Rules, q: &Query) -> Result<()> {
         filter_attrs(f, &mut attrs);
     }
     attrs.extend(q.group_by.iter().map(|(a, _)| a.as_str()));
-    if let Some(a) = attrs.iter().find(|a| rules.unique.contains(**a)) {
+    if let Some(a) = attrs
+        .iter()
+        .find(|a| **a == "name" || rules.unique.contains(**a))
+    {
         return Err(refused(format!(
             "{a} identifies a person: no filter on it and no grouping by it"
         )));
@@ -162,22 +172,29 @@ pub fn check(rules: &Rules, q: &Query) -> Result<()> {
     if !aggregate {
         return Ok(());
     }
+    let keys: BTreeSet<&str> = q.group_by.iter().map(|(g, _)| g.as_str()).collect();
+    let mut selected = BTreeSet::new();
     for item in &q.select.0 {
-        if let Item::Agg {
-            f: f @ (AggFn::Min | AggFn::Max),
-            ..
-        } = item
-            && rules.aggregate_only
-        {
-            return Err(refused(format!(
-                "{}() gives one person's value: not on an aggregate-only collection",
-                f.name()
-            )));
+        match item {
+            Item::Attr { name, .. } => {
+                selected.insert(name.as_str());
+            }
+            Item::Agg {
+                f: AggFn::Count,
+                attr: None,
+                ..
+            } => {}
+            Item::Agg { f, .. } => {
+                return Err(refused(format!(
+                    "counts only: {}() can give a cell's size or one person's value; select the grouping attributes and count(*)",
+                    f.name()
+                )));
+            }
         }
     }
-    // (A grouping without a select gives count(*) by itself.)
-    let counted = q.select.0.is_empty()
-        || q.select.0.iter().any(|i| {
+    // (A grouping without a select gives its keys and count(*) by itself.)
+    if !q.select.0.is_empty() {
+        if !q.select.0.iter().any(|i| {
             matches!(
                 i,
                 Item::Agg {
@@ -186,10 +203,21 @@ pub fn check(rules: &Rules, q: &Query) -> Result<()> {
                     ..
                 }
             )
-        });
-    if !counted && rules.min_cell > 1 {
+        }) {
+            return Err(refused("aggregates must select count(*)"));
+        }
+        if let Some(k) = keys.iter().find(|k| !selected.contains(**k)) {
+            return Err(refused(format!(
+                "select every grouping attribute ({k}): suppression works on the table's lines"
+            )));
+        }
+    }
+    if q.order_by
+        .iter()
+        .any(|(k, _)| matches!(k, crate::query::ast::OrderKey::Agg { .. }))
+    {
         return Err(refused(
-            "aggregates must come with count(*), whose small cells are suppressed",
+            "order by grouping attributes only: the order of counts would tell suppressed ones",
         ));
     }
     if q.limit.is_some() || q.offset > 0 {
@@ -288,19 +316,114 @@ pub fn protect(
             }
         }
     }
-    let mut suppressed = 0;
-    for (row, hide) in result.rows.iter_mut().zip(&hidden) {
-        if *hide {
-            suppressed += 1;
-            for a in &aggregates {
-                row[*a] = Value::Null;
-            }
-        } else if let (Some(r), Some(c)) = (rules.round_to, count_of(&row[ci])) {
+    // Suppressed rows are left out whole: their grouping values would say that someone with
+    // them exists.
+    let suppressed = hidden.iter().filter(|h| **h).count();
+    let rows = std::mem::take(&mut result.rows);
+    for (mut row, hide) in rows.into_iter().zip(hidden) {
+        if hide {
+            continue;
+        }
+        if let (Some(r), Some(c)) = (rules.round_to, count_of(&row[ci])) {
             let rounded = (c + r / 2) / r * r;
             row[ci] = Value::Int(rounded as i64);
         }
+        result.rows.push(row);
     }
+    let _ = &aggregates;
     suppressed
+}
+
+/// The shape of a query for an audit log: its attributes, operators, grouping and ordering,
+/// every value compared replaced by `?` (values may identify people; the shape is what shows
+/// a series of differencing queries).
+pub fn shape(q: &Query) -> String {
+    use crate::query::ast::OrderKey;
+    fn expr(e: &Expr, out: &mut String) {
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                out.push('(');
+                expr(a, out);
+                out.push_str(if matches!(e, Expr::And(..)) {
+                    " and "
+                } else {
+                    " or "
+                });
+                expr(b, out);
+                out.push(')');
+            }
+            Expr::Not(a) => {
+                out.push_str("not ");
+                expr(a, out);
+            }
+            Expr::Cmp { attr, op, .. } => {
+                out.push_str(&format!("{attr} {} ?", op.sql()));
+            }
+            Expr::In {
+                attr,
+                values,
+                negated,
+                ..
+            } => out.push_str(&format!(
+                "{attr} {}in ({} values)",
+                if *negated { "not " } else { "" },
+                values.len()
+            )),
+            Expr::IsNull { attr, negated, .. } => out.push_str(&format!(
+                "{attr} is {}null",
+                if *negated { "not " } else { "" }
+            )),
+            Expr::Like {
+                attr,
+                case_insensitive,
+                ..
+            } => out.push_str(&format!(
+                "{}like({attr}, ?)",
+                if *case_insensitive { "i" } else { "" }
+            )),
+        }
+    }
+    let mut out = String::from("select ");
+    let items: Vec<String> = q
+        .select
+        .0
+        .iter()
+        .map(|i| match i {
+            Item::Attr { name, .. } => name.clone(),
+            Item::Agg { f, attr, .. } => format!(
+                "{}({})",
+                f.name(),
+                attr.as_ref().map_or("*", |(a, _)| a.as_str())
+            ),
+        })
+        .collect();
+    out.push_str(if items.is_empty() { "*" } else { "" });
+    out.push_str(&items.join(", "));
+    if let Some(f) = &q.filter {
+        out.push_str(" where ");
+        expr(f, &mut out);
+    }
+    if !q.group_by.is_empty() {
+        let g: Vec<&str> = q.group_by.iter().map(|(a, _)| a.as_str()).collect();
+        out.push_str(&format!(" group by {}", g.join(", ")));
+    }
+    if !q.order_by.is_empty() {
+        let o: Vec<String> = q
+            .order_by
+            .iter()
+            .map(|(k, _)| match k {
+                OrderKey::Attr { name, .. } => name.clone(),
+                OrderKey::Agg { f, attr, .. } => {
+                    format!("{}({})", f.name(), attr.as_deref().unwrap_or("*"))
+                }
+            })
+            .collect();
+        out.push_str(&format!(" order by {}", o.join(", ")));
+    }
+    if q.limit.is_some() || q.offset > 0 {
+        out.push_str(" limit ? offset ?");
+    }
+    out.chars().take(1024).collect()
 }
 
 #[cfg(test)]
@@ -334,15 +457,15 @@ mod tests {
         // M = 3 is small; alone suppressed, it would be total - F: F goes too.
         let mut t = table(&[("F", 50), ("M", 3)]);
         assert_eq!(protect(&rules(5), &q, &mut t, &|_| Some(53)), 2);
-        assert!(t.rows.iter().all(|r| r[1] == Value::Null));
+        // Left out whole: a row's grouping values would say someone with them exists.
+        assert!(t.rows.is_empty());
         // Two large cells and a total: nothing to hide.
         let mut t = table(&[("F", 50), ("M", 30), ("X", 20)]);
         assert_eq!(protect(&rules(5), &q, &mut t, &|_| Some(100)), 0);
         // One small cell among three: the next smallest goes with it, the largest stays.
         let mut t = table(&[("F", 50), ("M", 30), ("X", 2)]);
         assert_eq!(protect(&rules(5), &q, &mut t, &|_| Some(82)), 2);
-        assert_eq!(t.rows[0][1], Value::Int(50));
-        assert_eq!(t.rows[1][1], Value::Null);
+        assert_eq!(t.rows, [vec![Value::Text("F".into()), Value::Int(50)]]);
         // All but two: the complement is small.
         let q = parse("select count(*) where Sex != 'M'").unwrap();
         let mut t = QueryResult {
@@ -371,16 +494,36 @@ mod tests {
             "group by Pseudonym",
             "select sum(Age) group by Sex",
             "group by Sex limit 1",
+            // Second attack round: the entry name is an identifier; group keys not selected;
+            // other aggregates; order by counts.
+            "select name, Sex, Age, count(*) group by name, Sex, Age",
+            "select count(*) where Sex = 'F' and name != 'x'",
+            "select count(*) where like(name, 'hospital-b%')",
+            "select count(*) group by Sex",
+            "select Sex, count(*), count(Age) group by Sex",
+            "select Sex, count(*), avg(Age) group by Sex",
+            "select Sex, count(*) group by Sex order by count(*) desc",
         ] {
             let parsed = parse(q).unwrap();
             let err = check(&rules(5), &parsed).unwrap_err().to_string();
             assert!(err.contains("disclosure policy"), "{q}: {err}");
         }
-        check(
-            &rules(5),
-            &parse("select Sex, count(*), avg(Age) group by Sex").unwrap(),
+        for ok in [
+            "select Sex, count(*) group by Sex order by Sex",
+            "group by Sex, Age",
+        ] {
+            check(&rules(5), &parse(ok).unwrap()).unwrap();
+        }
+        // What the audit log keeps of a query: no value.
+        let q = parse(
+            "select count(*) where Pseudonym = 'P-123' and Age in (40, 41) and like(Sex, 'F%')",
         )
         .unwrap();
+        let s = shape(&q);
+        assert_eq!(
+            s,
+            "select count(*) where ((Pseudonym = ? and Age in (2 values)) and like(Sex, ?))"
+        );
     }
 
     #[test]

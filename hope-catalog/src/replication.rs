@@ -103,10 +103,17 @@ struct State {
     after: Option<String>,
 }
 
-fn relative(root: &CollectionPath, path: &CollectionPath) -> String {
-    path.as_str()[root.as_str().len()..]
-        .trim_start_matches('/')
-        .to_string()
+/// `path` relative to `root`; an error for a path outside it (a hostile source listing
+/// collections elsewhere; second attack round: it panicked).
+fn relative(root: &CollectionPath, path: &CollectionPath) -> Result<String> {
+    if !path.is_within(root) {
+        return Err(Error::invalid(
+            "replication",
+            format!("{path} is not within {root}"),
+        ));
+    }
+    let rest = path.as_str().get(root.as_str().len()..).unwrap_or("");
+    Ok(rest.trim_start_matches('/').to_string())
 }
 
 fn join(root: &CollectionPath, rel: &str) -> Result<CollectionPath> {
@@ -242,9 +249,12 @@ pub fn replicate(
         ..Report::default()
     };
     let collections = subtree(&from, &src_root)?;
-    let wanted: BTreeSet<String> = collections.iter().map(|c| relative(&src_root, c)).collect();
+    let wanted: BTreeSet<String> = collections
+        .iter()
+        .map(|c| relative(&src_root, c))
+        .collect::<Result<_>>()?;
     for src in &collections {
-        let rel = relative(&src_root, src);
+        let rel = relative(&src_root, src)?;
         let mut after: Option<String> = None;
         if let Some(r) = &resume {
             if rel < r.collection {
@@ -284,7 +294,12 @@ pub fn replicate(
             }
         }
         let permissions = from.catalog.permissions(from.who, src.as_str())?;
-        let wanted_perms = copied(&permissions, &to.who.name);
+        let mut wanted_perms = copied(&permissions, &to.who.name);
+        if dst == dst_root {
+            // The copy's root takes nothing from the target's ancestors: no grant there makes
+            // the copy writable.
+            wanted_perms.inherit = false;
+        }
         if to.catalog.permissions(to.who, dst.as_str())? != wanted_perms {
             to.catalog
                 .set_permissions(to.who, dst.as_str(), wanted_perms)?;
@@ -392,7 +407,7 @@ pub fn replicate(
     // Collections the source no longer has: gone from the copy, deepest first.
     let mut extra: Vec<CollectionPath> = subtree(&to, &dst_root)?
         .into_iter()
-        .filter(|c| !wanted.contains(&relative(&dst_root, c)))
+        .filter(|c| relative(&dst_root, c).is_ok_and(|r| !wanted.contains(&r)))
         .collect();
     extra.sort();
     for c in extra.iter().rev() {

@@ -208,15 +208,13 @@ fn three_hospitals_answer_a_researcher_under_their_own_rules() {
         assert!(s.merged);
     }
     assert_eq!(f.merged.columns, ["site", "Sex", "count(*)"]);
-    assert_eq!(f.merged.rows.len(), 6);
+    assert_eq!(f.merged.rows.len(), 4);
     let a_rows = rows_of(&f.merged, "hospital-a");
     assert_eq!(a_rows[0][1..], [Value::Text("F".into()), Value::Int(40)]);
     assert_eq!(a_rows[1][1..], [Value::Text("M".into()), Value::Int(12)]);
     // Hospital B's 3 men are a small cell; the 30 women would give them away with the total:
-    // both suppressed.
-    for r in rows_of(&f.merged, "hospital-b") {
-        assert_eq!(r[2], Value::Null, "{r:?}");
-    }
+    // both suppressed, left out whole (a row's grouping values say that someone has them).
+    assert!(rows_of(&f.merged, "hospital-b").is_empty());
     assert_eq!(rows_of(&f.merged, "hospital-c")[1][2], Value::Int(8));
 
     // A row-level query is refused by every site; no row comes back.
@@ -257,6 +255,31 @@ fn three_hospitals_answer_a_researcher_under_their_own_rules() {
     }
     // A collection's total is given when it is at least the minimum cell.
     assert_eq!(rita.count(&me, "/studies/breast").unwrap(), 33);
+    // Second attack round: the entry name is an identifier (a differencing pair, or rows as
+    // group keys), group keys must be selected, counts only, no order by counts.
+    for q in [
+        "select count(*) where Sex = 'F' and name != 'hospital-b-F-7'",
+        "select name, Sex, Age, count(*) group by name, Sex, Age",
+        "select count(*) group by Sex",
+        "select Sex, count(*), avg(Age) group by Sex",
+        "select Sex, count(*) group by Sex order by count(*)",
+    ] {
+        let err = rita.query(&me, "/studies/breast", q).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid { what, .. } if what.contains("disclosure policy")),
+            "{q}: {err}"
+        );
+    }
+    // The site's audit log has each query's shape, its values left out, and what was suppressed.
+    let log = std::fs::read_to_string(&b.settings.audit_log).unwrap();
+    assert!(
+        log.contains("query: select Sex, count(*) group by Sex; 2 cells suppressed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("name <> ?") && !log.contains("hospital-b-F-7"),
+        "{log}"
+    );
 
     // Hospital B stops: reported as unreachable; the others still answer.
     b.server.take().unwrap().shutdown();
@@ -307,4 +330,55 @@ fn three_hospitals_answer_a_researcher_under_their_own_rules() {
     );
     assert_eq!(f.merged.rows.len(), 4);
     drop(silent);
+
+    // Second attack round: write on a query's root exempted the whole subtree from the rules
+    // (and let a replicating writer copy an aggregate-only collection's rows). Now only the
+    // administrators of a collection itself see its rows, and recursive queries under rules
+    // are refused for everyone.
+    let c_admin = Catalog::connect_as(
+        &c.addr,
+        Some("localhost"),
+        &c.settings.ca,
+        &[hope_catalog::remote::client::Identity {
+            cert: c.client.with_file_name("admin.pem"),
+            key: c.client.with_file_name("admin.key"),
+        }],
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let a = Principal::user("admin");
+    c_admin
+        .grant(
+            &a,
+            "/studies",
+            Subject::Group("epidemiology".into()),
+            Some(Permission::Write),
+        )
+        .unwrap();
+    let rita_c = Catalog::connect(
+        &hope_catalog::remote::client::ClientSettings::from_file(&c.client).unwrap(),
+    )
+    .unwrap();
+    for err in [
+        rita_c
+            .query_recursive(&me, "/studies", "select Pseudonym, Sex, Age")
+            .unwrap_err(),
+        rita_c
+            .query(&me, "/studies/breast", "select Pseudonym")
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, Error::Invalid { what, .. } if what.contains("disclosure policy")),
+            "{err}"
+        );
+    }
+    // The collection's administrator sees its rows.
+    assert_eq!(
+        c_admin
+            .query(&a, "/studies/breast", "select Pseudonym")
+            .unwrap()
+            .rows
+            .len(),
+        33
+    );
 }

@@ -78,7 +78,11 @@ impl<C> Pool<C> {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return match open() {
+                // The slot is given back if opening fails, or panics.
+                let slot = Slot(self);
+                let opened = open();
+                std::mem::forget(slot);
+                return match opened {
                     Ok(c) => Ok(self.loan(c)),
                     Err(e) => {
                         self.forget();
@@ -111,6 +115,15 @@ impl<C> Pool<C> {
             s.open = s.open.saturating_sub(1);
         }
         self.freed.notify_one();
+    }
+}
+
+/// A slot being opened: given back if the opening unwinds.
+struct Slot<'a, C>(&'a Pool<C>);
+
+impl<C> Drop for Slot<'_, C> {
+    fn drop(&mut self) {
+        self.0.forget();
     }
 }
 

@@ -189,6 +189,10 @@ impl PostgresBackend {
             // (The URL may carry a password: not echoed.)
             Error::invalid("PostgreSQL URL", e.to_string())
         })?;
+        if config.get_connect_timeout().is_none() {
+            // A server that does not answer must not hold a pool slot for ever.
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
         let tls = match &options.ca {
             Some(ca) => {
                 // TLS always, never the plain fallback of `sslmode=prefer`.

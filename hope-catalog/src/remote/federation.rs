@@ -179,7 +179,13 @@ fn classify(e: &Error) -> Status {
             status: None,
             message,
             ..
-        } if message.contains("timed out") || message.contains("WouldBlock") => Status::TimedOut,
+        } if message.contains("timed out")
+            || message.contains("WouldBlock")
+            || message.contains("temporarily unavailable")
+            || message.contains("os error 11") =>
+        {
+            Status::TimedOut
+        }
         Error::Remote {
             status: None,
             message,
@@ -215,7 +221,9 @@ pub fn federate(sites: &Sites, text: &str) -> Federated {
     let (tx, rx) = mpsc::channel();
     for (i, site) in sites.sites.iter().enumerate() {
         let (tx, site, text) = (tx.clone(), site.clone(), text.to_string());
-        // A site that hangs keeps its thread until the client's own timeout ends it.
+        // A site that does not answer is reported as timed out at the deadline; its thread goes
+        // on until the client's socket timeout (per read, as long as the federation's) ends it,
+        // or longer for a site that trickles bytes: it no longer holds anything up.
         std::thread::spawn(move || {
             let _ = tx.send((i, ask(&site, &text, timeout)));
         });
@@ -230,22 +238,55 @@ pub fn federate(sites: &Sites, text: &str) -> Federated {
             Err(_) => break,
         }
     }
-    let mut merged = QueryResult::default();
-    let mut out = Vec::new();
-    for (site, answer) in sites.sites.iter().zip(answers) {
-        let (status, result) = match answer {
+    merge(sites, answers)
+}
+
+/// The federation's outcome from each site's answer (`None`: none in time).
+fn merge(sites: &Sites, answers: Vec<Option<Result<QueryResult>>>) -> Federated {
+    let outcomes: Vec<(Status, Option<QueryResult>)> = answers
+        .into_iter()
+        .map(|a| match a {
             None => (Status::TimedOut, None),
-            Some(Ok(r)) => (Status::Answered, Some(r)),
+            Some(Ok(r)) => {
+                // Every row as wide as the columns, or the answer is not one.
+                if r.rows.iter().any(|row| row.len() != r.columns.len()) {
+                    (
+                        Status::Failed("rows of another width than the columns".into()),
+                        None,
+                    )
+                } else {
+                    (Status::Answered, Some(r))
+                }
+            }
             Some(Err(e)) => (classify(&e), None),
-        };
+        })
+        .collect();
+    // The columns most sites answered with (the first of them on a tie): one site cannot push
+    // the others out of the merge by answering first with other columns.
+    let mut tally: Vec<(&Vec<String>, usize)> = Vec::new();
+    for r in outcomes.iter().filter_map(|(_, r)| r.as_ref()) {
+        match tally.iter_mut().find(|(c, _)| **c == r.columns) {
+            Some((_, n)) => *n += 1,
+            None => tally.push((&r.columns, 1)),
+        }
+    }
+    let best = tally.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let columns = tally
+        .iter()
+        .find(|(_, n)| *n == best)
+        .map(|(c, _)| (*c).clone());
+    let mut merged = QueryResult {
+        columns: columns
+            .iter()
+            .flat_map(|c| std::iter::once("site".to_string()).chain(c.iter().cloned()))
+            .collect(),
+        rows: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (site, (mut status, result)) in sites.sites.iter().zip(outcomes) {
         let mut in_merge = false;
         if let Some(r) = &result {
-            if merged.columns.is_empty() {
-                merged.columns = std::iter::once("site".to_string())
-                    .chain(r.columns.iter().cloned())
-                    .collect();
-            }
-            if merged.columns[1..] == r.columns[..] {
+            if Some(&r.columns) == columns.as_ref() {
                 in_merge = true;
                 for row in &r.rows {
                     merged.rows.push(
@@ -254,6 +295,13 @@ pub fn federate(sites: &Sites, text: &str) -> Federated {
                             .collect(),
                     );
                 }
+            } else {
+                // Answered, but not mergeable: said, never dropped silently.
+                status = Status::Failed(format!(
+                    "answered with columns ({}) where most sites answered ({}): not merged",
+                    r.columns.join(", "),
+                    columns.as_ref().map_or(String::new(), |c| c.join(", "))
+                ));
             }
         }
         out.push(SiteAnswer {
@@ -264,4 +312,58 @@ pub fn federate(sites: &Sites, text: &str) -> Federated {
         });
     }
     Federated { sites: out, merged }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(columns: &[&str], rows: Vec<Vec<Value>>) -> Option<Result<QueryResult>> {
+        Some(Ok(QueryResult {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows,
+        }))
+    }
+
+    /// Second attack round: a site answering first with other columns pushed every other site
+    /// out of the merge while they stayed "answered"; a row narrower than its columns crashed
+    /// the table printer.
+    #[test]
+    fn the_merge_follows_most_sites_and_says_who_is_left_out() {
+        let sites = Sites {
+            timeout_ms: 1000,
+            sites: ["hostile", "a", "b", "c"]
+                .iter()
+                .map(|n| Site {
+                    name: (*n).into(),
+                    client: PathBuf::new(),
+                    path: "/s".into(),
+                    recursive: false,
+                })
+                .collect(),
+        };
+        let n = |k: i64| vec![Value::Text("F".into()), Value::Int(k)];
+        let f = merge(
+            &sites,
+            vec![
+                answer(
+                    &["name", "Secret"],
+                    vec![vec![Value::Text("x".into()), Value::Int(1)]],
+                ),
+                answer(&["Sex", "count(*)"], vec![n(40)]),
+                answer(&["Sex", "count(*)"], vec![vec![Value::Text("F".into())]]),
+                answer(&["Sex", "count(*)"], vec![n(25)]),
+            ],
+        );
+        assert_eq!(f.merged.columns, ["site", "Sex", "count(*)"]);
+        assert_eq!(f.merged.rows.len(), 2);
+        assert!(matches!(&f.sites[0].status, Status::Failed(m) if m.contains("not merged")));
+        assert_eq!(f.sites[1].status, Status::Answered);
+        assert!(matches!(&f.sites[2].status, Status::Failed(m) if m.contains("width")));
+        assert!(
+            f.sites
+                .iter()
+                .all(|s| s.merged == (s.status == Status::Answered))
+        );
+    }
 }

@@ -33,13 +33,23 @@ use crate::path::CollectionPath;
 use crate::{Catalog, Error, Permission, Principal, Result, query};
 
 /// Where the catalog is stored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum Storage {
     /// An SQLite file (created if needed): the embedded default.
     Sqlite(PathBuf),
     /// A PostgreSQL connection URL.
     Postgres(String),
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            // The URL may carry a password: never printed.
+            Storage::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
 }
 
 /// The `[postgres]` table: how the service reaches its PostgreSQL storage.
@@ -371,6 +381,11 @@ impl Audited for Shared {
     }
 }
 
+thread_local! {
+    /// What a request's handling adds to its audit line (the cells suppressed).
+    static NOTE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// The most rows of an answer (the service stops reading the catalog after one more).
 pub const MAX_ANSWER_ROWS: u64 = 100_000;
 
@@ -445,7 +460,14 @@ impl Shared {
             .take(AUDITED_PATH)
             .collect();
         let action = call.name();
-        let about = call.detail();
+        let mut about = call.detail();
+        if let Call::Query { text, .. } | Call::QueryRecursive { text, .. } = &call {
+            // The query's shape, its values left out.
+            let shape = query::parse(text)
+                .map_or_else(|_| "(does not parse)".into(), |q| disclosure::shape(&q));
+            about = format!("query: {shape}");
+        }
+        NOTE.with(|n| n.borrow_mut().clear());
         let target = if about.is_empty() {
             target
         } else {
@@ -502,9 +524,10 @@ impl Shared {
                 (error_reply(status, wire), result, detail)
             }
         };
+        let note = NOTE.with(|n| std::mem::take(&mut *n.borrow_mut()));
         let recorded = self.audit.append(
             Event::new(who.name.clone(), action, result)
-                .detail(format!("request {id}: {target}{detail}")),
+                .detail(format!("request {id}: {target}{detail}{note}")),
         );
         if recorded.is_err() {
             let message = if call_changes {
@@ -519,8 +542,11 @@ impl Shared {
         reply
     }
 
-    /// The disclosure rules for `who` on `path` (and below, with `below`): none for those who
-    /// may write there (the data's custodians), nor where no policy applies.
+    /// The disclosure rules for `who` on `path` (and below, with `below`): none where no policy
+    /// applies, nor for the administrators of the collection itself (its custodians) when
+    /// `below` is false. (Second attack round: write on a query's root exempted a whole subtree,
+    /// where a collection below could grant only read; and a replicating principal with write
+    /// copied an aggregate-only collection's rows to a catalog without its rules.)
     fn rules(&self, who: &Principal, path: &str, below: bool) -> Result<Option<Rules>> {
         if self.disclosure.is_empty() {
             return Ok(None);
@@ -529,7 +555,7 @@ impl Shared {
         let Some(rules) = disclosure::rules_for(&self.disclosure, &path, below) else {
             return Ok(None);
         };
-        if self.catalog.permission(who, &path)? >= Some(Permission::Write) {
+        if !below && self.catalog.permission(who, &path)? >= Some(Permission::Admin) {
             return Ok(None);
         }
         Ok(Some(rules))
@@ -570,6 +596,13 @@ impl Shared {
         let Some(rules) = self.rules(who, path, recursive)? else {
             return run(text);
         };
+        if recursive {
+            // (Its totals would not be those of the collections the query used.)
+            return Err(Error::invalid(
+                "query (the site's disclosure policy)",
+                "recursive queries reach collections under disclosure rules: ask each collection",
+            ));
+        }
         let q = query::parse(text)?;
         disclosure::check(&rules, &q)?;
         let mut result = run(text)?;
@@ -590,10 +623,11 @@ impl Shared {
             (1, Some(crate::Value::Int(n))) => Some(*n as u64),
             _ => None,
         };
-        disclosure::protect(&rules, &q, &mut result, &|c| match c {
+        let suppressed = disclosure::protect(&rules, &q, &mut result, &|c| match c {
             Some(c) => by_collection.get(c).copied(),
             None => single,
         });
+        NOTE.with(|n| *n.borrow_mut() = format!("; {suppressed} cells suppressed"));
         Ok(result)
     }
 
