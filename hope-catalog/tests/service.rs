@@ -183,6 +183,36 @@ fn the_caller_is_the_certificate_whatever_the_request_says() {
         .unwrap();
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&answer));
     assert!(String::from_utf8_lossy(&answer).contains("mallory"));
+    // A header naming someone else, on a raw TLS connection with mallory's certificate: no
+    // effect (denied as mallory).
+    {
+        use std::io::{BufReader, Write};
+        let id = site.identity("mallory");
+        let tls = client_config(&TlsFiles {
+            cert: &id.cert,
+            key: &id.key,
+            ca: &site.settings.ca,
+        })
+        .unwrap();
+        let sock = std::net::TcpStream::connect(&site.addr).unwrap();
+        let conn = rustls::ClientConnection::new(tls, "localhost".try_into().unwrap()).unwrap();
+        let mut stream = rustls::StreamOwned::new(conn, sock);
+        let body = br#"{"op":"count","path":"/study"}"#;
+        let head = format!(
+            "POST /v1/catalog HTTP/1.1\r\nHost: localhost\r\nX-Hope-User: admin\r\n\
+             X-Remote-User: admin\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        stream.flush().unwrap();
+        let (status, answer, _) =
+            hope_service::http::read_response(&mut BufReader::new(&mut stream)).unwrap();
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        assert_eq!(status, 403, "{text}");
+        assert!(text.contains("mallory"), "{text}");
+    }
     // Whoami: the certificate's name.
     let me = mallory_only.whoami(&Principal::user("mallory")).unwrap();
     assert_eq!(me.name, "mallory");
@@ -195,6 +225,7 @@ fn the_caller_is_the_certificate_whatever_the_request_says() {
         2,
         "{log}"
     );
+    assert!(log.contains(r#""who":"mallory","action":"count","result":"denied""#));
     assert_eq!(
         log.matches(r#""who":"mallory","action":"request","result":"refused""#)
             .count(),
