@@ -506,14 +506,7 @@ impl Catalog {
 
     /// Runs a query on one collection (needs read).
     pub fn query(&self, who: &Principal, path: &str, text: &str) -> Result<QueryResult> {
-        remote!(
-            self,
-            who,
-            Call::Query {
-                path: path.into(),
-                text: text.into()
-            }
-        );
+        // (On a service, query_capped sends the call.)
         self.query_capped(who, path, text, false, None)
     }
 
@@ -556,14 +549,7 @@ impl Catalog {
     /// read are left out silently: their rows never appear, in counts neither. Needs read on
     /// `path` itself.
     pub fn query_recursive(&self, who: &Principal, path: &str, text: &str) -> Result<QueryResult> {
-        remote!(
-            self,
-            who,
-            Call::QueryRecursive {
-                path: path.into(),
-                text: text.into()
-            }
-        );
+        // (On a service, query_capped sends the call.)
         self.query_capped(who, path, text, true, None)
     }
 

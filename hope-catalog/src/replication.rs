@@ -308,38 +308,25 @@ pub fn replicate(
         loop {
             let mine = page(&from, src.as_str(), after.as_deref(), options.page)?;
             let last = mine.last().map(|e| e.name.clone());
-            // The target's entries in the same span of names.
-            let theirs = match &last {
-                Some(l) => {
-                    let mut t = Vec::new();
-                    let mut cursor = after.clone();
-                    loop {
-                        let p = page(&to, dst.as_str(), cursor.as_deref(), options.page)?;
-                        let done = p.len() < options.page || p.last().is_some_and(|e| e.name >= *l);
-                        cursor = p.last().map(|e| e.name.clone());
-                        t.extend(p.into_iter().filter(|e| e.name <= *l));
-                        if done {
-                            break;
-                        }
-                    }
-                    t
+            // The target's entries in the same span of names (all that are left, once the
+            // source has no more: they go).
+            let mut theirs = Vec::new();
+            let mut cursor = after.clone();
+            loop {
+                let p = page(&to, dst.as_str(), cursor.as_deref(), options.page)?;
+                let done = p.len() < options.page
+                    || p.last()
+                        .zip(last.as_ref())
+                        .is_some_and(|(e, l)| e.name >= *l);
+                cursor = p.last().map(|e| e.name.clone());
+                theirs.extend(
+                    p.into_iter()
+                        .filter(|e| last.as_ref().is_none_or(|l| e.name <= *l)),
+                );
+                if done {
+                    break;
                 }
-                // The source has no more: everything the target has after `after` goes.
-                None => {
-                    let mut t = Vec::new();
-                    let mut cursor = after.clone();
-                    loop {
-                        let p = page(&to, dst.as_str(), cursor.as_deref(), options.page)?;
-                        let n = p.len();
-                        cursor = p.last().map(|e| e.name.clone());
-                        t.extend(p);
-                        if n < options.page {
-                            break;
-                        }
-                    }
-                    t
-                }
-            };
+            }
             let (mut add, mut update, mut remove) = (Vec::new(), Vec::new(), Vec::new());
             let (mut i, mut j) = (0, 0);
             while i < mine.len() || j < theirs.len() {

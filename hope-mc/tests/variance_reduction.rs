@@ -450,6 +450,19 @@ fn the_uncollided_count_of_a_split_run_is_the_analog_one() {
     }
 }
 
+/// Model 6711 I-125 seeds at `seeds`.
+fn i125_seeds(seeds: &[hope_mc::SeedPlacement]) -> Source {
+    Source::Seeds(Box::new(
+        hope_mc::SeedSource::new(
+            hope_mc::source::brachy::SeedModel::model_6711().unwrap(),
+            Spectrum::lines(&hope_mc::source::brachy::I125_LINES).unwrap(),
+            seeds.to_vec(),
+            PhysicsOptions::default(),
+        )
+        .unwrap(),
+    ))
+}
+
 /// Particle recycling (a decay followed in one seed alone, what leaves it followed from every
 /// active seed at the seed's share of the strength) against the analog run, with and without
 /// roulette and splitting: an eye plaque (COMS 16 mm, unequal strengths, an inactive seed and an
@@ -541,15 +554,7 @@ empty = [7]
     let seeds_case = Case {
         name: "6711 seeds around a lead insert",
         phantom: slabs([16, 16, 30], true),
-        source: Source::Seeds(Box::new(
-            hope_mc::SeedSource::new(
-                hope_mc::source::brachy::SeedModel::model_6711().unwrap(),
-                Spectrum::lines(&hope_mc::source::brachy::I125_LINES).unwrap(),
-                seeds.to_vec(),
-                PhysicsOptions::default(),
-            )
-            .unwrap(),
-        )),
+        source: i125_seeds(&seeds),
         histories: (200_000, 40_000),
         core: |i| (5..=10).contains(&i[0]) && (5..=10).contains(&i[1]) && (7..=10).contains(&i[2]),
         kerma: true,
@@ -617,15 +622,7 @@ fn the_uncollided_count_of_a_recycled_run_is_the_analog_one() {
     let case = Case {
         name: "two seeds, one in lead",
         phantom: slabs([16, 16, 30], true),
-        source: Source::Seeds(Box::new(
-            hope_mc::SeedSource::new(
-                hope_mc::source::brachy::SeedModel::model_6711().unwrap(),
-                Spectrum::lines(&hope_mc::source::brachy::I125_LINES).unwrap(),
-                seeds.to_vec(),
-                PhysicsOptions::default(),
-            )
-            .unwrap(),
-        )),
+        source: i125_seeds(&seeds),
         histories: (100_000, 100_000),
         core: central,
         kerma: true,

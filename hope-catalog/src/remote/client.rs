@@ -21,7 +21,7 @@ use hope_service::client::{CallError, Repeat, ServiceClient, host_of};
 use hope_service::http::MAX_BODY;
 use hope_service::tls::{self, TlsFiles};
 
-use super::{CALL_PATH, Call, ErrorBody, Whoami};
+use super::{CALL_PATH, Call, ErrorBody, Whoami, read_toml, rebase};
 use crate::schema::Entry;
 use crate::value::Value;
 use crate::{Catalog, Error, Principal, Result};
@@ -71,18 +71,9 @@ impl ClientSettings {
     /// file and the field.
     pub fn from_file(path: impl AsRef<Path>) -> Result<ClientSettings> {
         let path = path.as_ref();
-        let bad = |message: String| {
-            Error::invalid(format!("client configuration {}", path.display()), message)
-        };
-        let bytes =
-            hope_core::fs::read_bounded(path, 1024 * 1024).map_err(|e| bad(e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
-        let mut s: ClientSettings = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let (mut s, dir): (ClientSettings, _) = read_toml(path, "client configuration")?;
         for p in [&mut s.ca, &mut s.cert, &mut s.key] {
-            if p.is_relative() {
-                *p = dir.join(&*p);
-            }
+            rebase(&dir, p);
         }
         if s.timeout_ms == 0 || s.timeout_ms > 3_600_000 {
             return Err(Error::invalid(

@@ -63,20 +63,16 @@ impl Sites {
     /// the field.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Sites> {
         let path = path.as_ref();
-        let bad = |field: &str, message: String| {
-            Error::invalid(format!("sites file {}: {field}", path.display()), message)
-        };
-        let bytes = hope_core::fs::read_bounded(path, 1024 * 1024)
-            .map_err(|e| bad("file", e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|_| bad("file", "not UTF-8 text".into()))?;
-        let mut s: Sites = toml::from_str(&text).map_err(|e| bad("file", e.to_string()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let (mut s, dir): (Sites, _) = super::read_toml(path, "sites file")?;
         for site in &mut s.sites {
-            if site.client.is_relative() {
-                site.client = dir.join(&site.client);
-            }
+            super::rebase(&dir, &mut site.client);
         }
-        s.check().map_err(|e| bad("site", e.to_string()))?;
+        s.check().map_err(|e| {
+            Error::invalid(
+                format!("sites file {}: site", path.display()),
+                e.to_string(),
+            )
+        })?;
         Ok(s)
     }
 

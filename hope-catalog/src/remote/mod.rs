@@ -324,6 +324,32 @@ impl WireError {
     }
 }
 
+/// Reads the TOML file `path` (at most 1 MiB) as a `T`; returns it with the file's folder, from
+/// which its relative paths are taken ([`rebase`]). Errors name `what` and the file.
+#[cfg(any(feature = "client", feature = "server"))]
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+) -> crate::Result<(T, std::path::PathBuf)> {
+    let bad = |message: String| Error::invalid(format!("{what} {}", path.display()), message);
+    let bytes = hope_core::fs::read_bounded(path, 1024 * 1024).map_err(|e| bad(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
+    let value = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let dir = path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    Ok((value, dir))
+}
+
+/// `p` taken from `dir` when it is relative.
+#[cfg(any(feature = "client", feature = "server"))]
+pub(crate) fn rebase(dir: &std::path::Path, p: &mut std::path::PathBuf) {
+    if p.is_relative() {
+        *p = dir.join(&*p);
+    }
+}
+
 /// The body of an error answer.
 #[cfg(any(feature = "client", feature = "server"))]
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -27,7 +27,7 @@ use hope_service::service::{Activity, Audited, Limits, RefusalBudget, Service, S
 use hope_service::session::{Reply, Session, json_error};
 use hope_service::tls::{MutualTls, TlsFiles, crl_state_path};
 
-use super::{CALL_PATH, Call, ErrorBody, Whoami, WireError};
+use super::{CALL_PATH, Call, ErrorBody, Whoami, WireError, read_toml, rebase};
 use crate::disclosure::{self, Policy, Rules};
 use crate::path::CollectionPath;
 use crate::{Catalog, Error, Permission, Principal, Result, query};
@@ -158,33 +158,24 @@ impl ServerSettings {
     /// the field.
     pub fn from_file(path: impl AsRef<Path>) -> Result<ServerSettings> {
         let path = path.as_ref();
-        let bytes = hope_core::fs::read_bounded(path, 1024 * 1024)
-            .map_err(|e| config_error(path, "file", e.to_string()))?;
-        let text =
-            String::from_utf8(bytes).map_err(|_| config_error(path, "file", "not UTF-8 text"))?;
-        let mut s: ServerSettings =
-            toml::from_str(&text).map_err(|e| config_error(path, "file", e.to_string()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let rebase = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = dir.join(&*p);
-            }
+        let (mut s, dir): (ServerSettings, _) = read_toml(path, "catalog service configuration")?;
+        for p in [&mut s.cert, &mut s.key, &mut s.ca, &mut s.audit_log] {
+            rebase(&dir, p);
+        }
+        let storage = match &mut s.storage {
+            Storage::Sqlite(p) => Some(p),
+            Storage::Postgres(_) => None,
         };
-        rebase(&mut s.cert);
-        rebase(&mut s.key);
-        rebase(&mut s.ca);
-        rebase(&mut s.audit_log);
-        if let Some(p) = &mut s.crl {
-            rebase(p);
-        }
-        if let Some(p) = &mut s.audit_key {
-            rebase(p);
-        }
-        if let Storage::Sqlite(p) = &mut s.storage {
-            rebase(p);
-        }
-        if let Some(p) = &mut s.postgres.ca {
-            rebase(p);
+        for p in [
+            s.crl.as_mut(),
+            s.audit_key.as_mut(),
+            storage,
+            s.postgres.ca.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            rebase(&dir, p);
         }
         s.check(path)?;
         Ok(s)
@@ -381,11 +372,6 @@ impl Audited for Shared {
     }
 }
 
-thread_local! {
-    /// What a request's handling adds to its audit line (the cells suppressed).
-    static NOTE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
 /// The most rows of an answer (the service stops reading the catalog after one more).
 pub const MAX_ANSWER_ROWS: u64 = 100_000;
 
@@ -467,7 +453,6 @@ impl Shared {
                 .map_or_else(|_| "(does not parse)".into(), |q| disclosure::shape(&q));
             about = format!("query: {shape}");
         }
-        NOTE.with(|n| n.borrow_mut().clear());
         let target = if about.is_empty() {
             target
         } else {
@@ -491,7 +476,9 @@ impl Shared {
             );
         }
         let call_changes = !call.is_read();
-        let outcome = self.execute(&who, call);
+        // What the handling adds to the audit line (the cells suppressed).
+        let mut note = String::new();
+        let outcome = self.execute(&who, call, &mut note);
         let (reply, result, detail) = match outcome {
             Ok(body) if body.len() > MAX_BODY => (
                 error_reply(
@@ -524,7 +511,6 @@ impl Shared {
                 (error_reply(status, wire), result, detail)
             }
         };
-        let note = NOTE.with(|n| std::mem::take(&mut *n.borrow_mut()));
         let recorded = self.audit.append(
             Event::new(who.name.clone(), action, result)
                 .detail(format!("request {id}: {target}{detail}{note}")),
@@ -572,13 +558,15 @@ impl Shared {
         }
     }
 
-    /// A query, under the site's disclosure rules where they apply.
+    /// A query, under the site's disclosure rules where they apply (`note` gets the cells
+    /// suppressed).
     fn query(
         &self,
         who: &Principal,
         path: &str,
         text: &str,
         recursive: bool,
+        note: &mut String,
     ) -> Result<crate::QueryResult> {
         let cat = &self.catalog;
         let run = |text: &str| {
@@ -627,11 +615,11 @@ impl Shared {
             Some(c) => by_collection.get(c).copied(),
             None => single,
         });
-        NOTE.with(|n| *n.borrow_mut() = format!("; {suppressed} cells suppressed"));
+        *note = format!("; {suppressed} cells suppressed");
         Ok(result)
     }
 
-    fn execute(&self, who: &Principal, call: Call) -> Result<Vec<u8>> {
+    fn execute(&self, who: &Principal, call: Call, note: &mut String) -> Result<Vec<u8>> {
         let cat = &self.catalog;
         fn json<T: serde::Serialize>(v: T) -> Result<Vec<u8>> {
             serde_json::to_vec(&v).map_err(|e| Error::Backend {
@@ -681,8 +669,8 @@ impl Shared {
                 })?,
             ),
             Call::Remove { path, name } => json(cat.remove(who, &path, &name)?),
-            Call::Query { path, text } => json(self.query(who, &path, &text, false)?),
-            Call::QueryRecursive { path, text } => json(self.query(who, &path, &text, true)?),
+            Call::Query { path, text } => json(self.query(who, &path, &text, false, note)?),
+            Call::QueryRecursive { path, text } => json(self.query(who, &path, &text, true, note)?),
             Call::Count { path } => {
                 let n = cat.count(who, &path)?;
                 match self.rules(who, &path, false)? {
