@@ -87,6 +87,28 @@ start_postgres() {
 # OCR of screens (hope-dicom's `ocr` feature runs it as a program). Sets HOPE_FEATURES to the cargo
 # feature flags the test run can build: every feature when cmake is present, else all but
 # hope-dicom/jpegls (failing under CI=true instead).
+# A PKCS#11 module with throwaway tokens for the smart-card tests: SoftHSM2 (Debian softhsm2),
+# installed with apt-get when missing and running as root, its token store in a temporary folder.
+# Exports SOFTHSM2_CONF (read by the module) and HOPE_TEST_PKCS11_MODULE (the module's path); the
+# tests initialise their own tokens in it.
+start_softhsm() {
+  [ -n "${HOPE_TEST_PKCS11_MODULE:-}" ] && return 0
+  local module=/usr/lib/softhsm/libsofthsm2.so
+  if [ ! -f "$module" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing SoftHSM2 (apt-get install softhsm2)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends softhsm2 >/dev/null) || true
+  fi
+  if [ ! -f "$module" ]; then service_missing "SoftHSM2 is not installed ($module)"; return 0; fi
+  local d
+  d=$(mktemp -d /tmp/hope-softhsm-XXXXXX)
+  HOPE_SERVICE_DIRS+=("$d")
+  mkdir -p "$d/tokens"
+  printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' "$d" > "$d/softhsm2.conf"
+  export SOFTHSM2_CONF="$d/softhsm2.conf"
+  export HOPE_TEST_PKCS11_MODULE="$module"
+  echo "SoftHSM2 for the tests: $HOPE_TEST_PKCS11_MODULE, tokens in $d/tokens" >&2
+}
+
 ensure_build_tools() {
   if ! command -v cmake >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing cmake (apt-get install cmake) for the JPEG-LS codec" >&2

@@ -31,6 +31,20 @@ pub enum Error {
     #[error("TLS: {0}")]
     Tls(String),
 
+    /// A PKCS#11 token (smart card, HSM) cannot be used: see [`TokenFailure`] for the cause.
+    /// The message never holds a PIN.
+    ///
+    /// [`TokenFailure`]: crate::token::TokenFailure
+    #[error("PKCS#11 token `{}`: {kind}: {message}", token.escape_debug())]
+    Token {
+        /// The token's label (or the URI's, when no token was found).
+        token: String,
+        /// The cause.
+        kind: crate::token::TokenFailure,
+        /// What was found, and what to do.
+        message: String,
+    },
+
     /// The operating system's random generator failed.
     #[error("the OS random generator failed: {0}")]
     Random(String),
@@ -51,6 +65,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The token failure behind this error, if it is one.
+    pub fn token_failure(&self) -> Option<crate::token::TokenFailure> {
+        match self {
+            Error::Token { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -7,5 +7,6 @@ pub mod http;
 pub mod service;
 pub mod session;
 pub mod tls;
+pub mod token;
 
 pub use error::{Error, Result};

@@ -17,7 +17,10 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, Stream
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+
 use crate::audit::{AuditLog, Event};
+use crate::token::{PinSource, Pkcs11Uri, TokenKey};
 use crate::{Error, Result};
 use hope_core::Principal;
 
@@ -400,6 +403,210 @@ pub fn client_config(files: &TlsFiles<'_>) -> Result<Arc<ClientConfig>> {
             )
         })?;
     Ok(Arc::new(config))
+}
+
+/// Where a client's certificate or private key is: a PEM file, or an object on a PKCS#11 token
+/// (a value starting with `pkcs11:`, an RFC 7512 URI; see [`crate::token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A PEM file.
+    File(PathBuf),
+    /// An object on a token.
+    Token(Pkcs11Uri),
+}
+
+impl Source {
+    /// A relative file path made relative to `base` (the configuration file's folder); a token
+    /// URI is left as it is.
+    pub fn rebase(&mut self, base: &Path) {
+        if let Source::File(p) = self {
+            *p = base.join(&*p);
+        }
+    }
+
+    /// The file, if this is one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Source::File(p) => Some(p),
+            Source::Token(_) => None,
+        }
+    }
+}
+
+impl From<PathBuf> for Source {
+    fn from(p: PathBuf) -> Source {
+        Source::File(p)
+    }
+}
+
+impl From<&Path> for Source {
+    fn from(p: &Path) -> Source {
+        Source::File(p.to_path_buf())
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Token(uri) => write!(f, "{uri}"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.starts_with("pkcs11:") {
+            s.parse()
+                .map(Source::Token)
+                .map_err(serde::de::Error::custom)
+        } else {
+            Ok(Source::File(PathBuf::from(s)))
+        }
+    }
+}
+
+/// A client's TLS identity as its configuration gives it: a certificate and a private key, each
+/// a file or on a token.
+///
+/// With a key on a token, `pkcs11_module` (or the URI's `module-path`) names the card's PKCS#11
+/// module, and `cert` may be left out: the certificate stored on the token with the key's id is
+/// used. Whichever certificate is used is checked against the key (see
+/// [`TokenKey::check_certificate`]).
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// The certificate (chain): a PEM file, or the token's certificate for the key.
+    pub cert: Option<Source>,
+    /// The private key.
+    pub key: Source,
+    /// The PKCS#11 module, for a key on a token.
+    pub pkcs11_module: Option<PathBuf>,
+    /// Where the token's PIN comes from.
+    pub pin: PinSource,
+    /// The configuration this identity comes from, named in errors.
+    pub origin: PathBuf,
+}
+
+/// A loaded client identity: the certificate chain and the signing key, checked to belong
+/// together.
+#[derive(Debug, Clone)]
+pub struct LoadedIdentity {
+    certified: Arc<CertifiedKey>,
+}
+
+impl ClientIdentity {
+    /// An identity of two PEM files.
+    pub fn files(cert: &Path, key: &Path) -> ClientIdentity {
+        ClientIdentity {
+            cert: Some(Source::File(cert.to_path_buf())),
+            key: Source::File(key.to_path_buf()),
+            pkcs11_module: None,
+            pin: PinSource::Application,
+            origin: key.to_path_buf(),
+        }
+    }
+
+    /// Loads the certificate and the key (logging in on the token if the key is on one) and
+    /// checks that they belong together.
+    pub fn load(&self) -> Result<LoadedIdentity> {
+        let origin = &self.origin;
+        match &self.key {
+            Source::File(key_path) => {
+                let Some(Source::File(cert_path)) = &self.cert else {
+                    return Err(config_error(
+                        origin,
+                        "cert",
+                        "a key file needs a certificate file (`cert`)",
+                    ));
+                };
+                let chain = load_certs(cert_path)?;
+                let key = provider()
+                    .key_provider
+                    .load_private_key(load_key(key_path)?)
+                    .map_err(|e| {
+                        config_error(key_path, "private key", format!("not usable: {e}"))
+                    })?;
+                let certified = CertifiedKey::new(chain, key);
+                certified.keys_match().map_err(|e| {
+                    config_error(
+                        key_path,
+                        "private key",
+                        format!("does not match the certificate: {e}"),
+                    )
+                })?;
+                Ok(LoadedIdentity {
+                    certified: Arc::new(certified),
+                })
+            }
+            Source::Token(uri) => {
+                let module = match (&self.pkcs11_module, &uri.module_path) {
+                    (Some(a), Some(b)) if a != b => {
+                        return Err(config_error(
+                            origin,
+                            "pkcs11_module",
+                            format!(
+                                "{} differs from the key URI's module-path {}",
+                                a.display(),
+                                b.display()
+                            ),
+                        ));
+                    }
+                    (Some(m), _) | (None, Some(m)) => m.clone(),
+                    (None, None) => {
+                        return Err(config_error(
+                            origin,
+                            "pkcs11_module",
+                            "a key on a token needs the token's PKCS#11 module (e.g. \
+                             /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so)",
+                        ));
+                    }
+                };
+                let pin = match (&self.pin, &uri.pin_source) {
+                    (PinSource::Application, Some(file)) => PinSource::File(file.clone()),
+                    (pin, _) => pin.clone(),
+                };
+                let key = TokenKey::open(&module, uri, &pin)?;
+                let chain = match &self.cert {
+                    Some(Source::File(p)) => load_certs(p)?,
+                    Some(Source::Token(_)) | None => vec![key.certificate_from_token()?],
+                };
+                key.check_certificate(&chain[0])?;
+                Ok(LoadedIdentity {
+                    certified: Arc::new(CertifiedKey::new(chain, Arc::new(key))),
+                })
+            }
+        }
+    }
+}
+
+impl LoadedIdentity {
+    /// The certificate chain, the end entity first.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.certified.cert
+    }
+
+    /// The principal the certificate names (see [`principal_of`]).
+    pub fn principal(&self) -> Result<Principal> {
+        principal_of(&self.certified.cert[0])
+    }
+
+    /// The certificate and key for rustls.
+    pub fn certified_key(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.certified)
+    }
+
+    /// A client configuration that presents this identity and trusts servers issued by `ca`.
+    pub fn client_config(&self, ca: &Path) -> Result<Arc<ClientConfig>> {
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_root_certificates(roots(ca)?)
+            .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(
+                &self.certified,
+            ))));
+        Ok(Arc::new(config))
+    }
 }
 
 /// The principal named by a (verified) end-entity certificate: CN as name, OUs as groups. Each

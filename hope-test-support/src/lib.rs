@@ -1,12 +1,14 @@
 //! Fixtures shared by the tests, examples and benchmarks of the HOPE-rs packages, so that no test
 //! file carries its own copy: the test PACS that `scripts/test` starts ([`orthanc`]), the
-//! command line of benchmark and workflow examples ([`args`]) and the simulation files of grid
+//! command line of benchmark and workflow examples ([`args`]), throwaway SoftHSM2 tokens
+//! ([`pkcs11`]) and the simulation files of grid
 //! tests ([`simulation`]). A dev-dependency only; it depends on
 //! no HOPE-rs crate, so every package can use it without a dependency cycle.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod args;
 pub mod orthanc;
+pub mod pkcs11;
 pub mod simulation;
 
 /// Returns early with an error (a `Box<dyn Error>`) when a condition of an example does not hold:

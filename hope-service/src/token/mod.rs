@@ -1,0 +1,123 @@
+//! Private keys on smart cards, USB tokens and HSMs (PKCS#11), for every mutual-TLS client.
+//!
+//! A physician's certificate key lives on a card (a French CPS card, a PIV card, a YubiKey, a TPM
+//! or an HSM) and never on disk. A client configuration that names a key file today can name a
+//! key on a token instead:
+//!
+//! ```toml
+//! cert = "alice.pem"        # or omitted: the certificate stored on the token beside the key
+//! key = "pkcs11:token=CPS;object=Authentication%20key;type=private"
+//! pkcs11_module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+//! pin_file = "/run/hope/pin"  # services; people are asked on the terminal instead
+//! ```
+//!
+//! The module is the card's PKCS#11 library: OpenSC's `opensc-pkcs11.so` for most cards (PIV,
+//! CPS through the vendor's or OpenSC's driver, YubiKey PIV), the vendor's own library otherwise
+//! (e.g. the CPS card's `libcps3_pkcs11_lux.so`), `libsofthsm2.so` for SoftHSM2, `libtpm2_pkcs11.so`
+//! for a TPM. [`TokenKey`] is a rustls signing key: the handshake's signature is computed by the
+//! card; the key never leaves it.
+//!
+//! # Why not an existing crate
+//!
+//! The crates that glue PKCS#11 to rustls get details wrong that matter with real cards: they ask
+//! the token for `CKM_ECDSA_SHA256` (refused by SoftHSM2 and many cards; here the hash is computed
+//! on the host and the card signs it with raw `CKM_ECDSA`), they pass the card's `r || s` to TLS
+//! where a DER `Ecdsa-Sig-Value` is due or encode it without stripping leading zeros (about one
+//! signature in 256 then fails to verify), they pick the signature scheme from the CA's signature
+//! algorithm instead of the key's type, they offer RSA PKCS#1 v1.5 in TLS 1.3, and they retry
+//! logins, which locks a card after three wrong PINs. This module computes the scheme from the
+//! key, encodes signatures itself (with tests on the leading-zero case), checks at load time that
+//! the certificate belongs to the key (a signature made by the card, verified with the
+//! certificate's public key), and never tries a PIN twice.
+//!
+//! # PINs
+//!
+//! A PIN comes from a file named explicitly (`pin_file`, or the URI's `pin-source`; a descriptor
+//! as `/dev/fd/N`) or from the application's prompt ([`set_pin_prompt`]; the `hope` command asks
+//! on the terminal), never from an environment variable. It is held in zeroized memory only while
+//! logging in, and never logged or put in an error. A login that fails is not tried again in the
+//! same process; a card whose PIN counter is low or at its final try is not tried with a PIN
+//! from a file (a service restarted in a loop would lock it); a locked card is reported as such.
+//!
+//! # Threads
+//!
+//! Keys are shared: loading the same key twice in a process gives the same logged-in key (one
+//! PIN entry). Each signature takes a PKCS#11 session from a small pool, so the clients that talk
+//! to k key servers in parallel sign in parallel where the card allows it. One session stays open
+//! while the key lives, so the login does too.
+
+mod der;
+mod pin;
+mod signer;
+mod uri;
+
+pub use pin::{PinPrompt, PinRequest, PinSource, set_pin_prompt};
+pub use signer::{KeyAlgorithm, TokenKey, generate_key, load_module, store_certificate};
+pub use uri::{MAX_URI_BYTES, ObjectType, Pkcs11Uri, UriError};
+
+/// What went wrong with a token, one kind per cause a user can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenFailure {
+    /// The PKCS#11 module cannot be loaded or initialised.
+    Module,
+    /// No token (card) matches the URI: not inserted, or another label.
+    TokenMissing,
+    /// Several tokens match the URI.
+    TokenAmbiguous,
+    /// No private key matches the URI on the token.
+    KeyMissing,
+    /// Several private keys match the URI.
+    KeyAmbiguous,
+    /// No certificate on the token for the key.
+    CertificateMissing,
+    /// A PIN is needed and no way to get one was given (or the prompt was cancelled).
+    PinNeeded,
+    /// The token refused the PIN.
+    PinIncorrect,
+    /// The PIN is locked (too many wrong PINs): the card issuer's unlock procedure is needed.
+    PinLocked,
+    /// The token says its PIN counter is low or at its final try: a PIN from a file is not tried.
+    PinAtRisk,
+    /// The token was removed, or its session was lost.
+    Removed,
+    /// The certificate does not belong to the key.
+    Mismatch,
+    /// The key's type, curve or size, or the token's mechanisms, are not usable for TLS.
+    Unsupported,
+    /// The token reported another error.
+    Device,
+}
+
+impl std::fmt::Display for TokenFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenFailure::Module => "the PKCS#11 module cannot be used",
+            TokenFailure::TokenMissing => "no such token (is the card inserted?)",
+            TokenFailure::TokenAmbiguous => "several tokens match",
+            TokenFailure::KeyMissing => "no such private key on the token",
+            TokenFailure::KeyAmbiguous => "several private keys match",
+            TokenFailure::CertificateMissing => "no certificate for the key on the token",
+            TokenFailure::PinNeeded => "a PIN is needed",
+            TokenFailure::PinIncorrect => "wrong PIN",
+            TokenFailure::PinLocked => "the PIN is locked",
+            TokenFailure::PinAtRisk => "the card has few PIN tries left",
+            TokenFailure::Removed => "the token was removed",
+            TokenFailure::Mismatch => "the certificate does not belong to the key",
+            TokenFailure::Unsupported => "unsupported key or token",
+            TokenFailure::Device => "the token failed",
+        })
+    }
+}
+
+pub(crate) fn failure(
+    token: impl Into<String>,
+    kind: TokenFailure,
+    message: impl Into<String>,
+) -> crate::Error {
+    crate::Error::Token {
+        token: token.into(),
+        kind,
+        message: message.into(),
+    }
+}
