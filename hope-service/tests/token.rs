@@ -110,6 +110,18 @@ fn enrol(pki: &Pki, t: &TestToken, user: &str, id: u8, algorithm: KeyAlgorithm) 
     uri
 }
 
+/// A fresh token (`None` without SoftHSM2), a PKI, and one enrolled key.
+fn one_key(
+    prefix: &str,
+    user: &str,
+    algorithm: KeyAlgorithm,
+) -> Option<(TestToken, Pki, Pkcs11Uri)> {
+    let t = token(prefix, "1234")?;
+    let pki = Pki::new();
+    let uri = enrol(&pki, &t, user, 1, algorithm);
+    Some((t, pki, uri))
+}
+
 fn identity(t: &TestToken, uri: &Pkcs11Uri, cert: Option<&Path>) -> ClientIdentity {
     ClientIdentity {
         cert: cert.map(|p| Source::File(p.to_path_buf())),
@@ -265,11 +277,9 @@ fn the_scheme_comes_from_the_key_and_pkcs1_only_where_tls_12_allows_it() {
 
 #[test]
 fn a_thousand_ecdsa_signatures_verify_including_short_integers() {
-    let Some(t) = token("hope-sigs", "1234") else {
+    let Some((t, pki, uri)) = one_key("hope-sigs", "signer", KeyAlgorithm::EcP256) else {
         return;
     };
-    let pki = Pki::new();
-    let uri = enrol(&pki, &t, "signer", 1, KeyAlgorithm::EcP256);
     let key = TokenKey::open(&t.module, &uri, &PinSource::File(t.pin_file.clone())).unwrap();
     let cert = tls::load_certs(&pki.path("signer.pem")).unwrap();
     let (_, parsed) = x509_parser::parse_x509_certificate(cert[0].as_ref()).unwrap();
@@ -308,11 +318,9 @@ fn a_thousand_ecdsa_signatures_verify_including_short_integers() {
 
 #[test]
 fn many_threads_sign_with_one_key() {
-    let Some(t) = token("hope-threads", "1234") else {
+    let Some((t, pki, uri)) = one_key("hope-threads", "threads", KeyAlgorithm::EcP256) else {
         return;
     };
-    let pki = Pki::new();
-    let uri = enrol(&pki, &t, "threads", 1, KeyAlgorithm::EcP256);
     let loaded = identity(&t, &uri, None).load().unwrap();
     // The same key loaded again is the same logged-in key: no second login.
     let again = identity(&t, &uri, None).load().unwrap();
@@ -337,11 +345,9 @@ fn many_threads_sign_with_one_key() {
 
 #[test]
 fn wrong_pin_missing_token_and_mismatch_each_say_so() {
-    let Some(t) = token("hope-errors", "1234") else {
+    let Some((t, pki, uri)) = one_key("hope-errors", "alice", KeyAlgorithm::EcP256) else {
         return;
     };
-    let pki = Pki::new();
-    let uri = enrol(&pki, &t, "alice", 1, KeyAlgorithm::EcP256);
     let other = enrol(&pki, &t, "bob", 2, KeyAlgorithm::EcP256);
     let kind = |id: ClientIdentity| {
         let e = id.load().unwrap_err();

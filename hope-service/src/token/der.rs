@@ -36,26 +36,24 @@ pub(super) fn ecdsa_signature(raw: &[u8], field_bytes: usize) -> Option<Vec<u8>>
         return None;
     }
     let (r, s) = raw.split_at(field_bytes);
-    let mut body = Vec::with_capacity(raw.len() + 6);
-    push_uint(&mut body, r);
-    push_uint(&mut body, s);
-    let mut out = Vec::with_capacity(body.len() + 4);
-    out.push(0x30);
-    push_len(&mut out, body.len());
-    out.extend_from_slice(&body);
-    Some(out)
+    Some(sequence_of_uints(r, s))
 }
 
-/// The DER `RSAPublicKey` (RFC 8017: SEQUENCE of INTEGER modulus, INTEGER publicExponent).
-pub(super) fn rsa_public_key(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(modulus.len() + exponent.len() + 10);
-    push_uint(&mut body, modulus);
-    push_uint(&mut body, exponent);
+/// SEQUENCE { INTEGER a, INTEGER b }.
+fn sequence_of_uints(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(a.len() + b.len() + 10);
+    push_uint(&mut body, a);
+    push_uint(&mut body, b);
     let mut out = Vec::with_capacity(body.len() + 4);
     out.push(0x30);
     push_len(&mut out, body.len());
     out.extend_from_slice(&body);
     out
+}
+
+/// The DER `RSAPublicKey` (RFC 8017: SEQUENCE of INTEGER modulus, INTEGER publicExponent).
+pub(super) fn rsa_public_key(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
+    sequence_of_uints(modulus, exponent)
 }
 
 /// The uncompressed point of `CKA_EC_POINT`, which PKCS#11 says is a DER OCTET STRING around

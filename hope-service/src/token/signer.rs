@@ -791,6 +791,24 @@ impl Signer for TokenSigner {
     }
 }
 
+/// A read-write session on the token of `uri`, logged in, and the token's label.
+fn logged_in_rw(
+    module: &Path,
+    uri: &Pkcs11Uri,
+    pin: &PinSource,
+    object: &str,
+) -> Result<(Session, String)> {
+    let pkcs11 = load_module(module)?;
+    let (slot, info) = find_slot(&pkcs11, uri)?;
+    let token = info.label().trim_end().to_string();
+    let session = pkcs11
+        .open_rw_session(slot)
+        .map_err(|e| token_error(&token, "opening a read-write session", &e))?;
+    let canonical = std::fs::canonicalize(module).unwrap_or_else(|_| module.to_path_buf());
+    login(&session, &canonical, &info, pin, object)?;
+    Ok((session, token))
+}
+
 /// Generates a key pair on the token that `uri` names (its `object` label and `id` given to the
 /// key), the private key non-extractable and sensitive, and returns the public key as a DER
 /// SubjectPublicKeyInfo. Refuses if the token already holds a private key with that label or id.
@@ -800,21 +818,14 @@ pub fn generate_key(
     algorithm: KeyAlgorithm,
     pin: &PinSource,
 ) -> Result<Vec<u8>> {
-    let pkcs11 = load_module(module)?;
-    let (slot, info) = find_slot(&pkcs11, uri)?;
-    let token = info.label().trim_end().to_string();
     let (Some(label), Some(id)) = (&uri.object, &uri.id) else {
         return Err(failure(
-            &token,
+            uri_label(uri),
             TokenFailure::Unsupported,
             "a new key needs both `object=` (label) and `id=` in its URI",
         ));
     };
-    let session = pkcs11
-        .open_rw_session(slot)
-        .map_err(|e| token_error(&token, "opening a read-write session", &e))?;
-    let canonical = std::fs::canonicalize(module).unwrap_or_else(|_| module.to_path_buf());
-    login(&session, &canonical, &info, pin, label)?;
+    let (session, token) = logged_in_rw(module, uri, pin, label)?;
     for attribute in [
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.clone()),
@@ -924,14 +935,7 @@ pub fn store_certificate(
     cert: &CertificateDer<'_>,
     pin: &PinSource,
 ) -> Result<()> {
-    let pkcs11 = load_module(module)?;
-    let (slot, info) = find_slot(&pkcs11, uri)?;
-    let token = info.label().trim_end().to_string();
-    let session = pkcs11
-        .open_rw_session(slot)
-        .map_err(|e| token_error(&token, "opening a read-write session", &e))?;
-    let canonical = std::fs::canonicalize(module).unwrap_or_else(|_| module.to_path_buf());
-    login(&session, &canonical, &info, pin, "certificate")?;
+    let (session, token) = logged_in_rw(module, uri, pin, "certificate")?;
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| {
         failure(
             &token,
