@@ -290,10 +290,7 @@ mod service {
             addrs.push(server.local_addr().unwrap().to_string());
             handles.push(server.spawn().unwrap());
         }
-        let identity = Identity {
-            cert: rc.clone(),
-            key: rk.clone(),
-        };
+        let identity = Identity::files(&rc, &rk);
         let remote = Catalog::connect_as(
             &addrs[0],
             Some("localhost"),

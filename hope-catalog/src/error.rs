@@ -4,6 +4,12 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The smart card or token of the client's key cannot be used (wrong PIN, no card, a
+    /// certificate of another key...): `hope_service::Error::token_failure` says which.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    Token(hope_service::Error),
+
     /// A query does not parse or does not fit the schema; `position` is a byte offset in the text.
     #[error("query error at position {position}: {message}\n  {query}\n  {caret}^", caret = " ".repeat(*position))]
     Query {

@@ -95,7 +95,7 @@ mod service {
                     .unwrap()
                     .write(dir, user)
                     .unwrap();
-                Identity { cert, key }
+                Identity::files(&cert, &key)
             })
             .collect();
         let settings = ServerSettings {

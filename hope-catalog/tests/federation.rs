@@ -96,10 +96,10 @@ fn hospital(
         &addr,
         Some("localhost"),
         &settings.ca,
-        &[hope_catalog::remote::client::Identity {
-            cert: admin_cert,
-            key: admin_key,
-        }],
+        &[hope_catalog::remote::client::Identity::files(
+            &admin_cert,
+            &admin_key,
+        )],
         Duration::from_secs(10),
     )
     .unwrap();
@@ -339,10 +339,10 @@ fn three_hospitals_answer_a_researcher_under_their_own_rules() {
         &c.addr,
         Some("localhost"),
         &c.settings.ca,
-        &[hope_catalog::remote::client::Identity {
-            cert: c.client.with_file_name("admin.pem"),
-            key: c.client.with_file_name("admin.key"),
-        }],
+        &[hope_catalog::remote::client::Identity::files(
+            &c.client.with_file_name("admin.pem"),
+            &c.client.with_file_name("admin.key"),
+        )],
         Duration::from_secs(10),
     )
     .unwrap();

@@ -14,7 +14,7 @@ use hope_catalog::remote::server::{CatalogServer, ServerSettings, Storage};
 use hope_catalog::{AttrType, Attribute, Catalog, Entry, Error, Permission, Principal, Subject};
 use hope_crypto::pki::{IssuedCert, TestPki};
 use hope_service::client::{Repeat, ServiceClient};
-use hope_service::tls::{TlsFiles, client_config};
+use hope_service::tls::TlsFiles;
 
 struct Site {
     dir: tempfile::TempDir,
@@ -82,10 +82,7 @@ fn start(users: &[(&str, Option<&str>)], crl_revoking: &[&str]) -> Site {
 impl Site {
     fn identity(&self, user: &str) -> Identity {
         let (_, _, cert, key) = self.users.iter().find(|(u, ..)| u == user).unwrap();
-        Identity {
-            cert: cert.clone(),
-            key: key.clone(),
-        }
+        Identity::files(cert, key)
     }
 
     fn client(&self, users: &[&str]) -> Catalog {
@@ -103,12 +100,7 @@ impl Site {
     /// A raw client with `user`'s certificate, for requests the catalog client would not send.
     fn raw(&self, user: &str) -> ServiceClient {
         let id = self.identity(user);
-        let tls = client_config(&TlsFiles {
-            cert: &id.cert,
-            key: &id.key,
-            ca: &self.settings.ca,
-        })
-        .unwrap();
+        let tls = id.load().unwrap().client_config(&self.settings.ca).unwrap();
         ServiceClient::new(&self.addr, "localhost", tls, Duration::from_secs(5))
     }
 
@@ -188,12 +180,7 @@ fn the_caller_is_the_certificate_whatever_the_request_says() {
     {
         use std::io::{BufReader, Write};
         let id = site.identity("mallory");
-        let tls = client_config(&TlsFiles {
-            cert: &id.cert,
-            key: &id.key,
-            ca: &site.settings.ca,
-        })
-        .unwrap();
+        let tls = id.load().unwrap().client_config(&site.settings.ca).unwrap();
         let sock = std::net::TcpStream::connect(&site.addr).unwrap();
         let conn = rustls::ClientConnection::new(tls, "localhost".try_into().unwrap()).unwrap();
         let mut stream = rustls::StreamOwned::new(conn, sock);
@@ -312,7 +299,7 @@ fn revoked_unknown_and_missing_certificates_are_refused() {
         &site.addr,
         Some("localhost"),
         &site.settings.ca,
-        &[Identity { cert, key }],
+        &[Identity::files(&cert, &key)],
         Duration::from_secs(5),
     )
     .unwrap();
@@ -401,8 +388,19 @@ fn bulk_adds_stream_in_batches_and_client_files_are_read_with_their_errors() {
     let toml = format!(
         "server = \"{}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\ncert = \"{}\"\nkey = \"{}\"\n",
         site.addr,
-        id.cert.file_name().unwrap().to_string_lossy(),
-        id.key.file_name().unwrap().to_string_lossy()
+        id.cert
+            .as_ref()
+            .and_then(|c| c.file())
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy(),
+        id.key
+            .file()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
     );
     let file = site.dir.path().join("client.toml");
     std::fs::write(&file, &toml).unwrap();

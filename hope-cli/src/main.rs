@@ -230,6 +230,28 @@ enum PkiCommand {
         /// users read) and each user's gateway client configuration (`USER-gateway.toml`).
         #[arg(long)]
         gateway_port: Option<u16>,
+        /// A user whose key is generated on a smart card or token (non-extractable), as NAME or
+        /// NAME:GROUP (repeatable): the certificate is issued by the demonstration CA, stored on
+        /// the token beside the key and written to NAME.pem; NAME.toml names the key by its
+        /// `pkcs11:` URI. Needs --token and --pkcs11-module.
+        #[arg(long = "token-user", requires_all = ["token", "pkcs11_module"])]
+        token_users: Vec<String>,
+        /// The token of the --token-user keys, as a `pkcs11:` URI (e.g.
+        /// `pkcs11:token=HOPE%20demo`).
+        #[arg(long, requires = "token_users")]
+        token: Option<String>,
+        /// The token's PKCS#11 module (OpenSC: /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so;
+        /// SoftHSM2: /usr/lib/softhsm/libsofthsm2.so; or the card vendor's).
+        #[arg(long, requires = "token_users")]
+        pkcs11_module: Option<PathBuf>,
+        /// A file holding the token's user PIN (without it the PIN is asked on the terminal);
+        /// written into the token users' configurations as `pin_file`.
+        #[arg(long, requires = "token_users")]
+        pin_file: Option<PathBuf>,
+        /// The algorithm of the keys generated on the token: ec-p256, ec-p384, rsa-2048,
+        /// rsa-3072 or rsa-4096.
+        #[arg(long, default_value = "ec-p256", requires = "token_users")]
+        key_type: String,
         /// The PACS the gateway reads (DIMSE address), for `gateway-server.toml`.
         #[arg(long, default_value = "127.0.0.1:4242", requires = "gateway_port")]
         pacs: String,
@@ -276,6 +298,8 @@ fn run() -> anyhow::Result<()> {
     use cli::crypto;
     let cli = Cli::parse();
     cli.init_logging();
+    // A key on a smart card without a PIN file: the PIN is asked on the terminal.
+    hope::crypto::token::set_pin_prompt(std::sync::Arc::new(cli::crypto::TerminalPin));
     match cli.command {
         Command::Info { file } => {
             let h = metaimage::read_header(&file)
@@ -361,6 +385,11 @@ fn run() -> anyhow::Result<()> {
             threshold,
             base_port,
             users,
+            token_users,
+            token,
+            pkcs11_module,
+            pin_file,
+            key_type,
             gateway_port,
             pacs,
             pacs_aet,
@@ -372,6 +401,20 @@ fn run() -> anyhow::Result<()> {
                 threshold,
                 base_port,
                 users: &users,
+                token: match (token, pkcs11_module) {
+                    (Some(uri), Some(module)) => Some(crypto::TokenEnrolment {
+                        uri: uri
+                            .parse()
+                            .with_context(|| "--token: expected a pkcs11: URI".to_string())?,
+                        module,
+                        pin_file,
+                        algorithm: key_type
+                            .parse()
+                            .map_err(|e| anyhow::anyhow!("--key-type {e}"))?,
+                        users: &token_users,
+                    }),
+                    _ => None,
+                },
                 gateway: gateway_port.map(|port| crypto::GatewayDemo {
                     port,
                     pacs: &pacs,

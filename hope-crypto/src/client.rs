@@ -17,8 +17,9 @@ use crate::key::{BindingSalt, DataKey, KeyCommitment, KeyId};
 use crate::server::MAX_BATCH;
 use crate::shares::{self, Combined, Share};
 use crate::store::KeyInfo;
-use crate::tls::{self, TlsFiles};
+use crate::tls::{ClientIdentity, Source};
 use crate::{Error, Result};
+use hope_service::token::PinSource;
 
 /// Where a key server is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -250,6 +251,16 @@ impl KeyServerClient {
 /// address = "127.0.0.1:7443"
 /// server_name = "localhost"
 /// ```
+///
+/// With the key on a smart card or token (see [`hope_service::token`]), `key` is a `pkcs11:`
+/// URI, `pkcs11_module` the card's PKCS#11 module, `cert` may be left out (the certificate on the
+/// token is used) and the PIN comes from `pin_file` or, without one, from the application's
+/// prompt:
+///
+/// ```toml
+/// key = "pkcs11:token=CPS;object=Authentication;type=private"
+/// pkcs11_module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+/// ```
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
@@ -257,15 +268,26 @@ pub struct ClientSettings {
     pub threshold: u8,
     /// CA of the key servers' certificates.
     pub ca: PathBuf,
-    /// This user's certificate.
-    pub cert: PathBuf,
-    /// This user's private key.
-    pub key: PathBuf,
+    /// This user's certificate (a file; or, for a key on a token, left out or a `pkcs11:` URI
+    /// for the token's certificate).
+    #[serde(default)]
+    pub cert: Option<Source>,
+    /// This user's private key: a PEM file or a `pkcs11:` URI.
+    pub key: Source,
+    /// The PKCS#11 module of the token holding the key.
+    #[serde(default)]
+    pub pkcs11_module: Option<PathBuf>,
+    /// A file holding the token's PIN (services); without it the application prompts.
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
     /// Per-request timeout in milliseconds (default 5000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// The key servers (n of them), in share order.
     pub servers: Vec<ServerEndpoint>,
+    /// The file these settings came from (named in errors).
+    #[serde(skip)]
+    pub origin: PathBuf,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -284,10 +306,30 @@ impl ClientSettings {
             message: e.to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
-        for p in [&mut s.ca, &mut s.cert, &mut s.key] {
+        s.ca = base.join(&s.ca);
+        s.key.rebase(base);
+        if let Some(c) = &mut s.cert {
+            c.rebase(base);
+        }
+        for p in [&mut s.pkcs11_module, &mut s.pin_file]
+            .into_iter()
+            .flatten()
+        {
             *p = base.join(&*p);
         }
+        s.origin = path.to_path_buf();
         Ok(s)
+    }
+
+    /// The TLS identity these settings name.
+    pub fn identity(&self) -> ClientIdentity {
+        ClientIdentity {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            pkcs11_module: self.pkcs11_module.clone(),
+            pin: PinSource::file_or_prompt(self.pin_file.as_deref()),
+            origin: self.origin.clone(),
+        }
     }
 }
 
@@ -365,26 +407,16 @@ impl KeyClient {
 
     /// A client from a configuration file's settings (its identity read from the certificate).
     pub fn from_settings(settings: &ClientSettings) -> Result<KeyClient> {
-        let tls = tls::client_config(&TlsFiles {
-            cert: &settings.cert,
-            key: &settings.key,
-            ca: &settings.ca,
-        })?;
+        let identity = settings.identity().load()?;
+        let tls = identity.client_config(&settings.ca)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
         let servers = settings
             .servers
             .iter()
             .map(|e| KeyServerClient::new(e.clone(), Arc::clone(&tls), timeout))
             .collect();
-        let me = tls::load_certs(&settings.cert)?
-            .first()
-            .map(tls::principal_of)
-            .transpose()?;
-        let client = KeyClient::new(servers, settings.threshold)?;
-        Ok(match me {
-            Some(p) => client.with_identity(p.name),
-            None => client,
-        })
+        let me = identity.principal()?;
+        Ok(KeyClient::new(servers, settings.threshold)?.with_identity(me.name))
     }
 
     /// The servers, in share order.

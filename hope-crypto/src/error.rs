@@ -10,6 +10,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The smart card or token of this client's key cannot be used (wrong PIN, no card, a
+    /// certificate of another key...): [`Error::token_failure`] says which.
+    #[error(transparent)]
+    Token(hope_service::Error),
+
     /// The container could not be authenticated or decrypted (wrong key, wrong object id, any
     /// modification, truncation, reordering or splicing).
     #[error("decryption failed")]
@@ -126,6 +131,14 @@ impl Error {
         }
     }
 
+    /// The token failure behind this error, if it is one.
+    pub fn token_failure(&self) -> Option<hope_service::token::TokenFailure> {
+        match self {
+            Error::Token(e) => e.token_failure(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidParameter {
             name,
@@ -150,6 +163,7 @@ impl From<hope_service::Error> for Error {
                 message,
             },
             hope_service::Error::Tls(m) => Error::Tls(m),
+            e @ hope_service::Error::Token { .. } => Error::Token(e),
             hope_service::Error::Io { path, source } => Error::Io { path, source },
             hope_service::Error::Core(e) => Error::Core(e),
             hope_service::Error::Random(m) => Error::InvalidParameter {

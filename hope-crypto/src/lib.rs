@@ -13,9 +13,10 @@ pub mod server;
 pub mod shares;
 pub mod store;
 
-/// The mutual-TLS service plumbing the key servers run on, from hope-service (re-exported so
+/// The mutual-TLS service plumbing the key servers run on, and keys on smart cards (`token`), from
+/// hope-service (re-exported so
 /// that code written against `hope_crypto::tls` and the others keeps working).
-pub use hope_service::{audit, http, service, tls};
+pub use hope_service::{audit, http, service, tls, token};
 
 pub use acl::{Acl, Grant, Principal, Right};
 pub use client::{ClientSettings, KeyClient, NewKeyId, Registration, ServerEndpoint};

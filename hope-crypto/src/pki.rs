@@ -26,6 +26,7 @@ use rcgen::{
 };
 use zeroize::Zeroizing;
 
+use crate::token::{KeyAlgorithm, PublicKey};
 use crate::{Error, Result};
 
 fn pki_error(e: rcgen::Error) -> Error {
@@ -51,6 +52,21 @@ impl std::fmt::Debug for IssuedCert {
 }
 
 impl IssuedCert {
+    /// The certificate in DER.
+    pub fn cert_der(&self) -> Result<Vec<u8>> {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .map(|c| c.as_ref().to_vec())
+            .map_err(|e| Error::Tls(format!("issued certificate: {e}")))
+    }
+
+    /// Writes `<stem>.pem` (the certificate alone) into `dir`.
+    pub fn write_cert(&self, dir: &Path, stem: &str) -> Result<PathBuf> {
+        let cert = dir.join(format!("{stem}.pem"));
+        hope_core::fs::write_atomic(&cert, self.cert_pem.as_bytes())?;
+        Ok(cert)
+    }
+
     /// Writes `<stem>.pem` and `<stem>.key` (the key with mode 0600 on Unix) into `dir`.
     pub fn write(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf)> {
         let cert = dir.join(format!("{stem}.pem"));
@@ -58,6 +74,23 @@ impl IssuedCert {
         hope_core::fs::write_atomic(&cert, self.cert_pem.as_bytes())?;
         hope_core::fs::write_atomic(&key, self.key_pem.as_bytes())?;
         Ok((cert, key))
+    }
+}
+
+/// A token's public key as rcgen certifies it.
+struct TokenPublicKey<'a>(&'a PublicKey);
+
+impl rcgen::PublicKeyData for TokenPublicKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0.key
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self.0.algorithm {
+            KeyAlgorithm::EcP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgorithm::EcP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyAlgorithm::Rsa(_) => &rcgen::PKCS_RSA_SHA256,
+        }
     }
 }
 
@@ -109,6 +142,7 @@ impl TestPki {
         cn: &str,
         ou: Option<&str>,
         usage: ExtendedKeyUsagePurpose,
+        public: Option<&PublicKey>,
     ) -> Result<IssuedCert> {
         let mut params = CertificateParams::new(names).map_err(pki_error)?;
         let mut dn = DistinguishedName::new();
@@ -123,6 +157,16 @@ impl TestPki {
         params.serial_number = Some(SerialNumber::from(serial.clone()));
         params.extended_key_usages = vec![usage];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if let Some(public) = public {
+            let cert = params
+                .signed_by(&TokenPublicKey(public), &self.issuer)
+                .map_err(pki_error)?;
+            return Ok(IssuedCert {
+                cert_pem: cert.pem(),
+                key_pem: Zeroizing::new(String::new()),
+                serial,
+            });
+        }
         let key = KeyPair::generate().map_err(pki_error)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(pki_error)?;
         Ok(IssuedCert {
@@ -140,12 +184,37 @@ impl TestPki {
             cn,
             None,
             ExtendedKeyUsagePurpose::ServerAuth,
+            None,
         )
     }
 
     /// A user certificate: CN = `user`, OU = `group`.
     pub fn issue_client(&mut self, user: &str, group: Option<&str>) -> Result<IssuedCert> {
-        self.issue(Vec::new(), user, group, ExtendedKeyUsagePurpose::ClientAuth)
+        self.issue(
+            Vec::new(),
+            user,
+            group,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            None,
+        )
+    }
+
+    /// A user certificate for a key that lives elsewhere (on a smart card or token: see
+    /// [`crate::token::generate_key`]): the issued certificate has no key (`key_pem` is empty;
+    /// write it with [`IssuedCert::write_cert`]).
+    pub fn issue_client_for_key(
+        &mut self,
+        user: &str,
+        group: Option<&str>,
+        public: &PublicKey,
+    ) -> Result<IssuedCert> {
+        self.issue(
+            Vec::new(),
+            user,
+            group,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            Some(public),
+        )
     }
 
     /// A CRL revoking the given certificates (valid for 30 days), in PEM.

@@ -9,7 +9,8 @@ use std::time::Duration;
 use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
 use hope_dicom::net::multipart::MultipartReader;
 use hope_service::http::{self, Head};
-use hope_service::tls::{self, TlsFiles};
+use hope_service::tls::{ClientIdentity, Source};
+use hope_service::token::PinSource;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
 
@@ -30,6 +31,9 @@ const MAX_JSON: u64 = 64 << 20;
 /// key = "job.key"
 /// timeout_ms = 120000
 /// ```
+///
+/// With the key on a smart card or token: `key = "pkcs11:..."`, `pkcs11_module`, and optionally
+/// `pin_file`, as in the key-server client's configuration.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayClientSettings {
@@ -40,13 +44,24 @@ pub struct GatewayClientSettings {
     pub server_name: Option<String>,
     /// The CA of the gateway's certificate.
     pub ca: PathBuf,
-    /// This job's certificate.
-    pub cert: PathBuf,
-    /// Its private key.
-    pub key: PathBuf,
+    /// This job's certificate (a file; for a key on a token, may be left out: the token's
+    /// certificate is used).
+    #[serde(default)]
+    pub cert: Option<Source>,
+    /// Its private key: a PEM file or a `pkcs11:` URI (see [`hope_service::token`]).
+    pub key: Source,
+    /// The PKCS#11 module of the token holding the key.
+    #[serde(default)]
+    pub pkcs11_module: Option<PathBuf>,
+    /// A file holding the token's PIN; without it the application prompts.
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
     /// How long any read or write may wait, in milliseconds (default 120 000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The file these settings came from (named in errors).
+    #[serde(skip)]
+    pub origin: PathBuf,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -62,9 +77,12 @@ impl GatewayClientSettings {
             address: address.to_string(),
             server_name: Some("localhost".into()),
             ca: site.join("ca.pem"),
-            cert: site.join(format!("{user}.pem")),
-            key: site.join(format!("{user}.key")),
+            cert: Some(site.join(format!("{user}.pem")).into()),
+            key: site.join(format!("{user}.key")).into(),
+            pkcs11_module: None,
+            pin_file: None,
             timeout_ms: default_timeout_ms(),
+            origin: site.join(format!("{user}-gateway.toml")),
         }
     }
 }
@@ -81,10 +99,30 @@ impl GatewayClientSettings {
             message: e.to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
-        for p in [&mut s.ca, &mut s.cert, &mut s.key] {
+        s.ca = base.join(&s.ca);
+        s.key.rebase(base);
+        if let Some(c) = &mut s.cert {
+            c.rebase(base);
+        }
+        for p in [&mut s.pkcs11_module, &mut s.pin_file]
+            .into_iter()
+            .flatten()
+        {
             *p = base.join(&*p);
         }
+        s.origin = path.to_path_buf();
         Ok(s)
+    }
+
+    /// The TLS identity these settings name.
+    pub fn identity(&self) -> ClientIdentity {
+        ClientIdentity {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            pkcs11_module: self.pkcs11_module.clone(),
+            pin: PinSource::file_or_prompt(self.pin_file.as_deref()),
+            origin: self.origin.clone(),
+        }
     }
 }
 
@@ -124,11 +162,7 @@ struct Summary {
 impl GatewayClient {
     /// A client from its settings.
     pub fn new(settings: &GatewayClientSettings) -> Result<GatewayClient> {
-        let tls = tls::client_config(&TlsFiles {
-            cert: &settings.cert,
-            key: &settings.key,
-            ca: &settings.ca,
-        })?;
+        let tls = settings.identity().load()?.client_config(&settings.ca)?;
         let host = settings.server_name.clone().unwrap_or_else(|| {
             settings
                 .address

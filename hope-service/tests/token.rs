@@ -1,6 +1,7 @@
 //! Keys on a real PKCS#11 module (SoftHSM2, set up by `scripts/test`): TLS 1.3 and 1.2 client
 //! authentication with ECDSA and RSA-PSS keys held by the token, signatures that verify (the
 //! leading-zero case included), signing from many threads, and one clear error per failure.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,30 +18,18 @@ use rustls::SignatureScheme;
 use rustls_pki_types::CertificateDer;
 
 /// A public key from a token, for rcgen to certify.
-struct TokenPublicKey {
-    alg: &'static rcgen::SignatureAlgorithm,
-    key: Vec<u8>,
-}
+struct TokenPublicKey(hope_service::token::PublicKey);
 
 impl rcgen::PublicKeyData for TokenPublicKey {
     fn der_bytes(&self) -> &[u8] {
-        &self.key
+        &self.0.key
     }
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        self.alg
-    }
-}
-
-fn public_key(spki: &[u8], algorithm: KeyAlgorithm) -> TokenPublicKey {
-    use x509_parser::prelude::FromDer;
-    let (_, parsed) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).unwrap();
-    TokenPublicKey {
-        alg: match algorithm {
+        match self.0.algorithm {
             KeyAlgorithm::EcP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyAlgorithm::EcP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
             KeyAlgorithm::Rsa(_) => &rcgen::PKCS_RSA_SHA256,
-        },
-        key: parsed.subject_public_key.data.to_vec(),
+        }
     }
 }
 
@@ -102,8 +91,9 @@ fn key_uri(t: &TestToken, object: &str, id: u8) -> Pkcs11Uri {
 fn enrol(pki: &Pki, t: &TestToken, user: &str, id: u8, algorithm: KeyAlgorithm) -> Pkcs11Uri {
     let uri = key_uri(t, user, id);
     let pin = PinSource::File(t.pin_file.clone());
-    let spki = hope_service::token::generate_key(&t.module, &uri, algorithm, &pin).unwrap();
-    let (pem, der) = pki.certify(user, &public_key(&spki, algorithm));
+    let public = hope_service::token::generate_key(&t.module, &uri, algorithm, &pin).unwrap();
+    assert_eq!(public.algorithm, algorithm);
+    let (pem, der) = pki.certify(user, &TokenPublicKey(public));
     std::fs::write(pki.path(&format!("{user}.pem")), pem).unwrap();
     hope_service::token::store_certificate(&t.module, &uri, &CertificateDer::from(der), &pin)
         .unwrap();

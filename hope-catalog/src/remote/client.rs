@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use hope_service::client::{CallError, Repeat, ServiceClient, host_of};
 use hope_service::http::MAX_BODY;
-use hope_service::tls::{self, TlsFiles};
+use hope_service::tls::Source;
+use hope_service::token::PinSource;
 
 use super::{CALL_PATH, Call, ErrorBody, Whoami, read_toml, rebase};
 use crate::schema::Entry;
@@ -43,6 +44,10 @@ const BATCH_BYTES: usize = MAX_BODY - 64 * 1024;
 /// # server_name = "catalog.hospital-a.example"   # default: the host part of `server`
 /// # timeout_ms = 10000
 /// ```
+///
+/// With the key on a smart card or token (see [`hope_service::token`]): `key = "pkcs11:..."`,
+/// `pkcs11_module = "..."`, `cert` optional (the token's certificate), and `pin_file` for
+/// services (without it the application prompts).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
@@ -53,13 +58,23 @@ pub struct ClientSettings {
     pub server_name: Option<String>,
     /// The CA certificate (PEM) that issued the server's certificate.
     pub ca: PathBuf,
-    /// This client's certificate chain (PEM).
-    pub cert: PathBuf,
-    /// This client's private key (PEM).
-    pub key: PathBuf,
+    /// This client's certificate chain (PEM; for a key on a token, may be left out).
+    #[serde(default)]
+    pub cert: Option<Source>,
+    /// This client's private key: a PEM file or a `pkcs11:` URI.
+    pub key: Source,
+    /// The PKCS#11 module of the token holding the key.
+    #[serde(default)]
+    pub pkcs11_module: Option<PathBuf>,
+    /// A file holding the token's PIN.
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
     /// Timeout of the connection and of each read and write, milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The file these settings came from (named in errors).
+    #[serde(skip)]
+    pub origin: PathBuf,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -72,9 +87,18 @@ impl ClientSettings {
     pub fn from_file(path: impl AsRef<Path>) -> Result<ClientSettings> {
         let path = path.as_ref();
         let (mut s, dir): (ClientSettings, _) = read_toml(path, "client configuration")?;
-        for p in [&mut s.ca, &mut s.cert, &mut s.key] {
+        rebase(&dir, &mut s.ca);
+        s.key.rebase(&dir);
+        if let Some(c) = &mut s.cert {
+            c.rebase(&dir);
+        }
+        for p in [&mut s.pkcs11_module, &mut s.pin_file]
+            .into_iter()
+            .flatten()
+        {
             rebase(&dir, p);
         }
+        s.origin = path.to_path_buf();
         if s.timeout_ms == 0 || s.timeout_ms > 3_600_000 {
             return Err(Error::invalid(
                 format!("client configuration {}: timeout_ms", path.display()),
@@ -85,14 +109,21 @@ impl ClientSettings {
     }
 }
 
-/// One identity a client can call as: a certificate and its key.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    /// The certificate chain (PEM).
-    pub cert: PathBuf,
-    /// The private key (PEM).
-    pub key: PathBuf,
+impl ClientSettings {
+    /// The TLS identity these settings name.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            pkcs11_module: self.pkcs11_module.clone(),
+            pin: PinSource::file_or_prompt(self.pin_file.as_deref()),
+            origin: self.origin.clone(),
+        }
+    }
 }
+
+/// One identity a client can call as: a certificate and its key (files, or a key on a token).
+pub use hope_service::tls::ClientIdentity as Identity;
 
 /// The remote side of a [`Catalog`]: the server and one connection pool per identity.
 #[derive(Debug)]
@@ -287,10 +318,7 @@ impl Catalog {
             &settings.server,
             settings.server_name.as_deref(),
             &settings.ca,
-            &[Identity {
-                cert: settings.cert.clone(),
-                key: settings.key.clone(),
-            }],
+            &[settings.identity()],
             Duration::from_millis(settings.timeout_ms),
         )
     }
@@ -308,30 +336,16 @@ impl Catalog {
         let name = server_name.unwrap_or_else(|| host_of(server)).to_string();
         let mut held = Vec::new();
         for id in identities {
-            let tls_error = |e: hope_service::Error| {
-                Error::invalid(
-                    format!("client identity {}", id.cert.display()),
+            let tls_error = |e: hope_service::Error| match e {
+                e @ hope_service::Error::Token { .. } => Error::Token(e),
+                e => Error::invalid(
+                    format!("client identity {}", id.origin.display()),
                     e.to_string(),
-                )
+                ),
             };
-            let config = tls::client_config(&TlsFiles {
-                cert: &id.cert,
-                key: &id.key,
-                ca,
-            })
-            .map_err(tls_error)?;
-            let principal = tls::load_certs(&id.cert)
-                .map_err(tls_error)?
-                .first()
-                .map(tls::principal_of)
-                .transpose()
-                .map_err(tls_error)?
-                .ok_or_else(|| {
-                    Error::invalid(
-                        format!("client identity {}", id.cert.display()),
-                        "no certificate in the file",
-                    )
-                })?;
+            let loaded = id.load().map_err(tls_error)?;
+            let config = loaded.client_config(ca).map_err(tls_error)?;
+            let principal = loaded.principal().map_err(tls_error)?;
             held.push((
                 principal,
                 ServiceClient::new(server, name.clone(), Arc::clone(&config), timeout),

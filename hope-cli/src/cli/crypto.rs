@@ -3,16 +3,20 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use hope::core::fs::AtomicFile;
 use hope::crypto::acl::{Grant, Right, Subject};
 use hope::crypto::container::{EncryptOptions, Header};
 use hope::crypto::pki::TestPki;
+use hope::crypto::token::{
+    self, KeyAlgorithm, ObjectType, PinPrompt, PinRequest, PinSource, Pkcs11Uri,
+};
 use hope::crypto::{
     ClientSettings, DataKey, KeyClient, KeyId, KeyServer, Registration, ServerSettings,
 };
+use zeroize::Zeroizing;
 
 use super::files::{Job, jobs, progress};
 
@@ -371,13 +375,83 @@ pub(crate) fn verify_audit(log: &Path, key: Option<&Path>) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Generates `user`'s key on the token, issues its certificate (written to USER.pem and stored
+/// on the token), and returns the configuration lines naming them.
+fn enrol_on_token(
+    pki: &mut TestPki,
+    dir: &Path,
+    t: &TokenEnrolment<'_>,
+    user: &str,
+    group: Option<&str>,
+) -> anyhow::Result<String> {
+    let uri = Pkcs11Uri {
+        object: Some(user.to_string()),
+        id: Some(user.as_bytes().to_vec()),
+        object_type: Some(ObjectType::Private),
+        ..t.uri.clone()
+    };
+    let pin = PinSource::file_or_prompt(t.pin_file.as_deref());
+    let public = token::generate_key(&t.module, &uri, t.algorithm, &pin)
+        .with_context(|| format!("--token-user {user}: generating the key on the token"))?;
+    let issued = pki.issue_client_for_key(user, group, &public)?;
+    issued.write_cert(dir, user)?;
+    let cert = rustls_pki_types::CertificateDer::from(issued.cert_der()?);
+    token::store_certificate(&t.module, &uri, &cert, &pin)
+        .with_context(|| format!("--token-user {user}: storing the certificate on the token"))?;
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let quoted = |p: &Path| format!("{:?}", absolute(p).display().to_string());
+    let mut lines = format!(
+        "cert = \"{user}.pem\"\nkey = {:?}\npkcs11_module = {}\n",
+        uri.to_string(),
+        quoted(&t.module)
+    );
+    if let Some(p) = &t.pin_file {
+        lines.push_str(&format!("pin_file = {}\n", quoted(p)));
+    }
+    Ok(lines)
+}
+
 /// What `hope pki init` writes.
 pub(crate) struct PkiOptions<'a> {
     pub(crate) servers: u8,
     pub(crate) threshold: u8,
     pub(crate) base_port: u16,
     pub(crate) users: &'a [String],
+    pub(crate) token: Option<TokenEnrolment<'a>>,
     pub(crate) gateway: Option<GatewayDemo<'a>>,
+}
+
+/// The users of `hope pki init` whose keys are generated on a token.
+pub(crate) struct TokenEnrolment<'a> {
+    pub(crate) uri: Pkcs11Uri,
+    pub(crate) module: PathBuf,
+    pub(crate) pin_file: Option<PathBuf>,
+    pub(crate) algorithm: KeyAlgorithm,
+    pub(crate) users: &'a [String],
+}
+
+/// The `hope` command's PIN prompt: asks on the terminal (`/dev/tty`), without echo.
+pub(crate) struct TerminalPin;
+
+impl PinPrompt for TerminalPin {
+    fn pin(&self, r: &PinRequest<'_>) -> Option<Zeroizing<String>> {
+        let warning = if r.final_try {
+            " (the next wrong PIN locks the card)"
+        } else if r.count_low {
+            " (earlier PIN entries failed)"
+        } else {
+            ""
+        };
+        let prompt = format!(
+            "PIN of token `{}` for {}{warning}: ",
+            super::text::terminal_safe(r.token),
+            super::text::terminal_safe(r.object)
+        );
+        rpassword::prompt_password(prompt)
+            .ok()
+            .map(Zeroizing::new)
+            .filter(|p| !p.is_empty())
+    }
 }
 
 /// The demonstration gateway: its port and the PACS it reads.
@@ -397,8 +471,21 @@ pub(crate) fn pki_init(dir: &Path, options: PkiOptions<'_>) -> anyhow::Result<()
         threshold,
         base_port,
         users,
+        token,
         gateway,
     } = options;
+    let token_users = token.as_ref().map_or(&[][..], |t| t.users);
+    // Every user, those with keys on the token last.
+    let everyone: Vec<String> = users.iter().chain(token_users).cloned().collect();
+    let users = &everyone[..];
+    if let Some(t) = &token
+        && (t.uri.object.is_some() || t.uri.id.is_some())
+    {
+        bail!(
+            "--token names a token, not a key: leave out `object=` and `id=` (each token user's \
+             key is labelled with the user's name)"
+        );
+    }
     let gateway_port = gateway.as_ref().map(|g| g.port);
     // The names become certificate names, file names and TOML strings: plain names only.
     for u in users {
@@ -490,14 +577,18 @@ pub(crate) fn pki_init(dir: &Path, options: PkiOptions<'_>) -> anyhow::Result<()
             Some((u, g)) => (u, Some(g)),
             None => (spec.as_str(), None),
         };
-        pki.issue_client(user, group)?.write(dir, user)?;
-        let toml = format!(
-            "threshold = {threshold}\nca = \"ca.pem\"\ncert = \"{user}.pem\"\nkey = \"{user}.key\"\n{endpoints}"
-        );
+        let key_lines = match &token {
+            Some(t) if token_users.contains(spec) => enrol_on_token(&mut pki, dir, t, user, group)?,
+            _ => {
+                pki.issue_client(user, group)?.write(dir, user)?;
+                format!("cert = \"{user}.pem\"\nkey = \"{user}.key\"\n")
+            }
+        };
+        let toml = format!("threshold = {threshold}\nca = \"ca.pem\"\n{key_lines}{endpoints}");
         hope::core::fs::write_atomic(dir.join(format!("{user}.toml")), toml.as_bytes())?;
         if let Some(port) = gateway_port {
             let toml = format!(
-                "address = \"127.0.0.1:{port}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\ncert = \"{user}.pem\"\nkey = \"{user}.key\"\n"
+                "address = \"127.0.0.1:{port}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\n{key_lines}"
             );
             hope::core::fs::write_atomic(
                 dir.join(format!("{user}-gateway.toml")),

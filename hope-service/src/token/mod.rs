@@ -52,7 +52,7 @@ mod signer;
 mod uri;
 
 pub use pin::{PinPrompt, PinRequest, PinSource, set_pin_prompt};
-pub use signer::{KeyAlgorithm, TokenKey, generate_key, load_module, store_certificate};
+pub use signer::{KeyAlgorithm, PublicKey, TokenKey, generate_key, load_module, store_certificate};
 pub use uri::{MAX_URI_BYTES, ObjectType, Pkcs11Uri, UriError};
 
 /// What went wrong with a token, one kind per cause a user can act on.

@@ -810,14 +810,14 @@ fn logged_in_rw(
 }
 
 /// Generates a key pair on the token that `uri` names (its `object` label and `id` given to the
-/// key), the private key non-extractable and sensitive, and returns the public key as a DER
-/// SubjectPublicKeyInfo. Refuses if the token already holds a private key with that label or id.
+/// key), the private key non-extractable and sensitive, and returns its public key. Refuses if
+/// the token already holds a private key with that label or id.
 pub fn generate_key(
     module: &Path,
     uri: &Pkcs11Uri,
     algorithm: KeyAlgorithm,
     pin: &PinSource,
-) -> Result<Vec<u8>> {
+) -> Result<PublicKey> {
     let (Some(label), Some(id)) = (&uri.object, &uri.id) else {
         return Err(failure(
             uri_label(uri),
@@ -905,7 +905,7 @@ pub fn generate_key(
             "the generated public key's attributes are unusable",
         )
     };
-    Ok(match algorithm {
+    let (alg, key) = match algorithm {
         KeyAlgorithm::EcP256 | KeyAlgorithm::EcP384 => {
             let point =
                 der::ec_point(&point.ok_or_else(bad)?, algorithm.field_bytes()).ok_or_else(bad)?;
@@ -914,17 +914,32 @@ pub fn generate_key(
             } else {
                 rustls::pki_types::alg_id::ECDSA_P384
             };
-            rustls::sign::public_key_to_spki(&alg, point)
-                .as_ref()
-                .to_vec()
+            (alg, point)
         }
-        KeyAlgorithm::Rsa(_) => {
-            let key = der::rsa_public_key(&modulus.ok_or_else(bad)?, &exponent.ok_or_else(bad)?);
-            rustls::sign::public_key_to_spki(&rustls::pki_types::alg_id::RSA_ENCRYPTION, key)
-                .as_ref()
-                .to_vec()
-        }
+        KeyAlgorithm::Rsa(_) => (
+            rustls::pki_types::alg_id::RSA_ENCRYPTION,
+            der::rsa_public_key(&modulus.ok_or_else(bad)?, &exponent.ok_or_else(bad)?),
+        ),
+    };
+    Ok(PublicKey {
+        algorithm,
+        spki: rustls::sign::public_key_to_spki(&alg, &key)
+            .as_ref()
+            .to_vec(),
+        key,
     })
+}
+
+/// A public key read from a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    /// Its algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// The key as X.509's subjectPublicKey holds it: the uncompressed EC point, or the DER
+    /// `RSAPublicKey`.
+    pub key: Vec<u8>,
+    /// The DER SubjectPublicKeyInfo.
+    pub spki: Vec<u8>,
 }
 
 /// Stores `cert` on the token that `uri` names, as an X.509 certificate object with the URI's
