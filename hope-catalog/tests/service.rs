@@ -659,3 +659,56 @@ mod attack_21 {
         let _ = Path::new("");
     }
 }
+
+/// A researcher whose key lives only on a smart card (SoftHSM2) uses the catalog with a client
+/// configuration naming the key by its `pkcs11:` URI: the server sees the card's certificate,
+/// and its ACLs apply to it.
+#[test]
+fn a_card_holder_uses_the_catalog_with_a_key_on_a_token() {
+    let Some(card) = hope_test_support::pkcs11::token("hope-cat", "1357") else {
+        return;
+    };
+    let mut site = start(&[("admin", None)], &[]);
+    let uri = hope_crypto::token::Pkcs11Uri {
+        token: Some(card.label.clone()),
+        object: Some("dora".into()),
+        id: Some(b"dora".to_vec()),
+        ..Default::default()
+    };
+    let pin = hope_crypto::token::PinSource::File(card.pin_file.clone());
+    let public = hope_crypto::token::generate_key(
+        &card.module,
+        &uri,
+        hope_crypto::token::KeyAlgorithm::EcP384,
+        &pin,
+    )
+    .unwrap();
+    let issued = site
+        .pki
+        .issue_client_for_key("dora", Some("epidemiology"), &public)
+        .unwrap();
+    let der = rustls_pki_types::CertificateDer::from(issued.cert_der().unwrap());
+    hope_crypto::token::store_certificate(&card.module, &uri, &der, &pin).unwrap();
+    let file = site.dir.path().join("dora.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "server = \"{}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\nkey = \"{uri}\"\n\
+             pkcs11_module = {:?}\npin_file = {:?}\n",
+            site.addr,
+            card.module.display().to_string(),
+            card.pin_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let cat = Catalog::connect(&ClientSettings::from_file(&file).unwrap()).unwrap();
+    let dora = Principal::user("dora");
+    let me = cat.whoami(&dora).unwrap();
+    assert_eq!(me.name, "dora");
+    assert!(me.groups.contains(&"epidemiology".to_string()), "{me:?}");
+    // The ACLs apply to the card's identity: admin's collection is closed to her.
+    let admin_cat = site.client(&["admin"]);
+    seed(&admin_cat);
+    let e = cat.count(&dora, "/study").unwrap_err();
+    assert!(e.to_string().contains("dora may not read /study"), "{e}");
+}

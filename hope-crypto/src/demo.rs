@@ -13,7 +13,9 @@ use crate::server::ServerHandle;
 use crate::tls::{self, TlsFiles};
 use crate::{KeyClient, KeyServer, ServerEndpoint, ServerSettings};
 
+use crate::token::{KeyAlgorithm, ObjectType, PinSource, Pkcs11Uri};
 use crate::{Error, Result};
+use std::sync::Mutex;
 
 /// The site: its folder holds `ca.pem`, `gateway-server.{pem,key}`, `USER.{pem,key}` and
 /// `USER-keys.toml` (the user's key-server client settings) for every user.
@@ -21,6 +23,8 @@ pub struct DemoSite {
     dir: PathBuf,
     servers: Vec<Option<ServerHandle>>,
     addresses: Vec<String>,
+    pki: Mutex<TestPki>,
+    endpoints: String,
 }
 
 impl std::fmt::Debug for DemoSite {
@@ -95,7 +99,50 @@ impl DemoSite {
             dir: dir.to_path_buf(),
             servers,
             addresses,
+            pki: Mutex::new(pki),
+            endpoints,
         })
+    }
+
+    /// Enrols `user` of `group` with a key on a smart card or token: the key is generated on the
+    /// token that `token` names (labelled `user`, id `user`), the certificate the site's CA
+    /// issues for it is stored on the token and written to `USER.pem`, and `USER-keys.toml`
+    /// names the key by its URI, with the module and the PIN file. Returns the key's URI.
+    pub fn enrol_on_token(
+        &self,
+        user: &str,
+        group: &str,
+        module: &Path,
+        token: &Pkcs11Uri,
+        pin_file: &Path,
+    ) -> Result<Pkcs11Uri> {
+        let uri = Pkcs11Uri {
+            object: Some(user.to_string()),
+            id: Some(user.as_bytes().to_vec()),
+            object_type: Some(ObjectType::Private),
+            ..token.clone()
+        };
+        let pin = PinSource::File(pin_file.to_path_buf());
+        let public = crate::token::generate_key(module, &uri, KeyAlgorithm::EcP256, &pin)?;
+        let issued = self
+            .pki
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .issue_client_for_key(user, Some(group), &public)?;
+        let der = rustls_pki_types::CertificateDer::from(issued.cert_der()?);
+        crate::token::store_certificate(module, &uri, &der, &pin)?;
+        issued.write_cert(&self.dir, user)?;
+        write(
+            &self.dir.join(format!("{user}-keys.toml")),
+            &format!(
+                "threshold = 2\nca = \"ca.pem\"\nkey = {:?}\npkcs11_module = {:?}\npin_file = {:?}\n{}",
+                uri.to_string(),
+                module.display().to_string(),
+                pin_file.display().to_string(),
+                self.endpoints
+            ),
+        )?;
+        Ok(uri)
     }
 
     /// The site's folder.

@@ -436,6 +436,74 @@ fn a_job_gets_only_encrypted_deidentified_instances_and_others_are_refused() {
     handle.shutdown();
 }
 
+/// A physician whose key lives only on a smart card (SoftHSM2): the gateway client and the
+/// key-server client take `key = "pkcs11:..."` in their configuration files, fetch the series
+/// and decrypt it; the gateway's audit log names the card holder.
+#[test]
+fn a_card_holder_fetches_and_decrypts_a_series_with_a_key_on_a_token() {
+    let Some(o) = orthanc() else { return };
+    let Some(card) = hope_test_support::pkcs11::token("hope-gw", "2468") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let site = Site::new(tmp.path(), &o, 4);
+    let token = hope_crypto::token::Pkcs11Uri {
+        token: Some(card.label.clone()),
+        ..Default::default()
+    };
+    let uri = site
+        .demo
+        .enrol_on_token("carol", "physics", &card.module, &token, &card.pin_file)
+        .unwrap();
+    assert!(!site.demo.dir().join("carol.key").exists());
+    let gateway = Gateway::bind(site.gateway_settings("card", &c_get_table(&o))).unwrap();
+    assert_eq!(gateway.refresh().unwrap(), 1);
+    let handle = gateway.spawn().unwrap();
+
+    // The gateway client's configuration file, as a hospital writes it: no key file.
+    let config = site.demo.dir().join("carol-gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "address = \"{}\"\nserver_name = \"localhost\"\nca = \"ca.pem\"\n\
+             key = \"{uri}\"\npkcs11_module = {:?}\npin_file = {:?}\n",
+            handle.addr(),
+            card.module.display().to_string(),
+            card.pin_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let settings = GatewayClientSettings::from_file(&config).unwrap();
+    let carol = GatewayClient::new(&settings).unwrap();
+    assert_eq!(carol.health().unwrap(), "carol");
+    let rows = carol.series().unwrap();
+    assert_eq!(rows.len(), 1);
+    let got = tmp.path().join("card-delivered");
+    let delivery = carol
+        .fetch_series(&rows[0].series_instance_uid, &got)
+        .unwrap();
+    assert_eq!(delivery.files.len(), 4);
+    let keys = KeyClient::from_settings(
+        &hope_crypto::ClientSettings::from_file(site.demo.dir().join("carol-keys.toml")).unwrap(),
+    )
+    .unwrap();
+    let plain = decrypt_all(&keys, &delivery.files, &tmp.path().join("card-plain")).unwrap();
+    assert_same_pixels(
+        &site,
+        &plain,
+        &rows[0].study_instance_uid,
+        &rows[0].series_instance_uid,
+    );
+    let log = std::fs::read_to_string(site.demo.dir().join("card-audit.jsonl")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("\"carol\"")
+            && l.contains("fetch-series")
+            && l.contains("granted")),
+        "{log}"
+    );
+    handle.shutdown();
+}
+
 #[test]
 fn c_move_and_dicomweb_sources_deliver_the_same_and_the_catalog_indexes_the_rows() {
     let Some(o) = orthanc() else { return };

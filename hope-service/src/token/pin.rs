@@ -99,7 +99,7 @@ impl PinSource {
             failure(
                 request.token,
                 TokenFailure::PinNeeded,
-                "the PIN entry was cancelled",
+                "the PIN entry was cancelled (or there is no terminal to ask on; give a PIN file)",
             )
         })
     }
