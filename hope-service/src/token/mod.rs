@@ -19,16 +19,22 @@
 //!
 //! # Why not an existing crate
 //!
-//! The crates that glue PKCS#11 to rustls get details wrong that matter with real cards: they ask
-//! the token for `CKM_ECDSA_SHA256` (refused by SoftHSM2 and many cards; here the hash is computed
-//! on the host and the card signs it with raw `CKM_ECDSA`), they pass the card's `r || s` to TLS
-//! where a DER `Ecdsa-Sig-Value` is due or encode it without stripping leading zeros (about one
-//! signature in 256 then fails to verify), they pick the signature scheme from the CA's signature
-//! algorithm instead of the key's type, they offer RSA PKCS#1 v1.5 in TLS 1.3, and they retry
-//! logins, which locks a card after three wrong PINs. This module computes the scheme from the
-//! key, encodes signatures itself (with tests on the leading-zero case), checks at load time that
-//! the certificate belongs to the key (a signature made by the card, verified with the
-//! certificate's public key), and never tries a PIN twice.
+//! Gluing PKCS#11 to TLS has details that break with real cards, and the request for this module
+//! reported that the existing glue (`rustls-pkcs11`) gets them wrong; rather than depend on it,
+//! this module handles each one itself and tests it against SoftHSM2:
+//!
+//! - many tokens, SoftHSM2 included, refuse `CKM_ECDSA_SHA256`: the hash is computed on the host
+//!   and the card signs it with raw `CKM_ECDSA`;
+//! - PKCS#11 returns an ECDSA signature as `r || s`, TLS wants a DER `Ecdsa-Sig-Value`: it is
+//!   encoded here, with the leading zero octets of `r` and `s` removed (about one signature in
+//!   128 has one; a non-minimal encoding fails verification) and a zero octet added where the
+//!   high bit is set;
+//! - the signature scheme follows the key's type and curve as the token reports them, not the
+//!   CA's signature algorithm; RSA PKCS#1 v1.5 is offered only where TLS 1.2 allows it (rustls
+//!   offers TLS 1.3 schemes only in TLS 1.3), RSA-PSS otherwise;
+//! - the certificate, from the token or a file, is checked against the key at load time by a
+//!   signature the card makes and the certificate's public key verifies;
+//! - a wrong PIN is never retried (cards lock after a few).
 //!
 //! # PINs
 //!
