@@ -434,3 +434,39 @@ fn a_configuration_value_starting_with_pkcs11_is_a_token_uri() {
         "{e}"
     );
 }
+
+#[test]
+fn a_removed_token_fails_the_signature_with_its_own_error_and_no_login() {
+    let Some((t, _pki, uri)) = one_key("hope-removed", "gone", KeyAlgorithm::EcP256) else {
+        return;
+    };
+    let key = TokenKey::open(&t.module, &uri, &PinSource::File(t.pin_file.clone())).unwrap();
+    key.sign_with(SignatureScheme::ECDSA_NISTP256_SHA256, b"before")
+        .unwrap();
+    // The card is pulled out: softhsm2-util deletes the token (another process, as a reader
+    // would see it).
+    let out = std::process::Command::new("softhsm2-util")
+        .args(["--delete-token", "--token", &t.label])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for _ in 0..3 {
+        let e = key
+            .sign_with(SignatureScheme::ECDSA_NISTP256_SHA256, b"after")
+            .unwrap_err();
+        assert_eq!(e.token_failure(), Some(TokenFailure::Removed), "{e}");
+    }
+    // Loading it again says the card is missing.
+    let e = TokenKey::open(&t.module, &uri, &PinSource::File(t.pin_file.clone())).unwrap_err();
+    assert!(
+        matches!(
+            e.token_failure(),
+            Some(TokenFailure::TokenMissing | TokenFailure::Removed)
+        ),
+        "{e}"
+    );
+}

@@ -85,7 +85,8 @@ pub enum TokenFailure {
     PinLocked,
     /// The token says its PIN counter is low or at its final try: a PIN from a file is not tried.
     PinAtRisk,
-    /// The token was removed, or its session was lost.
+    /// The token was removed, its session was lost, or the key is no longer on it. Nothing is
+    /// retried with a PIN: the handshakes that need the key fail with this error.
     Removed,
     /// The certificate does not belong to the key.
     Mismatch,
@@ -108,7 +109,7 @@ impl std::fmt::Display for TokenFailure {
             TokenFailure::PinIncorrect => "wrong PIN",
             TokenFailure::PinLocked => "the PIN is locked",
             TokenFailure::PinAtRisk => "the card has few PIN tries left",
-            TokenFailure::Removed => "the token was removed",
+            TokenFailure::Removed => "the token or its key is gone (card removed?)",
             TokenFailure::Mismatch => "the certificate does not belong to the key",
             TokenFailure::Unsupported => "unsupported key or token",
             TokenFailure::Device => "the token failed",

@@ -84,7 +84,9 @@ fn kind_of(e: &CkError) -> TokenFailure {
             | RvError::SessionClosed
             | RvError::SessionHandleInvalid
             | RvError::UserNotLoggedIn
-            | RvError::SlotIdInvalid => TokenFailure::Removed,
+            | RvError::SlotIdInvalid
+            | RvError::ObjectHandleInvalid
+            | RvError::KeyHandleInvalid => TokenFailure::Removed,
             RvError::MechanismInvalid | RvError::KeyTypeInconsistent => TokenFailure::Unsupported,
             _ => TokenFailure::Device,
         },
@@ -162,6 +164,30 @@ fn failed_logins() -> &'static Mutex<Vec<(PathBuf, String, String)>> {
     FAILED.get_or_init(|| Mutex::new(Vec::new()))
 }
 
+/// Why a login is not even tried: a locked PIN, or a PIN from a file on a card whose counter says
+/// earlier entries failed (a service restarted in a loop would lock it).
+fn refusal(
+    locked: bool,
+    counter_low: bool,
+    unattended: bool,
+) -> Option<(TokenFailure, &'static str)> {
+    if locked {
+        return Some((
+            TokenFailure::PinLocked,
+            "the token says its user PIN is locked; unlock it with the card issuer's procedure \
+             (the SO PIN or PUK)",
+        ));
+    }
+    if counter_low && unattended {
+        return Some((
+            TokenFailure::PinAtRisk,
+            "the token says earlier PIN entries failed; a PIN from a file is not tried (a wrong \
+             one could lock the card): log in once interactively to reset the counter",
+        ));
+    }
+    None
+}
+
 /// Logs the application in on the token of `session` unless it is already, under the policy of
 /// the module docs: one try per process, none with a PIN file on a card with few tries left.
 fn login(
@@ -196,27 +222,17 @@ fn login(
              lock after a few wrong PINs)",
         ));
     }
-    if info.user_pin_locked() {
-        return Err(failure(
-            &label,
-            TokenFailure::PinLocked,
-            "the token says its user PIN is locked; unlock it with the card issuer's procedure \
-             (the SO PIN or PUK)",
-        ));
+    if let Some((kind, message)) = refusal(
+        info.user_pin_locked(),
+        info.user_pin_count_low() || info.user_pin_final_try(),
+        pin.is_unattended() && !info.protected_authentication_path(),
+    ) {
+        return Err(failure(&label, kind, message));
     }
     let result = if info.protected_authentication_path() {
         // A PIN pad: the reader asks for the PIN itself.
         session.login(UserType::User, None)
     } else {
-        if pin.is_unattended() && (info.user_pin_count_low() || info.user_pin_final_try()) {
-            return Err(failure(
-                &label,
-                TokenFailure::PinAtRisk,
-                "the token says earlier PIN entries failed; a PIN from a file is not tried \
-                 (a wrong one could lock the card): log in once interactively to reset the \
-                 counter",
-            ));
-        }
         let secret = pin.get(&PinRequest {
             token: &label,
             object,
@@ -377,7 +393,16 @@ impl TokenKey {
         );
         let mut cache = loaded_keys().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(inner) = cache.get(&cache_key).and_then(Weak::upgrade) {
-            return Ok(TokenKey { inner });
+            // A key whose card was pulled out and put back has lost its sessions: open afresh.
+            let alive = inner
+                .anchor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_session_info()
+                .is_ok();
+            if alive {
+                return Ok(TokenKey { inner });
+            }
         }
         let anchor = pkcs11
             .open_ro_session(slot)
@@ -456,8 +481,9 @@ impl TokenKey {
                 let bits = modulus.as_deref().map_or(0, |m| {
                     let skip = m.iter().take_while(|&&b| b == 0).count();
                     let m = &m[skip..];
+                    let len = u32::try_from(m.len()).unwrap_or(u32::MAX / 8);
                     m.first()
-                        .map_or(0, |b| 8 * m.len() as u32 - b.leading_zeros())
+                        .map_or(0, |b| (8 * len.min(u32::MAX / 8)) - b.leading_zeros())
                 });
                 if bits < 2048 {
                     return Err(failure(
@@ -976,4 +1002,48 @@ pub fn store_certificate(
         .create_object(&template)
         .map_err(|e| token_error(&token, "storing the certificate", &e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    #[test]
+    fn a_locked_card_or_a_low_counter_is_not_tried() {
+        assert_eq!(
+            refusal(true, false, false).map(|r| r.0),
+            Some(TokenFailure::PinLocked)
+        );
+        assert_eq!(
+            refusal(true, true, true).map(|r| r.0),
+            Some(TokenFailure::PinLocked)
+        );
+        assert_eq!(
+            refusal(false, true, true).map(|r| r.0),
+            Some(TokenFailure::PinAtRisk)
+        );
+        // A person at a prompt may try on a low counter (the prompt says so); a fresh card is
+        // tried from a file.
+        assert_eq!(refusal(false, true, false), None);
+        assert_eq!(refusal(false, false, true), None);
+    }
+
+    #[test]
+    fn token_errors_map_to_what_the_user_can_act_on() {
+        let kind = |rv| kind_of(&CkError::Pkcs11(rv, Function::Login));
+        assert_eq!(kind(RvError::PinIncorrect), TokenFailure::PinIncorrect);
+        assert_eq!(kind(RvError::PinLocked), TokenFailure::PinLocked);
+        assert_eq!(kind(RvError::PinExpired), TokenFailure::PinLocked);
+        for rv in [
+            RvError::DeviceRemoved,
+            RvError::TokenNotPresent,
+            RvError::SessionHandleInvalid,
+            RvError::ObjectHandleInvalid,
+        ] {
+            assert_eq!(kind(rv), TokenFailure::Removed);
+        }
+        assert_eq!(kind(RvError::MechanismInvalid), TokenFailure::Unsupported);
+        assert_eq!(kind(RvError::GeneralError), TokenFailure::Device);
+    }
 }
