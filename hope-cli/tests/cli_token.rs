@@ -85,6 +85,29 @@ fn a_user_enrolled_on_a_token_decrypts_with_two_of_three_servers() {
         "{err}"
     );
 
+    // One name as a file user and a card user: refused before anything is generated.
+    let twice = hope(
+        dir,
+        &[
+            &[
+                "pki",
+                "init",
+                "pki3",
+                "--user",
+                "dave",
+                "--token-user",
+                "dave",
+            ][..],
+            &card_flags,
+        ]
+        .concat(),
+    );
+    let err = String::from_utf8_lossy(&twice.stderr);
+    assert!(
+        !twice.status.success() && err.contains("named twice"),
+        "{err}"
+    );
+
     // A wrong PIN file: the command says so, and names no PIN.
     let wrong = dir.join("wrong-pin");
     std::fs::write(&wrong, "0000\n").unwrap();

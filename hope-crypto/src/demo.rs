@@ -123,22 +123,27 @@ impl DemoSite {
             ..token.clone()
         };
         let pin = PinSource::File(pin_file.to_path_buf());
-        let public = crate::token::generate_key(module, &uri, KeyAlgorithm::EcP256, &pin)?;
-        let issued = self
-            .pki
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .issue_client_for_key(user, Some(group), &public)?;
-        let der = rustls_pki_types::CertificateDer::from(issued.cert_der()?);
-        crate::token::store_certificate(module, &uri, &der, &pin)?;
-        issued.write_cert(&self.dir, user)?;
+        let mut issued = None;
+        crate::token::enrol(module, &uri, KeyAlgorithm::EcP256, &pin, |public| {
+            let cert = self
+                .pki
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .issue_client_for_key(user, Some(group), public)?;
+            let der = rustls_pki_types::CertificateDer::from(cert.cert_der()?);
+            issued = Some(cert);
+            Ok::<_, Error>(der)
+        })?;
+        if let Some(cert) = issued {
+            cert.write_cert(&self.dir, user)?;
+        }
         write(
             &self.dir.join(format!("{user}-keys.toml")),
             &format!(
-                "threshold = 2\nca = \"ca.pem\"\nkey = {:?}\npkcs11_module = {:?}\npin_file = {:?}\n{}",
-                uri.to_string(),
-                module.display().to_string(),
-                pin_file.display().to_string(),
+                "threshold = 2\nca = \"ca.pem\"\nkey = {}\npkcs11_module = {}\npin_file = {}\n{}",
+                toml::Value::String(uri.to_string()),
+                toml::Value::String(module.display().to_string()),
+                toml::Value::String(pin_file.display().to_string()),
                 self.endpoints
             ),
         )?;

@@ -355,7 +355,9 @@ fn wrong_pin_missing_token_and_mismatch_each_say_so() {
     missing.token = Some("no-such-card".into());
     let (k, m) = kind(identity(&t, &missing, None));
     assert_eq!(k, Some(TokenFailure::TokenMissing), "{m}");
-    assert!(m.contains("no-such-card") && m.contains(&t.label), "{m}");
+    // Token labels may name their holders: counted, never listed.
+    assert!(m.contains("no-such-card") && !m.contains(&t.label), "{m}");
+    assert!(m.contains("token(s) present"), "{m}");
 
     // A key that is not there.
     let mut nokey = uri.clone();
@@ -469,4 +471,160 @@ fn a_removed_token_fails_the_signature_with_its_own_error_and_no_login() {
         ),
         "{e}"
     );
+}
+
+/// Attack finding M2: a slow PIN entry for one card does not stop the process from using a key
+/// it already holds (the key cache is not locked while someone types a PIN).
+#[test]
+fn attack_22_a_pending_pin_prompt_does_not_block_other_keys() {
+    use hope_service::token::{PinPrompt, PinRequest};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    let Some((t, _pki, uri)) = one_key("hope-prompt-a", "ready", KeyAlgorithm::EcP256) else {
+        return;
+    };
+    let loaded = TokenKey::open(&t.module, &uri, &PinSource::File(t.pin_file.clone())).unwrap();
+    let Some(slow) = token("hope-prompt-b", "1234") else {
+        return;
+    };
+    struct Slow(std::sync::Mutex<mpsc::Receiver<()>>, mpsc::Sender<()>);
+    impl PinPrompt for Slow {
+        fn pin(&self, _: &PinRequest<'_>) -> Option<zeroize::Zeroizing<String>> {
+            let _ = self.1.send(());
+            let _ = self.0.lock().unwrap().recv_timeout(Duration::from_secs(20));
+            Some(zeroize::Zeroizing::new("1234".into()))
+        }
+    }
+    let (release, wait) = mpsc::channel();
+    let (asked, asking) = mpsc::channel();
+    let prompt = Arc::new(Slow(std::sync::Mutex::new(wait), asked));
+    let slow_uri = key_uri(&slow, "x", 1);
+    let module = slow.module.clone();
+    let typing = std::thread::spawn(move || {
+        TokenKey::open(&module, &slow_uri, &PinSource::Prompt(prompt)).map(|_| ())
+    });
+    asking.recv_timeout(Duration::from_secs(10)).unwrap();
+    // Someone is typing a PIN for the other card: the loaded key still opens and signs.
+    let start = Instant::now();
+    let again = TokenKey::open(&t.module, &uri, &PinSource::File(t.pin_file.clone())).unwrap();
+    again
+        .sign_with(SignatureScheme::ECDSA_NISTP256_SHA256, b"meanwhile")
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    release.send(()).unwrap();
+    // No key "x" on that card: the login went through, the key is missing.
+    let e = typing.join().unwrap().unwrap_err();
+    assert_eq!(e.token_failure(), Some(TokenFailure::KeyMissing), "{e}");
+    drop(loaded);
+}
+
+/// Attack finding M3: the same card reached through a second module (OpenSC and p11-kit's proxy
+/// both see a CPS card) is not tried a second time after a wrong PIN; the refused PIN file is
+/// marked so that another process does not try it either until it changes.
+#[test]
+fn attack_22_a_wrong_pin_is_not_retried_through_another_module() {
+    let Some(t) = token("hope-twomod", "1234") else {
+        return;
+    };
+    let wrong = t.dir.path().join("wrong");
+    std::fs::write(&wrong, "9999\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let uri = key_uri(&t, "x", 1);
+    let e = TokenKey::open(&t.module, &uri, &PinSource::File(wrong.clone())).unwrap_err();
+    assert_eq!(e.token_failure(), Some(TokenFailure::PinIncorrect), "{e}");
+    assert!(
+        wrong.with_file_name("wrong.refused").exists(),
+        "no marker beside the refused PIN file"
+    );
+    // A copy of the module at another path: another PKCS#11 instance, the same card.
+    let copy = t.dir.path().join("libsofthsm2-copy.so");
+    std::fs::copy(&t.module, &copy).unwrap();
+    let e = TokenKey::open(&copy, &uri, &PinSource::File(t.pin_file.clone())).unwrap_err();
+    assert_eq!(e.token_failure(), Some(TokenFailure::PinIncorrect), "{e}");
+    assert!(e.to_string().contains("already failed"), "{e}");
+}
+
+/// Attack finding L2: a key that wants the PIN before every signature (a card's signing key)
+/// is refused when loaded, by name, instead of failing each handshake as a "removed" card.
+#[test]
+fn attack_22_an_always_authenticate_key_is_refused_by_name() {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::Attribute;
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    let Some(t) = token("hope-always", "1234") else {
+        return;
+    };
+    let p11 = hope_service::token::load_module(&t.module).unwrap();
+    let slot = p11
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| {
+            p11.get_token_info(*s)
+                .is_ok_and(|i| i.label().trim_end() == t.label)
+        })
+        .unwrap();
+    let session = p11.open_rw_session(slot).unwrap();
+    session
+        .login(UserType::User, Some(&AuthPin::from("1234")))
+        .unwrap();
+    let common = |private: bool| {
+        vec![
+            Attribute::Token(true),
+            Attribute::Private(private),
+            Attribute::Label(b"signing".to_vec()),
+            Attribute::Id(vec![9]),
+        ]
+    };
+    let mut public = common(false);
+    public.push(Attribute::EcParams(vec![
+        0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+    ]));
+    let mut private = common(true);
+    private.extend([Attribute::Sign(true), Attribute::AlwaysAuthenticate(true)]);
+    session
+        .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+        .unwrap();
+    let uri = key_uri(&t, "signing", 9);
+    let e = TokenKey::open(&t.module, &uri, &PinSource::File(t.pin_file.clone())).unwrap_err();
+    assert_eq!(e.token_failure(), Some(TokenFailure::Unsupported), "{e}");
+    assert!(e.to_string().contains("CKA_ALWAYS_AUTHENTICATE"), "{e}");
+}
+
+/// Attack finding L4: a certificate that declares another curve than the token key's (with the
+/// key's point inside) is refused at load, not left for the server to trip on.
+#[test]
+fn attack_22_a_certificate_declaring_another_curve_is_refused() {
+    let Some((t, pki, uri)) = one_key("hope-curve", "curve", KeyAlgorithm::EcP256) else {
+        return;
+    };
+    let key = TokenKey::open(&t.module, &uri, &PinSource::File(t.pin_file.clone())).unwrap();
+    // The token's P-256 point, certified as if it were a P-384 key.
+    let cert = tls::load_certs(&pki.path("curve.pem")).unwrap();
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert[0].as_ref()).unwrap();
+    struct Lying(Vec<u8>);
+    impl rcgen::PublicKeyData for Lying {
+        fn der_bytes(&self) -> &[u8] {
+            &self.0
+        }
+        fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+            &rcgen::PKCS_ECDSA_P384_SHA384
+        }
+    }
+    let point = parsed.public_key().subject_public_key.data.to_vec();
+    let (_, der) = pki.certify("curve", &Lying(point));
+    let e = key
+        .check_certificate(&CertificateDer::from(der))
+        .unwrap_err();
+    assert_eq!(e.token_failure(), Some(TokenFailure::Mismatch), "{e}");
+    assert!(e.to_string().contains("declares the curve"), "{e}");
 }

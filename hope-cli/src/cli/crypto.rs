@@ -391,24 +391,46 @@ fn enrol_on_token(
         ..t.uri.clone()
     };
     let pin = PinSource::file_or_prompt(t.pin_file.as_deref());
-    let public = token::generate_key(&t.module, &uri, t.algorithm, &pin)
-        .with_context(|| format!("--token-user {user}: generating the key on the token"))?;
-    let issued = pki.issue_client_for_key(user, group, &public)?;
-    issued.write_cert(dir, user)?;
-    let cert = rustls_pki_types::CertificateDer::from(issued.cert_der()?);
-    token::store_certificate(&t.module, &uri, &cert, &pin)
-        .with_context(|| format!("--token-user {user}: storing the certificate on the token"))?;
+    // One logged-in session (one PIN entry): the key generated, its possession proven, the
+    // certificate issued and stored beside it.
+    let mut issued = None;
+    token::enrol(&t.module, &uri, t.algorithm, &pin, |public| {
+        let cert = pki.issue_client_for_key(user, group, public)?;
+        let der = rustls_pki_types::CertificateDer::from(cert.cert_der()?);
+        issued = Some(cert);
+        Ok::<_, anyhow::Error>(der)
+    })
+    .with_context(|| format!("--token-user {user}: enrolling on the token"))?;
+    if let Some(cert) = issued {
+        cert.write_cert(dir, user)?;
+    }
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let quoted = |p: &Path| format!("{:?}", absolute(p).display().to_string());
+    let quoted = |p: &Path| toml_string(&absolute(p).display().to_string());
     let mut lines = format!(
-        "cert = \"{user}.pem\"\nkey = {:?}\npkcs11_module = {}\n",
-        uri.to_string(),
+        "cert = \"{user}.pem\"\nkey = {}\npkcs11_module = {}\n",
+        toml_string(&uri.to_string()),
         quoted(&t.module)
     );
     if let Some(p) = &t.pin_file {
         lines.push_str(&format!("pin_file = {}\n", quoted(p)));
     }
     Ok(lines)
+}
+
+/// `s` as a TOML basic string, escaped as TOML wants (not as Rust's `{:?}` does).
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// What `hope pki init` writes.
@@ -478,6 +500,17 @@ pub(crate) fn pki_init(dir: &Path, options: PkiOptions<'_>) -> anyhow::Result<()
     // Every user, those with keys on the token last.
     let everyone: Vec<String> = users.iter().chain(token_users).cloned().collect();
     let users = &everyone[..];
+    let mut names: Vec<&str> = users
+        .iter()
+        .map(|u| u.split(':').next().unwrap_or(u))
+        .collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        bail!(
+            "the user {:?} is named twice (--user and --token-user name one user each)",
+            w[0]
+        );
+    }
     if let Some(t) = &token
         && (t.uri.object.is_some() || t.uri.id.is_some())
     {

@@ -41,9 +41,13 @@
 //! A PIN comes from a file named explicitly (`pin_file`, or the URI's `pin-source`; a descriptor
 //! as `/dev/fd/N`) or from the application's prompt ([`set_pin_prompt`]; the `hope` command asks
 //! on the terminal), never from an environment variable. It is held in zeroized memory only while
-//! logging in, and never logged or put in an error. A login that fails is not tried again in the
-//! same process; a card whose PIN counter is low or at its final try is not tried with a PIN
-//! from a file (a service restarted in a loop would lock it); a locked card is reported as such.
+//! logging in, and never logged or put in an error. A PIN file must be a regular file (or a
+//! descriptor named `/dev/fd/N`), neither readable by others nor writable by anyone but its owner.
+//! A login that fails is not tried again in the same process (whichever module reaches the card);
+//! a PIN file a token refused leaves a marker beside it (`PIN_FILE.refused`), and is not tried
+//! again by any process until the file changes, so a service restarted in a loop spends one try,
+//! not all; a card whose PIN counter is low or at its final try is not tried with a PIN from a
+//! file; a locked card is reported as such and not tried.
 //!
 //! # Threads
 //!
@@ -53,12 +57,17 @@
 //! while the key lives, so the login does too.
 
 mod der;
+mod enrol;
+mod login;
+mod module;
 mod pin;
 mod signer;
 mod uri;
 
+pub use enrol::{PublicKey, enrol, generate_key, store_certificate};
+pub use module::load_module;
 pub use pin::{PinPrompt, PinRequest, PinSource, set_pin_prompt};
-pub use signer::{KeyAlgorithm, PublicKey, TokenKey, generate_key, load_module, store_certificate};
+pub use signer::{KeyAlgorithm, TokenKey};
 pub use uri::{MAX_URI_BYTES, ObjectType, Pkcs11Uri, UriError};
 
 /// What went wrong with a token, one kind per cause a user can act on.
@@ -83,6 +92,8 @@ pub enum TokenFailure {
     PinIncorrect,
     /// The PIN is locked (too many wrong PINs): the card issuer's unlock procedure is needed.
     PinLocked,
+    /// The PIN has expired and must be changed with the card's own tool.
+    PinExpired,
     /// The token says its PIN counter is low or at its final try: a PIN from a file is not tried.
     PinAtRisk,
     /// The token was removed, its session was lost, or the key is no longer on it. Nothing is
@@ -108,6 +119,7 @@ impl std::fmt::Display for TokenFailure {
             TokenFailure::PinNeeded => "a PIN is needed",
             TokenFailure::PinIncorrect => "wrong PIN",
             TokenFailure::PinLocked => "the PIN is locked",
+            TokenFailure::PinExpired => "the PIN has expired",
             TokenFailure::PinAtRisk => "the card has few PIN tries left",
             TokenFailure::Removed => "the token or its key is gone (card removed?)",
             TokenFailure::Mismatch => "the certificate does not belong to the key",

@@ -1,268 +1,31 @@
-//! The token key: PKCS#11 module loading, token and key lookup, login, and rustls signing.
+//! The token key: finding the private key, and signing for rustls.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{
     Attribute, AttributeType, CertificateType, KeyType, ObjectClass, ObjectHandle,
 };
-use cryptoki::session::{Session, SessionState, UserType};
-use cryptoki::slot::{Slot, TokenInfo};
-use cryptoki::types::AuthPin;
+use cryptoki::session::Session;
+use cryptoki::slot::Slot;
 use rustls::sign::{Signer, SigningKey};
 use rustls::{SignatureAlgorithm, SignatureScheme};
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
 use sha2::Digest;
 
-use super::pin::{PinRequest, PinSource};
+use super::login::login;
+use super::module::{find_slot, load_module, token_error, uri_label};
+use super::pin::PinSource;
 use super::uri::{ObjectType, Pkcs11Uri};
 use super::{TokenFailure, der, failure};
 use crate::Result;
 
-/// Sessions kept open for signing, per key (more are opened when more threads sign at once,
-/// and closed after).
+/// Signatures a key makes at once, and sessions kept open for them (a card has few sessions).
 const POOL: usize = 8;
-
-/// The modules loaded in this process, by canonical path. A module is loaded and initialised
-/// once and never unloaded: PKCS#11 state is per process, and finalising it under another user
-/// of the same module would break that user.
-fn modules() -> &'static Mutex<HashMap<PathBuf, Pkcs11>> {
-    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    MODULES.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Loads and initialises the PKCS#11 module at `path` (once per process).
-pub fn load_module(path: &Path) -> Result<Pkcs11> {
-    let label = path.display().to_string();
-    let canonical = std::fs::canonicalize(path).map_err(|e| {
-        failure(
-            &label,
-            TokenFailure::Module,
-            format!("module {label}: {e} (the card's PKCS#11 library, e.g. opensc-pkcs11.so)"),
-        )
-    })?;
-    let mut loaded = modules().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(m) = loaded.get(&canonical) {
-        return Ok(m.clone());
-    }
-    let module = Pkcs11::new(&canonical).map_err(|e| {
-        failure(
-            &label,
-            TokenFailure::Module,
-            format!("cannot load module {label}: {e}"),
-        )
-    })?;
-    match module.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => {
-            return Err(failure(
-                &label,
-                TokenFailure::Module,
-                format!("cannot initialise module {label}: {e}"),
-            ));
-        }
-    }
-    loaded.insert(canonical, module.clone());
-    Ok(module)
-}
-
-/// The failure kind of a PKCS#11 error.
-fn kind_of(e: &CkError) -> TokenFailure {
-    match e {
-        CkError::Pkcs11(rv, _) => match rv {
-            RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange => {
-                TokenFailure::PinIncorrect
-            }
-            RvError::PinLocked | RvError::PinExpired => TokenFailure::PinLocked,
-            RvError::DeviceRemoved
-            | RvError::TokenNotPresent
-            | RvError::SessionClosed
-            | RvError::SessionHandleInvalid
-            | RvError::UserNotLoggedIn
-            | RvError::SlotIdInvalid
-            | RvError::ObjectHandleInvalid
-            | RvError::KeyHandleInvalid => TokenFailure::Removed,
-            RvError::MechanismInvalid | RvError::KeyTypeInconsistent => TokenFailure::Unsupported,
-            _ => TokenFailure::Device,
-        },
-        CkError::LibraryLoading(_) => TokenFailure::Module,
-        _ => TokenFailure::Device,
-    }
-}
-
-fn token_error(token: &str, what: &str, e: &CkError) -> crate::Error {
-    failure(token, kind_of(e), format!("{what}: {e}"))
-}
-
-fn uri_label(uri: &Pkcs11Uri) -> String {
-    uri.token
-        .clone()
-        .or_else(|| uri.serial.clone().map(|s| format!("serial {s}")))
-        .unwrap_or_else(|| "(any)".into())
-}
-
-/// The one slot whose token matches `uri`.
-fn find_slot(module: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, TokenInfo)> {
-    let label = uri_label(uri);
-    let slots = module
-        .get_slots_with_token()
-        .map_err(|e| token_error(&label, "listing the slots", &e))?;
-    let mut found = Vec::new();
-    let mut seen = Vec::new();
-    for slot in slots {
-        let Ok(info) = module.get_token_info(slot) else {
-            continue;
-        };
-        seen.push(info.label().trim_end().to_string());
-        let matches = |want: &Option<String>, have: &str| {
-            want.as_deref()
-                .is_none_or(|w| w.trim_end() == have.trim_end())
-        };
-        if matches(&uri.token, info.label())
-            && matches(&uri.manufacturer, info.manufacturer_id())
-            && matches(&uri.serial, info.serial_number())
-            && matches(&uri.model, info.model())
-            && uri.slot_id.is_none_or(|id| id == slot.id())
-            && info.token_initialized()
-        {
-            found.push((slot, info));
-        }
-    }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(failure(
-            &label,
-            TokenFailure::TokenMissing,
-            format!(
-                "no inserted token matches the URI; tokens present: {}",
-                if seen.is_empty() {
-                    "none".to_string()
-                } else {
-                    seen.iter()
-                        .map(|s| format!("`{}`", s.escape_debug()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            ),
-        )),
-        n => Err(failure(
-            &label,
-            TokenFailure::TokenAmbiguous,
-            format!("{n} tokens match the URI; name one by `token=` or `serial=`"),
-        )),
-    }
-}
-
-/// Tokens on which a login failed in this process (module, serial, label): never tried again.
-fn failed_logins() -> &'static Mutex<Vec<(PathBuf, String, String)>> {
-    static FAILED: OnceLock<Mutex<Vec<(PathBuf, String, String)>>> = OnceLock::new();
-    FAILED.get_or_init(|| Mutex::new(Vec::new()))
-}
-
-/// Why a login is not even tried: a locked PIN, or a PIN from a file on a card whose counter says
-/// earlier entries failed (a service restarted in a loop would lock it).
-fn refusal(
-    locked: bool,
-    counter_low: bool,
-    unattended: bool,
-) -> Option<(TokenFailure, &'static str)> {
-    if locked {
-        return Some((
-            TokenFailure::PinLocked,
-            "the token says its user PIN is locked; unlock it with the card issuer's procedure \
-             (the SO PIN or PUK)",
-        ));
-    }
-    if counter_low && unattended {
-        return Some((
-            TokenFailure::PinAtRisk,
-            "the token says earlier PIN entries failed; a PIN from a file is not tried (a wrong \
-             one could lock the card): log in once interactively to reset the counter",
-        ));
-    }
-    None
-}
-
-/// Logs the application in on the token of `session` unless it is already, under the policy of
-/// the module docs: one try per process, none with a PIN file on a card with few tries left.
-fn login(
-    session: &Session,
-    module_path: &Path,
-    info: &TokenInfo,
-    pin: &PinSource,
-    object: &str,
-) -> Result<()> {
-    let label = info.label().trim_end().to_string();
-    let state = session
-        .get_session_info()
-        .map_err(|e| token_error(&label, "reading the session", &e))?
-        .session_state();
-    if matches!(state, SessionState::RoUser | SessionState::RwUser) {
-        return Ok(());
-    }
-    let key = (
-        module_path.to_path_buf(),
-        info.serial_number().trim_end().to_string(),
-        label.clone(),
-    );
-    if failed_logins()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .contains(&key)
-    {
-        return Err(failure(
-            &label,
-            TokenFailure::PinIncorrect,
-            "a login to this token already failed in this process; not trying again (cards \
-             lock after a few wrong PINs)",
-        ));
-    }
-    if let Some((kind, message)) = refusal(
-        info.user_pin_locked(),
-        info.user_pin_count_low() || info.user_pin_final_try(),
-        pin.is_unattended() && !info.protected_authentication_path(),
-    ) {
-        return Err(failure(&label, kind, message));
-    }
-    let result = if info.protected_authentication_path() {
-        // A PIN pad: the reader asks for the PIN itself.
-        session.login(UserType::User, None)
-    } else {
-        let secret = pin.get(&PinRequest {
-            token: &label,
-            object,
-            count_low: info.user_pin_count_low(),
-            final_try: info.user_pin_final_try(),
-        })?;
-        let auth = AuthPin::from(secret.as_str());
-        session.login(UserType::User, Some(&auth))
-    };
-    match result {
-        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-        Err(e) => {
-            let kind = kind_of(&e);
-            if matches!(kind, TokenFailure::PinIncorrect | TokenFailure::PinLocked) {
-                failed_logins()
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(key);
-            }
-            let message = match kind {
-                TokenFailure::PinIncorrect => {
-                    "the token refused the PIN (not tried again in this process)".to_string()
-                }
-                TokenFailure::PinLocked => "the token says the PIN is locked".to_string(),
-                _ => format!("logging in: {e}"),
-            };
-            Err(failure(&label, kind, message))
-        }
-    }
-}
 
 /// The key algorithms a token key may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -276,7 +39,7 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
-    fn field_bytes(self) -> usize {
+    pub(super) fn field_bytes(self) -> usize {
         match self {
             KeyAlgorithm::EcP256 => 32,
             KeyAlgorithm::EcP384 => 48,
@@ -329,6 +92,8 @@ struct Inner {
     label: Vec<u8>,
     /// Sessions for signing; one of them stays open while the key lives, keeping the login.
     pool: Mutex<Vec<Session>>,
+    /// Signatures under way (at most [`POOL`]: a card has few sessions), and their wake-up.
+    busy: (Mutex<usize>, Condvar),
     anchor: Mutex<Session>,
 }
 
@@ -391,8 +156,12 @@ impl TokenKey {
             uri.object.clone(),
             uri.id.clone(),
         );
-        let mut cache = loaded_keys().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(inner) = cache.get(&cache_key).and_then(Weak::upgrade) {
+        let cached = loaded_keys()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cache_key)
+            .and_then(Weak::upgrade);
+        if let Some(inner) = cached {
             // A key whose card was pulled out and put back has lost its sessions: open afresh.
             let alive = inner
                 .anchor
@@ -407,7 +176,7 @@ impl TokenKey {
         let anchor = pkcs11
             .open_ro_session(slot)
             .map_err(|e| token_error(&token, "opening a session", &e))?;
-        login(&anchor, &cache_key.0, &info, pin, &object_name(uri))?;
+        login(&anchor, &info, pin, &object_name(uri))?;
         let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
         if let Some(o) = &uri.object {
             template.push(Attribute::Label(o.as_bytes().to_vec()));
@@ -450,6 +219,7 @@ impl TokenKey {
                     AttributeType::Modulus,
                     AttributeType::Id,
                     AttributeType::Label,
+                    AttributeType::AlwaysAuthenticate,
                 ],
             )
             .map_err(|e| token_error(&token, "reading the key's attributes", &e))?;
@@ -457,6 +227,17 @@ impl TokenKey {
             (None, None, None, Vec::new(), Vec::new());
         for a in attributes {
             match a {
+                Attribute::AlwaysAuthenticate(true) => {
+                    // PIV's signature key, a CPS card's signing key: a PIN before every
+                    // signature, which a TLS client cannot ask for at each handshake.
+                    return Err(failure(
+                        &token,
+                        TokenFailure::Unsupported,
+                        "the key needs the PIN again before each signature \
+                         (CKA_ALWAYS_AUTHENTICATE, a card's signing key): use the card's \
+                         authentication key",
+                    ));
+                }
                 Attribute::KeyType(t) => key_type = Some(t),
                 Attribute::EcParams(p) => params = Some(p),
                 Attribute::Modulus(m) => modulus = Some(m),
@@ -485,11 +266,11 @@ impl TokenKey {
                     m.first()
                         .map_or(0, |b| (8 * len.min(u32::MAX / 8)) - b.leading_zeros())
                 });
-                if bits < 2048 {
+                if !(2048..=8192).contains(&bits) {
                     return Err(failure(
                         &token,
                         TokenFailure::Unsupported,
-                        format!("an RSA key of {bits} bits; TLS here needs at least 2048"),
+                        format!("an RSA key of {bits} bits; TLS here takes 2048 to 8192"),
                     ));
                 }
                 KeyAlgorithm::Rsa(bits)
@@ -539,8 +320,10 @@ impl TokenKey {
             id,
             label: key_label,
             pool: Mutex::new(Vec::new()),
+            busy: (Mutex::new(0), Condvar::new()),
             anchor: Mutex::new(anchor),
         });
+        let mut cache = loaded_keys().lock().unwrap_or_else(|p| p.into_inner());
         cache.retain(|_, w| w.strong_count() > 0);
         cache.insert(cache_key, Arc::downgrade(&inner));
         Ok(TokenKey { inner })
@@ -556,18 +339,29 @@ impl TokenKey {
         self.inner.algorithm
     }
 
-    /// The certificate stored on the token for this key (same `CKA_ID`, or same label when the
-    /// key has no id).
-    pub fn certificate_from_token(&self) -> Result<CertificateDer<'static>> {
+    /// The certificate stored on the token for this key: the one `cert` names (its `object`
+    /// and `id`; the token is the key's), or else the one with the key's `CKA_ID` (its label
+    /// when the key has no id).
+    pub fn certificate_from_token(
+        &self,
+        cert: Option<&Pkcs11Uri>,
+    ) -> Result<CertificateDer<'static>> {
         let inner = &self.inner;
         let mut template = vec![
             Attribute::Class(ObjectClass::CERTIFICATE),
             Attribute::CertificateType(CertificateType::X_509),
         ];
-        if !inner.id.is_empty() {
-            template.push(Attribute::Id(inner.id.clone()));
-        } else {
-            template.push(Attribute::Label(inner.label.clone()));
+        match cert {
+            Some(c) if c.object.is_some() || c.id.is_some() => {
+                if let Some(o) = &c.object {
+                    template.push(Attribute::Label(o.as_bytes().to_vec()));
+                }
+                if let Some(id) = &c.id {
+                    template.push(Attribute::Id(id.clone()));
+                }
+            }
+            _ if !inner.id.is_empty() => template.push(Attribute::Id(inner.id.clone())),
+            _ => template.push(Attribute::Label(inner.label.clone())),
         }
         let session = inner.anchor.lock().unwrap_or_else(|p| p.into_inner());
         let found = session
@@ -578,8 +372,8 @@ impl TokenKey {
                 &inner.token,
                 TokenFailure::CertificateMissing,
                 format!(
-                    "{} certificates on the token carry the key's id; give `cert` (a file) in \
-                     the configuration",
+                    "{} certificates on the token match; name one in `cert` (a `pkcs11:` URI with \
+                     `object=` or `id=`) or give a file",
                     found.len()
                 ),
             ));
@@ -603,12 +397,39 @@ impl TokenKey {
     pub fn check_certificate(&self, cert: &CertificateDer<'_>) -> Result<()> {
         let inner = &self.inner;
         let mismatch = |m: String| failure(&inner.token, TokenFailure::Mismatch, m);
-        let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-            .map_err(|e| mismatch(format!("the certificate does not parse: {e}")))?;
+        let unusable = |m: String| failure(&inner.token, TokenFailure::Unsupported, m);
+        let (rest, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+            .map_err(|e| unusable(format!("the certificate does not parse: {e}")))?;
+        if !rest.is_empty() {
+            return Err(unusable(format!(
+                "{} bytes follow the certificate",
+                rest.len()
+            )));
+        }
         let spki = parsed.public_key();
         let subject = parsed.subject().to_string();
         let key_bits = spki.subject_public_key.data.as_ref();
         let oid = spki.algorithm.algorithm.to_id_string();
+        // The named curve the certificate declares must be the token key's curve.
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .map(|o| o.to_id_string());
+        let expected_curve = match inner.algorithm {
+            KeyAlgorithm::EcP256 => Some("1.2.840.10045.3.1.7"),
+            KeyAlgorithm::EcP384 => Some("1.3.132.0.34"),
+            KeyAlgorithm::Rsa(_) => None,
+        };
+        if expected_curve.is_some() && curve.as_deref() != expected_curve {
+            return Err(mismatch(format!(
+                "the certificate of {} declares the curve {} for a {} key",
+                subject.escape_debug(),
+                curve.as_deref().unwrap_or("(none)"),
+                inner.algorithm
+            )));
+        }
         let (scheme, verify): (
             SignatureScheme,
             &'static dyn ring::signature::VerificationAlgorithm,
@@ -707,6 +528,7 @@ impl TokenKey {
             ),
             _ => return Err(unsupported()),
         };
+        let _slot = SessionSlot::take(&inner.busy);
         let session = {
             let mut pool = inner.pool.lock().unwrap_or_else(|p| p.into_inner());
             pool.pop()
@@ -741,8 +563,40 @@ impl TokenKey {
                     )
                 })
             }
-            KeyAlgorithm::Rsa(_) => Ok(raw),
+            KeyAlgorithm::Rsa(bits) => {
+                // Some modules drop the leading zero octets of `C_Sign`'s output; TLS wants the
+                // modulus length exactly.
+                let k = bits.div_ceil(8) as usize;
+                if raw.len() > k {
+                    return Err(failure(
+                        &inner.token,
+                        TokenFailure::Device,
+                        format!(
+                            "the token's RSA signature is {} bytes; expected {k}",
+                            raw.len()
+                        ),
+                    ));
+                }
+                let mut padded = vec![0u8; k - raw.len()];
+                padded.extend_from_slice(&raw);
+                Ok(padded)
+            }
         }
+    }
+
+    /// True if this key can sign in TLS 1.3 (ECDSA, or RSA with RSA-PSS on the token); an RSA
+    /// key on a token without `CKM_RSA_PKCS_PSS` signs in TLS 1.2 only.
+    pub fn tls13_capable(&self) -> bool {
+        self.schemes().iter().any(|s| {
+            matches!(
+                s,
+                SignatureScheme::ECDSA_NISTP256_SHA256
+                    | SignatureScheme::ECDSA_NISTP384_SHA384
+                    | SignatureScheme::RSA_PSS_SHA256
+                    | SignatureScheme::RSA_PSS_SHA384
+                    | SignatureScheme::RSA_PSS_SHA512
+            )
+        })
     }
 
     /// The TLS signature schemes this key can sign with, in order of preference: the curve's
@@ -817,233 +671,26 @@ impl Signer for TokenSigner {
     }
 }
 
-/// A read-write session on the token of `uri`, logged in, and the token's label.
-fn logged_in_rw(
-    module: &Path,
-    uri: &Pkcs11Uri,
-    pin: &PinSource,
-    object: &str,
-) -> Result<(Session, String)> {
-    let pkcs11 = load_module(module)?;
-    let (slot, info) = find_slot(&pkcs11, uri)?;
-    let token = info.label().trim_end().to_string();
-    let session = pkcs11
-        .open_rw_session(slot)
-        .map_err(|e| token_error(&token, "opening a read-write session", &e))?;
-    let canonical = std::fs::canonicalize(module).unwrap_or_else(|_| module.to_path_buf());
-    login(&session, &canonical, &info, pin, object)?;
-    Ok((session, token))
+/// One of a key's [`POOL`] signing slots, given back on drop.
+struct SessionSlot<'a>(&'a (Mutex<usize>, Condvar));
+
+impl<'a> SessionSlot<'a> {
+    fn take(busy: &'a (Mutex<usize>, Condvar)) -> SessionSlot<'a> {
+        let (count, freed) = busy;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= POOL {
+            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+        SessionSlot(busy)
+    }
 }
 
-/// Generates a key pair on the token that `uri` names (its `object` label and `id` given to the
-/// key), the private key non-extractable and sensitive, and returns its public key. Refuses if
-/// the token already holds a private key with that label or id.
-pub fn generate_key(
-    module: &Path,
-    uri: &Pkcs11Uri,
-    algorithm: KeyAlgorithm,
-    pin: &PinSource,
-) -> Result<PublicKey> {
-    let (Some(label), Some(id)) = (&uri.object, &uri.id) else {
-        return Err(failure(
-            uri_label(uri),
-            TokenFailure::Unsupported,
-            "a new key needs both `object=` (label) and `id=` in its URI",
-        ));
-    };
-    let (session, token) = logged_in_rw(module, uri, pin, label)?;
-    for attribute in [
-        Attribute::Label(label.as_bytes().to_vec()),
-        Attribute::Id(id.clone()),
-    ] {
-        let existing = session
-            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), attribute])
-            .map_err(|e| token_error(&token, "looking for existing keys", &e))?;
-        if !existing.is_empty() {
-            return Err(failure(
-                &token,
-                TokenFailure::KeyAmbiguous,
-                "the token already holds a private key with this label or id; choose another \
-                 (keys are never overwritten)",
-            ));
-        }
-    }
-    let common = |private: bool| {
-        vec![
-            Attribute::Token(true),
-            Attribute::Private(private),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(id.clone()),
-        ]
-    };
-    let mut public = common(false);
-    public.push(Attribute::Verify(true));
-    let mut private = common(true);
-    private.extend([
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Sign(true),
-    ]);
-    let mechanism = match algorithm {
-        KeyAlgorithm::EcP256 | KeyAlgorithm::EcP384 => {
-            let params = if algorithm == KeyAlgorithm::EcP256 {
-                der::P256_PARAMS
-            } else {
-                der::P384_PARAMS
-            };
-            public.push(Attribute::EcParams(params.to_vec()));
-            Mechanism::EccKeyPairGen
-        }
-        KeyAlgorithm::Rsa(bits) => {
-            public.extend([
-                Attribute::ModulusBits(u64::from(bits).into()),
-                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-            ]);
-            Mechanism::RsaPkcsKeyPairGen
-        }
-    };
-    let (public_key, _) = session
-        .generate_key_pair(&mechanism, &public, &private)
-        .map_err(|e| token_error(&token, "generating the key pair", &e))?;
-    let attributes = session
-        .get_attributes(
-            public_key,
-            &[
-                AttributeType::EcPoint,
-                AttributeType::Modulus,
-                AttributeType::PublicExponent,
-            ],
-        )
-        .map_err(|e| token_error(&token, "reading the public key", &e))?;
-    let (mut point, mut modulus, mut exponent) = (None, None, None);
-    for a in attributes {
-        match a {
-            Attribute::EcPoint(p) => point = Some(p),
-            Attribute::Modulus(m) => modulus = Some(m),
-            Attribute::PublicExponent(e) => exponent = Some(e),
-            _ => {}
-        }
-    }
-    let bad = || {
-        failure(
-            &token,
-            TokenFailure::Device,
-            "the generated public key's attributes are unusable",
-        )
-    };
-    let (alg, key) = match algorithm {
-        KeyAlgorithm::EcP256 | KeyAlgorithm::EcP384 => {
-            let point =
-                der::ec_point(&point.ok_or_else(bad)?, algorithm.field_bytes()).ok_or_else(bad)?;
-            let alg = if algorithm == KeyAlgorithm::EcP256 {
-                rustls::pki_types::alg_id::ECDSA_P256
-            } else {
-                rustls::pki_types::alg_id::ECDSA_P384
-            };
-            (alg, point)
-        }
-        KeyAlgorithm::Rsa(_) => (
-            rustls::pki_types::alg_id::RSA_ENCRYPTION,
-            der::rsa_public_key(&modulus.ok_or_else(bad)?, &exponent.ok_or_else(bad)?),
-        ),
-    };
-    Ok(PublicKey {
-        algorithm,
-        spki: rustls::sign::public_key_to_spki(&alg, &key)
-            .as_ref()
-            .to_vec(),
-        key,
-    })
-}
-
-/// A public key read from a token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey {
-    /// Its algorithm.
-    pub algorithm: KeyAlgorithm,
-    /// The key as X.509's subjectPublicKey holds it: the uncompressed EC point, or the DER
-    /// `RSAPublicKey`.
-    pub key: Vec<u8>,
-    /// The DER SubjectPublicKeyInfo.
-    pub spki: Vec<u8>,
-}
-
-/// Stores `cert` on the token that `uri` names, as an X.509 certificate object with the URI's
-/// label and id (those of the key it certifies).
-pub fn store_certificate(
-    module: &Path,
-    uri: &Pkcs11Uri,
-    cert: &CertificateDer<'_>,
-    pin: &PinSource,
-) -> Result<()> {
-    let (session, token) = logged_in_rw(module, uri, pin, "certificate")?;
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| {
-        failure(
-            &token,
-            TokenFailure::Unsupported,
-            format!("the certificate does not parse: {e}"),
-        )
-    })?;
-    let mut template = vec![
-        Attribute::Class(ObjectClass::CERTIFICATE),
-        Attribute::CertificateType(CertificateType::X_509),
-        Attribute::Token(true),
-        Attribute::Private(false),
-        Attribute::Subject(parsed.subject().as_raw().to_vec()),
-        Attribute::Value(cert.as_ref().to_vec()),
-    ];
-    if let Some(label) = &uri.object {
-        template.push(Attribute::Label(label.as_bytes().to_vec()));
-    }
-    if let Some(id) = &uri.id {
-        template.push(Attribute::Id(id.clone()));
-    }
-    session
-        .create_object(&template)
-        .map_err(|e| token_error(&token, "storing the certificate", &e))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cryptoki::context::Function;
-
-    #[test]
-    fn a_locked_card_or_a_low_counter_is_not_tried() {
-        assert_eq!(
-            refusal(true, false, false).map(|r| r.0),
-            Some(TokenFailure::PinLocked)
-        );
-        assert_eq!(
-            refusal(true, true, true).map(|r| r.0),
-            Some(TokenFailure::PinLocked)
-        );
-        assert_eq!(
-            refusal(false, true, true).map(|r| r.0),
-            Some(TokenFailure::PinAtRisk)
-        );
-        // A person at a prompt may try on a low counter (the prompt says so); a fresh card is
-        // tried from a file.
-        assert_eq!(refusal(false, true, false), None);
-        assert_eq!(refusal(false, false, true), None);
-    }
-
-    #[test]
-    fn token_errors_map_to_what_the_user_can_act_on() {
-        let kind = |rv| kind_of(&CkError::Pkcs11(rv, Function::Login));
-        assert_eq!(kind(RvError::PinIncorrect), TokenFailure::PinIncorrect);
-        assert_eq!(kind(RvError::PinLocked), TokenFailure::PinLocked);
-        assert_eq!(kind(RvError::PinExpired), TokenFailure::PinLocked);
-        for rv in [
-            RvError::DeviceRemoved,
-            RvError::TokenNotPresent,
-            RvError::SessionHandleInvalid,
-            RvError::ObjectHandleInvalid,
-        ] {
-            assert_eq!(kind(rv), TokenFailure::Removed);
-        }
-        assert_eq!(kind(RvError::MechanismInvalid), TokenFailure::Unsupported);
-        assert_eq!(kind(RvError::GeneralError), TokenFailure::Device);
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        let (count, freed) = self.0;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        freed.notify_one();
     }
 }

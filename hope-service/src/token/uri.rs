@@ -107,6 +107,7 @@ fn decode(name: &str, value: &str) -> Result<Vec<u8>, UriError> {
             b'%' => {
                 let hex = bytes
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or_else(|| {
@@ -155,8 +156,11 @@ impl FromStr for Pkcs11Uri {
         if s.len() > MAX_URI_BYTES {
             return Err(err(format!("{} bytes; at most {MAX_URI_BYTES}", s.len())));
         }
+        // The scheme is case-insensitive (RFC 3986).
         let rest = s
-            .strip_prefix("pkcs11:")
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("pkcs11:"))
+            .map(|_| &s[7..])
             .ok_or_else(|| err("does not start with `pkcs11:`"))?;
         let (path, query) = match rest.split_once('?') {
             Some((p, q)) => (p, Some(q)),
@@ -338,6 +342,15 @@ mod tests {
         );
         assert_eq!(u.pin_source, Some(PathBuf::from("/etc/token_pin")));
         assert_eq!(u.object_type, Some(ObjectType::Cert));
+        // The scheme in any case.
+        assert_eq!(
+            "PKCS11:token=a"
+                .parse::<Pkcs11Uri>()
+                .unwrap()
+                .token
+                .as_deref(),
+            Some("a")
+        );
         // An empty URI matches everything.
         assert_eq!(
             "pkcs11:".parse::<Pkcs11Uri>().unwrap(),
@@ -359,6 +372,7 @@ mod tests {
             ),
             ("pkcs11:token=%4", "two hexadecimal"),
             ("pkcs11:token=%zz", "two hexadecimal"),
+            ("pkcs11:id=%+1", "two hexadecimal"),
             ("pkcs11:token=a b", "percent-encoded"),
             ("pkcs11:token=%0A", "control character"),
             ("pkcs11:token=%FF", "not UTF-8"),
