@@ -563,24 +563,13 @@ impl TokenKey {
                     )
                 })
             }
-            KeyAlgorithm::Rsa(bits) => {
-                // Some modules drop the leading zero octets of `C_Sign`'s output; TLS wants the
-                // modulus length exactly.
-                let k = bits.div_ceil(8) as usize;
-                if raw.len() > k {
-                    return Err(failure(
-                        &inner.token,
-                        TokenFailure::Device,
-                        format!(
-                            "the token's RSA signature is {} bytes; expected {k}",
-                            raw.len()
-                        ),
-                    ));
-                }
-                let mut padded = vec![0u8; k - raw.len()];
-                padded.extend_from_slice(&raw);
-                Ok(padded)
-            }
+            KeyAlgorithm::Rsa(bits) => rsa_signature(raw, bits).ok_or_else(|| {
+                failure(
+                    &inner.token,
+                    TokenFailure::Device,
+                    format!("the token's RSA signature is longer than a {bits}-bit modulus"),
+                )
+            }),
         }
     }
 
@@ -671,6 +660,18 @@ impl Signer for TokenSigner {
     }
 }
 
+/// An RSA signature at the modulus length TLS wants (some modules drop `C_Sign`'s leading zero
+/// octets); `None` if it is longer.
+fn rsa_signature(raw: Vec<u8>, bits: u32) -> Option<Vec<u8>> {
+    let k = bits.div_ceil(8) as usize;
+    if raw.len() > k {
+        return None;
+    }
+    let mut padded = vec![0u8; k - raw.len()];
+    padded.extend_from_slice(&raw);
+    Some(padded)
+}
+
 /// One of a key's [`POOL`] signing slots, given back on drop.
 struct SessionSlot<'a>(&'a (Mutex<usize>, Condvar));
 
@@ -692,5 +693,20 @@ impl Drop for SessionSlot<'_> {
         let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
         *n = n.saturating_sub(1);
         freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attack finding L1: a signature whose leading zero octets a module dropped is padded back.
+    #[test]
+    fn rsa_signatures_are_padded_to_the_modulus() {
+        assert_eq!(rsa_signature(vec![1, 2], 2048).unwrap().len(), 256);
+        assert_eq!(rsa_signature(vec![1, 2], 2048).unwrap()[254..], [1, 2]);
+        assert_eq!(rsa_signature(vec![7; 256], 2048).unwrap(), vec![7; 256]);
+        assert_eq!(rsa_signature(vec![7; 384], 3072).unwrap().len(), 384);
+        assert!(rsa_signature(vec![7; 257], 2048).is_none());
     }
 }
