@@ -1,0 +1,3 @@
+//! Generated data tables (see `tools/`).
+
+pub(crate) mod collimators;

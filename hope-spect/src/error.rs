@@ -1,0 +1,30 @@
+//! The error type of hope-spect.
+
+/// What can go wrong; errors name the field and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter is out of its range or unknown.
+    #[error("{name}: {reason}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// What was given and what was expected.
+        reason: String,
+    },
+    /// A material or radionuclide of hope-mc could not be had.
+    #[error(transparent)]
+    Mc(#[from] hope_mc::Error),
+}
+
+impl Error {
+    pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with hope-spect's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
