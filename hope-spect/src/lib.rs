@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 pub mod collimator;
+pub mod crystal;
 mod data;
 pub mod error;
 pub mod response;
 mod trace;
 
 pub use collimator::{Collimator, HoleShape};
+pub use crystal::Crystal;
 pub use error::{Error, Result};
 pub use response::{PointResponse, ResponseOptions, point_response};

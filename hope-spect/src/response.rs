@@ -38,6 +38,9 @@ pub struct ResponseOptions {
     pub seed: u64,
     /// Width of the bins of the line-spread function, cm.
     pub bin_cm: f64,
+    /// Half the detector's width and height, cm, centred on the source (`None`: unbounded).
+    /// Rays that meet the image plane outside are not detected.
+    pub detector_half_cm: Option<[f64; 2]>,
 }
 
 impl ResponseOptions {
@@ -53,6 +56,7 @@ impl ResponseOptions {
             rays: 1_000_000,
             seed: 1,
             bin_cm: 0.02,
+            detector_half_cm: None,
         }
     }
 }
@@ -194,6 +198,12 @@ pub fn point_response(collimator: &Collimator, o: &ResponseOptions) -> Result<Po
             let u = [sin_t * phi.cos(), sin_t * phi.sin(), cos_t];
             let to_face = o.distance_cm / cos_t;
             let (x, y) = (source[0] + u[0] * to_face, source[1] + u[1] * to_face);
+            if let Some([hx, hy]) = o.detector_half_cm {
+                let along = reach / cos_t;
+                if (u[0] * along).abs() > hx || (u[1] * along).abs() > hy {
+                    continue;
+                }
+            }
             let lead = lattice.septa_path(x, y, u);
             let w = cone * (-mu * lead).exp();
             if w <= 0.0 {
