@@ -51,7 +51,8 @@ pub struct Collimator {
     pub(crate) camera: &'static str,
     pub(crate) name: &'static str,
     pub(crate) shape: HoleShape,
-    /// Hexagons turned by 90 degrees (a vertex, not a flat, along x).
+    /// Hexagons turned by 90 degrees: flats facing x, a vertex along y (SIMIND's negative
+    /// shape code: its SY-LEHR has hole size 0.111 cm along x and 0.128 cm along y).
     pub(crate) turned: bool,
     pub(crate) hole_cm: f64,
     pub(crate) septa_cm: f64,
@@ -91,15 +92,15 @@ impl Collimator {
     /// A collimator of one's own: hole size (flat-to-flat for hexagons), septal thickness and
     /// hole length, in cm.
     pub fn custom(shape: HoleShape, hole_cm: f64, septa_cm: f64, length_cm: f64) -> Result<Self> {
-        for (name, v) in [
-            ("hole size", hole_cm),
-            ("septal thickness", septa_cm),
-            ("hole length", length_cm),
+        for (name, v, lo, hi) in [
+            ("hole size", hole_cm, 0.01, 2.0),
+            ("septal thickness", septa_cm, 0.001, 2.0),
+            ("hole length", length_cm, 0.5, 20.0),
         ] {
-            if !(v.is_finite() && v > 0.0 && v <= 100.0) {
+            if !(v.is_finite() && (lo..=hi).contains(&v)) {
                 return Err(Error::invalid(
                     "collimator",
-                    format!("{name} {v} cm; expected 0 < value <= 100 cm"),
+                    format!("{name} {v} cm; expected {lo} to {hi} cm"),
                 ));
             }
         }
@@ -158,6 +159,9 @@ impl Collimator {
     /// `l - 2/mu`: the hole length shortened by penetration at the holes' ends, cm (`mu` in
     /// 1/cm). Never below a tenth of the length.
     pub fn effective_length_cm(&self, mu_per_cm: f64) -> f64 {
+        if mu_per_cm.is_nan() || mu_per_cm <= 0.0 {
+            return f64::NAN;
+        }
         (self.length_cm - 2.0 / mu_per_cm).max(0.1 * self.length_cm)
     }
 
@@ -214,6 +218,8 @@ mod tests {
         assert!(e.contains("SY-LEHR") && e.contains("GI-HEGP"), "{e}");
         assert!(Collimator::custom(HoleShape::Round, 0.1, 0.0, 2.0).is_err());
         assert!(Collimator::custom(HoleShape::Round, f64::NAN, 0.1, 2.0).is_err());
+        assert!(Collimator::custom(HoleShape::Round, 1e-4, 0.1, 2.0).is_err());
+        assert!(lehr.analytic_efficiency(f64::NAN).is_nan());
     }
 
     /// The Symbia LEHR's efficiency for Tc-99m: the formula gives 1.1e-4 (about 91 counts per

@@ -30,7 +30,10 @@ pub struct ResponseOptions {
     /// Intrinsic spatial resolution of the detector (FWHM), cm; 0 for none.
     pub intrinsic_fwhm_cm: f64,
     /// Half-angle of the cone of directions followed, radians (directions outside it are taken
-    /// as stopped: choose it wide enough for the septal penetration of the energy).
+    /// as stopped: choose it wide enough for the septal penetration of the energy; where the
+    /// septa are nearly transparent, as for I-131 through a low-energy collimator, let the
+    /// detector's size bound it: [`ResponseOptions::detector_half_cm`] and a cone reaching its
+    /// corners).
     pub max_angle_rad: f64,
     /// Rays.
     pub rays: u64,
@@ -86,51 +89,71 @@ pub struct PointResponse {
 }
 
 impl PointResponse {
-    /// The full width at half maximum of the line-spread function, cm: on the function smoothed
-    /// over 5 bins (a noisy maximum would make the width too small), its peak from a parabola
-    /// through the highest bin and its neighbours, the half-maximum crossings interpolated
-    /// linearly. Use bins of a twentieth of the width or finer.
+    /// The full width at half maximum of the line-spread function, cm. The peak bin is found on
+    /// the function smoothed over 5 bins (a noisy bin must not pass for the maximum); the maximum
+    /// is the top of a least-squares parabola through the raw bins within 2 of it; the
+    /// half-maximum crossings are interpolated linearly on the function smoothed over 3 bins
+    /// (which leaves a straight flank where it is). Use bins of a twentieth of the width or
+    /// finer.
     pub fn fwhm_cm(&self) -> f64 {
         let n = self.lsf.len();
-        if n < 5 {
+        if n < 7 {
             return 0.0;
         }
-        let smooth: Vec<f64> = (0..n)
-            .map(|k| {
-                let lo = k.saturating_sub(2);
-                let hi = (k + 2).min(n - 1);
-                self.lsf[lo..=hi].iter().sum::<f64>() / (hi - lo + 1) as f64
-            })
-            .collect();
-        let Some((peak, _)) = smooth.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
+        let smooth = |w: usize| -> Vec<f64> {
+            (0..n)
+                .map(|k| {
+                    let lo = k.saturating_sub(w);
+                    let hi = (k + w).min(n - 1);
+                    self.lsf[lo..=hi].iter().sum::<f64>() / (hi - lo + 1) as f64
+                })
+                .collect()
+        };
+        let wide = smooth(2);
+        let Some((peak, _)) = wide.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
             return 0.0;
         };
-        let peak = peak.clamp(1, n - 2);
-        let (a, b, c) = (smooth[peak - 1], smooth[peak], smooth[peak + 1]);
-        let curvature = a - 2.0 * b + c;
-        let max = if curvature < 0.0 {
-            b - (a - c) * (a - c) / (8.0 * curvature)
+        let peak = peak.clamp(2, n - 3);
+        // Least-squares parabola y = a + b x + c x^2 over x = -2..=2 (on that grid the sums of
+        // x^2 and x^4 are 10 and 34).
+        let (mut s0, mut s1, mut s2) = (0.0, 0.0, 0.0);
+        for x in -2i32..=2 {
+            let y = self.lsf[(peak as i64 + i64::from(x)) as usize];
+            let xf = f64::from(x);
+            s0 += y;
+            s1 += xf * y;
+            s2 += xf * xf * y;
+        }
+        let c = (5.0 * s2 - 10.0 * s0) / (5.0 * 34.0 - 10.0 * 10.0);
+        let a0 = (s0 - 10.0 * c) / 5.0;
+        let b1 = s1 / 10.0;
+        let max = if c < 0.0 {
+            a0 - b1 * b1 / (4.0 * c)
         } else {
-            b
+            wide[peak]
         };
         let half = max / 2.0;
+        let f = smooth(1);
         let mut right = (n - 1) as f64;
         for k in peak..n - 1 {
-            if smooth[k + 1] < half {
-                right = k as f64 + (smooth[k] - half) / (smooth[k] - smooth[k + 1]);
+            if f[k + 1] < half {
+                right = k as f64 + (f[k] - half) / (f[k] - f[k + 1]);
                 break;
             }
         }
         let mut left = 0.0;
         for k in (1..=peak).rev() {
-            if smooth[k - 1] < half {
-                left = k as f64 - (smooth[k] - half) / (smooth[k] - smooth[k - 1]);
+            if f[k - 1] < half {
+                left = k as f64 - (f[k] - half) / (f[k] - f[k - 1]);
                 break;
             }
         }
         (right - left) * self.bin_cm
     }
 }
+
+/// The most bins a line-spread function may have.
+const MAX_BINS: usize = 1_000_000;
 
 /// Simulates the response of `collimator` to a point source (see the module docs).
 pub fn point_response(collimator: &Collimator, o: &ResponseOptions) -> Result<PointResponse> {
@@ -166,6 +189,14 @@ pub fn point_response(collimator: &Collimator, o: &ResponseOptions) -> Result<Po
             return Err(Error::invalid(name, format!("{v} is out of range")));
         }
     }
+    if let Some(h) = o.detector_half_cm
+        && !h.iter().all(|v| v.is_finite() && *v > 0.0 && *v <= 1_000.0)
+    {
+        return Err(Error::invalid(
+            "detector_half_cm",
+            format!("{h:?}; expected two half-sizes above 0 and at most 1000 cm"),
+        ));
+    }
     if o.rays == 0 || o.rays > 10_000_000_000 {
         return Err(Error::invalid(
             "rays",
@@ -179,7 +210,18 @@ pub fn point_response(collimator: &Collimator, o: &ResponseOptions) -> Result<Po
     let reach = o.distance_cm + collimator.length_cm() + o.image_gap_cm;
     // The line-spread function covers the cone's footprint on the image plane and the blur.
     let half_width = reach * o.max_angle_rad.tan() + 4.0 * o.intrinsic_fwhm_cm + o.bin_cm;
-    let centre_bin = (half_width / o.bin_cm).ceil() as usize;
+    let bins = (half_width / o.bin_cm).ceil();
+    if bins.is_nan() || bins >= (MAX_BINS / 2) as f64 {
+        return Err(Error::invalid(
+            "bin_cm",
+            format!(
+                "{} cm bins over the {half_width:.1} cm the response may reach make more than \
+                 {MAX_BINS} bins; choose wider bins or a narrower cone",
+                o.bin_cm
+            ),
+        ));
+    }
+    let centre_bin = bins as usize;
     let mut lsf = vec![0.0; 2 * centre_bin + 1];
     let sigma = o.intrinsic_fwhm_cm / (8.0 * 2f64.ln()).sqrt();
     let (mut sum, mut sum2, mut crossed) = (0.0, 0.0, 0.0);
@@ -231,7 +273,11 @@ pub fn point_response(collimator: &Collimator, o: &ResponseOptions) -> Result<Po
     }
     let n = o.rays as f64;
     let efficiency = sum / n;
-    let variance = (sum2 / n - efficiency * efficiency).max(0.0) / n;
+    let variance = if o.rays < 2 {
+        f64::NAN
+    } else {
+        (sum2 / n - efficiency * efficiency).max(0.0) * n / (n - 1.0) / n
+    };
     Ok(PointResponse {
         efficiency,
         efficiency_sigma: variance.sqrt(),
@@ -240,4 +286,45 @@ pub fn point_response(collimator: &Collimator, o: &ResponseOptions) -> Result<Po
         centre_bin,
         bin_cm: o.bin_cm,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(lsf: Vec<f64>) -> PointResponse {
+        PointResponse {
+            efficiency: 1.0,
+            efficiency_sigma: 0.0,
+            penetration_fraction: 0.0,
+            centre_bin: lsf.len() / 2,
+            lsf,
+            bin_cm: 0.01,
+        }
+    }
+
+    /// Review finding M2: the width of a noiseless Gaussian sampled at 20 and 30 bins per width
+    /// within 1 %, and of a triangle within 2.5 % (a parabola cannot reach its sharp tip: the
+    /// worst case; the 5-bin smoothing had made them 1.4 % and 4-6 % too wide).
+    #[test]
+    fn the_fwhm_of_known_shapes_is_unbiased() {
+        for per_fwhm in [20.0, 30.0] {
+            // A triangle of base 2 w has FWHM w.
+            let w: f64 = per_fwhm;
+            let tri: Vec<f64> = (0..201)
+                .map(|k| (1.0 - (k as f64 - 100.0).abs() / w).max(0.0))
+                .collect();
+            let f = with(tri).fwhm_cm() / 0.01;
+            assert!(
+                (f / w - 1.0).abs() < 0.025,
+                "triangle: {f} bins against {w}"
+            );
+            let sigma = w / (8.0 * 2f64.ln()).sqrt();
+            let gauss: Vec<f64> = (0..201)
+                .map(|k| (-(k as f64 - 100.0).powi(2) / (2.0 * sigma * sigma)).exp())
+                .collect();
+            let f = with(gauss).fwhm_cm() / 0.01;
+            assert!((f / w - 1.0).abs() < 0.01, "Gaussian: {f} bins against {w}");
+        }
+    }
 }

@@ -21,9 +21,9 @@ fn tc99m_yield() -> f64 {
 /// The pulse heights of 140.5 keV photons in 3/8-inch NaI: the photopeak at 140.5 keV, the
 /// iodine K-escape peak near 112 keV (140.5 - 28.6), the Compton continuum below the Compton
 /// edge at 49.8 keV, about 10 % depositing nothing (transmitted, or scattered out by Rayleigh
-/// scattering alone), and a 20 % window efficiency of
-/// about 0.86 (OpenTOPAS-SPECT's Geant4 value, 0.862; bertoletlab/topas-spect-release,
-/// docs/validation.md).
+/// scattering alone), and a 20 % window efficiency of the deposited energy (no energy blur)
+/// within 2 % of OpenTOPAS-SPECT's Geant4 value, 0.862 (bertoletlab/topas-spect-release,
+/// docs/validation.md: energy deposition, which Geant4 scores unblurred).
 #[test]
 fn the_crystal_shows_the_photopeak_the_k_escape_and_the_compton_continuum() {
     let c = Crystal::nai_3_8_inch();
@@ -59,19 +59,32 @@ fn the_crystal_shows_the_photopeak_the_k_escape_and_the_compton_continuum() {
         .collect();
     let mean = peak.iter().sum::<f64>() / peak.len() as f64;
     assert!((mean / TC99M_EV - 1.0).abs() < 0.005, "{mean}");
-    let (eff, sigma) = c
+    let sharp = Crystal {
+        energy_fwhm_at_140: 0.0,
+        ..c.clone()
+    };
+    let (eff, sigma) = sharp
         .window_efficiency(TC99M_EV, 0.9 * TC99M_EV, 1.1 * TC99M_EV, 300_000, 8)
         .unwrap();
     assert!(sigma < 0.001);
-    assert!((eff - 0.862).abs() < 0.03, "{eff}");
+    assert!((eff / 0.862 - 1.0).abs() < 0.02, "{eff}");
+    // The blur moves a little of the photopeak out of the window.
+    let (blurred, _) = c
+        .window_efficiency(TC99M_EV, 0.9 * TC99M_EV, 1.1 * TC99M_EV, 300_000, 8)
+        .unwrap();
+    assert!(
+        blurred < eff && blurred > eff - 0.04,
+        "{blurred} against {eff}"
+    );
 }
 
 /// Tc-99m system sensitivity at 10 cm in air, 20 % window: the Symbia LEHR against its measured
 /// NEMA sensitivity, 5460 counts/min/MBq (91 cps/MBq, 9.1e-5 counts/decay), and the GE LEHR
 /// against SIMIND's 7.6-8.5e-5 counts/decay (Sawant et al., J Nucl Med Technol 53:30, 2025), both
-/// as quoted by bertoletlab/topas-spect-release (docs/validation.md, MIT), whose own Geant4
-/// figures are 0.95-1.00 of the first and 1.06-1.19 of the second: asserted within 10 % of the
-/// measurement and within the SIMIND range widened by the same 10 %.
+/// as quoted by bertoletlab/topas-spect-release (docs/validation.md, MIT). (That project's own
+/// Geant4 figures, 0.95-1.00 of the first and 1.06-1.19 of the second, count per 140.5 keV photon
+/// of a monoenergetic source, not per decay; the yield of 0.89 photons per decay is applied
+/// here.) Asserted within 10 % of the measurement and within the SIMIND range widened by 10 %.
 #[test]
 fn lehr_sensitivity_is_the_published_one() {
     let mu = lead_mu_per_cm(TC99M_EV).unwrap();
