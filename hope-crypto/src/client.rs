@@ -95,7 +95,9 @@ fn secret_json(value: &impl serde::Serialize, estimate: usize) -> Result<Zeroizi
 }
 
 impl KeyServerClient {
-    /// A client for `endpoint` with a TLS configuration from [`tls::client_config`].
+    /// A client for `endpoint` with a TLS configuration from
+    /// [`LoadedIdentity::client_config`](crate::tls::LoadedIdentity::client_config) (or
+    /// [`crate::tls::client_config`] for PEM files).
     pub fn new(
         endpoint: ServerEndpoint,
         tls: Arc<ClientConfig>,
