@@ -120,7 +120,7 @@ impl Crystal {
         Ok((p, (p * (1.0 - p) / n).sqrt()))
     }
 
-    fn blur(&self, deposit: f64, rng: &mut Rng) -> f64 {
+    pub(crate) fn blur(&self, deposit: f64, rng: &mut Rng) -> f64 {
         if self.energy_fwhm_at_140 == 0.0 {
             return deposit;
         }
@@ -144,7 +144,7 @@ fn check_energy(energy_ev: f64) -> Result<()> {
 }
 
 /// NaI and the iodine K-shell data.
-struct Slab {
+pub(crate) struct Slab {
     thickness: f64,
     nai: Material,
     /// Mass fraction of iodine.
@@ -159,7 +159,7 @@ struct Slab {
 }
 
 impl Slab {
-    fn new(thickness: f64) -> Result<Slab> {
+    pub(crate) fn new(thickness: f64) -> Result<Slab> {
         // NaI: 3.667 g/cm^3; mass fractions from the atomic weights.
         let (na, i) = (
             element(11).map_or(22.99, |e| e.atomic_mass),
@@ -201,7 +201,7 @@ impl Slab {
     }
 
     /// The energy one photon entering the face at normal incidence deposits, eV.
-    fn follow(&self, energy: f64, rng: &mut Rng) -> f64 {
+    pub(crate) fn follow(&self, energy: f64, rng: &mut Rng) -> f64 {
         let (mut e, mut z, mut u) = (energy, 0.0, [0.0, 0.0, 1.0f64]);
         let mut deposit = 0.0;
         for _ in 0..1_000 {
@@ -266,7 +266,7 @@ impl Slab {
 
 /// A Compton scattering of a photon of energy `e` (eV) off a free electron, by Kahn's rejection
 /// method on the Klein-Nishina cross section: the new energy and the cosine of the angle.
-fn klein_nishina(e: f64, rng: &mut Rng) -> (f64, f64) {
+pub(crate) fn klein_nishina(e: f64, rng: &mut Rng) -> (f64, f64) {
     let k = e / hope_mc::data::ELECTRON_MASS_EV;
     loop {
         let (r1, r2, r3) = (rng.uniform(), rng.uniform(), rng.uniform());
@@ -290,7 +290,7 @@ fn klein_nishina(e: f64, rng: &mut Rng) -> (f64, f64) {
 }
 
 /// The cosine of a Thomson scattering angle (density (1 + cos^2)/2), by rejection.
-fn thomson(rng: &mut Rng) -> f64 {
+pub(crate) fn thomson(rng: &mut Rng) -> f64 {
     loop {
         let c = 2.0 * rng.uniform() - 1.0;
         if 2.0 * rng.uniform() <= 1.0 + c * c {
@@ -300,7 +300,7 @@ fn thomson(rng: &mut Rng) -> f64 {
 }
 
 /// Direction `u` turned by the polar angle of cosine `cos` and the azimuth `phi`.
-fn turn(u: [f64; 3], cos: f64, phi: f64) -> [f64; 3] {
+pub(crate) fn turn(u: [f64; 3], cos: f64, phi: f64) -> [f64; 3] {
     let sin = (1.0 - cos * cos).max(0.0).sqrt();
     let (cp, sp) = (phi.cos(), phi.sin());
     if u[2].abs() > 0.999_999 {

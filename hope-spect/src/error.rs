@@ -26,5 +26,16 @@ impl Error {
     }
 }
 
+/// Checks that each `(name, value, lo, hi)` is finite and within `[lo, hi]`; the error names the
+/// first that is not.
+pub(crate) fn check_ranges(checks: &[(&'static str, f64, f64, f64)]) -> Result<()> {
+    for &(name, v, lo, hi) in checks {
+        if !(v.is_finite() && (lo..=hi).contains(&v)) {
+            return Err(Error::invalid(name, format!("{v}; expected {lo} to {hi}")));
+        }
+    }
+    Ok(())
+}
+
 /// `Result` with hope-spect's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

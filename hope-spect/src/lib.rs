@@ -6,6 +6,7 @@ mod data;
 pub mod error;
 pub mod recon;
 pub mod response;
+pub mod spectrum;
 mod trace;
 
 pub use collimator::{Collimator, HoleShape};

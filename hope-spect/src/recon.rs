@@ -58,20 +58,13 @@ impl Geometry {
                 format!("{}; expected 1-1024", self.views),
             ));
         }
-        for (name, v, lo, hi) in [
+        crate::error::check_ranges(&[
             ("voxel_cm", self.voxel_cm, 0.01, 5.0),
             ("arc_deg", self.arc_deg, 1.0, 360.0),
             ("radius_cm", self.radius_cm, 1.0, 100.0),
             ("intrinsic_fwhm_cm", self.intrinsic_fwhm_cm, 0.0, 5.0),
             ("image_gap_cm", self.image_gap_cm, 0.0, 10.0),
-        ] {
-            if !(v.is_finite() && (lo..=hi).contains(&v)) {
-                return Err(Error::invalid(
-                    "geometry",
-                    format!("{name} {v}; expected {lo} to {hi}"),
-                ));
-            }
-        }
+        ])?;
         // The volume must fit inside the orbit.
         let half_diagonal = self.n as f64 * self.voxel_cm / std::f64::consts::SQRT_2;
         if half_diagonal >= self.radius_cm {
