@@ -496,14 +496,6 @@ impl Shared {
                         "request": request,
                     }),
                 };
-                let _ = write_part(
-                    w,
-                    &boundary,
-                    outcome.delivered == 0,
-                    &[("Content-Type", "application/json")],
-                    summary.to_string().as_bytes(),
-                )
-                .and_then(|()| w.write_all(&multipart::close(&boundary)));
                 let detail = format!(
                     "request {request}: {what}: {} delivered, {} withheld{}, keys {}",
                     outcome.delivered,
@@ -515,7 +507,8 @@ impl Shared {
                     },
                     outcome.keys.join(",")
                 );
-                let _ = match result {
+                // The outcome is on record before the client learns it.
+                let _ = match &result {
                     Ok(()) => self
                         .audit
                         .append(Event::new(who.name.clone(), action, "granted").detail(detail)),
@@ -524,6 +517,14 @@ impl Shared {
                             .detail(format!("{detail}: {e}")),
                     ),
                 };
+                let _ = write_part(
+                    w,
+                    &boundary,
+                    outcome.delivered == 0,
+                    &[("Content-Type", "application/json")],
+                    summary.to_string().as_bytes(),
+                )
+                .and_then(|()| w.write_all(&multipart::close(&boundary)));
             }
             _ => reply(
                 w,
