@@ -21,10 +21,7 @@ use hope::service::tls::{self, ClientIdentity, Source, TlsFiles};
 use rustls::SignatureScheme;
 
 fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
+    hope_test_support::args::arg(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
@@ -144,9 +141,7 @@ fn main() -> hope_test_support::ExampleResult {
     println!("TLS 1.3 mutual-TLS handshakes on loopback, {n} per round, {rounds} rounds, median:");
     let mut file_rate = 0.0;
     for (i, (label, _, key)) in identities.iter().enumerate() {
-        let mut r = rates[i].clone();
-        r.sort_by(f64::total_cmp);
-        let median = r[r.len() / 2];
+        let median = hope_test_support::args::median(rates[i].clone());
         if i == 0 {
             file_rate = median;
         }

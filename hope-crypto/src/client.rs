@@ -19,7 +19,6 @@ use crate::shares::{self, Combined, Share};
 use crate::store::KeyInfo;
 use crate::tls::{ClientIdentity, Source};
 use crate::{Error, Result};
-use hope_service::token::PinSource;
 
 /// Where a key server is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -309,29 +308,26 @@ impl ClientSettings {
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         s.ca = base.join(&s.ca);
-        s.key.rebase(base);
-        if let Some(c) = &mut s.cert {
-            c.rebase(base);
-        }
-        for p in [&mut s.pkcs11_module, &mut s.pin_file]
-            .into_iter()
-            .flatten()
-        {
-            *p = base.join(&*p);
-        }
+        ClientIdentity::rebase_config(
+            base,
+            &mut s.cert,
+            &mut s.key,
+            &mut s.pkcs11_module,
+            &mut s.pin_file,
+        );
         s.origin = path.to_path_buf();
         Ok(s)
     }
 
     /// The TLS identity these settings name.
     pub fn identity(&self) -> ClientIdentity {
-        ClientIdentity {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            pkcs11_module: self.pkcs11_module.clone(),
-            pin: PinSource::file_or_prompt(self.pin_file.as_deref()),
-            origin: self.origin.clone(),
-        }
+        ClientIdentity::from_config(
+            self.cert.as_ref(),
+            &self.key,
+            self.pkcs11_module.as_deref(),
+            self.pin_file.as_deref(),
+            &self.origin,
+        )
     }
 }
 

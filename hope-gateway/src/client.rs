@@ -10,7 +10,6 @@ use hope_catalog::{AttrType, Attribute, Catalog, Entry, Principal, Value};
 use hope_dicom::net::multipart::MultipartReader;
 use hope_service::http::{self, Head};
 use hope_service::tls::{ClientIdentity, Source};
-use hope_service::token::PinSource;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
 
@@ -100,29 +99,26 @@ impl GatewayClientSettings {
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         s.ca = base.join(&s.ca);
-        s.key.rebase(base);
-        if let Some(c) = &mut s.cert {
-            c.rebase(base);
-        }
-        for p in [&mut s.pkcs11_module, &mut s.pin_file]
-            .into_iter()
-            .flatten()
-        {
-            *p = base.join(&*p);
-        }
+        ClientIdentity::rebase_config(
+            base,
+            &mut s.cert,
+            &mut s.key,
+            &mut s.pkcs11_module,
+            &mut s.pin_file,
+        );
         s.origin = path.to_path_buf();
         Ok(s)
     }
 
     /// The TLS identity these settings name.
     pub fn identity(&self) -> ClientIdentity {
-        ClientIdentity {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            pkcs11_module: self.pkcs11_module.clone(),
-            pin: PinSource::file_or_prompt(self.pin_file.as_deref()),
-            origin: self.origin.clone(),
-        }
+        ClientIdentity::from_config(
+            self.cert.as_ref(),
+            &self.key,
+            self.pkcs11_module.as_deref(),
+            self.pin_file.as_deref(),
+            &self.origin,
+        )
     }
 }
 

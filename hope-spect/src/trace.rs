@@ -65,6 +65,15 @@ impl Lattice {
         ]
     }
 
+    /// The centre of hole `(i, j)`.
+    fn centre(&self, i: i64, j: i64) -> [f64; 2] {
+        let (fi, fj) = (i as f64, j as f64);
+        [
+            fi * self.a1[0] + fj * self.a2[0],
+            fi * self.a1[1] + fj * self.a2[1],
+        ]
+    }
+
     /// The part `[t0, t1]` of the segment `p + t d`, `t` in [0, 1], inside the hole centred at
     /// `c` (its length as a fraction of the segment).
     fn chord(&self, p: [f64; 2], d: [f64; 2], c: [f64; 2]) -> f64 {
@@ -148,12 +157,7 @@ impl Lattice {
             let (r0, r1) = (p0[1] + t0 * (p1[1] - p0[1]), p0[1] + t1 * (p1[1] - p0[1]));
             let (j_lo, j_hi) = (r0.min(r1).floor() as i64 - 2, r0.max(r1).ceil() as i64 + 2);
             for j in j_lo..=j_hi {
-                let fj = j as f64;
-                let c = [
-                    fi * self.a1[0] + fj * self.a2[0],
-                    fi * self.a1[1] + fj * self.a2[1],
-                ];
-                inside += self.chord([x, y], d, c);
+                inside += self.chord([x, y], d, self.centre(i, j));
             }
         }
         path * (1.0 - inside).clamp(0.0, 1.0)
@@ -266,9 +270,7 @@ mod tests {
                 let mut inside = 0.0;
                 for i in -120..=120 {
                     for j in -120..=120 {
-                        let (fi, fj) = (f64::from(i), f64::from(j));
-                        let c = [fi * l.a1[0] + fj * l.a2[0], fi * l.a1[1] + fj * l.a2[1]];
-                        inside += l.chord([x, y], d, c);
+                        inside += l.chord([x, y], d, l.centre(i, j));
                     }
                 }
                 let brute = path * (1.0 - inside).clamp(0.0, 1.0);

@@ -20,7 +20,6 @@ use std::time::Duration;
 use hope_service::client::{CallError, Repeat, ServiceClient, host_of};
 use hope_service::http::MAX_BODY;
 use hope_service::tls::Source;
-use hope_service::token::PinSource;
 
 use super::{CALL_PATH, Call, ErrorBody, Whoami, read_toml, rebase};
 use crate::schema::Entry;
@@ -88,16 +87,13 @@ impl ClientSettings {
         let path = path.as_ref();
         let (mut s, dir): (ClientSettings, _) = read_toml(path, "client configuration")?;
         rebase(&dir, &mut s.ca);
-        s.key.rebase(&dir);
-        if let Some(c) = &mut s.cert {
-            c.rebase(&dir);
-        }
-        for p in [&mut s.pkcs11_module, &mut s.pin_file]
-            .into_iter()
-            .flatten()
-        {
-            rebase(&dir, p);
-        }
+        Identity::rebase_config(
+            &dir,
+            &mut s.cert,
+            &mut s.key,
+            &mut s.pkcs11_module,
+            &mut s.pin_file,
+        );
         s.origin = path.to_path_buf();
         if s.timeout_ms == 0 || s.timeout_ms > 3_600_000 {
             return Err(Error::invalid(
@@ -112,13 +108,13 @@ impl ClientSettings {
 impl ClientSettings {
     /// The TLS identity these settings name.
     pub fn identity(&self) -> Identity {
-        Identity {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-            pkcs11_module: self.pkcs11_module.clone(),
-            pin: PinSource::file_or_prompt(self.pin_file.as_deref()),
-            origin: self.origin.clone(),
-        }
+        Identity::from_config(
+            self.cert.as_ref(),
+            &self.key,
+            self.pkcs11_module.as_deref(),
+            self.pin_file.as_deref(),
+            &self.origin,
+        )
     }
 }
 

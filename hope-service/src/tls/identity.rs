@@ -118,6 +118,42 @@ pub struct LoadedIdentity {
 }
 
 impl ClientIdentity {
+    /// The identity of a client configuration's fields (`cert`, `key`, `pkcs11_module`,
+    /// `pin_file`), read from `origin`.
+    pub fn from_config(
+        cert: Option<&Source>,
+        key: &Source,
+        pkcs11_module: Option<&Path>,
+        pin_file: Option<&Path>,
+        origin: &Path,
+    ) -> ClientIdentity {
+        ClientIdentity {
+            cert: cert.cloned(),
+            key: key.clone(),
+            pkcs11_module: pkcs11_module.map(Path::to_path_buf),
+            pin: PinSource::file_or_prompt(pin_file),
+            origin: origin.to_path_buf(),
+        }
+    }
+
+    /// Makes a client configuration's relative identity paths (the certificate, the key and the
+    /// paths inside a key URI, the module, the PIN file) relative to `base`, its folder.
+    pub fn rebase_config(
+        base: &Path,
+        cert: &mut Option<Source>,
+        key: &mut Source,
+        pkcs11_module: &mut Option<PathBuf>,
+        pin_file: &mut Option<PathBuf>,
+    ) {
+        key.rebase(base);
+        if let Some(c) = cert {
+            c.rebase(base);
+        }
+        for p in [pkcs11_module, pin_file].into_iter().flatten() {
+            *p = base.join(&*p);
+        }
+    }
+
     /// An identity of two PEM files.
     pub fn files(cert: &Path, key: &Path) -> ClientIdentity {
         ClientIdentity {
