@@ -37,7 +37,7 @@ impl Crystal {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if !(self.thickness_cm.is_finite() && self.thickness_cm > 0.0 && self.thickness_cm <= 10.0)
         {
             return Err(Error::invalid(
@@ -120,12 +120,17 @@ impl Crystal {
         Ok((p, (p * (1.0 - p) / n).sqrt()))
     }
 
+    /// The standard deviation of the pulse height of a deposit of `deposit` eV.
+    pub(crate) fn sigma_ev(&self, deposit: f64) -> f64 {
+        let fwhm = self.energy_fwhm_at_140 * (E140 / deposit).sqrt() * deposit;
+        fwhm / (8.0 * 2f64.ln()).sqrt()
+    }
+
     pub(crate) fn blur(&self, deposit: f64, rng: &mut Rng) -> f64 {
         if self.energy_fwhm_at_140 == 0.0 {
             return deposit;
         }
-        let fwhm = self.energy_fwhm_at_140 * (E140 / deposit).sqrt() * deposit;
-        let sigma = fwhm / (8.0 * 2f64.ln()).sqrt();
+        let sigma = self.sigma_ev(deposit);
         let r = (-2.0 * rng.uniform_open().ln()).sqrt();
         (deposit + sigma * r * (2.0 * std::f64::consts::PI * rng.uniform()).cos()).max(0.0)
     }

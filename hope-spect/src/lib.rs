@@ -1,16 +1,20 @@
 #![doc = include_str!("../README.md")]
 
+pub mod acquisition;
 pub mod collimator;
 pub mod crystal;
 mod data;
 pub mod error;
+pub mod projections;
 pub mod recon;
 pub mod response;
 pub mod spectrum;
 mod trace;
 
+pub use acquisition::{Acquisition, Body, Method, RunControl, Window, simulate};
 pub use collimator::{Collimator, HoleShape};
 pub use crystal::Crystal;
 pub use error::{Error, Result};
-pub use recon::{Geometry, Projector, osem};
+pub use projections::Projections;
+pub use recon::{Geometry, Projector, osem, osem_with_background};
 pub use response::{PointResponse, ResponseOptions, point_response};

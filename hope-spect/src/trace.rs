@@ -57,6 +57,15 @@ impl Lattice {
         }
     }
 
+    /// The point `a a1 + b a2` of the face: uniform over the primitive cell for `a`, `b`
+    /// uniform in [0, 1).
+    pub(crate) fn point(&self, a: f64, b: f64) -> [f64; 2] {
+        [
+            a * self.a1[0] + b * self.a2[0],
+            a * self.a1[1] + b * self.a2[1],
+        ]
+    }
+
     /// The lattice coordinates of a point of the face.
     fn coords(&self, x: f64, y: f64) -> [f64; 2] {
         [

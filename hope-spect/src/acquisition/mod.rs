@@ -1,0 +1,678 @@
+//! Monte Carlo simulation of a SPECT acquisition: a radionuclide's photons emitted from an
+//! activity volume, transported in a voxel phantom (photoelectric absorption, Compton scattering
+//! by Klein-Nishina, Rayleigh scattering by the Thomson distribution; delta tracking), detected by
+//! a camera with a parallel-hole collimator and a NaI(Tl) crystal on a circular orbit, counted in
+//! energy windows. Three ways to detect, all giving the same expected projections ([`Method`]):
+//!
+//! - [`Method::Explicit`]: the photons leaving the body are traced through the collimator's hole
+//!   lattice (their transmission through the septa as a weight) and followed in the crystal, whose
+//!   pulse height picks the window;
+//! - [`Method::AngularResponse`]: the photons leaving the body are scored with the angular response
+//!   table (the transmission averaged over the lattice, tabulated by the same tracing) and the
+//!   window probabilities (tabulated by the same crystal Monte Carlo): GATE's ARF;
+//! - [`Method::ForcedDetection`] (the default): at the emission and at every interaction in the
+//!   body, a photon is forced towards each view along the collimator's axis, weighted by the
+//!   probability of leaving in that direction (isotropic emission, Klein-Nishina or Thomson
+//!   scattering) and by its attenuation on the way out; where it lands is drawn from the angular
+//!   response table (the collimator-detector response, penetration included), its windows from the
+//!   window table. The attenuation is taken along the axis rather than the photon's slightly
+//!   oblique path (as in convolution-based forced detection; de Jong et al., Phys Med Biol
+//!   46:621, 2001).
+//!
+//! Frame: see [`Body`]; view `v` at angle `theta = start + arc v / views` puts the collimator face
+//! `radius_cm` from the axis on the side `(-sin theta, cos theta, 0)`; the detector's `u` axis is
+//! `(cos theta, sin theta, 0)`, its rows along z (the frame of [`crate::Projector`]).
+//!
+//! Reproducibility: histories run in chunks of fixed size, each with its own random stream
+//! (`Rng::for_batch(seed, chunk)`), summed in chunk order: the result depends on the seed only,
+//! not on the number of threads.
+//!
+//! Not modelled: scatter and lead x-rays in the collimator (septa are absorbers with their
+//! attenuation coefficient, coherent scattering included); photons reaching the collimator more
+//! than the table's largest angle off its axis (see [`Acquisition::max_angle_deg`]); the angle of
+//! incidence on the crystal (normal incidence); decay during the acquisition; lines above
+//! 1.022 MeV (no pair production; reported as dropped).
+
+mod arf;
+mod body;
+
+pub use arf::Window;
+pub use body::Body;
+
+use hope_mc::Radionuclide;
+use hope_mc::rng::Rng;
+
+use arf::{Arf, WindowTable};
+use body::MuTable;
+
+use crate::collimator::{Collimator, lead_mu_per_cm};
+use crate::crystal::{Crystal, Slab, klein_nishina, thomson, turn};
+use crate::projections::Projections;
+use crate::trace::Lattice;
+use crate::{Error, Result};
+
+/// How detection is simulated (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// Forced detection with the angular response table.
+    #[default]
+    ForcedDetection,
+    /// Analog transport in the body, angular response table at the collimator.
+    AngularResponse,
+    /// Analog transport in the body, the collimator traced and the crystal followed.
+    Explicit,
+}
+
+impl Method {
+    /// The names the simulation file uses.
+    pub const NAMES: [&'static str; 3] = ["forced-detection", "angular-response", "explicit"];
+
+    /// A method by name.
+    pub fn by_name(name: &str) -> Result<Method> {
+        match name {
+            "forced-detection" => Ok(Method::ForcedDetection),
+            "angular-response" => Ok(Method::AngularResponse),
+            "explicit" => Ok(Method::Explicit),
+            _ => Err(Error::invalid(
+                "method",
+                format!("`{name}`; expected one of {}", Method::NAMES.join(", ")),
+            )),
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::ForcedDetection => Method::NAMES[0],
+            Method::AngularResponse => Method::NAMES[1],
+            Method::Explicit => Method::NAMES[2],
+        }
+    }
+}
+
+/// The camera and the acquisition protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acquisition {
+    /// Views over the arc.
+    pub views: usize,
+    /// Arc, degrees (360 for a full orbit).
+    pub arc_deg: f64,
+    /// Angle of the first view, degrees.
+    pub start_deg: f64,
+    /// Radius of rotation, from the axis to the collimator face, cm.
+    pub radius_cm: f64,
+    /// Detector matrix: bins along u and along z.
+    pub matrix: [usize; 2],
+    /// Bin size, cm.
+    pub pixel_cm: f64,
+    /// The collimator.
+    pub collimator: Collimator,
+    /// The crystal.
+    pub crystal: Crystal,
+    /// Intrinsic spatial resolution, FWHM, cm.
+    pub intrinsic_fwhm_cm: f64,
+    /// From the collimator's back face to the mean depth of interaction in the crystal, cm.
+    pub image_gap_cm: f64,
+    /// Energy windows.
+    pub windows: Vec<Window>,
+    /// Acquisition time per view, s.
+    pub time_per_view_s: f64,
+    /// How detection is simulated.
+    pub method: Method,
+    /// Largest angle off the collimator's axis at which photons are followed through it, degrees
+    /// (None: three times the acceptance angle `d / l_eff` at the highest energy emitted).
+    pub max_angle_deg: Option<f64>,
+}
+
+impl Acquisition {
+    fn check(&self) -> Result<()> {
+        if !(1..=1024).contains(&self.views) {
+            return Err(Error::invalid(
+                "views",
+                format!("{}; expected 1 to 1024", self.views),
+            ));
+        }
+        if !self.matrix.iter().all(|m| (1..=1024).contains(m)) {
+            return Err(Error::invalid(
+                "matrix",
+                format!("{:?}; expected 1 to 1024 bins each way", self.matrix),
+            ));
+        }
+        if self.views * self.matrix[0] * self.matrix[1] * self.windows.len().max(1) > 1 << 27 {
+            return Err(Error::invalid(
+                "matrix",
+                "views x bins x windows above 2^27 values",
+            ));
+        }
+        crate::error::check_ranges(&[
+            ("arc_deg", self.arc_deg, 1.0, 360.0),
+            ("start_deg", self.start_deg, -360.0, 360.0),
+            ("radius_cm", self.radius_cm, 1.0, 100.0),
+            ("pixel_cm", self.pixel_cm, 0.01, 5.0),
+            ("intrinsic_fwhm_cm", self.intrinsic_fwhm_cm, 0.0, 5.0),
+            ("image_gap_cm", self.image_gap_cm, 0.0, 10.0),
+            ("time_per_view_s", self.time_per_view_s, 1e-6, 1e6),
+        ])?;
+        if let Some(a) = self.max_angle_deg {
+            crate::error::check_ranges(&[("max_angle_deg", a, 0.01, 45.0)])?;
+        }
+        self.crystal.check()?;
+        if self.windows.is_empty() || self.windows.len() > 16 {
+            return Err(Error::invalid("windows", "expected 1 to 16 energy windows"));
+        }
+        for w in &self.windows {
+            if !(w.lo_ev.is_finite() && w.hi_ev.is_finite() && 0.0 <= w.lo_ev && w.lo_ev < w.hi_ev)
+                || w.hi_ev > 2e6
+            {
+                return Err(Error::invalid(
+                    "windows",
+                    format!(
+                        "`{}`: {} to {} eV; expected 0 <= lower < upper <= 2 MeV",
+                        w.name, w.lo_ev, w.hi_ev
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The angle of view `v`, radians.
+    pub fn angle(&self, v: usize) -> f64 {
+        (self.start_deg + self.arc_deg * v as f64 / self.views as f64).to_radians()
+    }
+}
+
+/// How many histories and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunControl {
+    /// Decays simulated.
+    pub decays: u64,
+    /// Seed.
+    pub seed: u64,
+    /// Worker threads (0: one per core). The result does not depend on it.
+    pub threads: usize,
+}
+
+/// Photons below this energy are not followed (absorbed where they are).
+const E_CUT: f64 = 20_000.0;
+/// Highest photon energy (no pair production in the crystal model).
+const E_MAX: f64 = 1_022_000.0;
+/// Histories per chunk (one random stream each).
+const CHUNK: u64 = 8_192;
+
+/// The photon lines followed: (energy eV, cumulative probability), photons per decay followed,
+/// photons per decay dropped.
+fn lines(nuclide: &Radionuclide) -> (Vec<(f64, f64)>, f64, f64) {
+    let kept: Vec<(f64, f64)> = nuclide
+        .lines()
+        .iter()
+        .copied()
+        .filter(|(e, _)| (E_CUT..=E_MAX).contains(e))
+        .collect();
+    let total: f64 = kept.iter().map(|l| l.1).sum();
+    let mut acc = 0.0;
+    let cumulative = kept
+        .iter()
+        .map(|(e, y)| {
+            acc += y / total;
+            (*e, acc)
+        })
+        .collect();
+    (cumulative, total, nuclide.photons_per_decay() - total)
+}
+
+/// The Klein-Nishina cross section per electron over `r_e^2`.
+fn klein_nishina_total(e: f64) -> f64 {
+    let k = e / hope_mc::data::ELECTRON_MASS_EV;
+    let l = (1.0 + 2.0 * k).ln();
+    2.0 * std::f64::consts::PI
+        * ((1.0 + k) / (k * k) * (2.0 * (1.0 + k) / (1.0 + 2.0 * k) - l / k) + l / (2.0 * k)
+            - (1.0 + 3.0 * k) / ((1.0 + 2.0 * k) * (1.0 + 2.0 * k)))
+}
+
+/// Given the cosine between a photon's direction and a view's axis, up to two (energy eV,
+/// probability per steradian) of leaving along the axis.
+type Channels<'a> = dyn Fn(f64, &mut [(f64, f64); 2]) + 'a;
+
+/// A worker's buffers.
+struct Scratch {
+    /// Mass thickness per material along a forced path.
+    paths: Vec<f64>,
+    /// Window probabilities.
+    windows: Vec<f64>,
+}
+
+/// What the workers share.
+struct Setup<'a> {
+    body: &'a Body,
+    acq: &'a Acquisition,
+    lines: Vec<(f64, f64)>,
+    photons_per_decay: f64,
+    mu: Vec<MuTable>,
+    lead: MuTable,
+    arf: Arf,
+    windows: WindowTable,
+    slab: Slab,
+    lattice: Lattice,
+    /// Per view: (sin, cos) of its angle.
+    views: Vec<(f64, f64)>,
+    sigma_i: f64,
+}
+
+/// Simulates the acquisition of `body` (its activity in Bq) emitting the photons of `nuclide`:
+/// expected counts per bin (the Monte Carlo estimate for the activity and the time per view;
+/// [`Projections::with_poisson_noise`] draws a noisy acquisition from it).
+pub fn simulate(
+    body: &Body,
+    nuclide: &Radionuclide,
+    acq: &Acquisition,
+    run: &RunControl,
+) -> Result<Projections> {
+    acq.check()?;
+    if run.decays == 0 || run.decays > 1 << 40 {
+        return Err(Error::invalid(
+            "decays",
+            format!("{}; expected 1 to 2^40", run.decays),
+        ));
+    }
+    if body.activity_bq() <= 0.0 {
+        return Err(Error::invalid("activity", "no activity in the volume"));
+    }
+    let half_diagonal = body.half_cm[0].hypot(body.half_cm[1]);
+    if half_diagonal >= acq.radius_cm {
+        return Err(Error::invalid(
+            "radius_cm",
+            format!(
+                "{} cm; the volume's corners reach {half_diagonal:.1} cm from the axis",
+                acq.radius_cm
+            ),
+        ));
+    }
+    let (lines, photons_per_decay, dropped) = lines(nuclide);
+    let e_max = lines.iter().map(|l| l.0).fold(0.0, f64::max);
+    if lines.is_empty() {
+        return Err(Error::invalid(
+            "radionuclide",
+            format!(
+                "{} emits no photons between 20 keV and 1.022 MeV",
+                nuclide.name()
+            ),
+        ));
+    }
+    let c = &acq.collimator;
+    let t_max = match acq.max_angle_deg {
+        Some(a) => a.to_radians().tan(),
+        None => (3.0 * c.hole_cm() / c.effective_length_cm(lead_mu_per_cm(e_max)?)).min(1.0),
+    };
+    let arf = Arf::new(c, t_max, E_CUT, e_max + 2_000.0, run.seed)?;
+    let windows = WindowTable::new(
+        &acq.crystal,
+        &acq.windows,
+        E_CUT,
+        e_max + 2_000.0,
+        8_000,
+        run.seed,
+    )?;
+    let lead = hope_mc::Material::builtin("lead")?;
+    let setup = Setup {
+        body,
+        acq,
+        lines,
+        photons_per_decay,
+        mu: body.tables(e_max + 2_000.0),
+        lead: MuTable::new(&lead, e_max + 2_000.0),
+        arf,
+        windows,
+        slab: Slab::new(acq.crystal.thickness_cm)?,
+        lattice: Lattice::new(c),
+        views: (0..acq.views).map(|v| acq.angle(v).sin_cos()).collect(),
+        sigma_i: acq.intrinsic_fwhm_cm / (8.0 * 2f64.ln()).sqrt(),
+    };
+    let lead_density = lead.density();
+    let size = acq.windows.len() * acq.views * acq.matrix[0] * acq.matrix[1];
+    let chunks = run.decays.div_ceil(CHUNK);
+    let threads = if run.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        run.threads
+    }
+    .clamp(1, 64);
+    let mut total = vec![0.0f64; size];
+    let mut chunk_totals = Vec::with_capacity(chunks as usize);
+    let mut next = 0u64;
+    while next < chunks {
+        let group: Vec<u64> = (next..chunks.min(next + threads as u64)).collect();
+        let results: Vec<Vec<f64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|&chunk| {
+                    let setup = &setup;
+                    s.spawn(move || {
+                        let n = CHUNK.min(run.decays - chunk * CHUNK);
+                        let mut tally = vec![0.0f64; size];
+                        let mut rng = Rng::for_batch(run.seed, chunk);
+                        let mut scratch = Scratch {
+                            paths: vec![0.0; setup.body.material_count()],
+                            windows: vec![0.0; setup.acq.windows.len()],
+                        };
+                        for _ in 0..n {
+                            setup.history(&mut rng, &mut tally, lead_density, &mut scratch);
+                        }
+                        tally
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for tally in results {
+            if tally.len() != size {
+                return Err(Error::invalid("threads", "a worker thread failed"));
+            }
+            let per_window = size / acq.windows.len();
+            chunk_totals.push(
+                tally
+                    .chunks(per_window)
+                    .map(|w| w.iter().sum::<f64>())
+                    .collect::<Vec<f64>>(),
+            );
+            for (t, x) in total.iter_mut().zip(&tally) {
+                *t += x;
+            }
+        }
+        next += group.len() as u64;
+    }
+    // Weights are detections per decay summed over the histories.
+    let scale = body.activity_bq() * acq.time_per_view_s / run.decays as f64;
+    for t in &mut total {
+        *t *= scale;
+    }
+    for c in &mut chunk_totals {
+        for x in c.iter_mut() {
+            *x /= CHUNK as f64;
+        }
+    }
+    Ok(Projections {
+        views: acq.views,
+        matrix: acq.matrix,
+        pixel_cm: acq.pixel_cm,
+        angles_deg: (0..acq.views).map(|v| acq.angle(v).to_degrees()).collect(),
+        radius_cm: acq.radius_cm,
+        windows: acq.windows.clone(),
+        time_per_view_s: acq.time_per_view_s,
+        counts: total,
+        radionuclide: nuclide.name().to_string(),
+        activity_bq: body.activity_bq(),
+        decays: run.decays,
+        dropped_photons_per_decay: dropped,
+        chunk_detections: chunk_totals,
+        collimator: c.code().to_string(),
+        method: acq.method,
+    })
+}
+
+impl Setup<'_> {
+    /// The bin of detector position `(u, z)` cm, with the intrinsic blur drawn.
+    #[inline]
+    fn bin(&self, u: f64, z: f64, rng: &mut Rng) -> Option<usize> {
+        let (u, z) = if self.sigma_i > 0.0 {
+            let r = (-2.0 * rng.uniform_open().ln()).sqrt() * self.sigma_i;
+            let (s, c) = (2.0 * std::f64::consts::PI * rng.uniform()).sin_cos();
+            (u + r * c, z + r * s)
+        } else {
+            (u, z)
+        };
+        let [nu, nz] = self.acq.matrix;
+        let iu = u / self.acq.pixel_cm + nu as f64 / 2.0;
+        let iz = z / self.acq.pixel_cm + nz as f64 / 2.0;
+        if iu >= 0.0 && iz >= 0.0 && iu < nu as f64 && iz < nz as f64 {
+            Some(iz as usize * nu + iu as usize)
+        } else {
+            None
+        }
+    }
+
+    /// Adds `weight` times the window probabilities at `e` to bin `bin` of view `v`.
+    #[inline]
+    fn score(&self, tally: &mut [f64], v: usize, bin: usize, e: f64, weight: f64, p: &mut [f64]) {
+        self.windows.at(e, p);
+        let per_view = self.acq.matrix[0] * self.acq.matrix[1];
+        let per_window = per_view * self.acq.views;
+        for (w, pw) in p.iter().enumerate() {
+            if *pw > 0.0 {
+                tally[w * per_window + v * per_view + bin] += weight * pw;
+            }
+        }
+    }
+
+    /// Forced detection from `p`: for each view, the photon leaving towards the detector along
+    /// its axis; `channels(cos, out)` gives, for the cosine between the incoming direction and
+    /// the axis, up to two (energy, probability per steradian) pairs.
+    #[allow(clippy::too_many_arguments)]
+    fn force(
+        &self,
+        p: [f64; 3],
+        weight: f64,
+        channels: &Channels<'_>,
+        u_in: [f64; 3],
+        rng: &mut Rng,
+        tally: &mut [f64],
+        scratch: &mut Scratch,
+    ) {
+        let acq = self.acq;
+        let extra = acq.collimator.length_cm() + acq.image_gap_cm;
+        for (v, &(sin, cos)) in self.views.iter().enumerate() {
+            let n = [-sin, cos, 0.0];
+            let c = u_in[0] * n[0] + u_in[1] * n[1] + u_in[2] * n[2];
+            let mut out = [(0.0, 0.0); 2];
+            channels(c, &mut out);
+            if out.iter().all(|(e, pdf)| *pdf <= 0.0 || *e < E_CUT) {
+                continue;
+            }
+            self.body.mass_paths(p, n, &mut scratch.paths);
+            let depth = p[0] * n[0] + p[1] * n[1];
+            let to_image = acq.radius_cm - depth + extra;
+            let u0 = p[0] * cos + p[1] * sin;
+            for (e, pdf) in out {
+                if pdf <= 0.0 || e < E_CUT {
+                    continue;
+                }
+                let mu_l: f64 = self
+                    .mu
+                    .iter()
+                    .zip(&scratch.paths)
+                    .map(|(t, l)| if *l > 0.0 { t.total(e) * l } else { 0.0 })
+                    .sum();
+                let w = weight * pdf * (-mu_l).exp() * self.arf.solid_angle(e);
+                if w <= 0.0 {
+                    continue;
+                }
+                let (tx, ty) = self.arf.sample(e, rng);
+                if let Some(bin) = self.bin(u0 + to_image * tx, p[2] + to_image * ty, rng) {
+                    self.score(tally, v, bin, e, w, &mut scratch.windows);
+                }
+            }
+        }
+    }
+
+    /// Scores a photon leaving the body at `p` in direction `u` (analog methods).
+    #[allow(clippy::too_many_arguments)]
+    fn escape(
+        &self,
+        p: [f64; 3],
+        u: [f64; 3],
+        e: f64,
+        weight: f64,
+        rng: &mut Rng,
+        tally: &mut [f64],
+        scratch: &mut [f64],
+        lead_density: f64,
+    ) {
+        let acq = self.acq;
+        let t_max = self.arf.t_max();
+        for (v, &(sin, cos)) in self.views.iter().enumerate() {
+            let c = -u[0] * sin + u[1] * cos;
+            if c <= 0.0 {
+                continue;
+            }
+            let (tx, ty) = ((u[0] * cos + u[1] * sin) / c, u[2] / c);
+            if tx.abs() > t_max || ty.abs() > t_max {
+                continue;
+            }
+            let depth = -p[0] * sin + p[1] * cos;
+            let to_face = acq.radius_cm - depth;
+            let to_image = to_face + acq.collimator.length_cm() + acq.image_gap_cm;
+            let u0 = p[0] * cos + p[1] * sin;
+            match acq.method {
+                Method::AngularResponse => {
+                    let w = weight * self.arf.transmission(e, tx, ty);
+                    if w > 0.0
+                        && let Some(bin) = self.bin(u0 + to_image * tx, p[2] + to_image * ty, rng)
+                    {
+                        self.score(tally, v, bin, e, w, scratch);
+                    }
+                }
+                _ => {
+                    let (fx, fy) = (u0 + to_face * tx, p[2] + to_face * ty);
+                    let norm = (1.0 + tx * tx + ty * ty).sqrt();
+                    let path = self
+                        .lattice
+                        .septa_path(fx, fy, [tx / norm, ty / norm, 1.0 / norm]);
+                    let w = weight * (-self.lead.total(e) * lead_density * path).exp();
+                    if w < 1e-12 {
+                        continue;
+                    }
+                    let deposit = self.slab.follow(e, rng);
+                    if deposit <= 0.0 {
+                        continue;
+                    }
+                    let height = acq.crystal.blur(deposit, rng);
+                    let Some(bin) = self.bin(u0 + to_image * tx, p[2] + to_image * ty, rng) else {
+                        continue;
+                    };
+                    let per_view = acq.matrix[0] * acq.matrix[1];
+                    for (k, win) in acq.windows.iter().enumerate() {
+                        if (win.lo_ev..win.hi_ev).contains(&height) {
+                            tally[(k * acq.views + v) * per_view + bin] += w;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One decay.
+    fn history(&self, rng: &mut Rng, tally: &mut [f64], lead_density: f64, scratch: &mut Scratch) {
+        let mut p = self.body.sample_position(rng);
+        let r = rng.uniform();
+        let mut e = self
+            .lines
+            .iter()
+            .find(|l| r <= l.1)
+            .or(self.lines.last())
+            .map_or(0.0, |l| l.0);
+        let weight = self.photons_per_decay;
+        let forced = self.acq.method == Method::ForcedDetection;
+        let four_pi = 4.0 * std::f64::consts::PI;
+        if forced {
+            let e0 = e;
+            self.force(
+                p,
+                weight,
+                &|_, out| out[0] = (e0, 1.0 / four_pi),
+                [0.0, 0.0, 1.0],
+                rng,
+                tally,
+                scratch,
+            );
+        }
+        let cos = 2.0 * rng.uniform() - 1.0;
+        let mut u = turn(
+            [0.0, 0.0, 1.0],
+            cos,
+            2.0 * std::f64::consts::PI * rng.uniform(),
+        );
+        for _ in 0..10_000 {
+            let majorant = self.body.majorant(&self.mu, e);
+            let to_edge = self.body.to_surface(p, u);
+            let s = if majorant > 0.0 {
+                -rng.uniform_open().ln() / majorant
+            } else {
+                f64::INFINITY
+            };
+            if s >= to_edge {
+                if !forced {
+                    let q = [
+                        p[0] + u[0] * to_edge,
+                        p[1] + u[1] * to_edge,
+                        p[2] + u[2] * to_edge,
+                    ];
+                    self.escape(
+                        q,
+                        u,
+                        e,
+                        weight,
+                        rng,
+                        tally,
+                        &mut scratch.windows,
+                        lead_density,
+                    );
+                }
+                return;
+            }
+            p = [p[0] + u[0] * s, p[1] + u[1] * s, p[2] + u[2] * s];
+            let Some(i) = self.body.voxel(p) else {
+                return;
+            };
+            let (m, rho) = self.body.at(i);
+            let [coh, inc, pe] = self.mu[m].at(e);
+            let (coh, inc, pe) = (coh * rho, inc * rho, pe * rho);
+            let total = coh + inc + pe;
+            // Delta tracking: a real interaction with probability mu / majorant.
+            let pick = rng.uniform() * majorant;
+            if pick >= total {
+                continue;
+            }
+            if forced {
+                let (fc, fi) = (coh / total, inc / total);
+                let k = e / hope_mc::data::ELECTRON_MASS_EV;
+                let kn = klein_nishina_total(e);
+                let e_in = e;
+                self.force(
+                    p,
+                    weight,
+                    &|c: f64, out: &mut [(f64, f64); 2]| {
+                        let ratio = 1.0 / (1.0 + k * (1.0 - c));
+                        let kn_pdf =
+                            0.5 * ratio * ratio * (ratio + 1.0 / ratio - (1.0 - c * c)) / kn;
+                        out[0] = (e_in * ratio, fi * kn_pdf);
+                        out[1] = (
+                            e_in,
+                            fc * 3.0 / (16.0 * std::f64::consts::PI) * (1.0 + c * c),
+                        );
+                    },
+                    u,
+                    rng,
+                    tally,
+                    scratch,
+                );
+            }
+            if pick < pe {
+                return;
+            }
+            let c = if pick < pe + inc {
+                let (k, c) = klein_nishina(e, rng);
+                e = k;
+                c
+            } else {
+                thomson(rng)
+            };
+            u = turn(u, c, 2.0 * std::f64::consts::PI * rng.uniform());
+            if e < E_CUT {
+                return;
+            }
+        }
+    }
+}
