@@ -13,6 +13,7 @@
 //! | [`service`] | `hope-service` | mutual-TLS service plumbing: CA/CRL handling, small HTTP, connection limits, keyed audit log |
 //! | [`catalog`] | `hope-catalog` | metadata catalog over in-memory, SQLite and PostgreSQL backends |
 //! | [`mc`] | `hope-mc` | voxelised photon/electron Monte Carlo dosimetry |
+//! | [`spect`] | `hope-spect` | SPECT acquisition simulation (collimators, crystal, forced detection), OSEM reconstruction, Interfile |
 //! | [`grid`] | `hope-grid` | job planning and executors (local, process, Slurm) |
 //! | [`plan`] | (here) | brachytherapy RT Plans as seed sources of a simulation |
 //!
@@ -48,6 +49,7 @@ pub use hope_dicom as dicom;
 pub use hope_grid as grid;
 pub use hope_mc as mc;
 pub use hope_service as service;
+pub use hope_spect as spect;
 
 #[cfg(feature = "gateway")]
 pub use hope_gateway as gateway;

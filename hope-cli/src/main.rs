@@ -121,6 +121,9 @@ enum Command {
     Series(cli::series::SeriesCommand),
     /// Run a Monte Carlo dose simulation described in a file, locally.
     Simulate(cli::simulate::SimulateArgs),
+    /// SPECT: simulate acquisitions (phantom, activity, camera, orbit) and reconstruct them.
+    #[command(subcommand)]
+    Spect(cli::spect::SpectCommand),
     /// Run a simulation split into tasks (threads, processes) with exact merging; resumable.
     Run(cli::grid::RunArgs),
     /// Run one task of a split run (started by the process and Slurm executors).
@@ -373,6 +376,7 @@ fn run() -> anyhow::Result<()> {
         Command::Pacs(c) => cli::gateway::pacs(c),
         Command::Gateway(c) => cli::gateway::gateway(c),
         Command::Simulate(a) => cli::simulate::run(a),
+        Command::Spect(c) => cli::spect::run(c),
         Command::Run(a) => cli::grid::run(a),
         Command::Worker(a) => cli::grid::worker(a),
         Command::Plan(a) => cli::grid::plan(a),

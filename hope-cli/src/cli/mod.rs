@@ -8,4 +8,5 @@ pub(crate) mod gateway;
 pub(crate) mod grid;
 pub(crate) mod series;
 pub(crate) mod simulate;
+pub(crate) mod spect;
 pub(crate) mod text;

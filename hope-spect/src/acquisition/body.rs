@@ -174,6 +174,35 @@ impl Body {
             .collect()
     }
 
+    /// The linear attenuation coefficient at `energy_ev` (1/cm) on the reconstruction's grid of
+    /// `n x n x nz` cubes of `voxel_cm` centred on the axis (x fastest), each the mean of 3 x 3
+    /// x 3 points of this body (0 outside).
+    pub fn mu_on(&self, n: usize, nz: usize, voxel_cm: f64, energy_ev: f64) -> Vec<f64> {
+        let mu: Vec<f64> = self.materials.iter().map(|m| m.mu_rho(energy_ev)).collect();
+        let mut out = Vec::with_capacity(n * n * nz);
+        for z in 0..nz {
+            for y in 0..n {
+                for x in 0..n {
+                    let mut acc = 0.0;
+                    for s in 0..27 {
+                        let o = |k: usize| (k as f64 + 0.5) / 3.0;
+                        let p = [
+                            (x as f64 + o(s % 3) - n as f64 / 2.0) * voxel_cm,
+                            (y as f64 + o((s / 3) % 3) - n as f64 / 2.0) * voxel_cm,
+                            (z as f64 + o(s / 9) - nz as f64 / 2.0) * voxel_cm,
+                        ];
+                        if let Some(i) = self.voxel(p) {
+                            let (m, d) = self.at(i);
+                            acc += mu[m] * d;
+                        }
+                    }
+                    out.push(acc / 27.0);
+                }
+            }
+        }
+        out
+    }
+
     /// Tables of the materials' coefficients up to `e_max` eV.
     pub(crate) fn tables(&self, e_max: f64) -> Vec<MuTable> {
         self.materials

@@ -125,7 +125,7 @@ pub struct Acquisition {
 }
 
 impl Acquisition {
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if !(1..=1024).contains(&self.views) {
             return Err(Error::invalid(
                 "views",
