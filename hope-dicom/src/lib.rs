@@ -8,6 +8,7 @@ pub mod jpeg;
 pub mod manual;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod nm;
 pub mod rtdose;
 pub mod rtplan;
 pub mod rtstruct;
@@ -16,6 +17,10 @@ pub mod suv;
 pub mod uid;
 
 pub use error::{Error, Result};
+pub use nm::{
+    NmOptions, NmProjections, NmWindow, read_nm_projections, write_nm_projections,
+    write_nm_reconstruction,
+};
 pub use rtdose::{RtDoseOptions, read_rt_dose, write_rt_dose};
 pub use series::{
     ActivityOptions, CtSeriesOptions, LoadOptions, Loaded, Tilt, TiltCorrection,

@@ -27,8 +27,10 @@ pub struct Geometry {
     pub voxel_cm: f64,
     /// Views over the arc.
     pub views: usize,
-    /// Arc, degrees (360 for a full orbit).
+    /// Arc, degrees (360 for a full orbit; negative: the camera turns clockwise).
     pub arc_deg: f64,
+    /// Angle of the first view, degrees.
+    pub start_deg: f64,
     /// Radius of rotation: from the axis to the collimator face, cm.
     pub radius_cm: f64,
     /// The collimator.
@@ -60,7 +62,8 @@ impl Geometry {
         }
         crate::error::check_ranges(&[
             ("voxel_cm", self.voxel_cm, 0.01, 5.0),
-            ("arc_deg", self.arc_deg, 1.0, 360.0),
+            ("arc_deg", self.arc_deg.abs(), 1.0, 360.0),
+            ("start_deg", self.start_deg, -360.0, 360.0),
             ("radius_cm", self.radius_cm, 1.0, 100.0),
             ("intrinsic_fwhm_cm", self.intrinsic_fwhm_cm, 0.0, 5.0),
             ("image_gap_cm", self.image_gap_cm, 0.0, 10.0),
@@ -81,7 +84,7 @@ impl Geometry {
 
     /// The angle of view `v`, radians.
     pub fn angle(&self, v: usize) -> f64 {
-        self.arc_deg.to_radians() * v as f64 / self.views as f64
+        (self.start_deg + self.arc_deg * v as f64 / self.views as f64).to_radians()
     }
 }
 

@@ -201,17 +201,24 @@ impl ReconstructionSpec {
                 0.64,
             ),
         };
-        if p.views > 1 {
-            let step = p.angles_deg[1] - p.angles_deg[0];
-            if (step * p.views as f64).abs() > 360.0 + 1e-6 || step <= 0.0 {
-                return Err(f(
-                    "projections",
-                    format!(
-                        "a step of {step} degrees over {} views; expected an arc of at most 360 degrees turning CCW",
-                        p.views
-                    ),
-                ));
-            }
+        let step = if p.views > 1 {
+            p.angles_deg[1] - p.angles_deg[0]
+        } else {
+            360.0
+        };
+        let regular = p
+            .angles_deg
+            .iter()
+            .enumerate()
+            .all(|(v, a)| (a - p.angles_deg[0] - step * v as f64).abs() < 1e-6);
+        if !regular || step == 0.0 || (step * p.views as f64).abs() > 360.0 + 1e-6 {
+            return Err(f(
+                "projections",
+                format!(
+                    "views at {:?} degrees; expected evenly spaced views over at most 360 degrees",
+                    &p.angles_deg[..p.views.min(4)]
+                ),
+            ));
         }
         let window = &p.windows[peak];
         let energy_ev = match &self.attenuation {
@@ -227,26 +234,14 @@ impl ReconstructionSpec {
             nz,
             voxel_cm: p.pixel_cm,
             views: p.views,
-            arc_deg: if p.views > 1 {
-                (p.angles_deg[1] - p.angles_deg[0]) * p.views as f64
-            } else {
-                360.0
-            },
+            arc_deg: step * p.views as f64,
+            start_deg: p.angles_deg.first().copied().unwrap_or(0.0),
             radius_cm: p.radius_cm,
             collimator,
             energy_ev,
             intrinsic_fwhm_cm: intrinsic,
             image_gap_cm: gap,
         };
-        let start = p.angles_deg.first().copied().unwrap_or(0.0);
-        if start.abs() > 1e-9 {
-            return Err(f(
-                "projections",
-                format!(
-                    "the first view at {start} degrees; reconstruction takes orbits starting at 0"
-                ),
-            ));
-        }
         let (mu, centre, axes) = match &self.attenuation {
             Some(a) => {
                 let phantom = a.phantom.build(&a.materials, &self.base_dir)?;

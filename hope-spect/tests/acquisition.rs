@@ -207,6 +207,7 @@ fn a_uniform_cylinder_is_recovered_after_calibration() {
         voxel_cm: voxel,
         views: 32,
         arc_deg: 360.0,
+        start_deg: 0.0,
         radius_cm: 20.0,
         collimator: acq.collimator,
         energy_ev: TC,

@@ -17,6 +17,7 @@ fn geometry(n: usize, nz: usize, views: usize) -> Geometry {
         voxel_cm: 0.5,
         views,
         arc_deg: 360.0,
+        start_deg: 0.0,
         radius_cm: 22.0,
         collimator: Collimator::by_code("SY-LEHR").unwrap(),
         energy_ev: TC99M_EV,

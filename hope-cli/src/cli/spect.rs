@@ -6,7 +6,68 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use hope::spect::{Body, ReconstructionSpec, RunControl, SpectSimulation, interfile, simulate};
+use hope::spect::{
+    Body, Projections, ReconstructionSpec, RunControl, SpectSimulation, Window, interfile, simulate,
+};
+use hope_dicom::{NmOptions, NmProjections, NmWindow};
+
+/// Projections as an NM instance's: counts rounded to 16 bits (refused above 65535).
+fn to_nm(p: &Projections) -> anyhow::Result<NmProjections> {
+    let mut counts = Vec::with_capacity(p.counts.len());
+    for c in &p.counts {
+        let r = c.round();
+        anyhow::ensure!(
+            (0.0..=65_535.0).contains(&r),
+            "a bin holds {c} counts: DICOM NM projections hold at most 65535 (use the Interfile output)"
+        );
+        counts.push(r as u16);
+    }
+    Ok(NmProjections {
+        windows: p
+            .windows
+            .iter()
+            .map(|w| NmWindow {
+                name: w.name.clone(),
+                lower_kev: w.lo_ev / 1e3,
+                upper_kev: w.hi_ev / 1e3,
+            })
+            .collect(),
+        angles_deg: p.angles_deg.clone(),
+        rows: p.matrix[1],
+        columns: p.matrix[0],
+        pixel_mm: p.pixel_cm * 10.0,
+        radius_mm: p.radius_cm * 10.0,
+        frame_duration_ms: (p.time_per_view_s * 1e3).round() as u32,
+        collimator: p.collimator.clone(),
+        radionuclide: p.radionuclide.clone(),
+        counts,
+    })
+}
+
+/// An NM instance's projections.
+fn from_nm(n: NmProjections) -> Projections {
+    Projections {
+        views: n.angles_deg.len(),
+        matrix: [n.columns, n.rows],
+        pixel_cm: n.pixel_mm / 10.0,
+        angles_deg: n.angles_deg,
+        radius_cm: n.radius_mm / 10.0,
+        windows: n
+            .windows
+            .iter()
+            .map(|w| Window::new(&w.name, w.lower_kev * 1e3, w.upper_kev * 1e3))
+            .collect(),
+        time_per_view_s: f64::from(n.frame_duration_ms) / 1e3,
+        counts: n.counts.iter().map(|c| f64::from(*c)).collect(),
+        radionuclide: n.radionuclide,
+        activity_bq: f64::NAN,
+        decays: 0,
+        dropped_photons_per_decay: 0.0,
+        chunk_detections: Vec::new(),
+        collimator: n.collimator,
+        method: hope::spect::Method::default(),
+    }
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum SpectCommand {
@@ -23,8 +84,8 @@ pub(crate) enum SpectCommand {
 pub(crate) struct SimulateArgs {
     /// The acquisition file (TOML, or JSON by extension).
     file: PathBuf,
-    /// Output directory: projections.h33/.i33 (counts with Poisson noise), expected.h33/.i33
-    /// (the expected counts), summary.json (counts per window, the calibration in counts per
+    /// Output directory: projections.h33/.i33 and projections.dcm (DICOM NM, TOMO: counts with
+    /// Poisson noise), expected.h33/.i33 (the expected counts), summary.json (counts per window, the calibration in counts per
     /// second per MBq of each window, timings).
     #[arg(long, default_value = "out/spect")]
     out: PathBuf,
@@ -43,7 +104,8 @@ pub(crate) struct SimulateArgs {
 pub(crate) struct ReconstructArgs {
     /// The reconstruction file (TOML, or JSON by extension).
     file: PathBuf,
-    /// Output directory: activity.mha (Bq/mL), summary.json.
+    /// Output directory: activity.mha and activity.dcm (DICOM NM, RECON TOMO; Bq/mL),
+    /// summary.json. The projections may be Interfile (.h33) or DICOM NM (.dcm).
     #[arg(long, default_value = "out/spect-recon")]
     out: PathBuf,
 }
@@ -95,6 +157,20 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let noisy = expected.with_poisson_noise(args.noise_seed);
     interfile::write(&noisy, &args.out.join("projections.h33"))?;
     interfile::write(&expected, &args.out.join("expected.h33"))?;
+    let dicom = match to_nm(&noisy) {
+        Ok(nm) => {
+            hope_dicom::write_nm_projections(
+                &nm,
+                &args.out.join("projections.dcm"),
+                &NmOptions::default(),
+            )?;
+            true
+        }
+        Err(e) => {
+            println!("no projections.dcm: {e}");
+            false
+        }
+    };
     let mut windows = Vec::new();
     for (w, win) in acq.windows.iter().enumerate() {
         let (counts, rel) = expected.total(w);
@@ -132,7 +208,11 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
         "windows": windows,
         "wall_seconds": seconds,
         "cpu_seconds": cpu,
-        "outputs": ["projections.h33", "projections.i33", "expected.h33", "expected.i33"],
+        "outputs": if dicom {
+            vec!["projections.h33", "projections.i33", "projections.dcm", "expected.h33", "expected.i33"]
+        } else {
+            vec!["projections.h33", "projections.i33", "expected.h33", "expected.i33"]
+        },
     });
     hope::core::fs::write_atomic(
         args.out.join("summary.json"),
@@ -147,13 +227,26 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
 
 fn run_reconstruct(args: ReconstructArgs) -> anyhow::Result<()> {
     let spec = ReconstructionSpec::from_file(&args.file)?;
-    let projections = interfile::read(&spec.projections_path())?;
+    let path = spec.projections_path();
+    let projections = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("dcm"))
+    {
+        from_nm(hope_dicom::read_nm_projections(&path)?)
+    } else {
+        interfile::read(&path)?
+    };
     let start = Instant::now();
     let volume = spec.run(&projections)?;
     let seconds = start.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     hope::core::metaimage::write(args.out.join("activity.mha"), &volume)?;
+    hope_dicom::write_nm_reconstruction(
+        &volume,
+        &args.out.join("activity.dcm"),
+        &NmOptions::default(),
+    )?;
     let ml = volume.grid().voxel_volume_mm3() / 1000.0;
     let total: f64 = volume.data().iter().map(|v| f64::from(*v) * ml).sum();
     let summary = serde_json::json!({
@@ -167,7 +260,7 @@ fn run_reconstruct(args: ReconstructArgs) -> anyhow::Result<()> {
         "dims": volume.grid().dims(),
         "total_activity_mbq": total / 1e6,
         "wall_seconds": seconds,
-        "outputs": ["activity.mha"],
+        "outputs": ["activity.mha", "activity.dcm"],
     });
     hope::core::fs::write_atomic(
         args.out.join("summary.json"),
