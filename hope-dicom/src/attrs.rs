@@ -266,6 +266,27 @@ pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<Strin
         .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
 }
 
+/// Refuses a file whose pixel data is not native little-endian (explicit or implicit VR): the
+/// readers that decode pixel bytes themselves take only those.
+pub(crate) fn native_little_endian(path: &Path, obj: &DefaultDicomObject) -> Result<()> {
+    let ts = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_string();
+    let (explicit, implicit) = (
+        dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN,
+        dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN,
+    );
+    if ts != explicit && ts != implicit {
+        return Err(Error::UnsupportedTransferSyntax {
+            path: path.to_path_buf(),
+            transfer_syntax: ts,
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn floats(
     obj: &DefaultDicomObject,
     path: &Path,

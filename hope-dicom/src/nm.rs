@@ -21,7 +21,9 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use hope_core::Volume;
 
-use crate::attrs::{attr_err, ds, ds_multi, new_instance, open, text, write_part10};
+use crate::attrs::{
+    attr_err, ds, ds_multi, native_little_endian, new_instance, open, text, write_part10,
+};
 use crate::uid::new_uid;
 use crate::{Error, Result};
 
@@ -400,17 +402,7 @@ fn vector(
 /// Reads an NM `TOMO` instance.
 pub fn read_nm_projections(path: &Path) -> Result<NmProjections> {
     let file = open(path, true)?;
-    let ts = file
-        .meta()
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .to_string();
-    if ts != uids::EXPLICIT_VR_LITTLE_ENDIAN && ts != uids::IMPLICIT_VR_LITTLE_ENDIAN {
-        return Err(Error::UnsupportedTransferSyntax {
-            path: path.to_path_buf(),
-            transfer_syntax: ts,
-        });
-    }
+    native_little_endian(path, &file)?;
     let obj: &InMemDicomObject = &file;
     if text(obj, tags::MODALITY).as_deref() != Some("NM") {
         return Err(attr_err(path, "Modality", "expected NM"));

@@ -18,7 +18,8 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use hope_core::{Grid, Vec3, Volume};
 
 use crate::attrs::{
-    attr_err, derived_from_ct, ds, ds_multi, floats, new_instance, open, text, write_part10,
+    attr_err, derived_from_ct, ds, ds_multi, floats, native_little_endian, new_instance, open,
+    text, write_part10,
 };
 use crate::uid::new_uid;
 use crate::{Error, Result};
@@ -245,17 +246,7 @@ pub fn read_rt_dose(path: &Path) -> Result<Volume<f32>> {
     if text(&obj, tags::MODALITY).as_deref() != Some("RTDOSE") {
         return Err(attr_err(path, "Modality", "expected RTDOSE"));
     }
-    let ts = obj
-        .meta()
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .to_string();
-    if ts != uids::EXPLICIT_VR_LITTLE_ENDIAN && ts != uids::IMPLICIT_VR_LITTLE_ENDIAN {
-        return Err(Error::UnsupportedTransferSyntax {
-            path: path.to_path_buf(),
-            transfer_syntax: ts,
-        });
-    }
+    native_little_endian(path, &obj)?;
     let int = |tag, name: &'static str| -> Result<usize> {
         obj.get(tag)
             .and_then(|e| e.to_int::<u32>().ok())
