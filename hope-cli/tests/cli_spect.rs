@@ -201,3 +201,26 @@ fn bad_files_are_refused_naming_the_field() {
         assert!(!o.status.success() && err.contains(field), "{field}: {err}");
     }
 }
+
+/// Attack round on issue 25: 1.5 ms per view was written as a 2 ms Actual Frame Duration (a
+/// third off the calibration); now no DICOM projections are written (the Interfile copy keeps
+/// the time), and none is left from an earlier run.
+#[test]
+fn attack_25_a_view_time_dicom_cannot_hold_writes_no_dicom_projections() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("sim")).unwrap();
+    std::fs::write(tmp.path().join("sim/projections.dcm"), b"stale").unwrap();
+    let text = acquisition().replace("time_per_view_s = 20.0", "time_per_view_s = 0.0015");
+    std::fs::write(tmp.path().join("acq.toml"), text).unwrap();
+    let o = hope(
+        tmp.path(),
+        &[
+            "spect", "simulate", "acq.toml", "--out", "sim", "--decays", "2000",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("no projections.dcm"), "{stdout}");
+    assert!(!tmp.path().join("sim/projections.dcm").exists());
+    assert!(tmp.path().join("sim/projections.h33").exists());
+}

@@ -669,6 +669,22 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
                 ),
             ));
         }
+        v if Path::new(v).is_absolute()
+            || v.contains(':')
+            || Path::new(v)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_))) =>
+        {
+            // (Attack round on issue 25: a forged header read the tail of any file.)
+            return Err(header_error(
+                path,
+                data_field.line,
+                "ElementDataFile",
+                format!(
+                    "`{v}`: expected a file name relative to the header's folder, without `..`"
+                ),
+            ));
+        }
         v => DataLocation::File(path.parent().unwrap_or(Path::new("")).join(v)),
     };
 

@@ -94,6 +94,8 @@ impl Default for NmOptions {
 /// The most frames read or written.
 pub const MAX_FRAMES: usize = 16_384;
 const MAX_SIDE: usize = 1_024;
+/// The most pixels (frames x rows x columns) read.
+pub const MAX_PIXELS: usize = 1 << 27;
 
 fn s(v: &str) -> PrimitiveValue {
     PrimitiveValue::from(v)
@@ -434,6 +436,14 @@ pub fn read_nm_projections(path: &Path) -> Result<NmProjections> {
         int(tags::COLUMNS, "Columns", MAX_SIDE)?,
     );
     let frames = int(tags::NUMBER_OF_FRAMES, "NumberOfFrames", MAX_FRAMES)?;
+    // Before anything is decoded: the counts held as f64 downstream (attack round on issue 25).
+    if frames * rows * columns > MAX_PIXELS {
+        return Err(attr_err(
+            path,
+            "NumberOfFrames",
+            format!("{frames} frames of {rows} x {columns}: more than {MAX_PIXELS} pixels"),
+        ));
+    }
     let bits = int(tags::BITS_ALLOCATED, "BitsAllocated", 32)?;
     if bits != 8 && bits != 16 {
         return Err(attr_err(
@@ -496,12 +506,14 @@ pub fn read_nm_projections(path: &Path) -> Result<NmProjections> {
     }
     let mut windows = Vec::with_capacity(n_windows);
     for (i, item) in info.iter().enumerate() {
+        // One range per window: a window of several ranges has no single width for the
+        // scatter estimate (attack round on issue 25).
         let range = items(
             path,
             item,
             tags::ENERGY_WINDOW_RANGE_SEQUENCE,
             "EnergyWindowRangeSequence",
-            8,
+            1,
         )?;
         let lower = number(
             path,
@@ -562,7 +574,15 @@ pub fn read_nm_projections(path: &Path) -> Result<NmProjections> {
         "NumberOfFramesInRotation",
         1.0,
         MAX_FRAMES as f64,
-    )? as usize;
+    )?;
+    if per_rotation.fract() != 0.0 {
+        return Err(attr_err(
+            path,
+            "NumberOfFramesInRotation",
+            format!("{per_rotation}; expected a whole number"),
+        ));
+    }
+    let per_rotation = per_rotation as usize;
     let step = number(
         path,
         rotation,
@@ -656,7 +676,29 @@ pub fn read_nm_projections(path: &Path) -> Result<NmProjections> {
                 2_000.0,
             )
         })?;
-        radius = if radius.is_nan() { r } else { radius.max(r) };
+        // A body-contour orbit (the radius changing from view to view) is not modelled:
+        // refused rather than taken as circular (attack round on issue 25).
+        for item in [d, rotation] {
+            if let Some(all) = item
+                .get(tags::RADIAL_POSITION)
+                .and_then(|e| e.to_multi_float64().ok())
+                && all.iter().any(|x| (x - r).abs() > 0.5)
+            {
+                return Err(attr_err(
+                    path,
+                    "RadialPosition",
+                    "the radius changes from view to view (a non-circular orbit); expected one radius",
+                ));
+            }
+        }
+        if !radius.is_nan() && (radius - r).abs() > 0.5 {
+            return Err(attr_err(
+                path,
+                "RadialPosition",
+                format!("detectors at {radius} and {r} mm; expected one radius"),
+            ));
+        }
+        radius = r;
     }
     let pixel = obj
         .get(tags::PIXEL_SPACING)

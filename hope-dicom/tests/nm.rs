@@ -310,3 +310,106 @@ fn forged_attributes_are_refused_naming_them() {
         assert!(err.contains(want), "{want}: {err}");
     }
 }
+
+/// Attack round on issue 25: a body-contour orbit (radius changing per view), a window of two
+/// energy ranges, and a header announcing 2^34 pixels were read (the first two as something
+/// else, the last before any check of the memory it needs).
+#[test]
+fn attack_25_orbits_windows_and_sizes_the_reader_cannot_honour_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good.dcm");
+    write_nm_projections(&projections(8), &good, &NmOptions::default()).unwrap();
+    let bad = tmp.path().join("bad.dcm");
+    edit(&good, &bad, |o| {
+        let rotation = InMemDicomObject::from_element_iter([
+            DataElement::new(tags::ANGULAR_STEP, VR::DS, PrimitiveValue::from("45")),
+            DataElement::new(tags::ROTATION_DIRECTION, VR::CS, PrimitiveValue::from("CC")),
+            DataElement::new(
+                tags::ACTUAL_FRAME_DURATION,
+                VR::IS,
+                PrimitiveValue::from("20000"),
+            ),
+            DataElement::new(
+                tags::NUMBER_OF_FRAMES_IN_ROTATION,
+                VR::US,
+                PrimitiveValue::from(8u16),
+            ),
+            DataElement::new(
+                tags::RADIAL_POSITION,
+                VR::DS,
+                PrimitiveValue::Strs(
+                    ["150", "180", "210", "240", "250", "240", "210", "180"]
+                        .map(String::from)
+                        .into_iter()
+                        .collect(),
+                ),
+            ),
+        ]);
+        o.put(DataElement::new(
+            tags::DETECTOR_INFORMATION_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![InMemDicomObject::from_element_iter([
+                DataElement::new(tags::START_ANGLE, VR::DS, PrimitiveValue::from("0")),
+            ])]),
+        ));
+        o.put(DataElement::new(
+            tags::ROTATION_INFORMATION_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![rotation]),
+        ));
+    });
+    let err = read_nm_projections(&bad).unwrap_err().to_string();
+    assert!(err.contains("RadialPosition"), "{err}");
+    edit(&good, &bad, |o| {
+        let range = |lo: &str, hi: &str| {
+            InMemDicomObject::from_element_iter([
+                DataElement::new(
+                    tags::ENERGY_WINDOW_LOWER_LIMIT,
+                    VR::DS,
+                    PrimitiveValue::from(lo),
+                ),
+                DataElement::new(
+                    tags::ENERGY_WINDOW_UPPER_LIMIT,
+                    VR::DS,
+                    PrimitiveValue::from(hi),
+                ),
+            ])
+        };
+        let window = |name: &str| {
+            InMemDicomObject::from_element_iter([
+                DataElement::new(
+                    tags::ENERGY_WINDOW_RANGE_SEQUENCE,
+                    VR::SQ,
+                    DataSetSequence::from(vec![range("100", "120"), range("180", "220")]),
+                ),
+                DataElement::new(tags::ENERGY_WINDOW_NAME, VR::SH, PrimitiveValue::from(name)),
+            ])
+        };
+        o.put(DataElement::new(
+            tags::ENERGY_WINDOW_INFORMATION_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![window("a"), window("b")]),
+        ));
+    });
+    let err = read_nm_projections(&bad).unwrap_err().to_string();
+    assert!(err.contains("EnergyWindowRangeSequence"), "{err}");
+    edit(&good, &bad, |o| {
+        o.put(DataElement::new(
+            tags::NUMBER_OF_FRAMES,
+            VR::IS,
+            PrimitiveValue::from("16384"),
+        ));
+        o.put(DataElement::new(
+            tags::ROWS,
+            VR::US,
+            PrimitiveValue::from(1024u16),
+        ));
+        o.put(DataElement::new(
+            tags::COLUMNS,
+            VR::US,
+            PrimitiveValue::from(1024u16),
+        ));
+    });
+    let err = read_nm_projections(&bad).unwrap_err().to_string();
+    assert!(err.contains("pixels"), "{err}");
+}

@@ -71,6 +71,9 @@ use crate::collimator::{Collimator, HoleShape};
 use crate::crystal::Crystal;
 use crate::{Error, Result};
 
+/// The most `[[activity.region]]` sections.
+pub const MAX_REGIONS: usize = 1_000;
+
 /// The largest file read, bytes.
 pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
@@ -527,6 +530,16 @@ impl SpectSimulation {
                 path,
                 "activity",
                 "expected mha or at least one [[activity.region]]",
+            ));
+        }
+        if self.activity.region.len() > MAX_REGIONS {
+            return Err(Error::field(
+                path,
+                "activity.region",
+                format!(
+                    "{} regions; at most {MAX_REGIONS}",
+                    self.activity.region.len()
+                ),
             ));
         }
         let names: Vec<String> = phantom

@@ -25,21 +25,39 @@ use crate::{Error, Result};
 /// The largest header read, bytes.
 pub const MAX_HEADER_BYTES: u64 = 256 << 10;
 const MAX_LINES: usize = 4_000;
+/// The most values (windows x views x bins) read.
+pub const MAX_VALUES: usize = 1 << 27;
 
 /// Writes `p` as `header` (`.h33`) and its data file (the header's name with `.i33`), each
 /// atomically.
 pub fn write(p: &Projections, header: &Path) -> Result<()> {
+    p.check()?;
+    if header
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("i33"))
+    {
+        return Err(Error::file(
+            header,
+            "a header named .i33 would be overwritten by its data",
+        ));
+    }
     let data_path = header.with_extension("i33");
     let data_name = data_path
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::file(header, "expected a file name in UTF-8"))?
         .to_string();
+    // The arc rounded to a millionth of a degree (the angles carry sums' rounding).
     let arc = if p.views > 1 {
         let step = p.angles_deg[1] - p.angles_deg[0];
-        step * p.views as f64
+        (step.abs() * p.views as f64 * 1e6).round() / 1e6
     } else {
         360.0
+    };
+    let direction = if p.views > 1 && p.angles_deg[1] < p.angles_deg[0] {
+        "CW"
+    } else {
+        "CCW"
     };
     let mut h = String::new();
     let mut line = |k: &str, v: &str| {
@@ -97,7 +115,7 @@ pub fn write(p: &Projections, header: &Path) -> Result<()> {
         &format!("{}", p.time_per_view_s * p.views as f64),
     );
     line("!SPECT STUDY (acquired data)", "");
-    line("!direction of rotation", "CCW");
+    line("!direction of rotation", direction);
     line(
         "start angle",
         &format!("{}", p.angles_deg.first().copied().unwrap_or(0.0)),
@@ -252,6 +270,12 @@ pub fn read(header: &Path) -> Result<Projections> {
                 format!("{hi} keV; expected above the lower level {lo}"),
             ));
         }
+        if windows.iter().any(|w: &Window| w.name == name) {
+            return Err(field(
+                &format!("energy window [{i}]"),
+                format!("`{name}` given twice"),
+            ));
+        }
         windows.push(Window::new(&name, lo * 1e3, hi * 1e3));
     }
     let pixel_u = number("scaling factor (mm/pixel) [1]", 0.1, 50.0)?;
@@ -262,7 +286,8 @@ pub fn read(header: &Path) -> Result<Projections> {
             format!("{pixel_z}; expected square bins ({pixel_u} along u)"),
         ));
     }
-    let arc = number("extent of rotation", 1.0, 360.0)?;
+    // (Attack round: sums of angles overshoot 360 by a rounding.)
+    let arc = number("extent of rotation", 1.0, 360.0 + 1e-6)?.min(360.0);
     let start = match get("start angle") {
         Some(_) => number("start angle", -360.0, 360.0)?,
         None => 0.0,
@@ -317,6 +342,14 @@ pub fn read(header: &Path) -> Result<Projections> {
     let name = need("name of data file")?;
     let data_path = data_file(header, name)?;
     let count = windows_n * views * nu * nz;
+    if count > MAX_VALUES {
+        return Err(field(
+            "matrix size [1]",
+            format!(
+                "{windows_n} windows x {views} projections x {nu} x {nz} bins; at most {MAX_VALUES} values"
+            ),
+        ));
+    }
     let expected = offset as u64 + (count * bytes_per) as u64;
     let raw = hope_core::fs::read_bounded(&data_path, expected)
         .map_err(|e| Error::file(&data_path, format!("cannot read: {e}")))?;
@@ -346,8 +379,7 @@ pub fn read(header: &Path) -> Result<Projections> {
     let method = get("hope method")
         .map(Method::by_name)
         .transpose()
-        .ok()
-        .flatten()
+        .map_err(|e| field("hope method", e.to_string()))?
         .unwrap_or_default();
     Ok(Projections {
         views,
@@ -382,7 +414,7 @@ fn data_file(header: &Path, name: &str) -> Result<PathBuf> {
     let plain = !name.is_empty()
         && name != "."
         && name != ".."
-        && !name.contains(['/', '\\'])
+        && !name.contains(['/', '\\', ':'])
         && !name.contains('\0');
     if !plain {
         return Err(Error::field(

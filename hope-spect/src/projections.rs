@@ -33,8 +33,9 @@ pub struct Projections {
     pub decays: u64,
     /// Photons per decay in lines not followed (above 1.022 MeV).
     pub dropped_photons_per_decay: f64,
-    /// Per chunk of histories and window: detections per decay summed over views and bins (the
-    /// Monte Carlo's own spread, for its uncertainty).
+    /// Per bucket of histories (at most 1,024; chunk `c` of 8,192 decays in bucket `c % 1024`)
+    /// and window: detections per decay summed over views and bins (the Monte Carlo's own
+    /// spread, for its uncertainty).
     pub chunk_detections: Vec<Vec<f64>>,
     /// The collimator's code.
     pub collimator: String,
@@ -43,6 +44,46 @@ pub struct Projections {
 }
 
 impl Projections {
+    /// Checks that the fields agree with each other (the struct's fields are public): views,
+    /// angles, matrix, windows and counts.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Error::invalid("projections", m);
+        if self.views == 0 || self.angles_deg.len() != self.views {
+            return Err(bad(format!(
+                "{} views with {} angles",
+                self.views,
+                self.angles_deg.len()
+            )));
+        }
+        if self.matrix.iter().any(|m| *m == 0 || *m > 1024) || self.windows.is_empty() {
+            return Err(bad(format!(
+                "matrix {:?}, {} windows",
+                self.matrix,
+                self.windows.len()
+            )));
+        }
+        let n = self.windows.len() * self.views * self.bins();
+        if self.counts.len() != n {
+            return Err(bad(format!(
+                "{} counts; the windows, views and matrix make {n}",
+                self.counts.len()
+            )));
+        }
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if ![self.pixel_cm, self.time_per_view_s, self.radius_cm]
+            .into_iter()
+            .all(positive)
+            || self.angles_deg.iter().any(|a| !a.is_finite())
+            || self.counts.iter().any(|c| !(c.is_finite() && *c >= 0.0))
+        {
+            return Err(bad(
+                "a bin size, time, radius, angle or count that is not a finite positive number"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Bins per view.
     pub fn bins(&self) -> usize {
         self.matrix[0] * self.matrix[1]
@@ -132,6 +173,25 @@ impl Projections {
             return Err(Error::invalid(
                 "tew",
                 format!("window index beyond the {n} windows"),
+            ));
+        }
+        // (Attack round: a scatter window equal to, or overlapping, the photopeak's was taken.)
+        for s in std::iter::once(lower).chain(upper) {
+            let (a, b) = (&self.windows[s], &self.windows[peak]);
+            if s == peak || (a.lo_ev < b.hi_ev && b.lo_ev < a.hi_ev) {
+                return Err(Error::invalid(
+                    "tew",
+                    format!(
+                        "the scatter window `{}` overlaps the photopeak window `{}`",
+                        a.name, b.name
+                    ),
+                ));
+            }
+        }
+        if upper == Some(lower) {
+            return Err(Error::invalid(
+                "tew",
+                "the lower and upper windows are the same",
             ));
         }
         if smooth == 0 || smooth > 31 {

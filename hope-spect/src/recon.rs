@@ -44,7 +44,7 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if !(8..=512).contains(&self.n) || !(1..=512).contains(&self.nz) {
             return Err(Error::invalid(
                 "geometry",

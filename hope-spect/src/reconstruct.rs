@@ -37,6 +37,9 @@ use crate::projections::Projections;
 use crate::recon::{Geometry, Projector, osem_with_background};
 use crate::{Collimator, Error, Result};
 
+/// The most values OSEM keeps (one image per subset for the sensitivities).
+const MAX_OSEM_VALUES: usize = 1 << 27;
+
 fn default_window() -> String {
     "photopeak".into()
 }
@@ -137,11 +140,20 @@ impl ReconstructionSpec {
         s.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         s.path = path.to_path_buf();
         let c = s.calibration_cps_per_mbq;
-        if !(c.is_finite() && c > 0.0 && c < 1e6) {
+        if !(c.is_finite() && (1e-3..=1e5).contains(&c)) {
             return Err(Error::field(
                 path,
                 "calibration_cps_per_mbq",
-                format!("{c}; expected 0 to 1e6"),
+                format!("{c}; expected 0.001 to 100000 counts per second per MBq"),
+            ));
+        }
+        if let Some(e) = s.attenuation.as_ref().and_then(|a| a.energy_kev)
+            && !(e.is_finite() && (20.0..=1_022.0).contains(&e))
+        {
+            return Err(Error::field(
+                path,
+                "attenuation.energy_kev",
+                format!("{e}; expected 20 to 1022 keV"),
             ));
         }
         if !(1..=128).contains(&s.osem.subsets) || !(1..=200).contains(&s.osem.iterations) {
@@ -179,6 +191,7 @@ impl ReconstructionSpec {
     pub fn run(&self, p: &Projections) -> Result<Volume<f32>> {
         let path = &self.path;
         let f = |name: &str, m: String| Error::field(path, name.to_string(), m);
+        p.check().map_err(|e| f("projections", e.to_string()))?;
         let peak = p
             .window_index(&self.window)
             .map_err(|e| f("window", e.to_string()))?;
@@ -234,7 +247,8 @@ impl ReconstructionSpec {
             nz,
             voxel_cm: p.pixel_cm,
             views: p.views,
-            arc_deg: step * p.views as f64,
+            // Sums of angles overshoot a full turn by a rounding (attack round on issue 25).
+            arc_deg: (step * p.views as f64 * 1e6).round() / 1e6,
             start_deg: p.angles_deg.first().copied().unwrap_or(0.0),
             radius_cm: p.radius_cm,
             collimator,
@@ -242,6 +256,28 @@ impl ReconstructionSpec {
             intrinsic_fwhm_cm: intrinsic,
             image_gap_cm: gap,
         };
+        // The geometry first: nothing is computed for projections the projector refuses.
+        geometry
+            .check()
+            .map_err(|e| f("projections", e.to_string()))?;
+        if self.osem.subsets > p.views {
+            return Err(f(
+                "osem.subsets",
+                format!(
+                    "{}; the projections have {} views",
+                    self.osem.subsets, p.views
+                ),
+            ));
+        }
+        if self.osem.subsets.max(2) * n * n * nz > MAX_OSEM_VALUES {
+            return Err(f(
+                "osem.subsets",
+                format!(
+                    "{} subsets of {n} x {n} x {nz} voxels need more than {} values of memory",
+                    self.osem.subsets, MAX_OSEM_VALUES
+                ),
+            ));
+        }
         let (mu, centre, axes) = match &self.attenuation {
             Some(a) => {
                 let phantom = a.phantom.build(&a.materials, &self.base_dir)?;
@@ -286,7 +322,10 @@ impl ReconstructionSpec {
                     .map(|u| p.window_index(u))
                     .transpose()
                     .map_err(|e| f("scatter.upper", e.to_string()))?;
-                Some(per_second(p.tew(peak, lower, upper, s.smooth)?))
+                Some(per_second(
+                    p.tew(peak, lower, upper, s.smooth)
+                        .map_err(|e| f("scatter", e.to_string()))?,
+                ))
             }
             None => None,
         };
@@ -296,8 +335,15 @@ impl ReconstructionSpec {
             scatter.as_deref(),
             self.osem.subsets,
             self.osem.iterations,
-        )?;
+        )
+        .map_err(|e| f("osem", e.to_string()))?;
         let ml = p.pixel_cm.powi(3);
+        if let Some(bad) = x.iter().find(|v| !((**v / ml) as f32).is_finite()) {
+            return Err(f(
+                "projections",
+                format!("the reconstruction reached {bad}: counts or calibration out of range"),
+            ));
+        }
         let mm = p.pixel_cm * 10.0;
         let (hu, hz) = ((n as f64 - 1.0) / 2.0 * mm, (nz as f64 - 1.0) / 2.0 * mm);
         let origin = centre - axes[0] * hu - axes[1] * hu - axes[2] * hz;

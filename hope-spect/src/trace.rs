@@ -57,15 +57,6 @@ impl Lattice {
         }
     }
 
-    /// The point `a a1 + b a2` of the face: uniform over the primitive cell for `a`, `b`
-    /// uniform in [0, 1).
-    pub(crate) fn point(&self, a: f64, b: f64) -> [f64; 2] {
-        [
-            a * self.a1[0] + b * self.a2[0],
-            a * self.a1[1] + b * self.a2[1],
-        ]
-    }
-
     /// The lattice coordinates of a point of the face.
     fn coords(&self, x: f64, y: f64) -> [f64; 2] {
         [
@@ -86,6 +77,12 @@ impl Lattice {
     /// The part `[t0, t1]` of the segment `p + t d`, `t` in [0, 1], inside the hole centred at
     /// `c` (its length as a fraction of the segment).
     fn chord(&self, p: [f64; 2], d: [f64; 2], c: [f64; 2]) -> f64 {
+        self.chord_interval(p, d, c).map_or(0.0, |(a, b)| b - a)
+    }
+
+    /// The part `[t0, t1]` of the segment `p + t d`, `t` in [0, 1], inside the hole centred at
+    /// `c`, if any.
+    fn chord_interval(&self, p: [f64; 2], d: [f64; 2], c: [f64; 2]) -> Option<(f64, f64)> {
         let q = [p[0] - c[0], p[1] - c[1]];
         let (mut t0, mut t1) = (0.0f64, 1.0f64);
         match self.shape {
@@ -95,11 +92,11 @@ impl Lattice {
                 let b = q[0] * d[0] + q[1] * d[1];
                 let k = q[0] * q[0] + q[1] * q[1] - self.half * self.half;
                 if a <= 0.0 {
-                    return if k <= 0.0 { 1.0 } else { 0.0 };
+                    return (k <= 0.0).then_some((0.0, 1.0));
                 }
                 let disc = b * b - a * k;
                 if disc <= 0.0 {
-                    return 0.0;
+                    return None;
                 }
                 let r = disc.sqrt();
                 t0 = t0.max((-b - r) / a);
@@ -111,7 +108,7 @@ impl Lattice {
                     let v = n[0] * d[0] + n[1] * d[1];
                     if v.abs() < 1e-300 {
                         if s.abs() > self.half {
-                            return 0.0;
+                            return None;
                         }
                         continue;
                     }
@@ -121,7 +118,7 @@ impl Lattice {
                 }
             }
         }
-        (t1 - t0).max(0.0)
+        (t1 > t0).then_some((t0, t1))
     }
 
     /// The length (cm) that the ray entering the face at `(x, y)` with direction `u` (`u[2] > 0`)
@@ -129,6 +126,27 @@ impl Lattice {
     pub(crate) fn septa_path(&self, x: f64, y: f64, u: [f64; 3]) -> f64 {
         let path = self.length / u[2];
         let d = [u[0] * path, u[1] * path];
+        let mut inside = 0.0;
+        self.for_each_hole([x, y], d, |c| inside += self.chord([x, y], d, c));
+        path * (1.0 - inside).clamp(0.0, 1.0)
+    }
+
+    /// The parts `(t0, t1)` of the segment `p + t d`, `t` in [0, 1], inside holes, in order
+    /// (into `out`, cleared first).
+    #[allow(dead_code)] // used by the collimator transport, next
+    pub(crate) fn hole_intervals(&self, p: [f64; 2], d: [f64; 2], out: &mut Vec<(f64, f64)>) {
+        out.clear();
+        self.for_each_hole(p, d, |c| {
+            if let Some(i) = self.chord_interval(p, d, c) {
+                out.push(i);
+            }
+        });
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    /// Calls `f` with the centre of every hole the segment `p + t d`, `t` in [0, 1], may cross.
+    fn for_each_hole(&self, p: [f64; 2], d: [f64; 2], mut f: impl FnMut([f64; 2])) {
+        let [x, y] = p;
         let (end_x, end_y) = (x + d[0], y + d[1]);
         // Candidate holes: the lattice cells around the projected segment.
         let mut lo = [f64::INFINITY; 2];
@@ -145,7 +163,6 @@ impl Lattice {
         // centre), so the work grows with the cells crossed, not with their square.
         let p0 = self.coords(x, y);
         let p1 = self.coords(end_x, end_y);
-        let mut inside = 0.0;
         let (i_lo, i_hi) = (lo[0].floor() as i64 - 1, hi[0].ceil() as i64 + 1);
         for i in i_lo..=i_hi {
             let fi = i as f64;
@@ -166,10 +183,9 @@ impl Lattice {
             let (r0, r1) = (p0[1] + t0 * (p1[1] - p0[1]), p0[1] + t1 * (p1[1] - p0[1]));
             let (j_lo, j_hi) = (r0.min(r1).floor() as i64 - 2, r0.max(r1).ceil() as i64 + 2);
             for j in j_lo..=j_hi {
-                inside += self.chord([x, y], d, self.centre(i, j));
+                f(self.centre(i, j));
             }
         }
-        path * (1.0 - inside).clamp(0.0, 1.0)
     }
 
     /// A point of the unit cell at lattice position `(s, t)` in [0, 1)^2.

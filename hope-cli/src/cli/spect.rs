@@ -13,6 +13,12 @@ use hope_dicom::{NmOptions, NmProjections, NmWindow};
 
 /// Projections as an NM instance's: counts rounded to 16 bits (refused above 65535).
 fn to_nm(p: &Projections) -> anyhow::Result<NmProjections> {
+    let ms = p.time_per_view_s * 1e3;
+    anyhow::ensure!(
+        ms >= 1.0 && (ms - ms.round()).abs() < 1e-6,
+        "{} s per view is not a whole number of milliseconds (DICOM's Actual Frame Duration)",
+        p.time_per_view_s
+    );
     let mut counts = Vec::with_capacity(p.counts.len());
     for c in &p.counts {
         let r = c.round();
@@ -150,7 +156,8 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
         &acq,
         &RunControl {
             decays: 100_000,
-            seed: file.seed,
+            // A stream of its own, not the body run's chunks.
+            seed: file.seed ^ 0xCA11_B0A7_0000_0003,
             threads: args.threads,
         },
     )?;
@@ -167,6 +174,8 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
             true
         }
         Err(e) => {
+            // No stale file from an earlier run beside the new projections.
+            let _ = std::fs::remove_file(args.out.join("projections.dcm"));
             println!("no projections.dcm: {e}");
             false
         }

@@ -66,7 +66,8 @@ impl Arf {
         // Path lengths in the septa: POINTS_PER_CELL per cell, directions and entry points
         // spread over the cell and the lattice's primitive cell.
         let mut paths = vec![0.0f32; side * side * POINTS_PER_CELL];
-        let mut rng = Rng::for_batch(seed, 0xA2F);
+        // A stream of its own: not one of the simulation's chunks (seed, chunk).
+        let mut rng = Rng::for_batch(seed ^ 0xA2F0_5EED_0000_0001, 0);
         for cell in 0..side * side {
             let (i, j) = (cell % side, cell / side);
             for k in 0..POINTS_PER_CELL {
@@ -74,7 +75,7 @@ impl Arf {
                 let ty = (j as f64 - m as f64 + rng.uniform() - 0.5) * h;
                 let norm = (1.0 + tx * tx + ty * ty).sqrt();
                 let u = [tx / norm, ty / norm, 1.0 / norm];
-                let [x, y] = lattice.point(rng.uniform(), rng.uniform());
+                let [x, y] = lattice.cell_point(rng.uniform(), rng.uniform());
                 paths[cell * POINTS_PER_CELL + k] = lattice.septa_path(x, y, u) as f32;
             }
         }
@@ -262,7 +263,7 @@ impl WindowTable {
         let mut p = Vec::with_capacity(points);
         for k in 0..points {
             let e = e_min + k as f64 * de;
-            let mut rng = Rng::for_batch(seed, 0xC0_0000 + k as u64);
+            let mut rng = Rng::for_batch(seed ^ 0xC0_5EED_0000_0002, k as u64);
             let mut row = vec![0.0; windows.len()];
             for _ in 0..photons {
                 let d = slab.follow(e, &mut rng);

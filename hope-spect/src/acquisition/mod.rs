@@ -336,9 +336,16 @@ pub fn simulate(
     } else {
         run.threads
     }
-    .clamp(1, 64);
+    .clamp(1, 64)
+    // Each worker holds a tally of the whole acquisition: at most 2 GiB of them in all.
+    .min(((1usize << 28) / size.max(1)).max(1));
     let mut total = vec![0.0f64; size];
-    let mut chunk_totals = Vec::with_capacity(chunks as usize);
+    // Detections per window summed over the chunks of each of at most 1,024 buckets (chunk c in
+    // bucket c % 1024), with the decays in each: the spread between buckets gives the Monte
+    // Carlo uncertainty.
+    let buckets = chunks.min(1_024) as usize;
+    let mut bucket_sums = vec![vec![0.0f64; acq.windows.len()]; buckets];
+    let mut bucket_decays = vec![0u64; buckets];
     let mut next = 0u64;
     while next < chunks {
         let group: Vec<u64> = (next..chunks.min(next + threads as u64)).collect();
@@ -367,17 +374,16 @@ pub fn simulate(
                 .map(|h| h.join().unwrap_or_default())
                 .collect()
         });
-        for tally in results {
+        for (chunk, tally) in group.iter().zip(results) {
             if tally.len() != size {
                 return Err(Error::invalid("threads", "a worker thread failed"));
             }
             let per_window = size / acq.windows.len();
-            chunk_totals.push(
-                tally
-                    .chunks(per_window)
-                    .map(|w| w.iter().sum::<f64>())
-                    .collect::<Vec<f64>>(),
-            );
+            let b = (*chunk % 1_024) as usize;
+            for (w, sum) in tally.chunks(per_window).zip(&mut bucket_sums[b]) {
+                *sum += w.iter().sum::<f64>();
+            }
+            bucket_decays[b] += CHUNK.min(run.decays - chunk * CHUNK);
             for (t, x) in total.iter_mut().zip(&tally) {
                 *t += x;
             }
@@ -389,11 +395,11 @@ pub fn simulate(
     for t in &mut total {
         *t *= scale;
     }
-    for c in &mut chunk_totals {
-        for x in c.iter_mut() {
-            *x /= CHUNK as f64;
-        }
-    }
+    let chunk_totals: Vec<Vec<f64>> = bucket_sums
+        .into_iter()
+        .zip(&bucket_decays)
+        .map(|(sums, n)| sums.into_iter().map(|x| x / (*n).max(1) as f64).collect())
+        .collect();
     Ok(Projections {
         views: acq.views,
         matrix: acq.matrix,
