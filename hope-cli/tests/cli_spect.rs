@@ -146,7 +146,10 @@ iterations = 5
     let ml = v.grid().voxel_volume_mm3() / 1000.0;
     let total: f64 = v.data().iter().map(|x| f64::from(*x) * ml).sum::<f64>() / 1e6;
     eprintln!("total {total:.3} MBq against {truth_mbq:.3}");
-    assert!((total / truth_mbq - 1.0).abs() < 0.1, "{total} {truth_mbq}");
+    // Measured +8 % (60,000 and 400,000 decays alike): what triple-energy-window correction
+    // leaves of the scatter here; the cylinder of hope-spect's tests recovers its centre's
+    // concentration to 4 %.
+    assert!((total / truth_mbq - 1.0).abs() < 0.15, "{total} {truth_mbq}");
     // The hot sphere: the centre of the voxels above half the maximum, in patient coordinates.
     let max = v.data().iter().fold(0.0f32, |m, x| m.max(*x));
     let (mut c, mut w) = (Vec3::new(0.0, 0.0, 0.0), 0.0);
@@ -160,10 +163,19 @@ iterations = 5
     let c = c * (1.0 / w);
     eprintln!("hot sphere at {c:?}");
     assert!((c - Vec3::new(36.0, 0.0, 0.0)).norm() < 6.0, "{c:?}");
-    // The warm background, far from the sphere: near its 5 kBq/mL.
-    let bg = (0..4).map(|dz| f64::from(v[[10, 16, 8 + dz]])).sum::<f64>() / 4.0;
-    eprintln!("background {bg:.0} Bq/mL");
-    assert!((bg / 5000.0 - 1.0).abs() < 0.25, "{bg}");
+    // The warm background, far from the sphere (x < -15 mm, within 45 mm of the axis and 30 mm
+    // of the middle): near its 5 kBq/mL.
+    let (mut bg, mut n) = (0.0, 0.0);
+    for (i, x) in v.data().iter().enumerate() {
+        let p = v.grid().voxel_center(v.grid().index_of(i).unwrap());
+        if p.x < -15.0 && p.x.hypot(p.y) < 45.0 && p.z.abs() < 30.0 {
+            bg += f64::from(*x);
+            n += 1.0;
+        }
+    }
+    let bg = bg / n;
+    eprintln!("background {bg:.0} Bq/mL over {n} voxels");
+    assert!((bg / 5000.0 - 1.0).abs() < 0.2, "{bg}");
 }
 
 #[test]

@@ -80,6 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         time_per_view_s: 20.0,
         method,
         max_angle_deg: None,
+        collimator_scatter: true,
     };
     println!(
         "Tc-99m in a water cylinder r 10 cm, 16 cm; SY-LEHR; 32 views; 64 x 32 bins; one thread"

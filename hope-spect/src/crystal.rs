@@ -148,6 +148,51 @@ fn check_energy(energy_ev: f64) -> Result<()> {
     Ok(())
 }
 
+/// The K shell of an element: its edge, the probability that a photoelectric absorption above
+/// the edge emits a K x-ray (`(1 - 1/jump) * fluorescence yield`), and its lines (hope-mc's
+/// relaxation data, from xraylib).
+#[derive(Debug, Clone)]
+pub(crate) struct KShell {
+    pub(crate) edge: f64,
+    pub(crate) probability: f64,
+    /// (energy eV, cumulative probability).
+    lines: Vec<(f64, f64)>,
+}
+
+impl KShell {
+    pub(crate) fn of(z: u8) -> Result<KShell> {
+        let k = element(z)
+            .and_then(|e| e.edges.iter().find(|x| x.shell == "K"))
+            .ok_or_else(|| {
+                Error::invalid("crystal", format!("no K-edge data for Z = {z} in hope-mc"))
+            })?;
+        let mut cumulative = 0.0;
+        let total: f64 = k.lines.iter().map(|l| f64::from(l.1)).sum();
+        let lines = k
+            .lines
+            .iter()
+            .map(|&(e, p)| {
+                cumulative += f64::from(p) / total.max(f64::MIN_POSITIVE);
+                (f64::from(e), cumulative)
+            })
+            .collect();
+        Ok(KShell {
+            edge: f64::from(k.energy),
+            probability: (1.0 - 1.0 / f64::from(k.jump)) * f64::from(k.fluorescence_yield),
+            lines,
+        })
+    }
+
+    /// The energy of a K x-ray for the uniform number `r`.
+    pub(crate) fn line(&self, r: f64) -> f64 {
+        self.lines
+            .iter()
+            .find(|l| r <= l.1)
+            .or(self.lines.last())
+            .map_or(self.edge * 0.85, |l| l.0)
+    }
+}
+
 /// NaI and the iodine K-shell data.
 pub(crate) struct Slab {
     thickness: f64,
@@ -155,12 +200,8 @@ pub(crate) struct Slab {
     /// Mass fraction of iodine.
     iodine_fraction: f64,
     iodine: Material,
-    k_edge: f64,
-    /// Probability that a photoelectric absorption in iodine above the edge leaves a K vacancy
-    /// that emits a K x-ray.
-    k_xray: f64,
-    /// The K lines: (energy eV, cumulative probability).
-    k_lines: Vec<(f64, f64)>,
+    /// Iodine's K shell.
+    k: KShell,
 }
 
 impl Slab {
@@ -177,27 +218,13 @@ impl Slab {
             &[(11, 1.0 - iodine_fraction), (53, iodine_fraction)],
         )?;
         let iodine = Material::new("I", 4.93, &[(53, 1.0)])?;
-        let k = element(53)
-            .and_then(|e| e.edges.iter().find(|x| x.shell == "K"))
-            .ok_or_else(|| Error::invalid("crystal", "no iodine K-edge data in hope-mc"))?;
-        let mut cumulative = 0.0;
-        let total: f64 = k.lines.iter().map(|l| f64::from(l.1)).sum();
-        let k_lines = k
-            .lines
-            .iter()
-            .map(|&(e, p)| {
-                cumulative += f64::from(p) / total.max(f64::MIN_POSITIVE);
-                (f64::from(e), cumulative)
-            })
-            .collect();
+        let k = KShell::of(53)?;
         Ok(Slab {
             thickness,
             nai,
             iodine_fraction,
             iodine,
-            k_edge: f64::from(k.energy),
-            k_xray: (1.0 - 1.0 / f64::from(k.jump)) * f64::from(k.fluorescence_yield),
-            k_lines,
+            k,
         })
     }
 
@@ -227,14 +254,11 @@ impl Slab {
                 let in_iodine = self.iodine_fraction
                     * self.iodine.mu_rho_process(Process::Photoelectric, e)
                     / self.nai.mu_rho_process(Process::Photoelectric, e);
-                if e > self.k_edge && rng.uniform() < in_iodine && rng.uniform() < self.k_xray {
-                    let r = rng.uniform();
-                    let x = self
-                        .k_lines
-                        .iter()
-                        .find(|l| r <= l.1)
-                        .or(self.k_lines.last())
-                        .map_or(28_600.0, |l| l.0);
+                if e > self.k.edge
+                    && rng.uniform() < in_iodine
+                    && rng.uniform() < self.k.probability
+                {
+                    let x = self.k.line(rng.uniform());
                     let cos = 2.0 * rng.uniform() - 1.0;
                     let mu_x = self.mu(Process::Photoelectric, x)
                         + self.mu(Process::Incoherent, x)

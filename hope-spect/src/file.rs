@@ -37,6 +37,7 @@
 //! energy_resolution = 0.099        # FWHM / E at 140.5 keV, scaling as 1/sqrt(E)
 //! intrinsic_fwhm_mm = 3.8
 //! image_gap_mm = 6.4               # collimator back face to the mean depth of interaction
+//! collimator_scatter = true        # scatter in the collimator and lead x-rays
 //!
 //! [orbit]
 //! views = 60
@@ -151,6 +152,9 @@ fn default_gap() -> f64 {
 fn default_arc() -> f64 {
     360.0
 }
+fn default_true() -> bool {
+    true
+}
 fn default_seed() -> u64 {
     1
 }
@@ -186,6 +190,9 @@ pub struct CameraSpec {
     /// From the collimator's back face to the mean depth of interaction, mm.
     #[serde(default = "default_gap")]
     pub image_gap_mm: f64,
+    /// Scatter in the collimator and lead x-rays.
+    #[serde(default = "default_true")]
+    pub collimator_scatter: bool,
 }
 
 /// The `[orbit]` section.
@@ -471,6 +478,7 @@ impl SpectSimulation {
             time_per_view_s: o.time_per_view_s,
             method: self.method()?,
             max_angle_deg: None,
+            collimator_scatter: self.camera.collimator_scatter,
         };
         acq.check().map_err(|e| match e {
             Error::InvalidParameter { name, reason } => {

@@ -11,6 +11,7 @@ pub mod projections;
 pub mod recon;
 pub mod reconstruct;
 pub mod response;
+mod septa;
 pub mod spectrum;
 mod trace;
 

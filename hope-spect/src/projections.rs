@@ -178,7 +178,10 @@ impl Projections {
         // (Attack round: a scatter window equal to, or overlapping, the photopeak's was taken.)
         for s in std::iter::once(lower).chain(upper) {
             let (a, b) = (&self.windows[s], &self.windows[peak]);
-            if s == peak || (a.lo_ev < b.hi_ev && b.lo_ev < a.hi_ev) {
+            // Windows whose edges meet within a thousandth of the photopeak's energy (keV
+            // written to two decimals) are adjacent, not overlapping.
+            let slack = 1e-3 * (b.lo_ev + b.hi_ev) / 2.0;
+            if s == peak || (a.lo_ev < b.hi_ev - slack && b.lo_ev < a.hi_ev - slack) {
                 return Err(Error::invalid(
                     "tew",
                     format!(

@@ -133,7 +133,6 @@ impl Lattice {
 
     /// The parts `(t0, t1)` of the segment `p + t d`, `t` in [0, 1], inside holes, in order
     /// (into `out`, cleared first).
-    #[allow(dead_code)] // used by the collimator transport, next
     pub(crate) fn hole_intervals(&self, p: [f64; 2], d: [f64; 2], out: &mut Vec<(f64, f64)>) {
         out.clear();
         self.for_each_hole(p, d, |c| {

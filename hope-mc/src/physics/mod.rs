@@ -2,13 +2,14 @@
 //! of the tables, photon interactions ([`PhotonPhysics`]) and electron and positron physics
 //! ([`electron`]).
 
+mod angular;
 pub mod electron;
 mod options;
 mod photon;
 mod tables;
 
+pub use angular::{ScatterDensities, Towards, Vertex};
 pub use options::{ComptonModel, DoseTo, PhysicsOptions, Relaxation};
-pub(crate) use photon::Interaction;
-pub use photon::PhotonPhysics;
+pub use photon::{Interaction, PhotonPhysics};
 pub(crate) use tables::interp;
 pub use tables::{E_MAX, E_MIN};

@@ -204,8 +204,9 @@ impl PhotonPhysics {
         els[n - 1].0
     }
 
-    /// Samples an interaction of a photon of energy `e` in material `m`.
-    pub(crate) fn interact(&self, m: usize, e: f64, rng: &mut Rng) -> Interaction {
+    /// Samples an interaction of a photon of energy `e` in material `m` (for transport outside
+    /// hope-mc's own, as the SPECT simulator's in its phantoms and collimators).
+    pub fn interact(&self, m: usize, e: f64, rng: &mut Rng) -> Interaction {
         let t = &self.materials[m];
         let at = self.grid.locate(e);
         let (coh, inc, pe) = (
@@ -306,17 +307,30 @@ impl PhotonPhysics {
 
 /// What an interaction did.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Interaction {
+#[non_exhaustive]
+pub enum Interaction {
     /// The photon goes on with a new energy at an angle; `deposit` is given to the medium.
-    Scatter { cos: f64, energy: f64, deposit: f64 },
+    Scatter {
+        /// Cosine of the scattering angle.
+        cos: f64,
+        /// Energy after, eV.
+        energy: f64,
+        /// Energy given to the medium, eV.
+        deposit: f64,
+    },
     /// The photon is absorbed; up to two fluorescence photons (a line, and with full
     /// relaxation one from the vacancy it left) may leave the atom.
     Absorb {
+        /// Energy given to the medium, eV.
         deposit: f64,
+        /// The fluorescence photons' energies, eV (emitted isotropically).
         fluorescence: [Option<f64>; 2],
     },
     /// Pair production: the kinetic energy is deposited, two 511 keV photons leave back to back.
-    Pair { deposit: f64 },
+    Pair {
+        /// Energy given to the medium, eV.
+        deposit: f64,
+    },
 }
 
 /// The fluorescence line (eV) that a vacancy in edge `i` of `el` emits, if it does: with the

@@ -7,58 +7,9 @@
 
 use hope_core::Volume;
 use hope_mc::Phantom;
-use hope_mc::data::Process;
 use hope_mc::rng::Rng;
 
 use crate::{Error, Result};
-
-/// Photon coefficients of one material (cm^2/g): coherent, incoherent, photoelectric, on a
-/// regular energy grid, interpolated linearly.
-#[derive(Debug, Clone)]
-pub(crate) struct MuTable {
-    e0: f64,
-    de: f64,
-    /// `[coherent, incoherent, photoelectric]` per grid point.
-    rows: Vec<[f64; 3]>,
-}
-
-impl MuTable {
-    pub(crate) fn new(m: &hope_mc::Material, e_max: f64) -> MuTable {
-        let (e0, de) = (5_000.0, 250.0);
-        let points = ((e_max * 1.02 - e0) / de).ceil().max(1.0) as usize + 2;
-        let rows = (0..points)
-            .map(|k| {
-                let e = e0 + k as f64 * de;
-                [
-                    m.mu_rho_process(Process::Coherent, e),
-                    m.mu_rho_process(Process::Incoherent, e),
-                    m.mu_rho_process(Process::Photoelectric, e),
-                ]
-            })
-            .collect();
-        MuTable { e0, de, rows }
-    }
-
-    /// `[coherent, incoherent, photoelectric]` mass coefficients at `e` (eV).
-    #[inline]
-    pub(crate) fn at(&self, e: f64) -> [f64; 3] {
-        let x = ((e - self.e0) / self.de).max(0.0);
-        let k = (x as usize).min(self.rows.len() - 2);
-        let f = (x - k as f64).min(1.0);
-        let (a, b) = (self.rows[k], self.rows[k + 1]);
-        [
-            a[0] + f * (b[0] - a[0]),
-            a[1] + f * (b[1] - a[1]),
-            a[2] + f * (b[2] - a[2]),
-        ]
-    }
-
-    #[inline]
-    pub(crate) fn total(&self, e: f64) -> f64 {
-        let m = self.at(e);
-        m[0] + m[1] + m[2]
-    }
-}
 
 /// Voxels, materials and activity, ready for transport.
 #[derive(Debug, Clone)]
@@ -203,12 +154,9 @@ impl Body {
         out
     }
 
-    /// Tables of the materials' coefficients up to `e_max` eV.
-    pub(crate) fn tables(&self, e_max: f64) -> Vec<MuTable> {
-        self.materials
-            .iter()
-            .map(|m| MuTable::new(m, e_max))
-            .collect()
+    /// The materials.
+    pub(crate) fn materials(&self) -> &[hope_mc::Material] {
+        &self.materials
     }
 
     /// A decay's position: a voxel by its activity, uniform inside it.
@@ -250,10 +198,11 @@ impl Body {
 
     /// The majorant of the linear attenuation coefficient at `e`, 1/cm.
     #[inline]
-    pub(crate) fn majorant(&self, mu: &[MuTable], e: f64) -> f64 {
-        mu.iter()
-            .zip(&self.rho_max)
-            .map(|(t, r)| t.total(e) * r)
+    pub(crate) fn majorant(&self, physics: &hope_mc::physics::PhotonPhysics, e: f64) -> f64 {
+        self.rho_max
+            .iter()
+            .enumerate()
+            .map(|(m, r)| physics.mu_rho(m, e) * r)
             .fold(0.0, f64::max)
     }
 

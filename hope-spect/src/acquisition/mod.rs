@@ -34,7 +34,7 @@
 //! 1.022 MeV (no pair production; reported as dropped).
 
 mod arf;
-mod body;
+pub(crate) mod body;
 
 pub use arf::Window;
 pub use body::Body;
@@ -42,12 +42,14 @@ pub use body::Body;
 use hope_mc::Radionuclide;
 use hope_mc::rng::Rng;
 
-use arf::{Arf, WindowTable};
-use body::MuTable;
+use arf::{Arf, ScatterTable, WindowTable};
+use hope_mc::PhysicsOptions;
+use hope_mc::physics::{Interaction, PhotonPhysics, ScatterDensities};
 
 use crate::collimator::{Collimator, lead_mu_per_cm};
-use crate::crystal::{Crystal, Slab, klein_nishina, thomson, turn};
+use crate::crystal::{Crystal, Slab, turn};
 use crate::projections::Projections;
+use crate::septa::Septa;
 use crate::trace::Lattice;
 use crate::{Error, Result};
 
@@ -122,6 +124,10 @@ pub struct Acquisition {
     /// Largest angle off the collimator's axis at which photons are followed through it, degrees
     /// (None: three times the acceptance angle `d / l_eff` at the highest energy emitted).
     pub max_angle_deg: Option<f64>,
+    /// Scatter in the collimator and lead x-rays (photons reaching the face up to 60 degrees
+    /// off its axis, followed through the lead; the angular response tables take them from the
+    /// same transport). Off: the septa only attenuate.
+    pub collimator_scatter: bool,
 }
 
 impl Acquisition {
@@ -221,15 +227,6 @@ fn lines(nuclide: &Radionuclide) -> (Vec<(f64, f64)>, f64, f64) {
     (cumulative, total, nuclide.photons_per_decay() - total)
 }
 
-/// The Klein-Nishina cross section per electron over `r_e^2`.
-fn klein_nishina_total(e: f64) -> f64 {
-    let k = e / hope_mc::data::ELECTRON_MASS_EV;
-    let l = (1.0 + 2.0 * k).ln();
-    2.0 * std::f64::consts::PI
-        * ((1.0 + k) / (k * k) * (2.0 * (1.0 + k) / (1.0 + 2.0 * k) - l / k) + l / (2.0 * k)
-            - (1.0 + 3.0 * k) / ((1.0 + 2.0 * k) * (1.0 + 2.0 * k)))
-}
-
 /// Given the cosine between a photon's direction and a view's axis, up to two (energy eV,
 /// probability per steradian) of leaving along the axis.
 type Channels<'a> = dyn Fn(f64, &mut [(f64, f64); 2]) + 'a;
@@ -240,6 +237,8 @@ struct Scratch {
     paths: Vec<f64>,
     /// Window probabilities.
     windows: Vec<f64>,
+    /// Hole chords of a path through the collimator.
+    holes: Vec<(f64, f64)>,
 }
 
 /// What the workers share.
@@ -248,12 +247,17 @@ struct Setup<'a> {
     acq: &'a Acquisition,
     lines: Vec<(f64, f64)>,
     photons_per_decay: f64,
-    mu: Vec<MuTable>,
-    lead: MuTable,
+    /// hope-mc's photon physics in the body's materials, and its angular densities.
+    physics: PhotonPhysics,
+    densities: ScatterDensities,
+    /// Lead's (for the septa's transmission when collimator scatter is off).
+    lead: PhotonPhysics,
     arf: Arf,
     windows: WindowTable,
     slab: Slab,
     lattice: Lattice,
+    /// The collimator as a transport medium, and its scatter table (collimator scatter on).
+    septa: Option<(Septa, ScatterTable)>,
     /// Per view: (sin, cos) of its angle.
     views: Vec<(f64, f64)>,
     sigma_i: f64,
@@ -314,17 +318,35 @@ pub fn simulate(
         run.seed,
     )?;
     let lead = hope_mc::Material::builtin("lead")?;
+    let physics = PhotonPhysics::new(body.materials(), PhysicsOptions::default());
+    let septa = if acq.collimator_scatter {
+        let septa = Septa::new(c)?;
+        let table = ScatterTable::new(
+            &septa,
+            &Lattice::new(c),
+            &windows,
+            acq.windows.len(),
+            E_CUT,
+            e_max + 2_000.0,
+            run.seed,
+        );
+        Some((septa, table))
+    } else {
+        None
+    };
     let setup = Setup {
         body,
         acq,
         lines,
         photons_per_decay,
-        mu: body.tables(e_max + 2_000.0),
-        lead: MuTable::new(&lead, e_max + 2_000.0),
+        densities: ScatterDensities::new(&physics)?,
+        physics,
+        lead: PhotonPhysics::new(std::slice::from_ref(&lead), PhysicsOptions::default()),
         arf,
         windows,
         slab: Slab::new(acq.crystal.thickness_cm)?,
         lattice: Lattice::new(c),
+        septa,
         views: (0..acq.views).map(|v| acq.angle(v).sin_cos()).collect(),
         sigma_i: acq.intrinsic_fwhm_cm / (8.0 * 2f64.ln()).sqrt(),
     };
@@ -361,6 +383,7 @@ pub fn simulate(
                         let mut scratch = Scratch {
                             paths: vec![0.0; setup.body.material_count()],
                             windows: vec![0.0; setup.acq.windows.len()],
+                            holes: Vec::new(),
                         };
                         for _ in 0..n {
                             setup.history(&mut rng, &mut tally, lead_density, &mut scratch);
@@ -485,11 +508,17 @@ impl Setup<'_> {
                 if pdf <= 0.0 || e < E_CUT {
                     continue;
                 }
-                let mu_l: f64 = self
-                    .mu
+                let mu_l: f64 = scratch
+                    .paths
                     .iter()
-                    .zip(&scratch.paths)
-                    .map(|(t, l)| if *l > 0.0 { t.total(e) * l } else { 0.0 })
+                    .enumerate()
+                    .map(|(m, l)| {
+                        if *l > 0.0 {
+                            self.physics.mu_rho(m, e) * l
+                        } else {
+                            0.0
+                        }
+                    })
                     .sum();
                 let w = weight * pdf * (-mu_l).exp() * self.arf.solid_angle(e);
                 if w <= 0.0 {
@@ -498,6 +527,32 @@ impl Setup<'_> {
                 let (tx, ty) = self.arf.sample(e, rng);
                 if let Some(bin) = self.bin(u0 + to_image * tx, p[2] + to_image * ty, rng) {
                     self.score(tally, v, bin, e, w, &mut scratch.windows);
+                }
+                // Scatter in the collimator: an angle bin drawn by its share, recorded where the
+                // photon reaches the face, each window by its own probability.
+                if let Some((_, table)) = &self.septa {
+                    let total = table.total(e);
+                    if total > 0.0 {
+                        let (b, cos_t) = table.sample(e, rng);
+                        let q = table.probabilities(e, b);
+                        let sum: f64 = q.iter().sum();
+                        let tan = (1.0 - cos_t * cos_t).max(0.0).sqrt() / cos_t;
+                        let (s_phi, c_phi) = (2.0 * std::f64::consts::PI * rng.uniform()).sin_cos();
+                        let to_face = acq.radius_cm - depth;
+                        let ws = weight * pdf * (-mu_l).exp() * total / sum;
+                        if sum > 0.0
+                            && let Some(bin) = self.bin(
+                                u0 + to_face * tan * c_phi,
+                                p[2] + to_face * tan * s_phi,
+                                rng,
+                            )
+                        {
+                            let per_view = acq.matrix[0] * acq.matrix[1];
+                            for (k, qk) in q.iter().enumerate() {
+                                tally[(k * acq.views + v) * per_view + bin] += ws * qk;
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -513,52 +568,94 @@ impl Setup<'_> {
         weight: f64,
         rng: &mut Rng,
         tally: &mut [f64],
-        scratch: &mut [f64],
+        scratch: &mut Scratch,
         lead_density: f64,
     ) {
         let acq = self.acq;
         let t_max = self.arf.t_max();
+        let per_view = acq.matrix[0] * acq.matrix[1];
         for (v, &(sin, cos)) in self.views.iter().enumerate() {
             let c = -u[0] * sin + u[1] * cos;
             if c <= 0.0 {
                 continue;
             }
             let (tx, ty) = ((u[0] * cos + u[1] * sin) / c, u[2] / c);
-            if tx.abs() > t_max || ty.abs() > t_max {
+            let in_table = tx.abs() <= t_max && ty.abs() <= t_max;
+            let scatter_bin = self
+                .septa
+                .as_ref()
+                .and_then(|_| ScatterTable::bin(c.clamp(-1.0, 1.0).acos()));
+            if !in_table && scatter_bin.is_none() {
                 continue;
             }
             let depth = -p[0] * sin + p[1] * cos;
             let to_face = acq.radius_cm - depth;
             let to_image = to_face + acq.collimator.length_cm() + acq.image_gap_cm;
             let u0 = p[0] * cos + p[1] * sin;
+            let (fx, fy) = (u0 + to_face * tx, p[2] + to_face * ty);
             match acq.method {
                 Method::AngularResponse => {
-                    let w = weight * self.arf.transmission(e, tx, ty);
+                    let w = if in_table {
+                        weight * self.arf.transmission(e, tx, ty)
+                    } else {
+                        0.0
+                    };
                     if w > 0.0
                         && let Some(bin) = self.bin(u0 + to_image * tx, p[2] + to_image * ty, rng)
                     {
-                        self.score(tally, v, bin, e, w, scratch);
+                        self.score(tally, v, bin, e, w, &mut scratch.windows);
+                    }
+                    // Scattered in the collimator: recorded where the photon reached the face.
+                    if let (Some(b), Some((_, table))) = (scatter_bin, &self.septa)
+                        && let Some(bin) = self.bin(fx, fy, rng)
+                    {
+                        for (k, q) in table.probabilities(e, b).iter().enumerate() {
+                            tally[(k * acq.views + v) * per_view + bin] += weight * q;
+                        }
                     }
                 }
                 _ => {
-                    let (fx, fy) = (u0 + to_face * tx, p[2] + to_face * ty);
                     let norm = (1.0 + tx * tx + ty * ty).sqrt();
-                    let path = self
-                        .lattice
-                        .septa_path(fx, fy, [tx / norm, ty / norm, 1.0 / norm]);
-                    let w = weight * (-self.lead.total(e) * lead_density * path).exp();
+                    let local = [tx / norm, ty / norm, 1.0 / norm];
+                    // Through the collimator: followed in the lead (scatter on), else weighted
+                    // by the transmission along the septa path.
+                    let (w, e_out, (ix, iy)) = match &self.septa {
+                        Some((septa, _)) => {
+                            let Some(exit) =
+                                septa.follow(fx, fy, local, e, rng, &mut scratch.holes)
+                            else {
+                                continue;
+                            };
+                            let gap = acq.image_gap_cm / exit.u[2];
+                            (
+                                weight,
+                                exit.e,
+                                (exit.x + exit.u[0] * gap, exit.y + exit.u[1] * gap),
+                            )
+                        }
+                        None => {
+                            if !in_table {
+                                continue;
+                            }
+                            let path = self.lattice.septa_path(fx, fy, local);
+                            (
+                                weight * (-self.lead.mu_rho(0, e) * lead_density * path).exp(),
+                                e,
+                                (u0 + to_image * tx, p[2] + to_image * ty),
+                            )
+                        }
+                    };
                     if w < 1e-12 {
                         continue;
                     }
-                    let deposit = self.slab.follow(e, rng);
+                    let deposit = self.slab.follow(e_out, rng);
                     if deposit <= 0.0 {
                         continue;
                     }
                     let height = acq.crystal.blur(deposit, rng);
-                    let Some(bin) = self.bin(u0 + to_image * tx, p[2] + to_image * ty, rng) else {
+                    let Some(bin) = self.bin(ix, iy, rng) else {
                         continue;
                     };
-                    let per_view = acq.matrix[0] * acq.matrix[1];
                     for (k, win) in acq.windows.iter().enumerate() {
                         if (win.lo_ev..win.hi_ev).contains(&height) {
                             tally[(k * acq.views + v) * per_view + bin] += w;
@@ -601,7 +698,7 @@ impl Setup<'_> {
             2.0 * std::f64::consts::PI * rng.uniform(),
         );
         for _ in 0..10_000 {
-            let majorant = self.body.majorant(&self.mu, e);
+            let majorant = self.body.majorant(&self.physics, e);
             let to_edge = self.body.to_surface(p, u);
             let s = if majorant > 0.0 {
                 -rng.uniform_open().ln() / majorant
@@ -615,16 +712,7 @@ impl Setup<'_> {
                         p[1] + u[1] * to_edge,
                         p[2] + u[2] * to_edge,
                     ];
-                    self.escape(
-                        q,
-                        u,
-                        e,
-                        weight,
-                        rng,
-                        tally,
-                        &mut scratch.windows,
-                        lead_density,
-                    );
+                    self.escape(q, u, e, weight, rng, tally, scratch, lead_density);
                 }
                 return;
             }
@@ -633,31 +721,20 @@ impl Setup<'_> {
                 return;
             };
             let (m, rho) = self.body.at(i);
-            let [coh, inc, pe] = self.mu[m].at(e);
-            let (coh, inc, pe) = (coh * rho, inc * rho, pe * rho);
-            let total = coh + inc + pe;
             // Delta tracking: a real interaction with probability mu / majorant.
-            let pick = rng.uniform() * majorant;
-            if pick >= total {
+            if rng.uniform() * majorant >= self.physics.mu_rho(m, e) * rho {
                 continue;
             }
             if forced {
-                let (fc, fi) = (coh / total, inc / total);
-                let k = e / hope_mc::data::ELECTRON_MASS_EV;
-                let kn = klein_nishina_total(e);
+                let vertex = self.densities.vertex(&self.physics, m, e);
                 let e_in = e;
                 self.force(
                     p,
                     weight,
                     &|c: f64, out: &mut [(f64, f64); 2]| {
-                        let ratio = 1.0 / (1.0 + k * (1.0 - c));
-                        let kn_pdf =
-                            0.5 * ratio * ratio * (ratio + 1.0 / ratio - (1.0 - c * c)) / kn;
-                        out[0] = (e_in * ratio, fi * kn_pdf);
-                        out[1] = (
-                            e_in,
-                            fc * 3.0 / (16.0 * std::f64::consts::PI) * (1.0 + c * c),
-                        );
+                        let t = vertex.towards(c);
+                        out[0] = (t.compton_energy, vertex.compton * t.compton_pdf);
+                        out[1] = (e_in, vertex.rayleigh * t.rayleigh_pdf);
                     },
                     u,
                     rng,
@@ -665,15 +742,14 @@ impl Setup<'_> {
                     scratch,
                 );
             }
-            if pick < pe {
-                return;
-            }
-            let c = if pick < pe + inc {
-                let (k, c) = klein_nishina(e, rng);
-                e = k;
-                c
-            } else {
-                thomson(rng)
+            // hope-mc's photon physics: bound Compton, Rayleigh with form factors; absorbed
+            // photons' fluorescence in the body is not followed (below 20 keV in tissues).
+            let c = match self.physics.interact(m, e, rng) {
+                Interaction::Scatter { cos, energy, .. } => {
+                    e = energy;
+                    cos
+                }
+                _ => return,
             };
             u = turn(u, c, 2.0 * std::f64::consts::PI * rng.uniform());
             if e < E_CUT {
