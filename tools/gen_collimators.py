@@ -68,7 +68,7 @@ def main():
 // https://github.com/PyTomography/PyTomography commit {COMMIT[:7]}, {PATH} (MIT licence).
 // Lengths in cm; hexagonal hole sizes flat-to-flat.
 
-use super::super::collimator::{{Collimator, HoleShape}};
+use super::super::collimator::{{Collimator, HoleShape, SeptaMaterial}};
 
 /// The collimators of the library, by SIMIND code.
 pub(crate) const COLLIMATORS: &[Collimator] = &[
@@ -85,6 +85,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: {diam},
         septa_cm: {septa},
         length_cm: {length},
+        material: SeptaMaterial::Lead,
     }},
 """)
     out.write("];\n")

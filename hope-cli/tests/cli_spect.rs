@@ -149,7 +149,10 @@ iterations = 5
     // Measured +8 % (60,000 and 400,000 decays alike): what triple-energy-window correction
     // leaves of the scatter here; the cylinder of hope-spect's tests recovers its centre's
     // concentration to 4 %.
-    assert!((total / truth_mbq - 1.0).abs() < 0.15, "{total} {truth_mbq}");
+    assert!(
+        (total / truth_mbq - 1.0).abs() < 0.15,
+        "{total} {truth_mbq}"
+    );
     // The hot sphere: the centre of the voxels above half the maximum, in patient coordinates.
     let max = v.data().iter().fold(0.0f32, |m, x| m.max(*x));
     let (mut c, mut w) = (Vec3::new(0.0, 0.0, 0.0), 0.0);
@@ -203,6 +206,11 @@ fn bad_files_are_refused_naming_the_field() {
             "shape = \"sphere\"",
             "shape = \"cone\"",
             "activity.region[1].shape",
+        ),
+        (
+            "collimator = \"SY-LEHR\"",
+            "collimator = \"SY-LEHR\"\nsepta_material = \"gold\"",
+            "camera.septa_material",
         ),
     ] {
         let text = acquisition().replacen(from, to, 1);

@@ -38,6 +38,7 @@
 //! intrinsic_fwhm_mm = 3.8
 //! image_gap_mm = 6.4               # collimator back face to the mean depth of interaction
 //! collimator_scatter = true        # scatter in the collimator and lead x-rays
+//! septa_material = "lead"          # or "tungsten"
 //!
 //! [orbit]
 //! views = 60
@@ -68,7 +69,7 @@ use hope_mc::{Phantom, Radionuclide};
 use serde::{Deserialize, Serialize};
 
 use crate::acquisition::{Acquisition, Body, Method, RunControl, Window};
-use crate::collimator::{Collimator, HoleShape};
+use crate::collimator::{Collimator, HoleShape, SeptaMaterial};
 use crate::crystal::Crystal;
 use crate::{Error, Result};
 
@@ -193,6 +194,9 @@ pub struct CameraSpec {
     /// Scatter in the collimator and lead x-rays.
     #[serde(default = "default_true")]
     pub collimator_scatter: bool,
+    /// The septa's material, `lead` (default) or `tungsten`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub septa_material: Option<String>,
 }
 
 /// The `[orbit]` section.
@@ -324,6 +328,12 @@ impl CameraSpec {
                         .into(),
                 ));
             }
+        };
+        let collimator = match &self.septa_material {
+            Some(m) => collimator.with_material(
+                SeptaMaterial::by_name(m).map_err(|e| f("septa_material", e.to_string()))?,
+            ),
+            None => collimator,
         };
         let crystal = Crystal {
             thickness_cm: self.crystal_mm / 10.0,

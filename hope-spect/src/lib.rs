@@ -16,7 +16,7 @@ pub mod spectrum;
 mod trace;
 
 pub use acquisition::{Acquisition, Body, Method, RunControl, Window, simulate};
-pub use collimator::{Collimator, HoleShape};
+pub use collimator::{Collimator, HoleShape, SeptaMaterial};
 pub use crystal::Crystal;
 pub use error::{Error, Result};
 pub use file::SpectSimulation;

@@ -13,7 +13,7 @@
 //! transposes in the reverse order (the same Gaussian, the same attenuation, the scatter of the
 //! bilinear weights), so it is the exact adjoint of the projection.
 
-use crate::collimator::{Collimator, lead_mu_per_cm};
+use crate::collimator::Collimator;
 use crate::{Error, Result};
 
 /// The acquisition and image geometry.
@@ -157,7 +157,7 @@ impl Projector {
                 format!("expected {voxels} values between 0 and 100 /cm"),
             ));
         }
-        let lead = lead_mu_per_cm(geometry.energy_ev)?;
+        let lead = geometry.collimator.mu_per_cm(geometry.energy_ev)?;
         let c = &geometry.collimator;
         let n = geometry.n;
         let kernels = (0..n)

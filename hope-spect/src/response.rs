@@ -13,7 +13,7 @@
 
 use hope_mc::rng::Rng;
 
-use crate::collimator::{Collimator, lead_mu_per_cm};
+use crate::collimator::Collimator;
 use crate::trace::Lattice;
 use crate::{Error, Result};
 
@@ -203,7 +203,7 @@ pub fn point_response(collimator: &Collimator, o: &ResponseOptions) -> Result<Po
             format!("{}; expected 1 to 1e10", o.rays),
         ));
     }
-    let mu = lead_mu_per_cm(o.energy_ev)?;
+    let mu = collimator.mu_per_cm(o.energy_ev)?;
     let lattice = Lattice::new(collimator);
     let cos_max = o.max_angle_rad.cos();
     let cone = (1.0 - cos_max) / 2.0;

@@ -12,7 +12,6 @@
 //! memory).
 
 use hope_mc::PhysicsOptions;
-use hope_mc::material::Material;
 use hope_mc::physics::{Interaction, PhotonPhysics};
 use hope_mc::rng::Rng;
 
@@ -53,7 +52,7 @@ pub(crate) struct Septa {
 
 impl Septa {
     pub(crate) fn new(c: &Collimator) -> Result<Septa> {
-        let lead = Material::builtin("lead")?;
+        let lead = c.material().material()?;
         Ok(Septa {
             lattice: Lattice::new(c),
             length: c.length_cm(),
@@ -163,7 +162,7 @@ mod tests {
         let c = Collimator::by_code("SY-ME").unwrap();
         let septa = Septa::new(&c).unwrap();
         let lattice = Lattice::new(&c);
-        let lead = Material::builtin("lead").unwrap();
+        let lead = hope_mc::Material::builtin("lead").unwrap();
         let mut rng = Rng::for_batch(1, 2);
         let mut holes = Vec::new();
         for (e, tan) in [(208_000.0, 0.02), (364_000.0, 0.05), (364_000.0, 0.15)] {

@@ -122,7 +122,7 @@ pub fn cylinder_spectrum(
         ));
     }
     let water = Material::builtin("water")?;
-    let lead = Material::builtin("lead")?;
+    let lead = collimator.material().material()?;
     let cos_max = o.max_angle_rad.cos();
     let rho = water.density();
     let slab = Slab::new(crystal.thickness_cm)?;

@@ -12,7 +12,9 @@
 
 use hope_mc::rng::Rng;
 
-use crate::collimator::{Collimator, lead_mu_per_cm};
+use crate::collimator::Collimator;
+#[cfg(test)]
+use crate::collimator::lead_mu_per_cm;
 use crate::crystal::{Crystal, Slab, turn};
 use crate::trace::Lattice;
 use crate::{Error, Result};
@@ -104,7 +106,7 @@ impl Arf {
         let mut s = Vec::with_capacity(points);
         let mut cdf = Vec::with_capacity(points);
         for k in 0..points {
-            let mu = lead_mu_per_cm(e_min + k as f64 * de)?;
+            let mu = c.mu_per_cm(e_min + k as f64 * de)?;
             let row: Vec<f32> = (0..side * side)
                 .map(|cell| {
                     let p = &paths[cell * POINTS_PER_CELL..(cell + 1) * POINTS_PER_CELL];

@@ -1,23 +1,27 @@
 //! Monte Carlo simulation of a SPECT acquisition: a radionuclide's photons emitted from an
-//! activity volume, transported in a voxel phantom (photoelectric absorption, Compton scattering
-//! by Klein-Nishina, Rayleigh scattering by the Thomson distribution; delta tracking), detected by
-//! a camera with a parallel-hole collimator and a NaI(Tl) crystal on a circular orbit, counted in
-//! energy windows. Three ways to detect, all giving the same expected projections ([`Method`]):
+//! activity volume, transported in a voxel phantom with hope-mc's photon physics (delta tracking;
+//! photoelectric absorption, bound Compton scattering, Rayleigh scattering with form factors),
+//! detected by a camera with a parallel-hole collimator and a NaI(Tl) crystal on a circular orbit,
+//! counted in energy windows. Three ways to detect, all giving the same expected projections
+//! ([`Method`]):
 //!
-//! - [`Method::Explicit`]: the photons leaving the body are traced through the collimator's hole
-//!   lattice (their transmission through the septa as a weight) and followed in the crystal, whose
-//!   pulse height picks the window;
+//! - [`Method::Explicit`]: the photons leaving the body are followed through the collimator's hole
+//!   lattice (with [`Acquisition::collimator_scatter`]: interactions in the lead, so penetration,
+//!   scatter and lead x-rays; without: their transmission through the septa as a weight) and in
+//!   the crystal, whose pulse height picks the window;
 //! - [`Method::AngularResponse`]: the photons leaving the body are scored with the angular response
-//!   table (the transmission averaged over the lattice, tabulated by the same tracing) and the
-//!   window probabilities (tabulated by the same crystal Monte Carlo): GATE's ARF;
+//!   table (the transmission averaged over the lattice, tabulated by the same tracing), the table
+//!   of scatter in the collimator (tabulated by the same transport) and the window probabilities
+//!   (tabulated by the same crystal Monte Carlo): GATE's ARF;
 //! - [`Method::ForcedDetection`] (the default): at the emission and at every interaction in the
 //!   body, a photon is forced towards each view along the collimator's axis, weighted by the
-//!   probability of leaving in that direction (isotropic emission, Klein-Nishina or Thomson
-//!   scattering) and by its attenuation on the way out; where it lands is drawn from the angular
-//!   response table (the collimator-detector response, penetration included), its windows from the
-//!   window table. The attenuation is taken along the axis rather than the photon's slightly
-//!   oblique path (as in convolution-based forced detection; de Jong et al., Phys Med Biol
-//!   46:621, 2001).
+//!   probability of leaving in that direction (isotropic emission; Compton and Rayleigh by
+//!   `hope_mc::physics::ScatterDensities`, the densities the transport samples) and by its
+//!   attenuation on the way out; where it lands is drawn from the angular response table (the
+//!   collimator-detector response, penetration included) and from the collimator's scatter
+//!   table, its windows from the window table. The attenuation is taken along the axis rather than
+//!   the photon's slightly oblique path (as in convolution-based forced detection; de Jong et al.,
+//!   Phys Med Biol 46:621, 2001).
 //!
 //! Frame: see [`Body`]; view `v` at angle `theta = start + arc v / views` puts the collimator face
 //! `radius_cm` from the axis on the side `(-sin theta, cos theta, 0)`; the detector's `u` axis is
@@ -27,11 +31,13 @@
 //! (`Rng::for_batch(seed, chunk)`), summed in chunk order: the result depends on the seed only,
 //! not on the number of threads.
 //!
-//! Not modelled: scatter and lead x-rays in the collimator (septa are absorbers with their
-//! attenuation coefficient, coherent scattering included); photons reaching the collimator more
-//! than the table's largest angle off its axis (see [`Acquisition::max_angle_deg`]); the angle of
-//! incidence on the crystal (normal incidence); decay during the acquisition; lines above
-//! 1.022 MeV (no pair production; reported as dropped).
+//! Not modelled: unscattered photons reaching the collimator more than the angular table's
+//! largest angle off its axis (see [`Acquisition::max_angle_deg`]; explicit transport follows them
+//! to 60 degrees), and scattered ones beyond 60 degrees; where a photon scattered in the
+//! collimator is recorded (the angular-response and forced-detection paths take the point where
+//! it reached the face, as GATE's ARF does); the angle of incidence on the crystal (normal
+//! incidence); fluorescence in the body; decay during the acquisition; lines above 1.022 MeV (no
+//! pair production; reported as dropped).
 
 mod arf;
 pub(crate) mod body;
@@ -46,7 +52,7 @@ use arf::{Arf, ScatterTable, WindowTable};
 use hope_mc::PhysicsOptions;
 use hope_mc::physics::{Interaction, PhotonPhysics, ScatterDensities};
 
-use crate::collimator::{Collimator, lead_mu_per_cm};
+use crate::collimator::Collimator;
 use crate::crystal::{Crystal, Slab, turn};
 use crate::projections::Projections;
 use crate::septa::Septa;
@@ -306,7 +312,7 @@ pub fn simulate(
     let c = &acq.collimator;
     let t_max = match acq.max_angle_deg {
         Some(a) => a.to_radians().tan(),
-        None => (3.0 * c.hole_cm() / c.effective_length_cm(lead_mu_per_cm(e_max)?)).min(1.0),
+        None => (3.0 * c.hole_cm() / c.effective_length_cm(c.mu_per_cm(e_max)?)).min(1.0),
     };
     let arf = Arf::new(c, t_max, E_CUT, e_max + 2_000.0, run.seed)?;
     let windows = WindowTable::new(
@@ -317,7 +323,7 @@ pub fn simulate(
         8_000,
         run.seed,
     )?;
-    let lead = hope_mc::Material::builtin("lead")?;
+    let lead = c.material.material()?;
     let physics = PhotonPhysics::new(body.materials(), PhysicsOptions::default());
     let septa = if acq.collimator_scatter {
         let septa = Septa::new(c)?;

@@ -4,7 +4,7 @@
 // https://github.com/PyTomography/PyTomography commit e4bd397, src/pytomography/data/collim.col (MIT licence).
 // Lengths in cm; hexagonal hole sizes flat-to-flat.
 
-use super::super::collimator::{Collimator, HoleShape};
+use super::super::collimator::{Collimator, HoleShape, SeptaMaterial};
 
 /// The collimators of the library, by SIMIND code.
 pub(crate) const COLLIMATORS: &[Collimator] = &[
@@ -17,6 +17,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.111,
         septa_cm: 0.016,
         length_cm: 2.405,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "SY-LEAP",
@@ -27,6 +28,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.145,
         septa_cm: 0.02,
         length_cm: 2.405,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "SY-ME",
@@ -37,6 +39,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.294,
         septa_cm: 0.114,
         length_cm: 4.064,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "SY-HE",
@@ -47,6 +50,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.4,
         septa_cm: 0.2,
         length_cm: 5.97,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "SE-LEHR",
@@ -57,6 +61,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.111,
         septa_cm: 0.016,
         length_cm: 2.405,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "SE-LEAP",
@@ -67,6 +72,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.145,
         septa_cm: 0.02,
         length_cm: 2.41,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "SE-ME",
@@ -77,6 +83,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.294,
         septa_cm: 0.114,
         length_cm: 4.064,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "SE-HE",
@@ -87,6 +94,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.34,
         septa_cm: 0.2,
         length_cm: 5.08,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "GI-LEHR",
@@ -97,6 +105,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.15,
         septa_cm: 0.02,
         length_cm: 3.5,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "GI-LEGP",
@@ -107,6 +116,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.19,
         septa_cm: 0.02,
         length_cm: 3.5,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "GI-ELEG",
@@ -117,6 +127,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.25,
         septa_cm: 0.04,
         length_cm: 4.0,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "GI-MEGP",
@@ -127,6 +138,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.3,
         septa_cm: 0.105,
         length_cm: 5.8,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "GI-HEGP",
@@ -137,6 +149,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.4,
         septa_cm: 0.18,
         length_cm: 6.6,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "PB-LEHR",
@@ -147,6 +160,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.122,
         septa_cm: 0.0152,
         length_cm: 2.7,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "PB-LEGP",
@@ -157,6 +171,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.14,
         septa_cm: 0.018,
         length_cm: 2.47,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "PB-MEGP",
@@ -167,6 +182,7 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.34,
         septa_cm: 0.086,
         length_cm: 5.84,
+        material: SeptaMaterial::Lead,
     },
     Collimator {
         code: "PB-HEGP",
@@ -177,5 +193,6 @@ pub(crate) const COLLIMATORS: &[Collimator] = &[
         hole_cm: 0.381,
         septa_cm: 0.173,
         length_cm: 5.84,
+        material: SeptaMaterial::Lead,
     },
 ];
