@@ -64,13 +64,13 @@ width = 0.2
 
 [[window]]
 name = "lower"
-lower_kev = 114.7
+lower_kev = 122.25
 upper_kev = 126.45
 
 [[window]]
 name = "upper"
 lower_kev = 154.55
-upper_kev = 166.3
+upper_kev = 158.75
 "#
     )
 }
@@ -88,11 +88,14 @@ fn simulate_then_reconstruct_gives_the_activity_back() {
         &std::fs::read_to_string(tmp.path().join("sim/summary.json")).unwrap(),
     )
     .unwrap();
-    let cal = summary["windows"][0]["calibration_cps_per_mbq"]
+    let raw = summary["windows"][0]["calibration_cps_per_mbq"]
         .as_f64()
         .unwrap();
+    // The one a TEW reconstruction takes: the point source's counts less their TEW estimate.
+    let cal = summary["calibration_tew_cps_per_mbq"].as_f64().unwrap();
+    assert!(cal < raw && cal > 0.9 * raw, "{cal} {raw}");
     // The Symbia LEHR's Tc-99m sensitivity (91 cps/MBq measured, NEMA).
-    assert!((80.0..100.0).contains(&cal), "{cal}");
+    assert!((80.0..100.0).contains(&raw), "{raw}");
     let truth_mbq = summary["activity_mbq"].as_f64().unwrap();
     let recon = format!(
         r#"

@@ -91,7 +91,8 @@ pub(crate) struct SimulateArgs {
     /// The acquisition file (TOML, or JSON by extension).
     file: PathBuf,
     /// Output directory: projections.h33/.i33 and projections.dcm (DICOM NM, TOMO: counts with
-    /// Poisson noise), expected.h33/.i33 (the expected counts), summary.json (counts per window, the calibration in counts per
+    /// Poisson noise), expected.h33/.i33 (the expected counts), summary.json (with windows
+    /// named `lower` and `upper`, also the first window's calibration less its TEW estimate) (counts per window, the calibration in counts per
     /// second per MBq of each window, timings).
     #[arg(long, default_value = "out/spect")]
     out: PathBuf,
@@ -202,9 +203,25 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
             "calibration_cps_per_mbq": cal,
         }));
     }
+    // With scatter windows named `lower` (and `upper`): the photopeak's calibration less its
+    // triple-energy-window estimate, the one to use with a TEW reconstruction.
+    let index = |name: &str| acq.windows.iter().position(|w| w.name == name);
+    let rate = |w: usize| point.total(w).0 / (point.views as f64 * point.time_per_view_s);
+    let tew_calibration = index("lower").map(|lower| {
+        let width = |w: usize| acq.windows[w].width_ev();
+        let up = index("upper").map_or(0.0, |u| rate(u) / width(u));
+        rate(0) - (rate(lower) / width(lower) + up) * width(0) / 2.0
+    });
+    if let Some(c) = tew_calibration {
+        println!(
+            "  calibration of {} less its TEW estimate: {c:.3} cps/MBq",
+            acq.windows[0].name
+        );
+    }
     let summary = serde_json::json!({
         "file": args.file.display().to_string(),
         "radionuclide": nuclide.name(),
+        "calibration_tew_cps_per_mbq": tew_calibration,
         "activity_mbq": body.activity_bq() / 1e6,
         "decays_simulated": file.decays,
         "method": acq.method.name(),

@@ -11,6 +11,15 @@ use hope_mc::rng::Rng;
 
 use crate::{Error, Result};
 
+/// The mass attenuation coefficient an attenuation map uses, cm^2/g: photoelectric absorption,
+/// Compton scattering and pair production, not Rayleigh scattering, whose photons keep their
+/// energy and (with the form factors) nearly their direction, so that they stay in the
+/// photopeak where they would have been seen.
+pub(crate) fn attenuation(m: &hope_mc::Material, energy_ev: f64) -> f64 {
+    use hope_mc::data::Process;
+    m.mu_rho(energy_ev) - m.mu_rho_process(Process::Coherent, energy_ev)
+}
+
 /// Voxels, materials and activity, ready for transport.
 #[derive(Debug, Clone)]
 pub struct Body {
@@ -114,10 +123,15 @@ impl Body {
         &self.names
     }
 
-    /// The linear attenuation coefficient of each voxel at `energy_ev`, 1/cm, x fastest: the
-    /// attenuation map of the reconstruction.
+    /// The linear attenuation coefficient of each voxel at `energy_ev` (without Rayleigh
+    /// scattering: see [`attenuation`]), 1/cm, x fastest: the attenuation map of the
+    /// reconstruction.
     pub fn mu_map(&self, energy_ev: f64) -> Vec<f64> {
-        let mu: Vec<f64> = self.materials.iter().map(|m| m.mu_rho(energy_ev)).collect();
+        let mu: Vec<f64> = self
+            .materials
+            .iter()
+            .map(|m| attenuation(m, energy_ev))
+            .collect();
         self.material
             .iter()
             .zip(&self.density)
@@ -125,11 +139,16 @@ impl Body {
             .collect()
     }
 
-    /// The linear attenuation coefficient at `energy_ev` (1/cm) on the reconstruction's grid of
+    /// The linear attenuation coefficient at `energy_ev` (1/cm; without Rayleigh scattering, see
+    /// [`attenuation`]) on the reconstruction's grid of
     /// `n x n x nz` cubes of `voxel_cm` centred on the axis (x fastest), each the mean of 3 x 3
     /// x 3 points of this body (0 outside).
     pub fn mu_on(&self, n: usize, nz: usize, voxel_cm: f64, energy_ev: f64) -> Vec<f64> {
-        let mu: Vec<f64> = self.materials.iter().map(|m| m.mu_rho(energy_ev)).collect();
+        let mu: Vec<f64> = self
+            .materials
+            .iter()
+            .map(|m| attenuation(m, energy_ev))
+            .collect();
         let mut out = Vec::with_capacity(n * n * nz);
         for z in 0..nz {
             for y in 0..n {
