@@ -184,7 +184,7 @@ fn parse_header(path: &Path, text: &str) -> Result<HashMap<String, String>> {
     Ok(out)
 }
 
-/// Reads projections written by [`write`] or by a camera or another simulator.
+/// Reads projections written by [`write()`] or by a camera or another simulator.
 pub fn read(header: &Path) -> Result<Projections> {
     let bytes = hope_core::fs::read_bounded(header, MAX_HEADER_BYTES)
         .map_err(|e| Error::file(header, format!("cannot read: {e}")))?;

@@ -124,8 +124,8 @@ impl Body {
     }
 
     /// The linear attenuation coefficient of each voxel at `energy_ev` (without Rayleigh
-    /// scattering: see [`attenuation`]), 1/cm, x fastest: the attenuation map of the
-    /// reconstruction.
+    /// scattering, whose photons keep their energy and nearly their direction), 1/cm, x fastest:
+    /// the attenuation map of the reconstruction.
     pub fn mu_map(&self, energy_ev: f64) -> Vec<f64> {
         let mu: Vec<f64> = self
             .materials
@@ -139,10 +139,9 @@ impl Body {
             .collect()
     }
 
-    /// The linear attenuation coefficient at `energy_ev` (1/cm; without Rayleigh scattering, see
-    /// [`attenuation`]) on the reconstruction's grid of
-    /// `n x n x nz` cubes of `voxel_cm` centred on the axis (x fastest), each the mean of 3 x 3
-    /// x 3 points of this body (0 outside).
+    /// The linear attenuation coefficient at `energy_ev` (1/cm; without Rayleigh scattering, as
+    /// [`Body::mu_map`]) on the reconstruction's grid of `n x n x nz` cubes of `voxel_cm` centred
+    /// on the axis (x fastest), each the mean of 3 x 3 x 3 points of this body (0 outside).
     pub fn mu_on(&self, n: usize, nz: usize, voxel_cm: f64, energy_ev: f64) -> Vec<f64> {
         let mu: Vec<f64> = self
             .materials
