@@ -1,6 +1,7 @@
 //! Reading, checking and building simulation files.
 
 use super::*;
+use crate::material::hounsfield::HuTable;
 use crate::source::SeedPlacement;
 
 #[test]

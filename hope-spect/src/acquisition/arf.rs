@@ -407,15 +407,47 @@ impl ScatterTable {
         (b >= 0.0 && b < BINS as f64).then_some(b as usize)
     }
 
-    /// The window probabilities of bin `b` at energy `e` (nearest grid energy).
-    pub(crate) fn probabilities(&self, e: f64, b: usize) -> &[f64] {
-        let k = self.row(e);
-        &self.s[(k * BINS + b) * self.windows..(k * BINS + b + 1) * self.windows]
+    /// The solid angle of bin `b` (all azimuths), sr.
+    pub(crate) fn solid_angle(&self, b: usize) -> f64 {
+        let max = SCATTER_MAX_DEG.to_radians();
+        2.0 * std::f64::consts::PI
+            * ((max * b as f64 / BINS as f64).cos() - (max * (b + 1) as f64 / BINS as f64).cos())
     }
 
-    /// The integral over solid angle of the probabilities summed over windows, sr.
+    /// The window probabilities of bin `b` at energy `e` (linear between the grid's energies),
+    /// into `out`.
+    pub(crate) fn probabilities(&self, e: f64, b: usize, out: &mut [f64]) {
+        let x = ((e - self.e0) / self.de).clamp(0.0, (self.energies - 1) as f64);
+        let k = (x as usize).min(self.energies.saturating_sub(2));
+        let f = if self.energies > 1 {
+            (x - k as f64).min(1.0)
+        } else {
+            0.0
+        };
+        let k1 = (k + 1).min(self.energies - 1);
+        let row =
+            |k: usize| &self.s[(k * BINS + b) * self.windows..(k * BINS + b + 1) * self.windows];
+        for ((o, a), c) in out.iter_mut().zip(row(k)).zip(row(k1)) {
+            *o = a + f * (c - a);
+        }
+    }
+
+    /// The integral over solid angle of the probabilities summed over windows at the grid
+    /// energy nearest `e` (the row [`ScatterTable::sample`] draws from), sr.
     pub(crate) fn total(&self, e: f64) -> f64 {
         self.cdf[self.row(e) * BINS + BINS - 1]
+    }
+
+    /// The share of bin `b` in [`ScatterTable::total`]: its probabilities summed over windows
+    /// times its solid angle, at the same row.
+    pub(crate) fn bin_weight(&self, e: f64, b: usize) -> f64 {
+        let k = self.row(e);
+        let lo = if b == 0 {
+            0.0
+        } else {
+            self.cdf[k * BINS + b - 1]
+        };
+        self.cdf[k * BINS + b] - lo
     }
 
     /// An angle bin drawn in proportion to its probability times solid angle, and a polar

@@ -2,8 +2,9 @@
 //! activity volume, transported in a voxel phantom with hope-mc's photon physics (delta tracking;
 //! photoelectric absorption, bound Compton scattering, Rayleigh scattering with form factors),
 //! detected by a camera with a parallel-hole collimator and a NaI(Tl) crystal on a circular orbit,
-//! counted in energy windows. Three ways to detect, all giving the same expected projections
-//! ([`Method`]):
+//! counted in energy windows. Three ways to detect, giving the same expected projections for
+//! what they all model ([`Method`]; unscattered penetration beyond the angular table's reach,
+//! [`Acquisition::max_angle_deg`], only the explicit path follows):
 //!
 //! - [`Method::Explicit`]: the photons leaving the body are followed through the collimator's hole
 //!   lattice (with [`Acquisition::collimator_scatter`]: interactions in the lead, so penetration,
@@ -18,10 +19,13 @@
 //!   probability of leaving in that direction (isotropic emission; Compton and Rayleigh by
 //!   `hope_mc::physics::ScatterDensities`, the densities the transport samples) and by its
 //!   attenuation on the way out; where it lands is drawn from the angular response table (the
-//!   collimator-detector response, penetration included) and from the collimator's scatter
-//!   table, its windows from the window table. The attenuation is taken along the axis rather than
-//!   the photon's slightly oblique path (as in convolution-based forced detection; de Jong et al.,
-//!   Phys Med Biol 46:621, 2001).
+//!   collimator-detector response, penetration included), its windows from the window table. The
+//!   attenuation and the density are taken along the axis rather than along the photon's slightly
+//!   oblique path within the table's few degrees (as in convolution-based forced detection; de
+//!   Jong et al., Phys Med Biol 46:621, 2001). Scatter in the collimator reaches the face from up
+//!   to 60 degrees: for it a direction is drawn (an angle bin of the collimator's scatter table by
+//!   its share, the azimuth uniform) and the density, energy and attenuation are taken along that
+//!   direction, so that part is exact in expectation.
 //!
 //! Frame: see [`Body`]; view `v` at angle `theta = start + arc v / views` puts the collimator face
 //! `radius_cm` from the axis on the side `(-sin theta, cos theta, 0)`; the detector's `u` axis is
@@ -534,30 +538,70 @@ impl Setup<'_> {
                 if let Some(bin) = self.bin(u0 + to_image * tx, p[2] + to_image * ty, rng) {
                     self.score(tally, v, bin, e, w, &mut scratch.windows);
                 }
-                // Scatter in the collimator: an angle bin drawn by its share, recorded where the
-                // photon reaches the face, each window by its own probability.
-                if let Some((_, table)) = &self.septa {
-                    let total = table.total(e);
-                    if total > 0.0 {
-                        let (b, cos_t) = table.sample(e, rng);
-                        let q = table.probabilities(e, b);
-                        let sum: f64 = q.iter().sum();
-                        let tan = (1.0 - cos_t * cos_t).max(0.0).sqrt() / cos_t;
-                        let (s_phi, c_phi) = (2.0 * std::f64::consts::PI * rng.uniform()).sin_cos();
-                        let to_face = acq.radius_cm - depth;
-                        let ws = weight * pdf * (-mu_l).exp() * total / sum;
-                        if sum > 0.0
-                            && let Some(bin) = self.bin(
-                                u0 + to_face * tan * c_phi,
-                                p[2] + to_face * tan * s_phi,
-                                rng,
-                            )
-                        {
-                            let per_view = acq.matrix[0] * acq.matrix[1];
-                            for (k, qk) in q.iter().enumerate() {
-                                tally[(k * acq.views + v) * per_view + bin] += ws * qk;
+            }
+            // Scatter in the collimator: a direction drawn towards the face (an angle bin by its
+            // share at the energy along the axis, the azimuth uniform), then everything along
+            // that direction: the scattering density and energy, the attenuation, the table's
+            // window probabilities at that energy; recorded where the photon reaches the face.
+            if let Some((_, table)) = &self.septa {
+                let e_ref = if out[0].1 > 0.0 { out[0].0 } else { out[1].0 };
+                let total = table.total(e_ref);
+                if total <= 0.0 {
+                    continue;
+                }
+                let (b, cos_t) = table.sample(e_ref, rng);
+                let q_b = table.bin_weight(e_ref, b) / total;
+                if q_b <= 0.0 {
+                    continue;
+                }
+                let sin_t = (1.0 - cos_t * cos_t).max(0.0).sqrt();
+                let (s_phi, c_phi) = (2.0 * std::f64::consts::PI * rng.uniform()).sin_cos();
+                // The detector's u axis (cos, sin, 0) and z axis.
+                let dir = [
+                    n[0] * cos_t + cos * sin_t * c_phi,
+                    n[1] * cos_t + sin * sin_t * c_phi,
+                    sin_t * s_phi,
+                ];
+                let mut along = [(0.0, 0.0); 2];
+                channels(
+                    u_in[0] * dir[0] + u_in[1] * dir[1] + u_in[2] * dir[2],
+                    &mut along,
+                );
+                if along.iter().all(|(e, pdf)| *pdf <= 0.0 || *e < E_CUT) {
+                    continue;
+                }
+                let to_face = acq.radius_cm - depth;
+                let tan = sin_t / cos_t;
+                let Some(bin) = self.bin(
+                    u0 + to_face * tan * c_phi,
+                    p[2] + to_face * tan * s_phi,
+                    rng,
+                ) else {
+                    continue;
+                };
+                self.body.mass_paths(p, dir, &mut scratch.paths);
+                let per_view = acq.matrix[0] * acq.matrix[1];
+                let solid = table.solid_angle(b);
+                for (e, pdf) in along {
+                    if pdf <= 0.0 || e < E_CUT {
+                        continue;
+                    }
+                    let mu_l: f64 = scratch
+                        .paths
+                        .iter()
+                        .enumerate()
+                        .map(|(m, l)| {
+                            if *l > 0.0 {
+                                self.physics.mu_rho(m, e) * l
+                            } else {
+                                0.0
                             }
-                        }
+                        })
+                        .sum();
+                    let w = weight * pdf * (-mu_l).exp() * solid / q_b;
+                    table.probabilities(e, b, &mut scratch.windows);
+                    for (k, qk) in scratch.windows.iter().enumerate() {
+                        tally[(k * acq.views + v) * per_view + bin] += w * qk;
                     }
                 }
             }
@@ -615,7 +659,8 @@ impl Setup<'_> {
                     if let (Some(b), Some((_, table))) = (scatter_bin, &self.septa)
                         && let Some(bin) = self.bin(fx, fy, rng)
                     {
-                        for (k, q) in table.probabilities(e, b).iter().enumerate() {
+                        table.probabilities(e, b, &mut scratch.windows);
+                        for (k, q) in scratch.windows.iter().enumerate() {
                             tally[(k * acq.views + v) * per_view + bin] += weight * q;
                         }
                     }
