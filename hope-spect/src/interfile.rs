@@ -47,18 +47,9 @@ pub fn write(p: &Projections, header: &Path) -> Result<()> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::file(header, "expected a file name in UTF-8"))?
         .to_string();
-    // The arc rounded to a millionth of a degree (the angles carry sums' rounding).
-    let arc = if p.views > 1 {
-        let step = p.angles_deg[1] - p.angles_deg[0];
-        (step.abs() * p.views as f64 * 1e6).round() / 1e6
-    } else {
-        360.0
-    };
-    let direction = if p.views > 1 && p.angles_deg[1] < p.angles_deg[0] {
-        "CW"
-    } else {
-        "CCW"
-    };
+    let arc = p.arc_deg();
+    let direction = if arc < 0.0 { "CW" } else { "CCW" };
+    let arc = arc.abs();
     let mut h = String::new();
     let mut line = |k: &str, v: &str| {
         h.push_str(k);

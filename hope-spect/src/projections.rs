@@ -84,6 +84,17 @@ impl Projections {
         Ok(())
     }
 
+    /// The arc the views cover, degrees: the step between the first two views times the views
+    /// (negative: clockwise; 360 for one view), rounded to a millionth of a degree (the angles
+    /// carry the rounding of their sums, and a full turn must not read as more than 360).
+    pub fn arc_deg(&self) -> f64 {
+        if self.views < 2 || self.angles_deg.len() < 2 {
+            return 360.0;
+        }
+        let step = self.angles_deg[1] - self.angles_deg[0];
+        (step * self.views as f64 * 1e6).round() / 1e6
+    }
+
     /// Bins per view.
     pub fn bins(&self) -> usize {
         self.matrix[0] * self.matrix[1]

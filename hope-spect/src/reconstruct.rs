@@ -248,7 +248,7 @@ impl ReconstructionSpec {
             voxel_cm: p.pixel_cm,
             views: p.views,
             // Sums of angles overshoot a full turn by a rounding (attack round on issue 25).
-            arc_deg: (step * p.views as f64 * 1e6).round() / 1e6,
+            arc_deg: p.arc_deg(),
             start_deg: p.angles_deg.first().copied().unwrap_or(0.0),
             radius_cm: p.radius_cm,
             collimator,

@@ -486,6 +486,16 @@ impl Setup<'_> {
         }
     }
 
+    /// `sum mu l` at energy `e` over the mass thickness of each material along a path.
+    fn optical_depth(&self, paths: &[f64], e: f64) -> f64 {
+        paths
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l > 0.0)
+            .map(|(m, l)| self.physics.mu_rho(m, e) * l)
+            .sum()
+    }
+
     /// Forced detection from `p`: for each view, the photon leaving towards the detector along
     /// its axis; `channels(cos, out)` gives, for the cosine between the incoming direction and
     /// the axis, up to two (energy, probability per steradian) pairs.
@@ -518,18 +528,7 @@ impl Setup<'_> {
                 if pdf <= 0.0 || e < E_CUT {
                     continue;
                 }
-                let mu_l: f64 = scratch
-                    .paths
-                    .iter()
-                    .enumerate()
-                    .map(|(m, l)| {
-                        if *l > 0.0 {
-                            self.physics.mu_rho(m, e) * l
-                        } else {
-                            0.0
-                        }
-                    })
-                    .sum();
+                let mu_l = self.optical_depth(&scratch.paths, e);
                 let w = weight * pdf * (-mu_l).exp() * self.arf.solid_angle(e);
                 if w <= 0.0 {
                     continue;
@@ -586,18 +585,7 @@ impl Setup<'_> {
                     if pdf <= 0.0 || e < E_CUT {
                         continue;
                     }
-                    let mu_l: f64 = scratch
-                        .paths
-                        .iter()
-                        .enumerate()
-                        .map(|(m, l)| {
-                            if *l > 0.0 {
-                                self.physics.mu_rho(m, e) * l
-                            } else {
-                                0.0
-                            }
-                        })
-                        .sum();
+                    let mu_l = self.optical_depth(&scratch.paths, e);
                     let w = weight * pdf * (-mu_l).exp() * solid / q_b;
                     table.probabilities(e, b, &mut scratch.windows);
                     for (k, qk) in scratch.windows.iter().enumerate() {
